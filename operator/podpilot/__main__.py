@@ -1,0 +1,5 @@
+"""Allow ``python -m podpilot``."""
+
+from podpilot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure HPA decision engine: no Kubernetes client, no clock, no I/O."""

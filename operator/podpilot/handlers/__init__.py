@@ -1,0 +1,1 @@
+"""Thin kopf handler modules: the only place that imports kopf decorators."""

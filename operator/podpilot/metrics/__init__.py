@@ -1,0 +1,1 @@
+"""Metric sources, one module per API, all behind the MetricSource interface."""

@@ -1,0 +1,1 @@
+"""Kubernetes resource quantities, parsed exactly (placeholder until the engine work lands)."""

@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins a dev-cluster binary.
+package tools
+
+import _ "sigs.k8s.io/metrics-server/cmd/metrics-server"
