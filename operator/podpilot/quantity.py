@@ -1,1 +1,106 @@
-"""Kubernetes resource quantities, parsed exactly (placeholder until the engine work lands)."""
+"""Kubernetes resource quantities ("250m", "1.5Gi", "2e3"), parsed exactly.
+
+The grammar is the one apimachinery's ``resource.ParseQuantity`` accepts::
+
+    quantity      ::= [sign] number suffix
+    number        ::= digits | digits "." [digits] | "." digits
+    suffix        ::= binarySI | decimalSI | ("e" | "E") [sign] digits
+    binarySI      ::= Ki | Mi | Gi | Ti | Pi | Ei
+    decimalSI     ::= n | u | m | "" | k | M | G | T | P | E
+
+``parse_quantity`` returns the exact value as a ``Decimal``. ``milli_value`` returns
+what ``Quantity.MilliValue()`` returns: the value in thousandths, rounded away from
+zero, saturating at the int64 bounds instead of overflowing.
+
+This module is pure: it imports nothing from Kubernetes client libraries (an
+import-linter contract checks that), so the HPA engine and the audits can use it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+
+__all__ = ["MAX_INT64", "QuantityError", "milli_value", "parse_quantity"]
+
+MAX_INT64 = 2**63 - 1
+
+_QUANTITY = re.compile(
+    r"""
+    (?P<sign>[+-]?)
+    (?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)
+    (?P<suffix>[KMGTPE]i|[eE][+-]?[0-9]+|[numkMGTPE]?)
+    """,
+    re.VERBOSE,
+)
+
+_DECIMAL_SI_EXPONENTS = {
+    "n": -9,
+    "u": -6,
+    "m": -3,
+    "": 0,
+    "k": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
+    "P": 15,
+    "E": 18,
+}
+_BINARY_SI_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+
+
+class QuantityError(ValueError):
+    """The text is not a Kubernetes quantity."""
+
+
+def parse_quantity(text: str) -> Decimal:
+    """Parse a Kubernetes quantity into its exact decimal value.
+
+    Args:
+        text: A quantity such as ``"100m"``, ``"1.5Gi"``, ``"-2e3"`` or ``"7"``.
+
+    Returns:
+        The exact value, e.g. ``Decimal("0.100")`` for ``"100m"``.
+
+    Raises:
+        QuantityError: If ``text`` does not follow the quantity grammar.
+    """
+    match = _QUANTITY.fullmatch(text)
+    if match is None:
+        raise QuantityError(
+            f"quantities must match the regular expression of ParseQuantity: {text!r}"
+        )
+    sign, number, suffix = match["sign"], match["number"], match["suffix"]
+    if suffix in _BINARY_SI_EXPONENTS:
+        with localcontext() as context:
+            # Wide enough that multiplying by a power of two never rounds.
+            context.prec = len(number) + 30
+            return Decimal(sign + number) * Decimal(2 ** _BINARY_SI_EXPONENTS[suffix])
+    exponent = _DECIMAL_SI_EXPONENTS.get(suffix)
+    if exponent is None:
+        exponent = int(suffix[1:])
+    return Decimal(f"{sign}{number}E{exponent}")
+
+
+def milli_value(quantity: str | Decimal | int) -> int:
+    """Return a quantity in integer thousandths, like ``Quantity.MilliValue()``.
+
+    A fraction of a thousandth rounds away from zero (``"0.1m"`` gives 1). Where Go
+    would overflow int64, the result saturates at plus or minus ``MAX_INT64``.
+
+    Args:
+        quantity: Quantity text, or an already parsed value.
+
+    Returns:
+        The value times 1000, as an integer.
+
+    Raises:
+        QuantityError: If ``quantity`` is text that is not a Kubernetes quantity.
+    """
+    value = parse_quantity(quantity) if isinstance(quantity, str) else Decimal(quantity)
+    with localcontext() as context:
+        context.prec = max(64, len(str(value)) + 10)
+        scaled = value.scaleb(3)
+        rounding = ROUND_CEILING if scaled >= 0 else ROUND_FLOOR
+        milli = int(scaled.to_integral_value(rounding=rounding))
+    return max(-MAX_INT64, min(MAX_INT64, milli))
