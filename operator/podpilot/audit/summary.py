@@ -177,3 +177,21 @@ def _timestamp(value: object, path: str, problems: list[str]) -> datetime | None
         problems.append(f"{path}: not RFC 3339: {value!r}")
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class NodeStatsState:
+    """What the controller knows about one node's Summary endpoint.
+
+    Attributes:
+        summary: The last Summary that parsed, kept across failures so values go stale rather
+            than vanish.
+        last_success: When ``summary`` was fetched.
+        consecutive_failures: Failed polls since then (unreachable, 403, timeout, bad JSON).
+        last_error: A short description of the latest failure.
+    """
+
+    summary: NodeSummary | None = None
+    last_success: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
