@@ -1,0 +1,186 @@
+"""Start, watch and stop the dev cluster's local processes, each tracked by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ComponentFailedError(RuntimeError):
+    """A component exited or never became healthy; the message points at its log."""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """An HTTP(S) GET on 127.0.0.1 that must answer 200."""
+
+    url: str
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class RunningProcess:
+    """What ``down`` and ``status`` need to know about one started process."""
+
+    name: str
+    pid: int
+    start_ticks: int
+    log: str
+    port: int | None
+    health: HealthCheck | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunningProcess:
+        health = data.get("health")
+        return cls(
+            name=data["name"],
+            pid=data["pid"],
+            start_ticks=data["start_ticks"],
+            log=data["log"],
+            port=data.get("port"),
+            health=HealthCheck(**health) if health else None,
+        )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _start_ticks(pid: int) -> int:
+    """The process start time in clock ticks, to tell a PID from a reused one."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return -1
+    return int(fields[19])
+
+
+def is_alive(process: RunningProcess) -> bool:
+    ticks = _start_ticks(process.pid)
+    if ticks < 0 or ticks != process.start_ticks:
+        return False
+    state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def start(
+    name: str,
+    command: Sequence[str],
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    health: HealthCheck | None = None,
+    environment: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> RunningProcess:
+    """Start ``command`` detached from this terminal, logging to ``log_dir/name.log``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        log.write(f"\n=== {time.strftime('%F %T')} {' '.join(command)}\n".encode())
+        log.flush()
+        child = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(environment) if environment is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return RunningProcess(name, child.pid, _start_ticks(child.pid), str(log_path), port, health)
+
+
+def probe(check: HealthCheck, timeout: float = 3.0) -> tuple[bool, str]:
+    """GET the health URL once; return (healthy, short detail)."""
+    context: ssl.SSLContext | None = None
+    if check.url.startswith("https://"):
+        context = ssl.create_default_context(cafile=check.ca_file)
+        if check.insecure or check.ca_file is None:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if check.client_cert:
+            context.load_cert_chain(check.client_cert, check.client_key)
+    try:
+        with urllib.request.urlopen(check.url, timeout=timeout, context=context) as response:
+            body = response.read(200).decode(errors="replace").strip()
+            return response.status == 200, body or str(response.status)
+    except urllib.error.HTTPError as error:
+        return False, f"HTTP {error.code}"
+    except (OSError, ssl.SSLError) as error:
+        return False, str(getattr(error, "reason", error))
+
+
+def _log_tail(process: RunningProcess, lines: int = 25) -> str:
+    try:
+        return "\n".join(Path(process.log).read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def wait_healthy(process: RunningProcess, timeout: float = 120.0) -> None:
+    """Block until the process answers its health check, or fail with its log's tail."""
+    deadline = time.monotonic() + timeout
+    detail = "not probed"
+    while time.monotonic() < deadline:
+        if not is_alive(process):
+            raise ComponentFailedError(
+                f"{process.name} exited during start-up; last lines of {process.log}:\n"
+                + _log_tail(process)
+            )
+        if process.health is None:
+            return
+        healthy, detail = probe(process.health)
+        if healthy:
+            return
+        time.sleep(0.5)
+    raise ComponentFailedError(
+        f"{process.name} not healthy after {timeout:.0f}s ({detail}); "
+        f"last lines of {process.log}:\n" + _log_tail(process)
+    )
+
+
+def stop(process: RunningProcess, grace: float = 10.0) -> bool:
+    """Stop exactly this process (and its session); return whether it was running."""
+    if not is_alive(process):
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            os.kill(process.pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not is_alive(process):
+                _reap(process.pid)
+                return True
+            time.sleep(0.1)
+    return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,294 @@
+"""Build the dev cluster's upstream binaries from pinned Go modules, cached by content.
+
+Every component is a small Go "tools module" under ``tools/<name>/`` whose ``go.mod`` and
+``go.sum`` pin the upstream version. A build lands in
+``<cache>/bin/<name>-<key>/`` where the key hashes the tools module, the Go version, the
+platform and the link flags; a stamp file written last marks a complete build, so a cache
+hit costs nothing and an interrupted build is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from podpilot.devcluster.paths import cache_root, repo_root
+
+KUBERNETES_VERSION = "v1.36.3"
+HELM_VERSION = "v3.21.4"
+MIN_FREE_DISK_BYTES = 12 * 1024**3
+STAMP_FILE = ".complete"
+
+
+class ToolchainError(RuntimeError):
+    """A build cannot start or did not finish; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class GoComponent:
+    """One tools module and the binaries built from it."""
+
+    name: str
+    binaries: tuple[tuple[str, str], ...]  # (binary name, Go package path)
+    ldflags: Callable[[], str] = lambda: "-s -w"
+
+    @property
+    def module_dir(self) -> Path:
+        return repo_root() / "tools" / self.name
+
+
+def _kubernetes_ldflags() -> str:
+    # Without these stamps /version reports v0.0.0, which breaks helm's kubeVersion checks
+    # and every client that parses the server version.
+    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+            f"-X {package}.gitCommit=0000000000000000000000000000000000000000",
+            f"-X {package}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    return " ".join(flags)
+
+
+def _helm_ldflags() -> str:
+    # helm otherwise believes it talks to Kubernetes 1.20 when linting and templating.
+    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"]
+    for package in ("helm.sh/helm/v3/pkg/chartutil", "helm.sh/helm/v3/pkg/lint/rules"):
+        flags += [f"-X {package}.k8sVersionMajor={major}", f"-X {package}.k8sVersionMinor={minor}"]
+    return " ".join(flags)
+
+
+COMPONENTS: tuple[GoComponent, ...] = (
+    GoComponent("etcd", (("etcd", "go.etcd.io/etcd/server/v3"),)),
+    GoComponent(
+        "k8s",
+        (
+            ("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
+            ("kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager"),
+            ("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
+            ("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
+            ("kubelet", "k8s.io/kubernetes/cmd/kubelet"),
+        ),
+        _kubernetes_ldflags,
+    ),
+    GoComponent("kwok", (("kwok", "sigs.k8s.io/kwok/cmd/kwok"),)),
+    GoComponent(
+        "metrics-server", (("metrics-server", "sigs.k8s.io/metrics-server/cmd/metrics-server"),)
+    ),
+    GoComponent(
+        "prometheus-adapter",
+        (("prometheus-adapter", "sigs.k8s.io/prometheus-adapter/cmd/adapter"),),
+    ),
+    GoComponent("helm", (("helm", "helm.sh/helm/v3/cmd/helm"),), _helm_ldflags),
+)
+
+
+def component(name: str) -> GoComponent:
+    for candidate in COMPONENTS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def go_executable() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolchainError(
+            "Go is not installed or not on PATH; the dev cluster builds Kubernetes from Go "
+            "modules and needs Go >= 1.26 (https://go.dev/doc/install)."
+        )
+    return go
+
+
+def go_version(go: str) -> str:
+    return subprocess.run(
+        [go, "env", "GOVERSION"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def cache_key(comp: GoComponent, go_version_text: str) -> str:
+    digest = hashlib.sha256()
+    for file_name in ("go.mod", "go.sum", "tools.go"):
+        path = comp.module_dir / file_name
+        if path.exists():
+            digest.update(file_name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(go_version_text.encode())
+    digest.update(f"{sys.platform}/{platform.machine()}".encode())
+    digest.update(comp.ldflags().encode())
+    return digest.hexdigest()[:16]
+
+
+def output_dir(comp: GoComponent, go_version_text: str) -> Path:
+    return cache_root() / "bin" / f"{comp.name}-{cache_key(comp, go_version_text)}"
+
+
+def is_built(comp: GoComponent, go_version_text: str) -> bool:
+    return (output_dir(comp, go_version_text) / STAMP_FILE).exists()
+
+
+def _check_free_disk(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_DISK_BYTES:
+        raise ToolchainError(
+            f"only {free / 1024**3:.1f} GiB free under {path}; building the dev cluster needs "
+            f"about {MIN_FREE_DISK_BYTES / 1024**3:.0f} GiB (Go module and build caches). "
+            "Free some space or point PODPILOT_CACHE_DIR elsewhere."
+        )
+
+
+def _go_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.update(CGO_ENABLED="0", GOFLAGS="-modcacherw -mod=mod", GOTOOLCHAIN="local")
+    return environment
+
+
+def _download_modules(go: str, comp: GoComponent, report: Callable[[str], None]) -> None:
+    for attempt in range(1, 4):
+        result = subprocess.run(
+            [go, "mod", "download"],
+            cwd=comp.module_dir,
+            env=_go_environment(),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0:
+            return
+        report(f"[{comp.name}] go mod download failed (attempt {attempt}/3)")
+        time.sleep(2 * attempt)
+    raise ToolchainError(
+        f"could not download the Go modules of {comp.name} (tools/{comp.name}); "
+        f"is the Go module proxy reachable? go said:\n{result.stderr.strip()[-2000:]}"
+    )
+
+
+def _count_packages(go: str, comp: GoComponent) -> int:
+    result = subprocess.run(
+        [go, "list", "-deps", *[package for _, package in comp.binaries]],
+        cwd=comp.module_dir,
+        env=_go_environment(),
+        capture_output=True,
+        text=True,
+    )
+    return len(result.stdout.splitlines()) if result.returncode == 0 else 0
+
+
+def build_component(
+    comp: GoComponent, go: str, go_version_text: str, report: Callable[[str], None]
+) -> Path:
+    """Build one component into its cache directory, printing progress, and return it."""
+    target = output_dir(comp, go_version_text)
+    if (target / STAMP_FILE).exists():
+        report(f"[{comp.name}] cached in {target}")
+        return target
+    _check_free_disk(cache_root())
+    started = time.monotonic()
+    report(f"[{comp.name}] downloading Go modules")
+    _download_modules(go, comp, report)
+    total = _count_packages(go, comp)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    report(f"[{comp.name}] compiling {total or '?'} packages (2 cores: this is the slow part)")
+    for binary, package in comp.binaries:
+        _go_build(go, comp, binary, package, partial / binary, total, started, report)
+    (partial / STAMP_FILE).write_text(datetime.now(UTC).isoformat() + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    report(f"[{comp.name}] built in {time.monotonic() - started:.0f}s -> {target}")
+    return target
+
+
+def _go_build(
+    go: str,
+    comp: GoComponent,
+    binary: str,
+    package: str,
+    destination: Path,
+    total_packages: int,
+    started: float,
+    report: Callable[[str], None],
+) -> None:
+    command = [go, "build", "-v", "-trimpath", "-ldflags", comp.ldflags(), "-o", str(destination)]
+    process = subprocess.Popen(
+        [*command, package],
+        cwd=comp.module_dir,
+        env=_go_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    compiled = 0
+    tail: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(20):
+            with lock:
+                count = compiled
+            of_total = f"/{total_packages}" if total_packages else ""
+            report(
+                f"[{comp.name}] {binary}: {count}{of_total} packages compiled, "
+                f"{time.monotonic() - started:.0f}s elapsed"
+            )
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+    assert process.stderr is not None
+    for line in process.stderr:
+        with lock:
+            compiled += 1
+        tail = [*tail[-40:], line.rstrip()]
+    done.set()
+    if process.wait() != 0:
+        raise ToolchainError(
+            f"go build of {package} failed (tools/{comp.name}):\n" + "\n".join(tail)
+        )
+
+
+def _print_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def build_all(
+    names: Sequence[str] | None = None, report: Callable[[str], None] = _print_progress
+) -> dict[str, Path]:
+    """Build (or find cached) every requested component; return binary name -> path."""
+    go = go_executable()
+    version = go_version(go)
+    binaries: dict[str, Path] = {}
+    for comp in COMPONENTS:
+        if names is not None and comp.name not in names:
+            continue
+        directory = build_component(comp, go, version, report)
+        for binary, _ in comp.binaries:
+            binaries[binary] = directory / binary
+    return binaries
+
+
+def locate_all() -> dict[str, Path]:
+    """Return the cached binaries without building; missing components are left out."""
+    go = go_executable()
+    version = go_version(go)
+    binaries: dict[str, Path] = {}
+    for comp in COMPONENTS:
+        directory = output_dir(comp, version)
+        if (directory / STAMP_FILE).exists():
+            for binary, _ in comp.binaries:
+                binaries[binary] = directory / binary
+    return binaries

@@ -1,0 +1,281 @@
+"""The dev cluster is a real cluster: scheduling, metrics APIs and the built-in HPA work."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from tests.e2e.conftest import Kubectl
+from tests.e2e.waiting import wait_until
+
+from podpilot.devcluster.cluster import ClusterState
+
+
+def deployment(name: str, replicas: int, cpu_request: str = "100m", usage_cpu: str = "50m") -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {
+                        "labels": {"app": name},
+                        "annotations": {
+                            "kwok.x-k8s.io/usage-cpu": usage_cpu,
+                            "kwok.x-k8s.io/usage-memory": "64Mi",
+                        },
+                    },
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": "registry.invalid/app:1",
+                                "resources": {"requests": {"cpu": cpu_request, "memory": "128Mi"}},
+                            }
+                        ]
+                    },
+                },
+            },
+        }
+    )
+
+
+def ready_pods(kubectl_json: Callable[..., Any], namespace: str, app: str) -> list[dict[str, Any]]:
+    pods = kubectl_json("get", "pods", "-n", namespace, "-l", f"app={app}")["items"]
+    return [
+        pod
+        for pod in pods
+        if pod["status"].get("phase") == "Running"
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in pod["status"].get("conditions", [])
+        )
+        and "deletionTimestamp" not in pod["metadata"]
+    ]
+
+
+def set_pod_usage(kubectl: Kubectl, namespace: str, app: str, cpu: str) -> None:
+    kubectl(
+        "annotate",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        f"app={app}",
+        "--overwrite",
+        f"kwok.x-k8s.io/usage-cpu={cpu}",
+    )
+
+
+def test_deployment_pods_run_on_kwok_nodes(
+    kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str, cluster: ClusterState
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("web", 3))
+
+    pods = wait_until(
+        lambda: (
+            len(ready_pods(kubectl_json, namespace, "web")) == 3
+            and ready_pods(kubectl_json, namespace, "web")
+        ),
+        timeout=60,
+        what="3 Running, Ready pods",
+    )
+    assert {pod["spec"]["nodeName"] for pod in pods} <= set(cluster.kwok_nodes)
+    nodes = kubectl_json("get", "nodes", "-l", "type=kwok")["items"]
+    for node in nodes:
+        addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+        assert addresses["InternalIP"].startswith("127.")
+
+
+def test_metrics_api_follows_simulated_usage(
+    kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("busy", 2, usage_cpu="120m"))
+    wait_until(
+        lambda: len(ready_pods(kubectl_json, namespace, "busy")) == 2,
+        timeout=60,
+        what="2 ready pods",
+    )
+
+    def usage_millicores() -> list[int]:
+        raw = kubectl("get", "--raw", f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods")
+        items = json.loads(raw.stdout)["items"]
+        return sorted(_millicores(item["containers"][0]["usage"]["cpu"]) for item in items)
+
+    wait_until(
+        lambda: (
+            (values := usage_millicores())
+            and len(values) == 2
+            and all(110 <= v <= 130 for v in values)
+        ),
+        timeout=90,
+        what="metrics.k8s.io to report about 120m per pod",
+    )
+    set_pod_usage(kubectl, namespace, "busy", "300m")
+    wait_until(
+        lambda: (values := usage_millicores()) and all(280 <= v <= 320 for v in values),
+        timeout=90,
+        what="metrics.k8s.io to follow the new usage of about 300m",
+    )
+
+
+def _millicores(quantity: str) -> int:
+    if quantity.endswith("n"):
+        return round(int(quantity[:-1]) / 1_000_000)
+    if quantity.endswith("u"):
+        return round(int(quantity[:-1]) / 1_000)
+    if quantity.endswith("m"):
+        return int(quantity[:-1])
+    return round(float(quantity) * 1000)
+
+
+def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
+    kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("hpa", 2, usage_cpu="50m"))
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "hpa"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hpa"},
+            "minReplicas": 2,
+            "maxReplicas": 6,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 50},
+                    },
+                }
+            ],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
+        },
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(hpa))
+    wait_until(
+        lambda: len(ready_pods(kubectl_json, namespace, "hpa")) == 2,
+        timeout=60,
+        what="2 ready pods",
+    )
+
+    def hpa_status() -> dict[str, Any]:
+        status: dict[str, Any] = kubectl_json("get", "hpa", "hpa", "-n", namespace)["status"]
+        return status
+
+    wait_until(
+        lambda: hpa_status().get("currentMetrics"), timeout=120, what="the HPA to read CPU metrics"
+    )
+    # 100m used of 100m requested = 100% against a 50% target: the HPA doubles the replicas.
+    set_pod_usage(kubectl, namespace, "hpa", "100m")
+    wait_until(
+        lambda: hpa_status().get("desiredReplicas") == 4,
+        timeout=120,
+        what="the built-in HPA to scale 2 -> 4",
+    )
+    wait_until(
+        lambda: kubectl_json("get", "deployment", "hpa", "-n", namespace)["spec"]["replicas"] == 4,
+        timeout=30,
+        what="the Deployment to be scaled to 4",
+    )
+    # New pods start with the template's 50m; set every pod to 10m: 10% of 50% -> minReplicas.
+    wait_until(
+        lambda: len(ready_pods(kubectl_json, namespace, "hpa")) == 4,
+        timeout=60,
+        what="4 ready pods",
+    )
+    set_pod_usage(kubectl, namespace, "hpa", "10m")
+    wait_until(
+        lambda: hpa_status().get("desiredReplicas") == 2,
+        timeout=150,
+        what="the built-in HPA to scale back down to 2",
+    )
+
+
+def _put_series(cluster: ClusterState, name: str, labels: dict[str, str], value: float) -> None:
+    body = json.dumps({"name": name, "labels": labels, "value": value}).encode()
+    request = urllib.request.Request(f"{cluster.exporter_url}/series", data=body, method="PUT")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def test_custom_and_external_metrics_from_the_test_exporter(
+    kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str, cluster: ClusterState
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("queue", 2))
+    pods = wait_until(
+        lambda: (
+            len(ready_pods(kubectl_json, namespace, "queue")) == 2
+            and ready_pods(kubectl_json, namespace, "queue")
+        ),
+        timeout=60,
+        what="2 ready pods",
+    )
+    for index, pod in enumerate(pods):
+        _put_series(
+            cluster,
+            "podpilot_test_pod_requests_per_second",
+            {"namespace": namespace, "pod": pod["metadata"]["name"]},
+            10.0 + index,
+        )
+    _put_series(
+        cluster,
+        "podpilot_test_external_queue_depth",
+        {"namespace": namespace, "queue": "jobs"},
+        42.0,
+    )
+
+    def custom_values() -> dict[str, str]:
+        result = kubectl(
+            "get",
+            "--raw",
+            f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{namespace}/pods/*/requests_per_second",
+            check=False,
+        )
+        if result.returncode != 0:
+            return {}
+        return {
+            i["describedObject"]["name"]: i["value"] for i in json.loads(result.stdout)["items"]
+        }
+
+    values = wait_until(
+        lambda: len(custom_values()) == 2 and custom_values(),
+        timeout=90,
+        what="custom.metrics.k8s.io to serve the per-pod series",
+    )
+    assert sorted(values.values()) == ["10", "11"]
+
+    def external_values() -> list[str]:
+        result = kubectl(
+            "get",
+            "--raw",
+            f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/queue_depth",
+            check=False,
+        )
+        if result.returncode != 0:
+            return []
+        return [item["value"] for item in json.loads(result.stdout)["items"]]
+
+    assert wait_until(external_values, timeout=90, what="external.metrics.k8s.io") == ["42"]
+
+
+def test_helm_and_kubectl_from_the_built_tools(kubectl: Kubectl, cluster: ClusterState) -> None:
+    import subprocess
+
+    client_and_server = json.loads(kubectl("version", "-o", "json").stdout)
+    assert client_and_server["clientVersion"]["gitVersion"] == "v1.36.3"
+    assert client_and_server["serverVersion"]["gitVersion"] == "v1.36.3"
+    helm = subprocess.run(
+        [cluster.binaries["helm"], "version", "--short"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert helm.stdout.startswith("v3.21.4")
