@@ -221,6 +221,7 @@ def report_status(report: WorkloadReport) -> dict[str, Any]:
     """
     summary = report.summary
     return {
+        "workloadName": f"{report.workload.kind}/{report.workload.name}",
         "workload": _drop_none(
             {
                 "kind": report.workload.kind,

@@ -301,6 +301,7 @@ def test_workload_report_from_real_fixtures() -> None:
     status = report_status(report)
 
     assert report_name(report.workload) == "replicaset-web-7d9f8c6b5"
+    assert status["workloadName"] == "ReplicaSet/web-7d9f8c6b5"
     assert status["summary"] == {
         "volumes": 2,
         "memoryBacked": 1,
