@@ -1,0 +1,167 @@
+"""The Autoscaler CRD on a real apiserver: its validation, its fit for HPA manifests, its docs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.e2e.conftest import Kubectl
+from tests.e2e.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).parents[2]
+CRD_PATH = ROOT / "crds" / "autoscalers.podpilot.io.yaml"
+CRD_NAME = "autoscalers.podpilot.io"
+HPA_FILES = sorted((ROOT / "tests" / "data" / "hpa").glob("*.yaml"))
+INVALID_FILES = sorted((ROOT / "tests" / "data" / "invalid-autoscalers").glob("*.yaml"))
+EXPECT_PREFIX = "# expect: "
+
+
+@pytest.fixture(scope="module")
+def autoscaler_crd(kubectl: Kubectl) -> str:
+    # Server-side apply: the CRD is too large for client-side apply's last-applied annotation.
+    kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=podpilot-e2e",
+        "-f",
+        str(CRD_PATH),
+    )
+    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return CRD_NAME
+
+
+@pytest.fixture(scope="module")
+def rejection_namespace(kubectl: Kubectl, autoscaler_crd: str) -> Iterator[str]:
+    """One namespace for all invalid manifests: none of them is ever stored."""
+    name = f"t-invalid-autoscalers-{uuid.uuid4().hex[:5]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "podpilot.io/e2e=true")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def expected_error(path: Path) -> str:
+    first_line = path.read_text().splitlines()[0]
+    assert first_line.startswith(EXPECT_PREFIX), f"{path.name} has no '{EXPECT_PREFIX}' line"
+    return first_line.removeprefix(EXPECT_PREFIX).strip()
+
+
+@pytest.mark.parametrize("path", INVALID_FILES, ids=[path.stem for path in INVALID_FILES])
+def test_invalid_autoscaler_is_rejected_naming_the_field(
+    kubectl: Kubectl, rejection_namespace: str, path: Path
+) -> None:
+    result = kubectl("apply", "-n", rejection_namespace, "-f", str(path), check=False)
+
+    assert result.returncode != 0, f"{path.name} was accepted:\n{result.stdout}"
+    assert expected_error(path) in result.stderr
+
+
+def convert(path: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "podpilot", "convert", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return list(yaml.safe_load_all(result.stdout))
+
+
+def missing_from(stored: object, sent: object, path: str = "") -> list[str]:
+    """Paths of everything in ``sent`` that the apiserver did not keep (pruned or changed)."""
+    if isinstance(sent, dict):
+        if not isinstance(stored, dict):
+            return [path or "."]
+        return [
+            missing
+            for key, value in sent.items()
+            for missing in missing_from(stored.get(key), value, f"{path}.{key}")
+        ]
+    if isinstance(sent, list):
+        if not isinstance(stored, list) or len(stored) != len(sent):
+            return [path]
+        return [
+            missing
+            for index, (kept, value) in enumerate(zip(stored, sent, strict=True))
+            for missing in missing_from(kept, value, f"{path}[{index}]")
+        ]
+    return [] if stored == sent else [f"{path}: sent {sent!r}, stored {stored!r}"]
+
+
+@pytest.mark.parametrize("path", HPA_FILES, ids=[path.stem for path in HPA_FILES])
+def test_converted_hpa_manifest_is_accepted_unchanged(
+    kubectl: Kubectl, autoscaler_crd: str, namespace: str, path: Path
+) -> None:
+    for autoscaler in convert(path):
+        autoscaler["metadata"]["namespace"] = namespace
+        name = autoscaler["metadata"]["name"]
+
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(autoscaler))
+
+        stored = yaml.safe_load(
+            kubectl("get", "autoscaler", name, "-n", namespace, "-o", "yaml").stdout
+        )
+        assert missing_from(stored["spec"], autoscaler["spec"]) == []
+
+
+def test_kubectl_get_shows_the_hpa_columns_first(
+    kubectl: Kubectl, autoscaler_crd: str, namespace: str
+) -> None:
+    path = ROOT / "tests" / "data" / "hpa" / "cpu-utilization.yaml"
+    hpa = yaml.safe_load(path.read_text())
+    hpa["metadata"]["namespace"] = namespace
+    (autoscaler,) = convert(path)
+    autoscaler["metadata"]["namespace"] = namespace
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(hpa))
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(autoscaler))
+
+    hpa_table = table(kubectl("get", "hpa", "-n", namespace).stdout)
+    autoscaler_table = table(kubectl("get", "autoscalers", "-n", namespace).stdout)
+
+    hpa_columns = list(hpa_table[0])
+    assert hpa_columns == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert list(autoscaler_table[0]) == [*hpa_columns, "MODE", "STATUS"]
+    # Reference, Targets, Replicas and Status are written by the controller, not tested here.
+    for column in ("NAME", "MINPODS", "MAXPODS"):
+        assert autoscaler_table[0][column] == hpa_table[0][column]
+    assert autoscaler_table[0]["MODE"] == "Active"
+
+
+def table(output: str) -> list[dict[str, str]]:
+    """Rows of kubectl's table output by column name; blank cells stay blank."""
+    header, *rows = output.splitlines()
+    starts = [match.start() for match in re.finditer(r"\S+", header)]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    names = [header[start:end].strip() for start, end in bounds]
+    return [
+        {name: row[start:end].strip() for name, (start, end) in zip(names, bounds, strict=True)}
+        for row in rows
+    ]
+
+
+def test_kubectl_explain_prints_the_descriptions(kubectl: Kubectl, autoscaler_crd: str) -> None:
+    # The OpenAPI document the explain command reads is published shortly after Established.
+    explained = wait_until(
+        lambda: kubectl("explain", "autoscalers.spec.behavior", check=False).stdout,
+        timeout=60,
+        what="kubectl explain autoscalers.spec.behavior",
+    )
+
+    assert "scaleUp" in explained
+    assert "scaleDown" in explained
+    assert "Scaling behavior in each direction, exactly as in the HPA." in " ".join(
+        explained.split()
+    )
+    tolerance = kubectl("explain", "autoscalers.spec.behavior.scaleDown.tolerance").stdout
+    assert "KEP-4951" in tolerance
