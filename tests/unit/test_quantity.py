@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kubernetes.utils import parse_quantity as client_parse_quantity
+from kubernetes.utils import parse_quantity as untyped_client_parse_quantity
 
 from podpilot.quantity import MAX_INT64, QuantityError, milli_value, parse_quantity
+
+# The client ships no type hints.
+client_parse_quantity = cast(Callable[[str], Decimal], untyped_client_parse_quantity)
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=12)
 numbers = st.one_of(
