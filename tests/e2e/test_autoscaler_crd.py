@@ -27,7 +27,8 @@ EXPECT_PREFIX = "# expect: "
 
 @pytest.fixture(scope="module")
 def autoscaler_crd(kubectl: Kubectl) -> str:
-    # Server-side apply: the CRD is too large for client-side apply's last-applied annotation.
+    # Server-side apply with a field manager of its own, so that re-applying the CRD from
+    # other suites (or by hand) merges instead of conflicting.
     kubectl(
         "apply",
         "--server-side",
