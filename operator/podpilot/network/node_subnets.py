@@ -10,7 +10,7 @@ never handed to pods.
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
@@ -326,9 +326,11 @@ def _timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    # The API always writes UTC; a naive value would make grace arithmetic raise.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -1,6 +1,10 @@
 """Annotation names under a prefix, prefix detection, and backend-data per backend."""
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from podpilot.network.annotations import (
     OtherData,
@@ -134,3 +138,22 @@ def test_node_without_annotations_reads_as_absent() -> None:
 
     assert notes.any_present is False and notes.kube_subnet_manager is False
     assert notes.backend_data.data is None and notes.backend_data.error is None
+
+
+@given(st.sampled_from(["vxlan", "wireguard", "host-gw", "VXLAN", None]), st.text(max_size=80))
+def test_backend_data_parsing_never_raises(backend: str | None, raw: str) -> None:
+    result = parse_backend_data(backend, raw)
+
+    assert result.error is None or result.data is None
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["VNI", "vni", "VtepMAC", "PublicKey", "Port"]),
+        st.none() | st.integers() | st.text(max_size=20) | st.booleans(),
+    )
+)
+def test_vxlan_data_is_either_decoded_or_malformed(document: dict[str, object]) -> None:
+    result = parse_backend_data("vxlan", json.dumps(document))
+
+    assert isinstance(result.data, VxlanData) or result.error is not None

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from podpilot.network.cluster import SubnetManager
 from podpilot.network.findings import CATALOGUE, Severity
@@ -407,7 +409,68 @@ def test_ipv6_only_cluster() -> None:
 def test_garbage_input_never_raises() -> None:
     junk: list[Any] = [None, 3, {"metadata": None}, {"metadata": {"name": "x", "annotations": [1]}}]
 
-    report = build_report(junk, "{]", [None, {"spec": None}], now=NOW)
+    junk_pods: list[Any] = [None, {"spec": None}]
+
+    report = build_report(junk, "{]", junk_pods, now=NOW)
 
     assert report.network_source == "inferred"
     assert {f.id for f in report.findings} == {"FL018"}
+
+
+_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 300)
+    | st.sampled_from(
+        [
+            "",
+            "true",
+            "vxlan",
+            "10.244.1.0/24",
+            "fd00::/64",
+            "10.0.0.1",
+            "null",
+            '{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}',
+            "{",
+            "110",
+            "True",
+        ]
+    )
+)
+_node_keys = st.sampled_from(
+    [
+        "metadata",
+        "spec",
+        "status",
+        "name",
+        "annotations",
+        "podCIDR",
+        "podCIDRs",
+        "addresses",
+        "address",
+        "type",
+        "conditions",
+        "allocatable",
+        "pods",
+        "creationTimestamp",
+        PREFIX + "backend-type",
+        PREFIX + "backend-data",
+        PREFIX + "public-ip",
+        PREFIX + "kube-subnet-manager",
+    ]
+)
+_junk_nodes = st.recursive(
+    _leaf,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(_node_keys, children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_junk_nodes, max_size=4))
+def test_build_report_survives_arbitrary_node_shapes(nodes: list[Any]) -> None:
+    report = build_report(nodes, upstream_net_conf(), [], now=NOW)
+
+    assert len(report.nodes) == sum(1 for n in nodes if isinstance(n, dict))

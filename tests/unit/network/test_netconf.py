@@ -1,8 +1,11 @@
 """net-conf.json parsing: the variants flanneld accepts and the ones it refuses."""
 
+import json
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from podpilot.network.netconf import parse_net_conf
 
@@ -178,3 +181,47 @@ def test_configurations_flannel_refuses_become_errors(text: str | None, fragment
 
     assert result.conf is None
     assert result.error is not None and fragment in result.error
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "Network",
+                    "IPv6Network",
+                    "EnableIPv4",
+                    "EnableIPv6",
+                    "Backend",
+                    "Type",
+                    "VNI",
+                    "Port",
+                    "SubnetLen",
+                    "SubnetMin",
+                    "DirectRouting",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_never_raises_and_returns_exactly_one_of_conf_or_error(document: object) -> None:
+    result = parse_net_conf(json.dumps(document))
+
+    assert (result.conf is None) != (result.error is None)
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    result = parse_net_conf(text)
+
+    assert (result.conf is None) != (result.error is None)

@@ -168,3 +168,20 @@ def test_garbage_node_object_does_not_raise() -> None:
     row = build_node_subnet(junk, annotation_keys())
 
     assert row.name == "" and row.addresses == () and row.allocatable_pods is None
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2026-01-10T08:00:00Z", datetime(2026, 1, 10, 8, 0, tzinfo=UTC)),
+        ("2026-01-10T08:00:00", datetime(2026, 1, 10, 8, 0, tzinfo=UTC)),
+        ("yesterday", None),
+        (1736496000, None),
+    ],
+    ids=["rfc3339", "naive is read as UTC", "garbage", "number"],
+)
+def test_creation_timestamp(stamp: object, expected: datetime | None) -> None:
+    node = healthy_nodes()[0]
+    node["metadata"]["creationTimestamp"] = stamp
+
+    assert build_node_subnet(node, annotation_keys()).created == expected

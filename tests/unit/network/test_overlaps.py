@@ -13,7 +13,7 @@ IPNetwork = IPv4Network | IPv6Network
 def _oracle(cidrs: dict[str, IPNetwork]) -> dict[str, set[str]]:
     result: dict[str, set[str]] = {}
     for a, ca in cidrs.items():
-        others = {b for b, cb in cidrs.items() if b != a and ca.overlaps(cb)}  # type: ignore[arg-type]
+        others = {b for b, cb in cidrs.items() if b != a and ca.overlaps(cb)}
         if others:
             result[a] = others
     return result

@@ -13,7 +13,7 @@ from podpilot.network.status import k8s_int, network_status, node_status
 from ._fixtures import PREFIX, healthy_nodes, load_json, pod, upstream_net_conf
 
 CRDS = pathlib.Path(__file__).resolve().parents[3] / "crds"
-JSON_TYPES = {
+JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "integer": int,
     "number": (int, float),
