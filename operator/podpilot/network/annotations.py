@@ -112,8 +112,10 @@ def detect_prefix(nodes: Iterable[Mapping[str, Any]]) -> str | None:
     seen: Counter[str] = Counter()
     for node in nodes:
         for key in _annotations_of(node):
-            if key.endswith(suffix) and "/" in key:
-                seen[key[: -len(suffix)]] += 1
+            prefix = key[: -len(suffix)]
+            # Only prefixes flanneld could have been given, so annotation_keys() accepts them.
+            if key.endswith(suffix) and _PREFIX_PATTERN.match(prefix):
+                seen[prefix] += 1
     if not seen:
         return None
     return min(seen, key=lambda p: (-seen[p], p))

@@ -47,6 +47,16 @@ def test_detect_prefix_finds_the_default_and_a_custom_one() -> None:
     assert detect_prefix([{"metadata": {}}, {}]) is None
 
 
+def test_detect_prefix_ignores_keys_flanneld_could_not_have_written() -> None:
+    node = healthy_nodes()[0]
+    node["metadata"]["annotations"] = {
+        "foo/kube-subnet-manager": "true",
+        "kube-subnet-manager": "1",
+    }
+
+    assert detect_prefix([node]) is None
+
+
 def test_read_annotations_of_a_healthy_vxlan_node() -> None:
     notes = read_annotations(healthy_nodes()[0], annotation_keys())
 
