@@ -373,8 +373,11 @@ class Bringup:
                 "--kubelet-preferred-address-types=InternalIP",
                 "--kubelet-insecure-tls",
                 f"--metric-resolution={METRICS_RESOLUTION}",
+                "--kubelet-request-timeout=5s",
             ],
-            self.admin_health(f"https://127.0.0.1:{port}/readyz"),
+            # /readyz and /livez fail until some node runs pods with usage; /healthz says the
+            # server is up, and the APIService's Available condition is waited for next.
+            self.admin_health(f"https://127.0.0.1:{port}/healthz"),
         )
         self.register_api_services(
             "kube-system", "metrics-server", port, [("metrics.k8s.io", "v1beta1")]
@@ -492,7 +495,7 @@ def up(kwok_nodes: int = DEFAULT_KWOK_NODES, report: Reporter = _say) -> Cluster
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     state = ClusterState(directory, binaries={name: str(path) for name, path in binaries.items()})
-    state.ports = {name: processes.free_port() for name in (*ORDER, "etcd-peer")}
+    state.ports = processes.free_ports([*ORDER, "etcd-peer"])
     _link_binaries(state)
     tls = pki.create(state.directory / "pki")
     state.kubeconfig.write_text(

@@ -67,6 +67,16 @@ def free_port() -> int:
         return port
 
 
+def free_ports(names: Sequence[str]) -> dict[str, int]:
+    """Distinct free ports, one per name (a port freed by one probe can come back)."""
+    chosen: dict[str, int] = {}
+    while len(chosen) < len(names):
+        port = free_port()
+        if port not in chosen.values():
+            chosen[names[len(chosen)]] = port
+    return chosen
+
+
 def _start_ticks(pid: int) -> int:
     """The process start time in clock ticks, to tell a PID from a reused one."""
     try:
