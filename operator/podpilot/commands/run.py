@@ -1,0 +1,130 @@
+"""``podpilot run``: the operator, with every enabled controller, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from podpilot.settings import CONTROLLERS, HpaSettings, OperatorSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--controllers",
+        default=",".join(CONTROLLERS),
+        help=f"comma-separated controllers to run (default: all of {', '.join(CONTROLLERS)})",
+    )
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: the whole cluster",
+    )
+    parser.add_argument("--metrics-address", default="0.0.0.0")
+    parser.add_argument("--metrics-port", type=int, default=9808)
+    parser.add_argument("--health-address", default="0.0.0.0")
+    parser.add_argument("--health-port", type=int, default=8080)
+    parser.add_argument("--peering-name", default="podpilot")
+    parser.add_argument(
+        "--priority", type=int, default=0, help="peering priority; the highest one acts"
+    )
+    parser.add_argument(
+        "--standalone", action="store_true", help="no peering: assume this is the only replica"
+    )
+    hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
+    defaults = HpaSettings()
+    hpa.add_argument(
+        "--cpu-initialization-period", type=float, default=defaults.cpu_initialization_period
+    )
+    hpa.add_argument(
+        "--initial-readiness-delay", type=float, default=defaults.initial_readiness_delay
+    )
+    hpa.add_argument("--tolerance", type=float, default=defaults.tolerance)
+    hpa.add_argument(
+        "--downscale-stabilization", type=float, default=defaults.downscale_stabilization
+    )
+    dev = parser.add_argument_group("development")
+    dev.add_argument(
+        "--dev-cluster-if-needed",
+        action="store_true",
+        help="when no cluster is configured (no KUBECONFIG, no in-cluster credentials), start "
+        "the local dev cluster, install the CRDs, and use the dev cluster's HPA settings",
+    )
+    dev.add_argument(
+        "--demo", action="store_true", help="also apply a demo workload and Autoscaler"
+    )
+    parser.add_argument("--verbose", "-v", action="store_true")
+
+
+def settings_from(args: argparse.Namespace) -> OperatorSettings:
+    controllers = frozenset(c.strip() for c in args.controllers.split(",") if c.strip())
+    unknown = controllers - set(CONTROLLERS)
+    if unknown:
+        raise SystemExit(f"unknown controllers: {', '.join(sorted(unknown))}")
+    return OperatorSettings(
+        controllers=controllers,
+        namespaces=tuple(args.namespace),
+        metrics_address=args.metrics_address,
+        metrics_port=args.metrics_port,
+        health_address=args.health_address,
+        health_port=args.health_port,
+        peering_name=args.peering_name,
+        peering_priority=args.priority,
+        standalone=args.standalone,
+        hpa=HpaSettings(
+            cpu_initialization_period=args.cpu_initialization_period,
+            initial_readiness_delay=args.initial_readiness_delay,
+            tolerance=args.tolerance,
+            downscale_stabilization=args.downscale_stabilization,
+        ),
+    )
+
+
+def _no_cluster_configured() -> bool:
+    from pathlib import Path
+
+    from podpilot.kube.clients import in_cluster
+
+    return (
+        "KUBECONFIG" not in os.environ
+        and not in_cluster()
+        and not (Path.home() / ".kube" / "config").exists()
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    settings = settings_from(args)
+    if args.dev_cluster_if_needed and _no_cluster_configured():
+        from podpilot.commands.dev import prepare_dev_cluster
+
+        settings = prepare_dev_cluster(settings, demo=args.demo)
+    elif args.demo:
+        print("--demo needs --dev-cluster-if-needed and no configured cluster", file=sys.stderr)
+        return 2
+    return run_operator(settings)
+
+
+def run_operator(settings: OperatorSettings) -> int:
+    import kopf
+
+    from podpilot.handlers import load
+    from podpilot.runtime import Runtime
+
+    loaded = load(settings)
+    logging.getLogger("podpilot").info("starting controllers: %s", ", ".join(loaded))
+    kopf.run(
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=settings.standalone,
+        priority=settings.peering_priority,
+        peering_name=settings.peering_name,
+        liveness_endpoint=f"http://{settings.health_address}:{settings.health_port}/healthz",
+        memo=kopf.Memo(runtime=Runtime(settings)),
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""podpilot's own Prometheus metrics (prometheus_client) and their HTTP endpoint."""

@@ -1,0 +1,46 @@
+"""Operator-wide settings: one frozen object, built from the command line or the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CONTROLLERS = ("autoscaler", "emptydir", "flannel")
+
+
+@dataclass(frozen=True)
+class HpaSettings:
+    """The knobs kube-controller-manager exposes for its HPA controller, with its defaults.
+
+    podpilot reads them the same way so that an Autoscaler decides exactly as the built-in
+    HPA of the same cluster would.
+    """
+
+    cpu_initialization_period: float = 300.0
+    initial_readiness_delay: float = 30.0
+    tolerance: float = 0.1
+    downscale_stabilization: float = 300.0
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Everything the controllers need to know about how this process was started."""
+
+    controllers: frozenset[str] = frozenset(CONTROLLERS)
+    namespaces: tuple[str, ...] = ()  # empty: the whole cluster
+    metrics_address: str = "0.0.0.0"
+    metrics_port: int = 9808
+    health_address: str = "0.0.0.0"
+    health_port: int = 8080
+    max_concurrent_api_calls: int = 16
+    peering_name: str = "podpilot"
+    peering_priority: int = 0
+    standalone: bool = False
+    hpa: HpaSettings = field(default_factory=HpaSettings)
+    resource_metrics_max_age: float = 5.0
+    failure_backoff_base: float = 5.0
+    failure_backoff_max: float = 300.0
+    retry_rate_per_second: float = 10.0
+    retry_burst: int = 100
+
+    def enabled(self, controller: str) -> bool:
+        return controller in self.controllers
