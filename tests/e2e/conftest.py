@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,3 +101,89 @@ def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]
     )
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+class OperatorProcess:
+    """``podpilot run`` as a child process against the dev cluster, restartable by tests."""
+
+    def __init__(self, cluster_state: dev_cluster.ClusterState, log_dir: Path) -> None:
+        from podpilot.commands.dev import dev_hpa_settings
+        from podpilot.devcluster.processes import free_port
+
+        self.cluster = cluster_state
+        self.log_path = log_dir / "operator.log"
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        hpa = dev_hpa_settings()
+        self.command = [
+            sys.executable, "-m", "podpilot", "run", "--standalone", "--verbose",
+            "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
+            "--health-address=127.0.0.1", f"--health-port={self.health_port}",
+            f"--cpu-initialization-period={hpa.cpu_initialization_period}",
+            f"--initial-readiness-delay={hpa.initial_readiness_delay}",
+            f"--tolerance={hpa.tolerance}",
+            f"--downscale-stabilization={hpa.downscale_stabilization}",
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self) -> None:
+        environment = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig))
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=environment
+            )
+        wait_until(self.healthy, timeout=60, what="the operator's health endpoint")
+
+    def healthy(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        if self.process is None or self.process.poll() is not None:
+            raise AssertionError(f"the operator exited; see {self.log_path}")
+        try:
+            url = f"http://127.0.0.1:{self.health_port}/healthz"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def crds_installed(cluster: dev_cluster.ClusterState) -> None:
+    from podpilot.commands.dev import install_crds
+
+    install_crds(cluster)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: dev_cluster.ClusterState,
+    crds_installed: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    """The operator with all controllers, shared by the session; tests may restart it."""
+    process = OperatorProcess(cluster, tmp_path_factory.mktemp("operator"))
+    process.start()
+    yield process
+    process.stop()

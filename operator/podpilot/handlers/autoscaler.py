@@ -1,0 +1,1 @@
+"""kopf handlers of the autoscaler controller (registered on import)."""

@@ -1,0 +1,1 @@
+"""kopf handlers of the emptydir controller (registered on import)."""

@@ -1,0 +1,1 @@
+"""kopf handlers of the flannel controller (registered on import)."""
