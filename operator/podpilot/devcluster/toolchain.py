@@ -26,6 +26,7 @@ from podpilot.devcluster.paths import cache_root, repo_root
 
 KUBERNETES_VERSION = "v1.36.3"
 HELM_VERSION = "v3.21.4"
+FLANNEL_VERSION = "v0.28.10"
 MIN_FREE_DISK_BYTES = 12 * 1024**3
 STAMP_FILE = ".complete"
 
@@ -41,6 +42,7 @@ class GoComponent:
     name: str
     binaries: tuple[tuple[str, str], ...]  # (binary name, Go package path)
     ldflags: Callable[[], str] = lambda: "-s -w"
+    cgo: bool = False  # flanneld's udp backend is cgo; everything else links statically
 
     @property
     def module_dir(self) -> Path:
@@ -95,6 +97,13 @@ COMPONENTS: tuple[GoComponent, ...] = (
         (("prometheus-adapter", "sigs.k8s.io/prometheus-adapter/cmd/adapter"),),
     ),
     GoComponent("helm", (("helm", "helm.sh/helm/v3/cmd/helm"),), _helm_ldflags),
+    # Real nodes only (podpilot dev-cluster up --real-nodes N).
+    GoComponent(
+        "flannel",
+        (("flanneld", "github.com/flannel-io/flannel"),),
+        lambda: f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
+        cgo=True,
+    ),
 )
 
 
@@ -127,6 +136,13 @@ def cache_key(comp: GoComponent, go_version_text: str) -> str:
         path = comp.module_dir / file_name
         if path.exists():
             digest.update(file_name.encode() + b"\0" + path.read_bytes() + b"\0")
+    # Local replacements (tools/flannel's stub module) are part of the build too.
+    for path in sorted(comp.module_dir.rglob("*")):
+        relative = path.relative_to(comp.module_dir).as_posix()
+        if path.is_file() and relative not in ("go.mod", "go.sum", "tools.go"):
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    if comp.cgo:
+        digest.update(b"cgo")
     digest.update(go_version_text.encode())
     digest.update(f"{sys.platform}/{platform.machine()}".encode())
     digest.update(comp.ldflags().encode())
@@ -152,9 +168,10 @@ def _check_free_disk(path: Path) -> None:
         )
 
 
-def _go_environment() -> dict[str, str]:
+def _go_environment(comp: GoComponent | None = None) -> dict[str, str]:
     environment = dict(os.environ)
-    environment.update(CGO_ENABLED="0", GOFLAGS="-modcacherw -mod=mod", GOTOOLCHAIN="local")
+    cgo = "1" if comp is not None and comp.cgo else "0"
+    environment.update(CGO_ENABLED=cgo, GOFLAGS="-modcacherw -mod=mod", GOTOOLCHAIN="local")
     return environment
 
 
@@ -228,7 +245,7 @@ def _go_build(
     process = subprocess.Popen(
         [*command, package],
         cwd=comp.module_dir,
-        env=_go_environment(),
+        env=_go_environment(comp),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
