@@ -14,12 +14,13 @@ from typing import Any
 
 import yaml
 
-from podpilot.devcluster import manifests, pki, processes, toolchain
+from podpilot.devcluster import manifests, pki, processes, realnodes, toolchain
 from podpilot.devcluster.paths import state_root
 from podpilot.devcluster.processes import ComponentFailedError, HealthCheck, RunningProcess
 
 STATE_FILE = "state.json"
 DEFAULT_KWOK_NODES = 3
+DEFAULT_REAL_NODES = 2  # real kubelets (realnodes.py); 0 keeps the cluster KWOK-only
 PROMETHEUS_BINARY = "prometheus"
 
 # The built-in HPA is the reference our Autoscaler is compared with; its timings are shortened
@@ -48,6 +49,14 @@ ORDER = (
 
 class ClusterError(RuntimeError):
     """The dev cluster cannot be brought up; the message says why and where to look."""
+
+
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    ComponentFailedError,
+    ClusterError,
+    toolchain.ToolchainError,
+    *realnodes.ERRORS,
+)
 
 
 @dataclass
@@ -243,6 +252,11 @@ class Bringup:
                 "--requestheader-group-headers=X-Remote-Group",
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 "--allow-privileged=true",
+                # Real nodes: the apiserver proxies to kubelets by the address the dev cluster
+                # gave them, as a client the kubelets accept (realnodes.py).
+                f"--kubelet-client-certificate={tls.cert('admin')}",
+                f"--kubelet-client-key={tls.key('admin')}",
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--feature-gates={FEATURE_GATES}",
                 f"--cert-dir={self.state.directory / 'apiserver-certs'}",
             ],
@@ -455,6 +469,10 @@ class Bringup:
             ],
         )
 
+    def real_nodes(self, count: int) -> None:
+        if count > 0:
+            realnodes.start(self, count)
+
     def register_api_services(
         self, namespace: str, service: str, port: int, versions: Sequence[tuple[str, str]]
     ) -> None:
@@ -480,7 +498,11 @@ def _link_binaries(state: ClusterState) -> None:
         link.symlink_to(path)
 
 
-def up(kwok_nodes: int = DEFAULT_KWOK_NODES, report: Reporter = _say) -> ClusterState:
+def up(
+    kwok_nodes: int = DEFAULT_KWOK_NODES,
+    report: Reporter = _say,
+    real_nodes: int = DEFAULT_REAL_NODES,
+) -> ClusterState:
     """Build what is missing, start every component in order and return the running state."""
     existing = ClusterState.load()
     if existing is not None and existing.ready and existing.all_alive():
@@ -497,7 +519,10 @@ def up(kwok_nodes: int = DEFAULT_KWOK_NODES, report: Reporter = _say) -> Cluster
     state = ClusterState(directory, binaries={name: str(path) for name, path in binaries.items()})
     state.ports = processes.free_ports([*ORDER, "etcd-peer"])
     _link_binaries(state)
-    tls = pki.create(state.directory / "pki")
+    state.save()
+    # Real nodes dial the apiserver at the gateway of a bridge chosen now, before the PKI.
+    gateway = [realnodes.plan_network(directory).gateway] if real_nodes > 0 else []
+    tls = pki.create(state.directory / "pki", extra_server_ips=gateway)
     state.kubeconfig.write_text(
         manifests.kubeconfig(
             f"https://127.0.0.1:{state.ports['kube-apiserver']}",
@@ -520,9 +545,11 @@ def up(kwok_nodes: int = DEFAULT_KWOK_NODES, report: Reporter = _say) -> Cluster
         steps.test_exporter()
         steps.prometheus()
         steps.prometheus_adapter()
-    except (ComponentFailedError, ClusterError, toolchain.ToolchainError):
+        steps.real_nodes(real_nodes)
+    except STARTUP_ERRORS:
         report(f"start-up failed; stopping what was started (logs kept in {state.log_dir})")
         _stop_processes(state, report)
+        realnodes.teardown(state.directory, report)
         raise
     state.ready = True
     state.save()
@@ -556,6 +583,7 @@ def down(report: Reporter = _say) -> None:
             "v1beta1.external.metrics.k8s.io",
         )
     _stop_processes(state, report)
+    realnodes.teardown(state.directory, report)
     shutil.rmtree(state.directory, ignore_errors=True)
     report(f"removed {state.directory}")
 

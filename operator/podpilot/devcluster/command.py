@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from podpilot.devcluster import cluster, toolchain
-from podpilot.devcluster.processes import ComponentFailedError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up = actions.add_parser("up", help="build what is missing and start the cluster")
     up.add_argument(
         "--kwok-nodes", type=int, default=cluster.DEFAULT_KWOK_NODES, help="simulated nodes"
+    )
+    up.add_argument(
+        "--real-nodes",
+        type=int,
+        default=cluster.DEFAULT_REAL_NODES,
+        help="real kubelet nodes (containerd, runc, flannel) in network namespaces; 0 for none",
     )
     actions.add_parser("down", help="stop every process 'up' started and remove its state")
     actions.add_parser("status", help="show each component, its PID, port, health and log")
@@ -35,14 +40,14 @@ def _running_state() -> cluster.ClusterState:
 def run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
-    except (cluster.ClusterError, toolchain.ToolchainError, ComponentFailedError) as error:
+    except cluster.STARTUP_ERRORS as error:
         print(f"dev-cluster: error: {error}", file=sys.stderr)
         return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "up":
-        cluster.up(kwok_nodes=args.kwok_nodes)
+        cluster.up(kwok_nodes=args.kwok_nodes, real_nodes=args.real_nodes)
     elif args.action == "down":
         cluster.down()
     elif args.action == "build":
