@@ -123,7 +123,8 @@ def run_operator(settings: OperatorSettings) -> int:
         namespaces=settings.namespaces,
         standalone=settings.standalone,
         priority=settings.peering_priority,
-        peering_name=settings.peering_name,
+        # A peering name makes kopf require its peering CRDs, even when standalone.
+        peering_name=None if settings.standalone else settings.peering_name,
         liveness_endpoint=f"http://{settings.health_address}:{settings.health_port}/healthz",
         memo=kopf.Memo(runtime=Runtime(settings)),
     )
