@@ -1,1 +1,96 @@
-"""kopf handlers of the autoscaler controller (registered on import)."""
+"""kopf handlers of the Autoscaler controller: a pod cache and one daemon per Autoscaler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from podpilot.autoscaler.backoff import TokenBucket
+from podpilot.autoscaler.evaluator import Services
+from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.pods import CachedPod, cached_pod
+from podpilot.autoscaler.result import Event
+from podpilot.kube.custom_objects import StatusWriter
+from podpilot.kube.discovery import Discovery
+from podpilot.kube.scale import ScaleClient
+from podpilot.metrics.registry import MetricSources
+from podpilot.observability import autoscaler_metrics
+from podpilot.runtime import Runtime
+
+GROUP, VERSION, PLURAL = "podpilot.io", "v1alpha1", "autoscalers"
+
+
+@kopf.on.startup()
+async def build_controller(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    clients, settings = runtime.api(), runtime.settings
+    discovery = Discovery(clients)
+    runtime.services["autoscaler"] = Controller(
+        services=Services(
+            scale=ScaleClient(clients, discovery),
+            sources=MetricSources.build(clients, discovery, settings.resource_metrics_max_age),
+            hpa=settings.hpa,
+        ),
+        status=StatusWriter(clients, PLURAL),
+        bucket=TokenBucket(settings.retry_rate_per_second, settings.retry_burst),
+        backoff_base=settings.failure_backoff_base,
+        backoff_cap=settings.failure_backoff_max,
+    )
+
+
+@kopf.index("pods")
+def autoscaler_pods(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, CachedPod]:
+    """Every pod, by namespace, in the form the engine needs (the watch keeps it current)."""
+    return {namespace or "": cached_pod(body)}
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def autoscaler(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **kwargs: Any,
+) -> None:
+    """Evaluate this Autoscaler every evaluation period until it is deleted."""
+    assert namespace is not None, "Autoscaler is a namespaced resource"
+    runtime: Runtime = memo.runtime
+    controller: Controller = runtime.services["autoscaler"]
+    loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
+
+    pods_index: kopf.Index[str, CachedPod] = kwargs["autoscaler_pods"]
+
+    def pods_in(pod_namespace: str) -> list[CachedPod]:
+        return list(pods_index.get(pod_namespace, []))
+
+    def post(event: Event) -> None:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+
+    while not stopped:
+        failed = False
+        spec = result = None
+        try:
+            spec, result = await run_once(
+                loop,
+                controller,
+                body.get("spec", {}),
+                meta.get("generation"),
+                pods_in,
+                post,
+                logger,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failed = True
+            logger.exception("evaluation of %s/%s failed", namespace, name)
+        await stopped.wait(next_delay(loop, controller, spec, result, failed))
+    autoscaler_metrics.forget(namespace, name)

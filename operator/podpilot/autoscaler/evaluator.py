@@ -1,0 +1,262 @@
+"""One evaluation of one Autoscaler, as one HPA reconcile: read, decide, act, explain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from podpilot.autoscaling import (
+    CalculatorSettings,
+    Decision,
+    ScalingHistory,
+    decide,
+    record_rescale,
+    tolerances_for,
+)
+from podpilot.kube.scale import ScaleClient, ScaleError
+from podpilot.metrics.registry import MetricSources
+from podpilot.settings import HpaSettings
+
+from . import history as history_tools
+from .metric_readers import EvaluationContext, evaluate_metric
+from .pods import CachedPod
+from .result import Action, EvaluationResult, Event, MetricResult, StatusCondition
+from .selectors import SelectorError, parse_selector
+from .spec import AutoscalerSpec, FallbackPolicy, Mode
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What an Autoscaler carries from one evaluation to the next (persisted in status)."""
+
+    history: ScalingHistory | None
+    consecutive_failures: int = 0
+    last_replicas: int = 0
+
+
+@dataclass(frozen=True)
+class Services:
+    """The shared machinery one operator process gives every evaluation."""
+
+    scale: ScaleClient
+    sources: MetricSources
+    hpa: HpaSettings
+
+
+PodLookup = Callable[[str], Sequence[CachedPod]]
+
+
+def _held(
+    *,
+    now: float,
+    replicas: int,
+    reason: str,
+    message: str,
+    memory: Memory,
+    reference: str,
+    conditions: tuple[StatusCondition, ...],
+) -> EvaluationResult:
+    return EvaluationResult(
+        now=now,
+        current_replicas=replicas,
+        desired_replicas=replicas,
+        action=Action.HELD,
+        action_message=message,
+        conditions=conditions,
+        history=memory.history or ScalingHistory(),
+        consecutive_failures=memory.consecutive_failures,
+        events=(Event("Warning", reason, message),),
+        reference=reference,
+    )
+
+
+async def evaluate(
+    spec: AutoscalerSpec,
+    namespace: str,
+    memory: Memory,
+    pods_in: PodLookup,
+    services: Services,
+    now: float,
+) -> EvaluationResult:
+    """Evaluate once; patch ``/scale`` unless paused or in DryRun mode."""
+    target = spec.target
+    reference = f"{target.kind}/{target.name}"
+    try:
+        scale = await services.scale.get(namespace, target.api_version, target.kind, target.name)
+    except ScaleError as error:
+        condition = StatusCondition("AbleToScale", False, error.reason, str(error))
+        return _held(
+            now=now,
+            replicas=memory.last_replicas,
+            reason=error.reason,
+            message=str(error),
+            memory=memory,
+            reference=reference,
+            conditions=(condition,),
+        )
+    conditions: list[StatusCondition] = [
+        StatusCondition(
+            "AbleToScale",
+            True,
+            "SucceededGetScale",
+            "the HPA controller was able to get the target's current scale",
+        )
+    ]
+    current = scale.spec_replicas
+    history = memory.history or ScalingHistory.seeded(current, now)
+    selector_problem = "" if scale.selector else "selector is required"
+    try:
+        selector = parse_selector(scale.selector)
+    except SelectorError as error:
+        selector_problem = (
+            f"couldn't convert selector into a corresponding internal selector: {error}"
+        )
+    if selector_problem:
+        condition = StatusCondition("ScalingActive", False, "InvalidSelector", selector_problem)
+        return _held(
+            now=now,
+            replicas=current,
+            reason="SelectorRequired" if not scale.selector else "InvalidSelector",
+            message=selector_problem,
+            memory=Memory(history, memory.consecutive_failures, current),
+            reference=reference,
+            conditions=(*conditions, condition),
+        )
+
+    pods = [cached.info for cached in pods_in(namespace) if selector.matches(cached.labels)]
+    context = EvaluationContext(
+        namespace=namespace,
+        now=now,
+        current_replicas=current,
+        status_replicas=scale.status_replicas,
+        pod_selector=scale.selector,
+        pods=pods,
+        tolerances=tolerances_for(spec.behavior, services.hpa.tolerance),
+        settings=CalculatorSettings(
+            cpu_initialization_period=services.hpa.cpu_initialization_period,
+            delay_of_initial_readiness_status=services.hpa.initial_readiness_delay,
+        ),
+        sources=services.sources,
+    )
+    scaling_disabled = current == 0 and spec.min_replicas != 0
+    metrics: tuple[MetricResult, ...] = ()
+    if not scaling_disabled:
+        metrics = tuple([await evaluate_metric(metric, context) for metric in spec.metrics])
+    decision = decide(
+        current_replicas=current,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        metrics=[result.outcome for result in metrics],
+        history=history,
+        now=now,
+        behavior=spec.behavior,
+        downscale_stabilization_window=services.hpa.downscale_stabilization,
+    )
+    conditions += [StatusCondition.from_engine(c) for c in decision.conditions]
+    events = _metric_events(metrics)
+    every_metric_failed = bool(metrics) and all(r.outcome.proposal is None for r in metrics)
+    failures = memory.consecutive_failures + 1 if every_metric_failed else 0
+    desired, rescale, reason = decision.desired_replicas, decision.rescale, decision.rescale_reason
+    fallback_applied = False
+    if every_metric_failed and failures >= spec.fallback.failure_threshold:
+        fallback_applied = True
+        desired, rescale, reason, condition = _fallback(spec, current, failures)
+        conditions.append(condition)
+    elif spec.fallback.policy is FallbackPolicy.STATIC or memory.consecutive_failures:
+        conditions.append(
+            StatusCondition("FallbackActive", False, "MetricsAvailable", "metrics are being read")
+        )
+    if every_metric_failed:
+        first = next(r.outcome.error for r in metrics if r.outcome.error)
+        events.append(
+            Event(
+                "Warning",
+                "FailedComputeMetricsReplicas",
+                f"invalid metrics ({len(metrics)} invalid out of {len(metrics)}), first error "
+                f"is: {first}",
+            )
+        )
+
+    compacted = history_tools.compact(decision.history)
+
+    def finish(
+        action: Action, message: str, history: ScalingHistory, rescaled: bool = False
+    ) -> EvaluationResult:
+        return EvaluationResult(
+            now=now,
+            current_replicas=current,
+            desired_replicas=desired,
+            action=action,
+            action_message=message,
+            conditions=tuple(conditions),
+            history=history,
+            metrics=metrics,
+            decision=decision,
+            rescaled=rescaled,
+            consecutive_failures=failures,
+            fallback_applied=fallback_applied,
+            events=tuple(events),
+            reference=reference,
+        )
+
+    if not rescale:
+        if every_metric_failed:
+            return finish(
+                Action.HELD, f"kept {current} replicas: no metric could be read", compacted
+            )
+        return finish(Action.NO_CHANGE, f"kept {current} replicas", compacted)
+    change = f"{current} -> {desired} ({reason})"
+    if spec.paused:
+        conditions.append(
+            StatusCondition("Paused", True, "Paused", f"spec.paused is true; would scale {change}")
+        )
+        return finish(Action.PAUSED, f"paused: would scale {change}", compacted)
+    if spec.mode is Mode.DRY_RUN:
+        events.append(
+            Event("Normal", "DryRunRescale", f"New size: {desired}; reason: {reason} (dry run)")
+        )
+        return finish(Action.DRY_RUN, f"dry run: would scale {change}", compacted)
+    try:
+        await services.scale.set_replicas(
+            namespace, target.api_version, target.kind, target.name, desired
+        )
+    except ScaleError as error:
+        conditions.append(StatusCondition("AbleToScale", False, "FailedUpdateScale", str(error)))
+        events.append(Event("Warning", "FailedRescale", str(error)))
+        return finish(Action.FAILED, f"could not scale {change}: {error}", compacted)
+    conditions.append(
+        StatusCondition(
+            "AbleToScale",
+            True,
+            "SucceededRescale",
+            f"the HPA controller was able to update the target scale to {desired}",
+        )
+    )
+    events.append(Event("Normal", "SuccessfulRescale", f"New size: {desired}; reason: {reason}"))
+    recorded = record_rescale(
+        compacted, spec.behavior, previous_replicas=current, new_replicas=desired, now=now
+    )
+    return finish(Action.RESCALED, f"scaled {change}", recorded, rescaled=True)
+
+
+def _fallback(
+    spec: AutoscalerSpec, current: int, failures: int
+) -> tuple[int, bool, str, StatusCondition]:
+    if spec.fallback.policy is FallbackPolicy.STATIC and spec.fallback.replicas is not None:
+        target = min(max(spec.fallback.replicas, spec.min_replicas), spec.max_replicas)
+        message = f"{failures} evaluations without metrics: static fallback to {target} replicas"
+        condition = StatusCondition("FallbackActive", True, "StaticFallback", message)
+        return target, target != current, "static fallback: no metric could be read", condition
+    message = f"{failures} evaluations without metrics: holding {current} replicas"
+    return current, False, "", StatusCondition("FallbackActive", True, "HoldFallback", message)
+
+
+def _metric_events(metrics: Sequence[MetricResult]) -> list[Event]:
+    return [
+        Event("Warning", str(result.outcome.failure_reason), result.outcome.error or "")
+        for result in metrics
+        if result.outcome.failure_reason is not None
+    ]
+
+
+__all__ = ["Decision", "Memory", "Services", "evaluate"]

@@ -1,0 +1,158 @@
+"""The life of one Autoscaler inside the operator: evaluate every period, write, report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from podpilot.kube.custom_objects import StatusWriter
+from podpilot.observability import autoscaler_metrics as metrics
+
+from . import history as history_tools
+from .backoff import TokenBucket, retry_delay
+from .evaluator import Memory, PodLookup, Services, evaluate
+from .result import Action, EvaluationResult, Event
+from .spec import AutoscalerSpec, SpecError, parse_spec
+from .status import history_from_status, render_status, without_timestamps
+
+HEARTBEAT_SECONDS = 60.0
+
+PostEvent = Callable[[Event], None]
+Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
+
+
+@dataclass
+class Controller:
+    """Process-wide pieces every Autoscaler loop shares."""
+
+    services: Services
+    status: StatusWriter
+    bucket: TokenBucket
+    backoff_base: float
+    backoff_cap: float
+
+
+@dataclass
+class AutoscalerLoop:
+    """Per-Autoscaler state between evaluations; restart-safe because it starts from status."""
+
+    namespace: str
+    name: str
+    memory: Memory
+    written: dict[str, Any] | None = None
+    written_at: float = 0.0
+    posted: dict[str, str] = field(default_factory=dict)
+    failures: int = 0
+
+    @classmethod
+    def resume(
+        cls, namespace: str, name: str, status: Mapping[str, Any], now: float
+    ) -> AutoscalerLoop:
+        stored = history_from_status(status.get("stabilization"))
+        history = history_tools.resume(stored, now) if stored is not None else None
+        memory = Memory(
+            history=history,
+            consecutive_failures=int(status.get("consecutiveFailures") or 0),
+            last_replicas=int(status.get("currentReplicas") or 0),
+        )
+        return cls(namespace, name, memory)
+
+    def events_to_post(self, result: EvaluationResult) -> list[Event]:
+        """Events on change only: a failure is posted once until it goes away or changes."""
+        fresh: list[Event] = []
+        seen: dict[str, str] = {}
+        for event in result.events:
+            if event.reason in ("SuccessfulRescale", "DryRunRescale", "FailedRescale"):
+                if (
+                    self.posted.get(event.reason) != event.message
+                    or event.reason != "DryRunRescale"
+                ):
+                    fresh.append(event)
+                seen[event.reason] = event.message
+                continue
+            seen[event.reason] = event.message
+            if self.posted.get(event.reason) != event.message:
+                fresh.append(event)
+        self.posted = seen
+        return fresh
+
+
+async def run_once(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    raw_spec: Mapping[str, Any],
+    generation: int | None,
+    pods_in: PodLookup,
+    post: PostEvent,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
+    """One evaluation with its status write and events; returns what it decided."""
+    now = time.time()
+    try:
+        spec = parse_spec(raw_spec)
+    except SpecError as error:
+        post(Event("Warning", "InvalidSpec", str(error)))
+        return None, None
+    started = time.perf_counter()
+    result = await evaluate(spec, loop.namespace, loop.memory, pods_in, controller.services, now)
+    metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
+    metrics.EVALUATIONS.labels(str(result.action)).inc()
+    for item in result.metrics:
+        if item.outcome.failure_reason is not None:
+            metrics.METRIC_ERRORS.labels(item.spec.type, str(item.outcome.failure_reason)).inc()
+    if result.rescaled:
+        direction = "up" if result.desired_replicas > result.current_replicas else "down"
+        metrics.RESCALES.labels(direction).inc()
+    _record_gauges(loop, spec, result, now)
+    loop.memory = Memory(result.history, result.consecutive_failures, result.current_replicas)
+
+    for event in loop.events_to_post(result):
+        post(event)
+    if result.action is not Action.NO_CHANGE:
+        logger.info("%s: %s", loop.name, result.action_message)
+
+    previous = loop.written or {}
+    status = render_status(result, spec, previous, generation)
+    stale = now - loop.written_at >= HEARTBEAT_SECONDS
+    if loop.written is None or stale or without_timestamps(status) != without_timestamps(previous):
+        await controller.status.patch(loop.namespace, loop.name, status)
+        loop.written, loop.written_at = status, now
+    return spec, result
+
+
+def _record_gauges(
+    loop: AutoscalerLoop, spec: AutoscalerSpec, result: EvaluationResult, now: float
+) -> None:
+    labels = (loop.namespace, loop.name)
+    metrics.CURRENT_REPLICAS.labels(*labels).set(result.current_replicas)
+    metrics.DESIRED_REPLICAS.labels(*labels).set(result.desired_replicas)
+    metrics.MIN_REPLICAS.labels(*labels).set(spec.min_replicas)
+    metrics.MAX_REPLICAS.labels(*labels).set(spec.max_replicas)
+    metrics.FALLBACK_ACTIVE.labels(*labels).set(1 if result.fallback_applied else 0)
+    metrics.PAUSED.labels(*labels).set(1 if spec.paused else 0)
+    metrics.LAST_EVALUATION.labels(*labels).set(now)
+
+
+def next_delay(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    spec: AutoscalerSpec | None,
+    result: EvaluationResult | None,
+    failed: bool,
+) -> float:
+    """The evaluation period, or the failure backoff while evaluations keep failing."""
+    period = float(spec.evaluation_period) if spec is not None else 15.0
+    if failed or (result is not None and result.action in (Action.HELD, Action.FAILED)):
+        loop.failures += 1
+        return retry_delay(
+            loop.failures,
+            controller.bucket,
+            time.monotonic(),
+            controller.backoff_base,
+            controller.backoff_cap,
+        )
+    loop.failures = 0
+    return period

@@ -1,0 +1,205 @@
+"""One spec metric to one engine outcome: read it from its source, then ask the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from podpilot.autoscaling import (
+    CalculatorSettings,
+    MetricComputationError,
+    MetricOutcome,
+    PodInfo,
+    ReplicaProposal,
+    Tolerances,
+    external_metric_replicas,
+    external_per_pod_metric_replicas,
+    object_metric_replicas,
+    object_per_pod_metric_replicas,
+    plain_metric_replicas,
+    resource_utilization_replicas,
+)
+from podpilot.autoscaling.conditions import Reason
+from podpilot.metrics.base import MetricSourceError
+from podpilot.metrics.custom import ObjectQuery, PodsQuery
+from podpilot.metrics.external import ExternalQuery
+from podpilot.metrics.registry import MetricSources
+from podpilot.metrics.resource import ResourceQuery
+
+from .quantities import format_milli
+from .result import MetricResult
+from .selectors import format_selector, selector_from_object
+from .spec import MetricSpec
+
+FAILURE_REASONS = {
+    "Resource": Reason.FAILED_GET_RESOURCE_METRIC,
+    "ContainerResource": Reason.FAILED_GET_CONTAINER_RESOURCE_METRIC,
+    "Pods": Reason.FAILED_GET_PODS_METRIC,
+    "Object": Reason.FAILED_GET_OBJECT_METRIC,
+    "External": Reason.FAILED_GET_EXTERNAL_METRIC,
+}
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """What every metric of one Autoscaler needs in one evaluation."""
+
+    namespace: str
+    now: float
+    current_replicas: int
+    status_replicas: int
+    pod_selector: str
+    pods: Sequence[PodInfo]
+    tolerances: Tolerances
+    settings: CalculatorSettings
+    sources: MetricSources
+
+
+def _metric_selector(spec: MetricSpec) -> str:
+    return format_selector(selector_from_object(spec.metric_selector))
+
+
+async def _resource(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+    readings = await context.sources.resource.read(
+        ResourceQuery(context.namespace, spec.resource, spec.container)
+    )
+    selected = {pod.name for pod in context.pods}
+    samples = {name: sample for name, sample in readings.samples.items() if name in selected}
+    if not samples:
+        raise MetricSourceError(
+            context.sources.resource.api,
+            f"unable to get metrics for resource {spec.resource}: no metrics returned from "
+            "resource metrics API",
+        )
+    if spec.target.type == "Utilization" and spec.target.average_utilization is not None:
+        proposal = resource_utilization_replicas(
+            current_replicas=context.current_replicas,
+            target_utilization=spec.target.average_utilization,
+            resource=spec.resource,
+            pods=context.pods,
+            metrics=samples,
+            now=context.now,
+            tolerances=context.tolerances,
+            container=spec.container,
+            settings=context.settings,
+        )
+        current = {
+            "averageUtilization": proposal.current_utilization,
+            "averageValue": format_milli(proposal.current_value),
+        }
+        return proposal, current
+    proposal = plain_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_usage=spec.target.average_value or 0,
+        pods=context.pods,
+        metrics=samples,
+        now=context.now,
+        tolerances=context.tolerances,
+        resource=spec.resource,
+        settings=context.settings,
+    )
+    return proposal, {"averageValue": format_milli(proposal.current_value)}
+
+
+async def _pods(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+    readings = await context.sources.custom.read_pods(
+        PodsQuery(context.namespace, context.pod_selector, spec.metric_name, _metric_selector(spec))
+    )
+    proposal = plain_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_usage=spec.target.average_value or 0,
+        pods=context.pods,
+        metrics=readings.samples,
+        now=context.now,
+        tolerances=context.tolerances,
+        settings=context.settings,
+    )
+    return proposal, {"averageValue": format_milli(proposal.current_value)}
+
+
+async def _object(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+    described = spec.described_object
+    assert described is not None
+    reading = await context.sources.custom.read_object(
+        ObjectQuery(
+            context.namespace,
+            described.api_version,
+            described.kind,
+            described.name,
+            spec.metric_name,
+            _metric_selector(spec),
+        )
+    )
+    if spec.target.type == "AverageValue":
+        proposal = object_per_pod_metric_replicas(
+            status_replicas=context.status_replicas,
+            target_average_value=spec.target.average_value or 0,
+            value=reading.value,
+            tolerances=context.tolerances,
+        )
+        return proposal, {"averageValue": format_milli(proposal.current_value)}
+    proposal = object_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_value=spec.target.value or 0,
+        value=reading.value,
+        pods=context.pods,
+        tolerances=context.tolerances,
+    )
+    return proposal, {"value": format_milli(proposal.current_value)}
+
+
+async def _external(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+    readings = await context.sources.external.read(
+        ExternalQuery(context.namespace, spec.metric_name, _metric_selector(spec))
+    )
+    if spec.target.type == "AverageValue":
+        proposal = external_per_pod_metric_replicas(
+            status_replicas=context.status_replicas,
+            target_average_value=spec.target.average_value or 0,
+            values=readings.values,
+            tolerances=context.tolerances,
+        )
+        return proposal, {"averageValue": format_milli(proposal.current_value)}
+    proposal = external_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_value=spec.target.value or 0,
+        values=readings.values,
+        pods=context.pods,
+        tolerances=context.tolerances,
+    )
+    return proposal, {"value": format_milli(proposal.current_value)}
+
+
+READERS = {
+    "Resource": _resource,
+    "ContainerResource": _resource,
+    "Pods": _pods,
+    "Object": _object,
+    "External": _external,
+}
+
+
+async def evaluate_metric(spec: MetricSpec, context: EvaluationContext) -> MetricResult:
+    """Read one metric and compute its proposal; failures become failed outcomes."""
+    reader = READERS.get(spec.type)
+    if reader is None:
+        outcome = MetricOutcome.failed(
+            spec.display_name,
+            Reason.INVALID_METRIC_SOURCE_TYPE,
+            f"metric type {spec.type} is not implemented by this version of podpilot",
+        )
+        return MetricResult(spec, outcome)
+    try:
+        proposal, current = await reader(spec, context)
+    except (MetricSourceError, MetricComputationError) as error:
+        outcome = MetricOutcome.failed(
+            spec.display_name,
+            FAILURE_REASONS[spec.type],
+            f"failed to get {spec.display_name}: {error}",
+        )
+        return MetricResult(spec, outcome)
+    details = {"usageRatio": f"{proposal.usage_ratio:.4f}"}
+    return MetricResult(
+        spec, MetricOutcome(spec.display_name, proposal), current=current, details=details
+    )

@@ -1,0 +1,70 @@
+"""Pods as the engine sees them, converted once from API objects when the watch delivers them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from podpilot.autoscaler.timestamps import parse_time
+from podpilot.autoscaling import ContainerSpec, PodInfo, PodPhase, ReadyCondition
+from podpilot.quantity import QuantityError, milli_value, parse_quantity
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPod:
+    """What the watch-fed pod cache keeps per pod: its labels and its engine view."""
+
+    labels: Mapping[str, str]
+    info: PodInfo
+
+
+def _requests(resources: Mapping[str, Any] | None) -> dict[str, int]:
+    requests: Mapping[str, Any] = (resources or {}).get("requests") or {}
+    converted: dict[str, int] = {}
+    for resource, quantity in requests.items():
+        try:
+            converted[resource] = milli_value(parse_quantity(str(quantity)))
+        except QuantityError:
+            continue  # the apiserver validates requests; an odd one counts as missing
+    return converted
+
+
+def _container(raw: Mapping[str, Any]) -> ContainerSpec:
+    return ContainerSpec(
+        name=str(raw.get("name", "")),
+        requests=_requests(raw.get("resources")),
+        restartable_init=raw.get("restartPolicy") == "Always",
+    )
+
+
+def _ready(conditions: list[Mapping[str, Any]]) -> ReadyCondition | None:
+    for condition in conditions:
+        if condition.get("type") == "Ready":
+            status = {"True": True, "False": False}.get(str(condition.get("status")))
+            transition = parse_time(condition.get("lastTransitionTime")) or 0.0
+            return ReadyCondition(status, transition)
+    return None
+
+
+def cached_pod(pod: Mapping[str, Any]) -> CachedPod:
+    """Convert a pod from the API into its cache entry."""
+    metadata: Mapping[str, Any] = pod.get("metadata") or {}
+    spec: Mapping[str, Any] = pod.get("spec") or {}
+    status: Mapping[str, Any] = pod.get("status") or {}
+    try:
+        phase = PodPhase(status.get("phase", "Pending"))
+    except ValueError:
+        phase = PodPhase.UNKNOWN
+    pod_resources = spec.get("resources")
+    info = PodInfo(
+        name=str(metadata.get("name", "")),
+        phase=phase,
+        deleted=metadata.get("deletionTimestamp") is not None,
+        start_time=parse_time(status.get("startTime")),
+        ready=_ready(status.get("conditions") or []),
+        containers=tuple(_container(c) for c in spec.get("containers") or []),
+        init_containers=tuple(_container(c) for c in spec.get("initContainers") or []),
+        pod_level_requests=_requests(pod_resources) if pod_resources else None,
+    )
+    return CachedPod(labels=dict(metadata.get("labels") or {}), info=info)

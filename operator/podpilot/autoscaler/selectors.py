@@ -1,0 +1,144 @@
+"""Kubernetes label selectors: parse the string form, match labels, render the object form.
+
+The ``/scale`` subresource gives a workload's pod selector as a string
+(``app=web,tier in (a,b)``); metric selectors in the spec are ``LabelSelector`` objects that
+the metrics APIs take as a string query parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SelectorError(ValueError):
+    """The selector text is not valid label-selector syntax."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str  # "=", "!=", "in", "notin", "exists", "!", "gt", "lt"
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        value = labels.get(self.key)
+        if self.operator == "exists":
+            return present
+        if self.operator == "!":
+            return not present
+        if self.operator in ("=", "in"):
+            return present and value in self.values
+        if self.operator in ("!=", "notin"):
+            return not present or value not in self.values
+        if self.operator in ("gt", "lt"):
+            try:
+                number, bound = int(value or ""), int(self.values[0])
+            except ValueError:
+                return False
+            return number > bound if self.operator == "gt" else number < bound
+        raise SelectorError(f"unknown operator {self.operator!r}")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A parsed selector; the empty selector matches everything."""
+
+    requirements: tuple[Requirement, ...]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(requirement.matches(labels) for requirement in self.requirements)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.requirements
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise SelectorError(f"unbalanced ')' in selector {text!r}")
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if depth != 0:
+        raise SelectorError(f"unbalanced '(' in selector {text!r}")
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _set_values(text: str, whole: str) -> tuple[str, ...]:
+    text = text.strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        raise SelectorError(f"expected '(values)' in selector {whole!r}")
+    return tuple(value.strip() for value in text[1:-1].split(",") if value.strip())
+
+
+def _requirement(term: str, whole: str) -> Requirement:
+    for word, operator in ((" notin ", "notin"), (" in ", "in")):
+        if word in f" {term} ":
+            key, _, rest = f" {term} ".partition(word)
+            return Requirement(key.strip(), operator, _set_values(rest, whole))
+    for symbol, operator in (("!=", "!="), ("==", "="), ("=", "="), (">", "gt"), ("<", "lt")):
+        if symbol in term:
+            key, _, value = term.partition(symbol)
+            return Requirement(key.strip(), operator, (value.strip(),))
+    if term.startswith("!"):
+        return Requirement(term[1:].strip(), "!")
+    if " " in term:
+        raise SelectorError(f"cannot parse {term!r} in selector {whole!r}")
+    return Requirement(term, "exists")
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse the string form of a label selector."""
+    return Selector(tuple(_requirement(term, text) for term in _split_top_level(text)))
+
+
+def selector_from_object(selector: Mapping[str, Any] | None) -> Selector:
+    """Convert a ``LabelSelector`` object (``matchLabels``/``matchExpressions``)."""
+    if not selector:
+        return Selector(())
+    requirements = [
+        Requirement(key, "=", (str(value),))
+        for key, value in sorted((selector.get("matchLabels") or {}).items())
+    ]
+    operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+    for expression in selector.get("matchExpressions") or []:
+        operator = operators.get(expression.get("operator", ""))
+        if operator is None:
+            raise SelectorError(f"unknown selector operator {expression.get('operator')!r}")
+        values = tuple(sorted(str(v) for v in expression.get("values") or []))
+        requirements.append(Requirement(str(expression["key"]), operator, values))
+    return Selector(tuple(requirements))
+
+
+def format_selector(selector: Selector) -> str:
+    """The canonical string form, as used in ``labelSelector`` query parameters."""
+    terms = []
+    for requirement in selector.requirements:
+        if requirement.operator == "exists":
+            terms.append(requirement.key)
+        elif requirement.operator == "!":
+            terms.append(f"!{requirement.key}")
+        elif requirement.operator in ("in", "notin"):
+            terms.append(
+                f"{requirement.key} {requirement.operator} ({','.join(requirement.values)})"
+            )
+        elif requirement.operator in ("gt", "lt"):
+            symbol = ">" if requirement.operator == "gt" else "<"
+            terms.append(f"{requirement.key}{symbol}{requirement.values[0]}")
+        else:
+            terms.append(f"{requirement.key}{requirement.operator}{requirement.values[0]}")
+    return ",".join(terms)

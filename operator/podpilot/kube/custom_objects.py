@@ -1,0 +1,36 @@
+"""Status patches of podpilot's own resources, through the official client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes
+
+from podpilot.kube.clients import ApiClients
+
+GROUP = "podpilot.io"
+VERSION = "v1alpha1"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class StatusWriter:
+    """Merge-patches ``/status`` of namespaced podpilot.io objects."""
+
+    def __init__(self, clients: ApiClients, plural: str) -> None:
+        self._clients = clients
+        self._plural = plural
+        self._api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+
+    async def patch(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        await self._clients.call(
+            self._api.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            self._plural,
+            name,
+            {"status": dict(status)},
+            field_manager="podpilot",
+            _content_type=MERGE_PATCH,
+        )

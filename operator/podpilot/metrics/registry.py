@@ -1,0 +1,30 @@
+"""The metric sources of one operator process, built once and shared by every Autoscaler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.discovery import Discovery
+from podpilot.metrics.custom import CustomMetricsSource
+from podpilot.metrics.external import ExternalMetricsSource
+from podpilot.metrics.resource import ResourceMetricsSource
+
+
+@dataclass(frozen=True)
+class MetricSources:
+    """One source per metrics API; ``spec.metrics[].type`` picks among them."""
+
+    resource: ResourceMetricsSource
+    custom: CustomMetricsSource
+    external: ExternalMetricsSource
+
+    @classmethod
+    def build(
+        cls, clients: ApiClients, discovery: Discovery, resource_max_age: float
+    ) -> MetricSources:
+        return cls(
+            resource=ResourceMetricsSource(clients, discovery, resource_max_age),
+            custom=CustomMetricsSource(clients, discovery),
+            external=ExternalMetricsSource(clients, discovery),
+        )

@@ -1,0 +1,140 @@
+"""metrics.k8s.io: CPU and memory usage per pod, read once per namespace and shared.
+
+Every Autoscaler in a namespace that uses a Resource or ContainerResource metric needs the
+same PodMetrics list, so it is fetched at most once per ``max_age`` seconds per namespace
+(concurrent callers wait for the one request in flight) and filtered by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pykube
+import requests
+
+from podpilot.autoscaler.timestamps import parse_time
+from podpilot.autoscaling import PodMetric
+from podpilot.autoscaling.utilization import pod_usage_from_containers
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.metrics.base import MetricSourceError, PodReadings
+from podpilot.metrics.durations import parse_duration
+from podpilot.quantity import QuantityError, milli_value, parse_quantity
+
+GROUP = "metrics.k8s.io"
+SUPPORTED_VERSIONS = ("v1beta1",)
+
+
+@dataclass(frozen=True)
+class ResourceQuery:
+    namespace: str
+    resource: str
+    container: str = ""
+
+
+@dataclass(frozen=True)
+class _PodUsage:
+    timestamp: float
+    window: float
+    containers: tuple[tuple[str, Mapping[str, int]], ...]
+
+
+def _usage(raw: Mapping[str, Any]) -> dict[str, int]:
+    usage: dict[str, int] = {}
+    for resource, quantity in raw.items():
+        try:
+            usage[resource] = milli_value(parse_quantity(str(quantity)))
+        except QuantityError:
+            continue
+    return usage
+
+
+def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
+    """A PodMetricsList body to per-pod usage, in milli-units."""
+    pods: dict[str, _PodUsage] = {}
+    for item in document.get("items", []):
+        name = item.get("metadata", {}).get("name")
+        if not name:
+            continue
+        pods[name] = _PodUsage(
+            timestamp=parse_time(item.get("timestamp")) or 0.0,
+            window=parse_duration(str(item.get("window", "0s"))),
+            containers=tuple(
+                (str(c.get("name", "")), _usage(c.get("usage") or {}))
+                for c in item.get("containers") or []
+            ),
+        )
+    return pods
+
+
+class ResourceMetricsSource:
+    """The ``metrics.k8s.io`` source (Resource and ContainerResource metrics)."""
+
+    api = "resource metrics API"
+
+    def __init__(self, clients: ApiClients, discovery: Discovery, max_age: float = 5.0) -> None:
+        self._clients = clients
+        self._discovery = discovery
+        self._max_age = max_age
+        self._cache: dict[str, tuple[float, dict[str, _PodUsage]]] = {}
+        self._in_flight: dict[str, asyncio.Future[dict[str, _PodUsage]]] = {}
+        self.requests_made = 0
+
+    async def read(self, query: ResourceQuery) -> PodReadings:
+        pods = await self._namespace_usage(query.namespace)
+        samples: dict[str, PodMetric] = {}
+        for name, usage in pods.items():
+            value = pod_usage_from_containers(usage.containers, query.resource, query.container)
+            if value is not None:
+                samples[name] = PodMetric(value, usage.timestamp, usage.window)
+        if not samples:
+            raise MetricSourceError(
+                self.api, f"no metrics returned for resource {query.resource} in {query.namespace}"
+            )
+        return PodReadings(samples)
+
+    async def _namespace_usage(self, namespace: str) -> dict[str, _PodUsage]:
+        cached = self._cache.get(namespace)
+        if cached is not None and time.monotonic() - cached[0] < self._max_age:
+            return cached[1]
+        in_flight = self._in_flight.get(namespace)
+        if in_flight is not None:
+            return await asyncio.shield(in_flight)
+        future: asyncio.Future[dict[str, _PodUsage]] = asyncio.get_running_loop().create_future()
+        self._in_flight[namespace] = future
+        try:
+            pods = await self._fetch(namespace)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        else:
+            self._cache[namespace] = (time.monotonic(), pods)
+            future.set_result(pods)
+            return pods
+        finally:
+            del self._in_flight[namespace]
+
+    async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
+        try:
+            version = await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
+        except DiscoveryError as error:
+            raise MetricSourceError(self.api, str(error)) from error
+        self.requests_made += 1
+        document = await self._clients.call(self._get, f"{GROUP}/{version}", namespace)
+        return parse_pod_metrics_list(document)
+
+    def _get(self, group_version: str, namespace: str) -> Mapping[str, Any]:
+        try:
+            response = self._clients.pykube.get(
+                version=group_version, namespace=namespace, url="pods"
+            )
+            self._clients.pykube.raise_for_status(response)
+        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
+            raise MetricSourceError(self.api, str(error)) from error
+        document: Mapping[str, Any] = response.json()
+        return document
