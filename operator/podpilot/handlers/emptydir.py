@@ -1,1 +1,96 @@
-"""kopf handlers of the emptydir controller (registered on import)."""
+"""kopf handlers of the emptydir controller (registered on import).
+
+Pods, nodes and namespaces are mirrored into kopf indices (slim copies, no LIST per scan). One
+daemon, on the ``EmptyDirAuditPolicy`` named ``default``, runs the cycles of
+:class:`podpilot.emptydir.controller.EmptyDirController`: no policy, no polling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import kopf
+
+from podpilot.audit.model import Finding
+from podpilot.emptydir.controller import EmptyDirController
+from podpilot.emptydir.objects import NodeInfo, has_emptydir, node_info, slim_pod
+from podpilot.emptydir.policy import POLICY_NAME, parse_policy
+from podpilot.emptydir.poller import proxy_fetcher
+from podpilot.emptydir.publisher import ReportPublisher
+from podpilot.emptydir.report_objects import GROUP, POLICIES, VERSION
+from podpilot.emptydir.transitions import event_type
+from podpilot.observability.emptydir_metrics import emptydir_metrics
+from podpilot.runtime import Runtime
+
+
+def _with_emptydir(spec: kopf.Spec, **_: Any) -> bool:
+    return has_emptydir(spec)
+
+
+@kopf.index("pods", when=_with_emptydir)
+def emptydir_pods(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
+    return {uid: slim_pod(body)}
+
+
+@kopf.index("nodes")
+def emptydir_nodes(body: kopf.Body, name: str, **_: Any) -> dict[str, NodeInfo]:
+    return {name: node_info(body)}
+
+
+@kopf.index("namespaces")
+def emptydir_namespaces(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    return {name: dict(labels)}
+
+
+def _announce(finding: Finding) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": finding.pod.name,
+            "namespace": finding.pod.namespace,
+            "uid": finding.pod.uid,
+        },
+    }
+    kopf.event(
+        cast(kopf.Body, pod), type=event_type(finding), reason=finding.name, message=finding.message
+    )
+
+
+def _is_default(name: str, **_: Any) -> bool:
+    return name == POLICY_NAME
+
+
+@kopf.daemon(GROUP, VERSION, POLICIES, when=_is_default, cancellation_timeout=10)
+async def emptydir_audit(
+    spec: kopf.Spec,
+    name: str,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    pods: kopf.Index[str, dict[str, Any]] = kwargs["emptydir_pods"]
+    nodes: kopf.Index[str, NodeInfo] = kwargs["emptydir_nodes"]
+    namespaces: kopf.Index[str, dict[str, str]] = kwargs["emptydir_namespaces"]
+    runtime: Runtime = memo.runtime
+    api = runtime.api()
+    controller = runtime.services.get("emptydir")
+    if not isinstance(controller, EmptyDirController):
+        controller = EmptyDirController(
+            api=api, fetch=proxy_fetcher(api), metrics=emptydir_metrics(), announce=_announce
+        )
+        runtime.services["emptydir"] = controller
+    publisher = ReportPublisher(api)
+    while not stopped:
+        policy = parse_policy(spec)  # a live view: edits apply from the next cycle
+        if policy.problems:
+            logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))
+        result = await controller.cycle(
+            policy,
+            pods=[pod for store in pods.values() for pod in store],
+            nodes={n: info for n, store in nodes.items() for info in store},
+            namespace_labels={n: labels for n, store in namespaces.items() for labels in store},
+        )
+        await publisher.policy_status(name, controller.policy_status(result, policy))
+        await stopped.wait(policy.poll_interval.total_seconds())

@@ -1,0 +1,182 @@
+"""The controller's state between cycles, and one cycle: poll due nodes, scan, publish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kubernetes
+
+from podpilot.audit.model import Finding
+from podpilot.audit.report import cluster_status, report_name
+from podpilot.audit.summary import NodeStatsState
+from podpilot.audit.trend import SampleRing, VolumeKey, update_history
+from podpilot.emptydir.objects import NodeInfo
+from podpilot.emptydir.owners import OwnerResolver, owner_keys
+from podpilot.emptydir.policy import AuditPolicy
+from podpilot.emptydir.poller import Fetch, next_state, poll_due
+from podpilot.emptydir.publisher import ReportPublisher
+from podpilot.emptydir.report_objects import report_manifest, report_status_body, status_digest
+from podpilot.emptydir.scan import ScanResult, Snapshot, run_scan, volumes_by_node
+from podpilot.emptydir.schedule import PollSchedule
+from podpilot.emptydir.series import gauge_values, new_evictions
+from podpilot.emptydir.transitions import EventLedger, known_from_status
+from podpilot.kube.clients import ApiClients
+from podpilot.observability.emptydir_metrics import EmptyDirMetrics
+
+logger = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 300.0
+"""An unchanged report is still rewritten this often, so its lastScanTime shows it is alive."""
+
+ReportKey = tuple[str, str]
+Announce = Callable[[Finding], None]
+
+
+@dataclass
+class Published:
+    digest: str
+    written_at: float
+    conditions: Sequence[Mapping[str, Any]]
+
+
+@dataclass
+class EmptyDirController:
+    """What survives from one cycle to the next (lost on restart, except what reports hold)."""
+
+    api: ApiClients
+    fetch: Fetch
+    metrics: EmptyDirMetrics
+    announce: Announce
+    stats: dict[str, NodeStatsState] = field(default_factory=dict)
+    history: dict[str, dict[VolumeKey, SampleRing]] = field(default_factory=dict)
+    schedule: PollSchedule = field(default_factory=PollSchedule)
+    ledger: EventLedger = field(default_factory=EventLedger)
+    owners: OwnerResolver = field(default_factory=OwnerResolver)
+    published: dict[ReportKey, Published] = field(default_factory=dict)
+    evicted: set[str] = field(default_factory=set)
+    seeded: bool = False
+
+    async def cycle(
+        self,
+        policy: AuditPolicy,
+        pods: Sequence[Mapping[str, Any]],
+        nodes: Mapping[str, NodeInfo],
+        namespace_labels: Mapping[str, Mapping[str, str]],
+    ) -> ScanResult:
+        """Poll the nodes that are due, audit every pod, and publish what changed."""
+        publisher = ReportPublisher(self.api)
+        if not self.seeded:
+            await self._seed(publisher)
+        await self._poll(policy, pods, nodes)
+        parents = await self.owners.resolve(self.api, owner_keys(pods))
+        started = time.monotonic()
+        snapshot = Snapshot(
+            pods=pods,
+            nodes=nodes,
+            namespace_labels=namespace_labels,
+            stats=dict(self.stats),
+            history=dict(self.history),
+            parents=parents,
+            policy=policy,
+            now=datetime.now(UTC),
+        )
+        result = await asyncio.to_thread(run_scan, snapshot)
+        self.metrics.scan_seconds.set(time.monotonic() - started)
+        self.metrics.pods_audited.set(len(result.audits))
+        self._publish_metrics(policy, result)
+        await self._publish_reports(publisher, result, snapshot.now)
+        for finding in self.ledger.transitions(
+            (f for a in result.audits for f in a.findings), time.monotonic()
+        ):
+            self.announce(finding)
+        return result
+
+    def policy_status(self, result: ScanResult, policy: AuditPolicy) -> dict[str, Any]:
+        status = cluster_status(result.rollup)
+        ok = not policy.problems
+        status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": "True" if ok else "False",
+                "reason": "Scanning" if ok else "InvalidSpec",
+                "message": "; ".join(policy.problems) or "The audit runs.",
+                "lastTransitionTime": status["lastFullScan"],
+            }
+        ]
+        return status
+
+    async def _seed(self, publisher: ReportPublisher) -> None:
+        for item in await publisher.list_reports():
+            metadata = item.get("metadata") or {}
+            status = item.get("status") or {}
+            self.ledger.seed(known_from_status(status))
+            key = (str(metadata.get("namespace")), str(metadata.get("name")))
+            self.published[key] = Published("", 0.0, status.get("conditions") or [])
+        self.seeded = True
+
+    async def _poll(
+        self,
+        policy: AuditPolicy,
+        pods: Sequence[Mapping[str, Any]],
+        nodes: Mapping[str, NodeInfo],
+    ) -> None:
+        interval = policy.poll_interval.total_seconds()
+        results = await poll_due(self.fetch, nodes, self.schedule, interval, policy.max_concurrent)
+        now = datetime.now(UTC)
+        volumes = volumes_by_node(pods)
+        for result in results:
+            self.metrics.observe_poll(result.node, result.outcome, result.seconds, now.timestamp())
+            self.stats[result.node] = next_state(self.stats.get(result.node), result, now)
+            if result.summary is not None:
+                self.history[result.node] = update_history(
+                    self.history.get(result.node, {}),
+                    result.summary,
+                    volumes.get(result.node, set()),
+                    policy.ring_size,
+                )
+        for gone in set(self.stats) - set(nodes):
+            self.stats.pop(gone, None)
+            self.history.pop(gone, None)
+        self.metrics.forget_nodes(nodes)
+
+    def _publish_metrics(self, policy: AuditPolicy, result: ScanResult) -> None:
+        self.metrics.publish(gauge_values(result.audits, policy.pod_granularity))
+        workloads = {
+            (r.workload.namespace, r.workload.kind, r.workload.name) for r in result.reports
+        }
+        self.metrics.count_evictions(new_evictions(result.audits, self.evicted), workloads)
+        self.evicted &= {a.pod.uid for a in result.audits}
+
+    async def _publish_reports(
+        self, publisher: ReportPublisher, result: ScanResult, now: datetime
+    ) -> None:
+        current: set[ReportKey] = set()
+        for report in result.reports:
+            key = (report.workload.namespace, report_name(report.workload))
+            current.add(key)
+            before = self.published.get(key)
+            status = report_status_body(report, before.conditions if before else (), now)
+            digest = status_digest(status)
+            fresh = before is not None and time.monotonic() - before.written_at < REFRESH_SECONDS
+            if before is not None and before.digest == digest and fresh:
+                continue
+            try:
+                await publisher.apply(report_manifest(report), status)
+            except kubernetes.client.exceptions.ApiException as error:
+                # e.g. the namespace is being deleted; retried next cycle.
+                logger.warning("cannot write EmptyDirReport %s/%s: %s", *key, error.status)
+                continue
+            self.published[key] = Published(digest, time.monotonic(), status["conditions"])
+        for key in set(self.published) - current:
+            try:
+                await publisher.delete(*key)
+            except kubernetes.client.exceptions.ApiException as error:
+                logger.warning("cannot delete EmptyDirReport %s/%s: %s", *key, error.status)
+                continue
+            del self.published[key]

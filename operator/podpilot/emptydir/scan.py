@@ -1,0 +1,114 @@
+"""One full audit over the in-memory model; pure, so a worker thread or a benchmark can run it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from podpilot.audit.model import WorkloadRef
+from podpilot.audit.pod_audit import PodAudit, audit_pod
+from podpilot.audit.report import ClusterRollup, WorkloadReport, cluster_rollup, rollup_all
+from podpilot.audit.summary import NodeStatsState
+from podpilot.audit.trend import SampleRing, VolumeKey
+from podpilot.emptydir.objects import NodeInfo
+from podpilot.emptydir.policy import AuditPolicy
+
+OwnerKey = tuple[str, str, str]
+"""``(namespace, kind, name)`` of a pod's controller owner."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one scan reads.
+
+    Attributes:
+        pods: Slim pods with emptyDir volumes (see :func:`podpilot.emptydir.objects.slim_pod`).
+        nodes: Nodes by name.
+        namespace_labels: Labels of each namespace, when known.
+        stats: Summary poll state by node name.
+        history: Sample rings by node name, then by ``(pod uid, volume)``.
+        parents: Resolved owners of ReplicaSets and Jobs, by their own ``(namespace, kind, name)``.
+        policy: The cluster policy.
+        now: Scan time.
+    """
+
+    pods: Sequence[Mapping[str, Any]]
+    nodes: Mapping[str, NodeInfo]
+    namespace_labels: Mapping[str, Mapping[str, str]]
+    stats: Mapping[str, NodeStatsState]
+    history: Mapping[str, Mapping[VolumeKey, SampleRing]]
+    parents: Mapping[OwnerKey, WorkloadRef]
+    policy: AuditPolicy
+    now: datetime
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    audits: tuple[PodAudit, ...]
+    reports: tuple[WorkloadReport, ...]
+    rollup: ClusterRollup
+
+
+def selected(
+    pods: Sequence[Mapping[str, Any]],
+    policy: AuditPolicy,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+) -> list[Mapping[str, Any]]:
+    """The pods the policy audits (namespace selector and exemptions)."""
+    chosen = []
+    for pod in pods:
+        metadata = pod.get("metadata") or {}
+        namespace = str(metadata.get("namespace") or "")
+        if not policy.audits_namespace(namespace, namespace_labels.get(namespace)):
+            continue
+        if policy.exempts_pod(metadata.get("labels") or {}):
+            continue
+        chosen.append(pod)
+    return chosen
+
+
+def run_scan(snapshot: Snapshot) -> ScanResult:
+    """Audit every selected pod and roll the audits up per workload and for the cluster."""
+    policy = snapshot.policy
+    parents_by_namespace: dict[str, dict[tuple[str, str], WorkloadRef]] = {}
+    for (namespace, kind, name), parent in snapshot.parents.items():
+        parents_by_namespace.setdefault(namespace, {})[(kind, name)] = parent
+    audits = []
+    empty: Mapping[VolumeKey, SampleRing] = {}
+    for pod in selected(snapshot.pods, policy, snapshot.namespace_labels):
+        metadata = pod.get("metadata") or {}
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = snapshot.nodes.get(node_name) if node_name else None
+        audits.append(
+            audit_pod(
+                pod,
+                node=node.facts if node else None,
+                stats=snapshot.stats.get(node_name) if node_name else None,
+                history=snapshot.history.get(node_name, empty) if node_name else empty,
+                now=snapshot.now,
+                thresholds=policy.thresholds,
+                exemptions=policy.exemptions,
+                resolved_parents=parents_by_namespace.get(str(metadata.get("namespace") or "")),
+            )
+        )
+    reports = rollup_all(audits, snapshot.now, policy.max_volumes_per_report)
+    polled = {n: s for n, s in snapshot.stats.items() if n in snapshot.nodes}
+    rollup = cluster_rollup(reports, len(audits), polled, snapshot.now)
+    return ScanResult(tuple(audits), reports, rollup)
+
+
+def volumes_by_node(pods: Sequence[Mapping[str, Any]]) -> dict[str, set[VolumeKey]]:
+    """The emptyDir volumes on each node, to prune the sample rings of pods that left."""
+    found: dict[str, set[VolumeKey]] = {}
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        uid = (pod.get("metadata") or {}).get("uid")
+        if not node or not uid:
+            continue
+        for volume in spec.get("volumes") or []:
+            if isinstance(volume, Mapping) and "emptyDir" in volume and volume.get("name"):
+                found.setdefault(node, set()).add((uid, str(volume["name"])))
+    return found

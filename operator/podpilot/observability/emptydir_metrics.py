@@ -1,0 +1,140 @@
+"""The ``podpilot_emptydir_*`` metrics, on the operator's registry.
+
+Gauges are rewritten from each scan: a label set that a scan no longer produces (its pod, workload
+or node went away, or its value became unknown) is removed by its exact labels, never by partial
+match. Node-labelled series are removed when the node leaves the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterable
+from functools import cache
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from podpilot.emptydir.series import (
+    EFFECTIVE_LIMIT_LABELS,
+    EVICTIONS_LABELS,
+    FINDINGS_LABELS,
+    TMPFS_LABELS,
+    VOLUME_LABELS,
+    VOLUMES_LABELS,
+    GaugeValues,
+    Labels,
+)
+from podpilot.observability.registry import REGISTRY
+
+PREFIX = "podpilot_emptydir_"
+
+_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "volume_used_bytes": ("usedBytes of the emptyDir from the kubelet Summary API.", VOLUME_LABELS),
+    "volume_size_limit_bytes": ("emptyDir.sizeLimit; absent when unset.", VOLUME_LABELS),
+    "volume_effective_limit_bytes": (
+        "The smallest limit that bounds the volume, and which one it is.",
+        EFFECTIVE_LIMIT_LABELS,
+    ),
+    "volume_utilization_ratio": ("usedBytes / effective limit.", VOLUME_LABELS),
+    "volume_inodes_used": ("Inodes used by the volume.", VOLUME_LABELS),
+    "volume_seconds_to_limit": (
+        "Projected seconds until the effective limit at the current growth rate.",
+        VOLUME_LABELS,
+    ),
+    "tmpfs_size_bytes": ("Expected and observed size of a memory-backed volume.", TMPFS_LABELS),
+    "volumes": ("emptyDir volumes by medium and stats freshness.", VOLUMES_LABELS),
+    "findings": ("Current audit findings.", FINDINGS_LABELS),
+}
+
+_NODE_LABELS = ("node",)
+_REQUEST_LABELS = ("node", "outcome")
+
+
+class EmptyDirMetrics:
+    """The metric objects and the label sets each currently has."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.gauges = {
+            name: Gauge(PREFIX + name, doc, labels, registry=registry)
+            for name, (doc, labels) in _GAUGES.items()
+        }
+        self.evictions = Counter(
+            PREFIX + "evictions",
+            "Pods evicted by the kubelet, by the check that fired.",
+            EVICTIONS_LABELS,
+            registry=registry,
+        )
+        self.requests = Counter(
+            PREFIX + "summary_requests",
+            "Summary API polls by outcome (ok, forbidden, timeout, error, decode, skipped).",
+            _REQUEST_LABELS,
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            PREFIX + "summary_request_duration_seconds",
+            "Duration of Summary API requests.",
+            _NODE_LABELS,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            PREFIX + "summary_last_success_timestamp_seconds",
+            "When the node's Summary was last read.",
+            _NODE_LABELS,
+            registry=registry,
+        )
+        self.scan_seconds = Gauge(
+            PREFIX + "scan_duration_seconds", "Duration of the last full scan.", registry=registry
+        )
+        self.pods_audited = Gauge(
+            PREFIX + "pods_audited", "Pods audited by the last full scan.", registry=registry
+        )
+        self._current: dict[str, set[Labels]] = {name: set() for name in self.gauges}
+        self._eviction_labels: set[Labels] = set()
+        self._request_labels: set[Labels] = set()
+        self._nodes: set[str] = set()
+
+    def publish(self, values: GaugeValues) -> None:
+        """Set every gauge to this scan's values and drop the label sets it no longer has."""
+        for name, gauge in self.gauges.items():
+            series = values.values.get(name, {})
+            for labels, value in series.items():
+                gauge.labels(*labels).set(value)
+            for gone in self._current[name] - set(series):
+                gauge.remove(*gone)
+            self._current[name] = set(series)
+
+    def count_evictions(self, label_sets: Iterable[Labels], workloads: Collection[Labels]) -> None:
+        """Count new evictions; drop the counters of workloads that have no report any more."""
+        for labels in label_sets:
+            self.evictions.labels(*labels).inc()
+            self._eviction_labels.add(labels)
+        for gone in [k for k in self._eviction_labels if k[:3] not in workloads]:
+            self.evictions.remove(*gone)
+            self._eviction_labels.discard(gone)
+
+    def observe_poll(self, node: str, outcome: str, seconds: float | None, at: float) -> None:
+        """Record one Summary poll (``at``: wall-clock seconds of a success)."""
+        self.requests.labels(node, outcome).inc()
+        self._request_labels.add((node, outcome))
+        self._nodes.add(node)
+        if seconds is not None:
+            self.request_seconds.labels(node).observe(seconds)
+        if outcome == "ok":
+            self.last_success.labels(node).set(at)
+
+    def forget_nodes(self, present: Collection[str]) -> None:
+        """Remove the series of nodes that left the cluster."""
+        for node in self._nodes - set(present):
+            for labels in [k for k in self._request_labels if k[0] == node]:
+                self.requests.remove(*labels)
+                self._request_labels.discard(labels)
+            for metric in (self.request_seconds, self.last_success):
+                with contextlib.suppress(KeyError):
+                    metric.remove(node)
+            self._nodes.discard(node)
+
+
+@cache
+def emptydir_metrics() -> EmptyDirMetrics:
+    """The process-wide instance, registered on :data:`REGISTRY` on first use."""
+    return EmptyDirMetrics(REGISTRY)
