@@ -22,6 +22,25 @@ class HpaSettings:
 
 
 @dataclass(frozen=True)
+class FlannelSettings:
+    """Where the flannel reporter finds flannel's configuration, and how often it recomputes."""
+
+    # Searched in order; the first that holds the ConfigMap wins.
+    configmap_namespaces: tuple[str, ...] = ("kube-flannel", "kube-system")
+    configmap_name: str = "kube-flannel-cfg"
+    configmap_key: str = "net-conf.json"
+    annotation_prefix: str | None = None  # None: detect from the nodes
+    node_selector: str = ""  # label selector; nodes outside it are not reported at all
+    pod_selector: str = "app=flannel"  # flannel's DaemonSet pods
+    debounce: float = 5.0  # changes are collected this long before one recompute
+    resync: float = 60.0  # recompute at least this often: grace periods expire without events
+    # Several reporters with disjoint node selectors need one cluster report each.
+    network_report_name: str = "cluster"
+    pod_cidr_grace: float = 120.0
+    announce_grace: float = 300.0
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     """Everything the controllers need to know about how this process was started."""
 
@@ -41,6 +60,7 @@ class OperatorSettings:
     failure_backoff_max: float = 300.0
     retry_rate_per_second: float = 10.0
     retry_burst: int = 100
+    flannel: FlannelSettings = field(default_factory=FlannelSettings)
 
     def enabled(self, controller: str) -> bool:
         return controller in self.controllers

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from podpilot.settings import CONTROLLERS, HpaSettings, OperatorSettings
+from podpilot.settings import CONTROLLERS, FlannelSettings, HpaSettings, OperatorSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     hpa.add_argument(
         "--downscale-stabilization", type=float, default=defaults.downscale_stabilization
     )
+    _add_flannel_arguments(parser)
     dev = parser.add_argument_group("development")
     dev.add_argument(
         "--dev-cluster-if-needed",
@@ -79,6 +80,73 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
             tolerance=args.tolerance,
             downscale_stabilization=args.downscale_stabilization,
         ),
+        flannel=_flannel_settings(args),
+    )
+
+
+def _add_flannel_arguments(parser: argparse.ArgumentParser) -> None:
+    flannel = parser.add_argument_group("flannel reporter")
+    defaults = FlannelSettings()
+    flannel.add_argument(
+        "--flannel-configmap-namespace",
+        action="append",
+        default=[],
+        help="namespace of flannel's ConfigMap (repeatable, searched in order; default: "
+        f"{', '.join(defaults.configmap_namespaces)})",
+    )
+    flannel.add_argument("--flannel-configmap-name", default=defaults.configmap_name)
+    flannel.add_argument("--flannel-configmap-key", default=defaults.configmap_key)
+    flannel.add_argument(
+        "--flannel-annotation-prefix",
+        default=None,
+        help="flanneld's --kube-annotation-prefix (default: detected from the nodes)",
+    )
+    flannel.add_argument(
+        "--flannel-node-selector",
+        default=defaults.node_selector,
+        help="label selector of the nodes to report on (default: all nodes)",
+    )
+    flannel.add_argument(
+        "--flannel-pod-selector",
+        default=defaults.pod_selector,
+        help="label selector of flannel's DaemonSet pods",
+    )
+    flannel.add_argument(
+        "--flannel-debounce",
+        type=float,
+        default=defaults.debounce,
+        help="seconds to collect changes before one recompute",
+    )
+    flannel.add_argument(
+        "--flannel-resync",
+        type=float,
+        default=defaults.resync,
+        help="seconds between recomputes when nothing changes",
+    )
+    flannel.add_argument(
+        "--flannel-network-report-name",
+        default=defaults.network_report_name,
+        help="name of the cluster-wide FlannelNetworkReport",
+    )
+    flannel.add_argument("--flannel-pod-cidr-grace", type=float, default=defaults.pod_cidr_grace)
+    flannel.add_argument("--flannel-announce-grace", type=float, default=defaults.announce_grace)
+
+
+def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
+    defaults = FlannelSettings()
+    return FlannelSettings(
+        configmap_namespaces=tuple(args.flannel_configmap_namespace)
+        or defaults.configmap_namespaces,
+        configmap_name=args.flannel_configmap_name,
+        configmap_key=args.flannel_configmap_key,
+        annotation_prefix=args.flannel_annotation_prefix or None,
+        node_selector=args.flannel_node_selector,
+        pod_selector=args.flannel_pod_selector,
+        debounce=args.flannel_debounce,
+        resync=args.flannel_resync,
+        network_report_name=args.flannel_network_report_name,
+        pod_cidr_grace=args.flannel_pod_cidr_grace,
+        announce_grace=args.flannel_announce_grace,
     )
 
 
