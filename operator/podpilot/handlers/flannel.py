@@ -1,1 +1,90 @@
-"""kopf handlers of the flannel controller (registered on import)."""
+"""kopf handlers of the flannel reporter (registered on import).
+
+Indices hold slim copies of Nodes, scheduled Pods and flannel's ConfigMap; every watch event
+only marks the inputs dirty. The reconciler task recomputes on a debounce and writes the
+reports. Nothing here writes to Nodes, Pods or ConfigMaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import kopf
+
+from podpilot.flannel.model_cache import net_conf_entry, slim_node, slim_pod
+from podpilot.flannel.reconciler import FlannelReconciler, Indices
+from podpilot.runtime import Runtime
+
+SERVICE = "flannel"
+TASK = "flannel-task"
+
+
+def _reconciler(memo: kopf.Memo) -> FlannelReconciler:
+    runtime: Runtime = memo.runtime
+    reconciler: FlannelReconciler = runtime.services[SERVICE]
+    return reconciler
+
+
+@kopf.on.startup()
+async def start_flannel_reporter(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    reconciler = FlannelReconciler(runtime.settings.flannel, runtime.api)
+    runtime.services[SERVICE] = reconciler
+    runtime.services[TASK] = asyncio.create_task(reconciler.run(), name="flannel-reporter")
+
+
+@kopf.on.cleanup()
+async def stop_flannel_reporter(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    task: asyncio.Task[None] | None = runtime.services.pop(TASK, None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _is_net_conf_candidate(
+    namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
+) -> bool:
+    return _reconciler(memo).config_map.wants(namespace, name)
+
+
+@kopf.index("", "v1", "nodes")
+def flannel_nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+    return {name: slim_node(body)}
+
+
+@kopf.index("", "v1", "pods")
+def flannel_pods(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, Any] | None:
+    slim = slim_pod(body, _reconciler(memo).pod_selector)
+    return None if slim is None else {slim["spec"]["nodeName"]: slim}
+
+
+@kopf.index("", "v1", "configmaps", when=_is_net_conf_candidate)
+def flannel_net_conf(
+    namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> dict[tuple[str | None, str], tuple[str | None]]:
+    return {(namespace, name): (net_conf_entry(body, _reconciler(memo).config_map),)}
+
+
+def _changed(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
+    _reconciler(memo).changed(
+        Indices(kwargs["flannel_nodes"], kwargs["flannel_pods"], kwargs["flannel_net_conf"])
+    )
+
+
+@kopf.on.event("", "v1", "nodes")
+async def flannel_node_event(memo: kopf.Memo, **kwargs: Any) -> None:
+    _changed(memo, kwargs)
+
+
+@kopf.on.event("", "v1", "pods")
+async def flannel_pod_event(memo: kopf.Memo, **kwargs: Any) -> None:
+    _changed(memo, kwargs)
+
+
+@kopf.on.event("", "v1", "configmaps", when=_is_net_conf_candidate)
+async def flannel_configmap_event(memo: kopf.Memo, **kwargs: Any) -> None:
+    _changed(memo, kwargs)
