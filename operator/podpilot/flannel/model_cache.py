@@ -8,7 +8,7 @@ are plain dicts (kopf bodies are Mappings, and the pure model only accepts dicts
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ FLANNEL_ANNOTATION_SUFFIXES = (
     "node-public-ipv6",
 )
 
-Index = Mapping[Hashable, Iterable[Any]]
+Index = Mapping[Any, Iterable[Any]]
 
 
 def _plain(value: Any) -> Any:

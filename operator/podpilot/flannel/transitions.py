@@ -30,15 +30,21 @@ class Transitions:
     current: dict[FindingKey, Active]
 
 
-def active_findings(findings: Iterable[Finding]) -> dict[FindingKey, Active]:
-    """One entry per (ID, node); when several findings share a key the worst one wins."""
-    result: dict[FindingKey, Active] = {}
+def _worst_per_key(findings: Iterable[Finding]) -> dict[FindingKey, Finding]:
+    result: dict[FindingKey, Finding] = {}
     for finding in findings:
         key = (finding.id, finding.node)
         known = result.get(key)
         if known is None or finding.severity > known.severity:
-            result[key] = Active(finding.name, finding.severity, finding.message)
+            result[key] = finding
     return result
+
+
+def active_findings(findings: Iterable[Finding]) -> dict[FindingKey, Active]:
+    """One entry per (ID, node); when several findings share a key the worst one wins."""
+    return {
+        key: Active(f.name, f.severity, f.message) for key, f in _worst_per_key(findings).items()
+    }
 
 
 def diff(previous: Mapping[FindingKey, Active] | None, findings: Iterable[Finding]) -> Transitions:
@@ -48,25 +54,18 @@ def diff(previous: Mapping[FindingKey, Active] | None, findings: Iterable[Findin
         previous: Active findings after the last recompute.
         findings: All findings of this recompute.
     """
-    listed = list(findings)
-    current = active_findings(listed)
+    worst = _worst_per_key(findings)
+    current = {key: Active(f.name, f.severity, f.message) for key, f in worst.items()}
     before = previous or {}
-    raised_keys = {
-        key
-        for key, now in current.items()
-        if key not in before or before[key].severity != now.severity
-    }
-    seen: set[FindingKey] = set()
-    raised = []
-    for finding in listed:
-        key = (finding.id, finding.node)
-        if key in raised_keys and key not in seen and current[key].message == finding.message:
-            raised.append(finding)
-            seen.add(key)
+    raised = tuple(
+        finding
+        for key, finding in worst.items()
+        if key not in before or before[key].severity != finding.severity
+    )
     cleared = tuple(
         sorted(
             ((key, old) for key, old in before.items() if key not in current),
             key=lambda item: (item[0][0], item[0][1] or ""),
         )
     )
-    return Transitions(tuple(raised), cleared, current)
+    return Transitions(raised, cleared, current)
