@@ -125,7 +125,8 @@ def _wait_report(
         report = _report(kubectl, namespace, name)
         return report if report is not None and ready(report) else None
 
-    found: dict[str, Any] = wait_until(probe, timeout=timeout, what=f"EmptyDirReport {name}")
+    found = wait_until(probe, timeout=timeout, what=f"EmptyDirReport {name}")
+    assert found is not None
     return found
 
 

@@ -38,8 +38,8 @@ class PollSchedule:
             self.due_at[node] = now
 
     def due(self, now: float) -> list[str]:
-        """Nodes whose poll is due, most overdue first."""
-        return sorted((n for n, t in self.due_at.items() if t <= now), key=self.due_at.__getitem__)
+        """Nodes whose poll is due, most overdue first, then by name."""
+        return [n for _, n in sorted((t, n) for n, t in self.due_at.items() if t <= now)]
 
     def succeeded(self, node: str, now: float, interval: float) -> None:
         self.failures.pop(node, None)

@@ -1,0 +1,1 @@
+"""Unit tests of the emptyDir controller's pure helpers."""
