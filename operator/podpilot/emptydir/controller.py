@@ -61,6 +61,7 @@ class EmptyDirController:
     published: dict[ReportKey, Published] = field(default_factory=dict)
     evicted: set[str] = field(default_factory=set)
     seeded: bool = False
+    ready_since: tuple[str, str] | None = None
 
     async def cycle(
         self,
@@ -97,16 +98,39 @@ class EmptyDirController:
             self.announce(finding)
         return result
 
+    async def step(
+        self,
+        policy: AuditPolicy,
+        pods: Sequence[Mapping[str, Any]],
+        nodes: Mapping[str, NodeInfo],
+        namespace_labels: Mapping[str, Mapping[str, str]],
+        *,
+        policy_name: str,
+        generation: int | None,
+    ) -> None:
+        """One cycle, then the policy status; an API failure is logged and retried next cycle."""
+        try:
+            result = await self.cycle(policy, pods, nodes, namespace_labels)
+            status = self.policy_status(result, policy)
+            if generation is not None:
+                status["observedGeneration"] = generation
+            await ReportPublisher(self.api).policy_status(policy_name, status)
+        except kubernetes.client.exceptions.ApiException as error:
+            logger.warning("emptyDir audit cycle failed: HTTP %s %s", error.status, error.reason)
+
     def policy_status(self, result: ScanResult, policy: AuditPolicy) -> dict[str, Any]:
+        """The cluster rollup and a Ready condition for the policy's status."""
         status = cluster_status(result.rollup)
-        ok = not policy.problems
+        ready = "False" if policy.problems else "True"
+        if self.ready_since is None or self.ready_since[0] != ready:
+            self.ready_since = (ready, status["lastFullScan"])
         status["conditions"] = [
             {
                 "type": "Ready",
-                "status": "True" if ok else "False",
-                "reason": "Scanning" if ok else "InvalidSpec",
+                "status": ready,
+                "reason": "InvalidSpec" if policy.problems else "Scanning",
                 "message": "; ".join(policy.problems) or "The audit runs.",
-                "lastTransitionTime": status["lastFullScan"],
+                "lastTransitionTime": self.ready_since[1],
             }
         ]
         return status

@@ -16,7 +16,6 @@ from podpilot.emptydir.controller import EmptyDirController
 from podpilot.emptydir.objects import NodeInfo, has_emptydir, node_info, slim_pod
 from podpilot.emptydir.policy import POLICY_NAME, parse_policy
 from podpilot.emptydir.poller import proxy_fetcher
-from podpilot.emptydir.publisher import ReportPublisher
 from podpilot.emptydir.report_objects import GROUP, POLICIES, VERSION
 from podpilot.emptydir.transitions import event_type
 from podpilot.observability.emptydir_metrics import emptydir_metrics
@@ -64,6 +63,7 @@ def _is_default(name: str, **_: Any) -> bool:
 @kopf.daemon(GROUP, VERSION, POLICIES, when=_is_default, cancellation_timeout=10)
 async def emptydir_audit(
     spec: kopf.Spec,
+    meta: kopf.Meta,
     name: str,
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
@@ -81,16 +81,16 @@ async def emptydir_audit(
             api=api, fetch=proxy_fetcher(api), metrics=emptydir_metrics(), announce=_announce
         )
         runtime.services["emptydir"] = controller
-    publisher = ReportPublisher(api)
     while not stopped:
         policy = parse_policy(spec)  # a live view: edits apply from the next cycle
         if policy.problems:
             logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))
-        result = await controller.cycle(
+        await controller.step(
             policy,
             pods=[pod for store in pods.values() for pod in store],
             nodes={n: info for n, store in nodes.items() for info in store},
             namespace_labels={n: labels for n, store in namespaces.items() for labels in store},
+            policy_name=name,
+            generation=meta.get("generation"),
         )
-        await publisher.policy_status(name, controller.policy_status(result, policy))
         await stopped.wait(policy.poll_interval.total_seconds())
