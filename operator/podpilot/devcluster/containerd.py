@@ -20,6 +20,7 @@ class ContainerdLayout:
     """Where one node's containerd keeps everything; all of it lives under ``directory``."""
 
     directory: Path
+    socket_directory: Path  # unix socket paths must stay under 108 bytes; state dirs may not
 
     @property
     def config(self) -> Path:
@@ -27,7 +28,7 @@ class ContainerdLayout:
 
     @property
     def socket(self) -> Path:
-        return self.directory / "containerd.sock"
+        return self.socket_directory / "containerd.sock"
 
     @property
     def root(self) -> Path:
@@ -55,7 +56,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   address = "{layout.socket}"
 
 [ttrpc]
-  address = "{layout.socket}.ttrpc"
+  address = "{layout.socket_directory / "ttrpc.sock"}"
 
 [debug]
   address = ""

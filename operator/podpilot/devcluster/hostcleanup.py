@@ -31,6 +31,9 @@ def _read(path: str) -> str:
 def processes_using(paths: list[str], cgroup_prefix: str) -> list[int]:
     """PIDs whose command line mentions one of ``paths`` (the containerd shims name their
     node's socket) or whose cgroup lies under ``/<cgroup_prefix>`` (the containers)."""
+    paths = [path for path in paths if path]
+    if not cgroup_prefix:
+        raise ValueError("an empty cgroup prefix would match every process")
     found = []
     for pid in _pids():
         if pid == os.getpid():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 LEDGER_FILE = "real-nodes.json"
 RELAY_PORT = 6443
+SOCKET_ROOT = Path("/run/podpilot-dev")
 NODE_PREFIX = "real-node-"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -48,6 +50,7 @@ class NodeRecord:
     directory: str
     cgroup: str
     pod_cidr: str
+    socket_directory: str = ""
 
 
 @dataclass
@@ -201,13 +204,17 @@ class RealNodes:
             directory=str(directory),
             cgroup=f"{self.ledger.cgroup_prefix}{name}",
             pod_cidr=flannel.node_pod_cidr(index),
+            socket_directory=str(SOCKET_ROOT / f"{self.ledger.cluster_id}-{index}"),
         )
         self.ledger.nodes.append(record)
         self.ledger.save()
         directory.mkdir(parents=True, exist_ok=True)
+        Path(record.socket_directory).mkdir(parents=True, exist_ok=True)
         netns.create_node_netns(self.network, record.netns, record.host_link, record.address)
         hostcleanup.create_cgroup(record.cgroup)
-        runtime = containerd.ContainerdLayout(directory / "containerd")
+        runtime = containerd.ContainerdLayout(
+            directory / "containerd", Path(record.socket_directory)
+        )
         self.start_containerd(record, runtime, archives)
         self.steps.apply([kubelet.node_manifest(name, record.pod_cidr)])
         self.start_flanneld(record, runtime)
@@ -301,12 +308,11 @@ def real_node_names(state_directory: Path) -> list[str]:
     return [node.name for node in ledger.nodes] if ledger else []
 
 
-def leftovers(state_directory: Path) -> dict[str, list[str]]:
+def leftovers(ledger: Ledger | None) -> dict[str, list[str]]:
     """What of the ledger still exists on the host (empty lists after a clean ``down``)."""
-    ledger = Ledger.load(state_directory)
     if ledger is None or not ledger.cluster_id:
         return {"netns": [], "links": [], "mounts": [], "processes": [], "cgroups": []}
-    directories = [Path(node.directory) for node in ledger.nodes]
+    directories = _node_paths(ledger)
     links = [ledger.bridge, *[node.host_link for node in ledger.nodes]]
     cgroups = [path for node in ledger.nodes for path in hostcleanup.cgroup_dirs(node.cgroup)]
     return {
@@ -323,12 +329,18 @@ def leftovers(state_directory: Path) -> dict[str, list[str]]:
     }
 
 
+def _node_paths(ledger: Ledger) -> list[Path]:
+    """Every directory a node owns: its state directory and its socket directory."""
+    paths = [path for node in ledger.nodes for path in (node.directory, node.socket_directory)]
+    return [Path(path) for path in paths if path]
+
+
 def teardown(state_directory: Path, report: Reporter) -> None:
     """Remove every process, mount, namespace, link and cgroup the ledger names; idempotent."""
     ledger = Ledger.load(state_directory)
     if ledger is None or not ledger.cluster_id:
         return
-    directories = [Path(node.directory) for node in ledger.nodes]
+    directories = _node_paths(ledger)
     stray = hostcleanup.processes_using([str(d) for d in directories], ledger.cgroup_prefix)
     if stray:
         report(f"stopping {len(stray)} leftover real-node processes (shims, containers)")
@@ -345,6 +357,9 @@ def teardown(state_directory: Path, report: Reporter) -> None:
     if ledger.bridge:
         netns.delete_link(ledger.bridge)
     _remove_container_log_links(directories)
+    for node in ledger.nodes:
+        if node.socket_directory:
+            shutil.rmtree(node.socket_directory, ignore_errors=True)
     report(f"removed {len(ledger.nodes)} real nodes' namespaces, links, mounts and cgroups")
 
 
