@@ -27,7 +27,7 @@ from tests.e2e.waiting import wait_until
 
 from podpilot.devcluster import cluster as dev_cluster
 from podpilot.devcluster import flannel as dev_flannel
-from podpilot.devcluster import realnodes
+from podpilot.devcluster import images, kubelet, realnodes
 
 PREFIX = "flannel.alpha.coreos.com/"
 TEST_LABEL = "podpilot.io/flannel-test"
@@ -501,13 +501,51 @@ def real_nodes(cluster: dev_cluster.ClusterState) -> list[dict[str, Any]]:
     return nodes
 
 
+def _sleeper(name: str, node: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": node},
+                "tolerations": [{**kubelet.TAINT, "operator": "Equal"}],
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": images.TESTBOX.reference,
+                        "imagePullPolicy": "Never",
+                        "command": ["/bin/sh", "-c", "sleep 3600"],
+                    }
+                ],
+            },
+        }
+    )
+
+
 def test_rows_match_what_real_flanneld_wrote(
     cluster: dev_cluster.ClusterState,
     crds_installed: None,
     kubectl: Kubectl,
+    namespace: str,
     real_nodes: list[dict[str, Any]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    # One pod of ours per node, so "pod IPs in use" is compared on a node that has some.
+    for node in real_nodes:
+        kubectl(
+            "create", "-n", namespace, "-f", "-", input=_sleeper(f"ip-{node['name']}", node["name"])
+        )
+    for node in real_nodes:
+        kubectl(
+            "wait",
+            "-n",
+            namespace,
+            "--for=condition=Ready",
+            "--timeout=60s",
+            f"pod/ip-{node['name']}",
+        )
     report_name = f"flt-real-{uuid.uuid4().hex[:5]}"
     operator = _start_operator(
         cluster,
@@ -521,6 +559,8 @@ def test_rows_match_what_real_flanneld_wrote(
     finally:
         operator.stop()
         kubectl("delete", "flannelnetworkreport", report_name, check=False)
+        names = [node["name"] for node in real_nodes]
+        kubectl("delete", "flannelsubnetreport", *names, "--ignore-not-found", check=False)
 
 
 def _assert_real_rows(kubectl: Kubectl, report_name: str, nodes: list[dict[str, Any]]) -> None:
@@ -554,6 +594,7 @@ def _assert_real_rows(kubectl: Kubectl, report_name: str, nodes: list[dict[str, 
             return row if row["ipv4"]["podIPsInUse"] == in_use else {}
 
         row = wait_until(row_matches, timeout=TIMEOUT, what=f"{node['name']}'s pod IPs in use")
+        assert row["ipv4"]["podIPsInUse"] >= 1
         assert row["state"] == "OK", row["findings"]
         assert row["podCIDR"] == obj["spec"]["podCIDR"] == str(lease) == node["pod_cidr"]
         assert row["publicIP"] == notes[PREFIX + "public-ip"] == node["address"]
