@@ -140,8 +140,15 @@ def _create_node(
 ) -> None:
     kubectl("create", "-f", "-", input=_node(name, run, cidr=cidr, annotations=annotations))
     if address is not None:
-        # The kubelet reports the address flannel picks as public-ip; status is not kept on create.
-        patch = {"status": {"addresses": [{"type": "InternalIP", "address": address}]}}
+        # The kubelet reports the address flannel picks as public-ip, and a usual max-pods (KWOK's
+        # own "1M" would not fit a /24: FL016). Status is not kept on create.
+        patch = {
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": address}],
+                "capacity": {"pods": "110"},
+                "allocatable": {"pods": "110"},
+            }
+        }
         kubectl(
             "patch", "node", name, "--subresource=status", "--type=merge", "-p", json.dumps(patch)
         )
