@@ -1,0 +1,46 @@
+"""An Autoscaler's status told in words, for ``podpilot explain``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def explain(autoscaler: Mapping[str, Any]) -> str:
+    """The last decision of an Autoscaler object, as readable lines."""
+    name = autoscaler.get("metadata", {}).get("name", "?")
+    spec: Mapping[str, Any] = autoscaler.get("spec") or {}
+    status: Mapping[str, Any] = autoscaler.get("status") or {}
+    trace: Mapping[str, Any] = status.get("lastDecision") or {}
+    if not trace:
+        return f"Autoscaler {name} has not been evaluated yet (is the operator running?)."
+    lines = [
+        f"Autoscaler {name} -> {status.get('reference', '?')} "
+        f"(mode {spec.get('mode', 'Active')}{', paused' if spec.get('paused') else ''})",
+        f"Evaluated at {trace.get('evaluatedAt')}: {trace.get('currentReplicas')} replicas, "
+        f"bounds [{spec.get('minReplicas', 1)}, {spec.get('maxReplicas')}]",
+    ]
+    winner = trace.get("winner")
+    for metric in trace.get("metrics") or []:
+        marker = " (winner)" if metric.get("index") == winner else ""
+        if "proposedReplicas" in metric:
+            current = ", ".join(f"{k} {v}" for k, v in (metric.get("current") or {}).items())
+            lines.append(
+                f"  metric {metric['index']} {metric.get('type')} {metric.get('name')}: "
+                f"{current or 'no reading'} -> proposes {metric['proposedReplicas']}{marker}"
+            )
+        else:
+            lines.append(
+                f"  metric {metric['index']} {metric.get('type')} {metric.get('name')}: "
+                f"FAILED: {metric.get('error', 'unknown error')}"
+            )
+    if trace.get("explanation"):
+        lines.append("Steps:")
+        lines += [f"  {line}" for line in trace["explanation"]]
+    lines.append(f"Result: {trace.get('action')}: {trace.get('actionMessage', '')}")
+    for condition in status.get("conditions") or []:
+        lines.append(
+            f"  {condition['type']}={condition['status']} ({condition['reason']}): "
+            f"{condition.get('message', '')}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,417 @@
+"""The Autoscaler on the dev cluster: every metric type, behavior, modes, restarts, bad input.
+
+Each test runs in its own namespace against the shared operator process (``operator``
+fixture), which uses the same HPA timings as the dev cluster's kube-controller-manager.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Kubectl, OperatorProcess
+from tests.e2e.waiting import wait_until
+from tests.e2e.workloads import (
+    FAST_SCALE_DOWN,
+    apply,
+    autoscaler,
+    cpu_utilization,
+    deployment,
+    put_series,
+    set_usage,
+    spec_replicas,
+    wait_ready,
+)
+
+from podpilot.devcluster.cluster import ClusterState
+
+Json = Callable[..., Any]
+
+
+def status_of(kubectl_json: Json, namespace: str, name: str = "web") -> dict[str, Any]:
+    status: dict[str, Any] = kubectl_json("get", "autoscaler", name, "-n", namespace).get(
+        "status", {}
+    )
+    return status
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    for item in status.get("conditions", []):
+        if item["type"] == kind:
+            return dict(item)
+    return {}
+
+
+def wait_replicas(kubectl_json: Json, namespace: str, count: int, timeout: float = 90) -> None:
+    wait_until(
+        lambda: spec_replicas(kubectl_json, namespace, "web") == count,
+        timeout=timeout,
+        what=f"Deployment web scaled to {count}",
+    )
+
+
+def events(kubectl_json: Json, namespace: str, reason: str) -> list[dict[str, Any]]:
+    items = kubectl_json("get", "events", "-n", namespace)["items"]
+    return [event for event in items if event.get("reason") == reason]
+
+
+RESOURCE_CASES = {
+    "cpu-utilization": (cpu_utilization(50), {"cpu": "50m"}, {"cpu": "100m"}, {"cpu": "10m"}),
+    "memory-average-value": (
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "memory",
+                "target": {"type": "AverageValue", "averageValue": "100Mi"},
+            },
+        },
+        {"memory": "100Mi"},
+        {"memory": "200Mi"},
+        {"memory": "20Mi"},
+    ),
+    "memory-utilization-container-resource": (
+        {
+            "type": "ContainerResource",
+            "containerResource": {
+                "name": "memory",
+                "container": "app",
+                "target": {"type": "Utilization", "averageUtilization": 50},
+            },
+        },
+        {"memory": "64Mi"},
+        {"memory": "128Mi"},
+        {"memory": "8Mi"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESOURCE_CASES))
+def test_resource_metrics_scale_up_and_down(
+    case: str, kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    metric, steady, high, low = RESOURCE_CASES[case]
+    apply(
+        kubectl,
+        namespace,
+        deployment(
+            "web", 2, usage_cpu=steady.get("cpu", "50m"), usage_memory=steady.get("memory", "64Mi"),
+            containers=("app", "sidecar") if metric["type"] == "ContainerResource" else ("app",),
+        ),
+        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[metric],
+                   behavior=FAST_SCALE_DOWN),
+    )  # fmt: skip
+    wait_ready(kubectl_json, namespace, "web", 2)
+    wait_until(
+        lambda: status_of(kubectl_json, namespace).get("lastDecision", {}).get("winner") == 0,
+        timeout=90,
+        what="a first evaluation with a metric reading",
+    )
+    assert spec_replicas(kubectl_json, namespace, "web") == 2
+
+    set_usage(kubectl, namespace, "web", **high)
+    wait_replicas(kubectl_json, namespace, 4)
+    assert events(kubectl_json, namespace, "SuccessfulRescale")
+
+    wait_ready(kubectl_json, namespace, "web", 4)
+    set_usage(kubectl, namespace, "web", **low)
+    wait_replicas(kubectl_json, namespace, 2)
+    status = status_of(kubectl_json, namespace)
+    assert status["reference"] == "Deployment/web"
+    assert status["lastScaleTime"]
+
+
+def test_pods_metric_from_custom_metrics_api(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
+    cluster: ClusterState,
+) -> None:  # fmt: skip
+    metric = {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "requests_per_second"},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+        },
+    }
+    apply(kubectl, namespace, deployment("web", 2))
+    wait_ready(kubectl_json, namespace, "web", 2)
+
+    def set_all(value: float) -> None:
+        for pod in kubectl_json("get", "pods", "-n", namespace, "-l", "app=web")["items"]:
+            labels = {"namespace": namespace, "pod": pod["metadata"]["name"]}
+            put_series(cluster, "podpilot_test_pod_requests_per_second", labels, value)
+
+    set_all(10)
+    apply(
+        kubectl,
+        namespace,
+        autoscaler("web", "web", min_replicas=1, max_replicas=6, metrics=[metric],
+                   behavior=FAST_SCALE_DOWN),
+    )  # fmt: skip
+    wait_until(
+        lambda: "10/10" in status_of(kubectl_json, namespace).get("targets", ""),
+        timeout=90,
+        what="the Pods metric read at its target",
+    )
+    set_all(20)
+    wait_replicas(kubectl_json, namespace, 4)
+    wait_ready(kubectl_json, namespace, "web", 4)
+    set_all(5)
+    wait_replicas(kubectl_json, namespace, 2)
+
+
+def test_object_metric_from_custom_metrics_api(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
+    cluster: ClusterState,
+) -> None:  # fmt: skip
+    metric = {
+        "type": "Object",
+        "object": {
+            "describedObject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "metric": {"name": "queue_length"},
+            "target": {"type": "Value", "value": "100"},
+        },
+    }
+    labels = {"namespace": namespace, "deployment": "web"}
+    put_series(cluster, "podpilot_test_object_queue_length", labels, 100)
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 2),
+        autoscaler("web", "web", min_replicas=1, max_replicas=6, metrics=[metric],
+                   behavior=FAST_SCALE_DOWN),
+    )  # fmt: skip
+    wait_ready(kubectl_json, namespace, "web", 2)
+    wait_until(
+        lambda: status_of(kubectl_json, namespace).get("targets") == "100/100",
+        timeout=90,
+        what="the Object metric read at its target",
+    )
+    put_series(cluster, "podpilot_test_object_queue_length", labels, 200)
+    wait_replicas(kubectl_json, namespace, 4)
+    wait_ready(kubectl_json, namespace, "web", 4)
+    put_series(cluster, "podpilot_test_object_queue_length", labels, 50)
+    wait_replicas(kubectl_json, namespace, 2)
+
+
+def test_external_metric_from_external_metrics_api(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
+    cluster: ClusterState,
+) -> None:  # fmt: skip
+    metric = {
+        "type": "External",
+        "external": {
+            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "jobs"}}},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+        },
+    }
+    jobs = {"namespace": namespace, "queue": "jobs"}
+    put_series(cluster, "podpilot_test_external_queue_depth", jobs, 20)
+    # A series of another queue must be left out by the metric selector.
+    put_series(cluster, "podpilot_test_external_queue_depth", {**jobs, "queue": "other"}, 500)
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 2),
+        autoscaler("web", "web", min_replicas=1, max_replicas=6, metrics=[metric],
+                   behavior=FAST_SCALE_DOWN),
+    )  # fmt: skip
+    wait_until(
+        lambda: status_of(kubectl_json, namespace).get("targets") == "10/10 (avg)",
+        timeout=90,
+        what="the External metric read at its target",
+    )
+    put_series(cluster, "podpilot_test_external_queue_depth", jobs, 40)
+    wait_replicas(kubectl_json, namespace, 4)
+    put_series(cluster, "podpilot_test_external_queue_depth", jobs, 10)
+    wait_replicas(kubectl_json, namespace, 1)
+
+
+def _scaled_up_workload(kubectl: Kubectl, kubectl_json: Json, namespace: str, **spec: Any) -> None:
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 2, usage_cpu="100m"),
+        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[cpu_utilization(50)],
+                   **spec),
+    )  # fmt: skip
+    wait_replicas(kubectl_json, namespace, 4)
+    wait_ready(kubectl_json, namespace, "web", 4)
+
+
+def test_scale_down_stabilization_window_holds_replicas(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    _scaled_up_workload(
+        kubectl, kubectl_json, namespace,
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 40}},
+    )  # fmt: skip
+    set_usage(kubectl, namespace, "web", cpu="10m")
+    wait_until(
+        lambda: (
+            condition(status_of(kubectl_json, namespace), "AbleToScale").get("reason")
+            == "ScaleDownStabilized"
+        ),
+        timeout=60,
+        what="the scale-down to be held by the stabilization window",
+    )
+    held_since = time.monotonic()
+    while time.monotonic() - held_since < 15:
+        assert spec_replicas(kubectl_json, namespace, "web") == 4
+        time.sleep(3)
+    wait_replicas(kubectl_json, namespace, 2, timeout=60)
+
+
+def test_pods_policy_caps_scale_up(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    behavior = {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]}}
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 2, usage_cpu="150m"),
+        autoscaler("web", "web", min_replicas=2, max_replicas=8, metrics=[cpu_utilization(50)],
+                   behavior=behavior),
+    )  # fmt: skip
+    wait_replicas(kubectl_json, namespace, 3)
+    status = status_of(kubectl_json, namespace)
+    assert condition(status, "ScalingLimited")["reason"] == "ScaleUpLimit"
+    time.sleep(12)
+    assert spec_replicas(kubectl_json, namespace, "web") == 3
+
+
+def test_select_policy_disabled_blocks_scale_down(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    _scaled_up_workload(
+        kubectl, kubectl_json, namespace,
+        behavior={"scaleDown": {"selectPolicy": "Disabled", "stabilizationWindowSeconds": 0}},
+    )  # fmt: skip
+    set_usage(kubectl, namespace, "web", cpu="10m")
+    wait_until(
+        lambda: (
+            status_of(kubectl_json, namespace).get("lastDecision", {}).get("limitReason")
+            == "ScaleDownLimit"
+        ),
+        timeout=60,
+        what="the scale-down to be blocked by selectPolicy Disabled",
+    )
+    time.sleep(10)
+    assert spec_replicas(kubectl_json, namespace, "web") == 4
+
+
+def test_dry_run_computes_but_never_patches(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 2, usage_cpu="100m"),
+        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[cpu_utilization(50)],
+                   mode="DryRun"),
+    )  # fmt: skip
+    wait_until(
+        lambda: (
+            status_of(kubectl_json, namespace).get("lastDecision", {}).get("action") == "DryRun"
+        ),
+        timeout=90,
+        what="a dry-run decision",
+    )
+    status = status_of(kubectl_json, namespace)
+    assert status["desiredReplicas"] == 4
+    assert events(kubectl_json, namespace, "DryRunRescale")
+    time.sleep(8)
+    assert spec_replicas(kubectl_json, namespace, "web") == 2
+    assert not events(kubectl_json, namespace, "SuccessfulRescale")
+
+
+def test_paused_never_patches_and_says_so(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 2, usage_cpu="100m"),
+        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[cpu_utilization(50)],
+                   paused=True),
+    )  # fmt: skip
+    wait_until(
+        lambda: condition(status_of(kubectl_json, namespace), "Paused").get("status") == "True",
+        timeout=90,
+        what="the Paused condition",
+    )
+    assert status_of(kubectl_json, namespace)["summary"] == "Paused"
+    time.sleep(8)
+    assert spec_replicas(kubectl_json, namespace, "web") == 2
+    kubectl("patch", "autoscaler", "web", "-n", namespace, "--type=merge",
+            "-p", '{"spec": {"paused": false}}')  # fmt: skip
+    wait_replicas(kubectl_json, namespace, 4)
+
+
+def test_restart_mid_stabilization_window_keeps_the_window(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    _scaled_up_workload(
+        kubectl, kubectl_json, namespace,
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 45}},
+    )  # fmt: skip
+    set_usage(kubectl, namespace, "web", cpu="10m")
+    wait_until(
+        lambda: (
+            condition(status_of(kubectl_json, namespace), "AbleToScale").get("reason")
+            == "ScaleDownStabilized"
+        ),
+        timeout=60,
+        what="the scale-down to be held by the stabilization window",
+    )
+    operator.stop(kill=True)
+    operator.start()
+    # A restarted operator without the persisted recommendations would scale down at once.
+    restarted = time.monotonic()
+    while time.monotonic() - restarted < 20:
+        assert spec_replicas(kubectl_json, namespace, "web") == 4
+        time.sleep(3)
+    assert condition(status_of(kubectl_json, namespace), "AbleToScale")["reason"] == (
+        "ScaleDownStabilized"
+    )
+    wait_replicas(kubectl_json, namespace, 2, timeout=90)
+
+
+def test_bad_input_becomes_conditions_and_never_scales_down(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    missing_metric = {
+        "type": "External",
+        "external": {
+            "metric": {"name": "metric_nobody_exports"},
+            "target": {"type": "Value", "value": "1"},
+        },
+    }
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 3, usage_cpu="10m"),
+        autoscaler("web", "web", min_replicas=1, max_replicas=6, metrics=[missing_metric],
+                   behavior=FAST_SCALE_DOWN),
+        autoscaler("ghost", "no-such-deployment", min_replicas=1, max_replicas=3,
+                   metrics=[cpu_utilization(50)]),
+    )  # fmt: skip
+    wait_until(
+        lambda: (
+            condition(status_of(kubectl_json, namespace), "ScalingActive").get("reason")
+            == "FailedGetExternalMetric"
+        ),
+        timeout=90,
+        what="ScalingActive=False with FailedGetExternalMetric",
+    )
+    ghost = wait_until(
+        lambda: condition(status_of(kubectl_json, namespace, "ghost"), "AbleToScale"),
+        timeout=60,
+        what="a condition on the Autoscaler of a missing Deployment",
+    )
+    assert ghost["status"] == "False" and ghost["reason"] == "FailedGetScale"
+    assert "no-such-deployment" in ghost["message"]
+    assert events(kubectl_json, namespace, "FailedGetExternalMetric")
+    assert events(kubectl_json, namespace, "FailedGetScale")
+    time.sleep(8)
+    assert spec_replicas(kubectl_json, namespace, "web") == 3
