@@ -24,12 +24,12 @@ class TokenBucket:
 
     rate: float
     burst: int
-    tokens: float = -1.0
-    updated: float = 0.0
+    tokens: float = 0.0
+    updated: float | None = None
 
     def reserve(self, now: float) -> float:
         """Take one token; return how long to wait until it is really available."""
-        if self.tokens < 0:
+        if self.updated is None:
             self.tokens, self.updated = float(self.burst), now
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
