@@ -53,6 +53,7 @@ class OperatorSettings:
     max_concurrent_api_calls: int = 16
     peering_name: str = "podpilot"
     peering_priority: int = 0
+    peering_lifetime: int = 60
     standalone: bool = False
     hpa: HpaSettings = field(default_factory=HpaSettings)
     resource_metrics_max_age: float = 5.0

@@ -326,7 +326,6 @@ def test_rendered_command_line_is_accepted_by_podpilot_run(
     assert args.command == "run"
 
 
-@pytest.mark.xfail(reason="podpilot run has no --peering-lifetime flag yet", raises=SystemExit)
 def test_peering_lifetime_is_accepted_by_podpilot_run(
     render: Callable[..., list[dict[str, Any]]],
 ) -> None:

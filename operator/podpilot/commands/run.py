@@ -28,7 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-port", type=int, default=8080)
     parser.add_argument("--peering-name", default="podpilot")
     parser.add_argument(
-        "--priority", type=int, default=0, help="peering priority; the highest one acts"
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; the highest one acts (default: derived from the start time, "
+        "so the oldest replica stays active and a new one waits as standby)",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        help="seconds a replica's peering record stays valid; a standby takes over this long "
+        "after the active replica stops renewing it",
     )
     parser.add_argument(
         "--standalone", action="store_true", help="no peering: assume this is the only replica"
@@ -59,6 +70,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true")
 
 
+def start_time_priority() -> int:
+    """A peering priority that is higher for older processes, unique per process.
+
+    kopf pauses every operator that sees a peer of higher *or equal* priority, so replicas of
+    one Deployment must not share a priority. Older wins, so a standby never preempts a
+    healthy active replica; the random part breaks ties between replicas started together.
+    """
+    import random
+    import time
+
+    seconds_until_2100 = 4_102_444_800 - int(time.time())
+    return seconds_until_2100 * 1000 + random.randrange(1000)
+
+
 def settings_from(args: argparse.Namespace) -> OperatorSettings:
     controllers = frozenset(c.strip() for c in args.controllers.split(",") if c.strip())
     unknown = controllers - set(CONTROLLERS)
@@ -72,7 +97,8 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         health_address=args.health_address,
         health_port=args.health_port,
         peering_name=args.peering_name,
-        peering_priority=args.priority,
+        peering_lifetime=args.peering_lifetime,
+        peering_priority=args.priority if args.priority is not None else start_time_priority(),
         standalone=args.standalone,
         hpa=HpaSettings(
             cpu_initialization_period=args.cpu_initialization_period,

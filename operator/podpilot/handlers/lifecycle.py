@@ -16,6 +16,7 @@ from podpilot.runtime import Runtime
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     own = runtime.settings
+    settings.peering.lifetime = own.peering_lifetime
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
