@@ -100,11 +100,16 @@ def test_dry_run_autoscaler_recommends_what_the_builtin_hpa_does(
             what=f"HPA and Autoscaler to settle on {expected} replicas for {total_millicores}m",
         )
 
-    hpa_columns = columns(kubectl, "hpa", namespace)
-    our_columns = columns(kubectl, "autoscaler", namespace)
-    for name in ("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS"):
-        assert our_columns[name] == hpa_columns[name], name
-    assert our_columns["MODE"] == "DryRun"
+    compared = ("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS")
+
+    def same_columns() -> bool:
+        hpa_columns = columns(kubectl, "hpa", namespace)
+        our_columns = columns(kubectl, "autoscaler", namespace)
+        assert our_columns["MODE"] == "DryRun"
+        return all(our_columns[name] == hpa_columns[name] for name in compared)
+
+    # Both write status on their own schedule, so wait for the two to show the same moment.
+    wait_until(same_columns, timeout=60, what="kubectl get hpa and autoscaler to show the same")
 
 
 def test_converted_manifest_explained(

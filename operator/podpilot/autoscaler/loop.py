@@ -143,7 +143,11 @@ def next_delay(
     result: EvaluationResult | None,
     failed: bool,
 ) -> float:
-    """The evaluation period, or the failure backoff while evaluations keep failing."""
+    """The evaluation period, or the failure backoff while evaluations keep failing.
+
+    The backoff never exceeds twice the period: a new workload's metrics routinely take a few
+    scrapes to appear, and recovery must not wait minutes for that.
+    """
     period = float(spec.evaluation_period) if spec is not None else 15.0
     if failed or (result is not None and result.action in (Action.HELD, Action.FAILED)):
         loop.failures += 1
@@ -152,7 +156,7 @@ def next_delay(
             controller.bucket,
             time.monotonic(),
             controller.backoff_base,
-            controller.backoff_cap,
+            min(controller.backoff_cap, 2 * period),
         )
     loop.failures = 0
     return period
