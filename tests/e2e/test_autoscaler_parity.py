@@ -36,7 +36,7 @@ HPA = {
 }
 # Total simulated CPU spread over however many pods there are (so a fixed point exists, as with
 # real load behind a Service), and the replica count both must settle on: ceil(total / 50m).
-LOAD_STEPS = [(200, 4), (350, 7), (100, 2)]
+LOAD_STEPS = [(200, 4), (350, 7), (50, 2)]
 
 
 def dry_run_twin(hpa: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def test_dry_run_autoscaler_recommends_what_the_builtin_hpa_does(
 
         wait_until(
             settled,
-            timeout=180,
+            timeout=240,
             interval=2,
             what=f"HPA and Autoscaler to settle on {expected} replicas for {total_millicores}m",
         )
