@@ -57,6 +57,7 @@ class OperatorSettings:
     standalone: bool = False
     hpa: HpaSettings = field(default_factory=HpaSettings)
     resource_metrics_max_age: float = 5.0
+    prometheus_concurrency: int = 8  # worker threads for PromQL queries, all servers together
     failure_backoff_base: float = 5.0
     failure_backoff_max: float = 300.0
     retry_rate_per_second: float = 10.0

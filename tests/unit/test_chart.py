@@ -51,6 +51,7 @@ KOPF_RULES = {
 AUTOSCALER_RULES = {
     *(("cluster", "podpilot.io", "autoscalers", v, "") for v in ("get", "list", "watch", "patch")),
     *(("cluster", "podpilot.io", "autoscalers/status", v, "") for v in ("get", "patch")),
+    ("cluster", "podpilot.io", "prometheusservers", "get", ""),
     *(("cluster", "", "pods", v, "") for v in ("get", "list", "watch")),
     *(
         ("cluster", "apps", f"{kind}/scale", v, "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,11 @@ from podpilot.autoscaling.conditions import Reason
 from podpilot.metrics.base import MetricSourceError
 from podpilot.metrics.custom import ObjectQuery, PodsQuery
 from podpilot.metrics.external import ExternalQuery
+from podpilot.metrics.prometheus import PrometheusQuery
+from podpilot.metrics.promql_result import EmptyResult, Reduction
 from podpilot.metrics.registry import MetricSources
 from podpilot.metrics.resource import ResourceQuery
+from podpilot.observability.autoscaler_metrics import observe_metric_read
 
 from .quantities import format_milli
 from .result import MetricResult
@@ -38,6 +42,7 @@ FAILURE_REASONS = {
     "Pods": Reason.FAILED_GET_PODS_METRIC,
     "Object": Reason.FAILED_GET_OBJECT_METRIC,
     "External": Reason.FAILED_GET_EXTERNAL_METRIC,
+    "Prometheus": Reason.FAILED_GET_PROMETHEUS_METRIC,
 }
 
 
@@ -56,11 +61,14 @@ class EvaluationContext:
     sources: MetricSources
 
 
+Reading = tuple[ReplicaProposal, Any, int | None]  # proposal, status "current", total value
+
+
 def _metric_selector(spec: MetricSpec) -> str:
     return format_selector(selector_from_object(spec.metric_selector))
 
 
-async def _resource(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+async def _resource(spec: MetricSpec, context: EvaluationContext) -> Reading:
     readings = await context.sources.resource.read(
         ResourceQuery(context.namespace, spec.resource, spec.container)
     )
@@ -88,7 +96,7 @@ async def _resource(spec: MetricSpec, context: EvaluationContext) -> tuple[Repli
             "averageUtilization": proposal.current_utilization,
             "averageValue": format_milli(proposal.current_value),
         }
-        return proposal, current
+        return proposal, current, None
     proposal = plain_metric_replicas(
         current_replicas=context.current_replicas,
         target_usage=spec.target.average_value or 0,
@@ -99,10 +107,10 @@ async def _resource(spec: MetricSpec, context: EvaluationContext) -> tuple[Repli
         resource=spec.resource,
         settings=context.settings,
     )
-    return proposal, {"averageValue": format_milli(proposal.current_value)}
+    return proposal, {"averageValue": format_milli(proposal.current_value)}, None
 
 
-async def _pods(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+async def _pods(spec: MetricSpec, context: EvaluationContext) -> Reading:
     readings = await context.sources.custom.read_pods(
         PodsQuery(context.namespace, context.pod_selector, spec.metric_name, _metric_selector(spec))
     )
@@ -115,10 +123,10 @@ async def _pods(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaPr
         tolerances=context.tolerances,
         settings=context.settings,
     )
-    return proposal, {"averageValue": format_milli(proposal.current_value)}
+    return proposal, {"averageValue": format_milli(proposal.current_value)}, None
 
 
-async def _object(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+async def _object(spec: MetricSpec, context: EvaluationContext) -> Reading:
     described = spec.described_object
     assert described is not None
     reading = await context.sources.custom.read_object(
@@ -138,7 +146,7 @@ async def _object(spec: MetricSpec, context: EvaluationContext) -> tuple[Replica
             value=reading.value,
             tolerances=context.tolerances,
         )
-        return proposal, {"averageValue": format_milli(proposal.current_value)}
+        return proposal, {"averageValue": format_milli(proposal.current_value)}, reading.value
     proposal = object_metric_replicas(
         current_replicas=context.current_replicas,
         target_value=spec.target.value or 0,
@@ -146,29 +154,52 @@ async def _object(spec: MetricSpec, context: EvaluationContext) -> tuple[Replica
         pods=context.pods,
         tolerances=context.tolerances,
     )
-    return proposal, {"value": format_milli(proposal.current_value)}
+    return proposal, {"value": format_milli(proposal.current_value)}, reading.value
 
 
-async def _external(spec: MetricSpec, context: EvaluationContext) -> tuple[ReplicaProposal, Any]:
+async def _external(spec: MetricSpec, context: EvaluationContext) -> Reading:
     readings = await context.sources.external.read(
         ExternalQuery(context.namespace, spec.metric_name, _metric_selector(spec))
     )
+    return _value_proposal(spec, context, readings.values)
+
+
+def _value_proposal(
+    spec: MetricSpec, context: EvaluationContext, values: tuple[int, ...]
+) -> Reading:
+    """External-style math (Value or AverageValue) on a list of values the HPA would sum."""
+    total = sum(values)
     if spec.target.type == "AverageValue":
         proposal = external_per_pod_metric_replicas(
             status_replicas=context.status_replicas,
             target_average_value=spec.target.average_value or 0,
-            values=readings.values,
+            values=values,
             tolerances=context.tolerances,
         )
-        return proposal, {"averageValue": format_milli(proposal.current_value)}
+        return proposal, {"averageValue": format_milli(proposal.current_value)}, total
     proposal = external_metric_replicas(
         current_replicas=context.current_replicas,
         target_value=spec.target.value or 0,
-        values=readings.values,
+        values=values,
         pods=context.pods,
         tolerances=context.tolerances,
     )
-    return proposal, {"value": format_milli(proposal.current_value)}
+    return proposal, {"value": format_milli(proposal.current_value)}, total
+
+
+async def _prometheus(spec: MetricSpec, context: EvaluationContext) -> Reading:
+    block = spec.prometheus
+    assert block is not None
+    reading = await context.sources.prometheus.read(
+        PrometheusQuery(
+            context.namespace,
+            block.server,
+            block.query,
+            Reduction(block.reduction),
+            EmptyResult(block.empty_result),
+        )
+    )
+    return _value_proposal(spec, context, (reading.milli,))
 
 
 READERS = {
@@ -177,6 +208,7 @@ READERS = {
     "Pods": _pods,
     "Object": _object,
     "External": _external,
+    "Prometheus": _prometheus,
 }
 
 
@@ -190,16 +222,25 @@ async def evaluate_metric(spec: MetricSpec, context: EvaluationContext) -> Metri
             f"metric type {spec.type} is not implemented by this version of podpilot",
         )
         return MetricResult(spec, outcome)
+    source = spec.type.lower()
+    started = time.perf_counter()
     try:
-        proposal, current = await reader(spec, context)
+        proposal, current, value = await reader(spec, context)
     except (MetricSourceError, MetricComputationError) as error:
+        kind = error.kind if isinstance(error, MetricSourceError) else "computation"
+        observe_metric_read(source, time.perf_counter() - started, kind)
         outcome = MetricOutcome.failed(
             spec.display_name,
             FAILURE_REASONS[spec.type],
             f"failed to get {spec.display_name}: {error}",
         )
         return MetricResult(spec, outcome)
+    observe_metric_read(source, time.perf_counter() - started, None)
     details = {"usageRatio": f"{proposal.usage_ratio:.4f}"}
     return MetricResult(
-        spec, MetricOutcome(spec.display_name, proposal), current=current, details=details
+        spec,
+        MetricOutcome(spec.display_name, proposal),
+        current=current,
+        details=details,
+        value=value,
     )

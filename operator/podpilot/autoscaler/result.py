@@ -29,6 +29,7 @@ class MetricResult:
     outcome: MetricOutcome
     current: Mapping[str, Any] = field(default_factory=dict)
     details: Mapping[str, str] = field(default_factory=dict)
+    value: int | None = None  # the metric's total in milli-units (Object, External, Prometheus)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from podpilot.autoscaling import Behavior, PolicyType, ScalingPolicy, ScalingRul
 from podpilot.quantity import QuantityError, milli_value, parse_quantity
 
 DEFAULT_EVALUATION_PERIOD = 15
+DEFAULT_COOLDOWN = 300
 
 
 class SpecError(ValueError):
@@ -59,6 +60,16 @@ class MetricTarget:
 
 
 @dataclass(frozen=True)
+class PrometheusMetric:
+    """A ``prometheus`` block: which server, what query, how to read its result."""
+
+    server: str
+    query: str
+    reduction: str = "Sum"
+    empty_result: str = "Error"
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """One entry of ``spec.metrics``; ``raw`` keeps the entry for status and explanations."""
 
@@ -69,6 +80,8 @@ class MetricSpec:
     metric_name: str = ""
     metric_selector: Mapping[str, Any] | None = None
     described_object: ObjectReference | None = None
+    prometheus: PrometheusMetric | None = None
+    activation_threshold: int | None = None  # milli-units; Object, External, Prometheus
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,6 +100,8 @@ class MetricSpec:
             return f"{self.described_object.kind} metric {self.metric_name}"
         if self.type == "External":
             return f"external metric {self.metric_name}"
+        if self.type == "Prometheus" and self.prometheus is not None:
+            return f"prometheus metric on server {self.prometheus.server}"
         return f"{self.type.lower()} metric {self.metric_name}"
 
 
@@ -112,6 +127,7 @@ class AutoscalerSpec:
     paused: bool = False
     mode: Mode = Mode.ACTIVE
     fallback: FallbackSpec = FallbackSpec()
+    cooldown: int = DEFAULT_COOLDOWN
 
     @property
     def metric_types(self) -> tuple[str, ...]:
@@ -174,6 +190,15 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
     target = _target(block.get("target", {}), f"{path}.{block_name}.target")
     identifier: Mapping[str, Any] = block.get("metric", {})
     described = block.get("describedObject")
+    activation = block.get("activationThreshold")
+    prometheus = None
+    if metric_type == "Prometheus":
+        prometheus = PrometheusMetric(
+            server=str((block.get("serverRef") or {}).get("name", "")),
+            query=str(block.get("query", "")),
+            reduction=str(block.get("reduction", "Sum")),
+            empty_result=str(block.get("emptyResult", "Error")),
+        )
     return MetricSpec(
         type=metric_type,
         target=target,
@@ -183,6 +208,12 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
         metric_selector=identifier.get("selector"),
         described_object=(
             _reference(described, f"{path}.object.describedObject") if described else None
+        ),
+        prometheus=prometheus,
+        activation_threshold=(
+            _milli(activation, f"{path}.{block_name}.activationThreshold")
+            if activation is not None
+            else None
         ),
         raw=raw,
     )
@@ -251,6 +282,7 @@ def parse_spec(raw: Mapping[str, Any]) -> AutoscalerSpec:
         paused=bool(raw.get("paused", False)),
         mode=Mode(raw.get("mode", Mode.ACTIVE)),
         fallback=fallback,
+        cooldown=int(raw.get("cooldownSeconds", DEFAULT_COOLDOWN)),
     )
 
 
@@ -269,6 +301,7 @@ __all__ = [
     "MetricTarget",
     "Mode",
     "ObjectReference",
+    "PrometheusMetric",
     "SpecError",
     "parse_spec",
     "quantity_text",

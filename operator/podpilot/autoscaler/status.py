@@ -101,6 +101,8 @@ def current_metric_status(result: MetricResult) -> dict[str, Any]:
         }
     elif spec.type == "External":
         entry["external"] = {"metric": _identifier(spec), "current": current}
+    elif spec.type == "Prometheus" and spec.prometheus is not None:
+        entry["prometheus"] = {"serverRef": {"name": spec.prometheus.server}, "current": current}
     return entry
 
 

@@ -32,6 +32,7 @@ class Reason(enum.StrEnum):
     FAILED_GET_PODS_METRIC = "FailedGetPodsMetric"
     FAILED_GET_OBJECT_METRIC = "FailedGetObjectMetric"
     FAILED_GET_EXTERNAL_METRIC = "FailedGetExternalMetric"
+    FAILED_GET_PROMETHEUS_METRIC = "FailedGetPrometheusMetric"  # podpilot's Prometheus type
     INVALID_METRIC_SOURCE_TYPE = "InvalidMetricSourceType"
     DESIRED_WITHIN_RANGE = "DesiredWithinRange"
     TOO_MANY_REPLICAS = "TooManyReplicas"

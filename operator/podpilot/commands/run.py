@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--standalone", action="store_true", help="no peering: assume this is the only replica"
     )
+    parser.add_argument(
+        "--prometheus-concurrency",
+        type=int,
+        default=8,
+        help="PromQL queries in flight at once, over all Prometheus servers (default 8)",
+    )
     hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
     defaults = HpaSettings()
     hpa.add_argument(
@@ -100,6 +106,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         peering_lifetime=args.peering_lifetime,
         peering_priority=args.priority if args.priority is not None else start_time_priority(),
         standalone=args.standalone,
+        prometheus_concurrency=args.prometheus_concurrency,
         hpa=HpaSettings(
             cpu_initialization_period=args.cpu_initialization_period,
             initial_readiness_delay=args.initial_readiness_delay,

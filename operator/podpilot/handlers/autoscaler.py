@@ -32,7 +32,12 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
     runtime.services["autoscaler"] = Controller(
         services=Services(
             scale=ScaleClient(clients, discovery),
-            sources=MetricSources.build(clients, discovery, settings.resource_metrics_max_age),
+            sources=MetricSources.build(
+                clients,
+                discovery,
+                settings.resource_metrics_max_age,
+                prometheus_concurrency=settings.prometheus_concurrency,
+            ),
             hpa=settings.hpa,
         ),
         status=StatusWriter(clients, PLURAL),

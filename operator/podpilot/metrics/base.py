@@ -18,11 +18,16 @@ Reading = TypeVar("Reading", covariant=True)
 
 
 class MetricSourceError(Exception):
-    """A metric could not be read; ``api`` says from where, the message says why."""
+    """A metric could not be read; ``api`` says from where, the message says why.
 
-    def __init__(self, api: str, message: str) -> None:
+    ``kind`` is a short word from a closed set (``unreachable``, ``timeout``, ...) for
+    podpilot's own metrics, whose labels must stay bounded; ``error`` when unclassified.
+    """
+
+    def __init__(self, api: str, message: str, kind: str = "error") -> None:
         super().__init__(f"unable to fetch metrics from {api}: {message}")
         self.api = api
+        self.kind = kind
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery
 from podpilot.metrics.custom import CustomMetricsSource
 from podpilot.metrics.external import ExternalMetricsSource
+from podpilot.metrics.prometheus import PrometheusSource
 from podpilot.metrics.resource import ResourceMetricsSource
 
 
@@ -18,13 +19,19 @@ class MetricSources:
     resource: ResourceMetricsSource
     custom: CustomMetricsSource
     external: ExternalMetricsSource
+    prometheus: PrometheusSource
 
     @classmethod
     def build(
-        cls, clients: ApiClients, discovery: Discovery, resource_max_age: float
+        cls,
+        clients: ApiClients,
+        discovery: Discovery,
+        resource_max_age: float,
+        prometheus_concurrency: int = 8,
     ) -> MetricSources:
         return cls(
             resource=ResourceMetricsSource(clients, discovery, resource_max_age),
             custom=CustomMetricsSource(clients, discovery),
             external=ExternalMetricsSource(clients, discovery),
+            prometheus=PrometheusSource(clients, max_concurrent=prometheus_concurrency),
         )

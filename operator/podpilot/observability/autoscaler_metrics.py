@@ -78,6 +78,61 @@ LAST_EVALUATION = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+METRIC_SOURCE_REQUESTS = Counter(
+    "podpilot_metric_source_requests_total",
+    "Metric reads by Autoscalers, by source (resource, containerresource, pods, object, "
+    "external, prometheus); reads served from a shared in-flight or cached request count too.",
+    ["source"],
+    registry=REGISTRY,
+)
+METRIC_SOURCE_ERRORS = Counter(
+    "podpilot_metric_source_errors_total",
+    "Failed metric reads, by source and a closed set of reasons (unreachable, timeout, "
+    "unauthorized, http_error, bad_response, empty_result, not_found, credentials, "
+    "computation, error).",
+    ["source", "reason"],
+    registry=REGISTRY,
+)
+METRIC_SOURCE_SECONDS = Histogram(
+    "podpilot_metric_source_request_duration_seconds",
+    "Time to read one metric from its source, by source.",
+    ["source"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+REACTION_SECONDS = Histogram(
+    "podpilot_autoscaler_reaction_seconds",
+    "From the evaluation that first wanted a different replica count to the /scale patch "
+    "that applied it (includes stabilization windows), by direction.",
+    ["direction"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
+METRIC_VALUE = Gauge(
+    "podpilot_autoscaler_metric_value",
+    "Each metric's current total value in base units (Object, External, Prometheus), by its "
+    "index in spec.metrics.",
+    ["namespace", "name", "metric"],
+    registry=REGISTRY,
+)
+METRIC_TARGET = Gauge(
+    "podpilot_autoscaler_metric_target",
+    "Each metric's target value (or average value) in base units, by its index in spec.metrics.",
+    ["namespace", "name", "metric"],
+    registry=REGISTRY,
+)
+EVALUATION_PERIOD = Gauge(
+    "podpilot_autoscaler_evaluation_period_seconds",
+    "spec.evaluationPeriodSeconds.",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
+ACTIVE = Gauge(
+    "podpilot_autoscaler_active",
+    "With minReplicas 0: 1 while some metric is above its activation threshold.",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
 PER_AUTOSCALER = (
     CURRENT_REPLICAS,
     DESIRED_REPLICAS,
@@ -86,7 +141,18 @@ PER_AUTOSCALER = (
     FALLBACK_ACTIVE,
     PAUSED,
     LAST_EVALUATION,
+    EVALUATION_PERIOD,
+    ACTIVE,
 )
+PER_METRIC = (METRIC_VALUE, METRIC_TARGET)
+
+
+def observe_metric_read(source: str, seconds: float, error_kind: str | None) -> None:
+    """One metric read; ``error_kind`` from a closed set, None when it succeeded."""
+    METRIC_SOURCE_REQUESTS.labels(source).inc()
+    METRIC_SOURCE_SECONDS.labels(source).observe(seconds)
+    if error_kind is not None:
+        METRIC_SOURCE_ERRORS.labels(source, error_kind).inc()
 
 
 def forget(namespace: str, name: str) -> None:
@@ -94,3 +160,7 @@ def forget(namespace: str, name: str) -> None:
     for gauge in PER_AUTOSCALER:
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, name)
+    for gauge in PER_METRIC:
+        for labels in [key for key in gauge._metrics if key[:2] == (namespace, name)]:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
