@@ -239,13 +239,7 @@ def _scaled_up_workload(kubectl: Kubectl, kubectl_json: Json, namespace: str, **
     wait_ready(kubectl_json, namespace, "web", 4)
 
 
-def test_scale_down_stabilization_window_holds_replicas(
-    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
-) -> None:
-    _scaled_up_workload(
-        kubectl, kubectl_json, namespace,
-        behavior={"scaleDown": {"stabilizationWindowSeconds": 40}},
-    )  # fmt: skip
+def drop_load_until_stabilized(kubectl: Kubectl, kubectl_json: Json, namespace: str) -> None:
     set_usage(kubectl, namespace, "web", cpu="10m")
     wait_until(
         lambda: (
@@ -255,10 +249,24 @@ def test_scale_down_stabilization_window_holds_replicas(
         timeout=60,
         what="the scale-down to be held by the stabilization window",
     )
-    held_since = time.monotonic()
-    while time.monotonic() - held_since < 15:
-        assert spec_replicas(kubectl_json, namespace, "web") == 4
+
+
+def assert_replicas_stay(kubectl_json: Json, namespace: str, count: int, seconds: float) -> None:
+    since = time.monotonic()
+    while time.monotonic() - since < seconds:
+        assert spec_replicas(kubectl_json, namespace, "web") == count
         time.sleep(3)
+
+
+def test_scale_down_stabilization_window_holds_replicas(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    _scaled_up_workload(
+        kubectl, kubectl_json, namespace,
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 40}},
+    )  # fmt: skip
+    drop_load_until_stabilized(kubectl, kubectl_json, namespace)
+    assert_replicas_stay(kubectl_json, namespace, 4, seconds=15)
     wait_replicas(kubectl_json, namespace, 2, timeout=60)
 
 
@@ -355,22 +363,11 @@ def test_restart_mid_stabilization_window_keeps_the_window(
         kubectl, kubectl_json, namespace,
         behavior={"scaleDown": {"stabilizationWindowSeconds": 45}},
     )  # fmt: skip
-    set_usage(kubectl, namespace, "web", cpu="10m")
-    wait_until(
-        lambda: (
-            condition(status_of(kubectl_json, namespace), "AbleToScale").get("reason")
-            == "ScaleDownStabilized"
-        ),
-        timeout=60,
-        what="the scale-down to be held by the stabilization window",
-    )
+    drop_load_until_stabilized(kubectl, kubectl_json, namespace)
     operator.stop(kill=True)
     operator.start()
     # A restarted operator without the persisted recommendations would scale down at once.
-    restarted = time.monotonic()
-    while time.monotonic() - restarted < 20:
-        assert spec_replicas(kubectl_json, namespace, "web") == 4
-        time.sleep(3)
+    assert_replicas_stay(kubectl_json, namespace, 4, seconds=20)
     assert condition(status_of(kubectl_json, namespace), "AbleToScale")["reason"] == (
         "ScaleDownStabilized"
     )

@@ -3,74 +3,27 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import yaml
+from tests.e2e import workloads
 from tests.e2e.conftest import Kubectl
 from tests.e2e.waiting import wait_until
 
 from podpilot.devcluster.cluster import ClusterState
 
 
-def deployment(name: str, replicas: int, cpu_request: str = "100m", usage_cpu: str = "50m") -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {
-                        "labels": {"app": name},
-                        "annotations": {
-                            "kwok.x-k8s.io/usage-cpu": usage_cpu,
-                            "kwok.x-k8s.io/usage-memory": "64Mi",
-                        },
-                    },
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "app",
-                                "image": "registry.invalid/app:1",
-                                "resources": {"requests": {"cpu": cpu_request, "memory": "128Mi"}},
-                            }
-                        ]
-                    },
-                },
-            },
-        }
-    )
+def deployment(name: str, replicas: int, usage_cpu: str = "50m") -> str:
+    return yaml.safe_dump(workloads.deployment(name, replicas, usage_cpu=usage_cpu))
 
 
 def ready_pods(kubectl_json: Callable[..., Any], namespace: str, app: str) -> list[dict[str, Any]]:
-    pods = kubectl_json("get", "pods", "-n", namespace, "-l", f"app={app}")["items"]
-    return [
-        pod
-        for pod in pods
-        if pod["status"].get("phase") == "Running"
-        and any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in pod["status"].get("conditions", [])
-        )
-        and "deletionTimestamp" not in pod["metadata"]
-    ]
+    return workloads.ready_pods(kubectl_json, namespace, app)
 
 
 def set_pod_usage(kubectl: Kubectl, namespace: str, app: str, cpu: str) -> None:
-    kubectl(
-        "annotate",
-        "pods",
-        "-n",
-        namespace,
-        "-l",
-        f"app={app}",
-        "--overwrite",
-        f"kwok.x-k8s.io/usage-cpu={cpu}",
-    )
+    workloads.set_usage(kubectl, namespace, app, cpu=cpu)
 
 
 def test_deployment_pods_run_on_kwok_nodes(
@@ -199,13 +152,6 @@ def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
     )
 
 
-def _put_series(cluster: ClusterState, name: str, labels: dict[str, str], value: float) -> None:
-    body = json.dumps({"name": name, "labels": labels, "value": value}).encode()
-    request = urllib.request.Request(f"{cluster.exporter_url}/series", data=body, method="PUT")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-
-
 def test_custom_and_external_metrics_from_the_test_exporter(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str, cluster: ClusterState
 ) -> None:
@@ -219,13 +165,13 @@ def test_custom_and_external_metrics_from_the_test_exporter(
         what="2 ready pods",
     )
     for index, pod in enumerate(pods):
-        _put_series(
+        workloads.put_series(
             cluster,
             "podpilot_test_pod_requests_per_second",
             {"namespace": namespace, "pod": pod["metadata"]["name"]},
             10.0 + index,
         )
-    _put_series(
+    workloads.put_series(
         cluster,
         "podpilot_test_external_queue_depth",
         {"namespace": namespace, "queue": "jobs"},
