@@ -17,6 +17,7 @@ from podpilot.kube.scale import ScaleClient, ScaleError
 from podpilot.metrics.registry import MetricSources
 from podpilot.settings import HpaSettings
 
+from . import activation
 from . import history as history_tools
 from .metric_readers import EvaluationContext, evaluate_metric
 from .pods import CachedPod
@@ -32,6 +33,7 @@ class Memory:
     history: ScalingHistory | None
     consecutive_failures: int = 0
     last_replicas: int = 0
+    last_active: float | None = None  # minReplicas 0: when a metric was last active
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ def _held(
         consecutive_failures=memory.consecutive_failures,
         events=(Event("Warning", reason, message),),
         reference=reference,
+        last_active=memory.last_active,
     )
 
 
@@ -118,7 +121,7 @@ async def evaluate(
             replicas=current,
             reason="SelectorRequired" if not scale.selector else "InvalidSelector",
             message=selector_problem,
-            memory=Memory(history, memory.consecutive_failures, current),
+            memory=Memory(history, memory.consecutive_failures, current, memory.last_active),
             reference=reference,
             conditions=(*conditions, condition),
         )
@@ -166,6 +169,21 @@ async def evaluate(
         conditions.append(
             StatusCondition("FallbackActive", False, "MetricsAvailable", "metrics are being read")
         )
+    events += _fallback_transitions(spec, memory.consecutive_failures, failures, current, desired)
+    last_active = memory.last_active
+    if spec.min_replicas == 0 and metrics and not fallback_applied:
+        gated = activation.gate(
+            current=current,
+            engine_desired=desired,
+            metrics=[_activity(result) for result in metrics],
+            last_active=memory.last_active,
+            now=now,
+            cooldown=spec.cooldown,
+        )
+        last_active = gated.last_active
+        conditions.append(_active_condition(gated))
+        if gated.changed:
+            desired, rescale, reason = gated.desired, gated.desired != current, gated.message
     if every_metric_failed:
         first = next(r.outcome.error for r in metrics if r.outcome.error)
         events.append(
@@ -197,6 +215,7 @@ async def evaluate(
             fallback_applied=fallback_applied,
             events=tuple(events),
             reference=reference,
+            last_active=last_active,
         )
 
     if not rescale:
@@ -249,6 +268,38 @@ def _fallback(
         return target, target != current, "static fallback: no metric could be read", condition
     message = f"{failures} evaluations without metrics: holding {current} replicas"
     return current, False, "", StatusCondition("FallbackActive", True, "HoldFallback", message)
+
+
+def _fallback_transitions(
+    spec: AutoscalerSpec, before: int, failures: int, current: int, desired: int
+) -> list[Event]:
+    """An Event when the fallback starts (threshold reached) and when it ends (metrics back)."""
+    threshold = spec.fallback.failure_threshold
+    if failures >= threshold > before:
+        what = (
+            f"scaling to {desired} replicas"
+            if spec.fallback.policy is FallbackPolicy.STATIC
+            else f"holding {current} replicas"
+        )
+        message = f"no metric could be read in {failures} evaluations: fallback {what}"
+        return [Event("Warning", "FallbackActivated", message)]
+    if before >= threshold and failures == 0:
+        message = f"metrics are readable again after {before} failed evaluations; fallback ended"
+        return [Event("Normal", "FallbackDeactivated", message)]
+    return []
+
+
+def _activity(result: MetricResult) -> activation.MetricActivity:
+    value = result.value if result.outcome.proposal is not None else None
+    return activation.MetricActivity(value, result.spec.activation_threshold or 0)
+
+
+def _active_condition(gated: activation.GateResult) -> StatusCondition:
+    if gated.activity is activation.Activity.ACTIVE:
+        return StatusCondition("Active", True, "MetricAboveActivationThreshold", gated.message)
+    if gated.activity is activation.Activity.INACTIVE:
+        return StatusCondition("Active", False, "NoMetricAboveActivationThreshold", gated.message)
+    return StatusCondition("Active", False, "MetricUnavailable", gated.message)
 
 
 def _metric_events(metrics: Sequence[MetricResult]) -> list[Event]:

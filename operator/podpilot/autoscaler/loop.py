@@ -17,6 +17,7 @@ from .evaluator import Memory, PodLookup, Services, evaluate
 from .result import Action, EvaluationResult, Event
 from .spec import AutoscalerSpec, SpecError, parse_spec
 from .status import history_from_status, render_status, without_timestamps
+from .timestamps import parse_time
 
 HEARTBEAT_SECONDS = 60.0
 
@@ -57,6 +58,7 @@ class AutoscalerLoop:
             history=history,
             consecutive_failures=int(status.get("consecutiveFailures") or 0),
             last_replicas=int(status.get("currentReplicas") or 0),
+            last_active=_resumed_last_active(status, now),
         )
         return cls(namespace, name, memory)
 
@@ -78,6 +80,16 @@ class AutoscalerLoop:
                 fresh.append(event)
         self.posted = seen
         return fresh
+
+
+def _resumed_last_active(status: Mapping[str, Any], now: float) -> float | None:
+    """``lastActiveTime`` is not rewritten on every active evaluation (only when something
+    else changes), so an Autoscaler last recorded as Active counts as active until now:
+    a restart can delay scaling to zero, never hasten it."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Active" and condition.get("status") == "True":
+            return now
+    return parse_time(status.get("lastActiveTime"))
 
 
 async def run_once(
@@ -107,7 +119,9 @@ async def run_once(
         direction = "up" if result.desired_replicas > result.current_replicas else "down"
         metrics.RESCALES.labels(direction).inc()
     _record_gauges(loop, spec, result, now)
-    loop.memory = Memory(result.history, result.consecutive_failures, result.current_replicas)
+    loop.memory = Memory(
+        result.history, result.consecutive_failures, result.current_replicas, result.last_active
+    )
 
     for event in loop.events_to_post(result):
         post(event)

@@ -73,3 +73,4 @@ class EvaluationResult:
     fallback_applied: bool = False
     events: tuple[Event, ...] = ()
     reference: str = ""
+    last_active: float | None = None

@@ -270,12 +270,18 @@ def render_status(
         "stabilization": history_to_status(result.history),
         "consecutiveFailures": result.consecutive_failures,
     }
+    if result.last_active is not None:
+        status["lastActiveTime"] = format_time(result.last_active)
     return status
 
 
 def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
     """The status minus what changes on every evaluation, to decide whether to write."""
-    copy = {key: value for key, value in status.items() if key != "lastDecision"}
+    copy = {
+        key: value
+        for key, value in status.items()
+        if key not in ("lastDecision", "lastActiveTime")  # moves every period while active
+    }
     trace = dict(status.get("lastDecision") or {})
     trace.pop("evaluatedAt", None)
     copy["lastDecision"] = trace
