@@ -1,4 +1,4 @@
-"""``podpilot dev-cluster up | down | status | env | logs | build``."""
+"""``podpilot dev-cluster up | down | status | env | logs | build | install``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("component", nargs="?")
     logs.add_argument("--lines", type=int, default=60)
     actions.add_parser("build", help="only build (or find cached) the binaries")
+    install = actions.add_parser(
+        "install",
+        help="build the operator image, import it into the real nodes and helm install the "
+        "chart so the operator runs as a pod on a real node",
+    )
+    install.add_argument("--release", default="podpilot")
+    install.add_argument("--namespace", default="podpilot", help="created, enforce=restricted")
+    install.add_argument("--replicas", type=int, default=1, help="operator pods (peering)")
 
 
 def _running_state() -> cluster.ClusterState:
@@ -53,6 +61,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.action == "build":
         for name, path in sorted(toolchain.build_all().items()):
             print(f"{name:26} {path}")
+    elif args.action == "install":
+        from podpilot.devcluster import install
+
+        try:
+            install.install(
+                _running_state(),
+                release=args.release,
+                namespace=args.namespace,
+                replicas=args.replicas,
+            )
+        except install.INSTALL_ERRORS as error:
+            print(f"dev-cluster install: error: {error}", file=sys.stderr)
+            return 1
     elif args.action == "env":
         print(cluster.env_text(_running_state()), end="")
     elif args.action == "status":
