@@ -8,6 +8,7 @@ node labelled ``podpilot.io/dev-node=real`` exists.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -569,6 +570,7 @@ def test_the_documented_rbac_is_enough(
     kubectl: Kubectl,
     cluster: Any,
     tmp_path: Path,
+    audit_operator: OperatorProcess,
 ) -> None:
     from types import SimpleNamespace
 
@@ -601,6 +603,9 @@ def test_the_documented_rbac_is_enough(
     )
     restricted = OperatorProcess(SimpleNamespace(kubeconfig=kubeconfig), tmp_path)  # type: ignore[arg-type]
     restricted.command.append("--controllers=emptydir")
+    # The restricted operator must be the one that creates the report (create is authorized
+    # separately from patch), so the session's own operator pauses meanwhile.
+    audit_operator.stop()
     try:
         restricted.start()
         kubectl("apply", "-n", audited, "-f", "-", input=_deployment("rbac", NO_LIMITS))
@@ -616,6 +621,8 @@ def test_the_documented_rbac_is_enough(
         log = restricted.log_path.read_text(errors="replace")
         assert "system:serviceaccount" not in log, restricted.log_tail()
         assert "emptydirreports/deployment-rbac/status?fieldManager" in log
+        assert re.search(r'emptydirreports/deployment-rbac\?fieldManager=\S+ HTTP/1.1" 201', log)
     finally:
         restricted.stop()
+        audit_operator.start()
         kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
