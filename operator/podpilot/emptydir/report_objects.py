@@ -19,6 +19,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "podpilot-emptydir"
 FIELD_MANAGER = "podpilot-emptydir"
 
+MAX_FINDINGS = 500
+"""``status.findings`` maxItems in the EmptyDirReport CRD; an apply over it would be refused."""
+
 # Fields that change on every scan without anything happening; ignored when deciding to write.
 _VOLATILE_STATUS = ("lastScanTime",)
 _VOLATILE_SUMMARY = ("oldestStatsAgeSeconds",)
@@ -106,8 +109,13 @@ def report_conditions(
 def report_status_body(
     report: WorkloadReport, previous_conditions: Sequence[Mapping[str, Any]], now: datetime
 ) -> dict[str, Any]:
-    """The full ``status`` of a report."""
+    """The full ``status`` of a report, with findings capped at the CRD's ``maxItems``.
+
+    The cap keeps the worst findings (they are sorted worst first); ``summary.findings`` still
+    counts all of them.
+    """
     status = report_status(report)
+    status["findings"] = status["findings"][:MAX_FINDINGS]
     status["conditions"] = report_conditions(report, previous_conditions, now)
     return status
 

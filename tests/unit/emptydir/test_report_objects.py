@@ -6,6 +6,7 @@ from podpilot.audit.model import WorkloadRef
 from podpilot.audit.report import WorkloadReport, report_status
 from podpilot.emptydir.policy import AuditPolicy
 from podpilot.emptydir.report_objects import (
+    MAX_FINDINGS,
     owner_reference,
     report_conditions,
     report_manifest,
@@ -80,3 +81,23 @@ def test_the_status_body_is_the_pure_rendering_plus_conditions() -> None:
     report = one_report()
     body = report_status_body(report, [], NOW)
     assert {k: v for k, v in body.items() if k != "conditions"} == report_status(report)
+
+
+def test_findings_are_capped_at_the_crd_limit_worst_first() -> None:
+    pods = [pod(f"p{i}", owner=("DaemonSet", "agent")) for i in range(300)]
+    snapshot = Snapshot(
+        pods=pods,
+        nodes={},
+        namespace_labels={},
+        stats={},
+        history={},
+        parents={},
+        policy=AuditPolicy(),
+        now=NOW,
+    )
+    report = run_scan(snapshot).reports[0]
+    assert len(report.findings) == 600  # ED001 (critical) and ED030 (info) per pod
+    body = report_status_body(report, [], NOW)
+    assert len(body["findings"]) == MAX_FINDINGS
+    assert body["findings"][0]["severity"] == "critical"
+    assert body["summary"]["findings"] == {"info": 300, "warning": 0, "critical": 300}
