@@ -621,7 +621,8 @@ def test_the_documented_rbac_is_enough(
         log = restricted.log_path.read_text(errors="replace")
         assert "system:serviceaccount" not in log, restricted.log_tail()
         assert "emptydirreports/deployment-rbac/status?fieldManager" in log
-        assert re.search(r'emptydirreports/deployment-rbac\?fieldManager=\S+ HTTP/1.1" 201', log)
+        # 201 when it created the report; an operator of a parallel test session may win that race.
+        assert re.search(r'emptydirreports/deployment-rbac\?fieldManager=\S+ HTTP/1.1" 20[01]', log)
     finally:
         restricted.stop()
         audit_operator.start()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatch
 from typing import Any
 
 import kubernetes
@@ -60,6 +61,8 @@ class EmptyDirController:
     owners: OwnerResolver = field(default_factory=OwnerResolver)
     published: dict[ReportKey, Published] = field(default_factory=dict)
     evicted: set[str] = field(default_factory=set)
+    namespaces: tuple[str, ...] = ()
+    """``podpilot run --namespace`` patterns; reports elsewhere are left alone."""
     seeded: bool = False
     ready_since: tuple[str, str] | None = None
 
@@ -141,6 +144,8 @@ class EmptyDirController:
             status = item.get("status") or {}
             self.ledger.seed(known_from_status(status))
             key = (str(metadata.get("namespace")), str(metadata.get("name")))
+            if self.namespaces and not any(fnmatch(key[0], p) for p in self.namespaces):
+                continue  # not watched by this operator: neither ours to update nor to delete
             self.published[key] = Published("", 0.0, status.get("conditions") or [])
         self.seeded = True
 

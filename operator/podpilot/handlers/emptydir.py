@@ -78,7 +78,11 @@ async def emptydir_audit(
     controller = runtime.services.get("emptydir")
     if not isinstance(controller, EmptyDirController):
         controller = EmptyDirController(
-            api=api, fetch=proxy_fetcher(api), metrics=emptydir_metrics(), announce=_announce
+            api=api,
+            fetch=proxy_fetcher(api),
+            metrics=emptydir_metrics(),
+            announce=_announce,
+            namespaces=runtime.settings.namespaces,
         )
         runtime.services["emptydir"] = controller
     while not stopped:
