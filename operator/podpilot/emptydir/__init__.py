@@ -10,4 +10,5 @@
 * ``report_objects``: ``EmptyDirReport`` manifests, conditions, change detection (pure);
 * ``publisher``, ``owners``: writes reports and resolves owners through the API (I/O);
 * ``controller``: the state kept between cycles and one cycle of poll, scan, publish.
+* ``rbac``: the exact RBAC rules the controller uses (documentation and e2e test share them).
 """
