@@ -47,6 +47,7 @@ class AutoscalerLoop:
     written_at: float = 0.0
     posted: dict[str, str] = field(default_factory=dict)
     failures: int = 0
+    change_seen_at: float | None = None  # first evaluation that wanted the pending change
 
     @classmethod
     def resume(
@@ -118,6 +119,7 @@ async def run_once(
     if result.rescaled:
         direction = "up" if result.desired_replicas > result.current_replicas else "down"
         metrics.RESCALES.labels(direction).inc()
+    _record_reaction(loop, spec, result, time.time())
     _record_gauges(loop, spec, result, now)
     loop.memory = Memory(
         result.history, result.consecutive_failures, result.current_replicas, result.last_active
@@ -148,6 +150,39 @@ def _record_gauges(
     metrics.FALLBACK_ACTIVE.labels(*labels).set(1 if result.fallback_applied else 0)
     metrics.PAUSED.labels(*labels).set(1 if spec.paused else 0)
     metrics.LAST_EVALUATION.labels(*labels).set(now)
+    metrics.EVALUATION_PERIOD.labels(*labels).set(spec.evaluation_period)
+    if spec.min_replicas == 0:
+        active = any(c.type == "Active" and c.status for c in result.conditions)
+        metrics.ACTIVE.labels(*labels).set(1 if active else 0)
+    for index, item in enumerate(result.metrics):
+        metric = str(index)
+        if item.value is not None:
+            metrics.METRIC_VALUE.labels(*labels, metric).set(item.value / 1000)
+        target = item.spec.target.value or item.spec.target.average_value
+        if target is not None:
+            metrics.METRIC_TARGET.labels(*labels, metric).set(target / 1000)
+
+
+def _record_reaction(
+    loop: AutoscalerLoop, spec: AutoscalerSpec, result: EvaluationResult, now: float
+) -> None:
+    """Reaction latency: from the first evaluation whose combined proposal (largest metric
+    proposal, within the bounds) differed from the replica count, to the patch applying it;
+    stabilization windows and policies are part of it, as users experience them."""
+    if result.rescaled:
+        direction = "up" if result.desired_replicas > result.current_replicas else "down"
+        seen = loop.change_seen_at if loop.change_seen_at is not None else result.now
+        metrics.REACTION_SECONDS.labels(direction).observe(max(0.0, now - seen))
+        loop.change_seen_at = None
+        return
+    proposals = [r.outcome.proposal.replicas for r in result.metrics if r.outcome.proposal]
+    if not proposals:
+        return  # nothing was read: neither a new change nor the end of one
+    combined = min(max(max(proposals), spec.min_replicas), spec.max_replicas)
+    if combined == result.current_replicas and result.desired_replicas == result.current_replicas:
+        loop.change_seen_at = None
+    elif loop.change_seen_at is None:
+        loop.change_seen_at = result.now
 
 
 def next_delay(
