@@ -292,7 +292,8 @@ def _usage(cidr: IPNetwork | None, in_use: int) -> FamilyUsage | None:
 
 def _addresses(status: Mapping[str, Any]) -> tuple[tuple[str, AddressValue], ...]:
     result: list[tuple[str, AddressValue]] = []
-    for entry in status.get("addresses") or []:
+    entries = status.get("addresses")
+    for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
             continue
         raw = entry["address"]
@@ -306,7 +307,8 @@ def _addresses(status: Mapping[str, Any]) -> tuple[tuple[str, AddressValue], ...
 
 
 def _network_unavailable(status: Mapping[str, Any]) -> tuple[bool | None, str | None]:
-    for condition in status.get("conditions") or []:
+    conditions = status.get("conditions")
+    for condition in conditions if isinstance(conditions, list) else []:
         if isinstance(condition, dict) and condition.get("type") == "NetworkUnavailable":
             reason = condition.get("reason")
             return condition.get("status") == "True", reason if isinstance(reason, str) else None
