@@ -64,27 +64,37 @@ AUTOSCALER_RULES = {
 }
 REPORT_VERBS = ("get", "list", "watch", "create", "patch", "update", "delete")
 EMPTYDIR_RULES = {
-    *(("cluster", "", r, v, "") for r in ("pods", "nodes") for v in ("get", "list", "watch")),
+    *(
+        ("cluster", "", r, v, "")
+        for r in ("pods", "nodes", "namespaces")
+        for v in ("list", "watch")
+    ),
     ("cluster", "", "nodes/proxy", "get", ""),
-    *(("cluster", "", "events", v, "") for v in ("list", "watch")),
-    *(("cluster", "podpilot.io", "emptydirreports", v, "") for v in REPORT_VERBS),
+    ("cluster", "apps", "replicasets", "get", ""),
+    ("cluster", "batch", "jobs", "get", ""),
+    *(
+        ("cluster", "podpilot.io", "emptydirreports", v, "")
+        for v in ("list", "create", "patch", "delete")
+    ),
     ("cluster", "podpilot.io", "emptydirreports/status", "patch", ""),
-    *(("cluster", "podpilot.io", "emptydirauditpolicies", v, "") for v in ("get", "list", "watch")),
+    *(("cluster", "podpilot.io", "emptydirauditpolicies", v, "") for v in ("list", "watch")),
     ("cluster", "podpilot.io", "emptydirauditpolicies/status", "patch", ""),
 }
 FLANNEL_RULES = {
-    *(("cluster", "", r, v, "") for r in ("nodes", "pods") for v in ("get", "list", "watch")),
     *(
-        ("cluster", "podpilot.io", r, v, "")
-        for r in ("flannelsubnetreports", "flannelnetworkreports")
-        for v in REPORT_VERBS
+        ("cluster", "", r, v, "")
+        for r in ("nodes", "pods", "configmaps")
+        for v in ("list", "watch")
     ),
+    *(
+        ("cluster", "podpilot.io", "flannelsubnetreports", v, "")
+        for v in ("list", "create", "delete")
+    ),
+    *(("cluster", "podpilot.io", "flannelnetworkreports", v, "") for v in ("get", "create")),
     *(
         ("cluster", "podpilot.io", f"{r}/status", "patch", "")
         for r in ("flannelsubnetreports", "flannelnetworkreports")
     ),
-    *(("kube-flannel", "", "configmaps", v, "") for v in ("get", "list", "watch")),
-    *(("kube-flannel", "apps", "daemonsets", v, "") for v in ("get", "list", "watch")),
 }
 RULES_BY_CONTROLLER = {
     "autoscaler": AUTOSCALER_RULES,
@@ -274,11 +284,10 @@ def test_rbac_create_false_renders_no_rbac(render: Callable[..., list[dict[str, 
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 
-def test_flannel_role_follows_the_configured_namespace(
+def test_flannel_namespace_is_passed_to_the_reporter(
     render: Callable[..., list[dict[str, Any]]],
 ) -> None:
     docs = render("--set=controllers.flannel.namespace=net")
-    assert {r[0] for r in rbac_rules(docs) if r[2] in ("configmaps", "daemonsets")} == {"net"}
     assert "--flannel-configmap-namespace=net" in container(docs)["args"]
 
 
