@@ -7,6 +7,7 @@ exporter, so tests can stop it (an outage) without touching the shared dev Prome
 from __future__ import annotations
 
 import http.server
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -45,17 +46,17 @@ class ThrowawayPrometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = (self.directory / "prometheus.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={self.directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.directory / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.directory / "prometheus.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "prometheus",
+                    f"--config.file={self.directory / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.directory / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_until(self.ready, timeout=30, what="the throwaway Prometheus to be ready")
 
     def ready(self) -> bool:
@@ -74,6 +75,11 @@ class ThrowawayPrometheus:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+
+    def close(self) -> None:
+        """Stop it and remove its configuration and data."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class BearerProxy:

@@ -120,7 +120,7 @@ def test_outage_holds_then_falls_back_and_recovers(
             what="the FallbackDeactivated event",
         )
     finally:
-        own.stop()
+        own.close()
 
 
 def test_empty_result_is_an_error_unless_configured_as_zero(
