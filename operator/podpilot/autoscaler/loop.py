@@ -154,13 +154,14 @@ def _record_gauges(
     if spec.min_replicas == 0:
         active = any(c.type == "Active" and c.status for c in result.conditions)
         metrics.ACTIVE.labels(*labels).set(1 if active else 0)
+    series: dict[str, tuple[float | None, float | None]] = {}
     for index, item in enumerate(result.metrics):
-        metric = str(index)
-        if item.value is not None:
-            metrics.METRIC_VALUE.labels(*labels, metric).set(item.value / 1000)
         target = item.spec.target.value or item.spec.target.average_value
-        if target is not None:
-            metrics.METRIC_TARGET.labels(*labels, metric).set(target / 1000)
+        series[str(index)] = (
+            item.value / 1000 if item.value is not None else None,
+            target / 1000 if target is not None else None,
+        )
+    metrics.set_metric_series(*labels, series)
 
 
 def _record_reaction(

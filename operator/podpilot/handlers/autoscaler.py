@@ -47,6 +47,15 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
     )
 
 
+@kopf.on.cleanup()
+async def close_controller(memo: kopf.Memo, **_: Any) -> None:
+    """Close the Prometheus connections: this also removes their TLS files."""
+    runtime: Runtime = memo.runtime
+    controller: Controller | None = runtime.services.get("autoscaler")
+    if controller is not None:
+        controller.services.sources.prometheus.close()
+
+
 @kopf.index("pods")
 def autoscaler_pods(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, CachedPod]:
     """Every pod, by namespace, in the form the engine needs (the watch keeps it current)."""

@@ -145,6 +145,22 @@ PER_AUTOSCALER = (
     ACTIVE,
 )
 PER_METRIC = (METRIC_VALUE, METRIC_TARGET)
+_metric_indexes: dict[tuple[str, str], set[str]] = {}
+
+
+def set_metric_series(
+    namespace: str, name: str, series: dict[str, tuple[float | None, float | None]]
+) -> None:
+    """Value and target per metric index; indexes no longer in the spec are removed."""
+    for index in _metric_indexes.get((namespace, name), set()) - set(series):
+        for gauge in PER_METRIC:
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name, index)
+    _metric_indexes[(namespace, name)] = set(series)
+    for index, (value, target) in series.items():
+        for gauge, number in ((METRIC_VALUE, value), (METRIC_TARGET, target)):
+            if number is not None:
+                gauge.labels(namespace, name, index).set(number)
 
 
 def observe_metric_read(source: str, seconds: float, error_kind: str | None) -> None:
@@ -160,7 +176,5 @@ def forget(namespace: str, name: str) -> None:
     for gauge in PER_AUTOSCALER:
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, name)
-    for gauge in PER_METRIC:
-        for labels in [key for key in gauge._metrics if key[:2] == (namespace, name)]:
-            with contextlib.suppress(KeyError):
-                gauge.remove(*labels)
+    set_metric_series(namespace, name, {})
+    _metric_indexes.pop((namespace, name), None)
