@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,3 +201,28 @@ def test_a_slow_server_times_out_instead_of_stalling() -> None:
         asyncio.run(source.read(PrometheusQuery("ns", "main", "up")))
     assert raised.value.kind == "timeout"
     source.close()
+
+
+def test_tls_material_is_written_privately_and_removed_on_close() -> None:
+    credentials = Credentials(
+        ca_pem="-----CA-----",
+        client_cert_pem="-----CERT-----",
+        client_key_pem="-----KEY-----",
+        bearer_token="tok-123456",
+    )
+    connection = Connection(ConnectionSettings("https://127.0.0.1:9", 2.0), credentials)
+    session = connection.client._session
+    ca, (cert, key) = session.verify, session.cert
+    assert Path(ca).read_text() == "-----CA-----"
+    assert Path(key).read_text() == "-----KEY-----"
+    assert {oct(Path(p).stat().st_mode & 0o777) for p in (ca, cert, key)} == {"0o600"}
+    assert connection.client.headers == {"Authorization": "Bearer tok-123456"}
+    connection.close()
+    assert not Path(key).exists() and not Path(ca).parent.exists()
+
+
+def test_insecure_skip_verify_ignores_the_ca() -> None:
+    settings = ConnectionSettings("https://127.0.0.1:9", 2.0, insecure_skip_verify=True)
+    connection = Connection(settings, Credentials(ca_pem="-----CA-----"))
+    assert connection.client._session.verify is False
+    connection.close()
