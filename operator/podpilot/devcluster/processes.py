@@ -16,6 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# The components outlive the Popen objects that started them (they run detached, tracked by
+# PID). Keeping the objects referenced stops Python from warning, when one is garbage
+# collected, that its still-running child was never waited for.
+_DETACHED_CHILDREN: list[subprocess.Popen[bytes]] = []
+
 
 class ComponentFailedError(RuntimeError):
     """A component exited or never became healthy; the message points at its log."""
@@ -119,6 +124,7 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
+    _DETACHED_CHILDREN.append(child)
     return RunningProcess(name, child.pid, _start_ticks(child.pid), str(log_path), port, health)
 
 
