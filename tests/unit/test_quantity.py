@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import cast
 
 import pytest
@@ -77,8 +77,11 @@ def test_milli_value_is_the_ceiling_of_a_thousandth(text: str) -> None:
     exact = client_parse_quantity(text) * 1000
     milli = milli_value(text)
     if abs(exact) < MAX_INT64:
-        assert abs(Decimal(milli) - exact) < 1
-        assert abs(Decimal(milli)) >= abs(exact)
+        # Compare exactly: the default 28-digit context would round 1 - 1e-29 up to 1.
+        with localcontext() as context:
+            context.prec = 200
+            assert abs(Decimal(milli) - exact) < 1
+            assert abs(Decimal(milli)) >= abs(exact)
 
 
 @pytest.mark.parametrize(
