@@ -18,6 +18,17 @@ DEFAULT_EVALUATION_PERIOD = 15
 DEFAULT_COOLDOWN = 300
 
 
+# Each metric type and the name of the block that carries its source.
+SOURCE_BLOCKS = {
+    "Resource": "resource",
+    "ContainerResource": "containerResource",
+    "Pods": "pods",
+    "Object": "object",
+    "External": "external",
+    "Prometheus": "prometheus",
+}
+
+
 class SpecError(ValueError):
     """The spec cannot be turned into a model; the message names the field."""
 
@@ -176,14 +187,7 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
     """Parse ``spec.metrics[index]``."""
     metric_type = str(raw.get("type", ""))
     path = f"spec.metrics[{index}]"
-    block_name = {
-        "Resource": "resource",
-        "ContainerResource": "containerResource",
-        "Pods": "pods",
-        "Object": "object",
-        "External": "external",
-        "Prometheus": "prometheus",
-    }.get(metric_type)
+    block_name = SOURCE_BLOCKS.get(metric_type)
     if block_name is None or block_name not in raw:
         raise SpecError(f"{path}: type {metric_type!r} needs its matching source block")
     block: Mapping[str, Any] = raw[block_name]

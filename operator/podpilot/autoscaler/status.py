@@ -13,7 +13,7 @@ from podpilot.autoscaling import (
 
 from .quantities import format_milli
 from .result import Action, EvaluationResult, MetricResult, StatusCondition
-from .spec import AutoscalerSpec, MetricSpec
+from .spec import SOURCE_BLOCKS, AutoscalerSpec, MetricSpec
 from .timestamps import format_time, parse_time
 
 MAX_TARGETS_SHOWN = 2
@@ -40,14 +40,7 @@ def format_targets(metrics: Sequence[MetricResult]) -> str:
     parts: list[str] = []
     for result in metrics:
         spec, current = result.spec, result.current
-        block_name = {
-            "Resource": "resource",
-            "ContainerResource": "containerResource",
-            "Pods": "pods",
-            "Object": "object",
-            "External": "external",
-            "Prometheus": "prometheus",
-        }.get(spec.type, "")
+        block_name = SOURCE_BLOCKS.get(spec.type, "")
         target: Mapping[str, Any] = (spec.raw.get(block_name) or {}).get("target") or {}
         if spec.type in ("Resource", "ContainerResource"):
             if spec.target.type == "AverageValue":
