@@ -99,7 +99,7 @@ def test_resource_metrics_scale_up_and_down(
             "web", 2, usage_cpu=steady.get("cpu", "50m"), usage_memory=steady.get("memory", "64Mi"),
             containers=("app", "sidecar") if metric["type"] == "ContainerResource" else ("app",),
         ),
-        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[metric],
+        autoscaler("web", "web", min_replicas=2, max_replicas=4, metrics=[metric],
                    behavior=FAST_SCALE_DOWN),
     )  # fmt: skip
     wait_ready(kubectl_json, namespace, "web", 2)
@@ -178,7 +178,7 @@ def test_object_metric_from_custom_metrics_api(
         kubectl,
         namespace,
         deployment("web", 2),
-        autoscaler("web", "web", min_replicas=1, max_replicas=6, metrics=[metric],
+        autoscaler("web", "web", min_replicas=1, max_replicas=4, metrics=[metric],
                    behavior=FAST_SCALE_DOWN),
     )  # fmt: skip
     wait_ready(kubectl_json, namespace, "web", 2)
@@ -232,7 +232,7 @@ def _scaled_up_workload(kubectl: Kubectl, kubectl_json: Json, namespace: str, **
         kubectl,
         namespace,
         deployment("web", 2, usage_cpu="100m"),
-        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[cpu_utilization(50)],
+        autoscaler("web", "web", min_replicas=2, max_replicas=4, metrics=[cpu_utilization(50)],
                    **spec),
     )  # fmt: skip
     wait_replicas(kubectl_json, namespace, 4)
@@ -340,7 +340,7 @@ def test_paused_never_patches_and_says_so(
         kubectl,
         namespace,
         deployment("web", 2, usage_cpu="100m"),
-        autoscaler("web", "web", min_replicas=2, max_replicas=6, metrics=[cpu_utilization(50)],
+        autoscaler("web", "web", min_replicas=2, max_replicas=4, metrics=[cpu_utilization(50)],
                    paused=True),
     )  # fmt: skip
     wait_until(
