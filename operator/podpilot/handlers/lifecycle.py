@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import kopf
+import kubernetes
 
 from podpilot.kube.clients import connect
 from podpilot.observability.registry import serve
 from podpilot.runtime import Runtime
 
+PEERING_WAIT_ATTEMPTS = 120
+
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def start(
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
     runtime: Runtime = memo.runtime
     own = runtime.settings
     settings.peering.lifetime = own.peering_lifetime
@@ -29,6 +38,36 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     runtime.clients = connect(max_concurrent_calls=own.max_concurrent_api_calls)
     serve(own.metrics_address, own.metrics_port)
+    if not own.standalone and not own.namespaces:
+        await wait_for_peering_object(runtime, own.peering_name, logger)
+
+
+async def wait_for_peering_object(
+    runtime: Runtime, name: str, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """Wait until the ClusterKopfPeering object exists before kopf starts peering.
+
+    kopf's first keep-alive fails quietly when the object is missing (helm creates it at
+    the same moment as the pods), and the next one comes a lifetime later: until then every
+    replica would act. Waiting here lets replicas see each other from the first second.
+    """
+    api = kubernetes.client.CustomObjectsApi(runtime.api().kubernetes)
+    for attempt in range(PEERING_WAIT_ATTEMPTS):
+        try:
+            await runtime.api().call(
+                api.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name
+            )
+            return
+        except kubernetes.client.ApiException as error:
+            if error.status != 404:
+                raise
+        if attempt == 0:
+            logger.info("waiting for ClusterKopfPeering %s before acting", name)
+        await asyncio.sleep(1.0)
+    raise kopf.PermanentError(
+        f"ClusterKopfPeering {name} does not exist; install the chart's peering object or run "
+        "with --standalone"
+    )
 
 
 @kopf.on.cleanup()
