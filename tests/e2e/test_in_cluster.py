@@ -266,11 +266,13 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
         timeout=90,
         what="web scaled to 4",
     )
-    wait_until(
-        lambda: "web: " in logs(kubectl, namespace, active),
-        timeout=30,
-        what="the active replica logging its rescale",
-    )
+    if not _foreign_operators(namespace):
+        # Another operator watching every namespace may have scaled web first.
+        wait_until(
+            lambda: "web: " in logs(kubectl, namespace, active),
+            timeout=30,
+            what="the active replica logging its rescale",
+        )
     assert "web: " not in logs(kubectl, namespace, standby)
     if not _foreign_operators(namespace):
         time.sleep(5)  # one more evaluation period: a duplicate would have been posted by now
@@ -299,7 +301,9 @@ def test_deleting_the_active_replica_hands_over(
         timeout=90,
         what="the new active replica scaling web back to 2",
     )
-    assert "web: " in logs(kubectl, namespace, standby)
+    if not _foreign_operators(namespace):
+        # With another operator watching every namespace, it may scale web down first.
+        assert "web: " in logs(kubectl, namespace, standby)
 
 
 def test_uninstall_leaves_nothing_but_crds(
