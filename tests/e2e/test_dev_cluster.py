@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import yaml
 from tests.e2e import workloads
 from tests.e2e.conftest import Kubectl
 from tests.e2e.waiting import wait_until
@@ -14,27 +13,15 @@ from tests.e2e.waiting import wait_until
 from podpilot.devcluster.cluster import ClusterState
 
 
-def deployment(name: str, replicas: int, usage_cpu: str = "50m") -> str:
-    return yaml.safe_dump(workloads.deployment(name, replicas, usage_cpu=usage_cpu))
-
-
-def ready_pods(kubectl_json: Callable[..., Any], namespace: str, app: str) -> list[dict[str, Any]]:
-    return workloads.ready_pods(kubectl_json, namespace, app)
-
-
-def set_pod_usage(kubectl: Kubectl, namespace: str, app: str, cpu: str) -> None:
-    workloads.set_usage(kubectl, namespace, app, cpu=cpu)
-
-
 def test_deployment_pods_run_on_kwok_nodes(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str, cluster: ClusterState
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("web", 3))
+    workloads.apply(kubectl, namespace, workloads.deployment("web", 3))
 
     pods = wait_until(
         lambda: (
-            len(ready_pods(kubectl_json, namespace, "web")) == 3
-            and ready_pods(kubectl_json, namespace, "web")
+            len(workloads.ready_pods(kubectl_json, namespace, "web")) == 3
+            and workloads.ready_pods(kubectl_json, namespace, "web")
         ),
         timeout=60,
         what="3 Running, Ready pods",
@@ -49,9 +36,9 @@ def test_deployment_pods_run_on_kwok_nodes(
 def test_metrics_api_follows_simulated_usage(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("busy", 2, usage_cpu="120m"))
+    workloads.apply(kubectl, namespace, workloads.deployment("busy", 2, usage_cpu="120m"))
     wait_until(
-        lambda: len(ready_pods(kubectl_json, namespace, "busy")) == 2,
+        lambda: len(workloads.ready_pods(kubectl_json, namespace, "busy")) == 2,
         timeout=60,
         what="2 ready pods",
     )
@@ -70,7 +57,7 @@ def test_metrics_api_follows_simulated_usage(
         timeout=90,
         what="metrics.k8s.io to report about 120m per pod",
     )
-    set_pod_usage(kubectl, namespace, "busy", "300m")
+    workloads.set_usage(kubectl, namespace, "busy", cpu="300m")
     wait_until(
         lambda: (values := usage_millicores()) and all(280 <= v <= 320 for v in values),
         timeout=90,
@@ -91,7 +78,7 @@ def _millicores(quantity: str) -> int:
 def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("hpa", 2, usage_cpu="50m"))
+    workloads.apply(kubectl, namespace, workloads.deployment("hpa", 2, usage_cpu="50m"))
     hpa = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -112,9 +99,9 @@ def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
         },
     }
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(hpa))
+    workloads.apply(kubectl, namespace, hpa)
     wait_until(
-        lambda: len(ready_pods(kubectl_json, namespace, "hpa")) == 2,
+        lambda: len(workloads.ready_pods(kubectl_json, namespace, "hpa")) == 2,
         timeout=60,
         what="2 ready pods",
     )
@@ -127,7 +114,7 @@ def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
         lambda: hpa_status().get("currentMetrics"), timeout=120, what="the HPA to read CPU metrics"
     )
     # 100m used of 100m requested = 100% against a 50% target: the HPA scales up.
-    set_pod_usage(kubectl, namespace, "hpa", "100m")
+    workloads.set_usage(kubectl, namespace, "hpa", cpu="100m")
     wait_until(
         lambda: kubectl_json("get", "deployment", "hpa", "-n", namespace)["spec"]["replicas"] >= 4,
         timeout=120,
@@ -143,7 +130,7 @@ def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
     # New pods start with the template's 50m, so keep every pod at 10m while waiting:
     # 10% against a 50% target brings the HPA down to minReplicas.
     def scaled_down() -> bool:
-        set_pod_usage(kubectl, namespace, "hpa", "10m")
+        workloads.set_usage(kubectl, namespace, "hpa", cpu="10m")
         return bool(hpa_status().get("desiredReplicas") == 2)
 
     wait_until(scaled_down, timeout=180, interval=3, what="the built-in HPA to scale down to 2")
@@ -152,11 +139,11 @@ def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
 def test_custom_and_external_metrics_from_the_test_exporter(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str, cluster: ClusterState
 ) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=deployment("queue", 2))
+    workloads.apply(kubectl, namespace, workloads.deployment("queue", 2))
     pods = wait_until(
         lambda: (
-            len(ready_pods(kubectl_json, namespace, "queue")) == 2
-            and ready_pods(kubectl_json, namespace, "queue")
+            len(workloads.ready_pods(kubectl_json, namespace, "queue")) == 2
+            and workloads.ready_pods(kubectl_json, namespace, "queue")
         ),
         timeout=60,
         what="2 ready pods",
