@@ -360,9 +360,11 @@ class Bringup:
             environment={"HOME": str(home), "PATH": "/usr/bin:/bin"},
         )
         names = [f"kwok-node-{index}" for index in range(node_count)]
-        self.apply([manifests.kwok_node(name) for name in names])
         self.state.kwok_nodes = names
         self.state.save()
+        if not names:
+            return  # --kwok-nodes 0: KWOK runs for nodes created later (the scale benchmarks)
+        self.apply([manifests.kwok_node(name) for name in names])
         self.kubectl(
             "wait", "--for=condition=Ready", "--timeout=90s", *[f"node/{n}" for n in names]
         )
