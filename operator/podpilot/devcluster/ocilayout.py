@@ -1,8 +1,10 @@
-"""OCI image archives streamed to disk, for images too large to build in memory.
+"""OCI image archives for the dev cluster's real nodes: the one writer for every image.
 
-``images.py`` builds the small busybox images in memory; the operator image is a few hundred
-MiB, so here every layer is a tar file on disk and the archive copies it in chunks. The result
-is the same kind of OCI layout tar that ``ctr -n k8s.io images import`` accepts.
+An archive is an OCI image layout in a tar that ``ctr -n k8s.io images import`` accepts. The
+busybox test images (``images.py``) and the operator image (``operator_image.py``, a few hundred
+MiB) are both written here; every layer is a tar file on disk that the archive copies in
+chunks, so no image has to fit in memory. Entries are root-owned with fixed times where the
+caller does not keep them, so the same input always gives the same archive.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podpilot.devcluster.images import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 
 Skip = Callable[[str], bool]
 
@@ -28,10 +32,22 @@ class ExtraFile:
     mode: int = 0o644
 
 
-def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+def root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     return info
+
+
+def add_directory(archive: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = root_owned(tarfile.TarInfo(name))
+    info.type, info.mode = tarfile.DIRTYPE, mode
+    archive.addfile(info)
+
+
+def add_file(archive: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = root_owned(tarfile.TarInfo(name))
+    info.size, info.mode = len(data), mode
+    archive.addfile(info, io.BytesIO(data))
 
 
 def directory_layer(
@@ -46,9 +62,7 @@ def directory_layer(
     ``prefix`` in the layer) plus ``extra`` files and ``extra_directories`` (name to mode)."""
     with tarfile.open(destination, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, mode in sorted((extra_directories or {}).items()):
-            info = _root_owned(tarfile.TarInfo(name))
-            info.type, info.mode = tarfile.DIRTYPE, mode
-            archive.addfile(info)
+            add_directory(archive, name, mode)
         for current, directories, files in os.walk(root):
             directories.sort()
             relative = Path(current).relative_to(root)
@@ -57,7 +71,7 @@ def directory_layer(
                 arcname = str(relative / name)
                 if skip(arcname):
                     continue
-                info = _root_owned(archive.gettarinfo(str(path), str(Path(prefix, arcname))))
+                info = root_owned(archive.gettarinfo(str(path), str(Path(prefix, arcname))))
                 if info.isreg():
                     with path.open("rb") as handle:
                         archive.addfile(info, handle)
@@ -65,9 +79,7 @@ def directory_layer(
                     archive.addfile(info)
             directories[:] = [d for d in directories if not skip(str(relative / d))]
         for name, file in sorted((extra or {}).items()):
-            info = _root_owned(tarfile.TarInfo(name))
-            info.size, info.mode = len(file.data), file.mode
-            archive.addfile(info, io.BytesIO(file.data))
+            add_file(archive, name, file.data, file.mode)
 
 
 def file_digest(path: Path) -> str:
@@ -82,10 +94,8 @@ def _json(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = _root_owned(tarfile.TarInfo(name))
-    info.size, info.mode = len(data), 0o644
-    archive.addfile(info, io.BytesIO(data))
+def _bytes_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def write_archive(
@@ -102,7 +112,7 @@ def write_archive(
             "rootfs": {"type": "layers", "diff_ids": layer_digests},
         }
     )
-    config_digest = "sha256:" + hashlib.sha256(config_blob).hexdigest()
+    config_digest = _bytes_digest(config_blob)
     manifest = _json(
         {
             "schemaVersion": 2,
@@ -118,7 +128,7 @@ def write_archive(
             ],
         }
     )
-    manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    manifest_digest = _bytes_digest(manifest)
     index = _json(
         {
             "schemaVersion": 2,
@@ -136,20 +146,22 @@ def write_archive(
             ],
         }
     )
+    blobs: dict[str, bytes | Path] = {config_digest: config_blob, manifest_digest: manifest}
+    blobs.update(zip(layer_digests, layers, strict=True))
     temporary = destination.with_suffix(".partial")
     with tarfile.open(temporary, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        _add_bytes(archive, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
-        _add_bytes(archive, "index.json", index)
-        for directory in ("blobs", "blobs/sha256"):
-            info = _root_owned(tarfile.TarInfo(directory))
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            archive.addfile(info)
-        for digest, data in ((config_digest, config_blob), (manifest_digest, manifest)):
-            _add_bytes(archive, f"blobs/sha256/{digest.split(':', 1)[1]}", data)
-        for digest, layer in zip(layer_digests, layers, strict=True):
-            info = _root_owned(archive.gettarinfo(str(layer), f"blobs/sha256/{digest[7:]}"))
+        add_file(archive, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
+        add_file(archive, "index.json", index)
+        add_directory(archive, "blobs")
+        add_directory(archive, "blobs/sha256")
+        for digest, blob in sorted(blobs.items()):
+            name = f"blobs/sha256/{digest.removeprefix('sha256:')}"
+            if isinstance(blob, bytes):
+                add_file(archive, name, blob)
+                continue
+            info = root_owned(archive.gettarinfo(str(blob), name))
             info.mtime, info.mode = 0, 0o644
-            with layer.open("rb") as handle:
+            with blob.open("rb") as handle:
                 archive.addfile(info, handle)
     temporary.replace(destination)
     return manifest_digest
