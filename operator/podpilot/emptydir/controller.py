@@ -74,6 +74,7 @@ class EmptyDirController:
         namespace_labels: Mapping[str, Mapping[str, str]],
     ) -> ScanResult:
         """Poll the nodes that are due, audit every pod, and publish what changed."""
+        cycle_started = time.monotonic()
         publisher = ReportPublisher(self.api)
         if not self.seeded:
             await self._seed(publisher)
@@ -99,6 +100,7 @@ class EmptyDirController:
             (f for a in result.audits for f in a.findings), time.monotonic()
         ):
             self.announce(finding)
+        self.metrics.cycle_seconds.set(time.monotonic() - cycle_started)
         return result
 
     async def step(

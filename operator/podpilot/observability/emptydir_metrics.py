@@ -85,6 +85,11 @@ class EmptyDirMetrics:
         self.scan_seconds = Gauge(
             PREFIX + "scan_duration_seconds", "Duration of the last full scan.", registry=registry
         )
+        self.cycle_seconds = Gauge(
+            PREFIX + "cycle_duration_seconds",
+            "Duration of the last whole cycle: polls, owner lookups, scan, report writes.",
+            registry=registry,
+        )
         self.pods_audited = Gauge(
             PREFIX + "pods_audited", "Pods audited by the last full scan.", registry=registry
         )
