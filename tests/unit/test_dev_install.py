@@ -66,3 +66,32 @@ def test_oci_archive_names_the_image_and_carries_the_layers(tmp_path: Path) -> N
     assert entry["digest"] == digest
     assert entry["annotations"]["io.containerd.image.name"] == "example.dev/img:1"
     assert f"blobs/sha256/{ocilayout.file_digest(layer)[7:]}" in names
+
+
+CTR_LISTING = """\
+REF                             TYPE                                       DIGEST     SIZE    PLATFORMS   LABELS
+podpilot.dev/pause:1            application/vnd.oci.image.manifest.v1+json sha256:p   2.0 MiB linux/amd64 -
+podpilot.dev/podpilot:new       application/vnd.oci.image.manifest.v1+json sha256:n   160 MiB linux/amd64 -
+podpilot.dev/podpilot:old       application/vnd.oci.image.manifest.v1+json sha256:o   160 MiB linux/amd64 -
+podpilot.dev/podpilot:running   application/vnd.oci.image.manifest.v1+json sha256:r   160 MiB linux/amd64 -
+podpilot.dev/podpilot:same      application/vnd.oci.image.manifest.v1+json sha256:n   160 MiB linux/amd64 -
+sha256:id-new                   application/vnd.oci.image.manifest.v1+json sha256:n   160 MiB linux/amd64 -
+sha256:id-old                   application/vnd.oci.image.manifest.v1+json sha256:o   160 MiB linux/amd64 -
+sha256:id-pause                 application/vnd.oci.image.manifest.v1+json sha256:p   2.0 MiB linux/amd64 -
+sha256:id-running               application/vnd.oci.image.manifest.v1+json sha256:r   160 MiB linux/amd64 -
+"""  # noqa: E501
+
+
+def test_stale_operator_images_spare_the_new_tag_those_pods_name_and_shared_ids() -> None:
+    stale = install.stale_operator_images(
+        CTR_LISTING, keep="podpilot.dev/podpilot:new", in_use={"podpilot.dev/podpilot:running"}
+    )
+    # :same is another tag of the new image: the tag goes, the image (and its ID) stays.
+    assert stale == ["podpilot.dev/podpilot:old", "podpilot.dev/podpilot:same", "sha256:id-old"]
+
+
+def test_nothing_is_stale_on_a_node_with_only_the_new_image() -> None:
+    listing = (
+        "REF TYPE DIGEST SIZE PLATFORMS LABELS\npodpilot.dev/podpilot:new x sha256:n 1 MiB -\n"
+    )
+    assert install.stale_operator_images(listing, "podpilot.dev/podpilot:new", set()) == []

@@ -4,7 +4,8 @@ Builds (or reuses) the operator image, imports it into every real node's contain
 pods reach the apiserver relay (``podroute``), applies the CRDs, and runs ``helm upgrade
 --install`` with ``image.pullPolicy: Never``, the real nodes' selector and toleration, and
 ``KUBERNETES_SERVICE_HOST/PORT`` pointing at the relay on the bridge gateway, so in-cluster
-configuration never dials the ``kubernetes`` Service's ClusterIP.
+configuration never dials the ``kubernetes`` Service's ClusterIP. Once the release is up, the
+operator image tags of earlier installs that no Pod names are removed from the nodes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from podpilot.commands.dev import dev_hpa_settings
 from podpilot.devcluster import containerd, netns, operator_image, podroute
 from podpilot.devcluster.cluster import ClusterState
 from podpilot.devcluster.paths import repo_root
-from podpilot.devcluster.realnodes import RELAY_PORT, Ledger
+from podpilot.devcluster.realnodes import RELAY_PORT, Ledger, NodeRecord
 
 DEV_NODE_LABEL = "podpilot.io/dev-node"
 RESTRICTED = {
@@ -78,12 +79,16 @@ def values(
     }
 
 
+def _ctr(node: NodeRecord) -> tuple[containerd.ContainerdLayout, list[str]]:
+    layout = containerd.ContainerdLayout(
+        Path(node.directory) / "containerd", Path(node.socket_directory)
+    )
+    return layout, ["ctr", f"--address={layout.socket}", f"--namespace={containerd.CTR_NAMESPACE}"]
+
+
 def import_image(ledger: Ledger, image: operator_image.BuiltImage, report: Reporter) -> None:
     for node in ledger.nodes:
-        layout = containerd.ContainerdLayout(
-            Path(node.directory) / "containerd", Path(node.socket_directory)
-        )
-        ctr = ["ctr", f"--address={layout.socket}", f"--namespace={containerd.CTR_NAMESPACE}"]
+        layout, ctr = _ctr(node)
         listed = subprocess.run(
             [*ctr, "images", "ls", "-q", f"name=={image.reference}"],
             capture_output=True,
@@ -93,6 +98,72 @@ def import_image(ledger: Ledger, image: operator_image.BuiltImage, report: Repor
             continue
         containerd.import_images(layout, [image.archive])
         report(f"imported {image.reference} into {node.name}")
+
+
+def stale_operator_images(listing: str, keep: str, in_use: Collection[str]) -> list[str]:
+    """The references to remove, from a node's ``ctr images ls`` table: operator tags other
+    than ``keep`` that no Pod names, then the CRI plugin's digest-named references (image IDs)
+    that would be left pointing at nothing but those tags' images."""
+    targets: dict[str, str] = {}  # reference -> manifest digest
+    for line in listing.splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 3:
+            targets[columns[0]] = columns[2]
+    stale = sorted(
+        reference
+        for reference in targets
+        if reference.startswith(f"{operator_image.REPOSITORY}:")
+        and reference != keep
+        and reference not in in_use
+    )
+    stale_targets = {targets[reference] for reference in stale}
+    named_targets = {
+        digest
+        for reference, digest in targets.items()
+        if reference not in stale and not reference.startswith("sha256:")
+    }
+    orphaned_ids = sorted(
+        reference
+        for reference, digest in targets.items()
+        if reference.startswith("sha256:")
+        and digest in stale_targets
+        and digest not in named_targets
+    )
+    return stale + orphaned_ids
+
+
+def images_in_use(state: ClusterState) -> set[str]:
+    """Every image a Pod names, scheduled or not, so a pending pod never loses its image."""
+    listing = kubectl(
+        state,
+        "get",
+        "pods",
+        "--all-namespaces",
+        "-o",
+        "jsonpath={.items[*].spec.containers[*].image} {.items[*].spec.initContainers[*].image}",
+    )
+    return set(listing.split())
+
+
+def remove_stale_images(state: ClusterState, ledger: Ledger, keep: str, report: Reporter) -> None:
+    """Untag earlier installs' operator images on every real node (containerd then collects
+    their content); tags any Pod still names stay until a later install."""
+    try:
+        in_use = images_in_use(state)
+    except InstallError as error:  # the release is installed; cleaning up is a bonus
+        report(f"warning: old images stay on the real nodes: {error}")
+        return
+    for node in ledger.nodes:
+        _, ctr = _ctr(node)
+        listed = subprocess.run([*ctr, "images", "ls"], capture_output=True, text=True)
+        stale = stale_operator_images(listed.stdout, keep, in_use) if listed.returncode == 0 else []
+        if not stale:
+            continue
+        removed = subprocess.run([*ctr, "images", "rm", *stale], capture_output=True, text=True)
+        if removed.returncode != 0:
+            report(f"warning: old images stay on {node.name}: {removed.stderr.strip()}")
+        else:
+            report(f"removed old operator images from {node.name}: {' '.join(stale)}")
 
 
 def helm_environment(state: ClusterState) -> dict[str, str]:
@@ -159,6 +230,7 @@ def install(
     if result.returncode != 0:
         raise InstallError(f"helm install failed: {result.stderr.strip()}")
     report(f"release {release} installed in {namespace}; the operator runs on a real node")
+    remove_stale_images(state, real_nodes(state), image.reference, report)
 
 
 INSTALL_ERRORS: tuple[type[Exception], ...] = (
