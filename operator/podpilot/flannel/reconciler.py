@@ -89,6 +89,7 @@ class FlannelReconciler:
                 self._dirty.set()
 
     async def reconcile(self, indices: Indices) -> NetworkReport:
+        whole = time.perf_counter()
         inputs = snapshot(
             indices.nodes,
             indices.pods,
@@ -113,6 +114,7 @@ class FlannelReconciler:
         self._monitor.record(report)
         metrics.RECONCILES.labels("ok").inc()
         metrics.LAST_RECONCILE.set(time.time())
+        metrics.LAST_RECONCILE_TOTAL_SECONDS.set(time.perf_counter() - whole)
         return report
 
     def _compute(self, inputs: Snapshot, now: datetime) -> NetworkReport:

@@ -67,6 +67,11 @@ RECONCILE_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+LAST_RECONCILE_TOTAL_SECONDS = Gauge(
+    "podpilot_flannel_last_reconcile_total_seconds",
+    "Duration of the last whole recompute: snapshot, compute, report writes, Events, metrics.",
+    registry=REGISTRY,
+)
 LAST_RECONCILE = Gauge(
     "podpilot_flannel_last_reconcile_timestamp_seconds",
     "Unix time of the last successful recompute.",
