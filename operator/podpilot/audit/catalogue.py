@@ -7,7 +7,7 @@ them, so they are never renumbered. ``docs/emptydir-audit.md`` explains each in 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from podpilot.audit.model import Finding, PodRef, Severity
+from podpilot.audit.model import Finding, NodeFinding, PodRef, Severity
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,12 @@ INODES_LOW = _kind(
     Severity.WARNING,
     "Reduce the number of files written to the volume; the node may evict on inodesFree.",
 )
+NODEFS_DOMINATED_BY_EMPTYDIR = _kind(
+    "ED013",
+    "NodeFsDominatedByEmptyDir",
+    Severity.INFO,
+    "Bound the largest disk emptyDirs with sizeLimit, or give the node a bigger root filesystem.",
+)
 EVICTED_EMPTYDIR_LIMIT = _kind(
     "ED020",
     "EvictedEmptyDirLimit",
@@ -153,6 +159,7 @@ CATALOGUE: Mapping[str, FindingKind] = {
         NEAR_LIMIT,
         PROJECTED_FULL,
         INODES_LOW,
+        NODEFS_DOMINATED_BY_EMPTYDIR,
         EVICTED_EMPTYDIR_LIMIT,
         EVICTED_POD_EPHEMERAL_LIMIT,
         EVICTED_CONTAINER_EPHEMERAL_LIMIT,
@@ -198,9 +205,28 @@ def make_finding(
         pod=pod,
         volume=volume,
         container=container,
-        evidence=tuple(
-            sorted(
-                (key, str(value)) for key, value in (evidence or {}).items() if value is not None
-            )
-        ),
+        evidence=_evidence(evidence),
+    )
+
+
+def make_node_finding(
+    kind: FindingKind, message: str, node: str, evidence: Mapping[str, object] | None = None
+) -> NodeFinding:
+    """Build a :class:`NodeFinding` of ``kind`` (same evidence rules as :func:`make_finding`).
+
+    Args:
+        kind: The catalogue entry.
+        message: One human sentence.
+        node: The node concerned.
+        evidence: Values behind the finding.
+
+    Returns:
+        The finding.
+    """
+    return NodeFinding(kind.id, kind.name, kind.severity, message, node, _evidence(evidence))
+
+
+def _evidence(evidence: Mapping[str, object] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted((key, str(value)) for key, value in (evidence or {}).items() if value is not None)
     )

@@ -210,6 +210,8 @@ class Thresholds:
             OOM kill to be traced to it (ED023).
         tmpfs_tolerance_ratio: Relative difference tolerated between expected and observed tmpfs
             size (ED006), besides one page.
+        nodefs_emptydir_ratio: Share of the node's root filesystem capacity that its disk
+            emptyDirs must use together for ED013.
     """
 
     warn_ratio: float = 0.80
@@ -222,6 +224,7 @@ class Thresholds:
     failures_before_warning: int = 3
     oom_usage_ratio: float = 0.50
     tmpfs_tolerance_ratio: float = 0.01
+    nodefs_emptydir_ratio: float = 0.50
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,27 @@ class Finding:
     def key(self) -> tuple[str, str | None, str]:
         """Deduplication key for Events: ``(pod uid, volume, finding id)``."""
         return (self.pod.uid, self.volume, self.id)
+
+
+@dataclass(frozen=True)
+class NodeFinding:
+    """One audit result about a node rather than a pod (ED013).
+
+    Attributes:
+        id: Stable identifier, e.g. ``"ED013"``.
+        name: Stable CamelCase name.
+        severity: How urgent it is.
+        message: One sentence for humans.
+        node: The node it concerns.
+        evidence: The numbers the finding was derived from.
+    """
+
+    id: str
+    name: str
+    severity: Severity
+    message: str
+    node: str
+    evidence: tuple[tuple[str, str], ...] = field(default=())
 
 
 @dataclass(frozen=True)

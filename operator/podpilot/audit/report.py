@@ -10,6 +10,7 @@ from podpilot.audit.model import (
     Finding,
     LimitSource,
     Medium,
+    NodeFinding,
     Severity,
     StatsFreshness,
     VolumeRecord,
@@ -21,6 +22,8 @@ from podpilot.audit.pod_audit import PodAudit
 from podpilot.audit.summary import NodeStatsState
 
 DEFAULT_MAX_VOLUMES = 50
+MAX_NODE_FINDINGS = 100
+"""``status.nodeFindings`` maxItems in the EmptyDirAuditPolicy CRD; the counts cover all."""
 _UNBOUNDED_SOURCES = frozenset(
     {LimitSource.NONE, LimitSource.NODE_ALLOCATABLE, LimitSource.KERNEL_DEFAULT}
 )
@@ -84,7 +87,10 @@ class WorkloadReport:
 
 @dataclass(frozen=True)
 class ClusterRollup:
-    """The ``EmptyDirAuditPolicy`` status rollup."""
+    """The ``EmptyDirAuditPolicy`` status rollup.
+
+    ``findings_by_severity`` counts the workload reports' findings and the node findings.
+    """
 
     nodes_polled: int
     nodes_failing: int
@@ -94,6 +100,7 @@ class ClusterRollup:
     memory_volumes: int
     findings_by_severity: tuple[tuple[Severity, int], ...]
     last_full_scan: datetime
+    node_findings: tuple[NodeFinding, ...] = ()
 
 
 def report_name(workload: WorkloadRef) -> str:
@@ -184,6 +191,7 @@ def cluster_rollup(
     pods_audited: int,
     nodes: Mapping[str, NodeStatsState],
     now: datetime,
+    node_findings: Sequence[NodeFinding] = (),
 ) -> ClusterRollup:
     """Roll workload reports up for the cluster policy's status.
 
@@ -192,12 +200,14 @@ def cluster_rollup(
         pods_audited: Pods looked at in this scan.
         nodes: Poll state by node name.
         now: Scan time.
+        node_findings: Findings about nodes (ED013).
 
     Returns:
         The rollup.
     """
     records = [r for report in reports for r in report.records]
-    findings = [f for report in reports for f in report.findings]
+    findings: list[Finding | NodeFinding] = [f for report in reports for f in report.findings]
+    findings.extend(node_findings)
     return ClusterRollup(
         nodes_polled=len(nodes),
         nodes_failing=sum(1 for s in nodes.values() if s.consecutive_failures > 0),
@@ -207,6 +217,7 @@ def cluster_rollup(
         memory_volumes=sum(1 for r in records if r.spec.medium is Medium.MEMORY),
         findings_by_severity=_count_severities(findings),
         last_full_scan=now,
+        node_findings=tuple(sorted(node_findings, key=lambda f: (f.node, f.id))),
     )
 
 
@@ -265,6 +276,8 @@ def cluster_status(rollup: ClusterRollup) -> dict[str, Any]:
         "workloads": rollup.workloads,
         "volumes": {"disk": rollup.disk_volumes, "memory": rollup.memory_volumes},
         "findings": {s.value: n for s, n in rollup.findings_by_severity},
+        # Always present, so a merge patch clears the findings of nodes that recovered.
+        "nodeFindings": [_node_finding_status(f) for f in rollup.node_findings][:MAX_NODE_FINDINGS],
         "lastFullScan": _timestamp(rollup.last_full_scan),
     }
 
@@ -302,7 +315,9 @@ def _completeness(records: Sequence[VolumeRecord]) -> StatsCompleteness:
     return StatsCompleteness.PARTIAL
 
 
-def _count_severities(findings: Iterable[Finding]) -> tuple[tuple[Severity, int], ...]:
+def _count_severities(
+    findings: Iterable[Finding | NodeFinding],
+) -> tuple[tuple[Severity, int], ...]:
     counts = dict.fromkeys(Severity, 0)
     for finding in findings:
         counts[finding.severity] += 1
@@ -345,6 +360,19 @@ def _finding_status(finding: Finding) -> dict[str, Any]:
             "podUID": finding.pod.uid,
             "volume": finding.volume,
             "container": finding.container,
+            "evidence": dict(finding.evidence) or None,
+        }
+    )
+
+
+def _node_finding_status(finding: NodeFinding) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "id": finding.id,
+            "name": finding.name,
+            "severity": finding.severity.value,
+            "node": finding.node,
+            "message": finding.message,
             "evidence": dict(finding.evidence) or None,
         }
     )

@@ -280,6 +280,7 @@ def test_catalogue_ids_are_unique_and_stable() -> None:
         "ED010",
         "ED011",
         "ED012",
+        "ED013",
         "ED020",
         "ED021",
         "ED022",
@@ -351,5 +352,6 @@ def test_cluster_rollup_counts_nodes_volumes_and_findings() -> None:
         "workloads": 1,
         "volumes": {"disk": 1, "memory": 1},
         "findings": {"info": 0, "warning": 1, "critical": 0},
+        "nodeFindings": [],
         "lastFullScan": "2025-03-01T10:00:30Z",
     }
