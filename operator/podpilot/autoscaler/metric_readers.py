@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from podpilot.autoscaling import (
@@ -62,6 +63,7 @@ class EvaluationContext:
 
 
 Reading = tuple[ReplicaProposal, Any, int | None]  # proposal, status "current", total value
+BoundEngineCall = Callable[..., ReplicaProposal]  # functools.partial of an engine function
 
 
 def _metric_selector(spec: MetricSpec) -> str:
@@ -139,22 +141,13 @@ async def _object(spec: MetricSpec, context: EvaluationContext) -> Reading:
             _metric_selector(spec),
         )
     )
-    if spec.target.type == "AverageValue":
-        proposal = object_per_pod_metric_replicas(
-            status_replicas=context.status_replicas,
-            target_average_value=spec.target.average_value or 0,
-            value=reading.value,
-            tolerances=context.tolerances,
-        )
-        return proposal, {"averageValue": format_milli(proposal.current_value)}, reading.value
-    proposal = object_metric_replicas(
-        current_replicas=context.current_replicas,
-        target_value=spec.target.value or 0,
-        value=reading.value,
-        pods=context.pods,
-        tolerances=context.tolerances,
+    return _value_or_average_value(
+        spec,
+        context,
+        reading.value,
+        value_replicas=partial(object_metric_replicas, value=reading.value),
+        average_value_replicas=partial(object_per_pod_metric_replicas, value=reading.value),
     )
-    return proposal, {"value": format_milli(proposal.current_value)}, reading.value
 
 
 async def _external(spec: MetricSpec, context: EvaluationContext) -> Reading:
@@ -168,19 +161,35 @@ def _value_proposal(
     spec: MetricSpec, context: EvaluationContext, values: tuple[int, ...]
 ) -> Reading:
     """External-style math (Value or AverageValue) on a list of values the HPA would sum."""
-    total = sum(values)
+    return _value_or_average_value(
+        spec,
+        context,
+        sum(values),
+        value_replicas=partial(external_metric_replicas, values=values),
+        average_value_replicas=partial(external_per_pod_metric_replicas, values=values),
+    )
+
+
+def _value_or_average_value(
+    spec: MetricSpec,
+    context: EvaluationContext,
+    total: int,
+    value_replicas: BoundEngineCall,
+    average_value_replicas: BoundEngineCall,
+) -> Reading:
+    """The Object and External split: an AverageValue target is per pod of the status
+    replicas, a Value target is compared with the whole reading. Both engine functions come
+    with the reading already bound; the target and the replica counts are added here."""
     if spec.target.type == "AverageValue":
-        proposal = external_per_pod_metric_replicas(
+        proposal = average_value_replicas(
             status_replicas=context.status_replicas,
             target_average_value=spec.target.average_value or 0,
-            values=values,
             tolerances=context.tolerances,
         )
         return proposal, {"averageValue": format_milli(proposal.current_value)}, total
-    proposal = external_metric_replicas(
+    proposal = value_replicas(
         current_replicas=context.current_replicas,
         target_value=spec.target.value or 0,
-        values=values,
         pods=context.pods,
         tolerances=context.tolerances,
     )
