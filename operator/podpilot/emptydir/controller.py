@@ -13,6 +13,7 @@ from typing import Any
 
 import kubernetes
 
+from podpilot.audit.eviction_log import EvictionLog, EvictionNotice
 from podpilot.audit.model import Finding
 from podpilot.audit.report import cluster_status, report_name
 from podpilot.audit.summary import NodeStatsState
@@ -61,6 +62,10 @@ class EmptyDirController:
     owners: OwnerResolver = field(default_factory=OwnerResolver)
     published: dict[ReportKey, Published] = field(default_factory=dict)
     evicted: set[str] = field(default_factory=set)
+    evictions: EvictionLog = field(default_factory=EvictionLog)
+    """Fed by the ``Evicted`` Event handler; audited here once the pod has left the model."""
+    last_pods: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The previous cycle's pods by UID: a copy for an Event that arrives after its pod left."""
     namespaces: tuple[str, ...] = ()
     """``podpilot run --namespace`` patterns; reports elsewhere are left alone."""
     seeded: bool = False
@@ -79,7 +84,10 @@ class EmptyDirController:
         if not self.seeded:
             await self._seed(publisher)
         await self._poll(policy, pods, nodes)
-        parents = await self.owners.resolve(self.api, owner_keys(pods))
+        now = datetime.now(UTC)
+        notices = self._eviction_notices(pods, now)
+        snapshots = [n.snapshot for n in notices if n.snapshot is not None]
+        parents = await self.owners.resolve(self.api, owner_keys([*pods, *snapshots]))
         started = time.monotonic()
         snapshot = Snapshot(
             pods=pods,
@@ -89,7 +97,8 @@ class EmptyDirController:
             history=dict(self.history),
             parents=parents,
             policy=policy,
-            now=datetime.now(UTC),
+            now=now,
+            evictions=notices,
         )
         result = await asyncio.to_thread(run_scan, snapshot)
         self.metrics.scan_seconds.set(time.monotonic() - started)
@@ -139,6 +148,15 @@ class EmptyDirController:
             }
         ]
         return status
+
+    def _eviction_notices(
+        self, pods: Sequence[Mapping[str, Any]], now: datetime
+    ) -> tuple[EvictionNotice, ...]:
+        current = {str((p.get("metadata") or {}).get("uid")): p for p in pods}
+        self.evictions.attach(pods)
+        self.evictions.attach(p for uid, p in self.last_pods.items() if uid not in current)
+        self.last_pods = current
+        return self.evictions.current(now)
 
     async def _seed(self, publisher: ReportPublisher) -> None:
         for item in await publisher.list_reports():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from podpilot.audit.model import WorkloadRef
+from podpilot.audit.eviction_log import EvictionNotice, gone_pods, traced_only
+from podpilot.audit.model import NodeFinding, WorkloadRef
+from podpilot.audit.nodefs import nodefs_finding
 from podpilot.audit.pod_audit import PodAudit, audit_pod
 from podpilot.audit.report import ClusterRollup, WorkloadReport, cluster_rollup, rollup_all
 from podpilot.audit.summary import NodeStatsState
@@ -32,6 +34,8 @@ class Snapshot:
         parents: Resolved owners of ReplicaSets and Jobs, by their own ``(namespace, kind, name)``.
         policy: The cluster policy.
         now: Scan time.
+        evictions: Recent ``Evicted`` Events; those of pods no longer in ``pods`` are audited
+            from the pod's last copy (see :mod:`podpilot.audit.eviction_log`).
     """
 
     pods: Sequence[Mapping[str, Any]]
@@ -42,6 +46,7 @@ class Snapshot:
     parents: Mapping[OwnerKey, WorkloadRef]
     policy: AuditPolicy
     now: datetime
+    evictions: Sequence[EvictionNotice] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ def run_scan(snapshot: Snapshot) -> ScanResult:
         parents_by_namespace.setdefault(namespace, {})[(kind, name)] = parent
     audits = []
     empty: Mapping[VolumeKey, SampleRing] = {}
+    present = [str((p.get("metadata") or {}).get("uid")) for p in snapshot.pods]
+    gone = gone_pods(snapshot.evictions, present)
     for pod in selected(snapshot.pods, policy, snapshot.namespace_labels):
         metadata = pod.get("metadata") or {}
         node_name = (pod.get("spec") or {}).get("nodeName")
@@ -93,14 +100,55 @@ def run_scan(snapshot: Snapshot) -> ScanResult:
                 resolved_parents=parents_by_namespace.get(str(metadata.get("namespace") or "")),
             )
         )
+    audited_live = len(audits)
+    for pod in selected(gone, policy, snapshot.namespace_labels):
+        audit = audit_pod(
+            pod,
+            node=None,
+            stats=None,
+            history=empty,
+            now=snapshot.now,
+            thresholds=policy.thresholds,
+            exemptions=policy.exemptions,
+            resolved_parents=parents_by_namespace.get(
+                str((pod.get("metadata") or {}).get("namespace") or "")
+            ),
+        )
+        findings = traced_only(audit.findings)
+        # A bare pod is its own workload: its report went with it (ownerReference).
+        if findings and audit.workload.uid != audit.pod.uid:
+            audits.append(replace(audit, records=(), findings=findings))
     reports = rollup_all(audits, snapshot.now, policy.max_volumes_per_report)
     polled = {n: s for n, s in snapshot.stats.items() if n in snapshot.nodes}
-    rollup = cluster_rollup(reports, len(audits), polled, snapshot.now)
+    rollup = cluster_rollup(
+        reports, audited_live, polled, snapshot.now, node_findings(snapshot.pods, polled, policy)
+    )
     return ScanResult(tuple(audits), reports, rollup)
 
 
-def volumes_by_node(pods: Sequence[Mapping[str, Any]]) -> dict[str, set[VolumeKey]]:
-    """The emptyDir volumes on each node, to prune the sample rings of pods that left."""
+def node_findings(
+    pods: Sequence[Mapping[str, Any]],
+    stats: Mapping[str, NodeStatsState],
+    policy: AuditPolicy,
+) -> list[NodeFinding]:
+    """ED013 for each polled node, over every disk emptyDir in the model on that node.
+
+    All pods count, selected by the policy or not: the share is a fact about the node's disk.
+    """
+    disk = volumes_by_node(pods, disk_only=True)
+    found = []
+    for node, state in stats.items():
+        finding = nodefs_finding(node, state.summary, disk.get(node, set()), policy.thresholds)
+        if finding is not None:
+            found.append(finding)
+    return found
+
+
+def volumes_by_node(
+    pods: Sequence[Mapping[str, Any]], *, disk_only: bool = False
+) -> dict[str, set[VolumeKey]]:
+    """The emptyDir volumes on each node (to prune the sample rings of pods that left, and
+    with ``disk_only`` for the node's emptyDir share of nodefs)."""
     found: dict[str, set[VolumeKey]] = {}
     for pod in pods:
         spec = pod.get("spec") or {}
@@ -109,6 +157,13 @@ def volumes_by_node(pods: Sequence[Mapping[str, Any]]) -> dict[str, set[VolumeKe
         if not node or not uid:
             continue
         for volume in spec.get("volumes") or []:
-            if isinstance(volume, Mapping) and "emptyDir" in volume and volume.get("name"):
-                found.setdefault(node, set()).add((uid, str(volume["name"])))
+            if not isinstance(volume, Mapping) or not volume.get("name"):
+                continue
+            if "emptyDir" not in volume:
+                continue
+            source = volume["emptyDir"]
+            medium = source.get("medium") if isinstance(source, Mapping) else None
+            if disk_only and medium not in (None, ""):
+                continue
+            found.setdefault(node, set()).add((uid, str(volume["name"])))
     return found

@@ -2,15 +2,20 @@
 
 Pods, nodes and namespaces are mirrored into kopf indices (slim copies, no LIST per scan). One
 daemon, on the ``EmptyDirAuditPolicy`` named ``default``, runs the cycles of
-:class:`podpilot.emptydir.controller.EmptyDirController`: no policy, no polling.
+:class:`podpilot.emptydir.controller.EmptyDirController`: no policy, no polling. The kubelet's
+``Evicted`` Events are kept in a bounded log, with a copy of the pod from the index, so an
+eviction is still traced after its pod is deleted.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 
+from podpilot.audit.eviction_log import EvictionLog, notice_from_event
 from podpilot.audit.model import Finding
 from podpilot.emptydir.controller import EmptyDirController
 from podpilot.emptydir.objects import NodeInfo, has_emptydir, node_info, slim_pod
@@ -20,6 +25,38 @@ from podpilot.emptydir.report_objects import GROUP, POLICIES, VERSION
 from podpilot.emptydir.transitions import event_type
 from podpilot.observability.emptydir_metrics import emptydir_metrics
 from podpilot.runtime import Runtime
+
+EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
+"""Server-side filter of the Event watch: only kubelet evictions of pods reach the operator."""
+
+
+@kopf.on.startup()
+def emptydir_watch_filters(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Applies to every watch of core Events in this process; no other podpilot handler
+    # watches them (kopf itself only posts Events).
+    settings.watching.field_selectors["v1", "events"] = EVICTED_EVENTS
+
+
+def _eviction_log(runtime: Runtime) -> EvictionLog:
+    log = runtime.services.get("emptydir-evictions")
+    if not isinstance(log, EvictionLog):
+        log = runtime.services["emptydir-evictions"] = EvictionLog()
+    return log
+
+
+@kopf.on.event("v1", "events")
+async def emptydir_evicted(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    if type == "DELETED":
+        return  # the Event expired; the log keeps the eviction for its own TTL
+    now = datetime.now(UTC)
+    notice = notice_from_event(body, now)
+    if notice is None:
+        return
+    pods: kopf.Index[str, dict[str, Any]] = kwargs["emptydir_pods"]
+    copy = next(iter(pods.get(notice.pod.uid, ())), None)
+    _eviction_log(memo.runtime).record(replace(notice, snapshot=copy), now)
 
 
 def _with_emptydir(spec: kopf.Spec, **_: Any) -> bool:
@@ -83,6 +120,7 @@ async def emptydir_audit(
             metrics=emptydir_metrics(),
             announce=_announce,
             namespaces=runtime.settings.namespaces,
+            evictions=_eviction_log(runtime),
         )
         runtime.services["emptydir"] = controller
     while not stopped:
