@@ -70,6 +70,7 @@ EMPTYDIR_RULES = {
         for v in ("list", "watch")
     ),
     ("cluster", "", "nodes/proxy", "get", ""),
+    *(("cluster", "", "events", v, "") for v in ("list", "watch")),
     ("cluster", "apps", "replicasets", "get", ""),
     ("cluster", "batch", "jobs", "get", ""),
     *(

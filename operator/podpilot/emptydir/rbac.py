@@ -34,8 +34,9 @@ RULES: tuple[dict[str, Any], ...] = (
         "verbs": ["list", "create", "patch", "delete"],
     },
     {"apiGroups": ["podpilot.io"], "resources": ["emptydirreports/status"], "verbs": ["patch"]},
-    # Transition Events on pods, posted by kopf.event.
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    # Transition Events on pods, posted by kopf.event; the kubelet's Evicted Events, watched
+    # (server-side filtered to reason=Evicted on pods) to trace evictions of deleted pods.
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list", "watch"]},
 )
 
 KOPF_RULES: tuple[dict[str, Any], ...] = (
