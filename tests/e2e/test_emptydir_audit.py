@@ -487,36 +487,23 @@ def test_real_node_usage_rises_and_is_projected_full(
     assert _series(samples, "podpilot_emptydir_volume_utilization_ratio", namespace=audited)
 
 
-def test_real_node_eviction_is_traced_to_the_volume(
-    audited: str, kubectl: Kubectl, real_node: str, audit_operator: OperatorProcess
+def test_real_node_eviction_is_traced_to_the_volume_after_the_pod_is_deleted(
+    audited: str,
+    kubectl: Kubectl,
+    kubectl_json: KubectlJson,
+    real_node: str,
+    audit_operator: OperatorProcess,
 ) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "overflow"},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/hostname": real_node},
-            "tolerations": [{"operator": "Exists"}],
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "app",
-                    "image": TESTBOX,
-                    "imagePullPolicy": "Never",
-                    "command": [
-                        "sh",
-                        "-c",
-                        "dd if=/dev/zero of=/mnt/data/f bs=1M count=16; sleep 3600",
-                    ],
-                    "volumeMounts": [{"name": "data", "mountPath": "/mnt/data"}],
-                }
-            ],
-            "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "4Mi"}}],
-        },
-    }
-    kubectl("apply", "-n", audited, "-f", "-", input=json.dumps(pod))
+    # 16 MiB into a 4 MiB volume: the kubelet evicts the pod at its next volume-stats refresh.
+    manifest = _deployment(
+        "overflow",
+        [{"name": "data", "emptyDir": {"sizeLimit": "4Mi"}}],
+        command=["sh", "-c", "dd if=/dev/zero of=/mnt/data/f bs=1M count=16; sleep 3600"],
+        node_selector={"kubernetes.io/hostname": real_node},
+    )
+    kubectl("apply", "-n", audited, "-f", "-", input=manifest)
     report = _wait_report(
-        kubectl, audited, "pod-overflow", lambda r: "ED020" in _finding_ids(r), timeout=300
+        kubectl, audited, "deployment-overflow", lambda r: "ED020" in _finding_ids(r), timeout=300
     )
     evicted = next(f for f in report["status"]["findings"] if f["id"] == "ED020")
     assert evicted["volume"] == "data"
@@ -524,6 +511,30 @@ def test_real_node_eviction_is_traced_to_the_volume(
     assert _series(
         samples, "podpilot_emptydir_evictions_total", namespace=audited, reason="emptydir"
     )
+
+    # The ReplicaSet replaces the evicted pod (and would keep doing so): stop it, then delete
+    # every pod of the workload. Only the kubelet's Evicted Event is left to tell the story.
+    kubectl("scale", "deployment/overflow", "--replicas=0", "-n", audited)
+    kubectl("delete", "pods", "-l", "app=overflow", "-n", audited, "--wait=true")
+    wait_until(
+        lambda: not kubectl_json("get", "pods", "-l", "app=overflow", "-n", audited)["items"],
+        timeout=60,
+        what="the overflow pods deleted",
+    )
+    _scans(kubectl_json, 2)
+
+    def traced_from_event(found: dict[str, Any]) -> bool:
+        return any(
+            f["id"] == "ED020"
+            and f["podUID"] == evicted["podUID"]
+            and f.get("evidence", {}).get("tracedFrom") == "EvictedEvent"
+            for f in found["status"].get("findings", [])
+        )
+
+    after = _wait_report(kubectl, audited, "deployment-overflow", traced_from_event, timeout=60)
+    gone = next(f for f in after["status"]["findings"] if f["podUID"] == evicted["podUID"])
+    assert (gone["id"], gone["volume"]) == ("ED020", "data")
+    assert after["status"]["summary"]["volumes"] == 0  # no live pod left
 
 
 def test_real_node_tmpfs_size_matches_the_expected_size(
