@@ -80,44 +80,34 @@ def run_scan(snapshot: Snapshot) -> ScanResult:
     parents_by_namespace: dict[str, dict[tuple[str, str], WorkloadRef]] = {}
     for (namespace, kind, name), parent in snapshot.parents.items():
         parents_by_namespace.setdefault(namespace, {})[(kind, name)] = parent
-    audits = []
-    empty: Mapping[VolumeKey, SampleRing] = {}
-    present = [str((p.get("metadata") or {}).get("uid")) for p in snapshot.pods]
-    gone = gone_pods(snapshot.evictions, present)
-    for pod in selected(snapshot.pods, policy, snapshot.namespace_labels):
-        metadata = pod.get("metadata") or {}
-        node_name = (pod.get("spec") or {}).get("nodeName")
+
+    def audit(pod: Mapping[str, Any], node_name: str | None) -> PodAudit:
         node = snapshot.nodes.get(node_name) if node_name else None
-        audits.append(
-            audit_pod(
-                pod,
-                node=node.facts if node else None,
-                stats=snapshot.stats.get(node_name) if node_name else None,
-                history=snapshot.history.get(node_name, empty) if node_name else empty,
-                now=snapshot.now,
-                thresholds=policy.thresholds,
-                exemptions=policy.exemptions,
-                resolved_parents=parents_by_namespace.get(str(metadata.get("namespace") or "")),
-            )
-        )
-    audited_live = len(audits)
-    for pod in selected(gone, policy, snapshot.namespace_labels):
-        audit = audit_pod(
+        namespace = str((pod.get("metadata") or {}).get("namespace") or "")
+        return audit_pod(
             pod,
-            node=None,
-            stats=None,
-            history=empty,
+            node=node.facts if node else None,
+            stats=snapshot.stats.get(node_name) if node_name else None,
+            history=snapshot.history.get(node_name, {}) if node_name else {},
             now=snapshot.now,
             thresholds=policy.thresholds,
             exemptions=policy.exemptions,
-            resolved_parents=parents_by_namespace.get(
-                str((pod.get("metadata") or {}).get("namespace") or "")
-            ),
+            resolved_parents=parents_by_namespace.get(namespace),
         )
-        findings = traced_only(audit.findings)
+
+    audits = [
+        audit(pod, (pod.get("spec") or {}).get("nodeName"))
+        for pod in selected(snapshot.pods, policy, snapshot.namespace_labels)
+    ]
+    audited_live = len(audits)
+    present = [str((p.get("metadata") or {}).get("uid")) for p in snapshot.pods]
+    gone = gone_pods(snapshot.evictions, present)
+    for pod in selected(gone, policy, snapshot.namespace_labels):
+        found = audit(pod, None)  # no node: its usage is gone with it
+        findings = traced_only(found.findings)
         # A bare pod is its own workload: its report went with it (ownerReference).
-        if findings and audit.workload.uid != audit.pod.uid:
-            audits.append(replace(audit, records=(), findings=findings))
+        if findings and found.workload.uid != found.pod.uid:
+            audits.append(replace(found, records=(), findings=findings))
     reports = rollup_all(audits, snapshot.now, policy.max_volumes_per_report)
     polled = {n: s for n, s in snapshot.stats.items() if n in snapshot.nodes}
     rollup = cluster_rollup(
