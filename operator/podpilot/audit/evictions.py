@@ -120,32 +120,6 @@ def eviction_findings(
     return (trace_eviction(cause, message, pod_ref(pod), volumes, last_usage or {}),)
 
 
-def eviction_event_finding(event: Mapping[str, Any]) -> Finding | None:
-    """A finding from an ``Evicted`` Event, for pods that are already gone.
-
-    Args:
-        event: A core/v1 or events.k8s.io/v1 Event as the API returns it.
-
-    Returns:
-        The finding, or ``None`` for Events that are not kubelet evictions of a Pod.
-    """
-    if event.get("reason") != "Evicted":
-        return None
-    regarding = event.get("involvedObject") or event.get("regarding") or {}
-    if not isinstance(regarding, Mapping) or regarding.get("kind") != "Pod":
-        return None
-    message = str(event.get("message") or event.get("note") or "")
-    cause = parse_eviction_message(message)
-    if cause is None:
-        return None
-    pod = PodRef(
-        namespace=str(regarding.get("namespace") or ""),
-        name=str(regarding.get("name") or ""),
-        uid=str(regarding.get("uid") or ""),
-    )
-    return trace_eviction(cause, message, pod, (), {})
-
-
 def trace_eviction(
     cause: EvictionCause,
     message: str,

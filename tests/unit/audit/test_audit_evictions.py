@@ -6,7 +6,6 @@ import pytest
 
 from podpilot.audit.evictions import (
     EvictionKind,
-    eviction_event_finding,
     eviction_findings,
     oom_findings,
     parse_eviction_message,
@@ -149,18 +148,6 @@ def test_running_pods_have_no_eviction_findings() -> None:
     web = load("pod_web.json")
 
     assert eviction_findings(web, emptydir_volumes(web, WORKER_1)) == ()
-
-
-def test_eviction_event_of_a_gone_pod_becomes_a_finding() -> None:
-    finding = eviction_event_finding(load("event_evicted_pod_ephemeral.json"))
-
-    assert finding is not None
-    assert (finding.id, finding.pod.name, finding.pod.uid) == (
-        "ED021",
-        "ingest-0",
-        "c0ffee00-1234-4abc-8def-0123456789ab",
-    )
-    assert eviction_event_finding({"reason": "Killing", "involvedObject": {"kind": "Pod"}}) is None
 
 
 def oom_pod(read_only: bool = False) -> dict[str, Any]:
