@@ -38,9 +38,13 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
         lines.append("Steps:")
         lines += [f"  {line}" for line in trace["explanation"]]
     lines.append(f"Result: {trace.get('action')}: {trace.get('actionMessage', '')}")
-    for condition in status.get("conditions") or []:
-        lines.append(
-            f"  {condition['type']}={condition['status']} ({condition['reason']}): "
-            f"{condition.get('message', '')}"
-        )
+    lines += [f"  {condition_line(c)}" for c in status.get("conditions") or []]
     return "\n".join(lines)
+
+
+def condition_line(condition: Mapping[str, Any]) -> str:
+    """One status condition (an Autoscaler's or an HPA's) as ``Type=Status (Reason): message``."""
+    return (
+        f"{condition['type']}={condition['status']} ({condition['reason']}): "
+        f"{condition.get('message', '')}"
+    )
