@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,10 @@ HPA_SETTINGS: dict[str, str] = {
     "horizontal-pod-autoscaler-tolerance": "0.1",
 }
 FEATURE_GATES = "HPAScaleToZero=true"
+# Benchmarks measure the built-in HPA controller alone: with this set, the main controller
+# manager runs without it and ``start_hpa_controller`` runs it in a process of its own.
+SEPARATE_HPA_ENV = "PODPILOT_DEV_SEPARATE_HPA"
+HPA_CONTROLLER = "horizontal-pod-autoscaler-controller"
 METRICS_RESOLUTION = "10s"
 ORDER = (
     "etcd",
@@ -69,6 +74,7 @@ class ClusterState:
     binaries: dict[str, str] = field(default_factory=dict)
     kwok_nodes: list[str] = field(default_factory=list)
     ready: bool = False
+    separate_hpa: bool = False
 
     @property
     def kubeconfig(self) -> Path:
@@ -105,6 +111,7 @@ class ClusterState:
             "binaries": self.binaries,
             "kwok_nodes": self.kwok_nodes,
             "ready": self.ready,
+            "separate_hpa": self.separate_hpa,
             "hpa_settings": HPA_SETTINGS,
             "kubeconfig": str(self.kubeconfig),
             "prometheus_url": self.prometheus_url if "prometheus" in self.ports else None,
@@ -130,6 +137,7 @@ class ClusterState:
             binaries=data["binaries"],
             kwok_nodes=data["kwok_nodes"],
             ready=data["ready"],
+            separate_hpa=data.get("separate_hpa", False),
         )
 
     def all_alive(self) -> bool:
@@ -266,33 +274,54 @@ class Bringup:
 
     def controller_manager(self) -> None:
         tls = self.state.pki
-        kubeconfig = str(self.state.kubeconfig)
         hpa_flags = [f"--{flag}={value}" for flag, value in HPA_SETTINGS.items()]
+        without_hpa = [f"--controllers=*,-{HPA_CONTROLLER}"] if self.state.separate_hpa else []
         self.launch(
             "kube-controller-manager",
             [
-                self.binary("kube-controller-manager"),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.state.ports['kube-controller-manager']}",
-                "--leader-elect=false",
+                *self._controller_manager_base("kube-controller-manager", "kcm-certs"),
                 f"--root-ca-file={tls.ca_cert}",
                 f"--service-account-private-key-file={tls.service_account_key}",
                 "--use-service-account-credentials=false",
-                "--kube-api-qps=500",
-                "--kube-api-burst=1000",
                 "--node-monitor-period=25s",
                 "--node-monitor-grace-period=3m20s",
-                "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
-                f"--cert-dir={self.state.directory / 'kcm-certs'}",
-                f"--feature-gates={FEATURE_GATES}",
+                *without_hpa,
                 *hpa_flags,
             ],
             self.insecure_health(
                 f"https://127.0.0.1:{self.state.ports['kube-controller-manager']}/healthz"
             ),
+        )
+
+    def _controller_manager_base(self, name: str, cert_dir: str) -> list[str]:
+        kubeconfig = str(self.state.kubeconfig)
+        return [
+            self.binary("kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.state.ports[name]}",
+            "--leader-elect=false",
+            "--kube-api-qps=500",
+            "--kube-api-burst=1000",
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+            f"--cert-dir={self.state.directory / cert_dir}",
+            f"--feature-gates={FEATURE_GATES}",
+        ]
+
+    def hpa_controller(self, settings: Mapping[str, str]) -> None:
+        """kube-controller-manager running only the HPA controller, with these HPA flags."""
+        name = HPA_CONTROLLER
+        self.state.ports.setdefault(name, processes.free_port())
+        self.launch(
+            name,
+            [
+                *self._controller_manager_base(name, "hpa-controller-certs"),
+                f"--controllers={HPA_CONTROLLER}",
+                *[f"--{flag}={value}" for flag, value in settings.items()],
+            ],
+            self.insecure_health(f"https://127.0.0.1:{self.state.ports[name]}/healthz"),
         )
 
     def scheduler(self) -> None:
@@ -504,8 +533,15 @@ def up(
     kwok_nodes: int = DEFAULT_KWOK_NODES,
     report: Reporter = _say,
     real_nodes: int = DEFAULT_REAL_NODES,
+    separate_hpa: bool | None = None,
 ) -> ClusterState:
-    """Build what is missing, start every component in order and return the running state."""
+    """Build what is missing, start every component in order and return the running state.
+
+    ``separate_hpa`` (default: ``$PODPILOT_DEV_SEPARATE_HPA`` is ``1``) leaves the HPA
+    controller out of the main controller manager; ``start_hpa_controller`` starts it alone.
+    """
+    if separate_hpa is None:
+        separate_hpa = os.environ.get(SEPARATE_HPA_ENV) == "1"
     existing = ClusterState.load()
     if existing is not None and existing.ready and existing.all_alive():
         report(f"already running (state in {existing.directory})")
@@ -518,7 +554,11 @@ def up(
     directory = state_root()
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    state = ClusterState(directory, binaries={name: str(path) for name, path in binaries.items()})
+    state = ClusterState(
+        directory,
+        binaries={name: str(path) for name, path in binaries.items()},
+        separate_hpa=separate_hpa,
+    )
     state.ports = processes.free_ports([*ORDER, "etcd-peer"])
     _link_binaries(state)
     state.save()
@@ -557,6 +597,30 @@ def up(
     state.save()
     report(f"up in {time.monotonic() - started:.0f}s; {env_text(state).strip()}")
     return state
+
+
+def start_hpa_controller(
+    state: ClusterState, settings: Mapping[str, str], report: Reporter = _say
+) -> RunningProcess:
+    """Start the HPA controller in its own kube-controller-manager, tracked so ``down`` stops it.
+
+    ``settings`` are the ``horizontal-pod-autoscaler-*`` flags without their dashes; only for a
+    cluster started with ``separate_hpa``, or two HPA controllers would act on every HPA.
+    """
+    if not state.separate_hpa:
+        raise ClusterError(
+            f"the main controller manager runs the HPA controller; start the cluster with "
+            f"{SEPARATE_HPA_ENV}=1 to run it alone"
+        )
+    Bringup(state, report).hpa_controller(settings)
+    return state.processes[HPA_CONTROLLER]
+
+
+def stop_hpa_controller(state: ClusterState, report: Reporter = _say) -> None:
+    proc = state.processes.pop(HPA_CONTROLLER, None)
+    if proc is not None and processes.stop(proc):
+        report(f"stopped {HPA_CONTROLLER} (pid {proc.pid})")
+    state.save()
 
 
 def _stop_processes(state: ClusterState, report: Reporter) -> None:
