@@ -19,6 +19,9 @@ CONTROLLER_MODULES = {
 
 def load(settings: OperatorSettings) -> list[str]:
     """Register the lifecycle handlers and those of every enabled controller."""
+    from podpilot.handlers import kopf_readiness
+
+    kopf_readiness.install()  # before kopf starts: linear index readiness for large clusters
     importlib.import_module("podpilot.handlers.lifecycle")
     loaded = []
     for controller, module in CONTROLLER_MODULES.items():

@@ -1,0 +1,59 @@
+"""Make kopf's "every index is filled" wait linear in the number of watched objects.
+
+With ``@kopf.index`` handlers, kopf (1.45.2 and earlier) holds back every handler until the
+indices hold the initial listing: the watcher adds one toggle per listed object to the
+operator-wide ``ToggleSet``, each object's worker drops its toggle once indexed and then waits
+on the set's condition. ``make_toggle`` and ``drop_toggle`` call ``notify_all`` every time, so
+each of the *n* objects wakes all *n* waiting workers: *n²* wake-ups at start. With 10,000 pods
+the operator spent minutes in ``Condition.notify_all`` before its first scan (py-spy), and
+50,000 pods would take hours.
+
+A waiter waits for ``is_on() == state``. Adding or dropping a toggle can only satisfy a waiter
+when it changes ``is_on()``, so notifying only then is equivalent and linear. While objects are
+being indexed the set holds many off toggles, and ``all()`` stops at the first one, so the
+check before and after is cheap. Toggles that flip still notify through kopf's own code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kopf._cogs.aiokits import aiotoggles
+
+_PATCHED = "_podpilot_linear_notify"
+
+
+async def _make_toggle(
+    self: aiotoggles.ToggleSet, __val: bool = False, *, name: str | None = None
+) -> aiotoggles.Toggle:
+    toggle = aiotoggles.Toggle(__val, name=name, condition=self._condition)
+    async with self._condition:
+        before = self.is_on()
+        self._toggles.add(toggle)
+        if self.is_on() != before:
+            self._condition.notify_all()
+    return toggle
+
+
+async def _drop_toggles(self: aiotoggles.ToggleSet, toggles: Iterable[aiotoggles.Toggle]) -> None:
+    async with self._condition:
+        before = self.is_on()
+        self._toggles.difference_update(toggles)
+        if self.is_on() != before:
+            self._condition.notify_all()
+
+
+async def _drop_toggle(self: aiotoggles.ToggleSet, toggle: aiotoggles.Toggle) -> None:
+    await _drop_toggles(self, [toggle])
+
+
+def install() -> None:
+    """Replace the three ``ToggleSet`` methods (idempotent)."""
+    cls: Any = aiotoggles.ToggleSet
+    if getattr(cls, _PATCHED, False):
+        return
+    cls.make_toggle = _make_toggle
+    cls.drop_toggle = _drop_toggle
+    cls.drop_toggles = _drop_toggles
+    setattr(cls, _PATCHED, True)
