@@ -1,0 +1,243 @@
+"""The emptyDir scale benchmark through the apiserver (the default of bench/emptydir_scale.py).
+
+1. A dev cluster of its own (``--cluster-dir``, reused if running), no real nodes.
+2. ``--nodes`` KWOK nodes (no kubelet: the audit never polls them, their usage is
+   ``Unavailable``), 50 namespaces, ``--pods / 10`` Deployments of 10 replicas whose pods have
+   2 emptyDirs each (a disk cache, half with a sizeLimit, and a memory ``/dev/shm``); two thirds
+   set memory and ephemeral-storage limits. The templates name their node (``nodeName``), so
+   the controller manager's ReplicaSets create the pods and the scheduler is not involved.
+3. ``EmptyDirAuditPolicy/default`` with ``--interval``, then ``podpilot run --standalone
+   --controllers emptydir``; it measures the time until the policy status shows a full scan
+   of every pod after the start and every report exists, then one steady-state cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from apiserver_bench import (
+    BENCH_LABEL,
+    FOREVER_TOLERATIONS,
+    BenchCluster,
+    BenchError,
+    Bulk,
+    Deadline,
+    OperatorRun,
+    create_nodes,
+    kwok_node,
+    kwok_node_status,
+    print_table,
+    request_delta,
+    say,
+    top_requests,
+    usage_rows,
+    wait_for,
+    wait_for_kwok,
+)
+
+NAMESPACES = 50
+REPLICAS = 10
+REPORTS = "/apis/podpilot.io/v1alpha1/emptydirreports"
+POLICY = "/apis/podpilot.io/v1alpha1/emptydirauditpolicies/default"
+
+
+def add_apiserver_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster-dir", type=Path, default=Path("/tmp/pp-bench-scale"))
+    parser.add_argument("--keep-cluster", action="store_true", help="do not take it down")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    parser.add_argument("--interval", type=int, default=30, help="polling.interval, seconds")
+    parser.add_argument("--timeout", type=float, default=1800, help="whole run, seconds")
+    parser.add_argument("--log", type=Path, default=Path("/tmp/pp-bench-emptydir-operator.log"))
+
+
+def deployment(index: int, node: str) -> dict[str, Any]:
+    name = f"app-{index}"
+    limits = {"memory": "512Mi", "ephemeral-storage": "2Gi"} if index % 3 else {}
+    labels = {"app": name, BENCH_LABEL: "emptydir"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": f"pp-ed-{index % NAMESPACES}", "labels": labels},
+        "spec": {
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeName": node,
+                    "tolerations": FOREVER_TOLERATIONS,
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "registry.invalid/app:1",
+                            "env": [{"name": f"E{i}", "value": "x" * 20} for i in range(10)],
+                            "resources": {"limits": limits},
+                            "volumeMounts": [
+                                {"name": "cache", "mountPath": "/cache"},
+                                {"name": "shm", "mountPath": "/dev/shm"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"} if index % 2 else {}},
+                        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def populate(bulk: Bulk, deadline: Deadline, args: argparse.Namespace) -> list[tuple[str, str]]:
+    started = time.monotonic()
+    names = [f"pp-ed-node-{i:03d}" for i in range(args.nodes)]
+    node_seconds = create_nodes(
+        bulk,
+        deadline,
+        [kwok_node(name, "emptydir") for name in names],
+        [kwok_node_status(i, name) for i, name in enumerate(names)],
+    )
+    namespaces = (
+        ("POST", "/api/v1/namespaces", {"metadata": {"name": f"pp-ed-{i}"}})
+        for i in range(NAMESPACES)
+    )
+    bulk.run("namespaces", namespaces, NAMESPACES, deadline)
+    wait_for(
+        "default ServiceAccounts",
+        lambda: bulk.count("/api/v1/serviceaccounts") >= NAMESPACES,
+        deadline,
+    )
+    workloads = args.pods // REPLICAS
+    deployments = (
+        (
+            "POST",
+            f"/apis/apps/v1/namespaces/pp-ed-{i % NAMESPACES}/deployments",
+            deployment(i, names[i % args.nodes]),
+        )
+        for i in range(workloads)
+    )
+    bulk.run("deployments", deployments, workloads, deadline)
+    pods = workloads * REPLICAS
+    created = wait_for(
+        f"the controller manager to create {pods} pods",
+        lambda: bulk.count("/api/v1/pods") >= pods,
+        deadline,
+        interval=2,
+        progress=lambda: str(bulk.count("/api/v1/pods")),
+    )
+    say(f"{pods} pods created by the ReplicaSets {created:.0f} s after the last Deployment")
+    leases, running = wait_for_kwok(
+        bulk, deadline, args.nodes, pods, "/api/v1/pods?fieldSelector=status.phase%3DPending"
+    )
+    total = time.monotonic() - started
+    say(f"population done in {total:.0f} s")
+    return [
+        ("KWOK nodes", f"{args.nodes} (create + status: {node_seconds:.1f} s)"),
+        ("Deployments / pods", f"{workloads} / {pods} (pods after {created:.0f} s)"),
+        ("KWOK: pods Running after", f"{leases + running:.0f} s more"),
+        ("population, total", f"{total:.0f} s"),
+    ]
+
+
+def policy(interval: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "podpilot.io/v1alpha1",
+        "kind": "EmptyDirAuditPolicy",
+        "metadata": {"name": "default"},
+        "spec": {"polling": {"interval": f"{interval}s", "maxConcurrent": 8}},
+    }
+
+
+def measure(
+    bulk: Bulk, deadline: Deadline, operator: OperatorRun, pods: int, workloads: int
+) -> list[tuple[str, str]]:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(operator.started_wall - 1))
+
+    def status() -> dict[str, Any]:
+        found: dict[str, Any] = bulk.get(POLICY).get("status") or {}
+        return found
+
+    def first_scan_done() -> bool:
+        current = status()
+        return (
+            str(current.get("lastFullScan", "")) >= stamp
+            and current.get("podsAudited") == pods
+            and bulk.count(REPORTS) >= workloads
+        )
+
+    first = wait_for(
+        "the first full scan to publish every report",
+        first_scan_done,
+        deadline,
+        interval=0.5,
+        operator=operator,
+        progress=lambda: f"{bulk.count(REPORTS)} reports, status {status().get('podsAudited')}",
+    )
+    _, _, cpu_first = operator.usage()
+    metrics = operator.metrics()
+    first_scan = metrics.get("podpilot_emptydir_scan_duration_seconds", float("nan"))
+    first_cycle = metrics.get("podpilot_emptydir_cycle_duration_seconds", float("nan"))
+    say(f"first full scan published {first:.1f} s after the operator started")
+    seen = status().get("lastFullScan")
+    wait_for(
+        "a steady-state cycle",
+        lambda: status().get("lastFullScan") != seen,
+        deadline,
+        interval=0.5,
+        operator=operator,
+    )
+    time.sleep(2)  # the cycle's gauges are set before its status
+    metrics = operator.metrics()
+    return [
+        ("first full scan published after", f"{first:.1f} s (operator CPU {cpu_first:.1f} s)"),
+        ("  its run_scan / whole cycle", f"{first_scan:.2f} s / {first_cycle:.2f} s"),
+        (
+            "steady-state run_scan / whole cycle",
+            f"{metrics.get('podpilot_emptydir_scan_duration_seconds', float('nan')):.2f} s / "
+            f"{metrics.get('podpilot_emptydir_cycle_duration_seconds', float('nan')):.2f} s",
+        ),
+        ("pods audited", f"{status().get('podsAudited')}"),
+        ("EmptyDirReports", f"{bulk.count(REPORTS)}"),
+    ]
+
+
+def through_apiserver(args: argparse.Namespace) -> None:
+    deadline = Deadline(args.timeout)
+    cluster = BenchCluster(args.cluster_dir, keep=args.keep_cluster)
+    operator: OperatorRun | None = None
+    try:
+        state = cluster.up()
+        bulk = Bulk(state, args.concurrency)
+        if bulk.request("GET", "/api/v1/namespaces/pp-ed-0")[0] == 404:
+            rows = populate(bulk, deadline, args)
+        else:
+            say("the cluster is already populated (pp-ed-0 exists): reusing it as it is")
+            rows = [("population", "reused")]
+        workloads = args.pods // REPLICAS
+        status, _ = bulk.request("POST", POLICY.rsplit("/", 1)[0], policy(args.interval))
+        if status == 409:  # reused: only the interval may differ
+            spec = {"spec": policy(args.interval)["spec"]}
+            bulk.request("PATCH", POLICY, spec, "application/merge-patch+json")
+        before = bulk.apiserver_requests()
+        operator = OperatorRun(state, "emptydir", log_path=args.log)
+        operator.start()
+        rows += measure(bulk, deadline, operator, workloads * REPLICAS, workloads)
+        rows += usage_rows(operator)
+        delta = request_delta(before, bulk.apiserver_requests())
+        rows.append(("apiserver requests while it ran", str(sum(delta.values()))))
+        rows += top_requests(delta)
+        print_table(
+            f"emptyDir audit, {args.pods} pods x 2 emptyDirs on {args.nodes} KWOK nodes, "
+            f"polling.interval {args.interval}s",
+            rows,
+        )
+    except BenchError as error:
+        say(f"FAILED: {error}")
+        raise SystemExit(1) from error
+    finally:
+        if operator is not None:
+            operator.stop()
+        cluster.down()
