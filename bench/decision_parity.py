@@ -35,10 +35,9 @@ from typing import Any
 from bench.devbench import (
     Kube,
     ReplicaWatch,
+    Session,
     SpreadLoad,
-    bench_namespace,
-    cluster_or_exit,
-    operator_for,
+    bench_session,
 )
 from tests.e2e.workloads import cpu_utilization, deployment, put_series
 
@@ -247,9 +246,8 @@ def wait_settled(
         time.sleep(1.0)
 
 
-def run_trace(
-    state: ClusterState, kube: Kube, namespace: str, trace: list[tuple[str, float]], timeout: float
-) -> list[Outcome]:
+def run_trace(session: Session, trace: list[tuple[str, float]], timeout: float) -> list[Outcome]:
+    state, kube, namespace = session.state, session.kube, session.namespace
     loads = Loads(state, kube, namespace)
     loads.set(1.0)  # series exist before the HPAs ask the adapter for them
     documents: list[dict[str, Any]] = []
@@ -322,16 +320,8 @@ def main() -> int:
     print(f"trace (seed {args.seed}): " + ", ".join(f"{k} {d}" for k, d in trace))
     for pair in PAIRS:
         print(f"pair {pair.name}: {pair.metric['type']}, settle window {pair.settle}s")
-    state = cluster_or_exit()
-    kube = Kube(state)
-    try:
-        with (
-            bench_namespace(kube, "bench-parity") as namespace,
-            operator_for(state, namespace),
-        ):
-            outcomes = run_trace(state, kube, namespace, trace, args.step_timeout)
-    finally:
-        kube.close()
+    with bench_session("bench-parity") as session:
+        outcomes = run_trace(session, trace, args.step_timeout)
     return 0 if report(outcomes) else 1
 
 

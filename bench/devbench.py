@@ -2,10 +2,10 @@
 
 Run those benchmarks from the repository root as modules (``.venv/bin/python -m bench.NAME``),
 so they can reuse the e2e building blocks in ``tests/e2e``. They use the cluster that
-``podpilot dev-cluster up`` started; ``PODPILOT_DEV_CLUSTER_DIR`` picks another one, e.g. a
-private cluster that does not disturb anyone else's tests::
+``podpilot dev-cluster up`` started, or start one for the run (KWOK nodes only) and stop it at
+the end. ``PODPILOT_DEV_CLUSTER_DIR`` picks another cluster, e.g. a private one that does not
+disturb anyone else's tests (it is started if it is not running)::
 
-    PODPILOT_DEV_CLUSTER_DIR=/tmp/pp-bench .venv/bin/podpilot dev-cluster up --real-nodes 0
     PODPILOT_DEV_CLUSTER_DIR=/tmp/pp-bench .venv/bin/python -m bench.decision_parity
 
 Every connection goes to 127.0.0.1: the apiserver, the test exporter and Prometheus.
@@ -14,8 +14,8 @@ Every connection goes to 127.0.0.1: the apiserver, the test exporter and Prometh
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,28 +28,33 @@ from typing import Any
 
 import kubernetes
 import yaml
-from tests.e2e.conftest import OperatorProcess
+from tests.e2e.conftest import OperatorProcess, kubectl_runner
 from tests.e2e.waiting import wait_until
 
 from podpilot.commands.dev import install_crds
+from podpilot.devcluster import cluster
 from podpilot.devcluster.cluster import ClusterState
 from podpilot.devcluster.paths import state_root
 
 
-def cluster_or_exit() -> ClusterState:
-    """The running dev cluster (``PODPILOT_DEV_CLUSTER_DIR`` or the default one), with CRDs."""
-    state = ClusterState.load()
-    if state is None or not state.ready or not state.all_alive():
-        directory = state_root()
-        print(
-            f"no running dev cluster in {directory}; start one with\n"
-            f"  PODPILOT_DEV_CLUSTER_DIR={directory} .venv/bin/podpilot dev-cluster up "
-            "--real-nodes 0",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
+@contextmanager
+def dev_cluster() -> Iterator[ClusterState]:
+    """The running dev cluster (``PODPILOT_DEV_CLUSTER_DIR`` or the default one), with CRDs.
+
+    With none running, a KWOK-only one is started for this run and stopped at the end
+    (``PODPILOT_KEEP_CLUSTER=1`` keeps it), as the e2e session fixture does.
+    """
+    existing = ClusterState.load()
+    reused = existing is not None and existing.ready and existing.all_alive()
+    if not reused:
+        print(f"no running dev cluster in {state_root()}; starting one (KWOK nodes only)")
+    state = cluster.up(real_nodes=0)
     install_crds(state)
-    return state
+    try:
+        yield state
+    finally:
+        if not reused and os.environ.get("PODPILOT_KEEP_CLUSTER") != "1":
+            cluster.down()
 
 
 class Kube:
@@ -57,27 +62,16 @@ class Kube:
 
     def __init__(self, state: ClusterState) -> None:
         self.state = state
+        self.kubectl = kubectl_runner(state)
         self.api = kubernetes.config.new_client_from_config(config_file=str(state.kubeconfig))
         self.core = kubernetes.client.CoreV1Api(self.api)
         self.apps = kubernetes.client.AppsV1Api(self.api)
         self.custom = kubernetes.client.CustomObjectsApi(self.api)
-        self.autoscaling = kubernetes.client.AutoscalingV2Api(self.api)
 
     def __call__(
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [self.state.binaries["kubectl"], "--kubeconfig", str(self.state.kubeconfig), *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr}"
-            )
-        return result
+        return self.kubectl(*args, input=input, check=check)
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json").stdout)
@@ -117,6 +111,25 @@ def operator_for(state: ClusterState, namespace: str) -> Iterator[OperatorProces
     finally:
         operator.stop()
         print(f"operator log: {operator.log_path}")
+
+
+@dataclass(frozen=True)
+class Session:
+    state: ClusterState
+    kube: Kube
+    namespace: str
+
+
+@contextmanager
+def bench_session(prefix: str) -> Iterator[Session]:
+    """The dev cluster, a fresh namespace and podpilot's operator watching it."""
+    with dev_cluster() as state:
+        kube = Kube(state)
+        try:
+            with bench_namespace(kube, prefix) as namespace, operator_for(state, namespace):
+                yield Session(state, kube, namespace)
+        finally:
+            kube.close()
 
 
 @dataclass(frozen=True)

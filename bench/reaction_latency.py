@@ -40,9 +40,7 @@ from bench.devbench import (
     Kube,
     ReplicaWatch,
     SpreadLoad,
-    bench_namespace,
-    cluster_or_exit,
-    operator_for,
+    bench_session,
     percentile,
     sleep_while,
 )
@@ -250,28 +248,20 @@ def main() -> int:
     parser.add_argument("--only", choices=("prometheus", "cpu"), default=None)
     args = parser.parse_args()
     steps = max(2, min(args.steps, MAX_STEPS))
-    state = cluster_or_exit()
-    kube = Kube(state)
     scenarios: list[Scenario] = []
-    try:
-        with (
-            bench_namespace(kube, "bench-reaction") as namespace,
-            operator_for(state, namespace),
-        ):
-            if args.only in (None, "prometheus"):
-                scenarios.append(prometheus_scenario(state, namespace))
-            if args.only in (None, "cpu"):
-                scenarios.append(cpu_scenario(kube, namespace))
-            watch = ReplicaWatch(kube, namespace)
-            try:
-                for scenario in scenarios:
-                    scenario.set_load(scenario.levels[0])  # series exist before the HPA asks
-                    kube.apply(namespace, scenario.documents)
-                    run_steps(scenario, watch, steps, args.step_timeout)
-            finally:
-                watch.stop()
-    finally:
-        kube.close()
+    with bench_session("bench-reaction") as session:
+        if args.only in (None, "prometheus"):
+            scenarios.append(prometheus_scenario(session.state, session.namespace))
+        if args.only in (None, "cpu"):
+            scenarios.append(cpu_scenario(session.kube, session.namespace))
+        watch = ReplicaWatch(session.kube, session.namespace)
+        try:
+            for scenario in scenarios:
+                scenario.set_load(scenario.levels[0])  # series exist before the HPA asks
+                session.kube.apply(session.namespace, scenario.documents)
+                run_steps(scenario, watch, steps, args.step_timeout)
+        finally:
+            watch.stop()
     for scenario in scenarios:
         print(f"\n{scenario.name}: load step -> /scale patch")
         print(f"  {scenario.label_pp}: {summary(scenario.latencies['pp'])}")

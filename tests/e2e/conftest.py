@@ -55,6 +55,11 @@ def cluster() -> Iterator[dev_cluster.ClusterState]:
 
 @pytest.fixture(scope="session")
 def kubectl(cluster: dev_cluster.ClusterState) -> Kubectl:
+    return kubectl_runner(cluster)
+
+
+def kubectl_runner(cluster: dev_cluster.ClusterState) -> Kubectl:
+    """kubectl against the dev cluster; a failure raises with its stderr unless check=False."""
     binary = cluster.binaries["kubectl"]
 
     def run(
