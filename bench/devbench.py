@@ -240,7 +240,12 @@ class SpreadLoad:
             for pod in members:
                 if (pod.metadata.annotations or {}).get(key) != share:
                     body = {"metadata": {"annotations": {key: share}}}
-                    self.kube.core.patch_namespaced_pod(pod.metadata.name, self.namespace, body)
+                    try:
+                        self.kube.core.patch_namespaced_pod(pod.metadata.name, self.namespace, body)
+                    except kubernetes.client.ApiException as error:
+                        if error.status != 404:  # a pod deleted since the list: skip it
+                            raise
+                        continue
                     annotated += 1
         return annotated
 
