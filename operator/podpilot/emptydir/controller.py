@@ -15,7 +15,7 @@ import kubernetes
 
 from podpilot.audit.eviction_log import EvictionLog, EvictionNotice
 from podpilot.audit.model import Finding
-from podpilot.audit.report import cluster_status, report_name
+from podpilot.audit.report import WorkloadReport, cluster_status, report_name
 from podpilot.audit.summary import NodeStatsState
 from podpilot.audit.trend import SampleRing, VolumeKey, update_history
 from podpilot.emptydir.objects import NodeInfo
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 300.0
 """An unchanged report is still rewritten this often, so its lastScanTime shows it is alive."""
+WRITE_CONCURRENCY = 8
+"""Report writes in flight at once (each is two applies: the object, then its status)."""
 
 ReportKey = tuple[str, str]
 Announce = Callable[[Finding], None]
@@ -205,7 +207,32 @@ class EmptyDirController:
     async def _publish_reports(
         self, publisher: ReportPublisher, result: ScanResult, now: datetime
     ) -> None:
+        """Write changed reports and delete orphaned ones, ``WRITE_CONCURRENCY`` at a time."""
+        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def write(
+            key: ReportKey, report: WorkloadReport, status: dict[str, Any], digest: str
+        ) -> None:
+            async with gate:
+                try:
+                    await publisher.apply(report_manifest(report), status)
+                except kubernetes.client.exceptions.ApiException as error:
+                    # e.g. the namespace is being deleted; retried next cycle.
+                    logger.warning("cannot write EmptyDirReport %s/%s: %s", *key, error.status)
+                    return
+            self.published[key] = Published(digest, time.monotonic(), status["conditions"])
+
+        async def delete(key: ReportKey) -> None:
+            async with gate:
+                try:
+                    await publisher.delete(*key)
+                except kubernetes.client.exceptions.ApiException as error:
+                    logger.warning("cannot delete EmptyDirReport %s/%s: %s", *key, error.status)
+                    return
+            del self.published[key]
+
         current: set[ReportKey] = set()
+        jobs = []
         for report in result.reports:
             key = (report.workload.namespace, report_name(report.workload))
             current.add(key)
@@ -215,17 +242,6 @@ class EmptyDirController:
             fresh = before is not None and time.monotonic() - before.written_at < REFRESH_SECONDS
             if before is not None and before.digest == digest and fresh:
                 continue
-            try:
-                await publisher.apply(report_manifest(report), status)
-            except kubernetes.client.exceptions.ApiException as error:
-                # e.g. the namespace is being deleted; retried next cycle.
-                logger.warning("cannot write EmptyDirReport %s/%s: %s", *key, error.status)
-                continue
-            self.published[key] = Published(digest, time.monotonic(), status["conditions"])
-        for key in set(self.published) - current:
-            try:
-                await publisher.delete(*key)
-            except kubernetes.client.exceptions.ApiException as error:
-                logger.warning("cannot delete EmptyDirReport %s/%s: %s", *key, error.status)
-                continue
-            del self.published[key]
+            jobs.append(write(key, report, status, digest))
+        jobs += [delete(key) for key in set(self.published) - current]
+        await asyncio.gather(*jobs)

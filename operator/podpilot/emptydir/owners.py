@@ -45,7 +45,7 @@ def _controller_of(body: Mapping[str, Any], namespace: str) -> WorkloadRef | Non
 class OwnerResolver:
     """Caches the controller owner (or its absence) of each ReplicaSet and Job asked about."""
 
-    def __init__(self, max_concurrent: int = 4) -> None:
+    def __init__(self, max_concurrent: int = 8) -> None:
         self._cache: dict[OwnerKey, WorkloadRef | None] = {}
         self._max_concurrent = max_concurrent
 
