@@ -29,6 +29,8 @@ FLANNEL_ANNOTATION_SUFFIXES = (
     "node-public-ipv6",
 )
 
+CONDITION_FIELDS = ("type", "status", "reason", "message")
+
 Index = Mapping[Any, Iterable[Any]]
 
 
@@ -59,8 +61,9 @@ def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
         "spec": {k: _plain(spec[k]) for k in ("podCIDR", "podCIDRs") if k in spec},
         "status": {
             "addresses": _plain(status.get("addresses") or []),
+            # Without its timestamps: heartbeats rewrite them without changing the condition.
             "conditions": [
-                _plain(c)
+                {k: _plain(c[k]) for k in CONDITION_FIELDS if k in c}
                 for c in conditions
                 if isinstance(c, Mapping) and c.get("type") == "NetworkUnavailable"
             ],

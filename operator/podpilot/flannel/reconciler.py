@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +64,23 @@ class FlannelReconciler:
         self._publisher: ReportPublisher | None = None
         self._active: dict[FindingKey, Active] | None = None
         self._monitor = Monitor()
+        self._seen: dict[Hashable, int] = {}
+
+    def differs(self, key: Hashable, slim: object | None) -> bool:
+        """Whether an event changed what the reporter keeps of an object (None: it is gone).
+
+        Node heartbeats and pod status churn rewrite objects without changing their slim copy;
+        such events must not start a recompute (with 5,000 nodes heartbeating every few
+        minutes, every debounce window would otherwise recompute everything).
+        """
+        digest = None if slim is None else hash(repr(slim))
+        if self._seen.get(key) == digest:
+            return False
+        if digest is None:
+            self._seen.pop(key, None)
+        else:
+            self._seen[key] = digest
+        return True
 
     def changed(self, indices: Indices) -> None:
         """Called by every watch event; kopf calls handlers only once its indices are full."""

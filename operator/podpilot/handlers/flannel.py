@@ -76,13 +76,27 @@ def _changed(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
 
 
 @kopf.on.event("", "v1", "nodes")
-async def flannel_node_event(memo: kopf.Memo, **kwargs: Any) -> None:
-    _changed(memo, kwargs)
+async def flannel_node_event(
+    memo: kopf.Memo, name: str, body: kopf.Body, type: str | None, **kwargs: Any
+) -> None:
+    slim = None if type == "DELETED" else slim_node(body)
+    if _reconciler(memo).differs(("node", name), slim):
+        _changed(memo, kwargs)
 
 
 @kopf.on.event("", "v1", "pods")
-async def flannel_pod_event(memo: kopf.Memo, **kwargs: Any) -> None:
-    _changed(memo, kwargs)
+async def flannel_pod_event(
+    memo: kopf.Memo,
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    type: str | None,
+    **kwargs: Any,
+) -> None:
+    reconciler = _reconciler(memo)
+    slim = None if type == "DELETED" else slim_pod(body, reconciler.pod_selector)
+    if reconciler.differs(("pod", namespace, name), slim):
+        _changed(memo, kwargs)
 
 
 @kopf.on.event("", "v1", "configmaps", when=_is_net_conf_candidate)

@@ -99,3 +99,13 @@ def test_config_map_candidates() -> None:
     assert REF.wants("kube-system", "kube-flannel-cfg")
     assert not REF.wants("default", "kube-flannel-cfg")
     assert not REF.wants("kube-flannel", "other")
+
+
+def test_heartbeat_timestamps_do_not_change_the_slim_node() -> None:
+    before, after = _node("a"), _node("a")
+    before["status"]["conditions"][1]["lastHeartbeatTime"] = "2026-01-01T00:00:00Z"
+    after["status"]["conditions"][1]["lastHeartbeatTime"] = "2026-01-01T00:10:00Z"
+    assert slim_node(before) == slim_node(after)
+    assert slim_node(after)["status"]["conditions"] == [
+        {"type": "NetworkUnavailable", "status": "False", "reason": "FlannelIsUp"}
+    ]
