@@ -475,18 +475,6 @@ def ready_condition() -> dict[str, Any]:
     }
 
 
-def hand_to_kwok(bulk: Bulk, deadline: Deadline, names: list[str]) -> float:
-    """Annotate nodes for KWOK, which then renews their leases and heartbeats their status."""
-    patch = {"metadata": {"annotations": {KWOK_ANNOTATION: "fake"}}}
-    return bulk.run(
-        "KWOK annotation",
-        (("PATCH", f"/api/v1/nodes/{name}", patch) for name in names),
-        len(names),
-        deadline,
-        "application/merge-patch+json",
-    )
-
-
 def wait_for_kwok(
     bulk: Bulk, deadline: Deadline, nodes: int, pods: int, pending_path: str
 ) -> tuple[float, float]:
@@ -516,6 +504,75 @@ def wait_for_kwok(
         progress=lambda: f"{pending()} still Pending (5,000+ means at least)",
     )
     return leases, running
+
+
+class Heartbeats:
+    """Node status heartbeats at the kubelet's pace: each node once per ``period`` seconds.
+
+    A kubelet rewrites its node's conditions (``lastHeartbeatTime``) every
+    ``nodeStatusReportFrequency`` (5 min) even when nothing changed; for nodes KWOK does not
+    manage, this thread does it (Ready, by strategic merge on the condition type).
+    """
+
+    def __init__(self, bulk: Bulk, names: list[str], period: float = 300.0) -> None:
+        self.bulk, self.names, self.period = bulk, names, period
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Heartbeats:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        pause = self.period / max(len(self.names), 1)
+        index = 0
+        while not self._stop.wait(pause):
+            condition = ready_condition()
+            patch = {"status": {"conditions": [condition]}}
+            name = self.names[index % len(self.names)]
+            self.bulk.request(
+                "PATCH",
+                f"/api/v1/nodes/{name}/status",
+                patch,
+                "application/strategic-merge-patch+json",
+            )
+            self.sent += 1
+            index += 1
+
+
+def idle_rows(
+    operator: OperatorRun,
+    seconds: float,
+    counter: str | None,
+    deadline: Deadline,
+    heartbeats: Heartbeats | None = None,
+) -> list[tuple[str, str]]:
+    """The operator's CPU share (and how often ``counter`` grew) over ``seconds`` of quiet."""
+    seconds = max(0.0, min(seconds, deadline.left() - 30))
+    if seconds <= 0:
+        return []
+    what = "node heartbeats at the kubelet's 5 min pace" if heartbeats else "KWOK's heartbeats"
+    say(f"measuring {seconds:.0f} s with nothing changing in the cluster but {what}")
+    _, _, cpu_before = operator.usage()
+    count_before = operator.metrics().get(counter, 0.0) if counter else 0.0
+    if heartbeats is None:
+        time.sleep(seconds)
+    else:
+        with heartbeats:
+            time.sleep(seconds)
+    operator.alive()
+    _, _, cpu_after = operator.usage()
+    share = f"{(cpu_after - cpu_before) / seconds * 100:.0f} % of a core"
+    label = f"quiet {seconds:.0f} s" + (f" ({heartbeats.sent} heartbeats)" if heartbeats else "")
+    if counter is None:
+        return [(f"{label}: operator CPU", share)]
+    count = operator.metrics().get(counter, 0.0) - count_before
+    return [(f"{label}: operator CPU / recomputes", f"{share} / {count:.0f}")]
 
 
 def usage_rows(operator: OperatorRun) -> list[tuple[str, str]]:

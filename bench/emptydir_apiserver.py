@@ -27,6 +27,7 @@ from apiserver_bench import (
     Deadline,
     OperatorRun,
     create_nodes,
+    idle_rows,
     kwok_node,
     kwok_node_status,
     print_table,
@@ -47,8 +48,14 @@ POLICY = "/apis/podpilot.io/v1alpha1/emptydirauditpolicies/default"
 def add_apiserver_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-dir", type=Path, default=Path("/tmp/pp-bench-scale"))
     parser.add_argument("--keep-cluster", action="store_true", help="do not take it down")
+    parser.add_argument(
+        "--populate-only", action="store_true", help="create the objects, keep the cluster, stop"
+    )
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--interval", type=int, default=30, help="polling.interval, seconds")
+    parser.add_argument(
+        "--quiet-window", type=float, default=60, help="seconds of CPU sampling at the end"
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="whole run, seconds")
     parser.add_argument("--log", type=Path, default=Path("/tmp/pp-bench-emptydir-operator.log"))
 
@@ -216,6 +223,10 @@ def through_apiserver(args: argparse.Namespace) -> None:
         else:
             say("the cluster is already populated (pp-ed-0 exists): reusing it as it is")
             rows = [("population", "reused")]
+        if args.populate_only:
+            cluster.keep = True
+            print_table("population", rows)
+            return
         workloads = args.pods // REPLICAS
         status, _ = bulk.request("POST", POLICY.rsplit("/", 1)[0], policy(args.interval))
         if status == 409:  # reused: only the interval may differ
@@ -225,6 +236,7 @@ def through_apiserver(args: argparse.Namespace) -> None:
         operator = OperatorRun(state, "emptydir", log_path=args.log)
         operator.start()
         rows += measure(bulk, deadline, operator, workloads * REPLICAS, workloads)
+        rows += idle_rows(operator, args.quiet_window, None, deadline)
         rows += usage_rows(operator)
         delta = request_delta(before, bulk.apiserver_requests())
         rows.append(("apiserver requests while it ran", str(sum(delta.values()))))
