@@ -279,7 +279,9 @@ def measure(
     compute = (
         metrics.get("podpilot_flannel_reconcile_duration_seconds_sum", 0.0) - compute_sum
     ) / max(count - compute_count, 1)
-    writes = sum(v for k, v in metrics.items() if k.startswith("podpilot_flannel_report_writes"))
+    writes = sum(
+        v for k, v in metrics.items() if k.startswith("podpilot_flannel_report_writes_total")
+    )
     reconciles = metrics.get("podpilot_flannel_reconciles_total{result=ok}", 0.0)
     return [
         ("first reconcile published after", f"{first:.1f} s (operator CPU {cpu_first:.1f} s)"),
@@ -332,7 +334,7 @@ def through_apiserver(args: argparse.Namespace) -> None:
         rows.append(("apiserver requests while it ran", str(sum(delta.values()))))
         rows += top_requests(delta)
         print_table(
-            f"flannel reporter, {args.nodes} KWOK nodes, {args.pods} pods",
+            f"flannel reporter, {args.nodes} nodes, {args.pods} pods",
             rows,
         )
     except BenchError as error:
