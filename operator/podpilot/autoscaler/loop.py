@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from .backoff import TokenBucket, retry_delay
 from .evaluator import Memory, PodLookup, Services, evaluate
 from .result import Action, EvaluationResult, Event
 from .spec import AutoscalerSpec, SpecError, parse_spec
-from .status import history_from_status, render_status, without_timestamps
+from .status import history_from_status, render_status, status_key, without_timestamps
 from .timestamps import parse_time
 
 HEARTBEAT_SECONDS = 60.0
@@ -45,9 +46,18 @@ class AutoscalerLoop:
     memory: Memory
     written: dict[str, Any] | None = None
     written_at: float = 0.0
+    written_key: tuple[Any, ...] | None = None  # status_key of what was written
     posted: dict[str, str] = field(default_factory=dict)
     failures: int = 0
     change_seen_at: float | None = None  # first evaluation that wanted the pending change
+    heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
+
+    def __post_init__(self) -> None:
+        # Between half and all of HEARTBEAT_SECONDS, fixed per Autoscaler: all of them are
+        # first written together at start-up, and their heartbeats must not stay in step
+        # (1,000 status patches in one period starve every other API call of the pool).
+        spread = zlib.crc32(f"{self.namespace}/{self.name}".encode()) / 2**32
+        self.heartbeat = HEARTBEAT_SECONDS * (0.5 + 0.5 * spread)
 
     @classmethod
     def resume(
@@ -130,12 +140,16 @@ async def run_once(
     if result.action is not Action.NO_CHANGE:
         logger.info("%s: %s", loop.name, result.action_message)
 
+    stale = now - loop.written_at >= loop.heartbeat
+    key = status_key(result, spec, generation)
+    if loop.written is not None and not stale and key is not None and key == loop.written_key:
+        return spec, result  # steady: the rendered status would equal the written one
     previous = loop.written or {}
     status = render_status(result, spec, previous, generation)
-    stale = now - loop.written_at >= HEARTBEAT_SECONDS
     if loop.written is None or stale or without_timestamps(status) != without_timestamps(previous):
         await controller.status.patch(loop.namespace, loop.name, status)
         loop.written, loop.written_at = status, now
+    loop.written_key = key
     return spec, result
 
 

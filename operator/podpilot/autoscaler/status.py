@@ -269,7 +269,12 @@ def render_status(
 
 
 def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
-    """The status minus what changes on every evaluation, to decide whether to write."""
+    """The status minus what changes on every evaluation, to decide whether to write.
+
+    The recommendations keep their order but not their timestamps: a steady Autoscaler
+    re-makes the same recommendation every period, and the one re-made is the newest, which
+    a restarted operator refreshes anyway (``history.resume``).
+    """
     copy = {
         key: value
         for key, value in status.items()
@@ -278,6 +283,11 @@ def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
     trace = dict(status.get("lastDecision") or {})
     trace.pop("evaluatedAt", None)
     copy["lastDecision"] = trace
+    stabilization = dict(status.get("stabilization") or {})
+    stabilization["recommendations"] = [
+        item.get("replicas") for item in stabilization.get("recommendations") or []
+    ]
+    copy["stabilization"] = stabilization
     copy["conditions"] = [
         {k: v for k, v in item.items() if k != "lastTransitionTime"}
         for item in status.get("conditions") or []
@@ -285,4 +295,43 @@ def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
     return copy
 
 
-__all__ = ["Action", "format_milli", "render_status"]
+def status_key(
+    result: EvaluationResult, spec: AutoscalerSpec, generation: int | None
+) -> tuple[Any, ...] | None:
+    """Everything ``render_status`` turns into what ``without_timestamps`` keeps, unrendered.
+
+    Equal keys mean equal statuses but for timestamps, so a steady Autoscaler can skip the
+    render; None (a rescale stamps ``lastScaleTime``) never matches.
+    """
+    if result.rescaled:
+        return None
+    history = result.history
+    return (
+        generation,
+        spec,
+        result.reference,
+        result.current_replicas,
+        result.desired_replicas,
+        result.action,
+        result.action_message,
+        result.fallback_applied,
+        result.consecutive_failures,
+        result.conditions,
+        tuple(
+            (
+                item.spec,
+                tuple(item.current.items()),
+                item.outcome.proposal.replicas if item.outcome.proposal is not None else None,
+                item.outcome.error,
+                tuple(item.details.items()),
+            )
+            for item in result.metrics
+        ),
+        tuple(result.decision.explanation) if result.decision is not None else None,
+        tuple(item.replicas for item in history.recommendations),
+        history.scale_up_events,
+        history.scale_down_events,
+    )
+
+
+__all__ = ["Action", "format_milli", "render_status", "status_key"]
