@@ -74,8 +74,9 @@ async def _resource(spec: MetricSpec, context: EvaluationContext) -> Reading:
     readings = await context.sources.resource.read(
         ResourceQuery(context.namespace, spec.resource, spec.container)
     )
-    selected = {pod.name for pod in context.pods}
-    samples = {name: sample for name, sample in readings.samples.items() if name in selected}
+    # The namespace's readings are shared: look up the selected pods, do not scan them all.
+    every = readings.samples
+    samples = {pod.name: every[pod.name] for pod in context.pods if pod.name in every}
     if not samples:
         raise MetricSourceError(
             context.sources.resource.api,

@@ -7,6 +7,7 @@ the metrics APIs take as a string query parameter.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,18 @@ class Selector:
 
     requirements: tuple[Requirement, ...]
 
+    @functools.cached_property
+    def _equalities(self) -> tuple[tuple[str, str], ...] | None:
+        """``key=value`` pairs when that is all the selector says (a Deployment's usually):
+        matched without the general path, since every pod of the namespace is tested."""
+        if all(r.operator in ("=", "in") and len(r.values) == 1 for r in self.requirements):
+            return tuple((r.key, r.values[0]) for r in self.requirements)
+        return None
+
     def matches(self, labels: Mapping[str, str]) -> bool:
+        equalities = self._equalities
+        if equalities is not None:
+            return all(labels.get(key) == value for key, value in equalities)
         return all(requirement.matches(labels) for requirement in self.requirements)
 
     @property
@@ -101,8 +113,9 @@ def _requirement(term: str, whole: str) -> Requirement:
     return Requirement(term, "exists")
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_selector(text: str) -> Selector:
-    """Parse the string form of a label selector."""
+    """Parse the string form of a label selector (the same few every period: cached)."""
     return Selector(tuple(_requirement(term, text) for term in _split_top_level(text)))
 
 

@@ -82,10 +82,16 @@ class ResourceMetricsSource:
         self._max_age = max_age
         self._cache: dict[str, tuple[float, dict[str, _PodUsage]]] = {}
         self._in_flight: dict[str, asyncio.Future[dict[str, _PodUsage]]] = {}
+        # Every Autoscaler of a namespace asks for the same readings of the same list: they
+        # are computed once per list and query, not once per Autoscaler.
+        self._readings: dict[ResourceQuery, tuple[dict[str, _PodUsage], PodReadings]] = {}
         self.requests_made = 0
 
     async def read(self, query: ResourceQuery) -> PodReadings:
         pods = await self._namespace_usage(query.namespace)
+        computed = self._readings.get(query)
+        if computed is not None and computed[0] is pods:
+            return computed[1]
         samples: dict[str, PodMetric] = {}
         for name, usage in pods.items():
             value = pod_usage_from_containers(usage.containers, query.resource, query.container)
@@ -95,7 +101,9 @@ class ResourceMetricsSource:
             raise MetricSourceError(
                 self.api, f"no metrics returned for resource {query.resource} in {query.namespace}"
             )
-        return PodReadings(samples)
+        readings = PodReadings(samples)
+        self._readings[query] = (pods, readings)
+        return readings
 
     async def _namespace_usage(self, namespace: str) -> dict[str, _PodUsage]:
         cached = self._cache.get(namespace)
