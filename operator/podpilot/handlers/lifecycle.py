@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 import kopf
 import kubernetes
 
@@ -14,6 +15,35 @@ from podpilot.observability.registry import serve
 from podpilot.runtime import Runtime
 
 PEERING_WAIT_ATTEMPTS = 120
+# kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
+# a burst of per-object requests (a finalizer for each of 1,000 Autoscalers at start-up) kept
+# a TLS connection, with its 128 KiB buffer, for each one (250 MiB at 1,000 Autoscalers).
+KOPF_CONNECTIONS = 100
+
+
+@kopf.on.login()
+async def login(
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **kwargs: Any,
+) -> kopf.AiohttpSession | None:
+    """kopf's login through the kubernetes client's configuration, over a bounded pool."""
+    info = kopf.login_via_client(settings=settings, logger=logger, **kwargs)
+    if info is None:
+        return None
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(
+        server=info.server,
+        default_namespace=info.default_namespace,
+        priority=info.priority,
+        aiohttp_session=session,
+    )
+
+
 WATCH_LIST_CHUNK = 500
 
 
