@@ -44,7 +44,6 @@ async def login(
     )
 
 
-WATCH_LIST_CHUNK = 500
 
 
 @kopf.on.startup()
@@ -60,8 +59,6 @@ async def start(
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    # Initial listings in pages: a cluster's 50,000 pods are not one response parsed at once.
-    settings.watching.chunk_size = WATCH_LIST_CHUNK
     settings.networking.request_timeout = 30
     settings.execution.max_workers = own.max_concurrent_api_calls
     # Status is owned by each controller; kopf keeps its own bookkeeping in annotations.
