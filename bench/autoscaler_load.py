@@ -17,7 +17,7 @@ controller's ``horizontal_pod_autoscaler_controller_reconciliations_total``, pod
 
     .venv/bin/python bench/autoscaler_load.py [--sizes 200,1000] [--periods 4] [--keep-cluster]
 
-Connects to 127.0.0.1 only. Takes about 15 minutes for the default sizes on 2 cores.
+Connects to 127.0.0.1 only. Takes about 10 minutes for the default sizes on 2 cores.
 """
 
 from __future__ import annotations

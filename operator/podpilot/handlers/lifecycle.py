@@ -44,8 +44,6 @@ async def login(
     )
 
 
-
-
 @kopf.on.startup()
 async def start(
     settings: kopf.OperatorSettings,
