@@ -40,8 +40,20 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 Request = tuple[str, str, Any]  # method, path, JSON body (or None)
 
 
+MAX_NODES = 10_000
+MAX_PODS = 100_000
+
+
 class BenchError(RuntimeError):
     """The benchmark cannot go on (a timeout, a refused request, the operator exited)."""
+
+
+def check_size(nodes: int, pods: int, pods_per_node: int | None = None) -> None:
+    """Refuse sizes beyond what this machine and the address plan are meant for."""
+    if not 1 <= nodes <= MAX_NODES or not 1 <= pods <= MAX_PODS:
+        raise SystemExit(f"--nodes must be 1..{MAX_NODES} and --pods 1..{MAX_PODS}")
+    if pods_per_node is not None and -(-pods // nodes) > pods_per_node:
+        raise SystemExit(f"at most {pods_per_node} pods per node (allocatable pods)")
 
 
 def say(message: str) -> None:

@@ -26,6 +26,7 @@ from apiserver_bench import (
     Bulk,
     Deadline,
     OperatorRun,
+    check_size,
     create_nodes,
     idle_rows,
     kwok_node,
@@ -212,6 +213,7 @@ def measure(
 
 
 def through_apiserver(args: argparse.Namespace) -> None:
+    check_size(args.nodes, args.pods)
     deadline = Deadline(args.timeout)
     cluster = BenchCluster(args.cluster_dir, keep=args.keep_cluster)
     operator: OperatorRun | None = None

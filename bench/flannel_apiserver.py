@@ -40,6 +40,7 @@ from apiserver_bench import (
     Deadline,
     Heartbeats,
     OperatorRun,
+    check_size,
     create_nodes,
     idle_rows,
     kwok_node,
@@ -303,6 +304,7 @@ def _summary(status: dict[str, Any]) -> str:
 
 
 def through_apiserver(args: argparse.Namespace) -> None:
+    check_size(args.nodes, args.pods, pods_per_node=110)
     deadline = Deadline(args.timeout)
     cluster = BenchCluster(args.cluster_dir, keep=args.keep_cluster)
     operator: OperatorRun | None = None
