@@ -49,3 +49,12 @@ def test_install_is_idempotent() -> None:
     method = aiotoggles.ToggleSet.make_toggle
     kopf_readiness.install()
     assert aiotoggles.ToggleSet.make_toggle is method
+
+
+def test_only_the_kopf_releases_it_was_written_against_are_patched() -> None:
+    assert kopf_readiness.applies_to("1.45.2")
+    assert kopf_readiness.applies_to("1.45.0")
+    assert not kopf_readiness.applies_to("1.46.0")
+    assert not kopf_readiness.applies_to("2.0")
+    assert not kopf_readiness.applies_to("1.44.9")
+    assert not kopf_readiness.applies_to("dev")

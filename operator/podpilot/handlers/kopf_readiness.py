@@ -16,12 +16,18 @@ check before and after is cheap. Toggles that flip still notify through kopf's o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from importlib import metadata
 from typing import Any
 
 from kopf._cogs.aiokits import aiotoggles
 
 _PATCHED = "_podpilot_linear_notify"
+PATCHED_VERSIONS = ((1, 45), (1, 45))
+"""The kopf releases (first and last minor, inclusive) whose private ToggleSet was read for this."""
+
+logger = logging.getLogger(__name__)
 
 
 async def _make_toggle(
@@ -48,10 +54,28 @@ async def _drop_toggle(self: aiotoggles.ToggleSet, toggle: aiotoggles.Toggle) ->
     await _drop_toggles(self, [toggle])
 
 
+def applies_to(version: str) -> bool:
+    """Whether ``version`` of kopf has the ToggleSet internals this module was written against."""
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    first, last = PATCHED_VERSIONS
+    return first <= major_minor <= last
+
+
 def install() -> None:
-    """Replace the three ``ToggleSet`` methods (idempotent)."""
+    """Replace the three ``ToggleSet`` methods (idempotent).
+
+    Other kopf releases are left alone: their internals may differ, and a release that fixes
+    the wake-ups itself needs nothing from here.
+    """
     cls: Any = aiotoggles.ToggleSet
     if getattr(cls, _PATCHED, False):
+        return
+    version = metadata.version("kopf")
+    if not applies_to(version):
+        logger.info("kopf %s: index readiness left as kopf implements it", version)
         return
     cls.make_toggle = _make_toggle
     cls.drop_toggle = _drop_toggle
