@@ -23,7 +23,7 @@ class StatusWriter:
         self._api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
 
     async def patch(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        await self._clients.call(
+        await self._clients.write_status(
             self._api.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
