@@ -1,0 +1,105 @@
+"""Writes that only need their newest value persisted, a few at a time, one per object.
+
+A status is complete: the newest render of an object includes everything an older one said,
+so a queued older value can be replaced by a newer one without losing anything. Whoever
+submitted the older value is answered when the newer one is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _mark_retrieved(future: asyncio.Future[None]) -> None:
+    # Most writes are not awaited; their failures are read by the next submitter or logged.
+    if not future.cancelled():
+        future.exception()
+
+
+class CoalescingWriter(Generic[K, V]):
+    """At most ``concurrency`` writes at a time, never two for one key, newest value only.
+
+    Keys are written in the order they were first queued: replacing a queued value keeps its
+    place, so a busy object cannot push others back.
+    """
+
+    def __init__(self, write: Callable[[K, V], Awaitable[None]], concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._write = write
+        self._concurrency = concurrency
+        self._pending: dict[K, tuple[V, asyncio.Future[None]]] = {}
+        self._ready: deque[K] = deque()
+        self._in_flight: set[K] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, key: K, value: V) -> asyncio.Future[None]:
+        """Queue ``value`` for ``key``; the future ends when it (or a newer one) is written."""
+        queued = self._pending.get(key)
+        if queued is not None:
+            self._pending[key] = (value, queued[1])
+            return queued[1]
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_mark_retrieved)
+        self._pending[key] = (value, future)
+        if key not in self._in_flight:
+            self._ready.append(key)
+        self._start()
+        return future
+
+    def discard(self, key: K) -> None:
+        """Forget what is queued for ``key`` (the object is gone); a write in flight ends."""
+        queued = self._pending.pop(key, None)
+        if queued is not None:
+            queued[1].cancel()
+            if key in self._ready:
+                self._ready.remove(key)
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def close(self) -> None:
+        """Cancel every write, queued or in flight."""
+        for key in list(self._pending):
+            self.discard(key)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self) -> None:
+        while self._ready and len(self._in_flight) < self._concurrency:
+            key = self._ready.popleft()
+            value, future = self._pending.pop(key)
+            self._in_flight.add(key)
+            task = asyncio.create_task(self._run(key, value, future))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: K, value: V, future: asyncio.Future[None]) -> None:
+        try:
+            await self._write(key, value)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:  # handed to whoever awaits the write
+            if not future.done():
+                future.set_exception(error)
+        else:
+            if not future.done():
+                future.set_result(None)
+        finally:
+            self._in_flight.discard(key)
+            if key in self._pending:
+                self._ready.append(key)
+            self._start()

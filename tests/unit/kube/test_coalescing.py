@@ -1,0 +1,153 @@
+"""The coalescing status writer: newest value only, never two writes for one key in flight."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from podpilot.kube.coalescing import CoalescingWriter
+
+
+class Recorder:
+    """A write that blocks until released, and records what was written and how many at once."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, int]] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.running: set[str] = set()
+        self.most_at_once = 0
+        self.fail: set[int] = set()
+
+    async def write(self, key: str, value: int) -> None:
+        assert key not in self.running, "two writes in flight for one key"
+        self.running.add(key)
+        self.most_at_once = max(self.most_at_once, len(self.running))
+        try:
+            await self.gates.setdefault(key, asyncio.Event()).wait()
+            if value in self.fail:
+                raise RuntimeError(f"write {value} failed")
+            self.written.append((key, value))
+        finally:
+            self.running.discard(key)
+            self.gates.pop(key, None)
+
+    def release(self, key: str) -> None:
+        self.gates.setdefault(key, asyncio.Event()).set()
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def test_a_newer_value_replaces_a_queued_one_and_answers_both_submitters() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        first = writer.submit("a", 1)
+        await settle()  # "a"=1 in flight
+        second = writer.submit("a", 2)
+        third = writer.submit("a", 3)
+        assert second is third  # 2 was queued, 3 replaced it
+        recorder.release("a")
+        await first
+        await settle()
+        recorder.release("a")
+        await third
+        assert recorder.written == [("a", 1), ("a", 3)]
+        assert writer.queued == writer.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_never_two_writes_in_flight_for_one_key() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=4)
+        writer.submit("a", 1)
+        await settle()
+        last = writer.submit("a", 2)
+        await settle()
+        assert recorder.running == {"a"} and writer.in_flight == 1 and writer.queued == 1
+        recorder.release("a")
+        await settle()
+        recorder.release("a")
+        await last
+        assert recorder.written == [("a", 1), ("a", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_at_most_concurrency_writes_at_once_in_first_queued_order() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=2)
+        futures = [writer.submit(key, 0) for key in "abcde"]
+        writer.submit("e", 1)  # replacing a queued value keeps its place
+        writer.submit("c", 1)
+        await settle()
+        assert recorder.running == {"a", "b"}
+        for key in "abcde":
+            recorder.release(key)
+            await settle()
+        await asyncio.gather(*futures)
+        assert recorder.most_at_once == 2
+        assert recorder.written == [("a", 0), ("b", 0), ("c", 1), ("d", 0), ("e", 1)]
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_write_is_reported_to_its_submitter_and_others_go_on() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        recorder.fail = {1}
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        failing = writer.submit("a", 1)
+        other = writer.submit("b", 2)
+        recorder.release("a")
+        with pytest.raises(RuntimeError, match="write 1 failed"):
+            await failing
+        recorder.release("b")
+        await other
+        assert recorder.written == [("b", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_an_unawaited_failure_is_not_reported_as_never_retrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        recorder.fail = {1}
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        future = writer.submit("a", 1)
+        recorder.release("a")
+        await settle()
+        assert future.done()
+        del future
+
+    asyncio.run(scenario())
+    assert "never retrieved" not in caplog.text
+
+
+def test_discard_drops_what_is_queued_and_close_cancels_what_is_in_flight() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        in_flight = writer.submit("a", 1)
+        queued = writer.submit("b", 1)
+        await settle()
+        writer.discard("b")
+        assert queued.cancelled() and writer.queued == 0
+        await writer.close()
+        assert in_flight.cancelled()
+        assert recorder.written == []
+
+    asyncio.run(scenario())
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        CoalescingWriter(Recorder().write, concurrency=0)
