@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
@@ -9,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from podpilot.kube.custom_objects import StatusWriter
+from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.observability import autoscaler_metrics as metrics
 
 from . import history as history_tools
@@ -24,6 +25,8 @@ HEARTBEAT_SECONDS = 60.0
 
 PostEvent = Callable[[Event], None]
 Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
+StatusQueue = CoalescingWriter[tuple[str, str], Mapping[str, Any]]  # by (namespace, name)
+DecisionState = tuple[Any, ...]
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Controller:
     """Process-wide pieces every Autoscaler loop shares."""
 
     services: Services
-    status: StatusWriter
+    status: StatusQueue
     bucket: TokenBucket
     backoff_base: float
     backoff_cap: float
@@ -47,6 +50,8 @@ class AutoscalerLoop:
     written: dict[str, Any] | None = None
     written_at: float = 0.0
     written_key: tuple[Any, ...] | None = None  # status_key of what was written
+    persisted: DecisionState | None = None  # decision_state of the last status known written
+    pending: asyncio.Future[None] | None = None  # a write not waited for
     posted: dict[str, str] = field(default_factory=dict)
     failures: int = 0
     change_seen_at: float | None = None  # first evaluation that wanted the pending change
@@ -71,7 +76,8 @@ class AutoscalerLoop:
             last_replicas=int(status.get("currentReplicas") or 0),
             last_active=_resumed_last_active(status, now),
         )
-        return cls(namespace, name, memory)
+        persisted = decision_state(status) if stored is not None else None
+        return cls(namespace, name, memory, persisted=persisted)
 
     def events_to_post(self, result: EvaluationResult) -> list[Event]:
         """Events on change only: a failure is posted once until it goes away or changes."""
@@ -113,6 +119,7 @@ async def run_once(
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
     """One evaluation with its status write and events; returns what it decided."""
+    _check_pending(loop, logger)
     now = time.time()
     try:
         spec = parse_spec(raw_spec)
@@ -147,10 +154,57 @@ async def run_once(
     previous = loop.written or {}
     status = render_status(result, spec, previous, generation)
     if loop.written is None or stale or without_timestamps(status) != without_timestamps(previous):
-        await controller.status.patch(loop.namespace, loop.name, status)
-        loop.written, loop.written_at = status, now
+        written = controller.status.submit((loop.namespace, loop.name), status)
+        loop.written, loop.written_at, loop.pending = status, now, written
+        state = decision_state(status)
+        if result.rescaled or (state != loop.persisted and not _seeded_only(loop, result)):
+            # Decision state a restart could not rebuild: persisted before the next evaluation
+            # (and its next /scale patch), as when every write was waited for.
+            try:
+                await written
+            except BaseException:
+                loop.written = loop.written_key = loop.pending = None
+                raise
+            loop.persisted, loop.pending = state, None
     loop.written_key = key
     return spec, result
+
+
+def decision_state(status: Mapping[str, Any]) -> DecisionState:
+    """What a restarted operator resumes from (``AutoscalerLoop.resume``), minus the clock."""
+    stabilization = without_timestamps({"stabilization": status.get("stabilization")})
+    return (
+        stabilization["stabilization"],
+        status.get("consecutiveFailures") or 0,
+        status.get("currentReplicas") or 0,
+    )
+
+
+def _seeded_only(loop: AutoscalerLoop, result: EvaluationResult) -> bool:
+    """Nothing persisted yet and only the history a restart would seed again from the
+    replica count: losing this write loses no decision."""
+    history = result.history
+    return (
+        loop.persisted is None
+        and not history.scale_up_events
+        and not history.scale_down_events
+        and tuple(item.replicas for item in history.recommendations) == (result.current_replicas,)
+        and result.consecutive_failures == 0
+    )
+
+
+def _check_pending(
+    loop: AutoscalerLoop, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """A write not waited for that failed: write the whole status again this evaluation."""
+    pending = loop.pending
+    if pending is None or not pending.done():
+        return
+    loop.pending = None
+    error = None if pending.cancelled() else pending.exception()
+    if pending.cancelled() or error is not None:
+        logger.warning("status write of %s/%s failed: %s", loop.namespace, loop.name, error)
+        loop.written = loop.written_key = None
 
 
 def _record_gauges(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -14,6 +15,8 @@ from podpilot.autoscaler.evaluator import Services
 from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
 from podpilot.autoscaler.pods import CachedPod, cached_pod
 from podpilot.autoscaler.result import Event
+from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
+from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import StatusWriter
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.scale import ScaleClient
@@ -29,6 +32,11 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     clients, settings = runtime.api(), runtime.settings
     discovery = Discovery(clients)
+    writer = StatusWriter(clients, PLURAL)
+
+    async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        await writer.patch(*key, status)
+
     runtime.services["autoscaler"] = Controller(
         services=Services(
             scale=ScaleClient(clients, discovery),
@@ -40,7 +48,7 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
             ),
             hpa=settings.hpa,
         ),
-        status=StatusWriter(clients, PLURAL),
+        status=CoalescingWriter(write_status, MAX_CONCURRENT_STATUS_WRITES),
         bucket=TokenBucket(settings.retry_rate_per_second, settings.retry_burst),
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,
@@ -54,6 +62,7 @@ async def close_controller(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = runtime.services.get("autoscaler")
     if controller is not None:
         controller.services.sources.prometheus.close()
+        await controller.status.close()
 
 
 @kopf.index("pods")
@@ -107,4 +116,5 @@ async def autoscaler(
             failed = True
             logger.exception("evaluation of %s/%s failed", namespace, name)
         await stopped.wait(next_delay(loop, controller, spec, result, failed))
+    controller.status.discard((namespace, name))
     autoscaler_metrics.forget(namespace, name)

@@ -1,0 +1,143 @@
+"""Which status writes an evaluation waits for: only those carrying decision state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from podpilot.autoscaler import loop as loop_module
+from podpilot.autoscaler.backoff import TokenBucket
+from podpilot.autoscaler.evaluator import Memory
+from podpilot.autoscaler.loop import AutoscalerLoop, Controller, run_once
+from podpilot.autoscaler.result import EvaluationResult
+from podpilot.autoscaling import ScaleEvent, ScalingHistory, TimestampedRecommendation
+from podpilot.kube.coalescing import CoalescingWriter
+
+from .test_status_writes import CPU, steady
+
+RAW_SPEC = {
+    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+    "minReplicas": 1,
+    "maxReplicas": 10,
+    "metrics": [CPU],
+}
+NOW = 1_800_000_000.0
+
+
+class SlowWrites:
+    """Status writes that finish only when released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.written: list[Mapping[str, Any]] = []
+
+    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        await self.release.wait()
+        self.written.append(status)
+
+
+def evaluating(monkeypatch: pytest.MonkeyPatch, result: EvaluationResult) -> None:
+    async def evaluate(*_: object) -> EvaluationResult:
+        return result
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+
+
+async def evaluate_once(loop: AutoscalerLoop, writes: SlowWrites) -> bool:
+    """Whether the evaluation returned before its status write was released."""
+    controller = Controller(
+        services=None,  # type: ignore[arg-type]  # evaluate is replaced
+        status=CoalescingWriter(writes.write, concurrency=1),
+        bucket=TokenBucket(1.0, 1),
+        backoff_base=1.0,
+        backoff_cap=2.0,
+    )
+    task = asyncio.create_task(
+        run_once(loop, controller, RAW_SPEC, 1, lambda _: [], lambda _: None, logging.getLogger())
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    returned_early = task.done()
+    writes.release.set()
+    await task
+    for _ in range(20):
+        await asyncio.sleep(0)
+    return returned_early
+
+
+def resumed(history: ScalingHistory, replicas: int = 3) -> AutoscalerLoop:
+    status = {
+        "currentReplicas": replicas,
+        "stabilization": {
+            "recommendations": [
+                {"timestamp": "2027-01-15T08:00:00.000000Z", "replicas": item.replicas}
+                for item in history.recommendations
+            ],
+            "scaleUpEvents": [],
+            "scaleDownEvents": [],
+        },
+    }
+    return AutoscalerLoop.resume("team", "web", status, NOW)
+
+
+def test_a_status_with_the_persisted_decision_state_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = steady(NOW)
+    evaluating(monkeypatch, result)
+    loop = resumed(result.history)
+    writes = SlowWrites()
+    assert asyncio.run(evaluate_once(loop, writes))
+    assert len(writes.written) == 1  # written all the same
+
+
+def test_a_first_status_a_restart_would_seed_again_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    evaluating(monkeypatch, steady(NOW))
+    loop = AutoscalerLoop("team", "web", Memory(None, 0, 0, None))
+    assert asyncio.run(evaluate_once(loop, SlowWrites()))
+
+
+def test_a_new_recommendation_is_persisted_before_the_evaluation_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    evaluating(monkeypatch, steady(NOW, counts=(3, 4)))
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    assert not asyncio.run(evaluate_once(loop, SlowWrites()))
+    assert loop.persisted is not None and loop.pending is None
+
+
+def test_a_rescale_is_persisted_before_the_evaluation_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = steady(NOW, replicas=4, counts=(4,))
+    history = dataclasses.replace(base.history, scale_up_events=(ScaleEvent(1, NOW),))
+    evaluating(monkeypatch, dataclasses.replace(base, history=history, rescaled=True))
+    loop = resumed(ScalingHistory((TimestampedRecommendation(4, NOW),)))
+    assert not asyncio.run(evaluate_once(loop, SlowWrites()))
+
+
+def test_a_failed_unwaited_write_makes_the_next_evaluation_write_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = steady(NOW)
+    evaluating(monkeypatch, result)
+    loop = resumed(result.history)
+
+    async def scenario() -> None:
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed.set_exception(RuntimeError("apiserver said no"))
+        loop.written, loop.written_key, loop.pending = {"stale": True}, ("key",), failed
+        loop.written_at = NOW + 10**6  # not due for a heartbeat
+        writes = SlowWrites()
+        writes.release.set()
+        await evaluate_once(loop, writes)
+        assert len(writes.written) == 1
+
+    asyncio.run(scenario())
