@@ -191,7 +191,7 @@ def test_operator_runs_on_real_nodes_under_restricted_and_dials_only_the_relay(
     gateway = realnodes.Ledger.load(cluster.directory).network.gateway  # type: ignore[union-attr]
     for pod in pods:
         text = logs(kubectl, namespace, pod["metadata"]["name"])
-        assert "Activity 'login_via_client' succeeded" in text
+        assert "Activity 'login' succeeded" in text  # handlers/lifecycle.py, in-cluster config
         assert "10.96." not in text
     pids = _processes_in(namespace)
     assert len(pids) == 2, f"expected both operator processes on this machine, found {pids}"
