@@ -594,3 +594,57 @@ def usage_rows(operator: OperatorRun) -> list[tuple[str, str]]:
         ("operator RSS now", f"{rss:.0f} MiB"),
         ("operator CPU (user+system)", f"{cpu:.1f} s"),
     ]
+
+
+Rows = list[tuple[str, str]]
+
+
+@dataclass
+class ScaleBench:
+    """What differs between the scale benchmarks; ``run_scale_bench`` does the rest."""
+
+    controller: str
+    marker_namespace: str  # exists once the cluster is populated
+    title: str
+    populate: Callable[[Bulk, Deadline], Rows]
+    measure: Callable[[Bulk, Deadline, OperatorRun], Rows]
+    prepare: Callable[[Bulk], None] = lambda bulk: None  # before the operator starts
+
+
+def run_scale_bench(bench: ScaleBench, args: Any) -> None:
+    """Cluster up, populate (or reuse), start the operator, measure, print, tear down."""
+    deadline = Deadline(args.timeout)
+    cluster = BenchCluster(args.cluster_dir, keep=args.keep_cluster)
+    operator: OperatorRun | None = None
+    try:
+        state = cluster.up()
+        bulk = Bulk(state, args.concurrency)
+        if bulk.request("GET", f"/api/v1/namespaces/{bench.marker_namespace}")[0] == 404:
+            rows = bench.populate(bulk, deadline)
+        else:
+            say(
+                f"the cluster is already populated ({bench.marker_namespace} exists): "
+                "reusing it as it is"
+            )
+            rows = [("population", "reused")]
+        if args.populate_only:
+            cluster.keep = True
+            print_table("population", rows)
+            return
+        bench.prepare(bulk)
+        before = bulk.apiserver_requests()
+        operator = OperatorRun(state, bench.controller, log_path=args.log)
+        operator.start()
+        rows += bench.measure(bulk, deadline, operator)
+        rows += usage_rows(operator)
+        delta = request_delta(before, bulk.apiserver_requests())
+        rows.append(("apiserver requests while it ran", str(sum(delta.values()))))
+        rows += top_requests(delta)
+        print_table(bench.title, rows)
+    except BenchError as error:
+        say(f"FAILED: {error}")
+        raise SystemExit(1) from error
+    finally:
+        if operator is not None:
+            operator.stop()
+        cluster.down()

@@ -21,21 +21,18 @@ from typing import Any
 from apiserver_bench import (
     BENCH_LABEL,
     FOREVER_TOLERATIONS,
-    BenchCluster,
-    BenchError,
     Bulk,
     Deadline,
     OperatorRun,
+    Rows,
+    ScaleBench,
     check_size,
     create_nodes,
     idle_rows,
     kwok_node,
     kwok_node_status,
-    print_table,
-    request_delta,
+    run_scale_bench,
     say,
-    top_requests,
-    usage_rows,
     wait_for,
     wait_for_kwok,
 )
@@ -214,44 +211,27 @@ def measure(
 
 def through_apiserver(args: argparse.Namespace) -> None:
     check_size(args.nodes, args.pods)
-    deadline = Deadline(args.timeout)
-    cluster = BenchCluster(args.cluster_dir, keep=args.keep_cluster)
-    operator: OperatorRun | None = None
-    try:
-        state = cluster.up()
-        bulk = Bulk(state, args.concurrency)
-        if bulk.request("GET", "/api/v1/namespaces/pp-ed-0")[0] == 404:
-            rows = populate(bulk, deadline, args)
-        else:
-            say("the cluster is already populated (pp-ed-0 exists): reusing it as it is")
-            rows = [("population", "reused")]
-        if args.populate_only:
-            cluster.keep = True
-            print_table("population", rows)
-            return
-        workloads = args.pods // REPLICAS
+    workloads = args.pods // REPLICAS
+
+    def prepare(bulk: Bulk) -> None:
         status, _ = bulk.request("POST", POLICY.rsplit("/", 1)[0], policy(args.interval))
         if status == 409:  # reused: only the interval may differ
             spec = {"spec": policy(args.interval)["spec"]}
             bulk.request("PATCH", POLICY, spec, "application/merge-patch+json")
-        before = bulk.apiserver_requests()
-        operator = OperatorRun(state, "emptydir", log_path=args.log)
-        operator.start()
-        rows += measure(bulk, deadline, operator, workloads * REPLICAS, workloads)
-        rows += idle_rows(operator, args.quiet_window, None, deadline)
-        rows += usage_rows(operator)
-        delta = request_delta(before, bulk.apiserver_requests())
-        rows.append(("apiserver requests while it ran", str(sum(delta.values()))))
-        rows += top_requests(delta)
-        print_table(
-            f"emptyDir audit, {args.pods} pods x 2 emptyDirs on {args.nodes} KWOK nodes, "
+
+    def measure_all(bulk: Bulk, deadline: Deadline, operator: OperatorRun) -> Rows:
+        rows = measure(bulk, deadline, operator, workloads * REPLICAS, workloads)
+        return rows + idle_rows(operator, args.quiet_window, None, deadline)
+
+    run_scale_bench(
+        ScaleBench(
+            controller="emptydir",
+            marker_namespace="pp-ed-0",
+            title=f"emptyDir audit, {args.pods} pods x 2 emptyDirs on {args.nodes} KWOK nodes, "
             f"polling.interval {args.interval}s",
-            rows,
-        )
-    except BenchError as error:
-        say(f"FAILED: {error}")
-        raise SystemExit(1) from error
-    finally:
-        if operator is not None:
-            operator.stop()
-        cluster.down()
+            populate=lambda bulk, deadline: populate(bulk, deadline, args),
+            measure=measure_all,
+            prepare=prepare,
+        ),
+        args,
+    )

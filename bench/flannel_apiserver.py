@@ -34,24 +34,21 @@ from typing import Any
 from apiserver_bench import (
     BENCH_LABEL,
     FOREVER_TOLERATIONS,
-    BenchCluster,
-    BenchError,
     Bulk,
     Deadline,
     Heartbeats,
     OperatorRun,
+    Rows,
+    ScaleBench,
     check_size,
     create_nodes,
     idle_rows,
     kwok_node,
     kwok_node_status,
     node_address,
-    print_table,
     ready_condition,
-    request_delta,
+    run_scale_bench,
     say,
-    top_requests,
-    usage_rows,
     wait_for,
 )
 
@@ -305,44 +302,24 @@ def _summary(status: dict[str, Any]) -> str:
 
 def through_apiserver(args: argparse.Namespace) -> None:
     check_size(args.nodes, args.pods, pods_per_node=110)
-    deadline = Deadline(args.timeout)
-    cluster = BenchCluster(args.cluster_dir, keep=args.keep_cluster)
-    operator: OperatorRun | None = None
-    try:
-        state = cluster.up()
-        bulk = Bulk(state, args.concurrency)
-        if bulk.request("GET", "/api/v1/namespaces/pp-fl-0")[0] == 404:
-            rows = populate(bulk, deadline, args)
-        else:
-            say("the cluster is already populated (pp-fl-0 exists): reusing it as it is")
-            rows = [("population", "reused")]
-        if args.populate_only:
-            cluster.keep = True
-            print_table("population", rows)
-            return
-        before = bulk.apiserver_requests()
-        operator = OperatorRun(state, "flannel", log_path=args.log)
-        operator.start()
-        rows += measure(bulk, deadline, operator, args.nodes)
-        rows += idle_rows(
+
+    def measure_all(bulk: Bulk, deadline: Deadline, operator: OperatorRun) -> Rows:
+        rows = measure(bulk, deadline, operator, args.nodes)
+        return rows + idle_rows(
             operator,
             args.quiet_window,
             "podpilot_flannel_reconciles_total{result=ok}",
             deadline,
             Heartbeats(bulk, [node_name(i) for i in range(args.nodes)]),
         )
-        rows += usage_rows(operator)
-        delta = request_delta(before, bulk.apiserver_requests())
-        rows.append(("apiserver requests while it ran", str(sum(delta.values()))))
-        rows += top_requests(delta)
-        print_table(
-            f"flannel reporter, {args.nodes} nodes, {args.pods} pods",
-            rows,
-        )
-    except BenchError as error:
-        say(f"FAILED: {error}")
-        raise SystemExit(1) from error
-    finally:
-        if operator is not None:
-            operator.stop()
-        cluster.down()
+
+    run_scale_bench(
+        ScaleBench(
+            controller="flannel",
+            marker_namespace="pp-fl-0",
+            title=f"flannel reporter, {args.nodes} nodes, {args.pods} pods",
+            populate=lambda bulk, deadline: populate(bulk, deadline, args),
+            measure=measure_all,
+        ),
+        args,
+    )
