@@ -58,9 +58,32 @@ def add_apiserver_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, default=Path("/tmp/pp-bench-emptydir-operator.log"))
 
 
+def app_pod_spec(index: int, node: str) -> dict[str, Any]:
+    """One app container, a disk emptyDir (bounded for odd indices) and a memory one."""
+    limits = {"memory": "512Mi", "ephemeral-storage": "2Gi"} if index % 3 else {}
+    return {
+        "nodeName": node,
+        "containers": [
+            {
+                "name": "app",
+                "image": "registry.invalid/app:1",
+                "env": [{"name": f"E{i}", "value": "x" * 20} for i in range(10)],
+                "resources": {"limits": limits},
+                "volumeMounts": [
+                    {"name": "cache", "mountPath": "/cache"},
+                    {"name": "shm", "mountPath": "/dev/shm"},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"} if index % 2 else {}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+        ],
+    }
+
+
 def deployment(index: int, node: str) -> dict[str, Any]:
     name = f"app-{index}"
-    limits = {"memory": "512Mi", "ephemeral-storage": "2Gi"} if index % 3 else {}
     labels = {"app": name, BENCH_LABEL: "emptydir"}
     return {
         "apiVersion": "apps/v1",
@@ -71,26 +94,7 @@ def deployment(index: int, node: str) -> dict[str, Any]:
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "nodeName": node,
-                    "tolerations": FOREVER_TOLERATIONS,
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/app:1",
-                            "env": [{"name": f"E{i}", "value": "x" * 20} for i in range(10)],
-                            "resources": {"limits": limits},
-                            "volumeMounts": [
-                                {"name": "cache", "mountPath": "/cache"},
-                                {"name": "shm", "mountPath": "/dev/shm"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"} if index % 2 else {}},
-                        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
-                    ],
-                },
+                "spec": {**app_pod_spec(index, node), "tolerations": FOREVER_TOLERATIONS},
             },
         },
     }

@@ -24,7 +24,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from emptydir_apiserver import add_apiserver_arguments, through_apiserver
+from emptydir_apiserver import add_apiserver_arguments, app_pod_spec, through_apiserver
 
 from podpilot.audit.model import NodeFacts
 from podpilot.audit.summary import NodeStatsState, decode_summary
@@ -41,7 +41,6 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def make_pod(index: int, node: str) -> dict[str, Any]:
     workload = f"app-{index // 10}"  # 10 replicas per Deployment
-    limits = {"memory": "512Mi", "ephemeral-storage": "2Gi"} if index % 3 else {}
     return {
         "metadata": {
             "name": f"{workload}-{index}",
@@ -59,25 +58,7 @@ def make_pod(index: int, node: str) -> dict[str, Any]:
             ],
             "managedFields": [{"manager": "kube-controller-manager"}] * 4,
         },
-        "spec": {
-            "nodeName": node,
-            "containers": [
-                {
-                    "name": "app",
-                    "image": "registry/app:1",
-                    "env": [{"name": f"E{i}", "value": "x" * 20} for i in range(10)],
-                    "resources": {"limits": limits},
-                    "volumeMounts": [
-                        {"name": "cache", "mountPath": "/cache"},
-                        {"name": "shm", "mountPath": "/dev/shm"},
-                    ],
-                }
-            ],
-            "volumes": [
-                {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"} if index % 2 else {}},
-                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
-            ],
-        },
+        "spec": app_pod_spec(index, node),
         "status": {"phase": "Running"},
     }
 
