@@ -25,7 +25,9 @@ from tests.e2e.workloads import (
     wait_ready,
 )
 
+from podpilot.autoscaler.watched_scales import deployment_scale
 from podpilot.devcluster.cluster import ClusterState
+from podpilot.kube.scale import Scale
 
 Json = Callable[..., Any]
 
@@ -412,3 +414,48 @@ def test_bad_input_becomes_conditions_and_never_scales_down(
     assert events(kubectl_json, namespace, "FailedGetScale")
     time.sleep(8)
     assert spec_replicas(kubectl_json, namespace, "web") == 3
+
+
+def test_deployment_scale_comes_from_the_watch_as_the_apiserver_gives_it(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    """The Deployment index stands in for GET /scale: same counts, same selector text (with
+    expressions), it scales the Deployment, and a deleted Deployment is FailedGetScale."""
+    workload = deployment("web", 2, usage_cpu="100m")
+    workload["spec"]["selector"]["matchExpressions"] = [
+        {"key": "track", "operator": "In", "values": ["stable", "canary"]},
+        {"key": "legacy", "operator": "DoesNotExist"},
+    ]
+    workload["spec"]["template"]["metadata"]["labels"]["track"] = "stable"
+    apply(kubectl, namespace, workload)
+    wait_ready(kubectl_json, namespace, "web", 2)
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale"
+    wait_until(
+        lambda: kubectl_json("get", "--raw", path)["status"].get("replicas") == 2,
+        timeout=30,
+        what="the Deployment's scale to show 2 replicas",
+    )
+    scale = kubectl_json("get", "--raw", path)
+    watched = deployment_scale(kubectl_json("get", "deployment", "web", "-n", namespace))
+    assert watched == Scale(
+        scale["spec"]["replicas"], scale["status"]["replicas"], scale["status"]["selector"]
+    )
+    assert watched.selector == "app=web,!legacy,track in (canary,stable)"
+
+    apply(
+        kubectl,
+        namespace,
+        autoscaler("web", "web", min_replicas=1, max_replicas=4, metrics=[cpu_utilization(50)]),
+    )
+    wait_replicas(kubectl_json, namespace, 4)
+    kubectl("delete", "deployment", "web", "-n", namespace, "--wait=true")
+    wait_until(
+        lambda: (
+            condition(status_of(kubectl_json, namespace), "AbleToScale").get("reason")
+            == "FailedGetScale"
+        ),
+        timeout=60,
+        what="AbleToScale=False with FailedGetScale once the Deployment is deleted",
+    )
+    gone = condition(status_of(kubectl_json, namespace), "AbleToScale")
+    assert gone["status"] == "False" and "web" in gone["message"]

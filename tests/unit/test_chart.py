@@ -53,6 +53,7 @@ AUTOSCALER_RULES = {
     *(("cluster", "podpilot.io", "autoscalers/status", v, "") for v in ("get", "patch")),
     ("cluster", "podpilot.io", "prometheusservers", "get", ""),
     *(("cluster", "", "pods", v, "") for v in ("get", "list", "watch")),
+    *(("cluster", "apps", "deployments", v, "") for v in ("list", "watch")),
     *(
         ("cluster", "apps", f"{kind}/scale", v, "")
         for kind in ("deployments", "statefulsets", "replicasets")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from podpilot.autoscaling import (
     CalculatorSettings,
@@ -13,14 +14,14 @@ from podpilot.autoscaling import (
     record_rescale,
     tolerances_for,
 )
-from podpilot.kube.scale import ScaleClient, ScaleError
+from podpilot.kube.scale import Scale, ScaleClient, ScaleError
 from podpilot.metrics.registry import MetricSources
 from podpilot.settings import HpaSettings
 
 from . import activation
 from . import history as history_tools
 from .metric_readers import EvaluationContext, evaluate_metric
-from .pods import CachedPod
+from .pods import CachedPod, PodKey, select_pods
 from .result import Action, EvaluationResult, Event, MetricResult, StatusCondition
 from .selectors import SelectorError, parse_selector
 from .spec import AutoscalerSpec, FallbackPolicy, Mode
@@ -45,7 +46,16 @@ class Services:
     hpa: HpaSettings
 
 
-PodLookup = Callable[[str], Sequence[CachedPod]]
+class Watched(Protocol):
+    """What the operator's watches keep current, so an evaluation need not ask the apiserver."""
+
+    def pods(self, key: PodKey) -> Collection[CachedPod]:
+        """The pods filed under ``key`` (see ``pods.pod_keys``)."""
+        ...
+
+    def scale(self, namespace: str, api_version: str, kind: str, name: str) -> Scale | None:
+        """The target's scale when its kind is watched and the object is known, else None."""
+        ...
 
 
 def _held(
@@ -77,7 +87,7 @@ async def evaluate(
     spec: AutoscalerSpec,
     namespace: str,
     memory: Memory,
-    pods_in: PodLookup,
+    watched: Watched,
     services: Services,
     now: float,
 ) -> EvaluationResult:
@@ -85,7 +95,13 @@ async def evaluate(
     target = spec.target
     reference = f"{target.kind}/{target.name}"
     try:
-        scale = await services.scale.get(namespace, target.api_version, target.kind, target.name)
+        scale = await services.scale.get(
+            namespace,
+            target.api_version,
+            target.kind,
+            target.name,
+            watched.scale(namespace, target.api_version, target.kind, target.name),
+        )
     except ScaleError as error:
         condition = StatusCondition("AbleToScale", False, error.reason, str(error))
         return _held(
@@ -126,7 +142,7 @@ async def evaluate(
             conditions=(*conditions, condition),
         )
 
-    pods = [cached.info for cached in pods_in(namespace) if selector.matches(cached.labels)]
+    pods = [cached.info for cached in select_pods(watched.pods, namespace, selector)]
     context = EvaluationContext(
         namespace=namespace,
         now=now,

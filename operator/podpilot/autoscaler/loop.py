@@ -15,7 +15,7 @@ from podpilot.observability import autoscaler_metrics as metrics
 
 from . import history as history_tools
 from .backoff import TokenBucket, retry_delay
-from .evaluator import Memory, PodLookup, Services, evaluate
+from .evaluator import Memory, Services, Watched, evaluate
 from .result import Action, EvaluationResult, Event
 from .spec import AutoscalerSpec, SpecError, parse_spec
 from .status import history_from_status, render_status, status_key, without_timestamps
@@ -114,7 +114,7 @@ async def run_once(
     controller: Controller,
     raw_spec: Mapping[str, Any],
     generation: int | None,
-    pods_in: PodLookup,
+    watched: Watched,
     post: PostEvent,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
@@ -127,7 +127,7 @@ async def run_once(
         post(Event("Warning", "InvalidSpec", str(error)))
         return None, None
     started = time.perf_counter()
-    result = await evaluate(spec, loop.namespace, loop.memory, pods_in, controller.services, now)
+    result = await evaluate(spec, loop.namespace, loop.memory, watched, controller.services, now)
     metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
     metrics.EVALUATIONS.labels(str(result.action)).inc()
     for item in result.metrics:
@@ -260,8 +260,11 @@ def next_delay(
     spec: AutoscalerSpec | None,
     result: EvaluationResult | None,
     failed: bool,
+    elapsed: float,
 ) -> float:
-    """The evaluation period, or the failure backoff while evaluations keep failing.
+    """Seconds until the next evaluation: the evaluation period (or the failure backoff while
+    evaluations keep failing) counted from the start of this one, as the HPA's resync is, so
+    a slow evaluation does not push every later one back.
 
     The backoff never exceeds twice the period: a new workload's metrics routinely take a few
     scrapes to appear, and recovery must not wait minutes for that.
@@ -269,12 +272,14 @@ def next_delay(
     period = float(spec.evaluation_period) if spec is not None else 15.0
     if failed or (result is not None and result.action in (Action.HELD, Action.FAILED)):
         loop.failures += 1
-        return retry_delay(
+        delay = retry_delay(
             loop.failures,
             controller.bucket,
             time.monotonic(),
             controller.backoff_base,
             min(controller.backoff_cap, 2 * period),
         )
-    loop.failures = 0
-    return period
+    else:
+        loop.failures = 0
+        delay = period
+    return max(0.0, delay - elapsed)

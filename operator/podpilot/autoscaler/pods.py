@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from podpilot.autoscaler.timestamps import parse_time
 from podpilot.autoscaling import ContainerSpec, PodInfo, PodPhase, ReadyCondition
 from podpilot.quantity import QuantityError, milli_value, parse_quantity
+
+from .selectors import Selector
+
+# (namespace, label key, label value); the key "" (never a label key) holds every pod.
+PodKey = tuple[str, str, str]
+PodBucket = Callable[[PodKey], Collection["CachedPod"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +74,20 @@ def cached_pod(pod: Mapping[str, Any]) -> CachedPod:
         pod_level_requests=_requests(pod_resources) if pod_resources else None,
     )
     return CachedPod(labels=dict(metadata.get("labels") or {}), info=info)
+
+
+def pod_keys(namespace: str, labels: Mapping[str, str]) -> list[PodKey]:
+    """Where the pod cache files a pod: its namespace, and each of its labels in it."""
+    return [(namespace, "", ""), *((namespace, key, value) for key, value in labels.items())]
+
+
+def select_pods(bucket: PodBucket, namespace: str, selector: Selector) -> list[CachedPod]:
+    """The pods of ``namespace`` that ``selector`` matches. Only the smallest bucket of a
+    label the selector requires is tested, not every pod of the namespace (with 2,000
+    Autoscalers over 6,000 pods that scan was the evaluations' largest cost)."""
+    candidates = bucket((namespace, "", ""))
+    for key, value in selector.required_labels:
+        labelled = bucket((namespace, key, value))
+        if len(labelled) < len(candidates):
+            candidates = labelled
+    return [pod for pod in candidates if selector.matches(pod.labels)]

@@ -57,6 +57,16 @@ class Selector:
             return tuple((r.key, r.values[0]) for r in self.requirements)
         return None
 
+    @functools.cached_property
+    def required_labels(self) -> tuple[tuple[str, str], ...]:
+        """``key=value`` pairs every matching label set carries (from ``=`` and one-value
+        ``in`` requirements): a label index narrows the candidates to one of them."""
+        return tuple(
+            (r.key, r.values[0])
+            for r in self.requirements
+            if r.operator in ("=", "in") and len(r.values) == 1
+        )
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         equalities = self._equalities
         if equalities is not None:

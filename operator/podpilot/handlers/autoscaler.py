@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -13,13 +14,14 @@ import kopf
 from podpilot.autoscaler.backoff import TokenBucket
 from podpilot.autoscaler.evaluator import Services
 from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
-from podpilot.autoscaler.pods import CachedPod, cached_pod
+from podpilot.autoscaler.pods import CachedPod, PodKey, cached_pod, pod_keys
 from podpilot.autoscaler.result import Event
+from podpilot.autoscaler.watched_scales import WATCHED_KINDS, deployment_scale
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import StatusWriter
 from podpilot.kube.discovery import Discovery
-from podpilot.kube.scale import ScaleClient
+from podpilot.kube.scale import Scale, ScaleClient
 from podpilot.metrics.registry import MetricSources
 from podpilot.observability import autoscaler_metrics
 from podpilot.runtime import Runtime
@@ -66,9 +68,35 @@ async def close_controller(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index("pods")
-def autoscaler_pods(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, CachedPod]:
-    """Every pod, by namespace, in the form the engine needs (the watch keeps it current)."""
-    return {namespace or "": cached_pod(body)}
+def autoscaler_pods(namespace: str | None, body: kopf.Body, **_: Any) -> dict[PodKey, CachedPod]:
+    """Every pod in the form the engine needs, by namespace and by each of its labels (the
+    watch keeps it current)."""
+    pod = cached_pod(body)
+    return dict.fromkeys(pod_keys(namespace or "", pod.labels), pod)
+
+
+@kopf.index("apps", "v1", "deployments")
+def autoscaler_deployment_scales(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], Scale | None]:
+    """Every Deployment's scale, by namespace and name (spares a GET /scale per evaluation)."""
+    return {(namespace or "", name): deployment_scale(body)}
+
+
+@dataclass(frozen=True)
+class IndexedObjects:
+    """The engine's view of kopf's indexes (see ``evaluator.Watched``)."""
+
+    pods_index: kopf.Index[PodKey, CachedPod]
+    scales_index: kopf.Index[tuple[str, str], Scale | None]
+
+    def pods(self, key: PodKey) -> Collection[CachedPod]:
+        return self.pods_index.get(key, ())
+
+    def scale(self, namespace: str, api_version: str, kind: str, name: str) -> Scale | None:
+        if (api_version, kind) not in WATCHED_KINDS:
+            return None
+        return next(iter(self.scales_index.get((namespace, name), [])), None)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -89,15 +117,13 @@ async def autoscaler(
     controller: Controller = runtime.services["autoscaler"]
     loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
 
-    pods_index: kopf.Index[str, CachedPod] = kwargs["autoscaler_pods"]
-
-    def pods_in(pod_namespace: str) -> list[CachedPod]:
-        return list(pods_index.get(pod_namespace, []))
+    watched = IndexedObjects(kwargs["autoscaler_pods"], kwargs["autoscaler_deployment_scales"])
 
     def post(event: Event) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
 
     while not stopped:
+        started = time.monotonic()
         failed = False
         spec = result = None
         try:
@@ -106,7 +132,7 @@ async def autoscaler(
                 controller,
                 body.get("spec", {}),
                 meta.get("generation"),
-                pods_in,
+                watched,
                 post,
                 logger,
             )
@@ -115,6 +141,7 @@ async def autoscaler(
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", namespace, name)
-        await stopped.wait(next_delay(loop, controller, spec, result, failed))
+        elapsed = time.monotonic() - started
+        await stopped.wait(next_delay(loop, controller, spec, result, failed, elapsed))
     controller.status.discard((namespace, name))
     autoscaler_metrics.forget(namespace, name)

@@ -36,13 +36,39 @@ def _api_exception_text(error: kubernetes.client.ApiException) -> str:
     return f"{error.status} {error.reason}"
 
 
+TargetKey = tuple[str, str, str, str]  # namespace, apiVersion, kind, name
+
+
+class OwnWrites:
+    """Replica counts this process patched that a watch may not have delivered yet."""
+
+    def __init__(self) -> None:
+        self._written: dict[TargetKey, int] = {}
+
+    def remember(self, target: TargetKey, replicas: int) -> None:
+        self._written[target] = replicas
+
+    def trust(self, target: TargetKey, watched: Scale | None) -> bool:
+        """Whether the watched scale may stand in for ``GET /scale``: it must show this
+        process's last patch, if any. Either way the patch is then forgotten: the caller
+        reads ``/scale`` when it is not trusted, and that read is current."""
+        written = self._written.pop(target, None)
+        return watched is not None and written in (None, watched.spec_replicas)
+
+
 class ScaleClient:
-    """Reads and patches ``/scale``, resolving the target's kind to its resource once."""
+    """Reads and patches ``/scale``, resolving the target's kind to its resource once.
+
+    A caller that watches the target passes the watched Scale to ``get``; it is used unless
+    this client changed the replica count since and the watch has not shown that yet (then
+    ``/scale`` is read, so a decision never rests on the count from before its own patch).
+    """
 
     def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
         self._clients = clients
         self._discovery = discovery
         self._api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+        self._own_writes = OwnWrites()
 
     async def _resource(self, api_version: str, kind: str) -> tuple[str, str, str]:
         try:
@@ -57,7 +83,17 @@ class ScaleClient:
             )
         return info.group, info.version, info.plural
 
-    async def get(self, namespace: str, api_version: str, kind: str, name: str) -> Scale:
+    async def get(
+        self,
+        namespace: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        watched: Scale | None = None,
+    ) -> Scale:
+        trusted = self._own_writes.trust((namespace, api_version, kind, name), watched)
+        if trusted and watched is not None:
+            return watched
         group, version, plural = await self._resource(api_version, kind)
         try:
             raw: object = await self._clients.call(
@@ -105,3 +141,4 @@ class ScaleClient:
                 "FailedRescale",
                 f"New size: {replicas}; error: {_api_exception_text(error)} {error.body or ''}",
             ) from error
+        self._own_writes.remember((namespace, api_version, kind, name), replicas)

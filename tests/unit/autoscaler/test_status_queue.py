@@ -13,10 +13,13 @@ import pytest
 from podpilot.autoscaler import loop as loop_module
 from podpilot.autoscaler.backoff import TokenBucket
 from podpilot.autoscaler.evaluator import Memory
-from podpilot.autoscaler.loop import AutoscalerLoop, Controller, run_once
+from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.pods import CachedPod, PodKey
 from podpilot.autoscaler.result import EvaluationResult
+from podpilot.autoscaler.spec import parse_spec
 from podpilot.autoscaling import ScaleEvent, ScalingHistory, TimestampedRecommendation
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.scale import Scale
 
 from .test_status_writes import CPU, steady
 
@@ -41,6 +44,14 @@ class SlowWrites:
         self.written.append(status)
 
 
+class NothingWatched:
+    def pods(self, key: PodKey) -> list[CachedPod]:
+        return []
+
+    def scale(self, namespace: str, api_version: str, kind: str, name: str) -> Scale | None:
+        return None
+
+
 def evaluating(monkeypatch: pytest.MonkeyPatch, result: EvaluationResult) -> None:
     async def evaluate(*_: object) -> EvaluationResult:
         return result
@@ -48,17 +59,23 @@ def evaluating(monkeypatch: pytest.MonkeyPatch, result: EvaluationResult) -> Non
     monkeypatch.setattr(loop_module, "evaluate", evaluate)
 
 
-async def evaluate_once(loop: AutoscalerLoop, writes: SlowWrites) -> bool:
-    """Whether the evaluation returned before its status write was released."""
-    controller = Controller(
+def controller_writing_to(writes: SlowWrites) -> Controller:
+    return Controller(
         services=None,  # type: ignore[arg-type]  # evaluate is replaced
         status=CoalescingWriter(writes.write, concurrency=1),
         bucket=TokenBucket(1.0, 1),
         backoff_base=1.0,
         backoff_cap=2.0,
     )
+
+
+async def evaluate_once(loop: AutoscalerLoop, writes: SlowWrites) -> bool:
+    """Whether the evaluation returned before its status write was released."""
+    controller = controller_writing_to(writes)
     task = asyncio.create_task(
-        run_once(loop, controller, RAW_SPEC, 1, lambda _: [], lambda _: None, logging.getLogger())
+        run_once(
+            loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+        )
     )
     for _ in range(20):
         await asyncio.sleep(0)
@@ -141,3 +158,14 @@ def test_a_failed_unwaited_write_makes_the_next_evaluation_write_again(
         assert len(writes.written) == 1
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("elapsed", "delay"), [(0.0, 15.0), (2.5, 12.5), (15.0, 0.0), (20.0, 0.0)])
+def test_the_period_is_counted_from_the_start_of_the_evaluation(
+    elapsed: float, delay: float
+) -> None:
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    controller = controller_writing_to(SlowWrites())
+    result = steady(NOW)
+    spec = parse_spec(RAW_SPEC)
+    assert next_delay(loop, controller, spec, result, False, elapsed) == delay
