@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 import zlib
@@ -18,7 +20,13 @@ from .backoff import TokenBucket, retry_delay
 from .evaluator import Memory, Services, Watched, evaluate
 from .result import Action, EvaluationResult, Event
 from .spec import AutoscalerSpec, SpecError, parse_spec
-from .status import history_from_status, render_status, status_key, without_timestamps
+from .status import (
+    carried_over,
+    history_from_status,
+    render_status,
+    status_key,
+    without_timestamps,
+)
 from .timestamps import parse_time
 
 HEARTBEAT_SECONDS = 60.0
@@ -40,6 +48,24 @@ class Controller:
     backoff_cap: float
 
 
+@dataclass(frozen=True)
+class WrittenStatus:
+    """What is kept of the last status submitted: what the next render carries over, and a
+    digest to compare with (not the whole status, about 10 KB per Autoscaler)."""
+
+    carried: Mapping[str, Any]  # see status.carried_over
+    digest: bytes
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any]) -> WrittenStatus:
+        return cls(carried_over(status), _digest(status))
+
+
+def _digest(status: Mapping[str, Any]) -> bytes:
+    canonical = json.dumps(without_timestamps(status), sort_keys=True, default=str)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
 @dataclass
 class AutoscalerLoop:
     """Per-Autoscaler state between evaluations; restart-safe because it starts from status."""
@@ -47,7 +73,7 @@ class AutoscalerLoop:
     namespace: str
     name: str
     memory: Memory
-    written: dict[str, Any] | None = None
+    written: WrittenStatus | None = None
     written_at: float = 0.0
     written_key: tuple[Any, ...] | None = None  # status_key of what was written
     persisted: DecisionState | None = None  # decision_state of the last status known written
@@ -151,11 +177,11 @@ async def run_once(
     key = status_key(result, spec, generation)
     if loop.written is not None and not stale and key is not None and key == loop.written_key:
         return spec, result  # steady: the rendered status would equal the written one
-    previous = loop.written or {}
-    status = render_status(result, spec, previous, generation)
-    if loop.written is None or stale or without_timestamps(status) != without_timestamps(previous):
+    previous = loop.written
+    status = render_status(result, spec, previous.carried if previous else {}, generation)
+    if previous is None or stale or _digest(status) != previous.digest:
         written = controller.status.submit((loop.namespace, loop.name), status)
-        loop.written, loop.written_at, loop.pending = status, now, written
+        loop.written, loop.written_at, loop.pending = WrittenStatus.of(status), now, written
         state = decision_state(status)
         if result.rescaled or (state != loop.persisted and not _seeded_only(loop, result)):
             # Decision state a restart could not rebuild: persisted before the next evaluation

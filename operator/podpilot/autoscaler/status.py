@@ -239,6 +239,11 @@ def _decision_trace(result: EvaluationResult) -> dict[str, Any]:
     return trace
 
 
+def carried_over(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``render_status`` reads of the previous status."""
+    return {"lastScaleTime": status.get("lastScaleTime"), "conditions": status.get("conditions")}
+
+
 def render_status(
     result: EvaluationResult,
     spec: AutoscalerSpec,

@@ -13,7 +13,13 @@ import pytest
 from podpilot.autoscaler import loop as loop_module
 from podpilot.autoscaler.backoff import TokenBucket
 from podpilot.autoscaler.evaluator import Memory
-from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.loop import (
+    AutoscalerLoop,
+    Controller,
+    WrittenStatus,
+    next_delay,
+    run_once,
+)
 from podpilot.autoscaler.pods import CachedPod, PodKey
 from podpilot.autoscaler.result import EvaluationResult
 from podpilot.autoscaler.spec import parse_spec
@@ -150,7 +156,8 @@ def test_a_failed_unwaited_write_makes_the_next_evaluation_write_again(
     async def scenario() -> None:
         failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         failed.set_exception(RuntimeError("apiserver said no"))
-        loop.written, loop.written_key, loop.pending = {"stale": True}, ("key",), failed
+        loop.written = WrittenStatus.of({"stale": True})
+        loop.written_key, loop.pending = ("key",), failed
         loop.written_at = NOW + 10**6  # not due for a heartbeat
         writes = SlowWrites()
         writes.release.set()
@@ -169,3 +176,14 @@ def test_the_period_is_counted_from_the_start_of_the_evaluation(
     result = steady(NOW)
     spec = parse_spec(RAW_SPEC)
     assert next_delay(loop, controller, spec, result, False, elapsed) == delay
+
+
+def test_a_changed_reading_is_written_and_a_repeated_one_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    writes = SlowWrites()
+    for offset, utilization in ((0, 50), (5, 50), (10, 70), (15, 70)):
+        evaluating(monkeypatch, steady(NOW + offset, utilization=utilization))
+        asyncio.run(evaluate_once(loop, writes))
+    assert [status["targets"] for status in writes.written] == ["cpu: 50%/50%", "cpu: 70%/50%"]
