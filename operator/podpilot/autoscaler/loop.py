@@ -103,7 +103,20 @@ class AutoscalerLoop:
             last_active=_resumed_last_active(status, now),
         )
         persisted = decision_state(status) if stored is not None else None
-        return cls(namespace, name, memory, persisted=persisted)
+        # The status found is what was last written: a restarted operator writes again only
+        # when its first evaluation changes it, or when the heartbeat falls due, not 2,000
+        # identical statuses at once.
+        evaluated_at = parse_time((status.get("lastDecision") or {}).get("evaluatedAt"))
+        if stored is None or evaluated_at is None:
+            return cls(namespace, name, memory, persisted=persisted)
+        return cls(
+            namespace,
+            name,
+            memory,
+            written=WrittenStatus.of(status),
+            written_at=evaluated_at,
+            persisted=persisted,
+        )
 
     def events_to_post(self, result: EvaluationResult) -> list[Event]:
         """Events on change only: a failure is posted once until it goes away or changes."""

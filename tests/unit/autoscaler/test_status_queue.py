@@ -23,6 +23,7 @@ from podpilot.autoscaler.loop import (
 from podpilot.autoscaler.pods import CachedPod, PodKey
 from podpilot.autoscaler.result import EvaluationResult
 from podpilot.autoscaler.spec import parse_spec
+from podpilot.autoscaler.status import render_status
 from podpilot.autoscaling import ScaleEvent, ScalingHistory, TimestampedRecommendation
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.scale import Scale
@@ -187,3 +188,31 @@ def test_a_changed_reading_is_written_and_a_repeated_one_is_not(
         evaluating(monkeypatch, steady(NOW + offset, utilization=utilization))
         asyncio.run(evaluate_once(loop, writes))
     assert [status["targets"] for status in writes.written] == ["cpu: 50%/50%", "cpu: 70%/50%"]
+
+
+def test_a_restarted_loop_does_not_rewrite_the_status_it_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = parse_spec(RAW_SPEC)
+    found = render_status(steady(NOW), spec, {}, 1)
+    loop = AutoscalerLoop.resume("team", "web", found, NOW + 5)
+    writes = SlowWrites()
+    monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 5)  # the loop's clock
+    evaluating(monkeypatch, steady(NOW + 5))
+    asyncio.run(evaluate_once(loop, writes))
+    assert writes.written == []
+    evaluating(monkeypatch, steady(NOW + 10, utilization=70))
+    asyncio.run(evaluate_once(loop, writes))
+    assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
+
+
+def test_a_restarted_loop_writes_when_the_heartbeat_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
+    loop = AutoscalerLoop.resume("team", "web", found, NOW + 61)
+    writes = SlowWrites()
+    monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 61)  # the loop's clock
+    evaluating(monkeypatch, steady(NOW + 61))
+    asyncio.run(evaluate_once(loop, writes))
+    assert len(writes.written) == 1
