@@ -58,3 +58,57 @@ def test_only_the_kopf_releases_it_was_written_against_are_patched() -> None:
     assert not kopf_readiness.applies_to("2.0")
     assert not kopf_readiness.applies_to("1.44.9")
     assert not kopf_readiness.applies_to("dev")
+
+
+class Handlers:
+    def __init__(self, present: bool) -> None:
+        self.present = present
+
+    def has_handlers(self, resource: object) -> bool:
+        return self.present
+
+
+class Registry:
+    def __init__(self, *, spawning: bool) -> None:
+        self._watching = Handlers(False)
+        self._changing = Handlers(False)
+        self._spawning = Handlers(spawning)
+
+
+def process_with(registry: Registry) -> tuple[dict[str, object], bool]:
+    """Run the wrapped processor with an operator-wide readiness set of one object; returns
+    what kopf's own processor received and whether the set was ready when it returned."""
+    received: dict[str, object] = {}
+
+    async def original(**kwargs: object) -> str:
+        received.update(kwargs)
+        return "42"
+
+    wrapped = kopf_readiness._without_needless_wait(original)
+
+    async def scenario() -> bool:
+        ready = aiotoggles.ToggleSet(all)
+        toggle = await ready.make_toggle(name="pod")
+        version = await wrapped(
+            registry=registry,
+            resource="pods",
+            operator_indexed=ready,
+            resource_indexed=toggle,
+            raw_event={},
+        )
+        assert version == "42"
+        return ready.is_on()
+
+    return received, asyncio.run(scenario())
+
+
+def test_an_index_only_resource_is_processed_without_waiting_and_marked_indexed() -> None:
+    received, ready = process_with(Registry(spawning=False))
+    assert "operator_indexed" not in received and "resource_indexed" not in received
+    assert ready  # its toggle was dropped once the processor (indexing) returned
+
+
+def test_a_resource_with_other_handlers_keeps_kopfs_wait() -> None:
+    received, ready = process_with(Registry(spawning=True))
+    assert received["operator_indexed"] is not None and received["resource_indexed"] is not None
+    assert not ready  # kopf's own processor drops the toggle; the stand-in here does not
