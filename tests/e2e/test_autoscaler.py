@@ -6,6 +6,7 @@ fixture), which uses the same HPA timings as the dev cluster's kube-controller-m
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -430,12 +431,16 @@ def test_deployment_scale_comes_from_the_watch_as_the_apiserver_gives_it(
     apply(kubectl, namespace, workload)
     wait_ready(kubectl_json, namespace, "web", 2)
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale"
+
+    def read_scale() -> dict[str, Any]:
+        return dict(json.loads(kubectl("get", "--raw", path).stdout))
+
     wait_until(
-        lambda: kubectl_json("get", "--raw", path)["status"].get("replicas") == 2,
+        lambda: read_scale()["status"].get("replicas") == 2,
         timeout=30,
         what="the Deployment's scale to show 2 replicas",
     )
-    scale = kubectl_json("get", "--raw", path)
+    scale = read_scale()
     watched = deployment_scale(kubectl_json("get", "deployment", "web", "-n", namespace))
     assert watched == Scale(
         scale["spec"]["replicas"], scale["status"]["replicas"], scale["status"]["selector"]
