@@ -249,26 +249,32 @@ def _check_pending(
 def _record_gauges(
     loop: AutoscalerLoop, spec: AutoscalerSpec, result: EvaluationResult, now: float
 ) -> None:
-    labels = (loop.namespace, loop.name)
-    metrics.CURRENT_REPLICAS.labels(*labels).set(result.current_replicas)
-    metrics.DESIRED_REPLICAS.labels(*labels).set(result.desired_replicas)
-    metrics.MIN_REPLICAS.labels(*labels).set(spec.min_replicas)
-    metrics.MAX_REPLICAS.labels(*labels).set(spec.max_replicas)
-    metrics.FALLBACK_ACTIVE.labels(*labels).set(1 if result.fallback_applied else 0)
-    metrics.PAUSED.labels(*labels).set(1 if spec.paused else 0)
-    metrics.LAST_EVALUATION.labels(*labels).set(now)
-    metrics.EVALUATION_PERIOD.labels(*labels).set(spec.evaluation_period)
+    active = None
     if spec.min_replicas == 0:
         active = any(c.type == "Active" and c.status for c in result.conditions)
-        metrics.ACTIVE.labels(*labels).set(1 if active else 0)
-    series: dict[str, tuple[float | None, float | None]] = {}
+    series = []
     for index, item in enumerate(result.metrics):
         target = item.spec.target.value or item.spec.target.average_value
-        series[str(index)] = (
-            item.value / 1000 if item.value is not None else None,
-            target / 1000 if target is not None else None,
+        series.append(
+            metrics.MetricSeries(
+                str(index),
+                item.value / 1000 if item.value is not None else None,
+                target / 1000 if target is not None else None,
+            )
         )
-    metrics.set_metric_series(*labels, series)
+    sample = metrics.AutoscalerSample(
+        current_replicas=result.current_replicas,
+        desired_replicas=result.desired_replicas,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        fallback_active=result.fallback_applied,
+        paused=spec.paused,
+        last_evaluation=now,
+        evaluation_period=spec.evaluation_period,
+        active=active,
+        metrics=tuple(series),
+    )
+    metrics.AUTOSCALERS.record(loop.namespace, loop.name, sample)
 
 
 def _record_reaction(

@@ -15,6 +15,7 @@ from podpilot.metrics.prometheus import PrometheusQuery
 from podpilot.metrics.promql_result import EmptyResult, ReducedValue, Reduction
 from podpilot.metrics.registry import MetricSources
 from podpilot.observability import autoscaler_metrics
+from podpilot.observability.autoscaler_metrics import AutoscalerSample, MetricSeries
 from podpilot.observability.registry import REGISTRY
 
 
@@ -92,14 +93,38 @@ def test_a_failed_query_is_failed_get_prometheus_metric_and_counted_by_kind() ->
     assert errors() == before + 1
 
 
+def sample(*series: MetricSeries, active: bool | None = None) -> AutoscalerSample:
+    return AutoscalerSample(3, 4, 1, 10, False, False, 1.7e9, 15.0, active, series)
+
+
 def test_per_metric_series_follow_the_spec_and_go_with_the_autoscaler() -> None:
     def value(index: str) -> float | None:
         labels = {"namespace": "ns", "name": "web", "metric": index}
         return REGISTRY.get_sample_value("podpilot_autoscaler_metric_value", labels)
 
-    autoscaler_metrics.set_metric_series("ns", "web", {"0": (1.5, 2.0), "1": (3.0, 1.0)})
+    recorded = sample(MetricSeries("0", 1.5, 2.0), MetricSeries("1", 3.0, 1.0))
+    autoscaler_metrics.AUTOSCALERS.record("ns", "web", recorded)
     assert (value("0"), value("1")) == (1.5, 3.0)
-    autoscaler_metrics.set_metric_series("ns", "web", {"0": (2.5, 2.0)})
+    autoscaler_metrics.AUTOSCALERS.record("ns", "web", sample(MetricSeries("0", 2.5, 2.0)))
     assert (value("0"), value("1")) == (2.5, None)
     autoscaler_metrics.forget("ns", "web")
     assert value("0") is None
+
+
+def test_per_autoscaler_series_carry_the_last_sample() -> None:
+    labels = {"namespace": "ns", "name": "api"}
+
+    def read(suffix: str) -> float | None:
+        return REGISTRY.get_sample_value(f"podpilot_autoscaler_{suffix}", labels)
+
+    autoscaler_metrics.AUTOSCALERS.record("ns", "api", sample(MetricSeries("0", None, 2.0)))
+    assert (read("current_replicas"), read("desired_replicas")) == (3, 4)
+    assert read("last_evaluation_timestamp_seconds") == 1.7e9
+    assert read("active") is None  # only for minReplicas 0
+    metric = {**labels, "metric": "0"}
+    assert REGISTRY.get_sample_value("podpilot_autoscaler_metric_value", metric) is None
+    assert REGISTRY.get_sample_value("podpilot_autoscaler_metric_target", metric) == 2.0
+    autoscaler_metrics.AUTOSCALERS.record("ns", "api", sample(active=True))
+    assert read("active") == 1.0
+    autoscaler_metrics.forget("ns", "api")
+    assert read("current_replicas") is None
