@@ -105,7 +105,9 @@ class AutoscalerLoop:
         persisted = decision_state(status) if stored is not None else None
         # The status found is what was last written: a restarted operator writes again only
         # when its first evaluation changes it, or when the heartbeat falls due, not 2,000
-        # identical statuses at once.
+        # identical statuses at once. After a long stop every heartbeat is overdue; counted
+        # from half a minute ago, they fall due over the next half minute, each Autoscaler
+        # at its own point (``heartbeat`` is spread).
         evaluated_at = parse_time((status.get("lastDecision") or {}).get("evaluatedAt"))
         if stored is None or evaluated_at is None:
             return cls(namespace, name, memory, persisted=persisted)
@@ -114,7 +116,7 @@ class AutoscalerLoop:
             name,
             memory,
             written=WrittenStatus.of(status),
-            written_at=evaluated_at,
+            written_at=max(evaluated_at, now - HEARTBEAT_SECONDS / 2),
             persisted=persisted,
         )
 

@@ -206,13 +206,21 @@ def test_a_restarted_loop_does_not_rewrite_the_status_it_finds(
     assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
 
 
-def test_a_restarted_loop_writes_when_the_heartbeat_is_due(
+def test_after_a_long_stop_the_heartbeats_fall_due_within_half_a_minute(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
-    loop = AutoscalerLoop.resume("team", "web", found, NOW + 61)
+    restarted = NOW + 3600
+    due = []
+    for name in (f"web-{i}" for i in range(20)):
+        loop = AutoscalerLoop.resume("team", name, found, restarted)
+        due.append(loop.written_at + loop.heartbeat - restarted)
+    assert all(0 <= seconds <= 30 for seconds in due)
+    assert max(due) - min(due) > 10  # spread, not all at once
+
+    loop = AutoscalerLoop.resume("team", "web", found, restarted)
     writes = SlowWrites()
-    monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 61)  # the loop's clock
-    evaluating(monkeypatch, steady(NOW + 61))
+    monkeypatch.setattr(loop_module.time, "time", lambda: restarted + 31)  # the loop's clock
+    evaluating(monkeypatch, steady(restarted + 31))
     asyncio.run(evaluate_once(loop, writes))
     assert len(writes.written) == 1
