@@ -70,7 +70,9 @@ async def close_controller(memo: kopf.Memo, **_: Any) -> None:
 # Index functions are coroutines: kopf runs a plain function in its thread pool, one
 # executor round per object (6,000 at once at start-up) for a few microseconds of work.
 @kopf.index("pods")
-async def autoscaler_pods(namespace: str | None, body: kopf.Body, **_: Any) -> dict[PodKey, CachedPod]:
+async def autoscaler_pods(
+    namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[PodKey, CachedPod]:
     """Every pod in the form the engine needs, by namespace and by each of its labels (the
     watch keeps it current)."""
     pod = cached_pod(body)
