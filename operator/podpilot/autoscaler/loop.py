@@ -57,8 +57,8 @@ class WrittenStatus:
     digest: bytes
 
     @classmethod
-    def of(cls, status: Mapping[str, Any]) -> WrittenStatus:
-        return cls(carried_over(status), _digest(status))
+    def of(cls, status: Mapping[str, Any], digest: bytes | None = None) -> WrittenStatus:
+        return cls(carried_over(status), digest if digest is not None else _digest(status))
 
 
 def _digest(status: Mapping[str, Any]) -> bytes:
@@ -109,14 +109,13 @@ class AutoscalerLoop:
         # from half a minute ago, they fall due over the next half minute, each Autoscaler
         # at its own point (``heartbeat`` is spread).
         evaluated_at = parse_time((status.get("lastDecision") or {}).get("evaluatedAt"))
-        if stored is None or evaluated_at is None:
-            return cls(namespace, name, memory, persisted=persisted)
+        found = stored is not None and evaluated_at is not None
         return cls(
             namespace,
             name,
             memory,
-            written=WrittenStatus.of(status),
-            written_at=max(evaluated_at, now - HEARTBEAT_SECONDS / 2),
+            written=WrittenStatus.of(status) if found else None,
+            written_at=max(evaluated_at or 0.0, now - HEARTBEAT_SECONDS / 2) if found else 0.0,
             persisted=persisted,
         )
 
@@ -194,9 +193,10 @@ async def run_once(
         return spec, result  # steady: the rendered status would equal the written one
     previous = loop.written
     status = render_status(result, spec, previous.carried if previous else {}, generation)
-    if previous is None or stale or _digest(status) != previous.digest:
+    digest = _digest(status)
+    if previous is None or stale or digest != previous.digest:
         written = controller.status.submit((loop.namespace, loop.name), status)
-        loop.written, loop.written_at, loop.pending = WrittenStatus.of(status), now, written
+        loop.written, loop.written_at, loop.pending = WrittenStatus.of(status, digest), now, written
         state = decision_state(status)
         if result.rescaled or (state != loop.persisted and not _seeded_only(loop, result)):
             # Decision state a restart could not rebuild: persisted before the next evaluation
