@@ -47,6 +47,18 @@ def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
+def wait_reason(
+    kubectl_json: Json, namespace: str, kind: str, reason: str, *, timeout: float, what: str
+) -> dict[str, Any]:
+    """Wait until the Autoscaler ``web``'s condition ``kind`` has ``reason``; return it."""
+    wait_until(
+        lambda: condition(status_of(kubectl_json, namespace), kind).get("reason") == reason,
+        timeout=timeout,
+        what=what,
+    )
+    return condition(status_of(kubectl_json, namespace), kind)
+
+
 def wait_replicas(kubectl_json: Json, namespace: str, count: int, timeout: float = 90) -> None:
     wait_until(
         lambda: spec_replicas(kubectl_json, namespace, "web") == count,
@@ -244,14 +256,10 @@ def _scaled_up_workload(kubectl: Kubectl, kubectl_json: Json, namespace: str, **
 
 def drop_load_until_stabilized(kubectl: Kubectl, kubectl_json: Json, namespace: str) -> None:
     set_usage(kubectl, namespace, "web", cpu="10m")
-    wait_until(
-        lambda: (
-            condition(status_of(kubectl_json, namespace), "AbleToScale").get("reason")
-            == "ScaleDownStabilized"
-        ),
-        timeout=60,
-        what="the scale-down to be held by the stabilization window",
-    )
+    wait_reason(
+        kubectl_json, namespace, "AbleToScale", "ScaleDownStabilized",
+        timeout=60, what="the scale-down to be held by the stabilization window",
+    )  # fmt: skip
 
 
 def assert_replicas_stay(kubectl_json: Json, namespace: str, count: int, seconds: float) -> None:
@@ -396,14 +404,10 @@ def test_bad_input_becomes_conditions_and_never_scales_down(
         autoscaler("ghost", "no-such-deployment", min_replicas=1, max_replicas=3,
                    metrics=[cpu_utilization(50)]),
     )  # fmt: skip
-    wait_until(
-        lambda: (
-            condition(status_of(kubectl_json, namespace), "ScalingActive").get("reason")
-            == "FailedGetExternalMetric"
-        ),
-        timeout=90,
-        what="ScalingActive=False with FailedGetExternalMetric",
-    )
+    wait_reason(
+        kubectl_json, namespace, "ScalingActive", "FailedGetExternalMetric",
+        timeout=90, what="ScalingActive=False with FailedGetExternalMetric",
+    )  # fmt: skip
     ghost = wait_until(
         lambda: condition(status_of(kubectl_json, namespace, "ghost"), "AbleToScale"),
         timeout=60,
@@ -454,13 +458,8 @@ def test_deployment_scale_comes_from_the_watch_as_the_apiserver_gives_it(
     )
     wait_replicas(kubectl_json, namespace, 4)
     kubectl("delete", "deployment", "web", "-n", namespace, "--wait=true")
-    wait_until(
-        lambda: (
-            condition(status_of(kubectl_json, namespace), "AbleToScale").get("reason")
-            == "FailedGetScale"
-        ),
-        timeout=60,
-        what="AbleToScale=False with FailedGetScale once the Deployment is deleted",
-    )
-    gone = condition(status_of(kubectl_json, namespace), "AbleToScale")
+    gone = wait_reason(
+        kubectl_json, namespace, "AbleToScale", "FailedGetScale",
+        timeout=60, what="AbleToScale=False with FailedGetScale once the Deployment is deleted",
+    )  # fmt: skip
     assert gone["status"] == "False" and "web" in gone["message"]

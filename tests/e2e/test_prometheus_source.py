@@ -15,7 +15,14 @@ from tests.e2e.prometheus_helpers import (
     prometheus_metric,
     prometheus_server,
 )
-from tests.e2e.test_autoscaler import Json, condition, events, status_of, wait_replicas
+from tests.e2e.test_autoscaler import (
+    Json,
+    condition,
+    events,
+    status_of,
+    wait_reason,
+    wait_replicas,
+)
 from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import (
     FAST_SCALE_DOWN,
@@ -95,14 +102,10 @@ def test_outage_holds_then_falls_back_and_recovers(
             what="the metric read at its target through the throwaway Prometheus",
         )
         own.stop()
-        wait_until(
-            lambda: (
-                condition(status_of(kubectl_json, namespace), "ScalingActive").get("reason")
-                == "FailedGetPrometheusMetric"
-            ),
-            timeout=30,
-            what="the outage reported",
-        )
+        wait_reason(
+            kubectl_json, namespace, "ScalingActive", "FailedGetPrometheusMetric",
+            timeout=30, what="the outage reported",
+        )  # fmt: skip
         # Before the threshold: held, never scaled down.
         assert spec_replicas(kubectl_json, namespace, "web") == 2
         message = condition(status_of(kubectl_json, namespace), "ScalingActive")["message"]
