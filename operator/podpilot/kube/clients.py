@@ -1,8 +1,9 @@
 """The two API clients, built once from the same credentials, each with one job.
 
 * ``kubernetes`` (the official client) does every typed call: the ``/scale`` subresource of
-  any workload, status patches of podpilot's own resources, CRD installation, and the node
-  proxy the emptyDir audit reads.
+  any workload, status patches of podpilot's own resources, CRD installation, the node
+  proxy the emptyDir audit reads, and the list-and-watch of pods and Deployments behind the
+  Autoscaler's caches (``list_watch.py``).
 * ``pykube-ng`` does the generic, read-only calls: API discovery and the aggregated metrics
   APIs (metrics.k8s.io, custom.metrics.k8s.io, external.metrics.k8s.io).
 
@@ -29,6 +30,8 @@ import pykube
 T = TypeVar("T")
 
 MAX_CONCURRENT_STATUS_WRITES = 4
+# The Autoscaler's pod and Deployment watches each hold a connection while they stream.
+WATCH_CONNECTIONS = 2
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
@@ -84,7 +87,9 @@ def connect(
             config_file=path, client_configuration=configuration
         )
         pykube_config = pykube.KubeConfig.from_file(path)
-    configuration.connection_pool_maxsize = max_concurrent_calls + max_concurrent_status_writes
+    configuration.connection_pool_maxsize = (
+        max_concurrent_calls + max_concurrent_status_writes + WATCH_CONNECTIONS
+    )
     adapter = pykube.http.KubernetesHTTPAdapter(pykube_config, pool_maxsize=max_concurrent_calls)
     http = pykube.HTTPClient(pykube_config, timeout=10, http_adapter=adapter)
     return ApiClients(
