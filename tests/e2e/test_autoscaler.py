@@ -424,7 +424,7 @@ def test_bad_input_becomes_conditions_and_never_scales_down(
 def test_deployment_scale_comes_from_the_watch_as_the_apiserver_gives_it(
     kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
 ) -> None:
-    """The Deployment index stands in for GET /scale: same counts, same selector text (with
+    """The Deployment cache stands in for GET /scale: same counts, same selector text (with
     expressions), it scales the Deployment, and a deleted Deployment is FailedGetScale."""
     workload = deployment("web", 2, usage_cpu="100m")
     workload["spec"]["selector"]["matchExpressions"] = [

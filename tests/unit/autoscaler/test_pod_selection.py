@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from hypothesis import given
 from hypothesis import strategies as st
 
-from podpilot.autoscaler.pods import CachedPod, PodKey, pod_keys, select_pods
+from podpilot.autoscaler.pods import CachedPod, PodKey, select_pods
 from podpilot.autoscaler.selectors import format_selector, parse_selector, selector_from_object
+from podpilot.autoscaler.watched_objects import PodCache, ScaleCache, WatchedObjects
 from podpilot.autoscaling import PodInfo
+from podpilot.kube.scale import Scale
 
 
-def cache_of(pods: dict[str, tuple[str, dict[str, str]]]) -> dict[PodKey, list[CachedPod]]:
-    """What kopf's index holds: every pod filed under each key ``pod_keys`` gives it."""
-    buckets: dict[PodKey, list[CachedPod]] = defaultdict(list)
+def cache_of(pods: dict[str, tuple[str, dict[str, str]]]) -> PodCache:
+    cache = PodCache()
     for name, (namespace, labels) in pods.items():
-        pod = CachedPod(labels, PodInfo(name))
-        for key in pod_keys(namespace, labels):
-            buckets[key].append(pod)
-    return buckets
+        cache.put((namespace, name), CachedPod(labels, PodInfo(name)))
+    return cache
 
 
 def names(pods: list[CachedPod]) -> set[str]:
@@ -41,7 +38,7 @@ def test_equality_selector_reads_one_label_bucket() -> None:
 
     def bucket(key: PodKey) -> list[CachedPod]:
         asked.append(key)
-        return cache.get(key, [])
+        return list(cache.bucket(key))
 
     selected = select_pods(bucket, "shop", parse_selector("app=web,track=stable"))
     assert names(selected) == {"web-1"}
@@ -51,18 +48,18 @@ def test_equality_selector_reads_one_label_bucket() -> None:
 def test_selector_without_equalities_scans_the_namespace() -> None:
     cache = cache_of(PODS)
     selector = parse_selector("!track")
-    assert names(select_pods(lambda key: cache.get(key, []), "shop", selector)) == {"bare"}
+    assert names(select_pods(cache.bucket, "shop", selector)) == {"bare"}
 
 
 def test_label_missing_from_every_pod_selects_nothing() -> None:
     cache = cache_of(PODS)
     selector = parse_selector("app=web,team=red")
-    assert select_pods(lambda key: cache.get(key, []), "shop", selector) == []
+    assert select_pods(cache.bucket, "shop", selector) == []
 
 
 def test_empty_selector_selects_the_whole_namespace() -> None:
     cache = cache_of(PODS)
-    selected = select_pods(lambda key: cache.get(key, []), "shop", parse_selector(""))
+    selected = select_pods(cache.bucket, "shop", parse_selector(""))
     assert names(selected) == {"web-1", "web-2", "api-1", "bare"}
 
 
@@ -106,4 +103,42 @@ def test_selection_equals_testing_every_pod_of_the_namespace(
         for name, (namespace, labels) in named.items()
         if namespace == "shop" and selector.matches(labels)
     }
-    assert names(select_pods(lambda key: cache.get(key, []), "shop", selector)) == expected
+    assert names(select_pods(cache.bucket, "shop", selector)) == expected
+
+
+def test_relabelled_pod_moves_between_buckets() -> None:
+    cache = cache_of(PODS)
+    cache.put(("shop", "web-1"), CachedPod({"app": "api"}, PodInfo("web-1")))
+    assert names(select_pods(cache.bucket, "shop", parse_selector("app=web"))) == {"web-2"}
+    assert names(select_pods(cache.bucket, "shop", parse_selector("app=api"))) == {
+        "api-1",
+        "web-1",
+    }
+    assert names(select_pods(cache.bucket, "shop", parse_selector("track=stable"))) == {"api-1"}
+    assert len(cache) == len(PODS)
+
+
+def test_removed_pod_leaves_every_bucket() -> None:
+    cache = cache_of(PODS)
+    cache.remove(("shop", "web-1"))
+    cache.remove(("shop", "never-seen"))
+    assert names(select_pods(cache.bucket, "shop", parse_selector(""))) == {
+        "web-2",
+        "api-1",
+        "bare",
+    }
+    assert names(list(cache.bucket(("shop", "track", "stable")))) == {"api-1"}
+    cache.remove(("shop", "api-1"))
+    assert list(cache.bucket(("shop", "track", "stable"))) == []
+
+
+def test_watched_objects_answer_for_deployments_only() -> None:
+    scales = ScaleCache()
+    scales.put(("shop", "web"), Scale(3, 3, "app=web"))
+    watched = WatchedObjects(cache_of(PODS), scales)
+    assert watched.scale("shop", "apps/v1", "Deployment", "web") == Scale(3, 3, "app=web")
+    assert watched.scale("shop", "apps/v1", "StatefulSet", "web") is None
+    assert watched.scale("shop", "apps/v1", "Deployment", "gone") is None
+    scales.remove(("shop", "web"))
+    assert watched.scale("shop", "apps/v1", "Deployment", "web") is None
+    assert names(list(watched.pods(("other", "", "")))) == {"web-x"}
