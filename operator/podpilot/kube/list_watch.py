@@ -154,6 +154,15 @@ class ListWatch(Generic[V]):
         if synced:
             self._synced.set()
 
+    def _converted(self, key: ObjectKey, obj: Mapping[str, Any]) -> V | _Removed:
+        """The object's converted value; one that cannot be converted is left out (and
+        logged), as a kopf index leaves out an object whose index function fails."""
+        try:
+            return self._convert(obj)
+        except Exception:
+            logger.exception("%s %s/%s left out: it could not be converted", self.name, *key)
+            return REMOVED
+
     def _request(self, **params: Any) -> Any:
         try:
             return self._list_call(_preload_content=False, **params)
@@ -180,7 +189,7 @@ class ListWatch(Generic[V]):
             for item in items:
                 key = object_key(item)
                 listed.add(key)
-                changes.append((key, self._convert(item)))
+                changes.append((key, self._converted(key, item)))
             del page, items  # this page's bodies are freed before the next one is read
             self._deliver(changes)
             token = metadata.get("continue") or None
@@ -229,5 +238,5 @@ class ListWatch(Generic[V]):
                 self._deliver([(key, REMOVED)])
         else:
             self._known.add(key)
-            self._deliver([(key, self._convert(obj))])
+            self._deliver([(key, self._converted(key, obj))])
         return resource_version

@@ -8,6 +8,7 @@ import pytest
 
 from podpilot.kube.list_watch import (
     MAX_RETRY_SECONDS,
+    REMOVED,
     ListWatch,
     ResourceExpiredError,
     object_key,
@@ -87,3 +88,11 @@ def test_deletion_of_an_unknown_object_is_ignored() -> None:
     watch = ListWatch("pods", never_called, dict, NoSink())
     deleted = {"type": "DELETED", "object": {"metadata": {"name": "x", "resourceVersion": "11"}}}
     assert watch._handle(deleted, "10") == "11"
+
+
+def test_an_object_that_cannot_be_converted_is_left_out() -> None:
+    def convert(obj: object) -> int:
+        raise ValueError("odd object")
+
+    watch = ListWatch("pods", never_called, convert, NoSink())
+    assert watch._converted(("shop", "web-1"), {}) is REMOVED
