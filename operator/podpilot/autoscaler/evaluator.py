@@ -146,6 +146,7 @@ async def evaluate(
     context = EvaluationContext(
         namespace=namespace,
         now=now,
+        period=spec.evaluation_period,
         current_replicas=current,
         status_replicas=scale.status_replicas,
         pod_selector=scale.selector,

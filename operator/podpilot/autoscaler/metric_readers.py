@@ -53,6 +53,7 @@ class EvaluationContext:
 
     namespace: str
     now: float
+    period: float
     current_replicas: int
     status_replicas: int
     pod_selector: str
@@ -71,8 +72,10 @@ def _metric_selector(spec: MetricSpec) -> str:
 
 
 async def _resource(spec: MetricSpec, context: EvaluationContext) -> Reading:
+    # A list younger than half the period: shared with the Autoscalers evaluated close by,
+    # never the one this Autoscaler's previous evaluation read (periods are fixed-rate).
     readings = await context.sources.resource.read(
-        ResourceQuery(context.namespace, spec.resource, spec.container)
+        ResourceQuery(context.namespace, spec.resource, spec.container, max_age=context.period / 2)
     )
     # The namespace's readings are shared: look up the selected pods, do not scan them all.
     every = readings.samples

@@ -2,7 +2,9 @@
 
 Every Autoscaler in a namespace that uses a Resource or ContainerResource metric needs the
 same PodMetrics list, so it is fetched at most once per ``max_age`` seconds per namespace
-(concurrent callers wait for the one request in flight) and filtered by the caller.
+(concurrent callers wait for the one request in flight) and filtered by the caller. A query
+may ask for a younger list (``ResourceQuery.max_age``): an Autoscaler asks for one younger
+than half its period, so that it never reuses the list its own previous evaluation read.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pykube
@@ -34,6 +36,8 @@ class ResourceQuery:
     namespace: str
     resource: str
     container: str = ""
+    # The oldest shared list this caller accepts; not part of what is asked.
+    max_age: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ class ResourceMetricsSource:
         self.requests_made = 0
 
     async def read(self, query: ResourceQuery) -> PodReadings:
-        pods = await self._namespace_usage(query.namespace)
+        max_age = self._max_age if query.max_age is None else min(self._max_age, query.max_age)
+        pods = await self._namespace_usage(query.namespace, max_age)
         computed = self._readings.get(query)
         if computed is not None and computed[0] is pods:
             return computed[1]
@@ -105,9 +110,9 @@ class ResourceMetricsSource:
         self._readings[query] = (pods, readings)
         return readings
 
-    async def _namespace_usage(self, namespace: str) -> dict[str, _PodUsage]:
+    async def _namespace_usage(self, namespace: str, max_age: float) -> dict[str, _PodUsage]:
         cached = self._cache.get(namespace)
-        if cached is not None and time.monotonic() - cached[0] < self._max_age:
+        if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]
         in_flight = self._in_flight.get(namespace)
         if in_flight is not None:

@@ -62,6 +62,7 @@ def context(sources: FakeSources) -> EvaluationContext:
     return EvaluationContext(
         namespace="ns",
         now=1000.0,
+        period=15.0,
         current_replicas=2,
         status_replicas=3,
         pod_selector="app=web",

@@ -45,6 +45,7 @@ def context(source: FakePrometheus, replicas: int) -> EvaluationContext:
     return EvaluationContext(
         namespace="ns",
         now=1000.0,
+        period=15.0,
         current_replicas=replicas,
         status_replicas=replicas,
         pod_selector="app=web",
