@@ -210,6 +210,7 @@ async def _prometheus(spec: MetricSpec, context: EvaluationContext) -> Reading:
             block.query,
             Reduction(block.reduction),
             EmptyResult(block.empty_result),
+            max_age=context.period / 2,
         )
     )
     return _value_proposal(spec, context, (reading.milli,))

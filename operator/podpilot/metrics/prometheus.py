@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -39,6 +39,8 @@ class PrometheusQuery:
     query: str
     reduction: Reduction = Reduction.SUM
     empty_result: EmptyResult = EmptyResult.ERROR
+    # The oldest shared result this caller accepts (see ``ResourceQuery.max_age``).
+    max_age: float | None = field(default=None, compare=False)
 
 
 _Key = tuple[str, str, str]  # namespace, server, query
@@ -81,15 +83,16 @@ class PrometheusSource:
 
     async def read(self, query: PrometheusQuery) -> ReducedValue:
         api = server_api(query.namespace, query.server)
-        result = await self._result((query.namespace, query.server, query.query))
+        max_age = self._max_age if query.max_age is None else min(self._max_age, query.max_age)
+        result = await self._result((query.namespace, query.server, query.query), max_age)
         try:
             return reduce_samples(samples_of(result), query.reduction, query.empty_result)
         except ResultError as error:
             raise MetricSourceError(api, str(error), error.kind) from None
 
-    async def _result(self, key: _Key) -> Any:
+    async def _result(self, key: _Key, max_age: float) -> Any:
         cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._max_age:
+        if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]
         in_flight = self._in_flight.get(key)
         if in_flight is not None:

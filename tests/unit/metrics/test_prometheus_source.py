@@ -181,6 +181,22 @@ def test_the_same_query_to_the_same_server_is_made_once_per_tick() -> None:
     source.close()
 
 
+def test_a_caller_with_a_short_period_asks_again_sooner() -> None:
+    connection = FakeConnection(VECTOR, delay=0.0)
+    source = source_with(connection, max_age=5.0)
+    young = PrometheusQuery("ns", "main", "sum(x)", max_age=0.05)
+
+    async def scenario() -> None:
+        await source.read(young)
+        await asyncio.sleep(0.1)
+        await source.read(young)
+        await source.read(PrometheusQuery("ns", "main", "sum(x)"))  # shares the second result
+
+    asyncio.run(scenario())
+    assert connection.calls == 2
+    source.close()
+
+
 def test_a_failure_names_the_server_and_hides_the_token() -> None:
     error = PrometheusApiClientException("HTTP Status Code 401 (b'bad token tok-123456')")
     source = source_with(FakeConnection(None, error))
