@@ -310,8 +310,9 @@ def next_delay(
     elapsed: float,
 ) -> float:
     """Seconds until the next evaluation: the evaluation period (or the failure backoff while
-    evaluations keep failing) counted from the start of this one, as the HPA's resync is, so
-    a slow evaluation does not push every later one back.
+    evaluations keep failing) counted from when this one was due (``elapsed`` seconds ago), as
+    the HPA's resync is, so neither a slow evaluation nor a late start pushes every later one
+    back.
 
     The backoff never exceeds twice the period: a new workload's metrics routinely take a few
     scrapes to appear, and recovery must not wait minutes for that.

@@ -96,8 +96,10 @@ async def autoscaler(
     def post(event: Event) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
 
+    # Counted from when this evaluation was due, not from when the event loop got to it: a
+    # late wake-up (2,000 daemons share one loop) must not push every later period back.
+    due = time.monotonic()
     while not stopped:
-        started = time.monotonic()
         failed = False
         spec = result = None
         try:
@@ -115,7 +117,9 @@ async def autoscaler(
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", namespace, name)
-        elapsed = time.monotonic() - started
-        await stopped.wait(next_delay(loop, controller, spec, result, failed, elapsed))
+        now = time.monotonic()
+        delay = next_delay(loop, controller, spec, result, failed, now - due)
+        due = now + delay
+        await stopped.wait(delay)
     controller.status.discard((namespace, name))
     autoscaler_metrics.forget(namespace, name)
