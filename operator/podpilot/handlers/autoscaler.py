@@ -61,7 +61,8 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def close_controller(memo: kopf.Memo, **_: Any) -> None:
-    """Close the Prometheus connections: this also removes their TLS files."""
+    """Stop the pod and Deployment watches, and close the Prometheus connections (this also
+    removes their TLS files)."""
     runtime: Runtime = memo.runtime
     watches: ObjectWatches | None = runtime.services.get("autoscaler_watches")
     if watches is not None:
