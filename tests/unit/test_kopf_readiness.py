@@ -6,7 +6,7 @@ import asyncio
 
 from kopf._cogs.aiokits import aiotoggles
 
-from podpilot.handlers import kopf_readiness
+from podpilot.app import kopf_readiness
 
 
 def test_waiters_are_released_when_the_last_toggle_is_dropped() -> None:

@@ -1,4 +1,4 @@
-"""``podpilot.quantity``: exact parsing, proven against the Kubernetes Python client."""
+"""``apimachinery.quantities``: exact parsing, proven against the Kubernetes Python client."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes.utils import parse_quantity as untyped_client_parse_quantity
 
-from podpilot.quantity import MAX_INT64, QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import MAX_INT64, QuantityError, milli_value, parse_quantity
 
 # The client ships no type hints.
 client_parse_quantity = cast(Callable[[str], Decimal], untyped_client_parse_quantity)

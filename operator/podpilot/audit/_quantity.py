@@ -1,8 +1,8 @@
-"""Quantities in whole bytes, on top of the shared exact parser in ``podpilot.quantity``."""
+"""Quantities in whole bytes, on top of the exact parser in ``apimachinery.quantities``."""
 
 from decimal import ROUND_CEILING, Decimal
 
-from podpilot.quantity import QuantityError, parse_quantity
+from podpilot.apimachinery.quantities import QuantityError, parse_quantity
 
 __all__ = ["QuantityError", "quantity_to_bytes"]
 

@@ -3,5 +3,5 @@
 Pure modules (``spec``, ``selectors``, ``pods``, ``status``, ``fallback``, ``backoff``,
 ``targets``) take and return plain data; ``evaluator`` and ``actuator`` do the I/O through
 ``podpilot.kube`` and ``podpilot.metrics``; kopf decorators live in
-``podpilot.handlers.autoscaler`` only.
+``podpilot.app.autoscaler`` only.
 """

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from podpilot.apimachinery.selectors import SelectorError, parse_selector
 from podpilot.autoscaling import (
     CalculatorSettings,
     Decision,
@@ -23,7 +24,6 @@ from . import history as history_tools
 from .metric_readers import EvaluationContext, evaluate_metric
 from .pods import CachedPod, PodKey, select_pods
 from .result import Action, EvaluationResult, Event, MetricResult, StatusCondition
-from .selectors import SelectorError, parse_selector
 from .spec import AutoscalerSpec, FallbackPolicy, Mode
 
 

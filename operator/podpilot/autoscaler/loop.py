@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from podpilot.apimachinery.backoff import TokenBucket, retry_delay
+from podpilot.apimachinery.timestamps import parse_time
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.observability import autoscaler_metrics as metrics
 
 from . import history as history_tools
-from .backoff import TokenBucket, retry_delay
 from .evaluator import Memory, Services, Watched, evaluate
 from .result import Action, EvaluationResult, Event
 from .spec import AutoscalerSpec, SpecError, parse_spec
@@ -27,7 +28,6 @@ from .status import (
     status_key,
     without_timestamps,
 )
-from .timestamps import parse_time
 
 HEARTBEAT_SECONDS = 60.0
 

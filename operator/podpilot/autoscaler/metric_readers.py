@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from podpilot.apimachinery.selectors import format_selector, selector_from_object
 from podpilot.autoscaling import (
     CalculatorSettings,
     MetricComputationError,
@@ -34,7 +35,6 @@ from podpilot.observability.autoscaler_metrics import observe_metric_read
 
 from .quantities import format_milli
 from .result import MetricResult
-from .selectors import format_selector, selector_from_object
 from .spec import MetricSpec
 
 FAILURE_REASONS = {

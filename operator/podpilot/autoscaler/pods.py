@@ -6,11 +6,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from podpilot.autoscaler.timestamps import parse_time
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.selectors import Selector
+from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaling import ContainerSpec, PodInfo, PodPhase, ReadyCondition
-from podpilot.quantity import QuantityError, milli_value, parse_quantity
-
-from .selectors import Selector
 
 # (namespace, label key, label value); the key "" (never a label key) holds every pod.
 PodKey = tuple[str, str, str]

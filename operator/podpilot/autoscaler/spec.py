@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.autoscaling import Behavior, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy
-from podpilot.quantity import QuantityError, milli_value, parse_quantity
 
 DEFAULT_EVALUATION_PERIOD = 15
 DEFAULT_COOLDOWN = 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaling import (
     ScaleEvent,
     ScalingHistory,
@@ -14,7 +15,6 @@ from podpilot.autoscaling import (
 from .quantities import format_milli
 from .result import Action, EvaluationResult, MetricResult, StatusCondition
 from .spec import SOURCE_BLOCKS, AutoscalerSpec, MetricSpec
-from .timestamps import format_time, parse_time
 
 MAX_TARGETS_SHOWN = 2
 MAX_EXPLANATION_LINES = 64

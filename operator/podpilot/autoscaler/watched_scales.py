@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from podpilot.apimachinery.selectors import (
+    Selector,
+    SelectorError,
+    format_selector,
+    selector_from_object,
+)
 from podpilot.kube.scale import Scale
-
-from .selectors import Selector, SelectorError, format_selector, selector_from_object
 
 WATCHED_KINDS = frozenset({("apps/v1", "Deployment")})
 

@@ -18,7 +18,7 @@ What lives here, module by module (each mirrors named upstream functions in
 This package must stay pure: no kopf, no Kubernetes client, no network or file I/O,
 and no clock reads. Time is always the ``now`` argument (float epoch seconds). An
 import-linter contract enforces the import side of this. Callers convert API objects
-to the dataclasses of ``model`` (quantities via ``podpilot.quantity.milli_value``).
+to the dataclasses of ``model`` (quantities via ``podpilot.apimachinery.quantities.milli_value``).
 """
 
 from .behavior import (

@@ -221,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
 def run_operator(settings: OperatorSettings) -> int:
     import kopf
 
-    from podpilot.handlers import load
-    from podpilot.runtime import Runtime
+    from podpilot.app import load
+    from podpilot.app.runtime import Runtime
 
     loaded = load(settings)
     logging.getLogger("podpilot").info("starting controllers: %s", ", ".join(loaded))

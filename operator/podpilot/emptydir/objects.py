@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING
 from typing import Any
 
+from podpilot.apimachinery.quantities import QuantityError, parse_quantity
 from podpilot.audit.model import NodeFacts
-from podpilot.quantity import QuantityError, parse_quantity
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 

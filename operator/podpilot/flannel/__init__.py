@@ -2,5 +2,5 @@
 
 The computation itself is the pure ``podpilot.network`` package; this package only collects
 snapshots for it and publishes what it returns. kopf decorators live in
-``podpilot.handlers.flannel``.
+``podpilot.app.flannel``.
 """

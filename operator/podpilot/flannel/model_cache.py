@@ -1,6 +1,6 @@
 """What the reporter keeps of the watched objects, and the snapshot it hands to ``build_report``.
 
-The index functions in ``podpilot.handlers.flannel`` store the *slim* copies built here, so the
+The index functions in ``podpilot.app.flannel`` store the *slim* copies built here, so the
 operator holds a few hundred bytes per node and per pod rather than whole objects. Slim copies
 are plain dicts (kopf bodies are Mappings, and the pure model only accepts dicts).
 """

@@ -9,12 +9,12 @@ from typing import Any
 import pykube
 import requests
 
-from podpilot.autoscaler.timestamps import parse_time
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaling import PodMetric
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
 from podpilot.metrics.base import MetricSourceError, ObjectReading, PodReadings
-from podpilot.quantity import QuantityError, milli_value, parse_quantity
 
 GROUP = "custom.metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta2", "v1beta1")

@@ -18,14 +18,14 @@ from typing import Any
 import pykube
 import requests
 
-from podpilot.autoscaler.timestamps import parse_time
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaling import PodMetric
 from podpilot.autoscaling.utilization import pod_usage_from_containers
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
 from podpilot.metrics.base import MetricSourceError, PodReadings
 from podpilot.metrics.durations import parse_duration
-from podpilot.quantity import QuantityError, milli_value, parse_quantity
 
 GROUP = "metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta1",)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from podpilot.apimachinery.selectors import format_selector, parse_selector, selector_from_object
 from podpilot.autoscaler.pods import CachedPod, PodKey, select_pods
-from podpilot.autoscaler.selectors import format_selector, parse_selector, selector_from_object
 from podpilot.autoscaler.watched_objects import PodCache, ScaleCache, WatchedObjects
 from podpilot.autoscaling import PodInfo
 from podpilot.kube.scale import Scale

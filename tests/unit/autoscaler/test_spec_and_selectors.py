@@ -9,13 +9,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from podpilot.autoscaler.quantities import format_milli
-from podpilot.autoscaler.selectors import (
+from podpilot.apimachinery.selectors import (
     SelectorError,
     format_selector,
     parse_selector,
     selector_from_object,
 )
+from podpilot.autoscaler.quantities import format_milli
 from podpilot.autoscaler.spec import FallbackPolicy, Mode, parse_spec
 from podpilot.autoscaling import PolicyType, SelectPolicy
 from podpilot.conversion import convert_documents
@@ -76,7 +76,7 @@ def test_milli_values_format_like_go_decimal_si(milli: int, text: str) -> None:
 
 @given(st.integers(min_value=0, max_value=10**15))
 def test_formatted_milli_values_parse_back(milli: int) -> None:
-    from podpilot.quantity import milli_value, parse_quantity
+    from podpilot.apimachinery.quantities import milli_value, parse_quantity
 
     assert milli_value(parse_quantity(format_milli(milli))) == milli
 

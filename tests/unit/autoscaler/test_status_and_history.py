@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from podpilot.apimachinery.backoff import TokenBucket, exponential_delay, retry_delay
 from podpilot.autoscaler import history as history_tools
-from podpilot.autoscaler.backoff import TokenBucket, exponential_delay, retry_delay
 from podpilot.autoscaler.explanation import explain
 from podpilot.autoscaler.pods import cached_pod
 from podpilot.autoscaler.result import Action, EvaluationResult, MetricResult, StatusCondition

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler import loop as loop_module
-from podpilot.autoscaler.backoff import TokenBucket
 from podpilot.autoscaler.evaluator import Memory
 from podpilot.autoscaler.loop import (
     AutoscalerLoop,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from podpilot.autoscaler.selectors import format_selector, parse_selector
+from podpilot.apimachinery.selectors import format_selector, parse_selector
 from podpilot.autoscaler.watched_scales import apiserver_selector_text, deployment_scale
 from podpilot.kube.scale import OwnWrites, Scale
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from podpilot.apimachinery.quantities import milli_value
 from podpilot.autoscaling import CalculatorSettings, ContainerSpec, PodInfo, PodMetric, PodPhase
 from podpilot.autoscaling.model import ReadyCondition
 from podpilot.autoscaling.utilization import pod_usage_from_containers
-from podpilot.quantity import milli_value
 
 NOW = 1_700_000_000.0
 GO_ZERO_TIME = -62_135_596_800.0

@@ -4,10 +4,10 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from podpilot.app.emptydir import EVICTED_EVENTS, emptydir_evicted
+from podpilot.app.runtime import Runtime
 from podpilot.audit.eviction_log import EvictionLog
 from podpilot.emptydir.objects import slim_pod
-from podpilot.handlers.emptydir import EVICTED_EVENTS, emptydir_evicted
-from podpilot.runtime import Runtime
 from podpilot.settings import OperatorSettings
 
 from .helpers import pod

@@ -11,7 +11,8 @@ from typing import Any
 
 import kopf
 
-from podpilot.autoscaler.backoff import TokenBucket
+from podpilot.apimachinery.backoff import TokenBucket
+from podpilot.app.runtime import Runtime
 from podpilot.autoscaler.evaluator import Services
 from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
 from podpilot.autoscaler.object_watches import ObjectWatches
@@ -23,7 +24,6 @@ from podpilot.kube.discovery import Discovery
 from podpilot.kube.scale import ScaleClient
 from podpilot.metrics.registry import MetricSources
 from podpilot.observability import autoscaler_metrics
-from podpilot.runtime import Runtime
 
 GROUP, VERSION, PLURAL = "podpilot.io", "v1alpha1", "autoscalers"
 

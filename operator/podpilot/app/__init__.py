@@ -11,18 +11,18 @@ import importlib
 from podpilot.settings import OperatorSettings
 
 CONTROLLER_MODULES = {
-    "autoscaler": "podpilot.handlers.autoscaler",
-    "emptydir": "podpilot.handlers.emptydir",
-    "flannel": "podpilot.handlers.flannel",
+    "autoscaler": "podpilot.app.autoscaler",
+    "emptydir": "podpilot.app.emptydir",
+    "flannel": "podpilot.app.flannel",
 }
 
 
 def load(settings: OperatorSettings) -> list[str]:
     """Register the lifecycle handlers and those of every enabled controller."""
-    from podpilot.handlers import kopf_readiness
+    from podpilot.app import kopf_readiness
 
     kopf_readiness.install()  # before kopf starts: linear index readiness for large clusters
-    importlib.import_module("podpilot.handlers.lifecycle")
+    importlib.import_module("podpilot.app.lifecycle")
     loaded = []
     for controller, module in CONTROLLER_MODULES.items():
         if settings.enabled(controller):

@@ -10,9 +10,9 @@ import aiohttp
 import kopf
 import kubernetes
 
+from podpilot.app.runtime import Runtime
 from podpilot.kube.clients import connect
 from podpilot.observability.registry import serve
-from podpilot.runtime import Runtime
 
 PEERING_WAIT_ATTEMPTS = 120
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:

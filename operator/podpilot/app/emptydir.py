@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import kopf
 
+from podpilot.app.runtime import Runtime
 from podpilot.audit.eviction_log import EvictionLog, notice_from_event
 from podpilot.audit.model import Finding
 from podpilot.emptydir.controller import EmptyDirController
@@ -24,7 +25,6 @@ from podpilot.emptydir.poller import proxy_fetcher
 from podpilot.emptydir.report_objects import GROUP, POLICIES, VERSION
 from podpilot.emptydir.transitions import event_type
 from podpilot.observability.emptydir_metrics import emptydir_metrics
-from podpilot.runtime import Runtime
 
 EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
 """Server-side filter of the Event watch: only kubelet evictions of pods reach the operator."""
