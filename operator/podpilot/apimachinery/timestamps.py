@@ -1,8 +1,23 @@
-"""RFC 3339 timestamps as Kubernetes writes them, to and from epoch seconds."""
+"""RFC 3339 timestamps as Kubernetes writes them, to and from epoch seconds or datetimes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+
+def parse_datetime(text: object) -> datetime | None:
+    """An RFC 3339 string (``Z`` or an offset, fractions allowed) to an aware datetime.
+
+    Anything else, including text that is not RFC 3339, is None. The API always writes UTC;
+    a naive value is read as UTC so that arithmetic with aware values never raises.
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_time(text: str | None) -> float | None:
