@@ -29,9 +29,9 @@ from typing import Any
 import kubernetes
 from prometheus_client.parser import text_string_to_metric_families
 
-from podpilot.commands.dev import install_crds
-from podpilot.devcluster.cluster import ClusterState
-from podpilot.devcluster.processes import free_port
+from podpilot_dev.cluster import ClusterState
+from podpilot_dev.processes import free_port
+from podpilot_dev.wiring import install_crds
 
 REPO = Path(__file__).resolve().parent.parent
 PODPILOT = str(REPO / ".venv" / "bin" / "podpilot")

@@ -46,11 +46,11 @@ import yaml
 CLUSTER_DIR = "/tmp/pp-bench-hpa"
 os.environ.setdefault("PODPILOT_DEV_CLUSTER_DIR", CLUSTER_DIR)
 
-from podpilot.commands.dev import install_crds  # noqa: E402
 from podpilot.conversion import convert_hpa  # noqa: E402
-from podpilot.devcluster import cluster  # noqa: E402
-from podpilot.devcluster.manifests import kwok_node  # noqa: E402
-from podpilot.devcluster.processes import free_port  # noqa: E402
+from podpilot_dev import cluster  # noqa: E402
+from podpilot_dev.manifests import kwok_node  # noqa: E402
+from podpilot_dev.processes import free_port  # noqa: E402
+from podpilot_dev.wiring import install_crds  # noqa: E402
 
 PERIOD = 15.0
 NAMESPACES = 10
@@ -116,7 +116,7 @@ def start_cluster() -> Cluster:
     if not state.separate_hpa:
         raise SystemExit(
             f"{state.directory} runs a cluster whose controller manager includes the HPA "
-            "controller; stop it (PODPILOT_DEV_CLUSTER_DIR=... podpilot dev-cluster down)"
+            "controller; stop it (PODPILOT_DEV_CLUSTER_DIR=... podpilot-dev cluster down)"
         )
     install_crds(state)
     return Cluster(state)
@@ -523,7 +523,7 @@ def refuse_extra(existing: int, count: int, kind: str) -> None:
         raise SystemExit(
             f"the bench cluster holds {existing} {kind}, more than the {count} to measure; sizes "
             f"must rise within one cluster (stop it: PODPILOT_DEV_CLUSTER_DIR={CLUSTER_DIR} "
-            ".venv/bin/podpilot dev-cluster down)"
+            ".venv/bin/podpilot-dev cluster down)"
         )
 
 

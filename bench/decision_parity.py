@@ -43,7 +43,7 @@ from tests.e2e.workloads import cpu_utilization, deployment, put_series
 
 from podpilot.autoscaler.explanation import condition_line, explain
 from podpilot.conversion import convert_hpa
-from podpilot.devcluster.cluster import ClusterState
+from podpilot_dev.cluster import ClusterState
 
 PERIOD = 5  # the dev cluster's HPA sync period, and the Autoscalers' evaluationPeriodSeconds
 DEFAULT_WINDOW = 30  # the dev cluster's --horizontal-pod-autoscaler-downscale-stabilization

@@ -2,7 +2,7 @@
 
 Run those benchmarks from the repository root as modules (``.venv/bin/python -m bench.NAME``),
 so they can reuse the e2e building blocks in ``tests/e2e``. They use the cluster that
-``podpilot dev-cluster up`` started, or start one for the run (KWOK nodes only) and stop it at
+``podpilot-dev cluster up`` started, or start one for the run (KWOK nodes only) and stop it at
 the end. ``PODPILOT_DEV_CLUSTER_DIR`` picks another cluster, e.g. a private one that does not
 disturb anyone else's tests (it is started if it is not running)::
 
@@ -31,10 +31,10 @@ import yaml
 from tests.e2e.conftest import OperatorProcess, kubectl_runner
 from tests.e2e.waiting import wait_until
 
-from podpilot.commands.dev import install_crds
-from podpilot.devcluster import cluster
-from podpilot.devcluster.cluster import ClusterState
-from podpilot.devcluster.paths import state_root
+from podpilot_dev import cluster
+from podpilot_dev.cluster import ClusterState
+from podpilot_dev.paths import state_root
+from podpilot_dev.wiring import install_crds
 
 
 @contextmanager

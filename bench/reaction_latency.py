@@ -48,7 +48,7 @@ from tests.e2e.prometheus_helpers import prometheus_metric, prometheus_server
 from tests.e2e.workloads import autoscaler, cpu_utilization, deployment, put_series
 
 from podpilot.conversion import convert_hpa
-from podpilot.devcluster.cluster import ClusterState
+from podpilot_dev.cluster import ClusterState
 
 SERIES = "podpilot_test_external_benchload"
 NO_WINDOW = {"scaleDown": {"stabilizationWindowSeconds": 0}}

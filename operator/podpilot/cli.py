@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 # importing kopf, and a broken optional module cannot break the others.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("podpilot.commands.run", "run the operator (all controllers) in the foreground"),
-    "dev-cluster": ("podpilot.devcluster.command", "build and run the local dev cluster"),
     "convert": ("podpilot.commands.convert", "turn HPA manifests into Autoscaler manifests"),
     "explain": ("podpilot.commands.explain", "print an Autoscaler's last decision in words"),
 }

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from tests.e2e.waiting import wait_until
 
-from podpilot.devcluster import cluster as dev_cluster
+from podpilot_dev import cluster as dev_cluster
 
 DEV_CONTEXT = "podpilot-dev"
 
@@ -112,8 +112,8 @@ class OperatorProcess:
     """``podpilot run`` as a child process against the dev cluster, restartable by tests."""
 
     def __init__(self, cluster_state: dev_cluster.ClusterState, log_dir: Path) -> None:
-        from podpilot.commands.dev import dev_hpa_settings
-        from podpilot.devcluster.processes import free_port
+        from podpilot_dev.processes import free_port
+        from podpilot_dev.wiring import dev_hpa_settings
 
         self.cluster = cluster_state
         self.log_path = log_dir / "operator.log"
@@ -176,7 +176,7 @@ class OperatorProcess:
 
 @pytest.fixture(scope="session")
 def crds_installed(cluster: dev_cluster.ClusterState) -> None:
-    from podpilot.commands.dev import install_crds
+    from podpilot_dev.wiring import install_crds
 
     install_crds(cluster)
 

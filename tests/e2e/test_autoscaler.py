@@ -27,8 +27,8 @@ from tests.e2e.workloads import (
 )
 
 from podpilot.autoscaler.watched_scales import deployment_scale
-from podpilot.devcluster.cluster import ClusterState
 from podpilot.kube.scale import Scale
+from podpilot_dev.cluster import ClusterState
 
 Json = Callable[..., Any]
 

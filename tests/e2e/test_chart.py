@@ -37,7 +37,7 @@ from tests.unit.test_chart import (
     controller_values,
 )
 
-from podpilot.devcluster.cluster import ClusterState
+from podpilot_dev.cluster import ClusterState
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from tests.e2e import workloads
 from tests.e2e.conftest import Kubectl
 from tests.e2e.waiting import wait_until
 
-from podpilot.devcluster.cluster import ClusterState
+from podpilot_dev.cluster import ClusterState
 
 
 def test_deployment_pods_run_on_kwok_nodes(

@@ -25,9 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.conftest import Kubectl, OperatorProcess
 from tests.e2e.waiting import wait_until
 
-from podpilot.devcluster import cluster as dev_cluster
-from podpilot.devcluster import flannel as dev_flannel
-from podpilot.devcluster import images, kubelet, realnodes
+from podpilot_dev import cluster as dev_cluster
+from podpilot_dev import flannel as dev_flannel
+from podpilot_dev import images, kubelet, realnodes
 
 PREFIX = "flannel.alpha.coreos.com/"
 TEST_LABEL = "podpilot.io/flannel-test"
@@ -503,7 +503,7 @@ def real_nodes(cluster: dev_cluster.ClusterState) -> list[dict[str, Any]]:
     if not nodes:
         pytest.skip(
             "the running dev cluster has no real nodes with flanneld (podpilot.io/dev-node=real); "
-            "start it with 'podpilot dev-cluster up --real-nodes 2' to run this test"
+            "start it with 'podpilot-dev cluster up --real-nodes 2' to run this test"
         )
     return nodes
 

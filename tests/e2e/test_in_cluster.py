@@ -36,8 +36,8 @@ from tests.e2e.workloads import (
     wait_ready,
 )
 
-from podpilot.devcluster import install, realnodes
-from podpilot.devcluster.cluster import ClusterState
+from podpilot_dev import install, realnodes
+from podpilot_dev.cluster import ClusterState
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def release(cluster: ClusterState, kubectl: Kubectl) -> Iterator[tuple[str, str]
     if not realnodes.real_node_names(cluster.directory):
         pytest.skip(
             "the dev cluster has no real nodes; restart it with "
-            "'podpilot dev-cluster down && podpilot dev-cluster up --real-nodes 2'"
+            "'podpilot-dev cluster down && podpilot-dev cluster up --real-nodes 2'"
         )
     name = f"ppic-{uuid.uuid4().hex[:6]}"
     namespace = name

@@ -13,9 +13,9 @@ import pytest
 from tests.e2e.conftest import Kubectl
 from tests.e2e.workloads import apply, deployment
 
-from podpilot.devcluster.cluster import ClusterState
 from podpilot.kube.clients import connect
 from podpilot.kube.list_watch import ListWatch, ObjectKey
+from podpilot_dev.cluster import ClusterState
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import FAST_SCALE_DOWN, apply, autoscaler, deployment, put_series
 from tests.observability_assets import dashboard_expressions, rule_expressions
 
-from podpilot.devcluster.cluster import ClusterState
-from podpilot.devcluster.manifests import file_sd_target
+from podpilot_dev.cluster import ClusterState
+from podpilot_dev.manifests import file_sd_target
 
 # Panels whose expressions must return data once one Prometheus Autoscaler has scaled.
 KEY_PANELS = (

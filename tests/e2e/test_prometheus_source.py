@@ -33,8 +33,8 @@ from tests.e2e.workloads import (
     spec_replicas,
 )
 
-from podpilot.devcluster.cluster import ClusterState
-from podpilot.devcluster.processes import free_port
+from podpilot_dev.cluster import ClusterState
+from podpilot_dev.processes import free_port
 
 SERIES = "podpilot_e2e_prometheus_load"
 

@@ -21,8 +21,8 @@ import yaml
 from tests.e2e.conftest import Kubectl
 from tests.e2e.waiting import wait_until
 
-from podpilot.devcluster import cluster as dev_cluster
-from podpilot.devcluster import flannel, images, kubelet, processes, realnodes
+from podpilot_dev import cluster as dev_cluster
+from podpilot_dev import flannel, images, kubelet, processes, realnodes
 
 MIB = 1024 * 1024
 TESTBOX = images.TESTBOX.reference
@@ -34,7 +34,7 @@ def real_nodes(cluster: dev_cluster.ClusterState) -> list[dict[str, Any]]:
     if not nodes:
         pytest.skip(
             "the running dev cluster has no real nodes; restart it with "
-            "'podpilot dev-cluster down && podpilot dev-cluster up --real-nodes 2'"
+            "'podpilot-dev cluster down && podpilot-dev cluster up --real-nodes 2'"
         )
     return nodes
 

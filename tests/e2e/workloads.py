@@ -11,7 +11,7 @@ import yaml
 from tests.e2e.conftest import Kubectl
 from tests.e2e.waiting import wait_until
 
-from podpilot.devcluster.cluster import ClusterState
+from podpilot_dev.cluster import ClusterState
 
 
 def deployment(

@@ -109,14 +109,14 @@ RULES_BY_CONTROLLER = {
 def helm(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    from podpilot.devcluster import toolchain
+    from podpilot_dev import toolchain
 
     try:
         binary = toolchain.locate_all().get("helm")
     except toolchain.ToolchainError as error:
-        pytest.skip(f"helm is not built ({error}); run `podpilot dev-cluster up` once")
+        pytest.skip(f"helm is not built ({error}); run `scripts/dev cluster build` once")
     if binary is None:
-        pytest.skip("helm is not built yet; `podpilot dev-cluster up` builds it")
+        pytest.skip("helm is not built yet; `scripts/dev cluster build` builds it")
     home = tmp_path_factory.mktemp("helm-home")
     env = {
         "HELM_CACHE_HOME": str(home / "cache"),

@@ -16,3 +16,29 @@ def test_standard_library_operator_module_is_not_shadowed() -> None:
 def test_podpilot_is_imported_from_the_operator_source_root() -> None:
     podpilot = importlib.import_module("podpilot")
     assert pathlib.Path(podpilot.__file__).parent == REPO_ROOT / "operator" / "podpilot"
+
+
+def test_the_operator_wheel_carries_no_development_code(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(REPO_ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("podpilot-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        requirements = [
+            line.split(":", 1)[1].strip()
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line
+        ]
+    assert "podpilot/cli.py" in names
+    assert not [n for n in names if "podpilot_dev" in n or "devcluster" in n]
+    assert not [r for r in requirements if r.lower().startswith("cryptography")]

@@ -73,14 +73,14 @@ def test_promtool_accepts_the_rules() -> None:
 
 
 def helm_template(home: Path, *values: str) -> list[dict[str, Any]]:
-    from podpilot.devcluster import toolchain
+    from podpilot_dev import toolchain
 
     try:
         binary = toolchain.locate_all().get("helm")
     except toolchain.ToolchainError as error:
-        pytest.skip(f"helm is not built ({error}); run `podpilot dev-cluster up` once")
+        pytest.skip(f"helm is not built ({error}); run `scripts/dev cluster build` once")
     if binary is None:
-        pytest.skip("helm is not built yet; `podpilot dev-cluster up` builds it")
+        pytest.skip("helm is not built yet; `scripts/dev cluster build` builds it")
     result = subprocess.run(
         [str(binary), "template", "rel", str(CHART), "--namespace=ops", *values],
         capture_output=True,

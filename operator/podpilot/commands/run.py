@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 
 from podpilot.settings import CONTROLLERS, FlannelSettings, HpaSettings, OperatorSettings
 
@@ -63,16 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--downscale-stabilization", type=float, default=defaults.downscale_stabilization
     )
     _add_flannel_arguments(parser)
-    dev = parser.add_argument_group("development")
-    dev.add_argument(
-        "--dev-cluster-if-needed",
-        action="store_true",
-        help="when no cluster is configured (no KUBECONFIG, no in-cluster credentials), start "
-        "the local dev cluster, install the CRDs, and use the dev cluster's HPA settings",
-    )
-    dev.add_argument(
-        "--demo", action="store_true", help="also apply a demo workload and Autoscaler"
-    )
     parser.add_argument("--verbose", "-v", action="store_true")
 
 
@@ -183,39 +171,16 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
     )
 
 
-def _no_cluster_configured() -> bool:
-    # Checked without importing the kubernetes client: it fixes its default kubeconfig path
-    # at import time, before the dev cluster's KUBECONFIG is set.
-    from pathlib import Path
-
-    in_cluster = (
-        "KUBERNETES_SERVICE_HOST" in os.environ
-        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
-    )
-    return (
-        "KUBECONFIG" not in os.environ
-        and not in_cluster
-        and not (Path.home() / ".kube" / "config").exists()
-    )
-
-
 def run(args: argparse.Namespace) -> int:
+    configure_logging(args.verbose)
+    return run_operator(settings_from(args))
+
+
+def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    settings = settings_from(args)
-    if args.dev_cluster_if_needed and _no_cluster_configured():
-        from podpilot.commands.dev import prepare_dev_cluster
-
-        settings = prepare_dev_cluster(settings, demo=args.demo)
-    elif args.demo:
-        print(
-            "a cluster is configured, so the demo workload (examples/demo.yaml, for the dev "
-            "cluster's simulated nodes) is not applied; running the operator against it",
-            file=sys.stderr,
-        )
-    return run_operator(settings)
 
 
 def run_operator(settings: OperatorSettings) -> int:

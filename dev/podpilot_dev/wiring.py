@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 
-from podpilot.devcluster import cluster
-from podpilot.devcluster.manifests import file_sd_target
-from podpilot.devcluster.paths import repo_root
 from podpilot.settings import HpaSettings, OperatorSettings
+from podpilot_dev import cluster
+from podpilot_dev.manifests import file_sd_target
+from podpilot_dev.paths import repo_root
 
 
 def _seconds(text: str) -> float:
@@ -88,7 +88,7 @@ def prepare_dev_cluster(settings: OperatorSettings, demo: bool) -> OperatorSetti
         )
         print(
             "\nDemo applied in namespace podpilot-demo. In another shell:\n"
-            f'  eval "$({sys.executable} -m podpilot dev-cluster env)"\n'
+            f'  eval "$({sys.executable} -m podpilot_dev cluster env)"\n'
             "  kubectl get autoscalers -n podpilot-demo -w\n"
             "  kubectl annotate pods -n podpilot-demo -l app=web --overwrite "
             "kwok.x-k8s.io/usage-cpu=150m   # raise the load\n"

@@ -21,8 +21,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from podpilot.devcluster import flannel, netns
-from podpilot.devcluster.realnodes import RELAY_PORT, Ledger, NodeRecord
+from podpilot_dev import flannel, netns
+from podpilot_dev.realnodes import RELAY_PORT, Ledger, NodeRecord
 
 CONFLIST = "10-podpilot-flannel.conflist"
 COMMENT = "podpilot-dev: pods to the apiserver relay"

@@ -1,4 +1,4 @@
-"""The pure parts of ``podpilot dev-cluster install``: pod route, chart values, OCI layout."""
+"""The pure parts of ``podpilot-dev cluster install``: pod route, chart values, OCI layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from podpilot.devcluster import flannel, install, ocilayout, podroute
+from podpilot_dev import flannel, install, ocilayout, podroute
 
 
 def test_conflist_gains_the_gateway_route_once() -> None:

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from podpilot.devcluster import ocilayout
-from podpilot.devcluster.paths import cache_root, repo_root
+from podpilot_dev import ocilayout
+from podpilot_dev.paths import cache_root, repo_root
 
 REPOSITORY = "podpilot.dev/podpilot"
 UID = 10001

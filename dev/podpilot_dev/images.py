@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podpilot.devcluster import ocilayout
+from podpilot_dev import ocilayout
 
 BUSYBOX = Path("/bin/busybox")
 

@@ -5,7 +5,7 @@ network namespaces that cannot reach the host's loopback, so this relay listens 
 gateway address the dev cluster gave the bridge and passes bytes through (TLS stays end to
 end: the apiserver's certificate carries the gateway address).
 
-    python -m podpilot.devcluster.relay --listen 172.30.5.1:6443 --target 127.0.0.1:41234
+    python -m podpilot_dev.relay --listen 172.30.5.1:6443 --target 127.0.0.1:41234
 """
 
 from __future__ import annotations

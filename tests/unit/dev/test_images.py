@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from podpilot.devcluster import images, ocilayout
+from podpilot_dev import images, ocilayout
 
 
 @pytest.fixture

@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from podpilot.devcluster import containerd, flannel, hostcleanup, images, kubelet, manifests, netns
-from podpilot.devcluster import pki as dev_pki
-from podpilot.devcluster.processes import HealthCheck
+from podpilot_dev import containerd, flannel, hostcleanup, images, kubelet, manifests, netns
+from podpilot_dev import pki as dev_pki
+from podpilot_dev.processes import HealthCheck
 
 if TYPE_CHECKING:
-    from podpilot.devcluster.cluster import Bringup
+    from podpilot_dev.cluster import Bringup
 
 LEDGER_FILE = "real-nodes.json"
 RELAY_PORT = 6443
@@ -173,7 +173,7 @@ class RealNodes:
             [
                 sys.executable,
                 "-m",
-                "podpilot.devcluster.relay",
+                "podpilot_dev.relay",
                 f"--listen={gateway}:{RELAY_PORT}",
                 f"--target=127.0.0.1:{self.steps.state.ports['kube-apiserver']}",
             ],

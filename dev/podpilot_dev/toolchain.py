@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from podpilot.devcluster.paths import cache_root, repo_root
+from podpilot_dev.paths import cache_root, repo_root
 
 KUBERNETES_VERSION = "v1.36.3"
 HELM_VERSION = "v3.21.4"
@@ -97,7 +97,7 @@ COMPONENTS: tuple[GoComponent, ...] = (
         (("prometheus-adapter", "sigs.k8s.io/prometheus-adapter/cmd/adapter"),),
     ),
     GoComponent("helm", (("helm", "helm.sh/helm/v3/cmd/helm"),), _helm_ldflags),
-    # Real nodes only (podpilot dev-cluster up --real-nodes N).
+    # Real nodes only (podpilot-dev cluster up --real-nodes N).
     GoComponent(
         "flannel",
         (("flanneld", "github.com/flannel-io/flannel"),),
@@ -242,14 +242,6 @@ def _go_build(
     report: Callable[[str], None],
 ) -> None:
     command = [go, "build", "-v", "-trimpath", "-ldflags", comp.ldflags(), "-o", str(destination)]
-    process = subprocess.Popen(
-        [*command, package],
-        cwd=comp.module_dir,
-        env=_go_environment(comp),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     compiled = 0
     tail: list[str] = []
     lock = threading.Lock()
@@ -266,13 +258,26 @@ def _go_build(
             )
 
     threading.Thread(target=heartbeat, daemon=True).start()
-    assert process.stderr is not None
-    for line in process.stderr:
-        with lock:
-            compiled += 1
-        tail = [*tail[-40:], line.rstrip()]
-    done.set()
-    if process.wait() != 0:
+    # The context manager closes the stderr pipe and reaps the process on every path; an
+    # unclosed pipe is a ResourceWarning, which the test run treats as an error.
+    with subprocess.Popen(
+        [*command, package],
+        cwd=comp.module_dir,
+        env=_go_environment(comp),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        try:
+            for line in process.stderr:
+                with lock:
+                    compiled += 1
+                tail = [*tail[-40:], line.rstrip()]
+        finally:
+            done.set()
+        returncode = process.wait()
+    if returncode != 0:
         raise ToolchainError(
             f"go build of {package} failed (tools/{comp.name}):\n" + "\n".join(tail)
         )

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from podpilot.devcluster import manifests, pki, processes, realnodes, toolchain
-from podpilot.devcluster.paths import state_root
-from podpilot.devcluster.processes import ComponentFailedError, HealthCheck, RunningProcess
+from podpilot_dev import manifests, pki, processes, realnodes, toolchain
+from podpilot_dev.paths import state_root
+from podpilot_dev.processes import ComponentFailedError, HealthCheck, RunningProcess
 
 STATE_FILE = "state.json"
 DEFAULT_KWOK_NODES = 3
@@ -432,7 +432,7 @@ class Bringup:
         port = self.state.ports["test-exporter"]
         self.launch(
             "test-exporter",
-            [sys.executable, "-m", "podpilot.devcluster.exporter", f"--port={port}"],
+            [sys.executable, "-m", "podpilot_dev.exporter", f"--port={port}"],
             HealthCheck(f"http://127.0.0.1:{port}/healthz"),
         )
 

@@ -1,4 +1,4 @@
-"""``podpilot dev-cluster install``: the Helm chart with the operator as a pod on a real node.
+"""``podpilot-dev cluster install``: the Helm chart with the operator as a pod on a real node.
 
 Builds (or reuses) the operator image, imports it into every real node's containerd, lets
 pods reach the apiserver relay (``podroute``), applies the CRDs, and runs ``helm upgrade
@@ -18,11 +18,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from podpilot.commands.dev import dev_hpa_settings
-from podpilot.devcluster import containerd, netns, operator_image, podroute
-from podpilot.devcluster.cluster import ClusterState
-from podpilot.devcluster.paths import repo_root
-from podpilot.devcluster.realnodes import RELAY_PORT, Ledger, NodeRecord
+from podpilot_dev import containerd, netns, operator_image, podroute
+from podpilot_dev.cluster import ClusterState
+from podpilot_dev.paths import repo_root
+from podpilot_dev.realnodes import RELAY_PORT, Ledger, NodeRecord
+from podpilot_dev.wiring import dev_hpa_settings
 
 DEV_NODE_LABEL = "podpilot.io/dev-node"
 RESTRICTED = {
@@ -42,7 +42,7 @@ def real_nodes(state: ClusterState) -> Ledger:
     if ledger is None or not ledger.nodes:
         raise InstallError(
             "this dev cluster has no real nodes; restart it with "
-            "'podpilot dev-cluster down && podpilot dev-cluster up --real-nodes 2'"
+            "'podpilot-dev cluster down && podpilot-dev cluster up --real-nodes 2'"
         )
     return ledger
 

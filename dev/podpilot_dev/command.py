@@ -1,4 +1,4 @@
-"""``podpilot dev-cluster up | down | status | env | logs | build | install``."""
+"""``podpilot-dev cluster up | down | status | env | logs | build | install``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from podpilot.devcluster import cluster, toolchain
+from podpilot_dev import cluster, toolchain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _running_state() -> cluster.ClusterState:
     state = cluster.ClusterState.load()
     if state is None:
-        raise SystemExit("no dev cluster is running; start one with 'podpilot dev-cluster up'")
+        raise SystemExit("no dev cluster is running; start one with 'podpilot-dev cluster up'")
     return state
 
 
@@ -62,7 +62,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, path in sorted(toolchain.build_all().items()):
             print(f"{name:26} {path}")
     elif args.action == "install":
-        from podpilot.devcluster import install
+        from podpilot_dev import install
 
         try:
             install.install(
@@ -91,6 +91,6 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         path = Path(state.log_dir / f"{args.component}.log")
         if not path.exists():
-            raise SystemExit(f"no log for {args.component!r}; try 'podpilot dev-cluster logs'")
+            raise SystemExit(f"no log for {args.component!r}; try 'podpilot-dev cluster logs'")
         print("\n".join(path.read_text(errors="replace").splitlines()[-args.lines :]))
     return 0

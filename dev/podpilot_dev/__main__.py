@@ -1,0 +1,5 @@
+import sys
+
+from podpilot_dev.cli import main
+
+sys.exit(main())

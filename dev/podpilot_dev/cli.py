@@ -1,0 +1,83 @@
+"""``podpilot-dev``: the development tools of a source checkout, never part of the operator.
+
+``podpilot-dev cluster ACTION``: the local dev cluster (up, down, status, env, logs, build,
+install).
+``podpilot-dev demo [ARGS]``: the main job. The dev cluster unless another cluster is
+configured, the CRDs, a demo workload, and ``podpilot run ARGS`` in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from podpilot.commands import run as operator_run
+    from podpilot_dev import command
+
+    parser = argparse.ArgumentParser(
+        prog="podpilot-dev",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cluster = sub.add_parser("cluster", help="build and run the local dev cluster")
+    command.add_arguments(cluster)
+    cluster.set_defaults(handler=command.run)
+    demo = sub.add_parser(
+        "demo",
+        help="dev cluster (unless a cluster is configured), CRDs, demo workload, operator",
+        description="Takes every option of 'podpilot run'.",
+    )
+    operator_run.add_arguments(demo)
+    demo.set_defaults(handler=run_demo)
+    return parser
+
+
+def no_cluster_configured() -> bool:
+    """No kubeconfig and no in-cluster credentials: the dev cluster is the one to use.
+
+    Checked without importing the kubernetes client, which fixes its default kubeconfig path
+    at import time, before the dev cluster's KUBECONFIG is set.
+    """
+    in_cluster = (
+        "KUBERNETES_SERVICE_HOST" in os.environ
+        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+    )
+    return (
+        "KUBECONFIG" not in os.environ
+        and not in_cluster
+        and not (Path.home() / ".kube" / "config").exists()
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from podpilot.commands import run as operator_run
+
+    operator_run.configure_logging(args.verbose)
+    settings = operator_run.settings_from(args)
+    if no_cluster_configured():
+        from podpilot_dev.wiring import prepare_dev_cluster
+
+        settings = prepare_dev_cluster(settings, demo=True)
+    else:
+        print(
+            "a cluster is configured, so the demo workload (examples/demo.yaml, for the dev "
+            "cluster's simulated nodes) is not applied; running the operator against it",
+            file=sys.stderr,
+        )
+    return operator_run.run_operator(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
