@@ -34,7 +34,7 @@ from podpilot_dev.processes import free_port
 from podpilot_dev.wiring import install_crds
 
 REPO = Path(__file__).resolve().parent.parent
-PODPILOT = str(REPO / ".venv" / "bin" / "podpilot")
+PODPILOT_DEV = str(REPO / ".venv" / "bin" / "podpilot-dev")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 Request = tuple[str, str, Any]  # method, path, JSON body (or None)
@@ -93,7 +93,7 @@ class BenchCluster:
             say(f"starting a dev cluster in {self.directory} (no real nodes, no KWOK nodes)")
             started = time.monotonic()
             subprocess.run(
-                [PODPILOT, "dev-cluster", "up", "--real-nodes", "0", "--kwok-nodes", "0"],
+                [PODPILOT_DEV, "cluster", "up", "--real-nodes", "0", "--kwok-nodes", "0"],
                 env=self.environment(),
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -112,7 +112,7 @@ class BenchCluster:
             return
         say("taking the bench dev cluster down")
         subprocess.run(
-            [PODPILOT, "dev-cluster", "down"],
+            [PODPILOT_DEV, "cluster", "down"],
             env=self.environment(),
             check=False,
             stdout=subprocess.DEVNULL,

@@ -311,8 +311,8 @@ def _millicores(quantity: str) -> int:
     return int(float(quantity) * 1000)
 
 
-def _podpilot() -> str:
-    return str(Path(sys.executable).parent / "podpilot")
+def _podpilot_dev() -> str:
+    return str(Path(sys.executable).parent / "podpilot-dev")
 
 
 def test_down_after_a_killed_up_leaves_nothing_behind(
@@ -325,7 +325,7 @@ def test_down_after_a_killed_up_leaves_nothing_behind(
     state_file = directory / dev_cluster.STATE_FILE
     with up_log.open("w") as log:
         up = subprocess.Popen(
-            [_podpilot(), "dev-cluster", "up", "--kwok-nodes", "1", "--real-nodes", "1"],
+            [_podpilot_dev(), "cluster", "up", "--kwok-nodes", "1", "--real-nodes", "1"],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -359,7 +359,7 @@ def test_down_after_a_killed_up_leaves_nothing_behind(
             if processes.is_alive(proc)
         ]
         down = subprocess.run(
-            [_podpilot(), "dev-cluster", "down"], env=environment, capture_output=True, text=True
+            [_podpilot_dev(), "cluster", "down"], env=environment, capture_output=True, text=True
         )
     assert ledger is not None and state is not None
     assert leftovers_after_kill["netns"], "the killed up should have left a namespace to clean"
