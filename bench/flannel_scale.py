@@ -29,12 +29,12 @@ from typing import Any
 
 from flannel_apiserver import add_apiserver_arguments, through_apiserver
 
-from podpilot.flannel.model_cache import ConfigMapRef, slim_node, slim_pod, snapshot
-from podpilot.flannel.monitor import Monitor
-from podpilot.flannel.reports import desired_reports
-from podpilot.flannel.selectors import parse_selector
-from podpilot.flannel.transitions import diff
-from podpilot.network.report import ReporterOptions, build_report
+from podpilot.flannel.api.reports import desired_reports
+from podpilot.flannel.controller.monitor import Monitor
+from podpilot.flannel.engine.model_cache import ConfigMapRef, slim_node, slim_pod, snapshot
+from podpilot.flannel.engine.report import ReporterOptions, build_report
+from podpilot.flannel.engine.selectors import parse_selector
+from podpilot.flannel.engine.transitions import diff
 
 PREFIX = "flannel.alpha.coreos.com/"
 NETWORK = ipaddress.ip_network("10.0.0.0/8")

@@ -14,8 +14,8 @@ from typing import Any
 import kopf
 
 from podpilot.app.runtime import Runtime
-from podpilot.flannel.model_cache import net_conf_entry, slim_node, slim_pod
-from podpilot.flannel.reconciler import FlannelReconciler, Indices
+from podpilot.flannel.controller.reconciler import FlannelReconciler, Indices
+from podpilot.flannel.engine.model_cache import net_conf_entry, slim_node, slim_pod
 
 SERVICE = "flannel"
 TASK = "flannel-task"
