@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from podpilot.flannel.api.reports import GROUP, VERSION
+from podpilot.apimachinery.group import API_VERSION
 from podpilot.flannel.engine.findings import Finding, Severity
 from podpilot.flannel.engine.transitions import Active, FindingKey
 
@@ -35,7 +35,7 @@ def involved_for(
 ) -> Involved:
     """The Node for node findings, else the cluster report (``report`` is its name and uid)."""
     if node is None:
-        return Involved(f"{GROUP}/{VERSION}", "FlannelNetworkReport", report[0], report[1])
+        return Involved(API_VERSION, "FlannelNetworkReport", report[0], report[1])
     return Involved("v1", "Node", node, node_uids.get(node))
 
 

@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podpilot.apimachinery.group import API_VERSION
 from podpilot.flannel.api.status import network_status, node_status
 from podpilot.flannel.engine.report import NetworkReport
 
-GROUP = "podpilot.io"
-VERSION = "v1alpha1"
 NODE_PLURAL = "flannelsubnetreports"
 NETWORK_PLURAL = "flannelnetworkreports"
 LABELS = {"app.kubernetes.io/managed-by": "podpilot", "app.kubernetes.io/part-of": "podpilot"}
@@ -49,7 +48,7 @@ def node_report_body(name: str, node_uid: str | None) -> dict[str, Any]:
             {"apiVersion": "v1", "kind": "Node", "name": name, "uid": node_uid}
         ]
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": "FlannelSubnetReport",
         "metadata": metadata,
     }
@@ -58,7 +57,7 @@ def node_report_body(name: str, node_uid: str | None) -> dict[str, Any]:
 def network_report_body(name: str) -> dict[str, Any]:
     """A new FlannelNetworkReport (without status); normally named ``cluster``."""
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": "FlannelNetworkReport",
         "metadata": {"name": name, "labels": dict(LABELS)},
     }

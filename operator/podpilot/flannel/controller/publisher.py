@@ -16,11 +16,10 @@ from typing import Any
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.flannel.api.reports import (
-    GROUP,
     NETWORK_PLURAL,
     NODE_PLURAL,
-    VERSION,
     Desired,
     merge_patch,
     network_report_body,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from podpilot.apimachinery.selectors import Selector
 from podpilot.flannel.api.events import cleared_event, involved_for, raised_event
 from podpilot.flannel.api.reports import desired_reports
 from podpilot.flannel.controller.monitor import Monitor
@@ -23,7 +24,7 @@ from podpilot.flannel.controller.publisher import ReportPublisher
 from podpilot.flannel.engine.model_cache import ConfigMapRef, Index, Snapshot, snapshot
 from podpilot.flannel.engine.node_checks import Thresholds
 from podpilot.flannel.engine.report import NetworkReport, ReporterOptions, build_report
-from podpilot.flannel.engine.selectors import LabelSelector, parse_selector
+from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.flannel.engine.transitions import Active, FindingKey, diff
 from podpilot.kube.clients import ApiClients
 from podpilot.observability import flannel_metrics as metrics
@@ -49,8 +50,8 @@ class FlannelReconciler:
         self.config_map = ConfigMapRef(
             settings.configmap_namespaces, settings.configmap_name, settings.configmap_key
         )
-        self.node_selector: LabelSelector = parse_selector(settings.node_selector)
-        self.pod_selector: LabelSelector = parse_selector(settings.pod_selector)
+        self.node_selector: Selector = parse_equality_selector(settings.node_selector)
+        self.pod_selector: Selector = parse_equality_selector(settings.pod_selector)
         self.options = ReporterOptions(
             annotation_prefix=settings.annotation_prefix,
             thresholds=Thresholds(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from podpilot.flannel.engine.selectors import LabelSelector
+from podpilot.apimachinery.selectors import Selector
 
 # Every annotation flanneld reads or writes ends with one of these (after the prefix and "/" or
 # "-"), whatever --kube-annotation-prefix is. Other annotations are dropped.
@@ -72,7 +72,7 @@ def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def slim_pod(body: Mapping[str, Any], flannel_selector: LabelSelector) -> dict[str, Any] | None:
+def slim_pod(body: Mapping[str, Any], flannel_selector: Selector) -> dict[str, Any] | None:
     """The fields of a scheduled Pod that matter here; None for pods not bound to a node."""
     metadata = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -88,7 +88,7 @@ def slim_pod(body: Mapping[str, Any], flannel_selector: LabelSelector) -> dict[s
             "podIP": status.get("podIP"),
             "podIPs": _plain(status.get("podIPs") or []),
         },
-        "flannel": flannel_selector.matches(metadata.get("labels")),
+        "flannel": flannel_selector.matches(metadata.get("labels") or {}),
     }
 
 
@@ -127,7 +127,7 @@ def snapshot(
     config_maps: Index,  # values are 1-tuples: kopf drops None results from indices
     *,
     ref: ConfigMapRef,
-    node_selector: LabelSelector,
+    node_selector: Selector,
 ) -> Snapshot:
     """Copy the indices into a snapshot, keeping only the selected nodes and their pods.
 
@@ -143,7 +143,7 @@ def snapshot(
         node
         for store in nodes.values()
         for node in store
-        if node_selector.matches(node["metadata"].get("labels"))
+        if node_selector.matches(node["metadata"].get("labels") or {})
     ]
     names = {node["metadata"]["name"] for node in selected}
     scheduled = [pod for name in names for pod in pods.get(name, ())]

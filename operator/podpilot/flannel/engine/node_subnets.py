@@ -10,10 +10,11 @@ never handed to pods.
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
+from podpilot.apimachinery.timestamps import parse_datetime
 from podpilot.flannel.engine.annotations import (
     AddressValue,
     AnnotationKeys,
@@ -278,7 +279,7 @@ def build_node_subnet(
         network_unavailable=unavailable,
         network_unavailable_reason=reason,
         allocatable_pods=_allocatable_pods(status),
-        created=_timestamp(metadata.get("creationTimestamp")),
+        created=parse_datetime(metadata.get("creationTimestamp")),
         ipv4=_usage(cidrs.ipv4, counts[4]),
         ipv6=_usage(cidrs.ipv6, counts[6]),
         pods_outside_subnet=tuple(outside),
@@ -322,17 +323,6 @@ def _allocatable_pods(status: Mapping[str, Any]) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # The API always writes UTC; a naive value would make grace arithmetic raise.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -1,69 +1,39 @@
-"""Equality-based label selectors (``a=b,c!=d,e,!f``), as ``kubectl -l`` accepts them.
+"""The reporter's label selector flags: equality-based only (``a=b,c!=d,e,!f``).
 
-Set-based selectors (``in``, ``notin``) are not supported; parsing one raises ``ValueError`` so a
-typo in a flag fails at startup instead of silently matching nothing.
+Parsing and matching are :mod:`podpilot.apimachinery.selectors`'; this module only narrows
+what the flags accept. Set-based terms (``in``, ``notin``), ``>``/``<`` and invalid label keys raise
+:class:`SelectorError` (a ``ValueError``), so a typo in a flag fails at startup instead of
+silently matching nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 
+from podpilot.apimachinery.selectors import (
+    Selector,
+    SelectorError,
+    format_selector,
+    parse_selector,
+)
+
+EQUALITY_OPERATORS = frozenset({"=", "!=", "exists", "!"})
 _KEY = re.compile(r"^([a-z0-9A-Z.\-]+/)?[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$")
 
 
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    operator: str  # "=", "!=", "exists", "!exists"
-    value: str = ""
+def parse_equality_selector(text: str) -> Selector:
+    """Parse an equality-based selector; the empty string selects everything.
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.operator == "exists":
-            return self.key in labels
-        if self.operator == "!exists":
-            return self.key not in labels
-        if self.operator == "=":
-            return labels.get(self.key) == self.value
-        return labels.get(self.key) != self.value
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    requirements: tuple[Requirement, ...] = ()
-
-    def matches(self, labels: Mapping[str, str] | None) -> bool:
-        present = labels or {}
-        return all(r.matches(present) for r in self.requirements)
-
-
-def parse_selector(text: str) -> LabelSelector:
-    """Parse an equality-based selector; the empty string selects everything."""
-    requirements = []
-    for raw in text.split(","):
-        term = raw.strip()
-        if not term:
-            continue
-        requirement = _parse_term(term)
+    Raises:
+        SelectorError: The text is not a selector, has a set-based term, or an invalid key.
+    """
+    selector = parse_selector(text)
+    for requirement in selector.requirements:
+        term = format_selector(Selector((requirement,)))
+        if requirement.operator not in EQUALITY_OPERATORS:
+            raise SelectorError(
+                f"only equality-based terms are supported, not {term!r} in selector {text!r}"
+            )
         if not _KEY.match(requirement.key):
-            raise ValueError(f"invalid label key in selector term {term!r}")
-        requirements.append(requirement)
-    return LabelSelector(tuple(requirements))
-
-
-def _parse_term(term: str) -> Requirement:
-    if " in " in term or " notin " in term or "(" in term:
-        raise ValueError(f"set-based selector terms are not supported: {term!r}")
-    if "!=" in term:
-        key, value = term.split("!=", 1)
-        return Requirement(key.strip(), "!=", value.strip())
-    if "==" in term:
-        key, value = term.split("==", 1)
-        return Requirement(key.strip(), "=", value.strip())
-    if "=" in term:
-        key, value = term.split("=", 1)
-        return Requirement(key.strip(), "=", value.strip())
-    if term.startswith("!"):
-        return Requirement(term[1:].strip(), "!exists")
-    return Requirement(term, "exists")
+            raise SelectorError(f"invalid label key in selector term {term!r}")
+    return selector

@@ -1,7 +1,7 @@
 from typing import Any
 
 from podpilot.flannel.engine.model_cache import ConfigMapRef, slim_node, slim_pod, snapshot
-from podpilot.flannel.engine.selectors import parse_selector
+from podpilot.flannel.engine.selectors import parse_equality_selector
 
 REF = ConfigMapRef(("kube-flannel", "kube-system"), "kube-flannel-cfg", "net-conf.json")
 
@@ -54,7 +54,7 @@ def test_slim_node_keeps_only_what_the_model_reads() -> None:
 
 
 def test_unscheduled_pods_are_not_kept_and_flannel_pods_are_marked() -> None:
-    selector = parse_selector("app=flannel")
+    selector = parse_equality_selector("app=flannel")
     assert slim_pod(_pod("p", None), selector) is None
     kept = slim_pod(_pod("f", "a", {"app": "flannel"}), selector)
     assert kept is not None and kept["flannel"] is True
@@ -62,12 +62,12 @@ def test_unscheduled_pods_are_not_kept_and_flannel_pods_are_marked() -> None:
 
 
 def test_snapshot_keeps_selected_nodes_their_pods_and_the_first_config_map() -> None:
-    selector = parse_selector("pool=flannel")
+    selector = parse_equality_selector("pool=flannel")
     nodes = {
         "a": [slim_node(_node("a", {"pool": "flannel"}))],
         "b": [slim_node(_node("b"))],
     }
-    flannel = parse_selector("app=flannel")
+    flannel = parse_equality_selector("app=flannel")
     pods = {
         "a": [slim_pod(_pod("p1", "a"), flannel)],
         "b": [slim_pod(_pod("p2", "b"), flannel)],
@@ -85,7 +85,7 @@ def test_snapshot_keeps_selected_nodes_their_pods_and_the_first_config_map() -> 
 
 
 def test_snapshot_without_config_map_or_key() -> None:
-    selector = parse_selector("")
+    selector = parse_equality_selector("")
     nodes = {"a": [slim_node(_node("a"))]}
     empty = snapshot(nodes, {}, {}, ref=REF, node_selector=selector)
     assert (empty.net_conf_text, empty.net_conf_source) == (None, None)
