@@ -6,15 +6,16 @@ no clock; pass ``now`` for grace periods.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from typing import Any
 
 from podpilot.flannel.engine.annotations import DEFAULT_PREFIX, annotation_keys, detect_prefix
 from podpilot.flannel.engine.cluster import (
     FamilyCapacity,
+    IPNetwork,
     SubnetManager,
     family_capacity,
     infer_network,
@@ -237,39 +238,52 @@ def _capacities(
     etcd = options.subnet_manager is SubnetManager.ETCD
     result: list[FamilyCapacity] = []
     if view.ipv4_network is not None:
-        cidrs = [r.pod_cidrs.ipv4 for r in rows if r.pod_cidrs.ipv4 is not None]
-        subnet_len = conf.subnet_len if conf and etcd else None
         result.append(
-            family_capacity(
+            _family_capacity(
                 view.ipv4_network,
-                cidrs,
-                node_prefix_len=node_prefix_len_for(
-                    view.ipv4_network,
-                    cidrs,
-                    override=options.node_prefix_len_v4,
-                    subnet_len=subnet_len,
-                ),
-                inferred=view.inferred,
-                manager=options.subnet_manager,
+                [r.pod_cidrs.ipv4 for r in rows if r.pod_cidrs.ipv4 is not None],
+                view,
+                options,
+                override=options.node_prefix_len_v4,
+                subnet_len=conf.subnet_len if conf and etcd else None,
                 subnet_min=conf.subnet_min if conf else None,
                 subnet_max=conf.subnet_max if conf else None,
             )
         )
     if view.ipv6_network is not None:
-        cidrs6 = [r.pod_cidrs.ipv6 for r in rows if r.pod_cidrs.ipv6 is not None]
-        subnet_len6 = conf.ipv6_subnet_len if conf and etcd else None
         result.append(
-            family_capacity(
+            _family_capacity(
                 view.ipv6_network,
-                cidrs6,
-                node_prefix_len=node_prefix_len_for(
-                    view.ipv6_network,
-                    cidrs6,
-                    override=options.node_prefix_len_v6,
-                    subnet_len=subnet_len6,
-                ),
-                inferred=view.inferred,
-                manager=options.subnet_manager,
+                [r.pod_cidrs.ipv6 for r in rows if r.pod_cidrs.ipv6 is not None],
+                view,
+                options,
+                override=options.node_prefix_len_v6,
+                subnet_len=conf.ipv6_subnet_len if conf and etcd else None,
             )
         )
     return result
+
+
+def _family_capacity(
+    network: IPNetwork,
+    cidrs: Sequence[IPNetwork],
+    view: NetworkView,
+    options: ReporterOptions,
+    *,
+    override: int | None,
+    subnet_len: int | None,
+    subnet_min: IPv4Address | None = None,
+    subnet_max: IPv4Address | None = None,
+) -> FamilyCapacity:
+    """One family's capacity; ``subnet_min``/``subnet_max`` exist for IPv4 only."""
+    return family_capacity(
+        network,
+        cidrs,
+        node_prefix_len=node_prefix_len_for(
+            network, cidrs, override=override, subnet_len=subnet_len
+        ),
+        inferred=view.inferred,
+        manager=options.subnet_manager,
+        subnet_min=subnet_min,
+        subnet_max=subnet_max,
+    )
