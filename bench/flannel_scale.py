@@ -30,11 +30,11 @@ from typing import Any
 from flannel_apiserver import add_apiserver_arguments, through_apiserver
 
 from podpilot.flannel.api.reports import desired_reports
-from podpilot.flannel.controller.monitor import Monitor
 from podpilot.flannel.engine.model_cache import ConfigMapRef, slim_node, slim_pod, snapshot
 from podpilot.flannel.engine.report import ReporterOptions, build_report
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.flannel.engine.transitions import diff
+from podpilot.observability.flannel_recorder import FlannelMetricsRecorder
 
 PREFIX = "flannel.alpha.coreos.com/"
 NETWORK = ipaddress.ip_network("10.0.0.0/8")
@@ -134,7 +134,7 @@ def in_memory(args: argparse.Namespace) -> None:
     stages["unchanged check"] = time.perf_counter() - started
     started = time.perf_counter()
     change = diff(None, report.findings)
-    Monitor().record(report)
+    FlannelMetricsRecorder().record_report(report)
     stages["transitions + metrics"] = time.perf_counter() - started
 
     print(f"{args.nodes} nodes, {args.pods} pods, {len(report.findings)} findings, "

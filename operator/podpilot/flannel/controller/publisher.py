@@ -26,10 +26,10 @@ from podpilot.flannel.api.reports import (
     node_report_body,
     without_observed_at,
 )
+from podpilot.flannel.controller.recorder import Recorder
 from podpilot.flannel.engine.findings import Severity
 from podpilot.flannel.engine.transitions import Active, FindingKey
 from podpilot.kube.clients import ApiClients
-from podpilot.observability import flannel_metrics as metrics
 
 log = logging.getLogger(__name__)
 NODE_KIND = "FlannelSubnetReport"
@@ -38,8 +38,9 @@ WRITE_CONCURRENCY = 8
 
 
 class ReportPublisher:
-    def __init__(self, clients: ApiClients, network_report_name: str) -> None:
+    def __init__(self, clients: ApiClients, network_report_name: str, recorder: Recorder) -> None:
         self._clients = clients
+        self._recorder = recorder
         self.network_report_name = network_report_name
         self._custom = CustomObjectsApi(clients.kubernetes)
         self._core = CoreV1Api(clients.kubernetes)
@@ -111,10 +112,10 @@ class ReportPublisher:
                     self._core.create_namespaced_event, body["metadata"]["namespace"], body
                 )
             except ApiException as error:
-                metrics.EVENTS.labels("failed").inc()
+                self._recorder.events("failed")
                 log.warning("could not post Event %s: %s", body["reason"], error.reason)
             else:
-                metrics.EVENTS.labels("posted").inc()
+                self._recorder.events("posted")
 
         await _bounded([_bind(post, body) for body in bodies], WRITE_CONCURRENCY)
 
@@ -139,7 +140,7 @@ class ReportPublisher:
             await self._clients.call(
                 self._custom.delete_cluster_custom_object, GROUP, VERSION, NODE_PLURAL, name
             )
-            metrics.REPORT_WRITES.labels(NODE_KIND, "delete").inc()
+            self._recorder.report_written(NODE_KIND, "delete")
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -176,7 +177,7 @@ class ReportPublisher:
             if error.status != 409:
                 raise
             return None
-        metrics.REPORT_WRITES.labels(kind, "create").inc()
+        self._recorder.report_written(kind, "create")
         return created if isinstance(created, dict) else None
 
     async def _patch_status(
@@ -190,7 +191,7 @@ class ReportPublisher:
             name,
             {"status": status_patch},
         )
-        metrics.REPORT_WRITES.labels(kind, "patch-status").inc()
+        self._recorder.report_written(kind, "patch-status")
 
 
 def _as_dict(value: object) -> dict[str, Any]:

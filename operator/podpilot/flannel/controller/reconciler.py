@@ -19,15 +19,14 @@ from typing import Any
 from podpilot.apimachinery.selectors import Selector
 from podpilot.flannel.api.events import cleared_event, involved_for, raised_event
 from podpilot.flannel.api.reports import desired_reports
-from podpilot.flannel.controller.monitor import Monitor
 from podpilot.flannel.controller.publisher import ReportPublisher
+from podpilot.flannel.controller.recorder import Recorder
 from podpilot.flannel.engine.model_cache import ConfigMapRef, Index, Snapshot, snapshot
 from podpilot.flannel.engine.node_checks import Thresholds
 from podpilot.flannel.engine.report import NetworkReport, ReporterOptions, build_report
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.flannel.engine.transitions import Active, FindingKey, diff
 from podpilot.kube.clients import ApiClients
-from podpilot.observability import flannel_metrics as metrics
 from podpilot.settings import FlannelSettings
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,13 @@ class Indices:
 
 
 class FlannelReconciler:
-    def __init__(self, settings: FlannelSettings, clients: Callable[[], ApiClients]) -> None:
+    def __init__(
+        self,
+        settings: FlannelSettings,
+        clients: Callable[[], ApiClients],
+        *,
+        recorder: Recorder,
+    ) -> None:
         self.settings = settings
         self.config_map = ConfigMapRef(
             settings.configmap_namespaces, settings.configmap_name, settings.configmap_key
@@ -64,7 +69,7 @@ class FlannelReconciler:
         self._dirty = asyncio.Event()
         self._publisher: ReportPublisher | None = None
         self._active: dict[FindingKey, Active] | None = None
-        self._monitor = Monitor()
+        self._recorder = recorder
         self._seen: dict[Hashable, int] = {}
 
     def differs(self, key: Hashable, slim: object | None) -> bool:
@@ -101,7 +106,7 @@ class FlannelReconciler:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                metrics.RECONCILES.labels("error").inc()
+                self._recorder.reconcile_failed()
                 log.exception("flannel report failed; retrying in %.0fs", RETRY_DELAY)
                 await asyncio.sleep(RETRY_DELAY)
                 self._dirty.set()
@@ -118,7 +123,7 @@ class FlannelReconciler:
         now = datetime.now(UTC)
         started = time.perf_counter()
         report = await asyncio.to_thread(self._compute, inputs, now)
-        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        self._recorder.compute_took(time.perf_counter() - started)
 
         publisher = await self._ensure_publisher()
         desired = desired_reports(report, inputs.net_conf_source)
@@ -129,10 +134,8 @@ class FlannelReconciler:
         }
         await publisher.publish(desired, node_uids, {str(k) for k in indices.nodes}, now)
         await self._announce(report, node_uids, publisher, now)
-        self._monitor.record(report)
-        metrics.RECONCILES.labels("ok").inc()
-        metrics.LAST_RECONCILE.set(time.time())
-        metrics.LAST_RECONCILE_TOTAL_SECONDS.set(time.perf_counter() - whole)
+        self._recorder.record_report(report)
+        self._recorder.reconcile_succeeded(time.time(), time.perf_counter() - whole)
         return report
 
     def _compute(self, inputs: Snapshot, now: datetime) -> NetworkReport:
@@ -147,7 +150,9 @@ class FlannelReconciler:
 
     async def _ensure_publisher(self) -> ReportPublisher:
         if self._publisher is None:
-            publisher = ReportPublisher(self._clients(), self.settings.network_report_name)
+            publisher = ReportPublisher(
+                self._clients(), self.settings.network_report_name, self._recorder
+            )
             self._active = await publisher.seed()
             self._publisher = publisher
         return self._publisher
@@ -169,7 +174,7 @@ class FlannelReconciler:
             for key, old in change.cleared
         ]
         if len(bodies) > EVENTS_PER_RECOMPUTE:
-            metrics.EVENTS.labels("suppressed").inc(len(bodies) - EVENTS_PER_RECOMPUTE)
+            self._recorder.events("suppressed", len(bodies) - EVENTS_PER_RECOMPUTE)
             bodies = bodies[:EVENTS_PER_RECOMPUTE]
         await publisher.post_events(bodies)
         self._active = change.current

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from podpilot.flannel.controller.reconciler import FlannelReconciler
+from podpilot.flannel.controller.recorder import NullRecorder
 from podpilot.settings import FlannelSettings
 
 
 def _reconciler() -> FlannelReconciler:
     async def build() -> FlannelReconciler:
-        return FlannelReconciler(FlannelSettings(), lambda: None)  # type: ignore[arg-type,return-value]
+        return FlannelReconciler(
+            FlannelSettings(),
+            lambda: None,  # type: ignore[arg-type,return-value]
+            recorder=NullRecorder(),
+        )
 
     return asyncio.run(build())
 

@@ -1,4 +1,8 @@
-"""Sets the ``podpilot_flannel_*`` gauges from one report."""
+"""The flannel reporter's recorder: sets the ``podpilot_flannel_*`` metrics.
+
+``podpilot.app.flannel`` hands it to the controller, which knows it only as
+``podpilot.flannel.controller.recorder.Recorder``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from podpilot.flannel.engine.report import NetworkReport
 from podpilot.observability import flannel_metrics as metrics
 
 
-class Monitor:
+class FlannelMetricsRecorder:
     def __init__(self) -> None:
         self._findings = metrics.SeriesSet(metrics.FINDINGS)
         self._node_findings = metrics.SeriesSet(metrics.NODE_FINDING)
@@ -19,7 +23,7 @@ class Monitor:
         self._network_utilization = metrics.SeriesSet(metrics.NETWORK_UTILIZATION)
         self._node_utilization = metrics.SeriesSet(metrics.NODE_UTILIZATION)
 
-    def record(self, report: NetworkReport) -> None:
+    def record_report(self, report: NetworkReport) -> None:
         findings = report.findings
         counts = Counter((f.id, f.severity.label) for f in findings)
         self._findings.replace({key: float(n) for key, n in counts.items()})
@@ -55,6 +59,23 @@ class Monitor:
             }
         )
         metrics.NETCONF_VALID.set(1.0 if report.net_conf.conf is not None else 0.0)
+
+    def compute_took(self, seconds: float) -> None:
+        metrics.RECONCILE_SECONDS.observe(seconds)
+
+    def reconcile_succeeded(self, at: float, total_seconds: float) -> None:
+        metrics.RECONCILES.labels("ok").inc()
+        metrics.LAST_RECONCILE.set(at)
+        metrics.LAST_RECONCILE_TOTAL_SECONDS.set(total_seconds)
+
+    def reconcile_failed(self) -> None:
+        metrics.RECONCILES.labels("error").inc()
+
+    def report_written(self, kind: str, operation: str) -> None:
+        metrics.REPORT_WRITES.labels(kind, operation).inc()
+
+    def events(self, outcome: str, count: int = 1) -> None:
+        metrics.EVENTS.labels(outcome).inc(count)
 
 
 def _family(capacity: FamilyCapacity) -> str:
