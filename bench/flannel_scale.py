@@ -29,12 +29,12 @@ from typing import Any
 
 from flannel_apiserver import add_apiserver_arguments, through_apiserver
 
-from podpilot.flannel.model_cache import ConfigMapRef, slim_node, slim_pod, snapshot
-from podpilot.flannel.monitor import Monitor
-from podpilot.flannel.reports import desired_reports
-from podpilot.flannel.selectors import parse_selector
-from podpilot.flannel.transitions import diff
-from podpilot.network.report import ReporterOptions, build_report
+from podpilot.flannel.api.reports import desired_reports
+from podpilot.flannel.engine.model_cache import ConfigMapRef, slim_node, slim_pod, snapshot
+from podpilot.flannel.engine.report import ReporterOptions, build_report
+from podpilot.flannel.engine.selectors import parse_equality_selector
+from podpilot.flannel.engine.transitions import diff
+from podpilot.observability.flannel_recorder import FlannelMetricsRecorder
 
 PREFIX = "flannel.alpha.coreos.com/"
 NETWORK = ipaddress.ip_network("10.0.0.0/8")
@@ -97,7 +97,7 @@ def main() -> None:
 def in_memory(args: argparse.Namespace) -> None:
 
     tracemalloc.start()
-    flannel = parse_selector("app=flannel")
+    flannel = parse_equality_selector("app=flannel")
     nodes_index = {f"node-{i:05d}": [slim_node(node(i))] for i in range(args.nodes)}
     pods_index: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for i in range(args.pods):
@@ -113,7 +113,7 @@ def in_memory(args: argparse.Namespace) -> None:
     stages: dict[str, float] = {}
     started = time.perf_counter()
     taken = snapshot(
-        nodes_index, pods_index, config_maps, ref=ref, node_selector=parse_selector("")
+        nodes_index, pods_index, config_maps, ref=ref, node_selector=parse_equality_selector("")
     )
     stages["snapshot"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -134,7 +134,7 @@ def in_memory(args: argparse.Namespace) -> None:
     stages["unchanged check"] = time.perf_counter() - started
     started = time.perf_counter()
     change = diff(None, report.findings)
-    Monitor().record(report)
+    FlannelMetricsRecorder().record_report(report)
     stages["transitions + metrics"] = time.perf_counter() - started
 
     print(f"{args.nodes} nodes, {args.pods} pods, {len(report.findings)} findings, "

@@ -14,8 +14,9 @@ from typing import Any
 import kopf
 
 from podpilot.app.runtime import Runtime
-from podpilot.flannel.model_cache import net_conf_entry, slim_node, slim_pod
-from podpilot.flannel.reconciler import FlannelReconciler, Indices
+from podpilot.flannel.controller.reconciler import FlannelReconciler, Indices
+from podpilot.flannel.engine.model_cache import net_conf_entry, slim_node, slim_pod
+from podpilot.observability.flannel_recorder import FlannelMetricsRecorder
 
 SERVICE = "flannel"
 TASK = "flannel-task"
@@ -30,7 +31,9 @@ def _reconciler(memo: kopf.Memo) -> FlannelReconciler:
 @kopf.on.startup()
 async def start_flannel_reporter(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
-    reconciler = FlannelReconciler(runtime.settings.flannel, runtime.api)
+    reconciler = FlannelReconciler(
+        runtime.settings.flannel, runtime.api, recorder=FlannelMetricsRecorder()
+    )
     runtime.services[SERVICE] = reconciler
     runtime.services[TASK] = asyncio.create_task(reconciler.run(), name="flannel-reporter")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from podpilot.apimachinery.selectors import SelectorError
+from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.settings import CONTROLLERS, FlannelSettings, HpaSettings, OperatorSettings
 
 
@@ -155,6 +157,15 @@ def _add_flannel_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
     defaults = FlannelSettings()
+    for flag, selector in (
+        ("--flannel-node-selector", args.flannel_node_selector),
+        ("--flannel-pod-selector", args.flannel_pod_selector),
+    ):
+        # Checked here so a typo ends `podpilot run` with one line, before kopf starts.
+        try:
+            parse_equality_selector(selector)
+        except SelectorError as error:
+            raise SystemExit(f"{flag}: {error}") from None
     return FlannelSettings(
         configmap_namespaces=tuple(args.flannel_configmap_namespace)
         or defaults.configmap_namespaces,

@@ -1,6 +1,9 @@
-"""The flannel reporter's controller: in-memory inputs, debounced recompute, reports, events.
+"""The flannel subnet reporter: one folder for the whole feature.
 
-The computation itself is the pure ``podpilot.network`` package; this package only collects
-snapshots for it and publishes what it returns. kopf decorators live in
-``podpilot.app.flannel``.
+- ``engine/`` (pure): the flannel network model and its checks, the slim copies of watched
+  objects, label selectors and finding transitions.
+- ``api/`` (pure): the FlannelSubnetReport and FlannelNetworkReport objects (status rendering,
+  merge patches) and the Event wording.
+- ``controller/`` (I/O): the debounced reconciler and the publisher that writes reports and
+  Events. kopf decorators live in ``podpilot.app.flannel``.
 """

@@ -1,0 +1,1 @@
+"""The FlannelSubnetReport and FlannelNetworkReport in and out, and Event wording (pure)."""

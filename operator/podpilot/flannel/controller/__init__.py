@@ -1,0 +1,1 @@
+"""The flannel reporter's I/O: the debounced reconciler and the report and Event publisher."""

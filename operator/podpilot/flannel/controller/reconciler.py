@@ -1,0 +1,180 @@
+"""The debounced loop: snapshot the indices, compute the report, publish it, announce changes.
+
+kopf's handlers only mark the inputs dirty. One task recomputes at most once per debounce
+window, and at least once per resync interval, because grace periods (FL001, FL006) expire
+without any watch event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from podpilot.apimachinery.selectors import Selector
+from podpilot.flannel.api.events import cleared_event, involved_for, raised_event
+from podpilot.flannel.api.reports import desired_reports
+from podpilot.flannel.controller.publisher import ReportPublisher
+from podpilot.flannel.controller.recorder import Recorder
+from podpilot.flannel.engine.model_cache import ConfigMapRef, Index, Snapshot, snapshot
+from podpilot.flannel.engine.node_checks import Thresholds
+from podpilot.flannel.engine.report import NetworkReport, ReporterOptions, build_report
+from podpilot.flannel.engine.selectors import parse_equality_selector
+from podpilot.flannel.engine.transitions import Active, FindingKey, diff
+from podpilot.kube.clients import ApiClients
+from podpilot.settings import FlannelSettings
+
+log = logging.getLogger(__name__)
+EVENTS_PER_RECOMPUTE = 100
+RETRY_DELAY = 10.0
+
+
+@dataclass
+class Indices:
+    """kopf's live indices (node name → slim node, node name → slim pods, ConfigMaps)."""
+
+    nodes: Index
+    pods: Index
+    config_maps: Index
+
+
+class FlannelReconciler:
+    def __init__(
+        self,
+        settings: FlannelSettings,
+        clients: Callable[[], ApiClients],
+        *,
+        recorder: Recorder,
+    ) -> None:
+        self.settings = settings
+        self.config_map = ConfigMapRef(
+            settings.configmap_namespaces, settings.configmap_name, settings.configmap_key
+        )
+        self.node_selector: Selector = parse_equality_selector(settings.node_selector)
+        self.pod_selector: Selector = parse_equality_selector(settings.pod_selector)
+        self.options = ReporterOptions(
+            annotation_prefix=settings.annotation_prefix,
+            thresholds=Thresholds(
+                pod_cidr_grace=timedelta(seconds=settings.pod_cidr_grace),
+                announce_grace=timedelta(seconds=settings.announce_grace),
+            ),
+        )
+        self._clients = clients
+        self._indices: Indices | None = None
+        self._dirty = asyncio.Event()
+        self._publisher: ReportPublisher | None = None
+        self._active: dict[FindingKey, Active] | None = None
+        self._recorder = recorder
+        self._seen: dict[Hashable, int] = {}
+
+    def differs(self, key: Hashable, slim: object | None) -> bool:
+        """Whether an event changed what the reporter keeps of an object (None: it is gone).
+
+        Node heartbeats and pod status churn rewrite objects without changing their slim copy;
+        such events must not start a recompute (with 5,000 nodes heartbeating every few
+        minutes, every debounce window would otherwise recompute everything).
+        """
+        digest = None if slim is None else hash(repr(slim))
+        if self._seen.get(key) == digest:
+            return False
+        if digest is None:
+            self._seen.pop(key, None)
+        else:
+            self._seen[key] = digest
+        return True
+
+    def changed(self, indices: Indices) -> None:
+        """Called by every watch event; kopf calls handlers only once its indices are full."""
+        self._indices = indices
+        self._dirty.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), timeout=self.settings.resync)
+            if self._indices is None:
+                continue
+            await asyncio.sleep(self.settings.debounce)
+            self._dirty.clear()
+            try:
+                await self.reconcile(self._indices)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._recorder.reconcile_failed()
+                log.exception("flannel report failed; retrying in %.0fs", RETRY_DELAY)
+                await asyncio.sleep(RETRY_DELAY)
+                self._dirty.set()
+
+    async def reconcile(self, indices: Indices) -> NetworkReport:
+        whole = time.perf_counter()
+        inputs = snapshot(
+            indices.nodes,
+            indices.pods,
+            indices.config_maps,
+            ref=self.config_map,
+            node_selector=self.node_selector,
+        )
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        report = await asyncio.to_thread(self._compute, inputs, now)
+        self._recorder.compute_took(time.perf_counter() - started)
+
+        publisher = await self._ensure_publisher()
+        desired = desired_reports(report, inputs.net_conf_source)
+        node_uids = {
+            n["metadata"]["name"]: n["metadata"]["uid"]
+            for n in inputs.nodes
+            if n["metadata"].get("uid")
+        }
+        await publisher.publish(desired, node_uids, {str(k) for k in indices.nodes}, now)
+        await self._announce(report, node_uids, publisher, now)
+        self._recorder.record_report(report)
+        self._recorder.reconcile_succeeded(time.time(), time.perf_counter() - whole)
+        return report
+
+    def _compute(self, inputs: Snapshot, now: datetime) -> NetworkReport:
+        options = ReporterOptions(
+            annotation_prefix=self.options.annotation_prefix,
+            thresholds=self.options.thresholds,
+            flannel_pod_nodes=inputs.flannel_pod_nodes,
+        )
+        return build_report(
+            inputs.nodes, inputs.net_conf_text, inputs.pods, options=options, now=now
+        )
+
+    async def _ensure_publisher(self) -> ReportPublisher:
+        if self._publisher is None:
+            publisher = ReportPublisher(
+                self._clients(), self.settings.network_report_name, self._recorder
+            )
+            self._active = await publisher.seed()
+            self._publisher = publisher
+        return self._publisher
+
+    async def _announce(
+        self,
+        report: NetworkReport,
+        node_uids: dict[str, str],
+        publisher: ReportPublisher,
+        now: datetime,
+    ) -> None:
+        change = diff(self._active, report.findings)
+        report_ref = (publisher.network_report_name, publisher.network_uid)
+        bodies: list[dict[str, Any]] = [
+            raised_event(f, involved_for(f.node, node_uids, report_ref), now) for f in change.raised
+        ]
+        bodies += [
+            cleared_event(key, old, involved_for(key[1], node_uids, report_ref), now)
+            for key, old in change.cleared
+        ]
+        if len(bodies) > EVENTS_PER_RECOMPUTE:
+            self._recorder.events("suppressed", len(bodies) - EVENTS_PER_RECOMPUTE)
+            bodies = bodies[:EVENTS_PER_RECOMPUTE]
+        await publisher.post_events(bodies)
+        self._active = change.current

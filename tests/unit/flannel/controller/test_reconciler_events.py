@@ -1,0 +1,34 @@
+"""Which watch events start a recompute."""
+
+from __future__ import annotations
+
+import asyncio
+
+from podpilot.flannel.controller.reconciler import FlannelReconciler
+from podpilot.flannel.controller.recorder import NullRecorder
+from podpilot.settings import FlannelSettings
+
+
+def _reconciler() -> FlannelReconciler:
+    async def build() -> FlannelReconciler:
+        return FlannelReconciler(
+            FlannelSettings(),
+            lambda: None,  # type: ignore[arg-type,return-value]
+            recorder=NullRecorder(),
+        )
+
+    return asyncio.run(build())
+
+
+def test_only_events_that_change_the_slim_copy_count() -> None:
+    reconciler = _reconciler()
+    slim = {"metadata": {"name": "a"}, "spec": {"podCIDR": "10.0.0.0/24"}}
+    assert reconciler.differs(("node", "a"), slim)  # first sight
+    assert not reconciler.differs(("node", "a"), dict(slim))  # a heartbeat
+    assert reconciler.differs(("node", "a"), {**slim, "spec": {"podCIDR": "10.0.1.0/24"}})
+    assert reconciler.differs(("node", "a"), None)  # deleted
+    assert not reconciler.differs(("node", "a"), None)
+
+
+def test_an_object_never_kept_is_not_a_change_when_deleted() -> None:
+    assert not _reconciler().differs(("pod", "ns", "unscheduled"), None)
