@@ -13,7 +13,7 @@ from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from podpilot.emptydir.series import (
+from podpilot.emptydir.engine.series import (
     EFFECTIVE_LIMIT_LABELS,
     EVICTIONS_LABELS,
     FINDINGS_LABELS,
