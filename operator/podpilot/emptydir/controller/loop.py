@@ -17,6 +17,7 @@ from podpilot.emptydir.api.report_objects import report_manifest, report_status_
 from podpilot.emptydir.controller.owners import OwnerResolver, owner_keys
 from podpilot.emptydir.controller.poller import Fetch, next_state, poll_due
 from podpilot.emptydir.controller.publisher import ReportPublisher
+from podpilot.emptydir.controller.recorder import AuditRecorder
 from podpilot.emptydir.engine.audit_policy import AuditPolicy
 from podpilot.emptydir.engine.eviction_log import EvictionLog, EvictionNotice
 from podpilot.emptydir.engine.model import Finding
@@ -29,7 +30,6 @@ from podpilot.emptydir.engine.summary import NodeStatsState
 from podpilot.emptydir.engine.transitions import EventLedger, known_from_status
 from podpilot.emptydir.engine.trend import SampleRing, VolumeKey, update_history
 from podpilot.kube.clients import ApiClients
-from podpilot.observability.emptydir_metrics import EmptyDirMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class EmptyDirController:
 
     api: ApiClients
     fetch: Fetch
-    metrics: EmptyDirMetrics
+    metrics: AuditRecorder
     announce: Announce
     stats: dict[str, NodeStatsState] = field(default_factory=dict)
     history: dict[str, dict[VolumeKey, SampleRing]] = field(default_factory=dict)
@@ -103,15 +103,14 @@ class EmptyDirController:
             evictions=notices,
         )
         result = await asyncio.to_thread(run_scan, snapshot)
-        self.metrics.scan_seconds.set(time.monotonic() - started)
-        self.metrics.pods_audited.set(len(result.audits))
+        self.metrics.observe_scan(time.monotonic() - started, len(result.audits))
         self._publish_metrics(policy, result)
         await self._publish_reports(publisher, result, snapshot.now)
         for finding in self.ledger.transitions(
             (f for a in result.audits for f in a.findings), time.monotonic()
         ):
             self.announce(finding)
-        self.metrics.cycle_seconds.set(time.monotonic() - cycle_started)
+        self.metrics.observe_cycle(time.monotonic() - cycle_started)
         return result
 
     async def step(
