@@ -16,6 +16,7 @@ from typing import Any, cast
 import kopf
 
 from podpilot.app.runtime import Runtime
+from podpilot.emptydir.api.events import finding_event
 from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
 from podpilot.emptydir.api.report_objects import GROUP, POLICIES, VERSION
 from podpilot.emptydir.controller.loop import EmptyDirController
@@ -23,7 +24,6 @@ from podpilot.emptydir.controller.poller import proxy_fetcher
 from podpilot.emptydir.engine.eviction_log import EvictionLog, notice_from_event
 from podpilot.emptydir.engine.model import Finding
 from podpilot.emptydir.engine.objects import NodeInfo, has_emptydir, node_info, slim_pod
-from podpilot.emptydir.engine.transitions import event_type
 from podpilot.observability.emptydir_metrics import emptydir_metrics
 
 EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
@@ -79,17 +79,12 @@ def emptydir_namespaces(name: str, labels: kopf.Labels, **_: Any) -> dict[str, d
 
 
 def _announce(finding: Finding) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": finding.pod.name,
-            "namespace": finding.pod.namespace,
-            "uid": finding.pod.uid,
-        },
-    }
+    event = finding_event(finding)
     kopf.event(
-        cast(kopf.Body, pod), type=event_type(finding), reason=finding.name, message=finding.message
+        cast(kopf.Body, event.involved_object),
+        type=event.type,
+        reason=event.reason,
+        message=event.message,
     )
 
 

@@ -1,4 +1,5 @@
-"""``EmptyDirReport`` manifests and status bodies, and when a status is worth writing (pure)."""
+"""``EmptyDirReport`` manifests and status bodies, when a status is worth writing, and what a
+status already told (pure)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from podpilot.emptydir.engine.model import WorkloadRef
+from podpilot.emptydir.engine.model import Severity, WorkloadRef
 from podpilot.emptydir.engine.report import (
     StatsCompleteness,
     WorkloadReport,
     report_name,
     report_status,
 )
+from podpilot.emptydir.engine.transitions import FindingKey
 
 GROUP = "podpilot.io"
 VERSION = "v1alpha1"
@@ -137,3 +139,16 @@ def status_digest(status: Mapping[str, Any]) -> str:
     ]
     text = json.dumps(stable, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def known_from_status(status: Mapping[str, Any]) -> dict[FindingKey, Severity]:
+    """The findings an ``EmptyDirReport`` status lists, as ledger keys."""
+    known: dict[FindingKey, Severity] = {}
+    for entry in status.get("findings") or []:
+        try:
+            severity = Severity(entry["severity"])
+            key = (str(entry["podUID"]), entry.get("volume"), str(entry["id"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        known[key] = severity
+    return known

@@ -13,7 +13,12 @@ from typing import Any
 
 import kubernetes
 
-from podpilot.emptydir.api.report_objects import report_manifest, report_status_body, status_digest
+from podpilot.emptydir.api.report_objects import (
+    known_from_status,
+    report_manifest,
+    report_status_body,
+    status_digest,
+)
 from podpilot.emptydir.controller.owners import OwnerResolver, owner_keys
 from podpilot.emptydir.controller.poller import Fetch, next_state, poll_due
 from podpilot.emptydir.controller.publisher import ReportPublisher
@@ -27,7 +32,7 @@ from podpilot.emptydir.engine.scan import ScanResult, Snapshot, run_scan, volume
 from podpilot.emptydir.engine.schedule import PollSchedule
 from podpilot.emptydir.engine.series import gauge_values, new_evictions
 from podpilot.emptydir.engine.summary import NodeStatsState
-from podpilot.emptydir.engine.transitions import EventLedger, known_from_status
+from podpilot.emptydir.engine.transitions import EventLedger
 from podpilot.emptydir.engine.trend import SampleRing, VolumeKey, update_history
 from podpilot.kube.clients import ApiClients
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from podpilot.emptydir.engine.model import Finding, Severity
 
@@ -59,21 +58,3 @@ class EventLedger:
             if expired not in current:
                 del self.last_emitted[expired]
         return announce
-
-
-def known_from_status(status: Mapping[str, Any]) -> dict[FindingKey, Severity]:
-    """The findings an ``EmptyDirReport`` status lists, as ledger keys."""
-    known: dict[FindingKey, Severity] = {}
-    for entry in status.get("findings") or []:
-        try:
-            severity = Severity(entry["severity"])
-            key = (str(entry["podUID"]), entry.get("volume"), str(entry["id"]))
-        except (KeyError, TypeError, ValueError):
-            continue
-        known[key] = severity
-    return known
-
-
-def event_type(finding: Finding) -> str:
-    """``Warning`` for warning and critical findings, ``Normal`` for info."""
-    return "Normal" if finding.severity is Severity.INFO else "Warning"

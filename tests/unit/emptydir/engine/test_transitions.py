@@ -1,7 +1,8 @@
 """Events on transitions only: new or re-graded findings, deduplicated, rate-limited, capped."""
 
+from podpilot.emptydir.api.report_objects import known_from_status
 from podpilot.emptydir.engine.model import Finding, PodRef, Severity
-from podpilot.emptydir.engine.transitions import EventLedger, event_type, known_from_status
+from podpilot.emptydir.engine.transitions import EventLedger
 
 POD = PodRef("ns", "p", "uid-p")
 
@@ -64,9 +65,3 @@ def test_findings_read_back_from_a_report_are_not_announced_after_a_restart() ->
     ledger = EventLedger()
     ledger.seed(known)
     assert ledger.transitions([finding()], now=0.0) == []
-
-
-def test_event_types() -> None:
-    assert event_type(finding(severity=Severity.INFO)) == "Normal"
-    assert event_type(finding(severity=Severity.WARNING)) == "Warning"
-    assert event_type(finding(severity=Severity.CRITICAL)) == "Warning"
