@@ -15,10 +15,11 @@ from typing import Any, cast
 
 import kopf
 
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.app.runtime import Runtime
 from podpilot.emptydir.api.events import finding_event
 from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
-from podpilot.emptydir.api.report_objects import GROUP, POLICIES, VERSION
+from podpilot.emptydir.api.report_objects import POLICIES
 from podpilot.emptydir.controller.loop import EmptyDirController
 from podpilot.emptydir.controller.poller import proxy_fetcher
 from podpilot.emptydir.engine.eviction_log import EvictionLog, notice_from_event

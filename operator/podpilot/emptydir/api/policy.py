@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from podpilot.emptydir.engine.audit_policy import AuditPolicy, LabelSelector
+from podpilot.apimachinery.selectors import Selector, selector_from_object
+from podpilot.emptydir.engine.audit_policy import AuditPolicy
 from podpilot.emptydir.engine.model import Thresholds
 from podpilot.emptydir.engine.pod_audit import Exemptions
 
@@ -141,19 +142,20 @@ def parse_policy(spec: Mapping[str, Any] | None) -> AuditPolicy:
     )
 
 
-def _selector(raw: object, problems: list[str]) -> LabelSelector:
+def _selector(raw: object, problems: list[str]) -> Selector:
+    """The ``namespaceSelector``; an invalid expression is reported and left out, not fatal."""
     selector = _mapping(raw)
     labels = {str(k): str(v) for k, v in _mapping(selector.get("matchLabels")).items()}
-    expressions: list[tuple[str, str, frozenset[str]]] = []
+    expressions: list[dict[str, Any]] = []
     for index, term in enumerate(selector.get("matchExpressions") or []):
         term = _mapping(term)
         operator = term.get("operator")
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist") or not term.get("key"):
             problems.append(f"namespaceSelector.matchExpressions[{index}]: invalid")
             continue
-        values = frozenset(_strings(term.get("values")))
-        expressions.append((str(term["key"]), str(operator), values))
-    return LabelSelector(labels, tuple(expressions))
+        values = _strings(term.get("values"))
+        expressions.append({"key": str(term["key"]), "operator": operator, "values": values})
+    return selector_from_object({"matchLabels": labels, "matchExpressions": expressions})
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

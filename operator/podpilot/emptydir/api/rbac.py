@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from podpilot.apimachinery.group import GROUP
+
 RULES: tuple[dict[str, Any], ...] = (
     # The in-memory model: kopf indices list and watch these (no per-scan LIST).
     {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"], "verbs": ["list", "watch"]},
@@ -17,23 +19,23 @@ RULES: tuple[dict[str, Any], ...] = (
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
     # The policy: kopf watches it for the daemon; the controller writes its status.
     {
-        "apiGroups": ["podpilot.io"],
+        "apiGroups": [GROUP],
         "resources": ["emptydirauditpolicies"],
         "verbs": ["list", "watch"],
     },
     {
-        "apiGroups": ["podpilot.io"],
+        "apiGroups": [GROUP],
         "resources": ["emptydirauditpolicies/status"],
         "verbs": ["patch"],
     },
     # Reports: listed once at start, server-side applied, deleted when unused. An apply that
     # creates the object is authorized as create as well as patch.
     {
-        "apiGroups": ["podpilot.io"],
+        "apiGroups": [GROUP],
         "resources": ["emptydirreports"],
         "verbs": ["list", "create", "patch", "delete"],
     },
-    {"apiGroups": ["podpilot.io"], "resources": ["emptydirreports/status"], "verbs": ["patch"]},
+    {"apiGroups": [GROUP], "resources": ["emptydirreports/status"], "verbs": ["patch"]},
     # Transition Events on pods, posted by kopf.event; the kubelet's Evicted Events, watched
     # (server-side filtered to reason=Evicted on pods) to trace evictions of deleted pods.
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list", "watch"]},

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from podpilot.apimachinery.group import API_VERSION
 from podpilot.emptydir.engine.model import Severity, WorkloadRef
 from podpilot.emptydir.engine.report import (
     StatsCompleteness,
@@ -18,8 +19,6 @@ from podpilot.emptydir.engine.report import (
 )
 from podpilot.emptydir.engine.transitions import FindingKey
 
-GROUP = "podpilot.io"
-VERSION = "v1alpha1"
 REPORTS = "emptydirreports"
 POLICIES = "emptydirauditpolicies"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -69,7 +68,7 @@ def report_manifest(report: WorkloadReport) -> dict[str, Any]:
     if workload.uid:
         spec_workload["uid"] = workload.uid
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": "EmptyDirReport",
         "metadata": metadata,
         "spec": {"workload": spec_workload},

@@ -7,14 +7,13 @@ from typing import Any, cast
 
 import kubernetes
 
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.emptydir.api.report_objects import (
     FIELD_MANAGER,
-    GROUP,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     POLICIES,
     REPORTS,
-    VERSION,
 )
 from podpilot.kube.clients import ApiClients
 
@@ -32,8 +31,6 @@ class ReportPublisher:
         """Every report this controller manages, across namespaces (once, at start)."""
         listing = await self._api.call(
             self._custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
             REPORTS,
             label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}",
         )
@@ -66,8 +63,6 @@ class ReportPublisher:
         try:
             await self._api.call(
                 self._custom.delete_namespaced_custom_object,
-                GROUP,
-                VERSION,
                 namespace,
                 REPORTS,
                 name,

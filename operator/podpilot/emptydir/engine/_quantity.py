@@ -1,10 +1,18 @@
-"""Quantities in whole bytes, on top of the exact parser in ``apimachinery.quantities``."""
+"""Quantities in whole units (bytes), on top of the exact parser in ``apimachinery.quantities``.
+
+``whole_units`` is ``Quantity.Value()``, which ``apimachinery.quantities`` does not have yet.
+"""
 
 from decimal import ROUND_CEILING, Decimal
 
 from podpilot.apimachinery.quantities import QuantityError, parse_quantity
 
-__all__ = ["QuantityError", "quantity_to_bytes"]
+__all__ = ["QuantityError", "quantity_to_bytes", "whole_units"]
+
+
+def whole_units(value: Decimal) -> int:
+    """An exact quantity value rounded up to whole units, as ``Quantity.Value()`` does."""
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
 def quantity_to_bytes(raw: object) -> int:
@@ -24,5 +32,4 @@ def quantity_to_bytes(raw: object) -> int:
         return raw
     if not isinstance(raw, str):
         raise QuantityError(f"not a quantity: {raw!r}")
-    value: Decimal = parse_quantity(raw)
-    return int(value.to_integral_value(rounding=ROUND_CEILING))
+    return whole_units(parse_quantity(raw))

@@ -9,32 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from podpilot.apimachinery.selectors import Selector
 from podpilot.emptydir.engine.model import Thresholds
 from podpilot.emptydir.engine.pod_audit import Exemptions
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    """A ``metav1.LabelSelector``; empty selects everything."""
-
-    match_labels: Mapping[str, str] = field(default_factory=dict)
-    match_expressions: tuple[tuple[str, str, frozenset[str]], ...] = ()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether ``labels`` satisfy every term of the selector."""
-        if any(labels.get(k) != v for k, v in self.match_labels.items()):
-            return False
-        for key, operator, values in self.match_expressions:
-            present = key in labels
-            if operator == "In" and not (present and labels[key] in values):
-                return False
-            if operator == "NotIn" and present and labels[key] in values:
-                return False
-            if operator == "Exists" and not present:
-                return False
-            if operator == "DoesNotExist" and present:
-                return False
-        return True
 
 
 @dataclass(frozen=True)
@@ -55,7 +32,7 @@ class AuditPolicy:
         problems: Fields that were invalid and replaced by defaults.
     """
 
-    namespace_selector: LabelSelector = field(default_factory=LabelSelector)
+    namespace_selector: Selector = field(default_factory=lambda: Selector(()))
     exempt_namespaces: frozenset[str] = frozenset()
     exempt_pod_labels: Mapping[str, str] = field(default_factory=dict)
     exemptions: Exemptions = field(default_factory=Exemptions)
@@ -74,10 +51,9 @@ class AuditPolicy:
         """
         if namespace in self.exempt_namespaces:
             return False
-        selector = self.namespace_selector
-        if not selector.match_labels and not selector.match_expressions:
+        if self.namespace_selector.is_empty:
             return True
-        return labels is not None and selector.matches(labels)
+        return labels is not None and self.namespace_selector.matches(labels)
 
     def exempts_pod(self, labels: Mapping[str, str]) -> bool:
         """Whether a pod with ``labels`` is left out by ``exemptions.podLabels``."""

@@ -16,9 +16,10 @@ Event TTL), notices that never found their pod expire after ``unattached_ttl``, 
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from podpilot.apimachinery.timestamps import parse_datetime
 from podpilot.emptydir.engine.evictions import parse_eviction_message
 from podpilot.emptydir.engine.model import Finding, PodRef
 
@@ -80,12 +81,9 @@ def _event_time(event: Mapping[str, Any]) -> datetime | None:
         metadata.get("creationTimestamp") if isinstance(metadata, Mapping) else None,
     )
     for value in candidates:
-        if isinstance(value, str) and value:
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = parse_datetime(value)
+        if parsed is not None:
+            return parsed
     return None
 
 

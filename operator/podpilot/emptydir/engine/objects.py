@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING
 from typing import Any
 
 from podpilot.apimachinery.quantities import QuantityError, parse_quantity
+from podpilot.emptydir.engine._quantity import whole_units
 from podpilot.emptydir.engine.model import NodeFacts
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -95,7 +95,7 @@ def _bytes(raw: object) -> int | None:
         value = parse_quantity(raw)
     except QuantityError:
         return None
-    return int(value.to_integral_value(rounding=ROUND_CEILING)) if value >= 0 else None
+    return whole_units(value) if value >= 0 else None
 
 
 def _string(value: object) -> str | None:

@@ -9,8 +9,13 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from podpilot.apimachinery.backoff import exponential_delay
+
 MAX_BACKOFF_SECONDS = 600.0
 """Cap of the per-node backoff (10 min, from the spec)."""
+
+MAX_DOUBLINGS = 16
+"""Doublings stop here even below the cap (only an interval under 10 ms gets there)."""
 
 JITTER = 0.1
 """Each delay is stretched or shrunk by up to this fraction, so polls do not synchronise."""
@@ -50,7 +55,9 @@ class PollSchedule:
         count = self.failures.get(node, 0) + 1
         self.failures[node] = count
         cap = max(MAX_BACKOFF_SECONDS, interval)
-        delay = cap if hopeless else min(cap, interval * 2 ** min(count, 16))
+        # The first failure already waits two intervals, hence one more doubling than failures.
+        doublings = min(count, MAX_DOUBLINGS)
+        delay = cap if hopeless else exponential_delay(doublings + 1, interval, cap)
         delay = self._jittered(delay)
         self.due_at[node] = now + delay
         return delay

@@ -9,9 +9,10 @@ a body that was cut short. Missing or malformed values become ``None`` and a not
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from podpilot.apimachinery.timestamps import parse_datetime
 from podpilot.emptydir.engine.model import FsSample, PodRef
 
 
@@ -171,12 +172,10 @@ def _timestamp(value: object, path: str, problems: list[str]) -> datetime | None
     if not isinstance(value, str):
         problems.append(f"{path}: not a string")
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+    parsed = parse_datetime(value)
+    if parsed is None:
         problems.append(f"{path}: not RFC 3339: {value!r}")
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from podpilot.emptydir.api.policy import parse_duration, parse_policy
-from podpilot.emptydir.engine.audit_policy import AuditPolicy, LabelSelector
+from podpilot.emptydir.engine.audit_policy import AuditPolicy
 
 
 @pytest.mark.parametrize(
@@ -122,5 +122,30 @@ def test_namespace_selection_and_exemptions() -> None:
 def test_selector_operators(
     operator: str, values: list[str], labels: dict[str, str], matches: bool
 ) -> None:
-    selector = LabelSelector({}, (("k", operator, frozenset(values)),))
-    assert selector.matches(labels) is matches
+    expression = {"key": "k", "operator": operator, "values": values}
+    policy = parse_policy({"namespaceSelector": {"matchExpressions": [expression]}})
+    assert policy.problems == ()
+    assert policy.namespace_selector.matches(labels) is matches
+    assert policy.audits_namespace("ns", labels) is matches
+
+
+def test_invalid_selector_expressions_are_reported_and_left_out() -> None:
+    policy = parse_policy(
+        {
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "k", "operator": "Gt", "values": ["1"]},
+                    {"operator": "Exists"},
+                    "not-a-term",
+                    {"key": "team", "operator": "In", "values": ["a"]},
+                ]
+            }
+        }
+    )
+    assert policy.problems == (
+        "namespaceSelector.matchExpressions[0]: invalid",
+        "namespaceSelector.matchExpressions[1]: invalid",
+        "namespaceSelector.matchExpressions[2]: invalid",
+    )
+    assert policy.audits_namespace("shop", {"team": "a"})
+    assert not policy.audits_namespace("shop", {"team": "b", "k": "2"})
