@@ -26,14 +26,14 @@ from typing import Any
 
 from emptydir_apiserver import add_apiserver_arguments, app_pod_spec, through_apiserver
 
-from podpilot.audit.model import NodeFacts
-from podpilot.audit.summary import NodeStatsState, decode_summary
-from podpilot.audit.trend import update_history
-from podpilot.emptydir.objects import NodeInfo, slim_pod
-from podpilot.emptydir.policy import AuditPolicy
-from podpilot.emptydir.report_objects import report_status_body, status_digest
-from podpilot.emptydir.scan import Snapshot, run_scan, volumes_by_node
-from podpilot.emptydir.series import gauge_values
+from podpilot.emptydir.api.report_objects import report_status_body, status_digest
+from podpilot.emptydir.engine.audit_policy import AuditPolicy
+from podpilot.emptydir.engine.model import NodeFacts
+from podpilot.emptydir.engine.objects import NodeInfo, slim_pod
+from podpilot.emptydir.engine.scan import Snapshot, run_scan, volumes_by_node
+from podpilot.emptydir.engine.series import gauge_values
+from podpilot.emptydir.engine.summary import NodeStatsState, decode_summary
+from podpilot.emptydir.engine.trend import update_history
 
 GI = 1024**3
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -585,7 +585,7 @@ def test_the_documented_rbac_is_enough(
 ) -> None:
     from types import SimpleNamespace
 
-    from podpilot.emptydir.rbac import KOPF_RULES, RULES
+    from podpilot.emptydir.api.rbac import KOPF_RULES, RULES
 
     role = f"podpilot-emptydir-{audited}"[:63]
     kubectl("create", "serviceaccount", "auditor", "-n", audited)

@@ -2,7 +2,7 @@
 
 Pods, nodes and namespaces are mirrored into kopf indices (slim copies, no LIST per scan). One
 daemon, on the ``EmptyDirAuditPolicy`` named ``default``, runs the cycles of
-:class:`podpilot.emptydir.controller.EmptyDirController`: no policy, no polling. The kubelet's
+:class:`podpilot.emptydir.controller.loop.EmptyDirController`: no policy, no polling. The kubelet's
 ``Evicted`` Events are kept in a bounded log, with a copy of the pod from the index, so an
 eviction is still traced after its pod is deleted.
 """
@@ -15,15 +15,16 @@ from typing import Any, cast
 
 import kopf
 
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.app.runtime import Runtime
-from podpilot.audit.eviction_log import EvictionLog, notice_from_event
-from podpilot.audit.model import Finding
-from podpilot.emptydir.controller import EmptyDirController
-from podpilot.emptydir.objects import NodeInfo, has_emptydir, node_info, slim_pod
-from podpilot.emptydir.policy import POLICY_NAME, parse_policy
-from podpilot.emptydir.poller import proxy_fetcher
-from podpilot.emptydir.report_objects import GROUP, POLICIES, VERSION
-from podpilot.emptydir.transitions import event_type
+from podpilot.emptydir.api.events import finding_event
+from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
+from podpilot.emptydir.api.report_objects import POLICIES
+from podpilot.emptydir.controller.loop import EmptyDirController
+from podpilot.emptydir.controller.poller import proxy_fetcher
+from podpilot.emptydir.engine.eviction_log import EvictionLog, notice_from_event
+from podpilot.emptydir.engine.model import Finding
+from podpilot.emptydir.engine.objects import NodeInfo, has_emptydir, node_info, slim_pod
 from podpilot.observability.emptydir_metrics import emptydir_metrics
 
 EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
@@ -79,17 +80,12 @@ def emptydir_namespaces(name: str, labels: kopf.Labels, **_: Any) -> dict[str, d
 
 
 def _announce(finding: Finding) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": finding.pod.name,
-            "namespace": finding.pod.namespace,
-            "uid": finding.pod.uid,
-        },
-    }
+    event = finding_event(finding)
     kopf.event(
-        cast(kopf.Body, pod), type=event_type(finding), reason=finding.name, message=finding.message
+        cast(kopf.Body, event.involved_object),
+        type=event.type,
+        reason=event.reason,
+        message=event.message,
     )
 
 

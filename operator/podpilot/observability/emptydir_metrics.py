@@ -1,5 +1,8 @@
 """The ``podpilot_emptydir_*`` metrics, on the operator's registry.
 
+:class:`EmptyDirMetrics` is the :class:`~podpilot.emptydir.controller.recorder.AuditRecorder`
+that :mod:`podpilot.app.emptydir` hands to the emptyDir controller.
+
 Gauges are rewritten from each scan: a label set that a scan no longer produces (its pod, workload
 or node went away, or its value became unknown) is removed by its exact labels, never by partial
 match. Node-labelled series are removed when the node leaves the cluster.
@@ -13,7 +16,7 @@ from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from podpilot.emptydir.series import (
+from podpilot.emptydir.engine.series import (
     EFFECTIVE_LIMIT_LABELS,
     EVICTIONS_LABELS,
     FINDINGS_LABELS,
@@ -107,6 +110,15 @@ class EmptyDirMetrics:
             for gone in self._current[name] - set(series):
                 gauge.remove(*gone)
             self._current[name] = set(series)
+
+    def observe_scan(self, seconds: float, pods_audited: int) -> None:
+        """The duration of the last full scan and the pods it audited."""
+        self.scan_seconds.set(seconds)
+        self.pods_audited.set(pods_audited)
+
+    def observe_cycle(self, seconds: float) -> None:
+        """The duration of the last whole cycle."""
+        self.cycle_seconds.set(seconds)
 
     def count_evictions(self, label_sets: Iterable[Labels], workloads: Collection[Labels]) -> None:
         """Count new evictions; drop the counters of workloads that have no report any more."""

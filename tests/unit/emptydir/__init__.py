@@ -1,1 +1,1 @@
-"""Unit tests of the emptyDir controller's pure helpers."""
+"""Unit tests of the emptyDir audit (engine, api, controller) and of its kopf handlers."""

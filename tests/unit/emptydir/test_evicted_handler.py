@@ -6,8 +6,8 @@ from typing import Any
 
 from podpilot.app.emptydir import EVICTED_EVENTS, emptydir_evicted
 from podpilot.app.runtime import Runtime
-from podpilot.audit.eviction_log import EvictionLog
-from podpilot.emptydir.objects import slim_pod
+from podpilot.emptydir.engine.eviction_log import EvictionLog
+from podpilot.emptydir.engine.objects import slim_pod
 from podpilot.settings import OperatorSettings
 
 from .helpers import pod

@@ -1,0 +1,7 @@
+"""The emptyDir audit's resources in and out, pure.
+
+* ``policy``: ``EmptyDirAuditPolicy.spec`` → ``engine.audit_policy.AuditPolicy``;
+* ``report_objects``: ``EmptyDirReport`` manifests, status bodies, conditions, change detection;
+* ``events``: the wording of the Events that announce findings;
+* ``rbac``: the exact RBAC rules the controller uses (documentation and e2e test share them).
+"""

@@ -1,0 +1,52 @@
+"""The exact RBAC rules the emptyDir controller uses, beside kopf's own (see docs).
+
+Kept as data so the documentation, the Helm chart review and the RBAC e2e test agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from podpilot.apimachinery.group import GROUP
+
+RULES: tuple[dict[str, Any], ...] = (
+    # The in-memory model: kopf indices list and watch these (no per-scan LIST).
+    {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"], "verbs": ["list", "watch"]},
+    # GET /api/v1/nodes/NAME/proxy/stats/summary: the kubelet Summary API through the API server.
+    {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+    # ReplicaSet -> Deployment and Job -> CronJob, resolved once per owner and cached.
+    {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
+    # The policy: kopf watches it for the daemon; the controller writes its status.
+    {
+        "apiGroups": [GROUP],
+        "resources": ["emptydirauditpolicies"],
+        "verbs": ["list", "watch"],
+    },
+    {
+        "apiGroups": [GROUP],
+        "resources": ["emptydirauditpolicies/status"],
+        "verbs": ["patch"],
+    },
+    # Reports: listed once at start, server-side applied, deleted when unused. An apply that
+    # creates the object is authorized as create as well as patch.
+    {
+        "apiGroups": [GROUP],
+        "resources": ["emptydirreports"],
+        "verbs": ["list", "create", "patch", "delete"],
+    },
+    {"apiGroups": [GROUP], "resources": ["emptydirreports/status"], "verbs": ["patch"]},
+    # Transition Events on pods, posted by kopf.event; the kubelet's Evicted Events, watched
+    # (server-side filtered to reason=Evicted on pods) to trace evictions of deleted pods.
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list", "watch"]},
+)
+
+KOPF_RULES: tuple[dict[str, Any], ...] = (
+    # kopf discovers resources through CRDs when it watches cluster-wide.
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["list", "watch"],
+    },
+)
+"""What kopf itself needs to run ``podpilot run --standalone`` (peering adds its own rules)."""

@@ -1,0 +1,61 @@
+"""What to audit and how: the typed settings of ``EmptyDirAuditPolicy/default``.
+
+:mod:`podpilot.emptydir.api.policy` reads them from the resource; the scan applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from podpilot.apimachinery.selectors import Selector
+from podpilot.emptydir.engine.model import Thresholds
+from podpilot.emptydir.engine.pod_audit import Exemptions
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """What to audit and how, from ``EmptyDirAuditPolicy/default``.
+
+    Attributes:
+        namespace_selector: Namespaces to audit.
+        exempt_namespaces: Namespaces never audited.
+        exempt_pod_labels: Pods carrying all of these labels are not audited (empty: none).
+        exemptions: Finding IDs and volume names the pure audit drops.
+        thresholds: Usage finding thresholds.
+        poll_interval: Time between polls of one node.
+        max_concurrent: Nodes polled at the same time.
+        ring_size: Usage samples kept per volume.
+        max_volumes_per_report: Cap on ``status.volumes``.
+        pod_granularity: Label metrics per pod and node, not only per workload.
+        problems: Fields that were invalid and replaced by defaults.
+    """
+
+    namespace_selector: Selector = field(default_factory=lambda: Selector(()))
+    exempt_namespaces: frozenset[str] = frozenset()
+    exempt_pod_labels: Mapping[str, str] = field(default_factory=dict)
+    exemptions: Exemptions = field(default_factory=Exemptions)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    poll_interval: timedelta = timedelta(seconds=60)
+    max_concurrent: int = 8
+    ring_size: int = 10
+    max_volumes_per_report: int = 50
+    pod_granularity: bool = False
+    problems: tuple[str, ...] = ()
+
+    def audits_namespace(self, namespace: str, labels: Mapping[str, str] | None) -> bool:
+        """Whether pods in ``namespace`` (with namespace ``labels``, if known) are audited.
+
+        A namespace whose labels are unknown is audited only by an empty selector.
+        """
+        if namespace in self.exempt_namespaces:
+            return False
+        if self.namespace_selector.is_empty:
+            return True
+        return labels is not None and self.namespace_selector.matches(labels)
+
+    def exempts_pod(self, labels: Mapping[str, str]) -> bool:
+        """Whether a pod with ``labels`` is left out by ``exemptions.podLabels``."""
+        wanted = self.exempt_pod_labels
+        return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())

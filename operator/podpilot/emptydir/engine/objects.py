@@ -1,0 +1,115 @@
+"""Slim copies of the watched objects, kept in kopf indices as the controller's in-memory model.
+
+Only the fields the audit reads are copied, so 10,000 pods cost a few megabytes and nothing
+in the model is a live kopf view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from podpilot.apimachinery.quantities import QuantityError, parse_quantity
+from podpilot.emptydir.engine._quantity import whole_units
+from podpilot.emptydir.engine.model import NodeFacts
+
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+_POD_SPEC_KEYS = ("volumes", "nodeName", "resources", "overhead")
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_CONTAINER_KEYS = ("name", "resources", "volumeMounts", "restartPolicy")
+
+
+def has_emptydir(spec: Mapping[str, Any] | None) -> bool:
+    """Whether a pod spec declares at least one emptyDir volume."""
+    volumes = (spec or {}).get("volumes") or []
+    return any(isinstance(v, Mapping) and "emptyDir" in v for v in volumes)
+
+
+def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy the fields of a Pod the audit reads (a plain dict, detached from kopf's body)."""
+    metadata = _mapping(body.get("metadata"))
+    spec = _mapping(body.get("spec"))
+    status = _mapping(body.get("status"))
+    slim_spec: dict[str, Any] = {k: _plain(spec[k]) for k in _POD_SPEC_KEYS if k in spec}
+    for key in _CONTAINER_LISTS:
+        if spec.get(key):
+            slim_spec[key] = [
+                {k: _plain(c[k]) for k in _CONTAINER_KEYS if k in c}
+                for c in spec[key]
+                if isinstance(c, Mapping)
+            ]
+    return {
+        "metadata": {
+            k: _plain(metadata[k])
+            for k in ("name", "namespace", "uid", "labels", "annotations", "ownerReferences")
+            if k in metadata
+        },
+        "spec": slim_spec,
+        "status": {
+            k: _plain(status[k])
+            for k in ("phase", "reason", "message", "containerStatuses", "initContainerStatuses")
+            if k in status
+        },
+    }
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node as the controller sees it.
+
+    Attributes:
+        facts: What the pure audit needs.
+        kwok: The node is simulated by KWOK: it has no kubelet and no Summary endpoint.
+    """
+
+    facts: NodeFacts
+    kwok: bool
+
+
+def node_info(body: Mapping[str, Any]) -> NodeInfo:
+    """Read the facts of a Node object; unparsable quantities become unknown."""
+    metadata = _mapping(body.get("metadata"))
+    status = _mapping(body.get("status"))
+    allocatable = _mapping(status.get("allocatable"))
+    capacity = _mapping(status.get("capacity"))
+    labels = _mapping(metadata.get("labels"))
+    annotations = _mapping(metadata.get("annotations"))
+    node_info_raw = _mapping(status.get("nodeInfo"))
+    facts = NodeFacts(
+        name=str(metadata.get("name") or ""),
+        allocatable_memory_bytes=_bytes(allocatable.get("memory")),
+        allocatable_ephemeral_bytes=_bytes(allocatable.get("ephemeral-storage")),
+        capacity_memory_bytes=_bytes(capacity.get("memory")),
+        kubelet_version=_string(node_info_raw.get("kubeletVersion")),
+        operating_system=_string(labels.get("kubernetes.io/os")),
+    )
+    return NodeInfo(facts=facts, kwok=annotations.get(KWOK_ANNOTATION) == "fake")
+
+
+def _bytes(raw: object) -> int | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = parse_quantity(raw)
+    except QuantityError:
+        return None
+    return whole_units(value) if value >= 0 else None
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _plain(value: object) -> Any:
+    """A deep copy as plain dicts and lists (kopf bodies are mapping views)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
