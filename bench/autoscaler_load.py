@@ -46,8 +46,8 @@ import yaml
 CLUSTER_DIR = "/tmp/pp-bench-hpa"
 os.environ.setdefault("PODPILOT_DEV_CLUSTER_DIR", CLUSTER_DIR)
 
+from podpilot.autoscaler.api.conversion import convert_hpa  # noqa: E402
 from podpilot.commands.dev import install_crds  # noqa: E402
-from podpilot.conversion import convert_hpa  # noqa: E402
 from podpilot.devcluster import cluster  # noqa: E402
 from podpilot.devcluster.manifests import kwok_node  # noqa: E402
 from podpilot.devcluster.processes import free_port  # noqa: E402

@@ -12,20 +12,21 @@ from typing import Any
 import kopf
 
 from podpilot.apimachinery.backoff import TokenBucket
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.app.runtime import Runtime
-from podpilot.autoscaler.evaluator import Services
-from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
-from podpilot.autoscaler.object_watches import ObjectWatches
-from podpilot.autoscaler.result import Event
+from podpilot.autoscaler.api.result import Event
+from podpilot.autoscaler.controller.evaluator import Services
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.controller.object_watches import ObjectWatches
+from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import StatusWriter
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.scale import ScaleClient
-from podpilot.metrics.registry import MetricSources
 from podpilot.observability import autoscaler_metrics
 
-GROUP, VERSION, PLURAL = "podpilot.io", "v1alpha1", "autoscalers"
+PLURAL = "autoscalers"
 
 
 @kopf.on.startup()
