@@ -24,10 +24,11 @@ from podpilot.autoscaler.api.status import (
     status_key,
     without_timestamps,
 )
+from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.observability import autoscaler_metrics as metrics
 
-from .evaluator import Memory, Services, Watched, evaluate
+from .evaluator import Services, Watched, evaluate
 
 HEARTBEAT_SECONDS = 60.0
 

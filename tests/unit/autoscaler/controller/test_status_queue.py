@@ -16,7 +16,6 @@ from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import parse_spec
 from podpilot.autoscaler.api.status import render_status
 from podpilot.autoscaler.controller import loop as loop_module
-from podpilot.autoscaler.controller.evaluator import Memory
 from podpilot.autoscaler.controller.loop import (
     AutoscalerLoop,
     Controller,
@@ -25,6 +24,7 @@ from podpilot.autoscaler.controller.loop import (
     run_once,
 )
 from podpilot.autoscaler.engine import ScaleEvent, ScalingHistory, TimestampedRecommendation
+from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.scale import Scale
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from podpilot.autoscaler.api.result import Action, EvaluationResult, MetricResult, StatusCondition
 from podpilot.autoscaler.api.spec import parse_metric, parse_spec
 from podpilot.autoscaler.api.status import render_status, status_key, without_timestamps
-from podpilot.autoscaler.controller.evaluator import Memory
 from podpilot.autoscaler.controller.loop import HEARTBEAT_SECONDS, AutoscalerLoop
 from podpilot.autoscaler.engine import (
     MetricOutcome,
@@ -18,6 +17,7 @@ from podpilot.autoscaler.engine import (
     ScalingHistory,
     TimestampedRecommendation,
 )
+from podpilot.autoscaler.policy.plan import Memory
 
 CPU = {
     "type": "Resource",

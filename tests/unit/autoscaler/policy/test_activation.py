@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
-from podpilot.autoscaler.controller.evaluator import _fallback_transitions
 from podpilot.autoscaler.controller.loop import AutoscalerLoop
 from podpilot.autoscaler.policy.activation import Activity, MetricActivity, activity_of, gate
+from podpilot.autoscaler.policy.fallback import fallback_transitions
 
 NOW = 10_000.0
 
@@ -132,7 +132,7 @@ def spec_with(policy: str, threshold: int = 3) -> AutoscalerSpec:
 def test_fallback_events_mark_its_start_and_end(
     policy: str, before: int, failures: int, expected: list[str]
 ) -> None:
-    events = _fallback_transitions(spec_with(policy), before, failures, 4, 2)
+    events = fallback_transitions(spec_with(policy), before, failures, 4, 2)
     assert [event.reason for event in events] == expected
     if policy == "Static" and expected:
         assert "scaling to 2 replicas" in events[0].message
