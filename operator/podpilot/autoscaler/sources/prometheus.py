@@ -10,7 +10,6 @@ share the request in flight, and a result is reused for ``max_age`` seconds.
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from podpilot.autoscaler.sources.promql_result import (
     samples_of,
 )
 from podpilot.kube.clients import ApiClients
+from podpilot.kube.single_flight import SingleFlight
 
 
 @dataclass(frozen=True)
@@ -76,47 +76,20 @@ class PrometheusSource:
     ) -> None:
         self._resolver = resolver or ServerResolver(clients)
         self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="podpilot-prometheus")
-        self._max_age = max_age
-        self._cache: dict[_Key, tuple[float, Any]] = {}
-        self._in_flight: dict[_Key, asyncio.Future[Any]] = {}
+        self._results: SingleFlight[_Key, Any] = SingleFlight(self._fetch_key, max_age, prune=True)
         self.requests_made = 0
 
     async def read(self, query: PrometheusQuery) -> ReducedValue:
         api = server_api(query.namespace, query.server)
-        max_age = self._max_age if query.max_age is None else min(self._max_age, query.max_age)
-        result = await self._result((query.namespace, query.server, query.query), max_age)
+        key = (query.namespace, query.server, query.query)
+        result = await self._results.read(key, query.max_age)
         try:
             return reduce_samples(samples_of(result), query.reduction, query.empty_result)
         except ResultError as error:
             raise MetricSourceError(api, str(error), error.kind) from None
 
-    async def _result(self, key: _Key, max_age: float) -> Any:
-        cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < max_age:
-            return cached[1]
-        in_flight = self._in_flight.get(key)
-        if in_flight is not None:
-            return await asyncio.shield(in_flight)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
-        try:
-            result = await self._fetch(*key)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
-        else:
-            self._cache[key] = (time.monotonic(), result)
-            self._forget_old()
-            future.set_result(result)
-            return result
-        finally:
-            del self._in_flight[key]
-
-    def _forget_old(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (at, _) in self._cache.items() if now - at >= self._max_age]:
-            del self._cache[key]
+    async def _fetch_key(self, key: _Key) -> Any:
+        return await self._fetch(*key)
 
     async def _fetch(self, namespace: str, server: str, promql: str) -> Any:
         api = server_api(namespace, server)

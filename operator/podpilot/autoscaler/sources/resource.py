@@ -9,8 +9,6 @@ than half its period, so that it never reuses the list its own previous evaluati
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +24,7 @@ from podpilot.autoscaler.sources.base import MetricSourceError, PodReadings
 from podpilot.autoscaler.sources.durations import parse_duration
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.single_flight import SingleFlight
 
 GROUP = "metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta1",)
@@ -83,17 +82,15 @@ class ResourceMetricsSource:
     def __init__(self, clients: ApiClients, discovery: Discovery, max_age: float = 5.0) -> None:
         self._clients = clients
         self._discovery = discovery
-        self._max_age = max_age
-        self._cache: dict[str, tuple[float, dict[str, _PodUsage]]] = {}
-        self._in_flight: dict[str, asyncio.Future[dict[str, _PodUsage]]] = {}
+        # One list per namespace, shared by every reader (see the module docstring).
+        self._lists: SingleFlight[str, dict[str, _PodUsage]] = SingleFlight(self._fetch, max_age)
         # Every Autoscaler of a namespace asks for the same readings of the same list: they
         # are computed once per list and query, not once per Autoscaler.
         self._readings: dict[ResourceQuery, tuple[dict[str, _PodUsage], PodReadings]] = {}
         self.requests_made = 0
 
     async def read(self, query: ResourceQuery) -> PodReadings:
-        max_age = self._max_age if query.max_age is None else min(self._max_age, query.max_age)
-        pods = await self._namespace_usage(query.namespace, max_age)
+        pods = await self._lists.read(query.namespace, query.max_age)
         computed = self._readings.get(query)
         if computed is not None and computed[0] is pods:
             return computed[1]
@@ -109,28 +106,6 @@ class ResourceMetricsSource:
         readings = PodReadings(samples)
         self._readings[query] = (pods, readings)
         return readings
-
-    async def _namespace_usage(self, namespace: str, max_age: float) -> dict[str, _PodUsage]:
-        cached = self._cache.get(namespace)
-        if cached is not None and time.monotonic() - cached[0] < max_age:
-            return cached[1]
-        in_flight = self._in_flight.get(namespace)
-        if in_flight is not None:
-            return await asyncio.shield(in_flight)
-        future: asyncio.Future[dict[str, _PodUsage]] = asyncio.get_running_loop().create_future()
-        self._in_flight[namespace] = future
-        try:
-            pods = await self._fetch(namespace)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
-        else:
-            self._cache[namespace] = (time.monotonic(), pods)
-            future.set_result(pods)
-            return pods
-        finally:
-            del self._in_flight[namespace]
 
     async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
         try:
