@@ -54,6 +54,7 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
         bucket=TokenBucket(settings.retry_rate_per_second, settings.retry_burst),
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,
+        recorder=autoscaler_metrics.RECORDER,
     )
     watches = ObjectWatches(clients, settings.namespaces)
     watches.start()
@@ -124,4 +125,4 @@ async def autoscaler(
         due = now + delay
         await stopped.wait(delay)
     controller.status.discard((namespace, name))
-    autoscaler_metrics.forget(namespace, name)
+    controller.recorder.forget(namespace, name)

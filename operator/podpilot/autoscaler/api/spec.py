@@ -20,19 +20,14 @@ from podpilot.autoscaler.engine import (
     SelectPolicy,
 )
 
+from .metric_types import METRIC_TYPES
+
 DEFAULT_EVALUATION_PERIOD = 15
 DEFAULT_COOLDOWN = 300
 
 
 # Each metric type and the name of the block that carries its source.
-SOURCE_BLOCKS = {
-    "Resource": "resource",
-    "ContainerResource": "containerResource",
-    "Pods": "pods",
-    "Object": "object",
-    "External": "external",
-    "Prometheus": "prometheus",
-}
+SOURCE_BLOCKS = {name: kind.block for name, kind in METRIC_TYPES.items()}
 
 
 class SpecError(ValueError):
@@ -104,22 +99,10 @@ class MetricSpec:
     @property
     def display_name(self) -> str:
         """The metric's name as the HPA words it in events and conditions."""
-        utilization = self.target.type == "Utilization"
-        if self.type == "Resource":
-            suffix = " utilization (percentage of request)" if utilization else ""
-            return f"{self.resource} resource{suffix}"
-        if self.type == "ContainerResource":
-            suffix = " utilization (percentage of request)" if utilization else ""
-            return f"{self.resource} container resource{suffix}"
-        if self.type == "Pods":
-            return f"pods metric {self.metric_name}"
-        if self.type == "Object" and self.described_object is not None:
-            return f"{self.described_object.kind} metric {self.metric_name}"
-        if self.type == "External":
-            return f"external metric {self.metric_name}"
-        if self.type == "Prometheus" and self.prometheus is not None:
-            return f"prometheus metric on server {self.prometheus.server}"
-        return f"{self.type.lower()} metric {self.metric_name}"
+        kind = METRIC_TYPES.get(self.type)
+        if kind is None:
+            return f"{self.type.lower()} metric {self.metric_name}"
+        return kind.display_name(self)
 
 
 @dataclass(frozen=True)
@@ -212,7 +195,7 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
     return MetricSpec(
         type=metric_type,
         target=target,
-        resource=str(block.get("name", "")) if metric_type.endswith("Resource") else "",
+        resource=str(block.get("name", "")) if METRIC_TYPES[metric_type].names_a_resource else "",
         container=str(block.get("container", "")),
         metric_name=str(identifier.get("name", "")),
         metric_selector=identifier.get("selector"),

@@ -13,8 +13,9 @@ from podpilot.autoscaler.engine import (
     TimestampedRecommendation,
 )
 
+from .metric_types import METRIC_TYPES
 from .result import Action, EvaluationResult, MetricResult, StatusCondition
-from .spec import SOURCE_BLOCKS, AutoscalerSpec, MetricSpec
+from .spec import AutoscalerSpec, MetricSpec
 
 MAX_TARGETS_SHOWN = 2
 MAX_EXPLANATION_LINES = 64
@@ -23,11 +24,8 @@ MAX_LINE_LENGTH = 512
 
 def metric_label(spec: MetricSpec) -> str:
     """Short name of a metric, as in the Targets column."""
-    if spec.type == "ContainerResource":
-        return f"{spec.container}/{spec.resource}"
-    if spec.type == "Resource":
-        return spec.resource
-    return spec.metric_name or spec.type
+    kind = METRIC_TYPES.get(spec.type)
+    return kind.label(spec) if kind is not None else spec.metric_name or spec.type
 
 
 def _target_text(raw_target: Mapping[str, Any], key: str) -> str:
@@ -40,9 +38,10 @@ def format_targets(metrics: Sequence[MetricResult]) -> str:
     parts: list[str] = []
     for result in metrics:
         spec, current = result.spec, result.current
-        block_name = SOURCE_BLOCKS.get(spec.type, "")
+        kind = METRIC_TYPES.get(spec.type)
+        block_name = kind.block if kind is not None else ""
         target: Mapping[str, Any] = (spec.raw.get(block_name) or {}).get("target") or {}
-        if spec.type in ("Resource", "ContainerResource"):
+        if kind is not None and kind.names_a_resource:
             if spec.target.type == "AverageValue":
                 now = str(current.get("averageValue", "<unknown>"))
                 parts.append(f"{spec.resource}: {now}/{_target_text(target, 'averageValue')}")
@@ -54,7 +53,7 @@ def format_targets(metrics: Sequence[MetricResult]) -> str:
                 parts.append(f"{spec.resource}: {now}/{goal_text}")
         elif spec.target.type == "AverageValue":
             now = str(current.get("averageValue", "<unknown>"))
-            suffix = "" if spec.type == "Pods" else " (avg)"
+            suffix = kind.average_suffix if kind is not None else " (avg)"
             parts.append(f"{now}/{_target_text(target, 'averageValue')}{suffix}")
         else:
             now = str(current.get("value", "<unknown>"))
@@ -71,39 +70,11 @@ def current_metric_status(result: MetricResult) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": spec.type}
     if not result.current:
         return entry
-    current = dict(result.current)
-    if spec.type == "Resource":
-        entry["resource"] = {"name": spec.resource, "current": current}
-    elif spec.type == "ContainerResource":
-        entry["containerResource"] = {
-            "name": spec.resource,
-            "container": spec.container,
-            "current": current,
-        }
-    elif spec.type == "Pods":
-        entry["pods"] = {"metric": _identifier(spec), "current": current}
-    elif spec.type == "Object" and spec.described_object is not None:
-        entry["object"] = {
-            "describedObject": {
-                "apiVersion": spec.described_object.api_version,
-                "kind": spec.described_object.kind,
-                "name": spec.described_object.name,
-            },
-            "metric": _identifier(spec),
-            "current": current,
-        }
-    elif spec.type == "External":
-        entry["external"] = {"metric": _identifier(spec), "current": current}
-    elif spec.type == "Prometheus" and spec.prometheus is not None:
-        entry["prometheus"] = {"serverRef": {"name": spec.prometheus.server}, "current": current}
+    kind = METRIC_TYPES.get(spec.type)
+    block = kind.status_block(spec) if kind is not None else None
+    if kind is not None and block is not None:
+        entry[kind.block] = {**block, "current": dict(result.current)}
     return entry
-
-
-def _identifier(spec: MetricSpec) -> dict[str, Any]:
-    identifier: dict[str, Any] = {"name": spec.metric_name}
-    if spec.metric_selector:
-        identifier["selector"] = dict(spec.metric_selector)
-    return identifier
 
 
 def merge_conditions(

@@ -25,11 +25,12 @@ from podpilot.autoscaler.policy.plan import (
     rescale_failed,
     rescaled,
 )
+from podpilot.autoscaler.sources.base import EvaluationContext
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.scale import Scale, ScaleClient, ScaleError
 from podpilot.settings import HpaSettings
 
-from .metric_readers import EvaluationContext, evaluate_metric
+from .metric_readers import ObserveRead, evaluate_metric, ignore_read
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,21 @@ async def evaluate(
     watched: Watched,
     services: Services,
     now: float,
+    observe_read: ObserveRead = ignore_read,
 ) -> EvaluationResult:
     """Evaluate once; patch ``/scale`` unless paused or in DryRun mode."""
-    observations = await read(spec, namespace, watched, services, now)
+    observations = await read(spec, namespace, watched, services, now, observe_read)
     plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
     return await act(plan, spec, namespace, services)
 
 
 async def read(
-    spec: AutoscalerSpec, namespace: str, watched: Watched, services: Services, now: float
+    spec: AutoscalerSpec,
+    namespace: str,
+    watched: Watched,
+    services: Services,
+    now: float,
+    observe_read: ObserveRead = ignore_read,
 ) -> Observations:
     """The target's scale (watch, else ``GET /scale``), its pods and every metric."""
     target = spec.target
@@ -106,7 +113,9 @@ async def read(
         ),
         sources=services.sources,
     )
-    metrics = tuple([await evaluate_metric(metric, context) for metric in spec.metrics])
+    metrics = tuple(
+        [await evaluate_metric(metric, context, observe_read) for metric in spec.metrics]
+    )
     return Observations(now, reference, scale.spec_replicas, scale.selector, metrics=metrics)
 
 

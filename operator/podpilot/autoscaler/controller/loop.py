@@ -26,9 +26,9 @@ from podpilot.autoscaler.api.status import (
 )
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
-from podpilot.observability import autoscaler_metrics as metrics
 
 from .evaluator import Services, Watched, evaluate
+from .recorder import NoRecorder, Recorder
 
 HEARTBEAT_SECONDS = 60.0
 
@@ -47,6 +47,7 @@ class Controller:
     bucket: TokenBucket
     backoff_base: float
     backoff_cap: float
+    recorder: Recorder = field(default_factory=NoRecorder)
 
 
 @dataclass(frozen=True)
@@ -168,17 +169,13 @@ async def run_once(
         post(Event("Warning", "InvalidSpec", str(error)))
         return None, None
     started = time.perf_counter()
-    result = await evaluate(spec, loop.namespace, loop.memory, watched, controller.services, now)
-    metrics.EVALUATION_SECONDS.observe(time.perf_counter() - started)
-    metrics.EVALUATIONS.labels(str(result.action)).inc()
-    for item in result.metrics:
-        if item.outcome.failure_reason is not None:
-            metrics.METRIC_ERRORS.labels(item.spec.type, str(item.outcome.failure_reason)).inc()
-    if result.rescaled:
-        direction = "up" if result.desired_replicas > result.current_replicas else "down"
-        metrics.RESCALES.labels(direction).inc()
-    _record_reaction(loop, spec, result, time.time())
-    _record_gauges(loop, spec, result, now)
+    recorder = controller.recorder
+    result = await evaluate(
+        spec, loop.namespace, loop.memory, watched, controller.services, now, recorder.metric_read
+    )
+    seconds = time.perf_counter() - started
+    recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
+    _record_reaction(loop, spec, result, time.time(), recorder)
     loop.memory = Memory(
         result.history, result.consecutive_failures, result.current_replicas, result.last_active
     )
@@ -249,39 +246,12 @@ def _check_pending(
         loop.written = loop.written_key = None
 
 
-def _record_gauges(
-    loop: AutoscalerLoop, spec: AutoscalerSpec, result: EvaluationResult, now: float
-) -> None:
-    active = None
-    if spec.min_replicas == 0:
-        active = any(c.type == "Active" and c.status for c in result.conditions)
-    series = []
-    for index, item in enumerate(result.metrics):
-        target = item.spec.target.value or item.spec.target.average_value
-        series.append(
-            metrics.MetricSeries(
-                str(index),
-                item.value / 1000 if item.value is not None else None,
-                target / 1000 if target is not None else None,
-            )
-        )
-    sample = metrics.AutoscalerSample(
-        current_replicas=result.current_replicas,
-        desired_replicas=result.desired_replicas,
-        min_replicas=spec.min_replicas,
-        max_replicas=spec.max_replicas,
-        fallback_active=result.fallback_applied,
-        paused=spec.paused,
-        last_evaluation=now,
-        evaluation_period=spec.evaluation_period,
-        active=active,
-        metrics=tuple(series),
-    )
-    metrics.AUTOSCALERS.record(loop.namespace, loop.name, sample)
-
-
 def _record_reaction(
-    loop: AutoscalerLoop, spec: AutoscalerSpec, result: EvaluationResult, now: float
+    loop: AutoscalerLoop,
+    spec: AutoscalerSpec,
+    result: EvaluationResult,
+    now: float,
+    recorder: Recorder,
 ) -> None:
     """Reaction latency: from the first evaluation whose combined proposal (largest metric
     proposal, within the bounds) differed from the replica count, to the patch applying it;
@@ -289,7 +259,7 @@ def _record_reaction(
     if result.rescaled:
         direction = "up" if result.desired_replicas > result.current_replicas else "down"
         seen = loop.change_seen_at if loop.change_seen_at is not None else result.now
-        metrics.REACTION_SECONDS.labels(direction).observe(max(0.0, now - seen))
+        recorder.reaction(direction, max(0.0, now - seen))
         loop.change_seen_at = None
         return
     proposals = [r.outcome.proposal.replicas for r in result.metrics if r.outcome.proposal]

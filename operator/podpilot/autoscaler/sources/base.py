@@ -7,11 +7,24 @@ from, as the HPA's metrics client wraps its errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from podpilot.autoscaler.engine import PodMetric
+from podpilot.autoscaler.api.proposals import BoundEngineCall, Proposed, value_or_average_value
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.engine import (
+    CalculatorSettings,
+    PodInfo,
+    PodMetric,
+    Tolerances,
+    external_metric_replicas,
+    external_per_pod_metric_replicas,
+)
+
+if TYPE_CHECKING:
+    from .registry import MetricSources
 
 Query = TypeVar("Query", contravariant=True)
 Reading = TypeVar("Reading", covariant=True)
@@ -59,3 +72,51 @@ class MetricSource(Protocol[Query, Reading]):
     api: str
 
     async def read(self, query: Query) -> Reading: ...
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """What every metric reader of one Autoscaler needs in one evaluation."""
+
+    namespace: str
+    now: float
+    period: float
+    current_replicas: int
+    status_replicas: int
+    pod_selector: str
+    pods: Sequence[PodInfo]
+    tolerances: Tolerances
+    settings: CalculatorSettings
+    sources: MetricSources
+
+    def value_or_average_value(
+        self,
+        spec: MetricSpec,
+        total: int,
+        value_replicas: BoundEngineCall,
+        average_value_replicas: BoundEngineCall,
+    ) -> Proposed:
+        """``api.proposals.value_or_average_value`` with this evaluation's counts."""
+        return value_or_average_value(
+            spec,
+            total,
+            current_replicas=self.current_replicas,
+            status_replicas=self.status_replicas,
+            pods=self.pods,
+            tolerances=self.tolerances,
+            value_replicas=value_replicas,
+            average_value_replicas=average_value_replicas,
+        )
+
+    def external_values(self, spec: MetricSpec, values: tuple[int, ...]) -> Proposed:
+        """External-style math (Value or AverageValue) on values the HPA would sum."""
+        return self.value_or_average_value(
+            spec,
+            sum(values),
+            value_replicas=partial(external_metric_replicas, values=values),
+            average_value_replicas=partial(external_per_pod_metric_replicas, values=values),
+        )
+
+
+# Reads one spec metric from its source and computes its proposal.
+MetricReader = Callable[[MetricSpec, EvaluationContext], Awaitable[Proposed]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pykube
@@ -11,8 +12,20 @@ import requests
 
 from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.apimachinery.timestamps import parse_time
-from podpilot.autoscaler.engine import PodMetric
-from podpilot.autoscaler.sources.base import MetricSourceError, ObjectReading, PodReadings
+from podpilot.autoscaler.api.proposals import Proposed, average_value_current, metric_selector
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.engine import (
+    PodMetric,
+    object_metric_replicas,
+    object_per_pod_metric_replicas,
+    plain_metric_replicas,
+)
+from podpilot.autoscaler.sources.base import (
+    EvaluationContext,
+    MetricSourceError,
+    ObjectReading,
+    PodReadings,
+)
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
 
@@ -125,3 +138,42 @@ class CustomMetricsSource:
             raise MetricSourceError(self.api, str(error)) from error
         items: list[Mapping[str, Any]] = response.json().get("items", [])
         return items
+
+
+async def read_pods_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
+    """A Pods metric: one sample per selected pod, averaged against the target."""
+    readings = await context.sources.custom.read_pods(
+        PodsQuery(context.namespace, context.pod_selector, spec.metric_name, metric_selector(spec))
+    )
+    proposal = plain_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_usage=spec.target.average_value or 0,
+        pods=context.pods,
+        metrics=readings.samples,
+        now=context.now,
+        tolerances=context.tolerances,
+        settings=context.settings,
+    )
+    return proposal, average_value_current(proposal), None
+
+
+async def read_object_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
+    """An Object metric: the value describing one object, as a Value or per pod."""
+    described = spec.described_object
+    assert described is not None
+    reading = await context.sources.custom.read_object(
+        ObjectQuery(
+            context.namespace,
+            described.api_version,
+            described.kind,
+            described.name,
+            spec.metric_name,
+            metric_selector(spec),
+        )
+    )
+    return context.value_or_average_value(
+        spec,
+        reading.value,
+        value_replicas=partial(object_metric_replicas, value=reading.value),
+        average_value_replicas=partial(object_per_pod_metric_replicas, value=reading.value),
+    )

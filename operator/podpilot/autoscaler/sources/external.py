@@ -11,7 +11,9 @@ import requests
 
 from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.apimachinery.timestamps import parse_time
-from podpilot.autoscaler.sources.base import ExternalReadings, MetricSourceError
+from podpilot.autoscaler.api.proposals import Proposed, metric_selector
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.sources.base import EvaluationContext, ExternalReadings, MetricSourceError
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
 
@@ -68,3 +70,11 @@ class ExternalMetricsSource:
             raise MetricSourceError(self.api, str(error)) from error
         items: list[Mapping[str, Any]] = response.json().get("items", [])
         return items
+
+
+async def read_external_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
+    """An External metric: every value the query returned, summed as the HPA does."""
+    readings = await context.sources.external.read(
+        ExternalQuery(context.namespace, spec.metric_name, metric_selector(spec))
+    )
+    return context.external_values(spec, readings.values)

@@ -17,7 +17,9 @@ from typing import Any
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
-from podpilot.autoscaler.sources.base import MetricSourceError
+from podpilot.autoscaler.api.proposals import Proposed
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError
 from podpilot.autoscaler.sources.prometheus_connection import Connection, redact
 from podpilot.autoscaler.sources.prometheus_servers import ServerResolver, server_api
 from podpilot.autoscaler.sources.promql_result import (
@@ -115,4 +117,21 @@ def _clean(message: str, connection: Connection) -> str:
     return redact(message, connection.secrets)
 
 
-__all__ = ["PrometheusQuery", "PrometheusSource", "classify"]
+async def read_prometheus_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
+    """A Prometheus metric: one reduced value, with the External metric's math."""
+    block = spec.prometheus
+    assert block is not None
+    reading = await context.sources.prometheus.read(
+        PrometheusQuery(
+            context.namespace,
+            block.server,
+            block.query,
+            Reduction(block.reduction),
+            EmptyResult(block.empty_result),
+            max_age=context.period / 2,
+        )
+    )
+    return context.external_values(spec, (reading.milli,))
+
+
+__all__ = ["PrometheusQuery", "PrometheusSource", "classify", "read_prometheus_metric"]

@@ -16,11 +16,22 @@ from typing import Any
 import pykube
 import requests
 
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import (
+    QuantityError,
+    format_milli,
+    milli_value,
+    parse_quantity,
+)
 from podpilot.apimachinery.timestamps import parse_time
-from podpilot.autoscaler.engine import PodMetric
+from podpilot.autoscaler.api.proposals import Proposed, average_value_current
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.engine import (
+    PodMetric,
+    plain_metric_replicas,
+    resource_utilization_replicas,
+)
 from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
-from podpilot.autoscaler.sources.base import MetricSourceError, PodReadings
+from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
 from podpilot.autoscaler.sources.durations import parse_duration
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
@@ -126,3 +137,50 @@ class ResourceMetricsSource:
             raise MetricSourceError(self.api, str(error)) from error
         document: Mapping[str, Any] = response.json()
         return document
+
+
+async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
+    """A Resource or ContainerResource metric: the selected pods' usage, then the proposal."""
+    source = context.sources.resource
+    # A list younger than half the period: shared with the Autoscalers evaluated close by,
+    # never the one this Autoscaler's previous evaluation read (periods are fixed-rate).
+    readings = await source.read(
+        ResourceQuery(context.namespace, spec.resource, spec.container, max_age=context.period / 2)
+    )
+    # The namespace's readings are shared: look up the selected pods, do not scan them all.
+    every = readings.samples
+    samples = {pod.name: every[pod.name] for pod in context.pods if pod.name in every}
+    if not samples:
+        raise MetricSourceError(
+            source.api,
+            f"unable to get metrics for resource {spec.resource}: no metrics returned from "
+            "resource metrics API",
+        )
+    if spec.target.type == "Utilization" and spec.target.average_utilization is not None:
+        proposal = resource_utilization_replicas(
+            current_replicas=context.current_replicas,
+            target_utilization=spec.target.average_utilization,
+            resource=spec.resource,
+            pods=context.pods,
+            metrics=samples,
+            now=context.now,
+            tolerances=context.tolerances,
+            container=spec.container,
+            settings=context.settings,
+        )
+        current = {
+            "averageUtilization": proposal.current_utilization,
+            "averageValue": format_milli(proposal.current_value),
+        }
+        return proposal, current, None
+    proposal = plain_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_usage=spec.target.average_value or 0,
+        pods=context.pods,
+        metrics=samples,
+        now=context.now,
+        tolerances=context.tolerances,
+        resource=spec.resource,
+        settings=context.settings,
+    )
+    return proposal, average_value_current(proposal), None

@@ -9,10 +9,10 @@ from typing import Any, cast
 import pytest
 
 from podpilot.autoscaler.api.spec import parse_metric
-from podpilot.autoscaler.controller.metric_readers import EvaluationContext, evaluate_metric
+from podpilot.autoscaler.controller.metric_readers import evaluate_metric
 from podpilot.autoscaler.engine import CalculatorSettings, PodInfo, Tolerances
 from podpilot.autoscaler.engine.model import ReadyCondition
-from podpilot.autoscaler.sources.base import ExternalReadings, ObjectReading
+from podpilot.autoscaler.sources.base import EvaluationContext, ExternalReadings, ObjectReading
 from podpilot.autoscaler.sources.custom import ObjectQuery
 from podpilot.autoscaler.sources.external import ExternalQuery
 from podpilot.autoscaler.sources.registry import MetricSources

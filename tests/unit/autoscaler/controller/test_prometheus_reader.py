@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from podpilot.autoscaler.api.spec import parse_metric
-from podpilot.autoscaler.controller.metric_readers import EvaluationContext, evaluate_metric
+from podpilot.autoscaler.controller.metric_readers import evaluate_metric
 from podpilot.autoscaler.engine import CalculatorSettings, Tolerances
 from podpilot.autoscaler.engine.conditions import Reason
-from podpilot.autoscaler.sources.base import MetricSourceError
+from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError
 from podpilot.autoscaler.sources.prometheus import PrometheusQuery
 from podpilot.autoscaler.sources.promql_result import EmptyResult, ReducedValue, Reduction
 from podpilot.autoscaler.sources.registry import MetricSources
@@ -88,7 +88,8 @@ def test_a_failed_query_is_failed_get_prometheus_metric_and_counted_by_kind() ->
         return value or 0.0
 
     before = errors()
-    result = asyncio.run(evaluate_metric(spec, context(FakePrometheus(None), 2)))
+    observe = autoscaler_metrics.RECORDER.metric_read  # as the process wires it
+    result = asyncio.run(evaluate_metric(spec, context(FakePrometheus(None), 2), observe))
     assert result.outcome.failure_reason is Reason.FAILED_GET_PROMETHEUS_METRIC
     assert "Prometheus server ns/main" in (result.outcome.error or "")
     assert errors() == before + 1
