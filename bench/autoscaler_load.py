@@ -46,7 +46,7 @@ import yaml
 CLUSTER_DIR = "/tmp/pp-bench-hpa"
 os.environ.setdefault("PODPILOT_DEV_CLUSTER_DIR", CLUSTER_DIR)
 
-from podpilot.conversion import convert_hpa  # noqa: E402
+from podpilot.autoscaler.api.conversion import convert_hpa  # noqa: E402
 from podpilot_dev import cluster  # noqa: E402
 from podpilot_dev.manifests import kwok_node  # noqa: E402
 from podpilot_dev.processes import free_port  # noqa: E402

@@ -41,8 +41,8 @@ from bench.devbench import (
 )
 from tests.e2e.workloads import cpu_utilization, deployment, put_series
 
-from podpilot.autoscaler.explanation import condition_line, explain
-from podpilot.conversion import convert_hpa
+from podpilot.autoscaler.api.conversion import convert_hpa
+from podpilot.autoscaler.api.explanation import condition_line, explain
 from podpilot_dev.cluster import ClusterState
 
 PERIOD = 5  # the dev cluster's HPA sync period, and the Autoscalers' evaluationPeriodSeconds

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from podpilot.autoscaling import (
+from podpilot.autoscaler.engine import (
     ContainerSpec,
     PodInfo,
     PodMetric,

@@ -47,7 +47,7 @@ from bench.devbench import (
 from tests.e2e.prometheus_helpers import prometheus_metric, prometheus_server
 from tests.e2e.workloads import autoscaler, cpu_utilization, deployment, put_series
 
-from podpilot.conversion import convert_hpa
+from podpilot.autoscaler.api.conversion import convert_hpa
 from podpilot_dev.cluster import ClusterState
 
 SERIES = "podpilot_test_external_benchload"

@@ -70,7 +70,9 @@ def run_demo(args: argparse.Namespace) -> int:
             "cluster's simulated nodes) is not applied; running the operator against it",
             file=sys.stderr,
         )
-    return operator_run.run_operator(settings)
+    from podpilot.app import run_operator
+
+    return run_operator(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

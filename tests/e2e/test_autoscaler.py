@@ -26,7 +26,7 @@ from tests.e2e.workloads import (
     wait_ready,
 )
 
-from podpilot.autoscaler.watched_scales import deployment_scale
+from podpilot.autoscaler.controller.watched_scales import deployment_scale
 from podpilot.kube.scale import Scale
 from podpilot_dev.cluster import ClusterState
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from podpilot.conversion import convert_documents
+from podpilot.autoscaler.api.conversion import convert_documents
 
 ROOT = Path(__file__).parents[2]
 CRD_PATH = ROOT / "crds" / "autoscalers.podpilot.io.yaml"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
-__all__ = ["MAX_INT64", "QuantityError", "milli_value", "parse_quantity"]
+__all__ = ["MAX_INT64", "QuantityError", "format_milli", "milli_value", "parse_quantity"]
 
 MAX_INT64 = 2**63 - 1
 
@@ -47,6 +47,7 @@ _DECIMAL_SI_EXPONENTS = {
     "E": 18,
 }
 _BINARY_SI_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DECIMAL_SUFFIXES = ("", "k", "M", "G", "T", "P", "E")
 
 
 class QuantityError(ValueError):
@@ -104,3 +105,18 @@ def milli_value(quantity: str | Decimal | int) -> int:
         rounding = ROUND_CEILING if scaled >= 0 else ROUND_FLOOR
         milli = int(scaled.to_integral_value(rounding=rounding))
     return max(-MAX_INT64, min(MAX_INT64, milli))
+
+
+def format_milli(milli: int) -> str:
+    """Milli-units back to quantity text, canonical as Go's ``Quantity.String()`` (DecimalSI).
+
+    ``1500`` -> ``"1500m"``, ``2000`` -> ``"2"``, ``3_000_000`` -> ``"3k"``.
+    """
+    if milli % 1000:
+        return f"{milli}m"
+    whole = milli // 1000
+    step = 0
+    while whole and whole % 1000 == 0 and step < len(_DECIMAL_SUFFIXES) - 1:
+        whole //= 1000
+        step += 1
+    return f"{whole}{_DECIMAL_SUFFIXES[step]}"

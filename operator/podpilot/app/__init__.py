@@ -1,12 +1,16 @@
-"""Thin kopf handler modules: the only place that imports kopf decorators.
+"""Process wiring: the only package that imports kopf.
 
-Importing a module registers its handlers, so ``load`` imports only the modules of the
-controllers that are enabled.
+``run_operator`` registers the handlers of the enabled controllers (importing a module
+registers its handlers) and runs kopf. Each controller module also has ``start(runtime)`` and
+``stop(runtime)``, which ``app.lifecycle`` calls in one place, in order at start-up and in
+reverse at shutdown.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+from types import ModuleType
 
 from podpilot.settings import OperatorSettings
 
@@ -17,15 +21,39 @@ CONTROLLER_MODULES = {
 }
 
 
+def enabled_modules(settings: OperatorSettings) -> dict[str, ModuleType]:
+    """The handler modules of the enabled controllers, imported (and so registered)."""
+    return {
+        controller: importlib.import_module(module)
+        for controller, module in CONTROLLER_MODULES.items()
+        if settings.enabled(controller)
+    }
+
+
 def load(settings: OperatorSettings) -> list[str]:
     """Register the lifecycle handlers and those of every enabled controller."""
     from podpilot.app import kopf_readiness
 
     kopf_readiness.install()  # before kopf starts: linear index readiness for large clusters
     importlib.import_module("podpilot.app.lifecycle")
-    loaded = []
-    for controller, module in CONTROLLER_MODULES.items():
-        if settings.enabled(controller):
-            importlib.import_module(module)
-            loaded.append(controller)
-    return loaded
+    return list(enabled_modules(settings))
+
+
+def run_operator(settings: OperatorSettings) -> int:
+    import kopf
+
+    from podpilot.app.runtime import Runtime
+
+    loaded = load(settings)
+    logging.getLogger("podpilot").info("starting controllers: %s", ", ".join(loaded))
+    kopf.run(
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=settings.standalone,
+        priority=settings.peering_priority,
+        # A peering name makes kopf require its peering CRDs, even when standalone.
+        peering_name=None if settings.standalone else settings.peering_name,
+        liveness_endpoint=f"http://{settings.health_address}:{settings.health_port}/healthz",
+        memo=kopf.Memo(runtime=Runtime(settings)),
+    )
+    return 0

@@ -12,25 +12,28 @@ from typing import Any
 import kopf
 
 from podpilot.apimachinery.backoff import TokenBucket
-from podpilot.app.runtime import Runtime
-from podpilot.autoscaler.evaluator import Services
-from podpilot.autoscaler.loop import AutoscalerLoop, Controller, next_delay, run_once
-from podpilot.autoscaler.object_watches import ObjectWatches
-from podpilot.autoscaler.result import Event
+from podpilot.apimachinery.group import GROUP, VERSION
+from podpilot.app.runtime import AutoscalerParts, Runtime
+from podpilot.autoscaler.api.result import Event
+from podpilot.autoscaler.controller.evaluator import Services
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.controller.object_watches import ObjectWatches
+from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import StatusWriter
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.scale import ScaleClient
-from podpilot.metrics.registry import MetricSources
 from podpilot.observability import autoscaler_metrics
 
-GROUP, VERSION, PLURAL = "podpilot.io", "v1alpha1", "autoscalers"
+PLURAL = "autoscalers"
 
 
-@kopf.on.startup()
-async def build_controller(memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Nothing of kopf's settings is the Autoscaler's own."""
+
+
+async def start(runtime: Runtime) -> None:
     clients, settings = runtime.api(), runtime.settings
     discovery = Discovery(clients)
     writer = StatusWriter(clients, PLURAL)
@@ -38,7 +41,7 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
         await writer.patch(*key, status)
 
-    runtime.services["autoscaler"] = Controller(
+    controller = Controller(
         services=Services(
             scale=ScaleClient(clients, discovery),
             sources=MetricSources.build(
@@ -53,24 +56,22 @@ async def build_controller(memo: kopf.Memo, **_: Any) -> None:
         bucket=TokenBucket(settings.retry_rate_per_second, settings.retry_burst),
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,
+        recorder=autoscaler_metrics.RECORDER,
     )
     watches = ObjectWatches(clients, settings.namespaces)
     watches.start()
-    runtime.services["autoscaler_watches"] = watches
+    runtime.autoscaler = AutoscalerParts(controller, watches)
 
 
-@kopf.on.cleanup()
-async def close_controller(memo: kopf.Memo, **_: Any) -> None:
+async def stop(runtime: Runtime) -> None:
     """Stop the pod and Deployment watches, and close the Prometheus connections (this also
     removes their TLS files)."""
-    runtime: Runtime = memo.runtime
-    watches: ObjectWatches | None = runtime.services.get("autoscaler_watches")
-    if watches is not None:
-        watches.stop()
-    controller: Controller | None = runtime.services.get("autoscaler")
-    if controller is not None:
-        controller.services.sources.prometheus.close()
-        await controller.status.close()
+    parts = runtime.autoscaler
+    if parts is None:
+        return
+    parts.watches.stop()
+    parts.controller.services.sources.prometheus.close()
+    await parts.controller.status.close()
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -88,8 +89,8 @@ async def autoscaler(
     """Evaluate this Autoscaler every evaluation period until it is deleted."""
     assert namespace is not None, "Autoscaler is a namespaced resource"
     runtime: Runtime = memo.runtime
-    controller: Controller = runtime.services["autoscaler"]
-    watches: ObjectWatches = runtime.services["autoscaler_watches"]
+    parts = runtime.autoscaler_parts()
+    controller, watches = parts.controller, parts.watches
     await watches.synced()  # no decision on a half-filled pod cache
     loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
     watched = watches.objects
@@ -123,4 +124,4 @@ async def autoscaler(
         due = now + delay
         await stopped.wait(delay)
     controller.status.discard((namespace, name))
-    autoscaler_metrics.forget(namespace, name)
+    controller.recorder.forget(namespace, name)

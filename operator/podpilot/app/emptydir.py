@@ -16,7 +16,7 @@ from typing import Any, cast
 import kopf
 
 from podpilot.apimachinery.group import GROUP, VERSION
-from podpilot.app.runtime import Runtime
+from podpilot.app.runtime import EmptyDirParts, Runtime
 from podpilot.emptydir.api.events import finding_event
 from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
 from podpilot.emptydir.api.report_objects import POLICIES
@@ -31,18 +31,18 @@ EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
 """Server-side filter of the Event watch: only kubelet evictions of pods reach the operator."""
 
 
-@kopf.on.startup()
-def emptydir_watch_filters(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings) -> None:
     # Applies to every watch of core Events in this process; no other podpilot handler
     # watches them (kopf itself only posts Events).
     settings.watching.field_selectors["v1", "events"] = EVICTED_EVENTS
 
 
-def _eviction_log(runtime: Runtime) -> EvictionLog:
-    log = runtime.services.get("emptydir-evictions")
-    if not isinstance(log, EvictionLog):
-        log = runtime.services["emptydir-evictions"] = EvictionLog()
-    return log
+async def start(runtime: Runtime) -> None:
+    runtime.emptydir = EmptyDirParts(evictions=EvictionLog())
+
+
+async def stop(runtime: Runtime) -> None:
+    """Nothing to close: the policy daemon ends with kopf, and the log lives in memory."""
 
 
 @kopf.on.event("v1", "events")
@@ -57,7 +57,7 @@ async def emptydir_evicted(
         return
     pods: kopf.Index[str, dict[str, Any]] = kwargs["emptydir_pods"]
     copy = next(iter(pods.get(notice.pod.uid, ())), None)
-    _eviction_log(memo.runtime).record(replace(notice, snapshot=copy), now)
+    memo.runtime.emptydir_parts().evictions.record(replace(notice, snapshot=copy), now)
 
 
 def _with_emptydir(spec: kopf.Spec, **_: Any) -> bool:
@@ -108,17 +108,17 @@ async def emptydir_audit(
     namespaces: kopf.Index[str, dict[str, str]] = kwargs["emptydir_namespaces"]
     runtime: Runtime = memo.runtime
     api = runtime.api()
-    controller = runtime.services.get("emptydir")
-    if not isinstance(controller, EmptyDirController):
-        controller = EmptyDirController(
+    parts = runtime.emptydir_parts()
+    controller = parts.controller
+    if controller is None:
+        controller = parts.controller = EmptyDirController(
             api=api,
             fetch=proxy_fetcher(api),
             metrics=emptydir_metrics(),
             announce=_announce,
             namespaces=runtime.settings.namespaces,
-            evictions=_eviction_log(runtime),
+            evictions=parts.evictions,
         )
-        runtime.services["emptydir"] = controller
     while not stopped:
         policy = parse_policy(spec)  # a live view: edits apply from the next cycle
         if policy.problems:

@@ -13,39 +13,35 @@ from typing import Any
 
 import kopf
 
-from podpilot.app.runtime import Runtime
+from podpilot.app.runtime import FlannelParts, Runtime
 from podpilot.flannel.controller.reconciler import FlannelReconciler, Indices
 from podpilot.flannel.engine.model_cache import net_conf_entry, slim_node, slim_pod
 from podpilot.observability.flannel_recorder import FlannelMetricsRecorder
 
-SERVICE = "flannel"
-TASK = "flannel-task"
-
 
 def _reconciler(memo: kopf.Memo) -> FlannelReconciler:
     runtime: Runtime = memo.runtime
-    reconciler: FlannelReconciler = runtime.services[SERVICE]
-    return reconciler
+    return runtime.flannel_parts().reconciler
 
 
-@kopf.on.startup()
-async def start_flannel_reporter(memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Nothing of kopf's settings is the flannel reporter's own."""
+
+
+async def start(runtime: Runtime) -> None:
     reconciler = FlannelReconciler(
         runtime.settings.flannel, runtime.api, recorder=FlannelMetricsRecorder()
     )
-    runtime.services[SERVICE] = reconciler
-    runtime.services[TASK] = asyncio.create_task(reconciler.run(), name="flannel-reporter")
+    task = asyncio.create_task(reconciler.run(), name="flannel-reporter")
+    runtime.flannel = FlannelParts(reconciler, task)
 
 
-@kopf.on.cleanup()
-async def stop_flannel_reporter(memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
-    task: asyncio.Task[None] | None = runtime.services.pop(TASK, None)
-    if task is not None:
-        task.cancel()
+async def stop(runtime: Runtime) -> None:
+    parts = runtime.flannel
+    if parts is not None:
+        parts.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await parts.task
 
 
 def _is_net_conf_candidate(

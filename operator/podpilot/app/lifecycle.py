@@ -1,4 +1,5 @@
-"""Process-wide handlers: kopf settings, API clients, the /metrics endpoint, health probes."""
+"""Process-wide handlers: kopf settings, API clients, the /metrics endpoint, health probes,
+and the one start-up and shutdown of the enabled controllers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import aiohttp
 import kopf
 import kubernetes
 
+from podpilot.app import enabled_modules
 from podpilot.app.runtime import Runtime
 from podpilot.kube.clients import connect
 from podpilot.observability.registry import serve
@@ -68,6 +70,9 @@ async def start(
     serve(own.metrics_address, own.metrics_port)
     if not own.standalone and not own.namespaces:
         await wait_for_peering_object(runtime, own.peering_name, logger)
+    for module in enabled_modules(own).values():
+        module.configure(settings)
+        await module.start(runtime)
 
 
 async def wait_for_peering_object(
@@ -101,6 +106,8 @@ async def wait_for_peering_object(
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
+    for module in reversed(enabled_modules(runtime.settings).values()):
+        await module.stop(runtime)
     if runtime.clients is not None:
         runtime.clients.close()
 

@@ -1,7 +1,6 @@
-"""The Autoscaler controller: spec parsing, evaluation, actuation and status.
+"""The Autoscaler: a port of the HorizontalPodAutoscaler as a podpilot.io custom resource.
 
-Pure modules (``spec``, ``selectors``, ``pods``, ``status``, ``fallback``, ``backoff``,
-``targets``) take and return plain data; ``evaluator`` and ``actuator`` do the I/O through
-``podpilot.kube`` and ``podpilot.metrics``; kopf decorators live in
-``podpilot.app.autoscaler`` only.
+``engine`` (the HPA port), ``api`` (the resource in and out) and ``policy`` (fallback,
+activation, pause, dry-run) are pure; ``sources`` reads the metrics APIs and ``controller``
+watches, evaluates and writes status. kopf handlers live in ``podpilot.app.autoscaler``.
 """

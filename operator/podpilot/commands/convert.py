@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from podpilot.conversion import MODES, ConversionError, convert_documents
+from podpilot.autoscaler.api.conversion import MODES, ConversionError, convert_documents
 
 STDIN = "-"
 

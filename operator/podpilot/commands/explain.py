@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from podpilot.autoscaler.explanation import explain
+from podpilot.apimachinery.group import GROUP, VERSION
+from podpilot.autoscaler.api.explanation import explain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
         autoscaler: object = api.get_namespaced_custom_object(
-            "podpilot.io", "v1alpha1", args.namespace, "autoscalers", args.name
+            GROUP, VERSION, args.namespace, "autoscalers", args.name
         )
     except kubernetes.client.ApiException as error:
         print(

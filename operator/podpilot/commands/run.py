@@ -184,6 +184,8 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
+    from podpilot.app import run_operator
+
     return run_operator(settings_from(args))
 
 
@@ -192,24 +194,3 @@ def configure_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-
-
-def run_operator(settings: OperatorSettings) -> int:
-    import kopf
-
-    from podpilot.app import load
-    from podpilot.app.runtime import Runtime
-
-    loaded = load(settings)
-    logging.getLogger("podpilot").info("starting controllers: %s", ", ".join(loaded))
-    kopf.run(
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces,
-        standalone=settings.standalone,
-        priority=settings.peering_priority,
-        # A peering name makes kopf require its peering CRDs, even when standalone.
-        peering_name=None if settings.standalone else settings.peering_name,
-        liveness_endpoint=f"http://{settings.health_address}:{settings.health_port}/healthz",
-        memo=kopf.Memo(runtime=Runtime(settings)),
-    )
-    return 0

@@ -7,10 +7,9 @@ from typing import Any, cast
 
 import kubernetes
 
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.kube.clients import ApiClients
 
-GROUP = "podpilot.io"
-VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
 
 

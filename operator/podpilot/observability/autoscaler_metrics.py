@@ -13,6 +13,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.observability.registry import REGISTRY
 
 EVALUATIONS = Counter(
@@ -176,3 +178,67 @@ def observe_metric_read(source: str, seconds: float, error_kind: str | None) -> 
 def forget(namespace: str, name: str) -> None:
     """Remove every per-Autoscaler series of a deleted Autoscaler."""
     AUTOSCALERS.forget(namespace, name)
+
+
+def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> AutoscalerSample:
+    """One Autoscaler's per-Autoscaler series after an evaluation."""
+    active = None
+    if spec.min_replicas == 0:
+        active = any(c.type == "Active" and c.status for c in result.conditions)
+    series = []
+    for index, item in enumerate(result.metrics):
+        target = item.spec.target.value or item.spec.target.average_value
+        series.append(
+            MetricSeries(
+                str(index),
+                item.value / 1000 if item.value is not None else None,
+                target / 1000 if target is not None else None,
+            )
+        )
+    return AutoscalerSample(
+        current_replicas=result.current_replicas,
+        desired_replicas=result.desired_replicas,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        fallback_active=result.fallback_applied,
+        paused=spec.paused,
+        last_evaluation=now,
+        evaluation_period=spec.evaluation_period,
+        active=active,
+        metrics=tuple(series),
+    )
+
+
+class AutoscalerRecorder:
+    """The controller's ``Recorder``: every report becomes these metrics."""
+
+    def metric_read(self, source: str, seconds: float, error_kind: str | None) -> None:
+        observe_metric_read(source, seconds, error_kind)
+
+    def evaluated(
+        self,
+        namespace: str,
+        name: str,
+        spec: AutoscalerSpec,
+        result: EvaluationResult,
+        seconds: float,
+        now: float,
+    ) -> None:
+        EVALUATION_SECONDS.observe(seconds)
+        EVALUATIONS.labels(str(result.action)).inc()
+        for item in result.metrics:
+            if item.outcome.failure_reason is not None:
+                METRIC_ERRORS.labels(item.spec.type, str(item.outcome.failure_reason)).inc()
+        if result.rescaled:
+            direction = "up" if result.desired_replicas > result.current_replicas else "down"
+            RESCALES.labels(direction).inc()
+        AUTOSCALERS.record(namespace, name, sample_of(spec, result, now))
+
+    def reaction(self, direction: str, seconds: float) -> None:
+        REACTION_SECONDS.labels(direction).observe(seconds)
+
+    def forget(self, namespace: str, name: str) -> None:
+        forget(namespace, name)
+
+
+RECORDER = AutoscalerRecorder()

@@ -4,7 +4,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from podpilot.app.emptydir import EVICTED_EVENTS, emptydir_evicted
+from podpilot.app.emptydir import EVICTED_EVENTS, emptydir_evicted, start
 from podpilot.app.runtime import Runtime
 from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.emptydir.engine.objects import slim_pod
@@ -31,12 +31,13 @@ def handle(runtime: Runtime, body: dict[str, Any], kind: str | None, index: Any)
 
 def test_the_notice_keeps_a_copy_of_the_indexed_pod() -> None:
     runtime = Runtime(OperatorSettings())
+    asyncio.run(start(runtime))
     copy = slim_pod(pod())
     handle(runtime, evicted_event("uid-p"), "ADDED", {"uid-p": [copy]})
     handle(runtime, evicted_event("uid-other"), None, {})
     handle(runtime, evicted_event("uid-deleted"), "DELETED", {})
 
-    log = runtime.services["emptydir-evictions"]
+    log = runtime.emptydir_parts().evictions
     assert isinstance(log, EvictionLog)
     assert {n.pod.uid: n.snapshot for n in log._notices.values()} == {
         "uid-p": copy,

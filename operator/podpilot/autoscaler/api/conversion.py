@@ -1,0 +1,212 @@
+"""Turn HorizontalPodAutoscaler manifests into podpilot Autoscaler manifests.
+
+Pure: documents in, documents out, no I/O and no Kubernetes client, so the ``podpilot convert``
+command, the tests and the controller can all call it.
+
+``autoscaling/v2`` and ``autoscaling/v2beta2`` specs are already Autoscaler specs: only the
+apiVersion and kind change, and what the server wrote (status, managed fields, uid, ...) is
+dropped. ``autoscaling/v1`` is lifted to the v2 shape first: ``targetCPUUtilizationPercentage``
+becomes a Resource cpu Utilization metric, as the apiserver's own v1-to-v2 conversion does.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from podpilot.apimachinery.group import API_VERSION
+
+AUTOSCALER_API_VERSION = API_VERSION
+AUTOSCALER_KIND = "Autoscaler"
+HPA_KIND = "HorizontalPodAutoscaler"
+MODES = ("Active", "DryRun")
+
+V1 = "autoscaling/v1"
+SAME_SHAPE_VERSIONS = frozenset({"autoscaling/v2", "autoscaling/v2beta2"})
+LIST_KINDS = frozenset({"List", "HorizontalPodAutoscalerList"})
+
+# Only what a user wrote survives; everything else in metadata belongs to the old object.
+KEPT_METADATA = ("name", "generateName", "namespace", "labels", "annotations")
+DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+# autoscaling/v1 objects read back from a cluster keep their v2-only fields in these.
+V1_ALPHA_ANNOTATION_PREFIX = "autoscaling.alpha.kubernetes.io/"
+V1_ALPHA_SPEC_ANNOTATIONS = frozenset(
+    {V1_ALPHA_ANNOTATION_PREFIX + "metrics", V1_ALPHA_ANNOTATION_PREFIX + "behavior"}
+)
+
+QUANTITY_TARGET_FIELDS = ("value", "averageValue")
+METRIC_SOURCE_FIELDS = ("resource", "containerResource", "pods", "object", "external")
+
+
+class ConversionError(ValueError):
+    """A document that cannot be turned into an Autoscaler; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One converted manifest and the notes worth telling the user (things dropped or changed)."""
+
+    autoscaler: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+
+def convert_documents(
+    documents: Iterable[object], *, mode: str | None = None
+) -> Iterator[Conversion]:
+    """Convert every HPA in ``documents``; empty documents are skipped and lists are expanded."""
+    for document in documents:
+        if document is None:
+            continue
+        if isinstance(document, Mapping) and document.get("kind") in LIST_KINDS:
+            items = document.get("items") or []
+            if not isinstance(items, list):
+                raise ConversionError(f"{document.get('kind')} has items that are not a list")
+            for item in items:
+                yield convert_hpa(item, mode=mode)
+        else:
+            yield convert_hpa(document, mode=mode)
+
+
+def convert_hpa(document: object, *, mode: str | None = None) -> Conversion:
+    """Convert one HorizontalPodAutoscaler manifest; ``mode`` sets spec.mode when given."""
+    if not isinstance(document, Mapping):
+        raise ConversionError(
+            f"expected a Kubernetes object, got {type(document).__name__}; "
+            "give HorizontalPodAutoscaler manifests"
+        )
+    _require_hpa(document)
+    if mode is not None and mode not in MODES:
+        raise ConversionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+
+    notes: list[str] = []
+    metadata = _converted_metadata(document.get("metadata"), notes)
+    spec = _spec_in_v2_shape(document)
+    _quote_numeric_quantities(spec, notes)
+    if mode is not None:
+        spec["mode"] = mode
+
+    autoscaler: dict[str, Any] = {
+        "apiVersion": AUTOSCALER_API_VERSION,
+        "kind": AUTOSCALER_KIND,
+        "metadata": metadata,
+        "spec": spec,
+    }
+    return Conversion(autoscaler=autoscaler, notes=tuple(notes))
+
+
+def _describe(document: Mapping[str, Any]) -> str:
+    name = (document.get("metadata") or {}).get("name")
+    api_version = document.get("apiVersion") or "<no apiVersion>"
+    what = f"{api_version} {document.get('kind') or '<no kind>'}"
+    return f"{what} {name!r}" if name else what
+
+
+def _require_hpa(document: Mapping[str, Any]) -> None:
+    kind = document.get("kind")
+    api_version = document.get("apiVersion")
+    if kind == AUTOSCALER_KIND and api_version == AUTOSCALER_API_VERSION:
+        raise ConversionError(f"{_describe(document)} is already an Autoscaler; apply it as it is")
+    if kind != HPA_KIND:
+        raise ConversionError(
+            f"{_describe(document)} is not a HorizontalPodAutoscaler; "
+            "only HorizontalPodAutoscaler manifests can be converted"
+        )
+    if api_version == "autoscaling/v2beta1":
+        raise ConversionError(
+            f"{_describe(document)}: autoscaling/v2beta1 uses an older metric layout; "
+            "read it back as autoscaling/v2 (kubectl get hpa.v2.autoscaling NAME -o yaml) "
+            "and convert that"
+        )
+    if api_version != V1 and api_version not in SAME_SHAPE_VERSIONS:
+        raise ConversionError(
+            f"{_describe(document)}: unsupported apiVersion; "
+            "use autoscaling/v2, autoscaling/v2beta2 or autoscaling/v1"
+        )
+    if not isinstance(document.get("spec"), Mapping):
+        raise ConversionError(f"{_describe(document)} has no spec")
+
+
+def _converted_metadata(metadata: object, notes: list[str]) -> dict[str, Any]:
+    if not isinstance(metadata, Mapping):
+        raise ConversionError("the manifest has no metadata; an Autoscaler needs a name")
+    kept = {key: copy.deepcopy(metadata[key]) for key in KEPT_METADATA if key in metadata}
+    annotations = kept.get("annotations")
+    if isinstance(annotations, dict):
+        for key in sorted(annotations):
+            if key in DROPPED_ANNOTATIONS or key.startswith(V1_ALPHA_ANNOTATION_PREFIX):
+                del annotations[key]
+        if not annotations:
+            del kept["annotations"]
+    for key in ("ownerReferences", "finalizers"):
+        if metadata.get(key):
+            notes.append(f"dropped metadata.{key}: they belonged to the HorizontalPodAutoscaler")
+    return kept
+
+
+def _spec_in_v2_shape(document: Mapping[str, Any]) -> dict[str, Any]:
+    spec = copy.deepcopy(dict(document["spec"]))
+    if document.get("apiVersion") != V1:
+        return spec
+    annotations = (document.get("metadata") or {}).get("annotations") or {}
+    hidden = sorted(V1_ALPHA_SPEC_ANNOTATIONS.intersection(annotations))
+    if hidden:
+        raise ConversionError(
+            f"{_describe(document)} keeps autoscaling/v2 fields in annotation "
+            f"{', '.join(hidden)}, which autoscaling/v1 cannot express; read it back as "
+            "autoscaling/v2 (kubectl get hpa.v2.autoscaling NAME -o yaml) and convert that"
+        )
+    target_cpu = spec.pop("targetCPUUtilizationPercentage", None)
+    if target_cpu is not None:
+        spec["metrics"] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": target_cpu},
+                },
+            }
+        ]
+    # Without targetCPUUtilizationPercentage, v1 means cpu at 80%, which is also the
+    # Autoscaler's default for an unset spec.metrics.
+    return spec
+
+
+def _quote_numeric_quantities(spec: dict[str, Any], notes: list[str]) -> None:
+    """Rewrite fractional numbers in quantity fields as strings.
+
+    The HPA accepts ``tolerance: 0.05`` because its Quantity type parses JSON numbers; a
+    CRD's quantity (int-or-string) rejects non-integer numbers, so they are quoted here.
+    """
+    for path, holder, key in _quantity_slots(spec):
+        value = holder.get(key)
+        if isinstance(value, float):
+            holder[key] = _format_number(value)
+            notes.append(f"quoted spec.{path}: {holder[key]!r} (quantities must be strings)")
+
+
+def _quantity_slots(spec: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    metrics = spec.get("metrics")
+    if isinstance(metrics, list):
+        for index, metric in enumerate(metrics):
+            if not isinstance(metric, Mapping):
+                continue
+            for source_field in METRIC_SOURCE_FIELDS:
+                source = metric.get(source_field)
+                target = source.get("target") if isinstance(source, Mapping) else None
+                if isinstance(target, dict):
+                    for key in QUANTITY_TARGET_FIELDS:
+                        yield f"metrics[{index}].{source_field}.target.{key}", target, key
+    behavior = spec.get("behavior")
+    if isinstance(behavior, Mapping):
+        for direction in ("scaleUp", "scaleDown"):
+            rules = behavior.get(direction)
+            if isinstance(rules, dict):
+                yield f"behavior.{direction}.tolerance", rules, "tolerance"
+
+
+def _format_number(value: float) -> str:
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)

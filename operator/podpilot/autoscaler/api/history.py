@@ -1,0 +1,41 @@
+"""Keeping the engine's history small and restart-safe before it is written to status."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from podpilot.autoscaler.engine import ScalingHistory, TimestampedRecommendation
+
+
+def compact(history: ScalingHistory) -> ScalingHistory:
+    """Keep, per recommended replica count, only its latest timestamp.
+
+    Stabilization takes the max (or min) over the recommendations inside a window; a count
+    is inside the window exactly when its latest timestamp is, so older duplicates change
+    nothing and only make the status larger.
+    """
+    latest: dict[int, float] = {}
+    for item in history.recommendations:
+        latest[item.replicas] = max(item.timestamp, latest.get(item.replicas, item.timestamp))
+    recommendations = tuple(
+        TimestampedRecommendation(replicas, timestamp)
+        for replicas, timestamp in sorted(latest.items(), key=lambda pair: pair[1])
+    )
+    return dataclasses.replace(history, recommendations=recommendations)
+
+
+def resume(history: ScalingHistory, now: float) -> ScalingHistory:
+    """The history as stored by a previous process, made safe to continue from.
+
+    The newest recommendation was still being made, evaluation after evaluation, until that
+    process stopped, which may be any time before ``now``: keep it fresh as of ``now`` so a
+    restart can only hold a scale-down longer, never release it early.
+    """
+    if not history.recommendations:
+        return history
+    newest = max(history.recommendations, key=lambda item: item.timestamp)
+    refreshed = tuple(
+        TimestampedRecommendation(item.replicas, now) if item is newest else item
+        for item in history.recommendations
+    )
+    return dataclasses.replace(history, recommendations=refreshed)

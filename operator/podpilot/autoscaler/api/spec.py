@@ -1,0 +1,293 @@
+"""An Autoscaler's spec, parsed from the custom resource into typed values.
+
+The apiserver already validated the object against the CRD (OpenAPI schema and CEL), so this
+parser only converts; a ``SpecError`` here means the object predates a schema change.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.autoscaler.engine import (
+    Behavior,
+    PolicyType,
+    ScalingPolicy,
+    ScalingRules,
+    SelectPolicy,
+)
+
+from .metric_types import METRIC_TYPES
+
+DEFAULT_EVALUATION_PERIOD = 15
+DEFAULT_COOLDOWN = 300
+
+
+# Each metric type and the name of the block that carries its source.
+SOURCE_BLOCKS = {name: kind.block for name, kind in METRIC_TYPES.items()}
+
+
+class SpecError(ValueError):
+    """The spec cannot be turned into a model; the message names the field."""
+
+
+class Mode(enum.StrEnum):
+    ACTIVE = "Active"
+    DRY_RUN = "DryRun"
+
+
+class FallbackPolicy(enum.StrEnum):
+    HOLD = "Hold"
+    STATIC = "Static"
+
+
+@dataclass(frozen=True)
+class ObjectReference:
+    """``scaleTargetRef`` or a metric's ``describedObject``."""
+
+    api_version: str
+    kind: str
+    name: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/")[0] if "/" in self.api_version else ""
+
+    @property
+    def version(self) -> str:
+        return self.api_version.split("/")[-1]
+
+
+@dataclass(frozen=True)
+class MetricTarget:
+    """``target``: the type and its one value (Utilization in percent, others in milli-units)."""
+
+    type: str
+    average_utilization: int | None = None
+    value: int | None = None
+    average_value: int | None = None
+
+
+@dataclass(frozen=True)
+class PrometheusMetric:
+    """A ``prometheus`` block: which server, what query, how to read its result."""
+
+    server: str
+    query: str
+    reduction: str = "Sum"
+    empty_result: str = "Error"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One entry of ``spec.metrics``; ``raw`` keeps the entry for status and explanations."""
+
+    type: str
+    target: MetricTarget
+    resource: str = ""
+    container: str = ""
+    metric_name: str = ""
+    metric_selector: Mapping[str, Any] | None = None
+    described_object: ObjectReference | None = None
+    prometheus: PrometheusMetric | None = None
+    activation_threshold: int | None = None  # milli-units; Object, External, Prometheus
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        """The metric's name as the HPA words it in events and conditions."""
+        kind = METRIC_TYPES.get(self.type)
+        if kind is None:
+            return f"{self.type.lower()} metric {self.metric_name}"
+        return kind.display_name(self)
+
+
+@dataclass(frozen=True)
+class FallbackSpec:
+    """What to do when every metric fails: hold, or go to a static count after N failures."""
+
+    policy: FallbackPolicy = FallbackPolicy.HOLD
+    replicas: int | None = None
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class AutoscalerSpec:
+    """The whole spec in typed form."""
+
+    target: ObjectReference
+    min_replicas: int
+    max_replicas: int
+    metrics: tuple[MetricSpec, ...]
+    behavior: Behavior | None
+    evaluation_period: int = DEFAULT_EVALUATION_PERIOD
+    paused: bool = False
+    mode: Mode = Mode.ACTIVE
+    fallback: FallbackSpec = FallbackSpec()
+    cooldown: int = DEFAULT_COOLDOWN
+
+    @property
+    def metric_types(self) -> tuple[str, ...]:
+        return tuple(metric.type for metric in self.metrics)
+
+
+def _milli(value: Any, field_path: str) -> int:
+    try:
+        return milli_value(parse_quantity(str(value)))
+    except QuantityError as error:
+        raise SpecError(f"{field_path}: {error}") from error
+
+
+def _fraction(value: Any, field_path: str) -> float:
+    try:
+        return float(parse_quantity(str(value)))
+    except QuantityError as error:
+        raise SpecError(f"{field_path}: {error}") from error
+
+
+def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
+    try:
+        return ObjectReference(
+            api_version=str(raw.get("apiVersion", "")), kind=str(raw["kind"]), name=str(raw["name"])
+        )
+    except KeyError as error:
+        raise SpecError(f"{field_path}.{error.args[0]} is required") from error
+
+
+def _target(raw: Mapping[str, Any], field_path: str) -> MetricTarget:
+    target_type = str(raw.get("type", ""))
+    utilization = raw.get("averageUtilization")
+    return MetricTarget(
+        type=target_type,
+        average_utilization=int(utilization) if utilization is not None else None,
+        value=_milli(raw["value"], f"{field_path}.value") if "value" in raw else None,
+        average_value=(
+            _milli(raw["averageValue"], f"{field_path}.averageValue")
+            if "averageValue" in raw
+            else None
+        ),
+    )
+
+
+def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
+    """Parse ``spec.metrics[index]``."""
+    metric_type = str(raw.get("type", ""))
+    path = f"spec.metrics[{index}]"
+    block_name = SOURCE_BLOCKS.get(metric_type)
+    if block_name is None or block_name not in raw:
+        raise SpecError(f"{path}: type {metric_type!r} needs its matching source block")
+    block: Mapping[str, Any] = raw[block_name]
+    target = _target(block.get("target", {}), f"{path}.{block_name}.target")
+    identifier: Mapping[str, Any] = block.get("metric", {})
+    described = block.get("describedObject")
+    activation = block.get("activationThreshold")
+    prometheus = None
+    if metric_type == "Prometheus":
+        prometheus = PrometheusMetric(
+            server=str((block.get("serverRef") or {}).get("name", "")),
+            query=str(block.get("query", "")),
+            reduction=str(block.get("reduction", "Sum")),
+            empty_result=str(block.get("emptyResult", "Error")),
+        )
+    return MetricSpec(
+        type=metric_type,
+        target=target,
+        resource=str(block.get("name", "")) if METRIC_TYPES[metric_type].names_a_resource else "",
+        container=str(block.get("container", "")),
+        metric_name=str(identifier.get("name", "")),
+        metric_selector=identifier.get("selector"),
+        described_object=(
+            _reference(described, f"{path}.object.describedObject") if described else None
+        ),
+        prometheus=prometheus,
+        activation_threshold=(
+            _milli(activation, f"{path}.{block_name}.activationThreshold")
+            if activation is not None
+            else None
+        ),
+        raw=raw,
+    )
+
+
+def _rules(raw: Mapping[str, Any] | None, field_path: str) -> ScalingRules | None:
+    if raw is None:
+        return None
+    policies = raw.get("policies")
+    window = raw.get("stabilizationWindowSeconds")
+    select = raw.get("selectPolicy")
+    tolerance = raw.get("tolerance")
+    return ScalingRules(
+        stabilization_window_seconds=int(window) if window is not None else None,
+        select_policy=SelectPolicy(select) if select is not None else None,
+        policies=(
+            tuple(
+                ScalingPolicy(PolicyType(p["type"]), int(p["value"]), int(p["periodSeconds"]))
+                for p in policies
+            )
+            if policies is not None
+            else None
+        ),
+        tolerance=(
+            _fraction(tolerance, f"{field_path}.tolerance") if tolerance is not None else None
+        ),
+    )
+
+
+def parse_behavior(raw: Mapping[str, Any] | None) -> Behavior | None:
+    """``spec.behavior``; None keeps the HPA's legacy normalization path."""
+    if raw is None:
+        return None
+    return Behavior(
+        scale_up=_rules(raw.get("scaleUp"), "spec.behavior.scaleUp"),
+        scale_down=_rules(raw.get("scaleDown"), "spec.behavior.scaleDown"),
+    )
+
+
+def parse_spec(raw: Mapping[str, Any]) -> AutoscalerSpec:
+    """Parse an Autoscaler's ``spec``."""
+    if "scaleTargetRef" not in raw:
+        raise SpecError("spec.scaleTargetRef is required")
+    fallback_raw: Mapping[str, Any] = raw.get("fallback") or {}
+    fallback = FallbackSpec(
+        policy=FallbackPolicy(fallback_raw.get("policy", FallbackPolicy.HOLD)),
+        replicas=(int(fallback_raw["replicas"]) if "replicas" in fallback_raw else None),
+        failure_threshold=int(fallback_raw.get("failureThreshold", 3)),
+    )
+    metrics_raw = raw.get("metrics") or [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 80},
+            },
+        }
+    ]
+    return AutoscalerSpec(
+        target=_reference(raw["scaleTargetRef"], "spec.scaleTargetRef"),
+        min_replicas=int(raw.get("minReplicas", 1)),
+        max_replicas=int(raw["maxReplicas"]),
+        metrics=tuple(parse_metric(metric, index) for index, metric in enumerate(metrics_raw)),
+        behavior=parse_behavior(raw.get("behavior")),
+        evaluation_period=int(raw.get("evaluationPeriodSeconds", DEFAULT_EVALUATION_PERIOD)),
+        paused=bool(raw.get("paused", False)),
+        mode=Mode(raw.get("mode", Mode.ACTIVE)),
+        fallback=fallback,
+        cooldown=int(raw.get("cooldownSeconds", DEFAULT_COOLDOWN)),
+    )
+
+
+__all__ = [
+    "AutoscalerSpec",
+    "FallbackPolicy",
+    "FallbackSpec",
+    "MetricSpec",
+    "MetricTarget",
+    "Mode",
+    "ObjectReference",
+    "PrometheusMetric",
+    "SpecError",
+    "parse_spec",
+]

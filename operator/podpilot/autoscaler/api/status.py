@@ -1,0 +1,313 @@
+"""An evaluation result rendered as the Autoscaler's status (HPA v2 fields plus the trace)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from podpilot.apimachinery.quantities import format_milli
+from podpilot.apimachinery.timestamps import format_time, parse_time
+from podpilot.autoscaler.engine import (
+    ScaleEvent,
+    ScalingHistory,
+    TimestampedRecommendation,
+)
+
+from .metric_types import METRIC_TYPES
+from .result import Action, EvaluationResult, MetricResult, StatusCondition
+from .spec import AutoscalerSpec, MetricSpec
+
+MAX_TARGETS_SHOWN = 2
+MAX_EXPLANATION_LINES = 64
+MAX_LINE_LENGTH = 512
+
+
+def metric_label(spec: MetricSpec) -> str:
+    """Short name of a metric, as in the Targets column."""
+    kind = METRIC_TYPES.get(spec.type)
+    return kind.label(spec) if kind is not None else spec.metric_name or spec.type
+
+
+def _target_text(raw_target: Mapping[str, Any], key: str) -> str:
+    value = raw_target.get(key)
+    return str(value) if value is not None else "<auto>"
+
+
+def format_targets(metrics: Sequence[MetricResult]) -> str:
+    """The Targets column exactly as ``kubectl get hpa`` words it."""
+    parts: list[str] = []
+    for result in metrics:
+        spec, current = result.spec, result.current
+        kind = METRIC_TYPES.get(spec.type)
+        block_name = kind.block if kind is not None else ""
+        target: Mapping[str, Any] = (spec.raw.get(block_name) or {}).get("target") or {}
+        if kind is not None and kind.names_a_resource:
+            if spec.target.type == "AverageValue":
+                now = str(current.get("averageValue", "<unknown>"))
+                parts.append(f"{spec.resource}: {now}/{_target_text(target, 'averageValue')}")
+            else:
+                util = current.get("averageUtilization")
+                now = f"{util}%" if util is not None else "<unknown>"
+                goal = target.get("averageUtilization")
+                goal_text = f"{goal}%" if goal is not None else "<auto>"
+                parts.append(f"{spec.resource}: {now}/{goal_text}")
+        elif spec.target.type == "AverageValue":
+            now = str(current.get("averageValue", "<unknown>"))
+            suffix = kind.average_suffix if kind is not None else " (avg)"
+            parts.append(f"{now}/{_target_text(target, 'averageValue')}{suffix}")
+        else:
+            now = str(current.get("value", "<unknown>"))
+            parts.append(f"{now}/{_target_text(target, 'value')}")
+    if len(parts) > MAX_TARGETS_SHOWN:
+        more = len(parts) - MAX_TARGETS_SHOWN
+        return ", ".join(parts[:MAX_TARGETS_SHOWN]) + f" + {more} more..."
+    return ", ".join(parts) if parts else "<none>"
+
+
+def current_metric_status(result: MetricResult) -> dict[str, Any]:
+    """One HPA ``MetricStatus`` entry; a failed metric is written as its type only."""
+    spec = result.spec
+    entry: dict[str, Any] = {"type": spec.type}
+    if not result.current:
+        return entry
+    kind = METRIC_TYPES.get(spec.type)
+    block = kind.status_block(spec) if kind is not None else None
+    if kind is not None and block is not None:
+        entry[kind.block] = {**block, "current": dict(result.current)}
+    return entry
+
+
+def merge_conditions(
+    previous: Sequence[Mapping[str, Any]], new: Sequence[StatusCondition], now: float
+) -> list[dict[str, Any]]:
+    """Last one of each type wins; lastTransitionTime moves only when the status flips."""
+    latest: dict[str, StatusCondition] = {}
+    for condition in new:
+        latest[condition.type] = condition
+    before = {item.get("type"): item for item in previous}
+    merged = []
+    for condition in latest.values():
+        status_text = "True" if condition.status else "False"
+        old = before.get(condition.type)
+        transition = (
+            old.get("lastTransitionTime")
+            if old is not None and old.get("status") == status_text
+            else format_time(now)
+        )
+        merged.append(
+            {
+                "type": condition.type,
+                "status": status_text,
+                "reason": condition.reason,
+                "message": condition.message[:4096],
+                "lastTransitionTime": transition,
+            }
+        )
+    return merged
+
+
+def summary(result: EvaluationResult, spec: AutoscalerSpec) -> str:
+    """The Status column: Paused > Failed > Fallback > Limited > Ready."""
+    conditions = {condition.type: condition for condition in result.conditions}
+    if spec.paused:
+        return "Paused"
+    able = conditions.get("AbleToScale")
+    active = conditions.get("ScalingActive")
+    if (able is not None and not able.status) or (active is not None and not active.status):
+        return "Fallback" if result.fallback_applied else "Failed"
+    if result.fallback_applied:
+        return "Fallback"
+    limited = conditions.get("ScalingLimited")
+    if limited is not None and limited.status:
+        return "Limited"
+    return "Ready"
+
+
+def history_to_status(history: ScalingHistory) -> dict[str, Any]:
+    return {
+        "recommendations": [
+            {"timestamp": format_time(item.timestamp, precise=True), "replicas": item.replicas}
+            for item in history.recommendations
+        ],
+        "scaleUpEvents": [_event(item) for item in history.scale_up_events],
+        "scaleDownEvents": [_event(item) for item in history.scale_down_events],
+    }
+
+
+def _event(item: ScaleEvent) -> dict[str, Any]:
+    return {
+        "timestamp": format_time(item.timestamp, precise=True),
+        "replicaChange": item.replica_change,
+        "outdated": item.outdated,
+    }
+
+
+def history_from_status(stored: Mapping[str, Any] | None) -> ScalingHistory | None:
+    """The persisted history, or None when this Autoscaler has never been evaluated."""
+    if not stored:
+        return None
+    return ScalingHistory(
+        recommendations=tuple(
+            TimestampedRecommendation(int(item["replicas"]), parse_time(item["timestamp"]) or 0.0)
+            for item in stored.get("recommendations") or []
+        ),
+        scale_up_events=tuple(_stored_event(item) for item in stored.get("scaleUpEvents") or []),
+        scale_down_events=tuple(
+            _stored_event(item) for item in stored.get("scaleDownEvents") or []
+        ),
+    )
+
+
+def _stored_event(item: Mapping[str, Any]) -> ScaleEvent:
+    return ScaleEvent(
+        replica_change=int(item["replicaChange"]),
+        timestamp=parse_time(item["timestamp"]) or 0.0,
+        outdated=bool(item.get("outdated", False)),
+    )
+
+
+def _decision_trace(result: EvaluationResult) -> dict[str, Any]:
+    metrics = []
+    winner: int | None = None
+    best = -1
+    for index, item in enumerate(result.metrics):
+        entry: dict[str, Any] = {"index": index, "type": item.spec.type}
+        entry["name"] = metric_label(item.spec)
+        if item.current:
+            entry["current"] = dict(item.current)
+        proposal = item.outcome.proposal
+        if proposal is not None:
+            entry["proposedReplicas"] = proposal.replicas
+            if proposal.replicas > best:
+                best, winner = proposal.replicas, index
+        if item.outcome.error:
+            entry["error"] = item.outcome.error[:4096]
+        if item.details:
+            entry["details"] = {key: value[:256] for key, value in list(item.details.items())[:16]}
+        metrics.append(entry)
+    trace: dict[str, Any] = {
+        "evaluatedAt": format_time(result.now),
+        "currentReplicas": result.current_replicas,
+        "metrics": metrics,
+        "desiredReplicas": result.desired_replicas,
+        "action": str(result.action),
+        "actionMessage": result.action_message[:1024],
+        "fallbackApplied": result.fallback_applied,
+    }
+    if winner is not None:
+        trace["winner"] = winner
+        trace["proposedReplicas"] = best
+    conditions = {condition.type: condition for condition in result.conditions}
+    if (able := conditions.get("AbleToScale")) is not None:
+        trace["stabilizationReason"] = able.reason
+    if (limited := conditions.get("ScalingLimited")) is not None:
+        trace["limitReason"] = limited.reason
+        trace["limitMessage"] = limited.message[:1024]
+    if result.decision is not None:
+        trace["explanation"] = [
+            line[:MAX_LINE_LENGTH] for line in result.decision.explanation[:MAX_EXPLANATION_LINES]
+        ]
+    return trace
+
+
+def carried_over(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``render_status`` reads of the previous status."""
+    return {"lastScaleTime": status.get("lastScaleTime"), "conditions": status.get("conditions")}
+
+
+def render_status(
+    result: EvaluationResult,
+    spec: AutoscalerSpec,
+    previous: Mapping[str, Any],
+    generation: int | None,
+) -> dict[str, Any]:
+    """The complete status to write after an evaluation."""
+    last_scale_time = format_time(result.now) if result.rescaled else previous.get("lastScaleTime")
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "reference": result.reference,
+        "targets": format_targets(result.metrics),
+        "summary": summary(result, spec),
+        "currentReplicas": result.current_replicas,
+        "desiredReplicas": result.desired_replicas,
+        "lastScaleTime": last_scale_time,
+        "currentMetrics": [current_metric_status(item) for item in result.metrics],
+        "conditions": merge_conditions(
+            previous.get("conditions") or [], result.conditions, result.now
+        ),
+        "lastDecision": _decision_trace(result),
+        "stabilization": history_to_status(result.history),
+        "consecutiveFailures": result.consecutive_failures,
+    }
+    if result.last_active is not None:
+        status["lastActiveTime"] = format_time(result.last_active)
+    return status
+
+
+def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The status minus what changes on every evaluation, to decide whether to write.
+
+    The recommendations keep their order but not their timestamps: a steady Autoscaler
+    re-makes the same recommendation every period, and the one re-made is the newest, which
+    a restarted operator refreshes anyway (``history.resume``).
+    """
+    copy = {
+        key: value
+        for key, value in status.items()
+        if key not in ("lastDecision", "lastActiveTime")  # moves every period while active
+    }
+    trace = dict(status.get("lastDecision") or {})
+    trace.pop("evaluatedAt", None)
+    copy["lastDecision"] = trace
+    stabilization = dict(status.get("stabilization") or {})
+    stabilization["recommendations"] = [
+        item.get("replicas") for item in stabilization.get("recommendations") or []
+    ]
+    copy["stabilization"] = stabilization
+    copy["conditions"] = [
+        {k: v for k, v in item.items() if k != "lastTransitionTime"}
+        for item in status.get("conditions") or []
+    ]
+    return copy
+
+
+def status_key(
+    result: EvaluationResult, spec: AutoscalerSpec, generation: int | None
+) -> tuple[Any, ...] | None:
+    """Everything ``render_status`` turns into what ``without_timestamps`` keeps, unrendered.
+
+    Equal keys mean equal statuses but for timestamps, so a steady Autoscaler can skip the
+    render; None (a rescale stamps ``lastScaleTime``) never matches.
+    """
+    if result.rescaled:
+        return None
+    history = result.history
+    return (
+        generation,
+        spec,
+        result.reference,
+        result.current_replicas,
+        result.desired_replicas,
+        result.action,
+        result.action_message,
+        result.fallback_applied,
+        result.consecutive_failures,
+        result.conditions,
+        tuple(
+            (
+                item.spec,
+                tuple(item.current.items()),
+                item.outcome.proposal.replicas if item.outcome.proposal is not None else None,
+                item.outcome.error,
+                tuple(item.details.items()),
+            )
+            for item in result.metrics
+        ),
+        tuple(result.decision.explanation) if result.decision is not None else None,
+        tuple(item.replicas for item in history.recommendations),
+        history.scale_up_events,
+        history.scale_down_events,
+    )
+
+
+__all__ = ["Action", "format_milli", "render_status", "status_key"]

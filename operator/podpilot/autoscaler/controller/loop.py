@@ -1,0 +1,304 @@
+"""The life of one Autoscaler inside the operator: evaluate every period, write, report."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from podpilot.apimachinery.backoff import TokenBucket, retry_delay
+from podpilot.apimachinery.timestamps import parse_time
+from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.result import Action, EvaluationResult, Event
+from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
+from podpilot.autoscaler.api.status import (
+    carried_over,
+    history_from_status,
+    render_status,
+    status_key,
+    without_timestamps,
+)
+from podpilot.autoscaler.policy.plan import Memory
+from podpilot.kube.coalescing import CoalescingWriter
+
+from .evaluator import Services, Watched, evaluate
+from .recorder import NoRecorder, Recorder
+
+HEARTBEAT_SECONDS = 60.0
+
+PostEvent = Callable[[Event], None]
+Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
+StatusQueue = CoalescingWriter[tuple[str, str], Mapping[str, Any]]  # by (namespace, name)
+DecisionState = tuple[Any, ...]
+
+
+@dataclass
+class Controller:
+    """Process-wide pieces every Autoscaler loop shares."""
+
+    services: Services
+    status: StatusQueue
+    bucket: TokenBucket
+    backoff_base: float
+    backoff_cap: float
+    recorder: Recorder = field(default_factory=NoRecorder)
+
+
+@dataclass(frozen=True)
+class WrittenStatus:
+    """What is kept of the last status submitted: what the next render carries over, and a
+    digest to compare with (not the whole status, about 10 KB per Autoscaler)."""
+
+    carried: Mapping[str, Any]  # see status.carried_over
+    digest: bytes
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any], digest: bytes | None = None) -> WrittenStatus:
+        return cls(carried_over(status), digest if digest is not None else _digest(status))
+
+
+def _digest(status: Mapping[str, Any]) -> bytes:
+    canonical = json.dumps(without_timestamps(status), sort_keys=True, default=str)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+@dataclass
+class AutoscalerLoop:
+    """Per-Autoscaler state between evaluations; restart-safe because it starts from status."""
+
+    namespace: str
+    name: str
+    memory: Memory
+    written: WrittenStatus | None = None
+    written_at: float = 0.0
+    written_key: tuple[Any, ...] | None = None  # status_key of what was written
+    persisted: DecisionState | None = None  # decision_state of the last status known written
+    pending: asyncio.Future[None] | None = None  # a write not waited for
+    posted: dict[str, str] = field(default_factory=dict)
+    failures: int = 0
+    change_seen_at: float | None = None  # first evaluation that wanted the pending change
+    heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
+
+    def __post_init__(self) -> None:
+        # Between half and all of HEARTBEAT_SECONDS, fixed per Autoscaler: all of them are
+        # first written together at start-up, and their heartbeats must not stay in step
+        # (1,000 status patches in one period starve every other API call of the pool).
+        spread = zlib.crc32(f"{self.namespace}/{self.name}".encode()) / 2**32
+        self.heartbeat = HEARTBEAT_SECONDS * (0.5 + 0.5 * spread)
+
+    @classmethod
+    def resume(
+        cls, namespace: str, name: str, status: Mapping[str, Any], now: float
+    ) -> AutoscalerLoop:
+        stored = history_from_status(status.get("stabilization"))
+        history = history_tools.resume(stored, now) if stored is not None else None
+        memory = Memory(
+            history=history,
+            consecutive_failures=int(status.get("consecutiveFailures") or 0),
+            last_replicas=int(status.get("currentReplicas") or 0),
+            last_active=_resumed_last_active(status, now),
+        )
+        persisted = decision_state(status) if stored is not None else None
+        # The status found is what was last written: a restarted operator writes again only
+        # when its first evaluation changes it, or when the heartbeat falls due, not 2,000
+        # identical statuses at once. After a long stop every heartbeat is overdue; counted
+        # from half a minute ago, they fall due over the next half minute, each Autoscaler
+        # at its own point (``heartbeat`` is spread).
+        evaluated_at = parse_time((status.get("lastDecision") or {}).get("evaluatedAt"))
+        found = stored is not None and evaluated_at is not None
+        return cls(
+            namespace,
+            name,
+            memory,
+            written=WrittenStatus.of(status) if found else None,
+            written_at=max(evaluated_at or 0.0, now - HEARTBEAT_SECONDS / 2) if found else 0.0,
+            persisted=persisted,
+        )
+
+    def events_to_post(self, result: EvaluationResult) -> list[Event]:
+        """Events on change only: a failure is posted once until it goes away or changes."""
+        fresh: list[Event] = []
+        seen: dict[str, str] = {}
+        for event in result.events:
+            if event.reason in ("SuccessfulRescale", "DryRunRescale", "FailedRescale"):
+                if (
+                    self.posted.get(event.reason) != event.message
+                    or event.reason != "DryRunRescale"
+                ):
+                    fresh.append(event)
+                seen[event.reason] = event.message
+                continue
+            seen[event.reason] = event.message
+            if self.posted.get(event.reason) != event.message:
+                fresh.append(event)
+        self.posted = seen
+        return fresh
+
+
+def _resumed_last_active(status: Mapping[str, Any], now: float) -> float | None:
+    """``lastActiveTime`` is not rewritten on every active evaluation (only when something
+    else changes), so an Autoscaler last recorded as Active counts as active until now:
+    a restart can delay scaling to zero, never hasten it."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Active" and condition.get("status") == "True":
+            return now
+    return parse_time(status.get("lastActiveTime"))
+
+
+async def run_once(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    raw_spec: Mapping[str, Any],
+    generation: int | None,
+    watched: Watched,
+    post: PostEvent,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
+    """One evaluation with its status write and events; returns what it decided."""
+    _check_pending(loop, logger)
+    now = time.time()
+    try:
+        spec = parse_spec(raw_spec)
+    except SpecError as error:
+        post(Event("Warning", "InvalidSpec", str(error)))
+        return None, None
+    started = time.perf_counter()
+    recorder = controller.recorder
+    result = await evaluate(
+        spec, loop.namespace, loop.memory, watched, controller.services, now, recorder.metric_read
+    )
+    seconds = time.perf_counter() - started
+    recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
+    _record_reaction(loop, spec, result, time.time(), recorder)
+    loop.memory = Memory(
+        result.history, result.consecutive_failures, result.current_replicas, result.last_active
+    )
+
+    for event in loop.events_to_post(result):
+        post(event)
+    if result.action is not Action.NO_CHANGE:
+        logger.info("%s: %s", loop.name, result.action_message)
+
+    stale = now - loop.written_at >= loop.heartbeat
+    key = status_key(result, spec, generation)
+    if loop.written is not None and not stale and key is not None and key == loop.written_key:
+        return spec, result  # steady: the rendered status would equal the written one
+    previous = loop.written
+    status = render_status(result, spec, previous.carried if previous else {}, generation)
+    digest = _digest(status)
+    if previous is None or stale or digest != previous.digest:
+        written = controller.status.submit((loop.namespace, loop.name), status)
+        loop.written, loop.written_at, loop.pending = WrittenStatus.of(status, digest), now, written
+        state = decision_state(status)
+        if result.rescaled or (state != loop.persisted and not _seeded_only(loop, result)):
+            # Decision state a restart could not rebuild: persisted before the next evaluation
+            # (and its next /scale patch), as when every write was waited for.
+            try:
+                await written
+            except BaseException:
+                loop.written = loop.written_key = loop.pending = None
+                raise
+            loop.persisted, loop.pending = state, None
+    loop.written_key = key
+    return spec, result
+
+
+def decision_state(status: Mapping[str, Any]) -> DecisionState:
+    """What a restarted operator resumes from (``AutoscalerLoop.resume``), minus the clock."""
+    stabilization = without_timestamps({"stabilization": status.get("stabilization")})
+    return (
+        stabilization["stabilization"],
+        status.get("consecutiveFailures") or 0,
+        status.get("currentReplicas") or 0,
+    )
+
+
+def _seeded_only(loop: AutoscalerLoop, result: EvaluationResult) -> bool:
+    """Nothing persisted yet and only the history a restart would seed again from the
+    replica count: losing this write loses no decision."""
+    history = result.history
+    return (
+        loop.persisted is None
+        and not history.scale_up_events
+        and not history.scale_down_events
+        and tuple(item.replicas for item in history.recommendations) == (result.current_replicas,)
+        and result.consecutive_failures == 0
+    )
+
+
+def _check_pending(
+    loop: AutoscalerLoop, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """A write not waited for that failed: write the whole status again this evaluation."""
+    pending = loop.pending
+    if pending is None or not pending.done():
+        return
+    loop.pending = None
+    error = None if pending.cancelled() else pending.exception()
+    if pending.cancelled() or error is not None:
+        logger.warning("status write of %s/%s failed: %s", loop.namespace, loop.name, error)
+        loop.written = loop.written_key = None
+
+
+def _record_reaction(
+    loop: AutoscalerLoop,
+    spec: AutoscalerSpec,
+    result: EvaluationResult,
+    now: float,
+    recorder: Recorder,
+) -> None:
+    """Reaction latency: from the first evaluation whose combined proposal (largest metric
+    proposal, within the bounds) differed from the replica count, to the patch applying it;
+    stabilization windows and policies are part of it, as users experience them."""
+    if result.rescaled:
+        direction = "up" if result.desired_replicas > result.current_replicas else "down"
+        seen = loop.change_seen_at if loop.change_seen_at is not None else result.now
+        recorder.reaction(direction, max(0.0, now - seen))
+        loop.change_seen_at = None
+        return
+    proposals = [r.outcome.proposal.replicas for r in result.metrics if r.outcome.proposal]
+    if not proposals:
+        return  # nothing was read: neither a new change nor the end of one
+    combined = min(max(max(proposals), spec.min_replicas), spec.max_replicas)
+    if combined == result.current_replicas and result.desired_replicas == result.current_replicas:
+        loop.change_seen_at = None
+    elif loop.change_seen_at is None:
+        loop.change_seen_at = result.now
+
+
+def next_delay(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    spec: AutoscalerSpec | None,
+    result: EvaluationResult | None,
+    failed: bool,
+    elapsed: float,
+) -> float:
+    """Seconds until the next evaluation: the evaluation period (or the failure backoff while
+    evaluations keep failing) counted from when this one was due (``elapsed`` seconds ago), as
+    the HPA's resync is, so neither a slow evaluation nor a late start pushes every later one
+    back.
+
+    The backoff never exceeds twice the period: a new workload's metrics routinely take a few
+    scrapes to appear, and recovery must not wait minutes for that.
+    """
+    period = float(spec.evaluation_period) if spec is not None else 15.0
+    if failed or (result is not None and result.action in (Action.HELD, Action.FAILED)):
+        loop.failures += 1
+        delay = retry_delay(
+            loop.failures,
+            controller.bucket,
+            time.monotonic(),
+            controller.backoff_base,
+            min(controller.backoff_cap, 2 * period),
+        )
+    else:
+        loop.failures = 0
+        delay = period
+    return max(0.0, delay - elapsed)

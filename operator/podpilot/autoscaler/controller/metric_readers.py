@@ -1,0 +1,58 @@
+"""One spec metric to one engine outcome: its reader (``sources.registry.READERS``) reads it
+and proposes; failures become failed outcomes with the HPA's reason."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from podpilot.autoscaler.api.metric_types import METRIC_TYPES
+from podpilot.autoscaler.api.result import MetricResult
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.engine import MetricComputationError, MetricOutcome
+from podpilot.autoscaler.engine.conditions import Reason
+from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError
+from podpilot.autoscaler.sources.registry import READERS
+
+# source (the type in lower case), seconds, error kind (None when it succeeded)
+ObserveRead = Callable[[str, float, str | None], None]
+
+
+def ignore_read(source: str, seconds: float, error_kind: str | None) -> None:
+    """An ``ObserveRead`` that records nothing."""
+
+
+async def evaluate_metric(
+    spec: MetricSpec, context: EvaluationContext, observe: ObserveRead = ignore_read
+) -> MetricResult:
+    """Read one metric and compute its proposal; failures become failed outcomes."""
+    reader = READERS.get(spec.type)
+    if reader is None:
+        outcome = MetricOutcome.failed(
+            spec.display_name,
+            Reason.INVALID_METRIC_SOURCE_TYPE,
+            f"metric type {spec.type} is not implemented by this version of podpilot",
+        )
+        return MetricResult(spec, outcome)
+    source = spec.type.lower()
+    started = time.perf_counter()
+    try:
+        proposal, current, value = await reader(spec, context)
+    except (MetricSourceError, MetricComputationError) as error:
+        kind = error.kind if isinstance(error, MetricSourceError) else "computation"
+        observe(source, time.perf_counter() - started, kind)
+        outcome = MetricOutcome.failed(
+            spec.display_name,
+            METRIC_TYPES[spec.type].failure_reason,
+            f"failed to get {spec.display_name}: {error}",
+        )
+        return MetricResult(spec, outcome)
+    observe(source, time.perf_counter() - started, None)
+    details = {"usageRatio": f"{proposal.usage_ratio:.4f}"}
+    return MetricResult(
+        spec,
+        MetricOutcome(spec.display_name, proposal),
+        current=current,
+        details=details,
+        value=value,
+    )

@@ -1,0 +1,61 @@
+"""The list-and-watches that fill the Autoscaler's pod and Deployment caches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import kubernetes
+
+from podpilot.autoscaler.api.pods import cached_pod
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.list_watch import ListWatch
+
+from .watched_objects import PodCache, ScaleCache, WatchedObjects
+from .watched_scales import deployment_scale
+
+
+class ObjectWatches:
+    """Pods and Deployments of the whole cluster, or of each watched namespace."""
+
+    def __init__(self, clients: ApiClients, namespaces: Sequence[str]) -> None:
+        core = kubernetes.client.CoreV1Api(clients.kubernetes)
+        apps = kubernetes.client.AppsV1Api(clients.kubernetes)
+        pods, scales = PodCache(), ScaleCache()
+        self.objects = WatchedObjects(pods, scales)
+
+        def scoped(
+            resource: str, all_namespaces: Callable[..., Any], one: Callable[..., Any]
+        ) -> list[tuple[str, Callable[..., Any]]]:
+            if not namespaces:
+                return [(resource, all_namespaces)]
+            return [(f"{resource} in {ns}", partial(one, ns)) for ns in namespaces]
+
+        self._watches: list[ListWatch[Any]] = [
+            ListWatch(name, call, cached_pod, pods)
+            for name, call in scoped(
+                "pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod
+            )
+        ]
+        self._watches += [
+            ListWatch(name, call, deployment_scale, scales)
+            for name, call in scoped(
+                "deployments",
+                apps.list_deployment_for_all_namespaces,
+                apps.list_namespaced_deployment,
+            )
+        ]
+
+    def start(self) -> None:
+        for watch in self._watches:
+            watch.start()
+
+    async def synced(self) -> None:
+        """Return once every watch has delivered its first complete list."""
+        for watch in self._watches:
+            await watch.synced()
+
+    def stop(self) -> None:
+        for watch in self._watches:
+            watch.stop()

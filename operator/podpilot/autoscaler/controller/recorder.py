@@ -1,0 +1,62 @@
+"""What the controller reports about itself, as an interface: the process wires podpilot's
+own metrics in (``observability.autoscaler_metrics.AutoscalerRecorder``), tests need not."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.spec import AutoscalerSpec
+
+
+class Recorder(Protocol):
+    def metric_read(self, source: str, seconds: float, error_kind: str | None) -> None:
+        """One metric read; ``error_kind`` from a closed set, None when it succeeded."""
+        ...
+
+    def evaluated(
+        self,
+        namespace: str,
+        name: str,
+        spec: AutoscalerSpec,
+        result: EvaluationResult,
+        seconds: float,
+        now: float,
+    ) -> None:
+        """One evaluation that took ``seconds``, evaluated as of ``now``."""
+        ...
+
+    def reaction(self, direction: str, seconds: float) -> None:
+        """A rescale, ``seconds`` after the first evaluation that wanted it."""
+        ...
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Autoscaler is gone: drop its series."""
+        ...
+
+
+class NoRecorder:
+    """A ``Recorder`` that records nothing."""
+
+    def metric_read(self, source: str, seconds: float, error_kind: str | None) -> None:
+        pass
+
+    def evaluated(
+        self,
+        namespace: str,
+        name: str,
+        spec: AutoscalerSpec,
+        result: EvaluationResult,
+        seconds: float,
+        now: float,
+    ) -> None:
+        pass
+
+    def reaction(self, direction: str, seconds: float) -> None:
+        pass
+
+    def forget(self, namespace: str, name: str) -> None:
+        pass
+
+
+__all__ = ["NoRecorder", "Recorder"]

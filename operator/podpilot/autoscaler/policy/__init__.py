@@ -1,0 +1,1 @@
+"""podpilot's own rules around the HPA engine (pure): fallback, activation, pause, dry-run."""

@@ -1,0 +1,334 @@
+"""``decide``: from what one evaluation observed to what it will do. Pure.
+
+An evaluation is read (``controller.evaluator.read``: the scale, the pods, one result per
+metric), then decided here, then acted on (``controller.evaluator.act``: patch ``/scale``
+when the plan says so). Deciding is the HPA engine's decision with podpilot's additions
+around it: the fallback, the activation gate of ``minReplicas: 0``, pause and DryRun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.result import (
+    Action,
+    EvaluationResult,
+    Event,
+    MetricResult,
+    StatusCondition,
+)
+from podpilot.autoscaler.api.spec import AutoscalerSpec, FallbackPolicy, Mode
+from podpilot.autoscaler.engine import Behavior, ScalingHistory, record_rescale
+from podpilot.autoscaler.engine import decide as engine_decide
+from podpilot.autoscaler.engine.model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
+
+from . import activation
+from .fallback import METRICS_AVAILABLE, fallback, fallback_transitions
+
+SCALE_READ = StatusCondition(
+    "AbleToScale",
+    True,
+    "SucceededGetScale",
+    "the HPA controller was able to get the target's current scale",
+)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What an Autoscaler carries from one evaluation to the next (persisted in status)."""
+
+    history: ScalingHistory | None
+    consecutive_failures: int = 0
+    last_replicas: int = 0
+    last_active: float | None = None  # minReplicas 0: when a metric was last active
+
+
+@dataclass(frozen=True)
+class ScaleFailure:
+    """``GET /scale`` failed: the HPA reason and the error."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What one evaluation read: the target's scale and one result per spec metric.
+
+    ``metrics`` is empty when nothing was read: the scale failed, its selector is unusable,
+    or scaling is disabled (zero replicas while ``minReplicas`` is not 0).
+    """
+
+    now: float
+    reference: str  # Kind/name of the target
+    current_replicas: int = 0
+    selector: str = ""  # the scale's ``status.selector``
+    selector_error: str | None = None  # why that selector does not parse
+    metrics: tuple[MetricResult, ...] = ()
+    scale_failure: ScaleFailure | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to report, and whether ``/scale`` must first be patched to its desired count."""
+
+    result: EvaluationResult
+    patch: bool = False
+    reason: str = ""  # why the count changes, as the rescale Event words it
+
+
+def decide(
+    spec: AutoscalerSpec,
+    observations: Observations,
+    memory: Memory,
+    downscale_stabilization_window: float = DEFAULT_DOWNSCALE_STABILIZATION_WINDOW,
+) -> Plan:
+    """The plan for one evaluation; nothing here reads or writes anything."""
+    now, reference = observations.now, observations.reference
+    failure = observations.scale_failure
+    if failure is not None:
+        condition = StatusCondition("AbleToScale", False, failure.reason, failure.message)
+        held = _held(
+            now,
+            memory.last_replicas,
+            failure.reason,
+            failure.message,
+            memory,
+            reference,
+            (condition,),
+        )
+        return Plan(held)
+    current = observations.current_replicas
+    memory = dataclasses.replace(
+        memory,
+        history=memory.history or ScalingHistory.seeded(current, now),
+        last_replicas=current,
+    )
+    problem = selector_problem(observations)
+    if problem:
+        reason = "SelectorRequired" if not observations.selector else "InvalidSelector"
+        condition = StatusCondition("ScalingActive", False, "InvalidSelector", problem)
+        return Plan(
+            _held(now, current, reason, problem, memory, reference, (SCALE_READ, condition))
+        )
+    return _decide_on_metrics(spec, observations, memory, downscale_stabilization_window)
+
+
+def selector_problem(observations: Observations) -> str:
+    """Why the scale's selector cannot select pods, or "" when it can."""
+    if observations.selector_error is not None:
+        return (
+            "couldn't convert selector into a corresponding internal selector: "
+            f"{observations.selector_error}"
+        )
+    return "" if observations.selector else "selector is required"
+
+
+def _decide_on_metrics(
+    spec: AutoscalerSpec, observations: Observations, memory: Memory, window: float
+) -> Plan:
+    now, current, metrics = observations.now, observations.current_replicas, observations.metrics
+    assert memory.history is not None
+    decision = engine_decide(
+        current_replicas=current,
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        metrics=[result.outcome for result in metrics],
+        history=memory.history,
+        now=now,
+        behavior=spec.behavior,
+        downscale_stabilization_window=window,
+    )
+    conditions = [SCALE_READ, *(StatusCondition.from_engine(c) for c in decision.conditions)]
+    events = _metric_events(metrics)
+    every_metric_failed = bool(metrics) and all(r.outcome.proposal is None for r in metrics)
+    failures = memory.consecutive_failures + 1 if every_metric_failed else 0
+    desired, rescale, reason = decision.desired_replicas, decision.rescale, decision.rescale_reason
+    fallback_applied = every_metric_failed and failures >= spec.fallback.failure_threshold
+    if fallback_applied:
+        held = fallback(spec, current, failures)
+        desired, rescale, reason = held.desired, held.rescale, held.reason
+        conditions.append(held.condition)
+    elif spec.fallback.policy is FallbackPolicy.STATIC or memory.consecutive_failures:
+        conditions.append(METRICS_AVAILABLE)
+    events += fallback_transitions(spec, memory.consecutive_failures, failures, current, desired)
+    last_active = memory.last_active
+    if spec.min_replicas == 0 and metrics and not fallback_applied:
+        gated = activation.gate(
+            current=current,
+            engine_desired=desired,
+            metrics=[_activity(result) for result in metrics],
+            last_active=memory.last_active,
+            now=now,
+            cooldown=spec.cooldown,
+        )
+        last_active = gated.last_active
+        conditions.append(_active_condition(gated))
+        if gated.changed:
+            desired, rescale, reason = gated.desired, gated.desired != current, gated.message
+    if every_metric_failed:
+        events.append(_failed_compute_event(metrics))
+    result = EvaluationResult(
+        now=now,
+        current_replicas=current,
+        desired_replicas=desired,
+        action=Action.NO_CHANGE,
+        action_message=f"kept {current} replicas",
+        conditions=tuple(conditions),
+        history=history_tools.compact(decision.history),
+        metrics=metrics,
+        decision=decision,
+        consecutive_failures=failures,
+        fallback_applied=fallback_applied,
+        events=tuple(events),
+        reference=observations.reference,
+        last_active=last_active,
+    )
+    if not rescale:
+        if every_metric_failed:
+            message = f"kept {current} replicas: no metric could be read"
+            return Plan(dataclasses.replace(result, action=Action.HELD, action_message=message))
+        return Plan(result)
+    return _rescale(spec, result, reason)
+
+
+def _rescale(spec: AutoscalerSpec, result: EvaluationResult, reason: str) -> Plan:
+    """A change of count: only planned while paused or in DryRun, else patched."""
+    change = f"{result.current_replicas} -> {result.desired_replicas} ({reason})"
+    if spec.paused:
+        paused = StatusCondition(
+            "Paused", True, "Paused", f"spec.paused is true; would scale {change}"
+        )
+        return Plan(
+            dataclasses.replace(
+                result,
+                action=Action.PAUSED,
+                action_message=f"paused: would scale {change}",
+                conditions=(*result.conditions, paused),
+            )
+        )
+    if spec.mode is Mode.DRY_RUN:
+        message = f"New size: {result.desired_replicas}; reason: {reason} (dry run)"
+        return Plan(
+            dataclasses.replace(
+                result,
+                action=Action.DRY_RUN,
+                action_message=f"dry run: would scale {change}",
+                events=(*result.events, Event("Normal", "DryRunRescale", message)),
+            )
+        )
+    planned = dataclasses.replace(result, action=Action.RESCALED, action_message=f"scaled {change}")
+    return Plan(planned, patch=True, reason=reason)
+
+
+def rescaled(plan: Plan, behavior: Behavior | None) -> EvaluationResult:
+    """The result once ``/scale`` took the planned count: the rescale is in the history."""
+    result = plan.result
+    desired = result.desired_replicas
+    condition = StatusCondition(
+        "AbleToScale",
+        True,
+        "SucceededRescale",
+        f"the HPA controller was able to update the target scale to {desired}",
+    )
+    event = Event("Normal", "SuccessfulRescale", f"New size: {desired}; reason: {plan.reason}")
+    history = record_rescale(
+        result.history,
+        behavior,
+        previous_replicas=result.current_replicas,
+        new_replicas=desired,
+        now=result.now,
+    )
+    return dataclasses.replace(
+        result,
+        conditions=(*result.conditions, condition),
+        events=(*result.events, event),
+        history=history,
+        rescaled=True,
+    )
+
+
+def rescale_failed(plan: Plan, error: str) -> EvaluationResult:
+    """The result when patching ``/scale`` failed: nothing changed, the error is reported."""
+    result = plan.result
+    change = f"{result.current_replicas} -> {result.desired_replicas} ({plan.reason})"
+    return dataclasses.replace(
+        result,
+        action=Action.FAILED,
+        action_message=f"could not scale {change}: {error}",
+        conditions=(
+            *result.conditions,
+            StatusCondition("AbleToScale", False, "FailedUpdateScale", error),
+        ),
+        events=(*result.events, Event("Warning", "FailedRescale", error)),
+    )
+
+
+def _held(
+    now: float,
+    replicas: int,
+    reason: str,
+    message: str,
+    memory: Memory,
+    reference: str,
+    conditions: tuple[StatusCondition, ...],
+) -> EvaluationResult:
+    """Nothing could be decided: keep ``replicas`` and the memory, report why."""
+    return EvaluationResult(
+        now=now,
+        current_replicas=replicas,
+        desired_replicas=replicas,
+        action=Action.HELD,
+        action_message=message,
+        conditions=conditions,
+        history=memory.history or ScalingHistory(),
+        consecutive_failures=memory.consecutive_failures,
+        events=(Event("Warning", reason, message),),
+        reference=reference,
+        last_active=memory.last_active,
+    )
+
+
+def _failed_compute_event(metrics: Sequence[MetricResult]) -> Event:
+    first = next(r.outcome.error for r in metrics if r.outcome.error)
+    return Event(
+        "Warning",
+        "FailedComputeMetricsReplicas",
+        f"invalid metrics ({len(metrics)} invalid out of {len(metrics)}), first error is: {first}",
+    )
+
+
+def _activity(result: MetricResult) -> activation.MetricActivity:
+    value = result.value if result.outcome.proposal is not None else None
+    return activation.MetricActivity(value, result.spec.activation_threshold or 0)
+
+
+def _active_condition(gated: activation.GateResult) -> StatusCondition:
+    if gated.activity is activation.Activity.ACTIVE:
+        return StatusCondition("Active", True, "MetricAboveActivationThreshold", gated.message)
+    if gated.activity is activation.Activity.INACTIVE:
+        return StatusCondition("Active", False, "NoMetricAboveActivationThreshold", gated.message)
+    return StatusCondition("Active", False, "MetricUnavailable", gated.message)
+
+
+def _metric_events(metrics: Sequence[MetricResult]) -> list[Event]:
+    return [
+        Event("Warning", str(result.outcome.failure_reason), result.outcome.error or "")
+        for result in metrics
+        if result.outcome.failure_reason is not None
+    ]
+
+
+__all__ = [
+    "Memory",
+    "Observations",
+    "Plan",
+    "ScaleFailure",
+    "decide",
+    "rescale_failed",
+    "rescaled",
+    "selector_problem",
+]

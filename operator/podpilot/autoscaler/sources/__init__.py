@@ -1,0 +1,1 @@
+"""Metric sources (I/O): one module per metrics API, all behind the MetricSource interface."""

@@ -1,0 +1,193 @@
+"""``PrometheusServer`` objects: parsed from the API, their Secrets read, connections kept.
+
+A server is a namespaced ``PrometheusServer`` (``podpilot.io/v1alpha1``) in the Autoscaler's
+namespace; its Secrets are read from that same namespace, so a tenant can only point its
+Autoscalers at servers and credentials it owns. Resolved servers are kept for ``ttl`` seconds
+(edits and rotated Secrets take effect within that time) and a connection is rebuilt only
+when its settings or credentials changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import kubernetes
+
+from podpilot.apimachinery.group import GROUP, VERSION
+from podpilot.autoscaler.sources.base import MetricSourceError
+from podpilot.autoscaler.sources.prometheus_connection import (
+    Connection,
+    ConnectionSettings,
+    Credentials,
+)
+from podpilot.kube.clients import ApiClients
+
+PLURAL = "prometheusservers"
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """One key of one Secret in the server's namespace."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A ``PrometheusServer``'s spec in typed form (references only, never values)."""
+
+    url: str
+    timeout: float = DEFAULT_TIMEOUT
+    insecure_skip_verify: bool = False
+    ca: SecretKey | None = None
+    client_cert: SecretKey | None = None
+    client_key: SecretKey | None = None
+    bearer_token: SecretKey | None = None
+    username: SecretKey | None = None
+    password: SecretKey | None = None
+
+    def secret_keys(self) -> dict[str, SecretKey]:
+        named = {
+            "ca_pem": self.ca,
+            "client_cert_pem": self.client_cert,
+            "client_key_pem": self.client_key,
+            "bearer_token": self.bearer_token,
+            "username": self.username,
+            "password": self.password,
+        }
+        return {field: ref for field, ref in named.items() if ref is not None}
+
+
+def _ref(raw: Mapping[str, Any] | None, key_field: str, default_key: str) -> SecretKey | None:
+    if not raw or not raw.get("name"):
+        return None
+    return SecretKey(str(raw["name"]), str(raw.get(key_field) or default_key))
+
+
+def parse_server_spec(raw: Mapping[str, Any]) -> ServerSpec:
+    """``PrometheusServer.spec``; the CRD schema has already validated it."""
+    tls: Mapping[str, Any] = raw.get("tls") or {}
+    auth: Mapping[str, Any] = raw.get("auth") or {}
+    client: Mapping[str, Any] | None = tls.get("clientCertSecretRef")
+    basic: Mapping[str, Any] | None = auth.get("basicAuthSecretRef")
+    return ServerSpec(
+        url=str(raw.get("url", "")),
+        timeout=float(raw.get("timeoutSeconds", DEFAULT_TIMEOUT)),
+        insecure_skip_verify=bool(tls.get("insecureSkipVerify", False)),
+        ca=_ref(tls.get("caSecretRef"), "key", "ca.crt"),
+        client_cert=_ref(client, "certKey", "tls.crt"),
+        client_key=_ref(client, "keyKey", "tls.key"),
+        bearer_token=_ref(auth.get("bearerTokenSecretRef"), "key", "token"),
+        username=_ref(basic, "usernameKey", "username"),
+        password=_ref(basic, "passwordKey", "password"),
+    )
+
+
+def secret_value(data: Mapping[str, Any] | None, ref: SecretKey) -> str:
+    """Decode one key of a Secret's ``data``; the error names the key, never the value."""
+    if not data or ref.key not in data:
+        raise KeyError(f"Secret {ref.name} has no key {ref.key}")
+    try:
+        return base64.b64decode(data[ref.key], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as error:
+        raise KeyError(f"Secret {ref.name} key {ref.key} is not base64-encoded text") from error
+
+
+@dataclass
+class _Entry:
+    resolved_at: float
+    fingerprint: str
+    connection: Connection
+
+
+def server_api(namespace: str, name: str) -> str:
+    """How errors name a server (``unable to fetch metrics from Prometheus server ns/name``)."""
+    return f"Prometheus server {namespace}/{name}"
+
+
+class ServerResolver:
+    """Finds a ``PrometheusServer`` and its Secrets and keeps one connection per server."""
+
+    def __init__(self, clients: ApiClients, ttl: float = 10.0) -> None:
+        self._clients = clients
+        self._ttl = ttl
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def connection(self, namespace: str, name: str) -> Connection:
+        key = (namespace, name)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(key)
+            if entry is not None and time.monotonic() - entry.resolved_at < self._ttl:
+                return entry.connection
+            settings, credentials = await self._clients.call(self._read, namespace, name)
+            fingerprint = f"{settings!r}/{credentials.fingerprint()}"
+            if entry is not None and entry.fingerprint == fingerprint:
+                entry.resolved_at = time.monotonic()
+                return entry.connection
+            if entry is not None:
+                entry.connection.close()
+            connection = Connection(settings, credentials)
+            self._entries[key] = _Entry(time.monotonic(), fingerprint, connection)
+            return connection
+
+    def _read(self, namespace: str, name: str) -> tuple[ConnectionSettings, Credentials]:
+        api = server_api(namespace, name)
+        custom = kubernetes.client.CustomObjectsApi(self._clients.kubernetes)
+        try:
+            body = cast(
+                Mapping[str, Any],
+                custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
+            )
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                raise MetricSourceError(
+                    api, f"PrometheusServer {name} not found in namespace {namespace}", "not_found"
+                ) from None
+            raise MetricSourceError(
+                api, f"reading PrometheusServer {name}: HTTP {error.status}", "not_found"
+            ) from None
+        spec = parse_server_spec(body.get("spec") or {})
+        core = kubernetes.client.CoreV1Api(self._clients.kubernetes)
+        secrets: dict[str, Mapping[str, Any] | None] = {}
+        values: dict[str, str] = {}
+        for field_name, ref in spec.secret_keys().items():
+            if ref.name not in secrets:
+                try:
+                    secret = core.read_namespaced_secret(ref.name, namespace)
+                except kubernetes.client.ApiException as error:
+                    reason = "not found" if error.status == 404 else f"HTTP {error.status}"
+                    raise MetricSourceError(
+                        api, f"reading Secret {ref.name}: {reason}", "credentials"
+                    ) from None
+                secrets[ref.name] = secret.data
+            try:
+                values[field_name] = secret_value(secrets[ref.name], ref)
+            except KeyError as error:
+                raise MetricSourceError(api, str(error.args[0]), "credentials") from None
+        settings = ConnectionSettings(spec.url, spec.timeout, spec.insecure_skip_verify)
+        return settings, Credentials(**values)
+
+    def close(self) -> None:
+        for entry in self._entries.values():
+            entry.connection.close()
+        self._entries.clear()
+
+
+__all__ = [
+    "SecretKey",
+    "ServerResolver",
+    "ServerSpec",
+    "parse_server_spec",
+    "secret_value",
+    "server_api",
+]

@@ -1,0 +1,59 @@
+"""The metric sources of one operator process, and which reads each ``spec.metrics`` type.
+
+Adding a source: its module in ``sources/`` (a ``MetricSource`` and a ``MetricReader``), a
+field here, one line in ``READERS``, and its words and status shape in
+``api.metric_types``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from podpilot.autoscaler.sources.base import MetricReader
+from podpilot.autoscaler.sources.custom import (
+    CustomMetricsSource,
+    read_object_metric,
+    read_pods_metric,
+)
+from podpilot.autoscaler.sources.external import ExternalMetricsSource, read_external_metric
+from podpilot.autoscaler.sources.prometheus import PrometheusSource, read_prometheus_metric
+from podpilot.autoscaler.sources.resource import ResourceMetricsSource, read_resource_metric
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.discovery import Discovery
+
+
+@dataclass(frozen=True)
+class MetricSources:
+    """One source per metrics API; ``spec.metrics[].type`` picks among them."""
+
+    resource: ResourceMetricsSource
+    custom: CustomMetricsSource
+    external: ExternalMetricsSource
+    prometheus: PrometheusSource
+
+    @classmethod
+    def build(
+        cls,
+        clients: ApiClients,
+        discovery: Discovery,
+        resource_max_age: float,
+        prometheus_concurrency: int = 8,
+    ) -> MetricSources:
+        return cls(
+            resource=ResourceMetricsSource(clients, discovery, resource_max_age),
+            custom=CustomMetricsSource(clients, discovery),
+            external=ExternalMetricsSource(clients, discovery),
+            prometheus=PrometheusSource(clients, max_concurrent=prometheus_concurrency),
+        )
+
+
+# Each metric type of the spec and the reader that reads it from its source.
+READERS: Mapping[str, MetricReader] = {
+    "Resource": read_resource_metric,
+    "ContainerResource": read_resource_metric,
+    "Pods": read_pods_metric,
+    "Object": read_object_metric,
+    "External": read_external_metric,
+    "Prometheus": read_prometheus_metric,
+}

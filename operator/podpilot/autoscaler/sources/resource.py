@@ -1,0 +1,186 @@
+"""metrics.k8s.io: CPU and memory usage per pod, read once per namespace and shared.
+
+Every Autoscaler in a namespace that uses a Resource or ContainerResource metric needs the
+same PodMetrics list, so it is fetched at most once per ``max_age`` seconds per namespace
+(concurrent callers wait for the one request in flight) and filtered by the caller. A query
+may ask for a younger list (``ResourceQuery.max_age``): an Autoscaler asks for one younger
+than half its period, so that it never reuses the list its own previous evaluation read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykube
+import requests
+
+from podpilot.apimachinery.quantities import (
+    QuantityError,
+    format_milli,
+    milli_value,
+    parse_quantity,
+)
+from podpilot.apimachinery.timestamps import parse_time
+from podpilot.autoscaler.api.proposals import Proposed, average_value_current
+from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.engine import (
+    PodMetric,
+    plain_metric_replicas,
+    resource_utilization_replicas,
+)
+from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
+from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
+from podpilot.autoscaler.sources.durations import parse_duration
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.single_flight import SingleFlight
+
+GROUP = "metrics.k8s.io"
+SUPPORTED_VERSIONS = ("v1beta1",)
+
+
+@dataclass(frozen=True)
+class ResourceQuery:
+    namespace: str
+    resource: str
+    container: str = ""
+    # The oldest shared list this caller accepts; not part of what is asked.
+    max_age: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class _PodUsage:
+    timestamp: float
+    window: float
+    containers: tuple[tuple[str, Mapping[str, int]], ...]
+
+
+def _usage(raw: Mapping[str, Any]) -> dict[str, int]:
+    usage: dict[str, int] = {}
+    for resource, quantity in raw.items():
+        try:
+            usage[resource] = milli_value(parse_quantity(str(quantity)))
+        except QuantityError:
+            continue
+    return usage
+
+
+def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
+    """A PodMetricsList body to per-pod usage, in milli-units."""
+    pods: dict[str, _PodUsage] = {}
+    for item in document.get("items", []):
+        name = item.get("metadata", {}).get("name")
+        if not name:
+            continue
+        pods[name] = _PodUsage(
+            timestamp=parse_time(item.get("timestamp")) or 0.0,
+            window=parse_duration(str(item.get("window", "0s"))),
+            containers=tuple(
+                (str(c.get("name", "")), _usage(c.get("usage") or {}))
+                for c in item.get("containers") or []
+            ),
+        )
+    return pods
+
+
+class ResourceMetricsSource:
+    """The ``metrics.k8s.io`` source (Resource and ContainerResource metrics)."""
+
+    api = "resource metrics API"
+
+    def __init__(self, clients: ApiClients, discovery: Discovery, max_age: float = 5.0) -> None:
+        self._clients = clients
+        self._discovery = discovery
+        # One list per namespace, shared by every reader (see the module docstring).
+        self._lists: SingleFlight[str, dict[str, _PodUsage]] = SingleFlight(self._fetch, max_age)
+        # Every Autoscaler of a namespace asks for the same readings of the same list: they
+        # are computed once per list and query, not once per Autoscaler.
+        self._readings: dict[ResourceQuery, tuple[dict[str, _PodUsage], PodReadings]] = {}
+        self.requests_made = 0
+
+    async def read(self, query: ResourceQuery) -> PodReadings:
+        pods = await self._lists.read(query.namespace, query.max_age)
+        computed = self._readings.get(query)
+        if computed is not None and computed[0] is pods:
+            return computed[1]
+        samples: dict[str, PodMetric] = {}
+        for name, usage in pods.items():
+            value = pod_usage_from_containers(usage.containers, query.resource, query.container)
+            if value is not None:
+                samples[name] = PodMetric(value, usage.timestamp, usage.window)
+        if not samples:
+            raise MetricSourceError(
+                self.api, f"no metrics returned for resource {query.resource} in {query.namespace}"
+            )
+        readings = PodReadings(samples)
+        self._readings[query] = (pods, readings)
+        return readings
+
+    async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
+        try:
+            version = await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
+        except DiscoveryError as error:
+            raise MetricSourceError(self.api, str(error)) from error
+        self.requests_made += 1
+        document = await self._clients.call(self._get, f"{GROUP}/{version}", namespace)
+        return parse_pod_metrics_list(document)
+
+    def _get(self, group_version: str, namespace: str) -> Mapping[str, Any]:
+        try:
+            response = self._clients.pykube.get(
+                version=group_version, namespace=namespace, url="pods"
+            )
+            self._clients.pykube.raise_for_status(response)
+        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
+            raise MetricSourceError(self.api, str(error)) from error
+        document: Mapping[str, Any] = response.json()
+        return document
+
+
+async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
+    """A Resource or ContainerResource metric: the selected pods' usage, then the proposal."""
+    source = context.sources.resource
+    # A list younger than half the period: shared with the Autoscalers evaluated close by,
+    # never the one this Autoscaler's previous evaluation read (periods are fixed-rate).
+    readings = await source.read(
+        ResourceQuery(context.namespace, spec.resource, spec.container, max_age=context.period / 2)
+    )
+    # The namespace's readings are shared: look up the selected pods, do not scan them all.
+    every = readings.samples
+    samples = {pod.name: every[pod.name] for pod in context.pods if pod.name in every}
+    if not samples:
+        raise MetricSourceError(
+            source.api,
+            f"unable to get metrics for resource {spec.resource}: no metrics returned from "
+            "resource metrics API",
+        )
+    if spec.target.type == "Utilization" and spec.target.average_utilization is not None:
+        proposal = resource_utilization_replicas(
+            current_replicas=context.current_replicas,
+            target_utilization=spec.target.average_utilization,
+            resource=spec.resource,
+            pods=context.pods,
+            metrics=samples,
+            now=context.now,
+            tolerances=context.tolerances,
+            container=spec.container,
+            settings=context.settings,
+        )
+        current = {
+            "averageUtilization": proposal.current_utilization,
+            "averageValue": format_milli(proposal.current_value),
+        }
+        return proposal, current, None
+    proposal = plain_metric_replicas(
+        current_replicas=context.current_replicas,
+        target_usage=spec.target.average_value or 0,
+        pods=context.pods,
+        metrics=samples,
+        now=context.now,
+        tolerances=context.tolerances,
+        resource=spec.resource,
+        settings=context.settings,
+    )
+    return proposal, average_value_current(proposal), None

@@ -1,1 +1,0 @@
-"""Metric sources, one module per API, all behind the MetricSource interface."""

@@ -1,0 +1,354 @@
+"""HPA manifests to Autoscaler manifests: the pure conversion, then the thin command around it."""
+
+from __future__ import annotations
+
+import copy
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from podpilot.autoscaler.api.conversion import (
+    AUTOSCALER_API_VERSION,
+    AUTOSCALER_KIND,
+    ConversionError,
+    convert_documents,
+    convert_hpa,
+)
+from podpilot.cli import main as podpilot_main
+
+HPA_DIR = Path(__file__).parents[3] / "data" / "hpa"
+HPA_FILES = sorted(HPA_DIR.glob("*.yaml"))
+
+CPU_50 = {
+    "type": "Resource",
+    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+}
+
+
+def hpa(api_version: str = "autoscaling/v2", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 10,
+            **spec,
+        },
+    }
+
+
+# --- autoscaling/v2 and v2beta2: only apiVersion and kind change --------------------------------
+
+
+@pytest.mark.parametrize("api_version", ["autoscaling/v2", "autoscaling/v2beta2"])
+def test_v2_spec_is_kept_exactly(api_version: str) -> None:
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Min"}}
+    source = hpa(api_version, minReplicas=2, metrics=[CPU_50], behavior=behavior)
+
+    autoscaler = convert_hpa(source).autoscaler
+
+    assert autoscaler["apiVersion"] == AUTOSCALER_API_VERSION
+    assert autoscaler["kind"] == AUTOSCALER_KIND
+    assert autoscaler["metadata"] == {"name": "web", "namespace": "shop"}
+    assert autoscaler["spec"] == source["spec"]
+
+
+def test_server_written_fields_and_status_are_dropped() -> None:
+    source = hpa(metrics=[CPU_50])
+    source["metadata"].update(
+        uid="5d0c7f3e",
+        resourceVersion="918273",
+        generation=3,
+        creationTimestamp="2026-10-02T08:14:51Z",
+        managedFields=[{"manager": "kubectl"}],
+        labels={"app": "web"},
+        annotations={
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            "team": "web",
+        },
+    )
+    source["status"] = {"currentReplicas": 2, "desiredReplicas": 2}
+
+    autoscaler = convert_hpa(source).autoscaler
+
+    assert "status" not in autoscaler
+    assert autoscaler["metadata"] == {
+        "name": "web",
+        "namespace": "shop",
+        "labels": {"app": "web"},
+        "annotations": {"team": "web"},
+    }
+
+
+def test_annotations_left_empty_are_removed() -> None:
+    source = hpa()
+    source["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": "{}"}
+
+    assert "annotations" not in convert_hpa(source).autoscaler["metadata"]
+
+
+@pytest.mark.parametrize("field", ["ownerReferences", "finalizers"])
+def test_ownership_metadata_is_dropped_with_a_note(field: str) -> None:
+    source = hpa()
+    source["metadata"][field] = [{"name": "owner"}]
+
+    conversion = convert_hpa(source)
+
+    assert field not in conversion.autoscaler["metadata"]
+    assert any(f"metadata.{field}" in note for note in conversion.notes)
+
+
+def test_the_input_is_not_modified() -> None:
+    source = hpa(metrics=[CPU_50], behavior={"scaleUp": {"tolerance": 0.05}})
+    source["status"] = {"currentReplicas": 1}
+    before = copy.deepcopy(source)
+
+    convert_hpa(source)
+
+    assert source == before
+
+
+# --- quantities --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [(0.05, "0.05"), (1.5, "1.5"), (2.0, "2"), (1e-05, "1e-05")],
+    ids=["fraction", "above-one", "whole-float", "exponent"],
+)
+def test_fractional_tolerance_is_quoted(written: float, expected: str) -> None:
+    source = hpa(behavior={"scaleUp": {"tolerance": written}, "scaleDown": {"tolerance": "50m"}})
+
+    conversion = convert_hpa(source)
+
+    behavior = conversion.autoscaler["spec"]["behavior"]
+    assert behavior["scaleUp"]["tolerance"] == expected
+    assert behavior["scaleDown"]["tolerance"] == "50m"
+    assert conversion.notes == (
+        f"quoted spec.behavior.scaleUp.tolerance: {expected!r} (quantities must be strings)",
+    )
+
+
+@pytest.mark.parametrize("source_field", ["resource", "pods", "object", "external"])
+def test_fractional_target_values_are_quoted(source_field: str) -> None:
+    metric = {"type": "X", source_field: {"target": {"type": "AverageValue", "averageValue": 0.5}}}
+
+    spec = convert_hpa(hpa(metrics=[metric])).autoscaler["spec"]
+
+    assert spec["metrics"][0][source_field]["target"]["averageValue"] == "0.5"
+
+
+def test_integer_and_string_quantities_are_left_alone() -> None:
+    external = {
+        "type": "External",
+        "external": {
+            "metric": {"name": "queue"},
+            "target": {"type": "Value", "value": 30, "averageValue": "500m"},
+        },
+    }
+
+    conversion = convert_hpa(hpa(metrics=[external]))
+
+    target = conversion.autoscaler["spec"]["metrics"][0]["external"]["target"]
+    assert target == {"type": "Value", "value": 30, "averageValue": "500m"}
+    assert conversion.notes == ()
+
+
+# --- autoscaling/v1 ----------------------------------------------------------------------------
+
+
+def test_v1_cpu_target_becomes_a_resource_utilization_metric() -> None:
+    source = hpa("autoscaling/v1", minReplicas=1, targetCPUUtilizationPercentage=60)
+
+    spec = convert_hpa(source).autoscaler["spec"]
+
+    assert "targetCPUUtilizationPercentage" not in spec
+    assert spec["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 60},
+            },
+        }
+    ]
+    assert spec["minReplicas"] == 1
+
+
+def test_v1_without_cpu_target_leaves_metrics_to_the_default() -> None:
+    spec = convert_hpa(hpa("autoscaling/v1")).autoscaler["spec"]
+
+    assert "metrics" not in spec
+
+
+def test_v1_with_v2_fields_hidden_in_annotations_is_refused() -> None:
+    source = hpa("autoscaling/v1", targetCPUUtilizationPercentage=60)
+    source["metadata"]["annotations"] = {"autoscaling.alpha.kubernetes.io/metrics": "[]"}
+
+    with pytest.raises(ConversionError, match=r"hpa\.v2\.autoscaling"):
+        convert_hpa(source)
+
+
+def test_v1_status_annotations_are_dropped() -> None:
+    source = hpa("autoscaling/v1", targetCPUUtilizationPercentage=60)
+    source["metadata"]["annotations"] = {
+        "autoscaling.alpha.kubernetes.io/conditions": "[]",
+        "autoscaling.alpha.kubernetes.io/current-metrics": "[]",
+    }
+
+    assert "annotations" not in convert_hpa(source).autoscaler["metadata"]
+
+
+# --- what is refused ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}},
+            "apps/v1 Deployment 'web' is not a HorizontalPodAutoscaler",
+        ),
+        (
+            {**hpa(), "apiVersion": "autoscaling/v2beta1"},
+            "autoscaling/v2beta1 uses an older metric layout",
+        ),
+        ({**hpa(), "apiVersion": "autoscaling/v3"}, "unsupported apiVersion"),
+        (
+            {**hpa(), "apiVersion": AUTOSCALER_API_VERSION, "kind": AUTOSCALER_KIND},
+            "is already an Autoscaler",
+        ),
+        ({**hpa(), "spec": None}, "has no spec"),
+        ({key: value for key, value in hpa().items() if key != "metadata"}, "no metadata"),
+        (["not", "an", "object"], "expected a Kubernetes object, got list"),
+        ("text", "expected a Kubernetes object, got str"),
+    ],
+    ids=[
+        "other-kind",
+        "v2beta1",
+        "unknown-version",
+        "already-autoscaler",
+        "no-spec",
+        "no-metadata",
+        "list",
+        "scalar",
+    ],
+)
+def test_refused_documents_say_why(document: object, message: str) -> None:
+    with pytest.raises(ConversionError, match=message):
+        convert_hpa(document)
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ConversionError, match="mode must be one of Active, DryRun"):
+        convert_hpa(hpa(), mode="Shadow")
+
+
+def test_mode_is_set_when_asked() -> None:
+    assert convert_hpa(hpa(), mode="DryRun").autoscaler["spec"]["mode"] == "DryRun"
+
+
+# --- streams of documents ----------------------------------------------------------------------
+
+
+def test_empty_documents_are_skipped_and_lists_are_expanded() -> None:
+    other = hpa()
+    other["metadata"]["name"] = "api"
+    documents = [None, {"apiVersion": "v1", "kind": "List", "items": [hpa(), other]}, None]
+
+    names = [c.autoscaler["metadata"]["name"] for c in convert_documents(documents)]
+
+    assert names == ["web", "api"]
+
+
+def test_a_list_whose_items_are_not_a_list_is_refused() -> None:
+    with pytest.raises(ConversionError, match="items that are not a list"):
+        list(convert_documents([{"kind": "List", "items": {"a": 1}}]))
+
+
+@pytest.mark.parametrize("path", HPA_FILES, ids=[path.stem for path in HPA_FILES])
+def test_every_test_manifest_converts(path: Path) -> None:
+    conversions = list(convert_documents(yaml.safe_load_all(path.read_text())))
+
+    assert conversions
+    for conversion in conversions:
+        assert conversion.autoscaler["kind"] == AUTOSCALER_KIND
+        assert set(conversion.autoscaler) == {"apiVersion", "kind", "metadata", "spec"}
+
+
+def test_the_test_manifests_cover_every_metric_and_target_type() -> None:
+    seen: set[tuple[str, str]] = set()
+    versions: set[str] = set()
+    for path in HPA_FILES:
+        for document in yaml.safe_load_all(path.read_text()):
+            versions.add(document["apiVersion"])
+            for metric in document["spec"].get("metrics", []):
+                source = metric[metric["type"][0].lower() + metric["type"][1:]]
+                seen.add((metric["type"], source["target"]["type"]))
+
+    assert seen >= {
+        ("Resource", "Utilization"),
+        ("Resource", "AverageValue"),
+        ("ContainerResource", "Utilization"),
+        ("ContainerResource", "AverageValue"),
+        ("Pods", "AverageValue"),
+        ("Object", "Value"),
+        ("Object", "AverageValue"),
+        ("External", "Value"),
+        ("External", "AverageValue"),
+    }
+    assert versions == {"autoscaling/v1", "autoscaling/v2", "autoscaling/v2beta2"}
+
+
+# --- the podpilot convert command --------------------------------------------------------------
+
+
+def test_command_converts_files_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(HPA_DIR / "cpu-utilization.yaml"), str(HPA_DIR / "v1-cpu.yaml")]
+
+    assert podpilot_main(["convert", *files]) == 0
+
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["metadata"]["name"] for d in documents] == ["web", "php-apache"]
+    assert {d["kind"] for d in documents} == {AUTOSCALER_KIND}
+
+
+def test_command_reads_stdin_and_writes_the_output_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(hpa())))
+    output = tmp_path / "autoscalers.yaml"
+
+    assert podpilot_main(["convert", "--mode", "DryRun", "-o", str(output), "-"]) == 0
+
+    assert capsys.readouterr().out == ""
+    (document,) = yaml.safe_load_all(output.read_text())
+    assert document["spec"]["mode"] == "DryRun"
+
+
+def test_command_writes_nothing_when_a_document_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "mixed.yaml"
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
+    manifest.write_text(yaml.safe_dump_all([hpa(), deployment]))
+
+    assert podpilot_main(["convert", str(manifest)]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{manifest}, document 2: apps/v1 Deployment 'web' is not a" in captured.err
+
+
+def test_command_reports_unreadable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.yaml"
+
+    assert podpilot_main(["convert", str(missing)]) == 1
+
+    assert f"{missing}: cannot read" in capsys.readouterr().err

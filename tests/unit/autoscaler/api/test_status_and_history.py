@@ -1,0 +1,173 @@
+"""Status rendering, history compaction and restart, backoff, explanation: pure logic."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from podpilot.apimachinery.backoff import TokenBucket, exponential_delay, retry_delay
+from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.explanation import explain
+from podpilot.autoscaler.api.pods import cached_pod
+from podpilot.autoscaler.api.result import Action, EvaluationResult, MetricResult, StatusCondition
+from podpilot.autoscaler.api.spec import parse_metric, parse_spec
+from podpilot.autoscaler.api.status import (
+    format_targets,
+    history_from_status,
+    history_to_status,
+    merge_conditions,
+    render_status,
+)
+from podpilot.autoscaler.engine import (
+    MetricOutcome,
+    PodPhase,
+    ReplicaProposal,
+    ScaleEvent,
+    ScalingHistory,
+    TimestampedRecommendation,
+)
+from podpilot.autoscaler.engine.stabilization import stabilize_recommendation
+
+CPU = {
+    "type": "Resource",
+    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+}
+QUEUE = {
+    "type": "External",
+    "external": {
+        "metric": {"name": "queue"},
+        "target": {"type": "AverageValue", "averageValue": "30"},
+    },
+}
+RPS = {
+    "type": "Pods",
+    "pods": {"metric": {"name": "rps"}, "target": {"type": "AverageValue", "averageValue": "10"}},
+}
+
+
+def result_for(raw: dict, current: dict, replicas: int = 3) -> MetricResult:
+    spec = parse_metric(raw, 0)
+    proposal = ReplicaProposal(replicas=replicas, current_value=0, usage_ratio=1.0)
+    return MetricResult(spec, MetricOutcome(spec.display_name, proposal), current=current)
+
+
+def test_targets_column_words_metrics_like_kubectl_get_hpa() -> None:
+    cpu = result_for(CPU, {"averageUtilization": 45, "averageValue": "45m"})
+    queue = result_for(QUEUE, {"averageValue": "12"})
+    rps = result_for(RPS, {"averageValue": "7500m"})
+    assert format_targets([cpu]) == "cpu: 45%/50%"
+    assert format_targets([queue]) == "12/30 (avg)"
+    assert format_targets([cpu, queue, rps]) == "cpu: 45%/50%, 12/30 (avg) + 1 more..."
+    failed = MetricResult(parse_metric(CPU, 0), MetricOutcome.failed("cpu", "x", "boom"))  # type: ignore[arg-type]
+    assert format_targets([failed]) == "cpu: <unknown>/50%"
+
+
+def test_condition_transition_time_moves_only_when_status_flips() -> None:
+    previous = [{"type": "AbleToScale", "status": "True", "reason": "A", "message": "",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z"}]  # fmt: skip
+    same = merge_conditions(previous, [StatusCondition("AbleToScale", True, "B", "m")], 1e9)
+    flipped = merge_conditions(previous, [StatusCondition("AbleToScale", False, "C", "m")], 1e9)
+    assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z" and same[0]["reason"] == "B"
+    assert flipped[0]["lastTransitionTime"] == "2001-09-09T01:46:40Z"
+
+
+recommendations = st.lists(
+    st.tuples(st.integers(1, 20), st.floats(0, 10_000, allow_nan=False)), min_size=1, max_size=40
+)
+
+
+@given(recommendations, st.integers(1, 20), st.floats(0, 600))
+def test_compaction_never_changes_a_stabilized_recommendation(
+    pairs: list[tuple[int, float]], desired: int, window: float
+) -> None:
+    history = ScalingHistory(tuple(TimestampedRecommendation(r, t) for r, t in pairs))
+    compacted = history_tools.compact(history)
+    now = max(t for _, t in pairs) + 1
+    full = stabilize_recommendation(
+        history.recommendations, desired, now=now, downscale_stabilization_window=window
+    )
+    small = stabilize_recommendation(
+        compacted.recommendations, desired, now=now, downscale_stabilization_window=window
+    )
+    assert full.replicas == small.replicas
+    assert len({r.replicas for r in compacted.recommendations}) == len(compacted.recommendations)
+
+
+def test_history_survives_status_round_trip_and_resume_refreshes_the_newest() -> None:
+    history = ScalingHistory(
+        (TimestampedRecommendation(6, 1000.5), TimestampedRecommendation(4, 1010.25)),
+        scale_up_events=(ScaleEvent(2, 990.0),),
+        scale_down_events=(ScaleEvent(1, 995.0, outdated=True),),
+    )
+    stored = history_from_status(history_to_status(history))
+    assert stored == history
+    resumed = history_tools.resume(history, 2000.0)
+    assert {(r.replicas, r.timestamp) for r in resumed.recommendations} == {
+        (6, 1000.5),
+        (4, 2000.0),
+    }
+
+
+def test_exponential_backoff_is_bounded_and_the_bucket_paces_bursts() -> None:
+    assert [exponential_delay(n, 5, 60) for n in range(5)] == [0.0, 5, 10, 20, 40]
+    assert exponential_delay(50, 5, 60) == 60
+    bucket = TokenBucket(rate=2.0, burst=3)
+    delays = [retry_delay(1, bucket, 0.0, base=0.0, cap=0.0) for _ in range(5)]
+    assert delays == [0.0, 0.0, 0.0, 0.5, 1.0]
+
+
+def test_pod_conversion_reads_requests_readiness_and_phase() -> None:
+    cached = cached_pod(
+        {
+            "metadata": {"name": "web-1", "labels": {"app": "web"}},
+            "spec": {
+                "containers": [{"name": "app", "resources": {"requests": {"cpu": "250m"}}}],
+                "initContainers": [{"name": "proxy", "restartPolicy": "Always"}],
+            },
+            "status": {
+                "phase": "Running",
+                "startTime": "2026-11-25T10:00:00Z",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "lastTransitionTime": "2026-11-25T10:00:05Z",
+                    }
+                ],
+            },
+        }
+    )
+    assert cached.labels == {"app": "web"}
+    info = cached.info
+    assert info.phase is PodPhase.RUNNING and not info.deleted
+    assert info.containers[0].requests == {"cpu": 250}
+    assert info.init_containers[0].restartable_init
+    assert info.ready is not None and info.ready.status is True
+    assert info.start_time is not None and info.ready.last_transition_time - info.start_time == 5
+
+
+def test_rendered_status_carries_the_decision_trace_and_explain_tells_it() -> None:
+    spec = parse_spec(
+        {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+         "minReplicas": 1, "maxReplicas": 5, "metrics": [CPU]}
+    )  # fmt: skip
+    result = EvaluationResult(
+        now=1_800_000_000.0,
+        current_replicas=2,
+        desired_replicas=3,
+        action=Action.RESCALED,
+        action_message="scaled 2 -> 3",
+        conditions=(StatusCondition("AbleToScale", True, "SucceededRescale", "ok"),),
+        history=ScalingHistory((TimestampedRecommendation(3, 1_800_000_000.0),)),
+        metrics=(result_for(CPU, {"averageUtilization": 75, "averageValue": "75m"}),),
+        rescaled=True,
+        reference="Deployment/web",
+    )
+    status = render_status(result, spec, {}, generation=4)
+    assert status["targets"] == "cpu: 75%/50%"
+    assert status["summary"] == "Ready"
+    assert status["lastScaleTime"] == "2027-01-15T08:00:00Z"
+    assert status["lastDecision"]["winner"] == 0
+    assert status["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 75
+    text = explain({"metadata": {"name": "web"}, "spec": {"maxReplicas": 5}, "status": status})
+    assert "Deployment/web" in text and "proposes 3 (winner)" in text and "Rescaled" in text

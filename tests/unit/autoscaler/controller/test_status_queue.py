@@ -1,0 +1,226 @@
+"""Which status writes an evaluation waits for: only those carrying decision state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from podpilot.apimachinery.backoff import TokenBucket
+from podpilot.autoscaler.api.pods import CachedPod, PodKey
+from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.spec import parse_spec
+from podpilot.autoscaler.api.status import render_status
+from podpilot.autoscaler.controller import loop as loop_module
+from podpilot.autoscaler.controller.loop import (
+    AutoscalerLoop,
+    Controller,
+    WrittenStatus,
+    next_delay,
+    run_once,
+)
+from podpilot.autoscaler.engine import ScaleEvent, ScalingHistory, TimestampedRecommendation
+from podpilot.autoscaler.policy.plan import Memory
+from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.scale import Scale
+
+from .test_status_writes import CPU, steady
+
+RAW_SPEC = {
+    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+    "minReplicas": 1,
+    "maxReplicas": 10,
+    "metrics": [CPU],
+}
+NOW = 1_800_000_000.0
+
+
+class SlowWrites:
+    """Status writes that finish only when released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.written: list[Mapping[str, Any]] = []
+
+    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        await self.release.wait()
+        self.written.append(status)
+
+
+class NothingWatched:
+    def pods(self, key: PodKey) -> list[CachedPod]:
+        return []
+
+    def scale(self, namespace: str, api_version: str, kind: str, name: str) -> Scale | None:
+        return None
+
+
+def evaluating(monkeypatch: pytest.MonkeyPatch, result: EvaluationResult) -> None:
+    async def evaluate(*_: object) -> EvaluationResult:
+        return result
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+
+
+def controller_writing_to(writes: SlowWrites) -> Controller:
+    return Controller(
+        services=None,  # type: ignore[arg-type]  # evaluate is replaced
+        status=CoalescingWriter(writes.write, concurrency=1),
+        bucket=TokenBucket(1.0, 1),
+        backoff_base=1.0,
+        backoff_cap=2.0,
+    )
+
+
+async def evaluate_once(loop: AutoscalerLoop, writes: SlowWrites) -> bool:
+    """Whether the evaluation returned before its status write was released."""
+    controller = controller_writing_to(writes)
+    task = asyncio.create_task(
+        run_once(
+            loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+        )
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    returned_early = task.done()
+    writes.release.set()
+    await task
+    for _ in range(20):
+        await asyncio.sleep(0)
+    return returned_early
+
+
+def resumed(history: ScalingHistory, replicas: int = 3) -> AutoscalerLoop:
+    status = {
+        "currentReplicas": replicas,
+        "stabilization": {
+            "recommendations": [
+                {"timestamp": "2027-01-15T08:00:00.000000Z", "replicas": item.replicas}
+                for item in history.recommendations
+            ],
+            "scaleUpEvents": [],
+            "scaleDownEvents": [],
+        },
+    }
+    return AutoscalerLoop.resume("team", "web", status, NOW)
+
+
+def test_a_status_with_the_persisted_decision_state_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = steady(NOW)
+    evaluating(monkeypatch, result)
+    loop = resumed(result.history)
+    writes = SlowWrites()
+    assert asyncio.run(evaluate_once(loop, writes))
+    assert len(writes.written) == 1  # written all the same
+
+
+def test_a_first_status_a_restart_would_seed_again_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    evaluating(monkeypatch, steady(NOW))
+    loop = AutoscalerLoop("team", "web", Memory(None, 0, 0, None))
+    assert asyncio.run(evaluate_once(loop, SlowWrites()))
+
+
+def test_a_new_recommendation_is_persisted_before_the_evaluation_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    evaluating(monkeypatch, steady(NOW, counts=(3, 4)))
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    assert not asyncio.run(evaluate_once(loop, SlowWrites()))
+    assert loop.persisted is not None and loop.pending is None
+
+
+def test_a_rescale_is_persisted_before_the_evaluation_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = steady(NOW, replicas=4, counts=(4,))
+    history = dataclasses.replace(base.history, scale_up_events=(ScaleEvent(1, NOW),))
+    evaluating(monkeypatch, dataclasses.replace(base, history=history, rescaled=True))
+    loop = resumed(ScalingHistory((TimestampedRecommendation(4, NOW),)))
+    assert not asyncio.run(evaluate_once(loop, SlowWrites()))
+
+
+def test_a_failed_unwaited_write_makes_the_next_evaluation_write_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = steady(NOW)
+    evaluating(monkeypatch, result)
+    loop = resumed(result.history)
+
+    async def scenario() -> None:
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed.set_exception(RuntimeError("apiserver said no"))
+        loop.written = WrittenStatus.of({"stale": True})
+        loop.written_key, loop.pending = ("key",), failed
+        loop.written_at = NOW + 10**6  # not due for a heartbeat
+        writes = SlowWrites()
+        writes.release.set()
+        await evaluate_once(loop, writes)
+        assert len(writes.written) == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("elapsed", "delay"), [(0.0, 15.0), (2.5, 12.5), (15.0, 0.0), (20.0, 0.0)])
+def test_the_period_is_counted_from_the_start_of_the_evaluation(
+    elapsed: float, delay: float
+) -> None:
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    controller = controller_writing_to(SlowWrites())
+    result = steady(NOW)
+    spec = parse_spec(RAW_SPEC)
+    assert next_delay(loop, controller, spec, result, False, elapsed) == delay
+
+
+def test_a_changed_reading_is_written_and_a_repeated_one_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    writes = SlowWrites()
+    for offset, utilization in ((0, 50), (5, 50), (10, 70), (15, 70)):
+        evaluating(monkeypatch, steady(NOW + offset, utilization=utilization))
+        asyncio.run(evaluate_once(loop, writes))
+    assert [status["targets"] for status in writes.written] == ["cpu: 50%/50%", "cpu: 70%/50%"]
+
+
+def test_a_restarted_loop_does_not_rewrite_the_status_it_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = parse_spec(RAW_SPEC)
+    found = render_status(steady(NOW), spec, {}, 1)
+    loop = AutoscalerLoop.resume("team", "web", found, NOW + 5)
+    writes = SlowWrites()
+    monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 5)  # the loop's clock
+    evaluating(monkeypatch, steady(NOW + 5))
+    asyncio.run(evaluate_once(loop, writes))
+    assert writes.written == []
+    evaluating(monkeypatch, steady(NOW + 10, utilization=70))
+    asyncio.run(evaluate_once(loop, writes))
+    assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
+
+
+def test_after_a_long_stop_the_heartbeats_fall_due_within_half_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
+    restarted = NOW + 3600
+    due = []
+    for name in (f"web-{i}" for i in range(20)):
+        loop = AutoscalerLoop.resume("team", name, found, restarted)
+        due.append(loop.written_at + loop.heartbeat - restarted)
+    assert all(0 <= seconds <= 30 for seconds in due)
+    assert max(due) - min(due) > 10  # spread, not all at once
+
+    loop = AutoscalerLoop.resume("team", "web", found, restarted)
+    writes = SlowWrites()
+    monkeypatch.setattr(loop_module.time, "time", lambda: restarted + 31)  # the loop's clock
+    evaluating(monkeypatch, steady(restarted + 31))
+    asyncio.run(evaluate_once(loop, writes))
+    assert len(writes.written) == 1

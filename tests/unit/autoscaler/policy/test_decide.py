@@ -1,0 +1,245 @@
+"""``decide``: observations, memory and spec in, a plan out; every case from in-memory values.
+
+Expected counts follow the documented semantics (docs/autoscaler.md, docs/prometheus.md):
+the HPA never scales down on missing metrics, ``Static`` fallback after ``failureThreshold``
+failed evaluations, no ``/scale`` patch while paused or in DryRun, activation wakes a workload
+at zero only above the threshold, and it returns to zero only after the cooldown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from podpilot.autoscaler.api.result import Action, EvaluationResult, MetricResult
+from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
+from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal, ScalingHistory
+from podpilot.autoscaler.engine.conditions import Reason
+from podpilot.autoscaler.policy.plan import (
+    Memory,
+    Observations,
+    ScaleFailure,
+    decide,
+    rescale_failed,
+    rescaled,
+)
+
+NOW = 50_000.0
+TARGET = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+CPU = {
+    "type": "Resource",
+    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+}
+QUEUE = {
+    "type": "External",
+    "external": {
+        "metric": {"name": "queue"},
+        "target": {"type": "Value", "value": "100"},
+        "activationThreshold": "5",
+    },
+}
+FRESH = Memory(history=None)
+
+
+def spec(**fields: Any) -> AutoscalerSpec:
+    return parse_spec({"scaleTargetRef": TARGET, "maxReplicas": 10, "metrics": [CPU], **fields})
+
+
+def proposing(autoscaler: AutoscalerSpec, replicas: int, value: int | None = None) -> MetricResult:
+    metric = autoscaler.metrics[0]
+    proposal = ReplicaProposal(replicas=replicas, current_value=value or 0, usage_ratio=1.5)
+    return MetricResult(metric, MetricOutcome(metric.display_name, proposal), value=value)
+
+
+def failing(autoscaler: AutoscalerSpec) -> MetricResult:
+    metric = autoscaler.metrics[0]
+    outcome = MetricOutcome.failed(
+        metric.display_name, Reason.FAILED_GET_RESOURCE_METRIC, "metrics API unreachable"
+    )
+    return MetricResult(metric, outcome)
+
+
+def observed(current: int, *metrics: MetricResult) -> Observations:
+    return Observations(NOW, "Deployment/web", current, "app=web", metrics=metrics)
+
+
+def condition(result: EvaluationResult, kind: str) -> tuple[bool, str] | None:
+    found = [(c.status, c.reason) for c in result.conditions if c.type == kind]
+    return found[-1] if found else None
+
+
+def reasons(result: EvaluationResult) -> list[str]:
+    return [event.reason for event in result.events]
+
+
+def test_a_scale_up_within_the_legacy_limit_is_patched_and_recorded() -> None:
+    autoscaler = spec()
+    plan = decide(autoscaler, observed(3, proposing(autoscaler, 5)), FRESH)
+    # Without behavior the HPA allows up to max(2 * 3, 4) = 6 in one step: 5 passes.
+    assert (plan.patch, plan.result.desired_replicas, plan.result.action) == (
+        True,
+        5,
+        Action.RESCALED,
+    )
+    done = rescaled(plan, autoscaler.behavior)
+    assert done.rescaled
+    assert condition(done, "AbleToScale") == (True, "SucceededRescale")
+    assert done.events[-1].reason == "SuccessfulRescale"
+    assert done.events[-1].message.startswith("New size: 5; reason: ")
+
+
+def test_a_scale_up_policy_limits_the_step() -> None:
+    behavior = {
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}],
+        }
+    }
+    autoscaler = spec(behavior=behavior)
+    plan = decide(autoscaler, observed(3, proposing(autoscaler, 8)), FRESH)
+    assert (plan.patch, plan.result.desired_replicas) == (True, 5)  # 3 + 2 pods per minute
+    assert condition(plan.result, "ScalingLimited") == (True, "ScaleUpLimit")
+    history = rescaled(plan, autoscaler.behavior).history
+    assert [event.replica_change for event in history.scale_up_events] == [2]
+
+
+def test_a_failed_patch_reports_failed_rescale_and_keeps_the_count() -> None:
+    autoscaler = spec()
+    plan = decide(autoscaler, observed(3, proposing(autoscaler, 5)), FRESH)
+    failed = rescale_failed(plan, "conflict")
+    assert (failed.action, failed.rescaled) == (Action.FAILED, False)
+    assert condition(failed, "AbleToScale") == (False, "FailedUpdateScale")
+    assert reasons(failed)[-1] == "FailedRescale"
+
+
+def test_when_every_metric_fails_the_count_is_held_never_lowered() -> None:
+    autoscaler = spec()
+    # A recent recommendation of 1 would allow a scale-down if anything were read.
+    memory = Memory(ScalingHistory.seeded(1, NOW - 600), consecutive_failures=0)
+    plan = decide(autoscaler, observed(4, failing(autoscaler)), memory)
+    assert (plan.patch, plan.result.desired_replicas, plan.result.action) == (False, 4, Action.HELD)
+    assert plan.result.consecutive_failures == 1
+    assert not plan.result.fallback_applied
+    assert "FailedComputeMetricsReplicas" in reasons(plan.result)
+    assert "FailedGetResourceMetric" in reasons(plan.result)
+
+
+def test_hold_fallback_reports_itself_after_the_threshold_without_moving() -> None:
+    autoscaler = spec(fallback={"policy": "Hold", "failureThreshold": 3})
+    plan = decide(autoscaler, observed(4, failing(autoscaler)), Memory(None, 2))
+    assert (plan.patch, plan.result.desired_replicas) == (False, 4)
+    assert condition(plan.result, "FallbackActive") == (True, "HoldFallback")
+    assert "FallbackActivated" in reasons(plan.result)
+
+
+def test_static_fallback_applies_only_from_the_failure_threshold_on() -> None:
+    autoscaler = spec(fallback={"policy": "Static", "replicas": 2, "failureThreshold": 3})
+    before = decide(autoscaler, observed(5, failing(autoscaler)), Memory(None, 1))
+    assert (before.patch, before.result.desired_replicas) == (False, 5)  # 2nd failure: hold
+    assert condition(before.result, "FallbackActive") == (False, "MetricsAvailable")
+    at = decide(autoscaler, observed(5, failing(autoscaler)), Memory(None, 2))
+    assert (at.patch, at.result.desired_replicas, at.result.consecutive_failures) == (True, 2, 3)
+    assert at.result.fallback_applied
+    assert condition(at.result, "FallbackActive") == (True, "StaticFallback")
+    assert "FallbackActivated" in reasons(at.result)
+
+
+def test_static_fallback_is_clamped_to_the_bounds() -> None:
+    autoscaler = spec(
+        minReplicas=3, fallback={"policy": "Static", "replicas": 1, "failureThreshold": 1}
+    )
+    plan = decide(autoscaler, observed(5, failing(autoscaler)), FRESH)
+    assert plan.result.desired_replicas == 3
+
+
+def test_metrics_back_after_a_fallback_end_it() -> None:
+    autoscaler = spec(fallback={"policy": "Hold", "failureThreshold": 3})
+    plan = decide(autoscaler, observed(4, proposing(autoscaler, 4)), Memory(None, 5))
+    assert plan.result.consecutive_failures == 0
+    assert "FallbackDeactivated" in reasons(plan.result)
+    assert condition(plan.result, "FallbackActive") == (False, "MetricsAvailable")
+
+
+def test_paused_plans_the_change_but_does_not_patch() -> None:
+    autoscaler = spec(paused=True)
+    plan = decide(autoscaler, observed(3, proposing(autoscaler, 5)), FRESH)
+    assert (plan.patch, plan.result.action, plan.result.desired_replicas) == (
+        False,
+        Action.PAUSED,
+        5,
+    )
+    assert condition(plan.result, "Paused") == (True, "Paused")
+    assert "SuccessfulRescale" not in reasons(plan.result)
+
+
+def test_dry_run_posts_what_it_would_do_and_does_not_patch() -> None:
+    autoscaler = spec(mode="DryRun")
+    plan = decide(autoscaler, observed(3, proposing(autoscaler, 5)), FRESH)
+    assert (plan.patch, plan.result.action) == (False, Action.DRY_RUN)
+    assert reasons(plan.result)[-1] == "DryRunRescale"
+    assert plan.result.events[-1].message.startswith("New size: 5; reason: ")
+    assert plan.result.events[-1].message.endswith("(dry run)")
+
+
+def test_no_change_needs_no_patch() -> None:
+    autoscaler = spec()
+    plan = decide(autoscaler, observed(3, proposing(autoscaler, 3)), FRESH)
+    assert (plan.patch, plan.result.action) == (False, Action.NO_CHANGE)
+
+
+def queue_spec() -> AutoscalerSpec:
+    return parse_spec(
+        {"scaleTargetRef": TARGET, "minReplicas": 0, "maxReplicas": 10, "metrics": [QUEUE]}
+    )
+
+
+def test_a_metric_above_its_activation_threshold_wakes_the_workload_from_zero() -> None:
+    autoscaler = queue_spec()
+    plan = decide(autoscaler, observed(0, proposing(autoscaler, 1, value=10_000)), FRESH)
+    assert (plan.patch, plan.result.desired_replicas) == (True, 1)
+    assert condition(plan.result, "Active") == (True, "MetricAboveActivationThreshold")
+    assert plan.result.last_active == NOW
+
+
+def test_at_zero_a_value_not_above_the_threshold_stays_at_zero() -> None:
+    autoscaler = queue_spec()
+    # The target alone would want 2 replicas; activation wins over the target.
+    plan = decide(autoscaler, observed(0, proposing(autoscaler, 2, value=5_000)), FRESH)
+    assert (plan.patch, plan.result.desired_replicas) == (False, 0)
+    assert condition(plan.result, "Active") == (False, "NoMetricAboveActivationThreshold")
+
+
+def test_back_to_zero_only_after_the_cooldown() -> None:
+    autoscaler = queue_spec()  # cooldownSeconds defaults to 300
+    idle = proposing(autoscaler, 1, value=0)
+    waiting = decide(autoscaler, observed(1, idle), Memory(None, last_active=NOW - 100))
+    assert (waiting.patch, waiting.result.desired_replicas) == (False, 1)
+    cooled = decide(autoscaler, observed(1, idle), Memory(None, last_active=NOW - 301))
+    assert (cooled.patch, cooled.result.desired_replicas) == (True, 0)
+
+
+def test_a_failed_metric_never_takes_a_workload_to_zero() -> None:
+    autoscaler = queue_spec()
+    plan = decide(autoscaler, observed(1, failing(autoscaler)), Memory(None, last_active=0.0))
+    assert plan.result.desired_replicas == 1
+    assert condition(plan.result, "Active") == (False, "MetricUnavailable")
+
+
+def test_an_unreadable_scale_holds_the_last_count() -> None:
+    failure = ScaleFailure("FailedGetScale", "deployments.apps web not found")
+    observations = Observations(NOW, "Deployment/web", scale_failure=failure)
+    plan = decide(spec(), observations, Memory(None, last_replicas=4))
+    assert (plan.patch, plan.result.action, plan.result.desired_replicas) == (
+        False,
+        Action.HELD,
+        4,
+    )
+    assert condition(plan.result, "AbleToScale") == (False, "FailedGetScale")
+    assert reasons(plan.result) == ["FailedGetScale"]
+
+
+def test_a_scale_without_a_selector_cannot_scale() -> None:
+    observations = Observations(NOW, "Deployment/web", 3, "")
+    plan = decide(spec(), observations, FRESH)
+    assert (plan.patch, plan.result.action) == (False, Action.HELD)
+    assert condition(plan.result, "ScalingActive") == (False, "InvalidSelector")
+    assert reasons(plan.result) == ["SelectorRequired"]
