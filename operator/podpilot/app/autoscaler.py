@@ -7,12 +7,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from podpilot.apimachinery.backoff import TokenBucket
-from podpilot.apimachinery.group import GROUP, VERSION
+from podpilot.apimachinery.events import EventSpec, ObjectRef
+from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.controller.evaluator import Services
@@ -23,10 +25,12 @@ from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import StatusWriter
 from podpilot.kube.discovery import Discovery
+from podpilot.kube.events import EventPoster
 from podpilot.kube.scale import ScaleClient
 from podpilot.observability import autoscaler_metrics
 
 PLURAL = "autoscalers"
+COMPONENT = "podpilot-autoscaler"
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -60,7 +64,7 @@ async def start(runtime: Runtime) -> None:
     )
     watches = ObjectWatches(clients, settings.namespaces)
     watches.start()
-    runtime.autoscaler = AutoscalerParts(controller, watches)
+    runtime.autoscaler = AutoscalerParts(controller, watches, EventPoster(clients))
 
 
 async def stop(runtime: Runtime) -> None:
@@ -95,8 +99,15 @@ async def autoscaler(
     loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
     watched = watches.objects
 
+    about = ObjectRef(API_VERSION, "Autoscaler", name, namespace, meta.get("uid"))
+    posting: set[asyncio.Task[bool]] = set()
+
     def post(event: Event) -> None:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+        # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
+        spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)
+        task = asyncio.create_task(parts.events.post(spec, datetime.now(UTC)))
+        posting.add(task)
+        task.add_done_callback(posting.discard)
 
     # Counted from when this evaluation was due, not from when the event loop got to it: a
     # late wake-up (2,000 daemons share one loop) must not push every later period back.

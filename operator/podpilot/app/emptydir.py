@@ -9,9 +9,10 @@ eviction is still traced after its pod is deleted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -20,11 +21,13 @@ from podpilot.app.runtime import EmptyDirParts, Runtime
 from podpilot.emptydir.api.events import finding_event
 from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
 from podpilot.emptydir.api.report_objects import POLICIES
-from podpilot.emptydir.controller.loop import EmptyDirController
+from podpilot.emptydir.controller.loop import Announce, EmptyDirController
 from podpilot.emptydir.controller.poller import proxy_fetcher
 from podpilot.emptydir.engine.eviction_log import EvictionLog, notice_from_event
 from podpilot.emptydir.engine.model import Finding
 from podpilot.emptydir.engine.objects import NodeInfo, has_emptydir, node_info, slim_pod
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.events import EventPoster
 from podpilot.observability.emptydir_metrics import emptydir_metrics
 
 EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
@@ -79,14 +82,14 @@ def emptydir_namespaces(name: str, labels: kopf.Labels, **_: Any) -> dict[str, d
     return {name: dict(labels)}
 
 
-def _announce(finding: Finding) -> None:
-    event = finding_event(finding)
-    kopf.event(
-        cast(kopf.Body, event.involved_object),
-        type=event.type,
-        reason=event.reason,
-        message=event.message,
-    )
+def _announcer(api: ApiClients) -> Announce:
+    """Posts a cycle's transition Events on their pods (see ``emptydir.api.events``)."""
+    poster = EventPoster(api)
+
+    async def announce(findings: Sequence[Finding]) -> None:
+        await poster.post_all([finding_event(f) for f in findings], datetime.now(UTC))
+
+    return announce
 
 
 def _is_default(name: str, **_: Any) -> bool:
@@ -115,7 +118,7 @@ async def emptydir_audit(
             api=api,
             fetch=proxy_fetcher(api),
             metrics=emptydir_metrics(),
-            announce=_announce,
+            announce=_announcer(api),
             namespaces=runtime.settings.namespaces,
             evictions=parts.evictions,
         )

@@ -12,6 +12,7 @@ from podpilot.emptydir.controller.loop import EmptyDirController
 from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.flannel.controller.reconciler import FlannelReconciler
 from podpilot.kube.clients import ApiClients
+from podpilot.kube.events import EventPoster
 from podpilot.settings import OperatorSettings
 
 
@@ -19,6 +20,7 @@ from podpilot.settings import OperatorSettings
 class AutoscalerParts:
     controller: Controller
     watches: ObjectWatches
+    events: EventPoster
 
 
 @dataclass

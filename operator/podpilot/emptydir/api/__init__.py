@@ -2,6 +2,6 @@
 
 * ``policy``: ``EmptyDirAuditPolicy.spec`` → ``engine.audit_policy.AuditPolicy``;
 * ``report_objects``: ``EmptyDirReport`` manifests, status bodies, conditions, change detection;
-* ``events``: the wording of the Events that announce findings;
+* ``events``: what the Events that announce findings say (bodies: ``apimachinery.events``);
 * ``rbac``: the exact RBAC rules the controller uses (documentation and e2e test share them).
 """

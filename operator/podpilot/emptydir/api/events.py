@@ -1,21 +1,14 @@
-"""The wording of the Events that announce findings on their pod (posted by the app's handlers)."""
+"""What the Events that announce findings say, on the finding's pod (the app's handlers post them).
+
+The Event bodies themselves are :mod:`podpilot.apimachinery.events`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
+from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.emptydir.engine.model import Finding, Severity
 
-
-@dataclass(frozen=True)
-class FindingEvent:
-    """One Event: about ``involved_object``, of ``type``, with ``reason`` and ``message``."""
-
-    involved_object: dict[str, Any]
-    type: str
-    reason: str
-    message: str
+COMPONENT = "podpilot-emptydir-audit"
 
 
 def event_type(finding: Finding) -> str:
@@ -23,15 +16,7 @@ def event_type(finding: Finding) -> str:
     return "Normal" if finding.severity is Severity.INFO else "Warning"
 
 
-def finding_event(finding: Finding) -> FindingEvent:
+def finding_event(finding: Finding) -> EventSpec:
     """The Event announcing ``finding`` on its pod: reason = finding name, message = its text."""
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": finding.pod.name,
-            "namespace": finding.pod.namespace,
-            "uid": finding.pod.uid,
-        },
-    }
-    return FindingEvent(pod, event_type(finding), finding.name, finding.message)
+    pod = ObjectRef("v1", "Pod", finding.pod.name, finding.pod.namespace, finding.pod.uid)
+    return EventSpec(pod, event_type(finding), finding.name, finding.message, COMPONENT)

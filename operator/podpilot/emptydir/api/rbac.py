@@ -36,8 +36,8 @@ RULES: tuple[dict[str, Any], ...] = (
         "verbs": ["list", "create", "patch", "delete"],
     },
     {"apiGroups": [GROUP], "resources": ["emptydirreports/status"], "verbs": ["patch"]},
-    # Transition Events on pods, posted by kopf.event; the kubelet's Evicted Events, watched
-    # (server-side filtered to reason=Evicted on pods) to trace evictions of deleted pods.
+    # Transition Events on pods, posted by podpilot.kube.events; the kubelet's Evicted Events,
+    # watched (server-side filtered to reason=Evicted on pods) to trace evictions of deleted pods.
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list", "watch"]},
 )
 

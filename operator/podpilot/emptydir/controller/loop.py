@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatch
@@ -44,7 +44,8 @@ WRITE_CONCURRENCY = 8
 """Report writes in flight at once (each is two applies: the object, then its status)."""
 
 ReportKey = tuple[str, str]
-Announce = Callable[[Finding], None]
+Announce = Callable[[Sequence[Finding]], Awaitable[None]]
+"""Posts the Events announcing these findings; never raises (an Event is auxiliary)."""
 
 
 @dataclass
@@ -111,11 +112,12 @@ class EmptyDirController:
         self.metrics.observe_scan(time.monotonic() - started, len(result.audits))
         self._publish_metrics(policy, result)
         await self._publish_reports(publisher, result, snapshot.now)
-        for finding in self.ledger.transitions(
+        transitions = self.ledger.transitions(
             (f for a in result.audits for f in a.findings), time.monotonic()
-        ):
-            self.announce(finding)
+        )
         self.metrics.observe_cycle(time.monotonic() - cycle_started)
+        if transitions:
+            await self.announce(transitions)
         return result
 
     async def step(

@@ -3,6 +3,8 @@
 A finding is announced when it appears or changes severity, at most once per key
 ``(pod uid, volume, finding id)`` per ``min_gap``, and at most ``per_cycle`` per cycle (the rest
 wait for the next cycle, so a restart against a large cluster does not flood the API server).
+What appeared or changed is :func:`podpilot.apimachinery.transitions.level_changes`; the quiet
+findings, the gap and the cap are this feature's policy on top.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from podpilot.apimachinery.transitions import level_changes
 from podpilot.emptydir.engine.model import Finding, Severity
 
 FindingKey = tuple[str, str | None, str]
@@ -40,10 +43,10 @@ class EventLedger:
         for finding in findings:
             if finding.id not in QUIET_FINDINGS:
                 current[finding.key] = finding
+        changes = level_changes(self.known, {key: f.severity for key, f in current.items()})
         announce: list[Finding] = []
-        for key, finding in current.items():
-            if self.known.get(key) == finding.severity:
-                continue
+        for key in changes.raised:
+            finding = current[key]
             if len(announce) >= self.per_cycle:
                 continue  # left unknown: announced in a later cycle
             self.known[key] = finding.severity
@@ -52,7 +55,7 @@ class EventLedger:
                 continue
             self.last_emitted[key] = now
             announce.append(finding)
-        for gone in set(self.known) - set(current):
+        for gone in changes.cleared:
             del self.known[gone]
         for expired in [k for k, t in self.last_emitted.items() if now - t >= self.min_gap]:
             if expired not in current:

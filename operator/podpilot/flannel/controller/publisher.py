@@ -1,4 +1,4 @@
-"""Writes the reports and Events through the official client, off the event loop.
+"""Writes the reports through the official client, off the event loop.
 
 It remembers what it last wrote, so unchanged reports cost no API call. That memory is seeded
 once at startup from the reports already in the cluster (one LIST), which also tells the
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import datetime
 from typing import Any
 
-from kubernetes.client import CoreV1Api, CustomObjectsApi
+from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from podpilot.apimachinery.group import GROUP, VERSION
@@ -43,7 +43,6 @@ class ReportPublisher:
         self._recorder = recorder
         self.network_report_name = network_report_name
         self._custom = CustomObjectsApi(clients.kubernetes)
-        self._core = CoreV1Api(clients.kubernetes)
         self._written: dict[str, dict[str, Any]] = {}  # node report name → status content
         self._network: dict[str, Any] | None = None
         self._network_exists = False
@@ -104,20 +103,6 @@ class ReportPublisher:
         await _bounded(jobs, WRITE_CONCURRENCY)
         if self._network != desired.network or not self._network_exists:
             await self._write_network(desired.network, stamp)
-
-    async def post_events(self, bodies: list[dict[str, Any]]) -> None:
-        async def post(body: dict[str, Any]) -> None:
-            try:
-                await self._clients.call(
-                    self._core.create_namespaced_event, body["metadata"]["namespace"], body
-                )
-            except ApiException as error:
-                self._recorder.events("failed")
-                log.warning("could not post Event %s: %s", body["reason"], error.reason)
-            else:
-                self._recorder.events("posted")
-
-        await _bounded([_bind(post, body) for body in bodies], WRITE_CONCURRENCY)
 
     async def _write_node(
         self, name: str, status: dict[str, Any], node_uid: str | None, stamp: str

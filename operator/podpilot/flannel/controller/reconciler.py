@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from podpilot.apimachinery.events import EventSpec
 from podpilot.apimachinery.selectors import Selector
 from podpilot.flannel.api.events import cleared_event, involved_for, raised_event
 from podpilot.flannel.api.reports import desired_reports
@@ -27,6 +27,7 @@ from podpilot.flannel.engine.report import NetworkReport, ReporterOptions, build
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.flannel.engine.transitions import Active, FindingKey, diff
 from podpilot.kube.clients import ApiClients
+from podpilot.kube.events import EventPoster
 from podpilot.settings import FlannelSettings
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class FlannelReconciler:
         self._indices: Indices | None = None
         self._dirty = asyncio.Event()
         self._publisher: ReportPublisher | None = None
+        self._events: EventPoster | None = None
         self._active: dict[FindingKey, Active] | None = None
         self._recorder = recorder
         self._seen: dict[Hashable, int] = {}
@@ -125,7 +127,7 @@ class FlannelReconciler:
         report = await asyncio.to_thread(self._compute, inputs, now)
         self._recorder.compute_took(time.perf_counter() - started)
 
-        publisher = await self._ensure_publisher()
+        publisher, events = await self._ensure_publisher()
         desired = desired_reports(report, inputs.net_conf_source)
         node_uids = {
             n["metadata"]["name"]: n["metadata"]["uid"]
@@ -133,7 +135,7 @@ class FlannelReconciler:
             if n["metadata"].get("uid")
         }
         await publisher.publish(desired, node_uids, {str(k) for k in indices.nodes}, now)
-        await self._announce(report, node_uids, publisher, now)
+        await self._announce(report, node_uids, publisher, events, now)
         self._recorder.record_report(report)
         self._recorder.reconcile_succeeded(time.time(), time.perf_counter() - whole)
         return report
@@ -148,33 +150,34 @@ class FlannelReconciler:
             inputs.nodes, inputs.net_conf_text, inputs.pods, options=options, now=now
         )
 
-    async def _ensure_publisher(self) -> ReportPublisher:
-        if self._publisher is None:
-            publisher = ReportPublisher(
-                self._clients(), self.settings.network_report_name, self._recorder
-            )
+    async def _ensure_publisher(self) -> tuple[ReportPublisher, EventPoster]:
+        if self._publisher is None or self._events is None:
+            clients = self._clients()
+            publisher = ReportPublisher(clients, self.settings.network_report_name, self._recorder)
             self._active = await publisher.seed()
             self._publisher = publisher
-        return self._publisher
+            self._events = EventPoster(clients, record=self._recorder.events)
+        return self._publisher, self._events
 
     async def _announce(
         self,
         report: NetworkReport,
         node_uids: dict[str, str],
         publisher: ReportPublisher,
+        poster: EventPoster,
         now: datetime,
     ) -> None:
         change = diff(self._active, report.findings)
         report_ref = (publisher.network_report_name, publisher.network_uid)
-        bodies: list[dict[str, Any]] = [
-            raised_event(f, involved_for(f.node, node_uids, report_ref), now) for f in change.raised
+        events: list[EventSpec] = [
+            raised_event(f, involved_for(f.node, node_uids, report_ref)) for f in change.raised
         ]
-        bodies += [
-            cleared_event(key, old, involved_for(key[1], node_uids, report_ref), now)
+        events += [
+            cleared_event(key, old, involved_for(key[1], node_uids, report_ref))
             for key, old in change.cleared
         ]
-        if len(bodies) > EVENTS_PER_RECOMPUTE:
-            self._recorder.events("suppressed", len(bodies) - EVENTS_PER_RECOMPUTE)
-            bodies = bodies[:EVENTS_PER_RECOMPUTE]
-        await publisher.post_events(bodies)
+        if len(events) > EVENTS_PER_RECOMPUTE:
+            self._recorder.events("suppressed", len(events) - EVENTS_PER_RECOMPUTE)
+            events = events[:EVENTS_PER_RECOMPUTE]
+        await poster.post_all(events, now)
         self._active = change.current

@@ -1,7 +1,9 @@
 """Which findings appeared and which cleared since the last recompute: Events are sent only then.
 
 A finding is identified by its ID and node (cluster findings have no node). Severity changes of
-an active finding (FL005 warning → critical) count as a transition too.
+an active finding (FL005 warning → critical) count as a transition too. The comparison is
+:func:`podpilot.apimachinery.transitions.level_changes`; flannel adds worst-per-key, the
+remembered name and message, and Events for cleared findings.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from podpilot.apimachinery.transitions import level_changes
 from podpilot.flannel.engine.findings import Finding, Severity
 
 FindingKey = tuple[str, str | None]
@@ -57,14 +60,14 @@ def diff(previous: Mapping[FindingKey, Active] | None, findings: Iterable[Findin
     worst = _worst_per_key(findings)
     current = {key: Active(f.name, f.severity, f.message) for key, f in worst.items()}
     before = previous or {}
-    raised = tuple(
-        finding
-        for key, finding in worst.items()
-        if key not in before or before[key].severity != finding.severity
+    changes = level_changes(
+        {key: old.severity for key, old in before.items()},
+        {key: f.severity for key, f in worst.items()},
     )
+    raised = tuple(worst[key] for key in changes.raised)
     cleared = tuple(
         sorted(
-            ((key, old) for key, old in before.items() if key not in current),
+            ((key, before[key]) for key in changes.cleared),
             key=lambda item: (item[0][0], item[0][1] or ""),
         )
     )

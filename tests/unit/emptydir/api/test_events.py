@@ -1,6 +1,7 @@
 """The Events that announce findings: type, reason and message, on the finding's pod."""
 
-from podpilot.emptydir.api.events import event_type, finding_event
+from podpilot.apimachinery.events import ObjectRef
+from podpilot.emptydir.api.events import COMPONENT, event_type, finding_event
 from podpilot.emptydir.engine.model import Finding, PodRef, Severity
 
 POD = PodRef("ns", "p", "uid-p")
@@ -18,9 +19,6 @@ def test_event_types() -> None:
 
 def test_the_event_names_the_pod_and_carries_the_finding() -> None:
     event = finding_event(finding(severity=Severity.CRITICAL))
-    assert event.involved_object == {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "ns", "uid": "uid-p"},
-    }
+    assert event.about == ObjectRef("v1", "Pod", name="p", namespace="ns", uid="uid-p")
     assert (event.type, event.reason, event.message) == ("Warning", "Name", "m")
+    assert event.component == COMPONENT == "podpilot-emptydir-audit"

@@ -1,0 +1,80 @@
+"""Creates core/v1 Events through the official client, in the client pool, never failing its caller.
+
+Events are helpful but auxiliary: an Event the API server refuses, or one that times out, is
+logged and counted (outcome ``failed``), and the caller's loop goes on. The bodies come from
+:func:`podpilot.apimachinery.events.event_body`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import urllib3
+from kubernetes.client import CoreV1Api
+from kubernetes.client.exceptions import ApiException
+
+from podpilot.apimachinery.events import EventSpec, event_body
+from podpilot.kube.clients import ApiClients
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = (5.0, 10.0)
+"""Seconds to connect and to read the answer of one Event create."""
+CONCURRENCY = 8
+"""Event creates in flight at once, per :meth:`EventPoster.post_all`."""
+
+Outcome = Callable[[str], None]
+"""Told ``posted`` or ``failed`` once per Event."""
+
+
+def _ignore(outcome: str) -> None:
+    pass
+
+
+class EventPoster:
+    """Posts Events described by :class:`~podpilot.apimachinery.events.EventSpec`."""
+
+    def __init__(
+        self,
+        clients: ApiClients,
+        *,
+        record: Outcome = _ignore,
+        request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
+        self._clients = clients
+        self._core = CoreV1Api(clients.kubernetes)
+        self._record = record
+        self._timeout = request_timeout
+
+    async def post(self, spec: EventSpec, now: datetime) -> bool:
+        """Create one Event; whether the API server accepted it."""
+        body = event_body(spec, now)
+        try:
+            await self._clients.call(
+                self._core.create_namespaced_event,
+                body["metadata"]["namespace"],
+                body,
+                _request_timeout=self._timeout,
+            )
+        except ApiException as error:
+            log.warning("could not post Event %s: %s", spec.reason, error.reason)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            log.warning("could not post Event %s: %s", spec.reason, error)
+        else:
+            self._record("posted")
+            return True
+        self._record("failed")
+        return False
+
+    async def post_all(self, specs: Iterable[EventSpec], now: datetime) -> None:
+        """Create several Events, ``CONCURRENCY`` at a time."""
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def post(spec: EventSpec) -> None:
+            async with gate:
+                await self.post(spec, now)
+
+        await asyncio.gather(*(post(spec) for spec in specs))
