@@ -7,10 +7,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import pykube
-import requests
-
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.api.proposals import Proposed, average_value_current, metric_selector
 from podpilot.autoscaler.api.spec import MetricSpec
@@ -19,6 +15,11 @@ from podpilot.autoscaler.engine import (
     object_metric_replicas,
     object_per_pod_metric_replicas,
     plain_metric_replicas,
+)
+from podpilot.autoscaler.sources.aggregated_api import (
+    get_document,
+    item_milli_value,
+    negotiate_version,
 )
 from podpilot.autoscaler.sources.base import (
     EvaluationContext,
@@ -52,13 +53,6 @@ class ObjectQuery:
     metric_selector: str = ""
 
 
-def _value(item: Mapping[str, Any], api: str) -> int:
-    try:
-        return milli_value(parse_quantity(str(item["value"])))
-    except (KeyError, QuantityError) as error:
-        raise MetricSourceError(api, f"invalid value in {item!r}") from error
-
-
 class CustomMetricsSource:
     """The ``custom.metrics.k8s.io`` source; the version is negotiated by discovery."""
 
@@ -70,10 +64,7 @@ class CustomMetricsSource:
         self.requests_made = 0
 
     async def _version(self) -> str:
-        try:
-            return await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
-        except DiscoveryError as error:
-            raise MetricSourceError(self.api, str(error)) from error
+        return await negotiate_version(self._discovery, self.api, GROUP, SUPPORTED_VERSIONS)
 
     async def read(self, query: PodsQuery | ObjectQuery) -> PodReadings | ObjectReading:
         if isinstance(query, PodsQuery):
@@ -92,7 +83,7 @@ class CustomMetricsSource:
             if name:
                 window = item.get("windowSeconds")
                 samples[name] = PodMetric(
-                    _value(item, self.api),
+                    item_milli_value(item, self.api),
                     parse_time(item.get("timestamp")) or 0.0,
                     float(window) if window is not None else DEFAULT_WINDOW,
                 )
@@ -117,26 +108,17 @@ class CustomMetricsSource:
                 self.api, f"no metrics returned for object metric {query.metric}"
             )
         return ObjectReading(
-            _value(items[0], self.api), parse_time(items[0].get("timestamp")) or 0.0
+            item_milli_value(items[0], self.api), parse_time(items[0].get("timestamp")) or 0.0
         )
 
     async def _items(
         self, version: str, namespace: str, path: str, params: Mapping[str, str]
     ) -> list[Mapping[str, Any]]:
         self.requests_made += 1
-        return await self._clients.call(self._get, f"{GROUP}/{version}", namespace, path, params)
-
-    def _get(
-        self, group_version: str, namespace: str, path: str, params: Mapping[str, str]
-    ) -> list[Mapping[str, Any]]:
-        try:
-            response = self._clients.pykube.get(
-                version=group_version, namespace=namespace, url=path, params=dict(params)
-            )
-            self._clients.pykube.raise_for_status(response)
-        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
-            raise MetricSourceError(self.api, str(error)) from error
-        items: list[Mapping[str, Any]] = response.json().get("items", [])
+        document = await get_document(
+            self._clients, self.api, f"{GROUP}/{version}", namespace, path, params
+        )
+        items: list[Mapping[str, Any]] = document.get("items", [])
         return items
 
 

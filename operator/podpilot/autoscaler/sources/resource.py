@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pykube
-import requests
-
 from podpilot.apimachinery.quantities import (
     QuantityError,
     format_milli,
@@ -31,10 +28,11 @@ from podpilot.autoscaler.engine import (
     resource_utilization_replicas,
 )
 from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
+from podpilot.autoscaler.sources.aggregated_api import get_document, negotiate_version
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
 from podpilot.autoscaler.sources.durations import parse_duration
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.discovery import Discovery
 from podpilot.kube.single_flight import SingleFlight
 
 GROUP = "metrics.k8s.io"
@@ -119,24 +117,12 @@ class ResourceMetricsSource:
         return readings
 
     async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
-        try:
-            version = await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
-        except DiscoveryError as error:
-            raise MetricSourceError(self.api, str(error)) from error
+        version = await negotiate_version(self._discovery, self.api, GROUP, SUPPORTED_VERSIONS)
         self.requests_made += 1
-        document = await self._clients.call(self._get, f"{GROUP}/{version}", namespace)
+        document = await get_document(
+            self._clients, self.api, f"{GROUP}/{version}", namespace, "pods"
+        )
         return parse_pod_metrics_list(document)
-
-    def _get(self, group_version: str, namespace: str) -> Mapping[str, Any]:
-        try:
-            response = self._clients.pykube.get(
-                version=group_version, namespace=namespace, url="pods"
-            )
-            self._clients.pykube.raise_for_status(response)
-        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
-            raise MetricSourceError(self.api, str(error)) from error
-        document: Mapping[str, Any] = response.json()
-        return document
 
 
 async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
