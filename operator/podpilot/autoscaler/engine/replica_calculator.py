@@ -516,9 +516,7 @@ def external_metric_replicas(
         MetricComputationError: If ``values`` is empty or pods are needed but absent.
     """
     if not values:
-        raise NoMetricsError(
-            "unable to get external metric: no metrics returned from external metrics API"
-        )
+        raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
     usage_ratio = float(usage) / float(target_value)
     notes = [
@@ -557,9 +555,7 @@ def external_per_pod_metric_replicas(
         MetricComputationError: If ``values`` is empty.
     """
     if not values:
-        raise NoMetricsError(
-            "unable to get external metric: no metrics returned from external metrics API"
-        )
+        raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
     usage_ratio = _go_float_division(
         float(usage), float(target_average_value) * float(status_replicas)
