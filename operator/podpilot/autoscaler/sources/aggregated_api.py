@@ -16,26 +16,34 @@ from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery, DiscoveryError
 
 
-async def negotiate_version(
-    discovery: Discovery, api: str, group: str, supported: tuple[str, ...]
-) -> str:
-    """The version of ``group`` to use, from those podpilot supports."""
-    try:
-        return await discovery.negotiate(group, supported)
-    except DiscoveryError as error:
-        raise MetricSourceError(api, str(error)) from error
+class AggregatedApiSource:
+    """The part every source of these APIs shares: ``api`` names it in errors, ``group`` is
+    served in one of ``versions`` (negotiated with discovery), ``requests_made`` counts GETs."""
 
+    api: str
+    group: str
+    versions: tuple[str, ...]
 
-async def get_document(
-    clients: ApiClients,
-    api: str,
-    group_version: str,
-    namespace: str,
-    url: str,
-    params: Mapping[str, str] | None = None,
-) -> Mapping[str, Any]:
-    """One GET, in the clients' pool: its JSON body."""
-    return await clients.call(_get, clients, api, group_version, namespace, url, params or {})
+    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
+        self._clients = clients
+        self._discovery = discovery
+        self.requests_made = 0
+
+    async def _version(self) -> str:
+        """The version of ``group`` to use, from those podpilot supports."""
+        try:
+            return await self._discovery.negotiate(self.group, self.versions)
+        except DiscoveryError as error:
+            raise MetricSourceError(self.api, str(error)) from error
+
+    async def _get(
+        self, version: str, namespace: str, url: str, params: Mapping[str, str] | None = None
+    ) -> Mapping[str, Any]:
+        """One GET, in the clients' pool: its JSON body."""
+        self.requests_made += 1
+        return await self._clients.call(
+            _get, self._clients, self.api, f"{self.group}/{version}", namespace, url, params or {}
+        )
 
 
 def _get(

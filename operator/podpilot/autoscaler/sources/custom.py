@@ -16,19 +16,14 @@ from podpilot.autoscaler.engine import (
     object_per_pod_metric_replicas,
     plain_metric_replicas,
 )
-from podpilot.autoscaler.sources.aggregated_api import (
-    get_document,
-    item_milli_value,
-    negotiate_version,
-)
+from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource, item_milli_value
 from podpilot.autoscaler.sources.base import (
     EvaluationContext,
     MetricSourceError,
     ObjectReading,
     PodReadings,
 )
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.discovery import DiscoveryError
 
 GROUP = "custom.metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta2", "v1beta1")
@@ -53,18 +48,12 @@ class ObjectQuery:
     metric_selector: str = ""
 
 
-class CustomMetricsSource:
+class CustomMetricsSource(AggregatedApiSource):
     """The ``custom.metrics.k8s.io`` source; the version is negotiated by discovery."""
 
     api = "custom metrics API"
-
-    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
-        self._clients = clients
-        self._discovery = discovery
-        self.requests_made = 0
-
-    async def _version(self) -> str:
-        return await negotiate_version(self._discovery, self.api, GROUP, SUPPORTED_VERSIONS)
+    group = GROUP
+    versions = SUPPORTED_VERSIONS
 
     async def read(self, query: PodsQuery | ObjectQuery) -> PodReadings | ObjectReading:
         if isinstance(query, PodsQuery):
@@ -114,10 +103,7 @@ class CustomMetricsSource:
     async def _items(
         self, version: str, namespace: str, path: str, params: Mapping[str, str]
     ) -> list[Mapping[str, Any]]:
-        self.requests_made += 1
-        document = await get_document(
-            self._clients, self.api, f"{GROUP}/{version}", namespace, path, params
-        )
+        document = await self._get(version, namespace, path, params)
         items: list[Mapping[str, Any]] = document.get("items", [])
         return items
 

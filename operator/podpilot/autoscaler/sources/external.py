@@ -9,14 +9,8 @@ from typing import Any
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.api.proposals import Proposed, metric_selector
 from podpilot.autoscaler.api.spec import MetricSpec
-from podpilot.autoscaler.sources.aggregated_api import (
-    get_document,
-    item_milli_value,
-    negotiate_version,
-)
+from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource, item_milli_value
 from podpilot.autoscaler.sources.base import EvaluationContext, ExternalReadings, MetricSourceError
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.discovery import Discovery
 
 GROUP = "external.metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta1",)
@@ -29,23 +23,17 @@ class ExternalQuery:
     metric_selector: str = ""
 
 
-class ExternalMetricsSource:
+class ExternalMetricsSource(AggregatedApiSource):
     """The ``external.metrics.k8s.io`` source."""
 
     api = "external metrics API"
-
-    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
-        self._clients = clients
-        self._discovery = discovery
-        self.requests_made = 0
+    group = GROUP
+    versions = SUPPORTED_VERSIONS
 
     async def read(self, query: ExternalQuery) -> ExternalReadings:
-        version = await negotiate_version(self._discovery, self.api, GROUP, SUPPORTED_VERSIONS)
+        version = await self._version()
         params = {"labelSelector": query.metric_selector} if query.metric_selector else {}
-        self.requests_made += 1
-        document = await get_document(
-            self._clients, self.api, f"{GROUP}/{version}", query.namespace, query.metric, params
-        )
+        document = await self._get(version, query.namespace, query.metric, params)
         items: list[Mapping[str, Any]] = document.get("items", [])
         if not items:
             raise MetricSourceError(self.api, f"no metrics returned for {query.metric}")

@@ -28,7 +28,7 @@ from podpilot.autoscaler.engine import (
     resource_utilization_replicas,
 )
 from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
-from podpilot.autoscaler.sources.aggregated_api import get_document, negotiate_version
+from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
 from podpilot.autoscaler.sources.durations import parse_duration
 from podpilot.kube.clients import ApiClients
@@ -83,20 +83,20 @@ def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
     return pods
 
 
-class ResourceMetricsSource:
+class ResourceMetricsSource(AggregatedApiSource):
     """The ``metrics.k8s.io`` source (Resource and ContainerResource metrics)."""
 
     api = "resource metrics API"
+    group = GROUP
+    versions = SUPPORTED_VERSIONS
 
     def __init__(self, clients: ApiClients, discovery: Discovery, max_age: float = 5.0) -> None:
-        self._clients = clients
-        self._discovery = discovery
+        super().__init__(clients, discovery)
         # One list per namespace, shared by every reader (see the module docstring).
         self._lists: SingleFlight[str, dict[str, _PodUsage]] = SingleFlight(self._fetch, max_age)
         # Every Autoscaler of a namespace asks for the same readings of the same list: they
         # are computed once per list and query, not once per Autoscaler.
         self._readings: dict[ResourceQuery, tuple[dict[str, _PodUsage], PodReadings]] = {}
-        self.requests_made = 0
 
     async def read(self, query: ResourceQuery) -> PodReadings:
         pods = await self._lists.read(query.namespace, query.max_age)
@@ -117,11 +117,8 @@ class ResourceMetricsSource:
         return readings
 
     async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
-        version = await negotiate_version(self._discovery, self.api, GROUP, SUPPORTED_VERSIONS)
-        self.requests_made += 1
-        document = await get_document(
-            self._clients, self.api, f"{GROUP}/{version}", namespace, "pods"
-        )
+        version = await self._version()
+        document = await self._get(version, namespace, "pods")
         return parse_pod_metrics_list(document)
 
 
