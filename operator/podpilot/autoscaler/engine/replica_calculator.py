@@ -430,8 +430,22 @@ def object_metric_replicas(
         pods: The pods of the scale target (only Running and Ready ones are counted).
         tolerances: Per-direction tolerances.
     """
-    usage_ratio = float(value) / float(target_value)
-    notes = [f"value {value}m vs target {target_value}m: ratio {usage_ratio:.4g}"]
+    return _value_target_replicas(
+        current_replicas, target_value, value, f"value {value}m", pods, tolerances
+    )
+
+
+def _value_target_replicas(
+    current_replicas: int,
+    target_value: int,
+    usage: int,
+    described: str,
+    pods: Sequence[PodInfo],
+    tolerances: Tolerances,
+) -> ReplicaProposal:
+    """Object and External Value targets alike: ``usage / target`` as a whole-target ratio."""
+    usage_ratio = float(usage) / float(target_value)
+    notes = [f"{described} vs target {target_value}m: ratio {usage_ratio:.4g}"]
     replicas = usage_ratio_replica_count(
         current_replicas=current_replicas,
         usage_ratio=usage_ratio,
@@ -439,7 +453,7 @@ def object_metric_replicas(
         tolerances=tolerances,
         notes=notes,
     )
-    return ReplicaProposal(replicas, value, usage_ratio, notes=tuple(notes))
+    return ReplicaProposal(replicas, usage, usage_ratio, notes=tuple(notes))
 
 
 def object_per_pod_metric_replicas(
@@ -518,18 +532,14 @@ def external_metric_replicas(
     if not values:
         raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
-    usage_ratio = float(usage) / float(target_value)
-    notes = [
-        f"sum of {len(values)} series {usage}m vs target {target_value}m: ratio {usage_ratio:.4g}"
-    ]
-    replicas = usage_ratio_replica_count(
-        current_replicas=current_replicas,
-        usage_ratio=usage_ratio,
-        pods=pods,
-        tolerances=tolerances,
-        notes=notes,
+    return _value_target_replicas(
+        current_replicas,
+        target_value,
+        usage,
+        f"sum of {len(values)} series {usage}m",
+        pods,
+        tolerances,
     )
-    return ReplicaProposal(replicas, usage, usage_ratio, notes=tuple(notes))
 
 
 def external_per_pod_metric_replicas(
