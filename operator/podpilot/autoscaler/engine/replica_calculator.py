@@ -139,6 +139,24 @@ def _describe_groups(groups: PodGroups) -> str:
     )
 
 
+def _ready_pods_replicas(
+    *,
+    current_replicas: int,
+    usage_ratio: float,
+    ready_pod_count: int,
+    tolerances: Tolerances,
+    notes: list[str],
+) -> int:
+    """The path without rebalancing shared by resource and plain metrics (no pod missing,
+    none unready on a scale-up): the ratio applied to the ready pods."""
+    if tolerances.is_within(usage_ratio):
+        notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
+        return current_replicas
+    replicas = math.ceil(usage_ratio * float(ready_pod_count))
+    notes.append(f"ceil({usage_ratio:.4g} x {ready_pod_count} ready pods) = {replicas}")
+    return replicas
+
+
 def _rebalanced_replicas(
     *,
     current_replicas: int,
@@ -236,12 +254,15 @@ def resource_utilization_replicas(
 
     scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
     if not scale_up_with_unready and not groups.missing_pods:
-        if tolerances.is_within(usage_ratio):
-            notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
-            return proposal(current_replicas)
-        replicas = math.ceil(usage_ratio * float(groups.ready_pod_count))
-        notes.append(f"ceil({usage_ratio:.4g} x {groups.ready_pod_count} ready pods) = {replicas}")
-        return proposal(replicas)
+        return proposal(
+            _ready_pods_replicas(
+                current_replicas=current_replicas,
+                usage_ratio=usage_ratio,
+                ready_pod_count=groups.ready_pod_count,
+                tolerances=tolerances,
+                notes=notes,
+            )
+        )
 
     rebalanced = dict(kept)
     if groups.missing_pods:
@@ -327,12 +348,15 @@ def plain_metric_replicas(
 
     scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
     if not scale_up_with_unready and not groups.missing_pods:
-        if tolerances.is_within(usage_ratio):
-            notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
-            return proposal(current_replicas)
-        replicas = math.ceil(usage_ratio * float(groups.ready_pod_count))
-        notes.append(f"ceil({usage_ratio:.4g} x {groups.ready_pod_count} ready pods) = {replicas}")
-        return proposal(replicas)
+        return proposal(
+            _ready_pods_replicas(
+                current_replicas=current_replicas,
+                usage_ratio=usage_ratio,
+                ready_pod_count=groups.ready_pod_count,
+                tolerances=tolerances,
+                notes=notes,
+            )
+        )
 
     rebalanced = dict(kept)
     if groups.missing_pods:
