@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TypeVar
 
 from podpilot.autoscaler.controller.loop import Controller
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
@@ -14,6 +15,15 @@ from podpilot.flannel.controller.reconciler import FlannelReconciler
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.events import EventPoster
 from podpilot.settings import OperatorSettings
+
+Part = TypeVar("Part")
+
+
+def _started(part: Part | None, error: str) -> Part:
+    """``part``, or a ``RuntimeError`` saying it was used too early."""
+    if part is None:
+        raise RuntimeError(error)
+    return part
 
 
 @dataclass
@@ -47,21 +57,13 @@ class Runtime:
     flannel: FlannelParts | None = None
 
     def api(self) -> ApiClients:
-        if self.clients is None:
-            raise RuntimeError("API clients are used before the operator's startup finished")
-        return self.clients
+        return _started(self.clients, "API clients are used before the operator's startup finished")
 
     def autoscaler_parts(self) -> AutoscalerParts:
-        if self.autoscaler is None:
-            raise RuntimeError("the Autoscaler controller is used before its start")
-        return self.autoscaler
+        return _started(self.autoscaler, "the Autoscaler controller is used before its start")
 
     def emptydir_parts(self) -> EmptyDirParts:
-        if self.emptydir is None:
-            raise RuntimeError("the emptyDir audit is used before its start")
-        return self.emptydir
+        return _started(self.emptydir, "the emptyDir audit is used before its start")
 
     def flannel_parts(self) -> FlannelParts:
-        if self.flannel is None:
-            raise RuntimeError("the flannel reporter is used before its start")
-        return self.flannel
+        return _started(self.flannel, "the flannel reporter is used before its start")

@@ -4,10 +4,69 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from podpilot.apimachinery.selectors import SelectorError
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.settings import CONTROLLERS, FlannelSettings, HpaSettings, OperatorSettings
+
+# A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
+# the settings' default: (field, type of the value, help).
+_SettingFlag = tuple[str, Callable[[str], Any], str | None]
+
+
+def _detected_if_empty(prefix: str) -> str | None:
+    return prefix or None
+
+
+_SERVING_FLAGS: tuple[_SettingFlag, ...] = (
+    ("metrics_address", str, None),
+    ("metrics_port", int, None),
+    ("health_address", str, None),
+    ("health_port", int, None),
+    ("peering_name", str, None),
+)
+_HPA_FLAGS: tuple[_SettingFlag, ...] = (
+    ("cpu_initialization_period", float, None),
+    ("initial_readiness_delay", float, None),
+    ("tolerance", float, None),
+    ("downscale_stabilization", float, None),
+)
+_FLANNEL_FLAGS: tuple[_SettingFlag, ...] = (
+    ("configmap_name", str, None),
+    ("configmap_key", str, None),
+    (
+        "annotation_prefix",
+        _detected_if_empty,
+        "flanneld's --kube-annotation-prefix (default: detected from the nodes)",
+    ),
+    ("node_selector", str, "label selector of the nodes to report on (default: all nodes)"),
+    ("pod_selector", str, "label selector of flannel's DaemonSet pods"),
+    ("debounce", float, "seconds to collect changes before one recompute"),
+    ("resync", float, "seconds between recomputes when nothing changes"),
+    ("network_report_name", str, "name of the cluster-wide FlannelNetworkReport"),
+    ("pod_cidr_grace", float, None),
+    ("announce_grace", float, None),
+)
+_FLANNEL_PREFIX = "flannel_"
+
+
+def _add_setting_flags(
+    group: argparse._ActionsContainer,
+    flags: Sequence[_SettingFlag],
+    defaults: object,
+    prefix: str = "",
+) -> None:
+    for name, kind, help_text in flags:
+        flag = "--" + (prefix + name).replace("_", "-")
+        group.add_argument(flag, type=kind, default=getattr(defaults, name), help=help_text)
+
+
+def _setting_values(
+    args: argparse.Namespace, flags: Sequence[_SettingFlag], prefix: str = ""
+) -> dict[str, Any]:
+    return {name: getattr(args, prefix + name) for name, _, _ in flags}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="watch only this namespace (repeatable); default: the whole cluster",
     )
-    parser.add_argument("--metrics-address", default="0.0.0.0")
-    parser.add_argument("--metrics-port", type=int, default=9808)
-    parser.add_argument("--health-address", default="0.0.0.0")
-    parser.add_argument("--health-port", type=int, default=8080)
-    parser.add_argument("--peering-name", default="podpilot")
+    _add_setting_flags(parser, _SERVING_FLAGS, OperatorSettings())
     parser.add_argument(
         "--priority",
         type=int,
@@ -51,17 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="PromQL queries in flight at once, over all Prometheus servers (default 8)",
     )
     hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
-    defaults = HpaSettings()
-    hpa.add_argument(
-        "--cpu-initialization-period", type=float, default=defaults.cpu_initialization_period
-    )
-    hpa.add_argument(
-        "--initial-readiness-delay", type=float, default=defaults.initial_readiness_delay
-    )
-    hpa.add_argument("--tolerance", type=float, default=defaults.tolerance)
-    hpa.add_argument(
-        "--downscale-stabilization", type=float, default=defaults.downscale_stabilization
-    )
+    _add_setting_flags(hpa, _HPA_FLAGS, HpaSettings())
     _add_flannel_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true")
 
@@ -88,21 +133,12 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
     return OperatorSettings(
         controllers=controllers,
         namespaces=tuple(args.namespace),
-        metrics_address=args.metrics_address,
-        metrics_port=args.metrics_port,
-        health_address=args.health_address,
-        health_port=args.health_port,
-        peering_name=args.peering_name,
+        **_setting_values(args, _SERVING_FLAGS),
         peering_lifetime=args.peering_lifetime,
         peering_priority=args.priority if args.priority is not None else start_time_priority(),
         standalone=args.standalone,
         prometheus_concurrency=args.prometheus_concurrency,
-        hpa=HpaSettings(
-            cpu_initialization_period=args.cpu_initialization_period,
-            initial_readiness_delay=args.initial_readiness_delay,
-            tolerance=args.tolerance,
-            downscale_stabilization=args.downscale_stabilization,
-        ),
+        hpa=HpaSettings(**_setting_values(args, _HPA_FLAGS)),
         flannel=_flannel_settings(args),
     )
 
@@ -117,42 +153,7 @@ def _add_flannel_arguments(parser: argparse.ArgumentParser) -> None:
         help="namespace of flannel's ConfigMap (repeatable, searched in order; default: "
         f"{', '.join(defaults.configmap_namespaces)})",
     )
-    flannel.add_argument("--flannel-configmap-name", default=defaults.configmap_name)
-    flannel.add_argument("--flannel-configmap-key", default=defaults.configmap_key)
-    flannel.add_argument(
-        "--flannel-annotation-prefix",
-        default=None,
-        help="flanneld's --kube-annotation-prefix (default: detected from the nodes)",
-    )
-    flannel.add_argument(
-        "--flannel-node-selector",
-        default=defaults.node_selector,
-        help="label selector of the nodes to report on (default: all nodes)",
-    )
-    flannel.add_argument(
-        "--flannel-pod-selector",
-        default=defaults.pod_selector,
-        help="label selector of flannel's DaemonSet pods",
-    )
-    flannel.add_argument(
-        "--flannel-debounce",
-        type=float,
-        default=defaults.debounce,
-        help="seconds to collect changes before one recompute",
-    )
-    flannel.add_argument(
-        "--flannel-resync",
-        type=float,
-        default=defaults.resync,
-        help="seconds between recomputes when nothing changes",
-    )
-    flannel.add_argument(
-        "--flannel-network-report-name",
-        default=defaults.network_report_name,
-        help="name of the cluster-wide FlannelNetworkReport",
-    )
-    flannel.add_argument("--flannel-pod-cidr-grace", type=float, default=defaults.pod_cidr_grace)
-    flannel.add_argument("--flannel-announce-grace", type=float, default=defaults.announce_grace)
+    _add_setting_flags(flannel, _FLANNEL_FLAGS, defaults, _FLANNEL_PREFIX)
 
 
 def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
@@ -169,16 +170,7 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
     return FlannelSettings(
         configmap_namespaces=tuple(args.flannel_configmap_namespace)
         or defaults.configmap_namespaces,
-        configmap_name=args.flannel_configmap_name,
-        configmap_key=args.flannel_configmap_key,
-        annotation_prefix=args.flannel_annotation_prefix or None,
-        node_selector=args.flannel_node_selector,
-        pod_selector=args.flannel_pod_selector,
-        debounce=args.flannel_debounce,
-        resync=args.flannel_resync,
-        network_report_name=args.flannel_network_report_name,
-        pod_cidr_grace=args.flannel_pod_cidr_grace,
-        announce_grace=args.flannel_announce_grace,
+        **_setting_values(args, _FLANNEL_FLAGS, _FLANNEL_PREFIX),
     )
 
 

@@ -28,7 +28,7 @@ from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import Services, Watched, evaluate
-from .recorder import NoRecorder, Recorder
+from .recorder import Recorder
 
 HEARTBEAT_SECONDS = 60.0
 
@@ -47,7 +47,7 @@ class Controller:
     bucket: TokenBucket
     backoff_base: float
     backoff_cap: float
-    recorder: Recorder = field(default_factory=NoRecorder)
+    recorder: Recorder
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """What the controller reports about itself, as an interface: the process wires podpilot's
-own metrics in (``observability.autoscaler_metrics.AutoscalerRecorder``), tests need not."""
+own metrics in (``observability.autoscaler_metrics.AutoscalerRecorder``); the controller may
+not import observability, hence this Protocol."""
 
 from __future__ import annotations
 
@@ -35,28 +36,4 @@ class Recorder(Protocol):
         ...
 
 
-class NoRecorder:
-    """A ``Recorder`` that records nothing."""
-
-    def metric_read(self, source: str, seconds: float, error_kind: str | None) -> None:
-        pass
-
-    def evaluated(
-        self,
-        namespace: str,
-        name: str,
-        spec: AutoscalerSpec,
-        result: EvaluationResult,
-        seconds: float,
-        now: float,
-    ) -> None:
-        pass
-
-    def reaction(self, direction: str, seconds: float) -> None:
-        pass
-
-    def forget(self, namespace: str, name: str) -> None:
-        pass
-
-
-__all__ = ["NoRecorder", "Recorder"]
+__all__ = ["Recorder"]

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .history import ScaleEvent
+from .history import ScaleEvent, reuse_slot
 from .model import DEFAULT_TOLERANCE, MAX_INT32, MIN_INT32, Tolerances
 
 __all__ = [
@@ -262,12 +262,7 @@ def _store(
     for index, event in enumerate(marked):
         if event.outdated:
             last_outdated = index
-    new_event = ScaleEvent(change, now)
-    if last_outdated is None:
-        return (*marked, new_event)
-    updated = list(marked)
-    updated[last_outdated] = new_event
-    return tuple(updated)
+    return reuse_slot(marked, last_outdated, ScaleEvent(change, now))
 
 
 def store_scale_event(

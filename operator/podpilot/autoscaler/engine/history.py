@@ -7,11 +7,23 @@ a controller can store them in its custom resource's status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["ScaleEvent", "ScalingHistory", "TimestampedRecommendation"]
+__all__ = ["ScaleEvent", "ScalingHistory", "TimestampedRecommendation", "reuse_slot"]
+
+Entry = TypeVar("Entry")
+
+
+def reuse_slot(entries: Sequence[Entry], index: int | None, new: Entry) -> tuple[Entry, ...]:
+    """``new`` in place of the entry at ``index`` (one no window needs any more), or appended
+    when there is none: upstream's way of storing recommendations and scale events."""
+    if index is None:
+        return (*entries, new)
+    updated = list(entries)
+    updated[index] = new
+    return tuple(updated)
 
 
 @dataclass(frozen=True, slots=True)

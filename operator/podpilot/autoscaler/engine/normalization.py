@@ -27,7 +27,11 @@ from .behavior import (
 from .conditions import Condition, ConditionType, Reason
 from .history import ScaleEvent, TimestampedRecommendation
 from .model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
-from .stabilization import stabilize_recommendation, stabilize_recommendation_with_behaviors
+from .stabilization import (
+    Stabilized,
+    stabilize_recommendation,
+    stabilize_recommendation_with_behaviors,
+)
 
 __all__ = [
     "SCALE_UP_LIMIT_FACTOR",
@@ -202,6 +206,23 @@ def _limit_note(limited: Limited, stabilized: int) -> str:
     return f"limits: {stabilized} -> {limited.replicas} ({limited.reason}: {limited.message})"
 
 
+def _normalized(
+    desired: int, stabilized: Stabilized, limited: Limited, stabilization_note: str
+) -> Normalized:
+    """What both normalizations return once stabilized and limited, conditions as upstream
+    sets them after either."""
+    return Normalized(
+        replicas=limited.replicas,
+        stabilized_replicas=stabilized.replicas,
+        recommendations=stabilized.recommendations,
+        conditions=(
+            _able_to_scale(stabilized.replicas, desired, stabilized.reason),
+            _limited_condition(limited, stabilized.replicas),
+        ),
+        notes=(stabilization_note, _limit_note(limited, stabilized.replicas)),
+    )
+
+
 def normalize_desired_replicas(
     recommendations: Sequence[TimestampedRecommendation],
     *,
@@ -232,20 +253,12 @@ def normalize_desired_replicas(
     limited = convert_desired_replicas_with_rules(
         current_replicas, stabilized.replicas, min_replicas, max_replicas
     )
-    notes = [
+    return _normalized(
+        desired_replicas,
+        stabilized,
+        limited,
         f"stabilization (downscale window {downscale_stabilization_window:g}s): "
         f"{desired_replicas} -> {stabilized.replicas}",
-        _limit_note(limited, stabilized.replicas),
-    ]
-    return Normalized(
-        replicas=limited.replicas,
-        stabilized_replicas=stabilized.replicas,
-        recommendations=stabilized.recommendations,
-        conditions=(
-            _able_to_scale(stabilized.replicas, desired_replicas, stabilized.reason),
-            _limited_condition(limited, stabilized.replicas),
-        ),
-        notes=tuple(notes),
     )
 
 
@@ -306,18 +319,10 @@ def normalize_desired_replicas_with_behaviors(
         scale_down_events=scale_down_events,
         now=now,
     )
-    notes = [
+    return _normalized(
+        desired_replicas,
+        stabilized,
+        limited,
         f"stabilization (up window {up_window:g}s, down window {down_window:g}s): "
         f"{desired_replicas} -> {stabilized.replicas}",
-        _limit_note(limited, stabilized.replicas),
-    ]
-    return Normalized(
-        replicas=limited.replicas,
-        stabilized_replicas=stabilized.replicas,
-        recommendations=stabilized.recommendations,
-        conditions=(
-            _able_to_scale(stabilized.replicas, desired_replicas, stabilized.reason),
-            _limited_condition(limited, stabilized.replicas),
-        ),
-        notes=tuple(notes),
     )

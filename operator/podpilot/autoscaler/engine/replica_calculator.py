@@ -139,6 +139,24 @@ def _describe_groups(groups: PodGroups) -> str:
     )
 
 
+def _ready_pods_replicas(
+    *,
+    current_replicas: int,
+    usage_ratio: float,
+    ready_pod_count: int,
+    tolerances: Tolerances,
+    notes: list[str],
+) -> int:
+    """The path without rebalancing shared by resource and plain metrics (no pod missing,
+    none unready on a scale-up): the ratio applied to the ready pods."""
+    if tolerances.is_within(usage_ratio):
+        notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
+        return current_replicas
+    replicas = math.ceil(usage_ratio * float(ready_pod_count))
+    notes.append(f"ceil({usage_ratio:.4g} x {ready_pod_count} ready pods) = {replicas}")
+    return replicas
+
+
 def _rebalanced_replicas(
     *,
     current_replicas: int,
@@ -236,12 +254,15 @@ def resource_utilization_replicas(
 
     scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
     if not scale_up_with_unready and not groups.missing_pods:
-        if tolerances.is_within(usage_ratio):
-            notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
-            return proposal(current_replicas)
-        replicas = math.ceil(usage_ratio * float(groups.ready_pod_count))
-        notes.append(f"ceil({usage_ratio:.4g} x {groups.ready_pod_count} ready pods) = {replicas}")
-        return proposal(replicas)
+        return proposal(
+            _ready_pods_replicas(
+                current_replicas=current_replicas,
+                usage_ratio=usage_ratio,
+                ready_pod_count=groups.ready_pod_count,
+                tolerances=tolerances,
+                notes=notes,
+            )
+        )
 
     rebalanced = dict(kept)
     if groups.missing_pods:
@@ -327,12 +348,15 @@ def plain_metric_replicas(
 
     scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
     if not scale_up_with_unready and not groups.missing_pods:
-        if tolerances.is_within(usage_ratio):
-            notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
-            return proposal(current_replicas)
-        replicas = math.ceil(usage_ratio * float(groups.ready_pod_count))
-        notes.append(f"ceil({usage_ratio:.4g} x {groups.ready_pod_count} ready pods) = {replicas}")
-        return proposal(replicas)
+        return proposal(
+            _ready_pods_replicas(
+                current_replicas=current_replicas,
+                usage_ratio=usage_ratio,
+                ready_pod_count=groups.ready_pod_count,
+                tolerances=tolerances,
+                notes=notes,
+            )
+        )
 
     rebalanced = dict(kept)
     if groups.missing_pods:
@@ -430,8 +454,22 @@ def object_metric_replicas(
         pods: The pods of the scale target (only Running and Ready ones are counted).
         tolerances: Per-direction tolerances.
     """
-    usage_ratio = float(value) / float(target_value)
-    notes = [f"value {value}m vs target {target_value}m: ratio {usage_ratio:.4g}"]
+    return _value_target_replicas(
+        current_replicas, target_value, value, f"value {value}m", pods, tolerances
+    )
+
+
+def _value_target_replicas(
+    current_replicas: int,
+    target_value: int,
+    usage: int,
+    described: str,
+    pods: Sequence[PodInfo],
+    tolerances: Tolerances,
+) -> ReplicaProposal:
+    """Object and External Value targets alike: ``usage / target`` as a whole-target ratio."""
+    usage_ratio = float(usage) / float(target_value)
+    notes = [f"{described} vs target {target_value}m: ratio {usage_ratio:.4g}"]
     replicas = usage_ratio_replica_count(
         current_replicas=current_replicas,
         usage_ratio=usage_ratio,
@@ -439,7 +477,7 @@ def object_metric_replicas(
         tolerances=tolerances,
         notes=notes,
     )
-    return ReplicaProposal(replicas, value, usage_ratio, notes=tuple(notes))
+    return ReplicaProposal(replicas, usage, usage_ratio, notes=tuple(notes))
 
 
 def object_per_pod_metric_replicas(
@@ -516,22 +554,16 @@ def external_metric_replicas(
         MetricComputationError: If ``values`` is empty or pods are needed but absent.
     """
     if not values:
-        raise NoMetricsError(
-            "unable to get external metric: no metrics returned from external metrics API"
-        )
+        raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
-    usage_ratio = float(usage) / float(target_value)
-    notes = [
-        f"sum of {len(values)} series {usage}m vs target {target_value}m: ratio {usage_ratio:.4g}"
-    ]
-    replicas = usage_ratio_replica_count(
-        current_replicas=current_replicas,
-        usage_ratio=usage_ratio,
-        pods=pods,
-        tolerances=tolerances,
-        notes=notes,
+    return _value_target_replicas(
+        current_replicas,
+        target_value,
+        usage,
+        f"sum of {len(values)} series {usage}m",
+        pods,
+        tolerances,
     )
-    return ReplicaProposal(replicas, usage, usage_ratio, notes=tuple(notes))
 
 
 def external_per_pod_metric_replicas(
@@ -557,9 +589,7 @@ def external_per_pod_metric_replicas(
         MetricComputationError: If ``values`` is empty.
     """
     if not values:
-        raise NoMetricsError(
-            "unable to get external metric: no metrics returned from external metrics API"
-        )
+        raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
     usage_ratio = _go_float_division(
         float(usage), float(target_average_value) * float(status_replicas)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .conditions import Reason
-from .history import TimestampedRecommendation
+from .history import TimestampedRecommendation, reuse_slot
 
 __all__ = ["Stabilized", "stabilize_recommendation", "stabilize_recommendation_with_behaviors"]
 
@@ -33,19 +33,6 @@ class Stabilized:
     replicas: int
     recommendations: tuple[TimestampedRecommendation, ...]
     reason: Reason
-
-
-def _record(
-    recommendations: Sequence[TimestampedRecommendation],
-    old_index: int | None,
-    new: TimestampedRecommendation,
-) -> tuple[TimestampedRecommendation, ...]:
-    # Reuse the slot of the last recommendation that fell out of every window.
-    if old_index is None:
-        return (*recommendations, new)
-    updated = list(recommendations)
-    updated[old_index] = new
-    return tuple(updated)
 
 
 def stabilize_recommendation(
@@ -74,7 +61,9 @@ def stabilize_recommendation(
             old_index = index
         elif item.replicas > highest:
             highest = item.replicas
-    stored = _record(recommendations, old_index, TimestampedRecommendation(desired_replicas, now))
+    stored = reuse_slot(
+        recommendations, old_index, TimestampedRecommendation(desired_replicas, now)
+    )
     return Stabilized(highest, stored, Reason.SCALE_DOWN_STABILIZED)
 
 
@@ -116,7 +105,9 @@ def stabilize_recommendation_with_behaviors(
     replicas = current_replicas
     replicas = max(replicas, up_recommendation)
     replicas = min(replicas, down_recommendation)
-    stored = _record(recommendations, old_index, TimestampedRecommendation(desired_replicas, now))
+    stored = reuse_slot(
+        recommendations, old_index, TimestampedRecommendation(desired_replicas, now)
+    )
     reason = (
         Reason.SCALE_UP_STABILIZED
         if desired_replicas >= current_replicas

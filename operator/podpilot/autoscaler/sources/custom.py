@@ -7,10 +7,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import pykube
-import requests
-
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.api.proposals import Proposed, average_value_current, metric_selector
 from podpilot.autoscaler.api.spec import MetricSpec
@@ -20,14 +16,14 @@ from podpilot.autoscaler.engine import (
     object_per_pod_metric_replicas,
     plain_metric_replicas,
 )
+from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource, item_milli_value
 from podpilot.autoscaler.sources.base import (
     EvaluationContext,
     MetricSourceError,
     ObjectReading,
     PodReadings,
 )
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.discovery import DiscoveryError
 
 GROUP = "custom.metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta2", "v1beta1")
@@ -52,28 +48,12 @@ class ObjectQuery:
     metric_selector: str = ""
 
 
-def _value(item: Mapping[str, Any], api: str) -> int:
-    try:
-        return milli_value(parse_quantity(str(item["value"])))
-    except (KeyError, QuantityError) as error:
-        raise MetricSourceError(api, f"invalid value in {item!r}") from error
-
-
-class CustomMetricsSource:
+class CustomMetricsSource(AggregatedApiSource):
     """The ``custom.metrics.k8s.io`` source; the version is negotiated by discovery."""
 
     api = "custom metrics API"
-
-    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
-        self._clients = clients
-        self._discovery = discovery
-        self.requests_made = 0
-
-    async def _version(self) -> str:
-        try:
-            return await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
-        except DiscoveryError as error:
-            raise MetricSourceError(self.api, str(error)) from error
+    group = GROUP
+    versions = SUPPORTED_VERSIONS
 
     async def read(self, query: PodsQuery | ObjectQuery) -> PodReadings | ObjectReading:
         if isinstance(query, PodsQuery):
@@ -92,7 +72,7 @@ class CustomMetricsSource:
             if name:
                 window = item.get("windowSeconds")
                 samples[name] = PodMetric(
-                    _value(item, self.api),
+                    item_milli_value(item, self.api),
                     parse_time(item.get("timestamp")) or 0.0,
                     float(window) if window is not None else DEFAULT_WINDOW,
                 )
@@ -117,26 +97,14 @@ class CustomMetricsSource:
                 self.api, f"no metrics returned for object metric {query.metric}"
             )
         return ObjectReading(
-            _value(items[0], self.api), parse_time(items[0].get("timestamp")) or 0.0
+            item_milli_value(items[0], self.api), parse_time(items[0].get("timestamp")) or 0.0
         )
 
     async def _items(
         self, version: str, namespace: str, path: str, params: Mapping[str, str]
     ) -> list[Mapping[str, Any]]:
-        self.requests_made += 1
-        return await self._clients.call(self._get, f"{GROUP}/{version}", namespace, path, params)
-
-    def _get(
-        self, group_version: str, namespace: str, path: str, params: Mapping[str, str]
-    ) -> list[Mapping[str, Any]]:
-        try:
-            response = self._clients.pykube.get(
-                version=group_version, namespace=namespace, url=path, params=dict(params)
-            )
-            self._clients.pykube.raise_for_status(response)
-        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
-            raise MetricSourceError(self.api, str(error)) from error
-        items: list[Mapping[str, Any]] = response.json().get("items", [])
+        document = await self._get(version, namespace, path, params)
+        items: list[Mapping[str, Any]] = document.get("items", [])
         return items
 
 

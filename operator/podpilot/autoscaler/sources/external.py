@@ -6,16 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pykube
-import requests
-
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.api.proposals import Proposed, metric_selector
 from podpilot.autoscaler.api.spec import MetricSpec
+from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource, item_milli_value
 from podpilot.autoscaler.sources.base import EvaluationContext, ExternalReadings, MetricSourceError
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.discovery import Discovery, DiscoveryError
 
 GROUP = "external.metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta1",)
@@ -28,48 +23,22 @@ class ExternalQuery:
     metric_selector: str = ""
 
 
-class ExternalMetricsSource:
+class ExternalMetricsSource(AggregatedApiSource):
     """The ``external.metrics.k8s.io`` source."""
 
     api = "external metrics API"
-
-    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
-        self._clients = clients
-        self._discovery = discovery
-        self.requests_made = 0
+    group = GROUP
+    versions = SUPPORTED_VERSIONS
 
     async def read(self, query: ExternalQuery) -> ExternalReadings:
-        try:
-            version = await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
-        except DiscoveryError as error:
-            raise MetricSourceError(self.api, str(error)) from error
+        version = await self._version()
         params = {"labelSelector": query.metric_selector} if query.metric_selector else {}
-        self.requests_made += 1
-        items = await self._clients.call(
-            self._get, f"{GROUP}/{version}", query.namespace, query.metric, params
-        )
+        document = await self._get(version, query.namespace, query.metric, params)
+        items: list[Mapping[str, Any]] = document.get("items", [])
         if not items:
             raise MetricSourceError(self.api, f"no metrics returned for {query.metric}")
-        values = []
-        for item in items:
-            try:
-                values.append(milli_value(parse_quantity(str(item["value"]))))
-            except (KeyError, QuantityError) as error:
-                raise MetricSourceError(self.api, f"invalid value in {item!r}") from error
-        return ExternalReadings(tuple(values), parse_time(items[0].get("timestamp")) or 0.0)
-
-    def _get(
-        self, group_version: str, namespace: str, metric: str, params: Mapping[str, str]
-    ) -> list[Mapping[str, Any]]:
-        try:
-            response = self._clients.pykube.get(
-                version=group_version, namespace=namespace, url=metric, params=dict(params)
-            )
-            self._clients.pykube.raise_for_status(response)
-        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
-            raise MetricSourceError(self.api, str(error)) from error
-        items: list[Mapping[str, Any]] = response.json().get("items", [])
-        return items
+        values = tuple(item_milli_value(item, self.api) for item in items)
+        return ExternalReadings(values, parse_time(items[0].get("timestamp")) or 0.0)
 
 
 async def read_external_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:

@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pykube
-import requests
-
 from podpilot.apimachinery.quantities import (
     QuantityError,
     format_milli,
@@ -31,10 +28,11 @@ from podpilot.autoscaler.engine import (
     resource_utilization_replicas,
 )
 from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
+from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
 from podpilot.autoscaler.sources.durations import parse_duration
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.discovery import Discovery
 from podpilot.kube.single_flight import SingleFlight
 
 GROUP = "metrics.k8s.io"
@@ -85,20 +83,20 @@ def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
     return pods
 
 
-class ResourceMetricsSource:
+class ResourceMetricsSource(AggregatedApiSource):
     """The ``metrics.k8s.io`` source (Resource and ContainerResource metrics)."""
 
     api = "resource metrics API"
+    group = GROUP
+    versions = SUPPORTED_VERSIONS
 
     def __init__(self, clients: ApiClients, discovery: Discovery, max_age: float = 5.0) -> None:
-        self._clients = clients
-        self._discovery = discovery
+        super().__init__(clients, discovery)
         # One list per namespace, shared by every reader (see the module docstring).
         self._lists: SingleFlight[str, dict[str, _PodUsage]] = SingleFlight(self._fetch, max_age)
         # Every Autoscaler of a namespace asks for the same readings of the same list: they
         # are computed once per list and query, not once per Autoscaler.
         self._readings: dict[ResourceQuery, tuple[dict[str, _PodUsage], PodReadings]] = {}
-        self.requests_made = 0
 
     async def read(self, query: ResourceQuery) -> PodReadings:
         pods = await self._lists.read(query.namespace, query.max_age)
@@ -119,24 +117,9 @@ class ResourceMetricsSource:
         return readings
 
     async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
-        try:
-            version = await self._discovery.negotiate(GROUP, SUPPORTED_VERSIONS)
-        except DiscoveryError as error:
-            raise MetricSourceError(self.api, str(error)) from error
-        self.requests_made += 1
-        document = await self._clients.call(self._get, f"{GROUP}/{version}", namespace)
+        version = await self._version()
+        document = await self._get(version, namespace, "pods")
         return parse_pod_metrics_list(document)
-
-    def _get(self, group_version: str, namespace: str) -> Mapping[str, Any]:
-        try:
-            response = self._clients.pykube.get(
-                version=group_version, namespace=namespace, url="pods"
-            )
-            self._clients.pykube.raise_for_status(response)
-        except (requests.RequestException, pykube.exceptions.HTTPError) as error:
-            raise MetricSourceError(self.api, str(error)) from error
-        document: Mapping[str, Any] = response.json()
-        return document
 
 
 async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:

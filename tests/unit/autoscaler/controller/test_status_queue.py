@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
+from unittest.mock import create_autospec
 
 import pytest
 
@@ -23,6 +24,7 @@ from podpilot.autoscaler.controller.loop import (
     next_delay,
     run_once,
 )
+from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import ScaleEvent, ScalingHistory, TimestampedRecommendation
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
@@ -73,6 +75,7 @@ def controller_writing_to(writes: SlowWrites) -> Controller:
         bucket=TokenBucket(1.0, 1),
         backoff_base=1.0,
         backoff_cap=2.0,
+        recorder=create_autospec(Recorder, instance=True),
     )
 
 

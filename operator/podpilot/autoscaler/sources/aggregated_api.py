@@ -1,0 +1,73 @@
+"""What the three metrics APIs served through the API server (``metrics.k8s.io``,
+``custom.metrics.k8s.io``, ``external.metrics.k8s.io``) share: version negotiation, one GET,
+and one quantity value, each failing as a ``MetricSourceError`` naming the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pykube
+import requests
+
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.autoscaler.sources.base import MetricSourceError
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.discovery import Discovery, DiscoveryError
+
+
+class AggregatedApiSource:
+    """The part every source of these APIs shares: ``api`` names it in errors, ``group`` is
+    served in one of ``versions`` (negotiated with discovery), ``requests_made`` counts GETs."""
+
+    api: str
+    group: str
+    versions: tuple[str, ...]
+
+    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
+        self._clients = clients
+        self._discovery = discovery
+        self.requests_made = 0
+
+    async def _version(self) -> str:
+        """The version of ``group`` to use, from those podpilot supports."""
+        try:
+            return await self._discovery.negotiate(self.group, self.versions)
+        except DiscoveryError as error:
+            raise MetricSourceError(self.api, str(error)) from error
+
+    async def _get(
+        self, version: str, namespace: str, url: str, params: Mapping[str, str] | None = None
+    ) -> Mapping[str, Any]:
+        """One GET, in the clients' pool: its JSON body."""
+        self.requests_made += 1
+        return await self._clients.call(
+            _get, self._clients, self.api, f"{self.group}/{version}", namespace, url, params or {}
+        )
+
+
+def _get(
+    clients: ApiClients,
+    api: str,
+    group_version: str,
+    namespace: str,
+    url: str,
+    params: Mapping[str, str],
+) -> Mapping[str, Any]:
+    try:
+        response = clients.pykube.get(
+            version=group_version, namespace=namespace, url=url, params=dict(params)
+        )
+        clients.pykube.raise_for_status(response)
+    except (requests.RequestException, pykube.exceptions.HTTPError) as error:
+        raise MetricSourceError(api, str(error)) from error
+    document: Mapping[str, Any] = response.json()
+    return document
+
+
+def item_milli_value(item: Mapping[str, Any], api: str) -> int:
+    """A metric value item's ``value`` quantity, in milli-units."""
+    try:
+        return milli_value(parse_quantity(str(item["value"])))
+    except (KeyError, QuantityError) as error:
+        raise MetricSourceError(api, f"invalid value in {item!r}") from error
