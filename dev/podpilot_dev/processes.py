@@ -198,5 +198,12 @@ def stop(process: RunningProcess, grace: float = 10.0) -> bool:
 
 
 def _reap(pid: int) -> None:
+    # Through our own Popen object when we started it, so that it learns its exit code and
+    # does not warn at interpreter exit that its child "is still running".
+    for child in _DETACHED_CHILDREN:
+        if child.pid == pid:
+            if child.poll() is not None:
+                _DETACHED_CHILDREN.remove(child)
+            return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
