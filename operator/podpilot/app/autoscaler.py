@@ -23,13 +23,14 @@ from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
 from podpilot.kube.coalescing import CoalescingWriter
-from podpilot.kube.custom_objects import StatusWriter
+from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
 from podpilot.kube.scale import ScaleClient
 from podpilot.observability import autoscaler_metrics
 
 PLURAL = "autoscalers"
+FIELD_MANAGER = "podpilot"
 COMPONENT = "podpilot-autoscaler"
 
 
@@ -40,10 +41,13 @@ def configure(settings: kopf.OperatorSettings) -> None:
 async def start(runtime: Runtime) -> None:
     clients, settings = runtime.api(), runtime.settings
     discovery = Discovery(clients)
-    writer = StatusWriter(clients, PLURAL)
+    autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
 
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
-        await writer.patch(*key, status)
+        namespace, name = key
+        await autoscalers.merge_patch_status(
+            name, status, namespace=namespace, field_manager=FIELD_MANAGER, hot_path=True
+        )
 
     controller = Controller(
         services=Services(

@@ -1,42 +1,191 @@
-"""Status patches of podpilot's own resources, through the official client."""
+"""Reads and writes of podpilot's own resources (podpilot.io), through the official client.
+
+One :class:`PodpilotObjects` per resource (plural), namespaced or cluster-scoped, offers the few
+operations the controllers use. Every call has an explicit ``_request_timeout`` and runs off the
+event loop through :class:`ApiClients`. What to write, when, and under which field manager is
+the callers' business.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import kubernetes
+from kubernetes.client import CustomObjectsApi
 
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.kube.clients import ApiClients
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+REQUEST_TIMEOUT = (5, 30)
+"""(connect, read) seconds of every call."""
+
+Object = dict[str, Any]
+Method = Callable[..., object]
 
 
-class StatusWriter:
-    """Merge-patches ``/status`` of namespaced podpilot.io objects."""
+class PodpilotObjects:
+    """The objects of one podpilot.io resource.
 
-    def __init__(self, clients: ApiClients, plural: str) -> None:
+    ``namespace`` is required by the methods of a namespaced resource and refused by those of a
+    cluster-scoped one; :meth:`list` always lists across all namespaces.
+    """
+
+    def __init__(
+        self,
+        clients: ApiClients,
+        plural: str,
+        *,
+        namespaced: bool,
+        api: CustomObjectsApi | None = None,
+        request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
         self._clients = clients
-        self._plural = plural
-        self._api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+        self.plural = plural
+        self.namespaced = namespaced
+        self._api = api if api is not None else CustomObjectsApi(clients.kubernetes)
+        self._timeout = request_timeout
 
-    async def patch(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        await self._clients.write_status(self._patch, namespace, name, dict(status))
+    async def list(self, label_selector: str | None = None) -> list[Object]:
+        """The items of one LIST across all namespaces, optionally by label."""
+        selection = {} if label_selector is None else {"label_selector": label_selector}
+        listing = await self._clients.call(
+            self._api.list_cluster_custom_object,
+            GROUP, VERSION, self.plural,
+            **selection, _request_timeout=self._timeout,
+        )  # fmt: skip
+        return list(_as_dict(listing).get("items") or [])
 
-    def _patch(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        # The answer (the whole object) is drained, not parsed: nothing reads it, and parsing
-        # thousands of them in the writer threads only grew their memory.
-        response = self._api.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            self._plural,
-            name,
-            {"status": status},
-            field_manager="podpilot",
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
+    async def get(self, name: str, namespace: str | None = None) -> Object:
+        """One object; a missing one raises ``ApiException`` 404."""
+        api = self._api
+        method, location = self._scoped(
+            api.get_cluster_custom_object, api.get_namespaced_custom_object, namespace, name
         )
-        cast(Any, response).drain_conn()
-        cast(Any, response).release_conn()
+        found = await self._clients.call(method, *location, _request_timeout=self._timeout)
+        return _as_dict(found)
+
+    async def create(self, body: Mapping[str, Any], namespace: str | None = None) -> Object:
+        """Create an object and return it as created (an existing one raises 409)."""
+        api = self._api
+        method, location = self._scoped(
+            api.create_cluster_custom_object, api.create_namespaced_custom_object, namespace
+        )
+        created = await self._clients.call(
+            method, *location, dict(body), _request_timeout=self._timeout
+        )
+        return _as_dict(created)
+
+    async def apply(
+        self,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        field_manager: str,
+        namespace: str | None = None,
+    ) -> None:
+        """Server-side apply of the object, forced: conflicting fields become the manager's."""
+        api = self._api
+        method, location = self._scoped(
+            api.patch_cluster_custom_object, api.patch_namespaced_custom_object, namespace, name
+        )
+        await self._clients.call(
+            method, *location, dict(body),
+            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
+            _request_timeout=self._timeout,
+        )  # fmt: skip
+
+    async def apply_status(
+        self,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        field_manager: str,
+        namespace: str | None = None,
+    ) -> None:
+        """Server-side apply of ``/status``, forced; ``body`` holds apiVersion, kind, metadata
+        (name and namespace) and status."""
+        method, location = self._status(namespace, name)
+        await self._clients.call(
+            method, *location, dict(body),
+            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
+            _request_timeout=self._timeout,
+        )  # fmt: skip
+
+    async def merge_patch_status(
+        self,
+        name: str,
+        status: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str | None = None,
+        hot_path: bool = False,
+    ) -> None:
+        """Merge-patch ``/status`` with ``{"status": status}``.
+
+        ``hot_path`` is for the Autoscaler's frequent status writes: the call runs in the
+        status-write pool (a burst of writes must not hold up reads) and its answer, the whole
+        object, is drained, not parsed: nothing reads it, and parsing thousands of them in the
+        writer threads only grew their memory.
+        """
+        method, location = self._status(namespace, name)
+        manager = {} if field_manager is None else {"field_manager": field_manager}
+        body = {"status": dict(status)}
+        if not hot_path:
+            await self._clients.call(
+                method, *location, body,
+                **manager, _content_type=MERGE_PATCH, _request_timeout=self._timeout,
+            )  # fmt: skip
+            return
+
+        def patch_and_drain() -> None:
+            response = method(
+                *location, body,
+                **manager, _content_type=MERGE_PATCH, _preload_content=False,
+                _request_timeout=self._timeout,
+            )  # fmt: skip
+            cast(Any, response).drain_conn()
+            cast(Any, response).release_conn()
+
+        await self._clients.write_status(patch_and_drain)
+
+    async def delete(self, name: str, namespace: str | None = None) -> bool:
+        """Delete an object; False when it was already gone (404), other errors raise."""
+        api = self._api
+        method, location = self._scoped(
+            api.delete_cluster_custom_object, api.delete_namespaced_custom_object, namespace, name
+        )
+        try:
+            await self._clients.call(method, *location, _request_timeout=self._timeout)
+        except kubernetes.client.exceptions.ApiException as error:
+            if error.status != 404:
+                raise
+            return False
+        return True
+
+    def _status(self, namespace: str | None, name: str) -> tuple[Method, tuple[str, ...]]:
+        api = self._api
+        return self._scoped(
+            api.patch_cluster_custom_object_status,
+            api.patch_namespaced_custom_object_status,
+            namespace,
+            name,
+        )
+
+    def _scoped(
+        self, cluster: Method, namespaced: Method, namespace: str | None, *names: str
+    ) -> tuple[Method, tuple[str, ...]]:
+        """The client method of this resource's scope and its leading arguments, group to
+        name."""
+        if self.namespaced != (namespace is not None):
+            scope = "namespaced" if self.namespaced else "cluster-scoped"
+            raise ValueError(f"{self.plural} is {scope}: namespace={namespace!r} does not fit")
+        if namespace is None:
+            return cluster, (GROUP, VERSION, self.plural, *names)
+        return namespaced, (GROUP, VERSION, namespace, self.plural, *names)
+
+
+def _as_dict(value: object) -> Object:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,281 @@
+"""PodpilotObjects: the exact client call of each operation, in each scope, with its timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+import pytest
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.custom_objects import (
+    APPLY_PATCH,
+    MERGE_PATCH,
+    REQUEST_TIMEOUT,
+    PodpilotObjects,
+)
+
+Call = tuple[str, tuple[object, ...], dict[str, object]]
+
+
+class FakeResponse:
+    def __init__(self) -> None:
+        self.drained = self.released = False
+
+    def drain_conn(self) -> None:
+        self.drained = True
+
+    def release_conn(self) -> None:
+        self.released = True
+
+
+class FakeCustomObjectsApi:
+    """Records every call by method name; answers with ``answer`` or raises ``fail``."""
+
+    def __init__(self, answer: object = None, fail: BaseException | None = None) -> None:
+        self.answer = answer
+        self.fail = fail
+        self.calls: list[Call] = []
+
+    def __getattr__(self, method: str) -> Callable[..., object]:
+        def record(*args: object, **kwargs: object) -> object:
+            self.calls.append((method, args, kwargs))
+            if self.fail is not None:
+                raise self.fail
+            if kwargs.get("_preload_content") is False:
+                self.answer = FakeResponse()
+            return self.answer
+
+        return record
+
+
+class FakeClients:
+    """Runs calls inline, noting which pool each would have used."""
+
+    def __init__(self) -> None:
+        self.pools: list[str] = []
+
+    async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
+        self.pools.append("call")
+        return function(*args, **kwargs)
+
+    async def write_status(
+        self, function: Callable[..., Any], /, *args: object, **kwargs: object
+    ) -> Any:
+        self.pools.append("write_status")
+        return function(*args, **kwargs)
+
+
+def objects(
+    plural: str, *, namespaced: bool, api: FakeCustomObjectsApi
+) -> tuple[PodpilotObjects, FakeClients]:
+    clients = FakeClients()
+    built = PodpilotObjects(
+        cast(ApiClients, clients),
+        plural,
+        namespaced=namespaced,
+        api=cast(CustomObjectsApi, api),
+    )
+    return built, clients
+
+
+def run(operation: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(operation)
+
+
+def test_the_default_timeout_is_five_seconds_to_connect_and_thirty_to_read() -> None:
+    assert REQUEST_TIMEOUT == (5, 30)
+
+
+def test_list_is_one_list_across_namespaces_with_an_optional_label_selector() -> None:
+    api = FakeCustomObjectsApi({"items": [{"metadata": {"name": "a"}}]})
+    reports, clients = objects("emptydirreports", namespaced=True, api=api)
+    assert run(reports.list(label_selector="app.kubernetes.io/managed-by=x")) == [
+        {"metadata": {"name": "a"}}
+    ]
+    assert run(reports.list()) == [{"metadata": {"name": "a"}}]
+    assert api.calls == [
+        (
+            "list_cluster_custom_object",
+            ("podpilot.io", "v1alpha1", "emptydirreports"),
+            {
+                "label_selector": "app.kubernetes.io/managed-by=x",
+                "_request_timeout": REQUEST_TIMEOUT,
+            },
+        ),
+        (
+            "list_cluster_custom_object",
+            ("podpilot.io", "v1alpha1", "emptydirreports"),
+            {"_request_timeout": REQUEST_TIMEOUT},
+        ),
+    ]
+    assert clients.pools == ["call", "call"]
+
+
+def test_a_list_without_items_is_empty() -> None:
+    reports, _ = objects("r", namespaced=False, api=FakeCustomObjectsApi({"items": None}))
+    assert run(reports.list()) == []
+
+
+def test_get_and_create_of_a_cluster_scoped_object() -> None:
+    api = FakeCustomObjectsApi({"metadata": {"uid": "u"}})
+    networks, _ = objects("flannelnetworkreports", namespaced=False, api=api)
+    assert run(networks.get("cluster")) == {"metadata": {"uid": "u"}}
+    body = {"metadata": {"name": "cluster"}}
+    assert run(networks.create(body)) == {"metadata": {"uid": "u"}}
+    assert api.calls == [
+        (
+            "get_cluster_custom_object",
+            ("podpilot.io", "v1alpha1", "flannelnetworkreports", "cluster"),
+            {"_request_timeout": REQUEST_TIMEOUT},
+        ),
+        (
+            "create_cluster_custom_object",
+            ("podpilot.io", "v1alpha1", "flannelnetworkreports", body),
+            {"_request_timeout": REQUEST_TIMEOUT},
+        ),
+    ]
+
+
+def test_get_and_create_of_a_namespaced_object() -> None:
+    api = FakeCustomObjectsApi("not a dict")
+    reports, _ = objects("emptydirreports", namespaced=True, api=api)
+    assert run(reports.get("r", namespace="ns")) == {}
+    assert run(reports.create({"k": 1}, namespace="ns")) == {}
+    assert [(method, args) for method, args, _ in api.calls] == [
+        ("get_namespaced_custom_object", ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "r")),
+        (
+            "create_namespaced_custom_object",
+            ("podpilot.io", "v1alpha1", "ns", "emptydirreports", {"k": 1}),
+        ),
+    ]
+
+
+def test_apply_and_apply_status_are_forced_server_side_applies() -> None:
+    api = FakeCustomObjectsApi()
+    reports, clients = objects("emptydirreports", namespaced=True, api=api)
+    manifest = {"metadata": {"name": "r", "namespace": "ns"}, "spec": {}}
+    status = {"metadata": {"name": "r", "namespace": "ns"}, "status": {"a": 1}}
+    run(reports.apply("r", manifest, field_manager="podpilot-emptydir", namespace="ns"))
+    run(reports.apply_status("r", status, field_manager="podpilot-emptydir", namespace="ns"))
+    applied = {
+        "field_manager": "podpilot-emptydir",
+        "force": True,
+        "_content_type": APPLY_PATCH,
+        "_request_timeout": REQUEST_TIMEOUT,
+    }
+    assert api.calls == [
+        (
+            "patch_namespaced_custom_object",
+            ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "r", manifest),
+            applied,
+        ),
+        (
+            "patch_namespaced_custom_object_status",
+            ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "r", status),
+            applied,
+        ),
+    ]
+    assert APPLY_PATCH == "application/apply-patch+yaml"
+    assert clients.pools == ["call", "call"]
+
+
+def test_apply_of_a_cluster_scoped_object() -> None:
+    api = FakeCustomObjectsApi()
+    policies, _ = objects("emptydirauditpolicies", namespaced=False, api=api)
+    run(policies.apply("p", {"spec": {}}, field_manager="m"))
+    run(policies.apply_status("p", {"status": {}}, field_manager="m"))
+    location = ("podpilot.io", "v1alpha1", "emptydirauditpolicies", "p")
+    assert [(method, args) for method, args, _ in api.calls] == [
+        ("patch_cluster_custom_object", (*location, {"spec": {}})),
+        ("patch_cluster_custom_object_status", (*location, {"status": {}})),
+    ]
+
+
+def test_merge_patch_status_of_a_cluster_scoped_object_without_a_field_manager() -> None:
+    api = FakeCustomObjectsApi()
+    policies, clients = objects("emptydirauditpolicies", namespaced=False, api=api)
+    run(policies.merge_patch_status("default", {"lastFullScan": "t"}))
+    assert api.calls == [
+        (
+            "patch_cluster_custom_object_status",
+            (
+                "podpilot.io",
+                "v1alpha1",
+                "emptydirauditpolicies",
+                "default",
+                {"status": {"lastFullScan": "t"}},
+            ),
+            {"_content_type": MERGE_PATCH, "_request_timeout": REQUEST_TIMEOUT},
+        )
+    ]
+    assert MERGE_PATCH == "application/merge-patch+json"
+    assert clients.pools == ["call"]
+
+
+def test_the_hot_path_status_write_is_drained_in_the_status_pool() -> None:
+    api = FakeCustomObjectsApi()
+    autoscalers, clients = objects("autoscalers", namespaced=True, api=api)
+    run(
+        autoscalers.merge_patch_status(
+            "web", {"desired": 3}, namespace="ns", field_manager="podpilot", hot_path=True
+        )
+    )
+    assert api.calls == [
+        (
+            "patch_namespaced_custom_object_status",
+            ("podpilot.io", "v1alpha1", "ns", "autoscalers", "web", {"status": {"desired": 3}}),
+            {
+                "field_manager": "podpilot",
+                "_content_type": MERGE_PATCH,
+                "_preload_content": False,
+                "_request_timeout": REQUEST_TIMEOUT,
+            },
+        )
+    ]
+    assert clients.pools == ["write_status"]
+    response = cast(FakeResponse, api.answer)
+    assert response.drained and response.released
+
+
+def test_delete_in_each_scope_says_whether_it_deleted() -> None:
+    api = FakeCustomObjectsApi()
+    reports, _ = objects("emptydirreports", namespaced=True, api=api)
+    subnets, _ = objects("flannelsubnetreports", namespaced=False, api=api)
+    assert run(reports.delete("r", namespace="ns")) is True
+    assert run(subnets.delete("node-1")) is True
+    assert api.calls == [
+        (
+            "delete_namespaced_custom_object",
+            ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "r"),
+            {"_request_timeout": REQUEST_TIMEOUT},
+        ),
+        (
+            "delete_cluster_custom_object",
+            ("podpilot.io", "v1alpha1", "flannelsubnetreports", "node-1"),
+            {"_request_timeout": REQUEST_TIMEOUT},
+        ),
+    ]
+
+
+def test_deleting_a_missing_object_is_fine_other_errors_raise() -> None:
+    gone, _ = objects("r", namespaced=False, api=FakeCustomObjectsApi(fail=ApiException(404)))
+    assert run(gone.delete("x")) is False
+    refused, _ = objects("r", namespaced=False, api=FakeCustomObjectsApi(fail=ApiException(403)))
+    with pytest.raises(ApiException) as raised:
+        run(refused.delete("x"))
+    assert raised.value.status == 403
+
+
+def test_a_namespace_must_match_the_scope() -> None:
+    api = FakeCustomObjectsApi()
+    reports, _ = objects("emptydirreports", namespaced=True, api=api)
+    subnets, _ = objects("flannelsubnetreports", namespaced=False, api=api)
+    with pytest.raises(ValueError, match="emptydirreports is namespaced"):
+        run(reports.delete("r"))
+    with pytest.raises(ValueError, match="flannelsubnetreports is cluster-scoped"):
+        run(subnets.merge_patch_status("n", {}, namespace="ns"))
+    assert api.calls == []
