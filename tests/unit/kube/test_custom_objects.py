@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, cast
 
 import pytest
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi, FakeResponse
 
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.custom_objects import (
@@ -17,56 +18,6 @@ from podpilot.kube.custom_objects import (
     REQUEST_TIMEOUT,
     PodpilotObjects,
 )
-
-Call = tuple[str, tuple[object, ...], dict[str, object]]
-
-
-class FakeResponse:
-    def __init__(self) -> None:
-        self.drained = self.released = False
-
-    def drain_conn(self) -> None:
-        self.drained = True
-
-    def release_conn(self) -> None:
-        self.released = True
-
-
-class FakeCustomObjectsApi:
-    """Records every call by method name; answers with ``answer`` or raises ``fail``."""
-
-    def __init__(self, answer: object = None, fail: BaseException | None = None) -> None:
-        self.answer = answer
-        self.fail = fail
-        self.calls: list[Call] = []
-
-    def __getattr__(self, method: str) -> Callable[..., object]:
-        def record(*args: object, **kwargs: object) -> object:
-            self.calls.append((method, args, kwargs))
-            if self.fail is not None:
-                raise self.fail
-            if kwargs.get("_preload_content") is False:
-                self.answer = FakeResponse()
-            return self.answer
-
-        return record
-
-
-class FakeClients:
-    """Runs calls inline, noting which pool each would have used."""
-
-    def __init__(self) -> None:
-        self.pools: list[str] = []
-
-    async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
-        self.pools.append("call")
-        return function(*args, **kwargs)
-
-    async def write_status(
-        self, function: Callable[..., Any], /, *args: object, **kwargs: object
-    ) -> Any:
-        self.pools.append("write_status")
-        return function(*args, **kwargs)
 
 
 def objects(
