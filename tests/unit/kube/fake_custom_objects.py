@@ -20,21 +20,32 @@ class FakeResponse:
 
 
 class FakeCustomObjectsApi:
-    """Records every call by method name; answers with ``answer`` or raises ``fail``."""
+    """Records every call by method name; answers with ``answer`` (or ``answers[method]``),
+    or raises ``fail`` (or ``failures[method]``)."""
 
-    def __init__(self, answer: object = None, fail: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        answer: object = None,
+        fail: BaseException | None = None,
+        *,
+        answers: dict[str, object] | None = None,
+        failures: dict[str, BaseException] | None = None,
+    ) -> None:
         self.answer = answer
         self.fail = fail
+        self.answers = answers or {}
+        self.failures = failures or {}
         self.calls: list[Call] = []
 
     def __getattr__(self, method: str) -> Callable[..., object]:
         def record(*args: object, **kwargs: object) -> object:
             self.calls.append((method, args, kwargs))
-            if self.fail is not None:
-                raise self.fail
+            failure = self.failures.get(method, self.fail)
+            if failure is not None:
+                raise failure
             if kwargs.get("_preload_content") is False:
                 self.answer = FakeResponse()
-            return self.answer
+            return self.answers.get(method, self.answer)
 
         return record
 

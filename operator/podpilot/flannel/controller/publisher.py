@@ -1,4 +1,4 @@
-"""Writes the reports through the official client, off the event loop.
+"""Writes the reports through ``podpilot.kube``, off the event loop.
 
 It remembers what it last wrote, so unchanged reports cost no API call. That memory is seeded
 once at startup from the reports already in the cluster (one LIST), which also tells the
@@ -16,7 +16,6 @@ from typing import Any
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.flannel.api.reports import (
     NETWORK_PLURAL,
     NODE_PLURAL,
@@ -30,6 +29,7 @@ from podpilot.flannel.controller.recorder import Recorder
 from podpilot.flannel.engine.findings import Severity
 from podpilot.flannel.engine.transitions import Active, FindingKey
 from podpilot.kube.clients import ApiClients
+from podpilot.kube.custom_objects import PodpilotObjects
 
 log = logging.getLogger(__name__)
 NODE_KIND = "FlannelSubnetReport"
@@ -38,11 +38,17 @@ WRITE_CONCURRENCY = 8
 
 
 class ReportPublisher:
-    def __init__(self, clients: ApiClients, network_report_name: str, recorder: Recorder) -> None:
-        self._clients = clients
+    def __init__(
+        self,
+        clients: ApiClients,
+        network_report_name: str,
+        recorder: Recorder,
+        custom: CustomObjectsApi | None = None,
+    ) -> None:
         self._recorder = recorder
         self.network_report_name = network_report_name
-        self._custom = CustomObjectsApi(clients.kubernetes)
+        self._nodes = PodpilotObjects(clients, NODE_PLURAL, namespaced=False, api=custom)
+        self._networks = PodpilotObjects(clients, NETWORK_PLURAL, namespaced=False, api=custom)
         self._written: dict[str, dict[str, Any]] = {}  # node report name → status content
         self._network: dict[str, Any] | None = None
         self._network_exists = False
@@ -50,27 +56,14 @@ class ReportPublisher:
 
     async def seed(self) -> dict[FindingKey, Active]:
         """Learn the reports that already exist; return the findings they list as active."""
-        listed = _as_dict(
-            await self._clients.call(
-                self._custom.list_cluster_custom_object, GROUP, VERSION, NODE_PLURAL
-            )
-        )
         active: dict[FindingKey, Active] = {}
-        for item in listed.get("items", []):
+        for item in await self._nodes.list():
             name = item["metadata"]["name"]
             status = without_observed_at(item.get("status")) or {}
             self._written[name] = status
             _collect(active, status.get("findings"), default_node=name)
         try:
-            cluster = _as_dict(
-                await self._clients.call(
-                    self._custom.get_cluster_custom_object,
-                    GROUP,
-                    VERSION,
-                    NETWORK_PLURAL,
-                    self.network_report_name,
-                )
-            )
+            cluster = await self._networks.get(self.network_report_name)
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -108,40 +101,34 @@ class ReportPublisher:
         self, name: str, status: dict[str, Any], node_uid: str | None, stamp: str
     ) -> None:
         if name not in self._written:
-            await self._create(NODE_PLURAL, NODE_KIND, node_report_body(name, node_uid))
+            await self._create(self._nodes, NODE_KIND, node_report_body(name, node_uid))
         patch = merge_patch(self._written.get(name), status)
         try:
-            await self._patch_status(NODE_PLURAL, NODE_KIND, name, {**patch, "observedAt": stamp})
+            await self._patch_status(self._nodes, NODE_KIND, name, {**patch, "observedAt": stamp})
         except ApiException as error:
             if error.status != 404:
                 raise
             # Deleted behind our back (by hand, or by the garbage collector with its node).
-            await self._create(NODE_PLURAL, NODE_KIND, node_report_body(name, node_uid))
-            await self._patch_status(NODE_PLURAL, NODE_KIND, name, {**status, "observedAt": stamp})
+            await self._create(self._nodes, NODE_KIND, node_report_body(name, node_uid))
+            await self._patch_status(self._nodes, NODE_KIND, name, {**status, "observedAt": stamp})
         self._written[name] = status
 
     async def _delete_node(self, name: str) -> None:
-        try:
-            await self._clients.call(
-                self._custom.delete_cluster_custom_object, GROUP, VERSION, NODE_PLURAL, name
-            )
+        if await self._nodes.delete(name):  # False: it was already gone
             self._recorder.report_written(NODE_KIND, "delete")
-        except ApiException as error:
-            if error.status != 404:
-                raise
         self._written.pop(name, None)
 
     async def _write_network(self, status: dict[str, Any], stamp: str) -> None:
         if not self._network_exists:
             created = await self._create(
-                NETWORK_PLURAL, NETWORK_KIND, network_report_body(self.network_report_name)
+                self._networks, NETWORK_KIND, network_report_body(self.network_report_name)
             )
             self.network_uid = created["metadata"].get("uid") if created else self.network_uid
             self._network_exists = True
         patch = merge_patch(self._network, status)
         try:
             await self._patch_status(
-                NETWORK_PLURAL,
+                self._networks,
                 NETWORK_KIND,
                 self.network_report_name,
                 {**patch, "observedAt": stamp},
@@ -153,34 +140,24 @@ class ReportPublisher:
             raise
         self._network = status
 
-    async def _create(self, plural: str, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    async def _create(
+        self, reports: PodpilotObjects, kind: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Create a report; None when it already exists (or the answer is empty)."""
         try:
-            created = await self._clients.call(
-                self._custom.create_cluster_custom_object, GROUP, VERSION, plural, body
-            )
+            created = await reports.create(body)
         except ApiException as error:
             if error.status != 409:
                 raise
             return None
         self._recorder.report_written(kind, "create")
-        return created if isinstance(created, dict) else None
+        return created or None
 
     async def _patch_status(
-        self, plural: str, kind: str, name: str, status_patch: dict[str, Any]
+        self, reports: PodpilotObjects, kind: str, name: str, status_patch: dict[str, Any]
     ) -> None:
-        await self._clients.call(
-            self._custom.patch_cluster_custom_object_status,
-            GROUP,
-            VERSION,
-            plural,
-            name,
-            {"status": status_patch},
-        )
+        await reports.merge_patch_status(name, status_patch)
         self._recorder.report_written(kind, "patch-status")
-
-
-def _as_dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _collect(active: dict[FindingKey, Active], findings: Any, default_node: str | None) -> None:

@@ -1,0 +1,93 @@
+"""ReportPublisher: the exact API calls of FlannelSubnetReport and FlannelNetworkReport writes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi
+
+from podpilot.flannel.api.reports import Desired, network_report_body, node_report_body
+from podpilot.flannel.controller.publisher import ReportPublisher
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.custom_objects import REQUEST_TIMEOUT
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+STAMP = "2026-01-02T03:04:05Z"
+TIMEOUT = {"_request_timeout": REQUEST_TIMEOUT}
+MERGE = {"_content_type": "application/merge-patch+json", **TIMEOUT}
+NODES = ("podpilot.io", "v1alpha1", "flannelsubnetreports")
+NETWORKS = ("podpilot.io", "v1alpha1", "flannelnetworkreports")
+
+
+class Written:
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: None
+
+    def report_written(self, kind: str, operation: str) -> None:
+        self.writes.append((kind, operation))
+
+
+def publisher(api: FakeCustomObjectsApi, recorder: Written) -> ReportPublisher:
+    clients = cast(ApiClients, FakeClients())
+    return ReportPublisher(clients, "cluster", cast(Any, recorder), cast(CustomObjectsApi, api))
+
+
+def test_a_fresh_cluster_gets_its_reports_created_then_their_status_patched() -> None:
+    api = FakeCustomObjectsApi(
+        answers={
+            "list_cluster_custom_object": {"items": []},
+            "create_cluster_custom_object": {"metadata": {"uid": "net-uid"}},
+        },
+        failures={"get_cluster_custom_object": ApiException(404)},
+    )
+    recorder = Written()
+    reports = publisher(api, recorder)
+    assert asyncio.run(reports.seed()) == {}
+    desired = Desired(nodes={"n1": {"subnet": "10.0.1.0/24"}}, network={"free": 1})
+    asyncio.run(reports.publish(desired, {"n1": "node-uid"}, {"n1"}, NOW))
+    assert api.calls == [
+        ("list_cluster_custom_object", NODES, TIMEOUT),
+        ("get_cluster_custom_object", (*NETWORKS, "cluster"), TIMEOUT),
+        ("create_cluster_custom_object", (*NODES, node_report_body("n1", "node-uid")), TIMEOUT),
+        (
+            "patch_cluster_custom_object_status",
+            (*NODES, "n1", {"status": {"subnet": "10.0.1.0/24", "observedAt": STAMP}}),
+            MERGE,
+        ),
+        ("create_cluster_custom_object", (*NETWORKS, network_report_body("cluster")), TIMEOUT),
+        (
+            "patch_cluster_custom_object_status",
+            (*NETWORKS, "cluster", {"status": {"free": 1, "observedAt": STAMP}}),
+            MERGE,
+        ),
+    ]
+    assert reports.network_uid == "net-uid"
+    assert recorder.writes == [
+        ("FlannelSubnetReport", "create"),
+        ("FlannelSubnetReport", "patch-status"),
+        ("FlannelNetworkReport", "create"),
+        ("FlannelNetworkReport", "patch-status"),
+    ]
+
+
+def test_the_report_of_a_gone_node_is_deleted_and_a_missing_one_is_fine() -> None:
+    listed = {"items": [{"metadata": {"name": "gone"}, "status": {"subnet": "s"}}]}
+    network = {"metadata": {"uid": "u"}, "status": {"free": 1}}
+    for failure, writes in ((None, [("FlannelSubnetReport", "delete")]), (ApiException(404), [])):
+        api = FakeCustomObjectsApi(
+            answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": network},
+            failures={"delete_cluster_custom_object": failure} if failure else {},
+        )
+        recorder = Written()
+        reports = publisher(api, recorder)
+        asyncio.run(reports.seed())
+        asyncio.run(reports.publish(Desired(nodes={}, network={"free": 1}), {}, set(), NOW))
+        assert api.calls[2:] == [("delete_cluster_custom_object", (*NODES, "gone"), TIMEOUT)]
+        assert recorder.writes == writes
