@@ -88,14 +88,10 @@ class PodpilotObjects:
     ) -> None:
         """Server-side apply of the object, forced: conflicting fields become the manager's."""
         api = self._api
-        method, location = self._scoped(
+        target = self._scoped(
             api.patch_cluster_custom_object, api.patch_namespaced_custom_object, namespace, name
         )
-        await self._clients.call(
-            method, *location, dict(body),
-            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
-            _request_timeout=self._timeout,
-        )  # fmt: skip
+        await self._server_side_apply(target, body, field_manager)
 
     async def apply_status(
         self,
@@ -107,12 +103,7 @@ class PodpilotObjects:
     ) -> None:
         """Server-side apply of ``/status``, forced; ``body`` holds apiVersion, kind, metadata
         (name and namespace) and status."""
-        method, location = self._status(namespace, name)
-        await self._clients.call(
-            method, *location, dict(body),
-            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
-            _request_timeout=self._timeout,
-        )  # fmt: skip
+        await self._server_side_apply(self._status(namespace, name), body, field_manager)
 
     async def merge_patch_status(
         self,
@@ -164,6 +155,16 @@ class PodpilotObjects:
                 raise
             return False
         return True
+
+    async def _server_side_apply(
+        self, target: tuple[Method, tuple[str, ...]], body: Mapping[str, Any], field_manager: str
+    ) -> None:
+        method, location = target
+        await self._clients.call(
+            method, *location, dict(body),
+            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
+            _request_timeout=self._timeout,
+        )  # fmt: skip
 
     def _status(self, namespace: str | None, name: str) -> tuple[Method, tuple[str, ...]]:
         api = self._api
