@@ -541,7 +541,7 @@ def run_hpa(bench: Cluster, count: int, periods: int, timeout: float) -> Measure
         warm_up(controller, count, timeout)
         return measure(bench, controller, count, periods)
     finally:
-        controller.stop()  # the HPAs stay, inert: nothing reconciles them any more
+        controller.stop()  # the HPAs stay, inert, until the podpilot side deletes them
 
 
 def run_podpilot(
@@ -554,6 +554,9 @@ def run_podpilot(
     profile: str | None = None,
 ) -> Measurement:
     say(f"podpilot side, {count} Autoscalers")
+    # The HPA side's HPAs target the same Deployments: with them in place every Autoscaler
+    # would refuse to act (the ambiguity guard) and read nothing. The HPA side re-creates them.
+    bench.kubectl("delete", "hpa", "--all", "--all-namespaces", "--wait=true")
     existing = set(bench.kubectl("get", "autoscalers", "-A", "-o", "name").split())
     refuse_extra(len(existing), count, "Autoscalers")
     missing = [i for i in range(count) if f"autoscaler.podpilot.io/d-{i:05d}" not in existing]

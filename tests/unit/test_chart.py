@@ -54,6 +54,7 @@ AUTOSCALER_RULES = {
     ("cluster", "podpilot.io", "prometheusservers", "get", ""),
     *(("cluster", "", "pods", v, "") for v in ("get", "list", "watch")),
     *(("cluster", "apps", "deployments", v, "") for v in ("list", "watch")),
+    *(("cluster", "autoscaling", "horizontalpodautoscalers", v, "") for v in ("list", "watch")),
     *(
         ("cluster", "apps", f"{kind}/scale", v, "")
         for kind in ("deployments", "statefulsets", "replicasets")

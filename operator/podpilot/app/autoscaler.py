@@ -4,6 +4,7 @@ Deployment caches that ``autoscaler.object_watches`` keeps outside kopf."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -17,8 +18,15 @@ from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.result import Event
+from podpilot.autoscaler.api.spec import SpecError, parse_spec
 from podpilot.autoscaler.controller.evaluator import Services
-from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.controller.loop import (
+    AutoscalerLoop,
+    Controller,
+    claim_target,
+    next_delay,
+    run_once,
+)
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
@@ -42,6 +50,7 @@ async def start(runtime: Runtime) -> None:
     clients, settings = runtime.api(), runtime.settings
     discovery = Discovery(clients)
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
+    watches = ObjectWatches(clients, settings.namespaces)
 
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
         namespace, name = key
@@ -65,14 +74,14 @@ async def start(runtime: Runtime) -> None:
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,
         recorder=autoscaler_metrics.RECORDER,
+        owners=watches.owners,
     )
-    watches = ObjectWatches(clients, settings.namespaces)
     watches.start()
     runtime.autoscaler = AutoscalerParts(controller, watches, EventPoster(clients))
 
 
 async def stop(runtime: Runtime) -> None:
-    """Stop the pod and Deployment watches, and close the Prometheus connections (this also
+    """Stop the pod, Deployment and HPA watches, and close the Prometheus connections (this also
     removes their TLS files)."""
     parts = runtime.autoscaler
     if parts is None:
@@ -98,8 +107,29 @@ async def autoscaler(
     assert namespace is not None, "Autoscaler is a namespaced resource"
     runtime: Runtime = memo.runtime
     parts = runtime.autoscaler_parts()
+    controller = parts.controller
+    # Claimed before the wait: the daemons of a starting operator all wait for the caches, so
+    # each one's first decision already knows the others' targets.
+    with contextlib.suppress(SpecError):  # run_once reports it
+        claim_target(controller.owners, namespace, name, parse_spec(body.get("spec", {})))
+    try:
+        await _evaluate_until_stopped(body, name, namespace, meta, status, stopped, parts, logger)
+    finally:
+        controller.owners.release(namespace, name)  # also when cancelled
+
+
+async def _evaluate_until_stopped(
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    stopped: kopf.DaemonStopped,
+    parts: AutoscalerParts,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
     controller, watches = parts.controller, parts.watches
-    await watches.synced()  # no decision on a half-filled pod cache
+    await watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
     loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
     watched = watches.objects
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from podpilot.apimachinery.selectors import SelectorError, parse_selector
+from podpilot.autoscaler.api.owners import ScaleOwner
 from podpilot.autoscaler.api.pods import CachedPod, PodKey, select_pods
 from podpilot.autoscaler.api.result import EvaluationResult
-from podpilot.autoscaler.api.spec import AutoscalerSpec
+from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode
 from podpilot.autoscaler.engine import CalculatorSettings, tolerances_for
 from podpilot.autoscaler.policy.plan import (
     Memory,
@@ -62,9 +63,11 @@ async def evaluate(
     services: Services,
     now: float,
     observe_read: ObserveRead = ignore_read,
+    other_owners: tuple[ScaleOwner, ...] = (),
 ) -> EvaluationResult:
-    """Evaluate once; patch ``/scale`` unless paused or in DryRun mode."""
-    observations = await read(spec, namespace, watched, services, now, observe_read)
+    """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, or ``other_owners``
+    (whoever else scales the target) make the target ambiguous."""
+    observations = await read(spec, namespace, watched, services, now, observe_read, other_owners)
     plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
     return await act(plan, spec, namespace, services)
 
@@ -76,8 +79,10 @@ async def read(
     services: Services,
     now: float,
     observe_read: ObserveRead = ignore_read,
+    other_owners: tuple[ScaleOwner, ...] = (),
 ) -> Observations:
-    """The target's scale (watch, else ``GET /scale``), its pods and every metric."""
+    """The target's scale (watch, else ``GET /scale``), its pods and every metric; no metric
+    when another autoscaler scales the target (nothing will be done with them)."""
     target = spec.target
     reference = f"{target.kind}/{target.name}"
     try:
@@ -89,7 +94,12 @@ async def read(
             watched.scale(namespace, target.api_version, target.kind, target.name),
         )
     except ScaleError as error:
-        return Observations(now, reference, scale_failure=ScaleFailure(error.reason, str(error)))
+        failure = ScaleFailure(error.reason, str(error))
+        return Observations(now, reference, scale_failure=failure, other_owners=other_owners)
+    if other_owners and spec.mode is Mode.ACTIVE:
+        return Observations(
+            now, reference, scale.spec_replicas, scale.selector, other_owners=other_owners
+        )
     observed = Observations(now, reference, scale.spec_replicas, scale.selector)
     try:
         selector = parse_selector(scale.selector)

@@ -15,8 +15,15 @@ from typing import Any
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.owners import (
+    AUTOSCALER_KIND,
+    OwnerIndex,
+    ScaleOwner,
+    ScaleTarget,
+    other_owners,
+)
 from podpilot.autoscaler.api.result import Action, EvaluationResult, Event
-from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
+from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode, SpecError, parse_spec
 from podpilot.autoscaler.api.status import (
     carried_over,
     history_from_status,
@@ -48,6 +55,7 @@ class Controller:
     backoff_base: float
     backoff_cap: float
     recorder: Recorder
+    owners: OwnerIndex = field(default_factory=OwnerIndex)  # who scales which target
 
 
 @dataclass(frozen=True)
@@ -168,10 +176,18 @@ async def run_once(
     except SpecError as error:
         post(Event("Warning", "InvalidSpec", str(error)))
         return None, None
+    others = claim_target(controller.owners, loop.namespace, loop.name, spec)
     started = time.perf_counter()
     recorder = controller.recorder
     result = await evaluate(
-        spec, loop.namespace, loop.memory, watched, controller.services, now, recorder.metric_read
+        spec,
+        loop.namespace,
+        loop.memory,
+        watched,
+        controller.services,
+        now,
+        recorder.metric_read,
+        others,
     )
     seconds = time.perf_counter() - started
     recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
@@ -207,6 +223,19 @@ async def run_once(
             loop.persisted, loop.pending = state, None
     loop.written_key = key
     return spec, result
+
+
+def claim_target(
+    owners: OwnerIndex, namespace: str, name: str, spec: AutoscalerSpec
+) -> tuple[ScaleOwner, ...]:
+    """Record the target this Autoscaler scales (an owner only when Active); the target's
+    other owners, which an Active Autoscaler must not scale alongside (none for DryRun)."""
+    target, active = spec.target, spec.mode is Mode.ACTIVE
+    owners.claim(namespace, name, target.kind, target.name, active)
+    if not active:
+        return ()
+    me = ScaleOwner(AUTOSCALER_KIND, namespace, name)
+    return other_owners(me, owners.owners(ScaleTarget(namespace, target.kind, target.name)))
 
 
 def decision_state(status: Mapping[str, Any]) -> DecisionState:

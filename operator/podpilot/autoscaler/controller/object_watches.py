@@ -1,4 +1,5 @@
-"""The list-and-watches that fill the Autoscaler's pod and Deployment caches."""
+"""The list-and-watches that fill the Autoscaler's pod and Deployment caches, and the HPAs of
+the ambiguity guard's owner index."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import kubernetes
 
+from podpilot.autoscaler.api.owners import OwnerIndex, hpa_target
 from podpilot.autoscaler.api.pods import cached_pod
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.list_watch import ListWatch
@@ -17,13 +19,19 @@ from .watched_scales import deployment_scale
 
 
 class ObjectWatches:
-    """Pods and Deployments of the whole cluster, or of each watched namespace."""
+    """Pods, Deployments and HPAs of the whole cluster, or of each watched namespace.
+
+    HPAs go to ``owners`` (each kept as its target's kind and name); the Autoscaler daemons
+    add their own targets to it.
+    """
 
     def __init__(self, clients: ApiClients, namespaces: Sequence[str]) -> None:
         core = kubernetes.client.CoreV1Api(clients.kubernetes)
         apps = kubernetes.client.AppsV1Api(clients.kubernetes)
+        hpas = kubernetes.client.AutoscalingV2Api(clients.kubernetes)
         pods, scales = PodCache(), ScaleCache()
         self.objects = WatchedObjects(pods, scales)
+        self.owners = OwnerIndex()
 
         def scoped(
             resource: str, all_namespaces: Callable[..., Any], one: Callable[..., Any]
@@ -44,6 +52,14 @@ class ObjectWatches:
                 "deployments",
                 apps.list_deployment_for_all_namespaces,
                 apps.list_namespaced_deployment,
+            )
+        ]
+        self._watches += [
+            ListWatch(name, call, hpa_target, self.owners)
+            for name, call in scoped(
+                "horizontalpodautoscalers",
+                hpas.list_horizontal_pod_autoscaler_for_all_namespaces,
+                hpas.list_namespaced_horizontal_pod_autoscaler,
             )
         ]
 

@@ -3,7 +3,8 @@
 An evaluation is read (``controller.evaluator.read``: the scale, the pods, one result per
 metric), then decided here, then acted on (``controller.evaluator.act``: patch ``/scale``
 when the plan says so). Deciding is the HPA engine's decision with podpilot's additions
-around it: the fallback, the activation gate of ``minReplicas: 0``, pause and DryRun.
+around it: the ambiguity guard (another autoscaler scales the target), the fallback, the
+activation gate of ``minReplicas: 0``, pause and DryRun.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.owners import AMBIGUOUS_SCALE_TARGET, ScaleOwner, ambiguity_message
 from podpilot.autoscaler.api.result import (
     Action,
     EvaluationResult,
@@ -59,7 +61,8 @@ class Observations:
     """What one evaluation read: the target's scale and one result per spec metric.
 
     ``metrics`` is empty when nothing was read: the scale failed, its selector is unusable,
-    or scaling is disabled (zero replicas while ``minReplicas`` is not 0).
+    scaling is disabled (zero replicas while ``minReplicas`` is not 0), or another autoscaler
+    scales the target (``other_owners``, only ever filled for an Active Autoscaler).
     """
 
     now: float
@@ -69,6 +72,7 @@ class Observations:
     selector_error: str | None = None  # why that selector does not parse
     metrics: tuple[MetricResult, ...] = ()
     scale_failure: ScaleFailure | None = None
+    other_owners: tuple[ScaleOwner, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ def decide(
 ) -> Plan:
     """The plan for one evaluation; nothing here reads or writes anything."""
     now, reference = observations.now, observations.reference
+    if observations.other_owners and spec.mode is Mode.ACTIVE:  # shadowing is DryRun's job
+        return Plan(_ambiguous(observations, memory))
     failure = observations.scale_failure
     if failure is not None:
         condition = StatusCondition("AbleToScale", False, failure.reason, failure.message)
@@ -115,6 +121,31 @@ def decide(
             _held(now, current, reason, problem, memory, reference, (SCALE_READ, condition))
         )
     return _decide_on_metrics(spec, observations, memory, downscale_stabilization_window)
+
+
+def _ambiguous(observations: Observations, memory: Memory) -> EvaluationResult:
+    """Another autoscaler scales the target: hold, never patch, and name it. The guard comes
+    before everything that could patch (the immediate reset to min/max included); the count
+    reported is the one read, or the last known when ``/scale`` could not be read."""
+    message = ambiguity_message(observations.other_owners)
+    condition = StatusCondition("AbleToScale", False, AMBIGUOUS_SCALE_TARGET, message)
+    replicas = memory.last_replicas
+    if observations.scale_failure is None:
+        replicas = observations.current_replicas
+        memory = dataclasses.replace(
+            memory,
+            history=memory.history or ScalingHistory.seeded(replicas, observations.now),
+            last_replicas=replicas,
+        )
+    return _held(
+        observations.now,
+        replicas,
+        AMBIGUOUS_SCALE_TARGET,
+        message,
+        memory,
+        observations.reference,
+        (condition,),
+    )
 
 
 def selector_problem(observations: Observations) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from podpilot.autoscaler.api.owners import ScaleOwner
 from podpilot.autoscaler.api.result import Action, EvaluationResult, MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
 from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal, ScalingHistory
@@ -243,3 +244,88 @@ def test_a_scale_without_a_selector_cannot_scale() -> None:
     assert (plan.patch, plan.result.action) == (False, Action.HELD)
     assert condition(plan.result, "ScalingActive") == (False, "InvalidSelector")
     assert reasons(plan.result) == ["SelectorRequired"]
+
+
+# --- the ambiguity guard ----------------------------------------------------------------------
+
+HPA_WEB = ScaleOwner("HorizontalPodAutoscaler", "shop", "web")
+SECOND = ScaleOwner("Autoscaler", "shop", "web-2")
+
+
+def shared(
+    current: int, *others: ScaleOwner, metrics: tuple[MetricResult, ...] = ()
+) -> Observations:
+    return Observations(
+        NOW, "Deployment/web", current, "app=web", metrics=metrics, other_owners=others
+    )
+
+
+def test_a_target_another_autoscaler_scales_is_held_and_the_other_named() -> None:
+    autoscaler = spec()
+    plan = decide(autoscaler, shared(3, HPA_WEB, metrics=(proposing(autoscaler, 6),)), FRESH)
+    assert (plan.patch, plan.result.action, plan.result.desired_replicas) == (
+        False,
+        Action.HELD,
+        3,
+    )
+    assert condition(plan.result, "AbleToScale") == (False, "AmbiguousScaleTarget")
+    (able,) = [c for c in plan.result.conditions if c.type == "AbleToScale"]
+    assert "HorizontalPodAutoscaler shop/web" in able.message
+    assert [(e.type, e.reason) for e in plan.result.events] == [("Warning", "AmbiguousScaleTarget")]
+    assert "HorizontalPodAutoscaler shop/web" in plan.result.events[0].message
+    assert plan.result.current_replicas == 3
+    assert plan.result.history.recommendations  # seeded from the count read, as on any read
+
+
+def test_the_guard_comes_before_the_reset_to_the_bounds() -> None:
+    # Below minReplicas the engine resets at once, without metrics: not while ambiguous.
+    plan = decide(spec(minReplicas=5), shared(2, SECOND, HPA_WEB), FRESH)
+    assert (plan.patch, plan.result.desired_replicas) == (False, 2)
+    assert plan.result.events[0].message.startswith(
+        "the target is also scaled by Autoscaler shop/web-2, HorizontalPodAutoscaler shop/web;"
+    )
+
+
+def test_ambiguity_is_reported_even_when_the_scale_cannot_be_read() -> None:
+    failure = ScaleFailure("FailedGetScale", "deployments.apps web not found")
+    observations = Observations(
+        NOW, "Deployment/web", scale_failure=failure, other_owners=(HPA_WEB,)
+    )
+    plan = decide(spec(), observations, Memory(None, last_replicas=4))
+    assert (plan.patch, plan.result.desired_replicas) == (False, 4)
+    assert condition(plan.result, "AbleToScale") == (False, "AmbiguousScaleTarget")
+
+
+def test_paused_autoscalers_are_owners_and_refuse_too() -> None:
+    plan = decide(spec(paused=True), shared(3, SECOND), FRESH)
+    assert condition(plan.result, "AbleToScale") == (False, "AmbiguousScaleTarget")
+
+
+def test_dry_run_shadows_another_autoscaler_unhindered() -> None:
+    autoscaler = spec(mode="DryRun")
+    plan = decide(autoscaler, shared(3, HPA_WEB, metrics=(proposing(autoscaler, 5),)), FRESH)
+    assert (plan.patch, plan.result.action, plan.result.desired_replicas) == (
+        False,
+        Action.DRY_RUN,
+        5,
+    )
+    assert "AmbiguousScaleTarget" not in reasons(plan.result)
+
+
+# --- F13: nothing to scale ----------------------------------------------------------------------
+
+
+def test_zero_replicas_with_min_one_is_scaling_disabled_as_the_hpa_says() -> None:
+    # The evaluator reads no metric then (see test_ambiguity_guard): the observations are empty.
+    plan = decide(spec(minReplicas=1), observed(0), FRESH)
+    assert (plan.patch, plan.result.action, plan.result.desired_replicas) == (
+        False,
+        Action.NO_CHANGE,
+        0,
+    )
+    assert condition(plan.result, "AbleToScale") == (True, "SucceededGetScale")
+    assert condition(plan.result, "ScalingActive") == (False, "ScalingDisabled")
+    (active,) = [c for c in plan.result.conditions if c.type == "ScalingActive"]
+    assert active.message == "scaling is disabled since the replica count of the target is zero"
+    assert plan.result.events == ()  # the HPA posts no Event for it either
+    assert plan.result.consecutive_failures == 0

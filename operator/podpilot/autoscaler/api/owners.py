@@ -1,0 +1,140 @@
+"""Who scales a target: the ambiguity guard's index and its check. Pure.
+
+The HPA refuses to act (``AmbiguousSelector``) when two HPAs select the same pods; two
+controllers writing one ``/scale`` fight and neither's decision holds. An Active Autoscaler
+refuses likewise when its target (same namespace, kind and name) is also the
+``scaleTargetRef`` of an ``autoscaling/v2`` HorizontalPodAutoscaler (KEDA's ScaledObjects make
+one too) or of another Active Autoscaler. DryRun Autoscalers never write ``/scale``: they are
+exempt, and no one's other owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+AMBIGUOUS_SCALE_TARGET: Final = "AmbiguousScaleTarget"
+HPA_KIND: Final = "HorizontalPodAutoscaler"
+AUTOSCALER_KIND: Final = "Autoscaler"
+
+ObjectKey = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ScaleOwner:
+    """An object that scales a target: an HPA or an Active Autoscaler."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleTarget:
+    """A ``scaleTargetRef`` within its namespace. The group is left out: ``apps/v1`` and
+    ``extensions/v1beta1`` Deployments of one name are one object."""
+
+    namespace: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class HpaTarget:
+    """What the HPA watch keeps of each HorizontalPodAutoscaler."""
+
+    kind: str
+    name: str
+
+
+def hpa_target(hpa: Mapping[str, Any]) -> HpaTarget:
+    """An ``autoscaling/v2`` HorizontalPodAutoscaler as the HPA watch keeps it."""
+    spec: Mapping[str, Any] = hpa.get("spec") or {}
+    reference: Mapping[str, Any] = spec.get("scaleTargetRef") or {}
+    return HpaTarget(str(reference.get("kind") or ""), str(reference.get("name") or ""))
+
+
+class OwnerIndex:
+    """Every known owner of each target.
+
+    HPAs come from their watch (``put``/``remove``, the list-and-watch's sink, called on the
+    event loop); Autoscalers are ``claim``ed by their daemons from the spec they evaluate and
+    ``release``d when their daemons end. Everything runs on the event loop: no lock.
+    """
+
+    def __init__(self) -> None:
+        self._targets: dict[ScaleOwner, ScaleTarget] = {}
+        self._owners: dict[ScaleTarget, set[ScaleOwner]] = {}
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def put(self, key: ObjectKey, target: HpaTarget) -> None:
+        namespace, name = key
+        owner = ScaleOwner(HPA_KIND, namespace, name)
+        self._set(owner, ScaleTarget(namespace, target.kind, target.name))
+
+    def remove(self, key: ObjectKey) -> None:
+        self._drop(ScaleOwner(HPA_KIND, *key))
+
+    def claim(self, namespace: str, name: str, kind: str, target: str, active: bool) -> None:
+        """Autoscaler ``namespace/name`` scales ``kind/target`` (an owner only when Active)."""
+        owner = ScaleOwner(AUTOSCALER_KIND, namespace, name)
+        if active:
+            self._set(owner, ScaleTarget(namespace, kind, target))
+        else:
+            self._drop(owner)
+
+    def release(self, namespace: str, name: str) -> None:
+        self._drop(ScaleOwner(AUTOSCALER_KIND, namespace, name))
+
+    def owners(self, target: ScaleTarget) -> frozenset[ScaleOwner]:
+        return frozenset(self._owners.get(target, ()))
+
+    def _set(self, owner: ScaleOwner, target: ScaleTarget) -> None:
+        if self._targets.get(owner) == target:
+            return
+        self._drop(owner)
+        self._targets[owner] = target
+        self._owners.setdefault(target, set()).add(owner)
+
+    def _drop(self, owner: ScaleOwner) -> None:
+        target = self._targets.pop(owner, None)
+        if target is None:
+            return
+        owners = self._owners[target]
+        owners.discard(owner)
+        if not owners:
+            del self._owners[target]
+
+
+def other_owners(me: ScaleOwner, owners: Iterable[ScaleOwner]) -> tuple[ScaleOwner, ...]:
+    """The owners of my target other than me, in a stable order (kind, namespace, name)."""
+    return tuple(sorted(owner for owner in owners if owner != me))
+
+
+def ambiguity_message(others: Iterable[ScaleOwner]) -> str:
+    """The condition's and Event's message, naming every other owner."""
+    names = ", ".join(str(owner) for owner in others)
+    return (
+        f"the target is also scaled by {names}; podpilot does not scale a target that "
+        "another autoscaler scales (remove the other, or set mode: DryRun here)"
+    )
+
+
+__all__ = [
+    "AMBIGUOUS_SCALE_TARGET",
+    "AUTOSCALER_KIND",
+    "HPA_KIND",
+    "HpaTarget",
+    "OwnerIndex",
+    "ScaleOwner",
+    "ScaleTarget",
+    "ambiguity_message",
+    "hpa_target",
+    "other_owners",
+]
