@@ -32,8 +32,9 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serving(answers: Mapping[str, Answer], default: Answer | None = None) -> Iterator[str]:
     """Serve ``answers`` (path -> status and body; others get ``default``, a 404) until the
-    block ends; yields the base URL."""
-    attributes: dict[str, Any] = {"answers": dict(answers)}
+    block ends; yields the base URL. ``answers`` is read at each request, so a test may change
+    it meanwhile."""
+    attributes: dict[str, Any] = {"answers": answers}
     if default is not None:
         attributes["default"] = default
     handler = type("Handler", (_Handler,), attributes)
