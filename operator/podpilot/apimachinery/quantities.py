@@ -48,6 +48,12 @@ _DECIMAL_SI_EXPONENTS = {
 }
 _BINARY_SI_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL_SUFFIXES = ("", "k", "M", "G", "T", "P", "E")
+# |value| >= 1e20 is more than MAX_INT64 thousandths; |value| < 1e-4 is under one thousandth.
+_SATURATED_ABOVE_EXPONENT = 19
+# ParseQuantity parses an exponent as an int64 and refuses larger ones; Python's decimal
+# module refuses exponents past about 1e18 with InvalidOperation, so the bound is its own.
+_MAX_EXPONENT = 10**17
+_UNDER_A_THOUSANDTH_EXPONENT = -4
 
 
 class QuantityError(ValueError):
@@ -80,6 +86,8 @@ def parse_quantity(text: str) -> Decimal:
     exponent = _DECIMAL_SI_EXPONENTS.get(suffix)
     if exponent is None:
         exponent = int(suffix[1:])
+    if abs(exponent) > _MAX_EXPONENT:
+        raise QuantityError(f"the exponent of {text[:40]!r} is out of range")
     return Decimal(f"{sign}{number}E{exponent}")
 
 
@@ -99,6 +107,14 @@ def milli_value(quantity: str | Decimal | int) -> int:
         QuantityError: If ``quantity`` is text that is not a Kubernetes quantity.
     """
     value = parse_quantity(quantity) if isinstance(quantity, str) else Decimal(quantity)
+    if value.is_zero():
+        return 0
+    # Decided from the exponent alone at the extremes ("1e999999999" would overflow the
+    # decimal context; "1e400000" would build a 400,000-digit integer only to saturate it).
+    if value.adjusted() > _SATURATED_ABOVE_EXPONENT:
+        return MAX_INT64 if value > 0 else -MAX_INT64
+    if value.adjusted() < _UNDER_A_THOUSANDTH_EXPONENT:
+        return 1 if value > 0 else -1  # a fraction of a thousandth, away from zero
     with localcontext() as context:
         context.prec = max(64, len(str(value)) + 10)
         scaled = value.scaleb(3)

@@ -164,6 +164,7 @@ async def _evaluate_until_stopped(
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", namespace, name)
+            controller.recorder.evaluation_error(namespace, name, "loop")
         now = time.monotonic()
         delay = next_delay(loop, controller, spec, result, failed, now - due)
         due = now + delay

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,9 @@ import requests
 from podpilot.kube.clients import ApiClients
 
 CACHE_SECONDS = 300.0
+# "Not served" is remembered briefly only: an APIService that was down for a minute, or a CRD
+# just installed, must not stay unknown for five minutes.
+NEGATIVE_CACHE_SECONDS = 15.0
 
 
 class DiscoveryError(Exception):
@@ -33,16 +36,32 @@ class ResourceInfo:
 class Discovery:
     """Cached discovery documents; a missing group is remembered for a short time too."""
 
-    def __init__(self, clients: ApiClients) -> None:
+    def __init__(
+        self,
+        clients: ApiClients,
+        clock: Callable[[], float] = time.monotonic,
+        cache_seconds: float = CACHE_SECONDS,
+        negative_cache_seconds: float = NEGATIVE_CACHE_SECONDS,
+    ) -> None:
         self._clients = clients
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._negative_cache_seconds = negative_cache_seconds
         self._documents: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
 
-    async def _document(self, path: str) -> Mapping[str, Any] | None:
+    async def _document(self, path: str, max_age: float | None = None) -> Mapping[str, Any] | None:
+        """The discovery document at ``path`` (None: not served), from the cache while it is
+        younger than ``max_age`` (default: the positive or the negative TTL)."""
         cached = self._documents.get(path)
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None:
+            fetched_at, document = cached
+            if max_age is None:
+                served = document is not None
+                max_age = self._cache_seconds if served else self._negative_cache_seconds
+            if self._clock() - fetched_at < max_age:
+                return document
         document = await self._clients.call(self._get, path)
-        self._documents[path] = (time.monotonic(), document)
+        self._documents[path] = (self._clock(), document)
         return document
 
     def _get(self, path: str) -> Mapping[str, Any] | None:
@@ -91,16 +110,29 @@ class Discovery:
         document = await self._document(path)
         if document is None:
             raise DiscoveryError(f"{api_version} is not served by this cluster")
-        resources = document.get("resources", [])
-        names = {item["name"] for item in resources}
-        for item in resources:
-            if item.get("kind") == kind and "/" not in item["name"]:
-                group, _, version = api_version.rpartition("/")
-                return ResourceInfo(
-                    group=group,
-                    version=version,
-                    plural=item["name"],
-                    namespaced=bool(item.get("namespaced")),
-                    scalable=f"{item['name']}/scale" in names,
-                )
-        raise DiscoveryError(f"kind {kind} is not served in {api_version}")
+        found = _resource_info(document, api_version, kind)
+        if found is None:
+            # A kind missing from a served version is a negative answer too (a CRD installed
+            # since): read the document again once it is older than the negative TTL.
+            document = await self._document(path, self._negative_cache_seconds)
+            found = _resource_info(document or {}, api_version, kind)
+        if found is None:
+            raise DiscoveryError(f"kind {kind} is not served in {api_version}")
+        return found
+
+
+def _resource_info(document: Mapping[str, Any], api_version: str, kind: str) -> ResourceInfo | None:
+    """``kind`` in a group version's discovery document, or None when it is not there."""
+    resources = document.get("resources", [])
+    names = {item["name"] for item in resources}
+    for item in resources:
+        if item.get("kind") == kind and "/" not in item["name"]:
+            group, _, version = api_version.rpartition("/")
+            return ResourceInfo(
+                group=group,
+                version=version,
+                plural=item["name"],
+                namespaced=bool(item.get("namespaced")),
+                scalable=f"{item['name']}/scale" in names,
+            )
+    return None

@@ -8,8 +8,12 @@ it is parsed, and only the converted value is handed on.
 
 One thread per watch runs the blocking ``kubernetes`` client call: LIST in pages, then WATCH
 from the list's resourceVersion (bookmarks on), again from the last version seen when a watch
-ends, and a new LIST when the apiserver answers 410 Gone. Converted values reach the sink on
-the event loop, in the order they were seen, so the sink needs no lock.
+ends, and a new LIST when the apiserver answers 410 Gone or after ``RELIST_AFTER_FAILURES``
+failed attempts in a row (a version the apiserver keeps refusing for another reason, or a
+watch cache that stopped answering, must not be retried forever, as client-go's reflector
+also lists again after a failed watch). Failed attempts are paced by an exponential backoff.
+Converted values reach the sink on the event loop, in the order they were seen, so the sink
+needs no lock.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
+
+from podpilot.apimachinery.backoff import exponential_delay
 
 V = TypeVar("V")
 V_contra = TypeVar("V_contra", contravariant=True)
@@ -30,7 +37,9 @@ ObjectKey = tuple[str, str]  # namespace, name
 PAGE_SIZE: Final = 500
 WATCH_SECONDS: Final = 300
 CONNECT_SECONDS: Final = 10
+RETRY_BASE_SECONDS: Final = 0.5
 MAX_RETRY_SECONDS: Final = 30.0
+RELIST_AFTER_FAILURES: Final = 3
 
 logger = logging.getLogger("podpilot.watch")
 
@@ -70,9 +79,36 @@ def stream_lines(response: Any) -> Iterator[bytes]:
         yield pending
 
 
-def retry_delay(failures: int) -> float:
+def retry_delay(
+    failures: int, base: float = RETRY_BASE_SECONDS, cap: float = MAX_RETRY_SECONDS
+) -> float:
     """Exponential backoff from 0.5 s, capped."""
-    return min(MAX_RETRY_SECONDS, 0.5 * 2.0 ** min(failures - 1, 10))
+    return exponential_delay(failures, base, cap)
+
+
+@dataclass(frozen=True)
+class NextAttempt:
+    """What to do after a failed attempt: wait ``delay`` seconds, then list again (``relist``)
+    or watch again from the last resourceVersion seen."""
+
+    relist: bool
+    delay: float
+
+
+def after_failure(
+    failures: int,
+    since_progress: int,
+    relist_after: int = RELIST_AFTER_FAILURES,
+    base: float = RETRY_BASE_SECONDS,
+    cap: float = MAX_RETRY_SECONDS,
+) -> NextAttempt:
+    """The next attempt after ``failures`` failed attempts in a row (``failures >= 1``), of
+    which ``since_progress`` came after the last complete LIST or normally ended watch.
+
+    The backoff counts every failure until a watch ends normally, so a LIST that succeeds
+    while every watch fails does not start the backoff over (LISTs are the expensive call).
+    """
+    return NextAttempt(since_progress >= relist_after, retry_delay(failures, base, cap))
 
 
 class ListWatch(Generic[V]):
@@ -89,8 +125,13 @@ class ListWatch(Generic[V]):
         list_call: Callable[..., Any],
         convert: Callable[[Mapping[str, Any]], V],
         sink: Sink[V],
+        relist_after: int = RELIST_AFTER_FAILURES,
+        retry_base: float = RETRY_BASE_SECONDS,
     ) -> None:
         self.name = name
+        self._relist_after = relist_after
+        self._retry_base = retry_base
+        self.lists = 0  # complete LISTs made (the first one and every relist)
         self._list_call = list_call
         self._convert = convert
         self._sink = sink
@@ -124,22 +165,37 @@ class ListWatch(Generic[V]):
 
     def _run(self) -> None:
         resource_version: str | None = None
-        failures = 0
+        failures = 0  # attempts failed in a row: paces the backoff
+        since_progress = 0  # failed attempts since the last LIST or normally ended watch
         while not self._stopping.is_set():
             try:
                 if resource_version is None:
                     resource_version = self._list()
+                    since_progress = 0
                 resource_version = self._watch(resource_version)
-                failures = 0
+                failures = since_progress = 0
             except ResourceExpiredError:
                 resource_version = None
             except Exception as error:  # every failure is retried
                 if self._stopping.is_set():
                     break
                 failures += 1
-                delay = retry_delay(failures)
-                logger.warning("watch of %s failed (%s); again in %.1fs", self.name, error, delay)
-                self._stopping.wait(delay)
+                since_progress += 1
+                attempt = after_failure(
+                    failures, since_progress, self._relist_after, self._retry_base
+                )
+                if attempt.relist:
+                    resource_version = None
+                again = "list again" if attempt.relist else "watch again"
+                logger.warning(
+                    "watch of %s failed %d times in a row (%s); %s in %.1fs",
+                    self.name,
+                    failures,
+                    error,
+                    again,
+                    attempt.delay,
+                )
+                self._stopping.wait(attempt.delay)
 
     def _deliver(self, changes: list[tuple[ObjectKey, V | _Removed]], synced: bool = False) -> None:
         assert self._loop is not None
@@ -197,6 +253,7 @@ class ListWatch(Generic[V]):
                 vanished = self._known - listed
                 self._known = listed
                 self._deliver([(key, REMOVED) for key in vanished], synced=True)
+                self.lists += 1
                 return str(metadata.get("resourceVersion") or "")
 
     def _watch(self, resource_version: str) -> str:

@@ -6,6 +6,7 @@ Autoscaler is deleted; other labels are closed sets (sources, results, reasons).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -35,6 +36,14 @@ METRIC_ERRORS = Counter(
     ["type", "reason"],
     registry=REGISTRY,
 )
+EVALUATION_ERROR_STAGES = ("read", "metric", "decide", "act", "loop")
+EVALUATION_ERRORS = Counter(
+    "podpilot_autoscaler_evaluation_errors_total",
+    "Unexpected exceptions in Autoscaler evaluations (each became a failed outcome), by "
+    "Autoscaler and the step that raised: read, metric, decide, act, loop (status and events).",
+    ["namespace", "name", "stage"],
+    registry=REGISTRY,
+)
 RESCALES = Counter(
     "podpilot_autoscaler_rescales_total",
     "Successful /scale updates, by direction.",
@@ -51,8 +60,8 @@ METRIC_SOURCE_REQUESTS = Counter(
 METRIC_SOURCE_ERRORS = Counter(
     "podpilot_metric_source_errors_total",
     "Failed metric reads, by source and a closed set of reasons (unreachable, timeout, "
-    "unauthorized, http_error, bad_response, empty_result, not_found, credentials, "
-    "computation, error).",
+    "unauthorized, http_error, bad_response, partial_response, empty_result, not_found, "
+    "credentials, computation, internal, error).",
     ["source", "reason"],
     registry=REGISTRY,
 )
@@ -175,9 +184,18 @@ def observe_metric_read(source: str, seconds: float, error_kind: str | None) -> 
         METRIC_SOURCE_ERRORS.labels(source, error_kind).inc()
 
 
+def count_evaluation_error(namespace: str, name: str, stage: str) -> None:
+    """One unexpected exception at ``stage``; an unknown stage counts as ``loop``."""
+    known = stage if stage in EVALUATION_ERROR_STAGES else "loop"
+    EVALUATION_ERRORS.labels(namespace, name, known).inc()
+
+
 def forget(namespace: str, name: str) -> None:
     """Remove every per-Autoscaler series of a deleted Autoscaler."""
     AUTOSCALERS.forget(namespace, name)
+    for stage in EVALUATION_ERROR_STAGES:
+        with contextlib.suppress(KeyError):  # only stages that ever failed have a series
+            EVALUATION_ERRORS.remove(namespace, name, stage)
 
 
 def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> AutoscalerSample:
@@ -229,10 +247,17 @@ class AutoscalerRecorder:
         for item in result.metrics:
             if item.outcome.failure_reason is not None:
                 METRIC_ERRORS.labels(item.spec.type, str(item.outcome.failure_reason)).inc()
+            if item.internal_error:
+                count_evaluation_error(namespace, name, "metric")
+        if result.error_stage is not None:
+            count_evaluation_error(namespace, name, result.error_stage)
         if result.rescaled:
             direction = "up" if result.desired_replicas > result.current_replicas else "down"
             RESCALES.labels(direction).inc()
         AUTOSCALERS.record(namespace, name, sample_of(spec, result, now))
+
+    def evaluation_error(self, namespace: str, name: str, stage: str) -> None:
+        count_evaluation_error(namespace, name, stage)
 
     def reaction(self, direction: str, seconds: float) -> None:
         REACTION_SECONDS.labels(direction).observe(seconds)

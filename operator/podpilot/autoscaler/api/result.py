@@ -30,6 +30,7 @@ class MetricResult:
     current: Mapping[str, Any] = field(default_factory=dict)
     details: Mapping[str, str] = field(default_factory=dict)
     value: int | None = None  # the metric's total in milli-units (Object, External, Prometheus)
+    internal_error: bool = False  # failed on an unexpected exception, not a source's error
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,5 @@ class EvaluationResult:
     events: tuple[Event, ...] = ()
     reference: str = ""
     last_active: float | None = None
+    # The step (read, decide, act) an unexpected exception failed, None when none did.
+    error_stage: str | None = None

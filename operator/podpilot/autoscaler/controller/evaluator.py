@@ -7,6 +7,8 @@ so and records the rescale.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,6 +25,7 @@ from podpilot.autoscaler.policy.plan import (
     Plan,
     ScaleFailure,
     decide,
+    failed_evaluation,
     rescale_failed,
     rescaled,
 )
@@ -31,7 +34,10 @@ from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.scale import Scale, ScaleClient, ScaleError
 from podpilot.settings import HpaSettings
 
+from .errors import error_summary
 from .metric_readers import ObserveRead, evaluate_metric, ignore_read
+
+logger = logging.getLogger("podpilot.autoscaler")
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,30 @@ async def evaluate(
     other_owners: tuple[ScaleOwner, ...] = (),
 ) -> EvaluationResult:
     """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, or ``other_owners``
-    (whoever else scales the target) make the target ambiguous."""
-    observations = await read(spec, namespace, watched, services, now, observe_read, other_owners)
-    plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
-    return await act(plan, spec, namespace, services)
+    (whoever else scales the target) make the target ambiguous.
+
+    An unexpected exception in any step is a failed evaluation (the count is kept, the
+    condition and an Event say why), never an evaluation that ends without a word; a failed
+    metric is already a failed outcome of its own (``metric_readers``).
+    """
+    reference = f"{spec.target.kind}/{spec.target.name}"
+    try:
+        observations = await read(
+            spec, namespace, watched, services, now, observe_read, other_owners
+        )
+    except Exception as error:
+        logger.exception("reading %s in %s failed unexpectedly", reference, namespace)
+        return failed_evaluation(now, reference, memory, "read", error_summary(error))
+    try:
+        plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
+    except Exception as error:
+        logger.exception("deciding for %s in %s failed unexpectedly", reference, namespace)
+        return failed_evaluation(now, reference, memory, "decide", error_summary(error))
+    try:
+        return await act(plan, spec, namespace, services)
+    except Exception as error:  # after the patch (recording the rescale): report, keep going
+        logger.exception("recording the rescale of %s in %s failed", reference, namespace)
+        return failed_evaluation(now, reference, memory, "act", error_summary(error))
 
 
 async def read(
@@ -142,6 +168,10 @@ async def act(
         )
     except ScaleError as error:
         return rescale_failed(plan, str(error))
+    except Exception as error:
+        logger.exception("scaling %s/%s failed unexpectedly", namespace, target.name)
+        failed = rescale_failed(plan, error_summary(error))
+        return dataclasses.replace(failed, error_stage="act")
     return rescaled(plan, spec.behavior)
 
 

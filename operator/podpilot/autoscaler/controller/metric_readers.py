@@ -3,6 +3,7 @@ and proposes; failures become failed outcomes with the HPA's reason."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,10 @@ from podpilot.autoscaler.engine import MetricComputationError, MetricOutcome
 from podpilot.autoscaler.engine.conditions import Reason
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError
 from podpilot.autoscaler.sources.registry import READERS
+
+from .errors import error_summary
+
+logger = logging.getLogger("podpilot.autoscaler")
 
 # source (the type in lower case), seconds, error kind (None when it succeeded)
 ObserveRead = Callable[[str, float, str | None], None]
@@ -47,6 +52,17 @@ async def evaluate_metric(
             f"failed to get {spec.display_name}: {error}",
         )
         return MetricResult(spec, outcome)
+    except Exception as error:
+        # Unexpected: a bug or an answer no check foresaw. The metric fails as a source
+        # error does (the hold rule applies); the traceback goes to the log only.
+        logger.exception("reading %s failed unexpectedly", spec.display_name)
+        observe(source, time.perf_counter() - started, "internal")
+        outcome = MetricOutcome.failed(
+            spec.display_name,
+            METRIC_TYPES[spec.type].failure_reason,
+            f"failed to get {spec.display_name}: {error_summary(error)}",
+        )
+        return MetricResult(spec, outcome, internal_error=True)
     observe(source, time.perf_counter() - started, None)
     details = {"usageRatio": f"{proposal.usage_ratio:.4f}"}
     return MetricResult(

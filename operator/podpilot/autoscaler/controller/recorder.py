@@ -24,7 +24,13 @@ class Recorder(Protocol):
         seconds: float,
         now: float,
     ) -> None:
-        """One evaluation that took ``seconds``, evaluated as of ``now``."""
+        """One evaluation that took ``seconds``, evaluated as of ``now``; it also counts the
+        unexpected exceptions the result reports (``error_stage``, ``internal_error``)."""
+        ...
+
+    def evaluation_error(self, namespace: str, name: str, stage: str) -> None:
+        """An unexpected exception at ``stage`` that ``evaluated`` cannot report (``loop``:
+        it escaped the evaluation, from the status write or the events)."""
         ...
 
     def reaction(self, direction: str, seconds: float) -> None:

@@ -298,6 +298,26 @@ def rescale_failed(plan: Plan, error: str) -> EvaluationResult:
     )
 
 
+INTERNAL_ERROR = "InternalError"
+_STAGE_WORDS = {"read": "reading the target", "decide": "deciding", "act": "scaling"}
+
+
+def failed_evaluation(
+    now: float, reference: str, memory: Memory, stage: str, error: str
+) -> EvaluationResult:
+    """An evaluation an unexpected error ended at ``stage`` (read, decide): nothing is
+    decided, the replica count and the memory are kept (the hold rule), and the condition
+    and a Warning Event say why."""
+    message = f"the evaluation failed while {_STAGE_WORDS.get(stage, stage)}: {error}"
+    condition = StatusCondition("ScalingActive", False, INTERNAL_ERROR, message)
+    held = _held(
+        now, memory.last_replicas, INTERNAL_ERROR, message, memory, reference, (condition,)
+    )
+    return dataclasses.replace(
+        held, action=Action.FAILED, action_message=message, error_stage=stage
+    )
+
+
 def _held(
     now: float,
     replicas: int,
@@ -359,6 +379,7 @@ __all__ = [
     "Plan",
     "ScaleFailure",
     "decide",
+    "failed_evaluation",
     "rescale_failed",
     "rescaled",
     "selector_problem",

@@ -61,7 +61,15 @@ def _get(
         clients.pykube.raise_for_status(response)
     except (requests.RequestException, pykube.exceptions.HTTPError) as error:
         raise MetricSourceError(api, str(error)) from error
-    document: Mapping[str, Any] = response.json()
+    try:
+        document = response.json()
+    except ValueError as error:  # a 200 that is not JSON (a proxy's page, a cut answer)
+        text = " ".join(str(error).split())[:200]
+        raise MetricSourceError(
+            api, f"the answer is not JSON ({type(error).__name__}: {text})", "bad_response"
+        ) from None
+    if not isinstance(document, Mapping):
+        raise MetricSourceError(api, "the answer is not a JSON object", "bad_response")
     return document
 
 
@@ -69,5 +77,7 @@ def item_milli_value(item: Mapping[str, Any], api: str) -> int:
     """A metric value item's ``value`` quantity, in milli-units."""
     try:
         return milli_value(parse_quantity(str(item["value"])))
-    except (KeyError, QuantityError) as error:
-        raise MetricSourceError(api, f"invalid value in {item!r}") from error
+    except (KeyError, TypeError, QuantityError) as error:
+        raise MetricSourceError(
+            api, f"invalid value in {repr(item)[:200]}", "bad_response"
+        ) from error

@@ -27,6 +27,7 @@ from podpilot.autoscaler.sources.promql_result import (
     ReducedValue,
     Reduction,
     ResultError,
+    excerpt,
     reduce_samples,
     samples_of,
 )
@@ -54,14 +55,19 @@ def classify(error: BaseException) -> tuple[str, str]:
         return "timeout", "the query timed out"
     if isinstance(error, requests.ConnectionError):
         return "unreachable", f"cannot connect: {error}"
+    if isinstance(error, ValueError):  # requests.JSONDecodeError: a 200 that is not JSON
+        return (
+            "bad_response",
+            f"the answer is not JSON ({type(error).__name__}: {excerpt(str(error))})",
+        )
     if isinstance(error, PrometheusApiClientException):
         text = str(error)
         if "HTTP Status Code 401" in text or "HTTP Status Code 403" in text:
             return "unauthorized", f"the server refused the credentials ({text[:200]})"
         return "http_error", text[:500]
     if isinstance(error, requests.RequestException):
-        return "http_error", str(error)
-    return "bad_response", f"{type(error).__name__}: {error}"
+        return "http_error", excerpt(str(error), 500)
+    return "bad_response", f"{type(error).__name__}: {excerpt(str(error))}"
 
 
 class PrometheusSource:
@@ -104,6 +110,8 @@ class PrometheusSource:
             return await asyncio.wait_for(
                 loop.run_in_executor(self._pool, connection.query, promql), deadline
             )
+        except ResultError as error:
+            raise MetricSourceError(api, _clean(str(error), connection), error.kind) from None
         except Exception as error:
             kind, message = classify(error)
             raise MetricSourceError(api, _clean(message, connection), kind) from None

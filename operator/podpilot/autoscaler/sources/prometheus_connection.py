@@ -19,7 +19,10 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
+
+from podpilot.autoscaler.sources.promql_result import instant_query_result
 
 REDACTED = "<redacted>"
 
@@ -95,6 +98,7 @@ class Connection:
         auth: tuple[str, str] | None = None
         if credentials.username or credentials.password:
             auth = (credentials.username, credentials.password)
+        self._session, self._headers, self._auth = session, headers, auth
         # No retries inside the client: the Autoscaler's own backoff decides when to try again,
         # and the library's default (3 retries, 1 s backoff) would hold a worker for seconds.
         self.client: Any = PrometheusConnect(
@@ -116,8 +120,25 @@ class Connection:
         return path
 
     def query(self, promql: str) -> Any:
-        """Run an instant query (blocking); returns ``data.result``."""
-        return self.client.custom_query(promql)
+        """Run an instant query (blocking); returns ``data.result``.
+
+        Made through the client's session rather than ``custom_query``, which returns
+        ``data.result`` alone and so drops the ``status`` and ``warnings`` that mark a
+        failed or partial answer (``promql_result.instant_query_result`` checks them).
+        """
+        response = self._session.get(
+            f"{self.client.url}/api/v1/query",
+            params={"query": promql},
+            headers=self._headers,
+            auth=self._auth,
+            timeout=self.settings.timeout,
+        )
+        if response.status_code != 200:
+            # Worded as the client words it, which ``prometheus.classify`` reads.
+            raise PrometheusApiClientException(
+                f"HTTP Status Code {response.status_code} ({response.content[:500]!r})"
+            )
+        return instant_query_result(response.json())
 
     def close(self) -> None:
         self.client.close()
