@@ -18,7 +18,14 @@ from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.controller.evaluator import Services
-from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.controller.loop import (
+    MIN_EVALUATION_DEADLINE,
+    AutoscalerLoop,
+    Controller,
+    EvaluationTimeoutError,
+    next_delay,
+    run_once,
+)
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
@@ -61,6 +68,7 @@ async def start(runtime: Runtime) -> None:
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,
         recorder=autoscaler_metrics.RECORDER,
+        min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
     )
     watches = ObjectWatches(clients, settings.namespaces)
     watches.start()
@@ -127,6 +135,9 @@ async def autoscaler(
             )
         except asyncio.CancelledError:
             raise
+        except EvaluationTimeoutError as error:
+            failed = True
+            logger.warning("%s", error)
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", namespace, name)

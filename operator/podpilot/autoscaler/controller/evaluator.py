@@ -7,6 +7,7 @@ so and records the rescale.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,7 +31,10 @@ from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.scale import Scale, ScaleClient, ScaleError
 from podpilot.settings import HpaSettings
 
-from .metric_readers import ObserveRead, evaluate_metric, ignore_read
+from .metric_readers import ObserveRead, evaluate_metric_until, ignore_read
+
+READ_DEADLINE = 30.0
+"""Seconds one evaluation may spend reading (scale, then metrics) unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,14 @@ async def evaluate(
     services: Services,
     now: float,
     observe_read: ObserveRead = ignore_read,
+    deadline: float = READ_DEADLINE,
 ) -> EvaluationResult:
-    """Evaluate once; patch ``/scale`` unless paused or in DryRun mode."""
-    observations = await read(spec, namespace, watched, services, now, observe_read)
+    """Evaluate once; patch ``/scale`` unless paused or in DryRun mode.
+
+    Reading stops ``deadline`` seconds after it started: what has not answered by then fails,
+    with the HPA's reason, and the plan holds as it does for any failed read.
+    """
+    observations = await read(spec, namespace, watched, services, now, observe_read, deadline)
     plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
     return await act(plan, spec, namespace, services)
 
@@ -76,20 +85,30 @@ async def read(
     services: Services,
     now: float,
     observe_read: ObserveRead = ignore_read,
+    deadline: float = READ_DEADLINE,
 ) -> Observations:
-    """The target's scale (watch, else ``GET /scale``), its pods and every metric."""
+    """The target's scale (watch, else ``GET /scale``), its pods and every metric, within
+    ``deadline`` seconds."""
     target = spec.target
     reference = f"{target.kind}/{target.name}"
+    cut_at = asyncio.get_running_loop().time() + deadline
     try:
-        scale = await services.scale.get(
-            namespace,
-            target.api_version,
-            target.kind,
-            target.name,
-            watched.scale(namespace, target.api_version, target.kind, target.name),
-        )
+        async with asyncio.timeout_at(cut_at):
+            scale = await services.scale.get(
+                namespace,
+                target.api_version,
+                target.kind,
+                target.name,
+                watched.scale(namespace, target.api_version, target.kind, target.name),
+            )
     except ScaleError as error:
         return Observations(now, reference, scale_failure=ScaleFailure(error.reason, str(error)))
+    except TimeoutError:
+        message = (
+            "the HPA controller was unable to get the target's current scale: no answer "
+            f"within the evaluation's deadline of {deadline:g} s ({reference})"
+        )
+        return Observations(now, reference, scale_failure=ScaleFailure("FailedGetScale", message))
     observed = Observations(now, reference, scale.spec_replicas, scale.selector)
     try:
         selector = parse_selector(scale.selector)
@@ -114,7 +133,10 @@ async def read(
         sources=services.sources,
     )
     metrics = tuple(
-        [await evaluate_metric(metric, context, observe_read) for metric in spec.metrics]
+        [
+            await evaluate_metric_until(metric, context, cut_at, deadline, observe_read)
+            for metric in spec.metrics
+        ]
     )
     return Observations(now, reference, scale.spec_replicas, scale.selector, metrics=metrics)
 
