@@ -48,11 +48,3 @@ def test_the_exit_statuses_are_documented_in_the_help(capsys: pytest.CaptureFixt
     assert f"{EXIT_NOT_READ}  the Autoscaler could not be read" in help_text
     assert f"{EXIT_NO_ANSWER}  the API server could not be reached, or did not answer" in help_text
 
-
-def test_run_takes_the_api_timeout_as_a_setting() -> None:
-    from podpilot.cli import build_parser
-    from podpilot.commands.run import settings_from
-
-    parser = build_parser(only="run")
-    assert settings_from(parser.parse_args(["run"])).api_timeout == 30.0
-    assert settings_from(parser.parse_args(["run", "--api-timeout", "7.5"])).api_timeout == 7.5
