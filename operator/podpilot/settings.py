@@ -51,6 +51,7 @@ class OperatorSettings:
     health_address: str = "0.0.0.0"
     health_port: int = 8080
     max_concurrent_api_calls: int = 16
+    api_timeout: float = 30.0  # read timeout of one API call, seconds (connect: at most 5 s)
     peering_name: str = "podpilot"
     peering_priority: int = 0
     peering_lifetime: int = 60

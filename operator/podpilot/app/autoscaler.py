@@ -21,8 +21,10 @@ from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.api.spec import SpecError, parse_spec
 from podpilot.autoscaler.controller.evaluator import Services
 from podpilot.autoscaler.controller.loop import (
+    MIN_EVALUATION_DEADLINE,
     AutoscalerLoop,
     Controller,
+    EvaluationTimeoutError,
     claim_target,
     next_delay,
     run_once,
@@ -75,6 +77,7 @@ async def start(runtime: Runtime) -> None:
         backoff_cap=settings.failure_backoff_max,
         recorder=autoscaler_metrics.RECORDER,
         owners=watches.owners,
+        min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
     )
     watches.start()
     runtime.autoscaler = AutoscalerParts(controller, watches, EventPoster(clients))
@@ -161,6 +164,9 @@ async def _evaluate_until_stopped(
             )
         except asyncio.CancelledError:
             raise
+        except EvaluationTimeoutError as error:
+            failed = True
+            logger.warning("%s", error)
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", namespace, name)

@@ -13,7 +13,7 @@ import kubernetes
 
 from podpilot.app import enabled_modules
 from podpilot.app.runtime import Runtime
-from podpilot.kube.clients import connect
+from podpilot.kube.clients import TRANSPORT_ERRORS, Timeouts, connect, no_answer
 from podpilot.observability.registry import serve
 
 PEERING_WAIT_ATTEMPTS = 120
@@ -66,7 +66,10 @@ async def start(
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="podpilot.io", key="last-handled-configuration"
     )
-    runtime.clients = connect(max_concurrent_calls=own.max_concurrent_api_calls)
+    runtime.clients = connect(
+        max_concurrent_calls=own.max_concurrent_api_calls,
+        timeouts=Timeouts.reading(own.api_timeout),
+    )
     serve(own.metrics_address, own.metrics_port)
     if not own.standalone and not own.namespaces:
         await wait_for_peering_object(runtime, own.peering_name, logger)
@@ -84,16 +87,23 @@ async def wait_for_peering_object(
     the same moment as the pods), and the next one comes a lifetime later: until then every
     replica would act. Waiting here lets replicas see each other from the first second.
     """
-    api = kubernetes.client.CustomObjectsApi(runtime.api().kubernetes)
+    clients = runtime.api()
+    api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
     for attempt in range(PEERING_WAIT_ATTEMPTS):
         try:
-            await runtime.api().call(
+            await clients.call(
                 api.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name
             )
             return
         except kubernetes.client.ApiException as error:
             if error.status != 404:
                 raise
+        except TRANSPORT_ERRORS as error:  # each attempt is bounded by the clients' timeouts
+            logger.warning(
+                "ClusterKopfPeering %s not read: %s",
+                name,
+                no_answer(error, clients.server, clients.timeouts),
+            )
         if attempt == 0:
             logger.info("waiting for ClusterKopfPeering %s before acting", name)
         await asyncio.sleep(1.0)

@@ -27,6 +27,14 @@ _SERVING_FLAGS: tuple[_SettingFlag, ...] = (
     ("health_port", int, None),
     ("peering_name", str, None),
 )
+_API_FLAGS: tuple[_SettingFlag, ...] = (
+    (
+        "api_timeout",
+        float,
+        "seconds to wait for the API server's answer to one call before it fails (connecting: "
+        "at most 5 s of it); watches have a longer bound of their own (default 30)",
+    ),
+)
 _HPA_FLAGS: tuple[_SettingFlag, ...] = (
     ("cpu_initialization_period", float, None),
     ("initial_readiness_delay", float, None),
@@ -82,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="watch only this namespace (repeatable); default: the whole cluster",
     )
     _add_setting_flags(parser, _SERVING_FLAGS, OperatorSettings())
+    _add_setting_flags(parser, _API_FLAGS, OperatorSettings())
     parser.add_argument(
         "--priority",
         type=int,
@@ -134,6 +143,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         controllers=controllers,
         namespaces=tuple(args.namespace),
         **_setting_values(args, _SERVING_FLAGS),
+        **_setting_values(args, _API_FLAGS),
         peering_lifetime=args.peering_lifetime,
         peering_priority=args.priority if args.priority is not None else start_time_priority(),
         standalone=args.standalone,

@@ -10,7 +10,7 @@ from typing import Any
 import pykube
 import requests
 
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import ApiClients, no_answer
 
 CACHE_SECONDS = 300.0
 # "Not served" is remembered briefly only: an APIService that was down for a minute, or a CRD
@@ -68,7 +68,9 @@ class Discovery:
         try:
             response = self._clients.pykube.get(version=path)
         except requests.RequestException as error:
-            raise DiscoveryError(f"discovery of {path} failed: {error}") from error
+            clients = self._clients
+            reason = no_answer(error, clients.server, clients.timeouts)
+            raise DiscoveryError(f"discovery of {path} failed: {reason}") from error
         if response.status_code in (404, 503):
             return None
         try:

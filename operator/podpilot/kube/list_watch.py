@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from podpilot.apimachinery.backoff import exponential_delay
+from podpilot.kube.clients import CONNECT_TIMEOUT
 
 V = TypeVar("V")
 V_contra = TypeVar("V_contra", contravariant=True)
@@ -36,8 +37,15 @@ ObjectKey = tuple[str, str]  # namespace, name
 
 PAGE_SIZE: Final = 500
 WATCH_SECONDS: Final = 300
-CONNECT_SECONDS: Final = 10
 RETRY_BASE_SECONDS: Final = 0.5
+"""The watch's ``timeoutSeconds``: the apiserver ends it after this long, and it is resumed."""
+WATCH_READ_SECONDS: Final = WATCH_SECONDS + 30
+"""The client's read timeout of a watch, a little longer than the server's end of it (and its
+bookmarks, about one a minute): a watch whose apiserver went silent fails and is resumed
+instead of waiting forever. TCP keep-alive (``clients.py``) notices a vanished peer sooner."""
+LIST_READ_SECONDS: Final = 60
+"""The read timeout of one page of 500 objects: as kube-apiserver's own request timeout."""
+CONNECT_SECONDS: Final = CONNECT_TIMEOUT
 MAX_RETRY_SECONDS: Final = 30.0
 RELIST_AFTER_FAILURES: Final = 3
 
@@ -233,7 +241,9 @@ class ListWatch(Generic[V]):
         token: str | None = None
         while True:
             response = self._request(
-                limit=PAGE_SIZE, _continue=token, _request_timeout=(CONNECT_SECONDS, 60)
+                limit=PAGE_SIZE,
+                _continue=token,
+                _request_timeout=(CONNECT_SECONDS, LIST_READ_SECONDS),
             )
             try:
                 page = json.loads(response.data)
@@ -263,7 +273,7 @@ class ListWatch(Generic[V]):
             resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=WATCH_SECONDS,
-            _request_timeout=(CONNECT_SECONDS, WATCH_SECONDS + 30),
+            _request_timeout=(CONNECT_SECONDS, WATCH_READ_SECONDS),
         )
         self._response = response
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import kubernetes
 
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, no_answer
 from podpilot.kube.discovery import Discovery, DiscoveryError
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -70,6 +70,9 @@ class ScaleClient:
         self._api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
         self._own_writes = OwnWrites()
 
+    def _no_answer(self, error: BaseException) -> str:
+        return no_answer(error, self._clients.server, self._clients.timeouts)
+
     async def _resource(self, api_version: str, kind: str) -> tuple[str, str, str]:
         try:
             info = await self._discovery.resource_for_kind(api_version, kind)
@@ -110,6 +113,12 @@ class ScaleClient:
                 f"the HPA controller was unable to get the target's current scale: "
                 f"{_api_exception_text(error)} ({kind}/{name})",
             ) from error
+        except TRANSPORT_ERRORS as error:
+            raise ScaleError(
+                "FailedGetScale",
+                f"the HPA controller was unable to get the target's current scale: "
+                f"{self._no_answer(error)} ({kind}/{name})",
+            ) from error
         if not isinstance(raw, Mapping):
             raise ScaleError("FailedGetScale", f"unexpected scale of {kind}/{name}: {raw!r}")
         spec: Mapping[str, Any] = raw.get("spec") or {}
@@ -140,5 +149,10 @@ class ScaleClient:
             raise ScaleError(
                 "FailedRescale",
                 f"New size: {replicas}; error: {_api_exception_text(error)} {error.body or ''}",
+            ) from error
+        except TRANSPORT_ERRORS as error:
+            # The patch may still have been applied: the next evaluation reads /scale again.
+            raise ScaleError(
+                "FailedRescale", f"New size: {replicas}; error: {self._no_answer(error)}"
             ) from error
         self._own_writes.remember((namespace, api_version, kind, name), replicas)

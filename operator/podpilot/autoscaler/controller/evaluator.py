@@ -7,6 +7,7 @@ so and records the rescale.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Collection
@@ -35,7 +36,10 @@ from podpilot.kube.scale import Scale, ScaleClient, ScaleError
 from podpilot.settings import HpaSettings
 
 from .errors import error_summary
-from .metric_readers import ObserveRead, evaluate_metric, ignore_read
+from .metric_readers import ObserveRead, evaluate_metric_until, ignore_read
+
+READ_DEADLINE = 30.0
+"""Seconds one evaluation may spend reading (scale, then metrics) unless told otherwise."""
 
 logger = logging.getLogger("podpilot.autoscaler")
 
@@ -70,18 +74,21 @@ async def evaluate(
     now: float,
     observe_read: ObserveRead = ignore_read,
     other_owners: tuple[ScaleOwner, ...] = (),
+    deadline: float = READ_DEADLINE,
 ) -> EvaluationResult:
     """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, or ``other_owners``
     (whoever else scales the target) make the target ambiguous.
 
-    An unexpected exception in any step is a failed evaluation (the count is kept, the
-    condition and an Event say why), never an evaluation that ends without a word; a failed
-    metric is already a failed outcome of its own (``metric_readers``).
+    Reading stops ``deadline`` seconds after it started: what has not answered by then fails,
+    with the HPA's reason, and the plan holds as it does for any failed read. An unexpected
+    exception in any step is a failed evaluation (the count is kept, the condition and an
+    Event say why), never an evaluation that ends without a word; a failed metric is already a
+    failed outcome of its own (``metric_readers``).
     """
     reference = f"{spec.target.kind}/{spec.target.name}"
     try:
         observations = await read(
-            spec, namespace, watched, services, now, observe_read, other_owners
+            spec, namespace, watched, services, now, observe_read, other_owners, deadline
         )
     except Exception as error:
         logger.exception("reading %s in %s failed unexpectedly", reference, namespace)
@@ -106,21 +113,32 @@ async def read(
     now: float,
     observe_read: ObserveRead = ignore_read,
     other_owners: tuple[ScaleOwner, ...] = (),
+    deadline: float = READ_DEADLINE,
 ) -> Observations:
-    """The target's scale (watch, else ``GET /scale``), its pods and every metric; no metric
-    when another autoscaler scales the target (nothing will be done with them)."""
+    """The target's scale (watch, else ``GET /scale``), its pods and every metric, within
+    ``deadline`` seconds; no metric when another autoscaler scales the target (nothing will
+    be done with them)."""
     target = spec.target
     reference = f"{target.kind}/{target.name}"
+    cut_at = asyncio.get_running_loop().time() + deadline
     try:
-        scale = await services.scale.get(
-            namespace,
-            target.api_version,
-            target.kind,
-            target.name,
-            watched.scale(namespace, target.api_version, target.kind, target.name),
-        )
+        async with asyncio.timeout_at(cut_at):
+            scale = await services.scale.get(
+                namespace,
+                target.api_version,
+                target.kind,
+                target.name,
+                watched.scale(namespace, target.api_version, target.kind, target.name),
+            )
     except ScaleError as error:
         failure = ScaleFailure(error.reason, str(error))
+        return Observations(now, reference, scale_failure=failure, other_owners=other_owners)
+    except TimeoutError:
+        message = (
+            "the HPA controller was unable to get the target's current scale: no answer "
+            f"within the evaluation's deadline of {deadline:g} s ({reference})"
+        )
+        failure = ScaleFailure("FailedGetScale", message)
         return Observations(now, reference, scale_failure=failure, other_owners=other_owners)
     if other_owners and spec.mode is Mode.ACTIVE:
         return Observations(
@@ -150,7 +168,10 @@ async def read(
         sources=services.sources,
     )
     metrics = tuple(
-        [await evaluate_metric(metric, context, observe_read) for metric in spec.metrics]
+        [
+            await evaluate_metric_until(metric, context, cut_at, deadline, observe_read)
+            for metric in spec.metrics
+        ]
     )
     return Observations(now, reference, scale.spec_replicas, scale.selector, metrics=metrics)
 

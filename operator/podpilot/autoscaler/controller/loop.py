@@ -38,6 +38,13 @@ from .evaluator import Services, Watched, evaluate
 from .recorder import Recorder
 
 HEARTBEAT_SECONDS = 60.0
+MIN_EVALUATION_DEADLINE = 30.0
+"""Seconds an evaluation may spend reading, at least: more when its period is longer."""
+
+
+class EvaluationTimeoutError(Exception):
+    """An evaluation outlived its deadline as a whole (reading is cut earlier, see evaluate)."""
+
 
 PostEvent = Callable[[Event], None]
 Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
@@ -56,6 +63,12 @@ class Controller:
     backoff_cap: float
     recorder: Recorder
     owners: OwnerIndex = field(default_factory=OwnerIndex)  # who scales which target
+    min_deadline: float = MIN_EVALUATION_DEADLINE
+
+    def deadline(self, spec: AutoscalerSpec) -> float:
+        """Seconds one evaluation of ``spec`` may spend reading: its period, at least
+        ``min_deadline`` (a single API call may take its whole timeout)."""
+        return max(float(spec.evaluation_period), self.min_deadline)
 
 
 @dataclass(frozen=True)
@@ -179,16 +192,26 @@ async def run_once(
     others = claim_target(controller.owners, loop.namespace, loop.name, spec)
     started = time.perf_counter()
     recorder = controller.recorder
-    result = await evaluate(
-        spec,
-        loop.namespace,
-        loop.memory,
-        watched,
-        controller.services,
-        now,
-        recorder.metric_read,
-        others,
-    )
+    deadline = controller.deadline(spec)
+    try:
+        # Reading is cut at the deadline; what follows is one /scale patch, bounded by the
+        # clients' timeout. Twice the deadline bounds both, whatever hangs.
+        async with asyncio.timeout(2 * deadline):
+            result = await evaluate(
+                spec,
+                loop.namespace,
+                loop.memory,
+                watched,
+                controller.services,
+                now,
+                recorder.metric_read,
+                others,
+                deadline,
+            )
+    except TimeoutError:
+        raise EvaluationTimeoutError(
+            f"evaluation of {loop.namespace}/{loop.name} did not end within {2 * deadline:g} s"
+        ) from None
     seconds = time.perf_counter() - started
     recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
     _record_reaction(loop, spec, result, time.time(), recorder)

@@ -3,6 +3,7 @@ and proposes; failures become failed outcomes with the HPA's reason."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -72,3 +73,36 @@ async def evaluate_metric(
         details=details,
         value=value,
     )
+
+
+async def evaluate_metric_until(
+    spec: MetricSpec,
+    context: EvaluationContext,
+    deadline: float,
+    budget: float,
+    observe: ObserveRead = ignore_read,
+) -> MetricResult:
+    """``evaluate_metric``, cut at ``deadline`` (event-loop time): a read still unanswered
+    then is a failed metric with the type's failure reason, as an unreachable API would be.
+
+    A cancellation that is not this task's own (a shared read whose starter was cancelled)
+    fails the metric too, rather than ending the caller's daemon.
+    """
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await evaluate_metric(spec, context, observe)
+    except TimeoutError:
+        message = f"no answer within the evaluation's deadline of {budget:g} s"
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
+        message = "a shared read was cancelled"
+    observe(spec.type.lower(), time.perf_counter() - started, "timeout")
+    metric_type = METRIC_TYPES.get(spec.type)
+    reason = metric_type.failure_reason if metric_type else Reason.INVALID_METRIC_SOURCE_TYPE
+    outcome = MetricOutcome.failed(
+        spec.display_name, reason, f"failed to get {spec.display_name}: {message}"
+    )
+    return MetricResult(spec, outcome)

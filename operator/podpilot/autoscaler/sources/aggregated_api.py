@@ -12,7 +12,7 @@ import requests
 
 from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.autoscaler.sources.base import MetricSourceError
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import ApiClients, failure_kind, no_answer
 from podpilot.kube.discovery import Discovery, DiscoveryError
 
 
@@ -59,8 +59,11 @@ def _get(
             version=group_version, namespace=namespace, url=url, params=dict(params)
         )
         clients.pykube.raise_for_status(response)
-    except (requests.RequestException, pykube.exceptions.HTTPError) as error:
+    except (requests.HTTPError, pykube.exceptions.HTTPError) as error:
         raise MetricSourceError(api, str(error)) from error
+    except requests.RequestException as error:
+        reason = no_answer(error, clients.server, clients.timeouts)
+        raise MetricSourceError(api, reason, failure_kind(error)) from error
     try:
         document = response.json()
     except ValueError as error:  # a 200 that is not JSON (a proxy's page, a cut answer)

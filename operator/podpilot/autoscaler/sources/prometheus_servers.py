@@ -26,7 +26,7 @@ from podpilot.autoscaler.sources.prometheus_connection import (
     ConnectionSettings,
     Credentials,
 )
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, failure_kind, no_answer
 
 PLURAL = "prometheusservers"
 DEFAULT_TIMEOUT = 5.0
@@ -129,7 +129,16 @@ class ServerResolver:
             entry = self._entries.get(key)
             if entry is not None and time.monotonic() - entry.resolved_at < self._ttl:
                 return entry.connection
-            settings, credentials = await self._clients.call(self._read, namespace, name)
+            try:
+                settings, credentials = await self._clients.call(self._read, namespace, name)
+            except TRANSPORT_ERRORS as error:
+                clients = self._clients
+                raise MetricSourceError(
+                    server_api(namespace, name),
+                    f"reading PrometheusServer {name} and its Secrets: "
+                    f"{no_answer(error, clients.server, clients.timeouts)}",
+                    failure_kind(error),
+                ) from None
             fingerprint = f"{settings!r}/{credentials.fingerprint()}"
             if entry is not None and entry.fingerprint == fingerprint:
                 entry.resolved_at = time.monotonic()

@@ -11,7 +11,7 @@ import kubernetes
 
 from podpilot.emptydir.engine.model import WorkloadRef
 from podpilot.emptydir.engine.scan import OwnerKey
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, no_answer
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,10 @@ class OwnerResolver:
                             return  # not cached: retried next cycle
                         self._cache[key] = None
                         return
+                    except TRANSPORT_ERRORS as error:
+                        reason = no_answer(error, api.server, api.timeouts)
+                        logger.warning("cannot read %s %s/%s: %s", kind, namespace, name, reason)
+                        return  # not cached: retried next cycle
                 raw = api.kubernetes.sanitize_for_serialization(body)  # type: ignore[no-untyped-call]
                 self._cache[key] = _controller_of(raw, namespace)
 

@@ -21,7 +21,7 @@ from podpilot.emptydir.engine.summary import (
     SummaryDecodeError,
     decode_summary,
 )
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import ApiClients, timed_out
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,11 @@ Fetch = Callable[[str], Awaitable[bytes]]
 def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> Fetch:
     """Read ``/api/v1/nodes/{node}/proxy/stats/summary`` in the client pool (nodes/proxy get)."""
     core = kubernetes.client.CoreV1Api(api.kubernetes)
+    bounds = (min(api.timeouts.connect, timeout), timeout)
 
     def get(node: str) -> bytes:
         response = core.connect_get_node_proxy_with_path(
-            node, "stats/summary", _preload_content=False, _request_timeout=timeout
+            node, "stats/summary", _preload_content=False, _request_timeout=bounds
         )
         return bytes(cast(Any, response).data)
 
@@ -82,9 +83,9 @@ async def poll_node(fetch: Fetch, node: NodeInfo) -> PollResult:
         return PollResult(
             name, outcome, error=f"HTTP {status} {error.reason}", seconds=_since(started)
         )
-    except (urllib3.exceptions.TimeoutError, TimeoutError) as error:
-        return PollResult(name, "timeout", error=f"timeout: {error}", seconds=_since(started))
     except (urllib3.exceptions.HTTPError, OSError) as error:
+        if timed_out(error):  # also when urllib3 wraps it
+            return PollResult(name, "timeout", error=f"timeout: {error}", seconds=_since(started))
         return PollResult(
             name, "error", error=f"{type(error).__name__}: {error}", seconds=_since(started)
         )

@@ -1,0 +1,118 @@
+"""Every API call is bounded: against a real server on 127.0.0.1 that accepts connections and
+never answers, calls through ``ApiClients`` fail within their timeouts, with one clear reason."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from podpilot.kube.clients import ApiClients, Timeouts, connect, keepalive_socket_options
+from podpilot.kube.discovery import Discovery, DiscoveryError, ResourceInfo
+from podpilot.kube.scale import ScaleClient, ScaleError
+
+SHORT = Timeouts(connect=0.5, read=0.5)
+# The read timeout, plus room for a slow test machine; far below what an unbounded call takes.
+LIMIT = 2.5
+
+
+@pytest.fixture
+def clients(silent_kubeconfig: tuple[Path, str]) -> Iterator[ApiClients]:
+    path, _ = silent_kubeconfig
+    built = connect(str(path), max_concurrent_calls=2, timeouts=SHORT)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+class KnownDeployments:
+    """Discovery already answered: apps/v1 Deployment is ``deployments``, with ``/scale``."""
+
+    async def resource_for_kind(self, api_version: str, kind: str) -> ResourceInfo:
+        return ResourceInfo("apps", "v1", "deployments", namespaced=True, scalable=True)
+
+
+def scale_client(clients: ApiClients) -> ScaleClient:
+    return ScaleClient(clients, cast(Discovery, KnownDeployments()))
+
+
+def timed(awaitable: Any) -> tuple[BaseException | None, float]:
+    started = time.monotonic()
+    try:
+        asyncio.run(awaitable)
+    except Exception as error:
+        return error, time.monotonic() - started
+    return None, time.monotonic() - started
+
+
+def test_a_scale_read_fails_within_the_read_timeout_and_is_sent_once(
+    clients: ApiClients, silent_kubeconfig: tuple[Path, str], silent_server: Any
+) -> None:
+    """GET /scale names no timeout of its own: the clients' default bounds it, and a read
+    that timed out is not sent again (urllib3 would resend a GET three times)."""
+    _, url = silent_kubeconfig
+    error, seconds = timed(scale_client(clients).get("ns", "apps/v1", "Deployment", "web"))
+    assert isinstance(error, ScaleError)
+    assert error.reason == "FailedGetScale"
+    assert f"the API server at {url} did not answer within 0.5 s" in str(error)
+    assert seconds < LIMIT
+    assert len(silent_server.accepted) == 1
+
+
+def test_a_scale_patch_fails_within_the_read_timeout(
+    clients: ApiClients, silent_kubeconfig: tuple[Path, str]
+) -> None:
+    _, url = silent_kubeconfig
+    call = scale_client(clients).set_replicas("ns", "apps/v1", "Deployment", "web", 3)
+    error, seconds = timed(call)
+    assert isinstance(error, ScaleError)
+    assert error.reason == "FailedRescale"
+    assert str(error) == f"New size: 3; error: the API server at {url} did not answer within 0.5 s"
+    assert seconds < LIMIT
+
+
+def test_discovery_through_pykube_fails_within_the_read_timeout(
+    clients: ApiClients, silent_kubeconfig: tuple[Path, str]
+) -> None:
+    _, url = silent_kubeconfig
+    error, seconds = timed(Discovery(clients).served_versions("metrics.k8s.io"))
+    assert isinstance(error, DiscoveryError)
+    assert str(error) == (
+        f"discovery of /apis/metrics.k8s.io failed: the API server at {url} did not answer "
+        "within 0.5 s"
+    )
+    assert seconds < LIMIT
+
+
+def test_a_call_that_names_its_own_timeout_keeps_it(clients: ApiClients) -> None:
+    """The default fills in only what a call leaves out: a watch waits longer than a read.
+    (Over TLS the unanswered handshake is bounded by the connect timeout, so both are set.)"""
+    import kubernetes
+
+    core = kubernetes.client.CoreV1Api(clients.kubernetes)
+    started = time.monotonic()
+    with pytest.raises(Exception, match=r"read timeout=1\.2"):
+        core.list_namespace(_request_timeout=(1.2, 1.2))
+    assert 1.1 < time.monotonic() - started < 1.2 + LIMIT
+
+
+def test_both_clients_keep_their_connections_alive(clients: ApiClients) -> None:
+    keepalive = (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    official = clients.kubernetes.rest_client.pool_manager.connection_pool_kw["socket_options"]
+    pykube = clients.pykube.session.get_adapter("https://x").poolmanager.connection_pool_kw
+    assert keepalive in official
+    assert keepalive in pykube["socket_options"]
+    assert official == pykube["socket_options"] == keepalive_socket_options()
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30) in official
+
+
+def test_timeouts_from_a_read_setting_never_connect_longer_than_they_read() -> None:
+    assert Timeouts.reading(30.0).pair() == (5.0, 30.0)
+    assert Timeouts.reading(0.5).pair() == (0.5, 0.5)
