@@ -6,6 +6,7 @@ The dev cluster's Prometheus scrapes the test exporter every 2 s; series are set
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.e2e.conftest import Kubectl, OperatorProcess
@@ -122,6 +123,48 @@ def test_outage_holds_then_falls_back_and_recovers(
             timeout=20,
             what="the FallbackDeactivated event",
         )
+    finally:
+        own.close()
+
+
+def test_a_static_fallback_below_the_count_holds_unless_scale_down_is_allowed(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
+    cluster: ClusterState,
+) -> None:  # fmt: skip
+    put_series(cluster, SERIES, {"namespace": namespace}, 40)
+    own = ThrowawayPrometheus(cluster.exporter_url)
+    own.start()
+    try:
+        metric = prometheus_metric("own", load_query(namespace), average_value="10")
+        apply(
+            kubectl,
+            namespace,
+            prometheus_server("own", own.url),
+            deployment("web", 1),
+            autoscaler("web", "web", min_replicas=1, max_replicas=6, metrics=[metric],
+                       behavior=FAST_SCALE_DOWN,
+                       fallback={"policy": "Static", "replicas": 1, "failureThreshold": 2}),
+        )  # fmt: skip
+        wait_replicas(kubectl_json, namespace, 4, timeout=60)
+        own.stop()
+        stopped = time.monotonic()
+        wait_until(
+            lambda: events(kubectl_json, namespace, "FallbackActivated"),
+            timeout=60,
+            what="the FallbackActivated event",
+        )
+        # 2 periods of 5 s of wall time from the first failure, which follows the stop.
+        assert time.monotonic() - stopped >= 10
+        status = status_of(kubectl_json, namespace)
+        assert status["failingSince"]
+        fallback = condition(status, "FallbackActive")
+        assert (fallback["status"], fallback["reason"]) == ("True", "StaticFallback")
+        assert "allowScaleDown is false" in fallback["message"]
+        time.sleep(10)  # two more periods in fallback: still held
+        assert spec_replicas(kubectl_json, namespace, "web") == 4
+        kubectl("patch", "autoscaler", "web", "-n", namespace, "--type=merge",
+                "-p", '{"spec": {"fallback": {"allowScaleDown": true}}}')  # fmt: skip
+        wait_replicas(kubectl_json, namespace, 1, timeout=60)
     finally:
         own.close()
 

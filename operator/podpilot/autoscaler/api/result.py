@@ -71,6 +71,7 @@ class EvaluationResult:
     decision: Decision | None = None
     rescaled: bool = False
     consecutive_failures: int = 0
+    failing_since: float | None = None  # first evaluation of the current failing streak
     fallback_applied: bool = False
     events: tuple[Event, ...] = ()
     reference: str = ""

@@ -107,11 +107,13 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class FallbackSpec:
-    """What to do when every metric fails: hold, or go to a static count after N failures."""
+    """What to do when every metric fails: hold, or recommend a static count once metrics have
+    failed for ``failure_threshold`` evaluation periods; lower the count only if allowed."""
 
     policy: FallbackPolicy = FallbackPolicy.HOLD
     replicas: int | None = None
-    failure_threshold: int = 3
+    failure_threshold: int = 3  # evaluation periods of wall time, not failed evaluations
+    allow_scale_down: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,11 @@ class AutoscalerSpec:
     mode: Mode = Mode.ACTIVE
     fallback: FallbackSpec = FallbackSpec()
     cooldown: int = DEFAULT_COOLDOWN
+
+    @property
+    def fallback_delay(self) -> float:
+        """Seconds every metric must have been failing before the fallback applies."""
+        return float(self.fallback.failure_threshold * self.evaluation_period)
 
     @property
     def metric_types(self) -> tuple[str, ...]:
@@ -255,6 +262,7 @@ def parse_spec(raw: Mapping[str, Any]) -> AutoscalerSpec:
         policy=FallbackPolicy(fallback_raw.get("policy", FallbackPolicy.HOLD)),
         replicas=(int(fallback_raw["replicas"]) if "replicas" in fallback_raw else None),
         failure_threshold=int(fallback_raw.get("failureThreshold", 3)),
+        allow_scale_down=bool(fallback_raw.get("allowScaleDown", False)),
     )
     metrics_raw = raw.get("metrics") or [
         {

@@ -238,6 +238,12 @@ def render_status(
         "lastDecision": _decision_trace(result),
         "stabilization": history_to_status(result.history),
         "consecutiveFailures": result.consecutive_failures,
+        # Always written: null removes it (a merge patch) when the streak ends.
+        "failingSince": (
+            format_time(result.failing_since, precise=True)
+            if result.failing_since is not None
+            else None
+        ),
     }
     if result.last_active is not None:
         status["lastActiveTime"] = format_time(result.last_active)
@@ -292,6 +298,7 @@ def status_key(
         result.action_message,
         result.fallback_applied,
         result.consecutive_failures,
+        result.failing_since,
         result.conditions,
         tuple(
             (

@@ -38,6 +38,7 @@ from .evaluator import Services, Watched, evaluate
 from .recorder import Recorder
 
 HEARTBEAT_SECONDS = 60.0
+FALLBACK_DUE_MARGIN = 0.05  # seconds past the fallback's instant, so a sleep ends after it
 MIN_EVALUATION_DEADLINE = 30.0
 """Seconds an evaluation may spend reading, at least: more when its period is longer."""
 
@@ -119,11 +120,14 @@ class AutoscalerLoop:
     ) -> AutoscalerLoop:
         stored = history_from_status(status.get("stabilization"))
         history = history_tools.resume(stored, now) if stored is not None else None
+        failures = int(status.get("consecutiveFailures") or 0)
         memory = Memory(
             history=history,
-            consecutive_failures=int(status.get("consecutiveFailures") or 0),
+            consecutive_failures=failures,
             last_replicas=int(status.get("currentReplicas") or 0),
             last_active=_resumed_last_active(status, now),
+            failing_since=_resumed_failing_since(status, failures, now),
+            fallback_active=bool((status.get("lastDecision") or {}).get("fallbackApplied")),
         )
         persisted = decision_state(status) if stored is not None else None
         # The status found is what was last written: a restarted operator writes again only
@@ -160,6 +164,15 @@ class AutoscalerLoop:
                 fresh.append(event)
         self.posted = seen
         return fresh
+
+
+def _resumed_failing_since(status: Mapping[str, Any], failures: int, now: float) -> float | None:
+    """When the failing streak began; a streak without that record (written by an older
+    operator) counts from now, so a restart can delay the fallback, never hasten it."""
+    if not failures:
+        return None
+    since = parse_time(status.get("failingSince"))
+    return since if since is not None else now
 
 
 def _resumed_last_active(status: Mapping[str, Any], now: float) -> float | None:
@@ -215,9 +228,7 @@ async def run_once(
     seconds = time.perf_counter() - started
     recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
     _record_reaction(loop, spec, result, time.time(), recorder)
-    loop.memory = Memory(
-        result.history, result.consecutive_failures, result.current_replicas, result.last_active
-    )
+    loop.memory = Memory.after(result)
 
     for event in loop.events_to_post(result):
         post(event)
@@ -268,6 +279,7 @@ def decision_state(status: Mapping[str, Any]) -> DecisionState:
         stabilization["stabilization"],
         status.get("consecutiveFailures") or 0,
         status.get("currentReplicas") or 0,
+        status.get("failingSince"),
     )
 
 
@@ -338,7 +350,8 @@ def next_delay(
     back.
 
     The backoff never exceeds twice the period: a new workload's metrics routinely take a few
-    scrapes to appear, and recovery must not wait minutes for that.
+    scrapes to appear, and recovery must not wait minutes for that. Nor does it pass the
+    instant the fallback falls due, so the fallback applies when its delay has passed.
     """
     period = float(spec.evaluation_period) if spec is not None else 15.0
     if failed or (result is not None and result.action in (Action.HELD, Action.FAILED)):
@@ -353,4 +366,17 @@ def next_delay(
     else:
         loop.failures = 0
         delay = period
-    return max(0.0, delay - elapsed)
+    delay = max(0.0, delay - elapsed)
+    due_in = _until_fallback(spec, result)
+    if due_in is not None:
+        delay = min(delay, max(0.0, due_in + FALLBACK_DUE_MARGIN))
+    return delay
+
+
+def _until_fallback(spec: AutoscalerSpec | None, result: EvaluationResult | None) -> float | None:
+    """Seconds until the fallback falls due, while every metric fails and it has not yet."""
+    if spec is None or result is None or result.fallback_applied:
+        return None
+    if result.failing_since is None:
+        return None
+    return result.failing_since + spec.fallback_delay - time.time()

@@ -23,12 +23,18 @@ from podpilot.autoscaler.api.result import (
     StatusCondition,
 )
 from podpilot.autoscaler.api.spec import AutoscalerSpec, FallbackPolicy, Mode
-from podpilot.autoscaler.engine import Behavior, ScalingHistory, record_rescale
+from podpilot.autoscaler.engine import (
+    Behavior,
+    ConditionType,
+    Decision,
+    ScalingHistory,
+    record_rescale,
+)
 from podpilot.autoscaler.engine import decide as engine_decide
 from podpilot.autoscaler.engine.model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
 
 from . import activation
-from .fallback import METRICS_AVAILABLE, fallback, fallback_transitions
+from .fallback import METRICS_AVAILABLE, fallback, fallback_due, fallback_transitions
 
 SCALE_READ = StatusCondition(
     "AbleToScale",
@@ -46,6 +52,20 @@ class Memory:
     consecutive_failures: int = 0
     last_replicas: int = 0
     last_active: float | None = None  # minReplicas 0: when a metric was last active
+    failing_since: float | None = None  # first evaluation of the current failing streak
+    fallback_active: bool = False  # the fallback applied at the last evaluation
+
+    @classmethod
+    def after(cls, result: EvaluationResult) -> Memory:
+        """What the next evaluation starts from, once ``result`` is the last one."""
+        return cls(
+            result.history,
+            result.consecutive_failures,
+            result.current_replicas,
+            result.last_active,
+            failing_since=result.failing_since,
+            fallback_active=result.fallback_applied,
+        )
 
 
 @dataclass(frozen=True)
@@ -177,15 +197,46 @@ def _decide_on_metrics(
     events = _metric_events(metrics)
     every_metric_failed = bool(metrics) and all(r.outcome.proposal is None for r in metrics)
     failures = memory.consecutive_failures + 1 if every_metric_failed else 0
+    failing_since = (
+        (memory.failing_since if memory.failing_since is not None else now)
+        if every_metric_failed
+        else None
+    )
     desired, rescale, reason = decision.desired_replicas, decision.rescale, decision.rescale_reason
-    fallback_applied = every_metric_failed and failures >= spec.fallback.failure_threshold
+    fallback_applied = every_metric_failed and fallback_due(spec, failing_since, now)
     if fallback_applied:
-        held = fallback(spec, current, failures)
-        desired, rescale, reason = held.desired, held.rescale, held.reason
-        conditions.append(held.condition)
+        assert failing_since is not None
+        chosen = fallback(
+            spec,
+            current=current,
+            history=memory.history,
+            now=now,
+            failing_since=failing_since,
+            failures=failures,
+            downscale_stabilization_window=window,
+        )
+        if chosen.decision is not None:
+            # The metrics still failed: keep their ScalingActive, take the rest from the
+            # engine's decision on the fallback count.
+            conditions += [
+                StatusCondition.from_engine(c)
+                for c in chosen.decision.conditions
+                if c.type is not ConditionType.SCALING_ACTIVE
+            ]
+            decision = _after_metrics(decision, chosen.decision)
+            desired, rescale = decision.desired_replicas, decision.rescale
+            reason = chosen.reason if rescale else ""
+        conditions.append(chosen.condition)
     elif spec.fallback.policy is FallbackPolicy.STATIC or memory.consecutive_failures:
         conditions.append(METRICS_AVAILABLE)
-    events += fallback_transitions(spec, memory.consecutive_failures, failures, current, desired)
+    events += fallback_transitions(
+        was_active=memory.fallback_active,
+        active=fallback_applied,
+        failures_before=memory.consecutive_failures,
+        failures=failures,
+        current=current,
+        desired=desired,
+    )
     last_active = memory.last_active
     if spec.min_replicas == 0 and metrics and not fallback_applied:
         gated = activation.gate(
@@ -213,6 +264,7 @@ def _decide_on_metrics(
         metrics=metrics,
         decision=decision,
         consecutive_failures=failures,
+        failing_since=failing_since,
         fallback_applied=fallback_applied,
         events=tuple(events),
         reference=observations.reference,
@@ -337,9 +389,23 @@ def _held(
         conditions=conditions,
         history=memory.history or ScalingHistory(),
         consecutive_failures=memory.consecutive_failures,
+        failing_since=memory.failing_since,
+        # Nothing was read, so the fallback neither starts nor ends here.
+        fallback_applied=memory.fallback_active,
         events=(Event("Warning", reason, message),),
         reference=reference,
         last_active=memory.last_active,
+    )
+
+
+def _after_metrics(metrics_decision: Decision, fallback_decision: Decision) -> Decision:
+    """The fallback's decision, explained after the failed metrics' own explanation."""
+    return dataclasses.replace(
+        fallback_decision,
+        explanation=(
+            *metrics_decision.explanation[:-1],  # all but its "result: keep" line
+            *fallback_decision.explanation[1:],  # all but the repeated "current replicas" line
+        ),
     )
 
 

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
 from podpilot.autoscaler.controller.loop import AutoscalerLoop
 from podpilot.autoscaler.policy.activation import Activity, MetricActivity, activity_of, gate
 from podpilot.autoscaler.policy.fallback import fallback_transitions
@@ -105,37 +104,32 @@ def test_errors_never_move_through_zero(
         assert result.activity is Activity.ACTIVE
 
 
-def spec_with(policy: str, threshold: int = 3) -> AutoscalerSpec:
-    fallback: dict[str, object] = {"policy": policy, "failureThreshold": threshold}
-    if policy == "Static":
-        fallback["replicas"] = 2
-    return parse_spec(
-        {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "maxReplicas": 5,
-            "fallback": fallback,
-        }
-    )
-
-
 @pytest.mark.parametrize(
-    ("policy", "before", "failures", "expected"),
+    ("was_active", "active", "before", "failures", "desired", "expected"),
     [
-        ("Hold", 1, 2, []),
-        ("Hold", 2, 3, ["FallbackActivated"]),
-        ("Static", 2, 3, ["FallbackActivated"]),
-        ("Hold", 3, 4, []),
-        ("Hold", 4, 0, ["FallbackDeactivated"]),
-        ("Hold", 2, 0, []),
+        (False, False, 1, 2, 4, []),  # failing, but not for long enough yet
+        (False, True, 2, 3, 4, ["FallbackActivated"]),
+        (False, True, 2, 3, 2, ["FallbackActivated"]),
+        (True, True, 3, 4, 4, []),  # still in effect: no new Event
+        (True, False, 4, 0, 4, ["FallbackDeactivated"]),
+        (False, False, 2, 0, 4, []),  # metrics back before the fallback applied
     ],
 )
 def test_fallback_events_mark_its_start_and_end(
-    policy: str, before: int, failures: int, expected: list[str]
+    was_active: bool, active: bool, before: int, failures: int, desired: int, expected: list[str]
 ) -> None:
-    events = fallback_transitions(spec_with(policy), before, failures, 4, 2)
+    events = fallback_transitions(
+        was_active=was_active,
+        active=active,
+        failures_before=before,
+        failures=failures,
+        current=4,
+        desired=desired,
+    )
     assert [event.reason for event in events] == expected
-    if policy == "Static" and expected:
-        assert "scaling to 2 replicas" in events[0].message
+    if expected == ["FallbackActivated"]:
+        what = "holding 4 replicas" if desired == 4 else "scaling to 2 replicas"
+        assert what in events[0].message
 
 
 def test_a_restart_while_active_restarts_the_cooldown() -> None:

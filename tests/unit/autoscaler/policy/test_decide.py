@@ -1,9 +1,10 @@
 """``decide``: observations, memory and spec in, a plan out; every case from in-memory values.
 
 Expected counts follow the documented semantics (docs/autoscaler.md, docs/prometheus.md):
-the HPA never scales down on missing metrics, ``Static`` fallback after ``failureThreshold``
-failed evaluations, no ``/scale`` patch while paused or in DryRun, activation wakes a workload
-at zero only above the threshold, and it returns to zero only after the cooldown.
+the HPA never scales down on missing metrics, the fallback once every metric has failed for
+``failureThreshold`` evaluation periods (more in test_fallback.py), no ``/scale`` patch while
+paused or in DryRun, activation wakes a workload at zero only above the threshold, and it
+returns to zero only after the cooldown.
 """
 
 from __future__ import annotations
@@ -126,19 +127,24 @@ def test_when_every_metric_fails_the_count_is_held_never_lowered() -> None:
 
 def test_hold_fallback_reports_itself_after_the_threshold_without_moving() -> None:
     autoscaler = spec(fallback={"policy": "Hold", "failureThreshold": 3})
-    plan = decide(autoscaler, observed(4, failing(autoscaler)), Memory(None, 2))
+    # Failing since 45 s ago: 3 periods of 15 s.
+    plan = decide(
+        autoscaler, observed(4, failing(autoscaler)), Memory(None, 2, failing_since=NOW - 45)
+    )
     assert (plan.patch, plan.result.desired_replicas) == (False, 4)
     assert condition(plan.result, "FallbackActive") == (True, "HoldFallback")
     assert "FallbackActivated" in reasons(plan.result)
 
 
 def test_static_fallback_applies_only_from_the_failure_threshold_on() -> None:
-    autoscaler = spec(fallback={"policy": "Static", "replicas": 2, "failureThreshold": 3})
-    before = decide(autoscaler, observed(5, failing(autoscaler)), Memory(None, 1))
-    assert (before.patch, before.result.desired_replicas) == (False, 5)  # 2nd failure: hold
+    autoscaler = spec(fallback={"policy": "Static", "replicas": 4, "failureThreshold": 3})
+    almost = Memory(None, 1, failing_since=NOW - 44)  # 3 periods of 15 s are 45 s
+    before = decide(autoscaler, observed(2, failing(autoscaler)), almost)
+    assert (before.patch, before.result.desired_replicas) == (False, 2)  # not yet: hold
     assert condition(before.result, "FallbackActive") == (False, "MetricsAvailable")
-    at = decide(autoscaler, observed(5, failing(autoscaler)), Memory(None, 2))
-    assert (at.patch, at.result.desired_replicas, at.result.consecutive_failures) == (True, 2, 3)
+    due = Memory(None, 2, failing_since=NOW - 45)
+    at = decide(autoscaler, observed(2, failing(autoscaler)), due)
+    assert (at.patch, at.result.desired_replicas, at.result.consecutive_failures) == (True, 4, 3)
     assert at.result.fallback_applied
     assert condition(at.result, "FallbackActive") == (True, "StaticFallback")
     assert "FallbackActivated" in reasons(at.result)
@@ -146,15 +152,19 @@ def test_static_fallback_applies_only_from_the_failure_threshold_on() -> None:
 
 def test_static_fallback_is_clamped_to_the_bounds() -> None:
     autoscaler = spec(
-        minReplicas=3, fallback={"policy": "Static", "replicas": 1, "failureThreshold": 1}
+        minReplicas=3,
+        fallback={"policy": "Static", "replicas": 1, "failureThreshold": 1, "allowScaleDown": True},
     )
-    plan = decide(autoscaler, observed(5, failing(autoscaler)), FRESH)
+    # One period of failure, and no recommendation left in the stabilization window.
+    memory = Memory(ScalingHistory.seeded(5, NOW - 600), 1, failing_since=NOW - 15)
+    plan = decide(autoscaler, observed(5, failing(autoscaler)), memory)
     assert plan.result.desired_replicas == 3
 
 
 def test_metrics_back_after_a_fallback_end_it() -> None:
     autoscaler = spec(fallback={"policy": "Hold", "failureThreshold": 3})
-    plan = decide(autoscaler, observed(4, proposing(autoscaler, 4)), Memory(None, 5))
+    was_in_fallback = Memory(None, 5, failing_since=NOW - 100, fallback_active=True)
+    plan = decide(autoscaler, observed(4, proposing(autoscaler, 4)), was_in_fallback)
     assert plan.result.consecutive_failures == 0
     assert "FallbackDeactivated" in reasons(plan.result)
     assert condition(plan.result, "FallbackActive") == (False, "MetricsAvailable")
