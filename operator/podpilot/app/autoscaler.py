@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.runtime import AutoscalerParts, Runtime
+from podpilot.app.fault_hooks import scale_write_hooks
 from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.controller.evaluator import Services
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
@@ -47,7 +49,7 @@ async def start(runtime: Runtime) -> None:
 
     controller = Controller(
         services=Services(
-            scale=ScaleClient(clients, discovery),
+            scale=ScaleClient(clients, discovery, hooks=scale_write_hooks(os.environ)),
             sources=MetricSources.build(
                 clients,
                 discovery,

@@ -1,13 +1,14 @@
 """One evaluation of one Autoscaler, as one HPA reconcile: read, then decide, then act.
 
 ``read`` gathers the target's scale, its pods and one result per spec metric; the pure
-``policy.plan.decide`` turns them into a plan; ``act`` patches ``/scale`` when the plan says
-so and records the rescale.
+``policy.plan.decide`` turns them into a plan; ``act`` records the rescale it is about to
+make (``before_patch``), then patches ``/scale`` on condition that the scale is still the one
+the plan was decided from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,12 +23,14 @@ from podpilot.autoscaler.policy.plan import (
     Plan,
     ScaleFailure,
     decide,
+    rescale_conflicted,
     rescale_failed,
     rescaled,
+    still_holds,
 )
 from podpilot.autoscaler.sources.base import EvaluationContext
 from podpilot.autoscaler.sources.registry import MetricSources
-from podpilot.kube.scale import Scale, ScaleClient, ScaleError
+from podpilot.kube.scale import Scale, ScaleClient, ScaleConflictError, ScaleError
 from podpilot.settings import HpaSettings
 
 from .metric_readers import ObserveRead, evaluate_metric, ignore_read
@@ -40,6 +43,14 @@ class Services:
     scale: ScaleClient
     sources: MetricSources
     hpa: HpaSettings
+
+
+BeforePatch = Callable[[Plan], Awaitable[None]]
+"""Makes the planned rescale durable before ``/scale`` is patched; raises when it cannot."""
+
+
+async def nothing_before_patch(plan: Plan) -> None:
+    pass
 
 
 class Watched(Protocol):
@@ -62,11 +73,12 @@ async def evaluate(
     services: Services,
     now: float,
     observe_read: ObserveRead = ignore_read,
+    before_patch: BeforePatch = nothing_before_patch,
 ) -> EvaluationResult:
     """Evaluate once; patch ``/scale`` unless paused or in DryRun mode."""
     observations = await read(spec, namespace, watched, services, now, observe_read)
     plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
-    return await act(plan, spec, namespace, services)
+    return await act(plan, spec, namespace, services, before_patch)
 
 
 async def read(
@@ -90,7 +102,10 @@ async def read(
         )
     except ScaleError as error:
         return Observations(now, reference, scale_failure=ScaleFailure(error.reason, str(error)))
-    observed = Observations(now, reference, scale.spec_replicas, scale.selector)
+    version = scale.resource_version
+    observed = Observations(
+        now, reference, scale.spec_replicas, scale.selector, resource_version=version
+    )
     try:
         selector = parse_selector(scale.selector)
     except SelectorError as error:
@@ -116,23 +131,73 @@ async def read(
     metrics = tuple(
         [await evaluate_metric(metric, context, observe_read) for metric in spec.metrics]
     )
-    return Observations(now, reference, scale.spec_replicas, scale.selector, metrics=metrics)
+    return Observations(
+        now, reference, scale.spec_replicas, scale.selector, metrics=metrics,
+        resource_version=version,
+    )  # fmt: skip
 
 
 async def act(
-    plan: Plan, spec: AutoscalerSpec, namespace: str, services: Services
+    plan: Plan,
+    spec: AutoscalerSpec,
+    namespace: str,
+    services: Services,
+    before_patch: BeforePatch = nothing_before_patch,
 ) -> EvaluationResult:
-    """Patch ``/scale`` when the plan changes the count; the result says what happened."""
+    """Patch ``/scale`` when the plan changes the count; the result says what happened.
+
+    The patch is based on the resourceVersion of the scale the plan was decided from. On a
+    conflict the scale is read again: when its count and selector are still those the plan
+    was decided from, the same patch is sent once more based on that read; otherwise the
+    conflict is reported and nothing is written over the other change.
+    """
     if not plan.patch:
         return plan.result
-    target = spec.target
+    await before_patch(plan)
     try:
-        await services.scale.set_replicas(
-            namespace, target.api_version, target.kind, target.name, plan.result.desired_replicas
-        )
+        await _patch(plan, spec, namespace, services, plan.resource_version)
+    except ScaleConflictError as conflict:
+        return await _after_conflict(plan, spec, namespace, services, conflict)
     except ScaleError as error:
         return rescale_failed(plan, str(error))
     return rescaled(plan, spec.behavior)
 
 
-__all__ = ["Services", "Watched", "act", "evaluate", "read"]
+async def _patch(
+    plan: Plan, spec: AutoscalerSpec, namespace: str, services: Services, resource_version: str
+) -> None:
+    target = spec.target
+    await services.scale.set_replicas(
+        namespace,
+        target.api_version,
+        target.kind,
+        target.name,
+        plan.result.desired_replicas,
+        resource_version,
+    )
+
+
+async def _after_conflict(
+    plan: Plan,
+    spec: AutoscalerSpec,
+    namespace: str,
+    services: Services,
+    conflict: ScaleConflictError,
+) -> EvaluationResult:
+    target = spec.target
+    try:
+        fresh = await services.scale.get(namespace, target.api_version, target.kind, target.name)
+    except ScaleError as error:
+        return rescale_failed(plan, f"{conflict}; reading the scale again failed: {error}")
+    if not still_holds(plan, fresh.spec_replicas, fresh.selector):
+        return rescale_conflicted(plan, str(conflict), fresh.spec_replicas)
+    try:
+        await _patch(plan, spec, namespace, services, fresh.resource_version)
+    except ScaleConflictError as again:
+        return rescale_conflicted(plan, str(again), None)
+    except ScaleError as error:
+        return rescale_failed(plan, str(error))
+    return rescaled(plan, spec.behavior)
+
+
+__all__ = ["BeforePatch", "Services", "Watched", "act", "evaluate", "nothing_before_patch", "read"]

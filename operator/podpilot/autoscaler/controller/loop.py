@@ -20,11 +20,12 @@ from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.api.status import (
     carried_over,
     history_from_status,
+    pending_rescale_from_status,
     render_status,
     status_key,
     without_timestamps,
 )
-from podpilot.autoscaler.policy.plan import Memory
+from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import Services, Watched, evaluate
@@ -103,6 +104,7 @@ class AutoscalerLoop:
             consecutive_failures=int(status.get("consecutiveFailures") or 0),
             last_replicas=int(status.get("currentReplicas") or 0),
             last_active=_resumed_last_active(status, now),
+            pending=pending_rescale_from_status(status.get("pendingRescale")),
         )
         persisted = decision_state(status) if stored is not None else None
         # The status found is what was last written: a restarted operator writes again only
@@ -170,8 +172,19 @@ async def run_once(
         return None, None
     started = time.perf_counter()
     recorder = controller.recorder
+
+    async def record_intent(plan: Plan) -> None:
+        await _write_intent(loop, controller, plan, spec, generation, now)
+
     result = await evaluate(
-        spec, loop.namespace, loop.memory, watched, controller.services, now, recorder.metric_read
+        spec,
+        loop.namespace,
+        loop.memory,
+        watched,
+        controller.services,
+        now,
+        recorder.metric_read,
+        record_intent,
     )
     seconds = time.perf_counter() - started
     recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
@@ -209,6 +222,33 @@ async def run_once(
     return spec, result
 
 
+async def _write_intent(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    plan: Plan,
+    spec: AutoscalerSpec,
+    generation: int | None,
+    now: float,
+) -> None:
+    """Before a ``/scale`` patch: the status with the patch recorded (``pendingRescale``),
+    written and waited for, so a process that dies between the patch and the status write
+    after it still leaves the scale event for the next one (docs/autoscaler.md#restarts).
+    The status written after the patch, with the event in the history, removes the record.
+    """
+    previous = loop.written
+    status = render_status(
+        plan.result, spec, previous.carried if previous else {}, generation, pending_rescale(plan)
+    )
+    written = controller.status.submit((loop.namespace, loop.name), status)
+    try:
+        await written
+    except BaseException:
+        loop.written = loop.written_key = loop.pending = None
+        raise
+    loop.written, loop.written_at, loop.written_key = WrittenStatus.of(status), now, None
+    loop.persisted, loop.pending = decision_state(status), None
+
+
 def decision_state(status: Mapping[str, Any]) -> DecisionState:
     """What a restarted operator resumes from (``AutoscalerLoop.resume``), minus the clock."""
     stabilization = without_timestamps({"stabilization": status.get("stabilization")})
@@ -216,6 +256,7 @@ def decision_state(status: Mapping[str, Any]) -> DecisionState:
         stabilization["stabilization"],
         status.get("consecutiveFailures") or 0,
         status.get("currentReplicas") or 0,
+        status.get("pendingRescale"),
     )
 
 

@@ -4,6 +4,12 @@ An evaluation is read (``controller.evaluator.read``: the scale, the pods, one r
 metric), then decided here, then acted on (``controller.evaluator.act``: patch ``/scale``
 when the plan says so). Deciding is the HPA engine's decision with podpilot's additions
 around it: the fallback, the activation gate of ``minReplicas: 0``, pause and DryRun.
+
+A patch is conditional on the scale it was decided from (its resourceVersion travels in the
+plan). When it is refused as a conflict, ``still_holds`` says whether the plan may be sent
+once more on a fresh read (only when the count and selector it was decided from are
+unchanged: the same step, never a second one) or the conflict is reported
+(``rescale_conflicted``) and the next evaluation decides from the new count.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.history import PendingRescale, settle_pending
 from podpilot.autoscaler.api.result import (
     Action,
     EvaluationResult,
@@ -44,6 +51,7 @@ class Memory:
     consecutive_failures: int = 0
     last_replicas: int = 0
     last_active: float | None = None  # minReplicas 0: when a metric was last active
+    pending: PendingRescale | None = None  # a patch a previous process may have applied
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Observations:
     selector_error: str | None = None  # why that selector does not parse
     metrics: tuple[MetricResult, ...] = ()
     scale_failure: ScaleFailure | None = None
+    resource_version: str = ""  # of the scale read: a patch is conditional on it
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,8 @@ class Plan:
     result: EvaluationResult
     patch: bool = False
     reason: str = ""  # why the count changes, as the rescale Event words it
+    selector: str = ""  # of the scale the patch was decided from
+    resource_version: str = ""  # of that scale: the patch is conditional on it
 
 
 def decide(
@@ -88,6 +99,9 @@ def decide(
 ) -> Plan:
     """The plan for one evaluation; nothing here reads or writes anything."""
     now, reference = observations.now, observations.reference
+    if memory.pending is not None:
+        settled = settle_pending(memory.history, memory.pending, spec.behavior)
+        memory = dataclasses.replace(memory, history=settled, pending=None)
     failure = observations.scale_failure
     if failure is not None:
         condition = StatusCondition("AbleToScale", False, failure.reason, failure.message)
@@ -192,10 +206,12 @@ def _decide_on_metrics(
             message = f"kept {current} replicas: no metric could be read"
             return Plan(dataclasses.replace(result, action=Action.HELD, action_message=message))
         return Plan(result)
-    return _rescale(spec, result, reason)
+    return _rescale(spec, result, reason, observations)
 
 
-def _rescale(spec: AutoscalerSpec, result: EvaluationResult, reason: str) -> Plan:
+def _rescale(
+    spec: AutoscalerSpec, result: EvaluationResult, reason: str, observations: Observations
+) -> Plan:
     """A change of count: only planned while paused or in DryRun, else patched."""
     change = f"{result.current_replicas} -> {result.desired_replicas} ({reason})"
     if spec.paused:
@@ -221,7 +237,26 @@ def _rescale(spec: AutoscalerSpec, result: EvaluationResult, reason: str) -> Pla
             )
         )
     planned = dataclasses.replace(result, action=Action.RESCALED, action_message=f"scaled {change}")
-    return Plan(planned, patch=True, reason=reason)
+    return Plan(
+        planned,
+        patch=True,
+        reason=reason,
+        selector=observations.selector,
+        resource_version=observations.resource_version,
+    )
+
+
+def pending_rescale(plan: Plan) -> PendingRescale:
+    """The record of the patch ``plan`` is about to send, written to status first."""
+    result = plan.result
+    return PendingRescale(result.current_replicas, result.desired_replicas, result.now)
+
+
+def still_holds(plan: Plan, replicas: int, selector: str) -> bool:
+    """After a conflict: whether a fresh read of the scale still shows the count and
+    selector the plan was decided from (something else changed, such as the workload's
+    status), so the same patch may be sent once more, based on that read."""
+    return replicas == plan.result.current_replicas and selector == plan.selector
 
 
 def rescaled(plan: Plan, behavior: Behavior | None) -> EvaluationResult:
@@ -264,6 +299,20 @@ def rescale_failed(plan: Plan, error: str) -> EvaluationResult:
             StatusCondition("AbleToScale", False, "FailedUpdateScale", error),
         ),
         events=(*result.events, Event("Warning", "FailedRescale", error)),
+    )
+
+
+def rescale_conflicted(plan: Plan, error: str, replicas_now: int | None) -> EvaluationResult:
+    """The result when ``/scale`` changed since it was read: nothing is written over the
+    change; the next evaluation decides again from the count it finds then."""
+    result = plan.result
+    changed = (
+        f"the target's replicas changed from {result.current_replicas} to {replicas_now}"
+        if replicas_now is not None and replicas_now != result.current_replicas
+        else "the target changed"
+    )
+    return rescale_failed(
+        plan, f"{error}; {changed} since they were read: the next evaluation decides again"
     )
 
 
@@ -328,7 +377,10 @@ __all__ = [
     "Plan",
     "ScaleFailure",
     "decide",
+    "pending_rescale",
+    "rescale_conflicted",
     "rescale_failed",
     "rescaled",
     "selector_problem",
+    "still_holds",
 ]
