@@ -16,8 +16,8 @@ import kopf
 from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
-from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.app.fault_hooks import scale_write_hooks
+from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.controller.evaluator import Services
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
