@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -236,8 +237,9 @@ async def _write_intent(
     The status written after the patch, with the event in the history, removes the record.
     """
     previous = loop.written
+    pending = pending_rescale(plan)
     status = render_status(
-        plan.result, spec, previous.carried if previous else {}, generation, pending_rescale(plan)
+        plan.result, spec, previous.carried if previous else {}, generation, pending
     )
     written = controller.status.submit((loop.namespace, loop.name), status)
     try:
@@ -247,6 +249,9 @@ async def _write_intent(
         raise
     loop.written, loop.written_at, loop.written_key = WrittenStatus.of(status), now, None
     loop.persisted, loop.pending = decision_state(status), None
+    # Should the patch end in neither an answer nor a refusal (a timeout, say), the evaluation
+    # raises and this memory is kept: the next evaluation counts the step, as a restart would.
+    loop.memory = dataclasses.replace(loop.memory, pending=pending)
 
 
 def decision_state(status: Mapping[str, Any]) -> DecisionState:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from unittest.mock import create_autospec
 
@@ -38,6 +38,23 @@ RAW_SPEC = {
 }
 
 
+Write = Callable[[tuple[str, str], Mapping[str, Any]], Awaitable[None]]
+
+
+async def evaluate_once(loop: AutoscalerLoop, write: Write) -> None:
+    controller = Controller(
+        services=None,  # type: ignore[arg-type]  # evaluate is replaced
+        status=CoalescingWriter(write, concurrency=1),
+        bucket=TokenBucket(1.0, 1),
+        backoff_base=1.0,
+        backoff_cap=2.0,
+        recorder=create_autospec(Recorder, instance=True),
+    )
+    await run_once(
+        loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+    )
+
+
 def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -60,20 +77,10 @@ def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
         return rescaled(plan, spec.behavior)
 
     monkeypatch.setattr(loop_module, "evaluate", evaluate)
-    controller = Controller(
-        services=None,  # type: ignore[arg-type]  # evaluate is replaced
-        status=CoalescingWriter(write, concurrency=1),
-        bucket=TokenBucket(1.0, 1),
-        backoff_base=1.0,
-        backoff_cap=2.0,
-        recorder=create_autospec(Recorder, instance=True),
-    )
     loop = AutoscalerLoop("team", "web", Memory(None))
 
     async def run() -> None:
-        await run_once(
-            loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
-        )
+        await evaluate_once(loop, write)
 
     asyncio.run(run())
     ((before,),) = seen_at_patch
@@ -92,3 +99,30 @@ def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
     # A restart from the status of the moment of the patch finds the record.
     restarted = AutoscalerLoop.resume("team", "web", before, NOW + 5)
     assert restarted.memory.pending is not None
+
+
+def test_a_patch_without_an_answer_is_counted_by_the_next_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def write(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        pass
+
+    async def evaluate(*args: Any) -> EvaluationResult:
+        spec, before_patch = args[0], args[-1]
+        metric = spec.metrics[0]
+        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
+        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
+        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
+        await before_patch(decide(spec, observations, Memory(None)))
+        raise TimeoutError("the /scale patch timed out")  # applied or not: nobody knows
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+    loop = AutoscalerLoop("team", "web", Memory(None))
+
+    async def run() -> None:
+        await evaluate_once(loop, write)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(run())
+    assert loop.memory.pending is not None
+    assert (loop.memory.pending.from_replicas, loop.memory.pending.to_replicas) == (4, 3)
