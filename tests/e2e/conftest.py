@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,13 +131,14 @@ class OperatorProcess:
             f"--downscale-stabilization={hpa.downscale_stabilization}",
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
+        self.environment: dict[str, str] = {}  # added to this process's environment
 
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self) -> None:
-        environment = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig))
+        environment = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig), **self.environment)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command, stdout=log, stderr=subprocess.STDOUT, env=environment
@@ -169,6 +171,23 @@ class OperatorProcess:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    @contextlib.contextmanager
+    def restarted_with(self, environment: Mapping[str, str]) -> Iterator[None]:
+        """Inside the block, the operator runs with ``environment`` added (a fault hook of
+        ``podpilot.app.fault_hooks``); after it, as before, even when it killed itself."""
+        self.stop()
+        self.environment = dict(environment)
+        try:
+            self.start()
+            yield
+        finally:
+            self.stop()
+            self.environment = {}
+            self.start()
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

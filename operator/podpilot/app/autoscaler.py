@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import kopf
 from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
+from podpilot.app.fault_hooks import scale_write_hooks
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.api.spec import SpecError, parse_spec
@@ -62,7 +64,7 @@ async def start(runtime: Runtime) -> None:
 
     controller = Controller(
         services=Services(
-            scale=ScaleClient(clients, discovery),
+            scale=ScaleClient(clients, discovery, hooks=scale_write_hooks(os.environ)),
             sources=MetricSources.build(
                 clients,
                 discovery,

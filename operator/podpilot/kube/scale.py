@@ -1,10 +1,16 @@
-"""The ``/scale`` subresource of any workload kind, through the official client."""
+"""The ``/scale`` subresource of any workload kind, through the official client.
+
+Writes are conditional, as the HPA's are: the patch carries the resourceVersion of the scale
+the decision was made from, so a change made meanwhile by anyone else is refused with 409
+Conflict (``ScaleConflictError``) instead of being overwritten. A Scale's resourceVersion is
+its workload's, so the Deployment watch's resourceVersion serves as well as ``GET /scale``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import kubernetes
 
@@ -13,6 +19,7 @@ from podpilot.kube.discovery import Discovery, DiscoveryError
 
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "podpilot"
+CONFLICT = 409
 
 
 class ScaleError(Exception):
@@ -23,13 +30,39 @@ class ScaleError(Exception):
         self.reason = reason
 
 
+class ScaleConflictError(ScaleError):
+    """The target changed since the scale the write was based on was read (409 Conflict)."""
+
+
 @dataclass(frozen=True)
 class Scale:
-    """What the HPA uses of a Scale: desired and observed replicas and the pod selector."""
+    """What the HPA uses of a Scale: desired and observed replicas and the pod selector.
+
+    ``resource_version`` is what a conditional write is based on; it is not part of the
+    value (two reads of the same counts and selector compare equal).
+    """
 
     spec_replicas: int
     status_replicas: int
     selector: str
+    resource_version: str = field(default="", compare=False)
+
+
+class ScaleApi(Protocol):
+    """The two calls of ``kubernetes.client.CustomObjectsApi`` this client makes."""
+
+    def get_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def patch_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class WriteHooks:
+    """Test hooks around a ``/scale`` patch, by target namespace (``app/fault_hooks.py``);
+    production has none."""
+
+    before_patch: Callable[[str], Awaitable[None]] | None = None
+    after_patch: Callable[[str], None] | None = None
 
 
 def _api_exception_text(error: kubernetes.client.ApiException) -> str:
@@ -64,11 +97,18 @@ class ScaleClient:
     ``/scale`` is read, so a decision never rests on the count from before its own patch).
     """
 
-    def __init__(self, clients: ApiClients, discovery: Discovery) -> None:
+    def __init__(
+        self,
+        clients: ApiClients,
+        discovery: Discovery,
+        api: ScaleApi | None = None,
+        hooks: WriteHooks | None = None,
+    ) -> None:
         self._clients = clients
         self._discovery = discovery
-        self._api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+        self._api: ScaleApi = api or kubernetes.client.CustomObjectsApi(clients.kubernetes)
         self._own_writes = OwnWrites()
+        self._hooks = hooks or WriteHooks()
 
     def _no_answer(self, error: BaseException) -> str:
         return no_answer(error, self._clients.server, self._clients.timeouts)
@@ -123,16 +163,32 @@ class ScaleClient:
             raise ScaleError("FailedGetScale", f"unexpected scale of {kind}/{name}: {raw!r}")
         spec: Mapping[str, Any] = raw.get("spec") or {}
         status: Mapping[str, Any] = raw.get("status") or {}
+        metadata: Mapping[str, Any] = raw.get("metadata") or {}
         return Scale(
             spec_replicas=int(spec.get("replicas", 0)),
             status_replicas=int(status.get("replicas", 0)),
             selector=str(status.get("selector", "")),
+            resource_version=str(metadata.get("resourceVersion") or ""),
         )
 
     async def set_replicas(
-        self, namespace: str, api_version: str, kind: str, name: str, replicas: int
+        self,
+        namespace: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        replicas: int,
+        resource_version: str,
     ) -> None:
+        """Patch the replica count, on condition that the scale is still at
+        ``resource_version`` (the apiserver answers 409 otherwise: ``ScaleConflictError``).
+        An empty ``resource_version`` writes unconditionally."""
         group, version, plural = await self._resource(api_version, kind)
+        body: dict[str, Any] = {"spec": {"replicas": replicas}}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        if self._hooks.before_patch is not None:
+            await self._hooks.before_patch(namespace)
         try:
             await self._clients.call(
                 self._api.patch_namespaced_custom_object_scale,
@@ -141,12 +197,13 @@ class ScaleClient:
                 namespace,
                 plural,
                 name,
-                {"spec": {"replicas": replicas}},
+                body,
                 field_manager=FIELD_MANAGER,
                 _content_type=MERGE_PATCH,
             )
         except kubernetes.client.ApiException as error:
-            raise ScaleError(
+            failure = ScaleConflictError if error.status == CONFLICT else ScaleError
+            raise failure(
                 "FailedRescale",
                 f"New size: {replicas}; error: {_api_exception_text(error)} {error.body or ''}",
             ) from error
@@ -156,3 +213,5 @@ class ScaleClient:
                 "FailedRescale", f"New size: {replicas}; error: {self._no_answer(error)}"
             ) from error
         self._own_writes.remember((namespace, api_version, kind, name), replicas)
+        if self._hooks.after_patch is not None:
+            self._hooks.after_patch(namespace)

@@ -69,7 +69,7 @@ def test_a_scale_patch_fails_within_the_read_timeout(
     clients: ApiClients, silent_kubeconfig: tuple[Path, str]
 ) -> None:
     _, url = silent_kubeconfig
-    call = scale_client(clients).set_replicas("ns", "apps/v1", "Deployment", "web", 3)
+    call = scale_client(clients).set_replicas("ns", "apps/v1", "Deployment", "web", 3, "")
     error, seconds = timed(call)
     assert isinstance(error, ScaleError)
     assert error.reason == "FailedRescale"

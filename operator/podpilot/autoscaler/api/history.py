@@ -3,8 +3,51 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
-from podpilot.autoscaler.engine import ScalingHistory, TimestampedRecommendation
+from podpilot.autoscaler.engine import (
+    Behavior,
+    ScalingHistory,
+    TimestampedRecommendation,
+    record_rescale,
+)
+
+
+@dataclass(frozen=True)
+class PendingRescale:
+    """A ``/scale`` patch about to be sent, recorded in status before it is sent.
+
+    The scale event is normally recorded by the status write that follows the patch; if the
+    process dies between the two, this record is what the next process finds.
+    """
+
+    from_replicas: int
+    to_replicas: int
+    timestamp: float
+
+
+def settle_pending(
+    history: ScalingHistory | None, pending: PendingRescale, behavior: Behavior | None
+) -> ScalingHistory:
+    """The history with a recorded-but-unconfirmed rescale counted as having happened.
+
+    Conservatively always, whatever the target's count is now: if the patch did not go
+    through, this only holds the next change in that direction back until the policy period
+    of the phantom event ends; if it did and the event were dropped, the next evaluation
+    could change the count by a second full step inside one policy period.
+    """
+    base = (
+        history
+        if history is not None
+        else ScalingHistory.seeded(pending.from_replicas, pending.timestamp)
+    )
+    return record_rescale(
+        base,
+        behavior,
+        previous_replicas=pending.from_replicas,
+        new_replicas=pending.to_replicas,
+        now=pending.timestamp,
+    )
 
 
 def compact(history: ScalingHistory) -> ScalingHistory:

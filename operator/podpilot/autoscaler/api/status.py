@@ -13,6 +13,7 @@ from podpilot.autoscaler.engine import (
     TimestampedRecommendation,
 )
 
+from .history import PendingRescale
 from .metric_types import METRIC_TYPES
 from .result import Action, EvaluationResult, MetricResult, StatusCondition
 from .spec import AutoscalerSpec, MetricSpec
@@ -166,6 +167,25 @@ def _stored_event(item: Mapping[str, Any]) -> ScaleEvent:
     )
 
 
+def pending_rescale_to_status(pending: PendingRescale) -> dict[str, Any]:
+    return {
+        "timestamp": format_time(pending.timestamp, precise=True),
+        "fromReplicas": pending.from_replicas,
+        "toReplicas": pending.to_replicas,
+    }
+
+
+def pending_rescale_from_status(stored: Mapping[str, Any] | None) -> PendingRescale | None:
+    """The rescale a previous process recorded and may or may not have applied."""
+    if not stored:
+        return None
+    return PendingRescale(
+        from_replicas=int(stored["fromReplicas"]),
+        to_replicas=int(stored["toReplicas"]),
+        timestamp=parse_time(stored["timestamp"]) or 0.0,
+    )
+
+
 def _decision_trace(result: EvaluationResult) -> dict[str, Any]:
     metrics = []
     winner: int | None = None
@@ -220,8 +240,11 @@ def render_status(
     spec: AutoscalerSpec,
     previous: Mapping[str, Any],
     generation: int | None,
+    pending: PendingRescale | None = None,
 ) -> dict[str, Any]:
-    """The complete status to write after an evaluation."""
+    """The complete status to write after an evaluation, or before its ``/scale`` patch
+    (``pending``: that patch, recorded so a crash before the next write cannot lose it; a
+    status without one removes the record, the status being merge-patched)."""
     last_scale_time = format_time(result.now) if result.rescaled else previous.get("lastScaleTime")
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -244,6 +267,7 @@ def render_status(
             if result.failing_since is not None
             else None
         ),
+        "pendingRescale": pending_rescale_to_status(pending) if pending is not None else None,
     }
     if result.last_active is not None:
         status["lastActiveTime"] = format_time(result.last_active)

@@ -1,8 +1,9 @@
 """One evaluation of one Autoscaler, as one HPA reconcile: read, then decide, then act.
 
 ``read`` gathers the target's scale, its pods and one result per spec metric; the pure
-``policy.plan.decide`` turns them into a plan; ``act`` patches ``/scale`` when the plan says
-so and records the rescale.
+``policy.plan.decide`` turns them into a plan; ``act`` records the rescale it is about to
+make (``before_patch``), then patches ``/scale`` on condition that the scale is still the one
+the plan was decided from.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,12 +28,14 @@ from podpilot.autoscaler.policy.plan import (
     ScaleFailure,
     decide,
     failed_evaluation,
+    rescale_conflicted,
     rescale_failed,
     rescaled,
+    still_holds,
 )
 from podpilot.autoscaler.sources.base import EvaluationContext
 from podpilot.autoscaler.sources.registry import MetricSources
-from podpilot.kube.scale import Scale, ScaleClient, ScaleError
+from podpilot.kube.scale import Scale, ScaleClient, ScaleConflictError, ScaleError
 from podpilot.settings import HpaSettings
 
 from .errors import error_summary
@@ -51,6 +54,14 @@ class Services:
     scale: ScaleClient
     sources: MetricSources
     hpa: HpaSettings
+
+
+BeforePatch = Callable[[Plan], Awaitable[None]]
+"""Makes the planned rescale durable before ``/scale`` is patched; raises when it cannot."""
+
+
+async def nothing_before_patch(plan: Plan) -> None:
+    pass
 
 
 class Watched(Protocol):
@@ -75,6 +86,7 @@ async def evaluate(
     observe_read: ObserveRead = ignore_read,
     other_owners: tuple[ScaleOwner, ...] = (),
     deadline: float = READ_DEADLINE,
+    before_patch: BeforePatch = nothing_before_patch,
 ) -> EvaluationResult:
     """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, or ``other_owners``
     (whoever else scales the target) make the target ambiguous.
@@ -99,8 +111,12 @@ async def evaluate(
         logger.exception("deciding for %s in %s failed unexpectedly", reference, namespace)
         return failed_evaluation(now, reference, memory, "decide", error_summary(error))
     try:
-        return await act(plan, spec, namespace, services)
-    except Exception as error:  # after the patch (recording the rescale): report, keep going
+        return await act(plan, spec, namespace, services, before_patch)
+    except Exception as error:
+        if plan.patch:
+            # The patch may have been sent: the loop keeps the recorded step (pendingRescale)
+            # in memory and counts it next time, as a restart would.
+            raise
         logger.exception("recording the rescale of %s in %s failed", reference, namespace)
         return failed_evaluation(now, reference, memory, "act", error_summary(error))
 
@@ -144,7 +160,10 @@ async def read(
         return Observations(
             now, reference, scale.spec_replicas, scale.selector, other_owners=other_owners
         )
-    observed = Observations(now, reference, scale.spec_replicas, scale.selector)
+    version = scale.resource_version
+    observed = Observations(
+        now, reference, scale.spec_replicas, scale.selector, resource_version=version
+    )
     try:
         selector = parse_selector(scale.selector)
     except SelectorError as error:
@@ -173,27 +192,77 @@ async def read(
             for metric in spec.metrics
         ]
     )
-    return Observations(now, reference, scale.spec_replicas, scale.selector, metrics=metrics)
+    return Observations(
+        now, reference, scale.spec_replicas, scale.selector, metrics=metrics,
+        resource_version=version,
+    )  # fmt: skip
 
 
 async def act(
-    plan: Plan, spec: AutoscalerSpec, namespace: str, services: Services
+    plan: Plan,
+    spec: AutoscalerSpec,
+    namespace: str,
+    services: Services,
+    before_patch: BeforePatch = nothing_before_patch,
 ) -> EvaluationResult:
-    """Patch ``/scale`` when the plan changes the count; the result says what happened."""
+    """Patch ``/scale`` when the plan changes the count; the result says what happened.
+
+    The patch is based on the resourceVersion of the scale the plan was decided from. On a
+    conflict the scale is read again: when its count and selector are still those the plan
+    was decided from, the same patch is sent once more based on that read; otherwise the
+    conflict is reported and nothing is written over the other change.
+    """
     if not plan.patch:
         return plan.result
-    target = spec.target
+    await before_patch(plan)
     try:
-        await services.scale.set_replicas(
-            namespace, target.api_version, target.kind, target.name, plan.result.desired_replicas
-        )
+        await _patch(plan, spec, namespace, services, plan.resource_version)
+    except ScaleConflictError as conflict:
+        return await _after_conflict(plan, spec, namespace, services, conflict)
     except ScaleError as error:
         return rescale_failed(plan, str(error))
     except Exception as error:
-        logger.exception("scaling %s/%s failed unexpectedly", namespace, target.name)
+        logger.exception("scaling %s/%s failed unexpectedly", namespace, spec.target.name)
         failed = rescale_failed(plan, error_summary(error))
         return dataclasses.replace(failed, error_stage="act")
     return rescaled(plan, spec.behavior)
 
 
-__all__ = ["Services", "Watched", "act", "evaluate", "read"]
+async def _patch(
+    plan: Plan, spec: AutoscalerSpec, namespace: str, services: Services, resource_version: str
+) -> None:
+    target = spec.target
+    await services.scale.set_replicas(
+        namespace,
+        target.api_version,
+        target.kind,
+        target.name,
+        plan.result.desired_replicas,
+        resource_version,
+    )
+
+
+async def _after_conflict(
+    plan: Plan,
+    spec: AutoscalerSpec,
+    namespace: str,
+    services: Services,
+    conflict: ScaleConflictError,
+) -> EvaluationResult:
+    target = spec.target
+    try:
+        fresh = await services.scale.get(namespace, target.api_version, target.kind, target.name)
+    except ScaleError as error:
+        return rescale_failed(plan, f"{conflict}; reading the scale again failed: {error}")
+    if not still_holds(plan, fresh.spec_replicas, fresh.selector):
+        return rescale_conflicted(plan, str(conflict), fresh.spec_replicas)
+    try:
+        await _patch(plan, spec, namespace, services, fresh.resource_version)
+    except ScaleConflictError as again:
+        return rescale_conflicted(plan, str(again), None)
+    except ScaleError as error:
+        return rescale_failed(plan, str(error))
+    return rescaled(plan, spec.behavior)
+
+
+__all__ = ["BeforePatch", "Services", "Watched", "act", "evaluate", "nothing_before_patch", "read"]

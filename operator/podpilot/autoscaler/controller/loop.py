@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,11 +28,12 @@ from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode, SpecError, parse_
 from podpilot.autoscaler.api.status import (
     carried_over,
     history_from_status,
+    pending_rescale_from_status,
     render_status,
     status_key,
     without_timestamps,
 )
-from podpilot.autoscaler.policy.plan import Memory
+from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import Services, Watched, evaluate
@@ -128,6 +130,7 @@ class AutoscalerLoop:
             last_active=_resumed_last_active(status, now),
             failing_since=_resumed_failing_since(status, failures, now),
             fallback_active=bool((status.get("lastDecision") or {}).get("fallbackApplied")),
+            pending=pending_rescale_from_status(status.get("pendingRescale")),
         )
         persisted = decision_state(status) if stored is not None else None
         # The status found is what was last written: a restarted operator writes again only
@@ -205,11 +208,15 @@ async def run_once(
     others = claim_target(controller.owners, loop.namespace, loop.name, spec)
     started = time.perf_counter()
     recorder = controller.recorder
+
+    async def record_intent(plan: Plan) -> None:
+        await _write_intent(loop, controller, plan, spec, generation, now)
+
     deadline = controller.deadline(spec)
     try:
         # Reading is cut at the deadline; what follows is one /scale patch, bounded by the
         # clients' timeout. Twice the deadline bounds both, whatever hangs.
-        async with asyncio.timeout(2 * deadline):
+        async with asyncio.timeout(2 * deadline) as whole:
             result = await evaluate(
                 spec,
                 loop.namespace,
@@ -220,8 +227,11 @@ async def run_once(
                 recorder.metric_read,
                 others,
                 deadline,
+                record_intent,
             )
     except TimeoutError:
+        if not whole.expired():
+            raise  # a call's own timeout (say, a /scale patch): not the deadline's
         raise EvaluationTimeoutError(
             f"evaluation of {loop.namespace}/{loop.name} did not end within {2 * deadline:g} s"
         ) from None
@@ -272,6 +282,37 @@ def claim_target(
     return other_owners(me, owners.owners(ScaleTarget(namespace, target.kind, target.name)))
 
 
+async def _write_intent(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    plan: Plan,
+    spec: AutoscalerSpec,
+    generation: int | None,
+    now: float,
+) -> None:
+    """Before a ``/scale`` patch: the status with the patch recorded (``pendingRescale``),
+    written and waited for, so a process that dies between the patch and the status write
+    after it still leaves the scale event for the next one (docs/autoscaler.md#restarts).
+    The status written after the patch, with the event in the history, removes the record.
+    """
+    previous = loop.written
+    pending = pending_rescale(plan)
+    status = render_status(
+        plan.result, spec, previous.carried if previous else {}, generation, pending
+    )
+    written = controller.status.submit((loop.namespace, loop.name), status)
+    try:
+        await written
+    except BaseException:
+        loop.written = loop.written_key = loop.pending = None
+        raise
+    loop.written, loop.written_at, loop.written_key = WrittenStatus.of(status), now, None
+    loop.persisted, loop.pending = decision_state(status), None
+    # Should the patch end in neither an answer nor a refusal (a timeout, say), the evaluation
+    # raises and this memory is kept: the next evaluation counts the step, as a restart would.
+    loop.memory = dataclasses.replace(loop.memory, pending=pending)
+
+
 def decision_state(status: Mapping[str, Any]) -> DecisionState:
     """What a restarted operator resumes from (``AutoscalerLoop.resume``), minus the clock."""
     stabilization = without_timestamps({"stabilization": status.get("stabilization")})
@@ -280,6 +321,7 @@ def decision_state(status: Mapping[str, Any]) -> DecisionState:
         status.get("consecutiveFailures") or 0,
         status.get("currentReplicas") or 0,
         status.get("failingSince"),
+        status.get("pendingRescale"),
     )
 
 

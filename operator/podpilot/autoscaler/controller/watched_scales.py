@@ -29,10 +29,12 @@ def apiserver_selector_text(selector: Mapping[str, Any] | None) -> str:
 
 
 def deployment_scale(deployment: Mapping[str, Any]) -> Scale | None:
-    """The Scale the apiserver derives from this Deployment; None when its selector cannot be
-    rendered (then ``/scale`` is asked, and reports the problem as the HPA would see it)."""
+    """The Scale the apiserver derives from this Deployment, with its resourceVersion (a
+    Scale's is its Deployment's); None when its selector cannot be rendered (then ``/scale``
+    is asked, and reports the problem as the HPA would see it)."""
     spec: Mapping[str, Any] = deployment.get("spec") or {}
     status: Mapping[str, Any] = deployment.get("status") or {}
+    metadata: Mapping[str, Any] = deployment.get("metadata") or {}
     try:
         selector = apiserver_selector_text(spec.get("selector"))
     except (SelectorError, KeyError):
@@ -41,4 +43,5 @@ def deployment_scale(deployment: Mapping[str, Any]) -> Scale | None:
         spec_replicas=int(spec.get("replicas", 1)),
         status_replicas=int(status.get("replicas", 0)),
         selector=selector,
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )

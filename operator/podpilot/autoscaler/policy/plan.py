@@ -5,6 +5,12 @@ metric), then decided here, then acted on (``controller.evaluator.act``: patch `
 when the plan says so). Deciding is the HPA engine's decision with podpilot's additions
 around it: the ambiguity guard (another autoscaler scales the target), the fallback, the
 activation gate of ``minReplicas: 0``, pause and DryRun.
+
+A patch is conditional on the scale it was decided from (its resourceVersion travels in the
+plan). When it is refused as a conflict, ``still_holds`` says whether the plan may be sent
+once more on a fresh read (only when the count and selector it was decided from are
+unchanged: the same step, never a second one) or the conflict is reported
+(``rescale_conflicted``) and the next evaluation decides from the new count.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from podpilot.autoscaler.api import history as history_tools
+from podpilot.autoscaler.api.history import PendingRescale, settle_pending
 from podpilot.autoscaler.api.owners import AMBIGUOUS_SCALE_TARGET, ScaleOwner, ambiguity_message
 from podpilot.autoscaler.api.result import (
     Action,
@@ -54,6 +61,7 @@ class Memory:
     last_active: float | None = None  # minReplicas 0: when a metric was last active
     failing_since: float | None = None  # first evaluation of the current failing streak
     fallback_active: bool = False  # the fallback applied at the last evaluation
+    pending: PendingRescale | None = None  # a patch a previous process may have applied
 
     @classmethod
     def after(cls, result: EvaluationResult) -> Memory:
@@ -93,6 +101,7 @@ class Observations:
     metrics: tuple[MetricResult, ...] = ()
     scale_failure: ScaleFailure | None = None
     other_owners: tuple[ScaleOwner, ...] = ()
+    resource_version: str = ""  # of the scale read: a patch is conditional on it
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ class Plan:
     result: EvaluationResult
     patch: bool = False
     reason: str = ""  # why the count changes, as the rescale Event words it
+    selector: str = ""  # of the scale the patch was decided from
+    resource_version: str = ""  # of that scale: the patch is conditional on it
 
 
 def decide(
@@ -112,6 +123,9 @@ def decide(
 ) -> Plan:
     """The plan for one evaluation; nothing here reads or writes anything."""
     now, reference = observations.now, observations.reference
+    if memory.pending is not None:
+        settled = settle_pending(memory.history, memory.pending, spec.behavior)
+        memory = dataclasses.replace(memory, history=settled, pending=None)
     if observations.other_owners and spec.mode is Mode.ACTIVE:  # shadowing is DryRun's job
         return Plan(_ambiguous(observations, memory))
     failure = observations.scale_failure
@@ -275,10 +289,12 @@ def _decide_on_metrics(
             message = f"kept {current} replicas: no metric could be read"
             return Plan(dataclasses.replace(result, action=Action.HELD, action_message=message))
         return Plan(result)
-    return _rescale(spec, result, reason)
+    return _rescale(spec, result, reason, observations)
 
 
-def _rescale(spec: AutoscalerSpec, result: EvaluationResult, reason: str) -> Plan:
+def _rescale(
+    spec: AutoscalerSpec, result: EvaluationResult, reason: str, observations: Observations
+) -> Plan:
     """A change of count: only planned while paused or in DryRun, else patched."""
     change = f"{result.current_replicas} -> {result.desired_replicas} ({reason})"
     if spec.paused:
@@ -304,7 +320,26 @@ def _rescale(spec: AutoscalerSpec, result: EvaluationResult, reason: str) -> Pla
             )
         )
     planned = dataclasses.replace(result, action=Action.RESCALED, action_message=f"scaled {change}")
-    return Plan(planned, patch=True, reason=reason)
+    return Plan(
+        planned,
+        patch=True,
+        reason=reason,
+        selector=observations.selector,
+        resource_version=observations.resource_version,
+    )
+
+
+def pending_rescale(plan: Plan) -> PendingRescale:
+    """The record of the patch ``plan`` is about to send, written to status first."""
+    result = plan.result
+    return PendingRescale(result.current_replicas, result.desired_replicas, result.now)
+
+
+def still_holds(plan: Plan, replicas: int, selector: str) -> bool:
+    """After a conflict: whether a fresh read of the scale still shows the count and
+    selector the plan was decided from (something else changed, such as the workload's
+    status), so the same patch may be sent once more, based on that read."""
+    return replicas == plan.result.current_replicas and selector == plan.selector
 
 
 def rescaled(plan: Plan, behavior: Behavior | None) -> EvaluationResult:
@@ -367,6 +402,20 @@ def failed_evaluation(
     )
     return dataclasses.replace(
         held, action=Action.FAILED, action_message=message, error_stage=stage
+    )
+
+
+def rescale_conflicted(plan: Plan, error: str, replicas_now: int | None) -> EvaluationResult:
+    """The result when ``/scale`` changed since it was read: nothing is written over the
+    change; the next evaluation decides again from the count it finds then."""
+    result = plan.result
+    changed = (
+        f"the target's replicas changed from {result.current_replicas} to {replicas_now}"
+        if replicas_now is not None and replicas_now != result.current_replicas
+        else "the target changed"
+    )
+    return rescale_failed(
+        plan, f"{error}; {changed} since they were read: the next evaluation decides again"
     )
 
 
@@ -446,7 +495,10 @@ __all__ = [
     "ScaleFailure",
     "decide",
     "failed_evaluation",
+    "pending_rescale",
+    "rescale_conflicted",
     "rescale_failed",
     "rescaled",
     "selector_problem",
+    "still_holds",
 ]

@@ -61,7 +61,13 @@ class RecordingScale:
         return self.scale
 
     async def set_replicas(
-        self, namespace: str, api_version: str, kind: str, name: str, replicas: int
+        self,
+        namespace: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        replicas: int,
+        resource_version: str = "",
     ) -> None:
         self.patches.append(replicas)
 

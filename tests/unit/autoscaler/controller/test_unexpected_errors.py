@@ -71,7 +71,13 @@ class FakeScale:
         return Scale(self.replicas, self.replicas, "app=web")
 
     async def set_replicas(
-        self, namespace: str, api_version: str, kind: str, name: str, replicas: int
+        self,
+        namespace: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        replicas: int,
+        resource_version: str = "",
     ) -> None:
         if self.set_error is not None:
             raise self.set_error

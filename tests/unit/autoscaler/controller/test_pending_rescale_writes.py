@@ -1,0 +1,128 @@
+"""run_once: the status recording a rescale is written, and waited for, before the patch;
+the status after the patch holds the scale event and no record any more."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from unittest.mock import create_autospec
+
+import pytest
+
+from podpilot.apimachinery.backoff import TokenBucket
+from podpilot.autoscaler.api.result import EvaluationResult, MetricResult
+from podpilot.autoscaler.controller import loop as loop_module
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
+from podpilot.autoscaler.controller.recorder import Recorder
+from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal
+from podpilot.autoscaler.policy.plan import Memory, Observations, decide, rescaled
+from podpilot.kube.coalescing import CoalescingWriter
+
+from .test_status_queue import NothingWatched
+
+NOW = 1_800_000_000.0
+CPU_TARGET = {"type": "Utilization", "averageUtilization": 50}
+RAW_SPEC = {
+    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+    "minReplicas": 1,
+    "maxReplicas": 10,
+    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": CPU_TARGET}}],
+    "behavior": {
+        "scaleDown": {
+            "stabilizationWindowSeconds": 0,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+        }
+    },
+}
+
+
+Write = Callable[[tuple[str, str], Mapping[str, Any]], Awaitable[None]]
+
+
+async def evaluate_once(loop: AutoscalerLoop, write: Write) -> None:
+    controller = Controller(
+        services=None,  # type: ignore[arg-type]  # evaluate is replaced
+        status=CoalescingWriter(write, concurrency=1),
+        bucket=TokenBucket(1.0, 1),
+        backoff_base=1.0,
+        backoff_cap=2.0,
+        recorder=create_autospec(Recorder, instance=True),
+    )
+    await run_once(
+        loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+    )
+
+
+def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written: list[Mapping[str, Any]] = []
+    seen_at_patch: list[list[Mapping[str, Any]]] = []
+
+    async def write(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        await asyncio.sleep(0.01)
+        written.append(status)
+
+    async def evaluate(*args: Any) -> EvaluationResult:
+        spec, before_patch = args[0], args[-1]
+        metric = spec.metrics[0]
+        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
+        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
+        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
+        plan = decide(spec, observations, Memory(None))
+        await before_patch(plan)
+        seen_at_patch.append(list(written))  # what a crash at the patch would leave behind
+        return rescaled(plan, spec.behavior)
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+    loop = AutoscalerLoop("team", "web", Memory(None))
+
+    async def run() -> None:
+        await evaluate_once(loop, write)
+
+    asyncio.run(run())
+    ((before,),) = seen_at_patch
+    assert before["pendingRescale"] == {
+        "timestamp": "2027-01-15T08:00:00.000000Z",
+        "fromReplicas": 4,
+        "toReplicas": 3,
+    }
+    assert before["stabilization"]["scaleDownEvents"] == []
+    after = written[-1]
+    assert len(written) == 2
+    assert after["pendingRescale"] is None
+    assert [event["replicaChange"] for event in after["stabilization"]["scaleDownEvents"]] == [1]
+    assert loop.pending is None  # the write after a rescale was waited for
+
+    # A restart from the status of the moment of the patch finds the record.
+    restarted = AutoscalerLoop.resume("team", "web", before, NOW + 5)
+    assert restarted.memory.pending is not None
+
+
+def test_a_patch_without_an_answer_is_counted_by_the_next_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def write(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        pass
+
+    async def evaluate(*args: Any) -> EvaluationResult:
+        spec, before_patch = args[0], args[-1]
+        metric = spec.metrics[0]
+        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
+        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
+        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
+        await before_patch(decide(spec, observations, Memory(None)))
+        raise TimeoutError("the /scale patch timed out")  # applied or not: nobody knows
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+    loop = AutoscalerLoop("team", "web", Memory(None))
+
+    async def run() -> None:
+        await evaluate_once(loop, write)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(run())
+    assert loop.memory.pending is not None
+    assert (loop.memory.pending.from_replicas, loop.memory.pending.to_replicas) == (4, 3)
