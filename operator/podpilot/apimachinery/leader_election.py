@@ -64,11 +64,15 @@ class ElectionConfig:
         """The Lease's ``spec.leaseDurationSeconds`` (whole seconds, never rounded down to 0)."""
         return max(1, round(self.lease_duration))
 
+    @property
+    def call_deadline(self) -> float:
+        """Seconds one Lease call may take in all (the client's own retries included): half
+        the renew deadline, so a hung call still leaves time for another attempt."""
+        return self.renew_deadline / 2
+
     def request_timeout(self) -> tuple[float, float]:
-        """(connect, read) seconds for one Lease call: a hung call ends in time for a retry
-        before the renew deadline."""
-        read = self.renew_deadline / 2
-        return (min(5.0, read), read)
+        """(connect, read) seconds for one Lease request."""
+        return (min(5.0, self.call_deadline), self.call_deadline)
 
 
 @dataclass(frozen=True)

@@ -46,21 +46,28 @@ def _wall_now() -> datetime:
     return datetime.now(UTC)
 
 
+class LeaseCallBusyError(Exception):
+    """A Lease call was given up on but its thread is still waiting for the apiserver."""
+
+
+def _retrieve(call: asyncio.Future[LeaseRecord]) -> None:
+    if not call.cancelled():
+        call.exception()  # consumed: a call given up on must not log "never retrieved"
+
+
 class LeaseLock:
-    """Get, create and update one Lease, each call bounded by ``request_timeout``."""
+    """Get, create and update one Lease, each call bounded by the config's call deadline."""
 
     def __init__(
-        self,
-        clients: ApiClients,
-        namespace: str,
-        name: str,
-        request_timeout: tuple[float, float],
+        self, clients: ApiClients, namespace: str, name: str, config: ElectionConfig
     ) -> None:
         self.namespace = namespace
         self.name = name
         self._clients = clients
         self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
-        self._timeout = request_timeout
+        self._timeout = config.request_timeout()
+        self._deadline = config.call_deadline
+        self._in_flight: asyncio.Future[LeaseRecord] | None = None
 
     def describe(self) -> str:
         return f"Lease {self.namespace}/{self.name}"
@@ -68,9 +75,7 @@ class LeaseLock:
     async def get(self) -> LeaseRecord | None:
         """The Lease's record; None when there is no Lease."""
         try:
-            return await self._clients.call(
-                self._json, self._api.read_namespaced_lease, self.name, self.namespace
-            )
+            return await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
         except kubernetes.client.ApiException as error:
             if error.status == NOT_FOUND:
                 return None
@@ -91,11 +96,26 @@ class LeaseLock:
 
     async def _write(self, method: Callable[..., Any], *args: object) -> LeaseRecord | None:
         try:
-            return await self._clients.call(self._json, method, *args)
+            return await self._call(method, *args)
         except kubernetes.client.ApiException as error:
             if error.status == CONFLICT:
                 return None
             raise
+
+    async def _call(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
+        """One call in the client pool, given up after the call deadline.
+
+        The client retries a timed-out GET or PUT by itself (urllib3's default), so the request
+        timeout alone does not bound a call; ``wait_for`` does. A call given up on still holds
+        its pool thread until the client gives up too: no second call starts meanwhile, so a
+        black-holed apiserver never ties up more than one thread of the shared pool.
+        """
+        if self._in_flight is not None and not self._in_flight.done():
+            raise LeaseCallBusyError(f"an earlier call on {self.describe()} has not ended yet")
+        call = asyncio.ensure_future(self._clients.call(self._json, method, *args))
+        call.add_done_callback(_retrieve)
+        self._in_flight = call
+        return await asyncio.wait_for(asyncio.shield(call), self._deadline)
 
     def _json(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
         response = method(*args, _preload_content=False, _request_timeout=self._timeout)

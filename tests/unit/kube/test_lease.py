@@ -71,7 +71,7 @@ def _handler(leases: FakeLeases) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             replica = self.headers.get(REPLICA_HEADER, "")
             length = int(self.headers.get("Content-Length") or 0)
-            sent = json.loads(self.rfile.read(length)) if length else None
+            sent: dict[str, Any] = json.loads(self.rfile.read(length)) if length else {}
             if replica in leases.black_holed:
                 leases.stopping.wait(HANG_LIMIT)  # accepted, never answered
                 return
@@ -79,7 +79,7 @@ def _handler(leases: FakeLeases) -> type[BaseHTTPRequestHandler]:
             if match is None:
                 self._answer(404, _status(404, "NotFound"))
                 return
-            namespace, name = match["ns"], match["name"] or (sent or {})["metadata"]["name"]
+            namespace, name = match["ns"], match["name"] or sent["metadata"]["name"]
             key = (namespace, name)
             with leases.lock:
                 current = leases.objects.get(key)
@@ -140,7 +140,7 @@ def clients(url: str, replica: str) -> ApiClients:
 async def replica(url: str, name: str) -> AsyncIterator[LeaderElector]:
     """A replica's elector, running until the block ends (or ``stop(elector)``)."""
     api = clients(url, name)
-    lock = LeaseLock(api, "ops", "podpilot-leader", CONFIG.request_timeout())
+    lock = LeaseLock(api, "ops", "podpilot-leader", CONFIG)
     elector = LeaderElector(lock, name, CONFIG)
     RUNNING[elector] = asyncio.create_task(elector.run())
     try:
