@@ -26,15 +26,31 @@ from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import StatusWriter
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
-from podpilot.kube.scale import ScaleClient
+from podpilot.kube.scale import ScaleClient, ScaleError
 from podpilot.observability import autoscaler_metrics
 
 PLURAL = "autoscalers"
 COMPONENT = "podpilot-autoscaler"
+STANDBY_POLL_SECONDS = 1.0
+"""How often a daemon of a replica that is not the leader looks whether it has become one."""
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
     """Nothing of kopf's settings is the Autoscaler's own."""
+
+
+class LeaderOnlyScaleClient(ScaleClient):
+    """Refuses a ``/scale`` write once this replica no longer holds the Lease: an evaluation
+    that began while leading may end after a fence, and its patch must not go out then."""
+
+    def __init__(self, runtime: Runtime, discovery: Discovery) -> None:
+        super().__init__(runtime.api(), discovery)
+        self._runtime = runtime
+
+    async def set_replicas(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._runtime.may_act():
+            raise ScaleError("NotLeader", "this replica no longer holds the leader Lease")
+        return await super().set_replicas(*args, **kwargs)
 
 
 async def start(runtime: Runtime) -> None:
@@ -43,11 +59,12 @@ async def start(runtime: Runtime) -> None:
     writer = StatusWriter(clients, PLURAL)
 
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
-        await writer.patch(*key, status)
+        if runtime.may_act():  # queued while leading, dropped after a fence: the leader writes
+            await writer.patch(*key, status)
 
     controller = Controller(
         services=Services(
-            scale=ScaleClient(clients, discovery),
+            scale=LeaderOnlyScaleClient(runtime, discovery),
             sources=MetricSources.build(
                 clients,
                 discovery,
@@ -103,6 +120,8 @@ async def autoscaler(
     posting: set[asyncio.Task[bool]] = set()
 
     def post(event: Event) -> None:
+        if not runtime.may_act():
+            return  # fenced during this evaluation: the leader reports for itself
         # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
         spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)
         task = asyncio.create_task(parts.events.post(spec, datetime.now(UTC)))
@@ -112,7 +131,19 @@ async def autoscaler(
     # Counted from when this evaluation was due, not from when the event loop got to it: a
     # late wake-up (2,000 daemons share one loop) must not push every later period back.
     due = time.monotonic()
+    leading = runtime.may_act()
     while not stopped:
+        if not runtime.may_act():
+            # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
+            leading = False
+            await stopped.wait(STANDBY_POLL_SECONDS)
+            continue
+        if not leading:
+            # Just became the leader: continue from what the previous leader stored, not from
+            # this daemon's own state of before.
+            leading = True
+            loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
+            due = time.monotonic()
         failed = False
         spec = result = None
         try:
