@@ -41,6 +41,20 @@ class FlannelSettings:
 
 
 @dataclass(frozen=True)
+class LeaderElectionSettings:
+    """The Lease that decides which replica writes (kube-controller-manager's ``--leader-elect*``
+    flags and client-go's default durations)."""
+
+    enabled: bool = True
+    lease_name: str = "podpilot-leader"
+    namespace: str = "default"
+    identity: str = ""  # the pod's name and a random suffix, unique per process
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     """Everything the controllers need to know about how this process was started."""
 
@@ -64,6 +78,10 @@ class OperatorSettings:
     retry_rate_per_second: float = 10.0
     retry_burst: int = 100
     flannel: FlannelSettings = field(default_factory=FlannelSettings)
+    # Off when standalone: the only replica needs no Lease.
+    leader_election: LeaderElectionSettings = field(
+        default_factory=lambda: LeaderElectionSettings(enabled=False)
+    )
 
     def enabled(self, controller: str) -> bool:
         return controller in self.controllers

@@ -1,14 +1,14 @@
 """The operator as a pod on a real node, installed by Helm the way ``dev-cluster install`` does.
 
-One release per module (two replicas, peering on) in a namespace that enforces the restricted
-Pod Security Standard. The operator watches only that namespace (``--namespace``), so it never
-acts on other tests' Autoscalers; kopf then keeps its peering in a namespaced ``KopfPeering``,
-whose CRD this module adds beside the chart's ``ClusterKopfPeering``.
+One release per module (two replicas, leader election on) in a namespace that enforces the
+restricted Pod Security Standard. The operator watches only that namespace (``--namespace``), so
+it never acts on other tests' Autoscalers. The replica holding the release's leader Lease acts;
+the other stands by (kopf's own peering is off: the Lease alone decides).
 
 Other sessions on the shared cluster may run a cluster-wide standalone operator of their own
 (the ``operator`` fixture). It would also act on this module's Autoscaler, so the "exactly one
 SuccessfulRescale event" check only runs when no such process exists on this machine; the
-per-replica proof (the standby logs nothing but its pause) always runs.
+per-replica proof (the standby logs no rescale) always runs.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 KOPF_CRD = REPO / "helm" / "podpilot" / "crds" / "clusterkopfpeerings.kopf.dev.yaml"
-PAUSED = "Pausing operations in favour of"
-RESUMED = "Resuming operations after the pause"
 HANDOVER_BOUND_SECONDS = 20
 Json = Callable[..., Any]
 
@@ -226,22 +224,22 @@ def rescale_events(kubectl_json: Json, namespace: str, message: str) -> list[dic
     return [e for e in events if e.get("reason") == "SuccessfulRescale" and message in e["message"]]
 
 
-def acting(log: str) -> bool:
-    """Whether a replica acts now: its last peering line says it resumed.
-
-    A replica starts paused (peering is mandatory) and logs RESUMED when it may act; the
-    standby either never resumes or logs PAUSED when it meets the active replica.
-    """
-    lines = [line for line in log.splitlines() if PAUSED in line or RESUMED in line]
-    return bool(lines) and RESUMED in lines[-1]
+def leader(kubectl_json: Json, namespace: str) -> str | None:
+    """The pod whose replica holds the release's leader Lease (its identity is the pod's name,
+    ``_`` and a random suffix), or None while nobody holds it."""
+    for lease in kubectl_json("get", "leases", "-n", namespace)["items"]:
+        holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+        if holder:
+            return str(holder.rsplit("_", 1)[0])
+    return None
 
 
 def roles(kubectl: Kubectl, kubectl_json: Json, namespace: str, name: str) -> tuple[str, str]:
-    """(active, standby) pod names."""
+    """(active, standby) pod names: the Lease's holder acts, the other stands by."""
     pods = [p["metadata"]["name"] for p in operator_pods(kubectl_json, namespace, name)]
-    active = [p for p in pods if acting(logs(kubectl, namespace, p))]
-    assert len(pods) == 2 and len(active) == 1, f"pods {pods}, acting {active}"
-    return active[0], next(p for p in pods if p != active[0])
+    active = leader(kubectl_json, namespace)
+    assert len(pods) == 2 and active in pods, f"pods {pods}, leader {active}"
+    return active, next(p for p in pods if p != active)
 
 
 def test_autoscaler_scales_its_target_and_only_one_replica_acts(
@@ -287,9 +285,9 @@ def test_deleting_the_active_replica_hands_over(
     started = time.monotonic()
     kubectl("delete", "pod", active, "-n", namespace, "--wait=false")
     wait_until(
-        lambda: acting(logs(kubectl, namespace, standby)),
+        lambda: leader(kubectl_json, namespace) == standby,
         timeout=60,
-        what="the standby resuming",
+        what="the standby taking the leader Lease",
         interval=0.25,
     )
     handover = time.monotonic() - started

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from podpilot.cli import build_parser
+from podpilot.commands.run import settings_from
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "podpilot"
@@ -97,6 +98,14 @@ FLANNEL_RULES = {
     *(
         ("cluster", "podpilot.io", f"{r}/status", "patch", "")
         for r in ("flannelsubnetreports", "flannelnetworkreports")
+    ),
+}
+# The chart's default release below is "rel" in namespace "ops".
+LEADER_ELECTION_RULES = {
+    ("ops", "coordination.k8s.io", "leases", "create", ""),
+    *(
+        ("ops", "coordination.k8s.io", "leases", v, "rel-podpilot-leader")
+        for v in ("get", "update", "patch")
     ),
 }
 RULES_BY_CONTROLLER = {
@@ -226,7 +235,9 @@ def test_rbac_is_exactly_the_enabled_controllers_rules(
     render: Callable[..., list[dict[str, Any]]], combo: tuple[str, ...]
 ) -> None:
     docs = render(*controller_values(combo))
-    expected = set(KOPF_RULES).union(*(RULES_BY_CONTROLLER[name] for name in combo))
+    expected = set(KOPF_RULES | LEADER_ELECTION_RULES).union(
+        *(RULES_BY_CONTROLLER[name] for name in combo)
+    )
     rendered = rbac_rules(docs)
     assert sorted(rendered - expected) == [], "granted but not needed"
     assert sorted(expected - rendered) == [], "needed but not granted"
@@ -395,6 +406,53 @@ def test_without_peering_the_operator_is_standalone_and_never_overlaps(
     assert "--standalone" in container(docs)["args"]
     assert not of_kind(docs, "ClusterKopfPeering")
     assert deployment(docs)["spec"]["strategy"] == {"type": "Recreate"}
+
+
+# --- leader election -----------------------------------------------------------------------
+
+
+def test_leader_election_may_create_leases_and_renew_only_its_own(
+    render: Callable[..., list[dict[str, Any]]],
+) -> None:
+    docs = render()
+    leases = {rule for rule in rbac_rules(docs) if rule[2] == "leases"}
+    assert leases == LEADER_ELECTION_RULES
+    args = container(docs)["args"]
+    assert "--leader-election-namespace=ops" in args
+    assert "--leader-election-lease-name=rel-podpilot-leader" in args
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container(docs)["env"]}
+    assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
+
+
+def test_leader_election_settings_reach_podpilot_run(
+    render: Callable[..., list[dict[str, Any]]],
+) -> None:
+    docs = render(
+        "--set=leaderElection.leaseName=pilot",
+        "--set=leaderElection.leaseDuration=30",
+        "--set=leaderElection.renewDeadline=20",
+        "--set=leaderElection.retryPeriod=4",
+    )
+    args = container(docs)["args"]
+    settings = settings_from(build_parser(only="run").parse_args(args)).leader_election
+    assert settings.enabled and settings.namespace == "ops" and settings.lease_name == "pilot"
+    assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (30, 20, 4)
+    names = {rule[4] for rule in rbac_rules(docs) if rule[2] == "leases"}
+    assert names == {"", "pilot"}
+
+
+@pytest.mark.parametrize(
+    "off", ["--set=peering.enabled=false", "--set=leaderElection.enabled=false"]
+)
+def test_no_lease_and_no_lease_rbac_without_leader_election(
+    render: Callable[..., list[dict[str, Any]]], off: str
+) -> None:
+    docs = render(off)
+    assert not [rule for rule in rbac_rules(docs) if rule[2] == "leases"]
+    args = container(docs)["args"]
+    assert not [a for a in args if a.startswith("--leader-election-")]
+    settings = settings_from(build_parser(only="run").parse_args(args))
+    assert not settings.leader_election.enabled
 
 
 # --- CRDs ---------------------------------------------------------------------------------

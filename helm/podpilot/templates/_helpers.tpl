@@ -44,6 +44,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "podpilot.fullname" .) .Values.peering.name }}
 {{- end }}
 
+{{/* Whether the replicas elect a leader on a Lease: never when standalone (no peering). */}}
+{{- define "podpilot.leaderElection" -}}
+{{- if and .Values.peering.enabled .Values.leaderElection.enabled }}true{{ end }}
+{{- end }}
+
+{{- define "podpilot.leaseName" -}}
+{{- default (printf "%s-leader" (include "podpilot.fullname" .)) .Values.leaderElection.leaseName }}
+{{- end }}
+
 {{/* Image reference: repository@digest, or repository:tag (tag defaults to appVersion). */}}
 {{- define "podpilot.image" -}}
 {{- if .Values.image.digest }}

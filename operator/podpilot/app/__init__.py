@@ -39,6 +39,12 @@ def load(settings: OperatorSettings) -> list[str]:
     return list(enabled_modules(settings))
 
 
+def kopf_standalone(settings: OperatorSettings) -> bool:
+    """kopf runs without its peering when asked to, and whenever the Lease decides who acts:
+    kopf picks its active replica by another rule, and the two could disagree (nobody acting)."""
+    return settings.standalone or settings.leader_election.enabled
+
+
 def run_operator(settings: OperatorSettings) -> int:
     import kopf
 
@@ -49,10 +55,10 @@ def run_operator(settings: OperatorSettings) -> int:
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        standalone=settings.standalone,
+        standalone=kopf_standalone(settings),
         priority=settings.peering_priority,
         # A peering name makes kopf require its peering CRDs, even when standalone.
-        peering_name=None if settings.standalone else settings.peering_name,
+        peering_name=None if kopf_standalone(settings) else settings.peering_name,
         liveness_endpoint=f"http://{settings.health_address}:{settings.health_port}/healthz",
         memo=kopf.Memo(runtime=Runtime(settings)),
     )

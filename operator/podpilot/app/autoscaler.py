@@ -38,16 +38,32 @@ from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
-from podpilot.kube.scale import ScaleClient
+from podpilot.kube.scale import ScaleClient, ScaleError, WriteHooks
 from podpilot.observability import autoscaler_metrics
 
 PLURAL = "autoscalers"
 FIELD_MANAGER = "podpilot"
 COMPONENT = "podpilot-autoscaler"
+STANDBY_POLL_SECONDS = 1.0
+"""How often a daemon of a replica that is not the leader looks whether it has become one."""
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
     """Nothing of kopf's settings is the Autoscaler's own."""
+
+
+class LeaderOnlyScaleClient(ScaleClient):
+    """Refuses a ``/scale`` write once this replica no longer holds the Lease: an evaluation
+    that began while leading may end after a fence, and its patch must not go out then."""
+
+    def __init__(self, runtime: Runtime, discovery: Discovery, hooks: WriteHooks) -> None:
+        super().__init__(runtime.api(), discovery, hooks=hooks)
+        self._runtime = runtime
+
+    async def set_replicas(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._runtime.may_act():
+            raise ScaleError("NotLeader", "this replica no longer holds the leader Lease")
+        return await super().set_replicas(*args, **kwargs)
 
 
 async def start(runtime: Runtime) -> None:
@@ -57,14 +73,15 @@ async def start(runtime: Runtime) -> None:
     watches = ObjectWatches(clients, settings.namespaces)
 
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
-        namespace, name = key
-        await autoscalers.merge_patch_status(
-            name, status, namespace=namespace, field_manager=FIELD_MANAGER, hot_path=True
-        )
+        if runtime.may_act():  # queued while leading, dropped after a fence: the leader writes
+            namespace, name = key
+            await autoscalers.merge_patch_status(
+                name, status, namespace=namespace, field_manager=FIELD_MANAGER, hot_path=True
+            )
 
     controller = Controller(
         services=Services(
-            scale=ScaleClient(clients, discovery, hooks=scale_write_hooks(os.environ)),
+            scale=LeaderOnlyScaleClient(runtime, discovery, scale_write_hooks(os.environ)),
             sources=MetricSources.build(
                 clients,
                 discovery,
@@ -118,7 +135,7 @@ async def autoscaler(
     with contextlib.suppress(SpecError):  # run_once reports it
         claim_target(controller.owners, namespace, name, parse_spec(body.get("spec", {})))
     try:
-        await _evaluate_until_stopped(body, name, namespace, meta, status, stopped, parts, logger)
+        await _evaluate_until_stopped(body, name, namespace, meta, status, stopped, runtime, logger)
     finally:
         controller.owners.release(namespace, name)  # also when cancelled
 
@@ -130,9 +147,10 @@ async def _evaluate_until_stopped(
     meta: kopf.Meta,
     status: kopf.Status,
     stopped: kopf.DaemonStopped,
-    parts: AutoscalerParts,
+    runtime: Runtime,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
+    parts = runtime.autoscaler_parts()
     controller, watches = parts.controller, parts.watches
     await watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
     loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
@@ -142,6 +160,8 @@ async def _evaluate_until_stopped(
     posting: set[asyncio.Task[bool]] = set()
 
     def post(event: Event) -> None:
+        if not runtime.may_act():
+            return  # fenced during this evaluation: the leader reports for itself
         # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
         spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)
         task = asyncio.create_task(parts.events.post(spec, datetime.now(UTC)))
@@ -151,7 +171,19 @@ async def _evaluate_until_stopped(
     # Counted from when this evaluation was due, not from when the event loop got to it: a
     # late wake-up (2,000 daemons share one loop) must not push every later period back.
     due = time.monotonic()
+    leading = runtime.may_act()
     while not stopped:
+        if not runtime.may_act():
+            # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
+            leading = False
+            await stopped.wait(STANDBY_POLL_SECONDS)
+            continue
+        if not leading:
+            # Just became the leader: continue from what the previous leader stored, not from
+            # this daemon's own state of before.
+            leading = True
+            loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
+            due = time.monotonic()
         failed = False
         spec = result = None
         try:

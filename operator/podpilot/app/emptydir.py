@@ -32,6 +32,8 @@ from podpilot.observability.emptydir_metrics import emptydir_metrics
 
 EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
 """Server-side filter of the Event watch: only kubelet evictions of pods reach the operator."""
+STANDBY_POLL_SECONDS = 1.0
+"""How often the audit of a replica that is not the leader looks whether it has become one."""
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -112,9 +114,9 @@ async def emptydir_audit(
     runtime: Runtime = memo.runtime
     api = runtime.api()
     parts = runtime.emptydir_parts()
-    controller = parts.controller
-    if controller is None:
-        controller = parts.controller = EmptyDirController(
+
+    def fresh_controller() -> EmptyDirController:
+        return EmptyDirController(
             api=api,
             fetch=proxy_fetcher(api),
             metrics=emptydir_metrics(),
@@ -122,7 +124,21 @@ async def emptydir_audit(
             namespaces=runtime.settings.namespaces,
             evictions=parts.evictions,
         )
+
+    controller = parts.controller
+    if controller is None:
+        controller = parts.controller = fresh_controller()
+    leading = runtime.may_act()
     while not stopped:
+        if not runtime.may_act():
+            # Not the leader: no kubelet polls, no report writes, no Events.
+            leading = False
+            await stopped.wait(STANDBY_POLL_SECONDS)
+            continue
+        if not leading:
+            # Just became the leader: seed again from the reports the previous leader wrote.
+            leading = True
+            controller = parts.controller = fresh_controller()
         policy = parse_policy(spec)  # a live view: edits apply from the next cycle
         if policy.problems:
             logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))

@@ -30,7 +30,10 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 async def start(runtime: Runtime) -> None:
     reconciler = FlannelReconciler(
-        runtime.settings.flannel, runtime.api, recorder=FlannelMetricsRecorder()
+        runtime.settings.flannel,
+        runtime.api,
+        recorder=FlannelMetricsRecorder(),
+        may_act=runtime.may_act,
     )
     task = asyncio.create_task(reconciler.run(), name="flannel-reporter")
     runtime.flannel = FlannelParts(reconciler, task)

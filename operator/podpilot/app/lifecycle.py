@@ -4,6 +4,7 @@ and the one start-up and shutdown of the enabled controllers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -11,9 +12,11 @@ import aiohttp
 import kopf
 import kubernetes
 
+from podpilot.apimachinery.leader_election import ElectionConfig
 from podpilot.app import enabled_modules
 from podpilot.app.runtime import Runtime
 from podpilot.kube.clients import TRANSPORT_ERRORS, Timeouts, connect, no_answer
+from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.observability.registry import serve
 
 PEERING_WAIT_ATTEMPTS = 120
@@ -71,7 +74,9 @@ async def start(
         timeouts=Timeouts.reading(own.api_timeout),
     )
     serve(own.metrics_address, own.metrics_port)
-    if not own.standalone and not own.namespaces:
+    if own.leader_election.enabled:
+        await start_leader_election(runtime, logger)
+    elif not own.standalone and not own.namespaces:
         await wait_for_peering_object(runtime, own.peering_name, logger)
     for module in enabled_modules(own).values():
         module.configure(settings)
@@ -113,11 +118,30 @@ async def wait_for_peering_object(
     )
 
 
+async def start_leader_election(
+    runtime: Runtime, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """Start competing for the Lease; wait for the first attempt, so that a lone replica acts
+    from its first evaluation (kopf's peering still pauses and resumes the handlers, but only
+    the Lease holder writes)."""
+    own = runtime.settings.leader_election
+    config = ElectionConfig(own.lease_duration, own.renew_deadline, own.retry_period)
+    lock = LeaseLock(runtime.api(), own.namespace, own.lease_name, config)
+    runtime.leader = elector = LeaderElector(lock, own.identity, config)
+    runtime.leader_task = asyncio.create_task(elector.run(), name="leader-election")
+    logger.info("leader election as %s on %s", own.identity, lock.describe())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(elector.attempted.wait(), config.renew_deadline)
+
+
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     for module in reversed(enabled_modules(runtime.settings).values()):
         await module.stop(runtime)
+    if runtime.leader_task is not None:
+        runtime.leader_task.cancel()  # a leader hands the Lease back as it stops
+        await asyncio.gather(runtime.leader_task, return_exceptions=True)
     if runtime.clients is not None:
         runtime.clients.close()
 

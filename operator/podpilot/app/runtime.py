@@ -14,6 +14,7 @@ from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.flannel.controller.reconciler import FlannelReconciler
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.events import EventPoster
+from podpilot.kube.lease import LeaderElector
 from podpilot.settings import OperatorSettings
 
 Part = TypeVar("Part")
@@ -55,6 +56,13 @@ class Runtime:
     autoscaler: AutoscalerParts | None = None
     emptydir: EmptyDirParts | None = None
     flannel: FlannelParts | None = None
+    # None when leader election is off (--standalone): this replica is the only writer.
+    leader: LeaderElector | None = None
+    leader_task: asyncio.Task[None] | None = None
+
+    def may_act(self) -> bool:
+        """Whether this replica may write now: every controller asks before it acts."""
+        return self.leader is None or self.leader.is_leader()
 
     def api(self) -> ApiClients:
         return _started(self.clients, "API clients are used before the operator's startup finished")

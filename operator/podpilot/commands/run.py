@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
 from podpilot.flannel.engine.selectors import parse_equality_selector
-from podpilot.settings import CONTROLLERS, FlannelSettings, HpaSettings, OperatorSettings
+from podpilot.settings import (
+    CONTROLLERS,
+    FlannelSettings,
+    HpaSettings,
+    LeaderElectionSettings,
+    OperatorSettings,
+)
 
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
 # the settings' default: (field, type of the value, help).
@@ -58,6 +69,28 @@ _FLANNEL_FLAGS: tuple[_SettingFlag, ...] = (
     ("announce_grace", float, None),
 )
 _FLANNEL_PREFIX = "flannel_"
+_LEADER_ELECTION_FLAGS: tuple[_SettingFlag, ...] = (
+    ("lease_name", str, "name of the Lease that decides which replica writes"),
+    (
+        "lease_duration",
+        float,
+        "seconds a standby waits, on its own clock, after the Lease last changed before taking "
+        "it over (kube-controller-manager's --leader-elect-lease-duration)",
+    ),
+    (
+        "renew_deadline",
+        float,
+        "seconds after its last successful renewal at which the leader stops acting "
+        "(--leader-elect-renew-deadline)",
+    ),
+    (
+        "retry_period",
+        float,
+        "seconds between attempts to acquire or renew (--leader-elect-retry-period)",
+    ),
+)
+_LEADER_ELECTION_PREFIX = "leader_election_"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def _add_setting_flags(
@@ -114,6 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="PromQL queries in flight at once, over all Prometheus servers (default 8)",
     )
+    _add_leader_election_arguments(parser)
     hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
     _add_setting_flags(hpa, _HPA_FLAGS, HpaSettings())
     _add_flannel_arguments(parser)
@@ -150,7 +184,58 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         prometheus_concurrency=args.prometheus_concurrency,
         hpa=HpaSettings(**_setting_values(args, _HPA_FLAGS)),
         flannel=_flannel_settings(args),
+        leader_election=_leader_election_settings(args),
     )
+
+
+def _add_leader_election_arguments(parser: argparse.ArgumentParser) -> None:
+    election = parser.add_argument_group("leader election (a coordination.k8s.io/v1 Lease)")
+    election.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write only while holding the Lease (default: on; always off with --standalone)",
+    )
+    election.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        help="namespace of the Lease (default: this pod's namespace, from $POD_NAMESPACE or the "
+        "service account's namespace file, else 'default')",
+    )
+    defaults = LeaderElectionSettings()
+    _add_setting_flags(election, _LEADER_ELECTION_FLAGS, defaults, _LEADER_ELECTION_PREFIX)
+
+
+def _leader_election_settings(args: argparse.Namespace) -> LeaderElectionSettings:
+    values = _setting_values(args, _LEADER_ELECTION_FLAGS, _LEADER_ELECTION_PREFIX)
+    try:
+        ElectionConfig(values["lease_duration"], values["renew_deadline"], values["retry_period"])
+    except ElectionConfigError as error:
+        raise SystemExit(f"--leader-election-*: {error}") from None
+    return LeaderElectionSettings(
+        enabled=args.leader_election and not args.standalone,
+        namespace=args.leader_election_namespace or own_namespace(),
+        identity=election_identity(),
+        **values,
+    )
+
+
+def own_namespace() -> str:
+    """The pod's namespace: the downward API's $POD_NAMESPACE, else the service account's."""
+    from_env = os.environ.get("POD_NAMESPACE", "").strip()
+    if from_env:
+        return from_env
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def election_identity() -> str:
+    """The pod's name ($POD_NAME, else the host name) and a random suffix: a restarted
+    container is a new candidate, never mistaken for the holder it replaced."""
+    name = os.environ.get("POD_NAME", "").strip() or socket.gethostname()
+    return f"{name}_{uuid.uuid4().hex[:10]}"
 
 
 def _add_flannel_arguments(parser: argparse.ArgumentParser) -> None:

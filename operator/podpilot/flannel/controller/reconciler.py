@@ -33,6 +33,7 @@ from podpilot.settings import FlannelSettings
 log = logging.getLogger(__name__)
 EVENTS_PER_RECOMPUTE = 100
 RETRY_DELAY = 10.0
+STANDBY_POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -51,6 +52,7 @@ class FlannelReconciler:
         clients: Callable[[], ApiClients],
         *,
         recorder: Recorder,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
         self.config_map = ConfigMapRef(
@@ -72,6 +74,7 @@ class FlannelReconciler:
         self._events: EventPoster | None = None
         self._active: dict[FindingKey, Active] | None = None
         self._recorder = recorder
+        self._may_act = may_act
         self._seen: dict[Hashable, int] = {}
 
     def differs(self, key: Hashable, slim: object | None) -> bool:
@@ -102,6 +105,12 @@ class FlannelReconciler:
             if self._indices is None:
                 continue
             await asyncio.sleep(self.settings.debounce)
+            if not self._may_act():
+                # Not the leader: nothing is written. Changes stay pending, and the publisher is
+                # seeded again from the leader's reports once this replica leads.
+                self._publisher = self._events = None
+                await asyncio.sleep(STANDBY_POLL_SECONDS)
+                continue
             self._dirty.clear()
             try:
                 await self.reconcile(self._indices)
@@ -127,6 +136,9 @@ class FlannelReconciler:
         report = await asyncio.to_thread(self._compute, inputs, now)
         self._recorder.compute_took(time.perf_counter() - started)
 
+        if not self._may_act():
+            self._dirty.set()  # fenced while computing: the report is written once leading
+            return report
         publisher, events = await self._ensure_publisher()
         desired = desired_reports(report, inputs.net_conf_source)
         node_uids = {

@@ -1,0 +1,243 @@
+"""Leader election on a ``coordination.k8s.io/v1`` Lease: the acquire/renew loop.
+
+The decisions are pure (``apimachinery.leader_election``); this module reads and writes the
+Lease and keeps the clock. Controllers ask :meth:`LeaderElector.is_leader` before they write:
+it is computed from the monotonic clock at the moment of asking, so a renewal loop that is
+stuck (a hung call, a starved event loop) fences the replica by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kubernetes
+
+from podpilot.apimachinery.leader_election import (
+    ElectionConfig,
+    ElectorState,
+    LeaseRecord,
+    Step,
+    decide,
+    desired_record,
+    is_leader,
+    lease_body,
+    record_from_lease,
+    released_record,
+    wait_before_next,
+)
+from podpilot.kube.clients import ApiClients
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = 404
+CONFLICT = 409
+Clock = Callable[[], float]
+WallClock = Callable[[], datetime]
+
+
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LeaseCallBusyError(Exception):
+    """A Lease call was given up on but its thread is still waiting for the apiserver."""
+
+
+def _retrieve(call: asyncio.Future[LeaseRecord]) -> None:
+    if not call.cancelled():
+        call.exception()  # consumed: a call given up on must not log "never retrieved"
+
+
+class LeaseLock:
+    """Get, create and update one Lease, each call bounded by the config's call deadline."""
+
+    def __init__(
+        self, clients: ApiClients, namespace: str, name: str, config: ElectionConfig
+    ) -> None:
+        self.namespace = namespace
+        self.name = name
+        self._clients = clients
+        self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
+        self._timeout = config.request_timeout()
+        self._deadline = config.call_deadline
+        self._in_flight: asyncio.Future[LeaseRecord] | None = None
+
+    def describe(self) -> str:
+        return f"Lease {self.namespace}/{self.name}"
+
+    async def get(self) -> LeaseRecord | None:
+        """The Lease's record; None when there is no Lease."""
+        try:
+            return await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
+        except kubernetes.client.ApiException as error:
+            if error.status == NOT_FOUND:
+                return None
+            raise
+
+    async def create(self, record: LeaseRecord) -> LeaseRecord | None:
+        """Create the Lease holding ``record``; None when another replica created it first."""
+        body = lease_body(self.namespace, self.name, record)
+        return await self._write(self._api.create_namespaced_lease, self.namespace, body)
+
+    async def update(self, record: LeaseRecord) -> LeaseRecord | None:
+        """Replace the Lease with ``record`` at its resourceVersion; None on a conflict (the
+        Lease changed since it was read: someone else wrote it)."""
+        body = lease_body(self.namespace, self.name, record)
+        return await self._write(
+            self._api.replace_namespaced_lease, self.name, self.namespace, body
+        )
+
+    async def _write(self, method: Callable[..., Any], *args: object) -> LeaseRecord | None:
+        try:
+            return await self._call(method, *args)
+        except kubernetes.client.ApiException as error:
+            if error.status == CONFLICT:
+                return None
+            raise
+
+    async def _call(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
+        """One call in the client pool, given up after the call deadline.
+
+        The client retries a timed-out GET or PUT by itself (urllib3's default), so the request
+        timeout alone does not bound a call; ``wait_for`` does. A call given up on still holds
+        its pool thread until the client gives up too: no second call starts meanwhile, so a
+        black-holed apiserver never ties up more than one thread of the shared pool.
+        """
+        if self._in_flight is not None and not self._in_flight.done():
+            raise LeaseCallBusyError(f"an earlier call on {self.describe()} has not ended yet")
+        call = asyncio.ensure_future(self._clients.call(self._json, method, *args))
+        call.add_done_callback(_retrieve)
+        self._in_flight = call
+        return await asyncio.wait_for(asyncio.shield(call), self._deadline)
+
+    def _json(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
+        response = method(*args, _preload_content=False, _request_timeout=self._timeout)
+        try:
+            return record_from_lease(json.loads(cast(Any, response).data))
+        finally:
+            cast(Any, response).release_conn()
+
+
+class LeaderElector:
+    """One replica's side of the election. Run :meth:`run` as a task; cancel it to stop (a
+    leader then releases the Lease, so a standby takes over at its next attempt)."""
+
+    def __init__(
+        self,
+        lock: LeaseLock,
+        identity: str,
+        config: ElectionConfig,
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: WallClock = _wall_now,
+    ) -> None:
+        self.lock = lock
+        self.identity = identity
+        self.config = config
+        self.leading = asyncio.Event()
+        """Set while this replica leads; cleared on a fence (``is_leader`` is the authority:
+        it does not wait for the loop to notice)."""
+        self.attempted = asyncio.Event()
+        """Set once the first attempt has ended, whatever its outcome."""
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._state = ElectorState()
+        self._fence_timer: asyncio.TimerHandle | None = None
+
+    def is_leader(self) -> bool:
+        return is_leader(self._state, self.config, self._clock())
+
+    @property
+    def state(self) -> ElectorState:
+        return self._state
+
+    async def run(self) -> None:
+        try:
+            while True:
+                step = await self.attempt()
+                self.attempted.set()
+                await asyncio.sleep(wait_before_next(step, self.config, random.random()))
+        except asyncio.CancelledError:
+            await self.release()
+            raise
+
+    async def attempt(self) -> Step:
+        """One round of client-go's tryAcquireOrRenew: read, decide, and write if we may."""
+        try:
+            record = await self.lock.get()
+        except Exception as error:
+            log.warning("reading %s failed: %s", self.lock.describe(), error)
+            return self._fence_if_late()
+        self._state = self._state.observed(record, self._clock())
+        step = self._fence_if_late()
+        if step is Step.STAND_BY:
+            return step
+        observed = self._state.observation.record if self._state.observation else None
+        desired = desired_record(observed, self.identity, self.config, self._wall_clock())
+        sent_at = self._clock()
+        try:
+            if step is Step.CREATE:
+                written = await self.lock.create(desired)
+            else:
+                written = await self.lock.update(desired)
+        except Exception as error:
+            log.warning("%s of %s failed: %s", step.value, self.lock.describe(), error)
+            return self._fence_if_late()
+        if written is None:
+            # Someone else wrote the Lease since we read it: whatever it says now, it is not a
+            # renewal of ours. Stop acting until a fresh read says otherwise.
+            self._fence(f"{step.value} of {self.lock.describe()} lost to another writer")
+            return Step.STAND_BY
+        self._state = self._state.renewed(written, sent_at, self._clock())
+        self._lead()
+        return Step.RENEW
+
+    def _fence_if_late(self) -> Step:
+        step = decide(self._state, self.identity, self.config, self._clock())
+        if step is Step.FENCE:
+            self._fence(
+                f"no renewal of {self.lock.describe()} within {self.config.renew_deadline:g}s"
+            )
+            step = decide(self._state, self.identity, self.config, self._clock())
+        return step
+
+    def _lead(self) -> None:
+        if not self.leading.is_set():
+            log.info("%s is the leader (%s)", self.identity, self.lock.describe())
+            self.leading.set()
+        if self._fence_timer is not None:
+            self._fence_timer.cancel()
+        self._fence_timer = asyncio.get_running_loop().call_later(
+            self.config.renew_deadline, self._fence_if_late
+        )
+
+    def _fence(self, reason: str) -> None:
+        if self._state.renewal_sent_at is not None or self.leading.is_set():
+            log.warning("%s stops acting: %s", self.identity, reason)
+        self._state = self._state.fenced()
+        self.leading.clear()
+        if self._fence_timer is not None:
+            self._fence_timer.cancel()
+            self._fence_timer = None
+
+    async def release(self) -> None:
+        """Stop acting and, if we held the Lease, hand it back (bounded by the lock's request
+        timeout; failures are logged: the Lease then simply expires)."""
+        was_leader = self.is_leader()
+        observation = self._state.observation
+        self._fence("it is stopping")
+        if not was_leader or observation is None or observation.record is None:
+            return
+        released = released_record(observation.record, self._wall_clock())
+        try:
+            if await self.lock.update(released) is not None:
+                log.info("%s released %s", self.identity, self.lock.describe())
+        except Exception as error:
+            log.warning("releasing %s failed (it expires instead): %s", self.lock.describe(), error)

@@ -1,0 +1,267 @@
+"""The Lease loop against a real HTTP server on 127.0.0.1 that keeps one Lease like the
+apiserver does (resourceVersion, 404, 409) and can black-hole one replica's requests.
+
+Short durations (1.2 s lease, 0.8 s renew deadline, 0.2 s retry period) keep each test to a
+few seconds; a sampler checks every 10 ms that two replicas never lead at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import kubernetes
+import pykube
+
+from podpilot.apimachinery.leader_election import ElectionConfig
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.lease import LeaderElector, LeaseLock
+
+CONFIG = ElectionConfig(lease_duration=1.2, renew_deadline=0.8, retry_period=0.2)
+LEASES = re.compile(
+    r"^/apis/coordination\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/leases(/(?P<name>[^/?]+))?"
+)
+REPLICA_HEADER = "X-Test-Replica"
+HANG_LIMIT = 5.0  # a black-holed request is never answered, but its handler ends by itself
+
+
+class FakeLeases:
+    """The apiserver's side of Leases: objects by (namespace, name), one resourceVersion."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.version = 0
+        self.black_holed: set[str] = set()
+        self.stopping = threading.Event()
+        self.writes: list[tuple[str, str]] = []  # (replica, holderIdentity) of accepted writes
+
+    def store(self, key: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        body["metadata"]["resourceVersion"] = str(self.version)
+        self.objects[key] = body
+        return body
+
+
+def _status(code: int, reason: str) -> dict[str, Any]:
+    return {"kind": "Status", "status": "Failure", "reason": reason, "code": code}
+
+
+def _handler(leases: FakeLeases) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self) -> None:
+            replica = self.headers.get(REPLICA_HEADER, "")
+            length = int(self.headers.get("Content-Length") or 0)
+            sent: dict[str, Any] = json.loads(self.rfile.read(length)) if length else {}
+            if replica in leases.black_holed:
+                leases.stopping.wait(HANG_LIMIT)  # accepted, never answered
+                return
+            match = LEASES.match(self.path)
+            if match is None:
+                self._answer(404, _status(404, "NotFound"))
+                return
+            namespace, name = match["ns"], match["name"] or sent["metadata"]["name"]
+            key = (namespace, name)
+            with leases.lock:
+                current = leases.objects.get(key)
+                if self.command == "GET":
+                    code, body = (200, current) if current else (404, _status(404, "NotFound"))
+                elif self.command == "POST":
+                    if current:
+                        code, body = 409, _status(409, "AlreadyExists")
+                    else:
+                        code, body = 201, leases.store(key, sent)
+                        leases.writes.append((replica, sent["spec"].get("holderIdentity", "")))
+                elif self.command == "PUT":
+                    version = sent["metadata"].get("resourceVersion")
+                    if current is None:
+                        code, body = 404, _status(404, "NotFound")
+                    elif version != current["metadata"]["resourceVersion"]:
+                        code, body = 409, _status(409, "Conflict")
+                    else:
+                        code, body = 200, leases.store(key, sent)
+                        leases.writes.append((replica, sent["spec"].get("holderIdentity", "")))
+                else:
+                    code, body = 405, _status(405, "MethodNotAllowed")
+            self._answer(code, body)
+
+        do_GET = do_POST = do_PUT = _handle  # noqa: N815 (http.server's names)
+
+    return Handler
+
+
+@contextmanager
+def fake_apiserver() -> Iterator[tuple[FakeLeases, str]]:
+    leases = FakeLeases()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(leases))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield leases, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        leases.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def clients(url: str, replica: str) -> ApiClients:
+    configuration = kubernetes.client.Configuration()
+    configuration.host = url
+    return ApiClients(
+        kubernetes=kubernetes.client.ApiClient(configuration, REPLICA_HEADER, replica),
+        pykube=pykube.HTTPClient(pykube.KubeConfig.from_url(url)),
+        pool=ThreadPoolExecutor(4, thread_name_prefix=f"test-{replica}"),
+        status_pool=ThreadPoolExecutor(1),
+    )
+
+
+@asynccontextmanager
+async def replica(url: str, name: str) -> AsyncIterator[LeaderElector]:
+    """A replica's elector, running until the block ends (or ``stop(elector)``)."""
+    api = clients(url, name)
+    lock = LeaseLock(api, "ops", "podpilot-leader", CONFIG)
+    elector = LeaderElector(lock, name, CONFIG)
+    RUNNING[elector] = asyncio.create_task(elector.run())
+    try:
+        yield elector
+    finally:
+        await stop(elector)
+        api.close()
+
+
+RUNNING: dict[LeaderElector, asyncio.Task[None]] = {}
+
+
+async def stop(elector: LeaderElector) -> None:
+    """Cancel the elector's loop, as the operator's shutdown does (a leader releases)."""
+    task = RUNNING.pop(elector, None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(condition: Any, timeout: float) -> float:
+    """Seconds until ``condition()`` held; fails after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "condition not reached in time"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+@asynccontextmanager
+async def never_two_leaders(*electors: LeaderElector) -> AsyncIterator[list[int]]:
+    """Samples every 10 ms; fails the test if two electors lead at once."""
+    overlaps: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            leading = [e.identity for e in electors if e.is_leader()]
+            if len(leading) > 1:
+                overlaps.append(len(leading))
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield overlaps
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert overlaps == [], "two replicas led at the same time"
+
+
+def test_one_replica_leads_and_hands_over_on_a_clean_stop() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with replica(url, "a") as a:
+                await until(a.is_leader, 2.0)
+                async with replica(url, "b") as b, never_two_leaders(a, b):
+                    await asyncio.sleep(3 * CONFIG.lease_duration)  # b never takes a live lease
+                    assert a.is_leader() and a.leading.is_set() and not b.is_leader()
+                    holder = leases.objects["ops", "podpilot-leader"]["spec"]["holderIdentity"]
+                    assert holder == "a"
+                    renewals = sum(1 for who, _ in leases.writes if who == "a")
+                    assert renewals >= 3 * CONFIG.lease_duration / CONFIG.retry_period - 3
+                    await stop(a)
+                    # released with a 1 s lease: b takes it well before a whole lease duration
+                    waited = await until(b.is_leader, CONFIG.lease_duration)
+                    assert waited < 1.0 + 2 * CONFIG.retry_period
+            spec = leases.objects["ops", "podpilot-leader"]["spec"]
+            assert spec["leaseTransitions"] == 1 and spec["leaseDurationSeconds"] == 1
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_black_holed_leader_fences_itself_and_the_standby_takes_over() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with replica(url, "a") as a:
+                await until(a.is_leader, 2.0)
+                async with replica(url, "b") as b, never_two_leaders(a, b):
+                    await asyncio.sleep(CONFIG.lease_duration)
+                    leases.black_holed.add("a")
+                    frozen_at = time.monotonic()
+                    fenced = await until(lambda: not a.is_leader(), 2 * CONFIG.renew_deadline)
+                    assert fenced <= CONFIG.renew_deadline + 0.05
+                    await until(lambda: not a.leading.is_set(), 0.5)  # the Event follows
+                    await until(b.is_leader, 2 * CONFIG.lease_duration)
+                    took_over = time.monotonic() - frozen_at
+                    assert took_over <= CONFIG.lease_duration + 2 * CONFIG.retry_period + 0.5
+                    leases.black_holed.clear()  # a is reachable again: it must not come back
+                    await asyncio.sleep(3 * CONFIG.lease_duration)
+                    assert b.is_leader() and not a.is_leader()
+                    after = leases.writes[leases.writes.index(("b", "b")) :]
+                    assert ("a", "a") not in after
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_replicas_started_together_elect_exactly_one() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with (
+                replica(url, "a") as a,
+                replica(url, "b") as b,
+                replica(url, "c") as c,
+                never_two_leaders(a, b, c),
+            ):
+                await until(lambda: any(e.is_leader() for e in (a, b, c)), 2.0)
+                await asyncio.sleep(2 * CONFIG.lease_duration)
+                leaders = {e.identity for e in (a, b, c) if e.is_leader()}
+                assert len(leaders) == 1
+                holder = leases.objects["ops", "podpilot-leader"]["spec"]["holderIdentity"]
+                assert {holder} == leaders
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_an_unreachable_apiserver_leaves_nobody_leading() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            leases.black_holed.add("a")
+            async with replica(url, "a") as a:
+                await until(a.attempted.is_set, 2 * CONFIG.renew_deadline)
+                assert not a.is_leader() and not leases.objects
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
