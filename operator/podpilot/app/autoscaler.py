@@ -18,7 +18,12 @@ from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.result import Event
 from podpilot.autoscaler.controller.evaluator import Services
-from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, next_delay, run_once
+from podpilot.autoscaler.controller.loop import (
+    AutoscalerLoop,
+    Controller,
+    run_once,
+    run_until_stopped,
+)
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
@@ -109,30 +114,14 @@ async def autoscaler(
         posting.add(task)
         task.add_done_callback(posting.discard)
 
-    # Counted from when this evaluation was due, not from when the event loop got to it: a
-    # late wake-up (2,000 daemons share one loop) must not push every later period back.
-    due = time.monotonic()
-    while not stopped:
-        failed = False
-        spec = result = None
-        try:
-            spec, result = await run_once(
-                loop,
-                controller,
-                body.get("spec", {}),
-                meta.get("generation"),
-                watched,
-                post,
-                logger,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failed = True
-            logger.exception("evaluation of %s/%s failed", namespace, name)
-        now = time.monotonic()
-        delay = next_delay(loop, controller, spec, result, failed, now - due)
-        due = now + delay
-        await stopped.wait(delay)
+    await run_until_stopped(
+        loop,
+        controller,
+        lambda: run_once(
+            loop, controller, body.get("spec", {}), meta.get("generation"), watched, post, logger
+        ),
+        stopped,
+        logger,
+    )
     controller.status.discard((namespace, name))
     controller.recorder.forget(namespace, name)

@@ -10,7 +10,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
 from podpilot.apimachinery.timestamps import parse_time
@@ -34,6 +34,7 @@ HEARTBEAT_SECONDS = 60.0
 
 PostEvent = Callable[[Event], None]
 Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
+Evaluation = Callable[[], Awaitable[tuple[AutoscalerSpec | None, EvaluationResult | None]]]
 StatusQueue = CoalescingWriter[tuple[str, str], Mapping[str, Any]]  # by (namespace, name)
 DecisionState = tuple[Any, ...]
 
@@ -207,6 +208,63 @@ async def run_once(
             loop.persisted, loop.pending = state, None
     loop.written_key = key
     return spec, result
+
+
+class Stopped(Protocol):
+    """What the loop needs of kopf's ``stopped`` flag: true once the daemon must end, and a
+    wait that ends early when it does."""
+
+    def __bool__(self) -> bool: ...
+
+    def wait(self, timeout: float) -> Awaitable[object]: ...
+
+
+async def run_until_stopped(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    evaluate_once: Evaluation,
+    stopped: Stopped,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Evaluate every period (or after the failure backoff) until ``stopped`` is set or this
+    task is cancelled.
+
+    A ``CancelledError`` that is not this task's own (a shared read cancelled by another
+    Autoscaler, a status write cancelled by someone else) is a failed evaluation like any
+    other error: ending here would end the daemon for good, as kopf does not restart a daemon
+    that returned or was cancelled.
+    """
+    # Counted from when this evaluation was due, not from when the event loop got to it: a
+    # late wake-up (2,000 daemons share one loop) must not push every later period back.
+    due = time.monotonic()
+    while not stopped:
+        failed = False
+        spec = result = None
+        try:
+            spec, result = await evaluate_once()
+        except asyncio.CancelledError:
+            if stopped or _cancelling():
+                raise
+            failed = True
+            logger.warning(
+                "evaluation of %s/%s failed: cancelled by something else than this daemon",
+                loop.namespace,
+                loop.name,
+            )
+        except Exception:
+            failed = True
+            logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
+        now = time.monotonic()
+        delay = next_delay(loop, controller, spec, result, failed, now - due)
+        due = now + delay
+        await stopped.wait(delay)
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself was asked to stop (not merely handed a
+    ``CancelledError`` raised by something it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def decision_state(status: Mapping[str, Any]) -> DecisionState:
