@@ -19,17 +19,16 @@ from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.fault_hooks import scale_write_hooks
 from podpilot.app.runtime import AutoscalerParts, Runtime
-from podpilot.autoscaler.api.result import Event
-from podpilot.autoscaler.api.spec import SpecError, parse_spec
+from podpilot.autoscaler.api.result import EvaluationResult, Event
+from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.controller.evaluator import Services
 from podpilot.autoscaler.controller.loop import (
     MIN_EVALUATION_DEADLINE,
     AutoscalerLoop,
     Controller,
-    EvaluationTimeoutError,
     claim_target,
-    next_delay,
     run_once,
+    run_until_stopped,
 )
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.autoscaler.sources.registry import MetricSources
@@ -168,46 +167,24 @@ async def _evaluate_until_stopped(
         posting.add(task)
         task.add_done_callback(posting.discard)
 
-    # Counted from when this evaluation was due, not from when the event loop got to it: a
-    # late wake-up (2,000 daemons share one loop) must not push every later period back.
-    due = time.monotonic()
-    leading = runtime.may_act()
     while not stopped:
         if not runtime.may_act():
             # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
-            leading = False
             await stopped.wait(STANDBY_POLL_SECONDS)
             continue
-        if not leading:
-            # Just became the leader: continue from what the previous leader stored, not from
-            # this daemon's own state of before.
-            leading = True
-            loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
-            due = time.monotonic()
-        failed = False
-        spec = result = None
-        try:
-            spec, result = await run_once(
-                loop,
-                controller,
-                body.get("spec", {}),
-                meta.get("generation"),
-                watched,
-                post,
-                logger,
-            )
-        except asyncio.CancelledError:
-            raise
-        except EvaluationTimeoutError as error:
-            failed = True
-            logger.warning("%s", error)
-        except Exception:
-            failed = True
-            logger.exception("evaluation of %s/%s failed", namespace, name)
-            controller.recorder.evaluation_error(namespace, name, "loop")
-        now = time.monotonic()
-        delay = next_delay(loop, controller, spec, result, failed, now - due)
-        due = now + delay
-        await stopped.wait(delay)
+
+        async def evaluate_once(
+            current: AutoscalerLoop = loop,
+        ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
+            # The spec and generation as they are now: kopf keeps the body current.
+            spec, generation = body.get("spec", {}), meta.get("generation")
+            return await run_once(current, controller, spec, generation, watched, post, logger)
+
+        await run_until_stopped(
+            loop, controller, evaluate_once, stopped, logger, keep_going=runtime.may_act
+        )
+        # Lost the Lease (or stopped): should it lead again, continue from what the leader
+        # meanwhile stored, not from this daemon's own state of before.
+        loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
     controller.status.discard((namespace, name))
     controller.recorder.forget(namespace, name)

@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
 from podpilot.apimachinery.timestamps import parse_time
@@ -51,6 +51,7 @@ class EvaluationTimeoutError(Exception):
 
 PostEvent = Callable[[Event], None]
 Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
+Evaluation = Callable[[], Awaitable[tuple[AutoscalerSpec | None, EvaluationResult | None]]]
 StatusQueue = CoalescingWriter[tuple[str, str], Mapping[str, Any]]  # by (namespace, name)
 DecisionState = tuple[Any, ...]
 
@@ -311,6 +312,69 @@ async def _write_intent(
     # Should the patch end in neither an answer nor a refusal (a timeout, say), the evaluation
     # raises and this memory is kept: the next evaluation counts the step, as a restart would.
     loop.memory = dataclasses.replace(loop.memory, pending=pending)
+
+
+class Stopped(Protocol):
+    """What the loop needs of kopf's ``stopped`` flag: true once the daemon must end, and a
+    wait that ends early when it does."""
+
+    def __bool__(self) -> bool: ...
+
+    def wait(self, timeout: float) -> Awaitable[object]: ...
+
+
+async def run_until_stopped(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    evaluate_once: Evaluation,
+    stopped: Stopped,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    keep_going: Callable[[], bool] = lambda: True,
+) -> None:
+    """Evaluate every period (or after the failure backoff) until ``stopped`` is set, this
+    task is cancelled, or ``keep_going`` says no (this replica lost the leader Lease).
+
+    A ``CancelledError`` that is not this task's own (a shared read cancelled by another
+    Autoscaler, a status write cancelled by someone else) is a failed evaluation like any
+    other error: ending here would end the daemon for good, as kopf does not restart a daemon
+    that returned or was cancelled.
+    """
+    # Counted from when this evaluation was due, not from when the event loop got to it: a
+    # late wake-up (2,000 daemons share one loop) must not push every later period back.
+    due = time.monotonic()
+    while not stopped and keep_going():
+        failed = False
+        spec = result = None
+        try:
+            spec, result = await evaluate_once()
+        except asyncio.CancelledError:
+            if stopped or _cancelling():
+                raise
+            failed = True
+            logger.warning(
+                "evaluation of %s/%s failed: cancelled by something else than this daemon",
+                loop.namespace,
+                loop.name,
+            )
+            controller.recorder.evaluation_error(loop.namespace, loop.name, "loop")
+        except EvaluationTimeoutError as error:
+            failed = True
+            logger.warning("%s", error)
+        except Exception:
+            failed = True
+            logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
+            controller.recorder.evaluation_error(loop.namespace, loop.name, "loop")
+        now = time.monotonic()
+        delay = next_delay(loop, controller, spec, result, failed, now - due)
+        due = now + delay
+        await stopped.wait(delay)
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself was asked to stop (not merely handed a
+    ``CancelledError`` raised by something it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def decision_state(status: Mapping[str, Any]) -> DecisionState:

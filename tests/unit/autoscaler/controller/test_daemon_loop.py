@@ -1,0 +1,222 @@
+"""The daemon's loop: a cancellation that is not its own is a failed evaluation, not its end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from unittest.mock import create_autospec
+
+import pytest
+
+from podpilot.apimachinery.backoff import TokenBucket
+from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.spec import AutoscalerSpec
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_until_stopped
+from podpilot.autoscaler.controller.recorder import Recorder
+from podpilot.autoscaler.policy.plan import Memory
+from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.single_flight import SingleFlight
+
+Decided = tuple[AutoscalerSpec | None, EvaluationResult | None]
+BOUND = 2.0  # seconds any step of these tests may take; each takes milliseconds
+
+
+class StopFlag:
+    """kopf's ``stopped`` as the loop uses it: true once set, and a wait that ends early."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    async def wait(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.event.wait(), timeout)
+        return self.event.is_set()
+
+
+class Evaluations:
+    """Scripted evaluations: the first ones fail as scripted, the next one blocks until the
+    daemon ends (or is stopped)."""
+
+    def __init__(self, stop: StopFlag, *failures: type[BaseException]) -> None:
+        self.stop = stop
+        self.failures = list(failures)
+        self.started = 0
+        self.blocked = asyncio.Event()
+
+    async def __call__(self) -> Decided:
+        self.started += 1
+        if self.failures:
+            failure = self.failures.pop(0)
+            if failure is asyncio.CancelledError:
+                await cancelled_by_someone_else()
+            raise failure()
+        self.blocked.set()
+        await self.stop.event.wait()
+        return None, None
+
+
+async def cancelled_by_someone_else() -> None:
+    """Await what another party cancels, as a shared read cancelled by its owner was."""
+    shared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(shared.cancel)
+    await shared
+
+
+async def cancel_ends(daemon: asyncio.Task[None], stop: StopFlag) -> bool:
+    """Cancel the daemon as kopf does, and tell whether that ended it within the bound. A
+    daemon that swallowed its own cancellation is then stopped by the flag, so that a failing
+    test still ends."""
+    daemon.cancel()
+    await asyncio.wait([daemon], timeout=BOUND)
+    ended = daemon.cancelled()
+    stop.event.set()
+    await asyncio.wait([daemon], timeout=BOUND)
+    return ended
+
+
+async def until(condition: Callable[[], object]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), BOUND)
+
+
+async def write_nothing(key: tuple[str, str], status: object) -> None:
+    """No status is written by these evaluations."""
+
+
+def controller() -> Controller:
+    return Controller(
+        services=None,  # type: ignore[arg-type]  # the evaluations are scripted
+        status=CoalescingWriter(write_nothing, concurrency=1),
+        bucket=TokenBucket(1000.0, 100),
+        backoff_base=0.001,
+        backoff_cap=0.002,
+        recorder=create_autospec(Recorder, instance=True),  # nothing is evaluated
+    )
+
+
+def new_loop() -> AutoscalerLoop:
+    return AutoscalerLoop("team", "web", Memory(None, 0, 0, None))
+
+
+def test_a_foreign_cancellation_is_a_failed_evaluation_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, stop = new_loop(), StopFlag()
+    evaluations = Evaluations(stop, asyncio.CancelledError)
+
+    async def run() -> None:
+        daemon = asyncio.create_task(
+            run_until_stopped(loop, controller(), evaluations, stop, logging.getLogger())
+        )
+        await asyncio.wait_for(evaluations.blocked.wait(), BOUND)
+        assert evaluations.started == 2
+        assert loop.failures == 1  # counted as a failure: backoff, as for any other error
+        assert not daemon.done()
+        assert await cancel_ends(daemon, stop)  # kopf stopping the daemon ends it
+
+    asyncio.run(run())
+    assert "cancelled by something else than this daemon" in caplog.text
+
+
+def test_foreign_cancellations_and_errors_in_a_row_back_off_and_go_on() -> None:
+    loop, stop = new_loop(), StopFlag()
+    failures = (asyncio.CancelledError, RuntimeError, asyncio.CancelledError)
+    evaluations = Evaluations(stop, *failures)
+
+    async def run() -> None:
+        daemon = asyncio.create_task(
+            run_until_stopped(loop, controller(), evaluations, stop, logging.getLogger())
+        )
+        await asyncio.wait_for(evaluations.blocked.wait(), BOUND)
+        assert (evaluations.started, loop.failures) == (4, 3)
+        assert await cancel_ends(daemon, stop)
+
+    asyncio.run(run())
+
+
+def test_cancelling_the_daemon_between_evaluations_ends_it() -> None:
+    loop, stop = new_loop(), StopFlag()
+    evaluations = Evaluations(stop, RuntimeError)
+
+    async def run() -> None:
+        busy = controller()
+        busy.backoff_base = busy.backoff_cap = 60.0  # the retry is a minute away
+        daemon = asyncio.create_task(
+            run_until_stopped(loop, busy, evaluations, stop, logging.getLogger())
+        )
+        await until(lambda: loop.failures)
+        assert await cancel_ends(daemon, stop)
+        assert evaluations.started == 1
+
+    asyncio.run(run())
+
+
+def test_a_cancellation_once_stopped_ends_the_daemon() -> None:
+    loop, stopped = new_loop(), StopFlag()
+
+    async def stopping_evaluation() -> Decided:
+        stopped.event.set()  # kopf sets the flag first ...
+        await cancelled_by_someone_else()  # ... and whatever is cancelled then ends it
+        raise AssertionError("not reached")
+
+    async def run() -> None:
+        daemon = asyncio.create_task(
+            run_until_stopped(loop, controller(), stopping_evaluation, stopped, logging.getLogger())
+        )
+        await asyncio.wait([daemon], timeout=BOUND)
+        assert daemon.cancelled()
+
+    asyncio.run(run())
+
+
+def test_autoscalers_sharing_a_read_survive_the_deletion_of_the_one_that_started_it() -> None:
+    """The issue's case in one event loop: two daemons share one slow read; the one that
+    started it is cancelled; the other still gets that read's value, without a failure."""
+    release, fetches = asyncio.Event(), []
+
+    async def slow_metrics(namespace: str) -> str:
+        fetches.append(namespace)
+        await release.wait()
+        return f"pods of {namespace}"
+
+    shared: SingleFlight[str, str] = SingleFlight(slow_metrics, 5.0)
+    survivor, stop_a, stop_b = new_loop(), StopFlag(), StopFlag()
+    seen: list[str] = []
+
+    async def evaluation() -> Decided:
+        seen.append(await shared.read("team", 0.0))
+        return None, None
+
+    async def scenario() -> None:
+        first = asyncio.create_task(
+            run_until_stopped(new_loop(), controller(), evaluation, stop_a, logging.getLogger())
+        )
+        await asyncio.sleep(0)
+        second = asyncio.create_task(
+            run_until_stopped(survivor, controller(), evaluation, stop_b, logging.getLogger())
+        )
+        await asyncio.sleep(0)
+        assert await cancel_ends(first, stop_a)  # Autoscaler a deleted during the slow read
+        release.set()
+        await until(lambda: seen)
+        assert (seen, fetches) == (["pods of team"], ["team"])  # the read a started
+        assert survivor.failures == 0 and not second.done()
+        assert await cancel_ends(second, stop_b)
+
+    async def run() -> None:
+        try:
+            await scenario()
+        finally:  # whatever failed, nothing is left waiting when the loop closes
+            release.set()
+            stop_a.event.set()
+            stop_b.event.set()
+
+    asyncio.run(run())
