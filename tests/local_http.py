@@ -1,24 +1,40 @@
-"""A real HTTP server on 127.0.0.1 for unit tests: fixed answers by path, stopped on exit."""
+"""A real HTTP server on 127.0.0.1 for unit tests: fixed answers by path, stopped on exit.
+Optionally over TLS, and optionally an apiserver that checks bearer tokens."""
 
 from __future__ import annotations
 
+import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 Answer = tuple[int, bytes]  # status, body
+UNAUTHORIZED: Answer = (
+    401,
+    b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized",'
+    b'"reason":"Unauthorized","code":401}',
+)  # as kube-apiserver answers a token it does not accept
 
 
 class _Handler(BaseHTTPRequestHandler):
     answers: Mapping[str, Answer] = {}
     default: Answer = (404, b'{"kind":"Status","code":404}')
+    authorization: Callable[[], str] | None = None
+    seen: list[str | None] | None = None
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/") or "/"  # pykube adds a trailing slash
-        status, body = self.answers.get(path, self.default)
+        sent = self.headers.get("Authorization")
+        if self.seen is not None:
+            self.seen.append(sent)
+        if self.authorization is not None and sent != self.authorization():
+            status, body = UNAUTHORIZED
+        else:
+            status, body = self.answers.get(path, self.default)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -30,20 +46,37 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(answers: Mapping[str, Answer], default: Answer | None = None) -> Iterator[str]:
+def serving(
+    answers: Mapping[str, Answer],
+    default: Answer | None = None,
+    *,
+    authorization: Callable[[], str] | None = None,
+    seen: list[str | None] | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[str]:
     """Serve ``answers`` (path -> status and body; others get ``default``, a 404) until the
     block ends; yields the base URL. ``answers`` is read at each request, so a test may change
-    it meanwhile."""
-    attributes: dict[str, Any] = {"answers": answers}
+    it meanwhile. With ``authorization``, a request whose ``Authorization`` header is not its
+    value at that moment gets 401, as from an apiserver; ``seen`` collects each request's
+    header. ``tls`` (certificate and key files) serves HTTPS."""
+    attributes: dict[str, Any] = {"answers": answers, "seen": seen}
     if default is not None:
         attributes["default"] = default
+    if authorization is not None:
+        attributes["authorization"] = staticmethod(authorization)
     handler = type("Handler", (_Handler,), attributes)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -15,7 +15,15 @@ import kubernetes
 from podpilot.apimachinery.leader_election import ElectionConfig
 from podpilot.app import enabled_modules
 from podpilot.app.runtime import Runtime
-from podpilot.kube.clients import TRANSPORT_ERRORS, Timeouts, connect, no_answer
+from podpilot.kube.clients import (
+    TRANSPORT_ERRORS,
+    CredentialsError,
+    Timeouts,
+    TokenFile,
+    connect,
+    no_answer,
+    token_file,
+)
 from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.observability.registry import serve
 
@@ -32,14 +40,26 @@ async def login(
     logger: logging.Logger | logging.LoggerAdapter[Any],
     **kwargs: Any,
 ) -> kopf.AiohttpSession | None:
-    """kopf's login through the kubernetes client's configuration, over a bounded pool."""
+    """kopf's login through the kubernetes client's configuration, over a bounded pool.
+
+    A token from a file (the ServiceAccount's) is read again as the file is replaced, for each
+    request, as the other clients do. Should a request still get 401 (a token revoked before
+    kubelet replaced the file), kopf invalidates this session and calls this login again,
+    which reads the credentials afresh; meanwhile its requests wait for the new session.
+    """
     info = kopf.login_via_client(settings=settings, logger=logger, **kwargs)
     if info is None:
         return None
+    try:
+        token = token_file() if info.token else None
+    except CredentialsError as error:
+        logger.warning("kopf's token is not re-read as it rotates: %s", error)
+        token = None
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),
         trust_env=info.trust_env,
+        middlewares=() if token is None else (current_token(token),),
     )
     return kopf.AiohttpSession(
         server=info.server,
@@ -47,6 +67,19 @@ async def login(
         priority=info.priority,
         aiohttp_session=session,
     )
+
+
+def current_token(token: TokenFile) -> aiohttp.ClientMiddlewareType:
+    """An aiohttp middleware that sends the file's current token (a ``stat`` per request, a
+    read only when the file was replaced)."""
+
+    async def authorize(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        request.headers[aiohttp.hdrs.AUTHORIZATION] = token.authorization()
+        return await handler(request)
+
+    return authorize
 
 
 @kopf.on.startup()

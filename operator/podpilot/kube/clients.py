@@ -18,16 +18,24 @@ an apiserver that accepts the connection and never answers fails the call instea
 pool thread forever. Both clients' sockets have TCP keep-alive on, so a peer that vanished
 without a FIN (a node lost, a black-holed route) is noticed on idle pooled connections and
 long watches too.
+
+Both clients send the ServiceAccount's token as it is now, not as it was at start-up: kubelet
+replaces the projected token (bound tokens live an hour by default) and neither library
+re-reads it on its own (pykube reads it once; the official client re-reads the in-cluster file
+every minute but a kubeconfig's ``tokenFile`` never). :class:`TokenFile` is the one reader,
+used by both clients (and by kopf's session, ``app/lifecycle.py``) on every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +51,13 @@ T = TypeVar("T")
 MAX_CONCURRENT_STATUS_WRITES = 4
 # The Autoscaler's pod and Deployment watches each hold a connection while they stream.
 WATCH_CONNECTIONS = 2
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT_DIRECTORY = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+SERVICE_ACCOUNT_TOKEN = SERVICE_ACCOUNT_DIRECTORY / "token"
+TOKEN_REREAD_SECONDS = 60.0
+"""The longest a token file is trusted unchanged before it is read again, as client-go's
+cached token source does; a replaced file (new inode, mtime or size) is read at once."""
+
+logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to open a connection to the apiserver (TCP and TLS)."""
@@ -215,26 +229,185 @@ class ApiClients:
         self.pykube.session.close()
 
 
-def in_cluster() -> bool:
-    return SERVICE_ACCOUNT_TOKEN.exists() and "KUBERNETES_SERVICE_HOST" in os.environ
-
-
 class CredentialsError(Exception):
     """Neither in-cluster credentials nor a usable kubeconfig."""
 
 
+@dataclass(frozen=True)
+class ServiceAccount:
+    """Where a pod finds its in-cluster credentials: the mounted ServiceAccount directory and
+    the apiserver's Service in the environment."""
+
+    directory: Path = SERVICE_ACCOUNT_DIRECTORY
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    @property
+    def token(self) -> Path:
+        return self.directory / "token"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    def present(self) -> bool:
+        return self.token.exists() and "KUBERNETES_SERVICE_HOST" in self.environ
+
+
+def in_cluster() -> bool:
+    return ServiceAccount().present()
+
+
+_FileSignature = tuple[int, int, int, int]
+
+
+class TokenFile:
+    """A bearer token kept in a file that is replaced while the process runs (kubelet swaps
+    the projected ServiceAccount token before it expires).
+
+    :meth:`current` costs one ``stat``: the file is read again when it was replaced (kubelet's
+    atomic writer gives it a new inode) or changed, and at least every ``reread_seconds`` (a
+    change within one mtime tick). A read that fails or finds the file empty keeps the last
+    token, as client-go does: the old token stays valid for a while, a missing one never is.
+    Safe to call from many threads: the state is one tuple, replaced whole.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        reread_seconds: float = TOKEN_REREAD_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._reread_seconds = reread_seconds
+        self._clock = clock
+        try:
+            signature, token = self._signature(), self._read()
+        except OSError as error:
+            raise CredentialsError(f"cannot read the token file {path}: {error}") from error
+        if token is None:
+            raise CredentialsError(f"the token file {path} is empty")
+        self._state: tuple[_FileSignature, str, float] = (signature, token, clock())
+
+    def _signature(self) -> _FileSignature:
+        stat = self.path.stat()
+        return stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _read(self) -> str | None:
+        return self.path.read_text(encoding="utf-8").strip() or None
+
+    def current(self) -> str:
+        """The token in the file now (or the last one read, while the file is unreadable)."""
+        signature, token, read_at = self._state
+        now = self._clock()
+        try:
+            # Taken before the read: a change in between is seen again at the next call.
+            latest = self._signature()
+            if latest == signature and now - read_at < self._reread_seconds:
+                return token
+            fresh = self._read()
+        except OSError as error:
+            logger.warning("token file %s not read, using the last token: %s", self.path, error)
+            return token
+        if fresh is None:
+            logger.warning("token file %s is empty, using the last token", self.path)
+            return token
+        self._state = (latest, fresh, now)
+        return fresh
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header's value."""
+        return f"Bearer {self.current()}"
+
+
+class BearerTokenAuth(requests.auth.AuthBase):
+    """requests' auth hook for pykube: each request carries the file's current token (pykube
+    leaves an ``Authorization`` header that is already set alone)."""
+
+    def __init__(self, token: TokenFile) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.token.authorization()
+        return request
+
+
+def refresh_token_from(configuration: kubernetes.client.Configuration, token: TokenFile) -> None:
+    """The official client asks ``refresh_api_key_hook`` before each request's credentials:
+    replace the loader's hook (which re-reads a kubeconfig's ``tokenFile`` never, the
+    in-cluster file every minute) with the file's current token."""
+
+    def refresh(configuration: kubernetes.client.Configuration) -> None:
+        configuration.api_key["BearerToken"] = token.authorization()
+
+    refresh(configuration)
+    configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
+
+
+def _kubeconfig_path(kubeconfig: str | None) -> str:
+    return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def _token_file_of_user(config: pykube.KubeConfig) -> Path | None:
+    """The current context's user's ``tokenFile``, relative to the kubeconfig's directory."""
+    name = config.user.get("tokenFile")
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    if not path.is_absolute() and config.kubeconfig_path is not None:
+        path = config.kubeconfig_path.parent / path
+    return path
+
+
+def _in_cluster_pykube_config(configuration: kubernetes.client.Configuration) -> pykube.KubeConfig:
+    """pykube's view of the in-cluster credentials the official client loaded (one reading of
+    the environment); the token comes from :class:`BearerTokenAuth`."""
+    cluster = {"server": configuration.host, "certificate-authority": configuration.ssl_ca_cert}
+    return pykube.KubeConfig(
+        {
+            "clusters": [{"name": "self", "cluster": cluster}],
+            "users": [{"name": "self", "user": {}}],
+            "contexts": [{"name": "self", "context": {"cluster": "self", "user": "self"}}],
+            "current-context": "self",
+        }
+    )
+
+
 def _load_credentials(
-    kubeconfig: str | None, configuration: kubernetes.client.Configuration
-) -> pykube.KubeConfig:
-    """Fill ``configuration`` for the official client; pykube's configuration from the same."""
-    if kubeconfig is None and in_cluster():
-        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return pykube.KubeConfig.from_service_account()
-    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    kubeconfig: str | None,
+    configuration: kubernetes.client.Configuration,
+    service_account: ServiceAccount,
+) -> tuple[pykube.KubeConfig, TokenFile | None]:
+    """Fill ``configuration`` for the official client; pykube's configuration from the same,
+    and the token file both re-read (none for a kubeconfig user without ``tokenFile``: its
+    static token, client certificate or exec plugin is each library's own business)."""
+    if kubeconfig is None and service_account.present():
+        kubernetes.config.incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+            token_filename=str(service_account.token),
+            cert_filename=str(service_account.ca_cert),
+            environ=service_account.environ,
+        ).load_and_set(configuration)
+        return _in_cluster_pykube_config(configuration), TokenFile(service_account.token)
+    path = _kubeconfig_path(kubeconfig)
     kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
         config_file=path, client_configuration=configuration
     )
-    return pykube.KubeConfig.from_file(path)
+    pykube_config = pykube.KubeConfig.from_file(path)
+    token_path = _token_file_of_user(pykube_config)
+    return pykube_config, None if token_path is None else TokenFile(token_path)
+
+
+def token_file(
+    kubeconfig: str | None = None, service_account: ServiceAccount = ServiceAccount()
+) -> TokenFile | None:
+    """The token file the clients re-read, for another client of the same credentials (kopf's
+    session): the ServiceAccount's in cluster, else the kubeconfig user's ``tokenFile``."""
+    if kubeconfig is None and service_account.present():
+        return TokenFile(service_account.token)
+    try:
+        token_path = _token_file_of_user(pykube.KubeConfig.from_file(_kubeconfig_path(kubeconfig)))
+    except (pykube.exceptions.PyKubeError, OSError, KeyError) as error:
+        raise CredentialsError(f"cannot load the API credentials: {error}") from error
+    return None if token_path is None else TokenFile(token_path)
 
 
 def connect(
@@ -242,16 +415,18 @@ def connect(
     max_concurrent_calls: int = 16,
     max_concurrent_status_writes: int = MAX_CONCURRENT_STATUS_WRITES,
     timeouts: Timeouts = Timeouts(),
+    service_account: ServiceAccount = ServiceAccount(),
 ) -> ApiClients:
     """Build both clients from in-cluster credentials or a kubeconfig (``$KUBECONFIG``).
 
     Each client's connection pool holds a connection per thread that may use it, so no
     connection is opened and dropped again during a burst. Every call is bounded by
-    ``timeouts`` unless it names its own.
+    ``timeouts`` unless it names its own. A token from a file (the ServiceAccount's, or a
+    kubeconfig's ``tokenFile``) is re-read when the file is replaced.
     """
     configuration = kubernetes.client.Configuration()
     try:
-        pykube_config = _load_credentials(kubeconfig, configuration)
+        pykube_config, token = _load_credentials(kubeconfig, configuration, service_account)
     except (kubernetes.config.ConfigException, pykube.exceptions.PyKubeError, OSError) as error:
         raise CredentialsError(f"cannot load the API credentials: {error}") from error
     configuration.connection_pool_maxsize = (
@@ -265,6 +440,9 @@ def connect(
     # adapter does not resend a request whose answer timed out.
     adapter = _KeepAliveAdapter(pykube_config, pool_maxsize=max_concurrent_calls)
     http = pykube.HTTPClient(pykube_config, timeout=timeouts.pair(), http_adapter=adapter)
+    if token is not None:
+        refresh_token_from(configuration, token)
+        http.session.auth = BearerTokenAuth(token)
     return ApiClients(
         kubernetes=client,
         pykube=http,
