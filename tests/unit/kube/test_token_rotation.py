@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from pathlib import Path
 
 import aiohttp
+import kopf
 import kubernetes
 import pytest
 import yaml
 from tests.local_http import Answer, serving
 
-from podpilot.app.lifecycle import current_token
+from podpilot.app.lifecycle import current_token, login
 from podpilot.kube.clients import (
     ApiClients,
     CredentialsError,
@@ -238,4 +240,37 @@ def test_kopfs_session_sends_the_current_token(token: ProjectedToken) -> None:
 
     with serving(ANSWERS, authorization=token.authorization, seen=seen) as url:
         assert asyncio.run(reads(url)) == [200, 200]
+    assert seen == ["Bearer first-token", "Bearer second-token"]
+
+
+def test_kopfs_login_builds_a_session_that_follows_the_token_file(
+    tmp_path: Path, token: ProjectedToken, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's real login handler, from a kubeconfig with a tokenFile user (kopf reads
+    ``$KUBECONFIG`` through the kubernetes client, as the operator does outside a cluster)."""
+    seen: list[str | None] = []
+
+    async def statuses_across_a_rotation(url: str) -> list[int]:
+        kubeconfig = token_file_kubeconfig(tmp_path / "kubeconfig", url, str(token.path))
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        # The kubernetes client read $KUBECONFIG when it was imported, before this test.
+        monkeypatch.setattr(
+            kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig)
+        )
+        context = await login(settings=kopf.OperatorSettings(), logger=logging.getLogger("t"))
+        assert isinstance(context, kopf.AiohttpSession)
+        async with context.aiohttp_session as session:
+            statuses = []
+            for rotation in ("second-token", None):
+                async with session.get(f"{url}/apis/{GROUP}") as response:
+                    statuses.append(response.status)
+                if rotation is not None:
+                    token.rotate(rotation)
+            return statuses
+
+    try:
+        with serving(ANSWERS, authorization=token.authorization, seen=seen) as url:
+            assert asyncio.run(statuses_across_a_rotation(url)) == [200, 200]
+    finally:
+        kubernetes.client.Configuration.set_default(None)  # kopf's login set the default
     assert seen == ["Bearer first-token", "Bearer second-token"]
