@@ -107,10 +107,15 @@ def apiservice_path(name: str) -> str:
     return f"/apis/apiregistration.k8s.io/v1/apiservices/{name}"
 
 
-def apiservice_available(kubectl: Kubectl, name: str) -> bool:
-    found = raw_json(kubectl, apiservice_path(name)) or {}
-    conditions = (found.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
+def apiservice_availability(kubectl: Kubectl, name: str) -> str | None:
+    """The APIService's Available condition status ("True", "False"), None when unread."""
+    found = raw_json(kubectl, apiservice_path(name))
+    if found is None:
+        return None
+    for condition in (found.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Available":
+            return str(condition.get("status"))
+    return None
 
 
 def annotate_pods(kubectl: Kubectl, namespace: str, app: str, **usage: str) -> None:

@@ -37,7 +37,7 @@ from tests.e2e.conftest import Kubectl, OperatorProcess
 from tests.e2e.faults import (
     ReplicaRecord,
     annotate_pods,
-    apiservice_available,
+    apiservice_availability,
     apiservice_pointed_at_dead_port,
     autoscaler_status,
     killed,
@@ -186,7 +186,9 @@ def test_f1_metrics_server_stopped_holds_then_scales_up_after_continue(
     continued = time.monotonic()
 
     wait_until(
-        lambda: record.read() is not None and apiservice_available(kubectl, METRICS_API),
+        lambda: (
+            record.read() is not None and apiservice_availability(kubectl, METRICS_API) == "True"
+        ),
         timeout=AGGREGATOR_RECHECK + SLACK,
         what=f"APIService {METRICS_API} Available again after the continue",
     )
@@ -228,7 +230,7 @@ def test_f2_metrics_apiservice_at_a_dead_port_holds_then_recovers(
     with apiservice_pointed_at_dead_port(kubectl, METRICS_API):
         redirected = time.monotonic()
         wait_until(
-            lambda: not apiservice_available(kubectl, METRICS_API),
+            lambda: apiservice_availability(kubectl, METRICS_API) == "False",
             timeout=AVAILABILITY_CHECK + SLACK,
             what=f"APIService {METRICS_API} unavailable once pointed at a dead port",
         )
@@ -245,7 +247,7 @@ def test_f2_metrics_apiservice_at_a_dead_port_holds_then_recovers(
     restored = time.monotonic()
 
     wait_until(
-        lambda: apiservice_available(kubectl, METRICS_API),
+        lambda: apiservice_availability(kubectl, METRICS_API) == "True",
         timeout=AGGREGATOR_RECHECK + SLACK,
         what=f"APIService {METRICS_API} Available again after the restore",
     )
@@ -373,7 +375,9 @@ def test_f3_prometheus_adapter_killed_scales_up_on_cpu_and_never_down(
     relaunched = time.monotonic()
 
     wait_until(
-        lambda: record.read() is not None and apiservice_available(kubectl, EXTERNAL_API),
+        lambda: (
+            record.read() is not None and apiservice_availability(kubectl, EXTERNAL_API) == "True"
+        ),
         timeout=AGGREGATOR_RECHECK + SLACK,
         what=f"APIService {EXTERNAL_API} Available again after the relaunch",
     )
