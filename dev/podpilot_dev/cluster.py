@@ -623,6 +623,31 @@ def stop_hpa_controller(state: ClusterState, report: Reporter = _say) -> None:
     state.save()
 
 
+def relaunch(
+    state: ClusterState, name: str, timeout: float = 120.0, report: Reporter = _say
+) -> RunningProcess:
+    """Start component ``name`` again exactly as ``up`` started it (the command line,
+    environment and log recorded in the state), stopping it first if it still runs; record
+    the new PID in the state file and wait until it is healthy.
+
+    The fault tests kill components and bring them back with this. Objects the component's
+    start registered in the API (APIServices, nodes) outlive it, and its port is in its
+    command line, so nothing else needs doing.
+    """
+    previous = state.processes.get(name)
+    if previous is None:
+        raise ClusterError(f"{name} was never started in this dev cluster")
+    if processes.stop(previous):
+        report(f"stopped {name} (pid {previous.pid}) before relaunching it")
+    started = time.monotonic()
+    proc = processes.relaunch(previous)
+    state.processes[name] = proc
+    state.save()
+    processes.wait_healthy(proc, timeout=timeout)
+    report(f"{name} relaunched, healthy in {time.monotonic() - started:.1f}s (pid {proc.pid})")
+    return proc
+
+
 def _stop_processes(state: ClusterState, report: Reporter) -> None:
     for name in reversed([*ORDER, *[n for n in state.processes if n not in ORDER]]):
         proc = state.processes.get(name)

@@ -39,7 +39,12 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class RunningProcess:
-    """What ``down`` and ``status`` need to know about one started process."""
+    """What ``down``, ``status`` and ``relaunch`` need to know about one started process.
+
+    ``command``, ``environment`` (None: the starter's own) and ``cwd`` are recorded so that
+    the fault tests can relaunch a killed component exactly as it was started; a state written
+    before they were recorded has an empty ``command`` and cannot be relaunched.
+    """
 
     name: str
     pid: int
@@ -47,6 +52,9 @@ class RunningProcess:
     log: str
     port: int | None
     health: HealthCheck | None
+    command: tuple[str, ...] = ()
+    environment: dict[str, str] | None = None
+    cwd: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +62,7 @@ class RunningProcess:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunningProcess:
         health = data.get("health")
+        environment = data.get("environment")
         return cls(
             name=data["name"],
             pid=data["pid"],
@@ -61,6 +70,9 @@ class RunningProcess:
             log=data["log"],
             port=data.get("port"),
             health=HealthCheck(**health) if health else None,
+            command=tuple(data.get("command") or ()),
+            environment=dict(environment) if environment is not None else None,
+            cwd=data.get("cwd"),
         )
 
 
@@ -125,7 +137,36 @@ def start(
             start_new_session=True,
         )
     _DETACHED_CHILDREN.append(child)
-    return RunningProcess(name, child.pid, _start_ticks(child.pid), str(log_path), port, health)
+    return RunningProcess(
+        name,
+        child.pid,
+        _start_ticks(child.pid),
+        str(log_path),
+        port,
+        health,
+        command=tuple(command),
+        environment=dict(environment) if environment is not None else None,
+        cwd=str(cwd) if cwd is not None else None,
+    )
+
+
+def relaunch(process: RunningProcess) -> RunningProcess:
+    """Start ``process``'s recorded command again (same log, port, health check, environment
+    and working directory); the caller makes sure the old one is gone."""
+    if not process.command:
+        raise ComponentFailedError(
+            f"{process.name} was started without a recorded command line; restart the dev "
+            f"cluster to relaunch it"
+        )
+    return start(
+        process.name,
+        process.command,
+        Path(process.log).parent,
+        port=process.port,
+        health=process.health,
+        environment=process.environment,
+        cwd=Path(process.cwd) if process.cwd is not None else None,
+    )
 
 
 def probe(check: HealthCheck, timeout: float = 3.0) -> tuple[bool, str]:
@@ -195,6 +236,25 @@ def stop(process: RunningProcess, grace: float = 10.0) -> bool:
                 return True
             time.sleep(0.1)
     return True
+
+
+def kill(process: RunningProcess, timeout: float = 10.0) -> None:
+    """SIGKILL exactly this process (and its session), as a crash would, and wait until it is
+    gone; a process that is not running is left alone."""
+    if not is_alive(process):
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while is_alive(process):
+        if time.monotonic() > deadline:
+            raise ComponentFailedError(f"{process.name} (pid {process.pid}) survived SIGKILL")
+        time.sleep(0.05)
+    _reap(process.pid)
 
 
 def _reap(pid: int) -> None:

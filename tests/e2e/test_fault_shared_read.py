@@ -13,14 +13,12 @@ which could wait on the frozen aggregated API) with a request timeout.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.conftest import Kubectl, OperatorProcess
+from tests.e2e.faults import autoscaler_path, paused, raw
 from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import (
     apply,
@@ -32,43 +30,12 @@ from tests.e2e.workloads import (
     wait_ready,
 )
 
-from podpilot.apimachinery.group import API_VERSION
 from podpilot.apimachinery.timestamps import parse_time
-from podpilot_dev import processes
 from podpilot_dev.cluster import ClusterState
 
 Json = Callable[..., Any]
 PERIOD = 5  # evaluationPeriodSeconds of workloads.autoscaler
 KOPF_CANCELLATION_TIMEOUT = 10  # app/autoscaler.py: the daemon is cancelled this long after stop
-
-
-@contextmanager
-def frozen(cluster: ClusterState, component: str) -> Iterator[None]:
-    """The component stopped with SIGSTOP for the block, and always continued after it."""
-    process = cluster.processes[component]
-    assert processes.is_alive(process), f"{component} is not running"
-    os.kill(process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        if processes.is_alive(process):
-            os.kill(process.pid, signal.SIGCONT)
-
-
-def autoscaler_path(namespace: str, name: str = "") -> str:
-    path = f"/apis/{API_VERSION}/namespaces/{namespace}/autoscalers"
-    return f"{path}/{name}" if name else path
-
-
-def raw(kubectl: Kubectl, verb: str, path: str, body: Any = None) -> str | None:
-    """``kubectl <verb> --raw``: the response body, or None when the server refused it."""
-    result = kubectl(
-        verb, "--raw", path, "--request-timeout=10s",
-        *(["-f", "-"] if body is not None else []),
-        input=json.dumps(body) if body is not None else None,
-        check=False,
-    )  # fmt: skip
-    return result.stdout if result.returncode == 0 else None
 
 
 def last_decision(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
@@ -110,7 +77,7 @@ def test_f12_deleting_the_autoscaler_that_started_a_shared_read_spares_the_other
     b = autoscaler("b", "web-b", min_replicas=2, max_replicas=4, metrics=[cpu_utilization(50)])
     b["metadata"]["namespace"] = namespace
 
-    with frozen(cluster, "metrics-server"):
+    with paused(cluster, "metrics-server"):
         # Within one period a's next evaluation starts the namespace's list, which hangs; its
         # previous list is then older than half a period, so b cannot reuse it and joins.
         time.sleep(PERIOD + 3)
