@@ -27,3 +27,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which allows no skip: {reason}"
+
+
+MEASURED: list[tuple[str, list[tuple[str, object]]]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.user_properties:
+        MEASURED.append((report.nodeid, list(report.user_properties)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures the fault and benchmark-like tests record (``record_property``), so that a
+    plain CI log carries them for docs/reliability.md without ``-s`` or ``--junitxml``."""
+    if not MEASURED:
+        return
+    terminalreporter.section("measured figures")
+    for nodeid, properties in MEASURED:
+        figures = ", ".join(f"{name}={value}" for name, value in properties)
+        terminalreporter.write_line(f"{nodeid}: {figures}")
