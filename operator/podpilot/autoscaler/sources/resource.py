@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.quantities import (
     QuantityError,
     format_milli,
@@ -30,7 +31,6 @@ from podpilot.autoscaler.engine import (
 from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
 from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
-from podpilot.autoscaler.sources.durations import parse_duration
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.single_flight import SingleFlight
@@ -74,7 +74,7 @@ def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
             continue
         pods[name] = _PodUsage(
             timestamp=parse_time(item.get("timestamp")) or 0.0,
-            window=parse_duration(str(item.get("window", "0s"))),
+            window=parse_go_duration(str(item.get("window") or "0s")),
             containers=tuple(
                 (str(c.get("name", "")), _usage(c.get("usage") or {}))
                 for c in item.get("containers") or []

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.selectors import Selector, selector_from_object
 from podpilot.emptydir.engine.audit_policy import AuditPolicy
 from podpilot.emptydir.engine.model import Thresholds
@@ -14,39 +15,14 @@ from podpilot.emptydir.engine.pod_audit import Exemptions
 
 POLICY_NAME = "default"
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-
 
 def parse_duration(text: str) -> timedelta:
-    """Parse a Go duration such as ``"1h30m"``, ``"90s"`` or ``"0.5s"``.
+    """A Go duration such as ``"1h30m"``, ``"90s"`` or ``"0.5s"``.
 
     Raises:
         ValueError: If ``text`` is not a Go duration.
     """
-    body = text.strip()
-    sign = -1.0 if body.startswith("-") else 1.0
-    body = body.lstrip("+-")
-    if body == "0":
-        return timedelta(0)
-    position, seconds = 0, 0.0
-    while position < len(body):
-        match = _DURATION_PART.match(body, position)
-        if match is None:
-            raise ValueError(f"not a Go duration: {text!r}")
-        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position == 0:
-        raise ValueError(f"not a Go duration: {text!r}")
-    return timedelta(seconds=sign * seconds)
+    return timedelta(seconds=parse_go_duration(text))
 
 
 def parse_policy(spec: Mapping[str, Any] | None) -> AuditPolicy:

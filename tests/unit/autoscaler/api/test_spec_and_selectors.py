@@ -19,7 +19,6 @@ from podpilot.apimachinery.selectors import (
 from podpilot.autoscaler.api.conversion import convert_documents
 from podpilot.autoscaler.api.spec import FallbackPolicy, Mode, parse_spec
 from podpilot.autoscaler.engine import PolicyType, SelectPolicy
-from podpilot.autoscaler.sources.durations import parse_duration
 
 HPA_DIR = pathlib.Path(__file__).resolve().parents[3] / "data" / "hpa"
 
@@ -79,18 +78,6 @@ def test_formatted_milli_values_parse_back(milli: int) -> None:
     from podpilot.apimachinery.quantities import milli_value, parse_quantity
 
     assert milli_value(parse_quantity(format_milli(milli))) == milli
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("10s", 10.0), ("10.041s", 10.041), ("1m0s", 60.0), ("1h2m3.5s", 3723.5)]
-)
-def test_go_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-def test_go_duration_rejects_garbage() -> None:
-    with pytest.raises(ValueError, match="not a Go duration"):
-        parse_duration("ten seconds")
 
 
 def test_spec_parses_the_extensions_and_behavior() -> None:
