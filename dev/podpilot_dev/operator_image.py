@@ -55,6 +55,7 @@ RUNTIME_DEBS = (
     "libreadline8",
     "libsqlite3-0",
     "libssl3",
+    "libstdc++6",  # google-re2's extension module
     "libtinfo6",
     "libtirpc-common",
     "libtirpc3",

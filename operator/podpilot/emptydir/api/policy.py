@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -11,6 +10,7 @@ from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.selectors import Selector, selector_from_object
 from podpilot.emptydir.engine.audit_policy import AuditPolicy
 from podpilot.emptydir.engine.model import Thresholds
+from podpilot.emptydir.engine.name_pattern import NamePattern
 from podpilot.emptydir.engine.pod_audit import Exemptions
 
 POLICY_NAME = "default"
@@ -94,8 +94,8 @@ def parse_policy(spec: Mapping[str, Any] | None) -> AuditPolicy:
     pattern = raw_exemptions.get("volumeNamePattern")
     if pattern is not None:
         try:
-            re.compile(str(pattern))
-        except re.error as error:
+            NamePattern(str(pattern))
+        except ValueError as error:
             problems.append(f"exemptions.volumeNamePattern: {error}")
             pattern = None
     return AuditPolicy(

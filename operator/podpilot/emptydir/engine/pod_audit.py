@@ -1,6 +1,5 @@
 """Audit one pod: its emptyDir volumes, their usage, and everything found about them."""
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from podpilot.emptydir.engine.model import (
     VolumeRecord,
     WorkloadRef,
 )
+from podpilot.emptydir.engine.name_pattern import name_pattern
 from podpilot.emptydir.engine.records import volume_record
 from podpilot.emptydir.engine.summary import NodeStatsState
 from podpilot.emptydir.engine.trend import SampleRing, VolumeKey
@@ -96,11 +96,12 @@ def audit_pod(
     status = pod.get("status")
     phase = status.get("phase") if isinstance(status, Mapping) else None
     finished = phase in _FINISHED_PHASES
-    pattern = re.compile(exemptions.volume_name_pattern) if exemptions.volume_name_pattern else None
+    exempt_text = exemptions.volume_name_pattern
+    pattern = name_pattern(exempt_text) if exempt_text else None
     volumes = tuple(
         v
         for v in emptydir_volumes(pod, node, resolved_parents)
-        if pattern is None or not pattern.fullmatch(v.name)
+        if pattern is None or not pattern.matches(v.name)
     )
     records = tuple(
         volume_record(v, stats, history.get((ref.uid, v.name)), now, thresholds) for v in volumes
