@@ -352,3 +352,13 @@ def test_command_reports_unreadable_input(
     assert podpilot_main(["convert", str(missing)]) == 1
 
     assert f"{missing}: cannot read" in capsys.readouterr().err
+
+
+def test_convert_reads_and_writes_with_libyaml_when_pyyaml_has_it() -> None:
+    from podpilot.commands import convert
+
+    if yaml.__with_libyaml__:
+        assert convert._LOADER is yaml.CSafeLoader
+        assert convert._DUMPER is yaml.CSafeDumper
+    else:
+        assert convert._LOADER is yaml.SafeLoader
