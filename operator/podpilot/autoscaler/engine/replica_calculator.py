@@ -501,20 +501,49 @@ def object_per_pod_metric_replicas(
         value: The object's metric value, milli-units.
         tolerances: Per-direction tolerances.
     """
+    return _average_value_target_replicas(
+        status_replicas,
+        target_average_value,
+        value,
+        f"value {value}m",
+        tolerances,
+        saturating=False,
+    )
+
+
+def _average_value_target_replicas(
+    status_replicas: int,
+    target_average_value: int,
+    usage: int,
+    described: str,
+    tolerances: Tolerances,
+    *,
+    saturating: bool,
+) -> ReplicaProposal:
+    """Object and External AverageValue targets alike: ``usage / (target x status replicas)``
+    as the ratio, ``ceil(usage / target)`` outside tolerance. ``saturating`` (External, as
+    upstream) caps the proposal at MaxInt32 and the per-pod value at MaxInt64."""
     usage_ratio = _go_float_division(
-        float(value), float(target_average_value) * float(status_replicas)
+        float(usage), float(target_average_value) * float(status_replicas)
     )
     notes = [
-        f"value {value}m vs target {target_average_value}m x {status_replicas} pods: "
+        f"{described} vs target {target_average_value}m x {status_replicas} pods: "
         f"ratio {usage_ratio:.4g}"
     ]
     replicas = status_replicas
     if tolerances.is_within(usage_ratio):
         notes.append(f"within tolerance {tolerances.describe()}: keep {status_replicas}")
     else:
-        replicas = math.ceil(float(value) / float(target_average_value))
-        notes.append(f"ceil({value}m / {target_average_value}m) = {replicas}")
-    per_pod = value if status_replicas == 0 else math.ceil(float(value) / float(status_replicas))
+        result = math.ceil(float(usage) / float(target_average_value))
+        replicas = MAX_INT32 if saturating and result > MAX_INT32 else result
+        capped = " (capped at MaxInt32)" if replicas != result else ""
+        notes.append(f"ceil({usage}m / {target_average_value}m) = {result}{capped}")
+    if saturating and float(usage) >= float(MAX_INT64):
+        per_pod = MAX_INT64
+    elif status_replicas == 0:
+        per_pod = usage
+    else:
+        per_pod = math.ceil(float(usage) / float(status_replicas))
     return ReplicaProposal(replicas, per_pod, usage_ratio, notes=tuple(notes))
 
 
@@ -593,25 +622,11 @@ def external_per_pod_metric_replicas(
     if not values:
         raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
-    usage_ratio = _go_float_division(
-        float(usage), float(target_average_value) * float(status_replicas)
+    return _average_value_target_replicas(
+        status_replicas,
+        target_average_value,
+        usage,
+        f"sum of {len(values)} series {usage}m",
+        tolerances,
+        saturating=True,
     )
-    notes = [
-        f"sum of {len(values)} series {usage}m vs target {target_average_value}m x "
-        f"{status_replicas} pods: ratio {usage_ratio:.4g}"
-    ]
-    replicas = status_replicas
-    if tolerances.is_within(usage_ratio):
-        notes.append(f"within tolerance {tolerances.describe()}: keep {status_replicas}")
-    else:
-        result = math.ceil(float(usage) / float(target_average_value))
-        replicas = MAX_INT32 if result > MAX_INT32 else result
-        capped = " (capped at MaxInt32)" if replicas != result else ""
-        notes.append(f"ceil({usage}m / {target_average_value}m) = {result}{capped}")
-    if float(usage) >= float(MAX_INT64):
-        per_pod = MAX_INT64
-    elif status_replicas == 0:
-        per_pod = usage
-    else:
-        per_pod = math.ceil(float(usage) / float(status_replicas))
-    return ReplicaProposal(replicas, per_pod, usage_ratio, notes=tuple(notes))
