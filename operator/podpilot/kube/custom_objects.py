@@ -85,25 +85,26 @@ class PodpilotObjects:
         *,
         field_manager: str,
         namespace: str | None = None,
+        status: bool = False,
     ) -> None:
-        """Server-side apply of the object, forced: conflicting fields become the manager's."""
-        api = self._api
-        target = self._scoped(
-            api.patch_cluster_custom_object, api.patch_namespaced_custom_object, namespace, name
-        )
-        await self._server_side_apply(target, body, field_manager)
+        """Server-side apply of the object, forced: conflicting fields become the manager's.
 
-    async def apply_status(
-        self,
-        name: str,
-        body: Mapping[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-    ) -> None:
-        """Server-side apply of ``/status``, forced; ``body`` holds apiVersion, kind, metadata
-        (name and namespace) and status."""
-        await self._server_side_apply(self._status(namespace, name), body, field_manager)
+        With ``status`` it applies ``/status`` instead; ``body`` then holds apiVersion, kind,
+        metadata (name and namespace) and status.
+        """
+        if status:
+            target = self._status(namespace, name)
+        else:
+            api = self._api
+            target = self._scoped(
+                api.patch_cluster_custom_object, api.patch_namespaced_custom_object, namespace, name
+            )
+        method, location = target
+        await self._clients.call(
+            method, *location, dict(body),
+            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
+            _request_timeout=self._timeout,
+        )  # fmt: skip
 
     async def merge_patch_status(
         self,
@@ -155,16 +156,6 @@ class PodpilotObjects:
                 raise
             return False
         return True
-
-    async def _server_side_apply(
-        self, target: tuple[Method, tuple[str, ...]], body: Mapping[str, Any], field_manager: str
-    ) -> None:
-        method, location = target
-        await self._clients.call(
-            method, *location, dict(body),
-            field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
-            _request_timeout=self._timeout,
-        )  # fmt: skip
 
     def _status(self, namespace: str | None, name: str) -> tuple[Method, tuple[str, ...]]:
         api = self._api

@@ -105,13 +105,17 @@ def test_get_and_create_of_a_namespaced_object() -> None:
     ]
 
 
-def test_apply_and_apply_status_are_forced_server_side_applies() -> None:
+def test_apply_of_the_object_and_of_its_status_are_forced_server_side_applies() -> None:
     api = FakeCustomObjectsApi()
     reports, clients = objects("emptydirreports", namespaced=True, api=api)
     manifest = {"metadata": {"name": "r", "namespace": "ns"}, "spec": {}}
-    status = {"metadata": {"name": "r", "namespace": "ns"}, "status": {"a": 1}}
+    status_body = {"metadata": {"name": "r", "namespace": "ns"}, "status": {"a": 1}}
     run(reports.apply("r", manifest, field_manager="podpilot-emptydir", namespace="ns"))
-    run(reports.apply_status("r", status, field_manager="podpilot-emptydir", namespace="ns"))
+    run(
+        reports.apply(
+            "r", status_body, field_manager="podpilot-emptydir", namespace="ns", status=True
+        )
+    )
     applied = {
         "field_manager": "podpilot-emptydir",
         "force": True,
@@ -126,7 +130,7 @@ def test_apply_and_apply_status_are_forced_server_side_applies() -> None:
         ),
         (
             "patch_namespaced_custom_object_status",
-            ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "r", status),
+            ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "r", status_body),
             applied,
         ),
     ]
@@ -138,7 +142,7 @@ def test_apply_of_a_cluster_scoped_object() -> None:
     api = FakeCustomObjectsApi()
     policies, _ = objects("emptydirauditpolicies", namespaced=False, api=api)
     run(policies.apply("p", {"spec": {}}, field_manager="m"))
-    run(policies.apply_status("p", {"status": {}}, field_manager="m"))
+    run(policies.apply("p", {"status": {}}, field_manager="m", status=True))
     location = ("podpilot.io", "v1alpha1", "emptydirauditpolicies", "p")
     assert [(method, args) for method, args, _ in api.calls] == [
         ("patch_cluster_custom_object", (*location, {"spec": {}})),

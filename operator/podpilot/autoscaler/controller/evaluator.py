@@ -127,9 +127,9 @@ async def read(
     watched: Watched,
     services: Services,
     now: float,
-    observe_read: ObserveRead = ignore_read,
-    other_owners: tuple[ScaleOwner, ...] = (),
-    deadline: float = READ_DEADLINE,
+    observe_read: ObserveRead,
+    other_owners: tuple[ScaleOwner, ...],
+    deadline: float,
 ) -> Observations:
     """The target's scale (watch, else ``GET /scale``), its pods and every metric, within
     ``deadline`` seconds; no metric when another autoscaler scales the target (nothing will

@@ -165,16 +165,20 @@ def _policies(rules: ScalingRules) -> tuple[ScalingPolicy, ...]:
     return rules.policies or ()
 
 
-def _period_start_replicas(
+def _policy_period_starts(
     current_replicas: int,
-    period_seconds: int,
     scale_up_events: Sequence[ScaleEvent],
     scale_down_events: Sequence[ScaleEvent],
+    rules: ScalingRules,
     now: float,
-) -> int:
-    added = replicas_change_per_period(period_seconds, scale_up_events, now=now)
-    removed = replicas_change_per_period(period_seconds, scale_down_events, now=now)
-    return current_replicas - added + removed
+) -> list[tuple[ScalingPolicy, int]]:
+    """Each policy with the replica count at the start of its period."""
+    starts = []
+    for policy in _policies(rules):
+        added = replicas_change_per_period(policy.period_seconds, scale_up_events, now=now)
+        removed = replicas_change_per_period(policy.period_seconds, scale_down_events, now=now)
+        starts.append((policy, current_replicas - added + removed))
+    return starts
 
 
 def calculate_scale_up_limit_with_scaling_rules(
@@ -193,19 +197,18 @@ def calculate_scale_up_limit_with_scaling_rules(
     """
     if rules.select_policy is SelectPolicy.DISABLED:
         return current_replicas
-    use_min = rules.select_policy is SelectPolicy.MIN
-    result = MAX_INT32 if use_min else MIN_INT32
-    for policy in _policies(rules):
-        start = _period_start_replicas(
-            current_replicas, policy.period_seconds, scale_up_events, scale_down_events, now
+    proposals = [
+        start + policy.value
+        if policy.type is PolicyType.PODS
+        # Rounded up so that a small percentage still adds a pod.
+        else math.ceil(float(start) * (1 + float(policy.value) / 100))
+        for policy, start in _policy_period_starts(
+            current_replicas, scale_up_events, scale_down_events, rules, now
         )
-        if policy.type is PolicyType.PODS:
-            proposed = start + policy.value
-        else:
-            # Rounded up so that a small percentage still adds a pod.
-            proposed = math.ceil(float(start) * (1 + float(policy.value) / 100))
-        result = min(result, proposed) if use_min else max(result, proposed)
-    return result
+    ]
+    if rules.select_policy is SelectPolicy.MIN:
+        return min([MAX_INT32, *proposals])
+    return max([MIN_INT32, *proposals])
 
 
 def calculate_scale_down_limit_with_behaviors(
@@ -225,18 +228,17 @@ def calculate_scale_down_limit_with_behaviors(
     """
     if rules.select_policy is SelectPolicy.DISABLED:
         return current_replicas
-    use_min_change = rules.select_policy is SelectPolicy.MIN
-    result = MIN_INT32 if use_min_change else MAX_INT32
-    for policy in _policies(rules):
-        start = _period_start_replicas(
-            current_replicas, policy.period_seconds, scale_up_events, scale_down_events, now
+    proposals = [
+        start - policy.value
+        if policy.type is PolicyType.PODS
+        else int(float(start) * (1 - float(policy.value) / 100))
+        for policy, start in _policy_period_starts(
+            current_replicas, scale_up_events, scale_down_events, rules, now
         )
-        if policy.type is PolicyType.PODS:
-            proposed = start - policy.value
-        else:
-            proposed = int(float(start) * (1 - float(policy.value) / 100))
-        result = max(result, proposed) if use_min_change else min(result, proposed)
-    return result
+    ]
+    if rules.select_policy is SelectPolicy.MIN:
+        return max([MIN_INT32, *proposals])
+    return min([MAX_INT32, *proposals])
 
 
 def longest_policy_period(rules: ScalingRules) -> int:

@@ -25,7 +25,7 @@ are bit-identical.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import MetricComputationError, NoMetricsError, NoPodsError
@@ -189,6 +189,59 @@ def _rebalanced_replicas(
     return new_replicas
 
 
+def _grouped_replicas(
+    *,
+    current_replicas: int,
+    usage_ratio: float,
+    groups: PodGroups,
+    kept: Mapping[str, PodMetric],
+    missing_scale_down_value: Callable[[str], int],
+    missing_scale_down_note: str,
+    zero: str,
+    rebalanced_usage_ratio: Callable[[Mapping[str, PodMetric]], float],
+    tolerances: Tolerances,
+    notes: list[str],
+) -> int:
+    """The replica count shared by resource and plain metrics once the pods are grouped:
+    the ratio applied to the ready pods, unless pods are missing or unready pods would
+    dampen a scale-up; then the samples are rebalanced (missing pods at
+    ``missing_scale_down_value`` on a scale-down and at 0 on a scale-up, unready pods at 0
+    on a scale-up) and the ratio recomputed. ``zero`` is how the notes word 0."""
+    scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
+    if not scale_up_with_unready and not groups.missing_pods:
+        return _ready_pods_replicas(
+            current_replicas=current_replicas,
+            usage_ratio=usage_ratio,
+            ready_pod_count=groups.ready_pod_count,
+            tolerances=tolerances,
+            notes=notes,
+        )
+
+    rebalanced = dict(kept)
+    if groups.missing_pods:
+        if usage_ratio < 1.0:
+            for name in groups.missing_pods:
+                rebalanced[name] = PodMetric(missing_scale_down_value(name))
+            notes.append(missing_scale_down_note)
+        elif usage_ratio > 1.0:
+            for name in groups.missing_pods:
+                rebalanced[name] = PodMetric(0)
+            notes.append(f"missing pods counted at {zero} (scale-up)")
+    if scale_up_with_unready:
+        for name in groups.unready_pods:
+            rebalanced[name] = PodMetric(0)
+        notes.append(f"unready pods counted at {zero} (scale-up)")
+
+    return _rebalanced_replicas(
+        current_replicas=current_replicas,
+        usage_ratio=usage_ratio,
+        new_usage_ratio=rebalanced_usage_ratio(rebalanced),
+        entry_count=len(rebalanced),
+        tolerances=tolerances,
+        notes=notes,
+    )
+
+
 def resource_utilization_replicas(
     *,
     current_replicas: int,
@@ -243,57 +296,33 @@ def resource_utilization_replicas(
         f"ratio {usage_ratio:.4g}",
     ]
 
-    def proposal(replicas: int) -> ReplicaProposal:
-        return ReplicaProposal(
-            replicas=replicas,
-            current_value=first.raw_average,
-            usage_ratio=usage_ratio,
-            current_utilization=first.utilization,
-            notes=tuple(notes),
-        )
+    # On a scale-down, missing pods count as using their whole request, or the target when
+    # the target is above 100%.
+    fallback_utilization = max(100, target_utilization)
 
-    scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
-    if not scale_up_with_unready and not groups.missing_pods:
-        return proposal(
-            _ready_pods_replicas(
-                current_replicas=current_replicas,
-                usage_ratio=usage_ratio,
-                ready_pod_count=groups.ready_pod_count,
-                tolerances=tolerances,
-                notes=notes,
-            )
-        )
-
-    rebalanced = dict(kept)
-    if groups.missing_pods:
-        if usage_ratio < 1.0:
-            # On a scale-down, missing pods count as using their whole request, or the
-            # target when the target is above 100%.
-            fallback_utilization = max(100, target_utilization)
-            for name in groups.missing_pods:
-                rebalanced[name] = PodMetric(requests[name] * fallback_utilization // 100)
-            notes.append(f"missing pods counted at {fallback_utilization}% of request (scale-down)")
-        elif usage_ratio > 1.0:
-            for name in groups.missing_pods:
-                rebalanced[name] = PodMetric(0)
-            notes.append("missing pods counted at 0% (scale-up)")
-    if scale_up_with_unready:
-        for name in groups.unready_pods:
-            rebalanced[name] = PodMetric(0)
-        notes.append("unready pods counted at 0% (scale-up)")
-
-    new_usage_ratio = resource_utilization_ratio(
-        rebalanced, requests, target_utilization
-    ).usage_ratio
-    replicas = _rebalanced_replicas(
+    replicas = _grouped_replicas(
         current_replicas=current_replicas,
         usage_ratio=usage_ratio,
-        new_usage_ratio=new_usage_ratio,
-        entry_count=len(rebalanced),
+        groups=groups,
+        kept=kept,
+        missing_scale_down_value=lambda name: requests[name] * fallback_utilization // 100,
+        missing_scale_down_note=(
+            f"missing pods counted at {fallback_utilization}% of request (scale-down)"
+        ),
+        zero="0%",
+        rebalanced_usage_ratio=lambda rebalanced: (
+            resource_utilization_ratio(rebalanced, requests, target_utilization).usage_ratio
+        ),
         tolerances=tolerances,
         notes=notes,
     )
-    return proposal(replicas)
+    return ReplicaProposal(
+        replicas=replicas,
+        current_value=first.raw_average,
+        usage_ratio=usage_ratio,
+        current_utilization=first.utilization,
+        notes=tuple(notes),
+    )
 
 
 def plain_metric_replicas(
@@ -341,48 +370,21 @@ def plain_metric_replicas(
         f"average {usage}m vs target {target_usage}m: ratio {usage_ratio:.4g}",
     ]
 
-    def proposal(replicas: int) -> ReplicaProposal:
-        return ReplicaProposal(
-            replicas=replicas, current_value=usage, usage_ratio=usage_ratio, notes=tuple(notes)
-        )
-
-    scale_up_with_unready = bool(groups.unready_pods) and usage_ratio > 1.0
-    if not scale_up_with_unready and not groups.missing_pods:
-        return proposal(
-            _ready_pods_replicas(
-                current_replicas=current_replicas,
-                usage_ratio=usage_ratio,
-                ready_pod_count=groups.ready_pod_count,
-                tolerances=tolerances,
-                notes=notes,
-            )
-        )
-
-    rebalanced = dict(kept)
-    if groups.missing_pods:
-        if usage_ratio < 1.0:
-            for name in groups.missing_pods:
-                rebalanced[name] = PodMetric(target_usage)
-            notes.append("missing pods counted at the target (scale-down)")
-        elif usage_ratio > 1.0:
-            for name in groups.missing_pods:
-                rebalanced[name] = PodMetric(0)
-            notes.append("missing pods counted at 0 (scale-up)")
-    if scale_up_with_unready:
-        for name in groups.unready_pods:
-            rebalanced[name] = PodMetric(0)
-        notes.append("unready pods counted at 0 (scale-up)")
-
-    new_usage_ratio, _ = metric_usage_ratio(rebalanced, target_usage)
-    replicas = _rebalanced_replicas(
+    replicas = _grouped_replicas(
         current_replicas=current_replicas,
         usage_ratio=usage_ratio,
-        new_usage_ratio=new_usage_ratio,
-        entry_count=len(rebalanced),
+        groups=groups,
+        kept=kept,
+        missing_scale_down_value=lambda _: target_usage,
+        missing_scale_down_note="missing pods counted at the target (scale-down)",
+        zero="0",
+        rebalanced_usage_ratio=lambda rebalanced: metric_usage_ratio(rebalanced, target_usage)[0],
         tolerances=tolerances,
         notes=notes,
     )
-    return proposal(replicas)
+    return ReplicaProposal(
+        replicas=replicas, current_value=usage, usage_ratio=usage_ratio, notes=tuple(notes)
+    )
 
 
 def ready_pods_count(pods: Sequence[PodInfo]) -> int:
@@ -499,20 +501,49 @@ def object_per_pod_metric_replicas(
         value: The object's metric value, milli-units.
         tolerances: Per-direction tolerances.
     """
+    return _average_value_target_replicas(
+        status_replicas,
+        target_average_value,
+        value,
+        f"value {value}m",
+        tolerances,
+        saturating=False,
+    )
+
+
+def _average_value_target_replicas(
+    status_replicas: int,
+    target_average_value: int,
+    usage: int,
+    described: str,
+    tolerances: Tolerances,
+    *,
+    saturating: bool,
+) -> ReplicaProposal:
+    """Object and External AverageValue targets alike: ``usage / (target x status replicas)``
+    as the ratio, ``ceil(usage / target)`` outside tolerance. ``saturating`` (External, as
+    upstream) caps the proposal at MaxInt32 and the per-pod value at MaxInt64."""
     usage_ratio = _go_float_division(
-        float(value), float(target_average_value) * float(status_replicas)
+        float(usage), float(target_average_value) * float(status_replicas)
     )
     notes = [
-        f"value {value}m vs target {target_average_value}m x {status_replicas} pods: "
+        f"{described} vs target {target_average_value}m x {status_replicas} pods: "
         f"ratio {usage_ratio:.4g}"
     ]
     replicas = status_replicas
     if tolerances.is_within(usage_ratio):
         notes.append(f"within tolerance {tolerances.describe()}: keep {status_replicas}")
     else:
-        replicas = math.ceil(float(value) / float(target_average_value))
-        notes.append(f"ceil({value}m / {target_average_value}m) = {replicas}")
-    per_pod = value if status_replicas == 0 else math.ceil(float(value) / float(status_replicas))
+        result = math.ceil(float(usage) / float(target_average_value))
+        replicas = MAX_INT32 if saturating and result > MAX_INT32 else result
+        capped = " (capped at MaxInt32)" if replicas != result else ""
+        notes.append(f"ceil({usage}m / {target_average_value}m) = {result}{capped}")
+    if saturating and float(usage) >= float(MAX_INT64):
+        per_pod = MAX_INT64
+    elif status_replicas == 0:
+        per_pod = usage
+    else:
+        per_pod = math.ceil(float(usage) / float(status_replicas))
     return ReplicaProposal(replicas, per_pod, usage_ratio, notes=tuple(notes))
 
 
@@ -591,25 +622,11 @@ def external_per_pod_metric_replicas(
     if not values:
         raise NoMetricsError(_NO_EXTERNAL_METRICS)
     usage = _saturating_sum(values)
-    usage_ratio = _go_float_division(
-        float(usage), float(target_average_value) * float(status_replicas)
+    return _average_value_target_replicas(
+        status_replicas,
+        target_average_value,
+        usage,
+        f"sum of {len(values)} series {usage}m",
+        tolerances,
+        saturating=True,
     )
-    notes = [
-        f"sum of {len(values)} series {usage}m vs target {target_average_value}m x "
-        f"{status_replicas} pods: ratio {usage_ratio:.4g}"
-    ]
-    replicas = status_replicas
-    if tolerances.is_within(usage_ratio):
-        notes.append(f"within tolerance {tolerances.describe()}: keep {status_replicas}")
-    else:
-        result = math.ceil(float(usage) / float(target_average_value))
-        replicas = MAX_INT32 if result > MAX_INT32 else result
-        capped = " (capped at MaxInt32)" if replicas != result else ""
-        notes.append(f"ceil({usage}m / {target_average_value}m) = {result}{capped}")
-    if float(usage) >= float(MAX_INT64):
-        per_pod = MAX_INT64
-    elif status_replicas == 0:
-        per_pod = usage
-    else:
-        per_pod = math.ceil(float(usage) / float(status_replicas))
-    return ReplicaProposal(replicas, per_pod, usage_ratio, notes=tuple(notes))

@@ -40,8 +40,8 @@ class ReportPublisher:
             "metadata": {"name": name, "namespace": namespace},
             "status": dict(status),
         }
-        await self._reports.apply_status(
-            name, body, field_manager=FIELD_MANAGER, namespace=namespace
+        await self._reports.apply(
+            name, body, field_manager=FIELD_MANAGER, namespace=namespace, status=True
         )
 
     async def delete(self, namespace: str, name: str) -> None:

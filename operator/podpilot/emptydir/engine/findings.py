@@ -1,5 +1,7 @@
 """Findings from a volume's spec (static) and from its usage record (dynamic)."""
 
+from collections.abc import Mapping
+
 from podpilot.emptydir.engine._format import format_bytes, format_seconds
 from podpilot.emptydir.engine.catalogue import (
     DISK_NO_SIZE_LIMIT,
@@ -16,6 +18,7 @@ from podpilot.emptydir.engine.catalogue import (
     STATS_STALE,
     STATS_UNAVAILABLE,
     TMPFS_SIZE_MISMATCH,
+    FindingKind,
     make_finding,
 )
 from podpilot.emptydir.engine.model import (
@@ -48,12 +51,11 @@ def spec_findings(volume: VolumeSpec) -> tuple[Finding, ...]:
         found.extend(_memory_findings(volume))
     elif volume.medium is Medium.HUGEPAGES:
         found.append(
-            make_finding(
+            _volume_finding(
                 HUGEPAGES_VOLUME,
+                volume,
                 f"emptyDir {volume.name!r} is hugetlbfs ({volume.raw_medium}); bounded by the "
                 f"pod's hugepages limit {format_bytes(volume.pod_hugepages_limit_bytes)}.",
-                volume.pod,
-                volume=volume.name,
                 evidence={"podHugePagesLimitBytes": volume.pod_hugepages_limit_bytes},
             )
         )
@@ -61,12 +63,11 @@ def spec_findings(volume: VolumeSpec) -> tuple[Finding, ...]:
     allocatable = volume.node_allocatable_bytes
     if limit is not None and allocatable is not None and limit > allocatable:
         found.append(
-            make_finding(
+            _volume_finding(
                 SIZE_LIMIT_ABOVE_NODE_ALLOCATABLE,
+                volume,
                 f"sizeLimit {format_bytes(limit)} of emptyDir {volume.name!r} exceeds node "
                 f"allocatable {format_bytes(allocatable)}; it can never bind.",
-                volume.pod,
-                volume=volume.name,
                 evidence={"sizeLimitBytes": limit, "nodeAllocatableBytes": allocatable},
             )
         )
@@ -91,12 +92,11 @@ def usage_findings(
     found: list[Finding] = []
     if record.freshness is StatsFreshness.STALE:
         found.append(
-            make_finding(
+            _volume_finding(
                 STATS_STALE,
+                record.spec,
                 f"Usage of emptyDir {record.spec.name!r} is "
                 f"{format_seconds(record.stats_age_seconds or 0)} old.",
-                record.spec.pod,
-                volume=record.spec.name,
                 evidence={
                     "statsAgeSeconds": _round(record.stats_age_seconds),
                     "lastError": stats.last_error if stats else None,
@@ -132,13 +132,12 @@ def _disk_findings(volume: VolumeSpec) -> list[Finding]:
         ]
     if pod_limit is not None and volume.size_limit_bytes >= pod_limit:
         return [
-            make_finding(
+            _volume_finding(
                 DISK_SIZE_LIMIT_ABOVE_POD_EPHEMERAL_LIMIT,
+                volume,
                 f"sizeLimit {format_bytes(volume.size_limit_bytes)} of emptyDir "
                 f"{volume.name!r} is not below the pod's ephemeral-storage limit "
                 f"{format_bytes(pod_limit)}; the pod-level eviction fires first.",
-                volume.pod,
-                volume=volume.name,
                 evidence={
                     "sizeLimitBytes": volume.size_limit_bytes,
                     "podEphemeralLimitBytes": pod_limit,
@@ -174,13 +173,12 @@ def _memory_findings(volume: VolumeSpec) -> list[Finding]:
         )
     elif pod_limit is not None and size_limit > pod_limit:
         found.append(
-            make_finding(
+            _volume_finding(
                 MEMORY_SIZE_LIMIT_ABOVE_MEMORY_LIMIT,
+                volume,
                 f"sizeLimit {format_bytes(size_limit)} of memory-backed emptyDir "
                 f"{volume.name!r} exceeds the pod memory limit {format_bytes(pod_limit)}; "
                 "the tmpfs is sized to the pod limit instead.",
-                volume.pod,
-                volume=volume.name,
                 evidence={"sizeLimitBytes": size_limit, "podMemoryLimitBytes": pod_limit},
             )
         )
@@ -212,16 +210,21 @@ def _memory_findings(volume: VolumeSpec) -> list[Finding]:
             )
     if pod_limit is None and volume.pod_ephemeral_limit_bytes is not None:
         found.append(
-            make_finding(
+            _volume_finding(
                 EPHEMERAL_LIMIT_IGNORES_TMPFS,
+                volume,
                 f"The pod's ephemeral-storage limit does not cover memory-backed emptyDir "
                 f"{volume.name!r}; tmpfs is charged to memory, which has no pod limit.",
-                volume.pod,
-                volume=volume.name,
                 evidence={"podEphemeralLimitBytes": volume.pod_ephemeral_limit_bytes},
             )
         )
     return found
+
+
+def _volume_finding(
+    kind: FindingKind, volume: VolumeSpec, message: str, evidence: Mapping[str, object]
+) -> Finding:
+    return make_finding(kind, message, volume.pod, volume=volume.name, evidence=evidence)
 
 
 def _spec_problem(volume: VolumeSpec, index: int) -> Finding:
@@ -267,12 +270,11 @@ def _projected_full(record: VolumeRecord, thresholds: Thresholds) -> list[Findin
         return []
     spec = record.spec
     return [
-        make_finding(
+        _volume_finding(
             PROJECTED_FULL,
+            spec,
             f"At the current rate emptyDir {spec.name!r} reaches its effective limit "
             f"{format_bytes(spec.effective_limit_bytes)} in {format_seconds(seconds)}.",
-            spec.pod,
-            volume=spec.name,
             evidence={"secondsToLimit": _round(seconds), "limitSource": spec.limit_source.value},
         )
     ]
@@ -287,12 +289,11 @@ def _inodes_low(record: VolumeRecord, thresholds: Thresholds) -> list[Finding]:
     if fs_ratio < thresholds.inodes_low_ratio and not dominates:
         return []
     return [
-        make_finding(
+        _volume_finding(
             INODES_LOW,
+            record.spec,
             f"The filesystem under emptyDir {record.spec.name!r} has {usage.inodes_free} of "
             f"{usage.inodes} inodes free; the volume holds {usage.inodes_used} of them.",
-            record.spec.pod,
-            volume=record.spec.name,
             evidence={
                 "inodes": usage.inodes,
                 "inodesFree": usage.inodes_free,
@@ -311,12 +312,11 @@ def _tmpfs_mismatch(record: VolumeRecord, thresholds: Thresholds) -> list[Findin
     if abs(observed - expected) <= tolerance:
         return []
     return [
-        make_finding(
+        _volume_finding(
             TMPFS_SIZE_MISMATCH,
+            record.spec,
             f"tmpfs of emptyDir {record.spec.name!r} is {format_bytes(observed)}, expected "
             f"{format_bytes(expected)} ({record.spec.limit_source.value}).",
-            record.spec.pod,
-            volume=record.spec.name,
             evidence={"observedBytes": observed, "expectedBytes": expected},
         )
     ]

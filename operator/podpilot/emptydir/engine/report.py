@@ -277,7 +277,7 @@ def cluster_status(rollup: ClusterRollup) -> dict[str, Any]:
         "volumes": {"disk": rollup.disk_volumes, "memory": rollup.memory_volumes},
         "findings": {s.value: n for s, n in rollup.findings_by_severity},
         # Always present, so a merge patch clears the findings of nodes that recovered.
-        "nodeFindings": [_node_finding_status(f) for f in rollup.node_findings][:MAX_NODE_FINDINGS],
+        "nodeFindings": [_finding_status(f) for f in rollup.node_findings][:MAX_NODE_FINDINGS],
         "lastFullScan": _timestamp(rollup.last_full_scan),
     }
 
@@ -349,30 +349,23 @@ def _volume_status(record: VolumeRecord) -> dict[str, Any]:
     )
 
 
-def _finding_status(finding: Finding) -> dict[str, Any]:
-    return _drop_none(
-        {
-            "id": finding.id,
-            "name": finding.name,
-            "severity": finding.severity.value,
-            "message": finding.message,
+def _finding_status(finding: Finding | NodeFinding) -> dict[str, Any]:
+    if isinstance(finding, NodeFinding):
+        subject: dict[str, Any] = {"node": finding.node}
+    else:
+        subject = {
             "pod": finding.pod.name,
             "podUID": finding.pod.uid,
             "volume": finding.volume,
             "container": finding.container,
-            "evidence": dict(finding.evidence) or None,
         }
-    )
-
-
-def _node_finding_status(finding: NodeFinding) -> dict[str, Any]:
     return _drop_none(
         {
             "id": finding.id,
             "name": finding.name,
             "severity": finding.severity.value,
-            "node": finding.node,
             "message": finding.message,
+            **subject,
             "evidence": dict(finding.evidence) or None,
         }
     )

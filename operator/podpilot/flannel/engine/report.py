@@ -6,10 +6,10 @@ no clock; pass ``now`` for grace periods.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from podpilot.flannel.engine.annotations import DEFAULT_PREFIX, annotation_keys, detect_prefix
@@ -29,7 +29,7 @@ from podpilot.flannel.engine.cluster_checks import (
     overlap_findings,
 )
 from podpilot.flannel.engine.findings import Finding, Severity
-from podpilot.flannel.engine.netconf import NetConfResult, parse_net_conf
+from podpilot.flannel.engine.netconf import NetConf, NetConfResult, parse_net_conf
 from podpilot.flannel.engine.node_checks import NetworkView, Thresholds, node_findings
 from podpilot.flannel.engine.node_subnets import NodeSubnet, PodRef, build_node_subnet, pod_ref
 
@@ -234,48 +234,34 @@ def _network_view(net_conf: NetConfResult, rows: list[NodeSubnet]) -> NetworkVie
 def _capacities(
     view: NetworkView, net_conf: NetConfResult, rows: list[NodeSubnet], options: ReporterOptions
 ) -> list[FamilyCapacity]:
-    conf = net_conf.conf
-    etcd = options.subnet_manager is SubnetManager.ETCD
-    result: list[FamilyCapacity] = []
-    if view.ipv4_network is not None:
-        result.append(
-            _family_capacity(
-                view.ipv4_network,
-                [r.pod_cidrs.ipv4 for r in rows if r.pod_cidrs.ipv4 is not None],
-                view,
-                options,
-                override=options.node_prefix_len_v4,
-                subnet_len=conf.subnet_len if conf and etcd else None,
-                subnet_min=conf.subnet_min if conf else None,
-                subnet_max=conf.subnet_max if conf else None,
-            )
-        )
-    if view.ipv6_network is not None:
-        result.append(
-            _family_capacity(
-                view.ipv6_network,
-                [r.pod_cidrs.ipv6 for r in rows if r.pod_cidrs.ipv6 is not None],
-                view,
-                options,
-                override=options.node_prefix_len_v6,
-                subnet_len=conf.ipv6_subnet_len if conf and etcd else None,
-            )
-        )
-    return result
+    networks = (view.ipv4_network, view.ipv6_network)
+    return [
+        _family_capacity(network, rows, view, net_conf.conf, options)
+        for network in networks
+        if network is not None
+    ]
 
 
 def _family_capacity(
     network: IPNetwork,
-    cidrs: Sequence[IPNetwork],
+    rows: list[NodeSubnet],
     view: NetworkView,
+    conf: NetConf | None,
     options: ReporterOptions,
-    *,
-    override: int | None,
-    subnet_len: int | None,
-    subnet_min: IPv4Address | None = None,
-    subnet_max: IPv4Address | None = None,
 ) -> FamilyCapacity:
-    """One family's capacity; ``subnet_min``/``subnet_max`` exist for IPv4 only."""
+    """One family's capacity. The net-conf's subnet length counts with the etcd subnet
+    manager only; ``SubnetMin``/``SubnetMax`` exist for IPv4 only."""
+    etcd_conf = conf if options.subnet_manager is SubnetManager.ETCD else None
+    cidrs: list[IPNetwork]
+    if network.version == 4:
+        cidrs = [r.pod_cidrs.ipv4 for r in rows if r.pod_cidrs.ipv4 is not None]
+        override = options.node_prefix_len_v4
+        subnet_len = etcd_conf.subnet_len if etcd_conf else None
+    else:
+        cidrs = [r.pod_cidrs.ipv6 for r in rows if r.pod_cidrs.ipv6 is not None]
+        override = options.node_prefix_len_v6
+        subnet_len = etcd_conf.ipv6_subnet_len if etcd_conf else None
+    ipv4_conf = conf if network.version == 4 else None
     return family_capacity(
         network,
         cidrs,
@@ -284,6 +270,6 @@ def _family_capacity(
         ),
         inferred=view.inferred,
         manager=options.subnet_manager,
-        subnet_min=subnet_min,
-        subnet_max=subnet_max,
+        subnet_min=ipv4_conf.subnet_min if ipv4_conf else None,
+        subnet_max=ipv4_conf.subnet_max if ipv4_conf else None,
     )
