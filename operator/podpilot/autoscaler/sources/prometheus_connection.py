@@ -106,26 +106,33 @@ class ConnectionSettings:
 READ_CHUNK = 64 * 1024
 
 
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The socket a streamed answer is read from (urllib3 2 keeps its connection on it)."""
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+def _shut_down(response: requests.Response) -> None:
+    """End the TCP connection a streamed answer is read from, which wakes the reading thread.
+
+    Through a duplicate of its descriptor: ``shutdown`` acts on the connection, not on the
+    descriptor, and the duplicate is ours to close.
+    """
+    with (
+        suppress(OSError, ValueError),  # already closed
+        socket.socket(fileno=os.dup(response.raw.fileno())) as duplicate,
+    ):
+        duplicate.shutdown(socket.SHUT_RDWR)
 
 
 @contextmanager
 def _shut_at(deadline: float, response: requests.Response) -> Iterator[threading.Event]:
-    """Shut ``response``'s socket at ``deadline`` (monotonic) if it is still being read: a
+    """Shut ``response``'s connection at ``deadline`` (monotonic) if it is still being read: a
     server sending a byte now and then would otherwise pass every per-read timeout. The
     event is set when the watchdog fired."""
     fired = threading.Event()
+    guard = threading.Lock()  # the watchdog never touches a descriptor after the block ends
+    reading = True
 
     def shut() -> None:
-        fired.set()
-        sock = _socket_of(response)
-        if sock is not None:
-            with suppress(OSError):  # already closed
-                sock.shutdown(socket.SHUT_RDWR)
+        with guard:
+            if reading:
+                fired.set()
+                _shut_down(response)
 
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut)
     timer.daemon = True
@@ -134,6 +141,8 @@ def _shut_at(deadline: float, response: requests.Response) -> Iterator[threading
         yield fired
     finally:
         timer.cancel()
+        with guard:
+            reading = False
 
 
 def read_bounded(

@@ -117,6 +117,24 @@ def secret_value(data: Mapping[str, Any] | None, ref: SecretKey) -> str:
         raise KeyError(f"Secret {ref.name} key {ref.key} is not base64-encoded text") from error
 
 
+def admit_server(api: str, spec: ServerSpec, limits: PrometheusLimits) -> None:
+    """Refuse a server the admin's limits do not admit, before reading its Secrets."""
+    if not url_allowed(spec.url, limits.allowed_urls):
+        raise server_failure(
+            api,
+            "url_refused",
+            "spec.url is outside the URLs this operator may query "
+            "(--prometheus-allowed-url); ask the cluster admin to allow it",
+        )
+    if credentials_over_plain_http(spec.url, spec.sends_credentials(), spec.allow_insecure_http):
+        raise server_failure(
+            api,
+            "insecure_transport",
+            "credentials are only sent over https; use an https:// URL or set "
+            "spec.allowInsecureHttp: true",
+        )
+
+
 @dataclass
 class _Entry:
     resolved_at: float
@@ -193,7 +211,7 @@ class ServerResolver:
                 api, "not_found", f"reading PrometheusServer {name}: HTTP {error.status}"
             ) from None
         spec = parse_server_spec(body.get("spec") or {})
-        self._check(api, spec)
+        admit_server(api, spec, self._limits)
         core = kubernetes.client.CoreV1Api(self._clients.kubernetes)
         secrets: dict[str, Mapping[str, Any] | None] = {}
         values: dict[str, str] = {}
@@ -221,25 +239,6 @@ class ServerResolver:
         )
         return settings, Credentials(**values)
 
-    def _check(self, api: str, spec: ServerSpec) -> None:
-        """Refuse a server the admin's limits do not admit, before reading its Secrets."""
-        if not url_allowed(spec.url, self._limits.allowed_urls):
-            raise server_failure(
-                api,
-                "url_refused",
-                "spec.url is outside the URLs this operator may query "
-                "(--prometheus-allowed-url); ask the cluster admin to allow it",
-            )
-        if credentials_over_plain_http(
-            spec.url, spec.sends_credentials(), spec.allow_insecure_http
-        ):
-            raise server_failure(
-                api,
-                "insecure_transport",
-                "credentials are only sent over https; use an https:// URL or set "
-                "spec.allowInsecureHttp: true",
-            )
-
     def close(self) -> None:
         for entry in self._entries.values():
             entry.connection.close()
@@ -250,6 +249,7 @@ __all__ = [
     "SecretKey",
     "ServerResolver",
     "ServerSpec",
+    "admit_server",
     "parse_server_spec",
     "secret_value",
     "server_api",
