@@ -61,6 +61,24 @@ FIXED_ANSWERS: dict[Mode, bytes] = {
 }
 
 
+# What the operator must say for each mode: the failure's kind and words of its fixed reason
+# (``podpilot.autoscaler.sources.prometheus``). Modes of one kind are never adjacent, so a
+# test cycling in this order sees a new evaluation for each.
+OPERATOR_REASONS: list[tuple[Mode, str, str]] = [
+    (Mode.DOWN, "unreachable", "cannot connect"),
+    (Mode.UNAUTHORIZED, "unauthorized", "refused the credentials"),
+    (Mode.SLOW, "timeout", "time limit"),
+    (Mode.EMPTY, "empty_result", "no series"),
+    (Mode.NAN, "bad_response", "nan, not a finite number"),
+    (Mode.TRICKLE, "timeout", "time limit"),
+    (Mode.INF, "bad_response", "inf, not a finite number"),
+    (Mode.LARGE, "response_too_large", "larger than the limit"),
+    (Mode.HUGE_VALUE, "bad_response", "range of a quantity"),
+    (Mode.ERROR_500, "http_error", "HTTP 500"),
+    (Mode.PARTIAL, "partial_response", "warning"),
+]
+
+
 class FaultProxy:
     """``url`` answers as ``mode`` says; ``mode`` may be changed at any time."""
 
@@ -80,8 +98,9 @@ class FaultProxy:
         self.requests = 0
         self._lock = threading.Lock()
         self._mode = Mode.PASS
-        self._server = self._listen(0)
-        self.port = int(self._server.server_address[1])
+        server = self._listen(0)
+        self._server: ThreadingHTTPServer | None = server
+        self.port = int(server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -214,4 +233,12 @@ def fault_proxy(upstream: str | None, **options: Any) -> Iterator[FaultProxy]:
         proxy.close()
 
 
-__all__ = ["FIXED_ANSWERS", "LEAKED_TEXT", "FaultProxy", "Mode", "fault_proxy", "vector"]
+__all__ = [
+    "FIXED_ANSWERS",
+    "LEAKED_TEXT",
+    "OPERATOR_REASONS",
+    "FaultProxy",
+    "Mode",
+    "fault_proxy",
+    "vector",
+]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 from podpilot.autoscaler.api.proposals import Proposed
 from podpilot.autoscaler.api.spec import MetricSpec
@@ -62,7 +63,7 @@ def classify(error: BaseException) -> tuple[str, str]:
     which can quote the server or the URL)."""
     if isinstance(error, ResultError):
         return error.kind, str(error)
-    if isinstance(error, requests.Timeout | TimeoutError):
+    if isinstance(error, requests.Timeout | TimeoutError) or _read_timed_out(error):
         return "timeout", "no complete answer within the query's time limit"
     if isinstance(error, requests.ConnectionError):
         return "unreachable", "cannot connect to the server, or it closed the connection"
@@ -71,6 +72,13 @@ def classify(error: BaseException) -> tuple[str, str]:
     if isinstance(error, requests.RequestException):
         return "http_error", f"the request failed ({type(error).__name__})"
     return "bad_response", f"the answer could not be read ({type(error).__name__})"
+
+
+def _read_timed_out(error: BaseException) -> bool:
+    """A read timeout that ``requests`` reports as a ``ConnectionError``: with retries off,
+    urllib3 wraps it in ``MaxRetryError``, which ``requests`` maps to ``ConnectionError``."""
+    cause = error.args[0] if isinstance(error, requests.ConnectionError) and error.args else None
+    return isinstance(getattr(cause, "reason", None), urllib3.exceptions.ReadTimeoutError)
 
 
 class PrometheusSource:
