@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
+import threading
 import time
 import tracemalloc
 from collections.abc import Mapping
+from contextlib import suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -89,6 +94,39 @@ def test_a_large_answer_is_refused_while_read_without_holding_it() -> None:
             tracemalloc.stop()
             connection.close()
     assert raised.value.kind == "response_too_large" and "1 MiB" in str(raised.value)
+    assert peak < 3 * MIB
+
+
+class GzipBomb(BaseHTTPRequestHandler):
+    body = gzip.compress(b"[" + b"0," * (50 * MIB) + b"0]", compresslevel=9)  # about 100 KB
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        with suppress(OSError):
+            self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_limit_counts_decompressed_bytes() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GzipBomb)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    connection = connect(f"http://127.0.0.1:{server.server_address[1]}", max_response_bytes=MIB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResultError) as raised:
+            connection.query("sum(up)")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        connection.close()
+        server.shutdown()
+        server.server_close()
+    assert raised.value.kind == "response_too_large"
     assert peak < 3 * MIB
 
 
