@@ -81,19 +81,24 @@ def failure_of(
         source.close()
 
 
+def refusal_and_peak(url: str) -> tuple[ResultError, int]:
+    """How a query to ``url`` with a 1 MiB limit fails, and the peak memory it took."""
+    connection = connect(url, max_response_bytes=MIB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResultError) as raised:
+            connection.query("sum(up)")
+        return raised.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        connection.close()
+
+
 def test_a_large_answer_is_refused_while_read_without_holding_it() -> None:
     with fault_proxy(None, large_bytes=20 * MIB) as proxy:
         proxy.set_mode(Mode.LARGE)
-        connection = connect(proxy.url, max_response_bytes=MIB)
-        tracemalloc.start()
-        try:
-            with pytest.raises(ResultError) as raised:
-                connection.query("sum(up)")
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-            connection.close()
-    assert raised.value.kind == "response_too_large" and "1 MiB" in str(raised.value)
+        error, peak = refusal_and_peak(proxy.url)
+    assert error.kind == "response_too_large" and "1 MiB" in str(error)
     assert peak < 3 * MIB
 
 
@@ -115,18 +120,12 @@ class GzipBomb(BaseHTTPRequestHandler):
 def test_the_limit_counts_decompressed_bytes() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), GzipBomb)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
-    connection = connect(f"http://127.0.0.1:{server.server_address[1]}", max_response_bytes=MIB)
-    tracemalloc.start()
     try:
-        with pytest.raises(ResultError) as raised:
-            connection.query("sum(up)")
-        _, peak = tracemalloc.get_traced_memory()
+        error, peak = refusal_and_peak(f"http://127.0.0.1:{server.server_address[1]}")
     finally:
-        tracemalloc.stop()
-        connection.close()
         server.shutdown()
         server.server_close()
-    assert raised.value.kind == "response_too_large"
+    assert error.kind == "response_too_large"
     assert peak < 3 * MIB
 
 
