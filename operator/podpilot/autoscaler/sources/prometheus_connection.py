@@ -113,7 +113,7 @@ def _shut_down(response: requests.Response) -> None:
     descriptor, and the duplicate is ours to close.
     """
     with (
-        suppress(OSError, ValueError),  # already closed
+        suppress(OSError, ValueError, AttributeError),  # already closed, or read to its end
         socket.socket(fileno=os.dup(response.raw.fileno())) as duplicate,
     ):
         duplicate.shutdown(socket.SHUT_RDWR)
