@@ -6,7 +6,7 @@ removed when the connection is closed. ``Credentials`` never prints its values, 
 ``redact`` scrubs them, in every encoding they travel in, from any text before it reaches a
 log, a status or an Event.
 
-An answer is read under the admin's limits (``prometheus_guardrails``): never more than
+An answer is read under the admin's limits (``settings.PrometheusLimits``): never more than
 ``max_response_bytes`` held, never longer than ``timeout`` in total (a watchdog shuts the
 socket of a server that trickles), and never more than ``max_series`` series. Its body is never
 quoted: failures are fixed reasons of a named kind.
@@ -235,6 +235,8 @@ class Connection:
             auth=self._auth,
             timeout=settings.timeout,
             stream=True,
+            # A redirect could lead outside the URLs the admin allows; Prometheus's API has none.
+            allow_redirects=False,
         )
         with response, _shut_at(deadline, response) as fired:
             if response.status_code in (401, 403):

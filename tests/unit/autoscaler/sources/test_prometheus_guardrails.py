@@ -129,6 +129,29 @@ def test_the_limit_counts_decompressed_bytes() -> None:
     assert peak < 3 * MIB
 
 
+def test_a_redirect_is_not_followed() -> None:
+    with serving({}, default=(200, vector("1"))) as elsewhere:
+
+        class Redirect(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", f"{elsewhere}/api/v1/query?query=up")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+        try:
+            error = failure_of(f"http://127.0.0.1:{server.server_address[1]}")
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert error.kind == "http_error" and "HTTP 302" in str(error)
+
+
 def test_a_declared_length_beyond_the_limit_is_refused_before_reading() -> None:
     with serving({}, default=(200, vector("1", series=400))) as url:
         connection = connect(url, max_response_bytes=1000)
