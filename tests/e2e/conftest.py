@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,7 +93,14 @@ def kubectl_json(kubectl: Kubectl) -> Callable[..., Any]:
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    with fresh_namespace(kubectl, request.node.name) as name:
+        yield name
+
+
+@contextlib.contextmanager
+def fresh_namespace(kubectl: Kubectl, title: str) -> Iterator[str]:
+    """A new e2e namespace named after ``title``, deleted after the block."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
     name = f"t-{slug}-{uuid.uuid4().hex[:5]}"
     kubectl("create", "namespace", name)
     kubectl("label", "namespace", name, "podpilot.io/e2e=true")
@@ -105,8 +112,10 @@ def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]
         timeout=30,
         what=f"default ServiceAccount in {name}",
     )
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 class OperatorProcess:
@@ -176,17 +185,23 @@ class OperatorProcess:
         return self.process is not None and self.process.poll() is not None
 
     @contextlib.contextmanager
-    def restarted_with(self, environment: Mapping[str, str]) -> Iterator[None]:
+    def restarted_with(
+        self, environment: Mapping[str, str], flags: Sequence[str] = ()
+    ) -> Iterator[None]:
         """Inside the block, the operator runs with ``environment`` added (a fault hook of
-        ``podpilot.app.fault_hooks``); after it, as before, even when it killed itself."""
+        ``podpilot.app.fault_hooks``) and ``flags`` appended to its command line; after it,
+        as before, even when it killed itself."""
+        command = list(self.command)
         self.stop()
         self.environment = dict(environment)
+        self.command = [*command, *flags]
         try:
             self.start()
             yield
         finally:
             self.stop()
             self.environment = {}
+            self.command = command
             self.start()
 
     def log_tail(self, lines: int = 80) -> str:
