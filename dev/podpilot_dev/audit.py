@@ -146,15 +146,20 @@ def read(log_file: Path, since: datetime) -> list[AuditEntry]:
 
 
 def scale_writes(
-    entries: Iterable[AuditEntry], namespace: str, usernames: Sequence[str] | None = None
+    entries: Iterable[AuditEntry],
+    namespace: str,
+    usernames: Sequence[str] | None = None,
+    *,
+    attempts: bool = False,
 ) -> list[AuditEntry]:
     """The successful ``/scale`` updates and patches in ``namespace`` (by ``usernames`` only,
-    when given)."""
+    when given); with ``attempts``, the refused ones too (a 409 Conflict is still an attempt
+    to act)."""
     return [
         entry
         for entry in entries
         if entry.is_scale_write
-        and entry.succeeded
+        and (attempts or entry.succeeded)
         and entry.namespace == namespace
         and (usernames is None or entry.username in usernames)
     ]

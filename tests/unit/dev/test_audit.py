@@ -102,6 +102,8 @@ def test_scale_writes_are_successful_scale_updates_in_one_namespace() -> None:
     writes = audit.scale_writes(entries, "t-one")
     assert [entry.received for entry in writes] == [START + timedelta(seconds=s) for s in (1, 2, 8)]
     assert [entry.username for entry in audit.scale_writes(entries, "t-one", ["a"])] == ["a", "a"]
+    tried = audit.scale_writes(entries, "t-one", ["a"], attempts=True)
+    assert [entry.code for entry in tried] == [200, 200, 409]
 
 
 def test_concurrent_actors_are_different_identities_within_the_window() -> None:
