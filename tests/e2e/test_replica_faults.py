@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -63,15 +63,13 @@ from tests.e2e.replicas import (
     wait_holder,
     wait_seconds_from,
 )
+from tests.e2e.test_fault_matrix import Json, Record, measured
 from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import apply, autoscaler, cpu_utilization, deployment, wait_ready
 
 from podpilot_dev import audit
 from podpilot_dev import cluster as dev_cluster
 from podpilot_dev.relay import FreezableRelay
-
-Json = Callable[..., Any]
-Record = Callable[[str, object], None]  # pytest's record_property
 
 SCALE_UP_AT_ONCE = {
     "scaleUp": {
@@ -99,12 +97,6 @@ F7_OUTAGES = (20.0, 90.0)  # seconds etcd is dead
 CONVERGENCE = 60.0  # F5, F7: from recovery to the post-recovery changes acted on
 RELAUNCH_TIMEOUT = 180.0  # kube-apiserver's start, as ``cluster.up`` allows it
 TAIL = 15.0  # three more evaluation periods watched for a second writer
-
-
-def measured(record_property: Record, case: str, **figures: float) -> None:
-    for name, seconds in figures.items():
-        record_property(f"{case}_{name}_seconds", round(seconds, 1))
-    print(f"{case} measured: " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()))
 
 
 def wanting_more(name: str, max_replicas: int = WANTED) -> list[dict[str, Any]]:
@@ -160,17 +152,25 @@ def replica_faults_ready(
         operator.start()
 
 
+@pytest.fixture
+def web_namespace(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, replica_faults_ready: None
+) -> str:
+    """The test's namespace, holding ``web`` at START replicas and an Autoscaler that wants
+    WANTED of it."""
+    apply(kubectl, namespace, *wanting_more("web"))
+    wait_ready(kubectl_json, namespace, "web", START)
+    return namespace
+
+
 def test_f9_two_replicas_started_together_never_both_write_scale(
     cluster: dev_cluster.ClusterState,
     kubectl: Kubectl,
-    kubectl_json: Json,
-    namespace: str,
+    web_namespace: str,
     tmp_path: Path,
-    replica_faults_ready: None,
     record_property: Record,
 ) -> None:
-    apply(kubectl, namespace, *wanting_more("web"))
-    wait_ready(kubectl_json, namespace, "web", START)
+    namespace = web_namespace
     replicas = [replica(cluster, tmp_path, identity, namespace) for identity in IDENTITIES]
     record = ReplicaRecord(kubectl, namespace, "web")
     leaders: list[str] = []
@@ -204,17 +204,10 @@ def test_f9_two_replicas_started_together_never_both_write_scale(
 
 
 def test_f6_a_black_holed_leader_fences_and_never_undoes_the_new_leader(
-    cluster: dev_cluster.ClusterState,
-    kubectl: Kubectl,
-    kubectl_json: Json,
-    namespace: str,
-    tmp_path: Path,
-    replica_faults_ready: None,
+    cluster: dev_cluster.ClusterState, kubectl: Kubectl, web_namespace: str, tmp_path: Path,
     record_property: Record,
-) -> None:
-    begun = now()
-    apply(kubectl, namespace, *wanting_more("web"))
-    wait_ready(kubectl_json, namespace, "web", START)
+) -> None:  # fmt: skip
+    namespace, begun = web_namespace, now()
     record = ReplicaRecord(kubectl, namespace, "web")
     with FreezableRelay(cluster.ports["kube-apiserver"]) as relay:
         frozen = replica(cluster, tmp_path, REPLICA_A, namespace, server=relay.url)
@@ -359,23 +352,20 @@ def survive_outage(
     return {"recovery": recovery, "convergence": converged}
 
 
-def test_f5_apiserver_killed_then_one_replica_acts_and_new_autoscalers_are_evaluated(
+@pytest.mark.parametrize(
+    ("case", "component", "outages"),
+    [("F5", "kube-apiserver", F5_OUTAGES), ("F7", "etcd", F7_OUTAGES)],
+    ids=["F5-kube-apiserver", "F7-etcd"],
+)
+def test_control_plane_killed_then_one_replica_acts_and_caches_converge(
     cluster: dev_cluster.ClusterState,
     kubectl: Kubectl,
     outage_pair: OutagePair,
     record_property: Record,
+    case: str,
+    component: str,
+    outages: tuple[float, ...],
 ) -> None:
-    for seconds in F5_OUTAGES:
-        figures = survive_outage(cluster, kubectl, outage_pair, "kube-apiserver", seconds)
-        measured(record_property, f"F5_{seconds:g}s", **figures)
-
-
-def test_f7_etcd_killed_then_caches_converge_and_one_replica_acts(
-    cluster: dev_cluster.ClusterState,
-    kubectl: Kubectl,
-    outage_pair: OutagePair,
-    record_property: Record,
-) -> None:
-    for seconds in F7_OUTAGES:
-        figures = survive_outage(cluster, kubectl, outage_pair, "etcd", seconds)
-        measured(record_property, f"F7_{seconds:g}s", **figures)
+    for seconds in outages:
+        figures = survive_outage(cluster, kubectl, outage_pair, component, seconds)
+        measured(record_property, f"{case}_{seconds:g}s", **figures)
