@@ -9,13 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from podpilot_dev import manifests, pki, processes, realnodes, toolchain
+from podpilot_dev import audit, manifests, pki, processes, realnodes, toolchain
 from podpilot_dev.paths import state_root
 from podpilot_dev.processes import ComponentFailedError, HealthCheck, RunningProcess
 
@@ -91,6 +91,20 @@ class ClusterState:
     @property
     def pki(self) -> pki.Pki:
         return pki.Pki(self.directory / "pki")
+
+    @property
+    def audit_log(self) -> Path:
+        """kube-apiserver's audit log (``audit.policy``: the writes the fault tests count)."""
+        return self.log_dir / "audit.log"
+
+    @property
+    def audit_policy(self) -> Path:
+        return self.directory / "audit-policy.yaml"
+
+    @property
+    def identities_dir(self) -> Path:
+        """Client certificates' kubeconfigs, one per identity (``client_kubeconfig``)."""
+        return self.directory / "identities"
 
     @property
     def prometheus_url(self) -> str:
@@ -234,6 +248,8 @@ class Bringup:
 
     def apiserver(self) -> None:
         tls = self.state.pki
+        self.state.log_dir.mkdir(parents=True, exist_ok=True)
+        self.state.audit_policy.write_text(audit.policy())
         port = self.state.ports["kube-apiserver"]
         self.launch(
             "kube-apiserver",
@@ -267,6 +283,7 @@ class Bringup:
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--feature-gates={FEATURE_GATES}",
                 f"--cert-dir={self.state.directory / 'apiserver-certs'}",
+                *audit.apiserver_flags(self.state.audit_policy, self.state.audit_log),
             ],
             self.admin_health(f"https://127.0.0.1:{port}/readyz"),
             timeout=180,
@@ -646,6 +663,45 @@ def relaunch(
     processes.wait_healthy(proc, timeout=timeout)
     report(f"{name} relaunched, healthy in {time.monotonic() - started:.1f}s (pid {proc.pid})")
     return proc
+
+
+def ensure_audit_log(state: ClusterState, report: Reporter = _say) -> None:
+    """Make kube-apiserver write ``state.audit_log``: a cluster started before the audit log
+    existed gets its apiserver relaunched once with the audit flags added (and recorded, so a
+    later ``relaunch`` keeps them)."""
+    previous = state.processes["kube-apiserver"]
+    if any(part.startswith("--audit-log-path=") for part in previous.command):
+        return
+    report("kube-apiserver writes no audit log yet; relaunching it with one")
+    state.log_dir.mkdir(parents=True, exist_ok=True)
+    state.audit_policy.write_text(audit.policy())
+    flags = audit.apiserver_flags(state.audit_policy, state.audit_log)
+    state.processes["kube-apiserver"] = replace(previous, command=(*previous.command, *flags))
+    relaunch(state, "kube-apiserver", timeout=180, report=report)
+
+
+def client_kubeconfig(
+    state: ClusterState, user: str, server: str | None = None, groups: Sequence[str] = ()
+) -> Path:
+    """A kubeconfig for a client certificate of its own (CN ``user``), so the audit log's
+    ``user.username`` tells this client apart. ``groups`` default to the admin's
+    (``system:masters``): authorized like the kubeconfig the operator uses in the tests.
+    ``server`` (default: the apiserver) may be a relay in front of it on 127.0.0.1."""
+    tls = state.pki
+    name = f"identity-{user}"
+    if not tls.cert(name).exists():
+        pki.issue_client(tls, name, user, groups or [pki.ADMIN_GROUP])
+    state.identities_dir.mkdir(parents=True, exist_ok=True)
+    path = state.identities_dir / f"{user}-{_port_of(server) if server else 'direct'}.kubeconfig"
+    server = server or f"https://127.0.0.1:{state.ports['kube-apiserver']}"
+    path.write_text(
+        manifests.kubeconfig(server, tls.ca_cert, tls.cert(name), tls.key(name), user=user)
+    )
+    return path
+
+
+def _port_of(server: str) -> str:
+    return server.rsplit(":", 1)[1]
 
 
 def _stop_processes(state: ClusterState, report: Reporter) -> None:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
+ADMIN_GROUP = "system:masters"
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def create(directory: Path, extra_server_ips: Sequence[str] = ()) -> Pki:
         dns_sans=["localhost"],
         server=True,
     )
-    _issue(pki, "admin", "podpilot-dev-admin", organizations=["system:masters"], client=True)
+    _issue(pki, "admin", "podpilot-dev-admin", organizations=[ADMIN_GROUP], client=True)
     _issue(pki, "front-proxy-client", "front-proxy-client", client=True)
 
     service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

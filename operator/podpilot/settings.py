@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 CONTROLLERS = ("autoscaler", "emptydir", "flannel")
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,21 @@ class LeaderElectionSettings:
 
 
 @dataclass(frozen=True)
+class PrometheusLimits:
+    """What any ``PrometheusServer`` may cost, whoever created it (docs/security.md)."""
+
+    max_response_bytes: int = 10 * MIB
+    max_series: int = 10_000
+    max_query_seconds: float = 30.0  # caps each server's own timeoutSeconds
+    per_server_concurrency: int = 2
+    # URL prefixes (``https://prom.monitoring.svc:9090/``) or bare host names; empty: any URL.
+    allowed_urls: tuple[str, ...] = ()
+
+
+DEFAULT_PROMETHEUS_LIMITS = PrometheusLimits()
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     """Everything the controllers need to know about how this process was started."""
 
@@ -89,6 +105,7 @@ class OperatorSettings:
     hpa: HpaSettings = field(default_factory=HpaSettings)
     resource_metrics_max_age: float = 5.0
     prometheus_concurrency: int = 8  # worker threads for PromQL queries, all servers together
+    prometheus_limits: PrometheusLimits = field(default_factory=PrometheusLimits)
     failure_backoff_base: float = 5.0
     failure_backoff_max: float = 300.0
     retry_rate_per_second: float = 10.0

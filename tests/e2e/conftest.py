@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,7 +93,14 @@ def kubectl_json(kubectl: Kubectl) -> Callable[..., Any]:
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    with fresh_namespace(kubectl, request.node.name) as name:
+        yield name
+
+
+@contextlib.contextmanager
+def fresh_namespace(kubectl: Kubectl, title: str) -> Iterator[str]:
+    """A new e2e namespace named after ``title``, deleted after the block."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
     name = f"t-{slug}-{uuid.uuid4().hex[:5]}"
     kubectl("create", "namespace", name)
     kubectl("label", "namespace", name, "podpilot.io/e2e=true")
@@ -105,24 +112,37 @@ def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]
         timeout=30,
         what=f"default ServiceAccount in {name}",
     )
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 class OperatorProcess:
     """``podpilot run`` as a child process against the dev cluster, restartable by tests."""
 
-    def __init__(self, cluster_state: dev_cluster.ClusterState, log_dir: Path) -> None:
+    def __init__(
+        self,
+        cluster_state: dev_cluster.ClusterState,
+        log_dir: Path,
+        *,
+        name: str = "operator",
+        kubeconfig: Path | None = None,
+        mode: Sequence[str] = ("--standalone",),
+    ) -> None:
+        """``mode``: the flags that say how it shares the work (default: the only replica);
+        ``kubeconfig`` (default: the cluster's admin) gives it a client identity of its own."""
         from podpilot_dev.processes import free_port
         from podpilot_dev.wiring import dev_hpa_settings
 
         self.cluster = cluster_state
-        self.log_path = log_dir / "operator.log"
+        self.kubeconfig = kubeconfig
+        self.log_path = log_dir / f"{name}.log"
         self.metrics_port = free_port()
         self.health_port = free_port()
         hpa = dev_hpa_settings()
         self.command = [
-            sys.executable, "-m", "podpilot", "run", "--standalone", "--verbose",
+            sys.executable, "-m", "podpilot", "run", *mode, "--verbose",
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
             "--health-address=127.0.0.1", f"--health-port={self.health_port}",
             f"--cpu-initialization-period={hpa.cpu_initialization_period}",
@@ -138,12 +158,20 @@ class OperatorProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self) -> None:
-        environment = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig), **self.environment)
+        self.spawn()
+        self.wait_healthy()
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (``start_together`` starts several)."""
+        kubeconfig = self.kubeconfig or self.cluster.kubeconfig
+        environment = dict(os.environ, KUBECONFIG=str(kubeconfig), **self.environment)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command, stdout=log, stderr=subprocess.STDOUT, env=environment
             )
-        wait_until(self.healthy, timeout=60, what="the operator's health endpoint")
+
+    def wait_healthy(self) -> None:
+        wait_until(self.healthy, timeout=60, what=f"the health endpoint of {self.log_path.stem}")
 
     def healthy(self) -> bool:
         import urllib.error
@@ -159,12 +187,21 @@ class OperatorProcess:
             return False
 
     def stop(self, kill: bool = False) -> None:
+        self.signal_stop(kill)
+        self.wait_stopped()
+
+    def signal_stop(self, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL) without waiting (``stop_together`` stops several)."""
         if self.process is None:
             return
         if kill:
             self.process.kill()
         else:
             self.process.terminate()
+
+    def wait_stopped(self) -> None:
+        if self.process is None:
+            return
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -176,17 +213,23 @@ class OperatorProcess:
         return self.process is not None and self.process.poll() is not None
 
     @contextlib.contextmanager
-    def restarted_with(self, environment: Mapping[str, str]) -> Iterator[None]:
+    def restarted_with(
+        self, environment: Mapping[str, str], flags: Sequence[str] = ()
+    ) -> Iterator[None]:
         """Inside the block, the operator runs with ``environment`` added (a fault hook of
-        ``podpilot.app.fault_hooks``); after it, as before, even when it killed itself."""
+        ``podpilot.app.fault_hooks``) and ``flags`` appended to its command line; after it,
+        as before, even when it killed itself."""
+        command = list(self.command)
         self.stop()
         self.environment = dict(environment)
+        self.command = [*command, *flags]
         try:
             self.start()
             yield
         finally:
             self.stop()
             self.environment = {}
+            self.command = command
             self.start()
 
     def log_tail(self, lines: int = 80) -> str:

@@ -4,7 +4,9 @@
 - ``killed``: a component SIGKILLed for a block, always relaunched after it from the command
   line, environment and log recorded when the dev cluster started it (``cluster.relaunch``);
 - ``apiservice_pointed_at_dead_port``: an aggregated API's APIService sent to a 127.0.0.1 port
-  that refuses connections, always pointed back after the block.
+  that refuses connections, always pointed back after the block;
+- ``wait_recovered``: after kube-apiserver or etcd was killed, the cluster back as the next
+  tests expect it.
 
 While a component is paused, anything that goes through discovery may wait on it, so the
 helpers below read and write with ``kubectl --raw`` and a request timeout. Every address
@@ -223,3 +225,32 @@ def apiservice_pointed_at_dead_port(kubectl: Kubectl, name: str) -> Iterator[int
             yield dead_port
         finally:
             _set_apiservice_port(kubectl, name, original_port)
+
+
+AGGREGATED_APIS = (
+    "v1beta1.metrics.k8s.io",
+    "v1beta1.custom.metrics.k8s.io",
+    "v1beta1.external.metrics.k8s.io",
+)
+
+
+def wait_recovered(
+    cluster: dev_cluster.ClusterState, kubectl: Kubectl, timeout: float = 120.0
+) -> None:
+    """After a control-plane fault, the cluster as the next tests expect it: every component
+    ``up`` started running (one that exited meanwhile is relaunched), kube-apiserver ready and
+    every aggregated API Available again (the aggregator checks them afresh after a restart)."""
+    for name in dev_cluster.ORDER:
+        process = cluster.processes.get(name)
+        if process is not None and not processes.is_alive(process):
+            dev_cluster.relaunch(cluster, name)
+    wait_until(
+        lambda: raw(kubectl, "get", "/readyz") is not None,
+        timeout=timeout,
+        what="kube-apiserver ready",
+    )
+    wait_until(
+        lambda: all(apiservice_availability(kubectl, name) == "True" for name in AGGREGATED_APIS),
+        timeout=timeout,
+        what=f"APIServices {', '.join(AGGREGATED_APIS)} Available again",
+    )

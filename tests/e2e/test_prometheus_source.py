@@ -211,7 +211,8 @@ def test_wrong_credentials_and_unreachable_servers_are_named_in_conditions(
          "stringData": {"token": value}}
         for name, value in (("right", token), ("wrong", wrong))
     ]  # fmt: skip
-    auth = {"auth": {"bearerTokenSecretRef": {"name": "right"}}}
+    # The proxy is plain http on 127.0.0.1: credentials over it must be allowed explicitly.
+    auth = {"auth": {"bearerTokenSecretRef": {"name": "right"}}, "allowInsecureHttp": True}
     wrong_ref = {"name": "wrong"}
     try:
         apply(
@@ -219,7 +220,8 @@ def test_wrong_credentials_and_unreachable_servers_are_named_in_conditions(
             namespace,
             *secrets,
             prometheus_server("guarded", proxy.url, **auth),
-            prometheus_server("refused", proxy.url, auth={"bearerTokenSecretRef": wrong_ref}),
+            prometheus_server("refused", proxy.url, auth={"bearerTokenSecretRef": wrong_ref},
+                              allowInsecureHttp=True),
             prometheus_server("down", f"http://127.0.0.1:{closed_port}"),
             *(deployment(name, 2) for name in ("ok", "badauth", "gone")),
             autoscaler("ok", "ok", min_replicas=1, max_replicas=6,

@@ -20,6 +20,7 @@ import yaml
 
 from podpilot.cli import build_parser
 from podpilot.commands.run import settings_from
+from podpilot.settings import PrometheusLimits
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "podpilot"
@@ -663,3 +664,16 @@ def test_rules_and_dashboards_are_picked_up_from_the_chart(
     (dashboards,) = of_kind(docs, "ConfigMap")
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboards["data"]["zz-test.json"].strip() == '{"title": "T"}'
+
+
+def test_prometheus_guardrails_reach_podpilot_run(
+    render: Callable[..., list[dict[str, Any]]],
+) -> None:
+    docs = render(
+        "--set=controllers.autoscaler.prometheus.allowedURLs={https://prom.monitoring.svc:9090/}",
+        "--set=controllers.autoscaler.prometheus.maxSeries=50",
+    )
+    limits = settings_from(build_parser(only="run").parse_args(container(docs)["args"]))
+    assert limits.prometheus_limits == PrometheusLimits(
+        max_series=50, allowed_urls=("https://prom.monitoring.svc:9090/",)
+    )

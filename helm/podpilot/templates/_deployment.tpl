@@ -66,6 +66,17 @@ spec:
             - --controllers={{ .controllers }}
             - --metrics-port={{ $ctx.Values.metrics.port }}
             - --health-port={{ $ctx.Values.health.port }}
+            {{- if has "autoscaler" (splitList "," .controllers) }}
+            {{- with $ctx.Values.controllers.autoscaler.prometheus }}
+            - --prometheus-max-response-bytes={{ int64 .maxResponseBytes }}
+            - --prometheus-max-series={{ int64 .maxSeries }}
+            - --prometheus-max-query-seconds={{ .maxQuerySeconds }}
+            - --prometheus-per-server-concurrency={{ int64 .perServerConcurrency }}
+            {{- range .allowedURLs }}
+            - {{ printf "--prometheus-allowed-url=%s" . | quote }}
+            {{- end }}
+            {{- end }}
+            {{- end }}
             {{- if has "flannel" (splitList "," .controllers) }}
             - --flannel-configmap-namespace={{ $ctx.Values.controllers.flannel.namespace }}
             {{- end }}

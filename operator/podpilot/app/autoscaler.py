@@ -86,6 +86,7 @@ async def start(runtime: Runtime) -> None:
                 discovery,
                 settings.resource_metrics_max_age,
                 prometheus_concurrency=settings.prometheus_concurrency,
+                prometheus_limits=settings.prometheus_limits,
             ),
             hpa=settings.hpa,
         ),

@@ -21,6 +21,7 @@ from podpilot.settings import (
     KubeletSettings,
     LeaderElectionSettings,
     OperatorSettings,
+    PrometheusLimits,
 )
 
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
@@ -148,6 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="PromQL queries in flight at once, over all Prometheus servers (default 8)",
     )
+    _add_prometheus_limit_arguments(parser)
     _add_leader_election_arguments(parser)
     hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
     _add_setting_flags(hpa, _HPA_FLAGS, HpaSettings())
@@ -184,6 +186,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         peering_priority=args.priority if args.priority is not None else start_time_priority(),
         standalone=args.standalone,
         prometheus_concurrency=args.prometheus_concurrency,
+        prometheus_limits=_prometheus_limits(args),
         hpa=HpaSettings(**_setting_values(args, _HPA_FLAGS)),
         flannel=_flannel_settings(args),
         kubelet=KubeletSettings(
@@ -209,6 +212,65 @@ def _add_kubelet_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not verify kubelet serving certificates: anyone answering on a node's address "
         "receives the operator's token (test clusters only)",
+    )
+
+
+def _add_prometheus_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    limits = parser.add_argument_group(
+        "Prometheus guardrails (apply to every PrometheusServer, see docs/security.md)"
+    )
+    defaults = PrometheusLimits()
+    limits.add_argument(
+        "--prometheus-max-response-bytes",
+        type=int,
+        default=defaults.max_response_bytes,
+        help="refuse an answer larger than this, while reading it (default 10 MiB)",
+    )
+    limits.add_argument(
+        "--prometheus-max-series",
+        type=int,
+        default=defaults.max_series,
+        help=f"refuse a query result with more series (default {defaults.max_series})",
+    )
+    limits.add_argument(
+        "--prometheus-max-query-seconds",
+        type=float,
+        default=defaults.max_query_seconds,
+        help="total seconds one query may take, however slowly the server answers; caps each "
+        f"server's timeoutSeconds (default {defaults.max_query_seconds:g})",
+    )
+    limits.add_argument(
+        "--prometheus-per-server-concurrency",
+        type=int,
+        default=defaults.per_server_concurrency,
+        help="queries in flight to one PrometheusServer, so a slow one cannot take every "
+        f"worker (default {defaults.per_server_concurrency})",
+    )
+    limits.add_argument(
+        "--prometheus-allowed-url",
+        action="append",
+        default=[],
+        metavar="PREFIX_OR_HOST",
+        help="a URL prefix (https://prom.monitoring.svc:9090/) or host name PrometheusServers "
+        "may use; repeatable; none given: any URL",
+    )
+
+
+def _prometheus_limits(args: argparse.Namespace) -> PrometheusLimits:
+    for name in ("prometheus_max_response_bytes", "prometheus_max_series"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
+    if args.prometheus_per_server_concurrency < 1 or args.prometheus_max_query_seconds <= 0:
+        raise SystemExit(
+            "--prometheus-per-server-concurrency and --prometheus-max-query-seconds must be "
+            "positive"
+        )
+    return PrometheusLimits(
+        max_response_bytes=args.prometheus_max_response_bytes,
+        max_series=args.prometheus_max_series,
+        max_query_seconds=args.prometheus_max_query_seconds,
+        per_server_concurrency=args.prometheus_per_server_concurrency,
+        allowed_urls=tuple(url.strip() for url in args.prometheus_allowed_url if url.strip()),
     )
 
 

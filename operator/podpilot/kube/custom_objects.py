@@ -1,9 +1,9 @@
 """Reads and writes of podpilot's own resources (podpilot.io), through the official client.
 
 One :class:`PodpilotObjects` per resource (plural), namespaced or cluster-scoped, offers the few
-operations the controllers use. Every call has an explicit ``_request_timeout`` and runs off the
-event loop through :class:`ApiClients`. What to write, when, and under which field manager is
-the callers' business.
+operations the controllers use. Every call has an explicit ``_request_timeout`` (the operator's
+``--api-timeout`` unless the caller names one) and runs off the event loop through
+:class:`ApiClients`. What to write, when, and under which field manager is the callers' business.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from podpilot.kube.clients import ApiClients
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-REQUEST_TIMEOUT = (5, 30)
 """(connect, read) seconds of every call."""
 
 Object = dict[str, Any]
@@ -40,13 +39,14 @@ class PodpilotObjects:
         *,
         namespaced: bool,
         api: CustomObjectsApi | None = None,
-        request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+        request_timeout: tuple[float, float] | None = None,
     ) -> None:
         self._clients = clients
         self.plural = plural
         self.namespaced = namespaced
         self._api = api if api is not None else CustomObjectsApi(clients.kubernetes)
-        self._timeout = request_timeout
+        # The operator's --api-timeout, as for every other call, unless the caller names one.
+        self._timeout = request_timeout or clients.timeouts.pair()
 
     async def list(self, label_selector: str | None = None) -> list[Object]:
         """The items of one LIST across all namespaces, optionally by label."""

@@ -17,11 +17,11 @@ from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from podpilot.apimachinery.events import EventSpec, event_body
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import ApiClients, Timeouts
 
 log = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT = (5.0, 10.0)
+EVENT_READ_TIMEOUT = 10.0
 """Seconds to connect and to read the answer of one Event create."""
 CONCURRENCY = 8
 """Event creates in flight at once, per :meth:`EventPoster.post_all`."""
@@ -42,12 +42,17 @@ class EventPoster:
         clients: ApiClients,
         *,
         record: Outcome = _ignore,
-        request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+        request_timeout: tuple[float, float] | None = None,
     ) -> None:
         self._clients = clients
         self._core = CoreV1Api(clients.kubernetes)
         self._record = record
-        self._timeout = request_timeout
+        # Events are best effort: never wait on one longer than on any other call, and at
+        # most 10 s, so a slow Event write does not hold up the evaluation that posts it.
+        self._timeout = (
+            request_timeout
+            or Timeouts.reading(min(EVENT_READ_TIMEOUT, clients.timeouts.read)).pair()
+        )
 
     async def post(self, spec: EventSpec, now: datetime) -> bool:
         """Create one Event; whether the API server accepted it."""

@@ -60,7 +60,8 @@ METRIC_SOURCE_REQUESTS = Counter(
 METRIC_SOURCE_ERRORS = Counter(
     "podpilot_metric_source_errors_total",
     "Failed metric reads, by source and a closed set of reasons (unreachable, timeout, "
-    "unauthorized, http_error, bad_response, partial_response, empty_result, not_found, "
+    "unauthorized, http_error, bad_response, partial_response, empty_result, "
+    "response_too_large, too_many_series, url_refused, insecure_transport, not_found, "
     "credentials, computation, internal, error).",
     ["source", "reason"],
     registry=REGISTRY,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from podpilot.kube.clients import Timeouts
+
 Call = tuple[str, tuple[object, ...], dict[str, object]]
 
 
@@ -55,6 +57,7 @@ class FakeClients:
 
     def __init__(self) -> None:
         self.pools: list[str] = []
+        self.timeouts = Timeouts()
 
     async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
         self.pools.append("call")

@@ -11,11 +11,10 @@ from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi, FakeResponse
 
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import ApiClients, Timeouts
 from podpilot.kube.custom_objects import (
     APPLY_PATCH,
     MERGE_PATCH,
-    REQUEST_TIMEOUT,
     PodpilotObjects,
 )
 
@@ -33,12 +32,28 @@ def objects(
     return built, clients
 
 
+REQUEST_TIMEOUT = Timeouts().pair()
+
+
 def run(operation: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(operation)
 
 
-def test_the_default_timeout_is_five_seconds_to_connect_and_thirty_to_read() -> None:
-    assert REQUEST_TIMEOUT == (5, 30)
+def test_calls_take_the_clients_api_timeout_unless_given_their_own() -> None:
+    api = FakeCustomObjectsApi({"items": []})
+    _, clients = objects("emptydirreports", namespaced=True, api=api)
+    clients.timeouts = Timeouts.reading(12)
+    slow = PodpilotObjects(
+        cast(ApiClients, clients), "emptydirreports", namespaced=True,
+        api=cast(CustomObjectsApi, api),
+    )  # fmt: skip
+    run(slow.list())
+    given = PodpilotObjects(
+        cast(ApiClients, clients), "emptydirreports", namespaced=True,
+        api=cast(CustomObjectsApi, api), request_timeout=(1, 2),
+    )  # fmt: skip
+    run(given.list())
+    assert [call[2]["_request_timeout"] for call in api.calls[-2:]] == [(5, 12), (1, 2)]
 
 
 def test_list_is_one_list_across_namespaces_with_an_optional_label_selector() -> None:

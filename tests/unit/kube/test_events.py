@@ -12,8 +12,8 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.events import REQUEST_TIMEOUT, EventPoster
+from podpilot.kube.clients import ApiClients, Timeouts
+from podpilot.kube.events import EventPoster
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -23,6 +23,7 @@ class FakeClients:
         self.kubernetes = kubernetes.client.ApiClient(kubernetes.client.Configuration())
         self.fail = fail
         self.calls: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+        self.timeouts = Timeouts()
 
     async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
         self.calls.append((function.__name__, args, kwargs))
@@ -48,7 +49,7 @@ def test_events_are_created_in_their_namespace_with_a_timeout() -> None:
     (name, (namespace, body), kwargs), second = clients.calls
     assert name == "create_namespaced_event"
     assert (namespace, body["reason"], body["lastTimestamp"]) == ("ns", "A", "2026-01-02T03:04:05Z")
-    assert kwargs == {"_request_timeout": REQUEST_TIMEOUT}
+    assert kwargs == {"_request_timeout": (5.0, 10.0)}  # at most 10 s, whatever --api-timeout
     assert second[1][0] == "default"
 
 
@@ -59,3 +60,10 @@ def test_refusals_and_timeouts_are_counted_not_raised() -> None:
         ConnectionResetError(),
     ):
         assert post_all(FakeClients(fail=failure), [spec("A")]) == ["failed"]
+
+
+def test_an_event_never_waits_longer_than_any_other_call() -> None:
+    clients = FakeClients()
+    clients.timeouts = Timeouts.reading(3)
+    post_all(clients, [spec("A")])
+    assert clients.calls[0][2] == {"_request_timeout": (3, 3)}

@@ -2,9 +2,14 @@
 
 ``prometheus-api-client`` is synchronous, so queries run in this source's own thread pool
 (``max_concurrent`` workers, separate from the Kubernetes clients' pool) under a timeout per
-server; a slow Prometheus can occupy at most these workers and never stalls API calls or the
-event loop. The same query to the same server is made once per tick: concurrent callers
-share the request in flight, and a result is reused for ``max_age`` seconds.
+server; a slow Prometheus never stalls API calls or the event loop. One server holds at most
+``limits.per_server_concurrency`` of the workers, counted until its thread really ends (not
+when the caller gives up), so a slow or trickling server cannot starve the others. The same
+query to the same server is made once per tick: concurrent callers share the request in
+flight, and a result is reused for ``max_age`` seconds.
+
+Every failure is a ``MetricSourceError`` whose message starts with its kind and gives a fixed
+reason: nothing the server sent is quoted.
 """
 
 from __future__ import annotations
@@ -15,24 +20,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from prometheus_api_client.exceptions import PrometheusApiClientException
+import urllib3
 
 from podpilot.autoscaler.api.proposals import Proposed
 from podpilot.autoscaler.api.spec import MetricSpec
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError
 from podpilot.autoscaler.sources.prometheus_connection import Connection, redact
-from podpilot.autoscaler.sources.prometheus_servers import ServerResolver, server_api
+from podpilot.autoscaler.sources.prometheus_servers import (
+    ServerResolver,
+    server_api,
+    server_failure,
+)
 from podpilot.autoscaler.sources.promql_result import (
     EmptyResult,
     ReducedValue,
     Reduction,
     ResultError,
-    excerpt,
     reduce_samples,
     samples_of,
 )
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.single_flight import SingleFlight
+from podpilot.settings import DEFAULT_PROMETHEUS_LIMITS, PrometheusLimits
 
 
 @dataclass(frozen=True)
@@ -50,24 +59,26 @@ _Key = tuple[str, str, str]  # namespace, server, query
 
 
 def classify(error: BaseException) -> tuple[str, str]:
-    """A bounded kind and a readable message for a failed query."""
-    if isinstance(error, requests.Timeout | TimeoutError):
-        return "timeout", "the query timed out"
+    """A bounded kind and a fixed message for a failed query (never the error's own text,
+    which can quote the server or the URL)."""
+    if isinstance(error, ResultError):
+        return error.kind, str(error)
+    if isinstance(error, requests.Timeout | TimeoutError) or _read_timed_out(error):
+        return "timeout", "no complete answer within the query's time limit"
     if isinstance(error, requests.ConnectionError):
-        return "unreachable", f"cannot connect: {error}"
-    if isinstance(error, ValueError):  # requests.JSONDecodeError: a 200 that is not JSON
-        return (
-            "bad_response",
-            f"the answer is not JSON ({type(error).__name__}: {excerpt(str(error))})",
-        )
-    if isinstance(error, PrometheusApiClientException):
-        text = str(error)
-        if "HTTP Status Code 401" in text or "HTTP Status Code 403" in text:
-            return "unauthorized", f"the server refused the credentials ({text[:200]})"
-        return "http_error", text[:500]
+        return "unreachable", "cannot connect to the server, or it closed the connection"
+    if isinstance(error, ValueError):
+        return "bad_response", "the answer is not JSON"
     if isinstance(error, requests.RequestException):
-        return "http_error", excerpt(str(error), 500)
-    return "bad_response", f"{type(error).__name__}: {excerpt(str(error))}"
+        return "http_error", f"the request failed ({type(error).__name__})"
+    return "bad_response", f"the answer could not be read ({type(error).__name__})"
+
+
+def _read_timed_out(error: BaseException) -> bool:
+    """A read timeout that ``requests`` reports as a ``ConnectionError``: with retries off,
+    urllib3 wraps it in ``MaxRetryError``, which ``requests`` maps to ``ConnectionError``."""
+    cause = error.args[0] if isinstance(error, requests.ConnectionError) and error.args else None
+    return isinstance(getattr(cause, "reason", None), urllib3.exceptions.ReadTimeoutError)
 
 
 class PrometheusSource:
@@ -81,9 +92,12 @@ class PrometheusSource:
         max_concurrent: int = 8,
         max_age: float = 1.0,
         resolver: ServerResolver | None = None,
+        limits: PrometheusLimits = DEFAULT_PROMETHEUS_LIMITS,
     ) -> None:
-        self._resolver = resolver or ServerResolver(clients)
+        self._resolver = resolver or ServerResolver(clients, limits=limits)
         self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="podpilot-prometheus")
+        self._per_server = limits.per_server_concurrency
+        self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._results: SingleFlight[_Key, Any] = SingleFlight(self._fetch_key, max_age, prune=True)
         self.requests_made = 0
 
@@ -94,7 +108,7 @@ class PrometheusSource:
         try:
             return reduce_samples(samples_of(result), query.reduction, query.empty_result)
         except ResultError as error:
-            raise MetricSourceError(api, str(error), error.kind) from None
+            raise MetricSourceError(api, f"{error.kind}: {error}", error.kind) from None
 
     async def _fetch_key(self, key: _Key) -> Any:
         return await self._fetch(*key)
@@ -102,19 +116,35 @@ class PrometheusSource:
     async def _fetch(self, namespace: str, server: str, promql: str) -> Any:
         api = server_api(namespace, server)
         connection = await self._resolver.connection(namespace, server)
-        self.requests_made += 1
-        loop = asyncio.get_running_loop()
-        # The client's own timeout bounds the request; this one also bounds DNS and TLS setup.
-        deadline = connection.settings.timeout + 1.0
+        slots = self._slots.setdefault((namespace, server), asyncio.Semaphore(self._per_server))
+        # The connection's watchdog ends the request at its timeout; this one also bounds the
+        # wait for a slot, DNS and TLS setup.
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._pool, connection.query, promql), deadline
-            )
-        except ResultError as error:
-            raise MetricSourceError(api, _clean(str(error), connection), error.kind) from None
+            async with asyncio.timeout(connection.settings.timeout + 1.0):
+                await slots.acquire()
+                return await self._run(slots, connection, promql)
         except Exception as error:
             kind, message = classify(error)
-            raise MetricSourceError(api, _clean(message, connection), kind) from None
+            raise server_failure(api, kind, _clean(message, connection)) from None
+
+    async def _run(self, slots: asyncio.Semaphore, connection: Connection, promql: str) -> Any:
+        """``connection.query`` in a worker; the server's slot is freed when the worker ends,
+        even if the caller stopped waiting long before."""
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self._pool, connection.query, promql)
+        except BaseException:
+            slots.release()
+            raise
+        self.requests_made += 1
+
+        def finished(done: asyncio.Future[Any]) -> None:
+            slots.release()
+            if not done.cancelled():
+                done.exception()  # retrieved here, so an abandoned failure is not logged
+
+        future.add_done_callback(finished)
+        return await asyncio.shield(future)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -3,26 +3,39 @@
 Credential values live only in this module's objects, in the client's session, and (for TLS
 files, which ``requests`` can only take as paths) in a private temporary directory that is
 removed when the connection is closed. ``Credentials`` never prints its values, and
-``redact`` scrubs them from any text before it reaches a log, a status or an Event.
+``redact`` scrubs them, in every encoding they travel in, from any text before it reaches a
+log, a status or an Event.
+
+An answer is read under the admin's limits (``settings.PrometheusLimits``): never more than
+``max_response_bytes`` held, never longer than ``timeout`` in total (a watchdog shuts the
+socket of a server that trickles), and never more than ``max_series`` series. Its body is never
+quoted: failures are fixed reasons of a named kind.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from podpilot.autoscaler.sources.promql_result import instant_query_result
+from podpilot.autoscaler.sources.promql_result import ResultError, instant_query_result
+from podpilot.settings import MIB, PrometheusLimits
 
 REDACTED = "<redacted>"
 
@@ -39,9 +52,21 @@ class Credentials:
     password: str = field(default="", repr=False)
 
     def secret_values(self) -> tuple[str, ...]:
-        """Values that must never appear in text shown to anyone (the CA is public)."""
-        values = (self.client_key_pem, self.bearer_token, self.password, self.username)
-        return tuple(value for value in values if value)
+        """Values that must never appear in text shown to anyone (the CA is public), each as
+        held and as it may come back: base64 (a basic-auth header, or the value alone),
+        URL-encoded, JSON-escaped, and the bearer header."""
+        raw = [self.client_key_pem, self.bearer_token.strip(), self.password, self.username]
+        values = [value for value in raw if value]
+        forms = set(values)
+        if self.username or self.password:
+            pair = f"{self.username}:{self.password}".encode()
+            forms.add(base64.b64encode(pair).decode())
+        for value in values:
+            forms.add(base64.b64encode(value.encode()).decode())
+            forms.update((quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]))
+        if self.bearer_token.strip():
+            forms.add(f"Bearer {self.bearer_token.strip()}")
+        return tuple(sorted((form for form in forms if form), key=len, reverse=True))
 
     def fingerprint(self) -> str:
         """A digest that changes when any credential changes (to rebuild the client)."""
@@ -72,8 +97,82 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class ConnectionSettings:
     url: str
-    timeout: float
+    timeout: float  # the whole query, from connecting to the last byte of the answer
     insecure_skip_verify: bool = False
+    max_response_bytes: int = PrometheusLimits.max_response_bytes
+    max_series: int = PrometheusLimits.max_series
+
+
+READ_CHUNK = 64 * 1024
+
+
+def _shut_down(response: requests.Response) -> None:
+    """End the TCP connection a streamed answer is read from, which wakes the reading thread.
+
+    Through a duplicate of its descriptor: ``shutdown`` acts on the connection, not on the
+    descriptor, and the duplicate is ours to close.
+    """
+    with (
+        suppress(OSError, ValueError, AttributeError),  # already closed, or read to its end
+        socket.socket(fileno=os.dup(response.raw.fileno())) as duplicate,
+    ):
+        duplicate.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def _shut_at(deadline: float, response: requests.Response) -> Iterator[threading.Event]:
+    """Shut ``response``'s connection at ``deadline`` (monotonic) if it is still being read: a
+    server sending a byte now and then would otherwise pass every per-read timeout. The
+    event is set when the watchdog fired."""
+    fired = threading.Event()
+    guard = threading.Lock()  # the watchdog never touches a descriptor after the block ends
+    reading = True
+
+    def shut() -> None:
+        with guard:
+            if reading:
+                fired.set()
+                _shut_down(response)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+        with guard:
+            reading = False
+
+
+def read_bounded(
+    response: requests.Response, limit: int, deadline: float, fired: threading.Event
+) -> bytes:
+    """The decoded body, refused as soon as it passes ``limit`` bytes or ``deadline``."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ResultError("response_too_large", _too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise ResultError("response_too_large", _too_large(limit))
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            chunks.append(chunk)
+    except requests.RequestException:
+        if fired.is_set():
+            raise TimeoutError from None
+        raise
+    if fired.is_set():
+        raise TimeoutError
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"the answer is larger than the limit of {limit / MIB:g} MiB"
 
 
 class Connection:
@@ -124,21 +223,42 @@ class Connection:
 
         Made through the client's session rather than ``custom_query``, which returns
         ``data.result`` alone and so drops the ``status`` and ``warnings`` that mark a
-        failed or partial answer (``promql_result.instant_query_result`` checks them).
+        failed or partial answer (``promql_result.instant_query_result`` checks them), and
+        which reads the whole answer into memory before anything can refuse it.
         """
+        settings = self.settings
+        deadline = time.monotonic() + settings.timeout
         response = self._session.get(
             f"{self.client.url}/api/v1/query",
             params={"query": promql},
             headers=self._headers,
             auth=self._auth,
-            timeout=self.settings.timeout,
+            timeout=settings.timeout,
+            stream=True,
+            # A redirect could lead outside the URLs the admin allows; Prometheus's API has none.
+            allow_redirects=False,
         )
-        if response.status_code != 200:
-            # Worded as the client words it, which ``prometheus.classify`` reads.
-            raise PrometheusApiClientException(
-                f"HTTP Status Code {response.status_code} ({response.content[:500]!r})"
+        with response, _shut_at(deadline, response) as fired:
+            if response.status_code in (401, 403):
+                raise ResultError(
+                    "unauthorized",
+                    f"the server refused the credentials (HTTP {response.status_code})",
+                )
+            if response.status_code != 200:
+                raise ResultError("http_error", f"the server answered HTTP {response.status_code}")
+            body = read_bounded(response, settings.max_response_bytes, deadline, fired)
+        try:
+            document = json.loads(body)
+        except ValueError:  # also a body that is not UTF-8
+            raise ResultError("bad_response", "the answer is not JSON") from None
+        result = instant_query_result(document)
+        if isinstance(result, list) and len(result) > settings.max_series:
+            raise ResultError(
+                "too_many_series",
+                f"the query returned {len(result)} series, more than the limit of "
+                f"{settings.max_series}",
             )
-        return instant_query_result(response.json())
+        return result
 
     def close(self) -> None:
         self.client.close()

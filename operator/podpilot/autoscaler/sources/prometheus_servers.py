@@ -5,6 +5,11 @@ namespace; its Secrets are read from that same namespace, so a tenant can only p
 Autoscalers at servers and credentials it owns. Resolved servers are kept for ``ttl`` seconds
 (edits and rotated Secrets take effect within that time) and a connection is rebuilt only
 when its settings or credentials changed.
+
+The admin's ``PrometheusLimits`` apply before any request: a URL outside ``allowed_urls`` is
+refused (``url_refused``), and so are credentials over plain http unless the server sets
+``allowInsecureHttp`` (``insecure_transport``); the server's timeout is capped at
+``max_query_seconds``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ from podpilot.autoscaler.sources.prometheus_connection import (
     ConnectionSettings,
     Credentials,
 )
+from podpilot.autoscaler.sources.prometheus_guardrails import (
+    credentials_over_plain_http,
+    url_allowed,
+)
 from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, failure_kind, no_answer
+from podpilot.settings import DEFAULT_PROMETHEUS_LIMITS, PrometheusLimits
 
 PLURAL = "prometheusservers"
 DEFAULT_TIMEOUT = 5.0
@@ -47,6 +57,7 @@ class ServerSpec:
     url: str
     timeout: float = DEFAULT_TIMEOUT
     insecure_skip_verify: bool = False
+    allow_insecure_http: bool = False
     ca: SecretKey | None = None
     client_cert: SecretKey | None = None
     client_key: SecretKey | None = None
@@ -65,6 +76,10 @@ class ServerSpec:
         }
         return {field: ref for field, ref in named.items() if ref is not None}
 
+    def sends_credentials(self) -> bool:
+        """A header with a secret goes with each request (client keys stay in TLS)."""
+        return any(ref is not None for ref in (self.bearer_token, self.username, self.password))
+
 
 def _ref(raw: Mapping[str, Any] | None, key_field: str, default_key: str) -> SecretKey | None:
     if not raw or not raw.get("name"):
@@ -82,6 +97,7 @@ def parse_server_spec(raw: Mapping[str, Any]) -> ServerSpec:
         url=str(raw.get("url", "")),
         timeout=float(raw.get("timeoutSeconds", DEFAULT_TIMEOUT)),
         insecure_skip_verify=bool(tls.get("insecureSkipVerify", False)),
+        allow_insecure_http=bool(raw.get("allowInsecureHttp", False)),
         ca=_ref(tls.get("caSecretRef"), "key", "ca.crt"),
         client_cert=_ref(client, "certKey", "tls.crt"),
         client_key=_ref(client, "keyKey", "tls.key"),
@@ -101,6 +117,24 @@ def secret_value(data: Mapping[str, Any] | None, ref: SecretKey) -> str:
         raise KeyError(f"Secret {ref.name} key {ref.key} is not base64-encoded text") from error
 
 
+def admit_server(api: str, spec: ServerSpec, limits: PrometheusLimits) -> None:
+    """Refuse a server the admin's limits do not admit, before reading its Secrets."""
+    if not url_allowed(spec.url, limits.allowed_urls):
+        raise server_failure(
+            api,
+            "url_refused",
+            "spec.url is outside the URLs this operator may query "
+            "(--prometheus-allowed-url); ask the cluster admin to allow it",
+        )
+    if credentials_over_plain_http(spec.url, spec.sends_credentials(), spec.allow_insecure_http):
+        raise server_failure(
+            api,
+            "insecure_transport",
+            "credentials are only sent over https; use an https:// URL or set "
+            "spec.allowInsecureHttp: true",
+        )
+
+
 @dataclass
 class _Entry:
     resolved_at: float
@@ -113,12 +147,23 @@ def server_api(namespace: str, name: str) -> str:
     return f"Prometheus server {namespace}/{name}"
 
 
+def server_failure(api: str, kind: str, message: str) -> MetricSourceError:
+    """A failure whose message starts with its kind, so that conditions and Events name it."""
+    return MetricSourceError(api, f"{kind}: {message}", kind)
+
+
 class ServerResolver:
     """Finds a ``PrometheusServer`` and its Secrets and keeps one connection per server."""
 
-    def __init__(self, clients: ApiClients, ttl: float = 10.0) -> None:
+    def __init__(
+        self,
+        clients: ApiClients,
+        ttl: float = 10.0,
+        limits: PrometheusLimits = DEFAULT_PROMETHEUS_LIMITS,
+    ) -> None:
         self._clients = clients
         self._ttl = ttl
+        self._limits = limits
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -133,11 +178,11 @@ class ServerResolver:
                 settings, credentials = await self._clients.call(self._read, namespace, name)
             except TRANSPORT_ERRORS as error:
                 clients = self._clients
-                raise MetricSourceError(
+                raise server_failure(
                     server_api(namespace, name),
+                    failure_kind(error),
                     f"reading PrometheusServer {name} and its Secrets: "
                     f"{no_answer(error, clients.server, clients.timeouts)}",
-                    failure_kind(error),
                 ) from None
             fingerprint = f"{settings!r}/{credentials.fingerprint()}"
             if entry is not None and entry.fingerprint == fingerprint:
@@ -159,13 +204,14 @@ class ServerResolver:
             )
         except kubernetes.client.ApiException as error:
             if error.status == 404:
-                raise MetricSourceError(
-                    api, f"PrometheusServer {name} not found in namespace {namespace}", "not_found"
+                raise server_failure(
+                    api, "not_found", f"PrometheusServer {name} not found in namespace {namespace}"
                 ) from None
-            raise MetricSourceError(
-                api, f"reading PrometheusServer {name}: HTTP {error.status}", "not_found"
+            raise server_failure(
+                api, "not_found", f"reading PrometheusServer {name}: HTTP {error.status}"
             ) from None
         spec = parse_server_spec(body.get("spec") or {})
+        admit_server(api, spec, self._limits)
         core = kubernetes.client.CoreV1Api(self._clients.kubernetes)
         secrets: dict[str, Mapping[str, Any] | None] = {}
         values: dict[str, str] = {}
@@ -175,15 +221,22 @@ class ServerResolver:
                     secret = core.read_namespaced_secret(ref.name, namespace)
                 except kubernetes.client.ApiException as error:
                     reason = "not found" if error.status == 404 else f"HTTP {error.status}"
-                    raise MetricSourceError(
-                        api, f"reading Secret {ref.name}: {reason}", "credentials"
+                    raise server_failure(
+                        api, "credentials", f"reading Secret {ref.name}: {reason}"
                     ) from None
                 secrets[ref.name] = secret.data
             try:
                 values[field_name] = secret_value(secrets[ref.name], ref)
             except KeyError as error:
-                raise MetricSourceError(api, str(error.args[0]), "credentials") from None
-        settings = ConnectionSettings(spec.url, spec.timeout, spec.insecure_skip_verify)
+                raise server_failure(api, "credentials", str(error.args[0])) from None
+        limits = self._limits
+        settings = ConnectionSettings(
+            spec.url,
+            min(spec.timeout, limits.max_query_seconds),
+            spec.insecure_skip_verify,
+            max_response_bytes=limits.max_response_bytes,
+            max_series=limits.max_series,
+        )
         return settings, Credentials(**values)
 
     def close(self) -> None:
@@ -196,7 +249,9 @@ __all__ = [
     "SecretKey",
     "ServerResolver",
     "ServerSpec",
+    "admit_server",
     "parse_server_spec",
     "secret_value",
     "server_api",
+    "server_failure",
 ]

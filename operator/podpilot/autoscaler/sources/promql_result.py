@@ -7,6 +7,10 @@ An answer marked partial (``warnings``) is an error too: a sum over the stores t
 lower than the real one, and acting on it could scale down on missing data. Values that do not
 fit the milli-unit range of a quantity (int64, as ``Quantity.MilliValue()``) are refused here,
 before any arithmetic that could overflow.
+
+Messages never quote the answer (its ``error``, ``warnings`` or samples): the server is chosen
+by a tenant and could echo anything, so only counts, numbers and Prometheus's documented
+``errorType`` words reach a status.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from podpilot.apimachinery.quantities import MAX_INT64
 
 # The largest magnitude, in base units, whose milli-units fit in an int64.
 MAX_VALUE = MAX_INT64 / 1000
-# How much of a server's warning text an error message quotes.
-EXCERPT_CHARS = 200
+# Prometheus's documented errorType values; any other is reported as "other".
+ERROR_TYPES = frozenset(
+    ("timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found")
+)
 
 
 class Reduction(enum.StrEnum):
@@ -60,11 +66,11 @@ def _sample(raw: Any) -> tuple[float, float]:
     try:
         timestamp, text = float(raw[0]), str(raw[1])
         value = float(text)
-    except (TypeError, ValueError, IndexError) as error:
-        raise ResultError("bad_response", f"unreadable sample {raw!r}") from error
+    except (TypeError, ValueError, IndexError):
+        raise ResultError("bad_response", "a sample is not a [time, value] pair") from None
     if not math.isfinite(value):
-        raise ResultError("bad_response", f"the query returned {text}, not a finite number")
-    _check_fits(value, f"the query returned {excerpt(text, 40)}")
+        raise ResultError("bad_response", f"the query returned {value}, not a finite number")
+    _check_fits(value, f"the query returned {value:.4g}")
     return timestamp, value
 
 
@@ -73,12 +79,6 @@ def _check_fits(value: float, what: str) -> None:
         raise ResultError(
             "bad_response", f"{what}, beyond the range of a quantity (|value| <= {MAX_VALUE:.4g})"
         )
-
-
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """``text`` on one line, cut to about ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
 def instant_query_result(document: Any) -> Any:
@@ -91,21 +91,17 @@ def instant_query_result(document: Any) -> Any:
     """
     if not isinstance(document, dict):
         raise ResultError("bad_response", "the answer is not a JSON object")
-    status = document.get("status")
-    if status != "success":
-        error = excerpt(str(document.get("error") or "no error given"))
-        raise ResultError(
-            "bad_response", f"the answer's status is {excerpt(str(status), 20)}: {error}"
-        )
+    if document.get("status") != "success":
+        error_type = document.get("errorType")
+        named = error_type if error_type in ERROR_TYPES else "other"
+        raise ResultError("bad_response", f"the query failed (errorType {named})")
     warnings = document.get("warnings") or []
     if not isinstance(warnings, list):
         warnings = [warnings]
     if warnings:
-        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
         raise ResultError(
             "partial_response",
-            f"the answer is partial or questionable, the server warned: "
-            f"{excerpt(str(warnings[0]))}{more}",
+            f"the answer is partial or questionable: the server sent {len(warnings)} warning(s)",
         )
     data = document.get("data")
     if not isinstance(data, dict) or "result" not in data:
@@ -166,7 +162,6 @@ __all__ = [
     "ReducedValue",
     "Reduction",
     "ResultError",
-    "excerpt",
     "instant_query_result",
     "reduce_samples",
     "samples_of",

@@ -21,6 +21,7 @@ from podpilot.autoscaler.sources.prometheus import PrometheusSource, read_promet
 from podpilot.autoscaler.sources.resource import ResourceMetricsSource, read_resource_metric
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery
+from podpilot.settings import DEFAULT_PROMETHEUS_LIMITS, PrometheusLimits
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,15 @@ class MetricSources:
         discovery: Discovery,
         resource_max_age: float,
         prometheus_concurrency: int = 8,
+        prometheus_limits: PrometheusLimits = DEFAULT_PROMETHEUS_LIMITS,
     ) -> MetricSources:
         return cls(
             resource=ResourceMetricsSource(clients, discovery, resource_max_age),
             custom=CustomMetricsSource(clients, discovery),
             external=ExternalMetricsSource(clients, discovery),
-            prometheus=PrometheusSource(clients, max_concurrent=prometheus_concurrency),
+            prometheus=PrometheusSource(
+                clients, max_concurrent=prometheus_concurrency, limits=prometheus_limits
+            ),
         )
 
 

@@ -42,14 +42,13 @@ def test_a_complete_answer_gives_its_result() -> None:
     assert instant_query_result({**answer, "infos": ["PromQL info: ..."]}) == VECTOR
 
 
-def test_a_partial_answer_is_an_error_naming_a_bounded_excerpt_of_the_warning() -> None:
+def test_a_partial_answer_is_an_error_that_counts_the_warnings_without_quoting_them() -> None:
     with pytest.raises(ResultError) as raised:
         instant_query_result(PARTIAL)
     text = str(raised.value)
     assert raised.value.kind == "partial_response"
-    assert "partial response: store 10.0.0.7:10901 unavailable" in text
-    assert "(and 1 more)" in text
-    assert len(text) < 400
+    assert "2 warning(s)" in text
+    assert "10.0.0.7" not in text and "second" not in text
 
 
 @pytest.mark.parametrize(
@@ -113,7 +112,7 @@ def test_a_served_complete_answer_is_read() -> None:
 @pytest.mark.parametrize(
     ("body", "kind", "words"),
     [
-        (json.dumps(PARTIAL).encode(), "partial_response", "store 10.0.0.7:10901 unavailable"),
+        (json.dumps(PARTIAL).encode(), "partial_response", "2 warning(s)"),
         (b"<html>proxy login</html>", "bad_response", "not JSON"),
         (
             json.dumps(
@@ -129,4 +128,5 @@ def test_a_served_unusable_answer_is_a_source_failure(body: bytes, kind: str, wo
         read_from(body)
     assert raised.value.kind == kind
     assert words in str(raised.value) and "Prometheus server ns/main" in str(raised.value)
-    assert len(str(raised.value)) < 500
+    assert f"{kind}: " in str(raised.value)
+    assert "10.0.0.7" not in str(raised.value) and "proxy login" not in str(raised.value)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from podpilot.autoscaler.sources.base import MetricSourceError
 from podpilot.autoscaler.sources.prometheus import PrometheusQuery, PrometheusSource, classify
@@ -127,14 +126,15 @@ def test_redact_hides_every_secret_in_a_message() -> None:
     assert cleaned.count(REDACTED) == 2
 
 
-def test_classify_gives_bounded_kinds() -> None:
+def test_classify_gives_bounded_kinds_and_fixed_messages() -> None:
     assert classify(requests.ConnectTimeout("x"))[0] == "timeout"
     assert classify(TimeoutError())[0] == "timeout"
-    assert classify(requests.ConnectionError("refused"))[0] == "unreachable"
-    refused = PrometheusApiClientException("HTTP Status Code 401 (b'Unauthorized')")
-    assert classify(refused)[0] == "unauthorized"
-    assert classify(PrometheusApiClientException("HTTP Status Code 400 (b'parse')"))[0] == (
-        "http_error"
+    unreachable = classify(requests.ConnectionError("refused by http://10.1.2.3/secret-path"))
+    assert unreachable[0] == "unreachable" and "10.1.2.3" not in unreachable[1]
+    assert classify(ResultError("unauthorized", "refused"))[0] == "unauthorized"
+    assert classify(ValueError("Expecting value: <html>x</html>")) == (
+        "bad_response",
+        "the answer is not JSON",
     )
 
 
@@ -202,7 +202,7 @@ def test_a_caller_with_a_short_period_asks_again_sooner() -> None:
 
 
 def test_a_failure_names_the_server_and_hides_the_token() -> None:
-    error = PrometheusApiClientException("HTTP Status Code 401 (b'bad token tok-123456')")
+    error = ResultError("unauthorized", "refused tok-123456")
     source = source_with(FakeConnection(None, error))
     with pytest.raises(MetricSourceError) as raised:
         asyncio.run(source.read(PrometheusQuery("ns", "main", "up")))

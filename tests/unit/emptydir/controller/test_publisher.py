@@ -11,14 +11,13 @@ from kubernetes.client.exceptions import ApiException
 from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi
 
 from podpilot.emptydir.controller.publisher import ReportPublisher
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.custom_objects import REQUEST_TIMEOUT
+from podpilot.kube.clients import ApiClients, Timeouts
 
 APPLIED = {
     "field_manager": "podpilot-emptydir",
     "force": True,
     "_content_type": "application/apply-patch+yaml",
-    "_request_timeout": REQUEST_TIMEOUT,
+    "_request_timeout": Timeouts().pair(),
 }
 MANIFEST: dict[str, Any] = {
     "apiVersion": "podpilot.io/v1alpha1",
@@ -41,7 +40,7 @@ def test_reports_are_listed_across_namespaces_by_the_managed_by_label() -> None:
             ("podpilot.io", "v1alpha1", "emptydirreports"),
             {
                 "label_selector": "app.kubernetes.io/managed-by=podpilot-emptydir",
-                "_request_timeout": REQUEST_TIMEOUT,
+                "_request_timeout": Timeouts().pair(),
             },
         )
     ]
@@ -70,7 +69,7 @@ def test_a_missing_report_is_deleted_quietly_other_refusals_raise() -> None:
         (
             "delete_namespaced_custom_object",
             ("podpilot.io", "v1alpha1", "ns", "emptydirreports", "deployment-web"),
-            {"_request_timeout": REQUEST_TIMEOUT},
+            {"_request_timeout": Timeouts().pair()},
         )
     ]
     asyncio.run(publisher(FakeCustomObjectsApi(fail=ApiException(404))).delete("ns", "r"))
@@ -91,6 +90,9 @@ def test_the_policy_status_is_merge_patched_without_a_field_manager() -> None:
                 "default",
                 {"status": {"lastFullScan": "t"}},
             ),
-            {"_content_type": "application/merge-patch+json", "_request_timeout": REQUEST_TIMEOUT},
+            {
+                "_content_type": "application/merge-patch+json",
+                "_request_timeout": Timeouts().pair(),
+            },
         )
     ]

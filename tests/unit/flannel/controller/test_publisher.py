@@ -12,12 +12,11 @@ from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsAp
 
 from podpilot.flannel.api.reports import Desired, network_report_body, node_report_body
 from podpilot.flannel.controller.publisher import ReportPublisher
-from podpilot.kube.clients import ApiClients
-from podpilot.kube.custom_objects import REQUEST_TIMEOUT
+from podpilot.kube.clients import ApiClients, Timeouts
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 STAMP = "2026-01-02T03:04:05Z"
-TIMEOUT = {"_request_timeout": REQUEST_TIMEOUT}
+TIMEOUT = {"_request_timeout": Timeouts().pair()}
 MERGE = {"_content_type": "application/merge-patch+json", **TIMEOUT}
 NODES = ("podpilot.io", "v1alpha1", "flannelsubnetreports")
 NETWORKS = ("podpilot.io", "v1alpha1", "flannelnetworkreports")
