@@ -312,6 +312,7 @@ def test_node_access_and_scale_or_secrets_never_share_a_service_account_when_apa
     docs = render(
         "-f",
         str(VALUES / "good" / "autoscaler-with-secrets.yaml"),
+        *controller_values(CONTROLLERS),
         f"--set=controllers.emptydir.ownDeployment={own}",
         f"--set=controllers.emptydir.kubelet.apiserverProxy={proxy}",
     )
