@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import kubernetes
@@ -103,6 +104,13 @@ def client(tls: KubeletSettings, timeouts: Timeouts = SHORT) -> KubeletClient:
     return OPEN_CLIENTS[-1]
 
 
+def refusal(port: int, ca: Path) -> KubeletError:
+    """The error of a Summary read from 127.0.0.1:``port`` that trusts ``ca``."""
+    with pytest.raises(KubeletError) as raised:
+        client(KubeletSettings(ca_file=str(ca))).summary("127.0.0.1", port)
+    return raised.value
+
+
 def test_a_verified_kubelet_gets_the_token_and_answers(
     kubelet: tuple[int, type[FakeKubelet]], cluster_pki: dev_pki.Pki
 ) -> None:
@@ -116,11 +124,10 @@ def test_a_wrong_ca_fails_before_any_request_is_sent(
     kubelet: tuple[int, type[FakeKubelet]], other_pki: dev_pki.Pki
 ) -> None:
     port, handler = kubelet
-    with pytest.raises(KubeletError) as raised:
-        client(KubeletSettings(ca_file=str(other_pki.ca_cert))).summary("127.0.0.1", port)
-    assert raised.value.outcome == "tls"
-    assert str(other_pki.ca_cert) in str(raised.value)
-    assert "certificate verify failed" in str(raised.value)
+    error = refusal(port, other_pki.ca_cert)
+    assert error.outcome == "tls"
+    assert str(other_pki.ca_cert) in str(error)
+    assert "certificate verify failed" in str(error)
     assert handler.seen == []  # the token never left the operator
 
 
@@ -137,10 +144,9 @@ def test_a_refusal_is_forbidden_and_carries_no_body(
     forbidding_kubelet: tuple[int, type[FakeKubelet]], cluster_pki: dev_pki.Pki
 ) -> None:
     port, _ = forbidding_kubelet
-    with pytest.raises(KubeletError) as raised:
-        client(KubeletSettings(ca_file=str(cluster_pki.ca_cert))).summary("127.0.0.1", port)
-    assert raised.value.outcome == "forbidden"
-    assert "HTTP 403" in str(raised.value) and "secret" not in str(raised.value)
+    error = refusal(port, cluster_pki.ca_cert)
+    assert error.outcome == "forbidden"
+    assert "HTTP 403" in str(error) and "secret" not in str(error)
 
 
 def test_a_silent_kubelet_times_out_within_the_bound() -> None:
