@@ -41,6 +41,8 @@ def configuration(
     *,
     node_ip: str,
     client_ca: Path,
+    serving_cert: Path,
+    serving_key: Path,
     runtime_socket: Path,
     cgroup_root: str,
     pod_cidr: str,
@@ -52,6 +54,9 @@ def configuration(
         "address": node_ip,
         "port": PORT,
         "readOnlyPort": 0,
+        # Signed by the cluster CA for the node's address, so the emptyDir audit can verify it.
+        "tlsCertFile": str(serving_cert),
+        "tlsPrivateKeyFile": str(serving_key),
         "healthzBindAddress": node_ip,
         "healthzPort": HEALTHZ_PORT,
         "authentication": {

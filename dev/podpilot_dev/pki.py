@@ -174,3 +174,18 @@ def create(directory: Path, extra_server_ips: Sequence[str] = ()) -> Pki:
 def issue_client(pki: Pki, name: str, user: str, groups: Sequence[str] = ()) -> None:
     """Issue a client certificate for ``user`` (e.g. a kubelet: system:node:NAME)."""
     _issue(pki, name, user, organizations=groups, client=True)
+
+
+def issue_kubelet_serving(pki: Pki, name: str, node_name: str, address: str) -> None:
+    """Issue a kubelet's serving certificate from the cluster CA, for its node name and the
+    address clients dial (the node's InternalIP), as a cluster with kubelet serving
+    certificates signed by its CA has them; without one a kubelet signs its own."""
+    _issue(
+        pki,
+        name,
+        f"system:node:{node_name}",
+        organizations=["system:nodes"],
+        ip_sans=[address],
+        dns_sans=[node_name],
+        server=True,
+    )

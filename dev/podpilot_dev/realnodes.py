@@ -274,11 +274,15 @@ class RealNodes:
         layout.pod_logs.mkdir(parents=True, exist_ok=True)
         cert_name = f"kubelet-{record.name}"
         dev_pki.issue_client(tls, cert_name, f"system:node:{record.name}", ["system:nodes"])
+        serving_name = f"kubelet-serving-{record.name}"
+        dev_pki.issue_kubelet_serving(tls, serving_name, record.name, record.address)
         layout.kubeconfig.write_text(_kubeconfig(self.steps, self.network.gateway, cert_name))
         layout.config.write_text(
             kubelet.configuration(
                 node_ip=record.address,
                 client_ca=tls.ca_cert,
+                serving_cert=tls.cert(serving_name),
+                serving_key=tls.key(serving_name),
                 runtime_socket=runtime.socket,
                 cgroup_root=f"/{record.cgroup}",
                 pod_cidr=record.pod_cidr,

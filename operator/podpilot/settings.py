@@ -42,6 +42,22 @@ class FlannelSettings:
 
 
 @dataclass(frozen=True)
+class KubeletSettings:
+    """How the emptyDir audit reaches kubelets directly (metrics-server's ``--kubelet-*`` flags).
+
+    Attributes:
+        ca_file: PEM bundle of the CA(s) that sign kubelet serving certificates; ``None``: the
+            CA bundle of the operator's API credentials (in cluster, the ServiceAccount's
+            ``ca.crt``).
+        insecure_tls: Do not verify kubelet serving certificates at all: whoever answers on a
+            node's address then receives the operator's token. For test clusters only.
+    """
+
+    ca_file: str | None = None
+    insecure_tls: bool = False
+
+
+@dataclass(frozen=True)
 class LeaderElectionSettings:
     """The Lease that decides which replica writes (kube-controller-manager's ``--leader-elect*``
     flags and client-go's default durations)."""
@@ -95,6 +111,7 @@ class OperatorSettings:
     retry_rate_per_second: float = 10.0
     retry_burst: int = 100
     flannel: FlannelSettings = field(default_factory=FlannelSettings)
+    kubelet: KubeletSettings = field(default_factory=KubeletSettings)
     # Off when standalone: the only replica needs no Lease.
     leader_election: LeaderElectionSettings = field(
         default_factory=lambda: LeaderElectionSettings(enabled=False)

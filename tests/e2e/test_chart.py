@@ -184,23 +184,22 @@ def test_install_is_admitted_in_a_restricted_namespace(
         "--timeout=120s",
     )
     selector = f"app.kubernetes.io/instance={release}"
-    pods = wait_until(
-        lambda: [
-            pod
-            for pod in kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
-            if pod["status"].get("phase") == "Running"
-        ],
-        timeout=60,
-        what="two operator pods Running",
-    )
-    assert len(pods) == 2
-    assert len({pod["spec"]["nodeName"] for pod in pods}) == 2, "replicas should spread"
+
+    def running() -> list[dict[str, Any]] | None:
+        items = kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
+        up = [pod for pod in items if pod["status"].get("phase") == "Running"]
+        return up if len(up) == 4 else None
+
+    # Two replicas each of the operator and of the emptyDir audit (its own Deployment).
+    pods = wait_until(running, timeout=60, what="four pods Running")
+    for name in ("podpilot", "podpilot-emptydir"):
+        mine = [p for p in pods if p["metadata"]["labels"]["app.kubernetes.io/name"] == name]
+        assert len(mine) == 2, name
+        assert len({pod["spec"]["nodeName"] for pod in mine}) == 2, f"{name} should spread"
+        pdb = kubectl_json("get", "pdb", f"{release}-{name}", "-n", namespace)
+        assert pdb["spec"]["maxUnavailable"] == 1
     events = kubectl_json("get", "events", "-n", namespace)["items"]
     assert not [e for e in events if e.get("reason") == "FailedCreate"]
-    assert (
-        kubectl_json("get", "pdb", release + "-podpilot", "-n", namespace)["spec"]["maxUnavailable"]
-        == 1
-    )
 
 
 # --- RBAC: a kubectl auth can-i matrix ----------------------------------------------------
@@ -275,20 +274,47 @@ def can_i(kubectl: Kubectl, user: str, args: tuple[str, ...] | list[str]) -> boo
     return answer == "yes"
 
 
+def can_i_list(kubectl: Kubectl, user: str, namespace: str) -> dict[str, list[str]]:
+    """``kubectl auth can-i --list``: each resource row's resource names, as printed."""
+    result = kubectl("auth", "can-i", "--list", f"--as={user}", "-n", namespace)
+    rows: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines()[1:]:
+        columns = line.split()
+        if columns and not columns[0].startswith("/"):  # non-resource URLs start with /
+            rows.setdefault(columns[0], []).append(" ".join(columns[1:]))
+    return rows
+
+
+# (controllers, controllers.emptydir.ownDeployment, controllers.emptydir.kubelet.apiserverProxy)
+TOGGLES = [
+    (("autoscaler", "emptydir", "flannel"), True, False),  # the chart's defaults
+    (("autoscaler", "emptydir", "flannel"), False, False),
+    (("autoscaler", "emptydir", "flannel"), True, True),
+    (("emptydir", "flannel"), False, True),
+    (("autoscaler",), True, False),
+]
+PROXY: Rule = ("cluster", "", "nodes/proxy", "get", "")
+
+
 @pytest.mark.parametrize(
-    "combo",
-    [("autoscaler", "emptydir", "flannel"), ("autoscaler",), ("emptydir", "flannel")],
-    ids="+".join,
+    ("combo", "own", "proxy"),
+    TOGGLES,
+    ids=[
+        f"{'+'.join(c)}-{'apart' if o else 'inside'}-{'proxy' if p else 'stats'}"
+        for c, o, p in TOGGLES
+    ],
 )
-def test_service_account_can_do_exactly_what_enabled_controllers_need(
+def test_each_service_account_can_do_exactly_what_its_controllers_need(
     helm: Helm,
     kubectl: Kubectl,
     namespace: str,
     release: str,
     crds_installed: None,
     combo: tuple[str, ...],
+    own: bool,
+    proxy: bool,
 ) -> None:
-    secrets_namespace = namespace
+    """The RBAC matrix: every ServiceAccount the chart creates, asked through the API server."""
     helm(
         "install",
         release,
@@ -297,43 +323,70 @@ def test_service_account_can_do_exactly_what_enabled_controllers_need(
         namespace,
         "--set=crds.install=false",
         *controller_values(combo),
+        f"--set=controllers.emptydir.ownDeployment={str(own).lower()}",
+        f"--set=controllers.emptydir.kubelet.apiserverProxy={str(proxy).lower()}",
         *in_namespace_values(namespace),
-        f'--set-json=controllers.autoscaler.secrets=[{{"namespace":"{secrets_namespace}","names":["prom"]}}]',
+        f'--set-json=controllers.autoscaler.secrets=[{{"namespace":"{namespace}","names":["prom"]}}]',
     )
-    user = f"system:serviceaccount:{namespace}:{release}-podpilot"
+    runs = {f"{release}-podpilot": [c for c in combo if not (own and c == "emptydir")]}
+    if own and "emptydir" in combo:
+        runs[f"{release}-podpilot-emptydir"] = ["emptydir"]
+    runs = {account: controllers for account, controllers in runs.items() if controllers}
+    created = kubectl("get", "serviceaccounts", "-n", namespace, "-o", "name").stdout.split()
+    assert sorted(f"serviceaccount/{a}" for a in runs) == sorted(
+        c for c in created if c.startswith(f"serviceaccount/{release}")
+    )
 
     # The flannel Role lives in the test namespace here; expectations follow.
     def localise(rules: set[Rule]) -> set[Rule]:
         return {(namespace if r[0] == "kube-flannel" else r[0], *r[1:]) for r in rules}  # type: ignore[misc]
 
-    granted = localise(set(KOPF_RULES).union(*(RULES_BY_CONTROLLER[c] for c in combo)))
-    if "autoscaler" in combo:
-        granted.add((namespace, "", "secrets", "get", "prom"))
-    denied = localise(
-        set().union(*(RULES_BY_CONTROLLER[c] for c in CONTROLLERS if c not in combo)) - granted
-    )
-    if "autoscaler" not in combo:
-        denied.add((namespace, "", "secrets", "get", "prom"))
-    checks = [(r, can_i_args(r, namespace), True) for r in sorted(granted)]
-    checks += [(r, can_i_args(r, namespace), False) for r in sorted(denied)]
-    checks += [(args, list(args), False) for args in FORBIDDEN]
-    checks.append(("other secret", ["get", "secrets/other", "-n", namespace], False))
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(
-            pool.map(
-                lambda check: (
-                    review(kubectl, user, check[0])
-                    if isinstance(check[0], tuple) and check[0][2] in UNDISCOVERABLE
-                    else can_i(kubectl, user, check[1])
-                ),
-                checks,
+    wrong: list[str] = []
+    for account, controllers in runs.items():
+        user = f"system:serviceaccount:{namespace}:{account}"
+        granted = localise(set(KOPF_RULES).union(*(RULES_BY_CONTROLLER[c] for c in controllers)))
+        secret = (namespace, "", "secrets", "get", "prom")
+        if "autoscaler" in controllers:
+            granted.add(secret)
+        if proxy and "emptydir" in controllers:
+            granted.add(PROXY)
+        every = set().union(*RULES_BY_CONTROLLER.values()) | {secret, PROXY}
+        denied = localise(every) - granted
+        checks = [(r, can_i_args(r, namespace), True) for r in sorted(granted)]
+        checks += [(r, can_i_args(r, namespace), False) for r in sorted(denied)]
+        checks += [(args, list(args), False) for args in FORBIDDEN]
+        checks.append(("other secret", ["get", "secrets/other", "-n", namespace], False))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(
+                pool.map(
+                    lambda check, user=user: (
+                        review(kubectl, user, check[0])
+                        if isinstance(check[0], tuple) and check[0][2] in UNDISCOVERABLE
+                        else can_i(kubectl, user, check[1])
+                    ),
+                    checks,
+                )
             )
+        wrong += [
+            f"{account} {'cannot' if expected else 'can'} {label}"
+            for (label, _, expected), answer in zip(checks, answers, strict=True)
+            if answer != expected
+        ]
+
+        # The same, as an admin reads it: kubectl auth can-i --list.
+        here, elsewhere = (
+            can_i_list(kubectl, user, namespace),
+            can_i_list(kubectl, user, "kube-system"),
         )
-    wrong = [
-        f"{'cannot' if expected else 'can'} {label}"
-        for (label, _, expected), answer in zip(checks, answers, strict=True)
-        if answer != expected
-    ]
+        if (PROXY in granted) != ("nodes/proxy" in here):
+            wrong.append(f"{account} can-i --list: nodes/proxy {here.get('nodes/proxy')}")
+        if "nodes/stats" in here and "emptydir" not in controllers:
+            wrong.append(f"{account} can-i --list: nodes/stats without the audit")
+        secrets = here.get("secrets", [])
+        if secrets != (["[] [prom] [get]"] if secret in granted else []):
+            wrong.append(f"{account} can-i --list -n {namespace}: secrets {secrets}")
+        if "secrets" in elsewhere:
+            wrong.append(f"{account} can-i --list -n kube-system: secrets {elsewhere['secrets']}")
     assert wrong == [], "\n".join(wrong)
 
 

@@ -11,6 +11,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -576,15 +577,38 @@ def _service_account_kubeconfig(
     return target
 
 
-def test_the_documented_rbac_is_enough(
-    audited: str,
+@contextmanager
+def _audit_under(
     kubectl: Kubectl,
-    cluster: Any,
+    audited: str,
+    kubeconfig: Path,
     tmp_path: Path,
     audit_operator: OperatorProcess,
-) -> None:
+    *flags: str,
+) -> Iterator[OperatorProcess]:
+    """An operator running only the audit, with ``kubeconfig``'s identity and ``flags``.
+
+    It must be the one that writes (create is authorized separately from patch), so the
+    session's own operator pauses meanwhile.
+    """
     from types import SimpleNamespace
 
+    own = OperatorProcess(SimpleNamespace(kubeconfig=kubeconfig), tmp_path)  # type: ignore[arg-type]
+    own.command += ["--controllers=emptydir", *flags]
+    audit_operator.stop()
+    try:
+        own.start()
+        yield own
+    finally:
+        own.stop()
+        audit_operator.start()
+
+
+@pytest.fixture
+def auditor_kubeconfig(
+    kubectl: Kubectl, cluster: Any, audited: str, tmp_path: Path
+) -> Iterator[Path]:
+    """A ServiceAccount holding exactly the documented rules (nodes/stats, no nodes/proxy)."""
     from podpilot.emptydir.api.rbac import KOPF_RULES, RULES
 
     role = f"podpilot-emptydir-{audited}"[:63]
@@ -609,32 +633,129 @@ def test_the_documented_rbac_is_enough(
         },
     ]
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
-    kubeconfig = _service_account_kubeconfig(
-        kubectl, cluster.kubeconfig, audited, "auditor", tmp_path / "auditor.kubeconfig"
-    )
-    restricted = OperatorProcess(SimpleNamespace(kubeconfig=kubeconfig), tmp_path)  # type: ignore[arg-type]
-    restricted.command.append("--controllers=emptydir")
-    # The restricted operator must be the one that creates the report (create is authorized
-    # separately from patch), so the session's own operator pauses meanwhile.
-    audit_operator.stop()
+    user = f"--as=system:serviceaccount:{audited}:auditor"
+    for subresource, allowed in (("stats", "yes"), ("proxy", "no")):
+        answer = kubectl(
+            "auth", "can-i", "get", "nodes", f"--subresource={subresource}", user, check=False
+        ).stdout.strip()
+        assert answer == allowed, f"get nodes/{subresource}: {answer}"
     try:
-        restricted.start()
+        yield _service_account_kubeconfig(
+            kubectl, cluster.kubeconfig, audited, "auditor", tmp_path / "auditor.kubeconfig"
+        )
+    finally:
+        kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
+
+
+def test_the_documented_rbac_is_enough(
+    audited: str,
+    kubectl: Kubectl,
+    auditor_kubeconfig: Path,
+    tmp_path: Path,
+    audit_operator: OperatorProcess,
+) -> None:
+    with _audit_under(kubectl, audited, auditor_kubeconfig, tmp_path, audit_operator) as own:
         kubectl("apply", "-n", audited, "-f", "-", input=_deployment("rbac", NO_LIMITS))
         owner = {"namespace": audited, "owner_kind": "Deployment", "owner": "rbac"}
         wait_until(
-            lambda: _series(
-                _metrics(restricted.metrics_url), "podpilot_emptydir_findings", **owner
-            ),
+            lambda: _series(_metrics(own.metrics_url), "podpilot_emptydir_findings", **owner),
             timeout=60,
             what="the restricted operator's findings for the workload",
         )
         _wait_report(kubectl, audited, "deployment-rbac")
-        log = restricted.log_path.read_text(errors="replace")
-        assert "system:serviceaccount" not in log, restricted.log_tail()
+        log = own.log_path.read_text(errors="replace")
+        assert "system:serviceaccount" not in log, own.log_tail()
         assert "emptydirreports/deployment-rbac/status?fieldManager" in log
         # 201 when it created the report; an operator of a parallel test session may win that race.
         assert re.search(r'emptydirreports/deployment-rbac\?fieldManager=\S+ HTTP/1.1" 20[01]', log)
-    finally:
-        restricted.stop()
-        audit_operator.start()
-        kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
+
+
+# --------------------------------------------------------------------------- kubelet direct reads
+
+WRITER = ["sh", "-c", "dd if=/dev/zero of=/mnt/data/f bs=1M count=8; sleep 3600"]
+
+
+def _polls(operator: OperatorProcess, node: str, outcome: str) -> float:
+    found = _series(
+        _metrics(operator.metrics_url),
+        "podpilot_emptydir_summary_requests_total",
+        node=node,
+        outcome=outcome,
+    )
+    return sum(value for _, value in found)
+
+
+def test_real_node_usage_is_read_through_nodes_stats_without_nodes_proxy(
+    audited: str,
+    kubectl: Kubectl,
+    real_node: str,
+    auditor_kubeconfig: Path,
+    tmp_path: Path,
+    audit_operator: OperatorProcess,
+) -> None:
+    """The auditor ServiceAccount cannot get nodes/proxy (checked by the fixture), yet its
+    operator reads the real kubelet's Summary at the node's address and reports usage."""
+    manifest = _deployment(
+        "direct",
+        [{"name": "data", "emptyDir": {"sizeLimit": "64Mi"}}],
+        command=WRITER,
+        node_selector={"kubernetes.io/hostname": real_node},
+    )
+    with _audit_under(kubectl, audited, auditor_kubeconfig, tmp_path, audit_operator) as own:
+        kubectl("apply", "-n", audited, "-f", "-", input=manifest)
+        owner = {"namespace": audited, "owner": "direct", "volume": "data"}
+        used = wait_until(
+            lambda: _series(
+                _metrics(own.metrics_url), "podpilot_emptydir_volume_used_bytes", **owner
+            ),
+            timeout=180,
+            what="usage of the real node's emptyDir, read by the restricted operator",
+        )
+        assert used[0][1] >= 8 * 1024**2
+        assert _polls(own, real_node, "ok") > 0
+        log = own.log_path.read_text(errors="replace")
+        assert '/stats/summary HTTP/1.1" 200' in log, own.log_tail()
+        assert "/proxy/stats/summary" not in log
+
+
+def test_a_wrong_kubelet_ca_leaves_usage_unavailable_with_a_clear_reason(
+    audited: str,
+    kubectl: Kubectl,
+    cluster: Any,
+    real_node: str,
+    tmp_path: Path,
+    audit_operator: OperatorProcess,
+) -> None:
+    from podpilot_dev import pki
+
+    wrong = pki.create(tmp_path / "unrelated-ca")  # a CA that signed no kubelet's certificate
+    manifest = _deployment(
+        "wrongca",
+        [{"name": "data", "emptyDir": {"sizeLimit": "64Mi"}}],
+        command=WRITER,
+        node_selector={"kubernetes.io/hostname": real_node},
+    )
+    flag = f"--kubelet-certificate-authority={wrong.ca_cert}"
+    with _audit_under(kubectl, audited, cluster.kubeconfig, tmp_path, audit_operator, flag) as own:
+        kubectl("apply", "-n", audited, "-f", "-", input=manifest)
+        owner = {"namespace": audited, "owner": "wrongca"}
+        wait_until(
+            lambda: (
+                _series(
+                    _metrics(own.metrics_url),
+                    "podpilot_emptydir_volumes",
+                    stats="Unavailable",
+                    **owner,
+                )
+                and _polls(own, real_node, "tls") >= 2
+            ),
+            timeout=120,
+            what="the real node's polls refused for its certificate",
+        )
+        samples = _metrics(own.metrics_url)
+        assert not _series(samples, "podpilot_emptydir_volume_used_bytes", **owner)
+        assert _polls(own, real_node, "ok") == 0
+        log = own.log_path.read_text(errors="replace")
+        assert f"presented a certificate not verified by the CA bundle {wrong.ca_cert}" in log
+        assert "certificate verify failed" in log
+        assert "/stats/summary HTTP/1.1" not in log  # no request, so no credential, was sent

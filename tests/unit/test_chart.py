@@ -73,7 +73,7 @@ EMPTYDIR_RULES = {
         for r in ("pods", "nodes", "namespaces")
         for v in ("list", "watch")
     ),
-    ("cluster", "", "nodes/proxy", "get", ""),
+    ("cluster", "", "nodes/stats", "get", ""),
     *(("cluster", "", "events", v, "") for v in ("list", "watch")),
     ("cluster", "apps", "replicasets", "get", ""),
     ("cluster", "batch", "jobs", "get", ""),
@@ -102,13 +102,20 @@ FLANNEL_RULES = {
     ),
 }
 # The chart's default release below is "rel" in namespace "ops".
-LEADER_ELECTION_RULES = {
-    ("ops", "coordination.k8s.io", "leases", "create", ""),
-    *(
-        ("ops", "coordination.k8s.io", "leases", v, "rel-podpilot-leader")
-        for v in ("get", "update", "patch")
-    ),
-}
+OPERATOR = "rel-podpilot"
+AUDIT = "rel-podpilot-emptydir"  # the emptyDir audit's Deployment and ServiceAccount
+
+
+def lease_rules(lease: str) -> set[Rule]:
+    return {
+        ("ops", "coordination.k8s.io", "leases", "create", ""),
+        *(("ops", "coordination.k8s.io", "leases", v, lease) for v in ("get", "update", "patch")),
+    }
+
+
+LEADER_ELECTION_RULES = lease_rules("rel-podpilot-leader") | lease_rules(
+    "rel-podpilot-leader-emptydir"
+)
 RULES_BY_CONTROLLER = {
     "autoscaler": AUTOSCALER_RULES,
     "emptydir": EMPTYDIR_RULES,
@@ -185,14 +192,30 @@ def rbac_rules(docs: list[dict[str, Any]]) -> set[Rule]:
     return flat
 
 
-def deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = of_kind(docs, "Deployment")
+def deployment(docs: list[dict[str, Any]], name: str = OPERATOR) -> dict[str, Any]:
+    (found,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == name]
     return found
 
 
-def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
+def container(docs: list[dict[str, Any]], name: str = OPERATOR) -> dict[str, Any]:
+    (found,) = deployment(docs, name)["spec"]["template"]["spec"]["containers"]
     return found
+
+
+def rules_by_account(docs: list[dict[str, Any]]) -> dict[str, set[Rule]]:
+    """Every ServiceAccount's rules, through the bindings that name it."""
+    roles = {
+        (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): rbac_rules([d])
+        for d in docs
+        if d["kind"] in ("ClusterRole", "Role")
+    }
+    held: dict[str, set[Rule]] = {}
+    for binding in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding"):
+        namespace = binding["metadata"].get("namespace")
+        rules = roles[(binding["roleRef"]["kind"], namespace, binding["roleRef"]["name"])]
+        for subject in binding["subjects"]:
+            held.setdefault(subject["name"], set()).update(rules)
+    return held
 
 
 # --- lint and render ----------------------------------------------------------------------
@@ -236,22 +259,32 @@ def test_rbac_is_exactly_the_enabled_controllers_rules(
     render: Callable[..., list[dict[str, Any]]], combo: tuple[str, ...]
 ) -> None:
     docs = render(*controller_values(combo))
-    expected = set(KOPF_RULES | LEADER_ELECTION_RULES).union(
-        *(RULES_BY_CONTROLLER[name] for name in combo)
-    )
+    operator = [name for name in combo if name != "emptydir"]
+    leases = lease_rules("rel-podpilot-leader") if operator else set()
+    if "emptydir" in combo:
+        leases |= lease_rules("rel-podpilot-leader-emptydir")
+    expected = set(KOPF_RULES | leases).union(*(RULES_BY_CONTROLLER[name] for name in combo))
     rendered = rbac_rules(docs)
     assert sorted(rendered - expected) == [], "granted but not needed"
     assert sorted(expected - rendered) == [], "needed but not granted"
-    args = container(docs)["args"]
-    assert f"--controllers={','.join(combo)}" in args
+    if operator:
+        assert f"--controllers={','.join(operator)}" in container(docs)["args"]
+    if "emptydir" in combo:
+        assert "--controllers=emptydir" in container(docs, AUDIT)["args"]
+    assert len(of_kind(docs, "Deployment")) == bool(operator) + ("emptydir" in combo)
 
 
+@pytest.mark.parametrize("own", [True, False], ids=["audit-apart", "audit-inside"])
 @pytest.mark.parametrize("combo", COMBINATIONS, ids="+".join)
-def test_every_role_is_bound_to_the_operator_service_account(
-    render: Callable[..., list[dict[str, Any]]], combo: tuple[str, ...]
+def test_every_role_is_bound_to_a_service_account_the_chart_runs_a_pod_as(
+    render: Callable[..., list[dict[str, Any]]], combo: tuple[str, ...], own: bool
 ) -> None:
-    docs = render(*controller_values(combo))
-    (account,) = of_kind(docs, "ServiceAccount")
+    docs = render(*controller_values(combo), f"--set=controllers.emptydir.ownDeployment={own}")
+    accounts = {a["metadata"]["name"] for a in of_kind(docs, "ServiceAccount")}
+    pods = {
+        d["spec"]["template"]["spec"]["serviceAccountName"] for d in of_kind(docs, "Deployment")
+    }
+    assert accounts == pods
     roles = {
         (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
         for d in docs
@@ -259,12 +292,61 @@ def test_every_role_is_bound_to_the_operator_service_account(
     }
     bound = set()
     for binding in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding"):
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "ops"}
-        ]
+        assert {s["name"] for s in binding["subjects"]} <= accounts
+        assert {(s["kind"], s["namespace"]) for s in binding["subjects"]} == {
+            ("ServiceAccount", "ops")
+        }
         namespace = binding["metadata"].get("namespace")
         bound.add((binding["roleRef"]["kind"], namespace, binding["roleRef"]["name"]))
     assert bound == roles
+
+
+NODE_ACCESS = ("nodes/stats", "nodes/proxy")
+
+
+@pytest.mark.parametrize("proxy", [False, True], ids=["stats-only", "proxy-asked"])
+@pytest.mark.parametrize("own", [True, False], ids=["audit-apart", "audit-inside"])
+def test_node_access_and_scale_or_secrets_never_share_a_service_account_when_apart(
+    render: Callable[..., list[dict[str, Any]]], own: bool, proxy: bool
+) -> None:
+    docs = render(
+        "-f",
+        str(VALUES / "good" / "autoscaler-with-secrets.yaml"),
+        *controller_values(CONTROLLERS),
+        f"--set=controllers.emptydir.ownDeployment={own}",
+        f"--set=controllers.emptydir.kubelet.apiserverProxy={proxy}",
+    )
+    held = rules_by_account(docs)
+    proxied = {name for name, rules in held.items() if any(r[2] == "nodes/proxy" for r in rules)}
+    assert proxied == ({AUDIT if own else OPERATOR} if proxy else set())
+    if own:
+        assert held.keys() == {OPERATOR, AUDIT}
+        assert not [r for r in held[OPERATOR] if r[2] in NODE_ACCESS]
+        assert not [r for r in held[AUDIT] if r[2] == "secrets" or r[2].endswith("/scale")]
+    else:
+        assert held.keys() == {OPERATOR}
+
+
+def test_the_kubelet_ca_bundle_and_the_insecure_opt_out_reach_the_audit(
+    render: Callable[..., list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    values = tmp_path / "ca.yaml"
+    values.write_text(yaml.safe_dump({"controllers": {"emptydir": {"kubelet": {"caBundle": pem}}}}))
+    docs = render("-f", str(values))
+    (bundle,) = of_kind(docs, "ConfigMap")
+    assert bundle["data"]["ca.crt"].strip() == pem.strip()
+    audit = container(docs, AUDIT)
+    settings = settings_from(build_parser(only="run").parse_args(audit["args"])).kubelet
+    assert settings.ca_file == "/etc/podpilot/kubelet-ca/ca.crt" and not settings.insecure_tls
+    mount = {m["name"]: m for m in audit["volumeMounts"]}["kubelet-ca"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/podpilot/kubelet-ca", True)
+    assert not [a for a in container(docs)["args"] if a.startswith("--kubelet-")]
+
+    insecure = container(render("--set=controllers.emptydir.kubelet.insecureTLS=true"), AUDIT)
+    assert "--kubelet-insecure-tls" in insecure["args"]
+    default = container(render(), AUDIT)
+    assert not [a for a in default["args"] if a.startswith("--kubelet-")]
 
 
 def test_secrets_are_readable_only_by_configured_namespace_and_name(
@@ -291,6 +373,7 @@ def test_no_values_file_grants_cluster_wide_secrets_or_node_writes(
     read_only = {"get", "list", "watch"}
     assert not [r for r in rules if r[2] == "secrets" and (r[0] == "cluster" or not r[4])]
     assert not [r for r in rules if r[2] == "nodes" and r[3] not in read_only]
+    assert not [r for r in rules if r[2] == "nodes/proxy"]  # only when asked for
     assert not [r for r in rules if "*" in (r[1], r[3]) or (r[2] == "*" and "metrics" not in r[1])]
 
 
@@ -309,12 +392,13 @@ def test_flannel_namespace_is_passed_to_the_reporter(
 # --- the pod ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", [OPERATOR, AUDIT])
 def test_pod_meets_the_restricted_pod_security_standard(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Callable[..., list[dict[str, Any]]], name: str
 ) -> None:
     docs = render()
-    pod = deployment(docs)["spec"]["template"]["spec"]
-    main = container(docs)
+    pod = deployment(docs, name)["spec"]["template"]["spec"]
+    main = container(docs, name)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = main["securityContext"]
@@ -345,10 +429,11 @@ def test_rendered_command_line_is_accepted_by_podpilot_run(
     render: Callable[..., list[dict[str, Any]]], path: Path
 ) -> None:
     """The chart and `podpilot run` agree on flags: parse the rendered args with the real parser."""
-    main = container(render("-f", str(path)))
-    assert main["command"] == ["podpilot"]
-    args = build_parser(only="run").parse_args(main["args"])
-    assert args.command == "run"
+    for found in of_kind(render("-f", str(path)), "Deployment"):
+        (main,) = found["spec"]["template"]["spec"]["containers"]
+        assert main["command"] == ["podpilot"]
+        args = build_parser(only="run").parse_args(main["args"])
+        assert args.command == "run"
 
 
 def test_peering_lifetime_is_accepted_by_podpilot_run(
@@ -375,8 +460,11 @@ def test_one_replica_with_peering_has_a_peering_object_and_no_pdb(
     render: Callable[..., list[dict[str, Any]]],
 ) -> None:
     docs = render()
-    (peering,) = of_kind(docs, "ClusterKopfPeering")
-    assert f"--peering-name={peering['metadata']['name']}" in container(docs)["args"]
+    peerings = {p["metadata"]["name"] for p in of_kind(docs, "ClusterKopfPeering")}
+    # One each: sharing a peering, kopf would keep only one of the two Deployments active.
+    assert peerings == {"rel-podpilot", "rel-podpilot-emptydir"}
+    assert "--peering-name=rel-podpilot" in container(docs)["args"]
+    assert "--peering-name=rel-podpilot-emptydir" in container(docs, AUDIT)["args"]
     assert not of_kind(docs, "PodDisruptionBudget")
     assert deployment(docs)["spec"]["strategy"]["rollingUpdate"] == {
         "maxSurge": 1,
@@ -388,25 +476,32 @@ def test_two_replicas_get_a_pdb_and_spread_over_nodes(
     render: Callable[..., list[dict[str, Any]]],
 ) -> None:
     docs = render("-f", str(VALUES / "good" / "ha.yaml"))
-    assert deployment(docs)["spec"]["replicas"] == 2
-    (pdb,) = of_kind(docs, "PodDisruptionBudget")
-    assert pdb["spec"]["maxUnavailable"] == 1
-    assert pdb["spec"]["selector"] == deployment(docs)["spec"]["selector"]
-    anti = deployment(docs)["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
-    assert (
-        anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"]
-        == "kubernetes.io/hostname"
-    )
+    pdbs = {p["metadata"]["name"]: p for p in of_kind(docs, "PodDisruptionBudget")}
+    assert pdbs.keys() == {OPERATOR, AUDIT}
+    for name in (OPERATOR, AUDIT):
+        assert deployment(docs, name)["spec"]["replicas"] == 2
+        assert pdbs[name]["spec"]["maxUnavailable"] == 1
+        assert pdbs[name]["spec"]["selector"] == deployment(docs, name)["spec"]["selector"]
+        anti = deployment(docs, name)["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert term["labelSelector"] == deployment(docs, name)["spec"]["selector"]
     assert "--peering-name=podpilot-ha" in container(docs)["args"]
+    assert "--peering-name=podpilot-ha-emptydir" in container(docs, AUDIT)["args"]
+    # Neither Deployment selects the other's pods.
+    operator_selector = deployment(docs)["spec"]["selector"]["matchLabels"].items()
+    audit_labels = deployment(docs, AUDIT)["spec"]["template"]["metadata"]["labels"].items()
+    assert not operator_selector <= audit_labels
 
 
 def test_without_peering_the_operator_is_standalone_and_never_overlaps(
     render: Callable[..., list[dict[str, Any]]],
 ) -> None:
     docs = render("--set=peering.enabled=false")
-    assert "--standalone" in container(docs)["args"]
     assert not of_kind(docs, "ClusterKopfPeering")
-    assert deployment(docs)["spec"]["strategy"] == {"type": "Recreate"}
+    for name in (OPERATOR, AUDIT):
+        assert "--standalone" in container(docs, name)["args"]
+        assert deployment(docs, name)["spec"]["strategy"] == {"type": "Recreate"}
 
 
 # --- leader election -----------------------------------------------------------------------
@@ -421,6 +516,8 @@ def test_leader_election_may_create_leases_and_renew_only_its_own(
     args = container(docs)["args"]
     assert "--leader-election-namespace=ops" in args
     assert "--leader-election-lease-name=rel-podpilot-leader" in args
+    audit = container(docs, AUDIT)["args"]
+    assert "--leader-election-lease-name=rel-podpilot-leader-emptydir" in audit
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container(docs)["env"]}
     assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
 
@@ -439,7 +536,7 @@ def test_leader_election_settings_reach_podpilot_run(
     assert settings.enabled and settings.namespace == "ops" and settings.lease_name == "pilot"
     assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (30, 20, 4)
     names = {rule[4] for rule in rbac_rules(docs) if rule[2] == "leases"}
-    assert names == {"", "pilot"}
+    assert names == {"", "pilot", "pilot-emptydir"}
 
 
 @pytest.mark.parametrize(
@@ -450,10 +547,11 @@ def test_no_lease_and_no_lease_rbac_without_leader_election(
 ) -> None:
     docs = render(off)
     assert not [rule for rule in rbac_rules(docs) if rule[2] == "leases"]
-    args = container(docs)["args"]
-    assert not [a for a in args if a.startswith("--leader-election-")]
-    settings = settings_from(build_parser(only="run").parse_args(args))
-    assert not settings.leader_election.enabled
+    for name in (OPERATOR, AUDIT):
+        args = container(docs, name)["args"]
+        assert not [a for a in args if a.startswith("--leader-election-")]
+        settings = settings_from(build_parser(only="run").parse_args(args))
+        assert not settings.leader_election.enabled
 
 
 # --- CRDs ---------------------------------------------------------------------------------

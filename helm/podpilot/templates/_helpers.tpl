@@ -62,7 +62,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Comma-separated enabled controllers, in a fixed order, for --controllers. */}}
+{{/* Comma-separated enabled controllers, in a fixed order. */}}
 {{- define "podpilot.enabledControllers" -}}
 {{- $enabled := list }}
 {{- range $name := list "autoscaler" "emptydir" "flannel" }}
@@ -73,9 +73,62 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- join "," $enabled }}
 {{- end }}
 
+{{/* Whether the emptyDir audit runs in a Deployment of its own, under its own ServiceAccount. */}}
+{{- define "podpilot.emptydirApart" -}}
+{{- with .Values.controllers.emptydir }}{{ if and .enabled .ownDeployment }}true{{ end }}{{ end }}
+{{- end }}
+
+{{/* --controllers of the operator's Deployment: the enabled ones, less an audit that runs apart. */}}
+{{- define "podpilot.operatorControllers" -}}
+{{- $enabled := list }}
+{{- range $name := splitList "," (include "podpilot.enabledControllers" .) }}
+{{- if and $name (not (and (eq $name "emptydir") (include "podpilot.emptydirApart" $))) }}
+{{- $enabled = append $enabled $name }}
+{{- end }}
+{{- end }}
+{{- join "," $enabled }}
+{{- end }}
+
+{{- define "podpilot.emptydirFullname" -}}
+{{- printf "%s-emptydir" (include "podpilot.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{/* Labels that select the audit's pods: a name of their own, so the operator's Deployment,
+Service and PodDisruptionBudget never select them. */}}
+{{- define "podpilot.emptydirSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-emptydir" (include "podpilot.name" . | trunc 54 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "podpilot.emptydirServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "podpilot.emptydirFullname" .) .Values.serviceAccount.emptydirName }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.emptydirName }}
+{{- end }}
+{{- end }}
+
+{{/* The ServiceAccount that runs the audit: its own, or the operator's. */}}
+{{- define "podpilot.auditServiceAccountName" -}}
+{{- if include "podpilot.emptydirApart" . }}
+{{- include "podpilot.emptydirServiceAccountName" . }}
+{{- else }}
+{{- include "podpilot.serviceAccountName" . }}
+{{- end }}
+{{- end }}
+
+{{- define "podpilot.emptydirPeeringName" -}}
+{{- printf "%s-emptydir" (include "podpilot.peeringName" .) }}
+{{- end }}
+
+{{- define "podpilot.emptydirLeaseName" -}}
+{{- printf "%s-emptydir" (include "podpilot.leaseName" .) }}
+{{- end }}
+
 {{/*
 A ClusterRole bound to the operator's ServiceAccount. Call with
-(dict "ctx" $ "component" "autoscaler" "rules" $rules) where $rules is YAML text.
+(dict "ctx" $ "component" "autoscaler" "rules" $rules) where $rules is YAML text; an optional
+"accounts" (a list of ServiceAccount names) binds it to those instead.
 */}}
 {{- define "podpilot.clusterRoleWithBinding" -}}
 {{- $name := printf "%s-%s" (include "podpilot.fullname" .ctx) .component }}
@@ -101,9 +154,17 @@ roleRef:
   kind: ClusterRole
   name: {{ $name }}
 subjects:
-  - kind: ServiceAccount
-    name: {{ include "podpilot.serviceAccountName" .ctx }}
-    namespace: {{ .ctx.Release.Namespace }}
+  {{- include "podpilot.subjects" . | nindent 2 }}
+{{- end }}
+
+{{/* The subjects of a binding: "accounts" if given, else the operator's ServiceAccount. */}}
+{{- define "podpilot.subjects" -}}
+{{- $accounts := .accounts | default (list (include "podpilot.serviceAccountName" .ctx)) }}
+{{- range $accounts }}
+- kind: ServiceAccount
+  name: {{ . }}
+  namespace: {{ $.ctx.Release.Namespace }}
+{{- end }}
 {{- end }}
 
 {{/* A Role and RoleBinding in one namespace. Same arguments plus "namespace" and "suffix". */}}
@@ -133,7 +194,5 @@ roleRef:
   kind: Role
   name: {{ $name }}
 subjects:
-  - kind: ServiceAccount
-    name: {{ include "podpilot.serviceAccountName" .ctx }}
-    namespace: {{ .ctx.Release.Namespace }}
+  {{- include "podpilot.subjects" . | nindent 2 }}
 {{- end }}

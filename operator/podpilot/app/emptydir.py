@@ -9,6 +9,7 @@ eviction is still traced after its pod is deleted.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from podpilot.emptydir.api.events import finding_event
 from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
 from podpilot.emptydir.api.report_objects import POLICIES
 from podpilot.emptydir.controller.loop import Announce, EmptyDirController
-from podpilot.emptydir.controller.poller import proxy_fetcher
+from podpilot.emptydir.controller.poller import fetchers
 from podpilot.emptydir.engine.eviction_log import EvictionLog, notice_from_event
 from podpilot.emptydir.engine.model import Finding
 from podpilot.emptydir.engine.objects import NodeInfo, has_emptydir, node_info, slim_pod
@@ -43,6 +44,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 
 async def start(runtime: Runtime) -> None:
+    if runtime.settings.kubelet.insecure_tls:
+        logging.getLogger(__name__).warning(
+            "--kubelet-insecure-tls: kubelet serving certificates are not verified; whoever "
+            "answers on a node's address receives this operator's credentials"
+        )
     runtime.emptydir = EmptyDirParts(evictions=EvictionLog())
 
 
@@ -115,10 +121,14 @@ async def emptydir_audit(
     api = runtime.api()
     parts = runtime.emptydir_parts()
 
+    if parts.fetchers is None:
+        parts.fetchers = fetchers(api, runtime.settings.kubelet)
+    summaries = parts.fetchers
+
     def fresh_controller() -> EmptyDirController:
         return EmptyDirController(
             api=api,
-            fetch=proxy_fetcher(api),
+            fetchers=summaries,
             metrics=emptydir_metrics(),
             announce=_announcer(api),
             namespaces=runtime.settings.namespaces,

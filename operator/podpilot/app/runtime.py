@@ -10,6 +10,7 @@ from typing import TypeVar
 from podpilot.autoscaler.controller.loop import Controller
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.emptydir.controller.loop import EmptyDirController
+from podpilot.emptydir.controller.poller import Fetchers
 from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.flannel.controller.reconciler import FlannelReconciler
 from podpilot.kube.clients import ApiClients
@@ -39,6 +40,7 @@ class EmptyDirParts:
     evictions: EvictionLog
     # Built by the policy daemon on its first cycle: no EmptyDirAuditPolicy, nothing polled.
     controller: EmptyDirController | None = None
+    fetchers: Fetchers | None = None
 
 
 @dataclass

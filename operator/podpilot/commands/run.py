@@ -18,6 +18,7 @@ from podpilot.settings import (
     CONTROLLERS,
     FlannelSettings,
     HpaSettings,
+    KubeletSettings,
     LeaderElectionSettings,
     OperatorSettings,
     PrometheusLimits,
@@ -153,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
     _add_setting_flags(hpa, _HPA_FLAGS, HpaSettings())
     _add_flannel_arguments(parser)
+    _add_kubelet_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true")
 
 
@@ -187,7 +189,29 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         prometheus_limits=_prometheus_limits(args),
         hpa=HpaSettings(**_setting_values(args, _HPA_FLAGS)),
         flannel=_flannel_settings(args),
+        kubelet=KubeletSettings(
+            ca_file=args.kubelet_certificate_authority, insecure_tls=args.kubelet_insecure_tls
+        ),
         leader_election=_leader_election_settings(args),
+    )
+
+
+def _add_kubelet_arguments(parser: argparse.ArgumentParser) -> None:
+    kubelet = parser.add_argument_group(
+        "kubelets, read directly by the emptyDir audit (metrics-server's flags)"
+    )
+    kubelet.add_argument(
+        "--kubelet-certificate-authority",
+        metavar="PATH",
+        default=None,
+        help="PEM bundle of the CA(s) that sign kubelet serving certificates (default: the CA "
+        "the operator trusts for the API server)",
+    )
+    kubelet.add_argument(
+        "--kubelet-insecure-tls",
+        action="store_true",
+        help="do not verify kubelet serving certificates: anyone answering on a node's address "
+        "receives the operator's token (test clusters only)",
     )
 
 

@@ -68,7 +68,7 @@ class EmptyDirMetrics:
         )
         self.requests = Counter(
             PREFIX + "summary_requests",
-            "Summary API polls by outcome (ok, forbidden, timeout, error, decode, skipped).",
+            "Summary API polls by outcome (ok, forbidden, timeout, tls, error, decode, skipped).",
             _REQUEST_LABELS,
             registry=registry,
         )

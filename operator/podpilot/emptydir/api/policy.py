@@ -8,7 +8,7 @@ from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.selectors import Selector, selector_from_object
-from podpilot.emptydir.engine.audit_policy import AuditPolicy
+from podpilot.emptydir.engine.audit_policy import AuditPolicy, StatsSource
 from podpilot.emptydir.engine.model import Thresholds
 from podpilot.emptydir.engine.name_pattern import NamePattern
 from podpilot.emptydir.engine.pod_audit import Exemptions
@@ -112,10 +112,21 @@ def parse_policy(spec: Mapping[str, Any] | None) -> AuditPolicy:
         poll_interval=duration(raw_polling, "polling", "interval", timedelta(seconds=60)),
         max_concurrent=integer(raw_polling, "polling", "maxConcurrent", 8, 1),
         ring_size=integer(raw_polling, "polling", "ringSize", 10, 2),
+        stats_source=_stats_source(raw_polling.get("source"), problems),
         max_volumes_per_report=integer(raw_reports, "reports", "maxVolumesPerReport", 50, 1),
         pod_granularity=raw_reports.get("metricsGranularity") == "pod",
         problems=tuple(problems),
     )
+
+
+def _stats_source(raw: object, problems: list[str]) -> StatsSource:
+    if raw is None:
+        return StatsSource.KUBELET_DIRECT
+    try:
+        return StatsSource(raw)
+    except ValueError:
+        problems.append(f"polling.source: not kubeletDirect or apiserverProxy: {raw!r}")
+        return StatsSource.KUBELET_DIRECT
 
 
 def _selector(raw: object, problems: list[str]) -> Selector:

@@ -12,8 +12,8 @@ from podpilot.apimachinery.group import GROUP
 RULES: tuple[dict[str, Any], ...] = (
     # The in-memory model: kopf indices list and watch these (no per-scan LIST).
     {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"], "verbs": ["list", "watch"]},
-    # GET /api/v1/nodes/NAME/proxy/stats/summary: the kubelet Summary API through the API server.
-    {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+    # GET https://INTERNAL_IP:PORT/stats/summary: the kubelet authorizes its Summary API as this.
+    {"apiGroups": [""], "resources": ["nodes/stats"], "verbs": ["get"]},
     # ReplicaSet -> Deployment and Job -> CronJob, resolved once per owner and cached.
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},

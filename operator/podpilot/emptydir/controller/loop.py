@@ -20,7 +20,7 @@ from podpilot.emptydir.api.report_objects import (
     status_digest,
 )
 from podpilot.emptydir.controller.owners import OwnerResolver, owner_keys
-from podpilot.emptydir.controller.poller import Fetch, next_state, poll_due
+from podpilot.emptydir.controller.poller import Fetchers, next_state, poll_due
 from podpilot.emptydir.controller.publisher import ReportPublisher
 from podpilot.emptydir.controller.recorder import AuditRecorder
 from podpilot.emptydir.engine.audit_policy import AuditPolicy
@@ -60,7 +60,7 @@ class EmptyDirController:
     """What survives from one cycle to the next (lost on restart, except what reports hold)."""
 
     api: ApiClients
-    fetch: Fetch
+    fetchers: Fetchers
     metrics: AuditRecorder
     announce: Announce
     stats: dict[str, NodeStatsState] = field(default_factory=dict)
@@ -184,7 +184,8 @@ class EmptyDirController:
         nodes: Mapping[str, NodeInfo],
     ) -> None:
         interval = policy.poll_interval.total_seconds()
-        results = await poll_due(self.fetch, nodes, self.schedule, interval, policy.max_concurrent)
+        fetch = self.fetchers.of(policy.stats_source)
+        results = await poll_due(fetch, nodes, self.schedule, interval, policy.max_concurrent)
         now = datetime.now(UTC)
         volumes = volumes_by_node(pods)
         for result in results:

@@ -1,4 +1,7 @@
-"""Fetch kubelet Summaries through the API server's node proxy, a bounded number at a time."""
+"""Fetch kubelet Summaries, a bounded number at a time: at the kubelet's own endpoint
+(``nodes/stats``, the default) or through the API server's node proxy (``nodes/proxy``, opt-in).
+
+KWOK nodes are never dialled: their addresses are made up."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any, cast
 import kubernetes
 import urllib3
 
+from podpilot.emptydir.engine.audit_policy import StatsSource
 from podpilot.emptydir.engine.objects import NodeInfo
 from podpilot.emptydir.engine.schedule import PollSchedule
 from podpilot.emptydir.engine.summary import (
@@ -21,12 +25,15 @@ from podpilot.emptydir.engine.summary import (
     SummaryDecodeError,
     decode_summary,
 )
-from podpilot.kube.clients import ApiClients, timed_out
+from podpilot.kube.clients import ApiClients, Timeouts, timed_out
+from podpilot.kube.kubelet import KubeletClient, KubeletError
+from podpilot.settings import KubeletSettings
 
 logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 KWOK_ERROR = "KWOK node (kwok.x-k8s.io/node=fake): no kubelet, no Summary endpoint"
+NO_ADDRESS_ERROR = "the Node lists no InternalIP address to reach its kubelet at"
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,8 @@ class PollResult:
 
     Attributes:
         node: Node name.
-        outcome: ``ok``, ``forbidden``, ``timeout``, ``error``, ``decode`` or ``skipped`` (the
-            metric label).
+        outcome: ``ok``, ``forbidden``, ``timeout``, ``tls``, ``error``, ``decode`` or
+            ``skipped`` (the metric label).
         summary: The parsed Summary when ``outcome == "ok"``.
         error: A short description otherwise.
         seconds: Request duration, or ``None`` when no request was sent.
@@ -49,7 +56,41 @@ class PollResult:
     seconds: float | None = None
 
 
-Fetch = Callable[[str], Awaitable[bytes]]
+Fetch = Callable[[NodeInfo], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Fetchers:
+    """One fetch per ``spec.polling.source``; the policy picks one each cycle."""
+
+    kubelet_direct: Fetch
+    apiserver_proxy: Fetch
+
+    def of(self, source: StatsSource) -> Fetch:
+        if source is StatsSource.APISERVER_PROXY:
+            return self.apiserver_proxy
+        return self.kubelet_direct
+
+
+def fetchers(
+    api: ApiClients, tls: KubeletSettings, timeout: float = REQUEST_TIMEOUT_SECONDS
+) -> Fetchers:
+    return Fetchers(direct_fetcher(api, tls, timeout), proxy_fetcher(api, timeout))
+
+
+def direct_fetcher(
+    api: ApiClients, tls: KubeletSettings, timeout: float = REQUEST_TIMEOUT_SECONDS
+) -> Fetch:
+    """Read ``https://InternalIP:kubeletPort/stats/summary`` in the client pool (nodes/stats
+    get), verifying the kubelet's certificate as ``tls`` says."""
+    client = KubeletClient(api.kubernetes.configuration, tls, Timeouts.reading(timeout))
+
+    async def fetch(node: NodeInfo) -> bytes:
+        if node.kubelet_address is None:
+            raise KubeletError("error", NO_ADDRESS_ERROR)
+        return await api.call(client.summary, node.kubelet_address, node.kubelet_port)
+
+    return fetch
 
 
 def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> Fetch:
@@ -63,8 +104,8 @@ def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> 
         )
         return bytes(cast(Any, response).data)
 
-    async def fetch(node: str) -> bytes:
-        return await api.call(get, node)
+    async def fetch(node: NodeInfo) -> bytes:
+        return await api.call(get, node.facts.name)
 
     return fetch
 
@@ -76,7 +117,9 @@ async def poll_node(fetch: Fetch, node: NodeInfo) -> PollResult:
         return PollResult(name, "skipped", error=KWOK_ERROR)
     started = time.monotonic()
     try:
-        body = await fetch(name)
+        body = await fetch(node)
+    except KubeletError as error:
+        return PollResult(name, error.outcome, error=str(error), seconds=_since(started))
     except kubernetes.client.exceptions.ApiException as error:
         status = error.status or 0
         outcome = "forbidden" if status in (401, 403) else "timeout" if status == 504 else "error"

@@ -8,10 +8,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import Enum
 
 from podpilot.apimachinery.selectors import Selector
 from podpilot.emptydir.engine.model import Thresholds
 from podpilot.emptydir.engine.pod_audit import Exemptions
+
+
+class StatsSource(Enum):
+    """Where kubelet Summaries are read (``spec.polling.source``)."""
+
+    KUBELET_DIRECT = "kubeletDirect"
+    """``https://InternalIP:kubeletPort/stats/summary``, authorized by ``nodes/stats`` get."""
+    APISERVER_PROXY = "apiserverProxy"
+    """``/api/v1/nodes/NAME/proxy/stats/summary``: needs ``nodes/proxy`` get, which the kubelet
+    also accepts for exec into any container; opt-in only."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class AuditPolicy:
         poll_interval: Time between polls of one node.
         max_concurrent: Nodes polled at the same time.
         ring_size: Usage samples kept per volume.
+        stats_source: Where kubelet Summaries are read.
         max_volumes_per_report: Cap on ``status.volumes``.
         pod_granularity: Label metrics per pod and node, not only per workload.
         problems: Fields that were invalid and replaced by defaults.
@@ -40,6 +52,7 @@ class AuditPolicy:
     poll_interval: timedelta = timedelta(seconds=60)
     max_concurrent: int = 8
     ring_size: int = 10
+    stats_source: StatsSource = StatsSource.KUBELET_DIRECT
     max_volumes_per_report: int = 50
     pod_granularity: bool = False
     problems: tuple[str, ...] = ()

@@ -130,7 +130,7 @@ STATS_UNAVAILABLE = _kind(
     "ED030",
     "StatsUnavailable",
     Severity.INFO,
-    "Check nodes/proxy RBAC and kubelet health; usage is unknown, not zero.",
+    "Check nodes/stats RBAC, the kubelet CA bundle and kubelet health; usage is unknown, not zero.",
 )
 SPEC_PARSE_ERROR = _kind(
     "ED031",

@@ -15,6 +15,8 @@ from podpilot.emptydir.engine._quantity import whole_units
 from podpilot.emptydir.engine.model import NodeFacts
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+DEFAULT_KUBELET_PORT = 10250
+"""The kubelet's port when the Node does not say (``status.daemonEndpoints`` is empty or 0)."""
 
 _POD_SPEC_KEYS = ("volumes", "nodeName", "resources", "overhead")
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -62,10 +64,15 @@ class NodeInfo:
     Attributes:
         facts: What the pure audit needs.
         kwok: The node is simulated by KWOK: it has no kubelet and no Summary endpoint.
+        kubelet_address: The node's first ``InternalIP``, where its kubelet is dialled (as
+            metrics-server does); ``None`` when the Node lists none.
+        kubelet_port: ``status.daemonEndpoints.kubeletEndpoint.Port``.
     """
 
     facts: NodeFacts
     kwok: bool
+    kubelet_address: str | None = None
+    kubelet_port: int = DEFAULT_KUBELET_PORT
 
 
 def node_info(body: Mapping[str, Any]) -> NodeInfo:
@@ -85,7 +92,27 @@ def node_info(body: Mapping[str, Any]) -> NodeInfo:
         kubelet_version=_string(node_info_raw.get("kubeletVersion")),
         operating_system=_string(labels.get("kubernetes.io/os")),
     )
-    return NodeInfo(facts=facts, kwok=annotations.get(KWOK_ANNOTATION) == "fake")
+    return NodeInfo(
+        facts=facts,
+        kwok=annotations.get(KWOK_ANNOTATION) == "fake",
+        kubelet_address=_internal_ip(status.get("addresses")),
+        kubelet_port=_kubelet_port(status.get("daemonEndpoints")),
+    )
+
+
+def _internal_ip(addresses: object) -> str | None:
+    for address in addresses if isinstance(addresses, list) else []:
+        entry = _mapping(address)
+        if entry.get("type") == "InternalIP" and isinstance(entry.get("address"), str):
+            return str(entry["address"]) or None
+    return None
+
+
+def _kubelet_port(endpoints: object) -> int:
+    port = _mapping(_mapping(endpoints).get("kubeletEndpoint")).get("Port")
+    if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+        return port
+    return DEFAULT_KUBELET_PORT
 
 
 def _bytes(raw: object) -> int | None:

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from podpilot.emptydir.api.policy import parse_duration, parse_policy
-from podpilot.emptydir.engine.audit_policy import AuditPolicy
+from podpilot.emptydir.engine.audit_policy import AuditPolicy, StatsSource
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,25 @@ def test_invalid_selector_expressions_are_reported_and_left_out() -> None:
     )
     assert policy.audits_namespace("shop", {"team": "a"})
     assert not policy.audits_namespace("shop", {"team": "b", "k": "2"})
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (None, StatsSource.KUBELET_DIRECT),
+        ("kubeletDirect", StatsSource.KUBELET_DIRECT),
+        ("apiserverProxy", StatsSource.APISERVER_PROXY),
+    ],
+)
+def test_the_stats_source_is_read_directly_unless_the_proxy_is_asked_for(
+    source: str | None, expected: StatsSource
+) -> None:
+    polling = {} if source is None else {"source": source}
+    policy = parse_policy({"polling": polling})
+    assert (policy.stats_source, policy.problems) == (expected, ())
+
+
+def test_an_unknown_stats_source_falls_back_to_the_direct_read() -> None:
+    policy = parse_policy({"polling": {"source": "nodeProxy"}})
+    assert policy.stats_source is StatsSource.KUBELET_DIRECT
+    assert policy.problems == ("polling.source: not kubeletDirect or apiserverProxy: 'nodeProxy'",)

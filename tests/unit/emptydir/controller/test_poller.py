@@ -4,16 +4,26 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from types import SimpleNamespace
 
 import kubernetes
 import pytest
 import urllib3
 
-from podpilot.emptydir.controller.poller import PollResult, next_state, poll_due, poll_node
+from podpilot.emptydir.controller.poller import (
+    NO_ADDRESS_ERROR,
+    PollResult,
+    direct_fetcher,
+    next_state,
+    poll_due,
+    poll_node,
+)
 from podpilot.emptydir.engine.model import NodeFacts
 from podpilot.emptydir.engine.objects import NodeInfo
 from podpilot.emptydir.engine.schedule import MAX_BACKOFF_SECONDS, PollSchedule
 from podpilot.emptydir.engine.summary import parse_summary
+from podpilot.kube.kubelet import KubeletError
+from podpilot.settings import KubeletSettings
 
 from ..helpers import NOW, summary_document
 
@@ -21,8 +31,8 @@ REAL = NodeInfo(NodeFacts("real"), kwok=False)
 KWOK = NodeInfo(NodeFacts("kwok"), kwok=True)
 
 
-def fetcher(outcome: object) -> Callable[[str], Awaitable[bytes]]:
-    async def fetch(node: str) -> bytes:
+def fetcher(outcome: object) -> Callable[[NodeInfo], Awaitable[bytes]]:
+    async def fetch(node: NodeInfo) -> bytes:
         if isinstance(outcome, BaseException):
             raise outcome
         assert isinstance(outcome, bytes)
@@ -45,6 +55,8 @@ def api_error(status: int) -> kubernetes.client.exceptions.ApiException:
         (api_error(503), "error"),
         (urllib3.exceptions.ConnectTimeoutError("connect timed out"), "timeout"),
         (ConnectionRefusedError("refused"), "error"),
+        (KubeletError("tls", "certificate verify failed"), "tls"),
+        (KubeletError("forbidden", "HTTP 403"), "forbidden"),
     ],
 )
 def test_failures_become_outcomes(raised: BaseException, outcome: str) -> None:
@@ -86,7 +98,7 @@ def test_poll_due_bounds_concurrency_and_reschedules() -> None:
     peak = 0
     body = json.dumps(summary_document("u", "v", 1)).encode()
 
-    async def fetch(node: str) -> bytes:
+    async def fetch(node: NodeInfo) -> bytes:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -100,3 +112,12 @@ def test_poll_due_bounds_concurrency_and_reschedules() -> None:
     assert peak == 3
     assert sorted(r.outcome for r in results) == ["ok"] * 10 + ["skipped"]
     assert schedule.due_at["kwok"] - schedule.due_at["n0"] >= MAX_BACKOFF_SECONDS - 31.0
+
+
+def test_a_node_without_an_address_is_never_dialled() -> None:
+    api = SimpleNamespace(
+        kubernetes=SimpleNamespace(configuration=kubernetes.client.Configuration())
+    )
+    fetch = direct_fetcher(api, KubeletSettings())  # type: ignore[arg-type]
+    result = asyncio.run(poll_node(fetch, REAL))
+    assert (result.outcome, result.error) == ("error", NO_ADDRESS_ERROR)

@@ -64,3 +64,25 @@ def test_a_real_node_without_allocatable_has_unknown_sizes() -> None:
     assert not info.kwok
     assert info.facts.allocatable_ephemeral_bytes is None
     assert info.facts.allocatable_memory_bytes is None
+
+
+def test_the_kubelet_is_reached_at_the_first_internal_ip_and_the_advertised_port() -> None:
+    status = {
+        "addresses": [
+            {"type": "Hostname", "address": "real-node-0"},
+            {"type": "InternalIP", "address": "10.244.7.2"},
+            {"type": "InternalIP", "address": "fd00::2"},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10350}},
+    }
+    info = node_info({"metadata": {"name": "real-node-0"}, "status": status})
+    assert (info.kubelet_address, info.kubelet_port) == ("10.244.7.2", 10350)
+
+
+def test_a_node_without_internal_ip_or_port_has_no_address_and_the_default_port() -> None:
+    status = {
+        "addresses": [{"type": "ExternalIP", "address": "203.0.113.9"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+    }
+    info = node_info({"metadata": {"name": "n"}, "status": status})
+    assert (info.kubelet_address, info.kubelet_port) == (None, 10250)

@@ -1,0 +1,164 @@
+"""The kubelet's Summary API, read at the node's own endpoint the way metrics-server reads it.
+
+``GET https://ADDRESS:PORT/stats/summary`` with the operator's own credentials (its bearer token,
+or the client certificate of a kubeconfig user). The kubelet asks the API server whether that
+identity may ``get`` ``nodes/stats``, the subresource it maps ``/stats/*`` to; no
+``nodes/proxy`` is involved. The kubelet's serving certificate is verified against a CA bundle
+(by default the one the operator trusts for the API server), unless the admin opted out
+explicitly (``--kubelet-insecure-tls``, as metrics-server names it).
+
+Every request is bounded: connect and read timeouts, a deadline for the whole answer and a cap
+on its size. Nothing of an answer's body is ever copied into an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+
+import kubernetes
+import urllib3
+
+from podpilot.kube.clients import Timeouts, keepalive_socket_options, timed_out
+from podpilot.settings import KubeletSettings
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_PATH = "/stats/summary"
+MAX_SUMMARY_BYTES = 64 * 1024 * 1024
+"""A Summary of a node with 250 pods is a few megabytes; a larger answer is refused."""
+READ_CHUNK_BYTES = 64 * 1024
+
+
+class KubeletError(Exception):
+    """A Summary request that brought no usable answer.
+
+    Attributes:
+        outcome: ``forbidden``, ``timeout``, ``tls`` or ``error`` (the poll metric's label).
+    """
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class KubeletClient:
+    """Blocking Summary reads over one pool of TLS connections, one host per node."""
+
+    def __init__(
+        self,
+        configuration: kubernetes.client.Configuration,
+        tls: KubeletSettings,
+        timeouts: Timeouts,
+        max_nodes: int = 64,
+    ) -> None:
+        self._configuration = configuration
+        self._timeouts = timeouts
+        self.ca_file = None if tls.insecure_tls else tls.ca_file or configuration.ssl_ca_cert
+        if tls.insecure_tls:
+            verification: dict[str, object] = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+        elif self.ca_file:
+            verification = {"cert_reqs": "CERT_REQUIRED", "ca_certs": self.ca_file}
+        else:
+            verification = {"cert_reqs": "CERT_REQUIRED"}  # the system's trust store
+        self._pool = urllib3.PoolManager(
+            num_pools=max_nodes,
+            maxsize=1,
+            retries=False,
+            timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
+            cert_file=configuration.cert_file,
+            key_file=configuration.key_file,
+            socket_options=keepalive_socket_options(),
+            **verification,  # type: ignore[arg-type]
+        )
+
+    def summary(self, address: str, port: int) -> bytes:
+        """The Summary document of the kubelet at ``address:port``.
+
+        Raises:
+            KubeletError: On any failure; its message names the endpoint and the cause.
+        """
+        host = f"[{address}]" if ":" in address else address
+        url = f"https://{host}:{port}{SUMMARY_PATH}"
+        headers = {"Accept": "application/json"}
+        token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        deadline = time.monotonic() + self._timeouts.read
+        try:
+            response = self._pool.request(
+                "GET", url, headers=headers, preload_content=False, redirect=False
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._no_answer(url, error) from None
+        try:
+            if response.status != 200:
+                outcome = "forbidden" if response.status in (401, 403) else "error"
+                raise KubeletError(outcome, f"HTTP {response.status} from the kubelet at {url}")
+            body = _read_bounded(response, url, deadline)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            response.close()
+            raise self._no_answer(url, error) from None
+        except KubeletError:
+            response.close()  # an unread or partly read body: the connection is not reused
+            raise
+        response.release_conn()
+        return body
+
+    def _no_answer(self, url: str, error: BaseException) -> KubeletError:
+        if _caused_by(error, (ssl.SSLError, urllib3.exceptions.SSLError)):
+            trusted = f"the CA bundle {self.ca_file}" if self.ca_file else "the system CAs"
+            return KubeletError(
+                "tls",
+                f"the kubelet at {url} presented a certificate not verified by {trusted}: "
+                f"{_innermost(error)}",
+            )
+        # urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError by class.
+        if timed_out(error) and not _caused_by(error, (urllib3.exceptions.NewConnectionError,)):
+            return KubeletError(
+                "timeout", f"the kubelet at {url} did not answer within {self._timeouts.read:g} s"
+            )
+        return KubeletError(
+            "error", f"the kubelet at {url} could not be reached: {_innermost(error)}"
+        )
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def _read_bounded(response: urllib3.BaseHTTPResponse, url: str, deadline: float) -> bytes:
+    """The body, unless it is larger than ``MAX_SUMMARY_BYTES`` or trickles past ``deadline``."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read1(READ_CHUNK_BYTES):  # whatever has arrived, not a full chunk
+        size += len(chunk)
+        if size > MAX_SUMMARY_BYTES:
+            raise KubeletError(
+                "error", f"the kubelet at {url} sent more than {MAX_SUMMARY_BYTES} bytes"
+            )
+        if time.monotonic() > deadline:
+            raise KubeletError("timeout", f"the kubelet at {url} did not finish its answer in time")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _caused_by(
+    error: BaseException | None, kinds: tuple[type[BaseException], ...], depth: int = 0
+) -> bool:
+    if error is None or depth > 5:
+        return False
+    if isinstance(error, kinds):
+        return True
+    inner = (getattr(error, "reason", None), error.__cause__, error.__context__)
+    return any(_caused_by(e, kinds, depth + 1) for e in inner if isinstance(e, BaseException))
+
+
+def _innermost(error: BaseException) -> str:
+    """The root cause's text (urllib3 nests it in MaxRetryError and friends)."""
+    for _ in range(5):
+        reason = getattr(error, "reason", None)
+        if not isinstance(reason, BaseException):
+            break
+        error = reason
+    return str(error) or type(error).__name__
