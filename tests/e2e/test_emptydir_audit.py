@@ -335,8 +335,9 @@ def test_kwok_stats_show_as_unavailable_never_zero(
     assert not _series(samples, "podpilot_emptydir_volume_used_bytes", **owner)
     assert not _series(samples, "podpilot_emptydir_volume_utilization_ratio", **owner)
     pod_node = kubectl_json("get", "pods", "-n", audited)["items"][0]["spec"]["nodeName"]
-    assert _series(
-        samples, "podpilot_emptydir_summary_requests_total", node=pod_node, outcome="skipped"
+    assert _series(samples, "podpilot_emptydir_kubelet_stats_requests_total", outcome="skipped")
+    assert not _series(
+        samples, "podpilot_emptydir_kubelet_stats_last_success_timestamp_seconds", node=pod_node
     )
 
 

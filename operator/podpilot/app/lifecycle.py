@@ -25,7 +25,7 @@ from podpilot.kube.clients import (
     token_file,
 )
 from podpilot.kube.lease import LeaderElector, LeaseLock
-from podpilot.observability.registry import serve
+from podpilot.observability.registry import report_leadership, serve
 
 PEERING_WAIT_ATTEMPTS = 120
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
@@ -106,6 +106,7 @@ async def start(
         max_concurrent_calls=own.max_concurrent_api_calls,
         timeouts=Timeouts.reading(own.api_timeout),
     )
+    report_leadership(runtime.may_act)
     serve(own.metrics_address, own.metrics_port)
     if own.leader_election.enabled:
         await start_leader_election(runtime, logger)
