@@ -17,6 +17,8 @@ GRAFANA_VARIABLES = {
     "$__interval": "15s",
     "$namespace": ".*",
     "$autoscaler": ".*",
+    "$job": ".+",
+    "$instance": ".+",
 }
 
 
