@@ -20,11 +20,26 @@ from tests.observability_assets import (
 )
 
 ALERTS = {
+    "PodpilotOperatorAbsent",
+    "PodpilotNoLeader",
+    "PodpilotSeveralLeaders",
     "PodpilotMetricSourceFailing",
     "PodpilotAutoscalerStuckAtMax",
     "PodpilotAutoscalerFallbackActive",
     "PodpilotEvaluationsFallingBehind",
+    "PodpilotEmptyDirVolumeNearLimit",
+    "PodpilotEmptyDirVolumeFillingUp",
+    "PodpilotEmptyDirEvictions",
+    "PodpilotEmptyDirKubeletStatsStale",
+    "PodpilotFlannelNetworkNearlyFull",
+    "PodpilotFlannelNodeSubnetNearlyFull",
+    "PodpilotFlannelCriticalFinding",
+    "PodpilotFlannelNetConfInvalid",
+    "PodpilotFlannelReportStale",
 }
+RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"
+RUNBOOK_URL = "https://github.com/podpilot/podpilot/blob/main/docs/runbooks.md#"
+RULE_TESTS = sorted((Path(__file__).parent / "prometheus_rules").glob("*.test.yaml"))
 
 
 def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
@@ -49,16 +64,35 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
 
 
-def test_the_rules_hold_the_four_alerts_each_with_a_summary() -> None:
-    rules = [
+def all_rules() -> list[dict[str, Any]]:
+    return [
         rule
         for path in RULE_FILES
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
     ]
+
+
+def test_the_rules_hold_every_alert_each_with_a_summary_and_description() -> None:
+    rules = all_rules()
     assert {rule["alert"] for rule in rules} == ALERTS
-    assert all(rule["annotations"]["summary"] and rule["for"] for rule in rules)
+    assert all(
+        rule["annotations"]["summary"] and rule["annotations"]["description"] for rule in rules
+    )
+    assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in rules)
     assert len(rule_expressions()) == len(rules)
+
+
+def test_every_alert_links_its_own_runbook_section() -> None:
+    headings = {
+        line.removeprefix("## ").strip().lower()
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for rule in all_rules():
+        url = rule["annotations"]["runbook_url"]
+        assert url == RUNBOOK_URL + rule["alert"].lower(), url
+        assert rule["alert"].lower() in headings, f"docs/runbooks.md has no ## {rule['alert']}"
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
@@ -68,6 +102,18 @@ def test_promtool_accepts_the_rules() -> None:
         capture_output=True,
         text=True,
         timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_rule_unit_tests_pass() -> None:
+    assert RULE_TESTS
+    result = subprocess.run(
+        ["promtool", "test", "rules", *map(str, RULE_TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
