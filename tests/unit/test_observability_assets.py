@@ -152,7 +152,13 @@ def test_helm_renders_the_dashboard_rules_and_service_monitor(tmp_path: Path) ->
     rule = kinds["PrometheusRule"]
     rendered = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
     assert rendered == ALERTS
-    assert kinds["ServiceMonitor"]["spec"]["endpoints"][0]["path"] == "/metrics"
+    monitor = kinds["ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True  # the Autoscaler's namespace wins over the target's
+    assert monitor["metadata"]["namespace"] == "ops"
+    assert not {"relabelings", "metricRelabelings"} & endpoint.keys()
+    assert "targetLabels" not in monitor["spec"]
     dashboards = [
         doc
         for doc in docs
@@ -166,3 +172,23 @@ def test_helm_renders_the_dashboard_rules_and_service_monitor(tmp_path: Path) ->
 def test_helm_leaves_them_out_by_default(tmp_path: Path) -> None:
     kinds = {doc["kind"] for doc in helm_template(tmp_path)}
     assert not {"PrometheusRule", "ServiceMonitor"} & kinds
+
+
+def test_helm_renders_the_service_monitor_values(tmp_path: Path) -> None:
+    values = CHART.parents[1] / "tests" / "data" / "chart-values" / "good"
+    path = values / "servicemonitor-relabelings.yaml"
+    (monitor,) = [
+        doc for doc in helm_template(tmp_path, "-f", str(path)) if doc["kind"] == "ServiceMonitor"
+    ]
+    given = yaml.safe_load(path.read_text())["metrics"]["serviceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops"]}  # the Service's
+    assert monitor["spec"]["targetLabels"] == given["targetLabels"]
+    assert endpoint["relabelings"] == given["relabelings"]
+    assert endpoint["metricRelabelings"] == given["metricRelabelings"]
+    assert endpoint["honorLabels"] is True
+    off = helm_template(tmp_path, "--set=metrics.serviceMonitor.enabled=true",
+                        "--set=metrics.serviceMonitor.honorLabels=false")  # fmt: skip
+    (monitor,) = [doc for doc in off if doc["kind"] == "ServiceMonitor"]
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is False
