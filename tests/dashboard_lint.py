@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 Dashboard = dict[str, Any]
@@ -150,6 +151,7 @@ def template_datasource(dashboard: Dashboard) -> list[str]:
 
 
 def _check_variable(dashboard: Dashboard, name: str) -> list[str]:
+    """template-job-rule and template-instance-rule: the ``name`` variable as the linter wants."""
     template = _template(dashboard, name)
     if template is None:
         return [f"no {name} variable"]
@@ -165,14 +167,6 @@ def _check_variable(dashboard: Dashboard, name: str) -> list[str]:
     if template.get("allValue") != ".+":
         problems.append(f"{name} variable allValue is {template.get('allValue')!r}, not '.+'")
     return problems
-
-
-def template_job(dashboard: Dashboard) -> list[str]:
-    return _check_variable(dashboard, "job")
-
-
-def template_instance(dashboard: Dashboard) -> list[str]:
-    return _check_variable(dashboard, "instance")
 
 
 def template_on_time_change_reload(dashboard: Dashboard) -> list[str]:
@@ -228,14 +222,6 @@ def _required_matcher(dashboard: Dashboard, label: str) -> list[str]:
     return problems
 
 
-def target_job(dashboard: Dashboard) -> list[str]:
-    return _required_matcher(dashboard, "job")
-
-
-def target_instance(dashboard: Dashboard) -> list[str]:
-    return _required_matcher(dashboard, "instance")
-
-
 def target_rate_interval(dashboard: Dashboard) -> list[str]:
     problems = []
     for panel, target in _targets(dashboard):
@@ -252,14 +238,14 @@ def target_rate_interval(dashboard: Dashboard) -> list[str]:
 
 RULES: dict[str, Callable[[Dashboard], list[str]]] = {
     "template-datasource-rule": template_datasource,
-    "template-job-rule": template_job,
-    "template-instance-rule": template_instance,
+    "template-job-rule": partial(_check_variable, name="job"),
+    "template-instance-rule": partial(_check_variable, name="instance"),
     "template-on-time-change-reload": template_on_time_change_reload,
     "panel-datasource-rule": panel_datasource,
     "panel-title-description-rule": panel_title_description,
     "panel-units-rule": panel_units,
-    "target-job-rule": target_job,
-    "target-instance-rule": target_instance,
+    "target-job-rule": partial(_required_matcher, label="job"),
+    "target-instance-rule": partial(_required_matcher, label="instance"),
     "target-rate-interval-rule": target_rate_interval,
     "uneditable-dashboard": lambda d: [] if d.get("editable") is False else ["editable"],
 }

@@ -54,10 +54,11 @@ def scraped_operator(cluster: ClusterState, operator: OperatorProcess) -> Iterat
     path.unlink(missing_ok=True)
 
 
-def test_dashboard_and_rule_expressions_run_on_real_prometheus(
-    kubectl: Kubectl, kubectl_json: Json, namespace: str, cluster: ClusterState,
-    scraped_operator: str,
-) -> None:  # fmt: skip
+def web_on_prometheus_load(
+    kubectl: Kubectl, namespace: str, cluster: ClusterState, *, max_replicas: int
+) -> str:
+    """Deployment web (1 replica) and its Autoscaler on a Prometheus query whose value, 30
+    against an averageValue of 10, wants 3 replicas; returns the query."""
     put_series(cluster, "podpilot_e2e_observability_load", {"namespace": namespace}, 30)
     query = f'sum(podpilot_e2e_observability_load{{namespace="{namespace}"}})'
     apply(
@@ -65,9 +66,22 @@ def test_dashboard_and_rule_expressions_run_on_real_prometheus(
         namespace,
         prometheus_server("main", cluster.prometheus_url),
         deployment("web", 1),
-        autoscaler("web", "web", min_replicas=1, max_replicas=6, behavior=FAST_SCALE_DOWN,
+        autoscaler("web", "web", min_replicas=1, max_replicas=max_replicas,
+                   behavior=FAST_SCALE_DOWN,
                    metrics=[prometheus_metric("main", query, average_value="10")]),
-        # A metric source error of our own, so the error panels have data.
+    )  # fmt: skip
+    return query
+
+
+def test_dashboard_and_rule_expressions_run_on_real_prometheus(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, cluster: ClusterState,
+    scraped_operator: str,
+) -> None:  # fmt: skip
+    query = web_on_prometheus_load(kubectl, namespace, cluster, max_replicas=6)
+    # A metric source error of our own, so the error panels have data.
+    apply(
+        kubectl,
+        namespace,
         deployment("broken", 1),
         autoscaler("broken", "broken", min_replicas=1, max_replicas=6,
                    metrics=[prometheus_metric("absent", query, average_value="10")]),
@@ -117,6 +131,14 @@ def service_monitor_scrape(cluster: ClusterState, operator: OperatorProcess) -> 
     path.unlink(missing_ok=True)
 
 
+def one_series(cluster: ClusterState, expr: str, what: str) -> dict[str, Any]:
+    """The one series ``expr`` returns, once it returns any (within 90 s)."""
+    wait_until(lambda: instant(cluster, expr)["data"]["result"], timeout=90, what=what)
+    (series,) = instant(cluster, expr)["data"]["result"]
+    found: dict[str, Any] = series
+    return found
+
+
 def label_values(cluster: ClusterState, label: str, match: str) -> list[str]:
     query = urllib.parse.urlencode({"match[]": match})
     url = f"{cluster.prometheus_url}/api/v1/label/{label}/values?{query}"
@@ -132,26 +154,12 @@ def test_the_autoscalers_namespace_survives_prometheus_operator_target_labels(
     """With the target's namespace and pod attached (as prometheus-operator does), podpilot's
     own namespace label wins (honorLabels), so the dashboards' namespace variable offers the
     Autoscaler's namespace and the alerts name it."""
-    put_series(cluster, "podpilot_e2e_honor_labels_load", {"namespace": namespace}, 30)
-    query = f'sum(podpilot_e2e_honor_labels_load{{namespace="{namespace}"}})'
-    apply(
-        kubectl,
-        namespace,
-        prometheus_server("main", cluster.prometheus_url),
-        deployment("web", 1),
-        # Pinned at maxReplicas 1 while its metric wants 3: PodpilotAutoscalerStuckAtMax's
-        # expression holds for it.
-        autoscaler("web", "web", min_replicas=1, max_replicas=1,
-                   metrics=[prometheus_metric("main", query, average_value="10")]),
-    )  # fmt: skip
+    # Pinned at maxReplicas 1 while its metric wants 3: PodpilotAutoscalerStuckAtMax's
+    # expression holds for it.
+    web_on_prometheus_load(kubectl, namespace, cluster, max_replicas=1)
     job = f'job="{service_monitor_scrape}"'
     ours = f'podpilot_autoscaler_desired_replicas{{{job},namespace="{namespace}",name="web"}}'
-    wait_until(
-        lambda: instant(cluster, ours)["data"]["result"],
-        timeout=90,
-        what="the Autoscaler's series under the ServiceMonitor-like job, in its own namespace",
-    )
-    (series,) = instant(cluster, ours)["data"]["result"]
+    series = one_series(cluster, ours, "the Autoscaler's series under the ServiceMonitor job")
     assert series["metric"]["pod"] == OPERATOR_POD  # the target's labels are there too
     assert "exported_namespace" not in series["metric"]
     # podpilot_build_info has no namespace of its own: it gets the target's.
@@ -166,10 +174,5 @@ def test_the_autoscalers_namespace_survives_prometheus_operator_target_labels(
     # The alert's expression keeps the Autoscaler's namespace, which its text and hint print.
     stuck = rule_expressions()["podpilot-autoscaler.yaml PodpilotAutoscalerStuckAtMax"]
     at_max = f"({stuck}) and on (job, namespace, name) {ours}"
-    wait_until(
-        lambda: instant(cluster, at_max)["data"]["result"],
-        timeout=60,
-        what="PodpilotAutoscalerStuckAtMax's expression true for the pinned Autoscaler",
-    )
-    (alert,) = instant(cluster, at_max)["data"]["result"]
+    alert = one_series(cluster, at_max, "PodpilotAutoscalerStuckAtMax's expression true")
     assert (alert["metric"]["namespace"], alert["metric"]["name"]) == (namespace, "web")

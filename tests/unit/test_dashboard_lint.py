@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,12 @@ from typing import Any
 import pytest
 import yaml
 from tests.dashboard_lint import Selector, lint, selectors
-from tests.observability_assets import DASHBOARDS, dashboard_expressions
+from tests.observability_assets import (
+    DASHBOARDS,
+    dashboard_expressions,
+    promtool,
+    requires_promtool,
+)
 
 
 def test_the_chart_ships_one_dashboard_per_controller() -> None:
@@ -36,7 +39,7 @@ def test_dashboard_passes_the_linter_rules(path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@requires_promtool
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     """target-promql-rule, with promtool's parser: each query becomes a recording rule."""
     expressions = dashboard_expressions()
@@ -44,10 +47,7 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
              for n, expr in enumerate(expressions.values())]  # fmt: skip
     path = tmp_path / "queries.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    result = subprocess.run(
-        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "rules", str(path))
 
 
 def test_selectors_are_found_with_their_matchers_range_and_call() -> None:

@@ -6,9 +6,7 @@ series is the metric's name, whatever its place in spec.metrics."""
 from __future__ import annotations
 
 import re
-import shutil
 import socket
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from types import ModuleType
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
+from tests.observability_assets import promtool, requires_promtool
 
 from podpilot.autoscaler.api.spec import parse_metric
 from podpilot.observability import autoscaler_metrics, flannel_metrics, registry
@@ -90,16 +89,9 @@ def test_the_served_exposition_names_follow_prometheus_conventions() -> None:
 
 
 @pytest.mark.usefixtures("every_family")
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@requires_promtool
 def test_promtool_accepts_the_served_exposition() -> None:
-    result = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=scrape(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "metrics", stdin=scrape())
 
 
 def test_the_leader_gauge_reads_the_elector_at_each_scrape() -> None:

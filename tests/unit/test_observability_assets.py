@@ -4,7 +4,6 @@ and rendered by ``helm template`` into a ConfigMap and a PrometheusRule."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from tests.observability_assets import (
     DASHBOARDS,
     RULE_FILES,
     dashboard_expressions,
+    promtool,
+    requires_promtool,
     rule_expressions,
 )
 
@@ -95,27 +96,15 @@ def test_every_alert_links_its_own_runbook_section() -> None:
         assert rule["alert"].lower() in headings, f"docs/runbooks.md has no ## {rule['alert']}"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@requires_promtool
 def test_promtool_accepts_the_rules() -> None:
-    result = subprocess.run(
-        ["promtool", "check", "rules", *map(str, RULE_FILES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "rules", *map(str, RULE_FILES))
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@requires_promtool
 def test_promtool_rule_unit_tests_pass() -> None:
     assert RULE_TESTS
-    result = subprocess.run(
-        ["promtool", "test", "rules", *map(str, RULE_TESTS)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("test", "rules", *map(str, RULE_TESTS))
 
 
 def helm_template(home: Path, *values: str) -> list[dict[str, Any]]:

@@ -5,12 +5,10 @@ the series' own labels winning)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+from tests.observability_assets import promtool, requires_promtool
 
 from podpilot_dev.manifests import (
     SERVICE_MONITOR_TARGETS,
@@ -33,11 +31,8 @@ def test_the_service_monitor_job_honors_labels_and_sets_the_target_labels(tmp_pa
     assert target["labels"]["__meta_kubernetes_namespace"] == "ops"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@requires_promtool
 def test_promtool_accepts_the_configuration(tmp_path: Path) -> None:
     path = tmp_path / "prometheus.yml"
     path.write_text(prometheus_configuration(9100, tmp_path / "targets"))
-    result = subprocess.run(
-        ["promtool", "check", "config", str(path)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "config", str(path))
