@@ -106,12 +106,13 @@ async def start(
         max_concurrent_calls=own.max_concurrent_api_calls,
         timeouts=Timeouts.reading(own.api_timeout),
     )
-    report_leadership(runtime.may_act)
     serve(own.metrics_address, own.metrics_port)
     if own.leader_election.enabled:
         await start_leader_election(runtime, logger)
     elif not own.standalone and not own.namespaces:
         await wait_for_peering_object(runtime, own.peering_name, logger)
+    # Only now: until the elector exists, may_act() would say yes to a standby.
+    report_leadership(runtime.may_act)
     for module in enabled_modules(own).values():
         module.configure(settings)
         await module.start(runtime)
