@@ -4,9 +4,12 @@ expression in them, with Grafana's variables replaced so Prometheus can run them
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 CHART = Path(__file__).resolve().parents[1] / "helm" / "podpilot"
@@ -17,6 +20,8 @@ GRAFANA_VARIABLES = {
     "$__interval": "15s",
     "$namespace": ".*",
     "$autoscaler": ".*",
+    "$job": ".+",
+    "$instance": ".+",
 }
 
 
@@ -47,3 +52,16 @@ def rule_expressions() -> dict[str, str]:
                 name = rule.get("alert") or rule.get("record")
                 found[f"{path.name} {name}"] = str(rule["expr"]).strip()
     return found
+
+
+requires_promtool = pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool is not installed"
+)
+
+
+def promtool(*args: str, stdin: str | None = None) -> None:
+    """Run ``promtool`` and fail the test with its output unless it succeeds."""
+    result = subprocess.run(
+        ["promtool", *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -130,6 +130,22 @@ def api_service(
     }
 
 
+def only_loopback() -> dict[str, Any]:
+    """A relabeling that keeps 127.0.0.1 targets only (a fresh one each time: no YAML aliases)."""
+    return {"source_labels": ["__address__"], "regex": r"127\.0\.0\.1:\d+", "action": "keep"}
+
+
+# The file_sd subdirectory of the targets scraped like a ServiceMonitor, and the target labels
+# prometheus-operator sets from Kubernetes metadata (job is the Service's name).
+SERVICE_MONITOR_TARGETS = "service-monitor"
+SERVICE_MONITOR_TARGET_LABELS = (
+    ("namespace", "namespace"),
+    ("pod_name", "pod"),
+    ("service_name", "service"),
+    ("service_name", "job"),
+)
+
+
 def prometheus_configuration(exporter_port: int, file_sd_dir: Path) -> str:
     document = {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s", "scrape_timeout": "2s"},
@@ -146,17 +162,41 @@ def prometheus_configuration(exporter_port: int, file_sd_dir: Path) -> str:
                 "file_sd_configs": [
                     {"files": [str(file_sd_dir / "*.json")], "refresh_interval": "2s"}
                 ],
-                "relabel_configs": [
+                "relabel_configs": [only_loopback()],
+            },
+            {
+                # Scraped as prometheus-operator scrapes the chart's ServiceMonitor (with its
+                # default honorLabels: true): the target gets namespace, pod, service, job and
+                # endpoint from its Kubernetes metadata (here given in the file_sd JSON, see
+                # service_monitor_target), and the scraped series' own labels win.
+                "job_name": "podpilot-service-monitor",
+                "honor_labels": True,
+                "file_sd_configs": [
                     {
-                        "source_labels": ["__address__"],
-                        "regex": r"127\.0\.0\.1:\d+",
-                        "action": "keep",
+                        "files": [str(file_sd_dir / SERVICE_MONITOR_TARGETS / "*.json")],
+                        "refresh_interval": "2s",
                     }
+                ],
+                "relabel_configs": [
+                    only_loopback(),
+                    *(
+                        {"source_labels": [f"__meta_kubernetes_{meta}"], "target_label": label}
+                        for meta, label in SERVICE_MONITOR_TARGET_LABELS
+                    ),
+                    {"target_label": "endpoint", "replacement": "metrics"},
                 ],
             },
         ],
     }
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def service_monitor_target(port: int, namespace: str, pod: str, service: str) -> str:
+    """A file_sd target for the ``podpilot-service-monitor`` job: the operator's /metrics with
+    the Kubernetes metadata prometheus-operator's service discovery would give it."""
+    meta = {"namespace": namespace, "pod_name": pod, "service_name": service}
+    labels = {f"__meta_kubernetes_{key}": value for key, value in meta.items()}
+    return json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": labels}])
 
 
 def file_sd_target(job: str, port: int, labels: Mapping[str, str] | None = None) -> str:

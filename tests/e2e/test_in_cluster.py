@@ -242,6 +242,21 @@ def roles(kubectl: Kubectl, kubectl_json: Json, namespace: str, name: str) -> tu
     return active, next(p for p in pods if p != active)
 
 
+def leader_gauge(kubectl: Kubectl, kubectl_json: Json, namespace: str, pod: str) -> float:
+    """``podpilot_leader`` as the pod's own /metrics serves it (read from inside the pod, with
+    the image's interpreter: it has no shell or curl)."""
+    spec = kubectl_json("get", "pod", "-n", namespace, pod)["spec"]
+    (port,) = [p["containerPort"] for c in spec["containers"] for p in c.get("ports", [])
+               if p.get("name") == "metrics"]  # fmt: skip
+    read = (
+        "import urllib.request as r; "
+        f"print(r.urlopen('http://127.0.0.1:{port}/metrics', timeout=5).read().decode())"
+    )
+    served = kubectl("exec", "-n", namespace, pod, "--", "python3.11", "-c", read).stdout
+    (line,) = [line for line in served.splitlines() if line.startswith("podpilot_leader ")]
+    return float(line.split()[1])
+
+
 def test_autoscaler_scales_its_target_and_only_one_replica_acts(
     release: tuple[str, str], kubectl: Kubectl, kubectl_json: Json
 ) -> None:
@@ -258,6 +273,9 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
     active, standby = wait_until(
         lambda: roles(kubectl, kubectl_json, namespace, name), timeout=60, what="active/standby"
     )
+    # The Lease's holder says it leads on /metrics, the standby says it does not.
+    assert leader_gauge(kubectl, kubectl_json, namespace, active) == 1.0
+    assert leader_gauge(kubectl, kubectl_json, namespace, standby) == 0.0
     set_usage(kubectl, namespace, "web", cpu="100m")
     wait_until(
         lambda: spec_replicas(kubectl_json, namespace, "web") == 4,

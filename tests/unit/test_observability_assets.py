@@ -4,7 +4,6 @@ and rendered by ``helm template`` into a ConfigMap and a PrometheusRule."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,32 @@ from tests.observability_assets import (
     DASHBOARDS,
     RULE_FILES,
     dashboard_expressions,
+    promtool,
+    requires_promtool,
     rule_expressions,
 )
 
 ALERTS = {
+    "PodpilotOperatorAbsent",
+    "PodpilotNoLeader",
+    "PodpilotSeveralLeaders",
     "PodpilotMetricSourceFailing",
     "PodpilotAutoscalerStuckAtMax",
     "PodpilotAutoscalerFallbackActive",
     "PodpilotEvaluationsFallingBehind",
+    "PodpilotEmptyDirVolumeNearLimit",
+    "PodpilotEmptyDirVolumeFillingUp",
+    "PodpilotEmptyDirEvictions",
+    "PodpilotEmptyDirKubeletStatsStale",
+    "PodpilotFlannelNetworkNearlyFull",
+    "PodpilotFlannelNodeSubnetNearlyFull",
+    "PodpilotFlannelCriticalFinding",
+    "PodpilotFlannelNetConfInvalid",
+    "PodpilotFlannelReportStale",
 }
+RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"
+RUNBOOK_URL = "https://github.com/podpilot/podpilot/blob/main/docs/runbooks.md#"
+RULE_TESTS = sorted((Path(__file__).parent / "prometheus_rules").glob("*.test.yaml"))
 
 
 def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
@@ -49,27 +65,46 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
 
 
-def test_the_rules_hold_the_four_alerts_each_with_a_summary() -> None:
-    rules = [
+def all_rules() -> list[dict[str, Any]]:
+    return [
         rule
         for path in RULE_FILES
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
     ]
+
+
+def test_the_rules_hold_every_alert_each_with_a_summary_and_description() -> None:
+    rules = all_rules()
     assert {rule["alert"] for rule in rules} == ALERTS
-    assert all(rule["annotations"]["summary"] and rule["for"] for rule in rules)
+    assert all(
+        rule["annotations"]["summary"] and rule["annotations"]["description"] for rule in rules
+    )
+    assert all(rule["labels"]["severity"] in {"warning", "critical"} for rule in rules)
     assert len(rule_expressions()) == len(rules)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_every_alert_links_its_own_runbook_section() -> None:
+    headings = {
+        line.removeprefix("## ").strip().lower()
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for rule in all_rules():
+        url = rule["annotations"]["runbook_url"]
+        assert url == RUNBOOK_URL + rule["alert"].lower(), url
+        assert rule["alert"].lower() in headings, f"docs/runbooks.md has no ## {rule['alert']}"
+
+
+@requires_promtool
 def test_promtool_accepts_the_rules() -> None:
-    result = subprocess.run(
-        ["promtool", "check", "rules", *map(str, RULE_FILES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "rules", *map(str, RULE_FILES))
+
+
+@requires_promtool
+def test_promtool_rule_unit_tests_pass() -> None:
+    assert RULE_TESTS
+    promtool("test", "rules", *map(str, RULE_TESTS))
 
 
 def helm_template(home: Path, *values: str) -> list[dict[str, Any]]:
@@ -106,7 +141,13 @@ def test_helm_renders_the_dashboard_rules_and_service_monitor(tmp_path: Path) ->
     rule = kinds["PrometheusRule"]
     rendered = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
     assert rendered == ALERTS
-    assert kinds["ServiceMonitor"]["spec"]["endpoints"][0]["path"] == "/metrics"
+    monitor = kinds["ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True  # the Autoscaler's namespace wins over the target's
+    assert monitor["metadata"]["namespace"] == "ops"
+    assert not {"relabelings", "metricRelabelings"} & endpoint.keys()
+    assert "targetLabels" not in monitor["spec"]
     dashboards = [
         doc
         for doc in docs
@@ -120,3 +161,23 @@ def test_helm_renders_the_dashboard_rules_and_service_monitor(tmp_path: Path) ->
 def test_helm_leaves_them_out_by_default(tmp_path: Path) -> None:
     kinds = {doc["kind"] for doc in helm_template(tmp_path)}
     assert not {"PrometheusRule", "ServiceMonitor"} & kinds
+
+
+def test_helm_renders_the_service_monitor_values(tmp_path: Path) -> None:
+    values = CHART.parents[1] / "tests" / "data" / "chart-values" / "good"
+    path = values / "servicemonitor-relabelings.yaml"
+    (monitor,) = [
+        doc for doc in helm_template(tmp_path, "-f", str(path)) if doc["kind"] == "ServiceMonitor"
+    ]
+    given = yaml.safe_load(path.read_text())["metrics"]["serviceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops"]}  # the Service's
+    assert monitor["spec"]["targetLabels"] == given["targetLabels"]
+    assert endpoint["relabelings"] == given["relabelings"]
+    assert endpoint["metricRelabelings"] == given["metricRelabelings"]
+    assert endpoint["honorLabels"] is True
+    off = helm_template(tmp_path, "--set=metrics.serviceMonitor.enabled=true",
+                        "--set=metrics.serviceMonitor.honorLabels=false")  # fmt: skip
+    (monitor,) = [doc for doc in off if doc["kind"] == "ServiceMonitor"]
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is False

@@ -25,7 +25,7 @@ from podpilot.kube.clients import (
     token_file,
 )
 from podpilot.kube.lease import LeaderElector, LeaseLock
-from podpilot.observability.registry import serve
+from podpilot.observability.registry import report_leadership, serve
 
 PEERING_WAIT_ATTEMPTS = 120
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
@@ -111,6 +111,8 @@ async def start(
         await start_leader_election(runtime, logger)
     elif not own.standalone and not own.namespaces:
         await wait_for_peering_object(runtime, own.peering_name, logger)
+    # Only now: until the elector exists, may_act() would say yes to a standby.
+    report_leadership(runtime.may_act)
     for module in enabled_modules(own).values():
         module.configure(settings)
         await module.start(runtime)

@@ -1,12 +1,15 @@
 """The Autoscaler controller's Prometheus metrics (``podpilot_autoscaler_*``).
 
-Per-Autoscaler series carry only ``namespace`` and ``name`` and are removed when the
-Autoscaler is deleted; other labels are closed sets (sources, results, reasons).
+Per-Autoscaler series carry only ``namespace`` and ``name`` (and ``metric``, the metric's
+name, see :func:`metric_label`) and are removed when the Autoscaler is deleted; other labels
+are closed sets (sources, results, reasons).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -15,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from podpilot.autoscaler.api.result import EvaluationResult
-from podpilot.autoscaler.api.spec import AutoscalerSpec
+from podpilot.autoscaler.api.spec import AutoscalerSpec, MetricSpec
 from podpilot.observability.registry import REGISTRY
 
 EVALUATIONS = Counter(
@@ -87,7 +90,7 @@ REACTION_SECONDS = Histogram(
 class MetricSeries:
     """One spec.metrics entry's value and target, in base units."""
 
-    index: str
+    label: str
     value: float | None
     target: float | None
 
@@ -128,9 +131,9 @@ PER_AUTOSCALER: tuple[tuple[str, str, Callable[[AutoscalerSample], float | None]
 )  # fmt: skip
 PER_METRIC: tuple[tuple[str, str, Callable[[MetricSeries], float | None]], ...] = (
     ("metric_value", "Each metric's current total value in base units (Object, External, "
-     "Prometheus), by its index in spec.metrics.", lambda m: m.value),
-    ("metric_target", "Each metric's target value (or average value) in base units, by its "
-     "index in spec.metrics.", lambda m: m.target),
+     "Prometheus), by the metric's name.", lambda m: m.value),
+    ("metric_target", "Each metric's target value (or average value) in base units, by the "
+     "metric's name.", lambda m: m.target),
 )  # fmt: skip
 
 
@@ -169,7 +172,7 @@ class AutoscalerCollector(Collector):
                 for series in sample.metrics:
                     number = metric_value_of(series)
                     if number is not None:
-                        family.add_metric([namespace, name, series.index], number)
+                        family.add_metric([namespace, name, series.label], number)
             yield family
 
 
@@ -199,20 +202,49 @@ def forget(namespace: str, name: str) -> None:
             EVALUATION_ERRORS.remove(namespace, name, stage)
 
 
+def _digest(value: object) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+def metric_label(spec: MetricSpec) -> str:
+    """The ``metric`` label of one spec.metrics entry: its type and name, so that reordering
+    spec.metrics keeps every series. A selector or a PromQL query, which the name alone does
+    not tell apart, adds a short digest of itself.
+
+    ``resource/cpu``, ``containerresource/app/cpu``, ``pods/rps``, ``external/queue/1a2b3c4d``
+    (with a selector), ``object/Ingress/main/hits``, ``prometheus/main/5e6f7a8b``.
+    """
+    kind = spec.type.lower()
+    if spec.prometheus is not None:
+        return f"{kind}/{spec.prometheus.server}/{_digest(spec.prometheus.query)}"
+    if spec.resource:
+        parts = [kind, spec.container, spec.resource] if spec.container else [kind, spec.resource]
+        return "/".join(parts)
+    parts = [kind]
+    if spec.described_object is not None:
+        parts += [spec.described_object.kind, spec.described_object.name]
+    parts.append(spec.metric_name)
+    if spec.metric_selector:
+        parts.append(_digest(spec.metric_selector))
+    return "/".join(parts)
+
+
 def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> AutoscalerSample:
     """One Autoscaler's per-Autoscaler series after an evaluation."""
     active = None
     if spec.min_replicas == 0:
         active = any(c.type == "Active" and c.status for c in result.conditions)
-    series = []
-    for index, item in enumerate(result.metrics):
+    series: dict[str, MetricSeries] = {}
+    for item in result.metrics:
+        label = metric_label(item.spec)
+        if label in series:
+            continue  # the same metric twice in spec.metrics: one series, the first entry's
         target = item.spec.target.value or item.spec.target.average_value
-        series.append(
-            MetricSeries(
-                str(index),
-                item.value / 1000 if item.value is not None else None,
-                target / 1000 if target is not None else None,
-            )
+        series[label] = MetricSeries(
+            label,
+            item.value / 1000 if item.value is not None else None,
+            target / 1000 if target is not None else None,
         )
     return AutoscalerSample(
         current_replicas=result.current_replicas,
@@ -224,7 +256,7 @@ def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> Aut
         last_evaluation=now,
         evaluation_period=spec.evaluation_period,
         active=active,
-        metrics=tuple(series),
+        metrics=tuple(series.values()),
     )
 
 

@@ -39,7 +39,7 @@ _GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "volume_utilization_ratio": ("usedBytes / effective limit.", VOLUME_LABELS),
     "volume_inodes_used": ("Inodes used by the volume.", VOLUME_LABELS),
-    "volume_seconds_to_limit": (
+    "volume_time_to_limit_seconds": (
         "Projected seconds until the effective limit at the current growth rate.",
         VOLUME_LABELS,
     ),
@@ -49,7 +49,6 @@ _GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 _NODE_LABELS = ("node",)
-_REQUEST_LABELS = ("node", "outcome")
 
 
 class EmptyDirMetrics:
@@ -61,26 +60,27 @@ class EmptyDirMetrics:
             for name, (doc, labels) in _GAUGES.items()
         }
         self.evictions = Counter(
-            PREFIX + "evictions",
+            PREFIX + "evictions_total",
             "Pods evicted by the kubelet, by the check that fired.",
             EVICTIONS_LABELS,
             registry=registry,
         )
         self.requests = Counter(
-            PREFIX + "summary_requests",
-            "Summary API polls by outcome (ok, forbidden, timeout, tls, error, decode, skipped).",
-            _REQUEST_LABELS,
+            PREFIX + "kubelet_stats_requests_total",
+            "Polls of the kubelet's Summary API (/stats/summary) by outcome (ok, forbidden, "
+            "timeout, tls, error, decode, skipped).",
+            ["outcome"],
             registry=registry,
         )
         self.request_seconds = Histogram(
-            PREFIX + "summary_request_duration_seconds",
-            "Duration of Summary API requests.",
-            _NODE_LABELS,
+            PREFIX + "kubelet_stats_request_duration_seconds",
+            "Duration of Summary API requests (all nodes: a histogram per node would be "
+            "nodes x buckets series).",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
         self.last_success = Gauge(
-            PREFIX + "summary_last_success_timestamp_seconds",
+            PREFIX + "kubelet_stats_last_success_timestamp_seconds",
             "When the node's Summary was last read.",
             _NODE_LABELS,
             registry=registry,
@@ -98,7 +98,6 @@ class EmptyDirMetrics:
         )
         self._current: dict[str, set[Labels]] = {name: set() for name in self.gauges}
         self._eviction_labels: set[Labels] = set()
-        self._request_labels: set[Labels] = set()
         self._nodes: set[str] = set()
 
     def publish(self, values: GaugeValues) -> None:
@@ -131,23 +130,18 @@ class EmptyDirMetrics:
 
     def observe_poll(self, node: str, outcome: str, seconds: float | None, at: float) -> None:
         """Record one Summary poll (``at``: wall-clock seconds of a success)."""
-        self.requests.labels(node, outcome).inc()
-        self._request_labels.add((node, outcome))
+        self.requests.labels(outcome).inc()
         self._nodes.add(node)
         if seconds is not None:
-            self.request_seconds.labels(node).observe(seconds)
+            self.request_seconds.observe(seconds)
         if outcome == "ok":
             self.last_success.labels(node).set(at)
 
     def forget_nodes(self, present: Collection[str]) -> None:
         """Remove the series of nodes that left the cluster."""
         for node in self._nodes - set(present):
-            for labels in [k for k in self._request_labels if k[0] == node]:
-                self.requests.remove(*labels)
-                self._request_labels.discard(labels)
-            for metric in (self.request_seconds, self.last_success):
-                with contextlib.suppress(KeyError):
-                    metric.remove(node)
+            with contextlib.suppress(KeyError):  # only nodes that were read once have one
+                self.last_success.remove(node)
             self._nodes.discard(node)
 
 

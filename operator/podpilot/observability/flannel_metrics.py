@@ -56,7 +56,7 @@ NETCONF_VALID = Gauge(
     registry=REGISTRY,
 )
 RECONCILES = Counter(
-    "podpilot_flannel_reconciles",
+    "podpilot_flannel_reconciles_total",
     "Recomputes of the flannel report, by result.",
     ["result"],
     registry=REGISTRY,
@@ -67,8 +67,8 @@ RECONCILE_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-LAST_RECONCILE_TOTAL_SECONDS = Gauge(
-    "podpilot_flannel_last_reconcile_total_seconds",
+LAST_RECONCILE_SECONDS = Gauge(
+    "podpilot_flannel_last_reconcile_duration_seconds",
     "Duration of the last whole recompute: snapshot, compute, report writes, Events, metrics.",
     registry=REGISTRY,
 )
@@ -78,13 +78,13 @@ LAST_RECONCILE = Gauge(
     registry=REGISTRY,
 )
 REPORT_WRITES = Counter(
-    "podpilot_flannel_report_writes",
+    "podpilot_flannel_report_writes_total",
     "API writes of report objects.",
     ["kind", "operation"],
     registry=REGISTRY,
 )
 EVENTS = Counter(
-    "podpilot_flannel_events",
+    "podpilot_flannel_events_total",
     "Events about finding transitions, by outcome (posted, suppressed, failed).",
     ["outcome"],
     registry=REGISTRY,

@@ -66,7 +66,7 @@ class FlannelMetricsRecorder:
     def reconcile_succeeded(self, at: float, total_seconds: float) -> None:
         metrics.RECONCILES.labels("ok").inc()
         metrics.LAST_RECONCILE.set(at)
-        metrics.LAST_RECONCILE_TOTAL_SECONDS.set(total_seconds)
+        metrics.LAST_RECONCILE_SECONDS.set(total_seconds)
 
     def reconcile_failed(self) -> None:
         metrics.RECONCILES.labels("error").inc()

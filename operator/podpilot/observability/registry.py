@@ -1,10 +1,54 @@
-"""The one registry every controller's metrics live in, and the server that exposes it."""
+"""The one registry every controller's metrics live in, the process-wide series, and the
+server that exposes it.
+
+The exposition carries no ``*_created`` series: they double every counter and histogram and
+no dashboard or alert reads them (Prometheus derives resets from the counters themselves).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, start_http_server
+import platform
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    start_http_server,
+)
+
+from podpilot import __version__
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+PlatformCollector(registry=REGISTRY)  # python_info
+GCCollector(registry=REGISTRY)  # python_gc_*
+
+BUILD_INFO = Gauge(
+    "podpilot_build_info",
+    "Always 1; the labels name the running podpilot and Python versions.",
+    ["version", "python_version"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
+
+LEADER = Gauge(
+    "podpilot_leader",
+    "1 while this replica may act (it holds the leader Lease, or runs without leader "
+    "election); 0 while it stands by.",
+    registry=REGISTRY,
+)
+
+
+def report_leadership(may_act: Callable[[], bool]) -> None:
+    """Make ``podpilot_leader`` read ``may_act`` at every scrape (no stale value between
+    renewals: a Lease that lapsed reads 0 at once)."""
+    LEADER.set_function(lambda: float(may_act()))
 
 
 def serve(address: str, port: int) -> None:

@@ -81,7 +81,7 @@ def _volume(out: GaugeValues, owner: Labels, pod: Labels, record: VolumeRecord) 
         min,
     )
     out.put("volume_utilization_ratio", labels, record.utilization)
-    out.put("volume_seconds_to_limit", labels, record.seconds_to_limit, min)
+    out.put("volume_time_to_limit_seconds", labels, record.seconds_to_limit, min)
     out.put("tmpfs_size_bytes", (*labels, "expected"), record.tmpfs_size_expected_bytes)
     out.put("tmpfs_size_bytes", (*labels, "observed"), record.tmpfs_size_observed_bytes)
 

@@ -100,17 +100,17 @@ def sample(*series: MetricSeries, active: bool | None = None) -> AutoscalerSampl
 
 
 def test_per_metric_series_follow_the_spec_and_go_with_the_autoscaler() -> None:
-    def value(index: str) -> float | None:
-        labels = {"namespace": "ns", "name": "web", "metric": index}
+    def value(metric: str) -> float | None:
+        labels = {"namespace": "ns", "name": "web", "metric": metric}
         return REGISTRY.get_sample_value("podpilot_autoscaler_metric_value", labels)
 
-    recorded = sample(MetricSeries("0", 1.5, 2.0), MetricSeries("1", 3.0, 1.0))
+    recorded = sample(MetricSeries("pods/rps", 1.5, 2.0), MetricSeries("external/q", 3.0, 1.0))
     autoscaler_metrics.AUTOSCALERS.record("ns", "web", recorded)
-    assert (value("0"), value("1")) == (1.5, 3.0)
-    autoscaler_metrics.AUTOSCALERS.record("ns", "web", sample(MetricSeries("0", 2.5, 2.0)))
-    assert (value("0"), value("1")) == (2.5, None)
+    assert (value("pods/rps"), value("external/q")) == (1.5, 3.0)
+    autoscaler_metrics.AUTOSCALERS.record("ns", "web", sample(MetricSeries("pods/rps", 2.5, 2.0)))
+    assert (value("pods/rps"), value("external/q")) == (2.5, None)
     autoscaler_metrics.forget("ns", "web")
-    assert value("0") is None
+    assert value("pods/rps") is None
 
 
 def test_per_autoscaler_series_carry_the_last_sample() -> None:
@@ -119,11 +119,11 @@ def test_per_autoscaler_series_carry_the_last_sample() -> None:
     def read(suffix: str) -> float | None:
         return REGISTRY.get_sample_value(f"podpilot_autoscaler_{suffix}", labels)
 
-    autoscaler_metrics.AUTOSCALERS.record("ns", "api", sample(MetricSeries("0", None, 2.0)))
+    autoscaler_metrics.AUTOSCALERS.record("ns", "api", sample(MetricSeries("pods/rps", None, 2.0)))
     assert (read("current_replicas"), read("desired_replicas")) == (3, 4)
     assert read("last_evaluation_timestamp_seconds") == 1.7e9
     assert read("active") is None  # only for minReplicas 0
-    metric = {**labels, "metric": "0"}
+    metric = {**labels, "metric": "pods/rps"}
     assert REGISTRY.get_sample_value("podpilot_autoscaler_metric_value", metric) is None
     assert REGISTRY.get_sample_value("podpilot_autoscaler_metric_target", metric) == 2.0
     autoscaler_metrics.AUTOSCALERS.record("ns", "api", sample(active=True))
