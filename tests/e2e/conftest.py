@@ -113,6 +113,7 @@ class OperatorProcess:
     """``podpilot run`` as a child process against the dev cluster, restartable by tests."""
 
     def __init__(self, cluster_state: dev_cluster.ClusterState, log_dir: Path) -> None:
+        from podpilot.commands.run import hpa_arguments
         from podpilot_dev.processes import free_port
         from podpilot_dev.wiring import dev_hpa_settings
 
@@ -120,15 +121,11 @@ class OperatorProcess:
         self.log_path = log_dir / "operator.log"
         self.metrics_port = free_port()
         self.health_port = free_port()
-        hpa = dev_hpa_settings()
         self.command = [
             sys.executable, "-m", "podpilot", "run", "--standalone", "--verbose",
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
             "--health-address=127.0.0.1", f"--health-port={self.health_port}",
-            f"--cpu-initialization-period={hpa.cpu_initialization_period}",
-            f"--initial-readiness-delay={hpa.initial_readiness_delay}",
-            f"--tolerance={hpa.tolerance}",
-            f"--downscale-stabilization={hpa.downscale_stabilization}",
+            *hpa_arguments(dev_hpa_settings()),
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.environment: dict[str, str] = {}  # added to this process's environment

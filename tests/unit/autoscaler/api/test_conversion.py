@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -323,11 +324,52 @@ def test_command_reads_stdin_and_writes_the_output_file(
     monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(hpa())))
     output = tmp_path / "autoscalers.yaml"
 
-    assert podpilot_main(["convert", "--mode", "DryRun", "-o", str(output), "-"]) == 0
+    assert podpilot_main(["convert", "--mode", "DryRun", "--output-file", str(output), "-"]) == 0
 
     assert capsys.readouterr().out == ""
     (document,) = yaml.safe_load_all(output.read_text())
     assert document["spec"]["mode"] == "DryRun"
+
+
+def test_command_prints_json_as_kubectl_does(capsys: pytest.CaptureFixture[str]) -> None:
+    one = str(HPA_DIR / "cpu-utilization.yaml")
+    two = str(HPA_DIR / "v1-cpu.yaml")
+
+    assert podpilot_main(["convert", "-o", "json", one]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert podpilot_main(["convert", "-o", "json", one, two]) == 0
+    several = json.loads(capsys.readouterr().out)
+
+    assert (single["kind"], single["metadata"]["name"]) == (AUTOSCALER_KIND, "web")
+    assert several["kind"] == "List"
+    assert [item["metadata"]["name"] for item in several["items"]] == ["web", "php-apache"]
+
+
+def test_the_old_output_file_usage_fails_with_a_hint_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        podpilot_main(["convert", str(HPA_DIR / "cpu-utilization.yaml"), "-o", "out.yaml"])
+
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "'out.yaml' is not an output format (yaml, json)" in error
+    assert "--output-file out.yaml" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_output_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no-such-directory" / "out.yaml"
+    argv = ["convert", str(HPA_DIR / "cpu-utilization.yaml"), "--output-file", str(target)]
+
+    assert podpilot_main(argv) == 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"podpilot convert: error: cannot write {target}: No such file or directory"
+    ]
 
 
 def test_command_writes_nothing_when_a_document_fails(
@@ -359,6 +401,6 @@ def test_convert_reads_and_writes_with_libyaml_when_pyyaml_has_it() -> None:
 
     if yaml.__with_libyaml__:
         assert convert._LOADER is yaml.CSafeLoader
-        assert convert._DUMPER is yaml.CSafeDumper
+        assert convert.YAML_DUMPER is yaml.CSafeDumper
     else:
         assert convert._LOADER is yaml.SafeLoader
