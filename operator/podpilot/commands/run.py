@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import sys
@@ -15,6 +14,8 @@ from typing import Any
 from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
+from podpilot.app.logs import LOG_FORMATS
+from podpilot.app.logs import configure as configure_logs
 from podpilot.commands.conventions import (
     CommandError,
     add_kubeconfig_arguments,
@@ -308,7 +309,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_hpa_arguments(parser)
     _add_flannel_arguments(parser)
     parser.add_argument(
-        "--verbose", "-v", action="store_true", help="log at DEBUG, kopf's own lines included"
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="log at DEBUG, kopf's report of every handler run included",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text lines, or one JSON object per line for log pipelines",
     )
 
 
@@ -431,7 +441,7 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_credentials(settings.kubeconfig)
-    configure_logging(args.verbose)
+    configure_logs(args.verbose, args.log_format)
     from podpilot.app import run_operator
 
     return run_operator(settings)
@@ -448,10 +458,3 @@ def check_credentials(kubeconfig: KubeconfigSelection) -> None:
         load_credentials(kubeconfig, kubernetes.client.Configuration())
     except CredentialsError as error:
         raise CommandError(str(error)) from None
-
-
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )

@@ -37,7 +37,6 @@ V1_ALPHA_SPEC_ANNOTATIONS = frozenset(
 )
 
 
-
 class ConversionError(ValueError):
     """A document that cannot be turned into an Autoscaler; the message says why and what to do."""
 
