@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import Kubectl
+from tests.e2e.conftest import DEV_CONTEXT, Kubectl
 from tests.e2e.waiting import wait_until
+
+from podpilot_dev import cluster as dev_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -272,3 +275,67 @@ def test_a_quantity_the_hpa_refuses_the_autoscaler_refuses(
     assert hpa_result.returncode != 0, f"the HPA accepted {field}: {bad!r}"
     assert autoscaler_result.returncode != 0, f"the Autoscaler accepted {field}: {bad!r}"
     assert f".{field}" in autoscaler_result.stderr
+
+
+# --- podpilot explain reads kubeconfigs as kubectl does ----------------------------------------
+
+
+def podpilot(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podpilot", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_explain_reads_merged_kubeconfigs_and_the_contexts_namespace(
+    cluster: dev_cluster.ClusterState,
+    kubectl: Kubectl,
+    autoscaler_crd: str,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    (autoscaler,) = convert(ROOT / "tests" / "data" / "hpa" / "cpu-utilization.yaml")
+    autoscaler["metadata"]["namespace"] = namespace
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(autoscaler))
+    dev = yaml.safe_load(cluster.kubeconfig.read_text())
+    (dev_context,) = (c for c in dev["contexts"] if c["name"] == DEV_CONTEXT)
+    # A second file, first in the path, with a context of its own that names the namespace and
+    # refers to the dev cluster and user of the other file: only a merge can resolve it.
+    first = tmp_path / "namespace-context.yaml"
+    first.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test-namespace",
+                "contexts": [
+                    {
+                        "name": "test-namespace",
+                        "context": {**dev_context["context"], "namespace": namespace},
+                    }
+                ],
+            }
+        )
+    )
+    merged = f"{first}:{cluster.kubeconfig}"
+
+    from_context = podpilot("explain", "web", "--kubeconfig", merged)
+    as_json = podpilot(
+        "explain", "web", "--kubeconfig", merged, "--context", DEV_CONTEXT, "-n", namespace,
+        "-o", "json",
+    )  # fmt: skip
+    wide = podpilot("explain", "-A", "-o", "wide", "--kubeconfig", merged)
+    unknown = podpilot("explain", "web", "--kubeconfig", merged, "--context", "nope")
+
+    assert from_context.returncode == 0, from_context.stderr
+    assert from_context.stdout.startswith("Autoscaler web")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["metadata"]["namespace"] == namespace
+    assert wide.returncode == 0, wide.stderr
+    assert [namespace, "web"] in [line.split()[:2] for line in wide.stdout.splitlines()]
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("podpilot explain: error: cannot load the API credentials:")
+    assert len(unknown.stderr.splitlines()) == 1
