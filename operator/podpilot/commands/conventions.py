@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.settings import KubeconfigSelection
 
 EXIT_OK = 0
@@ -57,6 +58,40 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         ):
             return help_text
         return f"{help_text} (default: %(default)s)"
+
+
+def go_duration(text: str) -> float:
+    """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
+    takes its duration flags."""
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: write it as Go does, e.g. 30s, 5m, 1m30s"
+        ) from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration here cannot be negative")
+    return seconds
+
+
+def go_duration_text(seconds: float) -> str:
+    """Seconds as Go prints a duration of whole seconds: ``5m0s``, ``30s``, ``1h0m0s``."""
+    whole = round(seconds)
+    if whole != seconds:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, rest = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{rest}s"
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
+def seconds_or_go_duration(text: str) -> float:
+    """The deprecated flags' bare number of seconds (``300``), or a Go duration."""
+    try:
+        return float(text)
+    except ValueError:
+        return go_duration(text)
 
 
 def describe_exit_status(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ from podpilot.commands.conventions import (
     as_list,
     kubeconfig_selection,
     render,
+    seconds_or_go_duration,
     write_output,
 )
 
@@ -51,16 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser, OUTPUT_FORMATS, default="text")
     parser.add_argument(
         "--request-timeout",
-        type=float,
+        type=seconds_or_go_duration,
         default=READ_TIMEOUT,
-        metavar="SECONDS",
-        help=f"seconds to wait for the API server's answer (default {READ_TIMEOUT:g})",
+        metavar="DURATION",
+        help="how long to wait for the API server's answer, as kubectl takes it: 30s, 1m, or "
+        f"a number of seconds (default {READ_TIMEOUT:g}s)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.all_namespaces and (args.name or args.namespace):
         raise CommandError("-A/--all-namespaces takes no NAME and no -n", EXIT_USAGE)
+    if args.request_timeout <= 0:
+        raise CommandError("--request-timeout must be above zero", EXIT_USAGE)
     namespace, autoscalers = _read(args)
     if args.name is None and not autoscalers:
         where = "any namespace" if args.all_namespaces else f"namespace {namespace}"

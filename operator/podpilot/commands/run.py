@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
 from podpilot.app.logs import LOG_FORMATS
@@ -19,7 +18,10 @@ from podpilot.app.logs import configure as configure_logs
 from podpilot.commands.conventions import (
     CommandError,
     add_kubeconfig_arguments,
+    go_duration,
+    go_duration_text,
     kubeconfig_selection,
+    seconds_or_go_duration,
 )
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.settings import (
@@ -36,32 +38,6 @@ from podpilot.settings import (
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
 
 
-def go_duration(text: str) -> float:
-    """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
-    takes its duration flags."""
-    try:
-        seconds = parse_go_duration(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: write it as Go does, e.g. 30s, 5m, 1m30s"
-        ) from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration here cannot be negative")
-    return seconds
-
-
-def go_duration_text(seconds: float) -> str:
-    """Seconds as Go prints a duration of whole seconds: ``5m0s``, ``30s``, ``1h0m0s``."""
-    whole = round(seconds)
-    if whole != seconds:
-        return f"{seconds:g}s"
-    hours, rest = divmod(whole, 3600)
-    minutes, rest = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{rest}s"
-    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
-
-
 def fraction(text: str) -> float:
     """A non-negative ratio (``0.1`` is 10 %)."""
     try:
@@ -71,14 +47,6 @@ def fraction(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: cannot be negative")
     return value
-
-
-def seconds_or_go_duration(text: str) -> float:
-    """The deprecated flags' bare number of seconds (``300``), or a Go duration."""
-    try:
-        return float(text)
-    except ValueError:
-        return go_duration(text)
 
 
 def _detected_if_empty(prefix: str) -> str | None:

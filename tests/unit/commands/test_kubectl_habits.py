@@ -213,7 +213,7 @@ def test_an_unreachable_server_is_one_line_and_exit_status_3(
 ) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     path = kubeconfig(tmp_path / "config", {"c": (url, None)}, current="c")
-    argv = ["explain", "web", "--kubeconfig", str(path), "--request-timeout", "1"]
+    argv = ["explain", "web", "--kubeconfig", str(path), "--request-timeout", "1s"]
 
     started = time.monotonic()
     code = main(argv)
