@@ -56,9 +56,10 @@ def no_cluster_configured() -> bool:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from podpilot.app.logs import configure as configure_logs
     from podpilot.commands import run as operator_run
 
-    operator_run.configure_logging(args.verbose)
+    configure_logs(args.verbose, args.log_format)
     settings = operator_run.settings_from(args)
     if no_cluster_configured():
         from podpilot_dev.wiring import prepare_dev_cluster

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from podpilot.commands.run import hpa_arguments
 from podpilot_dev import containerd, netns, operator_image, podroute
 from podpilot_dev.cluster import ClusterState
 from podpilot_dev.paths import repo_root
@@ -52,13 +53,7 @@ def values(
 ) -> dict[str, Any]:
     """The chart values for the dev cluster (on top of the chart's defaults)."""
     repository, tag = reference.rsplit(":", 1)
-    settings = dev_hpa_settings()
-    hpa = [
-        f"--cpu-initialization-period={settings.cpu_initialization_period:g}",
-        f"--initial-readiness-delay={settings.initial_readiness_delay:g}",
-        f"--tolerance={settings.tolerance:g}",
-        f"--downscale-stabilization={settings.downscale_stabilization:g}",
-    ]
+    hpa = hpa_arguments(dev_hpa_settings())
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "replicaCount": replicas,

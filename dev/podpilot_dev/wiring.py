@@ -7,29 +7,25 @@ import os
 import subprocess
 import sys
 
+from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.settings import HpaSettings, OperatorSettings
 from podpilot_dev import cluster
 from podpilot_dev.manifests import file_sd_target
 from podpilot_dev.paths import repo_root
 
 
-def _seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-
-
 def dev_hpa_settings() -> HpaSettings:
     """The dev cluster shortens the built-in HPA's timings; use the same ones."""
     flags = cluster.HPA_SETTINGS
     return HpaSettings(
-        cpu_initialization_period=_seconds(
+        cpu_initialization_period=parse_go_duration(
             flags["horizontal-pod-autoscaler-cpu-initialization-period"]
         ),
-        initial_readiness_delay=_seconds(
+        initial_readiness_delay=parse_go_duration(
             flags["horizontal-pod-autoscaler-initial-readiness-delay"]
         ),
         tolerance=float(flags["horizontal-pod-autoscaler-tolerance"]),
-        downscale_stabilization=_seconds(
+        downscale_stabilization=parse_go_duration(
             flags["horizontal-pod-autoscaler-downscale-stabilization"]
         ),
     )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Callable, Sequence
+
+from podpilot.commands.conventions import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    CommandError,
+    describe_exit_status,
+)
 
 # Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
 # ``run(args) -> int``. They are imported lazily so that ``podpilot convert`` does not pay for
@@ -12,7 +21,7 @@ from collections.abc import Callable, Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("podpilot.commands.run", "run the operator (all controllers) in the foreground"),
     "convert": ("podpilot.commands.convert", "turn HPA manifests into Autoscaler manifests"),
-    "explain": ("podpilot.commands.explain", "print an Autoscaler's last decision in words"),
+    "explain": ("podpilot.commands.explain", "print Autoscalers' last decisions in words"),
 }
 
 
@@ -25,11 +34,24 @@ def _load(module_name: str) -> tuple[AddArguments, RunCommand]:
     return module.add_arguments, module.run
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("podpilot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="podpilot", description=__doc__)
+    describe_exit_status(parser)
+    parser.add_argument("--version", action="version", version=f"podpilot {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        describe_exit_status(sub_parser)
         if only is None or only == name:
             try:
                 add_arguments, run = _load(module_name)
@@ -43,8 +65,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import sys
-
+    """Run one subcommand; a failure the user can act on is one line and an exit status
+    (``EXIT_STATUS``), never a traceback."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
@@ -52,5 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.error(f"'{args.command}' is not available in this build")
-    result: int = handler(args)
+    try:
+        result: int = handler(args)
+    except CommandError as failure:
+        print(f"podpilot {args.command}: error: {failure}", file=sys.stderr)
+        return failure.exit_status
+    except KeyboardInterrupt:
+        print(f"podpilot {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``podpilot convert | head``): nothing left to tell anyone.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     return result

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CONTROLLERS = ("autoscaler", "emptydir", "flannel")
 MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KubeconfigSelection:
+    """``--kubeconfig`` and ``--context`` as given (``None``: the environment's defaults)."""
+
+    paths: str | None = None
+    context: str | None = None
+
+    def search_path(self) -> str:
+        """The files to merge: ``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``."""
+        return self.paths or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+    def explicit(self) -> bool:
+        """Whether a kubeconfig was asked for, so in-cluster credentials must not be used."""
+        return self.paths is not None or self.context is not None
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,9 @@ class OperatorSettings:
     """Everything the controllers need to know about how this process was started."""
 
     controllers: frozenset[str] = frozenset(CONTROLLERS)
+    # --kubeconfig (files joined by os.pathsep, merged as kubectl merges) and --context;
+    # neither: in-cluster credentials, else $KUBECONFIG.
+    kubeconfig: KubeconfigSelection = field(default_factory=KubeconfigSelection)
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 9808

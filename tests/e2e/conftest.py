@@ -132,6 +132,7 @@ class OperatorProcess:
     ) -> None:
         """``mode``: the flags that say how it shares the work (default: the only replica);
         ``kubeconfig`` (default: the cluster's admin) gives it a client identity of its own."""
+        from podpilot.commands.run import hpa_arguments
         from podpilot_dev.processes import free_port
         from podpilot_dev.wiring import dev_hpa_settings
 
@@ -140,15 +141,11 @@ class OperatorProcess:
         self.log_path = log_dir / f"{name}.log"
         self.metrics_port = free_port()
         self.health_port = free_port()
-        hpa = dev_hpa_settings()
         self.command = [
             sys.executable, "-m", "podpilot", "run", *mode, "--verbose",
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
             "--health-address=127.0.0.1", f"--health-port={self.health_port}",
-            f"--cpu-initialization-period={hpa.cpu_initialization_period}",
-            f"--initial-readiness-delay={hpa.initial_readiness_delay}",
-            f"--tolerance={hpa.tolerance}",
-            f"--downscale-stabilization={hpa.downscale_stabilization}",
+            *hpa_arguments(dev_hpa_settings()),
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.environment: dict[str, str] = {}  # added to this process's environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import Kubectl
+from tests.e2e.conftest import DEV_CONTEXT, Kubectl
 from tests.e2e.waiting import wait_until
+
+from podpilot_dev import cluster as dev_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -166,3 +169,173 @@ def test_kubectl_explain_prints_the_descriptions(kubectl: Kubectl, autoscaler_cr
     )
     tolerance = kubectl("explain", "autoscalers.spec.behavior.scaleDown.tolerance").stdout
     assert "KEP-4951" in tolerance
+
+
+# --- "change apiVersion and kind": what the HPA accepts, the Autoscaler accepts ---------------
+
+AUTOSCALER_API_VERSION = "podpilot.io/v1alpha1"
+# Quantities the HPA's API refuses (a negative or zero target, a word, a boolean), written into
+# a valid manifest: the Autoscaler must refuse each as well.
+REFUSED_QUANTITIES = {
+    "negative-number": -0.5,
+    "zero": 0,
+    "word": "lots",
+    "boolean": True,
+}
+
+
+def as_submitted(document: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The manifest a user would apply: only the name and their labels and annotations kept."""
+    kept = {"name", "labels", "annotations"}
+    metadata = {k: v for k, v in document["metadata"].items() if k in kept}
+    metadata.get("annotations", {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    metadata["namespace"] = namespace
+    return {**{k: v for k, v in document.items() if k != "status"}, "metadata": metadata}
+
+
+def both_ways(hpa: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The manifest as an autoscaling/v2 HPA (v2beta2 is no longer served; its spec is v2's)
+    and, with only apiVersion and kind changed, as an Autoscaler."""
+    as_hpa = {**hpa, "apiVersion": "autoscaling/v2"}
+    as_autoscaler = {**hpa, "apiVersion": AUTOSCALER_API_VERSION, "kind": "Autoscaler"}
+    return as_hpa, as_autoscaler
+
+
+def dry_run(kubectl: Kubectl, manifest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """Create on the server without storing: every validation runs, nothing is left behind."""
+    return kubectl(
+        "create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(manifest), check=False
+    )
+
+
+def v2_hpa_documents() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{path.stem}[{index}]", document)
+        for path in HPA_FILES
+        for index, document in enumerate(yaml.safe_load_all(path.read_text()))
+        if document and document["apiVersion"] != "autoscaling/v1"  # v1 has another spec shape
+    ]
+
+
+V2_HPA_DOCUMENTS = v2_hpa_documents()
+
+
+@pytest.mark.parametrize(
+    "document", [d for _, d in V2_HPA_DOCUMENTS], ids=[i for i, _ in V2_HPA_DOCUMENTS]
+)
+def test_an_hpa_manifest_is_accepted_both_as_an_hpa_and_as_an_autoscaler(
+    kubectl: Kubectl, autoscaler_crd: str, namespace: str, document: dict[str, Any]
+) -> None:
+    as_hpa, as_autoscaler = both_ways(as_submitted(document, namespace))
+
+    hpa_result = dry_run(kubectl, as_hpa)
+    autoscaler_result = dry_run(kubectl, as_autoscaler)
+
+    assert hpa_result.returncode == 0, hpa_result.stderr
+    assert autoscaler_result.returncode == 0, autoscaler_result.stderr
+
+
+def test_unquoted_fractions_are_stored_as_given(
+    kubectl: Kubectl, autoscaler_crd: str, namespace: str
+) -> None:
+    path = ROOT / "tests" / "data" / "hpa" / "fractional-quantities.yaml"
+    _, autoscaler = both_ways(as_submitted(yaml.safe_load(path.read_text()), namespace))
+
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(autoscaler))
+
+    stored = yaml.safe_load(
+        kubectl("get", "autoscaler", "fractional", "-n", namespace, "-o", "yaml").stdout
+    )
+    assert stored["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == 0.5
+    assert stored["spec"]["metrics"][1]["external"]["target"]["value"] == 1.5
+    assert stored["spec"]["behavior"]["scaleUp"]["tolerance"] == 0.05
+
+
+@pytest.mark.parametrize("field", ["averageValue", "value", "tolerance"])
+@pytest.mark.parametrize("label", list(REFUSED_QUANTITIES))
+def test_a_quantity_the_hpa_refuses_the_autoscaler_refuses(
+    kubectl: Kubectl, autoscaler_crd: str, namespace: str, field: str, label: str
+) -> None:
+    path = ROOT / "tests" / "data" / "hpa" / "fractional-quantities.yaml"
+    hpa = as_submitted(yaml.safe_load(path.read_text()), namespace)
+    bad = REFUSED_QUANTITIES[label]
+    if field == "averageValue":
+        hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] = bad
+    elif field == "value":
+        hpa["spec"]["metrics"][1]["external"]["target"]["value"] = bad
+    else:
+        if label == "zero":
+            pytest.skip("a tolerance of 0 is valid for both")
+        hpa["spec"]["behavior"]["scaleUp"]["tolerance"] = bad
+    as_hpa, as_autoscaler = both_ways(hpa)
+
+    hpa_result = dry_run(kubectl, as_hpa)
+    autoscaler_result = dry_run(kubectl, as_autoscaler)
+
+    assert hpa_result.returncode != 0, f"the HPA accepted {field}: {bad!r}"
+    assert autoscaler_result.returncode != 0, f"the Autoscaler accepted {field}: {bad!r}"
+    assert f".{field}" in autoscaler_result.stderr
+
+
+# --- podpilot explain reads kubeconfigs as kubectl does ----------------------------------------
+
+
+def podpilot(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podpilot", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_explain_reads_merged_kubeconfigs_and_the_contexts_namespace(
+    cluster: dev_cluster.ClusterState,
+    kubectl: Kubectl,
+    autoscaler_crd: str,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    (autoscaler,) = convert(ROOT / "tests" / "data" / "hpa" / "cpu-utilization.yaml")
+    autoscaler["metadata"]["namespace"] = namespace
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(autoscaler))
+    dev = yaml.safe_load(cluster.kubeconfig.read_text())
+    (dev_context,) = (c for c in dev["contexts"] if c["name"] == DEV_CONTEXT)
+    # A second file, first in the path, with a context of its own that names the namespace and
+    # refers to the dev cluster and user of the other file: only a merge can resolve it.
+    first = tmp_path / "namespace-context.yaml"
+    first.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test-namespace",
+                "contexts": [
+                    {
+                        "name": "test-namespace",
+                        "context": {**dev_context["context"], "namespace": namespace},
+                    }
+                ],
+            }
+        )
+    )
+    merged = f"{first}:{cluster.kubeconfig}"
+
+    from_context = podpilot("explain", "web", "--kubeconfig", merged)
+    as_json = podpilot(
+        "explain", "web", "--kubeconfig", merged, "--context", DEV_CONTEXT, "-n", namespace,
+        "-o", "json",
+    )  # fmt: skip
+    wide = podpilot("explain", "-A", "-o", "wide", "--kubeconfig", merged)
+    unknown = podpilot("explain", "web", "--kubeconfig", merged, "--context", "nope")
+
+    assert from_context.returncode == 0, from_context.stderr
+    assert from_context.stdout.startswith("Autoscaler web")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["metadata"]["namespace"] == namespace
+    assert wide.returncode == 0, wide.stderr
+    assert [namespace, "web"] in [line.split()[:2] for line in wide.stdout.splitlines()]
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("podpilot explain: error: cannot load the API credentials:")
+    assert len(unknown.stderr.splitlines()) == 1

@@ -42,3 +42,28 @@ def test_the_operator_wheel_carries_no_development_code(tmp_path: pathlib.Path) 
     assert "podpilot/cli.py" in names
     assert not [n for n in names if "podpilot_dev" in n or "devcluster" in n]
     assert not [r for r in requirements if r.lower().startswith("cryptography")]
+
+
+def test_both_distributions_build_without_a_warning(tmp_path: pathlib.Path) -> None:
+    """setuptools' deprecation banners (a license table, say) once opened every ``scripts/dev``
+    run, many times over; the build output of both wheels must stay free of warnings."""
+    import os
+    import subprocess
+    import sys
+
+    # Byte-compiling off makes setuptools warn that it skips it: not a metadata matter.
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for project in (REPO_ROOT, REPO_ROOT / "dev"):
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+             "--wheel-dir", str(tmp_path), str(project)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=environment,
+        )  # fmt: skip
+        output = built.stdout + built.stderr
+        warnings = [line for line in output.splitlines() if "warn" in line.lower()]
+        assert warnings == [], f"{project.name}: {warnings}"
+    assert len(list(tmp_path.glob("*.whl"))) == 2

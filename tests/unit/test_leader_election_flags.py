@@ -6,6 +6,7 @@ import pytest
 
 from podpilot.app.runtime import Runtime
 from podpilot.cli import build_parser
+from podpilot.commands.conventions import CommandError
 from podpilot.commands.run import settings_from
 from podpilot.settings import OperatorSettings
 
@@ -44,7 +45,7 @@ def test_every_setting_has_a_flag() -> None:
 
 
 def test_durations_that_cannot_work_end_the_command() -> None:
-    with pytest.raises(SystemExit, match="renew deadline"):
+    with pytest.raises(CommandError, match="renew deadline"):
         parse("--leader-election-lease-duration=10", "--leader-election-renew-deadline=10")
 
 

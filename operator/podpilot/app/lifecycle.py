@@ -21,8 +21,8 @@ from podpilot.kube.clients import (
     Timeouts,
     TokenFile,
     connect,
+    load_credentials,
     no_answer,
-    token_file,
 )
 from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.observability.registry import report_leadership, serve
@@ -38,23 +38,27 @@ KOPF_CONNECTIONS = 100
 async def login(
     settings: kopf.OperatorSettings,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    memo: kopf.Memo | None = None,
     **kwargs: Any,
 ) -> kopf.AiohttpSession | None:
-    """kopf's login through the kubernetes client's configuration, over a bounded pool.
+    """kopf's login from the same credentials as the other clients, over a bounded pool.
 
-    A token from a file (the ServiceAccount's) is read again as the file is replaced, for each
-    request, as the other clients do. Should a request still get 401 (a token revoked before
-    kubelet replaced the file), kopf invalidates this session and calls this login again,
-    which reads the credentials afresh; meanwhile its requests wait for the new session.
+    The credentials are the ones ``podpilot run`` was given (``--kubeconfig``, merged as
+    kubectl merges, and ``--context``), else in-cluster, else ``$KUBECONFIG``: kopf's own
+    ``login_via_client`` knows neither several files nor a context. A token from a file (the
+    ServiceAccount's) is read again as the file is replaced, for each request, as the other
+    clients do. Should a request still get 401 (a token revoked before kubelet replaced the
+    file), kopf invalidates this session and calls this login again, which reads the
+    credentials afresh; meanwhile its requests wait for the new session.
     """
-    info = kopf.login_via_client(settings=settings, logger=logger, **kwargs)
-    if info is None:
-        return None
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    kubeconfig = runtime.settings.kubeconfig if runtime is not None else None
+    configuration = kubernetes.client.Configuration()
     try:
-        token = token_file() if info.token else None
+        pykube_config, token = await asyncio.to_thread(load_credentials, kubeconfig, configuration)
     except CredentialsError as error:
-        logger.warning("kopf's token is not re-read as it rotates: %s", error)
-        token = None
+        raise kopf.LoginError(str(error)) from error
+    info = connection_info(configuration, settings, pykube_config.namespace)
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),
@@ -66,6 +70,32 @@ async def login(
         default_namespace=info.default_namespace,
         priority=info.priority,
         aiohttp_session=session,
+    )
+
+
+def connection_info(
+    configuration: kubernetes.client.Configuration,
+    settings: kopf.OperatorSettings,
+    namespace: str,
+) -> kopf.ConnectionInfo:
+    """kopf's view of a loaded client configuration, read as kopf's ``login_via_client``
+    reads it (the bearer token under either of the client's keys)."""
+    header = configuration.get_api_key_with_prefix(
+        "BearerToken"
+    ) or configuration.get_api_key_with_prefix("authorization")
+    scheme, _, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        default_namespace=namespace,
+        trust_env=settings.networking.trust_env,
     )
 
 
@@ -103,6 +133,7 @@ async def start(
         prefix="podpilot.io", key="last-handled-configuration"
     )
     runtime.clients = connect(
+        own.kubeconfig,
         max_concurrent_calls=own.max_concurrent_api_calls,
         timeouts=Timeouts.reading(own.api_timeout),
     )

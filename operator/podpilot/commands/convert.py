@@ -5,18 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from podpilot.autoscaler.api.conversion import MODES, ConversionError, convert_documents
+from podpilot.commands.conventions import (
+    EXIT_OK,
+    YAML_DUMPER,
+    CommandError,
+    add_output_arguments,
+    as_list,
+    render,
+    write_output,
+)
 
 STDIN = "-"
-# libyaml's C loader and dumper when PyYAML was built with them (its wheels are): the pure-Python
-# ones take most of a minute on a few megabytes of manifests.
+OUTPUT_FORMATS = ("yaml", "json")
+# libyaml's C loader when PyYAML was built with it (its wheels are), as for the dumper.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,16 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="HPA manifests (multi-document YAML, or a List); '-' or nothing reads stdin",
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the Autoscaler manifests here instead of stdout",
-    )
+    add_output_arguments(parser, OUTPUT_FORMATS, default="yaml")
     parser.add_argument(
         "--mode",
         choices=MODES,
-        help="set spec.mode, e.g. DryRun to run beside the existing HPA before switching",
+        help="set spec.mode, e.g. DryRun to run beside the existing HPA before switching "
+        "(default: unset, which is Active)",
     )
 
 
@@ -60,19 +63,23 @@ def run(args: argparse.Namespace) -> int:
 
     if failures:
         # Nothing is written when anything failed, so a pipe into kubectl apply is all or none.
-        for failure in failures:
-            print(f"podpilot convert: {failure}", file=sys.stderr)
-        return 1
+        for failure in failures[:-1]:
+            print(f"podpilot convert: error: {failure}", file=sys.stderr)
+        raise CommandError(failures[-1])
     if not converted:
-        print("podpilot convert: no HorizontalPodAutoscaler found in the input", file=sys.stderr)
-        return 1
+        raise CommandError("no HorizontalPodAutoscaler found in the input")
+    write_output(_rendered(converted, args.output), args.output_file)
+    return EXIT_OK
 
-    text = yaml.dump_all(converted, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+
+def _rendered(autoscalers: list[dict[str, Any]], output: str) -> str:
+    """YAML as a multi-document stream (what ``kubectl apply -f -`` reads); JSON as one object,
+    or a ``List`` of several, as ``kubectl get -o json`` prints them."""
+    if output == "yaml":
+        return yaml.dump_all(
+            autoscalers, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False
+        )
+    return render(autoscalers[0] if len(autoscalers) == 1 else as_list(autoscalers), output)
 
 
 def _documents(source: str) -> Iterator[tuple[int, object]]:

@@ -1,51 +1,95 @@
-"""``podpilot explain NAME``: an Autoscaler's last decision in words."""
+"""``podpilot explain [NAME]``: Autoscalers' last decisions in words, read as kubectl reads."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from podpilot.apimachinery.group import GROUP, VERSION
-from podpilot.autoscaler.api.explanation import explain
+from podpilot.autoscaler.api.explanation import explain, summary_table
+from podpilot.commands.conventions import (
+    EXIT_FAILED,
+    EXIT_NO_ANSWER,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    add_kubeconfig_arguments,
+    add_output_arguments,
+    as_list,
+    kubeconfig_selection,
+    render,
+    seconds_or_go_duration,
+    write_output,
+)
 
-EXIT_NOT_READ = 1
-EXIT_NO_ANSWER = 3
-EXIT_STATUS = f"""\
-exit status:
-  0  the explanation was printed
-  {EXIT_NOT_READ}  the Autoscaler could not be read: the API server refused (not found,
-     forbidden, ...), or no credentials could be loaded
-  2  the command line is wrong
-  {EXIT_NO_ANSWER}  the API server could not be reached, or did not answer within
-     --request-timeout seconds
-Every failure is one line on stderr, starting with "podpilot explain: error:".
-"""
+EXIT_NOT_READ = EXIT_FAILED
+OUTPUT_FORMATS = ("text", "wide", "yaml", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from podpilot.kube.clients import READ_TIMEOUT
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EXIT_STATUS
-    parser.add_argument("name", help="the Autoscaler's name")
-    parser.add_argument("-n", "--namespace", default="default")
-    parser.add_argument("--kubeconfig", default=None)
+    parser.add_argument(
+        "name",
+        nargs="?",
+        help="the Autoscaler's name (default: every Autoscaler in the namespace)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="the Autoscaler's namespace (default: the kubeconfig context's namespace, "
+        "else 'default')",
+    )
+    parser.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="every Autoscaler in every namespace (no NAME)",
+    )
+    add_kubeconfig_arguments(parser)
+    add_output_arguments(parser, OUTPUT_FORMATS, default="text")
     parser.add_argument(
         "--request-timeout",
-        type=float,
+        type=seconds_or_go_duration,
         default=READ_TIMEOUT,
-        metavar="SECONDS",
-        help=f"seconds to wait for the API server's answer (default {READ_TIMEOUT:g})",
+        metavar="DURATION",
+        help="how long to wait for the API server's answer, as kubectl takes it: 30s, 1m, or "
+        f"a number of seconds (default {READ_TIMEOUT:g}s)",
     )
 
 
-def _error(message: str, code: int) -> int:
-    print(f"podpilot explain: error: {message}", file=sys.stderr)
-    return code
-
-
 def run(args: argparse.Namespace) -> int:
+    if args.all_namespaces and (args.name or args.namespace):
+        raise CommandError("-A/--all-namespaces takes no NAME and no -n", EXIT_USAGE)
+    if args.request_timeout <= 0:
+        raise CommandError("--request-timeout must be above zero", EXIT_USAGE)
+    namespace, autoscalers = _read(args)
+    if args.name is None and not autoscalers:
+        where = "any namespace" if args.all_namespaces else f"namespace {namespace}"
+        raise CommandError(f"no Autoscaler found in {where}")
+    write_output(_rendered(autoscalers, args), args.output_file)
+    return EXIT_OK
+
+
+def _rendered(autoscalers: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> str:
+    if args.output in ("yaml", "json"):
+        shown = autoscalers[0] if args.name else as_list(autoscalers)
+        return render(shown, args.output)
+    if args.output == "wide":
+        return summary_table(autoscalers, with_namespace=args.all_namespaces) + "\n"
+    blocks = [
+        (f"Namespace: {a.get('metadata', {}).get('namespace')}\n" if args.all_namespaces else "")
+        + explain(a)
+        for a in autoscalers
+    ]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
+    """The namespace read (``-n``, else the context's) and the named Autoscaler in it, or every
+    one in it (or in the cluster)."""
     import kubernetes
 
     from podpilot.kube.clients import (
@@ -58,25 +102,40 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         clients = connect(
-            args.kubeconfig, max_concurrent_calls=1, timeouts=Timeouts.reading(args.request_timeout)
+            kubeconfig_selection(args),
+            max_concurrent_calls=1,
+            timeouts=Timeouts.reading(args.request_timeout),
         )
     except CredentialsError as error:
-        return _error(str(error), EXIT_NOT_READ)
-    reference = f"Autoscaler {args.namespace}/{args.name}"
+        raise CommandError(str(error), EXIT_NOT_READ) from None
+    namespace = args.namespace or clients.pykube.config.namespace
+    api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+    reference = f"Autoscaler {namespace}/{args.name}" if args.name else "the Autoscalers"
     try:
-        api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
-        autoscaler: object = api.get_namespaced_custom_object(
-            GROUP, VERSION, args.namespace, "autoscalers", args.name
-        )
+        if args.name:
+            found: object = api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "autoscalers", args.name
+            )
+            return namespace, [_checked(found, reference)]
+        if args.all_namespaces:
+            listed: object = api.list_cluster_custom_object(GROUP, VERSION, "autoscalers")
+        else:
+            listed = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "autoscalers")
+        items = _checked(listed, reference).get("items") or []
+        return namespace, [_checked(item, reference) for item in items]
     except kubernetes.client.ApiException as error:
         if not error.status:  # no HTTP answer (a TLS failure): the client reports status 0
-            return _error(f"the API server at {clients.server}: {error.reason}", EXIT_NO_ANSWER)
-        return _error(f"cannot read {reference}: {error.reason}", EXIT_NOT_READ)
+            message = f"the API server at {clients.server}: {error.reason}"
+            raise CommandError(message, EXIT_NO_ANSWER) from None
+        raise CommandError(f"cannot read {reference}: {error.reason}", EXIT_NOT_READ) from None
     except TRANSPORT_ERRORS as error:
-        return _error(no_answer(error, clients.server, clients.timeouts), EXIT_NO_ANSWER)
+        message = no_answer(error, clients.server, clients.timeouts)
+        raise CommandError(message, EXIT_NO_ANSWER) from None
     finally:
         clients.close()
-    if not isinstance(autoscaler, Mapping):
-        return _error(f"unexpected answer for {reference}", EXIT_NOT_READ)
-    print(explain(autoscaler))
-    return 0
+
+
+def _checked(answer: object, reference: str) -> Mapping[str, Any]:
+    if not isinstance(answer, Mapping):
+        raise CommandError(f"unexpected answer for {reference}", EXIT_NOT_READ)
+    return answer

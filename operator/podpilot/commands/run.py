@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,11 +13,22 @@ from typing import Any
 
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
+from podpilot.app.logs import LOG_FORMATS
+from podpilot.app.logs import configure as configure_logs
+from podpilot.commands.conventions import (
+    CommandError,
+    add_kubeconfig_arguments,
+    go_duration,
+    go_duration_text,
+    kubeconfig_selection,
+    seconds_or_go_duration,
+)
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.settings import (
     CONTROLLERS,
     FlannelSettings,
     HpaSettings,
+    KubeconfigSelection,
     KubeletSettings,
     LeaderElectionSettings,
     OperatorSettings,
@@ -29,34 +40,66 @@ from podpilot.settings import (
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
 
 
+def fraction(text: str) -> float:
+    """A non-negative ratio (``0.1`` is 10 %)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot be negative")
+    return value
+
+
 def _detected_if_empty(prefix: str) -> str | None:
     return prefix or None
 
 
 _SERVING_FLAGS: tuple[_SettingFlag, ...] = (
-    ("metrics_address", str, None),
-    ("metrics_port", int, None),
-    ("health_address", str, None),
-    ("health_port", int, None),
-    ("peering_name", str, None),
+    ("metrics_address", str, "address the Prometheus /metrics endpoint listens on"),
+    ("metrics_port", int, "port of the /metrics endpoint"),
+    ("health_address", str, "address the /healthz liveness endpoint listens on"),
+    ("health_port", int, "port of the /healthz endpoint"),
+    ("peering_name", str, "name of the ClusterKopfPeering object replicas peer through"),
 )
 _API_FLAGS: tuple[_SettingFlag, ...] = (
     (
         "api_timeout",
         float,
         "seconds to wait for the API server's answer to one call before it fails (connecting: "
-        "at most 5 s of it); watches have a longer bound of their own (default 30)",
+        "at most 5 s of it); watches have a longer bound of their own",
     ),
 )
+# kube-controller-manager's --horizontal-pod-autoscaler-* flags that apply to podpilot: (the
+# settings field, its value's type, help). The evaluation period is each Autoscaler's own
+# (spec.evaluationPeriodSeconds), so --horizontal-pod-autoscaler-sync-period has no flag here.
 _HPA_FLAGS: tuple[_SettingFlag, ...] = (
-    ("cpu_initialization_period", float, None),
-    ("initial_readiness_delay", float, None),
-    ("tolerance", float, None),
-    ("downscale_stabilization", float, None),
+    (
+        "cpu_initialization_period",
+        go_duration,
+        "how long after a pod starts its CPU samples may still be skipped (a Go duration)",
+    ),
+    (
+        "initial_readiness_delay",
+        go_duration,
+        "how long after a pod starts a change of readiness still counts as initial (a Go duration)",
+    ),
+    (
+        "tolerance",
+        fraction,
+        "ratio of usage to target within which no scaling happens (a fraction: 0.1 is 10%%)",
+    ),
+    (
+        "downscale_stabilization",
+        go_duration,
+        "window of past recommendations a scale-down takes the highest of (a Go duration); an "
+        "Autoscaler's behavior.scaleDown.stabilizationWindowSeconds overrides it",
+    ),
 )
+_HPA_PREFIX = "horizontal_pod_autoscaler_"
 _FLANNEL_FLAGS: tuple[_SettingFlag, ...] = (
-    ("configmap_name", str, None),
-    ("configmap_key", str, None),
+    ("configmap_name", str, "name of flannel's ConfigMap"),
+    ("configmap_key", str, "key of flannel's net-conf.json in that ConfigMap"),
     (
         "annotation_prefix",
         _detected_if_empty,
@@ -67,8 +110,16 @@ _FLANNEL_FLAGS: tuple[_SettingFlag, ...] = (
     ("debounce", float, "seconds to collect changes before one recompute"),
     ("resync", float, "seconds between recomputes when nothing changes"),
     ("network_report_name", str, "name of the cluster-wide FlannelNetworkReport"),
-    ("pod_cidr_grace", float, None),
-    ("announce_grace", float, None),
+    (
+        "pod_cidr_grace",
+        float,
+        "seconds a new node may go without spec.podCIDR before it is reported",
+    ),
+    (
+        "announce_grace",
+        float,
+        "seconds a node may go without flannel's annotations before it is reported",
+    ),
 )
 _FLANNEL_PREFIX = "flannel_"
 _LEADER_ELECTION_FLAGS: tuple[_SettingFlag, ...] = (
@@ -95,6 +146,31 @@ _LEADER_ELECTION_PREFIX = "leader_election_"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
+class DeprecatedAlias(argparse.Action):
+    """An old flag name: sets the new flag's value and says, once, which name replaces it."""
+
+    def __init__(self, *args: Any, replacement: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replacement = replacement
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            f"podpilot run: warning: {option_string} is deprecated, use {self.replacement}",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
+def _flag(prefix: str, name: str) -> str:
+    return "--" + (prefix + name).replace("_", "-")
+
+
 def _add_setting_flags(
     group: argparse._ActionsContainer,
     flags: Sequence[_SettingFlag],
@@ -102,8 +178,53 @@ def _add_setting_flags(
     prefix: str = "",
 ) -> None:
     for name, kind, help_text in flags:
-        flag = "--" + (prefix + name).replace("_", "-")
-        group.add_argument(flag, type=kind, default=getattr(defaults, name), help=help_text)
+        default = getattr(defaults, name)
+        if kind is go_duration:
+            help_text = f"{help_text} (default: {go_duration_text(default)})"
+        group.add_argument(
+            _flag(prefix, name),
+            type=kind,
+            default=default,
+            help=help_text,
+            dest=prefix + name,
+            metavar=_METAVARS.get(kind),
+        )
+
+
+_METAVARS: dict[Callable[[str], Any], str] = {
+    go_duration: "DURATION",
+    float: "SECONDS",
+    fraction: "FRACTION",
+    int: "N",
+}
+
+
+def hpa_arguments(settings: HpaSettings) -> list[str]:
+    """The command line that gives ``podpilot run`` these HPA settings."""
+    arguments = []
+    for name, kind, _ in _HPA_FLAGS:
+        value = getattr(settings, name)
+        text = go_duration_text(value) if kind is go_duration else f"{value:g}"
+        arguments.append(f"{_flag(_HPA_PREFIX, name)}={text}")
+    return arguments
+
+
+def _add_hpa_arguments(parser: argparse.ArgumentParser) -> None:
+    hpa = parser.add_argument_group(
+        "HPA-compatible settings (kube-controller-manager's flags; give them the values your "
+        "cluster's controller manager uses)"
+    )
+    _add_setting_flags(hpa, _HPA_FLAGS, HpaSettings(), _HPA_PREFIX)
+    for name, kind, _ in _HPA_FLAGS:
+        hpa.add_argument(
+            _flag("", name),
+            action=DeprecatedAlias,
+            replacement=_flag(_HPA_PREFIX, name),
+            dest=_HPA_PREFIX + name,
+            type=seconds_or_go_duration if kind is go_duration else kind,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
 
 
 def _setting_values(
@@ -116,19 +237,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--controllers",
         default=",".join(CONTROLLERS),
-        help=f"comma-separated controllers to run (default: all of {', '.join(CONTROLLERS)})",
+        help=f"comma-separated controllers to run, of {', '.join(CONTROLLERS)}",
     )
+    add_kubeconfig_arguments(parser)
     parser.add_argument(
+        "-n",
         "--namespace",
         action="append",
         default=[],
-        help="watch only this namespace (repeatable); default: the whole cluster",
+        help="watch only this namespace (repeatable) (default: the whole cluster)",
     )
     _add_setting_flags(parser, _SERVING_FLAGS, OperatorSettings())
     _add_setting_flags(parser, _API_FLAGS, OperatorSettings())
     parser.add_argument(
         "--priority",
         type=int,
+        metavar="N",
         default=None,
         help="peering priority; the highest one acts (default: derived from the start time, "
         "so the oldest replica stays active and a new one waits as standby)",
@@ -136,6 +260,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peering-lifetime",
         type=int,
+        metavar="SECONDS",
         default=60,
         help="seconds a replica's peering record stays valid; a standby takes over this long "
         "after the active replica stops renewing it",
@@ -146,16 +271,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prometheus-concurrency",
         type=int,
+        metavar="N",
         default=8,
-        help="PromQL queries in flight at once, over all Prometheus servers (default 8)",
+        help="PromQL queries in flight at once, over all Prometheus servers",
     )
     _add_prometheus_limit_arguments(parser)
     _add_leader_election_arguments(parser)
-    hpa = parser.add_argument_group("HPA-compatible settings (kube-controller-manager's flags)")
-    _add_setting_flags(hpa, _HPA_FLAGS, HpaSettings())
+    _add_hpa_arguments(parser)
     _add_flannel_arguments(parser)
     _add_kubelet_arguments(parser)
-    parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="log at DEBUG, kopf's report of every handler run included",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text lines, or one JSON object per line for log pipelines",
+    )
 
 
 def start_time_priority() -> int:
@@ -176,9 +312,10 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
     controllers = frozenset(c.strip() for c in args.controllers.split(",") if c.strip())
     unknown = controllers - set(CONTROLLERS)
     if unknown:
-        raise SystemExit(f"unknown controllers: {', '.join(sorted(unknown))}")
+        raise CommandError(f"--controllers: unknown controllers: {', '.join(sorted(unknown))}")
     return OperatorSettings(
         controllers=controllers,
+        kubeconfig=kubeconfig_selection(args),
         namespaces=tuple(args.namespace),
         **_setting_values(args, _SERVING_FLAGS),
         **_setting_values(args, _API_FLAGS),
@@ -187,7 +324,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         standalone=args.standalone,
         prometheus_concurrency=args.prometheus_concurrency,
         prometheus_limits=_prometheus_limits(args),
-        hpa=HpaSettings(**_setting_values(args, _HPA_FLAGS)),
+        hpa=HpaSettings(**_setting_values(args, _HPA_FLAGS, _HPA_PREFIX)),
         flannel=_flannel_settings(args),
         kubelet=KubeletSettings(
             ca_file=args.kubelet_certificate_authority, insecure_tls=args.kubelet_insecure_tls
@@ -297,7 +434,7 @@ def _leader_election_settings(args: argparse.Namespace) -> LeaderElectionSetting
     try:
         ElectionConfig(values["lease_duration"], values["renew_deadline"], values["retry_period"])
     except ElectionConfigError as error:
-        raise SystemExit(f"--leader-election-*: {error}") from None
+        raise CommandError(f"--leader-election-*: {error}") from None
     return LeaderElectionSettings(
         enabled=args.leader_election and not args.standalone,
         namespace=args.leader_election_namespace or own_namespace(),
@@ -347,7 +484,7 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
         try:
             parse_equality_selector(selector)
         except SelectorError as error:
-            raise SystemExit(f"{flag}: {error}") from None
+            raise CommandError(f"{flag}: {error}") from None
     return FlannelSettings(
         configmap_namespaces=tuple(args.flannel_configmap_namespace)
         or defaults.configmap_namespaces,
@@ -356,14 +493,22 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(args.verbose)
+    settings = settings_from(args)
+    check_credentials(settings.kubeconfig)
+    configure_logs(args.verbose, args.log_format)
     from podpilot.app import run_operator
 
-    return run_operator(settings_from(args))
+    return run_operator(settings)
 
 
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+def check_credentials(kubeconfig: KubeconfigSelection) -> None:
+    """Fail in one line before kopf starts when the credentials cannot be loaded: kopf would
+    retry its login for ever."""
+    import kubernetes
+
+    from podpilot.kube.clients import CredentialsError, load_credentials
+
+    try:
+        load_credentials(kubeconfig, kubernetes.client.Configuration())
+    except CredentialsError as error:
+        raise CommandError(str(error)) from None

@@ -45,6 +45,10 @@ import kubernetes
 import pykube
 import requests
 import urllib3
+import yaml
+
+from podpilot.kube.kubeconfig import KubeconfigError, merged_kubeconfig
+from podpilot.settings import KubeconfigSelection
 
 T = TypeVar("T")
 
@@ -161,10 +165,16 @@ def failure_kind(error: BaseException) -> str:
 
 def no_answer(error: BaseException, server: str, timeouts: Timeouts) -> str:
     """One line for a call that got no HTTP answer (one of ``TRANSPORT_ERRORS``)."""
-    if _wraps(error, (urllib3.exceptions.ConnectTimeoutError, requests.ConnectTimeout)):
+    # urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError by inheritance.
+    refused = _wraps(error, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError))
+    if not refused and _wraps(
+        error, (urllib3.exceptions.ConnectTimeoutError, requests.ConnectTimeout)
+    ):
         return f"the API server at {server} did not accept a connection in {timeouts.connect:g} s"
-    if timed_out(error):
+    if not refused and timed_out(error):
         return f"the API server at {server} did not answer within {timeouts.read:g} s"
+    if _wraps(error, (ConnectionRefusedError,)):
+        return f"the API server at {server} could not be reached: connection refused"
     reason = getattr(error, "reason", None) or error
     return f"the API server at {server} could not be reached: {reason}"
 
@@ -343,19 +353,21 @@ def refresh_token_from(configuration: kubernetes.client.Configuration, token: To
     configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
 
 
-def _kubeconfig_path(kubeconfig: str | None) -> str:
-    return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+Kubeconfig = KubeconfigSelection | str | None
+"""``--kubeconfig`` and ``--context``; a bare string is ``--kubeconfig`` alone, ``None`` the
+environment's defaults."""
+
+
+def _selection(kubeconfig: Kubeconfig) -> KubeconfigSelection:
+    if isinstance(kubeconfig, KubeconfigSelection):
+        return kubeconfig
+    return KubeconfigSelection(paths=kubeconfig)
 
 
 def _token_file_of_user(config: pykube.KubeConfig) -> Path | None:
-    """The current context's user's ``tokenFile``, relative to the kubeconfig's directory."""
+    """The current context's user's ``tokenFile`` (made absolute by the merge)."""
     name = config.user.get("tokenFile")
-    if not name:
-        return None
-    path = Path(name).expanduser()
-    if not path.is_absolute() and config.kubeconfig_path is not None:
-        path = config.kubeconfig_path.parent / path
-    return path
+    return Path(name).expanduser() if name else None
 
 
 def _in_cluster_pykube_config(configuration: kubernetes.client.Configuration) -> pykube.KubeConfig:
@@ -372,52 +384,66 @@ def _in_cluster_pykube_config(configuration: kubernetes.client.Configuration) ->
     )
 
 
-def _load_credentials(
-    kubeconfig: str | None,
+def load_credentials(
+    kubeconfig: Kubeconfig,
     configuration: kubernetes.client.Configuration,
-    service_account: ServiceAccount,
+    service_account: ServiceAccount = ServiceAccount(),
 ) -> tuple[pykube.KubeConfig, TokenFile | None]:
     """Fill ``configuration`` for the official client; pykube's configuration from the same,
     and the token file both re-read (none for a kubeconfig user without ``tokenFile``: its
-    static token, client certificate or exec plugin is each library's own business)."""
-    if kubeconfig is None and service_account.present():
-        kubernetes.config.incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
-            token_filename=str(service_account.token),
-            cert_filename=str(service_account.ca_cert),
-            environ=service_account.environ,
-        ).load_and_set(configuration)
-        return _in_cluster_pykube_config(configuration), TokenFile(service_account.token)
-    path = _kubeconfig_path(kubeconfig)
-    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=path, client_configuration=configuration
-    )
-    pykube_config = pykube.KubeConfig.from_file(path)
-    token_path = _token_file_of_user(pykube_config)
-    return pykube_config, None if token_path is None else TokenFile(token_path)
+    static token, client certificate or exec plugin is each library's own business).
+
+    In-cluster credentials are used when no kubeconfig or context was asked for and the pod's
+    ServiceAccount is mounted; otherwise the merged kubeconfig (:mod:`kube.kubeconfig`).
+
+    Raises:
+        CredentialsError: If neither gives usable credentials.
+    """
+    selection = _selection(kubeconfig)
+    try:
+        if not selection.explicit() and service_account.present():
+            kubernetes.config.incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+                token_filename=str(service_account.token),
+                cert_filename=str(service_account.ca_cert),
+                environ=service_account.environ,
+            ).load_and_set(configuration)
+            return _in_cluster_pykube_config(configuration), TokenFile(service_account.token)
+        document = merged_kubeconfig(selection)
+        kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+            document, client_configuration=configuration, persist_config=False
+        )
+        pykube_config = pykube.KubeConfig(document)
+        token_path = _token_file_of_user(pykube_config)
+        return pykube_config, None if token_path is None else TokenFile(token_path)
+    except (
+        KubeconfigError,
+        kubernetes.config.ConfigException,
+        pykube.exceptions.PyKubeError,
+        OSError,
+        KeyError,
+        yaml.YAMLError,
+    ) as error:
+        raise CredentialsError(f"cannot load the API credentials: {error}") from error
 
 
 def token_file(
-    kubeconfig: str | None = None, service_account: ServiceAccount = ServiceAccount()
+    kubeconfig: Kubeconfig = None, service_account: ServiceAccount = ServiceAccount()
 ) -> TokenFile | None:
     """The token file the clients re-read, for another client of the same credentials (kopf's
     session): the ServiceAccount's in cluster, else the kubeconfig user's ``tokenFile``."""
-    if kubeconfig is None and service_account.present():
+    if not _selection(kubeconfig).explicit() and service_account.present():
         return TokenFile(service_account.token)
-    try:
-        token_path = _token_file_of_user(pykube.KubeConfig.from_file(_kubeconfig_path(kubeconfig)))
-    except (pykube.exceptions.PyKubeError, OSError, KeyError) as error:
-        raise CredentialsError(f"cannot load the API credentials: {error}") from error
-    return None if token_path is None else TokenFile(token_path)
+    return load_credentials(kubeconfig, kubernetes.client.Configuration(), service_account)[1]
 
 
 def connect(
-    kubeconfig: str | None = None,
+    kubeconfig: Kubeconfig = None,
     max_concurrent_calls: int = 16,
     max_concurrent_status_writes: int = MAX_CONCURRENT_STATUS_WRITES,
     timeouts: Timeouts = Timeouts(),
     service_account: ServiceAccount = ServiceAccount(),
 ) -> ApiClients:
-    """Build both clients from in-cluster credentials or a kubeconfig (``$KUBECONFIG``).
+    """Build both clients from in-cluster credentials or a kubeconfig (``$KUBECONFIG``, merged).
 
     Each client's connection pool holds a connection per thread that may use it, so no
     connection is opened and dropped again during a burst. Every call is bounded by
@@ -425,10 +451,7 @@ def connect(
     kubeconfig's ``tokenFile``) is re-read when the file is replaced.
     """
     configuration = kubernetes.client.Configuration()
-    try:
-        pykube_config, token = _load_credentials(kubeconfig, configuration, service_account)
-    except (kubernetes.config.ConfigException, pykube.exceptions.PyKubeError, OSError) as error:
-        raise CredentialsError(f"cannot load the API credentials: {error}") from error
+    pykube_config, token = load_credentials(kubeconfig, configuration, service_account)
     configuration.connection_pool_maxsize = (
         max_concurrent_calls + max_concurrent_status_writes + WATCH_CONNECTIONS
     )

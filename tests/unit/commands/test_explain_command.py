@@ -44,6 +44,8 @@ def test_the_exit_statuses_are_documented_in_the_help(capsys: pytest.CaptureFixt
         main(["explain", "--help"])
     help_text = capsys.readouterr().out
     assert exited.value.code == 0
-    assert "--request-timeout SECONDS" in help_text
-    assert f"{EXIT_NOT_READ}  the Autoscaler could not be read" in help_text
-    assert f"{EXIT_NO_ANSWER}  the API server could not be reached, or did not answer" in help_text
+    assert "--request-timeout DURATION" in help_text
+    assert f"{EXIT_NOT_READ}    the work failed: the API server refused" in help_text
+    assert (
+        f"{EXIT_NO_ANSWER}    the API server could not be reached, or did not answer" in help_text
+    )

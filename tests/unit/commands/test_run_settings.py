@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from podpilot.cli import build_parser
-from podpilot.commands.run import settings_from
-from podpilot.settings import PrometheusLimits
+from podpilot.cli import build_parser, main
+from podpilot.commands.conventions import EXIT_FAILED, EXIT_USAGE
+from podpilot.commands.run import hpa_arguments, settings_from
+from podpilot.settings import HpaSettings, KubeconfigSelection, OperatorSettings, PrometheusLimits
 
 
 def test_run_takes_the_api_timeout_as_a_setting() -> None:
@@ -40,3 +43,85 @@ def test_run_refuses_a_guardrail_that_allows_nothing() -> None:
     parser = build_parser(only="run")
     with pytest.raises(SystemExit):
         settings_from(parser.parse_args(["run", "--prometheus-max-series=0"]))
+
+
+def parse(*args: str) -> OperatorSettings:
+    return settings_from(build_parser(only="run").parse_args(["run", *args]))
+
+
+def test_hpa_settings_take_go_durations_under_kube_controller_managers_names() -> None:
+    hpa = parse(
+        "--horizontal-pod-autoscaler-cpu-initialization-period=5m",
+        "--horizontal-pod-autoscaler-initial-readiness-delay=1m30s",
+        "--horizontal-pod-autoscaler-tolerance=0.05",
+        "--horizontal-pod-autoscaler-downscale-stabilization=30s",
+    ).hpa
+
+    assert hpa == HpaSettings(
+        cpu_initialization_period=300.0,
+        initial_readiness_delay=90.0,
+        tolerance=0.05,
+        downscale_stabilization=30.0,
+    )
+
+
+def test_the_old_hpa_flag_names_still_work_and_say_they_are_deprecated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hpa = parse("--downscale-stabilization=45", "--cpu-initialization-period=2m").hpa
+
+    assert (hpa.downscale_stabilization, hpa.cpu_initialization_period) == (45.0, 120.0)
+    assert capsys.readouterr().err.splitlines() == [
+        "podpilot run: warning: --downscale-stabilization is deprecated, use "
+        "--horizontal-pod-autoscaler-downscale-stabilization",
+        "podpilot run: warning: --cpu-initialization-period is deprecated, use "
+        "--horizontal-pod-autoscaler-cpu-initialization-period",
+    ]
+
+
+@pytest.mark.parametrize("value", ["300", "5 minutes", "-1s"])
+def test_a_duration_that_is_not_a_go_duration_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse(f"--horizontal-pod-autoscaler-downscale-stabilization={value}")
+
+    assert exited.value.code == EXIT_USAGE
+    assert f"{value!r}" in capsys.readouterr().err
+
+
+def test_hpa_arguments_give_run_the_settings_back() -> None:
+    settings = HpaSettings(30.0, 5.0, 0.2, 3600.0)
+
+    arguments = hpa_arguments(settings)
+
+    assert arguments[0] == "--horizontal-pod-autoscaler-cpu-initialization-period=30s"
+    assert "--horizontal-pod-autoscaler-downscale-stabilization=1h0m0s" in arguments
+    assert parse(*arguments).hpa == settings
+
+
+def test_run_takes_kubectls_connection_flags() -> None:
+    settings = parse("--kubeconfig", "a:b", "--context", "kind-x", "-n", "one", "-n", "two")
+
+    assert settings.kubeconfig == KubeconfigSelection(paths="a:b", context="kind-x")
+    assert settings.namespaces == ("one", "two")
+
+
+def test_run_without_credentials_ends_in_one_line_before_kopf_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing"
+
+    assert main(["run", "--kubeconfig", str(missing)]) == EXIT_FAILED
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"podpilot run: error: cannot load the API credentials: no kubeconfig file found at "
+        f"{missing}"
+    ]
+
+
+def test_an_unknown_controller_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--controllers", "autoscaler,hpa"]) == EXIT_FAILED
+    assert (
+        capsys.readouterr().err == "podpilot run: error: --controllers: unknown controllers: hpa\n"
+    )

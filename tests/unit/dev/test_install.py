@@ -42,7 +42,7 @@ def test_values_point_in_cluster_config_at_the_relay_on_real_nodes() -> None:
     assert values["nodeSelector"] == {"podpilot.io/dev-node": "real"}
     assert values["tolerations"][0]["effect"] == "NoSchedule"
     assert values["replicaCount"] == 2
-    assert "--downscale-stabilization=30" in values["extraArgs"]
+    assert "--horizontal-pod-autoscaler-downscale-stabilization=30s" in values["extraArgs"]
 
 
 def test_oci_archive_names_the_image_and_carries_the_layers(tmp_path: Path) -> None:

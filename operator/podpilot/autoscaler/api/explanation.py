@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -48,3 +48,35 @@ def condition_line(condition: Mapping[str, Any]) -> str:
         f"{condition['type']}={condition['status']} ({condition['reason']}): "
         f"{condition.get('message', '')}"
     )
+
+
+SUMMARY_COLUMNS = ("NAME", "REFERENCE", "MODE", "REPLICAS", "DESIRED", "RESULT", "EVALUATED")
+
+
+def summary_table(autoscalers: Sequence[Mapping[str, Any]], with_namespace: bool) -> str:
+    """One row per Autoscaler, columns aligned as kubectl's ``-o wide`` aligns them."""
+    header = ("NAMESPACE", *SUMMARY_COLUMNS) if with_namespace else SUMMARY_COLUMNS
+    rows = [header] + [_summary_row(a, with_namespace) for a in autoscalers]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _summary_row(autoscaler: Mapping[str, Any], with_namespace: bool) -> tuple[str, ...]:
+    metadata: Mapping[str, Any] = autoscaler.get("metadata") or {}
+    spec: Mapping[str, Any] = autoscaler.get("spec") or {}
+    status: Mapping[str, Any] = autoscaler.get("status") or {}
+    trace: Mapping[str, Any] = status.get("lastDecision") or {}
+    cells = (
+        metadata.get("name"),
+        status.get("reference"),
+        spec.get("mode", "Active") + (",Paused" if spec.get("paused") else ""),
+        trace.get("currentReplicas", status.get("currentReplicas")),
+        status.get("desiredReplicas"),
+        trace.get("action"),
+        trace.get("evaluatedAt"),
+    )
+    shown = tuple("<none>" if cell is None else str(cell) for cell in cells)
+    return (str(metadata.get("namespace", "<none>")), *shown) if with_namespace else shown

@@ -244,7 +244,7 @@ async def run_once(
     for event in loop.events_to_post(result):
         post(event)
     if result.action is not Action.NO_CHANGE:
-        logger.info("%s: %s", loop.name, result.action_message)
+        logger.info("%s/%s: %s", loop.namespace, loop.name, result.action_message)
 
     stale = now - loop.written_at >= loop.heartbeat
     key = status_key(result, spec, generation)

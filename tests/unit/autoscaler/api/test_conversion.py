@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -115,31 +116,19 @@ def test_the_input_is_not_modified() -> None:
 # --- quantities --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("written", "expected"),
-    [(0.05, "0.05"), (1.5, "1.5"), (2.0, "2"), (1e-05, "1e-05")],
-    ids=["fraction", "above-one", "whole-float", "exponent"],
-)
-def test_fractional_tolerance_is_quoted(written: float, expected: str) -> None:
-    source = hpa(behavior={"scaleUp": {"tolerance": written}, "scaleDown": {"tolerance": "50m"}})
+@pytest.mark.parametrize("written", [0.05, 1.5, 2.0, 1e-05, "50m"])
+def test_quantities_are_kept_as_written(written: float | str) -> None:
+    """The CRD takes a quantity as a string or a number, as the HPA does: nothing to rewrite."""
+    source = hpa(behavior={"scaleUp": {"tolerance": written}})
+    metric = {"type": "Pods", "pods": {"target": {"type": "AverageValue", "averageValue": 0.5}}}
+    source["spec"]["metrics"] = [metric]
 
     conversion = convert_hpa(source)
 
-    behavior = conversion.autoscaler["spec"]["behavior"]
-    assert behavior["scaleUp"]["tolerance"] == expected
-    assert behavior["scaleDown"]["tolerance"] == "50m"
-    assert conversion.notes == (
-        f"quoted spec.behavior.scaleUp.tolerance: {expected!r} (quantities must be strings)",
-    )
-
-
-@pytest.mark.parametrize("source_field", ["resource", "pods", "object", "external"])
-def test_fractional_target_values_are_quoted(source_field: str) -> None:
-    metric = {"type": "X", source_field: {"target": {"type": "AverageValue", "averageValue": 0.5}}}
-
-    spec = convert_hpa(hpa(metrics=[metric])).autoscaler["spec"]
-
-    assert spec["metrics"][0][source_field]["target"]["averageValue"] == "0.5"
+    spec = conversion.autoscaler["spec"]
+    assert spec["behavior"]["scaleUp"]["tolerance"] == written
+    assert spec["metrics"][0]["pods"]["target"]["averageValue"] == 0.5
+    assert conversion.notes == ()
 
 
 def test_integer_and_string_quantities_are_left_alone() -> None:
@@ -323,11 +312,52 @@ def test_command_reads_stdin_and_writes_the_output_file(
     monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(hpa())))
     output = tmp_path / "autoscalers.yaml"
 
-    assert podpilot_main(["convert", "--mode", "DryRun", "-o", str(output), "-"]) == 0
+    assert podpilot_main(["convert", "--mode", "DryRun", "--output-file", str(output), "-"]) == 0
 
     assert capsys.readouterr().out == ""
     (document,) = yaml.safe_load_all(output.read_text())
     assert document["spec"]["mode"] == "DryRun"
+
+
+def test_command_prints_json_as_kubectl_does(capsys: pytest.CaptureFixture[str]) -> None:
+    one = str(HPA_DIR / "cpu-utilization.yaml")
+    two = str(HPA_DIR / "v1-cpu.yaml")
+
+    assert podpilot_main(["convert", "-o", "json", one]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert podpilot_main(["convert", "-o", "json", one, two]) == 0
+    several = json.loads(capsys.readouterr().out)
+
+    assert (single["kind"], single["metadata"]["name"]) == (AUTOSCALER_KIND, "web")
+    assert several["kind"] == "List"
+    assert [item["metadata"]["name"] for item in several["items"]] == ["web", "php-apache"]
+
+
+def test_the_old_output_file_usage_fails_with_a_hint_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        podpilot_main(["convert", str(HPA_DIR / "cpu-utilization.yaml"), "-o", "out.yaml"])
+
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert "'out.yaml' is not an output format (yaml, json)" in error
+    assert "--output-file out.yaml" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_output_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no-such-directory" / "out.yaml"
+    argv = ["convert", str(HPA_DIR / "cpu-utilization.yaml"), "--output-file", str(target)]
+
+    assert podpilot_main(argv) == 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"podpilot convert: error: cannot write {target}: No such file or directory"
+    ]
 
 
 def test_command_writes_nothing_when_a_document_fails(
@@ -359,6 +389,6 @@ def test_convert_reads_and_writes_with_libyaml_when_pyyaml_has_it() -> None:
 
     if yaml.__with_libyaml__:
         assert convert._LOADER is yaml.CSafeLoader
-        assert convert._DUMPER is yaml.CSafeDumper
+        assert convert.YAML_DUMPER is yaml.CSafeDumper
     else:
         assert convert._LOADER is yaml.SafeLoader

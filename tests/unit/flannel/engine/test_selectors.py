@@ -4,6 +4,7 @@ import pytest
 
 from podpilot.apimachinery.selectors import SelectorError
 from podpilot.commands import run
+from podpilot.commands.conventions import CommandError
 from podpilot.flannel.engine.selectors import parse_equality_selector
 
 
@@ -53,5 +54,5 @@ def test_a_bad_selector_flag_ends_podpilot_run_with_one_line() -> None:
     parser = argparse.ArgumentParser()
     run.add_arguments(parser)
     args = parser.parse_args(["--flannel-pod-selector", "app in (flannel)"])
-    with pytest.raises(SystemExit, match=r"^--flannel-pod-selector: only equality-based"):
+    with pytest.raises(CommandError, match=r"^--flannel-pod-selector: only equality-based"):
         run.settings_from(args)

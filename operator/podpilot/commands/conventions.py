@@ -1,0 +1,178 @@
+"""What every subcommand shares, in kubectl's words: the connection flags, ``-o`` output
+formats and ``--output-file``, and the exit statuses of a failure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from podpilot.apimachinery.durations import parse_go_duration
+from podpilot.settings import KubeconfigSelection
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_ANSWER = 3
+EXIT_INTERRUPTED = 130
+EXIT_STATUS = f"""\
+exit status:
+  {EXIT_OK}    success
+  {EXIT_FAILED}    the work failed: the API server refused (not found, forbidden, ...), no
+       credentials could be loaded, or the input was invalid
+  {EXIT_USAGE}    the command line is wrong
+  {EXIT_NO_ANSWER}    the API server could not be reached, or did not answer in time
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+Every failure is one line on stderr, starting with "podpilot COMMAND: error:".
+"""
+
+# libyaml's C dumper when PyYAML was built with it (its wheels are): the pure-Python one takes
+# most of a minute on a few megabytes of manifests.
+YAML_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class CommandError(Exception):
+    """A failure the user can act on: reported as one line, with its exit status."""
+
+    def __init__(self, message: str, exit_status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's help ends with its default, unless the help already says it or there is
+    none to show; the epilog (the exit statuses) keeps its lines."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        default = action.default
+        if (
+            "default" in help_text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
+def go_duration(text: str) -> float:
+    """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
+    takes its duration flags."""
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: write it as Go does, e.g. 30s, 5m, 1m30s"
+        ) from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration here cannot be negative")
+    return seconds
+
+
+def go_duration_text(seconds: float) -> str:
+    """Seconds as Go prints a duration of whole seconds: ``5m0s``, ``30s``, ``1h0m0s``."""
+    whole = round(seconds)
+    if whole != seconds:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, rest = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{rest}s"
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
+def seconds_or_go_duration(text: str) -> float:
+    """The deprecated flags' bare number of seconds (``300``), or a Go duration."""
+    try:
+        return float(text)
+    except ValueError:
+        return go_duration(text)
+
+
+def describe_exit_status(parser: argparse.ArgumentParser) -> None:
+    """The kubectl-like help: defaults shown, exit statuses listed."""
+    parser.formatter_class = HelpFormatter
+    parser.epilog = EXIT_STATUS
+
+
+def add_kubeconfig_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig`` and ``--context``, as kubectl takes them."""
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILES",
+        default=None,
+        help="kubeconfig files, several joined by ':' and merged as kubectl merges them "
+        "(default: $KUBECONFIG, else ~/.kube/config; in a pod without either flag: the pod's "
+        "ServiceAccount)",
+    )
+    parser.add_argument(
+        "--context",
+        default=None,
+        help="the kubeconfig context to use (default: the kubeconfig's current-context)",
+    )
+
+
+def kubeconfig_selection(args: argparse.Namespace) -> KubeconfigSelection:
+    return KubeconfigSelection(paths=args.kubeconfig, context=args.context)
+
+
+def output_format(formats: Sequence[str]) -> Callable[[str], str]:
+    """``-o``'s type: one of ``formats``, with a hint for the old ``-o FILE``."""
+
+    def parse(value: str) -> str:
+        if value in formats:
+            return value
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an output format ({', '.join(formats)}); -o names the format, as "
+            f"in kubectl: write to a file with --output-file {value}"
+        )
+
+    return parse
+
+
+def add_output_arguments(
+    parser: argparse.ArgumentParser, formats: Sequence[str], default: str
+) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=output_format(formats),
+        default=default,
+        metavar="FORMAT",
+        help=f"output format: {', '.join(formats)} (default {default})",
+    )
+    parser.add_argument(
+        "--output-file",
+        metavar="FILE",
+        default=None,
+        help="write the output to this file instead of stdout",
+    )
+
+
+def render(value: Any, output: str) -> str:
+    """``value`` as ``-o yaml`` or ``-o json`` print it: kubectl's shapes (JSON indented by 4)."""
+    if output == "json":
+        return json.dumps(value, indent=4) + "\n"
+    if output == "yaml":
+        return yaml.dump(value, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False)
+    raise ValueError(f"not a structured output format: {output}")
+
+
+def as_list(items: Sequence[Any]) -> dict[str, Any]:
+    """Several objects as kubectl prints them: a ``v1`` ``List``."""
+    return {"apiVersion": "v1", "kind": "List", "items": list(items), "metadata": {}}
+
+
+def write_output(text: str, output_file: str | None) -> None:
+    if output_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output_file).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot write {output_file}: {error.strerror or error}") from error
