@@ -11,13 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes.utils import parse_quantity as untyped_client_parse_quantity
 
-from podpilot.apimachinery.quantities import (
-    MAX_INT64,
-    QuantityError,
-    milli_value,
-    parse_quantity,
-    quantity_text,
-)
+from podpilot.apimachinery.quantities import MAX_INT64, QuantityError, milli_value, parse_quantity
 
 # The client ships no type hints.
 client_parse_quantity = cast(Callable[[str], Decimal], untyped_client_parse_quantity)
@@ -96,19 +90,3 @@ def test_milli_value_is_the_ceiling_of_a_thousandth(text: str) -> None:
 def test_parse_quantity_rejects_text_outside_the_grammar(text: str) -> None:
     with pytest.raises(QuantityError):
         parse_quantity(text)
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [("500m", "500m"), (0.5, "0.5"), (2, "2"), (1e-05, "1e-05"), (1.5e20, "1.5e+20")],
-)
-def test_a_number_is_read_as_the_hpa_reads_it(value: object, text: str) -> None:
-    assert quantity_text(value) == text
-    if not isinstance(value, str):
-        assert parse_quantity(quantity_text(value)) == Decimal(str(value))
-
-
-@pytest.mark.parametrize("value", [True, None, [1], {"a": 1}])
-def test_anything_else_is_no_quantity(value: object) -> None:
-    with pytest.raises(QuantityError, match="a string or a number"):
-        quantity_text(value)

@@ -91,20 +91,6 @@ def parse_quantity(text: str) -> Decimal:
     return Decimal(f"{sign}{number}E{exponent}")
 
 
-def quantity_text(value: object) -> str:
-    """A quantity as a manifest holds it: a string, or a number as the HPA's API takes one
-    (an unquoted ``0.5`` is ``500m``). JSON and YAML numbers print back as written.
-
-    Raises:
-        QuantityError: If ``value`` is neither (a boolean, a list, an object).
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return repr(value)
-    raise QuantityError(f"a quantity is a string or a number, not {value!r}")
-
-
 def milli_value(quantity: str | Decimal | int) -> int:
     """Return a quantity in integer thousandths, like ``Quantity.MilliValue()``.
 

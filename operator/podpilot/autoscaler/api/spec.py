@@ -11,12 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from podpilot.apimachinery.quantities import (
-    QuantityError,
-    milli_value,
-    parse_quantity,
-    quantity_text,
-)
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.autoscaler.engine import (
     Behavior,
     PolicyType,
@@ -148,14 +143,14 @@ class AutoscalerSpec:
 
 def _milli(value: Any, field_path: str) -> int:
     try:
-        return milli_value(parse_quantity(quantity_text(value)))
+        return milli_value(parse_quantity(str(value)))
     except QuantityError as error:
         raise SpecError(f"{field_path}: {error}") from error
 
 
 def _fraction(value: Any, field_path: str) -> float:
     try:
-        return float(parse_quantity(quantity_text(value)))
+        return float(parse_quantity(str(value)))
     except QuantityError as error:
         raise SpecError(f"{field_path}: {error}") from error
 

@@ -116,19 +116,31 @@ def test_the_input_is_not_modified() -> None:
 # --- quantities --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("written", [0.05, 1.5, 2.0, 1e-05, "50m"])
-def test_quantities_are_kept_as_written(written: float | str) -> None:
-    """The CRD takes a quantity as a string or a number, as the HPA does: nothing to rewrite."""
-    source = hpa(behavior={"scaleUp": {"tolerance": written}})
-    metric = {"type": "Pods", "pods": {"target": {"type": "AverageValue", "averageValue": 0.5}}}
-    source["spec"]["metrics"] = [metric]
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [(0.05, "0.05"), (1.5, "1.5"), (2.0, "2"), (1e-05, "1e-05")],
+    ids=["fraction", "above-one", "whole-float", "exponent"],
+)
+def test_fractional_tolerance_is_quoted(written: float, expected: str) -> None:
+    source = hpa(behavior={"scaleUp": {"tolerance": written}, "scaleDown": {"tolerance": "50m"}})
 
     conversion = convert_hpa(source)
 
-    spec = conversion.autoscaler["spec"]
-    assert spec["behavior"]["scaleUp"]["tolerance"] == written
-    assert spec["metrics"][0]["pods"]["target"]["averageValue"] == 0.5
-    assert conversion.notes == ()
+    behavior = conversion.autoscaler["spec"]["behavior"]
+    assert behavior["scaleUp"]["tolerance"] == expected
+    assert behavior["scaleDown"]["tolerance"] == "50m"
+    assert conversion.notes == (
+        f"quoted spec.behavior.scaleUp.tolerance: {expected!r} (quantities must be strings)",
+    )
+
+
+@pytest.mark.parametrize("source_field", ["resource", "pods", "object", "external"])
+def test_fractional_target_values_are_quoted(source_field: str) -> None:
+    metric = {"type": "X", source_field: {"target": {"type": "AverageValue", "averageValue": 0.5}}}
+
+    spec = convert_hpa(hpa(metrics=[metric])).autoscaler["spec"]
+
+    assert spec["metrics"][0][source_field]["target"]["averageValue"] == "0.5"
 
 
 def test_integer_and_string_quantities_are_left_alone() -> None:

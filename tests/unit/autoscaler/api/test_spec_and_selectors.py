@@ -17,7 +17,7 @@ from podpilot.apimachinery.selectors import (
     selector_from_object,
 )
 from podpilot.autoscaler.api.conversion import convert_documents
-from podpilot.autoscaler.api.spec import FallbackPolicy, Mode, SpecError, parse_spec
+from podpilot.autoscaler.api.spec import FallbackPolicy, Mode, parse_spec
 from podpilot.autoscaler.engine import PolicyType, SelectPolicy
 
 HPA_DIR = pathlib.Path(__file__).resolve().parents[3] / "data" / "hpa"
@@ -138,40 +138,3 @@ def test_every_converted_hpa_test_manifest_parses(path: pathlib.Path) -> None:
         spec = parse_spec(conversion.autoscaler["spec"])
         assert spec.max_replicas >= max(spec.min_replicas, 1)
         assert all(metric.display_name for metric in spec.metrics)
-
-
-def test_quantities_parse_from_numbers_as_from_strings() -> None:
-    """An unquoted 0.5 is 500m, as the HPA's Quantity reads a JSON number."""
-    (conversion,) = convert_documents(
-        [yaml.safe_load((HPA_DIR / "fractional-quantities.yaml").read_text())]
-    )
-    from_numbers = parse_spec(conversion.autoscaler["spec"])
-    quoted = yaml.safe_load(
-        yaml.safe_dump(conversion.autoscaler["spec"])
-        .replace("0.5", "'500m'")
-        .replace("1.5", "'1500m'")
-    )
-    from_strings = parse_spec(quoted)
-
-    assert [m.target for m in from_numbers.metrics] == [m.target for m in from_strings.metrics]
-    assert from_numbers.behavior == from_strings.behavior
-    assert from_numbers.metrics[0].target.average_value == 500
-    assert from_numbers.metrics[1].target.value == 1500
-    assert from_numbers.behavior is not None
-    assert from_numbers.behavior.scale_up is not None
-    assert from_numbers.behavior.scale_up.tolerance == 0.05
-
-
-@pytest.mark.parametrize("value", [True, [1], {"value": 1}, float("inf")])
-def test_a_quantity_that_is_no_string_or_number_is_a_spec_error(value: object) -> None:
-    spec = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-        "maxReplicas": 3,
-        "metrics": [
-            {"type": "Pods", "pods": {"metric": {"name": "m"},
-                                      "target": {"type": "AverageValue", "averageValue": value}}}
-        ],
-    }  # fmt: skip
-
-    with pytest.raises(SpecError, match=r"spec\.metrics\[0\]\.pods\.target\.averageValue"):
-        parse_spec(spec)
