@@ -39,6 +39,7 @@ V1_ALPHA_SPEC_ANNOTATIONS = frozenset(
 QUANTITY_TARGET_FIELDS = ("value", "averageValue")
 METRIC_SOURCE_FIELDS = ("resource", "containerResource", "pods", "object", "external")
 
+
 class ConversionError(ValueError):
     """A document that cannot be turned into an Autoscaler; the message says why and what to do."""
 
