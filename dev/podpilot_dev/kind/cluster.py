@@ -19,6 +19,8 @@ CREATE_TIMEOUT = 600.0
 DELETE_TIMEOUT = 300.0
 APISERVER_TIMEOUT = 180.0
 KUBECTL_TIMEOUT = 30.0
+START_TIMEOUT = 120.0
+NODE_LABEL = f"io.x-k8s.kind.cluster={locations.CLUSTER_NAME}"
 
 
 def config_file() -> Path:
@@ -72,13 +74,25 @@ def wait_for_apiserver(report: Reporter, timeout: float = APISERVER_TIMEOUT) -> 
     raise KindError(f"the kind apiserver was not ready in {timeout:.0f}s: {last}")
 
 
+def start_stopped_nodes(report: Reporter) -> None:
+    """Node containers stop with the machine; a reused cluster needs them running."""
+    listing = podman.run(
+        ["ps", "--all", "--filter", f"label={NODE_LABEL}", "--format", "{{.Names}} {{.State}}"]
+    ).stdout
+    stopped = [line.split()[0] for line in listing.splitlines() if "running" not in line]
+    if stopped:
+        report(f"starting stopped nodes: {' '.join(stopped)}")
+        podman.run(["start", *stopped], timeout=START_TIMEOUT)
+
+
 def up(report: Reporter = say) -> Path:
     """Build or reuse the node image, create or reuse the cluster; return the kubeconfig."""
     kind = _kind()
     kubeconfig = locations.kubeconfig()
     kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     if exists(kind):
-        report(f"reusing the running kind cluster {locations.CLUSTER_NAME!r}")
+        report(f"reusing the kind cluster {locations.CLUSTER_NAME!r}")
+        start_stopped_nodes(report)
         run(
             [
                 kind,

@@ -31,6 +31,8 @@ NODE_BINARIES = ("kubeadm", "kubelet", "kubectl")
 IMPORT_CHANGES = (
     'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
     "ENV container=docker",
+    # An imported tree has no image config at all; Debian's base image sets this PATH.
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "STOPSIGNAL SIGRTMIN+3",
 )
 TAR_TIMEOUT = 900.0
@@ -88,12 +90,9 @@ def kind_files_dir(go: str) -> Path:
 
 
 def build_binaries(report: Reporter) -> dict[str, Path]:
-    def progress(line: str) -> None:
-        report(line)
-
-    binaries = toolchain.build_all(CLUSTER_COMPONENTS, progress)
+    binaries = toolchain.build_all(CLUSTER_COMPONENTS, report)
     binaries.update(
-        toolchain.build_all(KIND_COMPONENTS, progress, components=toolchain.KIND_COMPONENTS)
+        toolchain.build_all(KIND_COMPONENTS, report, components=toolchain.KIND_COMPONENTS)
     )
     return binaries
 
