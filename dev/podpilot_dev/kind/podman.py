@@ -42,6 +42,12 @@ events_logger = "file"
 events_logfile_path = "{directory / "events.log"}"
 # Every image is built here; nothing may ever be pulled from a registry.
 pull_policy = "never"
+
+[network]
+# netavark with aardvark-dns: kind's nodes find each other by name. The CNI backend (chosen
+# when Debian's CNI plugins are installed) has no DNS here and keeps its networks in /etc.
+network_backend = "netavark"
+network_config_dir = "{directory / "networks"}"
 """
 
 

@@ -97,6 +97,8 @@ def test_podman_configuration_files_parse_and_say_what_this_machine_needs(tmp_pa
     assert containers["engine"]["cgroup_manager"] == "cgroupfs"
     assert containers["engine"]["events_logger"] == "file"
     assert containers["engine"]["pull_policy"] == "never"
+    assert containers["network"]["network_backend"] == "netavark"
+    assert Path(containers["network"]["network_config_dir"]).is_relative_to(tmp_path)
     storage = tomllib.loads(podman.storage_conf(tmp_path))["storage"]
     assert Path(storage["graphroot"]).is_relative_to(tmp_path)
     assert Path(storage["runroot"]).is_relative_to(tmp_path)
