@@ -74,12 +74,19 @@ def wait_for_apiserver(report: Reporter, timeout: float = APISERVER_TIMEOUT) -> 
     raise KindError(f"the kind apiserver was not ready in {timeout:.0f}s: {last}")
 
 
+def _node_containers(*filters: str, field: str = "{{.Names}}") -> list[str]:
+    arguments = ["ps", "--all", "--filter", f"label={NODE_LABEL}"]
+    for extra in filters:
+        arguments += ["--filter", extra]
+    return podman.run([*arguments, "--format", field]).stdout.split()
+
+
 def start_stopped_nodes(report: Reporter) -> None:
     """Node containers stop with the machine; a reused cluster needs them running."""
-    listing = podman.run(
-        ["ps", "--all", "--filter", f"label={NODE_LABEL}", "--format", "{{.Names}} {{.State}}"]
-    ).stdout
-    stopped = [line.split()[0] for line in listing.splitlines() if "running" not in line]
+    images = sorted(set(_node_containers(field="{{.Image}}")))
+    report(f"its node image: {', '.join(images)} ('kind down' then 'kind up' to rebuild)")
+    running = set(_node_containers("status=running"))
+    stopped = [name for name in _node_containers() if name not in running]
     if stopped:
         report(f"starting stopped nodes: {' '.join(stopped)}")
         podman.run(["start", *stopped], timeout=START_TIMEOUT)
