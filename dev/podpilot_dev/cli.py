@@ -2,6 +2,8 @@
 
 ``podpilot-dev cluster ACTION``: the local dev cluster (up, down, status, env, logs, build,
 install).
+``podpilot-dev kind ACTION``: a real kind cluster on podman with a locally built node image
+(up, down, status, build).
 ``podpilot-dev demo [ARGS]``: the main job. The dev cluster unless another cluster is
 configured, the CRDs, a demo workload, and ``podpilot run ARGS`` in the foreground.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     from podpilot.commands import run as operator_run
     from podpilot_dev import command
+    from podpilot_dev.kind import command as kind_command
 
     parser = argparse.ArgumentParser(
         prog="podpilot-dev",
@@ -28,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = sub.add_parser("cluster", help="build and run the local dev cluster")
     command.add_arguments(cluster)
     cluster.set_defaults(handler=command.run)
+    kind = sub.add_parser("kind", help="a real kind cluster on podman (node image built here)")
+    kind_command.add_arguments(kind)
+    kind.set_defaults(handler=kind_command.run)
     demo = sub.add_parser(
         "demo",
         help="dev cluster (unless a cluster is configured), CRDs, demo workload, operator",

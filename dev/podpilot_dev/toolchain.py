@@ -27,6 +27,8 @@ from podpilot_dev.paths import cache_root, repo_root
 KUBERNETES_VERSION = "v1.36.3"
 HELM_VERSION = "v3.21.4"
 FLANNEL_VERSION = "v0.28.10"
+KIND_VERSION = "v0.33.0"
+COREDNS_VERSION = "v1.14.2"
 MIN_FREE_DISK_BYTES = 12 * 1024**3
 STAMP_FILE = ".complete"
 
@@ -107,8 +109,24 @@ COMPONENTS: tuple[GoComponent, ...] = (
 )
 
 
+# Built only for the kind cluster (podpilot-dev kind build), never by 'cluster build'.
+KIND_COMPONENTS: tuple[GoComponent, ...] = (
+    GoComponent("kind", (("kind", "sigs.k8s.io/kind"),)),
+    GoComponent(
+        "kubeadm",
+        (
+            ("kubeadm", "k8s.io/kubernetes/cmd/kubeadm"),
+            ("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy"),
+        ),
+        _kubernetes_ldflags,
+    ),
+    # CoreDNS carries its version in its source (coremain.CoreVersion).
+    GoComponent("coredns", (("coredns", "github.com/coredns/coredns"),)),
+)
+
+
 def component(name: str) -> GoComponent:
-    for candidate in COMPONENTS:
+    for candidate in (*COMPONENTS, *KIND_COMPONENTS):
         if candidate.name == name:
             return candidate
     raise KeyError(name)
@@ -288,13 +306,15 @@ def _print_progress(line: str) -> None:
 
 
 def build_all(
-    names: Sequence[str] | None = None, report: Callable[[str], None] = _print_progress
+    names: Sequence[str] | None = None,
+    report: Callable[[str], None] = _print_progress,
+    components: Sequence[GoComponent] = COMPONENTS,
 ) -> dict[str, Path]:
     """Build (or find cached) every requested component; return binary name -> path."""
     go = go_executable()
     version = go_version(go)
     binaries: dict[str, Path] = {}
-    for comp in COMPONENTS:
+    for comp in components:
         if names is not None and comp.name not in names:
             continue
         directory = build_component(comp, go, version, report)
