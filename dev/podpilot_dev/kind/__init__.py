@@ -1,0 +1,1 @@
+"""podpilot on kind: the node image, the cluster, and what runs inside it."""

@@ -1,0 +1,195 @@
+"""Build the images that run inside the kind cluster as OCI archives, without Docker.
+
+Each archive is one layer written by ``ocilayout`` from a recipe (``recipes.py``): Debian
+packages unpacked with ``dpkg-deb -x``, Go binaries from the toolchain's cache, a few files.
+``kind load image-archive`` imports it into every node's containerd, and the manifests
+(``manifests/``) use it as ``podpilot.dev/<name>:<key>`` with ``imagePullPolicy: Never``.
+
+Archives are cached under ``<cache>/kind-images/``, keyed by a hash of everything that goes
+in (the packages' file names, which carry their versions, the binaries' bytes, the recipe), so
+a hit costs a hash of the inputs and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from podpilot_dev import ocilayout, toolchain
+from podpilot_dev.kind import elf
+from podpilot_dev.kind.recipes import RECIPE_VERSION, RECIPES, SKELETON, Recipe, recipe, reference
+from podpilot_dev.operator_image import ImageBuildError, download_debs, run_step
+from podpilot_dev.paths import cache_root
+
+Reporter = Callable[[str], None]
+
+# cpuburn is built here, from its own tools module with no dependencies; the others are the
+# toolchain's components.
+CPUBURN_COMPONENT = toolchain.GoComponent("cpuburn", (("cpuburn", "podpilot.dev/tools/cpuburn"),))
+GO_COMPONENTS = {
+    "flanneld": "flannel",
+    "metrics-server": "metrics-server",
+    "prometheus-adapter": "prometheus-adapter",
+}
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    name: str
+    reference: str
+    archive: Path
+
+
+def images_dir() -> Path:
+    return cache_root() / "kind-images"
+
+
+def cache_key(spec: Recipe, debs: Sequence[Path], binaries: Mapping[str, Path]) -> str:
+    """A hash of every input of the image: change any and the tag changes."""
+    digest = hashlib.sha256(f"{RECIPE_VERSION}\n{spec.name}\n".encode())
+    digest.update(json.dumps(spec.image_config(), sort_keys=True).encode())
+    for deb in sorted(deb.name for deb in debs):
+        digest.update(b"deb\0" + deb.encode() + b"\0")
+    for image_path, source in sorted(binaries.items()):
+        digest.update(b"bin\0" + image_path.encode() + b"\0")
+        digest.update(ocilayout.file_digest(source).encode())
+    for name, file in sorted({**SKELETON, **spec.files}.items()):
+        digest.update(f"file\0{name}\0{file.mode:o}\0".encode() + file.data + b"\0")
+    for link, target in sorted(spec.links.items()):
+        digest.update(f"link\0{link}\0{target}\0".encode())
+    digest.update(f"skip\0{' '.join(spec.skipped)}\0busybox\0{spec.busybox}".encode())
+    return digest.hexdigest()
+
+
+def go_binaries(names: set[str], report: Reporter) -> dict[str, Path]:
+    """Build (or find in the toolchain's cache) the Go binaries the recipes need."""
+    found: dict[str, Path] = {}
+    components = sorted({GO_COMPONENTS[n] for n in names if n in GO_COMPONENTS})
+    if components:
+        found.update(toolchain.build_all(components, report=report))
+    if "cpuburn" in names:
+        go = toolchain.go_executable()
+        directory = toolchain.build_component(
+            CPUBURN_COMPONENT, go, toolchain.go_version(go), report
+        )
+        found["cpuburn"] = directory / "cpuburn"
+    return {name: found[name] for name in names}
+
+
+def assemble(spec: Recipe, debs: Sequence[Path], binaries: Mapping[str, Path], root: Path) -> None:
+    """Lay the image's file tree out under ``root``."""
+    root.mkdir(parents=True)
+    for deb in debs:
+        run_step(f"dpkg-deb -x {deb.name}", ["dpkg-deb", "-x", str(deb), str(root)], timeout=300)
+    for image_path, source in binaries.items():
+        target = root / image_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o755)
+    for name, file in {**SKELETON, **spec.files}.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.data)
+        target.chmod(file.mode)
+    for link, link_target in spec.links.items():
+        path = root / link
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        path.symlink_to(link_target)
+    if spec.busybox:
+        for applet in busybox_applets(root):
+            path = root / "bin" / applet
+            if not path.exists() and not path.is_symlink():
+                path.symlink_to("busybox")
+    (root / "tmp").mkdir(exist_ok=True)
+    (root / "tmp").chmod(0o1777)
+
+
+def busybox_applets(root: Path) -> list[str]:
+    """The applets of the image's own busybox (it is static, so the host can run it)."""
+    busybox = root / "bin" / "busybox"
+    listing = subprocess.run(
+        [str(busybox), "--list"], capture_output=True, text=True, timeout=60, check=True
+    )
+    return sorted({line.strip() for line in listing.stdout.splitlines()} - {"", "busybox"})
+
+
+def check_closure(spec: Recipe, root: Path) -> None:
+    missing = {
+        path: libraries
+        for path, libraries in elf.missing_libraries(root).items()
+        if not spec.is_skipped(path)
+    }
+    if missing:
+        details = "; ".join(f"{path}: {', '.join(libs)}" for path, libs in sorted(missing.items()))
+        raise ImageBuildError(
+            f"image {spec.name}: shared libraries missing (add their packages): {details}"
+        )
+
+
+def build_image(
+    spec: Recipe, binaries: Mapping[str, Path], report: Reporter, directory: Path
+) -> BuiltImage:
+    debs = download_debs(directory / "debs", spec.debs) if spec.debs else []
+    sources = {image_path: binaries[name] for image_path, name in spec.binaries.items()}
+    key = cache_key(spec, debs, sources)
+    ref = reference(spec.name, key)
+    archive = directory / f"{spec.name}-{key[:12]}.oci.tar"
+    if archive.exists():
+        report(f"[kind-image {spec.name}] cached {archive.name}")
+        return BuiltImage(spec.name, ref, archive)
+    started = time.monotonic()
+    report(f"[kind-image {spec.name}] building {ref} from {len(debs)} packages")
+    with tempfile.TemporaryDirectory(dir=directory, prefix=f"build-{spec.name}-") as temporary:
+        root, layer = Path(temporary) / "rootfs", Path(temporary) / "layer.tar"
+        assemble(spec, debs, sources, root)
+        check_closure(spec, root)
+        ocilayout.directory_layer(root, layer, skip=spec.is_skipped)
+        ocilayout.write_archive(ref, [layer], spec.image_config(), archive)
+    for old in directory.glob(f"{spec.name}-*.oci.tar"):
+        if old != archive:
+            old.unlink()
+    size = archive.stat().st_size / 2**20
+    elapsed = time.monotonic() - started
+    report(f"[kind-image {spec.name}] built {archive.name} ({size:.0f} MiB) in {elapsed:.1f}s")
+    return BuiltImage(spec.name, ref, archive)
+
+
+def build_all(
+    names: Sequence[str] | None = None, report: Reporter = print
+) -> dict[str, BuiltImage]:
+    """Build (or find cached) the named images, all of them by default."""
+    specs = [recipe(n) for n in names] if names else list(RECIPES)
+    directory = images_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    binaries = go_binaries({b for spec in specs for b in spec.binaries.values()}, report)
+    return {spec.name: build_image(spec, binaries, report, directory) for spec in specs}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m podpilot_dev.kind.images", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("names", nargs="*", help="images to build (default: all)")
+    arguments = parser.parse_args(argv)
+    try:
+        built = build_all(arguments.names or None, report=lambda line: print(line, flush=True))
+    except (ImageBuildError, toolchain.ToolchainError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for image in built.values():
+        print(f"{image.reference}\t{image.archive}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
