@@ -1,1 +1,2 @@
-"""podpilot on kind: the node image, the cluster, and what runs inside it."""
+"""A real kind cluster on podman, with a node image built locally from Debian packages and Go
+modules (``podpilot-dev kind up | down | status | build``); see docs/kind.md."""

@@ -3,7 +3,7 @@
 Each archive is one layer written by ``ocilayout`` from a recipe (``recipes.py``): Debian
 packages unpacked with ``dpkg-deb -x``, Go binaries from the toolchain's cache, a few files.
 ``kind load image-archive`` imports it into every node's containerd, and the manifests
-(``manifests/``) use it as ``podpilot.dev/<name>:<key>`` with ``imagePullPolicy: Never``.
+(``addons/``) use it as ``podpilot.dev/<name>:<key>`` with ``imagePullPolicy: Never``.
 
 Archives are cached under ``<cache>/kind-images/``, keyed by a hash of everything that goes
 in (the packages' file names, which carry their versions, the binaries' bytes, the recipe), so

@@ -119,8 +119,13 @@ FLANNEL = Recipe(
     files={"usr/local/sbin/iptables-wrapper": ExtraFile(IPTABLES_WRAPPER.encode(), 0o755)},
     links={f"usr/sbin/{name}": "../local/sbin/iptables-wrapper" for name in IPTABLES_COMMANDS},
     busybox=True,
-    # iptables-apply is a bash script and nfnl_osf a tool; the image needs neither.
-    skipped=("usr/sbin/iptables-apply", "usr/sbin/nfnl_osf", "usr/share/iptables"),
+    # iptables-apply is a bash script (and its ip6tables link), nfnl_osf a tool: not needed.
+    skipped=(
+        "usr/sbin/iptables-apply",
+        "usr/sbin/ip6tables-apply",
+        "usr/sbin/nfnl_osf",
+        "usr/share/iptables",
+    ),
     env=("PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin",),
 )
 METRICS_SERVER = Recipe(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from podpilot_dev import flannel as dev_flannel
-from podpilot_dev.kind.manifests import (
+from podpilot_dev.kind.addons import (
     cpuburn,
     flannel,
     prometheus,

@@ -8,7 +8,7 @@ load without restarting pods (the kubelet refreshes ConfigMap volumes within abo
 
 from __future__ import annotations
 
-from podpilot_dev.kind.manifests.common import (
+from podpilot_dev.kind.addons.common import (
     Document,
     deployment,
     metadata,

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 
 from podpilot_dev import flannel
-from podpilot_dev.kind.manifests.common import (
+from podpilot_dev.kind.addons.common import (
     Document,
     cluster_role,
     cluster_role_binding,

@@ -3,8 +3,8 @@ external.metrics.k8s.io from the in-cluster Prometheus with the dev cluster's ru
 
 from __future__ import annotations
 
-from podpilot_dev.kind.manifests import prometheus
-from podpilot_dev.kind.manifests.common import (
+from podpilot_dev.kind.addons import prometheus
+from podpilot_dev.kind.addons.common import (
     Document,
     aggregated_server_rbac,
     cluster_role,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from podpilot_dev.kind.manifests.common import (
+from podpilot_dev.kind.addons.common import (
     Document,
     cluster_role,
     cluster_role_binding,

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
-from podpilot_dev.kind.manifests import flannel, metrics_server, prometheus, prometheus_adapter
-from podpilot_dev.kind.manifests.common import Document
+from podpilot_dev.kind.addons import flannel, metrics_server, prometheus, prometheus_adapter
+from podpilot_dev.kind.addons.common import Document
 
 
 def render_network(references: Mapping[str, str]) -> list[Document]:

@@ -6,7 +6,7 @@ kind's kubelets serve self-signed certificates and are reached by their Internal
 
 from __future__ import annotations
 
-from podpilot_dev.kind.manifests.common import (
+from podpilot_dev.kind.addons.common import (
     Document,
     aggregated_server_rbac,
     cluster_role,
