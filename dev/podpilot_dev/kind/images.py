@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podpilot_dev import ocilayout, toolchain
-from podpilot_dev.kind import elf
+from podpilot_dev.kind import addons, elf
 from podpilot_dev.kind.recipes import RECIPE_VERSION, RECIPES, SKELETON, Recipe, recipe, reference
 from podpilot_dev.operator_image import ImageBuildError, download_debs, run_step
 from podpilot_dev.paths import cache_root
@@ -180,7 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m podpilot_dev.kind.images", description=__doc__.split("\n")[0]
     )
     parser.add_argument("names", nargs="*", help="images to build (default: all)")
+    parser.add_argument(
+        "--manifests",
+        type=Path,
+        metavar="FILE",
+        help="also write the in-cluster manifests for these images (all images) to FILE",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.manifests is not None and arguments.names:
+        parser.error("--manifests needs every image: give no names")
     try:
         built = build_all(arguments.names or None, report=lambda line: print(line, flush=True))
     except (ImageBuildError, toolchain.ToolchainError, KeyError) as error:
@@ -188,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for image in built.values():
         print(f"{image.reference}\t{image.archive}")
+    if arguments.manifests is not None:
+        references = {name: image.reference for name, image in built.items()}
+        arguments.manifests.write_text(addons.to_yaml(addons.render(references)))
     return 0
 
 
