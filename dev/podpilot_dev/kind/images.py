@@ -32,13 +32,27 @@ from podpilot_dev.paths import cache_root
 
 Reporter = Callable[[str], None]
 
-# cpuburn is built here, from its own tools module with no dependencies; the others are the
-# toolchain's components.
-CPUBURN_COMPONENT = toolchain.GoComponent("cpuburn", (("cpuburn", "podpilot.dev/tools/cpuburn"),))
+PROMETHEUS_VERSION = "3.15.1"  # module version v0.315.1 (tools/prometheus/go.mod)
+
+# Built only for the kind cluster's images: cpuburn, from its own dependency-free tools module,
+# and Prometheus with Kubernetes, file and HTTP service discovery only (its build tags; the
+# other discovery plugins would double the build).
+KIND_IMAGE_COMPONENTS = (
+    toolchain.GoComponent("cpuburn", (("cpuburn", "podpilot.dev/tools/cpuburn"),)),
+    toolchain.GoComponent(
+        "prometheus",
+        (("prometheus", "github.com/prometheus/prometheus/cmd/prometheus"),),
+        lambda: "-s -w -X github.com/prometheus/common/version.Version=" + PROMETHEUS_VERSION,
+        tags=("remove_all_sd", "enable_kubernetes_sd"),
+    ),
+)
+# binary name -> the toolchain component that builds it
 GO_COMPONENTS = {
     "flanneld": "flannel",
     "metrics-server": "metrics-server",
     "prometheus-adapter": "prometheus-adapter",
+    "cpuburn": "cpuburn",
+    "prometheus": "prometheus",
 }
 
 
@@ -72,16 +86,16 @@ def cache_key(spec: Recipe, debs: Sequence[Path], binaries: Mapping[str, Path]) 
 
 def go_binaries(names: set[str], report: Reporter) -> dict[str, Path]:
     """Build (or find in the toolchain's cache) the Go binaries the recipes need."""
-    found: dict[str, Path] = {}
-    components = sorted({GO_COMPONENTS[n] for n in names if n in GO_COMPONENTS})
-    if components:
-        found.update(toolchain.build_all(components, report=report))
-    if "cpuburn" in names:
-        go = toolchain.go_executable()
-        directory = toolchain.build_component(
-            CPUBURN_COMPONENT, go, toolchain.go_version(go), report
-        )
-        found["cpuburn"] = directory / "cpuburn"
+    wanted = {GO_COMPONENTS[name] for name in names}
+    found = toolchain.build_all(
+        [c.name for c in toolchain.COMPONENTS if c.name in wanted], report=report
+    )
+    go = toolchain.go_executable()
+    version = toolchain.go_version(go)
+    for component in KIND_IMAGE_COMPONENTS:
+        if component.name in wanted:
+            directory = toolchain.build_component(component, go, version, report)
+            found.update({b: directory / b for b, _ in component.binaries})
     return {name: found[name] for name in names}
 
 

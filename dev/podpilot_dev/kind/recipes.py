@@ -134,12 +134,9 @@ METRICS_SERVER = Recipe(
 PROMETHEUS_ADAPTER = Recipe(
     "prometheus-adapter", ("/adapter",), binaries={"adapter": "prometheus-adapter"}
 )
-PROMETHEUS = Recipe(
-    "prometheus",
-    ("/usr/bin/prometheus",),
-    debs=(*GLIBC, "prometheus"),
-    skipped=("usr/bin/promtool", "etc/prometheus", "etc/logrotate.d", "var"),
-)
+# Built from Go modules (Debian's prometheus 2.42 has no Kubernetes service discovery), so
+# static like the others.
+PROMETHEUS = Recipe("prometheus", ("/bin/prometheus",), binaries={"bin/prometheus": "prometheus"})
 CPUBURN = Recipe("cpuburn", ("/cpuburn",), binaries={"cpuburn": "cpuburn"})
 
 RECIPES: tuple[Recipe, ...] = (FLANNEL, METRICS_SERVER, PROMETHEUS_ADAPTER, PROMETHEUS, CPUBURN)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from podpilot_dev import toolchain
 from podpilot_dev.kind import elf, images, recipes
 from podpilot_dev.ocilayout import ExtraFile
 
@@ -110,7 +111,15 @@ def test_recipes_run_as_nobody_except_flannel() -> None:
         "cpuburn": "65534:65534",
     }
     for spec in recipes.RECIPES:
-        assert set(spec.binaries.values()) <= {*images.GO_COMPONENTS, "cpuburn"}
+        assert set(spec.binaries.values()) <= set(images.GO_COMPONENTS)
+
+
+def test_every_go_binary_has_a_component_that_builds_it() -> None:
+    known = {c.name: c for c in (*toolchain.COMPONENTS, *images.KIND_IMAGE_COMPONENTS)}
+    for binary, component in images.GO_COMPONENTS.items():
+        assert binary in {name for name, _ in known[component].binaries}
+    prometheus = known["prometheus"]
+    assert prometheus.tag_flags == ["-tags", "remove_all_sd,enable_kubernetes_sd"]
 
 
 def test_every_iptables_name_goes_through_the_mode_picking_wrapper() -> None:
@@ -123,7 +132,7 @@ def test_every_iptables_name_goes_through_the_mode_picking_wrapper() -> None:
 
 
 def test_documentation_and_unused_tools_stay_out() -> None:
-    assert recipes.PROMETHEUS.is_skipped("usr/bin/promtool")
-    assert recipes.PROMETHEUS.is_skipped("usr/share/doc/prometheus/copyright")
-    assert not recipes.PROMETHEUS.is_skipped("usr/bin/prometheus")
+    assert recipes.FLANNEL.is_skipped("usr/share/doc/iptables/copyright")
+    assert recipes.FLANNEL.is_skipped("usr/sbin/iptables-apply")
+    assert not recipes.FLANNEL.is_skipped("usr/sbin/xtables-nft-multi")
     assert not recipes.FLANNEL.is_skipped("usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so")
