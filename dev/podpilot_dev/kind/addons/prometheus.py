@@ -56,6 +56,9 @@ def pods_job() -> dict[str, Any]:
     return {
         "job_name": "kubernetes-pods",
         "honor_labels": True,
+        # Prometheus 3 refuses a scrape without a valid Content-Type unless told what to expect;
+        # annotated pods may serve any exporter.
+        "fallback_scrape_protocol": "PrometheusText0.0.4",
         "kubernetes_sd_configs": [{"role": "pod"}],
         "relabel_configs": [
             _keep(f"{annotation}scrape", "true"),
