@@ -146,7 +146,7 @@ def daemon_set(image: str) -> Document:
         "kind": "DaemonSet",
         "metadata": metadata(DAEMONSET, NAMESPACE, **LABELS),
         "spec": {
-            "selector": {"matchLabels": {"app": "flannel"}},
+            "selector": {"matchLabels": {"app": "flannel", "k8s-app": "flannel"}},
             "template": {
                 "metadata": {"labels": dict(LABELS)},
                 "spec": {
