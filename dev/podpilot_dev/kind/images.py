@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -169,13 +170,22 @@ def build_image(
         check_closure(spec, root)
         ocilayout.directory_layer(root, layer, skip=spec.is_skipped)
         ocilayout.write_archive(ref, [layer], spec.image_config(), archive)
-    for old in directory.glob(f"{spec.name}-*.oci.tar"):
-        if old != archive:
-            old.unlink()
+    for old in stale_archives(directory, spec.name, archive):
+        old.unlink()
     size = archive.stat().st_size / 2**20
     elapsed = time.monotonic() - started
     report(f"[kind-image {spec.name}] built {archive.name} ({size:.0f} MiB) in {elapsed:.1f}s")
     return BuiltImage(spec.name, ref, archive)
+
+
+def stale_archives(directory: Path, name: str, current: Path) -> list[Path]:
+    """The image's other archives (``prometheus-*`` must not catch ``prometheus-adapter-*``)."""
+    pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{12}}\.oci\.tar")
+    return [
+        path
+        for path in sorted(directory.iterdir())
+        if pattern.fullmatch(path.name) and path != current
+    ]
 
 
 def build_all(

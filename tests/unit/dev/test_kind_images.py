@@ -136,3 +136,16 @@ def test_documentation_and_unused_tools_stay_out() -> None:
     assert recipes.FLANNEL.is_skipped("usr/sbin/iptables-apply")
     assert not recipes.FLANNEL.is_skipped("usr/sbin/xtables-nft-multi")
     assert not recipes.FLANNEL.is_skipped("usr/lib/x86_64-linux-gnu/xtables/libxt_statistic.so")
+
+
+def test_a_rebuild_removes_only_its_own_older_archives(tmp_path: Path) -> None:
+    names = [
+        "prometheus-0123456789ab",
+        "prometheus-ba9876543210",
+        "prometheus-adapter-0123456789ab",
+    ]
+    for name in names:
+        (tmp_path / f"{name}.oci.tar").write_bytes(b"")
+    current = tmp_path / "prometheus-ba9876543210.oci.tar"
+    stale = images.stale_archives(tmp_path, "prometheus", current)
+    assert stale == [tmp_path / "prometheus-0123456789ab.oci.tar"]
