@@ -13,6 +13,7 @@ from podpilot_dev import flannel as dev_flannel
 from podpilot_dev.kind.addons import (
     cpuburn,
     flannel,
+    metrics_server,
     prometheus,
     prometheus_adapter,
     render,
@@ -246,3 +247,11 @@ def test_cpuburn_reads_its_load_from_its_configmap() -> None:
 
 def test_the_yaml_stream_round_trips(documents: list[Document]) -> None:
     assert list(yaml.safe_load_all(to_yaml(documents))) == documents
+
+
+def test_metrics_servers_kubelet_timeout_is_below_its_resolution() -> None:
+    # metrics-server panics at start when the timeout is not below --metric-resolution.
+    args = dict(a.removeprefix("--").split("=", 1) for a in metrics_server.arguments() if "=" in a)
+    assert int(args["kubelet-request-timeout"].rstrip("s")) < int(
+        args["metric-resolution"].rstrip("s")
+    )

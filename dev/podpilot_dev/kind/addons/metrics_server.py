@@ -37,6 +37,8 @@ def arguments() -> list[str]:
         "--kubelet-use-node-status-port",
         "--kubelet-insecure-tls",
         f"--metric-resolution={RESOLUTION}",
+        # metrics-server refuses a timeout that is not below the resolution (default 10s).
+        "--kubelet-request-timeout=5s",
     ]
 
 
