@@ -30,9 +30,9 @@ CNI_NETWORK_NAME = "podpilot-flannel"
 BRIDGE = "cni0"
 
 
-def net_conf() -> dict[str, Any]:
+def net_conf(network: str = CLUSTER_NETWORK) -> dict[str, Any]:
     return {
-        "Network": CLUSTER_NETWORK,
+        "Network": network,
         "SubnetLen": SUBNET_LEN,
         "EnableIPv4": True,
         "Backend": {"Type": "vxlan", "VNI": VXLAN_VNI, "Port": VXLAN_PORT},
@@ -107,24 +107,47 @@ def cni_conflist(subnet_env: Mapping[str, str], ipam_dir: Path) -> str:
     """What flannel's CNI plugin would delegate: a bridge on the node's lease, a route to the
     flannel network through it, and no default route (pods reach only other pods)."""
     gateway = ipaddress.ip_interface(subnet_env["FLANNEL_SUBNET"])  # e.g. 10.245.1.1/24
-    document = {
-        "cniVersion": "1.0.0",
-        "name": CNI_NETWORK_NAME,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": BRIDGE,
-                "isGateway": True,
-                "ipMasq": False,
-                "hairpinMode": True,
-                "mtu": int(subnet_env["FLANNEL_MTU"]),
-                "ipam": {
-                    "type": "host-local",
-                    "dataDir": str(ipam_dir),
-                    "ranges": [[{"subnet": str(gateway.network), "gateway": str(gateway.ip)}]],
-                    "routes": [{"dst": subnet_env["FLANNEL_NETWORK"]}],
-                },
-            }
-        ],
-    }
+    document = bridge_conflist(
+        name=CNI_NETWORK_NAME,
+        subnet=str(gateway.network),
+        gateway=str(gateway.ip),
+        mtu=int(subnet_env["FLANNEL_MTU"]),
+        network=subnet_env["FLANNEL_NETWORK"],
+        ipam_dir=str(ipam_dir),
+    )
     return json.dumps(document, indent=2) + "\n"
+
+
+def bridge_conflist(
+    *,
+    name: str,
+    subnet: str,
+    gateway: str,
+    mtu: int | str,
+    network: str,
+    ipam_dir: str | None = None,
+    default_gateway: bool = False,
+    port_mapping: bool = False,
+) -> dict[str, Any]:
+    """The conflist flannel's CNI plugin delegates to: Debian's bridge + host-local on the
+    node's lease. ``default_gateway`` and ``port_mapping`` are what the plugin adds for a
+    cluster whose pods also talk to Services and the outside (kind)."""
+    ipam: dict[str, Any] = {"type": "host-local"}
+    if ipam_dir is not None:
+        ipam["dataDir"] = ipam_dir
+    ipam["ranges"] = [[{"subnet": subnet, "gateway": gateway}]]
+    ipam["routes"] = [{"dst": network}]
+    bridge: dict[str, Any] = {
+        "type": "bridge",
+        "bridge": BRIDGE,
+        "isGateway": True,
+        **({"isDefaultGateway": True} if default_gateway else {}),
+        "ipMasq": False,
+        "hairpinMode": True,
+        "mtu": mtu,
+        "ipam": ipam,
+    }
+    plugins: list[dict[str, Any]] = [bridge]
+    if port_mapping:
+        plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
+    return {"cniVersion": "1.0.0", "name": name, "plugins": plugins}

@@ -120,8 +120,11 @@ def image_config() -> dict[str, object]:
     }
 
 
-def _run(step: str, command: list[str], cwd: Path | None = None) -> None:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+def run_step(step: str, command: list[str], cwd: Path | None = None, timeout: float = 900) -> None:
+    try:
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise ImageBuildError(f"{step} did not finish within {timeout:.0f}s") from error
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()[-2000:]
         raise ImageBuildError(f"{step} failed (exit {result.returncode}): {output}")
@@ -140,13 +143,13 @@ def build_wheel(repo: Path, work: Path) -> Path:
     )
     wheels = work / "wheels"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    _run("pip wheel", [*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)])
+    run_step("pip wheel", [*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)])
     return next(wheels.glob("podpilot-*.whl"))
 
 
 def install_site_packages(wheel: Path, target: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    _run(
+    run_step(
         "pip install --target",
         [*pip, "install", "--no-compile", "--target", str(target), str(wheel)],
     )
@@ -175,18 +178,19 @@ def _compile(tree: Path, installed_as: str) -> None:
     )  # a few test files in the stdlib do not compile by design; their exit code is ignored
 
 
-def download_debs(directory: Path) -> list[Path]:
+def download_debs(directory: Path, names: tuple[str, ...] = RUNTIME_DEBS) -> list[Path]:
+    """``apt-get download`` the packages not already in ``directory``; their newest files."""
     directory.mkdir(parents=True, exist_ok=True)
-    missing = [name for name in RUNTIME_DEBS if not list(directory.glob(f"{name}_*.deb"))]
+    missing = [name for name in names if not list(directory.glob(f"{name}_*.deb"))]
     if missing:
-        _run("apt-get download", ["apt-get", "download", *missing], cwd=directory)
-    return [sorted(directory.glob(f"{name}_*.deb"))[-1] for name in RUNTIME_DEBS]
+        run_step("apt-get download", ["apt-get", "download", *missing], cwd=directory)
+    return [sorted(directory.glob(f"{name}_*.deb"))[-1] for name in names]
 
 
 def unpack_runtime(debs: list[Path], rootfs: Path) -> None:
     rootfs.mkdir(parents=True)
     for deb in debs:
-        _run(f"dpkg-deb -x {deb.name}", ["dpkg-deb", "-x", str(deb), str(rootfs)])
+        run_step(f"dpkg-deb -x {deb.name}", ["dpkg-deb", "-x", str(deb), str(rootfs)])
     _compile(rootfs / "usr" / "lib" / "python3.11", "/usr/lib/python3.11")
 
 

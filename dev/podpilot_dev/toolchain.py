@@ -45,6 +45,11 @@ class GoComponent:
     binaries: tuple[tuple[str, str], ...]  # (binary name, Go package path)
     ldflags: Callable[[], str] = lambda: "-s -w"
     cgo: bool = False  # flanneld's udp backend is cgo; everything else links statically
+    tags: tuple[str, ...] = ()  # Go build tags (e.g. Prometheus' service discovery choice)
+
+    @property
+    def tag_flags(self) -> list[str]:
+        return ["-tags", ",".join(self.tags)] if self.tags else []
 
     @property
     def module_dir(self) -> Path:
@@ -161,6 +166,8 @@ def cache_key(comp: GoComponent, go_version_text: str) -> str:
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     if comp.cgo:
         digest.update(b"cgo")
+    if comp.tags:
+        digest.update(("tags:" + ",".join(comp.tags)).encode())
     digest.update(go_version_text.encode())
     digest.update(f"{sys.platform}/{platform.machine()}".encode())
     digest.update(comp.ldflags().encode())
@@ -214,7 +221,7 @@ def _download_modules(go: str, comp: GoComponent, report: Callable[[str], None])
 
 def _count_packages(go: str, comp: GoComponent) -> int:
     result = subprocess.run(
-        [go, "list", "-deps", *[package for _, package in comp.binaries]],
+        [go, "list", "-deps", *comp.tag_flags, *[package for _, package in comp.binaries]],
         cwd=comp.module_dir,
         env=_go_environment(),
         capture_output=True,
@@ -259,7 +266,8 @@ def _go_build(
     started: float,
     report: Callable[[str], None],
 ) -> None:
-    command = [go, "build", "-v", "-trimpath", "-ldflags", comp.ldflags(), "-o", str(destination)]
+    command = [go, "build", "-v", "-trimpath", *comp.tag_flags, "-ldflags", comp.ldflags()]
+    command += ["-o", str(destination)]
     compiled = 0
     tail: list[str] = []
     lock = threading.Lock()

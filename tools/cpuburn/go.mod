@@ -1,0 +1,3 @@
+module podpilot.dev/tools/cpuburn
+
+go 1.26
