@@ -247,17 +247,36 @@ def test_monitoring_objects_render_only_where_prometheus_operator_serves_them(
     assert len(of_kind(render(enable, served), kind)) == 1
 
 
-def test_notes_say_when_a_monitoring_object_was_left_out(helm: Helm) -> None:
-    notes = helm(
-        "install",
-        "rel",
-        str(CHART),
-        "--namespace=ops",
-        "--dry-run=client",
+def notes(render: Render, tmp_path: Path, *args: str) -> str:
+    """NOTES.txt as `helm install` would print it: `helm template` leaves NOTES out, and
+    `helm install --dry-run=client` still asks a cluster for its version, so a copy of the
+    chart renders the same text into an object."""
+    chart = tmp_path / "notes-chart"
+    shutil.copytree(CHART, chart)
+    text = (CHART / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        '{{- define "probe.notes" }}' + text + "{{- end }}\n"
+        'kind: Notes\nmetadata: {name: notes}\ntext: {{ include "probe.notes" . | quote }}\n'
+    )
+    (found,) = of_kind(render(*args, chart=chart), "Notes")
+    return str(found["text"])
+
+
+def test_notes_say_when_a_monitoring_object_was_left_out(render: Render, tmp_path: Path) -> None:
+    enable = (
         "--set=metrics.serviceMonitor.enabled=true",
         "--set=metrics.prometheusRule.enabled=true",
-    ).stdout
-    assert "no ServiceMonitor was" in notes and "no PrometheusRule was" in notes
+    )
+    left_out = notes(render, tmp_path, *enable)
+    assert "no ServiceMonitor was" in left_out and "no PrometheusRule was" in left_out
+    served = notes(render, tmp_path / "served", *enable, *PROMETHEUS_OPERATOR_APIS)
+    assert "no ServiceMonitor was" not in served and "no PrometheusRule was" not in served
+
+
+def test_notes_tell_what_the_network_policy_needs(render: Render, tmp_path: Path) -> None:
+    text = notes(render, tmp_path, "--set=networkPolicy.enabled=true")
+    assert "Allow your API server's address and port" in text
+    assert "NetworkPolicy" not in notes(render, tmp_path / "off")
 
 
 FOREIGN_CASES = {
@@ -361,7 +380,10 @@ def test_the_schema_requires_no_key_of_a_group_values_yaml_fills_in() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"commonLabels": {"app.kubernetes.io/name": "x"}}, "commonLabels"),
+        (
+            {"commonLabels": {"app.kubernetes.io/name": "x"}},
+            "/commonLabels/app.kubernetes.io~1name",
+        ),
         ({"logFormat": "yaml"}, "logFormat"),
         ({"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Never"}}, "unhealthyPod"),
         ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "topologySpreadConstraints"),
@@ -370,7 +392,7 @@ def test_the_schema_requires_no_key_of_a_group_values_yaml_fills_in() -> None:
         ({"networkPolicy": {"egress": [{"port": 443}]}}, "egress"),
         ({"crds": {"skipUnowned": "true"}}, "skipUnowned"),
     ],
-    ids=lambda v: next(iter(v)) if isinstance(v, dict) else v,
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
 )
 def test_new_values_are_typed_by_the_schema(
     helm: Helm, tmp_path: Path, values: dict[str, Any], message: str
