@@ -183,7 +183,7 @@ spec:
         {{- if not (hasKey $constraint "labelSelector") }}
         {{- $_ := set $constraint "labelSelector" (dict "matchLabels" ($.selectorLabels | fromYaml)) }}
         {{- end }}
-        - {{- toYaml $constraint | nindent 10 }}
+        - {{ toYaml $constraint | nindent 10 | trim }}
         {{- end }}
       {{- end }}
       {{- if $ctx.Values.affinity }}
