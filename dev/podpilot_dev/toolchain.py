@@ -104,6 +104,8 @@ COMPONENTS: tuple[GoComponent, ...] = (
         (("prometheus-adapter", "sigs.k8s.io/prometheus-adapter/cmd/adapter"),),
     ),
     GoComponent("helm", (("helm", "helm.sh/helm/v3/cmd/helm"),), _helm_ldflags),
+    # Generates helm/podpilot/README.md from values.yaml; a unit test checks it is current.
+    GoComponent("helm-docs", (("helm-docs", "github.com/norwoodj/helm-docs/cmd/helm-docs"),)),
     # Real nodes only (podpilot-dev cluster up --real-nodes N).
     GoComponent(
         "flannel",

@@ -414,6 +414,16 @@ def throwaway_crd(group: str) -> dict[str, Any]:
     }
 
 
+def chart_with_throwaway_crd(tmp_path: Path, group: str) -> Path:
+    """A copy of the chart whose only CRD is throwaway_crd(group)."""
+    chart = tmp_path / "podpilot"
+    shutil.copytree(CHART, chart)
+    for path in (chart / "files" / "crds").glob("*.yaml"):
+        path.unlink()
+    (chart / "files" / "crds" / "keeptest.yaml").write_text(yaml.safe_dump(throwaway_crd(group)))
+    return chart
+
+
 @pytest.mark.parametrize("keep", [True, False], ids=["keep", "no-keep"])
 def test_uninstall_leaves_nothing_but_kept_crds(
     helm: Helm,
@@ -426,11 +436,7 @@ def test_uninstall_leaves_nothing_but_kept_crds(
 ) -> None:
     group = f"{release}.e2e.podpilot.io"
     crd_name = f"keeptests.{group}"
-    chart = tmp_path / "podpilot"
-    shutil.copytree(CHART, chart)
-    for path in (chart / "files" / "crds").glob("*.yaml"):
-        path.unlink()
-    (chart / "files" / "crds" / "keeptest.yaml").write_text(yaml.safe_dump(throwaway_crd(group)))
+    chart = chart_with_throwaway_crd(tmp_path, group)
     try:
         helm(
             "install",
@@ -461,4 +467,56 @@ def test_uninstall_leaves_nothing_but_kept_crds(
                 what="the unkept CRD deleted",
             )
     finally:
+        kubectl("delete", "crd", crd_name, "--ignore-not-found", "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("origin", ["kubectl-apply", "kept-by-another-release"])
+def test_a_crd_that_is_not_the_releases_is_left_alone_instead_of_failing_the_install(
+    helm: Helm,
+    kubectl: Kubectl,
+    kubectl_json: Callable[..., Any],
+    namespace: str,
+    release: str,
+    tmp_path: Path,
+    origin: str,
+) -> None:
+    """Issue #20's Helm traps: `kubectl apply -f crds/` before `helm install`, and reinstalling
+    under another name after an uninstall kept the CRDs. With crds.skipUnowned (the default)
+    the install goes through, the CRD keeps its owner, and NOTES names it; without it, Helm
+    refuses as it always did."""
+    group = f"{release}.e2e.podpilot.io"
+    crd_name = f"keeptests.{group}"
+    chart = chart_with_throwaway_crd(tmp_path, group)
+    values = in_namespace_values(namespace)
+    earlier, strict = f"{release}-old", f"{release}-strict"
+    try:
+        if origin == "kubectl-apply":
+            crd = yaml.safe_dump(throwaway_crd(group))
+            kubectl("apply", "--server-side", "-f", "-", input=crd)
+            owner = None
+        else:
+            helm("install", earlier, str(chart), "-n", namespace, *values)
+            helm("uninstall", earlier, "-n", namespace, "--wait", "--timeout=120s")
+            owner = earlier
+        installed = helm("install", release, str(chart), "-n", namespace, *values)
+        assert f"CRDs left out (crds.skipUnowned): {crd_name}" in installed.stdout
+        upgraded = helm("upgrade", release, str(chart), "-n", namespace, *values)
+        assert crd_name in upgraded.stdout
+        annotations = kubectl_json("get", "crd", crd_name)["metadata"].get("annotations") or {}
+        assert annotations.get("meta.helm.sh/release-name") == owner
+
+        refused = helm(
+            "install",
+            strict,
+            str(chart),
+            "-n",
+            namespace,
+            "--set=crds.skipUnowned=false",
+            *values,
+            check=False,
+        )
+        assert refused.returncode != 0 and "invalid ownership metadata" in refused.stderr
+    finally:
+        for name in (earlier, strict):
+            helm("uninstall", name, "-n", namespace, "--wait", "--timeout=120s", check=False)
         kubectl("delete", "crd", crd_name, "--ignore-not-found", "--wait=false", check=False)

@@ -1,4 +1,5 @@
-"""Fixtures shared by unit tests: a real socket server that accepts and never answers."""
+"""Fixtures shared by unit tests: a real socket server that accepts and never answers; the
+chart rendered by the helm binary the dev toolchain builds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.chart_render import Helm, Render, built_tool, helm_runner, renderer
 
 
 class SilentServer:
@@ -78,3 +80,15 @@ def silent_kubeconfig(
     never answered either), and the server's URL."""
     url = silent_server.url(request.param)
     return write_kubeconfig(tmp_path / "kubeconfig", url), url
+
+
+@pytest.fixture(scope="session")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """The toolchain's helm, with a home of its own; skips (saying so) until it is built."""
+    return helm_runner(built_tool("helm"), tmp_path_factory.mktemp("helm-home"))
+
+
+@pytest.fixture(scope="session")
+def render(helm: Helm) -> Render:
+    """`helm template rel <chart> --namespace=ops ...`, parsed into documents."""
+    return renderer(helm)

@@ -11,20 +11,26 @@ import importlib.util
 import itertools
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tests.chart_render import (
+    CHART,
+    PROMETHEUS_OPERATOR_APIS,
+    REPO,
+    VALUES,
+    Helm,
+    Render,
+    of_kind,
+)
 
 from podpilot.cli import build_parser
 from podpilot.commands.run import settings_from
 from podpilot.settings import PrometheusLimits
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "helm" / "podpilot"
-VALUES = REPO / "tests" / "data" / "chart-values"
 CONTROLLERS = ("autoscaler", "emptydir", "flannel")
 # Every non-empty subset of controllers; the empty one is a bad values file.
 COMBINATIONS = [
@@ -123,37 +129,6 @@ RULES_BY_CONTROLLER = {
 }
 
 
-@pytest.fixture(scope="session")
-def helm(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Callable[..., subprocess.CompletedProcess[str]]:
-    from podpilot_dev import toolchain
-
-    try:
-        binary = toolchain.locate_all().get("helm")
-    except toolchain.ToolchainError as error:
-        pytest.skip(f"helm is not built ({error}); run `scripts/dev cluster build` once")
-    if binary is None:
-        pytest.skip("helm is not built yet; `scripts/dev cluster build` builds it")
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-        "PATH": "/usr/bin:/bin",
-    }
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(binary), *args], capture_output=True, text=True, env=env, timeout=60
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
-        return result
-
-    return run
-
-
 def controller_values(enabled: Iterable[str]) -> list[str]:
     chosen = set(enabled)
     return [
@@ -163,17 +138,13 @@ def controller_values(enabled: Iterable[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def render(
-    helm: Callable[..., subprocess.CompletedProcess[str]],
-) -> Callable[..., list[dict[str, Any]]]:
+    helm: Helm,
+) -> Render:
     def run(*args: str, chart: Path = CHART) -> list[dict[str, Any]]:
         out = helm("template", "rel", str(chart), "--namespace=ops", *args).stdout
         return [doc for doc in yaml.safe_load_all(out) if doc]
 
     return run
-
-
-def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [doc for doc in docs if doc["kind"] == kind]
 
 
 def rbac_rules(docs: list[dict[str, Any]]) -> set[Rule]:
@@ -222,17 +193,15 @@ def rules_by_account(docs: list[dict[str, Any]]) -> dict[str, set[Rule]]:
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids="+".join)
-def test_lint_is_clean_for_every_controller_combination(
-    helm: Callable[..., subprocess.CompletedProcess[str]], combo: tuple[str, ...]
-) -> None:
+def test_lint_is_clean_for_every_controller_combination(helm: Helm, combo: tuple[str, ...]) -> None:
     result = helm("lint", "--strict", str(CHART), *controller_values(combo))
     assert "0 chart(s) failed" in result.stdout
 
 
 @pytest.mark.parametrize("path", sorted((VALUES / "good").glob("*.yaml")), ids=lambda p: p.stem)
 def test_good_values_files_lint_and_render(
-    helm: Callable[..., subprocess.CompletedProcess[str]],
-    render: Callable[..., list[dict[str, Any]]],
+    helm: Helm,
+    render: Render,
     path: Path,
 ) -> None:
     helm("lint", "--strict", str(CHART), "-f", str(path))
@@ -240,9 +209,7 @@ def test_good_values_files_lint_and_render(
 
 
 @pytest.mark.parametrize("path", sorted((VALUES / "bad").glob("*.yaml")), ids=lambda p: p.stem)
-def test_bad_values_files_are_refused_with_a_clear_message(
-    helm: Callable[..., subprocess.CompletedProcess[str]], path: Path
-) -> None:
+def test_bad_values_files_are_refused_with_a_clear_message(helm: Helm, path: Path) -> None:
     first_line = path.read_text().splitlines()[0]
     assert first_line.startswith("# expect: "), f"{path.name} must start with '# expect: '"
     expected = first_line.removeprefix("# expect: ")
@@ -256,7 +223,7 @@ def test_bad_values_files_are_refused_with_a_clear_message(
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids="+".join)
 def test_rbac_is_exactly_the_enabled_controllers_rules(
-    render: Callable[..., list[dict[str, Any]]], combo: tuple[str, ...]
+    render: Render, combo: tuple[str, ...]
 ) -> None:
     docs = render(*controller_values(combo))
     operator = [name for name in combo if name != "emptydir"]
@@ -277,7 +244,7 @@ def test_rbac_is_exactly_the_enabled_controllers_rules(
 @pytest.mark.parametrize("own", [True, False], ids=["audit-apart", "audit-inside"])
 @pytest.mark.parametrize("combo", COMBINATIONS, ids="+".join)
 def test_every_role_is_bound_to_a_service_account_the_chart_runs_a_pod_as(
-    render: Callable[..., list[dict[str, Any]]], combo: tuple[str, ...], own: bool
+    render: Render, combo: tuple[str, ...], own: bool
 ) -> None:
     docs = render(*controller_values(combo), f"--set=controllers.emptydir.ownDeployment={own}")
     accounts = {a["metadata"]["name"] for a in of_kind(docs, "ServiceAccount")}
@@ -307,7 +274,7 @@ NODE_ACCESS = ("nodes/stats", "nodes/proxy")
 @pytest.mark.parametrize("proxy", [False, True], ids=["stats-only", "proxy-asked"])
 @pytest.mark.parametrize("own", [True, False], ids=["audit-apart", "audit-inside"])
 def test_node_access_and_scale_or_secrets_never_share_a_service_account_when_apart(
-    render: Callable[..., list[dict[str, Any]]], own: bool, proxy: bool
+    render: Render, own: bool, proxy: bool
 ) -> None:
     docs = render(
         "-f",
@@ -328,7 +295,7 @@ def test_node_access_and_scale_or_secrets_never_share_a_service_account_when_apa
 
 
 def test_the_kubelet_ca_bundle_and_the_insecure_opt_out_reach_the_audit(
-    render: Callable[..., list[dict[str, Any]]], tmp_path: Path
+    render: Render, tmp_path: Path
 ) -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     values = tmp_path / "ca.yaml"
@@ -350,7 +317,7 @@ def test_the_kubelet_ca_bundle_and_the_insecure_opt_out_reach_the_audit(
 
 
 def test_secrets_are_readable_only_by_configured_namespace_and_name(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render("-f", str(VALUES / "good" / "autoscaler-with-secrets.yaml"))
     secret_rules = {rule for rule in rbac_rules(docs) if rule[2] == "secrets"}
@@ -367,7 +334,7 @@ def test_secrets_are_readable_only_by_configured_namespace_and_name(
 
 @pytest.mark.parametrize("path", sorted((VALUES / "good").glob("*.yaml")), ids=lambda p: p.stem)
 def test_no_values_file_grants_cluster_wide_secrets_or_node_writes(
-    render: Callable[..., list[dict[str, Any]]], path: Path
+    render: Render, path: Path
 ) -> None:
     rules = rbac_rules(render("-f", str(path)))
     read_only = {"get", "list", "watch"}
@@ -377,13 +344,13 @@ def test_no_values_file_grants_cluster_wide_secrets_or_node_writes(
     assert not [r for r in rules if "*" in (r[1], r[3]) or (r[2] == "*" and "metrics" not in r[1])]
 
 
-def test_rbac_create_false_renders_no_rbac(render: Callable[..., list[dict[str, Any]]]) -> None:
+def test_rbac_create_false_renders_no_rbac(render: Render) -> None:
     kinds = {doc["kind"] for doc in render("--set=rbac.create=false")}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 
 def test_flannel_namespace_is_passed_to_the_reporter(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render("--set=controllers.flannel.namespace=net")
     assert "--flannel-configmap-namespace=net" in container(docs)["args"]
@@ -393,9 +360,7 @@ def test_flannel_namespace_is_passed_to_the_reporter(
 
 
 @pytest.mark.parametrize("name", [OPERATOR, AUDIT])
-def test_pod_meets_the_restricted_pod_security_standard(
-    render: Callable[..., list[dict[str, Any]]], name: str
-) -> None:
+def test_pod_meets_the_restricted_pod_security_standard(render: Render, name: str) -> None:
     docs = render()
     pod = deployment(docs, name)["spec"]["template"]["spec"]
     main = container(docs, name)
@@ -414,7 +379,7 @@ def test_pod_meets_the_restricted_pod_security_standard(
 
 
 def test_probes_use_kopf_health_endpoint_and_ports_match_flags(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     main = container(render("--set=health.port=8181", "--set=metrics.port=9999"))
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
@@ -425,9 +390,7 @@ def test_probes_use_kopf_health_endpoint_and_ports_match_flags(
 
 
 @pytest.mark.parametrize("path", sorted((VALUES / "good").glob("*.yaml")), ids=lambda p: p.stem)
-def test_rendered_command_line_is_accepted_by_podpilot_run(
-    render: Callable[..., list[dict[str, Any]]], path: Path
-) -> None:
+def test_rendered_command_line_is_accepted_by_podpilot_run(render: Render, path: Path) -> None:
     """The chart and `podpilot run` agree on flags: parse the rendered args with the real parser."""
     for found in of_kind(render("-f", str(path)), "Deployment"):
         (main,) = found["spec"]["template"]["spec"]["containers"]
@@ -437,14 +400,14 @@ def test_rendered_command_line_is_accepted_by_podpilot_run(
 
 
 def test_peering_lifetime_is_accepted_by_podpilot_run(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     main = container(render("--set=peering.lifetime=20"))
     assert "--peering-lifetime=20" in main["args"]
     build_parser(only="run").parse_args(main["args"])
 
 
-def test_image_pull_policy_and_reference(render: Callable[..., list[dict[str, Any]]]) -> None:
+def test_image_pull_policy_and_reference(render: Render) -> None:
     main = container(render("-f", str(VALUES / "good" / "dev-cluster.yaml")))
     assert main["image"] == "podpilot.local/podpilot:dev"
     assert main["imagePullPolicy"] == "Never"
@@ -457,7 +420,7 @@ def test_image_pull_policy_and_reference(render: Callable[..., list[dict[str, An
 
 
 def test_one_replica_with_peering_has_a_peering_object_and_no_pdb(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render()
     peerings = {p["metadata"]["name"] for p in of_kind(docs, "ClusterKopfPeering")}
@@ -473,7 +436,7 @@ def test_one_replica_with_peering_has_a_peering_object_and_no_pdb(
 
 
 def test_two_replicas_get_a_pdb_and_spread_over_nodes(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render("-f", str(VALUES / "good" / "ha.yaml"))
     pdbs = {p["metadata"]["name"]: p for p in of_kind(docs, "PodDisruptionBudget")}
@@ -495,7 +458,7 @@ def test_two_replicas_get_a_pdb_and_spread_over_nodes(
 
 
 def test_without_peering_the_operator_is_standalone_and_never_overlaps(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render("--set=peering.enabled=false")
     assert not of_kind(docs, "ClusterKopfPeering")
@@ -508,7 +471,7 @@ def test_without_peering_the_operator_is_standalone_and_never_overlaps(
 
 
 def test_leader_election_may_create_leases_and_renew_only_its_own(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render()
     leases = {rule for rule in rbac_rules(docs) if rule[2] == "leases"}
@@ -523,7 +486,7 @@ def test_leader_election_may_create_leases_and_renew_only_its_own(
 
 
 def test_leader_election_settings_reach_podpilot_run(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render(
         "--set=leaderElection.leaseName=pilot",
@@ -542,9 +505,7 @@ def test_leader_election_settings_reach_podpilot_run(
 @pytest.mark.parametrize(
     "off", ["--set=peering.enabled=false", "--set=leaderElection.enabled=false"]
 )
-def test_no_lease_and_no_lease_rbac_without_leader_election(
-    render: Callable[..., list[dict[str, Any]]], off: str
-) -> None:
+def test_no_lease_and_no_lease_rbac_without_leader_election(render: Render, off: str) -> None:
     docs = render(off)
     assert not [rule for rule in rbac_rules(docs) if rule[2] == "leases"]
     for name in (OPERATOR, AUDIT):
@@ -605,7 +566,7 @@ def strip_helm_metadata(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_rendered_crds_are_the_source_crds_plus_helm_metadata(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     rendered = {d["metadata"]["name"]: d for d in of_kind(render(), "CustomResourceDefinition")}
     sources = {}
@@ -619,14 +580,14 @@ def test_rendered_crds_are_the_source_crds_plus_helm_metadata(
         assert strip_helm_metadata(crd) == strip_helm_metadata(sources[name]), name
 
 
-def test_crds_keep_and_install_switches(render: Callable[..., list[dict[str, Any]]]) -> None:
+def test_crds_keep_and_install_switches(render: Render) -> None:
     unkept = of_kind(render("--set=crds.keep=false"), "CustomResourceDefinition")
     assert unkept and all("annotations" not in crd["metadata"] for crd in unkept)
     assert not of_kind(render("--set=crds.install=false"), "CustomResourceDefinition")
 
 
 def test_kopf_peering_crd_ships_in_helms_crds_directory(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     names = {
         d["metadata"]["name"] for d in of_kind(render("--include-crds"), "CustomResourceDefinition")
@@ -638,9 +599,9 @@ def test_kopf_peering_crd_ships_in_helms_crds_directory(
 
 
 def test_monitoring_templates_render_nothing_until_rules_and_dashboards_exist(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
-    docs = render("-f", str(VALUES / "good" / "monitoring.yaml"))
+    docs = render("-f", str(VALUES / "good" / "monitoring.yaml"), *PROMETHEUS_OPERATOR_APIS)
     (monitor,) = of_kind(docs, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
@@ -650,16 +611,15 @@ def test_monitoring_templates_render_nothing_until_rules_and_dashboards_exist(
         assert not of_kind(docs, "ConfigMap")
 
 
-def test_rules_and_dashboards_are_picked_up_from_the_chart(
-    render: Callable[..., list[dict[str, Any]]], tmp_path: Path
-) -> None:
+def test_rules_and_dashboards_are_picked_up_from_the_chart(render: Render, tmp_path: Path) -> None:
     chart = tmp_path / "podpilot"
     shutil.copytree(CHART, chart)
     (chart / "rules" / "zz-test.yaml").write_text(
         "groups:\n- name: zz-test\n  rules:\n  - alert: T\n    expr: vector(1)\n"
     )
     (chart / "dashboards" / "zz-test.json").write_text('{"title": "T"}\n')
-    docs = render("-f", str(VALUES / "good" / "monitoring.yaml"), chart=chart)
+    monitoring = str(VALUES / "good" / "monitoring.yaml")
+    docs = render("-f", monitoring, *PROMETHEUS_OPERATOR_APIS, chart=chart)
     (rule,) = of_kind(docs, "PrometheusRule")
     assert "zz-test" in [group["name"] for group in rule["spec"]["groups"]]
     (dashboards,) = of_kind(docs, "ConfigMap")
@@ -668,7 +628,7 @@ def test_rules_and_dashboards_are_picked_up_from_the_chart(
 
 
 def test_prometheus_guardrails_reach_podpilot_run(
-    render: Callable[..., list[dict[str, Any]]],
+    render: Render,
 ) -> None:
     docs = render(
         "--set=controllers.autoscaler.prometheus.allowedURLs={https://prom.monitoring.svc:9090/}",

@@ -4,12 +4,11 @@ and rendered by ``helm template`` into a ConfigMap and a PrometheusRule."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from tests.chart_render import PROMETHEUS_OPERATOR_APIS, built_tool, helm_runner, renderer
 from tests.observability_assets import (
     CHART,
     DASHBOARDS,
@@ -108,26 +107,9 @@ def test_promtool_rule_unit_tests_pass() -> None:
 
 
 def helm_template(home: Path, *values: str) -> list[dict[str, Any]]:
-    from podpilot_dev import toolchain
-
-    try:
-        binary = toolchain.locate_all().get("helm")
-    except toolchain.ToolchainError as error:
-        pytest.skip(f"helm is not built ({error}); run `scripts/dev cluster build` once")
-    if binary is None:
-        pytest.skip("helm is not built yet; `scripts/dev cluster build` builds it")
-    result = subprocess.run(
-        [str(binary), "template", "rel", str(CHART), "--namespace=ops", *values],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            **{f"HELM_{kind}_HOME": str(home / kind) for kind in ("CACHE", "CONFIG", "DATA")},
-        },
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    """The chart rendered for a cluster that serves prometheus-operator's APIs."""
+    render = renderer(helm_runner(built_tool("helm"), home))
+    return render(*PROMETHEUS_OPERATOR_APIS, *values)
 
 
 def test_helm_renders_the_dashboard_rules_and_service_monitor(tmp_path: Path) -> None:

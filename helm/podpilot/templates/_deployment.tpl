@@ -33,12 +33,10 @@ spec:
       {{- .selectorLabels | nindent 6 }}
   template:
     metadata:
+      {{- /* The selector and component win over podLabels, which win over commonLabels. */}}
+      {{- $podLabels := merge (.selectorLabels | fromYaml) (dict "app.kubernetes.io/component" .component) (deepCopy (default dict $ctx.Values.podLabels)) (deepCopy (default dict $ctx.Values.commonLabels)) }}
       labels:
-        {{- .selectorLabels | nindent 8 }}
-        app.kubernetes.io/component: {{ .component }}
-        {{- with $ctx.Values.podLabels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+        {{- toYaml $podLabels | nindent 8 }}
       {{- with $ctx.Values.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
@@ -66,6 +64,7 @@ spec:
             - --controllers={{ .controllers }}
             - --metrics-port={{ $ctx.Values.metrics.port }}
             - --health-port={{ $ctx.Values.health.port }}
+            - --log-format={{ $ctx.Values.logFormat }}
             {{- if has "autoscaler" (splitList "," .controllers) }}
             {{- with $ctx.Values.controllers.autoscaler.prometheus }}
             - --prometheus-max-response-bytes={{ int64 .maxResponseBytes }}
@@ -174,6 +173,18 @@ spec:
       {{- with $ctx.Values.tolerations }}
       tolerations:
         {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $ctx.Values.topologySpreadConstraints }}
+      {{- /* A constraint without a labelSelector counts this Deployment's pods (as
+      external-dns's chart does): one value serves the operator and the audit. */}}
+      topologySpreadConstraints:
+        {{- range . }}
+        {{- $constraint := deepCopy . }}
+        {{- if not (hasKey $constraint "labelSelector") }}
+        {{- $_ := set $constraint "labelSelector" (dict "matchLabels" ($.selectorLabels | fromYaml)) }}
+        {{- end }}
+        - {{ toYaml $constraint | nindent 10 | trim }}
+        {{- end }}
       {{- end }}
       {{- if $ctx.Values.affinity }}
       affinity:

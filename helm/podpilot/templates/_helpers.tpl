@@ -17,13 +17,25 @@
 {{- end }}
 {{- end }}
 
-{{/* Labels on every resource. */}}
+{{/* Labels on every resource: the chart's, then commonLabels (the schema keeps those from
+overriding the chart's own keys). */}}
 {{- define "podpilot.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "podpilot.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: podpilot
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The labels of every resource plus "extra" (a map, e.g. a ServiceMonitor's labels), as one
+map, so a key given twice is written once (the extra value wins). Call with (dict "ctx" $
+"extra" ...). */}}
+{{- define "podpilot.labelsWith" -}}
+{{- $labels := include "podpilot.labels" .ctx | fromYaml }}
+{{- toYaml (merge (deepCopy (default dict .extra)) $labels) }}
 {{- end }}
 
 {{/* Labels that select the operator pods; never change them after a release exists. */}}
@@ -195,4 +207,48 @@ roleRef:
   name: {{ $name }}
 subjects:
   {{- include "podpilot.subjects" . | nindent 2 }}
+{{- end }}
+
+{{/*
+"true" when a CRD exists in the cluster and does not belong to this release: applied with
+kubectl (no Helm annotations) or kept by another, uninstalled release. Helm would refuse to
+install over it ("invalid ownership metadata"). Call with (dict "existing" <lookup result>
+"release" .Release.Name "namespace" .Release.Namespace). A CRD of this release is never
+foreign, so an upgrade always keeps rendering (and upgrading) its own CRDs.
+*/}}
+{{- define "podpilot.foreignCrd" -}}
+{{- with .existing }}
+{{- $annotations := (default dict .metadata).annotations | default dict }}
+{{- $release := index $annotations "meta.helm.sh/release-name" | default "" }}
+{{- $namespace := index $annotations "meta.helm.sh/release-namespace" | default "" }}
+{{- if not (and (eq $release $.release) (eq $namespace $.namespace)) }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* The chart's CRDs as (path -> parsed object), from files/crds/. */}}
+{{- define "podpilot.crdFiles" -}}
+{{- $crds := dict }}
+{{- range $path, $_ := .Files.Glob "files/crds/*.yaml" }}
+{{- $crd := $.Files.Get $path | fromYaml }}
+{{- if hasKey $crd "Error" }}
+{{- fail (printf "%s is not valid YAML: %s" $path $crd.Error) }}
+{{- end }}
+{{- $_ := set $crds $path $crd }}
+{{- end }}
+{{- toYaml $crds }}
+{{- end }}
+
+{{/* Names of the chart's CRDs left out because they exist and are not this release's
+(crds.skipUnowned), comma-separated; empty with `helm template` (no cluster to look up). */}}
+{{- define "podpilot.skippedCrds" -}}
+{{- $skipped := list }}
+{{- if and .Values.crds.install .Values.crds.skipUnowned }}
+{{- range $path, $crd := include "podpilot.crdFiles" . | fromYaml }}
+{{- $existing := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" $crd.metadata.name }}
+{{- if include "podpilot.foreignCrd" (dict "existing" $existing "release" $.Release.Name "namespace" $.Release.Namespace) }}
+{{- $skipped = append $skipped $crd.metadata.name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- join "," $skipped }}
 {{- end }}

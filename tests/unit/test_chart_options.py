@@ -1,0 +1,402 @@
+"""The chart's values for labels, scheduling, disruption, logs, network policy and the Helm
+lifecycle (issue #20, point 7), rendered offline with `helm template`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.chart_render import CHART, PROMETHEUS_OPERATOR_APIS, VALUES, Helm, Render, of_kind
+
+from podpilot.cli import build_parser
+
+OPERATOR = "rel-podpilot"
+AUDIT = "rel-podpilot-emptydir"
+CLUSTER_SCOPED = {
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "ClusterKopfPeering",
+}
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def values_file(tmp_path: Path, values: dict[str, Any]) -> str:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def everything(tmp_path: Path, render: Render, **extra: Any) -> list[dict[str, Any]]:
+    """Every object the chart can render: all controllers, two replicas, monitoring, secrets,
+    the kubelet CA ConfigMap and the NetworkPolicies."""
+    values = {
+        "replicaCount": 2,
+        "networkPolicy": {"enabled": True},
+        "controllers": {
+            "emptydir": {"kubelet": {"caBundle": PEM}},
+            "autoscaler": {"secrets": [{"namespace": "monitoring", "names": ["token"]}]},
+        },
+        **extra,
+    }
+    return render(
+        "-f",
+        str(VALUES / "good" / "monitoring.yaml"),
+        "-f",
+        values_file(tmp_path, values),
+        *PROMETHEUS_OPERATOR_APIS,
+    )
+
+
+def deployment(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (found,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == name]
+    return found
+
+
+def pod_spec(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment(docs, name)["spec"]["template"]["spec"]
+    return spec
+
+
+# --- commonLabels ---------------------------------------------------------------------------
+
+
+def test_common_labels_reach_every_object_and_pod_but_no_selector(
+    render: Render, tmp_path: Path
+) -> None:
+    common = {"team": "platform", "example.com/cost-centre": "42"}
+    docs = everything(tmp_path, render, commonLabels=common)
+    kinds = {doc["kind"] for doc in docs}
+    assert {"NetworkPolicy", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule"} <= kinds
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert common.items() <= labels.items(), (doc["kind"], doc["metadata"]["name"])
+    for name in (OPERATOR, AUDIT):
+        found = deployment(docs, name)
+        assert common.items() <= found["spec"]["template"]["metadata"]["labels"].items()
+        # A selector cannot change after install: commonLabels must never reach it.
+        assert not common.keys() & found["spec"]["selector"]["matchLabels"].keys()
+    for service in of_kind(docs, "Service"):
+        assert not common.keys() & service["spec"]["selector"].keys()
+
+
+def test_pod_labels_win_over_common_labels_and_the_selector_wins_over_both(
+    render: Render, tmp_path: Path
+) -> None:
+    docs = render(
+        "-f",
+        values_file(
+            tmp_path,
+            {"commonLabels": {"tier": "common"}, "podLabels": {"tier": "pod"}},
+        ),
+    )
+    for name in (OPERATOR, AUDIT):
+        labels = deployment(docs, name)["spec"]["template"]["metadata"]["labels"]
+        assert labels["tier"] == "pod"
+        assert deployment(docs, name)["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_a_label_given_by_common_and_service_monitor_labels_is_written_once(
+    render: Render, tmp_path: Path
+) -> None:
+    docs = everything(tmp_path, render, commonLabels={"release": "common"})
+    (monitor,) = of_kind(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+# --- topologySpreadConstraints -------------------------------------------------------------
+
+
+def test_topology_spread_constraints_select_each_deployments_own_pods(render: Render) -> None:
+    zone = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone"}
+    explicit = {"matchLabels": {"app": "other"}}
+    docs = render(
+        "--set-json",
+        "topologySpreadConstraints="
+        + json.dumps(
+            [
+                {**zone, "whenUnsatisfiable": "ScheduleAnyway"},
+                {**zone, "whenUnsatisfiable": "DoNotSchedule", "labelSelector": explicit},
+            ]
+        ),
+    )
+    for name in (OPERATOR, AUDIT):
+        own, given = pod_spec(docs, name)["topologySpreadConstraints"]
+        selector = deployment(docs, name)["spec"]["selector"]
+        assert own == {**zone, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}
+        assert given["labelSelector"] == explicit
+    assert "topologySpreadConstraints" not in pod_spec(render(), OPERATOR)
+
+
+# --- podDisruptionBudget.unhealthyPodEvictionPolicy ---------------------------------------
+
+
+def test_unhealthy_pod_eviction_policy_is_passed_through_only_when_set(render: Render) -> None:
+    ha = str(VALUES / "good" / "ha.yaml")
+    chosen = render("-f", ha, "--set=podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow")
+    pdbs = of_kind(chosen, "PodDisruptionBudget")
+    assert len(pdbs) == 2
+    assert {pdb["spec"]["unhealthyPodEvictionPolicy"] for pdb in pdbs} == {"AlwaysAllow"}
+    for pdb in of_kind(render("-f", ha), "PodDisruptionBudget"):
+        assert "unhealthyPodEvictionPolicy" not in pdb["spec"]
+
+
+# --- logFormat ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_log_format_reaches_podpilot_run(render: Render, log_format: str) -> None:
+    docs = render(f"--set=logFormat={log_format}")
+    for name in (OPERATOR, AUDIT):
+        (main,) = pod_spec(docs, name)["containers"]
+        assert build_parser(only="run").parse_args(main["args"]).log_format == log_format
+
+
+def test_log_format_defaults_to_text(render: Render) -> None:
+    (main,) = pod_spec(render(), OPERATOR)["containers"]
+    assert "--log-format=text" in main["args"]
+
+
+# --- networkPolicy --------------------------------------------------------------------------
+
+
+def test_no_network_policy_unless_enabled(render: Render) -> None:
+    assert not of_kind(render(), "NetworkPolicy")
+
+
+def test_network_policies_allow_metrics_and_health_in_and_the_api_server_out(
+    render: Render, tmp_path: Path
+) -> None:
+    prometheus = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}]
+    values = {"networkPolicy": {"enabled": True, "metricsIngressFrom": prometheus}}
+    docs = render("-f", values_file(tmp_path, values))
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(docs, "NetworkPolicy")}
+    assert policies.keys() == {OPERATOR, AUDIT}
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["networkPolicy"]
+    for name, spec in policies.items():
+        assert spec["podSelector"] == deployment(docs, name)["spec"]["selector"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        (ingress,) = spec["ingress"]
+        assert ingress["from"] == prometheus
+        (main,) = pod_spec(docs, name)["containers"]
+        named = {port["name"] for port in main["ports"]}
+        assert {port["port"] for port in ingress["ports"]} == named == {"metrics", "health"}
+    assert policies[OPERATOR]["egress"] == defaults["egress"]
+    assert policies[AUDIT]["egress"] == defaults["egress"] + defaults["emptydirEgress"]
+    ports = {p["port"] for rule in defaults["egress"] for p in rule["ports"]}
+    assert ports == {53, 443, 6443}
+
+
+def test_network_policy_with_the_audit_inside_lets_the_operator_reach_kubelets(
+    render: Render,
+) -> None:
+    docs = render(
+        "--set=networkPolicy.enabled=true", "--set=controllers.emptydir.ownDeployment=false"
+    )
+    (policy,) = of_kind(docs, "NetworkPolicy")
+    kubelet = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert 10250 in kubelet
+
+
+def test_network_policy_ingress_from_anywhere_on_two_ports_when_no_peer_is_listed(
+    render: Render,
+) -> None:
+    for policy in of_kind(render("--set=networkPolicy.enabled=true"), "NetworkPolicy"):
+        (ingress,) = policy["spec"]["ingress"]
+        assert "from" not in ingress and len(ingress["ports"]) == 2
+
+
+def test_network_policy_with_egress_emptied_denies_all_egress(render: Render) -> None:
+    docs = render(
+        "--set=networkPolicy.enabled=true",
+        "--set-json=networkPolicy.egress=[]",
+        "--set-json=networkPolicy.emptydirEgress=[]",
+    )
+    assert all(p["spec"]["egress"] == [] for p in of_kind(docs, "NetworkPolicy"))
+
+
+# --- the Helm lifecycle (issue #20, point 7) -------------------------------------------------
+
+
+def test_every_namespaced_object_names_its_namespace(render: Render, tmp_path: Path) -> None:
+    docs = everything(tmp_path, render)
+    elsewhere = {("Role", "monitoring"), ("RoleBinding", "monitoring")}
+    for doc in docs:
+        namespace = doc["metadata"].get("namespace")
+        if doc["kind"] in CLUSTER_SCOPED:
+            assert namespace is None, doc["metadata"]["name"]
+        else:
+            assert namespace == "ops" or (doc["kind"], namespace) in elsewhere, doc["kind"]
+    assert {"Secret", "ConfigMap"} & {doc["kind"] for doc in docs}
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"),
+    [("serviceMonitor", "ServiceMonitor"), ("prometheusRule", "PrometheusRule")],
+)
+def test_monitoring_objects_render_only_where_prometheus_operator_serves_them(
+    render: Render, flag: str, kind: str
+) -> None:
+    enable = f"--set=metrics.{flag}.enabled=true"
+    assert not of_kind(render(enable), kind)
+    served = f"--api-versions=monitoring.coreos.com/v1/{kind}"
+    assert len(of_kind(render(enable, served), kind)) == 1
+
+
+def notes(render: Render, tmp_path: Path, *args: str) -> str:
+    """NOTES.txt as `helm install` would print it: `helm template` leaves NOTES out, and
+    `helm install --dry-run=client` still asks a cluster for its version, so a copy of the
+    chart renders the same text into an object."""
+    chart = tmp_path / "notes-chart"
+    shutil.copytree(CHART, chart)
+    text = (CHART / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        '{{- define "probe.notes" }}' + text + "{{- end }}\n"
+        'kind: Notes\nmetadata: {name: notes}\ntext: {{ include "probe.notes" . | quote }}\n'
+    )
+    (found,) = of_kind(render(*args, chart=chart), "Notes")
+    return str(found["text"])
+
+
+def test_notes_say_when_a_monitoring_object_was_left_out(render: Render, tmp_path: Path) -> None:
+    enable = (
+        "--set=metrics.serviceMonitor.enabled=true",
+        "--set=metrics.prometheusRule.enabled=true",
+    )
+    left_out = notes(render, tmp_path, *enable)
+    assert "no ServiceMonitor was" in left_out and "no PrometheusRule was" in left_out
+    served = notes(render, tmp_path / "served", *enable, *PROMETHEUS_OPERATOR_APIS)
+    assert "no ServiceMonitor was" not in served and "no PrometheusRule was" not in served
+
+
+def test_notes_tell_what_the_network_policy_needs(render: Render, tmp_path: Path) -> None:
+    text = notes(render, tmp_path, "--set=networkPolicy.enabled=true")
+    assert "Allow your API server's address and port" in text
+    assert "NetworkPolicy" not in notes(render, tmp_path / "off")
+
+
+FOREIGN_CASES = {
+    "absent": ({}, False),
+    "applied-with-kubectl": ({"metadata": {"name": "x"}}, True),
+    "kept-by-another-release": (
+        {
+            "metadata": {
+                "annotations": {
+                    "meta.helm.sh/release-name": "old",
+                    "meta.helm.sh/release-namespace": "ops",
+                }
+            }
+        },
+        True,
+    ),
+    "same-name-other-namespace": (
+        {
+            "metadata": {
+                "annotations": {
+                    "meta.helm.sh/release-name": "rel",
+                    "meta.helm.sh/release-namespace": "elsewhere",
+                }
+            }
+        },
+        True,
+    ),
+    "this-release": (
+        {
+            "metadata": {
+                "annotations": {
+                    "meta.helm.sh/release-name": "rel",
+                    "meta.helm.sh/release-namespace": "ops",
+                }
+            }
+        },
+        False,
+    ),
+}
+
+
+def test_a_crd_is_foreign_only_when_it_exists_and_is_not_this_releases(
+    render: Render, tmp_path: Path
+) -> None:
+    """podpilot.foreignCrd decides which CRDs crds.skipUnowned leaves out; `lookup` answers
+    nothing offline, so a probe template feeds it the objects a cluster would return."""
+    chart = tmp_path / "podpilot"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "zz-probe.yaml").write_text(
+        "{{- range $case, $existing := .Values.probe }}\n"
+        "---\n"
+        "kind: Probe\n"
+        "metadata: {name: {{ $case }}}\n"
+        'foreign: {{ include "podpilot.foreignCrd" (dict "existing" $existing'
+        ' "release" $.Release.Name "namespace" $.Release.Namespace) | quote }}\n'
+        "{{- end }}\n"
+    )
+    schema = json.loads((chart / "values.schema.json").read_text())
+    schema["properties"]["probe"] = {"type": "object"}
+    (chart / "values.schema.json").write_text(json.dumps(schema))
+    probe = {case: existing for case, (existing, _) in FOREIGN_CASES.items()}
+    docs = render("-f", values_file(tmp_path, {"probe": probe}), chart=chart)
+    found = {doc["metadata"]["name"]: doc["foreign"] == "true" for doc in of_kind(docs, "Probe")}
+    assert found == {case: foreign for case, (_, foreign) in FOREIGN_CASES.items()}
+
+
+def test_without_a_cluster_every_crd_is_rendered_and_skip_unowned_can_be_off(
+    render: Render,
+) -> None:
+    on = of_kind(render(), "CustomResourceDefinition")
+    off = of_kind(render("--set=crds.skipUnowned=false"), "CustomResourceDefinition")
+    assert on == off and len(on) == len(list((CHART / "files" / "crds").glob("*.yaml")))
+
+
+# --- values.schema.json ---------------------------------------------------------------------
+
+
+def required_paths(node: Any, path: str = "") -> list[str]:
+    """Where the schema has a `required` list, as dotted value paths ([] for array items)."""
+    if not isinstance(node, dict):
+        return []
+    found = [path] if node.get("required") and path else []
+    for key, child in node.get("properties", {}).items():
+        found += required_paths(child, f"{path}.{key}".lstrip("."))
+    if "items" in node:
+        found += required_paths(node["items"], f"{path}[]")
+    return found
+
+
+def test_the_schema_requires_no_key_of_a_group_values_yaml_fills_in() -> None:
+    """An override file (checked alone by an editor or CI) sets only what it changes: no
+    `required` may flag a key values.yaml already gives. Required keys stay in list items,
+    which a user writes whole, and in resources, where a request or a memory limit left out
+    is a mistake the schema exists to catch."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert "required" not in schema
+    outside_lists = [path for path in required_paths(schema) if "[]" not in path]
+    assert sorted(outside_lists) == ["resources", "resources.limits", "resources.requests"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"commonLabels": {"app.kubernetes.io/name": "x"}},
+            "/commonLabels/app.kubernetes.io~1name",
+        ),
+        ({"logFormat": "yaml"}, "logFormat"),
+        ({"podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Never"}}, "unhealthyPod"),
+        ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "topologySpreadConstraints"),
+        ({"networkPolicy": {"enabled": "yes"}}, "networkPolicy"),
+        ({"networkPolicy": {"metricsIngressFrom": [{"ipBlock": {}}]}}, "metricsIngressFrom"),
+        ({"networkPolicy": {"egress": [{"port": 443}]}}, "egress"),
+        ({"crds": {"skipUnowned": "true"}}, "skipUnowned"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
+)
+def test_new_values_are_typed_by_the_schema(
+    helm: Helm, tmp_path: Path, values: dict[str, Any], message: str
+) -> None:
+    result = helm("template", "rel", str(CHART), "-f", values_file(tmp_path, values), check=False)
+    assert result.returncode != 0, f"{values} was accepted"
+    assert message in result.stderr, result.stderr

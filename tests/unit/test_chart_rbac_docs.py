@@ -1,0 +1,102 @@
+"""docs/security.md's RBAC tables are the chart's RBAC: parsed, filled in and compared with
+every Role, ClusterRole and binding `helm template` renders (issue #20, point 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.chart_rbac_docs import documented, parse, rendered
+from tests.chart_render import REPO, VALUES, Render
+
+SECURITY = REPO / "docs" / "security.md"
+FULLNAME = "rel-podpilot"
+
+
+def dotted(values: dict[str, Any], path: str) -> Any:
+    node: Any = values
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
+def merged(*layers: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merged(out[key], value)
+            else:
+                out[key] = value
+    return out
+
+
+CASES = {
+    "defaults": {},
+    "everything": merged(
+        yaml.safe_load((VALUES / "good" / "autoscaler-with-secrets.yaml").read_text()),
+        {
+            "controllers": {
+                "emptydir": {"enabled": True, "kubelet": {"apiserverProxy": True}},
+                "flannel": {"enabled": True},
+            },
+            "leaderElection": {"leaseName": "pilot"},
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_rendered_rbac_is_exactly_the_table_in_security_md(
+    render: Render, tmp_path: Path, case: str
+) -> None:
+    overrides = CASES[case]
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(overrides))
+    values = merged(yaml.safe_load((REPO / "helm/podpilot/values.yaml").read_text()), overrides)
+    autoscaler = values["controllers"]["autoscaler"]
+    lease = values["leaderElection"]["leaseName"] or f"{FULLNAME}-leader"
+    docs_grants, docs_bindings = documented(
+        SECURITY.read_text(),
+        fixed={"<fullname>": FULLNAME, "<release namespace>": "ops", "<leaseName>": lease},
+        lists={"secrets": autoscaler["secrets"], "scaleTargets": autoscaler["extraScaleTargets"]},
+        is_true=lambda path: bool(dotted(values, path)),
+    )
+    chart_grants, chart_bindings = rendered(render("-f", str(values_file)))
+    assert sorted(chart_grants - docs_grants) == [], "granted by the chart, not in security.md"
+    assert sorted(docs_grants - chart_grants) == [], "in security.md, not granted by the chart"
+    assert chart_bindings == docs_bindings
+
+
+def test_the_tables_parse_and_every_rule_names_a_listed_role() -> None:
+    roles, rules = parse(SECURITY.read_text())
+    names = {role.name for role in roles}
+    assert len(names) == len(roles) >= 7
+    assert {rule.role for rule in rules} == names
+    assert all(rule.groups and rule.resources and rule.verbs for rule in rules)
+    assert {role.kind for role in roles} == {"ClusterRole", "Role"}
+
+
+def test_a_drifted_table_is_caught() -> None:
+    """The comparison is not vacuous: dropping one verb from the docs changes the grants."""
+    text = SECURITY.read_text()
+    drifted = text.replace(
+        "`get`, `list`, `watch`, `patch` | | |", "`get`, `list`, `watch` | | |", 1
+    )
+    assert drifted != text
+
+    def grants(markdown: str) -> set[tuple[str, ...]]:
+        found, _ = documented(
+            markdown,
+            fixed={"<fullname>": FULLNAME, "<release namespace>": "ops", "<leaseName>": "l"},
+            lists={"secrets": [], "scaleTargets": []},
+            is_true=lambda _: False,
+        )
+        return found
+
+    assert grants(text) - grants(drifted) == {
+        ("ClusterRole", "", f"{FULLNAME}-kopf", "kopf.dev", resource, "patch", "")
+        for resource in ("clusterkopfpeerings", "kopfpeerings")
+    }
