@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from podpilot_dev import toolchain
-from podpilot_dev.kind import locations, nodeimage, podman
+from podpilot_dev.kind import locations, nodeimage, podman, stack
 from podpilot_dev.kind.steps import KindError, Reporter, run, say, timed
 from podpilot_dev.paths import repo_root
 
@@ -121,6 +121,8 @@ def up(report: Reporter = say) -> Path:
             )
     with timed(report, "waiting for the apiserver"):
         wait_for_apiserver(report)
+    kubectl_command = [_kubectl(), f"--kubeconfig={kubeconfig}"]
+    stack.install(kind, kubectl_command, _node_containers(), report)
     report(f"ready: export KUBECONFIG={kubeconfig}")
     return kubeconfig
 

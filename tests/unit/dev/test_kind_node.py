@@ -187,3 +187,10 @@ def test_kind_config_carries_the_dev_clusters_hpa_settings_and_the_cgroup_v1_pat
     kubelet = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]
     assert {"kind": "KubeletConfiguration", "failCgroupV1": False} in kubelet
     assert config["featureGates"] == {"HPAScaleToZero": True}
+
+
+def test_loaded_images_are_found_under_containerd_s_names() -> None:
+    from podpilot_dev.kind.stack import _qualified
+
+    assert _qualified("podpilot.dev/flannel:abc") == "podpilot.dev/flannel:abc"
+    assert _qualified("pause:1") == "docker.io/library/pause:1"
