@@ -1,4 +1,5 @@
-"""Test tiers: everything under tests/e2e needs the dev cluster and is marked ``e2e``."""
+"""Test tiers: everything under tests/e2e needs the dev cluster and is marked ``e2e``; everything
+under tests/kind needs the kind cluster and is marked ``kind``."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 import pytest
 
 E2E_DIR = Path(__file__).parent / "e2e"
+KIND_DIR = Path(__file__).parent / "kind"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if E2E_DIR in Path(item.path).parents:
+        parents = Path(item.path).parents
+        if E2E_DIR in parents:
             item.add_marker(pytest.mark.e2e)
+        elif KIND_DIR in parents:
+            item.add_marker(pytest.mark.kind)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from podpilot_dev import toolchain
-from podpilot_dev.kind import locations, nodeimage, podman, stack
+from podpilot_dev.kind import locations, nodeimage, podman, release, stack
 from podpilot_dev.kind.steps import KindError, Reporter, run, say, timed
 from podpilot_dev.paths import repo_root
 
@@ -30,6 +30,10 @@ def config_file() -> Path:
 def _kind() -> str:
     binaries = toolchain.build_all(["kind"], components=toolchain.KIND_COMPONENTS)
     return str(binaries["kind"])
+
+
+def _helm() -> str:
+    return str(toolchain.build_all(["helm"])["helm"])
 
 
 def _kubectl() -> str:
@@ -74,7 +78,7 @@ def wait_for_apiserver(report: Reporter, timeout: float = APISERVER_TIMEOUT) -> 
     raise KindError(f"the kind apiserver was not ready in {timeout:.0f}s: {last}")
 
 
-def _node_containers(*filters: str, field: str = "{{.Names}}") -> list[str]:
+def node_containers(*filters: str, field: str = "{{.Names}}") -> list[str]:
     arguments = ["ps", "--all", "--filter", f"label={NODE_LABEL}"]
     for extra in filters:
         arguments += ["--filter", extra]
@@ -83,10 +87,10 @@ def _node_containers(*filters: str, field: str = "{{.Names}}") -> list[str]:
 
 def start_stopped_nodes(report: Reporter) -> None:
     """Node containers stop with the machine; a reused cluster needs them running."""
-    images = sorted(set(_node_containers(field="{{.Image}}")))
+    images = sorted(set(node_containers(field="{{.Image}}")))
     report(f"its node image: {', '.join(images)} ('kind down' then 'kind up' to rebuild)")
-    running = set(_node_containers("status=running"))
-    stopped = [name for name in _node_containers() if name not in running]
+    running = set(node_containers("status=running"))
+    stopped = [name for name in node_containers() if name not in running]
     if stopped:
         report(f"starting stopped nodes: {' '.join(stopped)}")
         podman.run(["start", *stopped], timeout=START_TIMEOUT)
@@ -122,7 +126,9 @@ def up(report: Reporter = say) -> Path:
     with timed(report, "waiting for the apiserver"):
         wait_for_apiserver(report)
     kubectl_command = [_kubectl(), f"--kubeconfig={kubeconfig}"]
-    stack.install(kind, kubectl_command, _node_containers(), report)
+    nodes = node_containers()
+    stack.install(kind, kubectl_command, nodes, report)
+    release.install(kind, kubectl_command, _helm(), nodes, report)
     report(f"ready: export KUBECONFIG={kubeconfig}")
     return kubeconfig
 

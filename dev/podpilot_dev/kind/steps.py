@@ -34,12 +34,14 @@ def run(
     timeout: float,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
 ) -> str:
     """Run ``command``; return its stdout, or raise KindError with its stderr."""
     try:
         result = subprocess.run(
             list(command),
             cwd=cwd,
+            input=input_text,
             env=dict(env) if env is not None else None,
             capture_output=True,
             text=True,
