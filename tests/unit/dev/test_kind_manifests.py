@@ -58,7 +58,12 @@ def test_every_image_is_a_local_one_never_pulled(documents: list[Document]) -> N
 
 
 def test_everything_but_flannel_meets_the_restricted_standard(documents: list[Document]) -> None:
-    workloads = [*_workloads(documents), *_workloads(cpuburn.workload("b", "ns", "i", 100))]
+    workloads = [
+        *_workloads(documents),
+        *_workloads(cpuburn.workload("b", "ns", "i", 100)),
+        *_workloads(cpuburn.server("s", "ns", "i", 50)),
+        *_workloads(cpuburn.driver("d", "ns", "i", "http://s.ns.svc.cluster.local/", 10)),
+    ]
     checked = 0
     for workload in workloads:
         if workload["metadata"]["namespace"] == flannel.NAMESPACE:
@@ -74,7 +79,7 @@ def test_everything_but_flannel_meets_the_restricted_standard(documents: list[Do
             assert context["capabilities"] == {"drop": ["ALL"]}
             assert context["readOnlyRootFilesystem"] is True
         checked += 1
-    assert checked == 4
+    assert checked == 6
 
 
 def test_flannel_is_deployed_as_kube_flannel_yml_does(documents: list[Document]) -> None:
@@ -243,6 +248,45 @@ def test_cpuburn_reads_its_load_from_its_configmap() -> None:
     assert container["args"] == ["--millicores-file=/etc/burn/millicores"]
     assert {"name": "MILLICORES", "value": "300"} in container["env"]
     assert pod["volumes"] == [{"name": "burn", "configMap": {"name": "burn"}}]
+
+
+def test_cpuburn_server_serves_its_work_on_http_behind_a_service() -> None:
+    deployment, service = cpuburn.server("web", "demo", REFERENCES["cpuburn"], 50, "250m")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["serve", "--listen=:8080", "--work-ms=50"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": "http",
+        "scheme": "HTTP",
+    }
+    # The autoscalers' utilization is relative to this request.
+    assert container["resources"]["requests"]["cpu"] == "250m"
+    assert "volumes" not in pod
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"] == labels == {"app.kubernetes.io/name": "web"}
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert cpuburn.service_url("web", "demo") == "http://web.demo.svc.cluster.local/"
+
+
+@pytest.mark.parametrize(("rate", "text"), [(10, "10"), (2.5, "2.5"), (0, "0")])
+def test_cpuburn_driver_reads_its_rate_from_its_configmap(rate: float, text: str) -> None:
+    url = "http://web.demo.svc.cluster.local/"
+    config_map, deployment = cpuburn.driver("load", "demo", REFERENCES["cpuburn"], url, rate)
+    assert config_map["metadata"] == {"name": "load", "namespace": "demo"}
+    assert config_map["data"] == {"rate": text}
+    assert deployment["spec"]["replicas"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["drive", f"--url={url}", "--rate-file=/etc/drive/rate"]
+    assert container["env"] == [{"name": "RATE", "value": text}]
+    assert container["volumeMounts"] == [
+        {"name": "drive", "mountPath": "/etc/drive", "readOnly": True}
+    ]
+    assert pod["volumes"] == [{"name": "drive", "configMap": {"name": "load"}}]
 
 
 def test_the_yaml_stream_round_trips(documents: list[Document]) -> None:

@@ -152,3 +152,11 @@ def https_probe(path: str, port: str, period: int = 10) -> Document:
         "periodSeconds": period,
         "failureThreshold": 3,
     }
+
+
+def http_probe(path: str, port: str, period: int = 10) -> Document:
+    return {
+        "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
+        "periodSeconds": period,
+        "failureThreshold": 3,
+    }
