@@ -32,6 +32,8 @@ FIRING = (
     "PodpilotAutoscalerFallbackActive",
     "PodpilotMetricSourceFailing",
 )
+# The emptyDir audit's rules read volume series, which journey 4's workloads make.
+CHECKED_RULE_FILES = ("podpilot-autoscaler.yaml", "podpilot-operator.yaml", "podpilot-flannel.yaml")
 METRIC_NAME = re.compile(r"\b(podpilot_[a-z_]+)\b")
 
 
@@ -63,8 +65,10 @@ def test_dashboards_and_alerts_have_data_for_the_autoscalers_namespace(
         prometheus_server("in-cluster", prometheus.URL),
         prometheus_server("absent", f"http://absent.{namespace}.svc:9090/"),
         # The query reads 2 against an averageValue of 1: it wants 2 replicas, its maximum.
-        autoscaler("web", "web", min_replicas=1, max_replicas=2,
-                   metrics=[prometheus_metric("in-cluster", TARGETS_QUERY, average_value="1")]),
+        # minReplicas 0 with an activation threshold: its podpilot_autoscaler_active series.
+        autoscaler("web", "web", min_replicas=0, max_replicas=2,
+                   metrics=[prometheus_metric("in-cluster", TARGETS_QUERY, average_value="1",
+                                              activationThreshold="1")]),
         _broken("broken-a"),
         _broken("broken-b"),
     )  # fmt: skip
@@ -88,7 +92,9 @@ def test_dashboards_and_alerts_have_data_for_the_autoscalers_namespace(
         elif name.startswith("podpilot-autoscaler.json") and not body["data"]["result"]:
             failures.append(f"{name}: no data for {expr}")
     for name, expr in rule_expressions().items():
-        alert = name.split()[1]
+        rule_file, alert = name.split()
+        if rule_file not in CHECKED_RULE_FILES:
+            continue
         if alert in FIRING:
             wait_until(
                 lambda expr=expr: _fires_for(series(kubectl, expr), namespace),
