@@ -27,8 +27,10 @@ type driver struct {
 	slots  chan struct{}
 	flight sync.WaitGroup
 
-	mu    sync.Mutex
-	stats driveStats
+	mu     sync.Mutex
+	stats  driveStats // since the last summary
+	totals driveStats // since the start, for /metrics (latencies not kept)
+	rate   float64
 }
 
 type driveStats struct {
@@ -124,6 +126,34 @@ func (d *driver) record(update func(*driveStats)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	update(&d.stats)
+	update(&d.totals)
+	d.totals.latencies = nil
+}
+
+func (d *driver) setRate(rate float64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rate = rate
+}
+
+// serveMetrics writes the driver's counters in Prometheus' text format, so that an autoscaler
+// can scale the servers on the request rate the driver really sends.
+func (d *driver) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+	d.mu.Lock()
+	totals, rate := d.totals, d.rate
+	d.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	fmt.Fprintf(w, "# HELP cpuburn_drive_requests_total Requests the driver sent or dropped, by outcome.\n")
+	fmt.Fprintf(w, "# TYPE cpuburn_drive_requests_total counter\n")
+	for _, outcome := range []struct {
+		name  string
+		count int
+	}{{"ok", totals.ok}, {"failed", totals.failed}, {"dropped", totals.dropped}} {
+		fmt.Fprintf(w, "cpuburn_drive_requests_total{outcome=%q} %d\n", outcome.name, outcome.count)
+	}
+	fmt.Fprintf(w, "# HELP cpuburn_drive_rate_requests_per_second The rate the driver is set to send.\n")
+	fmt.Fprintf(w, "# TYPE cpuburn_drive_rate_requests_per_second gauge\n")
+	fmt.Fprintf(w, "cpuburn_drive_rate_requests_per_second %g\n", rate)
 }
 
 // take returns the counts since the last call and starts new ones.
@@ -158,6 +188,8 @@ func runDrive(args []string) int {
 		"file holding the rate, read every second when it exists")
 	timeout := flags.Duration("timeout", 5*time.Second, "time limit of one request")
 	maxInflight := flags.Int("max-inflight", 100, "requests in flight at once; more are dropped")
+	metrics := flags.String("metrics-listen", envString("METRICS_LISTEN", ""),
+		"address to serve /metrics on (Prometheus text format); empty: none")
 	flags.Parse(args)
 	if *url == "" || *initial < 0 || *initial > maxRate || *maxInflight < 1 || flags.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "cpuburn drive: want --url, --rate in 0..%g, --max-inflight >= 1 "+
@@ -172,6 +204,18 @@ func runDrive(args []string) int {
 	changes := make(chan float64)
 	paced := make(chan struct{})
 	rate := *initial
+	d.setRate(rate)
+	if *metrics != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/metrics", d.serveMetrics)
+		server := &http.Server{Addr: *metrics, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := server.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				fmt.Fprintf(os.Stderr, "cpuburn drive: metrics: %v\n", err)
+			}
+		}()
+		defer server.Close()
+	}
 	go func() {
 		defer close(paced)
 		d.pace(ctx, rate, changes)
@@ -198,6 +242,7 @@ func runDrive(args []string) int {
 			select {
 			case changes <- next:
 				rate = next
+				d.setRate(rate)
 				fmt.Printf("cpuburn drive: %g requests/s (from %s)\n", rate, *file)
 			case <-ctx.Done():
 			}

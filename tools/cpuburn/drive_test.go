@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,5 +106,27 @@ func TestMedian(t *testing.T) {
 	}
 	if values[0] != 5 {
 		t.Error("median sorted its argument")
+	}
+}
+
+func TestMetricsCountEveryOutcomeSinceTheStart(t *testing.T) {
+	d := newDriver("http://127.0.0.1:1/", time.Second, 1)
+	d.record(func(s *driveStats) { s.sent++; s.ok++ })
+	d.record(func(s *driveStats) { s.sent++; s.failed++ })
+	d.take() // a summary does not reset the counters
+	d.record(func(s *driveStats) { s.dropped++ })
+	d.setRate(2.5)
+	recorder := httptest.NewRecorder()
+	d.serveMetrics(recorder, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := recorder.Body.String()
+	for _, line := range []string{
+		`cpuburn_drive_requests_total{outcome="ok"} 1`,
+		`cpuburn_drive_requests_total{outcome="failed"} 1`,
+		`cpuburn_drive_requests_total{outcome="dropped"} 1`,
+		"cpuburn_drive_rate_requests_per_second 2.5",
+	} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("missing %q in:\n%s", line, body)
+		}
 	}
 }

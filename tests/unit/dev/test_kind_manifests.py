@@ -281,8 +281,16 @@ def test_cpuburn_driver_reads_its_rate_from_its_configmap(rate: float, text: str
     assert deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"] == ["drive", f"--url={url}", "--rate-file=/etc/drive/rate"]
+    assert container["args"] == [
+        "drive", f"--url={url}", "--rate-file=/etc/drive/rate", "--metrics-listen=:9102"
+    ]  # fmt: skip
     assert container["env"] == [{"name": "RATE", "value": text}]
+    # The in-cluster Prometheus scrapes the driver's request counters.
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9102",
+    }
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
     assert container["volumeMounts"] == [
         {"name": "drive", "mountPath": "/etc/drive", "readOnly": True}
     ]

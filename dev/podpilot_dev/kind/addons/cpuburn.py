@@ -32,6 +32,7 @@ MOUNT = "/etc/burn"
 RATE_KEY = "rate"
 DRIVE_MOUNT = "/etc/drive"
 SERVE_PORT = 8080
+DRIVE_METRICS_PORT = 9102
 
 
 def _labels(name: str) -> dict[str, str]:
@@ -133,21 +134,25 @@ def service_url(name: str, namespace_name: str) -> str:
 
 
 def driver(name: str, namespace_name: str, image: str, url: str, rate: float) -> list[Document]:
-    """The ConfigMap holding the rate (requests a second) and the one-replica Deployment."""
+    """The ConfigMap holding the rate (requests a second) and the one-replica Deployment, whose
+    ``/metrics`` (``cpuburn_drive_requests_total``) the in-cluster Prometheus scrapes."""
     text = format(rate, "g")
-    container = _container(
-        image,
-        ["drive", f"--url={url}", f"--rate-file={DRIVE_MOUNT}/{RATE_KEY}"],
-        {"RATE": text},
-        "50m",
-        "32Mi",
-    )
-    return [
-        _config_map(name, namespace_name, RATE_KEY, text),
-        deployment(
-            name,
-            namespace_name,
-            _labels(name),
-            _pod_reading(container, name, "drive", DRIVE_MOUNT),
+    container = {
+        **_container(
+            image,
+            ["drive", f"--url={url}", f"--rate-file={DRIVE_MOUNT}/{RATE_KEY}",
+             f"--metrics-listen=:{DRIVE_METRICS_PORT}"],
+            {"RATE": text},
+            "50m",
+            "32Mi",
         ),
-    ]
+        "ports": [{"name": "metrics", "containerPort": DRIVE_METRICS_PORT, "protocol": "TCP"}],
+    }  # fmt: skip
+    workload = deployment(
+        name, namespace_name, _labels(name), _pod_reading(container, name, "drive", DRIVE_MOUNT)
+    )
+    workload["spec"]["template"]["metadata"]["annotations"] = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(DRIVE_METRICS_PORT),
+    }
+    return [_config_map(name, namespace_name, RATE_KEY, text), workload]
