@@ -138,8 +138,12 @@ PROMETHEUS_ADAPTER = Recipe(
 # static like the others.
 PROMETHEUS = Recipe("prometheus", ("/bin/prometheus",), binaries={"bin/prometheus": "prometheus"})
 CPUBURN = Recipe("cpuburn", ("/cpuburn",), binaries={"cpuburn": "cpuburn"})
+# A shell and coreutils for workloads that write files (the emptyDir tests and demo).
+BUSYBOX = Recipe("busybox", ("/bin/sh",), debs=("busybox-static",), busybox=True)
 
-RECIPES: tuple[Recipe, ...] = (FLANNEL, METRICS_SERVER, PROMETHEUS_ADAPTER, PROMETHEUS, CPUBURN)
+RECIPES: tuple[Recipe, ...] = (
+    FLANNEL, METRICS_SERVER, PROMETHEUS_ADAPTER, PROMETHEUS, CPUBURN, BUSYBOX
+)  # fmt: skip
 
 
 def recipe(name: str) -> Recipe:

@@ -38,6 +38,9 @@ def values(reference: str) -> dict[str, Any]:
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "extraArgs": hpa_arguments(dev_hpa_settings()),
+        # kind's kubelets serve self-signed certificates (metrics-server skips verification
+        # for the same reason); a test cluster only, never a production setting.
+        "controllers": {"emptydir": {"kubelet": {"insecureTLS": True}}},
     }
 
 

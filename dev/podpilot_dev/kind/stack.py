@@ -5,7 +5,7 @@ The images are built (or found cached) by ``images.build_all``, loaded into ever
 written under ``kind_state()`` (so a user can read exactly what was applied): flannel first, and
 once every node is Ready, metrics-server, Prometheus and prometheus-adapter, waited for until
 ``metrics.k8s.io``, ``custom.metrics.k8s.io`` and ``external.metrics.k8s.io`` are Available.
-The cpuburn image is loaded too, for the workloads of the demo and the tests.
+The cpuburn and busybox images are loaded too, for the workloads of the demo and the tests.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from podpilot_dev.kind.addons import flannel, prometheus_adapter
 from podpilot_dev.kind.addons.common import Document
 from podpilot_dev.kind.steps import Reporter, run, timed
 
-IMAGE_NAMES = ("flannel", "metrics-server", "prometheus", "prometheus-adapter", "cpuburn")
+IMAGE_NAMES = (
+    "flannel", "metrics-server", "prometheus", "prometheus-adapter", "cpuburn", "busybox"
+)  # fmt: skip
 LOAD_TIMEOUT = 300.0
 READY_TIMEOUT = "180s"
 METRICS_APIS = (

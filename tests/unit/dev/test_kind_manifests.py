@@ -279,6 +279,7 @@ def test_cpuburn_driver_reads_its_rate_from_its_configmap(rate: float, text: str
     assert config_map["metadata"] == {"name": "load", "namespace": "demo"}
     assert config_map["data"] == {"rate": text}
     assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two drivers at once
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["args"] == [

@@ -185,7 +185,9 @@ def test_kind_config_carries_the_dev_clusters_hpa_settings_and_the_cgroup_v1_pat
     cluster_configuration = next(p for p in patches if p["kind"] == "ClusterConfiguration")
     assert cluster_configuration["controllerManager"]["extraArgs"] == cluster.HPA_SETTINGS
     kubelet = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]
-    assert {"kind": "KubeletConfiguration", "failCgroupV1": False} in kubelet
+    assert {
+        "kind": "KubeletConfiguration", "failCgroupV1": False, "volumeStatsAggPeriod": "10s"
+    } in kubelet  # fmt: skip
     assert config["featureGates"] == {"HPAScaleToZero": True}
 
 

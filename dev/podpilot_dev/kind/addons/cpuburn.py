@@ -151,6 +151,8 @@ def driver(name: str, namespace_name: str, image: str, url: str, rate: float) ->
     workload = deployment(
         name, namespace_name, _labels(name), _pod_reading(container, name, "drive", DRIVE_MOUNT)
     )
+    # A new rate takes a new pod (see ``driver``'s callers); Recreate never runs two drivers.
+    workload["spec"]["strategy"] = {"type": "Recreate"}
     workload["spec"]["template"]["metadata"]["annotations"] = {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(DRIVE_METRICS_PORT),

@@ -1,0 +1,140 @@
+"""Journey 2: a built-in HPA and the Autoscaler ``podpilot convert`` makes of the same HPA, on
+twin Deployments whose pods burn real CPU, settle at the same replica count at each load level.
+
+Each twin is a cpuburn server (every request costs ``WORK_MS`` of CPU) fed by its own driver at
+the same request rate, so the CPU splits across the replicas the way a web service's does and
+the count the autoscalers settle at depends on the load. The kind cluster's controller manager
+and the operator run with the same HPA timings (``kind-config.yaml``, ``release.values``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from tests.e2e.conftest import Kubectl
+from tests.e2e.waiting import wait_until
+from tests.kind.incluster import apply_documents, image, spec_replicas
+
+from podpilot_dev.kind.addons import cpuburn
+
+WORK_MS = 50
+CPU_REQUEST = "200m"
+MAX_REPLICAS = 6
+# Requests a second; x 50 ms = 150 and 350 millicores: 1.5 and 3.5 pods' worth at the 50 %
+# target of a 200m request. Each sits in the middle between two counts, so 2 and then 4
+# replicas are the only counts the HPA's rule holds at (the CPU a request really costs varies
+# by some 10-20 % with the node's contention, which a load near a boundary would turn into two
+# possible resting counts).
+LEVELS = (3, 7, 0)
+STABLE_FOR = 30.0
+SETTLE_TIMEOUT = 240.0
+
+
+def hpa(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": 1,
+            "maxReplicas": MAX_REPLICAS,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 50},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def converted(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    """``podpilot convert`` of the HPA manifest, as a user runs it, renamed onto the twin."""
+    result = subprocess.run(
+        [sys.executable, "-m", "podpilot", "convert", "-o", "json", "-"],
+        input=yaml.safe_dump(manifest),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    document: dict[str, Any] = json.loads(result.stdout)
+    assert document["kind"] == "Autoscaler", document
+    document["metadata"]["name"] = name
+    document["spec"]["scaleTargetRef"]["name"] = name
+    return document
+
+
+def set_rate(kubectl: Kubectl, namespace: str, driver: str, rate: int) -> None:
+    """The new rate in the driver's ConfigMap, and a new driver pod that mounts it at once (the
+    kubelet refreshes a running pod's ConfigMap volume only about once a minute)."""
+    patch = json.dumps({"data": {cpuburn.RATE_KEY: str(rate)}})
+    kubectl("patch", "configmap", driver, "-n", namespace, "--type=merge", "-p", patch)
+    kubectl("rollout", "restart", f"deployment/{driver}", "-n", namespace)
+
+
+def settled(
+    kubectl_json: Callable[..., Any], namespace: str, names: tuple[str, ...]
+) -> dict[str, int]:
+    """The replica counts once none of ``names`` has changed for ``STABLE_FOR`` seconds."""
+    last: dict[str, int] = {}
+    since = time.monotonic()
+
+    def stable() -> dict[str, int] | None:
+        nonlocal last, since
+        now = {name: spec_replicas(kubectl_json, namespace, name) for name in names}
+        if now != last:
+            last, since = now, time.monotonic()
+            return None
+        return now if time.monotonic() - since >= STABLE_FOR else None
+
+    counts: dict[str, int] = wait_until(
+        stable, timeout=SETTLE_TIMEOUT, interval=2, what=f"{names} settled"
+    )
+    return counts
+
+
+def test_hpa_and_converted_autoscaler_settle_alike_under_real_cpu(
+    kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
+) -> None:
+    burner = image("cpuburn")
+    twins = ("by-hpa", "by-podpilot")
+    for name in twins:
+        apply_documents(kubectl, cpuburn.server(name, namespace, burner, WORK_MS, CPU_REQUEST))
+        url = cpuburn.service_url(name, namespace)
+        apply_documents(kubectl, cpuburn.driver(f"{name}-load", namespace, burner, url, 0))
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(hpa("by-hpa")))
+    autoscaler = converted(hpa("by-podpilot"), "by-podpilot")
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(autoscaler))
+
+    history: list[tuple[int, dict[str, int]]] = []
+    previous = dict.fromkeys(twins, 1)
+    for rate in LEVELS:
+        for name in twins:
+            set_rate(kubectl, namespace, f"{name}-load", rate)
+        # The levels are far enough apart that each moves both twins; wait for that before
+        # timing stability, or a lagging metric would look like a settled count.
+        wait_until(
+            lambda before=previous: all(
+                spec_replicas(kubectl_json, namespace, n) != before[n] for n in twins
+            ),
+            timeout=SETTLE_TIMEOUT,
+            what=f"both twins reacting to {rate} requests/s",
+        )
+        counts = settled(kubectl_json, namespace, twins)
+        previous = counts
+        history.append((rate, counts))
+        assert counts["by-hpa"] == counts["by-podpilot"], history
+    first, second, last = (counts["by-hpa"] for _, counts in history)
+    assert 1 < first < second <= MAX_REPLICAS, history
+    assert last == 1, history
