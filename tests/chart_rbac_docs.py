@@ -151,6 +151,14 @@ def _grants(
             yield (*key, group, resource, verb, name)
 
 
+def dotted(values: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (`controllers.emptydir.enabled`), as a `When` cell names it."""
+    node: Any = values
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
 def rendered(docs: Sequence[Mapping[str, Any]]) -> tuple[set[Grant], dict[RoleKey, set[str]]]:
     """The grants of every rendered Role and ClusterRole, and whom each binding names."""
     grants: set[Grant] = set()

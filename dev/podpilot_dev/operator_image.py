@@ -9,16 +9,20 @@ entrypoint ``podpilot`` and the command ``run``.
 
 The archive is cached under ``<cache>/operator-image/``, keyed by a hash of the operator's
 source and this recipe, and tagged with that hash, so a changed operator gets a new tag.
+
+``python -m podpilot_dev.operator_image`` builds it (or finds it cached) and prints its
+reference and archive path, for ``kind load image-archive`` and the chart's ``image.*`` values.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,3 +247,37 @@ def build(report: Reporter = print, directory: Path | None = None) -> BuiltImage
             old.unlink()
     report(f"image {reference}: built {archive} ({archive.stat().st_size >> 20} MiB)")
     return BuiltImage(reference, archive)
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m podpilot_dev.operator_image",
+        description="Build the operator image as an OCI archive (or find it cached) and print "
+        "REFERENCE<TAB>ARCHIVE on stdout; progress goes to stderr.",
+    )
+    parser.add_argument(
+        "--directory",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="where archives are cached (default: <cache>/operator-image)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        image = build(
+            report=lambda line: print(line, file=sys.stderr, flush=True),
+            directory=arguments.directory,
+        )
+    except ImageBuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{image.reference}\t{image.archive}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

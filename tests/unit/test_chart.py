@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.chart_rbac_docs import Grant, documented, dotted
+from tests.chart_rbac_docs import rendered as rendered_rbac
 from tests.chart_render import (
     CHART,
     PROMETHEUS_OPERATOR_APIS,
@@ -41,92 +43,48 @@ COMBINATIONS = [
 
 Rule = tuple[str, str, str, str, str]  # (scope, apiGroup, resource, verb, resourceName)
 
-# What each part of the operator may do, written out independently of the templates.
-# Scope "cluster" means a ClusterRole; any other scope is the namespace of a Role.
-KOPF_RULES = {
-    *(
-        ("cluster", "kopf.dev", r, v, "")
-        for r in ("clusterkopfpeerings", "kopfpeerings")
-        for v in ("get", "list", "watch", "patch")
-    ),
-    *(
-        ("cluster", "apiextensions.k8s.io", "customresourcedefinitions", v, "")
-        for v in ("get", "list", "watch")
-    ),
-    *(("cluster", "", "namespaces", v, "") for v in ("get", "list", "watch")),
-    *(("cluster", g, "events", v, "") for g in ("", "events.k8s.io") for v in ("create", "patch")),
-}
-AUTOSCALER_RULES = {
-    *(("cluster", "podpilot.io", "autoscalers", v, "") for v in ("get", "list", "watch", "patch")),
-    *(("cluster", "podpilot.io", "autoscalers/status", v, "") for v in ("get", "patch")),
-    ("cluster", "podpilot.io", "prometheusservers", "get", ""),
-    *(("cluster", "", "pods", v, "") for v in ("get", "list", "watch")),
-    *(("cluster", "apps", "deployments", v, "") for v in ("list", "watch")),
-    *(("cluster", "autoscaling", "horizontalpodautoscalers", v, "") for v in ("list", "watch")),
-    *(
-        ("cluster", "apps", f"{kind}/scale", v, "")
-        for kind in ("deployments", "statefulsets", "replicasets")
-        for v in ("get", "patch", "update")
-    ),
-    *(("cluster", "metrics.k8s.io", "pods", v, "") for v in ("get", "list")),
-    *(("cluster", "custom.metrics.k8s.io", "*", v, "") for v in ("get", "list")),
-    *(("cluster", "external.metrics.k8s.io", "*", v, "") for v in ("get", "list")),
-}
-REPORT_VERBS = ("get", "list", "watch", "create", "patch", "update", "delete")
-EMPTYDIR_RULES = {
-    *(
-        ("cluster", "", r, v, "")
-        for r in ("pods", "nodes", "namespaces")
-        for v in ("list", "watch")
-    ),
-    ("cluster", "", "nodes/stats", "get", ""),
-    *(("cluster", "", "events", v, "") for v in ("list", "watch")),
-    ("cluster", "apps", "replicasets", "get", ""),
-    ("cluster", "batch", "jobs", "get", ""),
-    *(
-        ("cluster", "podpilot.io", "emptydirreports", v, "")
-        for v in ("list", "create", "patch", "delete")
-    ),
-    ("cluster", "podpilot.io", "emptydirreports/status", "patch", ""),
-    *(("cluster", "podpilot.io", "emptydirauditpolicies", v, "") for v in ("list", "watch")),
-    ("cluster", "podpilot.io", "emptydirauditpolicies/status", "patch", ""),
-}
-FLANNEL_RULES = {
-    *(
-        ("cluster", "", r, v, "")
-        for r in ("nodes", "pods", "configmaps")
-        for v in ("list", "watch")
-    ),
-    *(
-        ("cluster", "podpilot.io", "flannelsubnetreports", v, "")
-        for v in ("list", "create", "delete")
-    ),
-    *(("cluster", "podpilot.io", "flannelnetworkreports", v, "") for v in ("get", "create")),
-    *(
-        ("cluster", "podpilot.io", f"{r}/status", "patch", "")
-        for r in ("flannelsubnetreports", "flannelnetworkreports")
-    ),
-}
 # The chart's default release below is "rel" in namespace "ops".
 OPERATOR = "rel-podpilot"
 AUDIT = "rel-podpilot-emptydir"  # the emptyDir audit's Deployment and ServiceAccount
+SECURITY = REPO / "docs" / "security.md"
+# What each part of the operator may do is docs/security.md's tables (parsed by
+# tests/chart_rbac_docs.py), written independently of the templates: the one list of rules.
+# Here they are read for the default values, by the role that holds them; which role belongs
+# to which part is the only thing this file says.
+KOPF_ROLE = f"{OPERATOR}-kopf"
+CONTROLLER_ROLES = {name: f"{OPERATOR}-{name}" for name in CONTROLLERS}
+OPERATOR_LEASE_ROLE = f"{OPERATOR}-leader-election"
+AUDIT_LEASE_ROLE = f"{OPERATOR}-emptydir-leader-election"
 
 
-def lease_rules(lease: str) -> set[Rule]:
+def documented_grants(lease: str = f"{OPERATOR}-leader") -> dict[str, set[Grant]]:
+    """docs/security.md's grants for the chart's default values, by role name."""
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    grants, _ = documented(
+        SECURITY.read_text(),
+        fixed={"<fullname>": OPERATOR, "<release namespace>": "ops", "<leaseName>": lease},
+        lists={"secrets": [], "scaleTargets": []},
+        is_true=lambda path: bool(dotted(defaults, path)),
+    )
+    by_role: dict[str, set[Grant]] = {}
+    for grant in grants:
+        by_role.setdefault(grant[2], set()).add(grant)
+    return by_role
+
+
+def as_rules(grants: Iterable[Grant]) -> set[Rule]:
+    """Grants as (scope, group, resource, verb, name): "cluster" for a ClusterRole's."""
     return {
-        ("ops", "coordination.k8s.io", "leases", "create", ""),
-        *(("ops", "coordination.k8s.io", "leases", v, lease) for v in ("get", "update", "patch")),
+        ("cluster" if kind == "ClusterRole" else namespace, group, resource, verb, name)
+        for kind, namespace, _, group, resource, verb, name in grants
     }
 
 
-LEADER_ELECTION_RULES = lease_rules("rel-podpilot-leader") | lease_rules(
-    "rel-podpilot-leader-emptydir"
-)
-RULES_BY_CONTROLLER = {
-    "autoscaler": AUTOSCALER_RULES,
-    "emptydir": EMPTYDIR_RULES,
-    "flannel": FLANNEL_RULES,
-}
+DOCUMENTED = documented_grants()
+# As rules without their role's name, for the checks per ServiceAccount (and the e2e can-i matrix).
+KOPF_RULES = as_rules(DOCUMENTED[KOPF_ROLE])
+RULES_BY_CONTROLLER = {name: as_rules(DOCUMENTED[role]) for name, role in CONTROLLER_ROLES.items()}
+LEADER_ELECTION_RULES = as_rules(DOCUMENTED[OPERATOR_LEASE_ROLE] | DOCUMENTED[AUDIT_LEASE_ROLE])
 
 
 def controller_values(enabled: Iterable[str]) -> list[str]:
@@ -227,18 +185,28 @@ def test_rbac_is_exactly_the_enabled_controllers_rules(
 ) -> None:
     docs = render(*controller_values(combo))
     operator = [name for name in combo if name != "emptydir"]
-    leases = lease_rules("rel-podpilot-leader") if operator else set()
+    roles = {KOPF_ROLE, *(CONTROLLER_ROLES[name] for name in combo)}
+    if operator:
+        roles.add(OPERATOR_LEASE_ROLE)
     if "emptydir" in combo:
-        leases |= lease_rules("rel-podpilot-leader-emptydir")
-    expected = set(KOPF_RULES | leases).union(*(RULES_BY_CONTROLLER[name] for name in combo))
-    rendered = rbac_rules(docs)
-    assert sorted(rendered - expected) == [], "granted but not needed"
-    assert sorted(expected - rendered) == [], "needed but not granted"
+        roles.add(AUDIT_LEASE_ROLE)
+    expected = set().union(*(DOCUMENTED[role] for role in roles))
+    granted, _ = rendered_rbac(docs)
+    assert sorted(granted - expected) == [], "granted but not needed"
+    assert sorted(expected - granted) == [], "needed but not granted"
     if operator:
         assert f"--controllers={','.join(operator)}" in container(docs)["args"]
     if "emptydir" in combo:
         assert "--controllers=emptydir" in container(docs, AUDIT)["args"]
     assert len(of_kind(docs, "Deployment")) == bool(operator) + ("emptydir" in combo)
+
+
+def test_every_documented_role_belongs_to_a_part_of_the_operator() -> None:
+    """No role docs/security.md grants by default is left out of the expectations above, and
+    none of them is empty."""
+    parts = {KOPF_ROLE, OPERATOR_LEASE_ROLE, AUDIT_LEASE_ROLE, *CONTROLLER_ROLES.values()}
+    assert DOCUMENTED.keys() == parts
+    assert all(DOCUMENTED.values())
 
 
 @pytest.mark.parametrize("own", [True, False], ids=["audit-apart", "audit-inside"])
@@ -498,8 +466,10 @@ def test_leader_election_settings_reach_podpilot_run(
     settings = settings_from(build_parser(only="run").parse_args(args)).leader_election
     assert settings.enabled and settings.namespace == "ops" and settings.lease_name == "pilot"
     assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (30, 20, 4)
-    names = {rule[4] for rule in rbac_rules(docs) if rule[2] == "leases"}
-    assert names == {"", "pilot", "pilot-emptydir"}
+    leases = {rule for rule in rbac_rules(docs) if rule[2] == "leases"}
+    pilot = documented_grants(lease="pilot")
+    assert leases == as_rules(pilot[OPERATOR_LEASE_ROLE] | pilot[AUDIT_LEASE_ROLE])
+    assert {rule[4] for rule in leases} == {"", "pilot", "pilot-emptydir"}
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import yaml
 from tests.chart_render import CHART, PROMETHEUS_OPERATOR_APIS, VALUES, Helm, Render, of_kind
 
 from podpilot.cli import build_parser
+from podpilot.commands.run import settings_from
 
 OPERATOR = "rel-podpilot"
 AUDIT = "rel-podpilot-emptydir"
@@ -159,6 +160,42 @@ def test_log_format_reaches_podpilot_run(render: Render, log_format: str) -> Non
 def test_log_format_defaults_to_text(render: Render) -> None:
     (main,) = pod_spec(render(), OPERATOR)["containers"]
     assert "--log-format=text" in main["args"]
+
+
+# --- apiTimeout -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), (7.5, 7.5), (120, 120.0)])
+def test_api_timeout_reaches_podpilot_run_in_every_deployment(
+    render: Render, tmp_path: Path, value: float | None, seconds: float
+) -> None:
+    docs = render("-f", values_file(tmp_path, {} if value is None else {"apiTimeout": value}))
+    for name in (OPERATOR, AUDIT):
+        (main,) = pod_spec(docs, name)["containers"]
+        assert f"--api-timeout={seconds:g}" in main["args"]
+        args = build_parser(only="run").parse_args(main["args"])
+        assert settings_from(args).api_timeout == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "exclusiveMinimum"),
+        (-5, "exclusiveMinimum"),
+        (301, "maximum"),
+        ("30s", "got string, want number"),
+    ],
+    ids=str,
+)
+def test_the_schema_refuses_an_api_timeout_that_is_not_a_positive_number_of_seconds(
+    helm: Helm, tmp_path: Path, value: object, message: str
+) -> None:
+    result = helm(
+        "template", "rel", str(CHART), "-f", values_file(tmp_path, {"apiTimeout": value}),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0, f"apiTimeout: {value!r} was accepted"
+    assert f"at '/apiTimeout': {message}" in result.stderr, result.stderr
 
 
 # --- networkPolicy --------------------------------------------------------------------------

@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.chart_rbac_docs import documented, parse, rendered
+from tests.chart_rbac_docs import documented, dotted, parse, rendered
 from tests.chart_render import REPO, VALUES, Render
 
 SECURITY = REPO / "docs" / "security.md"
 FULLNAME = "rel-podpilot"
-
-
-def dotted(values: dict[str, Any], path: str) -> Any:
-    node: Any = values
-    for key in path.split("."):
-        node = node[key]
-    return node
 
 
 def merged(*layers: dict[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ spec:
             - --metrics-port={{ $ctx.Values.metrics.port }}
             - --health-port={{ $ctx.Values.health.port }}
             - --log-format={{ $ctx.Values.logFormat }}
+            - --api-timeout={{ $ctx.Values.apiTimeout }}
             {{- if has "autoscaler" (splitList "," .controllers) }}
             {{- with $ctx.Values.controllers.autoscaler.prometheus }}
             - --prometheus-max-response-bytes={{ int64 .maxResponseBytes }}

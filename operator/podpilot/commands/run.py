@@ -51,6 +51,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above zero (a zero timeout would fail every call at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return value
+
+
 def _detected_if_empty(prefix: str) -> str | None:
     return prefix or None
 
@@ -65,7 +76,7 @@ _SERVING_FLAGS: tuple[_SettingFlag, ...] = (
 _API_FLAGS: tuple[_SettingFlag, ...] = (
     (
         "api_timeout",
-        float,
+        positive_seconds,
         "seconds to wait for the API server's answer to one call before it fails (connecting: "
         "at most 5 s of it); watches have a longer bound of their own",
     ),
@@ -194,6 +205,7 @@ def _add_setting_flags(
 _METAVARS: dict[Callable[[str], Any], str] = {
     go_duration: "DURATION",
     float: "SECONDS",
+    positive_seconds: "SECONDS",
     fraction: "FRACTION",
     int: "N",
 }

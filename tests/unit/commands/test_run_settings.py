@@ -18,6 +18,17 @@ def test_run_takes_the_api_timeout_as_a_setting() -> None:
     assert settings_from(parser.parse_args(["run", "--api-timeout", "7.5"])).api_timeout == 7.5
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "30s"])
+def test_an_api_timeout_that_is_not_a_positive_number_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser(only="run").parse_args(["run", f"--api-timeout={value}"])
+
+    assert exited.value.code == EXIT_USAGE
+    assert f"{value!r}" in capsys.readouterr().err
+
+
 def test_run_takes_the_prometheus_guardrails_as_settings() -> None:
     parser = build_parser(only="run")
     assert settings_from(parser.parse_args(["run"])).prometheus_limits == PrometheusLimits()
