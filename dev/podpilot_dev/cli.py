@@ -4,8 +4,11 @@
 install).
 ``podpilot-dev kind ACTION``: a real kind cluster on podman with a locally built node image
 (up, down, status, build).
-``podpilot-dev demo [ARGS]``: the main job. The dev cluster unless another cluster is
-configured, the CRDs, a demo workload, and ``podpilot run ARGS`` in the foreground.
+``podpilot-dev demo``: the main job. Unless another cluster is configured: the kind cluster
+with podpilot installed by Helm, a demo workload under real CPU load, and the operator's
+decisions streaming in the terminal. ``podpilot-dev demo --dev-cluster [ARGS]``: the dev
+cluster, the CRDs, a demo workload on simulated nodes and ``podpilot run ARGS`` in the
+foreground (also what happens, without the workload, when another cluster is configured).
 """
 
 from __future__ import annotations
@@ -36,8 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     kind.set_defaults(handler=kind_command.run)
     demo = sub.add_parser(
         "demo",
-        help="dev cluster (unless a cluster is configured), CRDs, demo workload, operator",
-        description="Takes every option of 'podpilot run'.",
+        help="kind cluster with podpilot by Helm (unless a cluster is configured), a demo "
+        "workload under real CPU load, the decisions streaming",
+        description="With --dev-cluster, or a cluster configured, it runs the operator here and "
+        "takes every option of 'podpilot run'.",
+    )
+    demo.add_argument(
+        "--dev-cluster",
+        action="store_true",
+        help="the local-process dev cluster and simulated load instead of kind",
     )
     operator_run.add_arguments(demo)
     demo.set_defaults(handler=run_demo)
@@ -65,6 +75,15 @@ def run_demo(args: argparse.Namespace) -> int:
     from podpilot.app.logs import configure as configure_logs
     from podpilot.commands import run as operator_run
 
+    if no_cluster_configured() and not args.dev_cluster:
+        from podpilot_dev.kind.command import ERRORS
+        from podpilot_dev.kind.demo import run_demo as run_kind_demo
+
+        try:
+            return run_kind_demo()
+        except ERRORS as error:
+            print(f"demo: error: {error}", file=sys.stderr)
+            return 1
     configure_logs(args.verbose, args.log_format)
     settings = operator_run.settings_from(args)
     if no_cluster_configured():

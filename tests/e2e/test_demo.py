@@ -1,10 +1,12 @@
-"""README's main command, ``scripts/dev demo``, as a fresh machine runs it.
+"""The demo on the dev cluster, ``scripts/dev demo --dev-cluster``, as a fresh machine runs it
+(README's main command, the demo on kind, is tests/kind/test_demo.py).
 
-``scripts/dev demo`` installs what is missing and then runs ``podpilot-dev demo``; this test runs
-that last step the same way: no KUBECONFIG and a home without ``~/.kube/config``, so the demo
-picks the dev cluster itself (reusing the session's), applies the demo workload and runs the
-operator in the foreground. Raising the simulated load as the demo's own instructions say must
-scale ``web`` up, and the decision must be printed in the terminal.
+``scripts/dev demo --dev-cluster`` installs what is missing and then runs ``podpilot-dev demo
+--dev-cluster``; this test runs that last step the same way: no KUBECONFIG and a home without
+``~/.kube/config``, so the demo picks the dev cluster itself (reusing the session's), applies
+the demo workload and runs the operator in the foreground. Raising the simulated load as the
+demo's own instructions say must scale ``web`` up, and the decision must be printed in the
+terminal.
 
 The session's operator watches every namespace and would be a second writer of ``web``, so it
 is stopped for this test and started again afterwards.
@@ -50,7 +52,7 @@ class Demo:
         )
         self.log_path = log_path
         command = [
-            sys.executable, "-m", "podpilot_dev", "demo",
+            sys.executable, "-m", "podpilot_dev", "demo", "--dev-cluster",
             f"--metrics-port={free_port()}", f"--health-port={free_port()}",
         ]  # fmt: skip
         with log_path.open("ab") as log:

@@ -26,13 +26,14 @@ from podpilot_dev.kind.addons import cpuburn
 WORK_MS = 50
 CPU_REQUEST = "200m"
 MAX_REPLICAS = 6
-# Requests a second; x 50 ms = 150 and 350 millicores: 1.5 and 3.5 pods' worth at the 50 %
-# target of a 200m request. Each sits in the middle between two counts, so 2 and then 4
-# replicas are the only counts the HPA's rule holds at (the CPU a request really costs varies
-# by some 10-20 % with the node's contention, which a load near a boundary would turn into two
-# possible resting counts).
-LEVELS = (3, 7, 0)
-STABLE_FOR = 30.0
+# Requests a second at 50 ms each. Measured on this 2-core machine, n replicas of a server
+# taking r requests a second burn about r x 50 + 12 n millicores (each pod's own runtime and
+# probes), and the HPA's rule rests at n when ceil(load / 100m) = n, or when the load is within
+# its 10 % tolerance of n x 100m (the 50 % target of a 200m request). With 3 requests/s only 2
+# replicas is a resting point, with 4.5 only 3 (loads at the edge of a band have two, and two
+# twins could rest at different ones).
+LEVELS = (3, 4.5, 0)
+STABLE_FOR = 45.0  # longer than the 30 s downscale stabilization window, plus a sync
 SETTLE_TIMEOUT = 240.0
 
 
@@ -72,13 +73,16 @@ def converted(manifest: dict[str, Any], name: str) -> dict[str, Any]:
     assert document["kind"] == "Autoscaler", document
     document["metadata"]["name"] = name
     document["spec"]["scaleTargetRef"]["name"] = name
+    # The HPA controller evaluates every --horizontal-pod-autoscaler-sync-period (5 s in
+    # kind-config.yaml); the Autoscaler's own period defaults to the upstream 15 s.
+    document["spec"]["evaluationPeriodSeconds"] = 5
     return document
 
 
-def set_rate(kubectl: Kubectl, namespace: str, driver: str, rate: int) -> None:
+def set_rate(kubectl: Kubectl, namespace: str, driver: str, rate: float) -> None:
     """The new rate in the driver's ConfigMap, and a new driver pod that mounts it at once (the
     kubelet refreshes a running pod's ConfigMap volume only about once a minute)."""
-    patch = json.dumps({"data": {cpuburn.RATE_KEY: str(rate)}})
+    patch = json.dumps({"data": {cpuburn.RATE_KEY: format(rate, "g")}})
     kubectl("patch", "configmap", driver, "-n", namespace, "--type=merge", "-p", patch)
     kubectl("rollout", "restart", f"deployment/{driver}", "-n", namespace)
 
@@ -117,7 +121,7 @@ def test_hpa_and_converted_autoscaler_settle_alike_under_real_cpu(
     autoscaler = converted(hpa("by-podpilot"), "by-podpilot")
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(autoscaler))
 
-    history: list[tuple[int, dict[str, int]]] = []
+    history: list[tuple[float, dict[str, int]]] = []
     previous = dict.fromkeys(twins, 1)
     for rate in LEVELS:
         for name in twins:

@@ -36,7 +36,7 @@ def _helm() -> str:
     return str(toolchain.build_all(["helm"])["helm"])
 
 
-def _kubectl() -> str:
+def kubectl_binary() -> str:
     return str(toolchain.build_all(["k8s"])["kubectl"])
 
 
@@ -58,11 +58,17 @@ def create_command(kind: str, image: str, kubeconfig: Path, config: Path) -> lis
 
 
 def kubectl(*arguments: str, timeout: float = KUBECTL_TIMEOUT) -> str:
-    return run([_kubectl(), f"--kubeconfig={locations.kubeconfig()}", *arguments], timeout)
+    return run([kubectl_binary(), f"--kubeconfig={locations.kubeconfig()}", *arguments], timeout)
 
 
 def wait_for_apiserver(report: Reporter, timeout: float = APISERVER_TIMEOUT) -> None:
-    command = [_kubectl(), f"--kubeconfig={locations.kubeconfig()}", "get", "--raw", "/readyz"]
+    command = [
+        kubectl_binary(),
+        f"--kubeconfig={locations.kubeconfig()}",
+        "get",
+        "--raw",
+        "/readyz",
+    ]
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -125,7 +131,7 @@ def up(report: Reporter = say) -> Path:
             )
     with timed(report, "waiting for the apiserver"):
         wait_for_apiserver(report)
-    kubectl_command = [_kubectl(), f"--kubeconfig={kubeconfig}"]
+    kubectl_command = [kubectl_binary(), f"--kubeconfig={kubeconfig}"]
     nodes = node_containers()
     stack.install(kind, kubectl_command, nodes, report)
     release.install(kind, kubectl_command, _helm(), nodes, report)
