@@ -34,6 +34,7 @@ from podpilot.autoscaler.api.status import (
     without_timestamps,
 )
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
+from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import Services, Watched, evaluate
@@ -132,6 +133,7 @@ class AutoscalerLoop:
             failing_since=_resumed_failing_since(status, failures, now),
             fallback_active=bool((status.get("lastDecision") or {}).get("fallbackApplied")),
             pending=pending_rescale_from_status(status.get("pendingRescale")),
+            zeroed=_resumed_zeroed(status),
         )
         persisted = decision_state(status) if stored is not None else None
         # The status found is what was last written: a restarted operator writes again only
@@ -177,6 +179,15 @@ def _resumed_failing_since(status: Mapping[str, Any], failures: int, now: float)
         return None
     since = parse_time(status.get("failingSince"))
     return since if since is not None else now
+
+
+def _resumed_zeroed(status: Mapping[str, Any]) -> bool:
+    """Whether the zero the target was left at is this Autoscaler's own: the condition that
+    says so is the record (as upstream's HPA reads its own ``ScaledToZero``)."""
+    return any(
+        condition.get("type") == SCALED_TO_ZERO and condition.get("status") == "True"
+        for condition in status.get("conditions") or []
+    )
 
 
 def _resumed_last_active(status: Mapping[str, Any], now: float) -> float | None:
