@@ -183,8 +183,11 @@ def test_the_registry_wakes_only_a_running_loop() -> None:
 
 def test_the_watch_handler_passes_the_objects_generation_to_its_loop() -> None:
     from types import SimpleNamespace
+    from typing import Any, cast
 
-    from podpilot.app.autoscaler import spec_changed
+    from podpilot.app import autoscaler
+
+    spec_changed = cast(Any, autoscaler.spec_changed)  # kopf's decorator types the handler
 
     async def scenario() -> None:
         wakeups = Wakeups()
