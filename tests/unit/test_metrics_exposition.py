@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from tests.observability_assets import promtool, requires_promtool
 
+from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason
 from podpilot.autoscaler.api.spec import parse_metric
 from podpilot.observability import autoscaler_metrics, flannel_metrics, registry
 from podpilot.observability.autoscaler_metrics import AutoscalerSample, MetricSeries, metric_label
@@ -52,7 +53,8 @@ def every_family() -> Iterator[None]:
     objects += list(emptydir_metrics().gauges.values())
     filled = [(metric, fill(metric)) for metric in objects]
     sample = AutoscalerSample(2, 3, 1, 10, False, False, 1.7e9, 15.0, True,
-                              (MetricSeries("external/queue", 4.0, 2.0),))  # fmt: skip
+                              (MetricSeries("external/queue", 4.0, 2.0),),
+                              frozenset({LimitReason.MAX_REPLICAS}))  # fmt: skip
     autoscaler_metrics.AUTOSCALERS.record("example-ns", "example", sample)
     yield
     autoscaler_metrics.forget("example-ns", "example")
@@ -92,6 +94,22 @@ def test_the_served_exposition_names_follow_prometheus_conventions() -> None:
 @requires_promtool
 def test_promtool_accepts_the_served_exposition() -> None:
     promtool("check", "metrics", stdin=scrape())
+
+
+@pytest.mark.usefixtures("every_family")
+def test_the_limited_gauge_has_every_reason_one_only_for_the_active_ones() -> None:
+    labels = {"namespace": "example-ns", "name": "example"}
+    values = {
+        str(reason): REGISTRY.get_sample_value(
+            "podpilot_autoscaler_limited", {**labels, "reason": str(reason)}
+        )
+        for reason in LIMIT_REASONS
+    }
+    assert values == {str(r): float(r is LimitReason.MAX_REPLICAS) for r in LIMIT_REASONS}
+    autoscaler_metrics.forget("example-ns", "example")
+    assert REGISTRY.get_sample_value(
+        "podpilot_autoscaler_limited", {**labels, "reason": "max_replicas"}
+    ) is None  # fmt: skip
 
 
 def test_the_leader_gauge_reads_the_elector_at_each_scrape() -> None:

@@ -27,6 +27,7 @@ ALERTS = {
     "PodpilotAutoscalerStuckAtMax",
     "PodpilotAutoscalerFallbackActive",
     "PodpilotEvaluationsFallingBehind",
+    "PodpilotAutoscalerHeldBack",
     "PodpilotEmptyDirVolumeNearLimit",
     "PodpilotEmptyDirVolumeFillingUp",
     "PodpilotEmptyDirEvictions",
@@ -56,6 +57,7 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "podpilot_metric_source_request_duration_seconds_bucket",
         "podpilot_autoscaler_evaluation_duration_seconds_bucket",
         "podpilot_autoscaler_reaction_seconds_bucket",
+        "podpilot_autoscaler_limited",
     ):
         assert series in expressions, series
     for path in DASHBOARDS:

@@ -138,6 +138,21 @@ async def autoscaler(
         await _evaluate_until_stopped(body, name, namespace, meta, status, stopped, runtime, logger)
     finally:
         controller.owners.release(namespace, name)  # also when cancelled
+        controller.wakeups.release(namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def spec_changed(
+    body: kopf.Body, name: str, namespace: str | None, memo: Any, **_: Any
+) -> None:
+    """Every watch event of an Autoscaler: a new ``metadata.generation`` (a spec change)
+    ends its daemon's wait, so the change is evaluated at once (controller/wakeup.py). Async:
+    kopf runs a sync handler in a thread, and the wake-up is an event of this loop."""
+    parts = memo.runtime.autoscaler
+    if parts is None or namespace is None:
+        return  # the controller has not started: its daemons will evaluate at once anyway
+    generation = body.get("metadata", {}).get("generation")
+    parts.controller.wakeups.spec_changed(namespace, name, generation)
 
 
 async def _evaluate_until_stopped(
@@ -152,6 +167,7 @@ async def _evaluate_until_stopped(
 ) -> None:
     parts = runtime.autoscaler_parts()
     controller, watches = parts.controller, parts.watches
+    wakeup = controller.wakeups.register(namespace, name)
     await watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
     loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
     watched = watches.objects
@@ -179,10 +195,17 @@ async def _evaluate_until_stopped(
         ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
             # The spec and generation as they are now: kopf keeps the body current.
             spec, generation = body.get("spec", {}), meta.get("generation")
+            wakeup.evaluating(generation)
             return await run_once(current, controller, spec, generation, watched, post, logger)
 
         await run_until_stopped(
-            loop, controller, evaluate_once, stopped, logger, keep_going=runtime.may_act
+            loop,
+            controller,
+            evaluate_once,
+            stopped,
+            logger,
+            keep_going=runtime.may_act,
+            wakeup=wakeup,
         )
         # Lost the Lease (or stopped): should it lead again, continue from what the leader
         # meanwhile stored, not from this daemon's own state of before.

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason, limit_reasons
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, MetricSpec
 from podpilot.observability.registry import REGISTRY
@@ -109,6 +110,7 @@ class AutoscalerSample:
     evaluation_period: float
     active: bool | None  # only with minReplicas 0
     metrics: tuple[MetricSeries, ...] = ()
+    limited: frozenset[LimitReason] = frozenset()
 
 
 # name suffix, help, value of a sample (None: no series)
@@ -129,6 +131,13 @@ PER_AUTOSCALER: tuple[tuple[str, str, Callable[[AutoscalerSample], float | None]
     ("active", "With minReplicas 0: 1 while some metric is above its activation threshold.",
      lambda s: None if s.active is None else float(s.active)),
 )  # fmt: skip
+LIMITED_HELP = (
+    "Why the Autoscaler is not scaling (further): 1 for each reason that held back its last "
+    "evaluation's count, 0 for the others; every reason of the fixed set has a series "
+    "(max_replicas, min_replicas, scale_up_policy, scale_down_policy, stabilization_window, "
+    "tolerance, missing_metrics, paused, dry_run, fallback, scaling_disabled, "
+    "ambiguous_target)."
+)
 PER_METRIC: tuple[tuple[str, str, Callable[[MetricSeries], float | None]], ...] = (
     ("metric_value", "Each metric's current total value in base units (Object, External, "
      "Prometheus), by the metric's name.", lambda m: m.value),
@@ -142,6 +151,11 @@ class AutoscalerCollector(Collector):
 
     A ``Gauge`` child per Autoscaler and series (11 per Autoscaler) cost about 7 KB each
     Autoscaler, 14 MB at 2,000, and a lock round per value every evaluation.
+
+    ``podpilot_autoscaler_limited`` has a series for every reason, 0 or 1, rather than only
+    the active ones: ``avg_over_time`` then gives the share of time a reason held an
+    Autoscaler back, a 0 tells "evaluated, not limited" from "not evaluated" (no series),
+    and an alert's ``for`` sees a continuous series (kube-state-metrics' StateSet style).
     """
 
     def __init__(self) -> None:
@@ -164,6 +178,13 @@ class AutoscalerCollector(Collector):
                 if value is not None:
                     family.add_metric([namespace, name], value)
             yield family
+        limited = GaugeMetricFamily(
+            "podpilot_autoscaler_limited", LIMITED_HELP, labels=["namespace", "name", "reason"]
+        )
+        for (namespace, name), sample in samples.items():
+            for reason in LIMIT_REASONS:
+                limited.add_metric([namespace, name, str(reason)], float(reason in sample.limited))
+        yield limited
         for suffix, help_text, metric_value_of in PER_METRIC:
             family = GaugeMetricFamily(
                 f"podpilot_autoscaler_{suffix}", help_text, labels=["namespace", "name", "metric"]
@@ -257,6 +278,7 @@ def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> Aut
         evaluation_period=spec.evaluation_period,
         active=active,
         metrics=tuple(series.values()),
+        limited=limit_reasons(result),
     )
 
 

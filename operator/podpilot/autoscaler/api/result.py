@@ -78,3 +78,5 @@ class EvaluationResult:
     last_active: float | None = None
     # The step (read, decide, act) an unexpected exception failed, None when none did.
     error_stage: str | None = None
+    # The target is at zero because this Autoscaler's own patch put it there (ScaledToZero).
+    zeroed: bool = False

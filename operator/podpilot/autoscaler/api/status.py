@@ -79,9 +79,18 @@ def current_metric_status(result: MetricResult) -> dict[str, Any]:
 
 
 def merge_conditions(
-    previous: Sequence[Mapping[str, Any]], new: Sequence[StatusCondition], now: float
+    previous: Sequence[Mapping[str, Any]],
+    new: Sequence[StatusCondition],
+    now: float,
+    generation: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Last one of each type wins; lastTransitionTime moves only when the status flips."""
+    """Last one of each type wins; lastTransitionTime moves only when the status flips.
+
+    Each condition carries ``observedGeneration``, the ``metadata.generation`` of the spec
+    the evaluation that set it read (as upstream's HPA conditions do since 1.35), so a
+    client can tell a condition about the spec it just applied from one about the spec
+    before; omitted when the generation is unknown.
+    """
     latest: dict[str, StatusCondition] = {}
     for condition in new:
         latest[condition.type] = condition
@@ -95,15 +104,16 @@ def merge_conditions(
             if old is not None and old.get("status") == status_text
             else format_time(now)
         )
-        merged.append(
-            {
-                "type": condition.type,
-                "status": status_text,
-                "reason": condition.reason,
-                "message": condition.message[:4096],
-                "lastTransitionTime": transition,
-            }
-        )
+        item: dict[str, Any] = {
+            "type": condition.type,
+            "status": status_text,
+            "reason": condition.reason,
+            "message": condition.message[:4096],
+            "lastTransitionTime": transition,
+        }
+        if generation is not None:
+            item["observedGeneration"] = generation
+        merged.append(item)
     return merged
 
 
@@ -256,7 +266,7 @@ def render_status(
         "lastScaleTime": last_scale_time,
         "currentMetrics": [current_metric_status(item) for item in result.metrics],
         "conditions": merge_conditions(
-            previous.get("conditions") or [], result.conditions, result.now
+            previous.get("conditions") or [], result.conditions, result.now, generation
         ),
         "lastDecision": _decision_trace(result),
         "stabilization": history_to_status(result.history),

@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
 from podpilot.apimachinery.timestamps import parse_time
@@ -34,10 +34,12 @@ from podpilot.autoscaler.api.status import (
     without_timestamps,
 )
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
+from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import Services, Watched, evaluate
 from .recorder import Recorder
+from .wakeup import MIN_WAKE_INTERVAL, Stopped, Wakeup, Wakeups
 
 HEARTBEAT_SECONDS = 60.0
 FALLBACK_DUE_MARGIN = 0.05  # seconds past the fallback's instant, so a sleep ends after it
@@ -68,6 +70,7 @@ class Controller:
     recorder: Recorder
     owners: OwnerIndex = field(default_factory=OwnerIndex)  # who scales which target
     min_deadline: float = MIN_EVALUATION_DEADLINE
+    wakeups: Wakeups = field(default_factory=Wakeups)  # spec changes end the wait
 
     def deadline(self, spec: AutoscalerSpec) -> float:
         """Seconds one evaluation of ``spec`` may spend reading: its period, at least
@@ -132,6 +135,7 @@ class AutoscalerLoop:
             failing_since=_resumed_failing_since(status, failures, now),
             fallback_active=bool((status.get("lastDecision") or {}).get("fallbackApplied")),
             pending=pending_rescale_from_status(status.get("pendingRescale")),
+            zeroed=_resumed_zeroed(status),
         )
         persisted = decision_state(status) if stored is not None else None
         # The status found is what was last written: a restarted operator writes again only
@@ -177,6 +181,15 @@ def _resumed_failing_since(status: Mapping[str, Any], failures: int, now: float)
         return None
     since = parse_time(status.get("failingSince"))
     return since if since is not None else now
+
+
+def _resumed_zeroed(status: Mapping[str, Any]) -> bool:
+    """Whether the zero the target was left at is this Autoscaler's own: the condition that
+    says so is the record (as upstream's HPA reads its own ``ScaledToZero``)."""
+    return any(
+        condition.get("type") == SCALED_TO_ZERO and condition.get("status") == "True"
+        for condition in status.get("conditions") or []
+    )
 
 
 def _resumed_last_active(status: Mapping[str, Any], now: float) -> float | None:
@@ -314,15 +327,6 @@ async def _write_intent(
     loop.memory = dataclasses.replace(loop.memory, pending=pending)
 
 
-class Stopped(Protocol):
-    """What the loop needs of kopf's ``stopped`` flag: true once the daemon must end, and a
-    wait that ends early when it does."""
-
-    def __bool__(self) -> bool: ...
-
-    def wait(self, timeout: float) -> Awaitable[object]: ...
-
-
 async def run_until_stopped(
     loop: AutoscalerLoop,
     controller: Controller,
@@ -330,9 +334,14 @@ async def run_until_stopped(
     stopped: Stopped,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     keep_going: Callable[[], bool] = lambda: True,
+    wakeup: Wakeup | None = None,
 ) -> None:
     """Evaluate every period (or after the failure backoff) until ``stopped`` is set, this
     task is cancelled, or ``keep_going`` says no (this replica lost the leader Lease).
+
+    A spec change (``wakeup``, see ``wakeup.py``) ends the wait early: the next evaluation
+    starts at once, but not sooner than ``MIN_WAKE_INTERVAL`` after the previous one began,
+    and the period is counted again from it.
 
     A ``CancelledError`` that is not this task's own (a shared read cancelled by another
     Autoscaler, a status write cancelled by someone else) is a failed evaluation like any
@@ -343,6 +352,7 @@ async def run_until_stopped(
     # late wake-up (2,000 daemons share one loop) must not push every later period back.
     due = time.monotonic()
     while not stopped and keep_going():
+        started = time.monotonic()
         failed = False
         spec = result = None
         try:
@@ -367,7 +377,13 @@ async def run_until_stopped(
         now = time.monotonic()
         delay = next_delay(loop, controller, spec, result, failed, now - due)
         due = now + delay
-        await stopped.wait(delay)
+        if wakeup is None:
+            await stopped.wait(delay)
+        elif await wakeup.sleep(stopped, delay):
+            early = started + MIN_WAKE_INTERVAL - time.monotonic()
+            if early > 0:
+                await stopped.wait(early)
+            due = time.monotonic()
 
 
 def _cancelling() -> bool:

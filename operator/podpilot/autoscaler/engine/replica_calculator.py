@@ -87,6 +87,9 @@ class ReplicaProposal:
         current_utilization: The utilization percentage (Utilization targets only).
         usage_ratio: The first usage ratio (current / target).
         notes: Readable steps that led to the proposal.
+        within_tolerance: The proposal is the current count only because the ratio it was
+            computed from lies inside the tolerance band (podpilot's addition: the "why
+            not scaling" reasons need it as a value, not as a note).
     """
 
     replicas: int
@@ -94,6 +97,7 @@ class ReplicaProposal:
     usage_ratio: float
     current_utilization: int | None = None
     notes: tuple[str, ...] = ()
+    within_tolerance: bool = False
 
 
 DEFAULT_TOLERANCES = Tolerances()
@@ -146,15 +150,16 @@ def _ready_pods_replicas(
     ready_pod_count: int,
     tolerances: Tolerances,
     notes: list[str],
-) -> int:
+) -> tuple[int, bool]:
     """The path without rebalancing shared by resource and plain metrics (no pod missing,
-    none unready on a scale-up): the ratio applied to the ready pods."""
+    none unready on a scale-up): the ratio applied to the ready pods; and whether the
+    tolerance kept the count."""
     if tolerances.is_within(usage_ratio):
         notes.append(f"within tolerance {tolerances.describe()}: keep {current_replicas}")
-        return current_replicas
+        return current_replicas, True
     replicas = math.ceil(usage_ratio * float(ready_pod_count))
     notes.append(f"ceil({usage_ratio:.4g} x {ready_pod_count} ready pods) = {replicas}")
-    return replicas
+    return replicas, False
 
 
 def _rebalanced_replicas(
@@ -165,15 +170,16 @@ def _rebalanced_replicas(
     entry_count: int,
     tolerances: Tolerances,
     notes: list[str],
-) -> int:
-    """The end of the rebalancing path shared by resource and plain metrics."""
+) -> tuple[int, bool]:
+    """The end of the rebalancing path shared by resource and plain metrics; and whether
+    the tolerance kept the count."""
     direction_flipped = (usage_ratio < 1.0 < new_usage_ratio) or (
         usage_ratio > 1.0 > new_usage_ratio
     )
     if tolerances.is_within(new_usage_ratio) or direction_flipped:
         why = "would change scale direction" if direction_flipped else "is within tolerance"
         notes.append(f"rebalanced ratio {new_usage_ratio:.4g} {why}: keep {current_replicas}")
-        return current_replicas
+        return current_replicas, not direction_flipped
     new_replicas = math.ceil(new_usage_ratio * float(entry_count))
     if (new_usage_ratio < 1.0 and new_replicas > current_replicas) or (
         new_usage_ratio > 1.0 and new_replicas < current_replicas
@@ -182,11 +188,11 @@ def _rebalanced_replicas(
             f"ceil({new_usage_ratio:.4g} x {entry_count}) = {new_replicas} moves against the "
             f"ratio's direction (e.g. surge pods in a rolling update): keep {current_replicas}"
         )
-        return current_replicas
+        return current_replicas, False
     notes.append(
         f"ceil(rebalanced ratio {new_usage_ratio:.4g} x {entry_count} pods) = {new_replicas}"
     )
-    return new_replicas
+    return new_replicas, False
 
 
 def _grouped_replicas(
@@ -201,7 +207,7 @@ def _grouped_replicas(
     rebalanced_usage_ratio: Callable[[Mapping[str, PodMetric]], float],
     tolerances: Tolerances,
     notes: list[str],
-) -> int:
+) -> tuple[int, bool]:
     """The replica count shared by resource and plain metrics once the pods are grouped:
     the ratio applied to the ready pods, unless pods are missing or unready pods would
     dampen a scale-up; then the samples are rebalanced (missing pods at
@@ -300,7 +306,7 @@ def resource_utilization_replicas(
     # the target is above 100%.
     fallback_utilization = max(100, target_utilization)
 
-    replicas = _grouped_replicas(
+    replicas, tolerated = _grouped_replicas(
         current_replicas=current_replicas,
         usage_ratio=usage_ratio,
         groups=groups,
@@ -322,6 +328,7 @@ def resource_utilization_replicas(
         usage_ratio=usage_ratio,
         current_utilization=first.utilization,
         notes=tuple(notes),
+        within_tolerance=tolerated,
     )
 
 
@@ -370,7 +377,7 @@ def plain_metric_replicas(
         f"average {usage}m vs target {target_usage}m: ratio {usage_ratio:.4g}",
     ]
 
-    replicas = _grouped_replicas(
+    replicas, tolerated = _grouped_replicas(
         current_replicas=current_replicas,
         usage_ratio=usage_ratio,
         groups=groups,
@@ -383,7 +390,11 @@ def plain_metric_replicas(
         notes=notes,
     )
     return ReplicaProposal(
-        replicas=replicas, current_value=usage, usage_ratio=usage_ratio, notes=tuple(notes)
+        replicas=replicas,
+        current_value=usage,
+        usage_ratio=usage_ratio,
+        notes=tuple(notes),
+        within_tolerance=tolerated,
     )
 
 
@@ -479,7 +490,11 @@ def _value_target_replicas(
         tolerances=tolerances,
         notes=notes,
     )
-    return ReplicaProposal(replicas, usage, usage_ratio, notes=tuple(notes))
+    # usage_ratio_replica_count applies the tolerance only above zero replicas.
+    tolerated = current_replicas != 0 and tolerances.is_within(usage_ratio)
+    return ReplicaProposal(
+        replicas, usage, usage_ratio, notes=tuple(notes), within_tolerance=tolerated
+    )
 
 
 def object_per_pod_metric_replicas(
@@ -531,7 +546,8 @@ def _average_value_target_replicas(
         f"ratio {usage_ratio:.4g}"
     ]
     replicas = status_replicas
-    if tolerances.is_within(usage_ratio):
+    tolerated = tolerances.is_within(usage_ratio)
+    if tolerated:
         notes.append(f"within tolerance {tolerances.describe()}: keep {status_replicas}")
     else:
         result = math.ceil(float(usage) / float(target_average_value))
@@ -544,7 +560,9 @@ def _average_value_target_replicas(
         per_pod = usage
     else:
         per_pod = math.ceil(float(usage) / float(status_replicas))
-    return ReplicaProposal(replicas, per_pod, usage_ratio, notes=tuple(notes))
+    return ReplicaProposal(
+        replicas, per_pod, usage_ratio, notes=tuple(notes), within_tolerance=tolerated
+    )
 
 
 _NO_EXTERNAL_METRICS = (

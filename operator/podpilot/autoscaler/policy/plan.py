@@ -40,7 +40,7 @@ from podpilot.autoscaler.engine import (
 from podpilot.autoscaler.engine import decide as engine_decide
 from podpilot.autoscaler.engine.model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
 
-from . import activation
+from . import activation, zero
 from .fallback import METRICS_AVAILABLE, fallback, fallback_due, fallback_transitions
 
 SCALE_READ = StatusCondition(
@@ -62,6 +62,7 @@ class Memory:
     failing_since: float | None = None  # first evaluation of the current failing streak
     fallback_active: bool = False  # the fallback applied at the last evaluation
     pending: PendingRescale | None = None  # a patch a previous process may have applied
+    zeroed: bool = False  # the target is at zero by this Autoscaler's own patch
 
     @classmethod
     def after(cls, result: EvaluationResult) -> Memory:
@@ -73,6 +74,7 @@ class Memory:
             result.last_active,
             failing_since=result.failing_since,
             fallback_active=result.fallback_applied,
+            zeroed=result.zeroed,
         )
 
 
@@ -125,7 +127,9 @@ def decide(
     now, reference = observations.now, observations.reference
     if memory.pending is not None:
         settled = settle_pending(memory.history, memory.pending, spec.behavior)
-        memory = dataclasses.replace(memory, history=settled, pending=None)
+        # A patch to zero a previous process recorded made the zero this Autoscaler's own.
+        zeroed = memory.zeroed or memory.pending.to_replicas == 0
+        memory = dataclasses.replace(memory, history=settled, pending=None, zeroed=zeroed)
     if observations.other_owners and spec.mode is Mode.ACTIVE:  # shadowing is DryRun's job
         return Plan(_ambiguous(observations, memory))
     failure = observations.scale_failure
@@ -152,7 +156,16 @@ def decide(
         reason = "SelectorRequired" if not observations.selector else "InvalidSelector"
         condition = StatusCondition("ScalingActive", False, "InvalidSelector", problem)
         return Plan(
-            _held(now, current, reason, problem, memory, reference, (SCALE_READ, condition))
+            _held(
+                now,
+                current,
+                reason,
+                problem,
+                memory,
+                reference,
+                (SCALE_READ, condition),
+                count_read=True,
+            )
         )
     return _decide_on_metrics(spec, observations, memory, downscale_stabilization_window)
 
@@ -179,6 +192,7 @@ def _ambiguous(observations: Observations, memory: Memory) -> EvaluationResult:
         memory,
         observations.reference,
         (condition,),
+        count_read=observations.scale_failure is None,
     )
 
 
@@ -267,6 +281,9 @@ def _decide_on_metrics(
             desired, rescale, reason = gated.desired, gated.desired != current, gated.message
     if every_metric_failed:
         events.append(_failed_compute_event(metrics))
+    zeroed = memory.zeroed and current == 0
+    if (at_zero := zero.condition(current, zeroed, spec.min_replicas)) is not None:
+        conditions.append(at_zero)
     result = EvaluationResult(
         now=now,
         current_replicas=current,
@@ -283,6 +300,7 @@ def _decide_on_metrics(
         events=tuple(events),
         reference=observations.reference,
         last_active=last_active,
+        zeroed=zeroed,
     )
     if not rescale:
         if every_metric_failed:
@@ -353,6 +371,9 @@ def rescaled(plan: Plan, behavior: Behavior | None) -> EvaluationResult:
         f"the HPA controller was able to update the target scale to {desired}",
     )
     event = Event("Normal", "SuccessfulRescale", f"New size: {desired}; reason: {plan.reason}")
+    conditions = (*result.conditions, condition)
+    if (zero_now := zero.after_rescale(result.current_replicas, desired)) is not None:
+        conditions = (*conditions, zero_now)
     history = record_rescale(
         result.history,
         behavior,
@@ -362,10 +383,11 @@ def rescaled(plan: Plan, behavior: Behavior | None) -> EvaluationResult:
     )
     return dataclasses.replace(
         result,
-        conditions=(*result.conditions, condition),
+        conditions=conditions,
         events=(*result.events, event),
         history=history,
         rescaled=True,
+        zeroed=desired == 0,
     )
 
 
@@ -427,8 +449,23 @@ def _held(
     memory: Memory,
     reference: str,
     conditions: tuple[StatusCondition, ...],
+    *,
+    count_read: bool = False,
 ) -> EvaluationResult:
-    """Nothing could be decided: keep ``replicas`` and the memory, report why."""
+    """Nothing could be decided: keep ``replicas`` and the memory, report why.
+
+    ``count_read``: ``replicas`` was read this evaluation. Otherwise it is the last known
+    count (0 before any read, and the count before the patch after a rescale), which tells
+    nobody's zero; this Autoscaler's own zero is still remembered."""
+    if count_read:
+        zeroed = memory.zeroed and replicas == 0
+        if (at_zero := zero.condition(replicas, zeroed, None)) is not None:
+            conditions = (*conditions, at_zero)
+    else:
+        # Unread, the zero this Autoscaler set is the last thing known of the target.
+        zeroed = memory.zeroed
+        if zeroed:
+            conditions = (*conditions, zero.at_zero(True))
     return EvaluationResult(
         now=now,
         current_replicas=replicas,
@@ -444,6 +481,7 @@ def _held(
         events=(Event("Warning", reason, message),),
         reference=reference,
         last_active=memory.last_active,
+        zeroed=zeroed,
     )
 
 

@@ -71,6 +71,19 @@ def test_condition_transition_time_moves_only_when_status_flips() -> None:
     assert flipped[0]["lastTransitionTime"] == "2001-09-09T01:46:40Z"
 
 
+def test_each_condition_carries_the_generation_it_was_decided_from() -> None:
+    previous = [{"type": "AbleToScale", "status": "True", "reason": "A", "message": "",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z",
+                 "observedGeneration": 2}]  # fmt: skip
+    new = [StatusCondition("AbleToScale", True, "A", ""), StatusCondition("Paused", True, "P", "")]
+    merged = merge_conditions(previous, new, 1e9, generation=3)
+    assert [item["observedGeneration"] for item in merged] == [3, 3]
+    # Same status under a new generation: the transition time stays, the generation moves.
+    assert merged[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    unknown = merge_conditions(previous, new, 1e9, generation=None)
+    assert all("observedGeneration" not in item for item in unknown)
+
+
 recommendations = st.lists(
     st.tuples(st.integers(1, 20), st.floats(0, 10_000, allow_nan=False)), min_size=1, max_size=40
 )
@@ -164,6 +177,8 @@ def test_rendered_status_carries_the_decision_trace_and_explain_tells_it() -> No
         reference="Deployment/web",
     )
     status = render_status(result, spec, {}, generation=4)
+    assert status["observedGeneration"] == 4
+    assert [item["observedGeneration"] for item in status["conditions"]] == [4]
     assert status["targets"] == "cpu: 75%/50%"
     assert status["summary"] == "Ready"
     assert status["lastScaleTime"] == "2027-01-15T08:00:00Z"
