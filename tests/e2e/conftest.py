@@ -28,16 +28,17 @@ class Kubectl(Protocol):
     ) -> subprocess.CompletedProcess[str]: ...
 
 
-def _refuse_foreign_kubeconfig(kubeconfig: Path) -> None:
+def refuse_foreign_kubeconfig(kubeconfig: Path, expected_context: str, cluster: str) -> None:
+    """End the session unless ``kubeconfig`` names ``expected_context`` and only 127.0.0.1."""
     config = yaml.safe_load(kubeconfig.read_text())
     context = config.get("current-context")
     servers = [entry["cluster"]["server"] for entry in config.get("clusters", [])]
-    if context != DEV_CONTEXT or not all(
+    if context != expected_context or not all(
         re.match(r"https://127\.0\.0\.1:\d+$", server) for server in servers
     ):
         pytest.exit(
-            f"refusing to run e2e tests against {kubeconfig} (context {context!r}, servers "
-            f"{servers}): only the podpilot dev cluster on 127.0.0.1 is allowed",
+            f"refusing to run tests against {kubeconfig} (context {context!r}, servers "
+            f"{servers}): only {cluster} on 127.0.0.1 is allowed",
             returncode=3,
         )
 
@@ -48,7 +49,7 @@ def cluster() -> Iterator[dev_cluster.ClusterState]:
     existing = dev_cluster.ClusterState.load()
     reused = existing is not None and existing.ready and existing.all_alive()
     state = dev_cluster.up()
-    _refuse_foreign_kubeconfig(state.kubeconfig)
+    refuse_foreign_kubeconfig(state.kubeconfig, DEV_CONTEXT, "the podpilot dev cluster")
     yield state
     if not reused and os.environ.get("PODPILOT_KEEP_CLUSTER") != "1":
         dev_cluster.down()
@@ -61,13 +62,17 @@ def kubectl(cluster: dev_cluster.ClusterState) -> Kubectl:
 
 def kubectl_runner(cluster: dev_cluster.ClusterState) -> Kubectl:
     """kubectl against the dev cluster; a failure raises with its stderr unless check=False."""
-    binary = cluster.binaries["kubectl"]
+    return kubectl_with(str(cluster.binaries["kubectl"]), f"--kubeconfig={cluster.kubeconfig}")
+
+
+def kubectl_with(binary: str, *leading: str) -> Kubectl:
+    """kubectl with ``leading`` arguments (kubeconfig, context) before each call's own."""
 
     def run(
         *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [binary, "--kubeconfig", str(cluster.kubeconfig), *args],
+            [binary, *leading, *args],
             input=input,
             capture_output=True,
             text=True,
