@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 
 from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.settings import HpaSettings, OperatorSettings
@@ -59,6 +60,39 @@ def install_crds(state: cluster.ClusterState) -> None:
         ],
         check=False,
     )
+    wait_for_autoscaler_policy(state)
+
+
+# An Autoscaler the ValidatingAdmissionPolicy refuses (a boolean quantity), sent as a
+# server-side dry run: nothing is stored, whichever the answer.
+POLICY_PROBE = """{"apiVersion": "podpilot.io/v1alpha1", "kind": "Autoscaler",
+ "metadata": {"name": "policy-probe", "namespace": "default"},
+ "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "probe"},
+  "maxReplicas": 2, "metrics": [{"type": "Pods", "pods": {"metric": {"name": "probe"},
+  "target": {"type": "AverageValue", "averageValue": true}}}]}}"""
+POLICY_WAIT_SECONDS = 60.0
+
+
+def wait_for_autoscaler_policy(state: cluster.ClusterState) -> None:
+    """Wait until the apiserver enforces the Autoscaler's ValidatingAdmissionPolicy, which it
+    starts doing a moment after the policy and its binding are created, not at once."""
+    deadline = time.monotonic() + POLICY_WAIT_SECONDS
+    while True:
+        answer = subprocess.run(
+            [
+                state.binaries["kubectl"], "--kubeconfig", str(state.kubeconfig),
+                "create", "--dry-run=server", "--request-timeout=10s", "-f", "-",
+            ],
+            input=POLICY_PROBE, capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        if "ValidatingAdmissionPolicy" in answer.stderr:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the Autoscaler's ValidatingAdmissionPolicy was not enforced within "
+                f"{POLICY_WAIT_SECONDS:g} s: {answer.stderr.strip() or answer.stdout.strip()}"
+            )
+        time.sleep(0.5)
 
 
 def prepare_dev_cluster(settings: OperatorSettings, demo: bool) -> OperatorSettings:

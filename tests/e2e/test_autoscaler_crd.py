@@ -29,18 +29,8 @@ EXPECT_PREFIX = "# expect: "
 
 
 @pytest.fixture(scope="module")
-def autoscaler_crd(kubectl: Kubectl) -> str:
-    # Server-side apply with a field manager of its own, so that re-applying the CRD from
-    # other suites (or by hand) merges instead of conflicting.
-    kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=podpilot-e2e",
-        "-f",
-        str(CRD_PATH),
-    )
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+def autoscaler_crd(crds_installed: None) -> str:
+    """The CRD with its ValidatingAdmissionPolicy, enforced (``wiring.install_crds`` waits)."""
     return CRD_NAME
 
 
@@ -101,6 +91,45 @@ def missing_from(stored: object, sent: object, path: str = "") -> list[str]:
             for missing in missing_from(kept, value, f"{path}[{index}]")
         ]
     return [] if stored == sent else [f"{path}: sent {sent!r}, stored {stored!r}"]
+
+
+def as_written(path: Path) -> dict[str, Any]:
+    """The manifest of ``path`` without what only a server writes (a read-back fixture has it)."""
+    document: dict[str, Any] = yaml.safe_load(path.read_text())
+    document.pop("status", None)
+    for server_field in ("namespace", "uid", "resourceVersion", "creationTimestamp",
+                         "generation", "managedFields"):  # fmt: skip
+        document["metadata"].pop(server_field, None)
+    return document
+
+
+V2_HPA_FILES = [path for path in HPA_FILES if as_written(path)["apiVersion"] == "autoscaling/v2"]
+
+
+def server_dry_run(kubectl: Kubectl, namespace: str, document: dict[str, Any]) -> str:
+    """The apiserver's refusal of ``document``, or "" when it would store it."""
+    result = kubectl(
+        "create", "--dry-run=server", "-n", namespace, "-f", "-",
+        input=json.dumps(document), check=False,
+    )  # fmt: skip
+    return "" if result.returncode == 0 else result.stderr.strip()
+
+
+@pytest.mark.parametrize("path", V2_HPA_FILES, ids=[path.stem for path in V2_HPA_FILES])
+def test_an_hpa_manifest_becomes_an_autoscaler_by_its_apiversion_and_kind_alone(
+    kubectl: Kubectl, autoscaler_crd: str, rejection_namespace: str, path: Path
+) -> None:
+    """Whatever the HPA accepts, the Autoscaler accepts with only apiVersion and kind changed:
+    numbers as quantities (averageValue: 0.5, tolerance: 0.05) included."""
+    hpa = as_written(path)
+    autoscaler = {**hpa, "apiVersion": "podpilot.io/v1alpha1", "kind": "Autoscaler"}
+
+    hpa_refusal = server_dry_run(kubectl, rejection_namespace, hpa)
+    autoscaler_refusal = server_dry_run(kubectl, rejection_namespace, autoscaler)
+
+    if hpa_refusal:  # only what the Autoscaler adds: minReplicas 0 without the HPA's gate
+        assert "spec.minReplicas" in hpa_refusal and hpa["spec"]["minReplicas"] == 0
+    assert autoscaler_refusal == ""
 
 
 @pytest.mark.parametrize("path", HPA_FILES, ids=[path.stem for path in HPA_FILES])

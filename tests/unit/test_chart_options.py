@@ -22,6 +22,8 @@ CLUSTER_SCOPED = {
     "ClusterRoleBinding",
     "CustomResourceDefinition",
     "ClusterKopfPeering",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 }
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -383,8 +385,13 @@ def test_a_crd_is_foreign_only_when_it_exists_and_is_not_this_releases(
 def test_without_a_cluster_every_crd_is_rendered_and_skip_unowned_can_be_off(
     render: Render,
 ) -> None:
-    on = of_kind(render(), "CustomResourceDefinition")
-    off = of_kind(render("--set=crds.skipUnowned=false"), "CustomResourceDefinition")
+    kinds = (
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    )
+    on = [doc for kind in kinds for doc in of_kind(render(), kind)]
+    off = [doc for kind in kinds for doc in of_kind(render("--set=crds.skipUnowned=false"), kind)]
     assert on == off and len(on) == len(list((CHART / "files" / "crds").glob("*.yaml")))
 
 

@@ -238,15 +238,23 @@ foreign, so an upgrade always keeps rendering (and upgrading) its own CRDs.
 {{- toYaml $crds }}
 {{- end }}
 
-{{/* Names of the chart's CRDs left out because they exist and are not this release's
-(crds.skipUnowned), comma-separated; empty with `helm template` (no cluster to look up). */}}
+{{/* How skippedCrds names an object of files/crds/: a CRD by its name, the other kinds there
+(the Autoscaler's ValidatingAdmissionPolicy and its binding, which share the CRD's name) as
+Kind/name. */}}
+{{- define "podpilot.crdFileKey" -}}
+{{- if eq .kind "CustomResourceDefinition" }}{{ .metadata.name }}{{ else }}{{ printf "%s/%s" .kind .metadata.name }}{{ end }}
+{{- end }}
+
+{{/* The objects of files/crds/ left out because they exist and are not this release's
+(crds.skipUnowned), comma-separated keys (podpilot.crdFileKey); empty with `helm template` (no
+cluster to look up). */}}
 {{- define "podpilot.skippedCrds" -}}
 {{- $skipped := list }}
 {{- if and .Values.crds.install .Values.crds.skipUnowned }}
 {{- range $path, $crd := include "podpilot.crdFiles" . | fromYaml }}
-{{- $existing := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" $crd.metadata.name }}
+{{- $existing := lookup $crd.apiVersion $crd.kind "" $crd.metadata.name }}
 {{- if include "podpilot.foreignCrd" (dict "existing" $existing "release" $.Release.Name "namespace" $.Release.Namespace) }}
-{{- $skipped = append $skipped $crd.metadata.name }}
+{{- $skipped = append $skipped (include "podpilot.crdFileKey" $crd) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -36,9 +36,6 @@ V1_ALPHA_SPEC_ANNOTATIONS = frozenset(
     {V1_ALPHA_ANNOTATION_PREFIX + "metrics", V1_ALPHA_ANNOTATION_PREFIX + "behavior"}
 )
 
-QUANTITY_TARGET_FIELDS = ("value", "averageValue")
-METRIC_SOURCE_FIELDS = ("resource", "containerResource", "pods", "object", "external")
-
 
 class ConversionError(ValueError):
     """A document that cannot be turned into an Autoscaler; the message says why and what to do."""
@@ -83,7 +80,6 @@ def convert_hpa(document: object, *, mode: str | None = None) -> Conversion:
     notes: list[str] = []
     metadata = _converted_metadata(document.get("metadata"), notes)
     spec = _spec_in_v2_shape(document)
-    _quote_numeric_quantities(spec, notes)
     if mode is not None:
         spec["mode"] = mode
 
@@ -171,42 +167,3 @@ def _spec_in_v2_shape(document: Mapping[str, Any]) -> dict[str, Any]:
     # Without targetCPUUtilizationPercentage, v1 means cpu at 80%, which is also the
     # Autoscaler's default for an unset spec.metrics.
     return spec
-
-
-def _quote_numeric_quantities(spec: dict[str, Any], notes: list[str]) -> None:
-    """Rewrite fractional numbers in quantity fields as strings.
-
-    The HPA accepts ``tolerance: 0.05`` because its Quantity type parses JSON numbers; a
-    CRD's quantity (int-or-string) rejects non-integer numbers, so they are quoted here.
-    """
-    for path, holder, key in _quantity_slots(spec):
-        value = holder.get(key)
-        if isinstance(value, float):
-            holder[key] = _format_number(value)
-            notes.append(f"quoted spec.{path}: {holder[key]!r} (quantities must be strings)")
-
-
-def _quantity_slots(spec: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
-    metrics = spec.get("metrics")
-    if isinstance(metrics, list):
-        for index, metric in enumerate(metrics):
-            if not isinstance(metric, Mapping):
-                continue
-            for source_field in METRIC_SOURCE_FIELDS:
-                source = metric.get(source_field)
-                target = source.get("target") if isinstance(source, Mapping) else None
-                if isinstance(target, dict):
-                    for key in QUANTITY_TARGET_FIELDS:
-                        yield f"metrics[{index}].{source_field}.target.{key}", target, key
-    behavior = spec.get("behavior")
-    if isinstance(behavior, Mapping):
-        for direction in ("scaleUp", "scaleDown"):
-            rules = behavior.get(direction)
-            if isinstance(rules, dict):
-                yield f"behavior.{direction}.tolerance", rules, "tolerance"
-
-
-def _format_number(value: float) -> str:
-    if value.is_integer():
-        return str(int(value))
-    return repr(value)

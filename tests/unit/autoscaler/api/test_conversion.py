@@ -117,30 +117,26 @@ def test_the_input_is_not_modified() -> None:
 
 
 @pytest.mark.parametrize(
-    ("written", "expected"),
-    [(0.05, "0.05"), (1.5, "1.5"), (2.0, "2"), (1e-05, "1e-05")],
-    ids=["fraction", "above-one", "whole-float", "exponent"],
+    "written", [0.05, 1.5, 2.0, 1e-05], ids=["fraction", "above-one", "whole-float", "exponent"]
 )
-def test_fractional_tolerance_is_quoted(written: float, expected: str) -> None:
+def test_fractional_tolerance_is_kept_as_the_hpa_took_it(written: float) -> None:
     source = hpa(behavior={"scaleUp": {"tolerance": written}, "scaleDown": {"tolerance": "50m"}})
 
     conversion = convert_hpa(source)
 
     behavior = conversion.autoscaler["spec"]["behavior"]
-    assert behavior["scaleUp"]["tolerance"] == expected
+    assert behavior["scaleUp"]["tolerance"] == written
     assert behavior["scaleDown"]["tolerance"] == "50m"
-    assert conversion.notes == (
-        f"quoted spec.behavior.scaleUp.tolerance: {expected!r} (quantities must be strings)",
-    )
+    assert conversion.notes == ()
 
 
 @pytest.mark.parametrize("source_field", ["resource", "pods", "object", "external"])
-def test_fractional_target_values_are_quoted(source_field: str) -> None:
+def test_fractional_target_values_are_kept_as_numbers(source_field: str) -> None:
     metric = {"type": "X", source_field: {"target": {"type": "AverageValue", "averageValue": 0.5}}}
 
     spec = convert_hpa(hpa(metrics=[metric])).autoscaler["spec"]
 
-    assert spec["metrics"][0][source_field]["target"]["averageValue"] == "0.5"
+    assert spec["metrics"][0][source_field]["target"]["averageValue"] == 0.5
 
 
 def test_integer_and_string_quantities_are_left_alone() -> None:
