@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ def _resolve(text: str, now: float) -> float:
 
 
 def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    # "--from -2h" as promtool and kubectl users write it: an argument that starts with a
+    # minus and a digit is a value, not an unknown flag (no flag of ours starts so).
+    parser._negative_number_matcher = re.compile(r"^-\d")
     parser.add_argument(
         "-f",
         "--filename",

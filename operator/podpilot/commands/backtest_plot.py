@@ -52,11 +52,9 @@ def figure(replays: Sequence[Replay], title: str) -> Figure:
     first = replays[0]
     start = first.steps[0].time
     minutes = [(step.time - start) / 60 for step in first.steps]
-    metric = first.spec.metrics[0]
-    resource = metric.type != "Prometheus"
     load_axes.plot(
         minutes,
-        [_percent(step.actual_loads[0]) for step in first.steps],
+        [_percent(value) for value in _load_curve(first, actual=True)],
         color="black",
         linewidth=1.2,
         label="actual",
@@ -73,14 +71,12 @@ def figure(replays: Sequence[Replay], title: str) -> Figure:
         color = f"C{index}"
         load_axes.plot(
             minutes,
-            [_percent(step.loads[0]) for step in replayed.steps],
+            [_percent(value) for value in _load_curve(replayed, actual=False)],
             color=color,
             linewidth=1.2,
             label=replayed.name,
         )
-        target = replayed.spec.metrics[0].target.average_utilization if resource else 100
-        if target is not None:
-            load_axes.axhline(target, color=color, linestyle=":", linewidth=1)
+        load_axes.axhline(_target_percent(replayed), color=color, linestyle=":", linewidth=1)
         counts = replayed.replicas
         replica_axes.step(
             minutes, counts, where="post", color=color, linewidth=1.5, label=replayed.name
@@ -95,13 +91,38 @@ def figure(replays: Sequence[Replay], title: str) -> Figure:
             markersize=5,
             color=color,
         )
-    load_axes.set_ylabel("utilization (% of requests)" if resource else "% of target")
+    kinds = {_utilization_target(replayed) is not None for replayed in replays}
+    load_axes.set_ylabel(
+        {True: "utilization (% of requests)", False: "% of target"}[kinds.pop()]
+        if len(kinds) == 1
+        else "% of requests (Utilization) or of target"
+    )
     load_axes.set_title(title, fontsize=10)
     load_axes.legend(loc="upper left", fontsize=8)
     replica_axes.set_ylabel("replicas")
     replica_axes.set_xlabel("minutes from the start (▼ scale event; dotted: targets)")
     replica_axes.legend(loc="upper left", fontsize=8)
     return fig
+
+
+def _utilization_target(replayed: Replay) -> int | None:
+    """The first metric's Utilization target, None when it has another kind of target."""
+    metric = replayed.spec.metrics[0]
+    return metric.target.average_utilization if metric.type != "Prometheus" else None
+
+
+def _target_percent(replayed: Replay) -> float:
+    target = _utilization_target(replayed)
+    return 100.0 if target is None else float(target)
+
+
+def _load_curve(replayed: Replay, *, actual: bool) -> list[float | None]:
+    """The first metric's load: used over requested for a Utilization target, else the
+    ratio to its target (both as fractions)."""
+    utilization = _utilization_target(replayed) is not None
+    if actual:
+        return [s.actual_loads[0] if utilization else s.actual_ratios[0] for s in replayed.steps]
+    return [s.loads[0] if utilization else s.ratios[0] for s in replayed.steps]
 
 
 def first_index(replayed: Replay, time: float) -> int:

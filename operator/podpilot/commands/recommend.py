@@ -60,9 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allowed-over",
         type=fraction,
-        default=0.05,
+        default=0.0,
         metavar="FRACTION",
-        help="the share of the time the load may exceed the ceiling (default 0.05)",
+        help="the share of the time the load may exceed the ceiling (default 0: never)",
     )
     parser.add_argument(
         "--plot",
