@@ -181,7 +181,9 @@ def load_specs(files: list[str]) -> list[LoadedSpec]:
                 manifest = _autoscaler(document)
                 spec = parse_spec(manifest.get("spec") or {})
                 check_replayable(spec)
-            except (ConversionError, SpecError, BacktestError, KeyError, ValueError) as error:
+            except KeyError as error:
+                raise CommandError(f"{file}: spec.{error.args[0]} is required") from None
+            except (ConversionError, SpecError, BacktestError, ValueError) as error:
                 raise CommandError(f"{file}: {error}") from None
             name = Path(file).name
             if len(documents) > 1:

@@ -113,9 +113,12 @@ def replay(
     name: str = "",
     settings: HpaSettings = DEFAULT_SETTINGS,
     start_replicas: int | None = None,
+    judge_actual: bool = True,
 ) -> Replay:
     """Replay ``spec`` over ``trace``. The spec is replayed as Active and unpaused (a DryRun
-    or paused Autoscaler would never move); the count starts at the first recorded one."""
+    or paused Autoscaler would never move); the count starts at the first recorded one.
+    ``judge_actual``: also compute the recorded count's ratios and loads against this spec
+    (``recommend``'s candidates skip it: half the work, and only the original's is shown)."""
     check_replayable(spec)
     if not trace.times:
         raise BacktestError("the trace has no step: widen --from/--to or lower --step")
@@ -131,8 +134,11 @@ def replay(
         desired = result.desired_replicas if plan.patch else current
         actual = trace.replicas[index]
         loads = _loads(spec, trace, index, current, observations.metrics)
+        judged = judge_actual and actual is not None
         actual_metrics = (
-            observe(spec, trace, index, actual, settings).metrics if actual is not None else ()
+            observe(spec, trace, index, actual, settings).metrics
+            if judge_actual and actual is not None
+            else ()
         )
         steps.append(
             Step(
@@ -146,7 +152,7 @@ def replay(
                 loads=loads,
                 actual_loads=(
                     _loads(spec, trace, index, actual, actual_metrics)
-                    if actual is not None
+                    if judged and actual is not None
                     else (None,) * len(spec.metrics)
                 ),
             )

@@ -53,7 +53,8 @@ def recommend(
 ) -> Recommendation:
     """Search the candidates of ``raw`` (an Autoscaler's ``spec``) over ``trace``."""
     evaluated = tuple(
-        _evaluate(candidate, trace, ceiling, settings) for candidate in candidates(raw)
+        _evaluate(candidate, trace, ceiling, settings, judge_actual=index == 0)
+        for index, candidate in enumerate(candidates(raw))
     )
     allowed = allowed_over * len(trace.times) * trace.step
     acceptable = [
@@ -68,9 +69,16 @@ def recommend(
 
 
 def _evaluate(
-    candidate: Candidate, trace: Trace, ceiling: float, settings: HpaSettings
+    candidate: Candidate,
+    trace: Trace,
+    ceiling: float,
+    settings: HpaSettings,
+    *,
+    judge_actual: bool,
 ) -> Evaluated:
-    replayed = replay(candidate.spec, trace, name=candidate.label, settings=settings)
+    replayed = replay(
+        candidate.spec, trace, name=candidate.label, settings=settings, judge_actual=judge_actual
+    )
     if candidate.target_factor != 1.0:
         # A Prometheus metric's load is its ratio to this candidate's target: back to the
         # original target's scale, so every candidate is held to the same ceiling.

@@ -13,10 +13,18 @@ from tests import backtest_history as known
 from podpilot.autoscaler.api.conversion import convert_hpa
 from podpilot.autoscaler.api.result import Action
 from podpilot.autoscaler.api.spec import parse_spec
-from podpilot.autoscaler.backtest.replay import BacktestError, replay
+from podpilot.autoscaler.backtest.replay import BacktestError, observe, replay
 from podpilot.autoscaler.backtest.search import recommend
 from podpilot.autoscaler.backtest.summary import simulated
 from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey
+from podpilot.autoscaler.engine import (
+    ContainerSpec,
+    PodInfo,
+    PodMetric,
+    ReadyCondition,
+    resource_utilization_replicas,
+)
+from podpilot.settings import HpaSettings
 
 TIMES = [1_800_000_000.0 + i * known.STEP for i in range(len(known.LOAD))]
 MANIFESTS: dict[str, dict[str, Any]] = {
@@ -91,3 +99,41 @@ def test_recommend_picks_the_cheapest_candidate_under_the_ceiling() -> None:
     # The evidence is a replay like any other.
     again = replay(found.best.candidate.spec, trace)
     assert simulated(again, 0.8) == found.best.summary
+
+
+def test_a_recorded_pod_without_a_sample_is_a_missing_pod_to_the_engine() -> None:
+    """At the recorded count the recorded pods are replayed as they were: web-3 has no
+    sample at the plateau, so the engine's missing-pod rule decides (on a scale-up a missing
+    pod counts as using nothing), exactly as on the pods and samples built here."""
+    trace = known.known_trace(TIMES)
+    series = trace.resources[ResourceKey("cpu")]
+    usage = [dict(step) for step in series.usage]
+    index = 12
+    del usage[index]["web-3"]
+    holey = dataclasses.replace(
+        trace, resources={ResourceKey("cpu"): PodSeries(tuple(usage), series.requests)}
+    )
+    spec = parse_spec(known.autoscaler()["spec"])
+    now = TIMES[index]
+    pods = [
+        PodInfo(
+            name=f"web-{i}",
+            start_time=now - 86400,
+            ready=ReadyCondition(True, now - 86400),
+            containers=(ContainerSpec("app", {"cpu": 500}),),
+        )
+        for i in range(4)
+    ]
+    expected = resource_utilization_replicas(
+        current_replicas=4,
+        target_utilization=60,
+        resource="cpu",
+        pods=pods,
+        metrics={name: PodMetric(value, now) for name, value in usage[index].items()},
+        now=now,
+    )
+    observed = observe(spec, holey, index, 4, HpaSettings()).metrics[0].outcome.proposal
+    assert observed == expected
+    # Each sampled pod uses 800m of 500m (160 %); with the missing pod at 0 the four pods use
+    # 120 %, so ceil(4 * 120 / 60) = 8, where all four samples would give ceil(4 * 160 / 60).
+    assert expected.replicas == 8
