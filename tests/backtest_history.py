@@ -181,7 +181,9 @@ def _pods(count: int, now: float) -> list[PodInfo]:
     ]
 
 
-def reference_curve(manifest: dict[str, Any], times: list[float]) -> list[int]:
+def reference_curve(
+    manifest: dict[str, Any], times: list[float], downscale_window: float = 300.0
+) -> list[int]:
     """The replica curve of ``decide`` called directly: each step's observations are the
     known load spread evenly over the current count, the plan's rescale taken at once."""
     spec: AutoscalerSpec = parse_spec(manifest["spec"])
@@ -214,7 +216,7 @@ def reference_curve(manifest: dict[str, Any], times: list[float]) -> list[int]:
         observations = Observations(
             now, "Deployment/web", current, "app=web", metrics=tuple(metrics)
         )
-        plan = decide(spec, observations, memory)
+        plan = decide(spec, observations, memory, downscale_window)
         result = rescaled(plan, spec.behavior) if plan.patch else plan.result
         memory = Memory.after(result)
         if plan.patch:

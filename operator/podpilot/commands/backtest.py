@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         backtest_plot.check_available()  # before any query: a missing extra fails at once
     trace = backtest_inputs.read_history(args, specs, span)
-    replays = [replay(loaded.spec, trace, name=loaded.name) for loaded in specs]
+    settings = backtest_inputs.hpa_settings(args)
+    replays = [replay(loaded.spec, trace, name=loaded.name, settings=settings) for loaded in specs]
     report = _report(replays, span)
     if args.plot:
         reference = f"{specs[0].spec.target.kind}/{specs[0].spec.target.name}"

@@ -29,6 +29,7 @@ from podpilot.autoscaler.sources.prometheus_range import (
     read_trace,
 )
 from podpilot.commands.conventions import EXIT_NO_ANSWER, EXIT_USAGE, CommandError, go_duration
+from podpilot.settings import HpaSettings
 
 MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -156,12 +157,40 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         help="the workload's replica count (default: kube-state-metrics' "
         "kube_<kind>_status_replicas of the target)",
     )
+    hpa = parser.add_argument_group(
+        "HPA-compatible settings (as podpilot run takes them; the pods of a replay are ready "
+        "long before, so the CPU initialization period and readiness delay do not apply)"
+    )
+    hpa.add_argument(
+        "--horizontal-pod-autoscaler-tolerance",
+        dest="hpa_tolerance",
+        type=float,
+        default=HpaSettings.tolerance,
+        metavar="FRACTION",
+        help="ratio of usage to target within which no scaling happens",
+    )
+    hpa.add_argument(
+        "--horizontal-pod-autoscaler-downscale-stabilization",
+        dest="hpa_downscale_stabilization",
+        type=go_duration,
+        default=HpaSettings.downscale_stabilization,
+        metavar="DURATION",
+        help="window of past recommendations a scale-down takes the highest of, unless the "
+        "spec's behavior sets one (default: 5m0s)",
+    )
     parser.add_argument(
         "--timeout",
         type=go_duration,
         default=30.0,
         metavar="DURATION",
         help="the longest one Prometheus query may take (default 30s)",
+    )
+
+
+def hpa_settings(args: argparse.Namespace) -> HpaSettings:
+    """The HPA settings a replay decides with (the others keep their defaults)."""
+    return HpaSettings(
+        tolerance=args.hpa_tolerance, downscale_stabilization=args.hpa_downscale_stabilization
     )
 
 
@@ -256,6 +285,7 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
 __all__ = [
     "LoadedSpec",
     "add_history_arguments",
+    "hpa_settings",
     "load_specs",
     "moment",
     "read_history",

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         trace,
         ceiling=args.ceiling,
         allowed_over=args.allowed_over,
+        settings=backtest_inputs.hpa_settings(args),
     )
     if args.plot:
         reference = f"{loaded.spec.target.kind}/{loaded.spec.target.name}"

@@ -116,6 +116,21 @@ def test_text_output_has_one_row_per_spec_beside_the_actual(
     assert lines[3].split()[:2] == ["autoscaler.yaml", f"{sum(expected.replicas):.1f}"]
 
 
+def test_the_hpa_settings_are_kube_controller_managers_flags(
+    prometheus: str, history: known.History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = write(tmp_path / "hpa.yaml", known.hpa())
+    flag = "--horizontal-pod-autoscaler-downscale-stabilization"
+    status = main(
+        ["backtest", "-f", file, *history_flags(prometheus, history), flag, "1m", "-o", "yaml"]
+    )
+    assert status == 0
+    replicas = yaml.safe_load(capsys.readouterr().out)["specs"][0]["replicas"]
+    converted = convert_hpa(known.hpa()).autoscaler
+    assert replicas == known.reference_curve(converted, history.times, downscale_window=60)
+    assert replicas != known.reference_curve(converted, history.times)
+
+
 def test_recommend_prints_an_applicable_manifest_with_its_evidence(
     prometheus: str, history: known.History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
