@@ -142,11 +142,14 @@ def paths(base: str) -> tuple[Path, Path]:
 
 
 def save(fig: Figure, base: str) -> tuple[Path, Path]:
-    """Write ``fig`` as PNG and SVG (no timestamp in the SVG, so it is reproducible)."""
+    """Write ``fig`` as PNG and SVG (no timestamp and fixed ids in the SVG: reproducible)."""
     png, svg = paths(base)
+    matplotlib = importlib.import_module("matplotlib")
     try:
         fig.savefig(png, format="png", metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+        # A fixed salt for the SVG's element ids, so the same plot is the same file.
+        with matplotlib.rc_context({"svg.hashsalt": "podpilot"}):
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     except OSError as error:
         raise CommandError(f"cannot write the plot: {error.strerror or error}") from None
     return png, svg
