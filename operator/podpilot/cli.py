@@ -22,6 +22,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("podpilot.commands.run", "run the operator (all controllers) in the foreground"),
     "convert": ("podpilot.commands.convert", "turn HPA manifests into Autoscaler manifests"),
     "explain": ("podpilot.commands.explain", "print Autoscalers' last decisions in words"),
+    "backtest": (
+        "podpilot.commands.backtest",
+        "replay Autoscaler specs over a workload's history from Prometheus",
+    ),
+    "recommend": (
+        "podpilot.commands.recommend",
+        "search the spec that keeps load under a ceiling at the fewest replica-minutes",
+    ),
 }
 
 

@@ -1,0 +1,254 @@
+"""History for ``podpilot backtest`` and ``recommend``: PromQL range queries into a ``Trace``.
+
+One ``query_range`` per series the specs need, through ``prometheus-api-client`` (the
+project's PromQL library), each call bounded by ``timeout`` and never retried: usage and
+requests per pod for Resource metrics (cAdvisor and kube-state-metrics series, names
+configurable), the PromQL of Prometheus metrics as written (reduced per step with the
+metric's own ``reduction`` and ``emptyResult``, as the live source reduces an instant
+query), and the workload's replica count.
+
+Every failure is a ``HistoryError`` with a bounded ``kind`` (``unreachable``, ``timeout``,
+``refused``, ``bad_response``); the server's own words are kept short.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from podpilot.autoscaler.api.spec import AutoscalerSpec
+from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
+from podpilot.autoscaler.sources.promql_result import (
+    EmptyResult,
+    Reduction,
+    ResultError,
+    reduce_samples,
+)
+
+REPLICAS_METRICS = {
+    "Deployment": "kube_deployment_status_replicas",
+    "StatefulSet": "kube_statefulset_status_replicas",
+    "ReplicaSet": "kube_replicaset_status_replicas",
+}
+
+
+class HistoryError(Exception):
+    """History could not be read; ``kind`` says how (see the module docstring)."""
+
+    def __init__(self, message: str, kind: str = "bad_response") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Window:
+    """The replayed range: whole epoch seconds, one step every ``step`` seconds."""
+
+    start: float
+    end: float
+    step: float
+
+    @property
+    def count(self) -> int:
+        return max(math.floor((self.end - self.start) / self.step + 1e-9) + 1, 0)
+
+    def times(self) -> tuple[float, ...]:
+        return tuple(self.start + index * self.step for index in range(self.count))
+
+    def index(self, timestamp: float) -> int | None:
+        position = (timestamp - self.start) / self.step
+        index = round(position)
+        return index if abs(position - index) < 1e-6 and 0 <= index < self.count else None
+
+
+@dataclass(frozen=True)
+class SeriesNames:
+    """Where the history lives: the series names and how the workload's pods are found."""
+
+    namespace: str
+    pod_regex: str
+    cpu_usage: str = "container_cpu_usage_seconds_total"
+    memory_usage: str = "container_memory_working_set_bytes"
+    requests: str = "kube_pod_container_resource_requests"
+    rate_window: str = "1m"
+    replicas_query: str = ""  # PromQL of the replica count; "" builds it from the target
+
+    def usage_query(self, key: ResourceKey) -> str:
+        selector = self._pod_selector(key.container, cadvisor=True)
+        if key.resource == "cpu":
+            return f"sum by (pod) (rate({self.cpu_usage}{{{selector}}}[{self.rate_window}]))"
+        if key.resource == "memory":
+            return f"sum by (pod) ({self.memory_usage}{{{selector}}})"
+        raise HistoryError(f"no usage series is known for resource {key.resource!r}", "usage")
+
+    def requests_query(self, key: ResourceKey) -> str:
+        selector = self._pod_selector(key.container, cadvisor=False)
+        return f'sum by (pod) ({self.requests}{{{selector},resource="{key.resource}"}})'
+
+    def replicas(self, spec: AutoscalerSpec) -> str:
+        if self.replicas_query:
+            return self.replicas_query
+        metric = REPLICAS_METRICS.get(spec.target.kind)
+        if metric is None:
+            raise HistoryError(
+                f"no replica series is known for kind {spec.target.kind}: give --replicas-query",
+                "usage",
+            )
+        label = spec.target.kind.lower()
+        return f'sum({metric}{{namespace="{self.namespace}",{label}="{spec.target.name}"}})'
+
+    def _pod_selector(self, container: str, *, cadvisor: bool) -> str:
+        labels = [f'namespace="{self.namespace}"', f'pod=~"{self.pod_regex}"']
+        if container:
+            labels.append(f'container="{container}"')
+        elif cadvisor:
+            labels += ['container!=""', 'container!="POD"']
+        return ",".join(labels)
+
+
+class RangeReader:
+    """``query_range`` against one Prometheus, every call bounded by ``timeout`` seconds."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.client: Any = PrometheusConnect(
+            url=self.url, retry=Retry(total=0, raise_on_status=False), timeout=timeout
+        )
+
+    def matrix(self, query: str, window: Window) -> list[Mapping[str, Any]]:
+        """The series of one range query (``data.result``)."""
+        try:
+            result = self.client.custom_query_range(
+                query,
+                start_time=datetime.fromtimestamp(window.start, UTC),
+                end_time=datetime.fromtimestamp(window.end, UTC),
+                step=f"{window.step:g}s",
+                timeout=self.timeout,
+            )
+        except requests.Timeout:
+            raise HistoryError(
+                f"{self.url} did not answer within {self.timeout:g} s", "timeout"
+            ) from None
+        except requests.ConnectionError:
+            raise HistoryError(f"cannot connect to {self.url}", "unreachable") from None
+        except PrometheusApiClientException as error:
+            raise HistoryError(
+                f"{self.url} refused the query {query!r}: {str(error)[:300]}", "refused"
+            ) from None
+        except (requests.RequestException, ValueError, KeyError) as error:
+            raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
+        if not isinstance(result, list):
+            raise HistoryError(f"{self.url}: the range query did not return a matrix")
+        return result
+
+    def close(self) -> None:
+        self.client._session.close()
+
+
+def _points(series: Mapping[str, Any], window: Window) -> Iterable[tuple[int, float]]:
+    for raw in series.get("values") or []:
+        try:
+            timestamp, value = float(raw[0]), float(raw[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        index = window.index(timestamp)
+        if index is not None and math.isfinite(value):
+            yield index, value
+
+
+def _milli(value: float) -> int:
+    return round(value * 1000)
+
+
+def per_pod(result: Sequence[Mapping[str, Any]], window: Window) -> tuple[dict[str, int], ...]:
+    """A ``sum by (pod)`` matrix to one mapping of pod to milli-units per step."""
+    steps: list[dict[str, int]] = [{} for _ in window.times()]
+    for series in result:
+        pod = str((series.get("metric") or {}).get("pod", ""))
+        if not pod:
+            continue
+        for index, value in _points(series, window):
+            steps[index][pod] = _milli(value)
+    return tuple(steps)
+
+
+def reduced(
+    result: Sequence[Mapping[str, Any]],
+    window: Window,
+    reduction: Reduction,
+    empty: EmptyResult,
+) -> tuple[int | None, ...]:
+    """A matrix to one value per step, reduced over the series as the live source reduces
+    an instant vector (None where that would fail)."""
+    times = window.times()
+    samples: list[list[tuple[float, float]]] = [[] for _ in times]
+    for series in result:
+        for index, value in _points(series, window):
+            samples[index].append((times[index], value))
+    values: list[int | None] = []
+    for step in samples:
+        try:
+            values.append(reduce_samples(step, reduction, empty).milli)
+        except ResultError:
+            values.append(None)
+    return tuple(values)
+
+
+def read_trace(
+    reader: RangeReader,
+    specs: Sequence[AutoscalerSpec],
+    names: SeriesNames,
+    window: Window,
+) -> Trace:
+    """Everything the replays of ``specs`` (one workload) read, over ``window``."""
+    if not specs:
+        raise HistoryError("no spec to read history for", "usage")
+    times = window.times()
+    replicas_matrix = reader.matrix(names.replicas(specs[0]), window)
+    counts = reduced(replicas_matrix, window, Reduction.SUM, EmptyResult.ERROR)
+    resources: dict[ResourceKey, PodSeries] = {}
+    queries: dict[str, tuple[int | None, ...]] = {}
+    for spec in specs:
+        for metric in spec.metrics:
+            if metric.type in ("Resource", "ContainerResource"):
+                key = ResourceKey(metric.resource, metric.container)
+                if key not in resources:
+                    usage = per_pod(reader.matrix(names.usage_query(key), window), window)
+                    requested = per_pod(reader.matrix(names.requests_query(key), window), window)
+                    resources[key] = PodSeries(usage, requested)
+            elif metric.type == "Prometheus" and metric.prometheus is not None:
+                block = metric.prometheus
+                if block.query not in queries:
+                    queries[block.query] = reduced(
+                        reader.matrix(block.query, window),
+                        window,
+                        Reduction(block.reduction),
+                        EmptyResult(block.empty_result),
+                    )
+    return Trace(
+        times=times,
+        replicas=tuple(None if count is None else round(count / 1000) for count in counts),
+        resources=resources,
+        queries=queries,
+    )
+
+
+__all__ = [
+    "REPLICAS_METRICS",
+    "HistoryError",
+    "RangeReader",
+    "SeriesNames",
+    "Window",
+    "per_pod",
+    "read_trace",
+    "reduced",
+]

@@ -1,0 +1,293 @@
+"""What ``podpilot backtest`` and ``recommend`` share: the specs from ``-f``, the history
+flags (``--prometheus``, ``--from``/``--to``/``--step``, the series names), and the one read
+of the history from Prometheus, with every failure one ``CommandError``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from podpilot.apimachinery.durations import parse_go_duration
+from podpilot.apimachinery.timestamps import format_time, parse_time
+from podpilot.autoscaler.api.conversion import ConversionError, convert_hpa
+from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
+from podpilot.autoscaler.backtest.replay import BacktestError, check_replayable
+from podpilot.autoscaler.backtest.trace import Trace
+from podpilot.autoscaler.sources.prometheus_range import (
+    HistoryError,
+    RangeReader,
+    SeriesNames,
+    Window,
+    read_trace,
+)
+from podpilot.commands.conventions import EXIT_NO_ANSWER, EXIT_USAGE, CommandError, go_duration
+from podpilot.settings import HpaSettings
+
+MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """One Autoscaler (or converted HPA) from ``-f``: its name, manifest and parsed spec."""
+
+    name: str
+    manifest: Mapping[str, Any]
+    spec: AutoscalerSpec
+
+    @property
+    def namespace(self) -> str | None:
+        namespace = (self.manifest.get("metadata") or {}).get("namespace")
+        return str(namespace) if namespace else None
+
+
+def moment(text: str) -> str:
+    """``--from``/``--to``'s type: checked here, resolved against the clock later."""
+    _resolve(text, 0.0)
+    return text
+
+
+def _resolve(text: str, now: float) -> float:
+    """``now``, a duration relative to now (``-2h``, ``-90m``), RFC 3339, or epoch seconds."""
+    if text == "now":
+        return now
+    if text[:1] in "-+":
+        try:
+            return now + parse_go_duration(text)
+        except ValueError:
+            pass
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment_ = parse_time(text)
+    except ValueError:
+        moment_ = None
+    if moment_ is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: write now, a duration from now (-2h, -30m), RFC 3339 "
+            "(2026-12-03T08:00:00Z) or epoch seconds"
+        )
+    return moment_
+
+
+def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    # "--from -2h" as promtool and kubectl users write it: an argument that starts with a
+    # minus and a digit is a value, not an unknown flag (no flag of ours starts so).
+    parser._negative_number_matcher = re.compile(r"^-\d")
+    parser.add_argument(
+        "-f",
+        "--filename",
+        dest="files",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="an Autoscaler or autoscaling/v2 HorizontalPodAutoscaler manifest",
+    )
+    parser.add_argument(
+        "--prometheus",
+        required=True,
+        metavar="URL",
+        help="the Prometheus that holds the history, e.g. http://127.0.0.1:9090",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=moment,
+        default="-1h",
+        metavar="TIME",
+        help="start: now, a duration from now (-2h), RFC 3339 or epoch seconds",
+    )
+    parser.add_argument(
+        "--to", dest="end", type=moment, default="now", metavar="TIME", help="end, as --from"
+    )
+    parser.add_argument(
+        "--step",
+        type=go_duration,
+        default=15.0,
+        metavar="DURATION",
+        help="one evaluation every DURATION (the Autoscaler's period; default 15s)",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="the workload's namespace (default: the manifest's, else default)",
+    )
+    parser.add_argument(
+        "--pod-regex",
+        default=None,
+        metavar="REGEX",
+        help="the workload's pods, as a PromQL regex (default: <target name>-.+)",
+    )
+    parser.add_argument(
+        "--cpu-usage-metric", default=SeriesNames.cpu_usage, metavar="NAME", help="cAdvisor CPU"
+    )
+    parser.add_argument(
+        "--memory-usage-metric",
+        default=SeriesNames.memory_usage,
+        metavar="NAME",
+        help="cAdvisor memory",
+    )
+    parser.add_argument(
+        "--requests-metric",
+        default=SeriesNames.requests,
+        metavar="NAME",
+        help="kube-state-metrics requests per container",
+    )
+    parser.add_argument(
+        "--rate-window",
+        default=SeriesNames.rate_window,
+        metavar="DURATION",
+        help="the rate() window of the CPU counter",
+    )
+    parser.add_argument(
+        "--replicas-query",
+        default="",
+        metavar="PROMQL",
+        help="the workload's replica count (default: kube-state-metrics' "
+        "kube_<kind>_status_replicas of the target)",
+    )
+    hpa = parser.add_argument_group(
+        "HPA-compatible settings (as podpilot run takes them; the pods of a replay are ready "
+        "long before, so the CPU initialization period and readiness delay do not apply)"
+    )
+    hpa.add_argument(
+        "--horizontal-pod-autoscaler-tolerance",
+        dest="hpa_tolerance",
+        type=float,
+        default=HpaSettings.tolerance,
+        metavar="FRACTION",
+        help="ratio of usage to target within which no scaling happens",
+    )
+    hpa.add_argument(
+        "--horizontal-pod-autoscaler-downscale-stabilization",
+        dest="hpa_downscale_stabilization",
+        type=go_duration,
+        default=HpaSettings.downscale_stabilization,
+        metavar="DURATION",
+        help="window of past recommendations a scale-down takes the highest of, unless the "
+        "spec's behavior sets one (default: 5m0s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=go_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="the longest one Prometheus query may take (default 30s)",
+    )
+
+
+def hpa_settings(args: argparse.Namespace) -> HpaSettings:
+    """The HPA settings a replay decides with (the others keep their defaults)."""
+    return HpaSettings(
+        tolerance=args.hpa_tolerance, downscale_stabilization=args.hpa_downscale_stabilization
+    )
+
+
+def load_specs(files: list[str]) -> list[LoadedSpec]:
+    """Every Autoscaler and HPA in ``files``; HPAs are converted as ``podpilot convert``."""
+    loaded: list[LoadedSpec] = []
+    for file in files:
+        try:
+            with open(file, encoding="utf-8") as stream:
+                documents = [doc for doc in yaml.load_all(stream, Loader=_LOADER) if doc]
+        except (OSError, yaml.YAMLError) as error:
+            raise CommandError(f"{file}: cannot read: {error}") from None
+        for document in documents:
+            if not isinstance(document, Mapping):
+                raise CommandError(f"{file}: not a Kubernetes object")
+            try:
+                manifest = _autoscaler(document)
+                spec = parse_spec(manifest.get("spec") or {})
+                check_replayable(spec)
+            except KeyError as error:
+                raise CommandError(f"{file}: spec.{error.args[0]} is required") from None
+            except (ConversionError, SpecError, BacktestError, ValueError) as error:
+                raise CommandError(f"{file}: {error}") from None
+            name = Path(file).name
+            if len(documents) > 1:
+                name += f"#{(manifest.get('metadata') or {}).get('name', len(loaded))}"
+            loaded.append(LoadedSpec(name, manifest, spec))
+    if not loaded:
+        raise CommandError("no Autoscaler or HorizontalPodAutoscaler found in the input")
+    targets = {(s.spec.target.kind, s.spec.target.name) for s in loaded}
+    if len(targets) > 1:
+        raise CommandError(
+            "the specs scale different workloads ("
+            + ", ".join(f"{kind}/{name}" for kind, name in sorted(targets))
+            + "): a backtest replays one workload's history"
+        )
+    return loaded
+
+
+def _autoscaler(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    kind = document.get("kind")
+    if kind == "HorizontalPodAutoscaler":
+        return convert_hpa(document).autoscaler
+    if kind == "Autoscaler":
+        return document
+    raise ValueError(f"kind {kind!r} is neither an Autoscaler nor a HorizontalPodAutoscaler")
+
+
+def window(args: argparse.Namespace, now: float | None = None) -> Window:
+    """``--from``/``--to``/``--step`` against the clock, in whole seconds."""
+    now = time.time() if now is None else now
+    start = math.floor(_resolve(args.start, now))
+    end = math.floor(_resolve(args.end, now))
+    if args.step <= 0:
+        raise CommandError("--step must be positive", EXIT_USAGE)
+    if end <= start:
+        raise CommandError(
+            f"--to ({format_time(end)}) must be after --from ({format_time(start)})", EXIT_USAGE
+        )
+    if (end - start) / args.step + 1 > MAX_POINTS:
+        raise CommandError(
+            f"{(end - start) / args.step + 1:.0f} steps: Prometheus answers at most "
+            f"{MAX_POINTS} points per series; raise --step or narrow --from/--to",
+            EXIT_USAGE,
+        )
+    return Window(float(start), float(end), float(args.step))
+
+
+def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window) -> Trace:
+    """The trace every spec replays over, in one pass of range queries."""
+    first = specs[0]
+    namespace = args.namespace or first.namespace or "default"
+    names = SeriesNames(
+        namespace=namespace,
+        pod_regex=args.pod_regex or f"{first.spec.target.name}-.+",
+        cpu_usage=args.cpu_usage_metric,
+        memory_usage=args.memory_usage_metric,
+        requests=args.requests_metric,
+        rate_window=args.rate_window,
+        replicas_query=args.replicas_query,
+    )
+    reader = RangeReader(args.prometheus, timeout=args.timeout)
+    try:
+        return read_trace(reader, [loaded.spec for loaded in specs], names, span)
+    except HistoryError as error:
+        status = EXIT_NO_ANSWER if error.kind in ("unreachable", "timeout") else 1
+        raise CommandError(str(error), status) from None
+    finally:
+        reader.close()
+
+
+__all__ = [
+    "LoadedSpec",
+    "add_history_arguments",
+    "hpa_settings",
+    "load_specs",
+    "moment",
+    "read_history",
+    "window",
+]

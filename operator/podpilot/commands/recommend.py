@@ -1,0 +1,164 @@
+"""``podpilot recommend``: the cheapest spec that keeps the load under a ceiling, over history.
+
+The candidates (``autoscaler.backtest.candidates``: targets, min, max and behavior around the
+given spec) are replayed over the same history as ``podpilot backtest`` reads; the one with the
+fewest replica-minutes whose load stays under ``--ceiling`` wins. The output is the
+recommended manifest (ready for ``kubectl apply -f -``) with the evidence beside it: as YAML
+comments with ``-o yaml``, as a field with ``-o json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from typing import Any
+
+import yaml
+
+from podpilot.apimachinery.timestamps import format_time
+from podpilot.autoscaler.backtest import summary
+from podpilot.autoscaler.backtest.search import Evaluated, Recommendation, recommend
+from podpilot.commands import backtest_inputs, backtest_plot
+from podpilot.commands.backtest import EXIT_STATUS_EXTRA, format_table
+from podpilot.commands.conventions import (
+    EXIT_OK,
+    EXIT_USAGE,
+    YAML_DUMPER,
+    CommandError,
+    add_output_arguments,
+    go_duration_text,
+    render,
+    write_output,
+)
+
+OUTPUT_FORMATS = ("yaml", "json")
+COLUMNS = ("", "REPLICA-MINUTES", "OVER-CEILING", "SCALE-EVENTS", "PEAK-LOAD", "SPEC")
+
+
+def fraction(text: str) -> float:
+    """A fraction, or a percentage with ``%``."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        message = f"{text!r} is not a fraction (0.8) or percentage (80%)"
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    backtest_inputs.add_history_arguments(parser)
+    parser.add_argument(
+        "--ceiling",
+        type=fraction,
+        required=True,
+        metavar="FRACTION",
+        help="the highest load to allow: the fraction of requests a Resource metric may use "
+        "(0.8 or 80%%), for a Prometheus metric the fraction of the given spec's target",
+    )
+    parser.add_argument(
+        "--allowed-over",
+        type=fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="the share of the time the load may exceed the ceiling (default 0: never)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        default=None,
+        help="write the plot (actual, given, recommended) to PATH.png and PATH.svg",
+    )
+    add_output_arguments(parser, OUTPUT_FORMATS, default="yaml")
+    parser.epilog = (parser.epilog or "").replace("  130", EXIT_STATUS_EXTRA + "  130", 1)
+
+
+def run(args: argparse.Namespace) -> int:
+    specs = backtest_inputs.load_specs(args.files)
+    if len(specs) != 1:
+        raise CommandError("recommend takes one spec (one -f with one document)", EXIT_USAGE)
+    loaded = specs[0]
+    span = backtest_inputs.window(args)
+    if args.plot:
+        backtest_plot.check_available()
+    trace = backtest_inputs.read_history(args, specs, span)
+    found = recommend(
+        loaded.manifest.get("spec") or {},
+        trace,
+        ceiling=args.ceiling,
+        allowed_over=args.allowed_over,
+        settings=backtest_inputs.hpa_settings(args),
+    )
+    if args.plot:
+        reference = f"{loaded.spec.target.kind}/{loaded.spec.target.name}"
+        title = (
+            f"recommend for {reference} (ceiling {args.ceiling:.0%}), "
+            f"{format_time(span.start)} to {format_time(span.end)}"
+        )
+        chosen = [found.original.replay]
+        if found.best is not None and found.best is not found.original:
+            chosen.append(found.best.replay)
+        backtest_plot.save(backtest_plot.figure(chosen, title), args.plot)
+    if found.best is None:
+        closest = min(found.evaluated, key=lambda item: item.summary.seconds_over_ceiling or 0.0)
+        raise CommandError(
+            f"no candidate keeps the load under {args.ceiling:.0%} for all but "
+            f"{args.allowed_over:.0%} of the time; the closest ({closest.candidate.label}) is "
+            f"over it for {go_duration_text(closest.summary.seconds_over_ceiling or 0.0)}"
+        )
+    manifest = _manifest(loaded.manifest, found.best)
+    evidence = _evidence(found)
+    if args.output == "json":
+        text = render({"recommended": manifest, "evidence": evidence}, "json")
+    else:
+        table = format_table(_rows(found), COLUMNS)
+        comments = "".join(f"# {line}".rstrip() + "\n" for line in table.splitlines())
+        body = yaml.dump(manifest, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False)
+        text = comments + body
+    write_output(text, args.output_file)
+    return EXIT_OK
+
+
+def _manifest(given: Any, best: Evaluated) -> dict[str, Any]:
+    manifest = copy.deepcopy(dict(given))
+    manifest.pop("status", None)
+    manifest["spec"] = copy.deepcopy(dict(best.candidate.raw))
+    return manifest
+
+
+def _rows(found: Recommendation) -> list[list[str]]:
+    assert found.best is not None
+    actual = summary.actual(found.original.replay, found.ceiling)
+    rows = [_row("actual", actual, "history")]
+    rows.append(_row("given", found.original.summary, found.original.candidate.label))
+    rows.append(_row("recommended", found.best.summary, found.best.candidate.label))
+    return rows
+
+
+def _row(label: str, figures: summary.Summary, spec: str) -> list[str]:
+    peak = figures.peak_load
+    return [
+        label,
+        f"{figures.replica_minutes:.1f}",
+        go_duration_text(figures.seconds_over_ceiling or 0.0),
+        str(figures.scale_events),
+        "-" if peak is None else f"{peak:.0%}",
+        spec,
+    ]
+
+
+def _evidence(found: Recommendation) -> dict[str, Any]:
+    assert found.best is not None
+    return {
+        "ceiling": found.ceiling,
+        "allowedSecondsOverCeiling": found.allowed_seconds,
+        "candidates": len(found.evaluated),
+        "actual": summary.actual(found.original.replay, found.ceiling).as_dict(),
+        "given": found.original.summary.as_dict(),
+        "recommended": {
+            "candidate": found.best.candidate.label,
+            "summary": found.best.summary.as_dict(),
+            "replicas": list(found.best.replay.replicas),
+        },
+    }

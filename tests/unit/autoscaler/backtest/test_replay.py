@@ -1,0 +1,139 @@
+"""The replay is the operator's own decision: step by step, the same replica curve as
+``policy.plan.decide`` called directly; a missing value is a failed read; the search picks the
+cheapest candidate under the ceiling."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from tests import backtest_history as known
+
+from podpilot.autoscaler.api.conversion import convert_hpa
+from podpilot.autoscaler.api.result import Action
+from podpilot.autoscaler.api.spec import parse_spec
+from podpilot.autoscaler.backtest.replay import BacktestError, observe, replay
+from podpilot.autoscaler.backtest.search import recommend
+from podpilot.autoscaler.backtest.summary import simulated
+from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey
+from podpilot.autoscaler.engine import (
+    ContainerSpec,
+    PodInfo,
+    PodMetric,
+    ReadyCondition,
+    resource_utilization_replicas,
+)
+from podpilot.settings import HpaSettings
+
+TIMES = [1_800_000_000.0 + i * known.STEP for i in range(len(known.LOAD))]
+MANIFESTS: dict[str, dict[str, Any]] = {
+    "autoscaler": known.autoscaler(),
+    "hpa": convert_hpa(known.hpa()).autoscaler,
+    "prometheus": known.queue_autoscaler(),
+}
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_the_replay_is_decide_step_by_step(kind: str) -> None:
+    manifest = MANIFESTS[kind]
+    replayed = replay(parse_spec(manifest["spec"]), known.known_trace(TIMES))
+
+    expected = known.reference_curve(manifest, TIMES)
+    assert list(replayed.replicas) == expected
+    assert len(set(expected)) >= 3, "the known trace must make the spec scale both ways"
+    assert [step.desired for step in replayed.steps[:-1]] == expected[1:]
+
+
+def test_the_cpu_plateau_reaches_max_replicas_and_utilization_is_usage_over_requests() -> None:
+    replayed = replay(parse_spec(known.autoscaler()["spec"]), known.known_trace(TIMES))
+    assert max(replayed.replicas) == 10
+    first = replayed.steps[0]
+    # 1.2 cores over 4 pods requesting 0.5 each: 60 % used, exactly the target
+    assert first.loads == (pytest.approx(0.6),)
+    assert first.ratios == (pytest.approx(1.0),)
+    assert first.actual_loads == (pytest.approx(0.6),)
+
+
+def test_a_step_without_samples_is_a_failed_read_and_holds_the_count() -> None:
+    trace = known.known_trace(TIMES)
+    series = trace.resources[ResourceKey("cpu")]
+    usage = list(series.usage)
+    usage[10] = {}
+    holey = dataclasses.replace(
+        trace, resources={ResourceKey("cpu"): PodSeries(tuple(usage), series.requests)}
+    )
+    replayed = replay(parse_spec(known.autoscaler()["spec"]), holey)
+    step = replayed.steps[10]
+    assert step.action is Action.HELD
+    assert step.desired == step.replicas
+    assert step.ratios == (None,)
+
+
+def test_a_metric_type_without_history_is_refused() -> None:
+    manifest = known.autoscaler()
+    manifest["spec"]["metrics"] = [
+        {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": "rps"},
+                "target": {"type": "AverageValue", "averageValue": "10"},
+            },
+        }
+    ]
+    with pytest.raises(BacktestError, match="Pods"):
+        replay(parse_spec(manifest["spec"]), known.known_trace(TIMES))
+
+
+def test_recommend_picks_the_cheapest_candidate_under_the_ceiling() -> None:
+    trace = known.known_trace(TIMES)
+    found = recommend(known.autoscaler()["spec"], trace, ceiling=0.8, allowed_over=0.1)
+
+    assert found.best is not None
+    allowed = 0.1 * len(TIMES) * known.STEP
+    assert found.allowed_seconds == allowed
+    acceptable = [e for e in found.evaluated if (e.summary.seconds_over_ceiling or 0) <= allowed]
+    assert found.best in acceptable
+    assert all(found.best.summary.replica_minutes <= e.summary.replica_minutes for e in acceptable)
+    assert len(found.evaluated) > 20
+    # The evidence is a replay like any other.
+    again = replay(found.best.candidate.spec, trace)
+    assert simulated(again, 0.8) == found.best.summary
+
+
+def test_a_recorded_pod_without_a_sample_is_a_missing_pod_to_the_engine() -> None:
+    """At the recorded count the recorded pods are replayed as they were: web-3 has no
+    sample at the plateau, so the engine's missing-pod rule decides (on a scale-up a missing
+    pod counts as using nothing), exactly as on the pods and samples built here."""
+    trace = known.known_trace(TIMES)
+    series = trace.resources[ResourceKey("cpu")]
+    usage = [dict(step) for step in series.usage]
+    index = 12
+    del usage[index]["web-3"]
+    holey = dataclasses.replace(
+        trace, resources={ResourceKey("cpu"): PodSeries(tuple(usage), series.requests)}
+    )
+    spec = parse_spec(known.autoscaler()["spec"])
+    now = TIMES[index]
+    pods = [
+        PodInfo(
+            name=f"web-{i}",
+            start_time=now - 86400,
+            ready=ReadyCondition(True, now - 86400),
+            containers=(ContainerSpec("app", {"cpu": 500}),),
+        )
+        for i in range(4)
+    ]
+    expected = resource_utilization_replicas(
+        current_replicas=4,
+        target_utilization=60,
+        resource="cpu",
+        pods=pods,
+        metrics={name: PodMetric(value, now) for name, value in usage[index].items()},
+        now=now,
+    )
+    observed = observe(spec, holey, index, 4, HpaSettings()).metrics[0].outcome.proposal
+    assert observed == expected
+    # Each sampled pod uses 800m of 500m (160 %); with the missing pod at 0 the four pods use
+    # 120 %, so ceil(4 * 120 / 60) = 8, where all four samples would give ceil(4 * 160 / 60).
+    assert expected.replicas == 8
