@@ -37,7 +37,7 @@ from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
-from podpilot.kube.scale import ScaleClient, ScaleError, WriteHooks
+from podpilot.kube.scale import ScaleClient
 from podpilot.observability import autoscaler_metrics
 
 PLURAL = "autoscalers"
@@ -49,20 +49,6 @@ STANDBY_POLL_SECONDS = 1.0
 
 def configure(settings: kopf.OperatorSettings) -> None:
     """Nothing of kopf's settings is the Autoscaler's own."""
-
-
-class LeaderOnlyScaleClient(ScaleClient):
-    """Refuses a ``/scale`` write once this replica no longer holds the Lease: an evaluation
-    that began while leading may end after a fence, and its patch must not go out then."""
-
-    def __init__(self, runtime: Runtime, discovery: Discovery, hooks: WriteHooks) -> None:
-        super().__init__(runtime.api(), discovery, hooks=hooks)
-        self._runtime = runtime
-
-    async def set_replicas(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._runtime.may_act():
-            raise ScaleError("NotLeader", "this replica no longer holds the leader Lease")
-        return await super().set_replicas(*args, **kwargs)
 
 
 async def start(runtime: Runtime) -> None:
@@ -80,7 +66,14 @@ async def start(runtime: Runtime) -> None:
 
     controller = Controller(
         services=Services(
-            scale=LeaderOnlyScaleClient(runtime, discovery, scale_write_hooks(os.environ)),
+            scale=ScaleClient(
+                clients,
+                discovery,
+                hooks=scale_write_hooks(os.environ),
+                # A patch goes out only while this replica leads: an evaluation that began
+                # while leading may end after a fence.
+                may_write=runtime.may_act,
+            ),
             sources=MetricSources.build(
                 clients,
                 discovery,

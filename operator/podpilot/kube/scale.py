@@ -56,6 +56,10 @@ class ScaleApi(Protocol):
     def patch_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
+class WriteNotAllowedError(Exception):
+    """``may_write`` said no when the patch was about to go out."""
+
+
 @dataclass(frozen=True)
 class WriteHooks:
     """Test hooks around a ``/scale`` patch, by target namespace (``app/fault_hooks.py``);
@@ -103,12 +107,22 @@ class ScaleClient:
         discovery: Discovery,
         api: ScaleApi | None = None,
         hooks: WriteHooks | None = None,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self._clients = clients
         self._discovery = discovery
         self._api: ScaleApi = api or kubernetes.client.CustomObjectsApi(clients.kubernetes)
         self._own_writes = OwnWrites()
         self._hooks = hooks or WriteHooks()
+        self._may_write = may_write
+
+    def _patch_if_allowed(self, *args: Any, **kwargs: Any) -> Any:
+        """The patch, in the pool's thread: ``may_write`` is asked there, right before the
+        request goes out, because a call can wait for a free thread long enough for this
+        replica to lose the leader Lease meanwhile."""
+        if not self._may_write():
+            raise WriteNotAllowedError("this replica no longer holds the leader Lease")
+        return self._api.patch_namespaced_custom_object_scale(*args, **kwargs)
 
     def _no_answer(self, error: BaseException) -> str:
         return no_answer(error, self._clients.server, self._clients.timeouts)
@@ -191,7 +205,7 @@ class ScaleClient:
             await self._hooks.before_patch(namespace)
         try:
             await self._clients.call(
-                self._api.patch_namespaced_custom_object_scale,
+                self._patch_if_allowed,
                 group,
                 version,
                 namespace,
@@ -201,6 +215,8 @@ class ScaleClient:
                 field_manager=FIELD_MANAGER,
                 _content_type=MERGE_PATCH,
             )
+        except WriteNotAllowedError as error:
+            raise ScaleError("NotLeader", str(error)) from error
         except kubernetes.client.ApiException as error:
             failure = ScaleConflictError if error.status == CONFLICT else ScaleError
             raise failure(

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, cast
 
 import pytest
@@ -152,3 +155,58 @@ def test_write_hooks_run_around_the_patch_for_its_namespace() -> None:
     with pytest.raises(ScaleConflictError):
         asyncio.run(failing.set_replicas("team", "apps/v1", "Deployment", "web", 5, "9"))
     assert calls == ["before team"]  # no crash hook after a patch that did not apply
+
+
+class OneThreadClients:
+    """``ApiClients.call`` on a pool of one thread, as a busy pool looks to one more call."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1)
+
+    async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, partial(function, *args, **kwargs))
+
+
+def test_a_patch_that_waited_for_a_thread_past_a_fence_is_not_sent() -> None:
+    api, leading, busy = Deployments(), threading.Event(), threading.Event()
+    leading.set()
+    clients = OneThreadClients()
+    scale = ScaleClient(
+        cast(ApiClients, clients), cast(Discovery, OneKind()), api=api, may_write=leading.is_set
+    )
+
+    async def scenario() -> ScaleError:
+        blocker = asyncio.get_running_loop().run_in_executor(clients.pool, busy.wait, 5.0)
+        write = asyncio.ensure_future(
+            scale.set_replicas("team", "apps/v1", "Deployment", "web", 5, "1")
+        )
+        await asyncio.sleep(0.05)  # the patch now waits for the one thread
+        leading.clear()  # the Lease is lost meanwhile
+        busy.set()
+        await blocker
+        with pytest.raises(ScaleError) as refused:
+            await write
+        return refused.value
+
+    try:
+        refusal = asyncio.run(scenario())
+    finally:
+        clients.pool.shutdown()
+
+    assert refusal.reason == "NotLeader"
+    assert api.patches == []
+
+
+def test_a_patch_goes_out_while_may_write_says_so() -> None:
+    api = Deployments()
+    scale = ScaleClient(
+        cast(ApiClients, InlineClients()),
+        cast(Discovery, OneKind()),
+        api=api,
+        may_write=lambda: True,
+    )
+
+    asyncio.run(scale.set_replicas("team", "apps/v1", "Deployment", "web", 5, "1"))
+
+    assert len(api.patches) == 1
