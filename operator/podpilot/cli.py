@@ -22,6 +22,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("podpilot.commands.run", "run the operator (all controllers) in the foreground"),
     "convert": ("podpilot.commands.convert", "turn HPA manifests into Autoscaler manifests"),
     "explain": ("podpilot.commands.explain", "print Autoscalers' last decisions in words"),
+    "takeover": (
+        "podpilot.commands.takeover",
+        "hand a workload from its HPA to an Autoscaler (or back, --undo)",
+    ),
 }
 
 
