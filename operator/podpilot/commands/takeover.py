@@ -297,15 +297,9 @@ class Session:
     def activate(
         self, autoscaler: Mapping[str, Any], annotations: Mapping[str, str]
     ) -> dict[str, Any]:
-        """Active and seeded in one write, at the version read (a concurrent edit fails it)."""
-        metadata = autoscaler["metadata"]
-        patch = {
-            "metadata": {
-                "annotations": annotations,
-                "resourceVersion": metadata["resourceVersion"],
-            },
-            "spec": {"mode": "Active"},
-        }
+        """Active and seeded in one write. Not conditional on the version read: a shadowing
+        Autoscaler's status (and so its resourceVersion) changes at every evaluation."""
+        patch = {"metadata": {"annotations": dict(annotations)}, "spec": {"mode": "Active"}}
         return self.patch_autoscaler(autoscaler, patch)
 
     def patch_autoscaler(

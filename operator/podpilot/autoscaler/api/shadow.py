@@ -7,8 +7,9 @@ saw it, and the tally (evaluations compared, agreed, the last disagreement) is k
 
 A comparison is made only when both sides computed a recommendation from their metrics:
 
-- the HPA has seen its current spec (``status.observedGeneration`` is at least
-  ``metadata.generation``) and its ``ScalingActive`` condition is True (it read its metrics);
+- the HPA's ``ScalingActive`` condition is True (its last sync read its metrics) and it has a
+  ``status.desiredReplicas``; should its status have an ``observedGeneration`` (the built-in
+  controller writes none), it must be at least ``metadata.generation``;
 - the Autoscaler's evaluation read its metrics and ended in a count (``NoChange`` or
   ``DryRun``, not ``Held``, ``Failed`` or ``Paused``).
 
@@ -46,9 +47,12 @@ class HpaState:
     @property
     def comparable(self) -> bool:
         """The HPA computed its desired count from its metrics, for its current spec."""
-        if self.desired_replicas is None or self.observed_generation is None:
+        if self.desired_replicas is None:
             return False
-        if self.generation is not None and self.observed_generation < self.generation:
+        # kube-controller-manager's HPA controller never writes observedGeneration; when an
+        # implementation does, it must have seen the current spec.
+        seen, current = self.observed_generation, self.generation
+        if seen is not None and current is not None and seen < current:
             return False
         return any(
             kind == "ScalingActive" and state == "True" for kind, state, _ in self.conditions

@@ -83,11 +83,11 @@ def test_the_watch_keeps_the_hpa_status_the_comparison_needs() -> None:
     [
         (HpaState(2, 2, 3, 4, ACTIVE), True),
         (HpaState(3, 2, 3, 4, ACTIVE), False),  # has not seen its current spec yet
-        (HpaState(2, None, 3, 4, ACTIVE), False),  # never synced
+        (HpaState(2, None, 3, 4, ACTIVE), True),  # kube-controller-manager writes none
         (HpaState(2, 2, 3, None, ACTIVE), False),  # no desired count
         (HpaState(2, 2, 3, 4, (("ScalingActive", "False", "FailedGetResourceMetric"),)), False),
     ],
-    ids=["synced", "new-generation", "never-synced", "no-desired", "metrics-failing"],
+    ids=["synced", "new-generation", "no-observed-generation", "no-desired", "metrics-failing"],
 )
 def test_an_hpa_is_comparable_only_when_it_computed_from_metrics_for_its_spec(
     hpa: HpaState, comparable: bool
