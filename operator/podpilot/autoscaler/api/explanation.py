@@ -43,7 +43,7 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
     lines += [f"  {condition_line(c)}" for c in status.get("conditions") or []]
     shadow = status.get("shadow")
     if isinstance(shadow, Mapping) and shadow.get("hpa"):
-        lines += describe_tally(shadow)
+        lines += describe_tally(shadow, shadowing=spec.get("mode") == "DryRun")
     return "\n".join(lines)
 
 

@@ -222,13 +222,15 @@ def tally_from_status(stored: object) -> ShadowTally | None:
     )
 
 
-def describe_tally(stored: Mapping[str, Any]) -> list[str]:
-    """``status.shadow`` in words, for ``podpilot explain``."""
+def describe_tally(stored: Mapping[str, Any], shadowing: bool = True) -> list[str]:
+    """``status.shadow`` in words, for ``podpilot explain``; ``shadowing`` False once the
+    Autoscaler is Active (the tally is then the record of the takeover)."""
     evaluations = int(stored.get("evaluations") or 0)
     agreed = int(stored.get("agreed") or 0)
     ratio = f" ({100 * agreed / evaluations:.1f}%)" if evaluations else ""
+    verb = "Shadowing" if shadowing else "Shadowed (before it became Active)"
     lines = [
-        f"Shadowing HPA {stored.get('hpa')}: agreed {agreed} of {evaluations} "
+        f"{verb} HPA {stored.get('hpa')}: agreed {agreed} of {evaluations} "
         f"comparable evaluations{ratio}, {stored.get('skipped') or 0} not comparable"
     ]
     last = stored.get("lastDisagreement")

@@ -142,6 +142,14 @@ def test_the_tally_survives_its_status_round_trip_and_explain_tells_it() -> None
     )
     assert "Shadowing HPA web: agreed 9 of 10 comparable evaluations (90.0%)" in text
     assert "HPA 4 (AbleToScale=True (ScaleDownStabilized)" in text
+    active = explain(
+        {
+            "metadata": {"name": "web"},
+            "spec": {"mode": "Active"},
+            "status": {"lastDecision": {"evaluatedAt": "x"}, "shadow": status},
+        }
+    )
+    assert "Shadowed (before it became Active) HPA web: agreed 9 of 10" in active
 
 
 def test_metrics_in_words_cover_each_hpa_metric_type() -> None:
