@@ -85,8 +85,9 @@ def seed_from_hpa(hpa: Mapping[str, Any], now: float) -> TakeoverSeed:
 def seeded_history(
     history: ScalingHistory | None, seed: TakeoverSeed | None, now: float
 ) -> ScalingHistory | None:
-    """``history`` with the seed among its recommendations (once), while it can matter."""
-    if seed is None or now - seed.at >= SEED_LIFETIME:
+    """``history`` with the seed among its recommendations (once), while it can matter: from
+    an hour before its time (a seed written ahead, see docs/autoscaler.md) to an hour after."""
+    if seed is None or abs(now - seed.at) >= SEED_LIFETIME:
         return history
     base = history or ScalingHistory()
     recommendation = TimestampedRecommendation(seed.replicas, seed.at)

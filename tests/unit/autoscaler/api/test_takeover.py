@@ -86,6 +86,9 @@ def test_a_seed_without_history_or_past_its_lifetime() -> None:
     seed = TakeoverSeed(4, NOW)
     assert seeded_history(None, seed, NOW) == ScalingHistory((TimestampedRecommendation(4, NOW),))
     assert seeded_history(None, seed, NOW + SEED_LIFETIME) is None
+    assert seeded_history(None, seed, NOW - SEED_LIFETIME) is None  # a year typed wrong
+    ahead = seeded_history(None, seed, NOW - 60)  # written ahead of the sync: held from then
+    assert ahead == ScalingHistory((TimestampedRecommendation(4, NOW),))
     assert seeded_history(None, None, NOW) is None
 
 
