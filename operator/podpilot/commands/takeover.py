@@ -161,11 +161,17 @@ class Session:
         if hpa is None:
             raise CommandError(f"HorizontalPodAutoscaler {self.namespace}/{name} not found")
         autoscaler = self.shadowing(hpa)
-        if autoscaler is not None and MANIFEST_ANNOTATION in _annotations(autoscaler):
-            taken = autoscaler["metadata"]["name"]
-            raise CommandError(f"Autoscaler {self.namespace}/{taken} already took over an HPA")
+        kept = _annotations(autoscaler or {}).get(MANIFEST_ANNOTATION)
+        # A takeover that stopped before the HPA was deleted (or an HPA applied again since):
+        # the checks were made then; seed again from the HPA as it is, and delete it.
+        resuming = kept is not None and _kept_name(kept) == name
+        if kept is not None and not resuming:
+            taken = (autoscaler or {}).get("metadata", {}).get("name")
+            raise CommandError(
+                f"Autoscaler {self.namespace}/{taken} already took over HPA {_kept_name(kept)}"
+            )
         shadow = (autoscaler or {}).get("status", {}).get("shadow")
-        reason = refusal(shadow, name, args.threshold, args.min_evaluations)
+        reason = None if resuming else refusal(shadow, name, args.threshold, args.min_evaluations)
         if reason is not None and not args.force:
             raise CommandError(f"refusing to take over HPA {name}: {reason}", EXIT_REFUSED)
         seed = seed_from_hpa(hpa, time.time())
@@ -268,7 +274,7 @@ class Session:
         """The Autoscaler keeping HPA ``name``'s manifest."""
         for autoscaler in self.autoscalers():
             kept = _annotations(autoscaler).get(MANIFEST_ANNOTATION)
-            if kept and (json.loads(kept).get("metadata") or {}).get("name") == name:
+            if kept and _kept_name(kept) == name:
                 return autoscaler
         return None
 
@@ -405,6 +411,16 @@ def _api_message(error: Any) -> str:
     if isinstance(body, Mapping) and body.get("message"):
         return str(body["message"])
     return str(error.reason)
+
+
+def _kept_name(kept: str) -> str | None:
+    """The name in a kept manifest annotation (None when it does not parse)."""
+    try:
+        manifest = json.loads(kept)
+    except ValueError:
+        return None
+    metadata = manifest.get("metadata") if isinstance(manifest, Mapping) else None
+    return str(metadata.get("name")) if isinstance(metadata, Mapping) else None
 
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:

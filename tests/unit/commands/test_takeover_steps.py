@@ -180,11 +180,21 @@ def test_undo_stops_the_autoscaler_before_it_creates_the_hpa_then_drops_the_reco
     assert message.endswith("is DryRun")
 
 
-def test_a_second_takeover_is_refused() -> None:
+def test_an_interrupted_takeover_resumes_and_another_hpa_is_refused() -> None:
     from podpilot.commands.conventions import CommandError
 
-    world = World([hpa("7", 5, 3)], [shadowing(40, 40)])
-    session(world).take_over("web", options())
-    world.deleted = False  # the HPA is back (applied again by someone)
-    with pytest.raises(CommandError, match="already took over an HPA"):
-        session(world).take_over("web", options())
+    world = World([hpa("7", 5, 3)], [shadowing(2, 1)])  # a tally that would be refused
+    session(world).take_over("web", options(force=True))
+    world.deleted = False  # the delete did not happen (or the HPA was applied again)
+    world.hpas = [hpa("9", 6, 6)]
+    world.log.clear()
+    session(world).take_over("web", options())  # no --force needed: the checks were made
+    assert steps(world) == [
+        "patch autoscaler", "event TakeoverSeeded", "delete hpa", "event HpaDeleted",
+    ]  # fmt: skip
+    assert world.log[2] == ("delete hpa", "9")
+    other = hpa("3", 2, 2)
+    other["metadata"]["name"] = "web-2"
+    world.hpas, world.deleted = [other], False
+    with pytest.raises(CommandError, match=r"already took over HPA web$"):
+        session(world).take_over("web-2", options(force=True))
