@@ -30,6 +30,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "podpilot.commands.recommend",
         "search the spec that keeps load under a ceiling at the fewest replica-minutes",
     ),
+    "takeover": (
+        "podpilot.commands.takeover",
+        "hand a workload from its HPA to an Autoscaler (or back, --undo)",
+    ),
 }
 
 

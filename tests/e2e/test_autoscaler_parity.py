@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -72,9 +75,12 @@ def columns(kubectl: Kubectl, kind: str, namespace: str) -> dict[str, str]:
     }
 
 
-def test_dry_run_autoscaler_recommends_what_the_builtin_hpa_does(
+def test_dry_run_autoscaler_shadows_the_builtin_hpa_then_takes_over_and_gives_back(
     kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
 ) -> None:
+    """(a) A DryRun twin recommends what the HPA does under a changing load, and its shadow
+    tally says so; (b) ``podpilot takeover`` in the middle of the HPA's downscale window does
+    not scale down early; (c) ``--undo`` creates the HPA exactly as it was, and it scales."""
     apply(kubectl, namespace, deployment("web", 2, usage_cpu="50m"), HPA, dry_run_twin(HPA))
     wait_ready(kubectl_json, namespace, "web", 2)
 
@@ -87,11 +93,10 @@ def test_dry_run_autoscaler_recommends_what_the_builtin_hpa_does(
             spec_replicas(kubectl_json, namespace, "web"),
         )
 
-    for total_millicores, expected in LOAD_STEPS:
-
-        def settled(total: int = total_millicores, want: int = expected) -> bool:
-            spread_load(kubectl, kubectl_json, namespace, total)
-            return recommendations() == (want, want, want)
+    def settle(total_millicores: int, expected: int) -> None:
+        def settled() -> bool:
+            spread_load(kubectl, kubectl_json, namespace, total_millicores)
+            return recommendations() == (expected, expected, expected)
 
         wait_until(
             settled,
@@ -99,6 +104,9 @@ def test_dry_run_autoscaler_recommends_what_the_builtin_hpa_does(
             interval=2,
             what=f"HPA and Autoscaler to settle on {expected} replicas for {total_millicores}m",
         )
+
+    for total_millicores, expected in LOAD_STEPS:
+        settle(total_millicores, expected)
 
     compared = ("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS")
 
@@ -110,6 +118,95 @@ def test_dry_run_autoscaler_recommends_what_the_builtin_hpa_does(
 
     # Both write status on their own schedule, so wait for the two to show the same moment.
     wait_until(same_columns, timeout=60, what="kubectl get hpa and autoscaler to show the same")
+
+    # (a) The tally the twin kept through those steps, in status, metrics and explain.
+    shadow = kubectl_json("get", "autoscaler", "web", "-n", namespace)["status"]["shadow"]
+    evaluations, agreed = shadow["evaluations"], shadow["agreed"]
+    print(f"shadow tally: agreed {agreed} of {evaluations}, {shadow['skipped']} skipped")
+    assert shadow["hpa"] == "web"
+    assert evaluations >= 5
+    assert agreed / evaluations >= 0.5, shadow
+    served = scrape(operator.metrics_url)
+    assert f'podpilot_autoscaler_shadow_evaluations{{name="web",namespace="{namespace}"}}' in served
+    explained = podpilot(operator, "explain", "-n", namespace, "web").stdout
+    assert "Shadowing HPA web: agreed" in explained
+
+    # (b) Up to 4, then down to 50m: the HPA holds 4 through its 30 s downscale window.
+    settle(200, 4)
+    original = kubectl_json("get", "hpa", "web", "-n", namespace)
+    spread_load(kubectl, kubectl_json, namespace, 50)
+    wait_until(
+        lambda: hpa_stabilizing(kubectl_json, namespace),
+        timeout=30,
+        what="the HPA to hold 4 replicas in its downscale window (ScaleDownStabilized)",
+    )
+    took_over_at = time.monotonic()
+    out = podpilot(
+        operator, "takeover", "hpa", "web", "-n", namespace,
+        "--min-evaluations", "5", "--threshold", "0.5",
+    ).stdout  # fmt: skip
+    assert "took over from horizontalpodautoscaler/web" in out
+    assert kubectl("get", "hpa", "web", "-n", namespace, check=False).returncode != 0
+    # The seed keeps 4 for a whole window from the takeover: never earlier than the HPA.
+    while time.monotonic() < took_over_at + DOWNSCALE_WINDOW - 3:
+        assert spec_replicas(kubectl_json, namespace, "web") == 4, "scaled down inside the window"
+        time.sleep(1)
+    wait_until(
+        lambda: spec_replicas(kubectl_json, namespace, "web") == 2,
+        timeout=60,
+        what="the Autoscaler to scale 4 -> 2 once the seeded window has passed",
+    )
+    assert time.monotonic() - took_over_at >= DOWNSCALE_WINDOW - 1
+    ours = kubectl_json("get", "autoscaler", "web", "-n", namespace)
+    assert ours["spec"]["mode"] == "Active"
+    assert {"TakeoverSeeded", "HpaDeleted"} <= event_reasons(kubectl_json, namespace)
+
+    # (c) Undo: the same HPA again, the twin back to DryRun, and the HPA scales.
+    out = podpilot(operator, "takeover", "--undo", "hpa", "web", "-n", namespace).stdout
+    assert "horizontalpodautoscaler/web restored" in out
+    restored = kubectl_json("get", "hpa", "web", "-n", namespace)
+    assert restored["spec"] == original["spec"]
+    for field in ("labels", "annotations"):
+        assert restored["metadata"].get(field) == original["metadata"].get(field)
+    ours = kubectl_json("get", "autoscaler", "web", "-n", namespace)
+    assert ours["spec"]["mode"] == "DryRun"
+    assert "podpilot.io/hpa-manifest" not in ours["metadata"].get("annotations", {})
+    settle(200, 4)
+    assert {"HpaRestored", "TakeoverUndone"} <= event_reasons(kubectl_json, namespace)
+
+
+DOWNSCALE_WINDOW = 30.0  # the dev cluster's --horizontal-pod-autoscaler-downscale-stabilization
+
+
+def hpa_stabilizing(kubectl_json: Json, namespace: str) -> bool:
+    status = kubectl_json("get", "hpa", "web", "-n", namespace).get("status", {})
+    reasons = {c.get("reason") for c in status.get("conditions", [])}
+    return status.get("desiredReplicas") == 4 and "ScaleDownStabilized" in reasons
+
+
+def event_reasons(kubectl_json: Json, namespace: str) -> set[str]:
+    events = kubectl_json(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.kind=Autoscaler"
+    )["items"]
+    return {event.get("reason") for event in events}
+
+
+def podpilot(operator: OperatorProcess, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, with the dev cluster's kubeconfig; its stderr on failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "podpilot", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(operator.cluster.kubeconfig)},
+    )
+    assert done.returncode == 0, f"podpilot {' '.join(argv)}: {done.returncode} {done.stderr}"
+    return done
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+    return body.decode()
 
 
 def test_converted_manifest_explained(

@@ -18,6 +18,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from tests.observability_assets import promtool, requires_promtool
 
 from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason
+from podpilot.autoscaler.api.shadow import ShadowTally
 from podpilot.autoscaler.api.spec import parse_metric
 from podpilot.observability import autoscaler_metrics, flannel_metrics, registry
 from podpilot.observability.autoscaler_metrics import AutoscalerSample, MetricSeries, metric_label
@@ -56,6 +57,7 @@ def every_family() -> Iterator[None]:
                               (MetricSeries("external/queue", 4.0, 2.0),),
                               frozenset({LimitReason.MAX_REPLICAS}))  # fmt: skip
     autoscaler_metrics.AUTOSCALERS.record("example-ns", "example", sample)
+    autoscaler_metrics.RECORDER.shadowed("example-ns", "example", ShadowTally("web", 20, 19))
     yield
     autoscaler_metrics.forget("example-ns", "example")
     for metric, labels in filled:
@@ -110,6 +112,17 @@ def test_the_limited_gauge_has_every_reason_one_only_for_the_active_ones() -> No
     assert REGISTRY.get_sample_value(
         "podpilot_autoscaler_limited", {**labels, "reason": "max_replicas"}
     ) is None  # fmt: skip
+
+
+@pytest.mark.usefixtures("every_family")
+def test_the_shadow_tally_is_served_per_autoscaler_and_forgotten_with_it() -> None:
+    served = scrape()
+    labels = '{name="example",namespace="example-ns"}'
+    assert f"podpilot_autoscaler_shadow_agreement_ratio{labels} 0.95" in served
+    assert f"podpilot_autoscaler_shadow_evaluations{labels} 20.0" in served
+    assert f"podpilot_autoscaler_shadow_agreed{labels} 19.0" in served
+    autoscaler_metrics.forget("example-ns", "example")
+    assert "podpilot_autoscaler_shadow_agreed{" not in scrape()
 
 
 def test_the_leader_gauge_reads_the_elector_at_each_scrape() -> None:

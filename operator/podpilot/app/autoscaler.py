@@ -189,7 +189,10 @@ async def _evaluate_until_stopped(
             # The spec and generation as they are now: kopf keeps the body current.
             spec, generation = body.get("spec", {}), meta.get("generation")
             wakeup.evaluating(generation)
-            return await run_once(current, controller, spec, generation, watched, post, logger)
+            annotations = meta.get("annotations") or {}
+            return await run_once(
+                current, controller, spec, generation, watched, post, logger, annotations
+            )
 
         await run_until_stopped(
             loop,

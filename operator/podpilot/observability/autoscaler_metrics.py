@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason, limit_reasons
 from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.shadow import ShadowTally
 from podpilot.autoscaler.api.spec import AutoscalerSpec, MetricSpec
 from podpilot.observability.registry import REGISTRY
 
@@ -145,6 +146,16 @@ PER_METRIC: tuple[tuple[str, str, Callable[[MetricSeries], float | None]], ...] 
      "metric's name.", lambda m: m.target),
 )  # fmt: skip
 
+SHADOW: tuple[tuple[str, str, Callable[[ShadowTally], float | None]], ...] = (
+    ("shadow_agreement_ratio", "A DryRun Autoscaler shadowing an HPA: the share of comparable "
+     "evaluations whose desired count equalled the HPA's (status.shadow).",
+     lambda t: t.agreement_ratio),
+    ("shadow_evaluations", "A DryRun Autoscaler shadowing an HPA: evaluations compared with "
+     "the HPA's desired count since it began shadowing it.", lambda t: t.evaluations),
+    ("shadow_agreed", "A DryRun Autoscaler shadowing an HPA: compared evaluations whose "
+     "desired count equalled the HPA's.", lambda t: t.agreed),
+)  # fmt: skip
+
 
 class AutoscalerCollector(Collector):
     """Every Autoscaler's series, rendered at scrape time from one small sample each.
@@ -160,12 +171,20 @@ class AutoscalerCollector(Collector):
 
     def __init__(self) -> None:
         self._samples: dict[tuple[str, str], AutoscalerSample] = {}
+        self._shadows: dict[tuple[str, str], ShadowTally] = {}
 
     def record(self, namespace: str, name: str, sample: AutoscalerSample) -> None:
         self._samples[(namespace, name)] = sample
 
+    def record_shadow(self, namespace: str, name: str, tally: ShadowTally | None) -> None:
+        if tally is None:
+            self._shadows.pop((namespace, name), None)
+        else:
+            self._shadows[(namespace, name)] = tally
+
     def forget(self, namespace: str, name: str) -> None:
         self._samples.pop((namespace, name), None)
+        self._shadows.pop((namespace, name), None)
 
     def collect(self) -> Iterator[Metric]:
         samples = dict(self._samples)  # one C-level copy: the event loop keeps recording
@@ -194,6 +213,16 @@ class AutoscalerCollector(Collector):
                     number = metric_value_of(series)
                     if number is not None:
                         family.add_metric([namespace, name, series.label], number)
+            yield family
+        shadows = dict(self._shadows)
+        for suffix, help_text, tally_value_of in SHADOW:
+            family = GaugeMetricFamily(
+                f"podpilot_autoscaler_{suffix}", help_text, labels=["namespace", "name"]
+            )
+            for (namespace, name), tally in shadows.items():
+                tally_number = tally_value_of(tally)
+                if tally_number is not None:
+                    family.add_metric([namespace, name], tally_number)
             yield family
 
 
@@ -316,6 +345,9 @@ class AutoscalerRecorder:
 
     def reaction(self, direction: str, seconds: float) -> None:
         REACTION_SECONDS.labels(direction).observe(seconds)
+
+    def shadowed(self, namespace: str, name: str, tally: ShadowTally | None) -> None:
+        AUTOSCALERS.record_shadow(namespace, name, tally)
 
     def forget(self, namespace: str, name: str) -> None:
         forget(namespace, name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .shadow import describe_tally
+
 
 def explain(autoscaler: Mapping[str, Any]) -> str:
     """The last decision of an Autoscaler object, as readable lines."""
@@ -39,6 +41,9 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
         lines += [f"  {line}" for line in trace["explanation"]]
     lines.append(f"Result: {trace.get('action')}: {trace.get('actionMessage', '')}")
     lines += [f"  {condition_line(c)}" for c in status.get("conditions") or []]
+    shadow = status.get("shadow")
+    if isinstance(shadow, Mapping) and shadow.get("hpa"):
+        lines += describe_tally(shadow, shadowing=spec.get("mode") == "DryRun")
     return "\n".join(lines)
 
 

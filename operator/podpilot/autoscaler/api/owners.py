@@ -11,8 +11,10 @@ exempt, and no one's other owner.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
+
+from .shadow import HpaState, hpa_state
 
 AMBIGUOUS_SCALE_TARGET: Final = "AmbiguousScaleTarget"
 HPA_KIND: Final = "HorizontalPodAutoscaler"
@@ -45,17 +47,21 @@ class ScaleTarget:
 
 @dataclass(frozen=True, slots=True)
 class HpaTarget:
-    """What the HPA watch keeps of each HorizontalPodAutoscaler."""
+    """What the HPA watch keeps of each HorizontalPodAutoscaler: its target, and its status
+    for a shadowing DryRun Autoscaler (``shadow.py``)."""
 
     kind: str
     name: str
+    state: HpaState = field(default_factory=HpaState)
 
 
 def hpa_target(hpa: Mapping[str, Any]) -> HpaTarget:
     """An ``autoscaling/v2`` HorizontalPodAutoscaler as the HPA watch keeps it."""
     spec: Mapping[str, Any] = hpa.get("spec") or {}
     reference: Mapping[str, Any] = spec.get("scaleTargetRef") or {}
-    return HpaTarget(str(reference.get("kind") or ""), str(reference.get("name") or ""))
+    return HpaTarget(
+        str(reference.get("kind") or ""), str(reference.get("name") or ""), hpa_state(hpa)
+    )
 
 
 class OwnerIndex:
@@ -69,6 +75,7 @@ class OwnerIndex:
     def __init__(self) -> None:
         self._targets: dict[ScaleOwner, ScaleTarget] = {}
         self._owners: dict[ScaleTarget, set[ScaleOwner]] = {}
+        self._hpas: dict[ObjectKey, HpaState] = {}
 
     def __len__(self) -> int:
         return len(self._targets)
@@ -77,9 +84,23 @@ class OwnerIndex:
         namespace, name = key
         owner = ScaleOwner(HPA_KIND, namespace, name)
         self._set(owner, ScaleTarget(namespace, target.kind, target.name))
+        self._hpas[key] = target.state
 
     def remove(self, key: ObjectKey) -> None:
         self._drop(ScaleOwner(HPA_KIND, *key))
+        self._hpas.pop(key, None)
+
+    def hpa(self, target: ScaleTarget) -> tuple[str, HpaState] | None:
+        """The HPA that scales ``target`` (the first by name when several do), with its
+        status as last watched; None when no HPA does."""
+        names = sorted(
+            owner.name
+            for owner in self._owners.get(target, ())
+            if owner.kind == HPA_KIND and (owner.namespace, owner.name) in self._hpas
+        )
+        if not names:
+            return None
+        return names[0], self._hpas[(target.namespace, names[0])]
 
     def claim(self, namespace: str, name: str, kind: str, target: str, active: bool) -> None:
         """Autoscaler ``namespace/name`` scales ``kind/target`` (an owner only when Active)."""

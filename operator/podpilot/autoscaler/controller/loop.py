@@ -24,15 +24,23 @@ from podpilot.autoscaler.api.owners import (
     other_owners,
 )
 from podpilot.autoscaler.api.result import Action, EvaluationResult, Event
+from podpilot.autoscaler.api.shadow import (
+    ShadowTally,
+    tally_after,
+    tally_from_status,
+    tally_to_status,
+)
 from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode, SpecError, parse_spec
 from podpilot.autoscaler.api.status import (
     carried_over,
+    format_targets,
     history_from_status,
     pending_rescale_from_status,
     render_status,
     status_key,
     without_timestamps,
 )
+from podpilot.autoscaler.api.takeover import SEED_ANNOTATION, TakeoverSeed, seeded_history
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.coalescing import CoalescingWriter
@@ -111,6 +119,7 @@ class AutoscalerLoop:
     posted: dict[str, str] = field(default_factory=dict)
     failures: int = 0
     change_seen_at: float | None = None  # first evaluation that wanted the pending change
+    shadow: ShadowTally | None = None  # DryRun beside an HPA: the comparisons (status.shadow)
     heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
 
     def __post_init__(self) -> None:
@@ -152,6 +161,7 @@ class AutoscalerLoop:
             written=WrittenStatus.of(status) if found else None,
             written_at=max(evaluated_at or 0.0, now - HEARTBEAT_SECONDS / 2) if found else 0.0,
             persisted=persisted,
+            shadow=tally_from_status(status.get("shadow")),
         )
 
     def events_to_post(self, result: EvaluationResult) -> list[Event]:
@@ -210,8 +220,13 @@ async def run_once(
     watched: Watched,
     post: PostEvent,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    annotations: Mapping[str, str] | None = None,
 ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
-    """One evaluation with its status write and events; returns what it decided."""
+    """One evaluation with its status write and events; returns what it decided.
+
+    ``annotations`` are the Autoscaler's: a takeover's seed (``api/takeover.py``) is folded
+    into the stabilization history before deciding.
+    """
     _check_pending(loop, logger)
     now = time.time()
     try:
@@ -220,6 +235,10 @@ async def run_once(
         post(Event("Warning", "InvalidSpec", str(error)))
         return None, None
     others = claim_target(controller.owners, loop.namespace, loop.name, spec)
+    seed = TakeoverSeed.from_annotation((annotations or {}).get(SEED_ANNOTATION))
+    if seed is not None:
+        history = seeded_history(loop.memory.history, seed, now)
+        loop.memory = dataclasses.replace(loop.memory, history=history)
     started = time.perf_counter()
     recorder = controller.recorder
 
@@ -253,6 +272,7 @@ async def run_once(
     recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
     _record_reaction(loop, spec, result, time.time(), recorder)
     loop.memory = Memory.after(result)
+    _compare_with_hpa(loop, controller, spec, result)
 
     for event in loop.events_to_post(result):
         post(event)
@@ -261,10 +281,14 @@ async def run_once(
 
     stale = now - loop.written_at >= loop.heartbeat
     key = status_key(result, spec, generation)
+    if key is not None:
+        key = (*key, loop.shadow)
     if loop.written is not None and not stale and key is not None and key == loop.written_key:
         return spec, result  # steady: the rendered status would equal the written one
     previous = loop.written
     status = render_status(result, spec, previous.carried if previous else {}, generation)
+    if loop.shadow is not None:
+        status["shadow"] = tally_to_status(loop.shadow)
     digest = _digest(status)
     if previous is None or stale or digest != previous.digest:
         written = controller.status.submit((loop.namespace, loop.name), status)
@@ -281,6 +305,23 @@ async def run_once(
             loop.persisted, loop.pending = state, None
     loop.written_key = key
     return spec, result
+
+
+def _compare_with_hpa(
+    loop: AutoscalerLoop, controller: Controller, spec: AutoscalerSpec, result: EvaluationResult
+) -> None:
+    """DryRun beside an HPA: compare with the HPA's status as its watch last saw it (no API
+    call). Active, or no HPA: the tally stays as it was (a takeover's record)."""
+    if spec.mode is not Mode.DRY_RUN:
+        return
+    target = spec.target
+    found = controller.owners.hpa(ScaleTarget(loop.namespace, target.kind, target.name))
+    if found is None:
+        return
+    hpa_name, hpa = found
+    metrics = format_targets(result.metrics)
+    loop.shadow = tally_after(loop.shadow, hpa_name, hpa, result, metrics)
+    controller.recorder.shadowed(loop.namespace, loop.name, loop.shadow)
 
 
 def claim_target(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.shadow import ShadowTally
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 
 
@@ -35,6 +36,10 @@ class Recorder(Protocol):
 
     def reaction(self, direction: str, seconds: float) -> None:
         """A rescale, ``seconds`` after the first evaluation that wanted it."""
+        ...
+
+    def shadowed(self, namespace: str, name: str, tally: ShadowTally | None) -> None:
+        """The shadow tally after an evaluation (None: the Autoscaler shadows no HPA)."""
         ...
 
     def forget(self, namespace: str, name: str) -> None:

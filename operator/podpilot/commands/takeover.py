@@ -1,0 +1,432 @@
+"""``podpilot takeover hpa NAME`` and ``podpilot takeover --undo hpa NAME``: move a workload
+from its HPA to an Autoscaler without a step change, and back. The order of the writes and the
+seed are explained in ``autoscaler/api/takeover.py``; every step is an Event on the Autoscaler.
+It runs with the user's credentials (get, list, create, patch of Autoscalers; get, create,
+delete of HPAs; create of Events)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from podpilot.apimachinery.events import EventSpec, ObjectRef, event_body
+from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
+from podpilot.autoscaler.api.conversion import ConversionError, convert_hpa
+from podpilot.autoscaler.api.takeover import (
+    CREATED_ANNOTATION,
+    DEFAULT_MIN_EVALUATIONS,
+    DEFAULT_THRESHOLD,
+    MANIFEST_ANNOTATION,
+    SEED_ANNOTATION,
+    kept_manifest,
+    refusal,
+    seed_from_hpa,
+)
+from podpilot.commands.conventions import (
+    EXIT_FAILED,
+    EXIT_NO_ANSWER,
+    EXIT_OK,
+    EXIT_STATUS,
+    EXIT_USAGE,
+    CommandError,
+    add_kubeconfig_arguments,
+    kubeconfig_selection,
+    seconds_or_go_duration,
+)
+
+if TYPE_CHECKING:
+    from podpilot.kube.clients import ApiClients
+
+EXIT_REFUSED = 4
+HPA_TYPES = frozenset({"hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"})
+COMPONENT = "podpilot-takeover"
+DELETE_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from podpilot.kube.clients import READ_TIMEOUT
+
+    parser.description = (
+        "Hand a workload from its HorizontalPodAutoscaler to an Autoscaler without a step "
+        "change: the Autoscaler shadowing it (or one converted from it) becomes Active with "
+        "its stabilization seeded from the HPA, then the HPA is deleted, its manifest kept on "
+        "the Autoscaler. --undo creates the HPA again and returns the Autoscaler to DryRun "
+        "(or deletes it, when the takeover created it)."
+    )
+    parser.epilog = EXIT_STATUS.replace(
+        "  130",
+        f"  {EXIT_REFUSED}    refused: the shadow tally does not allow a takeover (too few "
+        "comparable\n       evaluations, or agreement below --threshold); --force overrides\n  130",
+    )
+    parser.add_argument("type", metavar="TYPE", help="hpa (or hpa/NAME, as kubectl takes it)")
+    parser.add_argument("name", metavar="NAME", nargs="?", help="the HPA's name")
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="the HPA's namespace (default: the kubeconfig context's namespace, else 'default')",
+    )
+    parser.add_argument(
+        "--undo", action="store_true", help="create the HPA again from the kept manifest"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="take over whatever the shadow tally says"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="the least share of comparable evaluations that must have agreed with the HPA",
+    )
+    parser.add_argument(
+        "--min-evaluations",
+        type=int,
+        default=DEFAULT_MIN_EVALUATIONS,
+        help="the least number of comparable evaluations in the shadow tally",
+    )
+    add_kubeconfig_arguments(parser)
+    parser.add_argument(
+        "--request-timeout",
+        type=seconds_or_go_duration,
+        default=READ_TIMEOUT,
+        metavar="DURATION",
+        help="how long to wait for each API answer: 30s, 1m, or a number of seconds "
+        f"(default {READ_TIMEOUT:g}s)",
+    )
+
+
+def hpa_name(kind: str, name: str | None) -> str:
+    """``hpa NAME`` or ``hpa/NAME``, as kubectl takes a type and a name."""
+    if "/" in kind:
+        if name is not None:
+            raise CommandError("give either TYPE/NAME or TYPE NAME, not both", EXIT_USAGE)
+        kind, name = kind.split("/", 1)
+    if kind.lower() not in HPA_TYPES:
+        raise CommandError(f"only an HPA can be taken over (TYPE is hpa), not {kind!r}", EXIT_USAGE)
+    if not name:
+        raise CommandError("the HPA's NAME is required", EXIT_USAGE)
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    name = hpa_name(args.type, args.name)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise CommandError("--threshold must be between 0 and 1", EXIT_USAGE)
+    if args.min_evaluations < 0:
+        raise CommandError("--min-evaluations cannot be negative", EXIT_USAGE)
+    if args.request_timeout <= 0:
+        raise CommandError("--request-timeout must be above zero", EXIT_USAGE)
+    from podpilot.kube.clients import CredentialsError, Timeouts, connect
+
+    try:
+        clients = connect(
+            kubeconfig_selection(args),
+            max_concurrent_calls=1,
+            timeouts=Timeouts.reading(args.request_timeout),
+        )
+    except CredentialsError as error:
+        raise CommandError(str(error)) from None
+    try:
+        session = Session(clients, args.namespace or clients.pykube.config.namespace)
+        message = session.undo(name) if args.undo else session.take_over(name, args)
+    finally:
+        clients.close()
+    print(message)
+    return EXIT_OK
+
+
+class Session:
+    """The calls of one takeover or undo, each failure turned into one line."""
+
+    def __init__(self, clients: ApiClients, namespace: str) -> None:
+        import kubernetes
+
+        self.clients = clients
+        self.namespace = namespace
+        self.custom = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+        self.hpas = kubernetes.client.AutoscalingV2Api(clients.kubernetes)
+        self.core = kubernetes.client.CoreV1Api(clients.kubernetes)
+
+    # --- the two commands -----------------------------------------------------------------
+
+    def take_over(self, name: str, args: argparse.Namespace) -> str:
+        hpa = self.read_hpa(name)
+        if hpa is None:
+            raise CommandError(f"HorizontalPodAutoscaler {self.namespace}/{name} not found")
+        autoscaler = self.shadowing(hpa)
+        kept = _annotations(autoscaler or {}).get(MANIFEST_ANNOTATION)
+        # A takeover that stopped before the HPA was deleted (or an HPA applied again since):
+        # the checks were made then; seed again from the HPA as it is, and delete it.
+        resuming = kept is not None and _kept_name(kept) == name
+        if kept is not None and not resuming:
+            taken = (autoscaler or {}).get("metadata", {}).get("name")
+            raise CommandError(
+                f"Autoscaler {self.namespace}/{taken} already took over HPA {_kept_name(kept)}"
+            )
+        shadow = (autoscaler or {}).get("status", {}).get("shadow")
+        reason = None if resuming else refusal(shadow, name, args.threshold, args.min_evaluations)
+        if reason is not None and not args.force:
+            raise CommandError(f"refusing to take over HPA {name}: {reason}", EXIT_REFUSED)
+        seed = seed_from_hpa(hpa, time.time())
+        annotations = {
+            MANIFEST_ANNOTATION: json.dumps(kept_manifest(hpa), sort_keys=True),
+            SEED_ANNOTATION: seed.to_annotation(),
+        }
+        if autoscaler is None:
+            autoscaler = self.create_autoscaler(hpa, annotations)
+        else:
+            autoscaler = self.activate(autoscaler, annotations)
+        status = hpa.get("status") or {}
+        forced = f" (forced: {reason})" if reason is not None else ""
+        self.event(
+            autoscaler,
+            "TakeoverSeeded",
+            f"taking over from HPA {name}{forced}: Active, stabilization seeded at "
+            f"{seed.replicas} replicas (the HPA's current {status.get('currentReplicas')}, "
+            f"desired {status.get('desiredReplicas')}); held until the HPA is deleted",
+        )
+        seed = self.delete_hpa(hpa, autoscaler)
+        self.event(
+            autoscaler,
+            "HpaDeleted",
+            f"deleted HPA {name}; its manifest is kept in annotation {MANIFEST_ANNOTATION} "
+            f"(podpilot takeover --undo hpa {name} creates it again)",
+        )
+        taken = autoscaler["metadata"]["name"]
+        return (
+            f"autoscaler.{GROUP}/{taken} took over from horizontalpodautoscaler/{name} "
+            f"(seeded at {seed.replicas} replicas)"
+        )
+
+    def undo(self, name: str) -> str:
+        autoscaler = self.keeper(name)
+        if autoscaler is None:
+            raise CommandError(
+                f"no Autoscaler in namespace {self.namespace} keeps the manifest of HPA {name} "
+                "(was it taken over with podpilot takeover?)"
+            )
+        if self.read_hpa(name) is not None:
+            raise CommandError(f"HorizontalPodAutoscaler {self.namespace}/{name} already exists")
+        manifest = json.loads(_annotations(autoscaler)[MANIFEST_ANNOTATION])
+        created = _annotations(autoscaler).get(CREATED_ANNOTATION) == "true"
+        # DryRun first: between this write and the HPA's creation nobody scales the target,
+        # rather than two autoscalers for a moment.
+        autoscaler = self.patch_autoscaler(autoscaler, {"spec": {"mode": "DryRun"}})
+        self.call(
+            lambda: self.hpas.create_namespaced_horizontal_pod_autoscaler(self.namespace, manifest),
+            f"create HorizontalPodAutoscaler {self.namespace}/{name}",
+        )
+        self.event(autoscaler, "HpaRestored", f"created HPA {name} again from the kept manifest")
+        taken = autoscaler["metadata"]["name"]
+        if created:
+            self.event(autoscaler, "TakeoverUndone", "deleting this Autoscaler: takeover made it")
+            self.call(
+                lambda: self.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, "autoscalers", taken
+                ),
+                f"delete Autoscaler {self.namespace}/{taken}",
+            )
+            return f"horizontalpodautoscaler/{name} restored; autoscaler.{GROUP}/{taken} deleted"
+        dropped = dict.fromkeys((MANIFEST_ANNOTATION, SEED_ANNOTATION, CREATED_ANNOTATION))
+        autoscaler = self.patch_autoscaler(autoscaler, {"metadata": {"annotations": dropped}})
+        self.event(autoscaler, "TakeoverUndone", f"back to DryRun beside HPA {name}")
+        return f"horizontalpodautoscaler/{name} restored; autoscaler.{GROUP}/{taken} is DryRun"
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def read_hpa(self, name: str) -> dict[str, Any] | None:
+        found: object = self.call(
+            lambda: self.hpas.api_client.sanitize_for_serialization(
+                self.hpas.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
+            ),
+            f"read HorizontalPodAutoscaler {self.namespace}/{name}",
+            missing_ok=True,
+        )
+        return dict(found) if isinstance(found, Mapping) else None
+
+    def autoscalers(self) -> list[dict[str, Any]]:
+        listed: object = self.call(
+            lambda: self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "autoscalers"
+            ),
+            f"list Autoscalers in {self.namespace}",
+        )
+        items = listed.get("items") if isinstance(listed, Mapping) else None
+        return [dict(item) for item in items or [] if isinstance(item, Mapping)]
+
+    def shadowing(self, hpa: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The Autoscaler whose target is the HPA's; an error when several are."""
+        wanted = _target(hpa)
+        found = [a for a in self.autoscalers() if _target(a) == wanted]
+        if len(found) > 1:
+            names = ", ".join(sorted(a["metadata"]["name"] for a in found))
+            raise CommandError(f"several Autoscalers scale {wanted[0]}/{wanted[1]}: {names}")
+        return found[0] if found else None
+
+    def keeper(self, name: str) -> dict[str, Any] | None:
+        """The Autoscaler keeping HPA ``name``'s manifest."""
+        for autoscaler in self.autoscalers():
+            kept = _annotations(autoscaler).get(MANIFEST_ANNOTATION)
+            if kept and _kept_name(kept) == name:
+                return autoscaler
+        return None
+
+    def create_autoscaler(
+        self, hpa: Mapping[str, Any], annotations: Mapping[str, str]
+    ) -> dict[str, Any]:
+        try:
+            body = convert_hpa(kept_manifest(hpa), mode="Active").autoscaler
+        except ConversionError as error:
+            raise CommandError(f"cannot convert the HPA: {error}") from None
+        metadata = body.setdefault("metadata", {})
+        metadata["namespace"] = self.namespace
+        metadata["annotations"] = {
+            **(metadata.get("annotations") or {}),
+            **annotations,
+            CREATED_ANNOTATION: "true",
+        }
+        created: object = self.call(
+            lambda: self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "autoscalers", body
+            ),
+            f"create Autoscaler {self.namespace}/{metadata.get('name')}",
+        )
+        return dict(created) if isinstance(created, Mapping) else body
+
+    def activate(
+        self, autoscaler: Mapping[str, Any], annotations: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Active and seeded in one write. Not conditional on the version read: a shadowing
+        Autoscaler's status (and so its resourceVersion) changes at every evaluation."""
+        patch = {"metadata": {"annotations": dict(annotations)}, "spec": {"mode": "Active"}}
+        return self.patch_autoscaler(autoscaler, patch)
+
+    def patch_autoscaler(
+        self, autoscaler: Mapping[str, Any], patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        name = autoscaler["metadata"]["name"]
+        patched: object = self.call(
+            lambda: self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "autoscalers", name, dict(patch)
+            ),
+            f"patch Autoscaler {self.namespace}/{name}",
+        )
+        return dict(patched) if isinstance(patched, Mapping) else dict(autoscaler)
+
+    def delete_hpa(self, hpa: Mapping[str, Any], autoscaler: Mapping[str, Any]) -> Any:
+        """Delete the HPA on condition it is the version the seed was read from; when it
+        changed meanwhile (its status moves every sync), seed again from the new version."""
+
+        name = hpa["metadata"]["name"]
+        for _ in range(DELETE_ATTEMPTS):
+            seed = seed_from_hpa(hpa, time.time())
+            try:
+                self.call(
+                    partial(self._delete_hpa_at, name, hpa["metadata"]["resourceVersion"]),
+                    f"delete HorizontalPodAutoscaler {self.namespace}/{name}",
+                    conflict_ok=True,
+                )
+                return seed
+            except _ConflictError:
+                fresh = self.read_hpa(name)
+                if fresh is None:
+                    return seed  # deleted by someone else: the seed stands
+                hpa = fresh
+                seed = seed_from_hpa(hpa, time.time())
+                annotations = {SEED_ANNOTATION: seed.to_annotation()}
+                self.patch_autoscaler(autoscaler, {"metadata": {"annotations": annotations}})
+        raise CommandError(
+            f"HPA {name} kept changing while it was being deleted; the Autoscaler is Active "
+            "and held while the HPA exists: run the takeover again, or --undo"
+        )
+
+    def _delete_hpa_at(self, name: str, resource_version: str) -> object:
+        import kubernetes
+
+        preconditions = kubernetes.client.V1Preconditions(resource_version=resource_version)
+        options = kubernetes.client.V1DeleteOptions(preconditions=preconditions)
+        return self.hpas.delete_namespaced_horizontal_pod_autoscaler(
+            name, self.namespace, body=options
+        )
+
+    def event(self, autoscaler: Mapping[str, Any], reason: str, message: str) -> None:
+        """Best effort, as every Event podpilot posts: a refused Event fails nothing."""
+        metadata = autoscaler.get("metadata") or {}
+        about = ObjectRef(
+            API_VERSION, "Autoscaler", metadata.get("name", ""), self.namespace, metadata.get("uid")
+        )
+        body = event_body(EventSpec(about, "Normal", reason, message, COMPONENT), datetime.now(UTC))
+        try:
+            self.core.create_namespaced_event(self.namespace, cast(Any, body))
+        except Exception as error:  # an Event is auxiliary
+            print(
+                f"podpilot takeover: warning: Event {reason} not posted: {error}", file=sys.stderr
+            )
+
+    def call(
+        self,
+        request: Callable[[], T],
+        what: str,
+        *,
+        missing_ok: bool = False,
+        conflict_ok: bool = False,
+    ) -> T | None:
+        import kubernetes
+
+        from podpilot.kube.clients import TRANSPORT_ERRORS, no_answer
+
+        try:
+            return request()
+        except kubernetes.client.ApiException as error:
+            if missing_ok and error.status == 404:
+                return None
+            if conflict_ok and error.status == 409:
+                raise _ConflictError from None
+            if not error.status:
+                message = f"the API server at {self.clients.server}: {error.reason}"
+                raise CommandError(message, EXIT_NO_ANSWER) from None
+            detail = _api_message(error)
+            raise CommandError(f"cannot {what}: {detail}", EXIT_FAILED) from None
+        except TRANSPORT_ERRORS as error:
+            message = no_answer(error, self.clients.server, self.clients.timeouts)
+            raise CommandError(message, EXIT_NO_ANSWER) from None
+
+
+class _ConflictError(Exception):
+    pass
+
+
+def _api_message(error: Any) -> str:
+    try:
+        body = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, Mapping) and body.get("message"):
+        return str(body["message"])
+    return str(error.reason)
+
+
+def _kept_name(kept: str) -> str | None:
+    """The name in a kept manifest annotation (None when it does not parse)."""
+    try:
+        manifest = json.loads(kept)
+    except ValueError:
+        return None
+    metadata = manifest.get("metadata") if isinstance(manifest, Mapping) else None
+    return str(metadata.get("name")) if isinstance(metadata, Mapping) else None
+
+
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def _target(obj: Mapping[str, Any]) -> tuple[str, str]:
+    reference: Mapping[str, Any] = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+    return str(reference.get("kind") or ""), str(reference.get("name") or "")
