@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -274,12 +275,28 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
     )
     reader = RangeReader(args.prometheus, timeout=args.timeout)
     try:
-        return read_trace(reader, [loaded.spec for loaded in specs], names, span)
+        trace = read_trace(reader, [loaded.spec for loaded in specs], names, span)
     except HistoryError as error:
         status = EXIT_NO_ANSWER if error.kind in ("unreachable", "timeout") else 1
         raise CommandError(str(error), status) from None
     finally:
         reader.close()
+    empty = trace.empty_series()
+    if empty:
+        raise CommandError(
+            f"no samples in the window for {', '.join(empty)} (namespace {namespace}, pods "
+            f"{names.pod_regex!r}): check -n, --pod-regex and the series names"
+        )
+    for loaded in specs:
+        period = loaded.spec.evaluation_period
+        if period != span.step:
+            print(
+                f"podpilot: warning: {loaded.name}: evaluated every {span.step:g} s (--step), "
+                f"not every {period:g} s (its evaluationPeriodSeconds): policies and windows "
+                "count evaluations at the step",
+                file=sys.stderr,
+            )
+    return trace
 
 
 __all__ = [

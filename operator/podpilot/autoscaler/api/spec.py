@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
@@ -141,18 +142,27 @@ class AutoscalerSpec:
         return tuple(metric.type for metric in self.metrics)
 
 
-def _milli(value: Any, field_path: str) -> int:
+def _quantity(value: Any, field_path: str, minimum: str, below: Decimal | None = None) -> Decimal:
+    """A quantity field as the HPA takes it (a number or a string), held to the same bounds as
+    the CRD's ValidatingAdmissionPolicy, which a cluster may not enforce (only the CRD applied,
+    a backtest's file): ``minimum`` is ``positive`` or ``non-negative``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SpecError(f"{field_path} must be a number or a quantity such as 0.5, 500m or 2Gi")
     try:
-        return milli_value(parse_quantity(str(value)))
+        quantity = parse_quantity(str(value))
     except QuantityError as error:
         raise SpecError(f"{field_path}: {error}") from error
+    if minimum == "positive" and quantity <= 0:
+        raise SpecError(f"{field_path} must be a positive quantity")
+    if minimum == "non-negative" and quantity < 0:
+        raise SpecError(f"{field_path} must be zero or a positive quantity")
+    if below is not None and quantity >= below:
+        raise SpecError(f"{field_path} must be below {below}")
+    return quantity
 
 
-def _fraction(value: Any, field_path: str) -> float:
-    try:
-        return float(parse_quantity(str(value)))
-    except QuantityError as error:
-        raise SpecError(f"{field_path}: {error}") from error
+def _milli(value: Any, field_path: str, minimum: str = "positive") -> int:
+    return milli_value(_quantity(value, field_path, minimum))
 
 
 def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
@@ -166,6 +176,11 @@ def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
 
 def _target(raw: Mapping[str, Any], field_path: str) -> MetricTarget:
     target_type = str(raw.get("type", ""))
+    for key, named_by in (("value", "Value"), ("averageValue", "AverageValue")):
+        if (target_type == named_by) != (raw.get(key) is not None):
+            raise SpecError(
+                f"{field_path}.{key} must be set if and only if target.type is {named_by}"
+            )
     utilization = raw.get("averageUtilization")
     return MetricTarget(
         type=target_type,
@@ -211,7 +226,7 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
         ),
         prometheus=prometheus,
         activation_threshold=(
-            _milli(activation, f"{path}.{block_name}.activationThreshold")
+            _milli(activation, f"{path}.{block_name}.activationThreshold", "non-negative")
             if activation is not None
             else None
         ),
@@ -219,7 +234,9 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
     )
 
 
-def _rules(raw: Mapping[str, Any] | None, field_path: str) -> ScalingRules | None:
+def _rules(
+    raw: Mapping[str, Any] | None, field_path: str, tolerance_below: Decimal | None = None
+) -> ScalingRules | None:
     if raw is None:
         return None
     policies = raw.get("policies")
@@ -238,7 +255,9 @@ def _rules(raw: Mapping[str, Any] | None, field_path: str) -> ScalingRules | Non
             else None
         ),
         tolerance=(
-            _fraction(tolerance, f"{field_path}.tolerance") if tolerance is not None else None
+            float(_quantity(tolerance, f"{field_path}.tolerance", "non-negative", tolerance_below))
+            if tolerance is not None
+            else None
         ),
     )
 
@@ -249,7 +268,7 @@ def parse_behavior(raw: Mapping[str, Any] | None) -> Behavior | None:
         return None
     return Behavior(
         scale_up=_rules(raw.get("scaleUp"), "spec.behavior.scaleUp"),
-        scale_down=_rules(raw.get("scaleDown"), "spec.behavior.scaleDown"),
+        scale_down=_rules(raw.get("scaleDown"), "spec.behavior.scaleDown", Decimal(1)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from podpilot.apimachinery.quantities import format_milli
+from podpilot.apimachinery.quantities import format_milli, milli_value
 from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaler.engine import (
     ScaleEvent,
@@ -31,7 +31,12 @@ def metric_label(spec: MetricSpec) -> str:
 
 def _target_text(raw_target: Mapping[str, Any], key: str) -> str:
     value = raw_target.get(key)
-    return str(value) if value is not None else "<auto>"
+    if value is None:
+        return "<auto>"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # A number is printed as the HPA's Quantity prints one: 0.5 as 500m.
+        return format_milli(milli_value(str(value)))
+    return str(value)
 
 
 def format_targets(metrics: Sequence[MetricResult]) -> str:

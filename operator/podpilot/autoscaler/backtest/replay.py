@@ -278,8 +278,8 @@ def _pods_at(
         return [], {}
     usage, requests = series.usage[index], series.requests[index]
     recorded = sorted(set(usage) | set(requests))
-    if not usage or not requests:
-        return [], {}
+    if not usage or (not requests and metric.target.type == "Utilization"):
+        return [], {}  # AverageValue, as the HPA's, needs no requests
     if len(recorded) == replicas:
         pods = [
             _pod(name, now, _request_of(requests, name, metric.resource), metric.container)
@@ -288,7 +288,7 @@ def _pods_at(
         samples = {name: PodMetric(value, now) for name, value in usage.items()}
         return pods, samples
     load = sum(usage.values()) / len(usage) * len(recorded)
-    request = round(sum(requests.values()) / len(requests))
+    request = round(sum(requests.values()) / len(requests)) if requests else 0
     pods = _simulated_pods(replicas, now, {metric.resource: request}, metric.container)
     each = round(load / replicas)
     return pods, {pod.name: PodMetric(each, now) for pod in pods}

@@ -43,6 +43,23 @@ class Trace:
         """Seconds between two steps (the trace's resolution)."""
         return self.times[1] - self.times[0] if len(self.times) > 1 else 0.0
 
+    def empty_series(self) -> list[str]:
+        """Each series with no sample in the whole window: a wrong name, namespace or pod
+        pattern, which would otherwise replay as a plausible but empty history."""
+        empty = [
+            f"{key.resource} usage{f' of container {key.container}' if key.container else ''}"
+            for key, series in self.resources.items()
+            if not any(series.usage)
+        ]
+        empty += [
+            f"query {query!r}"
+            for query, values in self.queries.items()
+            if not any(value is not None for value in values)
+        ]
+        if all(count is None for count in self.replicas):
+            empty.append("the replica count")
+        return empty
+
     def __post_init__(self) -> None:
         lengths = {len(self.times), len(self.replicas)}
         lengths.update(len(s.usage) for s in self.resources.values())

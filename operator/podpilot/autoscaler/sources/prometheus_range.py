@@ -144,7 +144,7 @@ class RangeReader:
             raise HistoryError(
                 f"{self.url} refused the query {query!r}: {str(error)[:300]}", "refused"
             ) from None
-        except (requests.RequestException, ValueError, KeyError) as error:
+        except (requests.RequestException, ValueError, KeyError, TypeError) as error:
             raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
         if not isinstance(result, list):
             raise HistoryError(f"{self.url}: the range query did not return a matrix")

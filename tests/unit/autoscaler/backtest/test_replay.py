@@ -137,3 +137,44 @@ def test_a_recorded_pod_without_a_sample_is_a_missing_pod_to_the_engine() -> Non
     # Each sampled pod uses 800m of 500m (160 %); with the missing pod at 0 the four pods use
     # 120 %, so ceil(4 * 120 / 60) = 8, where all four samples would give ceil(4 * 160 / 60).
     assert expected.replicas == 8
+
+
+def test_an_average_value_target_replays_without_requests_as_the_hpa_reads_it() -> None:
+    trace = known.known_trace(TIMES)
+    series = trace.resources[ResourceKey("cpu")]
+    no_requests = dataclasses.replace(
+        trace,
+        resources={ResourceKey("cpu"): PodSeries(series.usage, tuple({} for _ in series.usage))},
+    )
+    spec = parse_spec(
+        {
+            **known.autoscaler()["spec"],
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "AverageValue", "averageValue": 0.3},
+                    },
+                }
+            ],
+        }
+    )
+
+    replayed = replay(spec, no_requests)
+
+    assert all(step.action is not Action.HELD for step in replayed.steps)
+    assert len(set(replayed.replicas)) >= 2
+
+
+def test_a_series_empty_across_the_window_is_named() -> None:
+    trace = known.known_trace(TIMES)
+    series = trace.resources[ResourceKey("cpu")]
+    empty = dataclasses.replace(
+        trace,
+        resources={ResourceKey("cpu"): PodSeries(tuple({} for _ in series.usage), series.requests)},
+        replicas=tuple(None for _ in trace.replicas),
+    )
+
+    assert known.known_trace(TIMES).empty_series() == []
+    assert empty.empty_series() == ["cpu usage", "the replica count"]
