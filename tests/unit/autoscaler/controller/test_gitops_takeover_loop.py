@@ -23,7 +23,6 @@ from podpilot.autoscaler.api.owners import HpaTarget
 from podpilot.autoscaler.api.result import Action, EvaluationResult, Event
 from podpilot.autoscaler.api.shadow import HpaState
 from podpilot.autoscaler.api.takeover_from import TAKEOVER_FROM_ANNOTATION
-from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
 from podpilot.autoscaler.controller.watched_objects import WatchedObjects
 from podpilot.autoscaler.policy.plan import Memory
@@ -36,11 +35,11 @@ HPA = HpaTarget("Deployment", "web", HpaState(1, None, 4, 4, SYNCED))
 
 
 class Clock:
-    """The loop's clock (``time.time``), moved by the test."""
+    """The loop's clock (``time.time``, which the loop reads), moved by the test."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.start = self.now = time.time()
-        monkeypatch.setattr(loop_module.time, "time", lambda: self.now)
+        monkeypatch.setattr(time, "time", lambda: self.now)
 
     def at(self, offset: float) -> None:
         self.now = self.start + offset
