@@ -174,6 +174,23 @@ def record_from_status(stored: object) -> TakeoverRecord | None:
     return TakeoverRecord(source, at, replicas, bool(stored.get("complete")))
 
 
+def describe_record(stored: object) -> list[str]:
+    """``status.takeover`` in words, for ``podpilot explain``."""
+    record = record_from_status(stored)
+    if record is None:
+        return []
+    when = format_time(record.seeded_at)
+    if record.complete:
+        return [
+            f"Took over from {record.source} (annotation {TAKEOVER_FROM_ANNOTATION}): "
+            f"seeded at {record.replicas} replicas at {when}, with the HPA gone"
+        ]
+    return [
+        f"Taking over from {record.source} (annotation {TAKEOVER_FROM_ANNOTATION}): held while "
+        f"the HPA exists; last seeded at {record.replicas} replicas at {when}"
+    ]
+
+
 __all__ = [
     "INVALID_TAKEOVER",
     "NO_TAKEOVER",
@@ -183,6 +200,7 @@ __all__ = [
     "SeedDue",
     "TakeoverRecord",
     "TakeoverStep",
+    "describe_record",
     "record_from_status",
     "record_to_status",
     "takeover_step",

@@ -15,6 +15,7 @@ from podpilot.autoscaler.api.takeover_from import (
     SeedDue,
     TakeoverRecord,
     TakeoverStep,
+    describe_record,
     record_from_status,
     record_to_status,
     takeover_step,
@@ -199,3 +200,17 @@ def test_hpa_reference_takes_type_and_name_as_kubectl_does() -> None:
     assert hpa_reference("hpa/web") == "web"
     with pytest.raises(ValueError, match="not both"):
         hpa_reference("hpa/web", "web")
+
+
+def test_explain_tells_the_record() -> None:
+    done = record_to_status(TakeoverRecord("hpa/web", NOW, 4, complete=True))
+    assert describe_record(done) == [
+        "Took over from hpa/web (annotation podpilot.io/takeover-from): seeded at 4 replicas "
+        "at 2027-01-15T08:00:00Z, with the HPA gone"
+    ]
+    held = record_to_status(TakeoverRecord("hpa/web", NOW, 5, complete=False))
+    assert describe_record(held) == [
+        "Taking over from hpa/web (annotation podpilot.io/takeover-from): held while the HPA "
+        "exists; last seeded at 5 replicas at 2027-01-15T08:00:00Z"
+    ]
+    assert describe_record(None) == []
