@@ -20,10 +20,11 @@ restarted operator does not seed again (the seed itself lives on in ``status.sta
 The record is kept while the annotation keeps the value it was made for; without the annotation
 (a reverted commit) or with another value, it is dropped, and a later takeover seeds again.
 
-An Active Autoscaler whose annotation does not parse, or names an HPA the watch knows that
-scales another target, is held (``InvalidTakeover``) and nothing is seeded: the user asked for
-a handover that cannot be made as asked, and acting without its seed could scale down inside
-the HPA's window. A DryRun Autoscaler ignores the annotation (it scales nothing).
+An Active Autoscaler whose annotation does not parse, names an HPA the watch knows that scales
+another target, or names an HPA the watch does not know while another HPA scales the target, is
+held (``InvalidTakeover``) and nothing is seeded: the user asked for a handover that cannot be
+made as asked, and acting without its seed could scale down inside the HPA's window. A DryRun
+Autoscaler ignores the annotation (it scales nothing).
 """
 
 from __future__ import annotations
@@ -117,9 +118,12 @@ def takeover_step(
     active: bool,
     target: tuple[str, str],
     hpa_named: HpaLookup,
+    target_hpa: str | None = None,
 ) -> TakeoverStep:
     """Whether this evaluation of an Autoscaler (``active`` or not, scaling ``target``, kind
-    and name) seeds, is held, or neither, given its annotation and its ``status.takeover``."""
+    and name) seeds, is held, or neither, given its annotation and its ``status.takeover``;
+    ``target_hpa`` is the HPA the watch knows to scale the target (the first by name), if
+    any."""
     if annotation is None:
         return NO_TAKEOVER  # no takeover asked for: a record left over is dropped
     source = annotation.strip()
@@ -140,6 +144,14 @@ def takeover_step(
             refusal=f"annotation {TAKEOVER_FROM_ANNOTATION} names HPA {name}, which scales "
             f"{hpa.kind}/{hpa.name}, not this Autoscaler's target {kind}/{target_name}; not "
             "scaling until it names this target's HPA or is removed"
+        )
+    if hpa is None and target_hpa is not None:
+        # A misspelt name: the seed made now would be taken for the last, and the HPA that
+        # does scale the target could be deleted later without one.
+        return TakeoverStep(
+            refusal=f"annotation {TAKEOVER_FROM_ANNOTATION} names HPA {name}, which does not "
+            f"exist, while HPA {target_hpa} scales this target; not scaling until it names "
+            f"that HPA or is removed"
         )
     if kept is not None and kept.complete:
         return TakeoverStep(kept)

@@ -339,12 +339,15 @@ def _takeover_step(
 ) -> TakeoverStep:
     """What the takeover-from annotation asks of this evaluation, from the record in status
     (not the annotation) and the HPA as its watch last saw it (no API call)."""
+    target = spec.target
+    found = controller.owners.hpa(ScaleTarget(loop.namespace, target.kind, target.name))
     return takeover_step(
         annotations.get(TAKEOVER_FROM_ANNOTATION),
         loop.takeover,
         spec.mode is Mode.ACTIVE,
-        (spec.target.kind, spec.target.name),
+        (target.kind, target.name),
         partial(controller.owners.hpa_named, loop.namespace),
+        found[0] if found is not None else None,
     )
 
 

@@ -122,6 +122,17 @@ def test_an_hpa_of_another_target_holds_and_seeds_nothing() -> None:
     )
 
 
+def test_a_name_the_watch_does_not_know_while_another_hpa_scales_the_target_holds() -> None:
+    held = takeover_step("hpa/web-old", None, True, TARGET, hpas(web=HPA_WEB), "web")
+    assert held.seed is None
+    assert held.refusal is not None
+    assert "names HPA web-old, which does not exist, while HPA web scales this target" in (
+        held.refusal
+    )
+    named = takeover_step("hpa/web", None, True, TARGET, hpas(web=HPA_WEB), "web")
+    assert named.seed is not None and named.refusal is None
+
+
 def test_the_type_is_read_as_kubectl_reads_it() -> None:
     assert step("HorizontalPodAutoscaler/web ").seed == SeedDue(
         "HorizontalPodAutoscaler/web", "web", None, first=True
