@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from podpilot.autoscaler.api.conversion import convert_documents
+from podpilot.autoscaler.api.takeover_from import TakeoverRecord, record_to_status
 
 ROOT = Path(__file__).parents[2]
 CRD_PATH = ROOT / "crds" / "autoscalers.podpilot.io.yaml"
@@ -289,6 +290,15 @@ def test_defaults_mirror_the_hpa(schema: Schema) -> None:
 def test_converted_hpa_manifest_fits_the_schema(schema: Schema, path: Path) -> None:
     for conversion in convert_documents(yaml.safe_load_all(path.read_text())):
         assert structural_errors(conversion.autoscaler, schema, "") == []
+
+
+def test_the_takeover_record_fits_the_status_schema(schema: Schema) -> None:
+    record = TakeoverRecord("hpa/web", 1_800_000_000.5, 4, complete=True)
+    status = {"takeover": record_to_status(record)}
+    assert structural_errors(status, schema["properties"]["status"], ".status") == []
+    status["takeover"]["fromHpa"] = "web"
+    errors = structural_errors(status, schema["properties"]["status"], ".status")
+    assert errors == [".status.takeover.fromHpa: unknown field"]
 
 
 def test_the_checker_catches_a_misspelt_field(schema: Schema) -> None:

@@ -24,9 +24,12 @@ from podpilot.autoscaler.api.takeover import (
     DEFAULT_THRESHOLD,
     MANIFEST_ANNOTATION,
     SEED_ANNOTATION,
+    hpa_counts,
+    hpa_reference,
     kept_manifest,
     refusal,
     seed_from_hpa,
+    seeded_message,
 )
 from podpilot.commands.conventions import (
     EXIT_FAILED,
@@ -44,7 +47,6 @@ if TYPE_CHECKING:
     from podpilot.kube.clients import ApiClients
 
 EXIT_REFUSED = 4
-HPA_TYPES = frozenset({"hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"})
 COMPONENT = "podpilot-takeover"
 DELETE_ATTEMPTS = 5
 T = TypeVar("T")
@@ -104,15 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hpa_name(kind: str, name: str | None) -> str:
     """``hpa NAME`` or ``hpa/NAME``, as kubectl takes a type and a name."""
-    if "/" in kind:
-        if name is not None:
-            raise CommandError("give either TYPE/NAME or TYPE NAME, not both", EXIT_USAGE)
-        kind, name = kind.split("/", 1)
-    if kind.lower() not in HPA_TYPES:
-        raise CommandError(f"only an HPA can be taken over (TYPE is hpa), not {kind!r}", EXIT_USAGE)
-    if not name:
-        raise CommandError("the HPA's NAME is required", EXIT_USAGE)
-    return name
+    try:
+        return hpa_reference(kind, name)
+    except ValueError as error:
+        raise CommandError(str(error), EXIT_USAGE) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,13 +182,8 @@ class Session:
             autoscaler = self.activate(autoscaler, annotations)
         status = hpa.get("status") or {}
         forced = f" (forced: {reason})" if reason is not None else ""
-        self.event(
-            autoscaler,
-            "TakeoverSeeded",
-            f"taking over from HPA {name}{forced}: Active, stabilization seeded at "
-            f"{seed.replicas} replicas (the HPA's current {status.get('currentReplicas')}, "
-            f"desired {status.get('desiredReplicas')}); held until the HPA is deleted",
-        )
+        counts = hpa_counts(status.get("currentReplicas"), status.get("desiredReplicas"))
+        self.event(autoscaler, "TakeoverSeeded", seeded_message(name, seed, counts, forced))
         seed = self.delete_hpa(hpa, autoscaler)
         self.event(
             autoscaler,

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .shadow import describe_tally
+from .takeover_from import describe_record
 
 
 def explain(autoscaler: Mapping[str, Any]) -> str:
@@ -44,6 +45,7 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
     shadow = status.get("shadow")
     if isinstance(shadow, Mapping) and shadow.get("hpa"):
         lines += describe_tally(shadow, shadowing=spec.get("mode") == "DryRun")
+    lines += describe_record(status.get("takeover"))
     return "\n".join(lines)
 
 

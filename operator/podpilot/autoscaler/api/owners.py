@@ -102,6 +102,15 @@ class OwnerIndex:
             return None
         return names[0], self._hpas[(target.namespace, names[0])]
 
+    def hpa_named(self, namespace: str, name: str) -> HpaTarget | None:
+        """HPA ``namespace/name`` as last watched (its target and status); None when the
+        watch does not know it (never created, or deleted)."""
+        state = self._hpas.get((namespace, name))
+        target = self._targets.get(ScaleOwner(HPA_KIND, namespace, name))
+        if state is None or target is None:
+            return None
+        return HpaTarget(target.kind, target.name, state)
+
     def claim(self, namespace: str, name: str, kind: str, target: str, active: bool) -> None:
         """Autoscaler ``namespace/name`` scales ``kind/target`` (an owner only when Active)."""
         owner = ScaleOwner(AUTOSCALER_KIND, namespace, name)

@@ -10,6 +10,7 @@ from typing import Any
 from podpilot.autoscaler.engine import Condition, Decision, MetricOutcome, ScalingHistory
 
 from .spec import MetricSpec
+from .takeover import TakeoverSeed
 
 
 class Action(enum.StrEnum):
@@ -78,5 +79,7 @@ class EvaluationResult:
     last_active: float | None = None
     # The step (read, decide, act) an unexpected exception failed, None when none did.
     error_stage: str | None = None
+    # The takeover seed this evaluation folded into its history (takeover_from.py), if any.
+    takeover_seed: TakeoverSeed | None = None
     # The target is at zero because this Autoscaler's own patch put it there (ScaledToZero).
     zeroed: bool = False

@@ -15,12 +15,17 @@ counts, stamped at the takeover: the Autoscaler's downscale stabilization window
 from the HPA's own) then keeps it at or above that count until a whole window has passed, so
 it never scales down before the HPA itself would have. ``--undo`` creates the kept manifest
 again, then returns the Autoscaler to DryRun (or deletes it if the takeover created it).
+
+The declarative takeover of GitOps users (annotation ``podpilot.io/takeover-from``,
+``takeover_from.py``) computes its seed with the same ``seed_of``, names the HPA as the
+command does (``hpa_reference``) and words its Event with the same ``seeded_message``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -34,6 +39,8 @@ DEFAULT_THRESHOLD: Final = 0.95
 DEFAULT_MIN_EVALUATIONS: Final = 20
 SEED_LIFETIME: Final = 3600.0
 """Seconds a seed is folded into the history: the longest stabilization window."""
+HPA_TYPES: Final = frozenset({"hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"})
+_OBJECT_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 SERVER_METADATA: Final = (
     "uid",
@@ -74,12 +81,51 @@ class TakeoverSeed:
         return cls(replicas, at)
 
 
+def seed_of(counts: Iterable[object], now: float) -> TakeoverSeed:
+    """The one way a seed is computed: the largest of the counts known (the HPA's current and
+    desired counts, and the target's when it was read; the HPA's stabilized count is at least
+    every recommendation in its window), stamped ``now``. Unknown counts (None) are left out."""
+    known = [c for c in counts if isinstance(c, int) and not isinstance(c, bool)]
+    return TakeoverSeed(max(known or [0]), now)
+
+
 def seed_from_hpa(hpa: Mapping[str, Any], now: float) -> TakeoverSeed:
-    """The larger of the HPA's current and desired counts (the HPA's stabilized count is at
-    least every recommendation in its window), stamped ``now``."""
+    """``seed_of`` the HPA object's current and desired counts (``podpilot takeover``)."""
     status: Mapping[str, Any] = hpa.get("status") or {}
-    counts = [status.get("currentReplicas"), status.get("desiredReplicas")]
-    return TakeoverSeed(max([c for c in counts if isinstance(c, int)] or [0]), now)
+    return seed_of((status.get("currentReplicas"), status.get("desiredReplicas")), now)
+
+
+def hpa_reference(kind: str, name: str | None = None) -> str:
+    """The HPA's name in ``hpa NAME`` or ``hpa/NAME``, as kubectl takes a type and a name (the
+    command's arguments, the takeover-from annotation's value); ValueError says what is wrong."""
+    if "/" in kind:
+        if name is not None:
+            raise ValueError("give either TYPE/NAME or TYPE NAME, not both")
+        kind, name = kind.split("/", 1)
+    if kind.lower() not in HPA_TYPES:
+        raise ValueError(f"only an HPA can be taken over (TYPE is hpa), not {kind!r}")
+    if not name:
+        raise ValueError("the HPA's NAME is required")
+    if not _OBJECT_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not an object name (lower case, digits, '-' and '.')")
+    return name
+
+
+def hpa_counts(current: object, desired: object) -> str:
+    """The HPA's two counts as the TakeoverSeeded Events word them."""
+    return f"the HPA's current {current}, desired {desired}"
+
+
+def seeded_message(
+    name: str, seed: TakeoverSeed, counts: str, how: str = "", then: str = ""
+) -> str:
+    """The TakeoverSeeded Event of the command and of the operator: ``how`` the takeover was
+    asked for (forced, by annotation), ``counts`` the seed was the largest of, ``then`` what
+    follows (held until the HPA is deleted, by default)."""
+    return (
+        f"taking over from HPA {name}{how}: Active, stabilization seeded at {seed.replicas} "
+        f"replicas ({counts}); {then or 'held until the HPA is deleted'}"
+    )
 
 
 def seeded_history(
@@ -141,11 +187,16 @@ def refusal(
 
 __all__ = [
     "CREATED_ANNOTATION",
+    "HPA_TYPES",
     "MANIFEST_ANNOTATION",
     "SEED_ANNOTATION",
     "TakeoverSeed",
+    "hpa_counts",
+    "hpa_reference",
     "kept_manifest",
     "refusal",
     "seed_from_hpa",
+    "seed_of",
     "seeded_history",
+    "seeded_message",
 ]

@@ -20,6 +20,7 @@ from podpilot.autoscaler.api.owners import ScaleOwner
 from podpilot.autoscaler.api.pods import CachedPod, PodKey, select_pods
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode
+from podpilot.autoscaler.api.takeover_from import NO_TAKEOVER, TakeoverStep
 from podpilot.autoscaler.engine import CalculatorSettings, tolerances_for
 from podpilot.autoscaler.policy.plan import (
     Memory,
@@ -85,11 +86,13 @@ async def evaluate(
     now: float,
     observe_read: ObserveRead = ignore_read,
     other_owners: tuple[ScaleOwner, ...] = (),
+    takeover: TakeoverStep = NO_TAKEOVER,
     deadline: float = READ_DEADLINE,
     before_patch: BeforePatch = nothing_before_patch,
 ) -> EvaluationResult:
-    """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, or ``other_owners``
-    (whoever else scales the target) make the target ambiguous.
+    """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, ``other_owners``
+    (whoever else scales the target) make the target ambiguous, or ``takeover`` (the
+    takeover-from annotation's step) holds it.
 
     Reading stops ``deadline`` seconds after it started: what has not answered by then fails,
     with the HPA's reason, and the plan holds as it does for any failed read. An unexpected
@@ -106,7 +109,8 @@ async def evaluate(
         logger.exception("reading %s in %s failed unexpectedly", reference, namespace)
         return failed_evaluation(now, reference, memory, "read", error_summary(error))
     try:
-        plan = decide(spec, observations, memory, services.hpa.downscale_stabilization)
+        window = services.hpa.downscale_stabilization
+        plan = decide(spec, observations, memory, window, takeover)
     except Exception as error:
         logger.exception("deciding for %s in %s failed unexpectedly", reference, namespace)
         return failed_evaluation(now, reference, memory, "decide", error_summary(error))

@@ -11,6 +11,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
@@ -41,6 +42,14 @@ from podpilot.autoscaler.api.status import (
     without_timestamps,
 )
 from podpilot.autoscaler.api.takeover import SEED_ANNOTATION, TakeoverSeed, seeded_history
+from podpilot.autoscaler.api.takeover_from import (
+    TAKEOVER_FROM_ANNOTATION,
+    TakeoverRecord,
+    TakeoverStep,
+    record_from_status,
+    record_to_status,
+    takeover_step,
+)
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.coalescing import CoalescingWriter
@@ -120,6 +129,10 @@ class AutoscalerLoop:
     failures: int = 0
     change_seen_at: float | None = None  # first evaluation that wanted the pending change
     shadow: ShadowTally | None = None  # DryRun beside an HPA: the comparisons (status.shadow)
+    takeover: TakeoverRecord | None = None  # the takeover-from annotation's seed (status.takeover)
+    # Whether status.takeover is written (as null once the record is dropped): from the first
+    # record on, so that dropping one clears it, even after a write that failed.
+    writes_takeover: bool = False
     heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
 
     def __post_init__(self) -> None:
@@ -154,6 +167,7 @@ class AutoscalerLoop:
         # at its own point (``heartbeat`` is spread).
         evaluated_at = parse_time((status.get("lastDecision") or {}).get("evaluatedAt"))
         found = stored is not None and evaluated_at is not None
+        takeover = record_from_status(status.get("takeover"))
         return cls(
             namespace,
             name,
@@ -162,6 +176,8 @@ class AutoscalerLoop:
             written_at=max(evaluated_at or 0.0, now - HEARTBEAT_SECONDS / 2) if found else 0.0,
             persisted=persisted,
             shadow=tally_from_status(status.get("shadow")),
+            takeover=takeover,
+            writes_takeover=status.get("takeover") is not None,
         )
 
     def events_to_post(self, result: EvaluationResult) -> list[Event]:
@@ -225,7 +241,9 @@ async def run_once(
     """One evaluation with its status write and events; returns what it decided.
 
     ``annotations`` are the Autoscaler's: a takeover's seed (``api/takeover.py``) is folded
-    into the stabilization history before deciding.
+    into the stabilization history before deciding; ``podpilot.io/takeover-from`` is decided
+    on (``api/takeover_from.py``) with the HPA as its watch last saw it, and the seed that
+    evaluation makes is recorded in ``status.takeover``.
     """
     _check_pending(loop, logger)
     now = time.time()
@@ -239,6 +257,7 @@ async def run_once(
     if seed is not None:
         history = seeded_history(loop.memory.history, seed, now)
         loop.memory = dataclasses.replace(loop.memory, history=history)
+    takeover = _takeover_step(loop, controller, spec, annotations or {})
     started = time.perf_counter()
     recorder = controller.recorder
 
@@ -259,6 +278,7 @@ async def run_once(
                 now,
                 recorder.metric_read,
                 others,
+                takeover,
                 deadline,
                 record_intent,
             )
@@ -272,6 +292,8 @@ async def run_once(
     recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
     _record_reaction(loop, spec, result, time.time(), recorder)
     loop.memory = Memory.after(result)
+    loop.takeover = takeover.record_after(result.takeover_seed)
+    loop.writes_takeover = loop.writes_takeover or loop.takeover is not None
     _compare_with_hpa(loop, controller, spec, result)
 
     for event in loop.events_to_post(result):
@@ -282,13 +304,15 @@ async def run_once(
     stale = now - loop.written_at >= loop.heartbeat
     key = status_key(result, spec, generation)
     if key is not None:
-        key = (*key, loop.shadow)
+        key = (*key, loop.shadow, loop.takeover)
     if loop.written is not None and not stale and key is not None and key == loop.written_key:
         return spec, result  # steady: the rendered status would equal the written one
     previous = loop.written
     status = render_status(result, spec, previous.carried if previous else {}, generation)
     if loop.shadow is not None:
         status["shadow"] = tally_to_status(loop.shadow)
+    if loop.writes_takeover:
+        status["takeover"] = record_to_status(loop.takeover)
     digest = _digest(status)
     if previous is None or stale or digest != previous.digest:
         written = controller.status.submit((loop.namespace, loop.name), status)
@@ -305,6 +329,26 @@ async def run_once(
             loop.persisted, loop.pending = state, None
     loop.written_key = key
     return spec, result
+
+
+def _takeover_step(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    spec: AutoscalerSpec,
+    annotations: Mapping[str, str],
+) -> TakeoverStep:
+    """What the takeover-from annotation asks of this evaluation, from the record in status
+    (not the annotation) and the HPA as its watch last saw it (no API call)."""
+    target = spec.target
+    found = controller.owners.hpa(ScaleTarget(loop.namespace, target.kind, target.name))
+    return takeover_step(
+        annotations.get(TAKEOVER_FROM_ANNOTATION),
+        loop.takeover,
+        spec.mode is Mode.ACTIVE,
+        (target.kind, target.name),
+        partial(controller.owners.hpa_named, loop.namespace),
+        found[0] if found is not None else None,
+    )
 
 
 def _compare_with_hpa(

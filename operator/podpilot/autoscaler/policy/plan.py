@@ -3,8 +3,9 @@
 An evaluation is read (``controller.evaluator.read``: the scale, the pods, one result per
 metric), then decided here, then acted on (``controller.evaluator.act``: patch ``/scale``
 when the plan says so). Deciding is the HPA engine's decision with podpilot's additions
-around it: the ambiguity guard (another autoscaler scales the target), the fallback, the
-activation gate of ``minReplicas: 0``, pause and DryRun.
+around it: a declarative takeover's hold or seed (``api/takeover_from.py``), the ambiguity
+guard (another autoscaler scales the target), the fallback, the activation gate of
+``minReplicas: 0``, pause and DryRun.
 
 A patch is conditional on the scale it was decided from (its resourceVersion travels in the
 plan). When it is refused as a conflict, ``still_holds`` says whether the plan may be sent
@@ -30,6 +31,8 @@ from podpilot.autoscaler.api.result import (
     StatusCondition,
 )
 from podpilot.autoscaler.api.spec import AutoscalerSpec, FallbackPolicy, Mode
+from podpilot.autoscaler.api.takeover import TakeoverSeed, seeded_history
+from podpilot.autoscaler.api.takeover_from import INVALID_TAKEOVER, NO_TAKEOVER, TakeoverStep
 from podpilot.autoscaler.engine import (
     Behavior,
     ConditionType,
@@ -122,16 +125,50 @@ def decide(
     observations: Observations,
     memory: Memory,
     downscale_stabilization_window: float = DEFAULT_DOWNSCALE_STABILIZATION_WINDOW,
+    takeover: TakeoverStep = NO_TAKEOVER,
 ) -> Plan:
-    """The plan for one evaluation; nothing here reads or writes anything."""
-    now, reference = observations.now, observations.reference
+    """The plan for one evaluation; nothing here reads or writes anything.
+
+    ``takeover``: what the ``podpilot.io/takeover-from`` annotation asks of this evaluation
+    (``api/takeover_from.takeover_step``): a hold, or a seed folded into the history once the
+    target's count is read, before anything is decided from it.
+    """
+    now = observations.now
     if memory.pending is not None:
         settled = settle_pending(memory.history, memory.pending, spec.behavior)
         # A patch to zero a previous process recorded made the zero this Autoscaler's own.
         zeroed = memory.zeroed or memory.pending.to_replicas == 0
         memory = dataclasses.replace(memory, history=settled, pending=None, zeroed=zeroed)
+    if takeover.refusal is not None:
+        return Plan(_refused(observations, memory, INVALID_TAKEOVER, takeover.refusal))
+    due = takeover.seed
+    if due is None or observations.scale_failure is not None:
+        return _decide(spec, observations, memory, downscale_stabilization_window)
+    current = observations.current_replicas
+    seed = due.seed(current, now)
+    history = history_tools.compact(seeded_history(memory.history, seed, now) or ScalingHistory())
+    plan = _decide(
+        spec, observations, dataclasses.replace(memory, history=history),
+        downscale_stabilization_window,
+    )  # fmt: skip
+    event = due.event(seed, current)
+    return _with_seed(plan, seed, () if event is None else (event,))
+
+
+def _with_seed(plan: Plan, seed: TakeoverSeed, events: tuple[Event, ...]) -> Plan:
+    result = dataclasses.replace(
+        plan.result, takeover_seed=seed, events=(*plan.result.events, *events)
+    )
+    return dataclasses.replace(plan, result=result)
+
+
+def _decide(
+    spec: AutoscalerSpec, observations: Observations, memory: Memory, window: float
+) -> Plan:
+    now, reference = observations.now, observations.reference
     if observations.other_owners and spec.mode is Mode.ACTIVE:  # shadowing is DryRun's job
-        return Plan(_ambiguous(observations, memory))
+        message = ambiguity_message(observations.other_owners)
+        return Plan(_refused(observations, memory, AMBIGUOUS_SCALE_TARGET, message))
     failure = observations.scale_failure
     if failure is not None:
         condition = StatusCondition("AbleToScale", False, failure.reason, failure.message)
@@ -167,15 +204,17 @@ def decide(
                 count_read=True,
             )
         )
-    return _decide_on_metrics(spec, observations, memory, downscale_stabilization_window)
+    return _decide_on_metrics(spec, observations, memory, window)
 
 
-def _ambiguous(observations: Observations, memory: Memory) -> EvaluationResult:
-    """Another autoscaler scales the target: hold, never patch, and name it. The guard comes
+def _refused(
+    observations: Observations, memory: Memory, reason: str, message: str
+) -> EvaluationResult:
+    """Another autoscaler scales the target (``AmbiguousScaleTarget``, naming it), or the
+    takeover asked for cannot be made (``InvalidTakeover``): hold, never patch. Both come
     before everything that could patch (the immediate reset to min/max included); the count
     reported is the one read, or the last known when ``/scale`` could not be read."""
-    message = ambiguity_message(observations.other_owners)
-    condition = StatusCondition("AbleToScale", False, AMBIGUOUS_SCALE_TARGET, message)
+    condition = StatusCondition("AbleToScale", False, reason, message)
     replicas = memory.last_replicas
     if observations.scale_failure is None:
         replicas = observations.current_replicas
@@ -187,7 +226,7 @@ def _ambiguous(observations: Observations, memory: Memory) -> EvaluationResult:
     return _held(
         observations.now,
         replicas,
-        AMBIGUOUS_SCALE_TARGET,
+        reason,
         message,
         memory,
         observations.reference,

@@ -11,6 +11,7 @@ from podpilot.autoscaler.api.owners import (
     hpa_target,
     other_owners,
 )
+from podpilot.autoscaler.api.shadow import HpaState
 
 WEB = ScaleTarget("shop", "Deployment", "web")
 HPA_WEB = ScaleOwner("HorizontalPodAutoscaler", "shop", "web")
@@ -51,6 +52,17 @@ def test_an_hpa_retargeted_or_deleted_leaves_its_old_target() -> None:
     index.remove(("shop", "web"))
     index.remove(("shop", "never-seen"))
     assert len(index) == 0
+
+
+def test_an_hpa_is_found_by_name_with_its_target_and_status_until_deleted() -> None:
+    index = OwnerIndex()
+    state = HpaState(current_replicas=4, desired_replicas=3)
+    index.put(("shop", "web"), HpaTarget("Deployment", "api", state))
+    index.claim("shop", "web", "Deployment", "web", active=True)  # an Autoscaler of that name
+    assert index.hpa_named("shop", "web") == HpaTarget("Deployment", "api", state)
+    assert index.hpa_named("other", "web") is None
+    index.remove(("shop", "web"))
+    assert index.hpa_named("shop", "web") is None
 
 
 def test_active_autoscalers_own_their_target_and_dry_run_ones_do_not() -> None:
