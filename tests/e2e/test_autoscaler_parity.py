@@ -107,6 +107,17 @@ def test_dry_run_autoscaler_shadows_the_builtin_hpa_then_takes_over_and_gives_ba
 
     for total_millicores, expected in LOAD_STEPS:
         settle(total_millicores, expected)
+    # The built-in HPA itself scaled both ways on the simulated usage, for the reasons it gives.
+    rescales = [
+        event.get("message", "")
+        for event in kubectl_json(
+            "get", "events", "-n", namespace,
+            "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler",
+        )["items"]
+        if event.get("reason") == "SuccessfulRescale"
+    ]  # fmt: skip
+    assert any("above target" in message for message in rescales), rescales
+    assert any("below target" in message for message in rescales), rescales
 
     compared = ("REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS")
 

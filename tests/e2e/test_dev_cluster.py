@@ -75,67 +75,6 @@ def _millicores(quantity: str) -> int:
     return round(float(quantity) * 1000)
 
 
-def test_builtin_hpa_scales_up_and_down_on_simulated_cpu(
-    kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
-) -> None:
-    workloads.apply(kubectl, namespace, workloads.deployment("hpa", 2, usage_cpu="50m"))
-    hpa = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "hpa"},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hpa"},
-            "minReplicas": 2,
-            "maxReplicas": 6,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 50},
-                    },
-                }
-            ],
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
-        },
-    }
-    workloads.apply(kubectl, namespace, hpa)
-    wait_until(
-        lambda: len(workloads.ready_pods(kubectl_json, namespace, "hpa")) == 2,
-        timeout=60,
-        what="2 ready pods",
-    )
-
-    def hpa_status() -> dict[str, Any]:
-        status: dict[str, Any] = kubectl_json("get", "hpa", "hpa", "-n", namespace)["status"]
-        return status
-
-    wait_until(
-        lambda: hpa_status().get("currentMetrics"), timeout=120, what="the HPA to read CPU metrics"
-    )
-    # 100m used of 100m requested = 100% against a 50% target: the HPA scales up.
-    workloads.set_usage(kubectl, namespace, "hpa", cpu="100m")
-    wait_until(
-        lambda: kubectl_json("get", "deployment", "hpa", "-n", namespace)["spec"]["replicas"] >= 4,
-        timeout=120,
-        what="the built-in HPA to scale the Deployment up",
-    )
-    rescales = [
-        event["message"]
-        for event in kubectl_json("get", "events", "-n", namespace)["items"]
-        if event.get("reason") == "SuccessfulRescale"
-    ]
-    assert any("above target" in message for message in rescales), rescales
-
-    # New pods start with the template's 50m, so keep every pod at 10m while waiting:
-    # 10% against a 50% target brings the HPA down to minReplicas.
-    def scaled_down() -> bool:
-        workloads.set_usage(kubectl, namespace, "hpa", cpu="10m")
-        return bool(hpa_status().get("desiredReplicas") == 2)
-
-    wait_until(scaled_down, timeout=180, interval=3, what="the built-in HPA to scale down to 2")
-
-
 def test_custom_and_external_metrics_from_the_test_exporter(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str, cluster: ClusterState
 ) -> None:
