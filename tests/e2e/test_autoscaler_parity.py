@@ -145,14 +145,7 @@ def test_dry_run_autoscaler_shadows_the_builtin_hpa_then_takes_over_and_gives_ba
     # (b) Up to 4, then down to 50m: the HPA holds 4 through its 30 s downscale window.
     settle(200, 4)
     original = kubectl_json("get", "hpa", "web", "-n", namespace)
-    spread_load(kubectl, kubectl_json, namespace, 50)
-    wait_until(
-        lambda: hpa_stabilizing(kubectl_json, namespace),
-        # The lower usage reaches the HPA through metrics-server's scrape and its sync period;
-        # from then on the condition stays for the whole 30 s window.
-        timeout=60,
-        what="the HPA to hold 4 replicas in its downscale window (ScaleDownStabilized)",
-    )
+    wait_for_the_hpa_to_stabilize_at_four_on(kubectl, kubectl_json, namespace, 50)
     took_over_at = time.monotonic()
     out = podpilot(
         operator, "takeover", "hpa", "web", "-n", namespace,
@@ -195,6 +188,26 @@ def hpa_stabilizing(kubectl_json: Json, namespace: str) -> bool:
     status = kubectl_json("get", "hpa", "web", "-n", namespace).get("status", {})
     reasons = {c.get("reason") for c in status.get("conditions", [])}
     return status.get("desiredReplicas") == 4 and "ScaleDownStabilized" in reasons
+
+
+def wait_for_the_hpa_to_stabilize_at_four_on(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, total_millicores: int
+) -> None:
+    """Lower the load and wait until the HPA holds 4 in its downscale window. The load is
+    spread again at each poll: a pod created by the last scale-up may appear after the first
+    spread with the template's usage. The lower usage reaches the HPA through metrics-server's
+    scrape (two for a new pod) and the HPA's sync; the condition then lasts the 30 s window."""
+
+    def stabilizing() -> bool:
+        spread_load(kubectl, kubectl_json, namespace, total_millicores)
+        return hpa_stabilizing(kubectl_json, namespace)
+
+    wait_until(
+        stabilizing,
+        timeout=120,
+        interval=1,
+        what="the HPA to hold 4 replicas in its downscale window (ScaleDownStabilized)",
+    )
 
 
 def event_reasons(kubectl_json: Json, namespace: str) -> set[str]:
