@@ -400,3 +400,18 @@ def locate_all() -> dict[str, Path]:
             for binary, _ in comp.binaries:
                 binaries[binary] = directory / binary
     return binaries
+
+
+def main() -> int:
+    """``python3 -m podpilot_dev.toolchain``: build the dev cluster's binaries with nothing but
+    Go and the standard library, so ``scripts/dev test`` starts them before the venv exists."""
+    try:
+        build_all()
+    except ToolchainError as error:
+        print(f"dev: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
