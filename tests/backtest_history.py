@@ -5,6 +5,7 @@ directly, step by step, on observations built here."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import shutil
@@ -36,6 +37,15 @@ from podpilot.autoscaler.policy.plan import Memory, Observations, decide, rescal
 
 NAMESPACE = "shop"
 WORKLOAD = "web"
+DECOY = "web-api"  # another Deployment: "web-.+" would take its pods for web's
+KUBE_STATE_METRICS = ("ksm-0", "ksm-1")  # two replicas: every series of theirs twice
+
+
+def pod_names() -> list[str]:
+    """The workload's pods, named as a Deployment's ReplicaSet names them."""
+    return [f"{WORKLOAD}-5d4f8b7c9-x{pod:04d}" for pod in range(PODS)]
+
+
 PODS = 4
 REQUEST_CORES = 0.5
 STEP = 60  # seconds between evaluations, and the rate() window
@@ -130,32 +140,36 @@ class History:
         return min(max(math.ceil((moment - self.start) / STEP), 0), len(LOAD) - 1)
 
     def openmetrics(self) -> str:
-        """Samples every 15 s from three steps before the start to the end."""
+        """Samples every 15 s from three steps before the start to the end. Beside the
+        workload's pods, a decoy Deployment whose name starts with the workload's (its pods
+        must not be read), and two kube-state-metrics replicas reporting the same series."""
         first = self.start - 3 * STEP
         moments = list(range(first, self.end + 1, SCRAPE))
         lines: list[str] = []
-        for pod in range(PODS):
-            labels = f'namespace="{NAMESPACE}",pod="{WORKLOAD}-{pod}",container="app"'
+        pods = [*pod_names(), *(f"{DECOY}-{pod[len(WORKLOAD) + 1 :]}" for pod in pod_names())]
+        for pod in pods:
+            labels = f'namespace="{NAMESPACE}",pod="{pod}",container="app"'
             counter = 0.0
             previous = moments[0]
             for moment in moments:
                 counter += (moment - previous) * LOAD[self.step_of(moment)] / PODS
                 previous = moment
                 lines.append(f"container_cpu_usage_seconds_total{{{labels}}} {counter!r} {moment}")
-        for pod in range(PODS):
+        for pod, instance in itertools.product(pods, KUBE_STATE_METRICS):
             labels = (
-                f'namespace="{NAMESPACE}",pod="{WORKLOAD}-{pod}",container="app",'
-                'resource="cpu",unit="core"'
+                f'namespace="{NAMESPACE}",pod="{pod}",container="app",'
+                f'resource="cpu",unit="core",instance="{instance}"'
             )
             lines += [
                 f"kube_pod_container_resource_requests{{{labels}}} {REQUEST_CORES} {moment}"
                 for moment in moments
             ]
-        labels = f'namespace="{NAMESPACE}",deployment="{WORKLOAD}"'
-        lines += [
-            f"kube_deployment_status_replicas{{{labels}}} {ACTUAL[self.step_of(m)]} {m}"
-            for m in moments
-        ]
+        for instance in KUBE_STATE_METRICS:
+            labels = f'namespace="{NAMESPACE}",deployment="{WORKLOAD}",instance="{instance}"'
+            lines += [
+                f"kube_deployment_spec_replicas{{{labels}}} {ACTUAL[self.step_of(m)]} {m}"
+                for m in moments
+            ]
         lines += [
             f'shop_queue_depth{{namespace="{NAMESPACE}"}} {QUEUE[self.step_of(m)]} {m}'
             for m in moments
@@ -299,7 +313,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], within: float) -> No
 
 def known_trace(times: list[float]) -> Trace:
     """The trace the reader should build from the backfilled history, from the values."""
-    pods = [f"{WORKLOAD}-{pod}" for pod in range(PODS)]
+    pods = pod_names()
     usage = tuple({pod: round(cores * 1000 / PODS) for pod in pods} for cores in LOAD)
     requests = tuple({pod: round(REQUEST_CORES * 1000) for pod in pods} for _ in LOAD)
     return Trace(

@@ -27,6 +27,7 @@ from podpilot.autoscaler.sources.prometheus_range import (
     RangeReader,
     SeriesNames,
     Window,
+    default_pod_regex,
     read_trace,
 )
 from podpilot.commands.conventions import EXIT_NO_ANSWER, EXIT_USAGE, CommandError, go_duration
@@ -128,7 +129,8 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         "--pod-regex",
         default=None,
         metavar="REGEX",
-        help="the workload's pods, as a PromQL regex (default: <target name>-.+)",
+        help="the workload's pods, as a PromQL regex (default: by the target's kind, e.g. "
+        "<name>-<hash>-<5 chars> for a Deployment)",
     )
     parser.add_argument(
         "--cpu-usage-metric", default=SeriesNames.cpu_usage, metavar="NAME", help="cAdvisor CPU"
@@ -266,7 +268,8 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
     namespace = args.namespace or first.namespace or "default"
     names = SeriesNames(
         namespace=namespace,
-        pod_regex=args.pod_regex or f"{first.spec.target.name}-.+",
+        pod_regex=args.pod_regex
+        or default_pod_regex(first.spec.target.kind, first.spec.target.name),
         cpu_usage=args.cpu_usage_metric,
         memory_usage=args.memory_usage_metric,
         requests=args.requests_metric,

@@ -120,9 +120,34 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What the apiserver wrote into an object read from a cluster: applying them again would
+# conflict (resourceVersion) or be refused (uid), and the last-applied copy would be stale.
+SERVER_FIELDS = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def _manifest(given: Any, best: Evaluated) -> dict[str, Any]:
+    """The given manifest with the best candidate's spec, ready for ``kubectl apply``."""
     manifest = copy.deepcopy(dict(given))
     manifest.pop("status", None)
+    metadata = manifest.get("metadata")
+    if isinstance(metadata, dict):
+        for field in SERVER_FIELDS:
+            metadata.pop(field, None)
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop(LAST_APPLIED, None)
+            if not annotations:
+                metadata.pop("annotations")
     manifest["spec"] = copy.deepcopy(dict(best.candidate.raw))
     return manifest
 

@@ -19,8 +19,9 @@ from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
 
 TARGET_FACTORS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25)
 
-# Behaviors besides the spec's own: the HPA's quick scale-up with a short scale-down window,
-# and a cautious scale-down (a long window, 10 % of the pods per minute).
+# Behaviors besides the spec's own, each laid over it (``over_own_behavior``): the HPA's quick
+# scale-up with a short scale-down window, and a cautious scale-down (a long window, 10 % of
+# the pods per minute).
 BEHAVIORS: dict[str, dict[str, Any]] = {
     "responsive": {
         "scaleUp": {
@@ -61,7 +62,10 @@ def candidates(raw: Mapping[str, Any]) -> Iterator[Candidate]:
     mins = _unique([original.min_replicas, max(1, original.min_replicas // 2)])
     maxes = _unique([original.max_replicas, math.ceil(original.max_replicas * 1.5)])
     behaviors: list[tuple[str, Any]] = [("own behavior", raw.get("behavior"))]
-    behaviors += [(f"{name} behavior", value) for name, value in BEHAVIORS.items()]
+    behaviors += [
+        (f"{name} behavior", over_own_behavior(raw.get("behavior"), preset))
+        for name, preset in BEHAVIORS.items()
+    ]
     for factor in TARGET_FACTORS:
         for minimum in mins:
             for maximum in maxes:
@@ -73,6 +77,15 @@ def candidates(raw: Mapping[str, Any]) -> Iterator[Candidate]:
                         continue
                     label = f"targets x{factor:g}, min {minimum}, max {maximum}, {behavior_label}"
                     yield Candidate(label, changed, parse_spec(changed), factor)
+
+
+def over_own_behavior(own: Any, preset: Mapping[str, Any]) -> dict[str, Any]:
+    """The preset laid over the spec's own behavior: it changes only the fields it names, so a
+    direction or a field it leaves out (a tolerance, a scale-down policy) stays as written."""
+    merged: dict[str, Any] = copy.deepcopy(dict(own or {}))
+    for direction, rules in preset.items():
+        merged[direction] = {**(merged.get(direction) or {}), **copy.deepcopy(rules)}
+    return merged
 
 
 def _unique(values: list[int]) -> list[int]:

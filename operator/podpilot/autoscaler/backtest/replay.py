@@ -90,6 +90,7 @@ class Replay:
     spec: AutoscalerSpec
     steps: tuple[Step, ...]
     step_seconds: float
+    scale_up_tolerance: float = 0.0  # the spec's, or the cluster's default: the summary's band
 
     @property
     def replicas(self) -> tuple[int, ...]:
@@ -158,7 +159,13 @@ def replay(
             )
         )
         current = desired
-    return Replay(name or f"{spec.target.kind}/{spec.target.name}", spec, tuple(steps), trace.step)
+    return Replay(
+        name or f"{spec.target.kind}/{spec.target.name}",
+        spec,
+        tuple(steps),
+        trace.step,
+        tolerances_for(spec.behavior, settings.tolerance).scale_up,
+    )
 
 
 def _first_count(spec: AutoscalerSpec, trace: Trace) -> int:

@@ -1,8 +1,9 @@
 """The figures of one replica curve over a trace, for the simulated and the actual history. Pure.
 
 Every step stands for ``step_seconds`` of time (the step's count held until the next one).
-A step is over target when any metric's usage ratio to its target exceeds 1, under target
-when every known ratio is at most 1, and unknown when no metric had a value. A scale event
+A step is over target when any metric's usage ratio to its target exceeds 1 by more than the
+spec's scale-up tolerance (the band in which the HPA would not scale up either), under target
+otherwise, and unknown when no metric had a value. A scale event
 is a change of count from one step to the next; the largest step is the largest such change.
 """
 
@@ -54,10 +55,13 @@ def summarize(
     step_seconds: float,
     max_replicas: int,
     ceiling: float | None = None,
+    over_above: float = 1.0,
 ) -> Summary:
     """The figures of one curve: ``counts[i]`` replicas during step ``i``, with those
     ratios and loads per metric (None where unknown). Steps with an unknown count add no
-    replica-minutes and are unknown."""
+    replica-minutes and are unknown. A step is over target when a ratio exceeds
+    ``over_above`` (1 plus the spec's scale-up tolerance: inside the band the HPA would not
+    scale up either)."""
     over = under = unknown = at_max = over_ceiling = 0
     replica_steps = 0
     peak: float | None = None
@@ -65,7 +69,7 @@ def summarize(
         known = [ratio for ratio in step_ratios if ratio is not None]
         if count is None or not known:
             unknown += 1
-        elif max(known) > 1.0:
+        elif max(known) > over_above:
             over += 1
         else:
             under += 1
@@ -98,27 +102,24 @@ def _changes(counts: Sequence[int | None]) -> list[int]:
 
 def simulated(replay: Replay, ceiling: float | None = None) -> Summary:
     """The replayed curve's figures."""
-    steps = replay.steps
-    return summarize(
-        [step.replicas for step in steps],
-        [step.ratios for step in steps],
-        [step.loads for step in steps],
-        step_seconds=replay.step_seconds,
-        max_replicas=replay.spec.max_replicas,
-        ceiling=ceiling,
-    )
+    return _of_curve(replay, ceiling, recorded=False)
 
 
 def actual(replay: Replay, ceiling: float | None = None) -> Summary:
     """The recorded curve's figures, judged against the replayed spec's targets and max."""
+    return _of_curve(replay, ceiling, recorded=True)
+
+
+def _of_curve(replay: Replay, ceiling: float | None, *, recorded: bool) -> Summary:
     steps = replay.steps
     return summarize(
-        [step.actual for step in steps],
-        [step.actual_ratios for step in steps],
-        [step.actual_loads for step in steps],
+        [step.actual if recorded else step.replicas for step in steps],
+        [step.actual_ratios if recorded else step.ratios for step in steps],
+        [step.actual_loads if recorded else step.loads for step in steps],
         step_seconds=replay.step_seconds,
         max_replicas=replay.spec.max_replicas,
         ceiling=ceiling,
+        over_above=1.0 + replay.scale_up_tolerance,
     )
 
 

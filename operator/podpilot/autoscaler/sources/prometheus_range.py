@@ -33,11 +33,28 @@ from podpilot.autoscaler.sources.promql_result import (
     reduce_samples,
 )
 
+# The count the workload was asked to run (what the HPA writes), not the pods it had.
 REPLICAS_METRICS = {
-    "Deployment": "kube_deployment_status_replicas",
-    "StatefulSet": "kube_statefulset_status_replicas",
-    "ReplicaSet": "kube_replicaset_status_replicas",
+    "Deployment": "kube_deployment_spec_replicas",
+    "StatefulSet": "kube_statefulset_replicas",
+    "ReplicaSet": "kube_replicaset_spec_replicas",
 }
+
+# How each kind's controller names its pods: a Deployment's "<name>-<template hash>-<5>", a
+# StatefulSet's "<name>-<ordinal>", a ReplicaSet's "<name>-<5>". A looser "<name>-.+" would
+# also take web-api's pods for web's.
+POD_NAME_SUFFIXES = {
+    "Deployment": "-[a-z0-9]+-[a-z0-9]{5}",
+    "StatefulSet": "-[0-9]+",
+    "ReplicaSet": "-[a-z0-9]{5}",
+}
+
+
+def default_pod_regex(kind: str, name: str) -> str:
+    """The PromQL regex (anchored, as PromQL's are) of the pods of ``kind``/``name``. A name
+    is a DNS subdomain, so only its dots need quoting, as ``[.]``: a backslash would need
+    doubling inside the PromQL string."""
+    return name.replace(".", "[.]") + POD_NAME_SUFFIXES.get(kind, "-.+")
 
 
 class HistoryError(Exception):
@@ -84,14 +101,14 @@ class SeriesNames:
     def usage_query(self, key: ResourceKey) -> str:
         selector = self._pod_selector(key.container, cadvisor=True)
         if key.resource == "cpu":
-            return f"sum by (pod) (rate({self.cpu_usage}{{{selector}}}[{self.rate_window}]))"
+            return _per_pod(f"rate({self.cpu_usage}{{{selector}}}[{self.rate_window}])")
         if key.resource == "memory":
-            return f"sum by (pod) ({self.memory_usage}{{{selector}}})"
+            return _per_pod(f"{self.memory_usage}{{{selector}}}")
         raise HistoryError(f"no usage series is known for resource {key.resource!r}", "usage")
 
     def requests_query(self, key: ResourceKey) -> str:
         selector = self._pod_selector(key.container, cadvisor=False)
-        return f'sum by (pod) ({self.requests}{{{selector},resource="{key.resource}"}})'
+        return _per_pod(f'{self.requests}{{{selector},resource="{key.resource}"}}')
 
     def replicas(self, spec: AutoscalerSpec) -> str:
         if self.replicas_query:
@@ -103,7 +120,8 @@ class SeriesNames:
                 "usage",
             )
         label = spec.target.kind.lower()
-        return f'sum({metric}{{namespace="{self.namespace}",{label}="{spec.target.name}"}})'
+        # max: every replica of kube-state-metrics (or every scrape job) reports the same count.
+        return f'max({metric}{{namespace="{self.namespace}",{label}="{spec.target.name}"}})'
 
     def _pod_selector(self, container: str, *, cadvisor: bool) -> str:
         labels = [f'namespace="{self.namespace}"', f'pod=~"{self.pod_regex}"']
@@ -112,6 +130,12 @@ class SeriesNames:
         elif cadvisor:
             labels += ['container!=""', 'container!="POD"']
         return ",".join(labels)
+
+
+def _per_pod(series: str) -> str:
+    """Containers summed per pod, each container's series once: two kube-state-metrics
+    replicas, or two jobs scraping one cAdvisor, report the same series with other labels."""
+    return f"sum by (pod) (max by (pod, container) ({series}))"
 
 
 class RangeReader:

@@ -22,10 +22,12 @@ from podpilot.autoscaler.sources.prometheus_range import (
     RangeReader,
     SeriesNames,
     Window,
+    default_pod_regex,
     read_trace,
 )
 from podpilot.cli import main
 from podpilot.commands import backtest_plot
+from podpilot.commands.recommend import LAST_APPLIED
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,9 @@ def test_the_range_reader_builds_the_known_trace(prometheus: str, history: known
         trace = read_trace(
             reader,
             specs,
-            SeriesNames(namespace=known.NAMESPACE, pod_regex=f"{known.WORKLOAD}-.+"),
+            SeriesNames(
+                namespace=known.NAMESPACE, pod_regex=default_pod_regex("Deployment", known.WORKLOAD)
+            ),
             Window(history.start, history.end, known.STEP),
         )
     finally:
@@ -134,7 +138,18 @@ def test_the_hpa_settings_are_kube_controller_managers_flags(
 def test_recommend_prints_an_applicable_manifest_with_its_evidence(
     prometheus: str, history: known.History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    file = write(tmp_path / "autoscaler.yaml", known.autoscaler())
+    # As `kubectl get -o yaml` gives it: what the apiserver wrote must not be applied back.
+    given = known.autoscaler()
+    given["metadata"].update(
+        uid="0b5e0c4e-8d1f-4a47-9d3a-6f1e2b7c9a10",
+        resourceVersion="4711",
+        generation=3,
+        creationTimestamp="2026-12-01T10:00:00Z",
+        managedFields=[{"manager": "kubectl", "operation": "Apply"}],
+        annotations={LAST_APPLIED: "{}", "team": "shop"},
+    )
+    given["status"] = {"currentReplicas": 3}
+    file = write(tmp_path / "autoscaler.yaml", given)
     status = main(
         ["recommend", "-f", file, *history_flags(prometheus, history), "--ceiling", "0.8"]
     )
@@ -143,6 +158,12 @@ def test_recommend_prints_an_applicable_manifest_with_its_evidence(
     assert out.startswith("#")
     manifest = yaml.safe_load(out)
     assert manifest["kind"] == "Autoscaler"
+    assert "status" not in manifest
+    assert manifest["metadata"] == {
+        "name": known.WORKLOAD,
+        "namespace": known.NAMESPACE,
+        "annotations": {"team": "shop"},
+    }
     recommended = replay(parse_spec(manifest["spec"]), known.known_trace(history.times))
     assert max(step.loads[0] or 0 for step in recommended.steps) <= 0.8
     assert sum(recommended.replicas) <= sum(

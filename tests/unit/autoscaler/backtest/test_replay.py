@@ -102,14 +102,14 @@ def test_recommend_picks_the_cheapest_candidate_under_the_ceiling() -> None:
 
 
 def test_a_recorded_pod_without_a_sample_is_a_missing_pod_to_the_engine() -> None:
-    """At the recorded count the recorded pods are replayed as they were: web-3 has no
+    """At the recorded count the recorded pods are replayed as they were: the fourth pod has no
     sample at the plateau, so the engine's missing-pod rule decides (on a scale-up a missing
     pod counts as using nothing), exactly as on the pods and samples built here."""
     trace = known.known_trace(TIMES)
     series = trace.resources[ResourceKey("cpu")]
     usage = [dict(step) for step in series.usage]
     index = 12
-    del usage[index]["web-3"]
+    del usage[index][known.pod_names()[3]]
     holey = dataclasses.replace(
         trace, resources={ResourceKey("cpu"): PodSeries(tuple(usage), series.requests)}
     )
@@ -117,12 +117,12 @@ def test_a_recorded_pod_without_a_sample_is_a_missing_pod_to_the_engine() -> Non
     now = TIMES[index]
     pods = [
         PodInfo(
-            name=f"web-{i}",
+            name=name,
             start_time=now - 86400,
             ready=ReadyCondition(True, now - 86400),
             containers=(ContainerSpec("app", {"cpu": 500}),),
         )
-        for i in range(4)
+        for name in known.pod_names()
     ]
     expected = resource_utilization_replicas(
         current_replicas=4,

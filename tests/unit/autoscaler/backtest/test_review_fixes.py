@@ -1,0 +1,91 @@
+"""What a backtest reads and how ``recommend`` varies a spec: the pods of the target only,
+time over target outside the tolerance band, behavior presets laid over the spec's own."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from podpilot.autoscaler.backtest.candidates import BEHAVIORS, candidates, over_own_behavior
+from podpilot.autoscaler.backtest.summary import summarize
+from podpilot.autoscaler.backtest.trace import ResourceKey
+from podpilot.autoscaler.sources.prometheus_range import SeriesNames, default_pod_regex
+
+
+@pytest.mark.parametrize(
+    ("kind", "pod", "matches"),
+    [
+        ("Deployment", "web-5d4f8b7c9-x0000", True),
+        ("Deployment", "web-api-5d4f8b7c9-x0000", False),
+        ("Deployment", "web-5d4f8b7c9", False),
+        ("StatefulSet", "web-12", True),
+        ("StatefulSet", "web-api-0", False),
+        ("ReplicaSet", "web-abcde", True),
+        ("ReplicaSet", "web-api-abcde", False),
+        ("Rollout", "web-anything", True),
+    ],
+)
+def test_the_default_pods_are_those_the_kind_names_after_the_target(
+    kind: str, pod: str, matches: bool
+) -> None:
+    # PromQL anchors a regular expression at both ends, as fullmatch does.
+    assert bool(re.fullmatch(default_pod_regex(kind, "web"), pod)) is matches
+
+
+def test_a_dotted_name_matches_its_dots_only() -> None:
+    pattern = default_pod_regex("StatefulSet", "web.v2")
+    assert "\\" not in pattern  # a backslash would need doubling inside the PromQL string
+    assert re.fullmatch(pattern, "web.v2-0")
+    assert not re.fullmatch(pattern, "webxv2-0")
+
+
+def test_every_series_is_taken_once_per_container_before_the_pod_sum() -> None:
+    names = SeriesNames(namespace="shop", pod_regex="web-[0-9]+")
+    for query in (names.usage_query(ResourceKey("cpu")), names.requests_query(ResourceKey("cpu"))):
+        assert query.startswith("sum by (pod) (max by (pod, container) ("), query
+
+
+def test_inside_the_tolerance_band_is_not_over_target() -> None:
+    ratios = [[1.05], [1.2], [0.5]]
+    figures = summarize(
+        [2, 2, 2], ratios, [[0.5]] * 3, step_seconds=60, max_replicas=5, over_above=1.1
+    )
+    assert (figures.seconds_over_target, figures.seconds_under_target) == (60, 120)
+
+
+SPEC: dict[str, Any] = {
+    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+    "minReplicas": 2,
+    "maxReplicas": 10,
+    "metrics": [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 60},
+            },
+        }
+    ],
+    "behavior": {
+        "scaleUp": {"tolerance": "0.05"},
+        "scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+    },
+}
+
+
+def test_a_preset_changes_only_what_it_names() -> None:
+    merged = over_own_behavior(SPEC["behavior"], BEHAVIORS["responsive"])
+    assert merged["scaleUp"]["tolerance"] == "0.05"
+    assert merged["scaleUp"]["policies"] == BEHAVIORS["responsive"]["scaleUp"]["policies"]
+    assert merged["scaleDown"] == {
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+        "stabilizationWindowSeconds": 60,
+    }
+    assert SPEC["behavior"]["scaleUp"] == {"tolerance": "0.05"}  # the spec itself unchanged
+
+
+def test_every_candidate_keeps_the_spec_s_own_tolerance() -> None:
+    tolerances = {c.raw["behavior"]["scaleUp"]["tolerance"] for c in candidates(SPEC)}
+    assert tolerances == {"0.05"}
