@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from podpilot.apimachinery.authored import authored
 from podpilot.apimachinery.timestamps import format_time
 from podpilot.autoscaler.backtest import summary
 from podpilot.autoscaler.backtest.search import Evaluated, Recommendation, recommend
@@ -120,34 +121,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# What the apiserver wrote into an object read from a cluster: applying them again would
-# conflict (resourceVersion) or be refused (uid), and the last-applied copy would be stale.
-SERVER_FIELDS = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-)
+# kubectl's copy of the object as last applied: stale once the spec changes.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _manifest(given: Any, best: Evaluated) -> dict[str, Any]:
     """The given manifest with the best candidate's spec, ready for ``kubectl apply``."""
-    manifest = copy.deepcopy(dict(given))
-    manifest.pop("status", None)
-    metadata = manifest.get("metadata")
-    if isinstance(metadata, dict):
-        for field in SERVER_FIELDS:
-            metadata.pop(field, None)
-        annotations = metadata.get("annotations")
-        if isinstance(annotations, dict):
-            annotations.pop(LAST_APPLIED, None)
-            if not annotations:
-                metadata.pop("annotations")
+    manifest = authored(copy.deepcopy(dict(given)))
+    annotations = manifest["metadata"].get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
+        if not annotations:
+            del manifest["metadata"]["annotations"]
     manifest["spec"] = copy.deepcopy(dict(best.candidate.raw))
     return manifest
 

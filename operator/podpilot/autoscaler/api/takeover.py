@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from podpilot.apimachinery.authored import authored
 from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaler.engine import ScalingHistory, TimestampedRecommendation
 
@@ -41,17 +42,6 @@ SEED_LIFETIME: Final = 3600.0
 """Seconds a seed is folded into the history: the longest stabilization window."""
 HPA_TYPES: Final = frozenset({"hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"})
 _OBJECT_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
-
-SERVER_METADATA: Final = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +137,7 @@ def seeded_history(
 def kept_manifest(hpa: Mapping[str, Any]) -> dict[str, Any]:
     """The HPA as ``--undo`` creates it again: everything its author wrote, nothing the server
     did (status, uid, resourceVersion, managed fields, ...)."""
-    metadata = {
-        key: value
-        for key, value in (hpa.get("metadata") or {}).items()
-        if key not in SERVER_METADATA
-    }
-    manifest = {key: value for key, value in hpa.items() if key not in ("status", "metadata")}
-    manifest["metadata"] = metadata
+    manifest = authored(hpa)
     manifest.setdefault("apiVersion", "autoscaling/v2")
     manifest.setdefault("kind", "HorizontalPodAutoscaler")
     return manifest
