@@ -10,7 +10,7 @@ def test_status_and_the_server_s_metadata_go_and_the_rest_stays() -> None:
         "metadata": {
             "name": "web",
             "labels": {"team": "shop"},
-            **{field: "written by the apiserver" for field in SERVER_METADATA},
+            **dict.fromkeys(SERVER_METADATA, "written by the apiserver"),
         },
         "spec": {"maxReplicas": 5},
         "status": {"currentReplicas": 2},
