@@ -154,7 +154,11 @@ def takeover_step(
             f"that HPA or is removed"
         )
     if kept is not None and kept.complete:
-        return TakeoverStep(kept)
+        if hpa is None:
+            return TakeoverStep(kept)
+        # The HPA scales this target again (recreated, the Autoscaler back in DryRun and then
+        # Active again with the same annotation): a new takeover, which seeds from the start.
+        kept = None
     state = hpa.state if hpa is not None else None
     return TakeoverStep(kept, SeedDue(source, name, state, first=kept is None))
 

@@ -68,6 +68,15 @@ def test_while_the_hpa_exists_each_evaluation_seeds_again_until_it_is_gone() -> 
     assert step(record=final).seed is None
 
 
+def test_a_complete_takeover_whose_hpa_scales_the_target_again_seeds_from_the_start() -> None:
+    # Taken over, then the HPA recreated (the Autoscaler back in DryRun with the same
+    # annotation), then Active again: the old record must not stand in for a new seed.
+    again = step(record=complete(), lookup=hpas(web=HPA_WEB))
+    assert again.seed == SeedDue("hpa/web", "web", HPA_WEB.state, first=True)
+    record = again.record_after(TakeoverSeed(5, NOW))
+    assert record == TakeoverRecord("hpa/web", NOW, 5, complete=False)
+
+
 def test_a_seed_the_evaluation_could_not_make_leaves_the_record_as_it_was() -> None:
     record = TakeoverRecord("hpa/web", NOW, 5, complete=False)
     assert step(record=record).record_after(None) == record
