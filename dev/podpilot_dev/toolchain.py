@@ -253,9 +253,14 @@ class ModulePrefetch:
             try:
                 _download_modules(self._go, comp, self._report)
                 self._outcome[comp.name] = _count_packages(self._go, comp)
-            except ToolchainError as error:
-                self._outcome[comp.name] = error
-            self._ready[comp.name].set()
+            except Exception as error:  # any failure reaches the waiting build, never a hang
+                self._outcome[comp.name] = (
+                    error
+                    if isinstance(error, ToolchainError)
+                    else ToolchainError(f"preparing {comp.name} failed: {error!r}")
+                )
+            finally:
+                self._ready[comp.name].set()
 
     def package_count(self, comp: GoComponent) -> int:
         """Wait for the component's modules; its package count (0 when go list failed)."""
@@ -264,7 +269,7 @@ class ModulePrefetch:
             _download_modules(self._go, comp, self._report)
             return _count_packages(self._go, comp)
         ready.wait()
-        outcome = self._outcome[comp.name]
+        outcome = self._outcome.get(comp.name, ToolchainError(f"preparing {comp.name} failed"))
         if isinstance(outcome, ToolchainError):
             raise outcome
         return outcome
@@ -303,7 +308,8 @@ def go_default_binary_name(package: str) -> str:
     one before a major-version suffix (go.etcd.io/etcd/server/v3 -> server)."""
     elements = package.split("/")
     last = elements[-1]
-    if len(elements) > 1 and last.startswith("v") and last[1:].isdigit():
+    major = last.startswith("v") and last[1:].isdigit() and not last[1:].startswith("0")
+    if len(elements) > 1 and major and last != "v1":
         return elements[-2]
     return last
 
@@ -320,7 +326,7 @@ def _go_build(
     # instead of one after another (kube-apiserver's link alone keeps one core busy).
     command = [go, "build", "-v", "-trimpath", *comp.tag_flags, "-ldflags", comp.ldflags()]
     linked = destination / ".linked"
-    linked.mkdir()
+    linked.mkdir(exist_ok=True)
     command += ["-o", f"{linked}/"]
     compiled = 0
     tail: list[str] = []
@@ -363,7 +369,12 @@ def _go_build(
             f"go build of {' '.join(packages)} failed (tools/{comp.name}):\n" + "\n".join(tail)
         )
     for binary, package in comp.binaries:
-        (linked / go_default_binary_name(package)).rename(destination / binary)
+        built = linked / go_default_binary_name(package)
+        if not built.is_file():
+            raise ToolchainError(
+                f"go build of {package} (tools/{comp.name}) left no {built.name} in {linked}"
+            )
+        built.rename(destination / binary)
     linked.rmdir()
 
 
