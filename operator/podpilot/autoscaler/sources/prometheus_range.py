@@ -40,21 +40,29 @@ REPLICAS_METRICS = {
     "ReplicaSet": "kube_replicaset_spec_replicas",
 }
 
-# How each kind's controller names its pods: a Deployment's "<name>-<template hash>-<5>", a
-# StatefulSet's "<name>-<ordinal>", a ReplicaSet's "<name>-<5>". A looser "<name>-.+" would
-# also take web-api's pods for web's.
+# How each kind's controller names its pods, in the alphabet Kubernetes generates names from:
+# a Deployment's "<name>-<template hash, 1-10>-<5>", a StatefulSet's "<name>-<ordinal>", a
+# ReplicaSet's "<name>-<5>". A looser "<name>-.+" would also take web-api's pods for web's.
+# Beside each: how long the generated prefix is beyond the name ("-<hash>-", "-").
+GENERATED = "[bcdfghjklmnpqrstvwxz2456789]"
 POD_NAME_SUFFIXES = {
-    "Deployment": "-[a-z0-9]+-[a-z0-9]{5}",
-    "StatefulSet": "-[0-9]+",
-    "ReplicaSet": "-[a-z0-9]{5}",
+    "Deployment": (f"-{GENERATED}{{1,10}}-{GENERATED}{{5}}", 12),
+    "StatefulSet": ("-[0-9]+", 0),
+    "ReplicaSet": (f"-{GENERATED}{{5}}", 1),
 }
+# The apiserver cuts a generateName prefix longer than this before adding its 5 characters.
+GENERATED_PREFIX_LIMIT = 58
 
 
 def default_pod_regex(kind: str, name: str) -> str:
     """The PromQL regex (anchored, as PromQL's are) of the pods of ``kind``/``name``. A name
     is a DNS subdomain, so only its dots need quoting, as ``[.]``: a backslash would need
-    doubling inside the PromQL string."""
-    return name.replace(".", "[.]") + POD_NAME_SUFFIXES.get(kind, "-.+")
+    doubling inside the PromQL string. A name long enough for the apiserver to cut its pods'
+    generated prefix gets the loose ``<name>-.+``."""
+    suffix, added_to_name = POD_NAME_SUFFIXES.get(kind, ("-.+", 0))
+    if added_to_name and len(name) + added_to_name > GENERATED_PREFIX_LIMIT:
+        suffix = "-.+"
+    return name.replace(".", "[.]") + suffix
 
 
 class HistoryError(Exception):

@@ -17,13 +17,14 @@ from podpilot.autoscaler.sources.prometheus_range import SeriesNames, default_po
 @pytest.mark.parametrize(
     ("kind", "pod", "matches"),
     [
-        ("Deployment", "web-5d4f8b7c9-x0000", True),
-        ("Deployment", "web-api-5d4f8b7c9-x0000", False),
+        ("Deployment", "web-5d4f8b7c9-x2k9p", True),
+        ("Deployment", "web-api-5d4f8b7c9-x2k9p", False),
+        ("Deployment", "web-api-x2k9p", False),  # a DaemonSet's or a Job's pod of web-api
         ("Deployment", "web-5d4f8b7c9", False),
         ("StatefulSet", "web-12", True),
         ("StatefulSet", "web-api-0", False),
-        ("ReplicaSet", "web-abcde", True),
-        ("ReplicaSet", "web-api-abcde", False),
+        ("ReplicaSet", "web-x2k9p", True),
+        ("ReplicaSet", "web-api-x2k9p", False),
         ("Rollout", "web-anything", True),
     ],
 )
@@ -32,6 +33,13 @@ def test_the_default_pods_are_those_the_kind_names_after_the_target(
 ) -> None:
     # PromQL anchors a regular expression at both ends, as fullmatch does.
     assert bool(re.fullmatch(default_pod_regex(kind, "web"), pod)) is matches
+
+
+def test_a_long_deployment_name_whose_pod_prefix_is_cut_still_matches() -> None:
+    name = "a" * 50
+    replica_set = f"{name}-5d4f8b7c9"
+    pod = f"{replica_set}-"[:58] + "x2k9p"  # what the apiserver's name generator makes
+    assert re.fullmatch(default_pod_regex("Deployment", name), pod)
 
 
 def test_a_dotted_name_matches_its_dots_only() -> None:
