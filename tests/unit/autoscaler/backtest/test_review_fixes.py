@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from tests import backtest_history as known
 
 from podpilot.autoscaler.backtest.candidates import BEHAVIORS, candidates, over_own_behavior
 from podpilot.autoscaler.backtest.summary import summarize
@@ -63,19 +64,9 @@ def test_inside_the_tolerance_band_is_not_over_target() -> None:
     assert (figures.seconds_over_target, figures.seconds_under_target) == (60, 120)
 
 
+# The test history's Autoscaler, with a behavior of its own that no preset names in full.
 SPEC: dict[str, Any] = {
-    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-    "minReplicas": 2,
-    "maxReplicas": 10,
-    "metrics": [
-        {
-            "type": "Resource",
-            "resource": {
-                "name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": 60},
-            },
-        }
-    ],
+    **known.autoscaler()["spec"],
     "behavior": {
         "scaleUp": {"tolerance": "0.05"},
         "scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
