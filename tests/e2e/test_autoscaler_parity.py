@@ -154,15 +154,7 @@ def test_dry_run_autoscaler_shadows_the_builtin_hpa_then_takes_over_and_gives_ba
     assert "took over from horizontalpodautoscaler/web" in out
     assert kubectl("get", "hpa", "web", "-n", namespace, check=False).returncode != 0
     # The seed keeps 4 for a whole window from the takeover: never earlier than the HPA.
-    while time.monotonic() < took_over_at + DOWNSCALE_WINDOW - 3:
-        assert spec_replicas(kubectl_json, namespace, "web") == 4, "scaled down inside the window"
-        time.sleep(1)
-    wait_until(
-        lambda: spec_replicas(kubectl_json, namespace, "web") == 2,
-        timeout=60,
-        what="the Autoscaler to scale 4 -> 2 once the seeded window has passed",
-    )
-    assert time.monotonic() - took_over_at >= DOWNSCALE_WINDOW - 1
+    held_a_window_then_scaled_down(kubectl_json, namespace, took_over_at, timeout=60)
     ours = kubectl_json("get", "autoscaler", "web", "-n", namespace)
     assert ours["spec"]["mode"] == "Active"
     assert {"TakeoverSeeded", "HpaDeleted"} <= event_reasons(kubectl_json, namespace)
@@ -188,6 +180,23 @@ def hpa_stabilizing(kubectl_json: Json, namespace: str) -> bool:
     status = kubectl_json("get", "hpa", "web", "-n", namespace).get("status", {})
     reasons = {c.get("reason") for c in status.get("conditions", [])}
     return status.get("desiredReplicas") == 4 and "ScaleDownStabilized" in reasons
+
+
+def held_a_window_then_scaled_down(
+    kubectl_json: Json, namespace: str, took_over_at: float, timeout: float
+) -> None:
+    """After a takeover at ``took_over_at`` (monotonic): 4 replicas, never fewer, for a whole
+    downscale window, then 4 -> 2 within ``timeout`` and not before the window passed."""
+    while time.monotonic() < took_over_at + DOWNSCALE_WINDOW - 3:
+        assert spec_replicas(kubectl_json, namespace, "web") == 4, "scaled down inside the window"
+        time.sleep(1)
+    wait_until(
+        lambda: spec_replicas(kubectl_json, namespace, "web") == 2,
+        timeout=timeout,
+        interval=1,
+        what="the Autoscaler to scale 4 -> 2 once the seeded window has passed",
+    )
+    assert time.monotonic() - took_over_at >= DOWNSCALE_WINDOW - 1
 
 
 def wait_for_the_hpa_to_stabilize_at_four_on(

@@ -12,11 +12,11 @@ from typing import Any
 
 from tests.e2e.conftest import Kubectl, OperatorProcess
 from tests.e2e.test_autoscaler_parity import (
-    DOWNSCALE_WINDOW,
     HPA,
     Json,
     dry_run_twin,
     event_reasons,
+    held_a_window_then_scaled_down,
     wait_for_the_hpa_to_stabilize_at_four_on,
 )
 from tests.e2e.waiting import wait_until
@@ -81,16 +81,7 @@ def test_gitops_takeover_with_the_hpa_pruned_first_holds_a_window_then_scales_do
     assert "TakeoverSeeded" in event_reasons(kubectl_json, namespace)
 
     # The seed keeps 4 for a whole window from the takeover, never less.
-    while time.monotonic() < took_over_at + DOWNSCALE_WINDOW - 3:
-        assert spec_replicas(kubectl_json, namespace, "web") == 4, "scaled down inside the window"
-        time.sleep(1)
-    wait_until(
-        lambda: spec_replicas(kubectl_json, namespace, "web") == 2,
-        timeout=30,
-        interval=1,
-        what="the Autoscaler to scale 4 -> 2 once the seeded window has passed",
-    )
-    assert time.monotonic() - took_over_at >= DOWNSCALE_WINDOW - 1
+    held_a_window_then_scaled_down(kubectl_json, namespace, took_over_at, timeout=30)
     assert "InvalidTakeover" not in event_reasons(kubectl_json, namespace)
 
     # Undo: the commit reverted. kubectl apply drops the annotation it applied before.
