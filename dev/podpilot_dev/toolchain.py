@@ -132,6 +132,13 @@ KIND_COMPONENTS: tuple[GoComponent, ...] = (
 )
 
 
+# These tools modules select one version of every module they have in common, so that Go's
+# build cache compiles client-go, apiserver, grpc and the rest once for all of them: a package's
+# cache key holds the version its module is required at, so a mere `replace` would not share.
+# Bumping one means `go get` of the same versions in the others (docs/dev-cluster.md).
+BUILD_CACHE_SHARING_MODULES = ("etcd", "k8s", "kubeadm", "metrics-server", "kwok", "helm")
+
+
 def component(name: str) -> GoComponent:
     for candidate in (*COMPONENTS, *KIND_COMPONENTS):
         if candidate.name == name:
