@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import re
+import json
+import subprocess
 from collections import defaultdict
 
 from podpilot_dev import toolchain
 
-REQUIREMENT = re.compile(r"^\s*(?:require\s+)?(\S+\.\S+)\s+(v\S+)(?:\s*//.*)?$", re.MULTILINE)
-
 
 def required_versions(module_name: str) -> dict[str, str]:
-    go_mod = (toolchain.component(module_name).module_dir / "go.mod").read_text()
-    return dict(REQUIREMENT.findall(go_mod))
-
-
-def test_the_requirement_pattern_reads_requires_and_skips_replacements() -> None:
-    go_mod = (
-        "module example.com/tools\n\nrequire k8s.io/kubernetes v1.36.3\n\n"
-        "require (\n\tgoogle.golang.org/grpc v1.82.1 // indirect\n)\n\n"
-        "replace (\n\tk8s.io/api => k8s.io/api v0.36.3\n)\n"
+    """The module's requirements as Go reads its go.mod (replacements are not requirements)."""
+    go_mod = toolchain.component(module_name).module_dir / "go.mod"
+    edit = subprocess.run(
+        [toolchain.go_executable(), "mod", "edit", "-json", str(go_mod)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert dict(REQUIREMENT.findall(go_mod)) == {
-        "k8s.io/kubernetes": "v1.36.3",
-        "google.golang.org/grpc": "v1.82.1",
-    }
+    return {item["Path"]: item["Version"] for item in json.loads(edit.stdout)["Require"]}
 
 
 def test_modules_sharing_the_build_cache_agree_on_every_common_version() -> None:
