@@ -8,12 +8,15 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.settings import KubeconfigSelection
+
+if TYPE_CHECKING:
+    from podpilot.kube.clients import ApiClients
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -119,6 +122,21 @@ def add_kubeconfig_arguments(parser: argparse.ArgumentParser) -> None:
 
 def kubeconfig_selection(args: argparse.Namespace) -> KubeconfigSelection:
     return KubeconfigSelection(paths=args.kubeconfig, context=args.context)
+
+
+def connect_one_call_at_a_time(args: argparse.Namespace) -> ApiClients:
+    """The clients of a command that makes its calls one after another, each bounded by
+    ``--request-timeout``; credentials that cannot be loaded fail the command (``EXIT_FAILED``)."""
+    from podpilot.kube.clients import CredentialsError, Timeouts, connect
+
+    try:
+        return connect(
+            kubeconfig_selection(args),
+            max_concurrent_calls=1,
+            timeouts=Timeouts.reading(args.request_timeout),
+        )
+    except CredentialsError as error:
+        raise CommandError(str(error)) from None
 
 
 def output_format(formats: Sequence[str]) -> Callable[[str], str]:

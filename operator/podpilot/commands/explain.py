@@ -17,7 +17,7 @@ from podpilot.commands.conventions import (
     add_kubeconfig_arguments,
     add_output_arguments,
     as_list,
-    kubeconfig_selection,
+    connect_one_call_at_a_time,
     render,
     seconds_or_go_duration,
     write_output,
@@ -92,22 +92,9 @@ def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
     one in it (or in the cluster)."""
     import kubernetes
 
-    from podpilot.kube.clients import (
-        TRANSPORT_ERRORS,
-        CredentialsError,
-        Timeouts,
-        connect,
-        no_answer,
-    )
+    from podpilot.kube.clients import TRANSPORT_ERRORS, no_answer
 
-    try:
-        clients = connect(
-            kubeconfig_selection(args),
-            max_concurrent_calls=1,
-            timeouts=Timeouts.reading(args.request_timeout),
-        )
-    except CredentialsError as error:
-        raise CommandError(str(error), EXIT_NOT_READ) from None
+    clients = connect_one_call_at_a_time(args)
     namespace = args.namespace or clients.pykube.config.namespace
     api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
     reference = f"Autoscaler {namespace}/{args.name}" if args.name else "the Autoscalers"

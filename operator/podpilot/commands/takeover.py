@@ -39,7 +39,7 @@ from podpilot.commands.conventions import (
     EXIT_USAGE,
     CommandError,
     add_kubeconfig_arguments,
-    kubeconfig_selection,
+    connect_one_call_at_a_time,
     seconds_or_go_duration,
 )
 
@@ -120,16 +120,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--min-evaluations cannot be negative", EXIT_USAGE)
     if args.request_timeout <= 0:
         raise CommandError("--request-timeout must be above zero", EXIT_USAGE)
-    from podpilot.kube.clients import CredentialsError, Timeouts, connect
-
-    try:
-        clients = connect(
-            kubeconfig_selection(args),
-            max_concurrent_calls=1,
-            timeouts=Timeouts.reading(args.request_timeout),
-        )
-    except CredentialsError as error:
-        raise CommandError(str(error)) from None
+    clients = connect_one_call_at_a_time(args)
     try:
         session = Session(clients, args.namespace or clients.pykube.config.namespace)
         message = session.undo(name) if args.undo else session.take_over(name, args)
