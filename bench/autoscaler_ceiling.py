@@ -87,6 +87,11 @@ def main() -> int:
     parser.add_argument("--keep-cluster", action="store_true")
     parser.add_argument("--profile", help="py-spy profile prefix (one file per N)")
     parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="profile only the thread holding the GIL (where the interpreter's CPU goes)",
+    )
+    parser.add_argument(
         "--prepare",
         action="store_true",
         help="only create the workloads for the largest N and keep the cluster (creating "
@@ -104,7 +109,13 @@ def main() -> int:
             ensure_workloads(bench, count, args.timeout)
             profile = f"{args.profile}-{count}.txt" if args.profile else None
             item = run_podpilot(
-                bench, count, args.periods, args.timeout, cpu=args.cpu, profile=profile
+                bench,
+                count,
+                args.periods,
+                args.timeout,
+                cpu=args.cpu,
+                profile=profile,
+                profile_gil=args.profile_gil,
             )
             results.append(item)
             print(json.dumps({"n": count, "podpilot": summary(item)}))

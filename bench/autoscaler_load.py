@@ -374,13 +374,15 @@ class PodpilotOperator(Controller):
         wait_for(self.healthy, 120, "the operator's health endpoint")
         say(f"podpilot operator pid {self.pid} (cpu {cpu if cpu is not None else 'any'})")
 
-    def profile(self, path: str, seconds: float) -> subprocess.Popen[bytes]:
-        """py-spy samples the operator for ``seconds`` (collapsed stacks, or SVG by suffix)."""
+    def profile(self, path: str, seconds: float, gil: bool = False) -> subprocess.Popen[bytes]:
+        """py-spy samples the operator for ``seconds`` (collapsed stacks, or SVG by suffix);
+        with ``gil``, only the thread holding the GIL: where the one interpreter's CPU goes,
+        without the threads that wait on a socket or for the GIL."""
         kind = "flamegraph" if path.endswith(".svg") else "raw"
         command = [
             str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(self.pid),
             "--duration", str(int(seconds)), "--rate", "50", "--nonblocking",
-            "--format", kind, "-o", path,
+            "--format", kind, "-o", path, *(["--gil"] if gil else []),
         ]  # fmt: skip
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -552,6 +554,7 @@ def run_podpilot(
     *,
     cpu: int | None = None,
     profile: str | None = None,
+    profile_gil: bool = False,
 ) -> Measurement:
     say(f"podpilot side, {count} Autoscalers")
     # The HPA side's HPAs target the same Deployments: with them in place every Autoscaler
@@ -566,7 +569,7 @@ def run_podpilot(
     controller = PodpilotOperator(bench, cpu, log)
     try:
         warm_up(controller, count, timeout)
-        profiler = controller.profile(profile, periods * PERIOD) if profile else None
+        profiler = controller.profile(profile, periods * PERIOD, profile_gil) if profile else None
         result = measure(bench, controller, count, periods)
         if profiler is not None:
             profiler.wait(timeout=120)
