@@ -1,36 +1,30 @@
-"""kopf handlers of the Autoscaler controller: one daemon per Autoscaler, reading the pod and
-Deployment caches that ``autoscaler.object_watches`` keeps outside kopf."""
+"""The Autoscaler controller's wiring: the watches (Autoscalers, and the pods, Deployments and
+HPAs an evaluation reads), one loop per Autoscaler (``autoscaler/controller/autoscalers.py``),
+and the clients they use. kopf has no handler of the Autoscaler's: it only runs the process."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+import kubernetes
 
 from podpilot.apimachinery.backoff import TokenBucket
-from podpilot.apimachinery.events import EventSpec, ObjectRef
-from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.app.fault_hooks import scale_write_hooks
 from podpilot.app.runtime import AutoscalerParts, Runtime
-from podpilot.autoscaler.api.result import EvaluationResult, Event
-from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
+from podpilot.autoscaler.api.watched import WatchedAutoscaler
+from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey
 from podpilot.autoscaler.controller.evaluator import Services
-from podpilot.autoscaler.controller.loop import (
-    MIN_EVALUATION_DEADLINE,
-    AutoscalerLoop,
-    Controller,
-    claim_target,
-    run_once,
-    run_until_stopped,
+from podpilot.autoscaler.controller.loop import MIN_EVALUATION_DEADLINE, Controller
+from podpilot.autoscaler.controller.object_watches import (
+    PLURAL,
+    ObjectWatches,
+    autoscaler_watches,
 )
-from podpilot.autoscaler.controller.object_watches import ObjectWatches
+from podpilot.autoscaler.controller.runner import Runner
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
 from podpilot.kube.coalescing import CoalescingWriter
@@ -40,11 +34,10 @@ from podpilot.kube.events import EventPoster
 from podpilot.kube.scale import ScaleClient
 from podpilot.observability import autoscaler_metrics
 
-PLURAL = "autoscalers"
 FIELD_MANAGER = "podpilot"
-COMPONENT = "podpilot-autoscaler"
-STANDBY_POLL_SECONDS = 1.0
-"""How often a daemon of a replica that is not the leader looks whether it has become one."""
+
+
+logger = logging.getLogger("podpilot.autoscaler")
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -53,6 +46,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 async def start(runtime: Runtime) -> None:
     clients, settings = runtime.api(), runtime.settings
+    if not settings.standalone and not settings.leader_election.enabled:
+        logger.warning(
+            "leader election is off: the Autoscaler acts as the only replica (kopf's peering "
+            "pauses kopf's handlers, not the Autoscaler's loops); run one replica, or use the "
+            "Lease (--leader-election)"
+        )
     discovery = Discovery(clients)
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
     watches = ObjectWatches(clients, settings.namespaces)
@@ -91,120 +90,38 @@ async def start(runtime: Runtime) -> None:
         owners=watches.owners,
         min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
     )
+    runner = Runner(controller, watches, EventPoster(clients), runtime.may_act)
+
+    async def drop_kopf_finalizer(key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:
+        namespace, name = key
+        metadata = {
+            "finalizers": autoscaler.finalizers_without_kopf(),
+            "resourceVersion": autoscaler.resource_version,  # 409 when it changed meanwhile
+        }
+        try:
+            await autoscalers.merge_patch(name, {"metadata": metadata}, namespace=namespace)
+        except kubernetes.client.ApiException as error:
+            if error.status != 404:
+                raise
+
+    loops = AutoscalerLoops(runner.run, controller.wakeups, drop_kopf_finalizer, runtime.may_act)
+    runner.loops = loops
+    own = autoscaler_watches(clients, settings.namespaces, loops)
     watches.start()
-    runtime.autoscaler = AutoscalerParts(controller, watches, EventPoster(clients))
+    for watch in own:
+        watch.start()
+    runtime.autoscaler = AutoscalerParts(controller, watches, loops, own)
 
 
 async def stop(runtime: Runtime) -> None:
-    """Stop the pod, Deployment and HPA watches, and close the Prometheus connections (this also
-    removes their TLS files)."""
+    """Stop every loop (each may end its evaluation), then the watches, and close the
+    Prometheus connections (this also removes their TLS files)."""
     parts = runtime.autoscaler
     if parts is None:
         return
+    for watch in parts.autoscaler_watches:
+        watch.stop()
+    await parts.loops.close()
     parts.watches.stop()
     parts.controller.services.sources.prometheus.close()
     await parts.controller.status.close()
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
-async def autoscaler(
-    body: kopf.Body,
-    name: str,
-    namespace: str | None,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    stopped: kopf.DaemonStopped,
-    memo: Any,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-    **_: Any,
-) -> None:
-    """Evaluate this Autoscaler every evaluation period until it is deleted."""
-    assert namespace is not None, "Autoscaler is a namespaced resource"
-    runtime: Runtime = memo.runtime
-    parts = runtime.autoscaler_parts()
-    controller = parts.controller
-    # Claimed before the wait: the daemons of a starting operator all wait for the caches, so
-    # each one's first decision already knows the others' targets.
-    with contextlib.suppress(SpecError):  # run_once reports it
-        claim_target(controller.owners, namespace, name, parse_spec(body.get("spec", {})))
-    try:
-        await _evaluate_until_stopped(body, name, namespace, meta, status, stopped, runtime, logger)
-    finally:
-        controller.owners.release(namespace, name)  # also when cancelled
-        controller.wakeups.release(namespace, name)
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def spec_changed(
-    body: kopf.Body, name: str, namespace: str | None, memo: Any, **_: Any
-) -> None:
-    """Every watch event of an Autoscaler: a new ``metadata.generation`` (a spec change)
-    ends its daemon's wait, so the change is evaluated at once (controller/wakeup.py). Async:
-    kopf runs a sync handler in a thread, and the wake-up is an event of this loop."""
-    parts = memo.runtime.autoscaler
-    if parts is None or namespace is None:
-        return  # the controller has not started: its daemons will evaluate at once anyway
-    generation = body.get("metadata", {}).get("generation")
-    parts.controller.wakeups.spec_changed(namespace, name, generation)
-
-
-async def _evaluate_until_stopped(
-    body: kopf.Body,
-    name: str,
-    namespace: str,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    stopped: kopf.DaemonStopped,
-    runtime: Runtime,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-) -> None:
-    parts = runtime.autoscaler_parts()
-    controller, watches = parts.controller, parts.watches
-    wakeup = controller.wakeups.register(namespace, name)
-    await watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
-    loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
-    watched = watches.objects
-
-    about = ObjectRef(API_VERSION, "Autoscaler", name, namespace, meta.get("uid"))
-    posting: set[asyncio.Task[bool]] = set()
-
-    def post(event: Event) -> None:
-        if not runtime.may_act():
-            return  # fenced during this evaluation: the leader reports for itself
-        # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
-        spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)
-        task = asyncio.create_task(parts.events.post(spec, datetime.now(UTC)))
-        posting.add(task)
-        task.add_done_callback(posting.discard)
-
-    while not stopped:
-        if not runtime.may_act():
-            # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
-            await stopped.wait(STANDBY_POLL_SECONDS)
-            continue
-
-        async def evaluate_once(
-            current: AutoscalerLoop = loop,
-        ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
-            # The spec and generation as they are now: kopf keeps the body current.
-            spec, generation = body.get("spec", {}), meta.get("generation")
-            wakeup.evaluating(generation)
-            annotations = meta.get("annotations") or {}
-            return await run_once(
-                current, controller, spec, generation, watched, post, logger, annotations
-            )
-
-        await run_until_stopped(
-            loop,
-            controller,
-            evaluate_once,
-            stopped,
-            logger,
-            keep_going=runtime.may_act,
-            wakeup=wakeup,
-        )
-        # Lost the Lease (or stopped): should it lead again, continue from what the leader
-        # meanwhile stored, not from this daemon's own state of before.
-        loop = AutoscalerLoop.resume(namespace, name, dict(status), time.time())
-    controller.status.discard((namespace, name))
-    controller.recorder.forget(namespace, name)

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TypeVar
 
+from podpilot.autoscaler.api.watched import WatchedAutoscaler
+from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.emptydir.controller.loop import EmptyDirController
@@ -14,8 +16,8 @@ from podpilot.emptydir.controller.poller import Fetchers
 from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.flannel.controller.reconciler import FlannelReconciler
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.events import EventPoster
 from podpilot.kube.lease import LeaderElector
+from podpilot.kube.list_watch import ListWatch
 from podpilot.settings import OperatorSettings
 
 Part = TypeVar("Part")
@@ -32,7 +34,8 @@ def _started(part: Part | None, error: str) -> Part:
 class AutoscalerParts:
     controller: Controller
     watches: ObjectWatches
-    events: EventPoster
+    loops: AutoscalerLoops
+    autoscaler_watches: list[ListWatch[WatchedAutoscaler]]
 
 
 @dataclass

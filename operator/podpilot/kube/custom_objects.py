@@ -106,6 +106,20 @@ class PodpilotObjects:
             _request_timeout=self._timeout,
         )  # fmt: skip
 
+    async def merge_patch(
+        self, name: str, patch: Mapping[str, Any], namespace: str | None = None
+    ) -> None:
+        """Merge-patch the object itself; a ``metadata.resourceVersion`` in ``patch`` makes the
+        write conditional (409 Conflict when the object changed since)."""
+        api = self._api
+        method, location = self._scoped(
+            api.patch_cluster_custom_object, api.patch_namespaced_custom_object, namespace, name
+        )
+        await self._clients.call(
+            method, *location, dict(patch),
+            _content_type=MERGE_PATCH, _request_timeout=self._timeout,
+        )  # fmt: skip
+
     async def merge_patch_status(
         self,
         name: str,

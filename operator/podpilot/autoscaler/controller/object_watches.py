@@ -9,13 +9,17 @@ from typing import Any
 
 import kubernetes
 
+from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.autoscaler.api.owners import OwnerIndex, hpa_target
 from podpilot.autoscaler.api.pods import cached_pod
+from podpilot.autoscaler.api.watched import WatchedAutoscaler, watched_autoscaler
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.list_watch import ListWatch
+from podpilot.kube.list_watch import ListWatch, Sink
 
 from .watched_objects import PodCache, ScaleCache, WatchedObjects
 from .watched_scales import deployment_scale
+
+PLURAL = "autoscalers"
 
 
 class ObjectWatches:
@@ -33,13 +37,7 @@ class ObjectWatches:
         self.objects = WatchedObjects(pods, scales)
         self.owners = OwnerIndex()
 
-        def scoped(
-            resource: str, all_namespaces: Callable[..., Any], one: Callable[..., Any]
-        ) -> list[tuple[str, Callable[..., Any]]]:
-            if not namespaces:
-                return [(resource, all_namespaces)]
-            return [(f"{resource} in {ns}", partial(one, ns)) for ns in namespaces]
-
+        scoped = partial(_scoped, namespaces)
         self._watches: list[ListWatch[Any]] = [
             ListWatch(name, call, cached_pod, pods)
             for name, call in scoped(
@@ -75,3 +73,31 @@ class ObjectWatches:
     def stop(self) -> None:
         for watch in self._watches:
             watch.stop()
+
+
+def _scoped(
+    namespaces: Sequence[str],
+    resource: str,
+    all_namespaces: Callable[..., Any],
+    one: Callable[..., Any],
+) -> list[tuple[str, Callable[..., Any]]]:
+    """A watch's name and list call for the whole cluster, or one for each namespace."""
+    if not namespaces:
+        return [(resource, all_namespaces)]
+    return [(f"{resource} in {ns}", partial(one, ns)) for ns in namespaces]
+
+
+def autoscaler_watches(
+    clients: ApiClients, namespaces: Sequence[str], sink: Sink[WatchedAutoscaler]
+) -> list[ListWatch[WatchedAutoscaler]]:
+    """The watches of the Autoscalers themselves, each delivering to ``sink``."""
+    api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+
+    def one(namespace: str, **params: Any) -> Any:
+        return api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **params)
+
+    every = partial(api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+    return [
+        ListWatch(name, call, watched_autoscaler, sink)
+        for name, call in _scoped(namespaces, PLURAL, every, one)
+    ]

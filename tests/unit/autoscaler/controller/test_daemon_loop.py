@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from unittest.mock import create_autospec
@@ -13,6 +12,7 @@ import pytest
 from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec
+from podpilot.autoscaler.controller.autoscalers import StopFlag
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_until_stopped
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.policy.plan import Memory
@@ -21,21 +21,6 @@ from podpilot.kube.single_flight import SingleFlight
 
 Decided = tuple[AutoscalerSpec | None, EvaluationResult | None]
 BOUND = 2.0  # seconds any step of these tests may take; each takes milliseconds
-
-
-class StopFlag:
-    """kopf's ``stopped`` as the loop uses it: true once set, and a wait that ends early."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
-
-    async def wait(self, timeout: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.event.wait(), timeout)
-        return self.event.is_set()
 
 
 class Evaluations:
@@ -56,7 +41,7 @@ class Evaluations:
                 await cancelled_by_someone_else()
             raise failure()
         self.blocked.set()
-        await self.stop.event.wait()
+        await self.stop.wait(60)
         return None, None
 
 
@@ -74,7 +59,7 @@ async def cancel_ends(daemon: asyncio.Task[None], stop: StopFlag) -> bool:
     daemon.cancel()
     await asyncio.wait([daemon], timeout=BOUND)
     ended = daemon.cancelled()
-    stop.event.set()
+    stop.set()
     await asyncio.wait([daemon], timeout=BOUND)
     return ended
 
@@ -163,7 +148,7 @@ def test_a_cancellation_once_stopped_ends_the_daemon() -> None:
     loop, stopped = new_loop(), StopFlag()
 
     async def stopping_evaluation() -> Decided:
-        stopped.event.set()  # kopf sets the flag first ...
+        stopped.set()  # kopf sets the flag first ...
         await cancelled_by_someone_else()  # ... and whatever is cancelled then ends it
         raise AssertionError("not reached")
 
@@ -216,7 +201,7 @@ def test_autoscalers_sharing_a_read_survive_the_deletion_of_the_one_that_started
             await scenario()
         finally:  # whatever failed, nothing is left waiting when the loop closes
             release.set()
-            stop_a.event.set()
-            stop_b.event.set()
+            stop_a.set()
+            stop_b.set()
 
     asyncio.run(run())

@@ -12,13 +12,13 @@ import pytest
 from tests.unit.autoscaler.controller.test_daemon_loop import (
     BOUND,
     Decided,
-    StopFlag,
     controller,
     new_loop,
     until,
 )
 
 from podpilot.autoscaler.controller import loop as loop_module
+from podpilot.autoscaler.controller.autoscalers import StopFlag
 from podpilot.autoscaler.controller.loop import run_until_stopped
 from podpilot.autoscaler.controller.wakeup import Wakeup, Wakeups
 
@@ -85,7 +85,7 @@ def test_a_spec_change_is_evaluated_at_once_not_a_period_later(short_min_interva
         # The period counts again from that evaluation: nothing more for a while.
         await asyncio.sleep(0.5)
         assert len(evaluations.started) == 2
-        stop.event.set()
+        stop.set()
         await asyncio.wait_for(daemon, BOUND)
 
     asyncio.run(scenario())
@@ -108,7 +108,7 @@ def test_a_change_right_after_an_evaluation_waits_for_the_minimum_interval(
         assert evaluations.started[1][1] == 3
         await asyncio.sleep(3 * short_min_interval)
         assert len(evaluations.started) == 2  # the burst made one evaluation, not three
-        stop.event.set()
+        stop.set()
         await asyncio.wait_for(daemon, BOUND)
 
     asyncio.run(scenario())
@@ -129,7 +129,7 @@ def test_a_change_during_an_evaluation_never_overlaps_it_and_is_evaluated_next(
         assert evaluations.started[1][0] >= first_end - 0.01
         assert evaluations.started[1][1] == 2
         assert evaluations.most_at_once == 1
-        stop.event.set()
+        stop.set()
         await asyncio.wait_for(daemon, BOUND)
 
     asyncio.run(scenario())
@@ -146,7 +146,7 @@ def test_the_same_generation_does_not_wake_the_loop(short_min_interval: float) -
         wakeup.spec_changed(None)
         await asyncio.sleep(5 * short_min_interval)
         assert len(evaluations.started) == 1
-        stop.event.set()
+        stop.set()
         await asyncio.wait_for(daemon, BOUND)
 
     asyncio.run(scenario())
@@ -158,7 +158,7 @@ def test_stopping_ends_the_wait_and_is_not_a_wake_up() -> None:
     async def scenario() -> bool:
         sleeping = asyncio.create_task(wakeup.sleep(stop, PERIOD))
         await asyncio.sleep(0.05)
-        stop.event.set()
+        stop.set()
         return await asyncio.wait_for(sleeping, BOUND)
 
     assert asyncio.run(scenario()) is False
@@ -177,28 +177,5 @@ def test_the_registry_wakes_only_a_running_loop() -> None:
         assert wakeup.pending
         wakeups.release("team", "web")
         wakeups.spec_changed("team", "web", 3)  # released: ignored
-
-    asyncio.run(scenario())
-
-
-def test_the_watch_handler_passes_the_objects_generation_to_its_loop() -> None:
-    from types import SimpleNamespace
-    from typing import Any, cast
-
-    from podpilot.app import autoscaler
-
-    spec_changed = cast(Any, autoscaler.spec_changed)  # kopf's decorator types the handler
-
-    async def scenario() -> None:
-        wakeups = Wakeups()
-        parts = SimpleNamespace(controller=SimpleNamespace(wakeups=wakeups))
-        body = {"metadata": {"name": "web", "namespace": "team", "generation": 4}}
-        before_start = SimpleNamespace(runtime=SimpleNamespace(autoscaler=None))
-        await spec_changed(body=body, name="web", namespace="team", memo=before_start)
-        wakeup = wakeups.register("team", "web")
-        wakeup.evaluating(3)
-        started = SimpleNamespace(runtime=SimpleNamespace(autoscaler=parts))
-        await spec_changed(body=body, name="web", namespace="team", memo=started)
-        assert wakeup.pending
 
     asyncio.run(scenario())

@@ -1,0 +1,121 @@
+"""One Autoscaler's loop from its first sight to its deletion: claim its target, wait for the
+caches, resume from its status, evaluate every period while this replica leads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from podpilot.apimachinery.events import EventSpec, ObjectRef
+from podpilot.apimachinery.group import API_VERSION
+from podpilot.autoscaler.api.result import EvaluationResult, Event
+from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
+from podpilot.autoscaler.api.watched import WatchedAutoscaler
+from podpilot.kube.events import EventPoster
+
+from .autoscalers import AutoscalerLoops, ObjectKey, StopFlag
+from .loop import AutoscalerLoop, Controller, claim_target, run_once, run_until_stopped
+from .object_watches import ObjectWatches
+
+COMPONENT = "podpilot-autoscaler"
+STANDBY_POLL_SECONDS = 1.0
+"""How often the loop of a replica that is not the leader looks whether it has become one."""
+
+logger = logging.getLogger("podpilot.autoscaler")
+
+
+@dataclass
+class Runner:
+    """What every loop shares; ``run`` is ``AutoscalerLoops.run``."""
+
+    controller: Controller
+    watches: ObjectWatches
+    events: EventPoster
+    may_act: Callable[[], bool]
+    loops: AutoscalerLoops | None = None  # set once the sink exists (it calls ``run``)
+    _posting: set[asyncio.Task[bool]] = field(default_factory=set)
+
+    async def run(self, key: ObjectKey, stopped: StopFlag) -> None:
+        namespace, name = key
+        controller = self.controller
+        first = self._current(key)
+        if first is None:
+            return
+        # Claimed before the wait: the loops of a starting operator all wait for the caches,
+        # so each one's first decision already knows the others' targets.
+        with contextlib.suppress(SpecError):  # run_once reports it
+            claim_target(controller.owners, namespace, name, parse_spec(first.spec))
+        try:
+            await self._evaluate_until_stopped(key, stopped)
+        finally:
+            controller.owners.release(namespace, name)  # also when cancelled
+            controller.wakeups.release(namespace, name)
+            controller.status.discard(key)
+            controller.recorder.forget(namespace, name)
+
+    async def _evaluate_until_stopped(self, key: ObjectKey, stopped: StopFlag) -> None:
+        namespace, name = key
+        controller = self.controller
+        wakeup = controller.wakeups.register(namespace, name)
+        await self.watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
+        loop = self._resumed(key)
+        while loop is not None and not stopped:
+            if not self.may_act():
+                # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
+                await stopped.wait(STANDBY_POLL_SECONDS)
+                continue
+
+            async def evaluate_once(
+                current: AutoscalerLoop = loop,
+            ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
+                autoscaler = self._current(key)
+                if autoscaler is None:  # deleted: the sink stops this loop
+                    return None, None
+                wakeup.evaluating(autoscaler.generation)
+                about = ObjectRef(API_VERSION, "Autoscaler", name, namespace, autoscaler.uid)
+                return await run_once(
+                    current,
+                    controller,
+                    autoscaler.spec,
+                    autoscaler.generation,
+                    self.watches.objects,
+                    lambda event: self._post(about, event),
+                    logger,
+                    autoscaler.annotations,
+                )
+
+            await run_until_stopped(
+                loop,
+                controller,
+                evaluate_once,
+                stopped,
+                logger,
+                keep_going=self.may_act,
+                wakeup=wakeup,
+            )
+            # Lost the Lease (or stopped): should it lead again, continue from what the leader
+            # meanwhile stored, not from this loop's own state of before.
+            loop = self._resumed(key)
+
+    def _current(self, key: ObjectKey) -> WatchedAutoscaler | None:
+        return self.loops.current(key) if self.loops is not None else None
+
+    def _resumed(self, key: ObjectKey) -> AutoscalerLoop | None:
+        autoscaler = self._current(key)
+        if autoscaler is None:
+            return None
+        return AutoscalerLoop.resume(*key, autoscaler.status, time.time())
+
+    def _post(self, about: ObjectRef, event: Event) -> None:
+        if not self.may_act():
+            return  # fenced during this evaluation: the leader reports for itself
+        # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
+        spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)
+        task = asyncio.create_task(self.events.post(spec, datetime.now(UTC)))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)

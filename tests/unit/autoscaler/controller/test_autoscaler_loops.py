@@ -1,0 +1,186 @@
+"""The watch of Autoscalers starts one loop per Autoscaler, wakes it on a new generation, stops
+it on deletion, starts the loop of one created again under the same name only after the old
+loop ended, and takes kopf's old finalizer off (the leader only)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from podpilot.autoscaler.api.watched import KOPF_FINALIZER, WatchedAutoscaler, watched_autoscaler
+from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey, StopFlag
+from podpilot.autoscaler.controller.wakeup import Wakeups
+
+KEY = ("team", "web")
+BOUND = 2.0  # seconds any step may take; each takes milliseconds
+
+
+def autoscaler(
+    generation: int = 1, *, deleting: bool = False, finalizers: tuple[str, ...] = ()
+) -> WatchedAutoscaler:
+    metadata: dict[str, Any] = {
+        "name": "web",
+        "namespace": "team",
+        "uid": f"uid-{generation}",
+        "generation": generation,
+        "resourceVersion": str(100 + generation),
+        "finalizers": list(finalizers),
+    }
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-12-03T00:00:00Z"
+    return watched_autoscaler({"metadata": metadata, "spec": {"maxReplicas": 3}, "status": {}})
+
+
+class Loops:
+    """Loops that record their start and end, and end only when stopped (or when released,
+    to play a loop slow to finish its evaluation)."""
+
+    def __init__(self, ignore_stop: bool = False) -> None:
+        self.started: list[ObjectKey] = []
+        self.ended: list[ObjectKey] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.ignore_stop = ignore_stop
+        self.release = asyncio.Event()
+
+    async def run(self, key: ObjectKey, stopped: StopFlag) -> None:
+        self.started.append(key)
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if self.ignore_stop:
+                await self.release.wait()
+            else:
+                while not await stopped.wait(60):
+                    pass
+        finally:
+            self.running -= 1
+            self.ended.append(key)
+
+
+def sink(
+    loops: Loops,
+    wakeups: Wakeups | None = None,
+    drop: Callable[[ObjectKey, WatchedAutoscaler], Awaitable[None]] | None = None,
+    leading: Callable[[], bool] = lambda: True,
+    cancellation_timeout: float = 10.0,
+) -> AutoscalerLoops:
+    async def no_finalizer(key: ObjectKey, found: WatchedAutoscaler) -> None:
+        raise AssertionError("no finalizer to drop")
+
+    return AutoscalerLoops(
+        loops.run,
+        wakeups or Wakeups(),
+        drop or no_finalizer,
+        leading,
+        finalizer_retry_seconds=0.01,
+        cancellation_timeout=cancellation_timeout,
+    )
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(BOUND):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+def test_an_autoscaler_seen_first_gets_its_loop_and_a_new_generation_wakes_it() -> None:
+    async def scenario() -> None:
+        loops, wakeups = Loops(), Wakeups()
+        watched = sink(loops, wakeups)
+        watched.put(KEY, autoscaler(1))
+        await until(lambda: loops.started == [KEY])
+        wakeup = wakeups.register(*KEY)
+        wakeup.evaluating(1)
+        watched.put(KEY, autoscaler(1))  # its own status write: the generation stays
+        assert not wakeup.pending
+        watched.put(KEY, autoscaler(2))
+        assert wakeup.pending
+        current = watched.current(KEY)
+        assert current is not None and current.generation == 2  # what the next evaluation reads
+        assert loops.started == [KEY] and len(watched) == 1  # still one loop
+        await watched.close()
+        assert loops.ended == [KEY]
+
+    asyncio.run(scenario())
+
+
+def test_deletion_stops_the_loop_and_forgets_the_autoscaler() -> None:
+    async def scenario() -> None:
+        loops = Loops()
+        watched = sink(loops)
+        watched.put(KEY, autoscaler(1))
+        await until(lambda: loops.started == [KEY])
+        watched.put(KEY, autoscaler(1, deleting=True))  # another finalizer holds it
+        await until(lambda: loops.ended == [KEY])
+        watched.remove(KEY)
+        assert watched.current(KEY) is None and len(watched) == 0
+        watched.remove(KEY)  # a second DELETED, or one after a relist: nothing more happens
+        await watched.close()
+        assert loops.started == [KEY] and loops.ended == [KEY]
+
+    asyncio.run(scenario())
+
+
+def test_an_autoscaler_created_again_waits_for_the_old_loop_to_end() -> None:
+    async def scenario() -> None:
+        loops = Loops(ignore_stop=True)  # the old loop is still in an evaluation
+        watched = sink(loops)
+        watched.put(KEY, autoscaler(1))
+        await until(lambda: loops.started == [KEY])
+        watched.remove(KEY)
+        watched.put(KEY, autoscaler(1))  # the new object, same name
+        await asyncio.sleep(0.05)
+        assert loops.started == [KEY]  # not two loops for one name
+        loops.ignore_stop = False
+        loops.release.set()
+        await until(lambda: len(loops.started) == 2)
+        assert loops.most_at_once == 1
+        await watched.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_loop_that_does_not_end_when_stopped_is_cancelled_after_the_timeout() -> None:
+    async def scenario() -> None:
+        loops = Loops(ignore_stop=True)
+        watched = sink(loops, cancellation_timeout=0.05)
+        watched.put(KEY, autoscaler(1))
+        await until(lambda: loops.started == [KEY])
+        watched.remove(KEY)
+        await until(lambda: loops.ended == [KEY])
+        await watched.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> None:
+    async def scenario() -> None:
+        dropped: list[tuple[ObjectKey, tuple[str, ...], str]] = []
+        attempts = 0
+
+        async def drop(key: ObjectKey, found: WatchedAutoscaler) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                raise RuntimeError("409 Conflict")  # tried again on the object as now seen
+            dropped.append((key, tuple(found.finalizers_without_kopf()), found.resource_version))
+
+        leading = False
+        loops = Loops()
+        watched = sink(loops, drop=drop, leading=lambda: leading)
+        held = autoscaler(1, finalizers=("example.com/keep", KOPF_FINALIZER))
+        watched.put(KEY, held)
+        await asyncio.sleep(0.05)
+        assert attempts == 0  # a standby writes nothing
+        leading = True
+        watched.put(KEY, held)
+        await until(lambda: len(dropped) == 1)
+        assert dropped == [(KEY, ("example.com/keep",), "101")]
+        watched.put(KEY, autoscaler(1))  # the watch shows it without the finalizer
+        await asyncio.sleep(0.05)
+        assert len(dropped) == 1
+        await watched.close()
+
+    asyncio.run(scenario())
