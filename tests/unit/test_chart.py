@@ -435,6 +435,19 @@ def test_without_peering_the_operator_is_standalone_and_never_overlaps(
         assert deployment(docs, name)["spec"]["strategy"] == {"type": "Recreate"}
 
 
+def test_with_peering_but_no_lease_the_autoscalers_deployment_never_overlaps(
+    render: Render,
+) -> None:
+    """kopf's peering pauses only kopf's handlers: the Autoscaler's loops are podpilot's own,
+    so without the Lease its Deployment must never run the old and new pod together."""
+    docs = render("--set=leaderElection.enabled=false")
+    assert deployment(docs)["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment(docs, AUDIT)["spec"]["strategy"]["type"] == "RollingUpdate"
+    no_autoscaler = "--set=controllers.autoscaler.enabled=false"
+    docs = render("--set=leaderElection.enabled=false", no_autoscaler)
+    assert deployment(docs)["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
 # --- leader election -----------------------------------------------------------------------
 
 

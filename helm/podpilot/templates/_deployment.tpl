@@ -16,15 +16,19 @@ metadata:
     app.kubernetes.io/component: {{ .component }}
 spec:
   replicas: {{ $ctx.Values.replicaCount }}
-  {{- if $ctx.Values.peering.enabled }}
-  # With peering, a new pod starts as standby; the old one hands over when it stops.
+  {{- $autoscaler := has "autoscaler" (splitList "," .controllers) }}
+  {{- if and $ctx.Values.peering.enabled (or (include "podpilot.leaderElection" $ctx) (not $autoscaler)) }}
+  # A new pod starts as standby (the Lease, or kopf's peering for kopf's handlers); the old
+  # one hands over when it stops.
   strategy:
     type: RollingUpdate
     rollingUpdate:
       maxSurge: 1
       maxUnavailable: 0
   {{- else }}
-  # Without peering, two pods would both act: never run the old and new one together.
+  # Two pods would both act: never run the old and new one together. kopf's peering pauses
+  # only kopf's handlers, and the Autoscaler's loops are not kopf's: without the Lease they
+  # would act in both.
   strategy:
     type: Recreate
   {{- end }}
