@@ -455,7 +455,10 @@ class Measurement:
 
 
 def warm_up(controller: Controller, count: int, timeout: float) -> None:
-    """Until every autoscaler was evaluated once, then one more period to settle."""
+    """Until every autoscaler was evaluated once, then three more periods to settle: an
+    Autoscaler's first period counts from when its first evaluation ended (the start-up burst
+    spreads over the time it takes to drain, status writes included), so its second interval
+    is longer by that time, which is not the steady state measured here."""
     started = time.monotonic()
 
     def evaluated_once() -> bool:
@@ -465,7 +468,7 @@ def warm_up(controller: Controller, count: int, timeout: float) -> None:
 
     wait_for(evaluated_once, timeout, "every autoscaler evaluated once", every=5)
     say(f"  all {count} evaluated once after {time.monotonic() - started:.0f}s; settling")
-    time.sleep(PERIOD)
+    time.sleep(3 * PERIOD)
 
 
 def measure(bench: Cluster, controller: Controller, count: int, periods: int) -> Measurement:

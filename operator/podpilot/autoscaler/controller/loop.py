@@ -434,8 +434,12 @@ async def run_until_stopped(
     that returned or was cancelled.
     """
     # Counted from when this evaluation was due, not from when the event loop got to it: a
-    # late wake-up (2,000 daemons share one loop) must not push every later period back.
+    # late wake-up (2,000 loops share one event loop) must not push every later period back.
+    # Except the first period, counted from when the first evaluation ended: a starting
+    # operator's loops all fall due at once, and fixed-rate periods would keep that burst in
+    # step for ever; the time the first burst takes to drain spreads them over the period.
     due = time.monotonic()
+    first = True
     while not stopped and keep_going():
         started = time.monotonic()
         failed = False
@@ -460,6 +464,8 @@ async def run_until_stopped(
             logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
             controller.recorder.evaluation_error(loop.namespace, loop.name, "loop")
         now = time.monotonic()
+        if first:
+            due, first = now, False
         delay = next_delay(loop, controller, spec, result, failed, now - due)
         due = now + delay
         if wakeup is None:

@@ -205,3 +205,30 @@ def test_autoscalers_sharing_a_read_survive_the_deletion_of_the_one_that_started
             stop_b.set()
 
     asyncio.run(run())
+
+
+def test_the_first_period_counts_from_the_end_of_the_first_evaluation_the_next_from_their_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A starting operator's loops fall due together: the first period counts from when the
+    first evaluation ended (the burst drains at its own pace and stays spread), every later
+    one from when its evaluation was due (fixed-rate)."""
+    from podpilot.autoscaler.controller import loop as loop_module
+
+    stop, elapsed = StopFlag(), []
+
+    def delay_after(*args: object) -> float:
+        elapsed.append(float(args[-1]))  # seconds since the evaluation counted as due
+        if len(elapsed) == 2:
+            stop.set()
+        return 0.0
+
+    async def evaluate() -> Decided:
+        await asyncio.sleep(0.05)
+        return None, None
+
+    monkeypatch.setattr(loop_module, "next_delay", delay_after)
+    asyncio.run(run_until_stopped(new_loop(), controller(), evaluate, stop, logging.getLogger()))
+    first, second = elapsed
+    assert first == 0.0
+    assert 0.05 <= second < BOUND
