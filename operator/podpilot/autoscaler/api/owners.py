@@ -68,8 +68,8 @@ class OwnerIndex:
     """Every known owner of each target.
 
     HPAs come from their watch (``put``/``remove``, the list-and-watch's sink, called on the
-    event loop); Autoscalers are ``claim``ed by their daemons from the spec they evaluate and
-    ``release``d when their daemons end. Everything runs on the event loop: no lock.
+    event loop); Autoscalers are ``claim``ed by their loops from the spec they evaluate and
+    ``release``d when their loops end. Everything runs on the event loop: no lock.
     """
 
     def __init__(self) -> None:

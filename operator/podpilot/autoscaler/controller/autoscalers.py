@@ -26,6 +26,8 @@ from .wakeup import Wakeups
 ObjectKey = tuple[str, str]  # namespace, name
 CANCELLATION_TIMEOUT = 10.0
 """Seconds a stopped loop may take to end its evaluation before it is cancelled."""
+RESTART_SECONDS = 10.0
+"""Seconds before a loop that ended with an error it did not survive is started again."""
 
 logger = logging.getLogger("podpilot.autoscaler")
 
@@ -65,7 +67,7 @@ class AutoscalerLoops:
     """The watch's sink: the Autoscalers as last seen, and the loop running for each.
 
     At most one loop per (namespace, name) at any time: an Autoscaler deleted and created again
-    under its name gets its new loop once the old one has ended.
+    under its name (a new uid) gets its new loop once the old one has ended.
     """
 
     run: RunLoop
@@ -74,10 +76,12 @@ class AutoscalerLoops:
     may_act: Callable[[], bool]
     finalizer_retry_seconds: float = 5.0
     cancellation_timeout: float = CANCELLATION_TIMEOUT
+    restart_seconds: float = RESTART_SECONDS
     _objects: dict[ObjectKey, WatchedAutoscaler] = field(default_factory=dict)
     _loops: dict[ObjectKey, _Loop] = field(default_factory=dict)
     _ending: dict[ObjectKey, _Loop] = field(default_factory=dict)
-    _dropping: dict[ObjectKey, asyncio.Task[None]] = field(default_factory=dict)
+    _finalized: set[ObjectKey] = field(default_factory=set)  # still carrying kopf's finalizer
+    _sweeper: asyncio.Task[None] | None = None
     _closed: bool = False
 
     def __len__(self) -> int:
@@ -88,11 +92,15 @@ class AutoscalerLoops:
         return self._objects.get(key)
 
     def put(self, key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:
+        previous = self._objects.get(key)
         self._objects[key] = autoscaler
         if autoscaler.has_kopf_finalizer:
-            self._drop_finalizer(key)
-        if autoscaler.deleting:
-            self._stop(key)
+            self._finalized.add(key)
+            self._sweep_finalizers()
+        else:
+            self._finalized.discard(key)
+        if autoscaler.deleting or (previous is not None and previous.uid != autoscaler.uid):
+            self._stop(key)  # a new object under the name starts once the old loop ended
         elif key in self._loops:
             self.wakeups.spec_changed(*key, autoscaler.generation)
         else:
@@ -100,6 +108,7 @@ class AutoscalerLoops:
 
     def remove(self, key: ObjectKey) -> None:
         self._objects.pop(key, None)
+        self._finalized.discard(key)
         self._stop(key)
 
     async def close(self) -> None:
@@ -108,6 +117,9 @@ class AutoscalerLoops:
         for key in list(self._loops):
             self._stop(key)
         ending = [loop.task for loop in self._ending.values()]
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            ending.append(self._sweeper)
         if ending:
             await asyncio.wait(ending, timeout=self.cancellation_timeout)
         for task in ending:
@@ -115,8 +127,11 @@ class AutoscalerLoops:
         await asyncio.gather(*ending, return_exceptions=True)
 
     def _start(self, key: ObjectKey) -> None:
-        if self._closed or key in self._ending:
-            return  # the ending loop starts its successor when it is done (``_ended``)
+        autoscaler = self._objects.get(key)
+        if self._closed or key in self._ending or key in self._loops:
+            return  # an ending loop starts its successor when it is done (``_ended``)
+        if autoscaler is None or autoscaler.deleting:
+            return
         stopped = StopFlag()
         namespace, name = key
         task = asyncio.create_task(self.run(key, stopped), name=f"autoscaler {namespace}/{name}")
@@ -132,38 +147,54 @@ class AutoscalerLoops:
         asyncio.get_running_loop().call_later(self.cancellation_timeout, loop.task.cancel)
 
     def _ended(self, key: ObjectKey, loop: _Loop) -> None:
-        if not loop.task.cancelled() and loop.task.exception() is not None:
-            logger.error("the loop of %s/%s ended", *key, exc_info=loop.task.exception())
         if self._loops.get(key) is loop:
-            # Ended by itself, with an error it did not survive: the next watch event of its
-            # Autoscaler starts it again.
+            # Ended by itself, with an error it did not survive: started again a little later,
+            # as long as its Autoscaler is there (no event may come to start it otherwise).
             del self._loops[key]
+            error = None if loop.task.cancelled() else loop.task.exception()
+            logger.error(
+                "the loop of %s/%s ended; starting it again in %g s",
+                *key,
+                self.restart_seconds,
+                exc_info=error,
+            )
+            asyncio.get_running_loop().call_later(self.restart_seconds, self._start, key)
             return
         if self._ending.get(key) is loop:
             del self._ending[key]
-            successor = self._objects.get(key)  # created again under this name meanwhile
-            if successor is not None and not successor.deleting:
-                self._start(key)
+            self._start(key)  # created again under this name meanwhile
 
-    def _drop_finalizer(self, key: ObjectKey) -> None:
-        """Take kopf's old finalizer off, once at a time per Autoscaler, by the leader only."""
-        if key in self._dropping or not self.may_act():
-            return
-        # Kept until done: the event loop holds only a weak reference to a task.
-        task = self._dropping[key] = asyncio.create_task(self._drop_finalizer_of(key))
-        task.add_done_callback(lambda _: self._dropping.pop(key, None))
+    def _sweep_finalizers(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            # Kept here until done: the event loop holds only a weak reference to a task.
+            self._sweeper = asyncio.create_task(self._drop_finalizers(), name="kopf finalizers")
 
-    async def _drop_finalizer_of(self, key: ObjectKey) -> None:
-        while not self._closed:
+    async def _drop_finalizers(self) -> None:
+        """Take kopf's old finalizer off every Autoscaler that has it, one at a time, whenever
+        this replica leads (also when it comes to lead without any new watch event), backing
+        off while the patches fail."""
+        failures = 0
+        while self._finalized and not self._closed:
+            if self.may_act():
+                failed = await self._drop_each_finalizer()
+                failures = failures + 1 if failed else 0
+            await asyncio.sleep(min(self.finalizer_retry_seconds * 2**failures, 300.0))
+
+    async def _drop_each_finalizer(self) -> bool:
+        """One pass; whether a patch failed (only the first failure of a pass is logged)."""
+        failed = False
+        for key in list(self._finalized):
             autoscaler = self._objects.get(key)
             if autoscaler is None or not autoscaler.has_kopf_finalizer or not self.may_act():
-                return
+                continue
             try:
                 await self.drop_kopf_finalizer(key, autoscaler)
-                return
-            except Exception as error:  # a conflict, a timeout: try again on what is newer
-                logger.warning("kopf's finalizer not removed from %s/%s: %s", *key, error)
-            await asyncio.sleep(self.finalizer_retry_seconds)
+                self._finalized.discard(key)  # a conflict leaves it for the next pass
+            except Exception as error:
+                if not failed:
+                    logger.warning("kopf's finalizer not removed from %s/%s: %s", *key, error)
+                failed = True
+        return failed
 
 
 __all__ = ["AutoscalerLoops", "StopFlag"]

@@ -430,8 +430,7 @@ async def run_until_stopped(
 
     A ``CancelledError`` that is not this task's own (a shared read cancelled by another
     Autoscaler, a status write cancelled by someone else) is a failed evaluation like any
-    other error: ending here would end the daemon for good, as kopf does not restart a daemon
-    that returned or was cancelled.
+    other error: ending here would end the loop until it is started again, 10 s later.
     """
     # Counted from when this evaluation was due, not from when the event loop got to it: a
     # late wake-up (2,000 loops share one event loop) must not push every later period back.
@@ -451,7 +450,7 @@ async def run_until_stopped(
                 raise
             failed = True
             logger.warning(
-                "evaluation of %s/%s failed: cancelled by something else than this daemon",
+                "evaluation of %s/%s failed: cancelled by something else than this loop",
                 loop.namespace,
                 loop.name,
             )

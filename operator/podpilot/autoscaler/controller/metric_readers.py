@@ -86,7 +86,7 @@ async def evaluate_metric_until(
     then is a failed metric with the type's failure reason, as an unreachable API would be.
 
     A cancellation that is not this task's own (a shared read whose starter was cancelled)
-    fails the metric too, rather than ending the caller's daemon.
+    fails the metric too, rather than ending the caller's loop.
     """
     started = time.perf_counter()
     try:

@@ -25,7 +25,7 @@ PLURAL = "autoscalers"
 class ObjectWatches:
     """Pods, Deployments and HPAs of the whole cluster, or of each watched namespace.
 
-    HPAs go to ``owners`` (each kept as its target's kind and name); the Autoscaler daemons
+    HPAs go to ``owners`` (each kept as its target's kind and name); the Autoscaler loops
     add their own targets to it.
     """
 

@@ -63,12 +63,16 @@ class Runner:
         controller = self.controller
         wakeup = controller.wakeups.register(namespace, name)
         await self.watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
-        loop = self._resumed(key)
-        while loop is not None and not stopped:
+        while not stopped:
             if not self.may_act():
                 # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
                 await stopped.wait(STANDBY_POLL_SECONDS)
                 continue
+            # Leading (at start, or again after a standby spell): continue from the status as
+            # the watch shows it now, what the last leader stored, not from an older copy.
+            loop = self._resumed(key)
+            if loop is None:
+                return  # deleted: the sink stops this loop
 
             async def evaluate_once(
                 current: AutoscalerLoop = loop,
@@ -98,9 +102,6 @@ class Runner:
                 keep_going=self.may_act,
                 wakeup=wakeup,
             )
-            # Lost the Lease (or stopped): should it lead again, continue from what the leader
-            # meanwhile stored, not from this loop's own state of before.
-            loop = self._resumed(key)
 
     def _current(self, key: ObjectKey) -> WatchedAutoscaler | None:
         return self.loops.current(key) if self.loops is not None else None

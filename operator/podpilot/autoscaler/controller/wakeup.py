@@ -2,7 +2,7 @@
 at once when an HPA is created or its spec changes (Kubernetes 1.35+), instead of up to one
 period later.
 
-The daemon's loop stays the only place that evaluates, so an Autoscaler is never evaluated
+The Autoscaler's loop stays the only place that evaluates, so an Autoscaler is never evaluated
 twice at once: a change that arrives during an evaluation only makes the next one start as
 soon as this one ends. Only a new ``metadata.generation`` wakes it (a status write, a label or
 an annotation does not), and never sooner than ``MIN_WAKE_INTERVAL`` after the evaluation

@@ -5,11 +5,19 @@ loop ended, and takes kopf's old finalizer off (the leader only)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
+from unittest.mock import create_autospec
 
+import pytest
+
+from podpilot.autoscaler.api.owners import OwnerIndex
 from podpilot.autoscaler.api.watched import KOPF_FINALIZER, WatchedAutoscaler, watched_autoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey, StopFlag
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
+from podpilot.autoscaler.controller.runner import Runner
 from podpilot.autoscaler.controller.wakeup import Wakeups
 
 KEY = ("team", "web")
@@ -17,12 +25,16 @@ BOUND = 2.0  # seconds any step may take; each takes milliseconds
 
 
 def autoscaler(
-    generation: int = 1, *, deleting: bool = False, finalizers: tuple[str, ...] = ()
+    generation: int = 1,
+    *,
+    deleting: bool = False,
+    finalizers: tuple[str, ...] = (),
+    uid: str = "uid-1",
 ) -> WatchedAutoscaler:
     metadata: dict[str, Any] = {
         "name": "web",
         "namespace": "team",
-        "uid": f"uid-{generation}",
+        "uid": uid,
         "generation": generation,
         "resourceVersion": str(100 + generation),
         "finalizers": list(finalizers),
@@ -65,17 +77,16 @@ def sink(
     drop: Callable[[ObjectKey, WatchedAutoscaler], Awaitable[None]] | None = None,
     leading: Callable[[], bool] = lambda: True,
     cancellation_timeout: float = 10.0,
+    restart_seconds: float = 10.0,
 ) -> AutoscalerLoops:
-    async def no_finalizer(key: ObjectKey, found: WatchedAutoscaler) -> None:
-        raise AssertionError("no finalizer to drop")
-
     return AutoscalerLoops(
         loops.run,
         wakeups or Wakeups(),
-        drop or no_finalizer,
+        drop or no_drop,
         leading,
         finalizer_retry_seconds=0.01,
         cancellation_timeout=cancellation_timeout,
+        restart_seconds=restart_seconds,
     )
 
 
@@ -155,6 +166,48 @@ def test_a_loop_that_does_not_end_when_stopped_is_cancelled_after_the_timeout() 
     asyncio.run(scenario())
 
 
+def test_a_new_object_under_the_name_gets_a_new_loop_once_the_old_one_ended() -> None:
+    """A relist after 410 Gone may show an Autoscaler deleted and created again as a mere
+    change: its uid tells it apart, and the old loop's memory is not carried over."""
+
+    async def scenario() -> None:
+        loops = Loops()
+        watched = sink(loops)
+        watched.put(KEY, autoscaler(1, uid="first"))
+        await until(lambda: loops.started == [KEY])
+        watched.put(KEY, autoscaler(1, uid="second"))
+        await until(lambda: len(loops.started) == 2)
+        assert loops.ended == [KEY] and loops.most_at_once == 1
+        await watched.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_loop_that_ends_with_an_error_is_started_again() -> None:
+    async def scenario() -> None:
+        runs: list[ObjectKey] = []
+
+        async def fails_once(key: ObjectKey, stopped: StopFlag) -> None:
+            runs.append(key)
+            if len(runs) == 1:
+                raise ValueError("status not understood")
+            await stopped.wait(60)
+
+        watched = AutoscalerLoops(
+            fails_once, Wakeups(), no_drop, lambda: True, restart_seconds=0.01
+        )
+        watched.put(KEY, autoscaler(1))
+        await until(lambda: len(runs) == 2)
+        assert len(watched) == 1
+        await watched.close()
+
+    asyncio.run(scenario())
+
+
+async def no_drop(key: ObjectKey, found: WatchedAutoscaler) -> None:
+    raise AssertionError("no finalizer to drop")
+
+
 def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> None:
     async def scenario() -> None:
         dropped: list[tuple[ObjectKey, tuple[str, ...], str]] = []
@@ -174,8 +227,7 @@ def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> No
         watched.put(KEY, held)
         await asyncio.sleep(0.05)
         assert attempts == 0  # a standby writes nothing
-        leading = True
-        watched.put(KEY, held)
+        leading = True  # no new event: the leader finds it among those it knows
         await until(lambda: len(dropped) == 1)
         assert dropped == [(KEY, ("example.com/keep",), "101")]
         watched.put(KEY, autoscaler(1))  # the watch shows it without the finalizer
@@ -184,3 +236,45 @@ def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> No
         await watched.close()
 
     asyncio.run(scenario())
+
+
+def test_a_replica_that_leads_again_resumes_from_the_status_the_other_leader_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from podpilot.autoscaler.controller import runner as runner_module
+
+    resumed_from: list[int] = []
+    leading = True
+
+    async def lead_until_fenced(loop: AutoscalerLoop, *args: object, **kwargs: object) -> None:
+        nonlocal leading
+        resumed_from.append(loop.memory.last_replicas)
+        leading = False  # fenced: run_until_stopped returns, as when keep_going says no
+
+    async def synced() -> None:
+        return None
+
+    monkeypatch.setattr(runner_module, "run_until_stopped", lead_until_fenced)
+    monkeypatch.setattr(runner_module, "STANDBY_POLL_SECONDS", 0.001)
+
+    async def scenario() -> None:
+        nonlocal leading
+        controller = create_autospec(Controller, instance=True)
+        controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+        watches = SimpleNamespace(synced=synced, objects=None)
+        runner = Runner(controller, cast(Any, watches), cast(Any, None), lambda: leading)
+        watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda: leading)
+        runner.loops = watched
+        watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
+        await until(lambda: resumed_from == [3])
+        watched.put(KEY, with_status(autoscaler(1), currentReplicas=5))  # the other leader's
+        leading = True
+        await until(lambda: resumed_from == [3, 5])
+        await watched.close()
+
+    asyncio.run(scenario())
+
+
+def with_status(found: WatchedAutoscaler, **status: Any) -> WatchedAutoscaler:
+    stabilization = {"recommendations": [], "scaleUpEvents": [], "scaleDownEvents": []}
+    return dataclasses.replace(found, status={"stabilization": stabilization, **status})

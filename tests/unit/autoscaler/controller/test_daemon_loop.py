@@ -108,7 +108,7 @@ def test_a_foreign_cancellation_is_a_failed_evaluation_and_the_loop_goes_on(
         assert await cancel_ends(daemon, stop)  # kopf stopping the daemon ends it
 
     asyncio.run(run())
-    assert "cancelled by something else than this daemon" in caplog.text
+    assert "cancelled by something else than this loop" in caplog.text
 
 
 def test_foreign_cancellations_and_errors_in_a_row_back_off_and_go_on() -> None:
