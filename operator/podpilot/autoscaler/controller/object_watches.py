@@ -94,6 +94,7 @@ def autoscaler_watches(
     api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
 
     def one(namespace: str, **params: Any) -> Any:
+        # ``params`` carry the ListWatch's _request_timeout for every LIST page and WATCH.
         return api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **params)
 
     every = partial(api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
