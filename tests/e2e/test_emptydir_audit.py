@@ -706,12 +706,18 @@ def test_real_node_usage_is_read_through_nodes_stats_without_nodes_proxy(
     with _audit_under(kubectl, audited, auditor_kubeconfig, tmp_path, audit_operator) as own:
         kubectl("apply", "-n", audited, "-f", "-", input=manifest)
         owner = {"namespace": audited, "owner": "direct", "volume": "data"}
-        used = wait_until(
-            lambda: _series(
+
+        def written() -> list[tuple[dict[str, str], float]]:
+            # The first poll may come before dd has written (4 KiB then): wait for the 8 MiB.
+            found = _series(
                 _metrics(own.metrics_url), "podpilot_emptydir_volume_used_bytes", **owner
-            ),
+            )
+            return found if found and found[0][1] >= 8 * 1024**2 else []
+
+        used = wait_until(
+            written,
             timeout=180,
-            what="usage of the real node's emptyDir, read by the restricted operator",
+            what="the 8 MiB written to the real node's emptyDir, read by the restricted operator",
         )
         assert used[0][1] >= 8 * 1024**2
         assert _polls(own, "ok") > 0
