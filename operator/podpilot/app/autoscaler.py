@@ -94,12 +94,9 @@ async def start(runtime: Runtime) -> None:
 
     async def drop_kopf_finalizer(key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:
         namespace, name = key
-        metadata = {
-            "finalizers": autoscaler.finalizers_without_kopf(),
-            "resourceVersion": autoscaler.resource_version,  # 409 when it changed meanwhile
-        }
         try:
-            await autoscalers.merge_patch(name, {"metadata": metadata}, namespace=namespace)
+            patch = autoscaler.kopf_finalizer_removal()
+            await autoscalers.merge_patch(name, patch, namespace=namespace)
         except kubernetes.client.ApiException as error:
             if error.status != 404:
                 raise

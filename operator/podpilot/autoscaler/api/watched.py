@@ -31,8 +31,11 @@ class WatchedAutoscaler:
     def has_kopf_finalizer(self) -> bool:
         return KOPF_FINALIZER in self.finalizers
 
-    def finalizers_without_kopf(self) -> list[str]:
-        return [item for item in self.finalizers if item != KOPF_FINALIZER]
+    def kopf_finalizer_removal(self) -> dict[str, Any]:
+        """The merge patch that takes kopf's finalizer off and keeps the others; conditional on
+        the resourceVersion seen, so a change meanwhile is a 409, never an overwrite."""
+        kept = [item for item in self.finalizers if item != KOPF_FINALIZER]
+        return {"metadata": {"finalizers": kept, "resourceVersion": self.resource_version}}
 
 
 def watched_autoscaler(body: Mapping[str, Any]) -> WatchedAutoscaler:

@@ -218,7 +218,8 @@ def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> No
             attempts += 1
             if attempts == 1:
                 raise RuntimeError("409 Conflict")  # tried again on the object as now seen
-            dropped.append((key, tuple(found.finalizers_without_kopf()), found.resource_version))
+            metadata = found.kopf_finalizer_removal()["metadata"]
+            dropped.append((key, tuple(metadata["finalizers"]), metadata["resourceVersion"]))
 
         leading = False
         loops = Loops()
