@@ -224,11 +224,6 @@ class AutoscalerCollector:
         ]  # fmt: skip
         return collectors
 
-    def collect(self) -> Iterator[Metric]:
-        """Every family at once."""
-        for family in self.families():
-            yield from family.collect()
-
     def _per_autoscaler(
         self, value_of: Callable[[AutoscalerSample], float | None], name: str
     ) -> list[Sample]:
