@@ -29,10 +29,12 @@ MAX_REPLICAS = 6
 # Requests a second at 50 ms each. Measured on this 2-core machine, n replicas of a server
 # taking r requests a second burn about r x 50 + 12 n millicores (each pod's own runtime and
 # probes), and the HPA's rule rests at n when ceil(load / 100m) = n, or when the load is within
-# its 10 % tolerance of n x 100m (the 50 % target of a 200m request). With 3 requests/s only 2
-# replicas is a resting point, with 4.5 only 3 (loads at the edge of a band have two, and two
-# twins could rest at different ones).
-LEVELS = (3, 4.5, 0)
+# its 10 % tolerance of n x 100m (the 50 % target of a 200m request). Each level sits in the
+# middle of one band, so that noise in the measured CPU cannot make a second count a resting
+# point: at 2.5 requests/s, 3 replicas burn about 161m, 20 % below the 200m that would hold 3,
+# and 2 burn 149m, well above the 100m that would let 1 do (at 3 requests/s, 3 replicas burn
+# 186m, and the twins once rested at 2 and 3); at 4.5, 3 replicas burn 261m, inside (200m, 300m].
+LEVELS = (2.5, 4.5, 0)
 STABLE_FOR = 45.0  # longer than the 30 s downscale stabilization window, plus a sync
 SETTLE_TIMEOUT = 240.0
 
