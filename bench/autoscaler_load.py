@@ -256,6 +256,23 @@ def ensure_workloads(bench: Cluster, count: int, timeout: float) -> None:
         return total >= count * REPLICAS
 
     wait_for(ready, timeout, f"{count * REPLICAS} ready pods", every=10)
+    wait_for_pod_metrics(bench, count, timeout)
+
+
+def wait_for_pod_metrics(bench: Cluster, count: int, timeout: float) -> None:
+    """Until metrics.k8s.io has a sample for every bench pod: a pod created a moment ago has
+    none yet, and an evaluation that reads no metric is a failure (which the HPA skips and
+    podpilot records as decision state), not the steady state either side is measured in."""
+
+    def measured() -> bool:
+        listed = json.loads(bench.kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/pods"))
+        total = sum(
+            1 for item in listed["items"] if item["metadata"]["namespace"].startswith("bench-")
+        )
+        say(f"  pods with metrics: {total}/{count * REPLICAS}")
+        return total >= count * REPLICAS
+
+    wait_for(measured, timeout, f"metrics for {count * REPLICAS} pods", every=10)
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, every: float = 2.0) -> None:
