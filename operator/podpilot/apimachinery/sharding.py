@@ -1,0 +1,115 @@
+"""Autoscalers split across replicas: which shard an Autoscaler is in, and which live replica
+should hold which shard. The pure part; ``kube/shards.py`` holds the Leases.
+
+Each shard is held through a Lease of its own (``leader_election``), so that at any moment at
+most one replica evaluates the Autoscalers of a shard: that safety rests on the Leases alone.
+What is decided here is only who *tries* to hold a shard. Every replica announces itself with
+a member Lease it renews; from the live members, every replica computes the same assignment
+and competes only for its own shards, and releases a shard that is no longer its own, so a
+new replica gets its share and a dead one's shards go to the survivors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from podpilot.apimachinery.leader_election import (
+    ElectionConfig,
+    LeaseRecord,
+    Observation,
+    lease_expired,
+)
+
+GONE_AFTER_DURATIONS = 10
+"""A member Lease unchanged for this many lease durations belongs to a replica that is gone
+(every process has a member Lease of its own): the holder of shard 0 deletes it."""
+
+
+def shard_of(namespace: str, name: str, shards: int) -> int:
+    """The shard of the Autoscaler ``namespace/name``: stable across processes and restarts
+    (CRC-32, not Python's salted ``hash``)."""
+    return zlib.crc32(f"{namespace}/{name}".encode()) % shards
+
+
+def shard_lease_name(base: str, shard: int) -> str:
+    return f"{base}-shard-{shard}"
+
+
+def member_lease_name(base: str, identity: str) -> str:
+    """A Lease name for a replica's identity, which need not be a valid object name."""
+    digest = hashlib.blake2b(identity.encode(), digest_size=5).hexdigest()
+    return f"{base}-member-{digest}"
+
+
+def is_member_lease(base: str, name: str) -> bool:
+    return name.startswith(f"{base}-member-")
+
+
+def _weight(shard: int, member: str) -> bytes:
+    return hashlib.blake2b(f"{shard}/{member}".encode(), digest_size=8).digest()
+
+
+def assignment(members: Iterable[str], shards: int) -> dict[int, str]:
+    """Which member should hold each shard: balanced (no member more than ``ceil(shards /
+    members)``), and each shard goes to the member that ranks it highest among those with
+    room (rendezvous hashing), so that a member joining or leaving moves few shards."""
+    ordered = sorted(set(members))
+    if not ordered:
+        return {}
+    room = math.ceil(shards / len(ordered))
+    held = dict.fromkeys(ordered, 0)
+    owners: dict[int, str] = {}
+    for shard in range(shards):
+        ranked = sorted(ordered, key=lambda member: _weight(shard, member), reverse=True)
+        owner = next(member for member in ranked if held[member] < room)
+        owners[shard] = owner
+        held[owner] += 1
+    return owners
+
+
+def wanted_shards(identity: str, members: Iterable[str], shards: int) -> frozenset[int]:
+    """The shards ``identity`` should hold, counting itself among the members."""
+    owners = assignment({*members, identity}, shards)
+    return frozenset(shard for shard, owner in owners.items() if owner == identity)
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """The member Leases as last listed, by name, each with when it was first seen as it is
+    (on this replica's monotonic clock, as a standby judges a leader's Lease)."""
+
+    observations: Mapping[str, Observation] = field(default_factory=dict)
+
+    def live(self, config: ElectionConfig, now: float) -> frozenset[str]:
+        """The identities holding a member Lease that changed within its duration, on our
+        clock (a released one has no holder: its replica stopped)."""
+        return frozenset(
+            observation.record.holder_identity
+            for observation in self.observations.values()
+            if observation.record is not None
+            and observation.record.holder_identity
+            and not lease_expired(observation, config, now)
+        )
+
+    def gone(self, config: ElectionConfig, now: float) -> list[str]:
+        """The member Leases unchanged for ``GONE_AFTER_DURATIONS`` lease durations."""
+        return [
+            name
+            for name, observation in self.observations.items()
+            if now - observation.since >= GONE_AFTER_DURATIONS * config.lease_duration
+        ]
+
+    def seen(self, listed: Mapping[str, LeaseRecord], now: float) -> MemberView:
+        """After a LIST of the member Leases (``listed``: by name)."""
+        observations: dict[str, Observation] = {}
+        for name, record in listed.items():
+            previous = self.observations.get(name)
+            if previous is not None and previous.record == record:
+                observations[name] = previous
+            else:
+                observations[name] = Observation(record, now)
+        return MemberView(observations)
