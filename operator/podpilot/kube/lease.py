@@ -137,6 +137,7 @@ class LeaderElector:
         *,
         clock: Clock = time.monotonic,
         wall_clock: WallClock = _wall_now,
+        wants: Callable[[], bool] = lambda: True,
     ) -> None:
         self.lock = lock
         self.identity = identity
@@ -148,6 +149,8 @@ class LeaderElector:
         """Set once the first attempt has ended, whatever its outcome."""
         self._clock = clock
         self._wall_clock = wall_clock
+        self._wants = wants
+        """Whether to hold the Lease at all (a shard that is another replica's: no)."""
         self._state = ElectorState()
         self._fence_timer: asyncio.TimerHandle | None = None
 
@@ -176,6 +179,9 @@ class LeaderElector:
             log.warning("reading %s failed: %s", self.lock.describe(), error)
             return self._fence_if_late()
         self._state = self._state.observed(record, self._clock())
+        if not self._wants():
+            await self._hand_back("it is another replica's to hold")
+            return Step.STAND_BY
         step = self._fence_if_late()
         if step is Step.STAND_BY:
             return step
@@ -230,10 +236,19 @@ class LeaderElector:
     async def release(self) -> None:
         """Stop acting and, if we held the Lease, hand it back (bounded by the lock's request
         timeout; failures are logged: the Lease then simply expires)."""
-        was_leader = self.is_leader()
+        if self.is_leader():
+            await self._hand_back("it is stopping")
+        else:
+            self._fence("it is stopping")
+
+    async def _hand_back(self, reason: str) -> None:
+        """Stop acting, then write the Lease free if the record last read names us (on
+        condition of that record's resourceVersion: a Lease taken meanwhile stays taken)."""
         observation = self._state.observation
-        self._fence("it is stopping")
-        if not was_leader or observation is None or observation.record is None:
+        self._fence(reason)
+        if observation is None or observation.record is None:
+            return
+        if observation.record.holder_identity != self.identity:
             return
         released = released_record(observation.record, self._wall_clock())
         try:

@@ -81,11 +81,23 @@ def _handler(leases: FakeLeases) -> type[BaseHTTPRequestHandler]:
             if match is None:
                 self._answer(404, _status(404, "NotFound"))
                 return
-            namespace, name = match["ns"], match["name"] or sent["metadata"]["name"]
+            namespace = match["ns"]
+            if self.command == "GET" and not match["name"]:
+                with leases.lock:
+                    items = [body for (ns, _), body in leases.objects.items() if ns == namespace]
+                self._answer(200, {"kind": "LeaseList", "metadata": {}, "items": items})
+                return
+            name = match["name"] or sent["metadata"]["name"]
             key = (namespace, name)
             with leases.lock:
                 current = leases.objects.get(key)
-                if self.command == "GET":
+                if self.command == "DELETE":
+                    code, body = (
+                        (200, leases.objects.pop(key))
+                        if current
+                        else (404, _status(404, "NotFound"))
+                    )
+                elif self.command == "GET":
                     code, body = (200, current) if current else (404, _status(404, "NotFound"))
                 elif self.command == "POST":
                     if current:
@@ -106,7 +118,7 @@ def _handler(leases: FakeLeases) -> type[BaseHTTPRequestHandler]:
                     code, body = 405, _status(405, "MethodNotAllowed")
             self._answer(code, body)
 
-        do_GET = do_POST = do_PUT = _handle  # noqa: N815 (http.server's names)
+        do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815 (http.server's names)
 
     return Handler
 

@@ -1,0 +1,173 @@
+"""Autoscalers split into shards, each held through a Lease of its own (``--shards N``).
+
+Every replica runs one ``LeaderElector`` per shard, plus one for a member Lease that only it
+ever holds (``<lease>-member-<hash of its identity>``): renewing it is how the others know it
+is alive. Every retry period it lists the member Leases, and each shard's elector competes
+only while ``apimachinery.sharding.assignment`` of the live members gives the shard to this
+replica; an elector whose shard went to another replica hands its Lease back. A replica that
+dies stops renewing; its member Lease and its shard Leases expire after a lease duration, and
+the survivors take its shards. Safety rests on each shard's Lease alone: whatever two replicas
+think of the members, only a shard's holder evaluates its Autoscalers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from functools import partial
+from typing import Any, cast
+
+import kubernetes
+
+from podpilot.apimachinery.leader_election import ElectionConfig, LeaseRecord, record_from_lease
+from podpilot.apimachinery.sharding import (
+    MemberView,
+    is_member_lease,
+    member_lease_name,
+    shard_lease_name,
+    shard_of,
+    wanted_shards,
+)
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.lease import NOT_FOUND, Clock, LeaderElector, LeaseLock
+
+log = logging.getLogger(__name__)
+
+
+class ShardMembers:
+    """The member Leases as this replica last listed them; one LIST per call of ``refresh``,
+    bounded by the election's call deadline."""
+
+    def __init__(
+        self, clients: ApiClients, namespace: str, base: str, config: ElectionConfig
+    ) -> None:
+        self._clients = clients
+        self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
+        self._namespace = namespace
+        self._base = base
+        self._config = config
+        self._timeout = config.request_timeout()
+        self.view = MemberView()
+        self.listed = asyncio.Event()
+        """Set after the first LIST that succeeded: until then this replica wants no shard."""
+
+    async def refresh(self, now: float) -> None:
+        records = await asyncio.wait_for(self._clients.call(self._list), self._config.call_deadline)
+        self.view = self.view.seen(records, now)
+        self.listed.set()
+
+    def _list(self) -> dict[str, LeaseRecord]:
+        response = self._api.list_namespaced_lease(
+            self._namespace, _preload_content=False, _request_timeout=self._timeout
+        )
+        try:
+            listed = json.loads(cast(Any, response).data)
+        finally:
+            cast(Any, response).release_conn()
+        leases = {str((item.get("metadata") or {}).get("name")): item for item in listed["items"]}
+        return {
+            name: record_from_lease(lease)
+            for name, lease in leases.items()
+            if is_member_lease(self._base, name)
+        }
+
+    async def delete(self, name: str) -> None:
+        """Delete a member Lease (one that has long expired: its replica is gone)."""
+        call = partial(
+            self._api.delete_namespaced_lease, name, self._namespace, _request_timeout=self._timeout
+        )
+        try:
+            await asyncio.wait_for(self._clients.call(call), self._config.call_deadline)
+        except kubernetes.client.ApiException as error:
+            if error.status != NOT_FOUND:
+                raise
+
+
+class Shards:
+    """This replica's side of sharding: which shards it holds, and whether it may act for an
+    Autoscaler (``may_act_for``), asked before every write as ``LeaderElector.is_leader`` is."""
+
+    def __init__(
+        self,
+        clients: ApiClients,
+        namespace: str,
+        base: str,
+        identity: str,
+        config: ElectionConfig,
+        count: int,
+        *,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.count = count
+        self.identity = identity
+        self.config = config
+        self._clock = clock
+        self.members = ShardMembers(clients, namespace, base, config)
+        member_lock = LeaseLock(clients, namespace, member_lease_name(base, identity), config)
+        self.member = LeaderElector(member_lock, identity, config, clock=clock)
+        self.electors = [
+            LeaderElector(
+                LeaseLock(clients, namespace, shard_lease_name(base, shard), config),
+                identity,
+                config,
+                clock=clock,
+                wants=partial(self.wants, shard),
+            )
+            for shard in range(count)
+        ]
+
+    def wanted(self) -> frozenset[int]:
+        """The shards this replica should hold among the members it sees alive now; none until
+        it has listed them once and holds its own member Lease (else every replica starting
+        together would take every free shard, and hand most of them back a moment later)."""
+        if not self.members.listed.is_set() or not self.member.is_leader():
+            return frozenset()
+        alive = self.members.view.live(self.config, self._clock())
+        return wanted_shards(self.identity, alive, self.count)
+
+    def wants(self, shard: int) -> bool:
+        return shard in self.wanted()
+
+    def holds(self, shard: int) -> bool:
+        return self.electors[shard].is_leader()
+
+    def held(self) -> list[int]:
+        return [shard for shard in range(self.count) if self.holds(shard)]
+
+    def may_act_for(self, namespace: str, name: str) -> bool:
+        return self.holds(shard_of(namespace, name, self.count))
+
+    async def run(self) -> None:
+        """Renew the member Lease, list the members and run every shard's elector, until
+        cancelled: then every Lease held is handed back (a clean stop moves the shards at
+        once instead of a lease duration later)."""
+        tasks = [asyncio.create_task(self.member.run(), name="shard member Lease")]
+        tasks.append(asyncio.create_task(self._list_members(), name="shard members"))
+        tasks += [
+            asyncio.create_task(elector.run(), name=f"shard {shard} Lease")
+            for shard, elector in enumerate(self.electors)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # The shards first: another replica may take them as soon as this one is no member.
+            for task in tasks[2:]:
+                task.cancel()
+            await asyncio.gather(*tasks[2:], return_exceptions=True)
+            for task in tasks[:2]:
+                task.cancel()
+            await asyncio.gather(*tasks[:2], return_exceptions=True)
+
+    async def _list_members(self) -> None:
+        while True:
+            try:
+                await self.members.refresh(self._clock())
+                if self.holds(0):  # one replica tidies up: the holder of shard 0
+                    for name in self.members.view.gone(self.config, self._clock()):
+                        await self.members.delete(name)
+                        log.info("deleted the Lease %s: its replica is gone", name)
+            except Exception as error:
+                log.warning("listing the shard members failed: %s", error)
+            await asyncio.sleep(self.config.retry_period)

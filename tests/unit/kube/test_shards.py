@@ -1,0 +1,118 @@
+"""Shards on their Leases, against the fake Lease server of ``test_lease.py`` (real HTTP on
+127.0.0.1): three replicas share three shards, one each; no shard ever has two holders; a
+black-holed replica's shard moves to a survivor, and a replica that stops hands its own back
+at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from podpilot.apimachinery.sharding import member_lease_name, shard_of
+from podpilot.kube.shards import Shards
+
+from .test_lease import CONFIG, clients, fake_apiserver, until
+
+COUNT = 3
+BASE = "podpilot-leader"
+
+
+@asynccontextmanager
+async def sharded(url: str, identity: str) -> AsyncIterator[Shards]:
+    api = clients(url, identity)
+    shards = Shards(api, "ops", BASE, identity, CONFIG, COUNT)
+    task = asyncio.create_task(shards.run())
+    try:
+        yield shards
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        api.close()
+
+
+@asynccontextmanager
+async def never_two_holders(*replicas: Shards) -> AsyncIterator[None]:
+    """Samples every 10 ms; fails the test if two replicas hold one shard at once."""
+    overlaps: list[tuple[int, list[str]]] = []
+
+    async def sample() -> None:
+        while True:
+            for shard in range(COUNT):
+                holders = [each.identity for each in replicas if each.holds(shard)]
+                if len(holders) > 1:
+                    overlaps.append((shard, holders))
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert overlaps == [], "a shard had two holders at once"
+
+
+def one_each(*replicas: Shards) -> bool:
+    held = sorted(shard for each in replicas for shard in each.held())
+    return held == list(range(COUNT)) and all(len(each.held()) == 1 for each in replicas)
+
+
+def test_three_replicas_hold_one_shard_each_and_a_stopped_ones_shard_moves_at_once() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with sharded(url, "a") as a, sharded(url, "b") as b:
+                async with sharded(url, "c") as c, never_two_holders(a, b, c):
+                    await until(lambda: one_each(a, b, c), 6 * CONFIG.lease_duration)
+                    for namespace, name in [("team", "web"), ("team", "api"), ("x", "y")]:
+                        acting = [r for r in (a, b, c) if r.may_act_for(namespace, name)]
+                        assert [r.holds(shard_of(namespace, name, COUNT)) for r in acting] == [True]
+                    stopped_shard = c.held()[0]
+                    stopping_at = time.monotonic()
+                # c handed its shard back and released its member Lease: a survivor takes it
+                # within a few retry periods, not a lease duration later.
+                await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 10.0)
+                moved = time.monotonic() - stopping_at
+                assert moved < CONFIG.lease_duration, moved
+                assert stopped_shard in a.held() + b.held()
+                member = leases.objects["ops", member_lease_name(BASE, "c")]["spec"]
+                assert member["holderIdentity"] == ""
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_black_holed_replicas_shard_goes_to_a_survivor_never_to_two() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with (
+                sharded(url, "a") as a,
+                sharded(url, "b") as b,
+                sharded(url, "c") as c,
+                never_two_holders(a, b, c),
+            ):
+                await until(lambda: one_each(a, b, c), 6 * CONFIG.lease_duration)
+                lost = c.held()[0]
+                leases.black_holed.add("c")
+                frozen_at = time.monotonic()
+                await until(lambda: c.held() == [], 2 * CONFIG.renew_deadline)
+                await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 30.0)
+                took_over = time.monotonic() - frozen_at
+                # c's member Lease and its shard's Lease expire a lease duration after their last
+                # change; then a survivor wants the shard and takes it at its next attempt.
+                assert took_over <= 2 * CONFIG.lease_duration + 4 * CONFIG.retry_period, took_over
+                assert lost in a.held() + b.held()
+                leases.black_holed.clear()  # c is back: it gets a shard again, never two holders
+                await until(lambda: one_each(a, b, c), 10 * CONFIG.lease_duration)
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_a_lone_replica_holds_every_shard() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (_, url):
+            async with sharded(url, "a") as a:
+                await until(lambda: a.held() == [0, 1, 2], 4 * CONFIG.lease_duration)
+                assert a.may_act_for("team", "web")
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
