@@ -87,6 +87,10 @@ class LeaderElectionSettings:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    # Above 1: the Autoscalers are split into this many shards, each held through a Lease of
+    # its own (``<lease_name>-shard-<i>``), so that several replicas evaluate at once; the
+    # other controllers still act only on the leader Lease (``kube/shards.py``).
+    shards: int = 1
 
 
 @dataclass(frozen=True)

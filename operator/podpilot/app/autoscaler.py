@@ -57,22 +57,19 @@ async def start(runtime: Runtime) -> None:
     watches = ObjectWatches(clients, settings.namespaces)
 
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
-        if runtime.may_act():  # queued while leading, dropped after a fence: the leader writes
-            namespace, name = key
+        namespace, name = key
+        # Queued while leading, dropped after a fence: the leader (or shard holder) writes.
+        if runtime.may_act_for(namespace, name):
             await autoscalers.merge_patch_status(
                 name, status, namespace=namespace, field_manager=FIELD_MANAGER, hot_path=True
             )
 
     controller = Controller(
         services=Services(
-            scale=ScaleClient(
-                clients,
-                discovery,
-                hooks=scale_write_hooks(os.environ),
-                # A patch goes out only while this replica leads: an evaluation that began
-                # while leading may end after a fence.
-                may_write=runtime.may_act,
-            ),
+            # A patch goes out only while this replica may act for the Autoscaler (each
+            # evaluation passes runtime.may_act_for): one that began while leading may end
+            # after a fence.
+            scale=ScaleClient(clients, discovery, hooks=scale_write_hooks(os.environ)),
             sources=MetricSources.build(
                 clients,
                 discovery,
@@ -90,7 +87,7 @@ async def start(runtime: Runtime) -> None:
         owners=watches.owners,
         min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
     )
-    runner = Runner(controller, watches, EventPoster(clients), runtime.may_act)
+    runner = Runner(controller, watches, EventPoster(clients), runtime.may_act_for)
 
     async def drop_kopf_finalizer(key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:
         namespace, name = key
@@ -101,7 +98,9 @@ async def start(runtime: Runtime) -> None:
             if error.status != 404:
                 raise
 
-    loops = AutoscalerLoops(runner.run, controller.wakeups, drop_kopf_finalizer, runtime.may_act)
+    loops = AutoscalerLoops(
+        runner.run, controller.wakeups, drop_kopf_finalizer, runtime.may_act_for
+    )
     runner.loops = loops
     own = autoscaler_watches(clients, settings.namespaces, loops)
     watches.start()

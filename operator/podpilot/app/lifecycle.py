@@ -25,6 +25,7 @@ from podpilot.kube.clients import (
     no_answer,
 )
 from podpilot.kube.lease import LeaderElector, LeaseLock
+from podpilot.kube.shards import Shards
 from podpilot.observability.registry import report_leadership, serve
 
 PEERING_WAIT_ATTEMPTS = 120
@@ -140,6 +141,8 @@ async def start(
     serve(own.metrics_address, own.metrics_port)
     if own.leader_election.enabled:
         await start_leader_election(runtime, logger)
+        if own.leader_election.shards > 1 and "autoscaler" in own.controllers:
+            start_shards(runtime, logger)
     elif not own.standalone and not own.namespaces:
         await wait_for_peering_object(runtime, own.peering_name, logger)
     # Only now: until the elector exists, may_act() would say yes to a standby.
@@ -200,11 +203,29 @@ async def start_leader_election(
         await asyncio.wait_for(elector.attempted.wait(), config.renew_deadline)
 
 
+def start_shards(runtime: Runtime, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Compete for the Autoscalers' shards, each on a Lease of its own, beside the leader
+    Lease (which the other controllers still act on). No wait: a shard is taken only once
+    the members were listed, and its loops evaluate from that moment."""
+    own = runtime.settings.leader_election
+    config = ElectionConfig(own.lease_duration, own.renew_deadline, own.retry_period)
+    runtime.shards = shards = Shards(
+        runtime.api(), own.namespace, own.lease_name, own.identity, config, own.shards
+    )
+    runtime.shards_task = asyncio.create_task(shards.run(), name="shards")
+    logger.info(
+        "the Autoscalers are split into %d shards (Leases %s-shard-*)", own.shards, own.lease_name
+    )
+
+
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     for module in reversed(enabled_modules(runtime.settings).values()):
         await module.stop(runtime)
+    if runtime.shards_task is not None:
+        runtime.shards_task.cancel()  # every shard held is handed back
+        await asyncio.gather(runtime.shards_task, return_exceptions=True)
     if runtime.leader_task is not None:
         runtime.leader_task.cancel()  # a leader hands the Lease back as it stops
         await asyncio.gather(runtime.leader_task, return_exceptions=True)

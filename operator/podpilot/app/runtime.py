@@ -18,6 +18,7 @@ from podpilot.flannel.controller.reconciler import FlannelReconciler
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.lease import LeaderElector
 from podpilot.kube.list_watch import ListWatch
+from podpilot.kube.shards import Shards
 from podpilot.settings import OperatorSettings
 
 Part = TypeVar("Part")
@@ -64,10 +65,20 @@ class Runtime:
     # None when leader election is off (--standalone): this replica is the only writer.
     leader: LeaderElector | None = None
     leader_task: asyncio.Task[None] | None = None
+    # With --shards N above 1: the Autoscalers' shards (the other controllers keep the leader).
+    shards: Shards | None = None
+    shards_task: asyncio.Task[None] | None = None
 
     def may_act(self) -> bool:
         """Whether this replica may write now: every controller asks before it acts."""
         return self.leader is None or self.leader.is_leader()
+
+    def may_act_for(self, namespace: str, name: str) -> bool:
+        """Whether this replica may act for the Autoscaler ``namespace/name``: it holds the
+        Autoscaler's shard, or without shards, the leader Lease."""
+        if self.shards is None:
+            return self.may_act()
+        return self.shards.may_act_for(namespace, name)
 
     def api(self) -> ApiClients:
         return _started(self.clients, "API clients are used before the operator's startup finished")

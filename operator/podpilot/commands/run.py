@@ -38,6 +38,7 @@ from podpilot.settings import (
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
 # the settings' default: (field, type of the value, help).
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
+MAX_SHARDS = 256
 
 
 def fraction(text: str) -> float:
@@ -59,6 +60,17 @@ def positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return value
+
+
+def shard_count(text: str) -> int:
+    """A whole number of shards from 1 to 256 (every replica runs one elector per shard)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be from 1 to {MAX_SHARDS}")
     return value
 
 
@@ -439,6 +451,15 @@ def _add_leader_election_arguments(parser: argparse.ArgumentParser) -> None:
     )
     defaults = LeaderElectionSettings()
     _add_setting_flags(election, _LEADER_ELECTION_FLAGS, defaults, _LEADER_ELECTION_PREFIX)
+    election.add_argument(
+        "--shards",
+        type=shard_count,
+        metavar="N",
+        default=defaults.shards,
+        help="split the Autoscalers into this many shards, each held through a Lease of its "
+        "own (<lease-name>-shard-<i>), so that the replicas share them; 1: the leader "
+        "evaluates every Autoscaler (default: %(default)s; needs leader election)",
+    )
 
 
 def _leader_election_settings(args: argparse.Namespace) -> LeaderElectionSettings:
@@ -447,8 +468,14 @@ def _leader_election_settings(args: argparse.Namespace) -> LeaderElectionSetting
         ElectionConfig(values["lease_duration"], values["renew_deadline"], values["retry_period"])
     except ElectionConfigError as error:
         raise CommandError(f"--leader-election-*: {error}") from None
+    enabled = args.leader_election and not args.standalone
+    if args.shards > 1 and not enabled:
+        raise CommandError(
+            "--shards needs leader election (not --standalone, --no-leader-election)"
+        )
     return LeaderElectionSettings(
-        enabled=args.leader_election and not args.standalone,
+        enabled=enabled,
+        shards=args.shards,
         namespace=args.leader_election_namespace or own_namespace(),
         identity=election_identity(),
         **values,

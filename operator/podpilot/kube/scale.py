@@ -116,11 +116,11 @@ class ScaleClient:
         self._hooks = hooks or WriteHooks()
         self._may_write = may_write
 
-    def _patch_if_allowed(self, *args: Any, **kwargs: Any) -> Any:
+    def _patch_if_allowed(self, may_write: Callable[[], bool], *args: Any, **kwargs: Any) -> Any:
         """The patch, in the pool's thread: ``may_write`` is asked there, right before the
         request goes out, because a call can wait for a free thread long enough for this
-        replica to lose the leader Lease meanwhile."""
-        if not self._may_write():
+        replica to lose the leader Lease (or the Autoscaler's shard) meanwhile."""
+        if not (self._may_write() and may_write()):
             raise WriteNotAllowedError("this replica no longer holds the leader Lease")
         return self._api.patch_namespaced_custom_object_scale(*args, **kwargs)
 
@@ -193,10 +193,12 @@ class ScaleClient:
         name: str,
         replicas: int,
         resource_version: str,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         """Patch the replica count, on condition that the scale is still at
         ``resource_version`` (the apiserver answers 409 otherwise: ``ScaleConflictError``).
-        An empty ``resource_version`` writes unconditionally."""
+        An empty ``resource_version`` writes unconditionally. ``may_write`` is this caller's
+        own condition (the Autoscaler's shard), asked with the client's right before sending."""
         group, version, plural = await self._resource(api_version, kind)
         body: dict[str, Any] = {"spec": {"replicas": replicas}}
         if resource_version:
@@ -206,6 +208,7 @@ class ScaleClient:
         try:
             await self._clients.call(
                 self._patch_if_allowed,
+                may_write,
                 group,
                 version,
                 namespace,

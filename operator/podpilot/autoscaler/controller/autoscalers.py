@@ -73,7 +73,7 @@ class AutoscalerLoops:
     run: RunLoop
     wakeups: Wakeups
     drop_kopf_finalizer: DropFinalizer
-    may_act: Callable[[], bool]
+    may_act_for: Callable[[str, str], bool]
     finalizer_retry_seconds: float = 5.0
     cancellation_timeout: float = CANCELLATION_TIMEOUT
     restart_seconds: float = RESTART_SECONDS
@@ -170,14 +170,13 @@ class AutoscalerLoops:
             self._sweeper = asyncio.create_task(self._drop_finalizers(), name="kopf finalizers")
 
     async def _drop_finalizers(self) -> None:
-        """Take kopf's old finalizer off every Autoscaler that has it, one at a time, whenever
-        this replica leads (also when it comes to lead without any new watch event), backing
-        off while the patches fail."""
+        """Take kopf's old finalizer off every Autoscaler that has it, one at a time, for each
+        one this replica may act for (also when it comes to lead without any new watch event),
+        backing off while the patches fail."""
         failures = 0
         while self._finalized and not self._closed:
-            if self.may_act():
-                failed = await self._drop_each_finalizer()
-                failures = failures + 1 if failed else 0
+            failed = await self._drop_each_finalizer()
+            failures = failures + 1 if failed else 0
             await asyncio.sleep(min(self.finalizer_retry_seconds * 2**failures, 300.0))
 
     async def _drop_each_finalizer(self) -> bool:
@@ -185,7 +184,9 @@ class AutoscalerLoops:
         failed = False
         for key in list(self._finalized):
             autoscaler = self._objects.get(key)
-            if autoscaler is None or not autoscaler.has_kopf_finalizer or not self.may_act():
+            if autoscaler is None or not autoscaler.has_kopf_finalizer:
+                continue
+            if not self.may_act_for(*key):
                 continue
             try:
                 await self.drop_kopf_finalizer(key, autoscaler)

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from podpilot.apimachinery.selectors import SelectorError, parse_selector
@@ -57,12 +58,18 @@ class Services:
     hpa: HpaSettings
 
 
+MayWrite = Callable[[], bool]
+"""Whether this replica may still write for the Autoscaler (asked right before the patch)."""
 BeforePatch = Callable[[Plan], Awaitable[None]]
 """Makes the planned rescale durable before ``/scale`` is patched; raises when it cannot."""
 
 
 async def nothing_before_patch(plan: Plan) -> None:
     pass
+
+
+def always() -> bool:
+    return True
 
 
 class Watched(Protocol):
@@ -89,6 +96,7 @@ async def evaluate(
     takeover: TakeoverStep = NO_TAKEOVER,
     deadline: float = READ_DEADLINE,
     before_patch: BeforePatch = nothing_before_patch,
+    may_write: MayWrite = always,
 ) -> EvaluationResult:
     """Evaluate once; patch ``/scale`` unless paused, in DryRun mode, ``other_owners``
     (whoever else scales the target) make the target ambiguous, or ``takeover`` (the
@@ -115,7 +123,7 @@ async def evaluate(
         logger.exception("deciding for %s in %s failed unexpectedly", reference, namespace)
         return failed_evaluation(now, reference, memory, "decide", error_summary(error))
     try:
-        return await act(plan, spec, namespace, services, before_patch)
+        return await act(plan, spec, namespace, services, before_patch, may_write)
     except Exception as error:
         if plan.patch:
             # The patch may have been sent: the loop keeps the recorded step (pendingRescale)
@@ -208,6 +216,7 @@ async def act(
     namespace: str,
     services: Services,
     before_patch: BeforePatch = nothing_before_patch,
+    may_write: MayWrite = always,
 ) -> EvaluationResult:
     """Patch ``/scale`` when the plan changes the count; the result says what happened.
 
@@ -219,10 +228,11 @@ async def act(
     if not plan.patch:
         return plan.result
     await before_patch(plan)
+    patch = partial(_patch, plan, spec, namespace, services, may_write=may_write)
     try:
-        await _patch(plan, spec, namespace, services, plan.resource_version)
+        await patch(plan.resource_version)
     except ScaleConflictError as conflict:
-        return await _after_conflict(plan, spec, namespace, services, conflict)
+        return await _after_conflict(plan, spec, namespace, services, conflict, patch)
     except ScaleError as error:
         return rescale_failed(plan, str(error))
     except Exception as error:
@@ -233,7 +243,13 @@ async def act(
 
 
 async def _patch(
-    plan: Plan, spec: AutoscalerSpec, namespace: str, services: Services, resource_version: str
+    plan: Plan,
+    spec: AutoscalerSpec,
+    namespace: str,
+    services: Services,
+    resource_version: str,
+    *,
+    may_write: MayWrite,
 ) -> None:
     target = spec.target
     await services.scale.set_replicas(
@@ -243,6 +259,7 @@ async def _patch(
         target.name,
         plan.result.desired_replicas,
         resource_version,
+        may_write,
     )
 
 
@@ -252,6 +269,7 @@ async def _after_conflict(
     namespace: str,
     services: Services,
     conflict: ScaleConflictError,
+    patch: Callable[[str], Awaitable[None]],
 ) -> EvaluationResult:
     target = spec.target
     try:
@@ -261,7 +279,7 @@ async def _after_conflict(
     if not still_holds(plan, fresh.spec_replicas, fresh.selector):
         return rescale_conflicted(plan, str(conflict), fresh.spec_replicas)
     try:
-        await _patch(plan, spec, namespace, services, fresh.resource_version)
+        await patch(fresh.resource_version)
     except ScaleConflictError as again:
         return rescale_conflicted(plan, str(again), None)
     except ScaleError as error:

@@ -54,7 +54,7 @@ from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.coalescing import CoalescingWriter
 
-from .evaluator import Services, Watched, evaluate
+from .evaluator import MayWrite, Services, Watched, always, evaluate
 from .recorder import Recorder
 from .wakeup import MIN_WAKE_INTERVAL, Stopped, Wakeup, Wakeups
 
@@ -237,6 +237,7 @@ async def run_once(
     post: PostEvent,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     annotations: Mapping[str, str] | None = None,
+    may_write: MayWrite = always,
 ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
     """One evaluation with its status write and events; returns what it decided.
 
@@ -281,6 +282,7 @@ async def run_once(
                 takeover,
                 deadline,
                 record_intent,
+                may_write,
             )
     except TimeoutError:
         if not whole.expired():

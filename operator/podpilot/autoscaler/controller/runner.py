@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION
@@ -36,7 +37,8 @@ class Runner:
     controller: Controller
     watches: ObjectWatches
     events: EventPoster
-    may_act: Callable[[], bool]
+    may_act_for: Callable[[str, str], bool]
+    """Whether this replica may act for an Autoscaler: it leads (or holds its shard)."""
     loops: AutoscalerLoops | None = None  # set once the sink exists (it calls ``run``)
     _posting: set[asyncio.Task[bool]] = field(default_factory=set)
 
@@ -63,9 +65,11 @@ class Runner:
         controller = self.controller
         wakeup = controller.wakeups.register(namespace, name)
         await self.watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
+        may_act = partial(self.may_act_for, namespace, name)
         while not stopped:
-            if not self.may_act():
-                # Not the leader: no evaluation at all (no metric reads, no Events, no writes).
+            if not may_act():
+                # Not the leader (nor its shard's holder): no evaluation at all (no metric
+                # reads, no Events, no writes).
                 await stopped.wait(STANDBY_POLL_SECONDS)
                 continue
             # Leading (at start, or again after a standby spell): continue from the status as
@@ -88,9 +92,10 @@ class Runner:
                     autoscaler.spec,
                     autoscaler.generation,
                     self.watches.objects,
-                    lambda event: self._post(about, event),
+                    lambda event: self._post(about, event, may_act),
                     logger,
                     autoscaler.annotations,
+                    may_act,
                 )
 
             await run_until_stopped(
@@ -99,7 +104,7 @@ class Runner:
                 evaluate_once,
                 stopped,
                 logger,
-                keep_going=self.may_act,
+                keep_going=may_act,
                 wakeup=wakeup,
             )
 
@@ -112,8 +117,8 @@ class Runner:
             return None
         return AutoscalerLoop.resume(*key, autoscaler.status, time.time())
 
-    def _post(self, about: ObjectRef, event: Event) -> None:
-        if not self.may_act():
+    def _post(self, about: ObjectRef, event: Event, may_act: Callable[[], bool]) -> None:
+        if not may_act():
             return  # fenced during this evaluation: the leader reports for itself
         # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
         spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 from unittest.mock import create_autospec
@@ -68,6 +69,7 @@ class RecordingScale:
         name: str,
         replicas: int,
         resource_version: str = "",
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.patches.append(replicas)
 

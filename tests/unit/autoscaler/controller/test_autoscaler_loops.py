@@ -83,7 +83,7 @@ def sink(
         loops.run,
         wakeups or Wakeups(),
         drop or no_drop,
-        leading,
+        lambda namespace, name: leading(),
         finalizer_retry_seconds=0.01,
         cancellation_timeout=cancellation_timeout,
         restart_seconds=restart_seconds,
@@ -194,7 +194,7 @@ def test_a_loop_that_ends_with_an_error_is_started_again() -> None:
             await stopped.wait(60)
 
         watched = AutoscalerLoops(
-            fails_once, Wakeups(), no_drop, lambda: True, restart_seconds=0.01
+            fails_once, Wakeups(), no_drop, lambda namespace, name: True, restart_seconds=0.01
         )
         watched.put(KEY, autoscaler(1))
         await until(lambda: len(runs) == 2)
@@ -263,8 +263,12 @@ def test_a_replica_that_leads_again_resumes_from_the_status_the_other_leader_wro
         controller = create_autospec(Controller, instance=True)
         controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
         watches = SimpleNamespace(synced=synced, objects=None)
-        runner = Runner(controller, cast(Any, watches), cast(Any, None), lambda: leading)
-        watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda: leading)
+        runner = Runner(
+            controller, cast(Any, watches), cast(Any, None), lambda namespace, name: leading
+        )
+        watched = AutoscalerLoops(
+            runner.run, controller.wakeups, no_drop, lambda namespace, name: leading
+        )
         runner.loops = watched
         watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
         await until(lambda: resumed_from == [3])

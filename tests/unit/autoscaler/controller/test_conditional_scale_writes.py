@@ -4,6 +4,7 @@ was decided from, and a conflict is retried once only when the count is unchange
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -69,6 +70,7 @@ class Target:
         name: str,
         replicas: int,
         resource_version: str,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self._someone_else()
         self.log.append(f"patch {replicas} at {resource_version}")

@@ -66,7 +66,7 @@ def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
         written.append(status)
 
     async def evaluate(*args: Any) -> EvaluationResult:
-        spec, before_patch = args[0], args[-1]
+        spec, before_patch = args[0], args[-2]  # then may_write
         metric = spec.metrics[0]
         proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
         outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
@@ -108,7 +108,7 @@ def test_a_patch_without_an_answer_is_counted_by_the_next_evaluation(
         pass
 
     async def evaluate(*args: Any) -> EvaluationResult:
-        spec, before_patch = args[0], args[-1]
+        spec, before_patch = args[0], args[-2]  # then may_write
         metric = spec.metrics[0]
         proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
         outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))

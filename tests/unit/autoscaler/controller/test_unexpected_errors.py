@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -78,6 +78,7 @@ class FakeScale:
         name: str,
         replicas: int,
         resource_version: str = "",
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         if self.set_error is not None:
             raise self.set_error
