@@ -375,6 +375,22 @@ def test_peering_lifetime_is_accepted_by_podpilot_run(
     build_parser(only="run").parse_args(main["args"])
 
 
+def test_sharding_passes_the_replica_count_or_the_shards_to_the_autoscalers_deployment(
+    render: Render,
+) -> None:
+    sharded = ("--set=leaderElection.sharding=true", "--set=replicaCount=3")
+    main = container(render(*sharded))
+    assert "--shards=3" in main["args"]
+    assert build_parser(only="run").parse_args(main["args"]).shards == 3
+    assert "--shards=7" in container(render(*sharded, "--set=leaderElection.shards=7"))["args"]
+    assert not [arg for arg in container(render())["args"] if arg.startswith("--shards")]
+    emptydir_apart = render(*sharded, "--set=controllers.emptydir.enabled=true")
+    for found in of_kind(emptydir_apart, "Deployment"):
+        (main,) = found["spec"]["template"]["spec"]["containers"]
+        runs_autoscaler = "autoscaler" in next(a for a in main["args"] if "--controllers" in a)
+        assert ("--shards=3" in main["args"]) == runs_autoscaler
+
+
 def test_image_pull_policy_and_reference(render: Render) -> None:
     main = container(render("-f", str(VALUES / "good" / "dev-cluster.yaml")))
     assert main["image"] == "podpilot.local/podpilot:dev"

@@ -38,6 +38,7 @@ CASES = {
             "leaderElection": {"leaseName": "pilot"},
         },
     ),
+    "sharded": {"replicaCount": 3, "leaderElection": {"sharding": True}},
 }
 
 

@@ -105,6 +105,9 @@ spec:
             - --leader-election-lease-duration={{ $ctx.Values.leaderElection.leaseDuration }}
             - --leader-election-renew-deadline={{ $ctx.Values.leaderElection.renewDeadline }}
             - --leader-election-retry-period={{ $ctx.Values.leaderElection.retryPeriod }}
+            {{- with (and $autoscaler (include "podpilot.shards" $ctx)) }}
+            - --shards={{ . }}
+            {{- end }}
             {{- else }}
             - --no-leader-election
             {{- end }}

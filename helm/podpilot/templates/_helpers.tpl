@@ -61,6 +61,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.peering.enabled .Values.leaderElection.enabled }}true{{ end }}
 {{- end }}
 
+{{/* The Autoscalers' shard count when they are sharded (leaderElection.sharding), else empty. */}}
+{{- define "podpilot.shards" -}}
+{{- if and (include "podpilot.leaderElection" .) .Values.leaderElection.sharding .Values.controllers.autoscaler.enabled }}
+{{- int (default .Values.replicaCount .Values.leaderElection.shards) }}
+{{- end }}
+{{- end }}
+
 {{- define "podpilot.leaseName" -}}
 {{- default (printf "%s-leader" (include "podpilot.fullname" .)) .Values.leaderElection.leaseName }}
 {{- end }}

@@ -39,14 +39,21 @@ def shard_lease_name(base: str, shard: int) -> str:
     return f"{base}-shard-{shard}"
 
 
-def member_lease_name(base: str, identity: str) -> str:
-    """A Lease name for a replica's identity, which need not be a valid object name."""
+def member_lease_name(base: str, identity: str, shards: int) -> str:
+    """A Lease name for a replica's identity (which need not be a valid object name), with the
+    shard count it runs with, so that every replica sees the counts of the others."""
     digest = hashlib.blake2b(identity.encode(), digest_size=5).hexdigest()
-    return f"{base}-member-{digest}"
+    return f"{base}-member-{shards}-{digest}"
 
 
 def is_member_lease(base: str, name: str) -> bool:
     return name.startswith(f"{base}-member-")
+
+
+def member_shard_count(base: str, name: str) -> int | None:
+    """The shard count a member Lease's name carries; None when it carries none."""
+    count = name.removeprefix(f"{base}-member-").split("-", 1)[0]
+    return int(count) if is_member_lease(base, name) and count.isdigit() else None
 
 
 def _weight(shard: int, member: str) -> bytes:
@@ -71,6 +78,13 @@ def assignment(members: Iterable[str], shards: int) -> dict[int, str]:
     return owners
 
 
+def counts_agree(base: str, live_member_leases: Iterable[str], shards: int) -> bool:
+    """Whether every live member runs with ``shards`` shards. While replicas with another
+    count are alive (a rolling update that changes it), an Autoscaler is in a different shard,
+    on a different Lease, for each count: nobody may hold a shard then."""
+    return all(member_shard_count(base, name) == shards for name in live_member_leases)
+
+
 def wanted_shards(identity: str, members: Iterable[str], shards: int) -> frozenset[int]:
     """The shards ``identity`` should hold, counting itself among the members."""
     owners = assignment({*members, identity}, shards)
@@ -88,12 +102,20 @@ class MemberView:
         """The identities holding a member Lease that changed within its duration, on our
         clock (a released one has no holder: its replica stopped)."""
         return frozenset(
-            observation.record.holder_identity
-            for observation in self.observations.values()
+            record.holder_identity
+            for name in self.live_names(config, now)
+            if (record := self.observations[name].record) is not None
+        )
+
+    def live_names(self, config: ElectionConfig, now: float) -> list[str]:
+        """The names of the member Leases whose holder is alive (see ``live``)."""
+        return [
+            name
+            for name, observation in self.observations.items()
             if observation.record is not None
             and observation.record.holder_identity
             and not lease_expired(observation, config, now)
-        )
+        ]
 
     def gone(self, config: ElectionConfig, now: float) -> list[str]:
         """The member Leases unchanged for ``GONE_AFTER_DURATIONS`` lease durations."""

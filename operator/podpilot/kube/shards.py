@@ -1,10 +1,11 @@
 """Autoscalers split into shards, each held through a Lease of its own (``--shards N``).
 
 Every replica runs one ``LeaderElector`` per shard, plus one for a member Lease that only it
-ever holds (``<lease>-member-<hash of its identity>``): renewing it is how the others know it
-is alive. Every retry period it lists the member Leases, and each shard's elector competes
-only while ``apimachinery.sharding.assignment`` of the live members gives the shard to this
-replica; an elector whose shard went to another replica hands its Lease back. A replica that
+ever holds (``<lease>-member-<shards>-<hash of its identity>``): renewing it is how the
+others know it is alive, and with which shard count. Every retry period it lists the member
+Leases, and each shard's elector competes only while ``apimachinery.sharding.assignment`` of
+the live members gives the shard to this replica (and every live member runs with the same
+count); an elector whose shard went to another replica hands its Lease back. A replica that
 dies stops renewing; its member Lease and its shard Leases expire after a lease duration, and
 the survivors take its shards. Safety rests on each shard's Lease alone: whatever two replicas
 think of the members, only a shard's holder evaluates its Autoscalers.
@@ -24,6 +25,7 @@ import kubernetes
 from podpilot.apimachinery.leader_election import ElectionConfig, LeaseRecord, record_from_lease
 from podpilot.apimachinery.sharding import (
     MemberView,
+    counts_agree,
     is_member_lease,
     member_lease_name,
     shard_lease_name,
@@ -105,7 +107,9 @@ class Shards:
         self.config = config
         self._clock = clock
         self.members = ShardMembers(clients, namespace, base, config)
-        member_lock = LeaseLock(clients, namespace, member_lease_name(base, identity), config)
+        self.base = base
+        member_name = member_lease_name(base, identity, count)
+        member_lock = LeaseLock(clients, namespace, member_name, config)
         self.member = LeaderElector(member_lock, identity, config, clock=clock)
         self.electors = [
             LeaderElector(
@@ -124,8 +128,10 @@ class Shards:
         together would take every free shard, and hand most of them back a moment later)."""
         if not self.members.listed.is_set() or not self.member.is_leader():
             return frozenset()
-        alive = self.members.view.live(self.config, self._clock())
-        return wanted_shards(self.identity, alive, self.count)
+        view, now = self.members.view, self._clock()
+        if not counts_agree(self.base, view.live_names(self.config, now), self.count):
+            return frozenset()
+        return wanted_shards(self.identity, view.live(self.config, now), self.count)
 
     def wants(self, shard: int) -> bool:
         return shard in self.wanted()

@@ -16,8 +16,10 @@ from podpilot.apimachinery.sharding import (
     GONE_AFTER_DURATIONS,
     MemberView,
     assignment,
+    counts_agree,
     is_member_lease,
     member_lease_name,
+    member_shard_count,
     shard_lease_name,
     shard_of,
     wanted_shards,
@@ -96,8 +98,9 @@ def test_no_members_no_assignment() -> None:
 
 
 def test_lease_names_are_object_names_whatever_the_identity() -> None:
-    name = member_lease_name("podpilot-leader", "pod/with:odd chars_1234")
-    assert name.startswith("podpilot-leader-member-")
+    name = member_lease_name("podpilot-leader", "pod/with:odd chars_1234", 12)
+    assert name.startswith("podpilot-leader-member-12-")
+    assert member_shard_count("podpilot-leader", name) == 12
     assert name.replace("-", "").isalnum() and name == name.lower()
     assert is_member_lease("podpilot-leader", name)
     assert not is_member_lease("podpilot-leader", shard_lease_name("podpilot-leader", 0))
@@ -126,3 +129,13 @@ def test_member_leases_unchanged_for_long_are_gone_and_deleted_by_name() -> None
     assert view.gone(CONFIG, later - 1) == []
     assert sorted(view.gone(CONFIG, later)) == ["m-a", "m-b"]
     assert MemberView().seen({}, now=later).gone(CONFIG, later) == []
+
+
+def test_nobody_holds_a_shard_while_live_replicas_run_with_different_counts() -> None:
+    three = [member_lease_name("p", identity, 3) for identity in ("a", "b")]
+    assert counts_agree("p", three, 3)
+    assert not counts_agree("p", [*three, member_lease_name("p", "c", 4)], 3)
+    assert not counts_agree("p", [*three, member_lease_name("p", "c", 4)], 4)
+    assert not counts_agree("p", ["p-member-deadbeef"], 3)  # a name without a count
+    assert member_shard_count("p", "p-member-deadbeef") is None
+    assert member_shard_count("p", "p-shard-1") is None

@@ -20,9 +20,9 @@ BASE = "podpilot-leader"
 
 
 @asynccontextmanager
-async def sharded(url: str, identity: str) -> AsyncIterator[Shards]:
+async def sharded(url: str, identity: str, count: int = COUNT) -> AsyncIterator[Shards]:
     api = clients(url, identity)
-    shards = Shards(api, "ops", BASE, identity, CONFIG, COUNT)
+    shards = Shards(api, "ops", BASE, identity, CONFIG, count)
     task = asyncio.create_task(shards.run())
     try:
         yield shards
@@ -76,7 +76,7 @@ def test_three_replicas_hold_one_shard_each_and_a_stopped_ones_shard_moves_at_on
                 moved = time.monotonic() - stopping_at
                 assert moved < CONFIG.lease_duration, moved
                 assert stopped_shard in a.held() + b.held()
-                member = leases.objects["ops", member_lease_name(BASE, "c")]["spec"]
+                member = leases.objects["ops", member_lease_name(BASE, "c", COUNT)]["spec"]
                 assert member["holderIdentity"] == ""
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
@@ -116,3 +116,18 @@ def test_a_lone_replica_holds_every_shard() -> None:
                 assert a.may_act_for("team", "web")
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_replica_with_another_shard_count_pauses_every_shard_until_it_is_gone() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (_, url):
+            async with sharded(url, "a") as a, sharded(url, "b") as b:
+                await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 20.0)
+                async with sharded(url, "new", count=4) as new:
+                    # Its shard 1 of 4 is not a's or b's shard 1 of 3: nobody may hold any.
+                    await until(lambda: not (a.held() or b.held() or new.held()), 20.0)
+                    await asyncio.sleep(2 * CONFIG.lease_duration)
+                    assert not (a.held() or b.held() or new.held())
+                await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 20.0)
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
