@@ -435,7 +435,10 @@ class Bringup:
                 "--kubelet-preferred-address-types=InternalIP",
                 "--kubelet-insecure-tls",
                 f"--metric-resolution={METRICS_RESOLUTION}",
-                "--kubelet-request-timeout=5s",
+                # KWOK serves every fake node's resource metrics from one process: with 15,000
+                # pods on 2 busy cores (bench autoscaler_ceiling at 5,000) a node's answer took
+                # more than 5 s, and every pod of that node lost its metrics. Within a period.
+                "--kubelet-request-timeout=9s",
             ],
             # /readyz and /livez fail until some node runs pods with usage; /healthz says the
             # server is up, and the APIService's Available condition is waited for next.
