@@ -107,6 +107,10 @@ class Runner:
                 keep_going=may_act,
                 wakeup=wakeup,
             )
+            # No longer acting for it (a fence, a lost shard): its series go with the right to
+            # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
+            # join with podpilot_leader, which a shard's holder need not be).
+            controller.recorder.forget(namespace, name)
 
     def _current(self, key: ObjectKey) -> WatchedAutoscaler | None:
         return self.loops.current(key) if self.loops is not None else None

@@ -17,6 +17,7 @@ from podpilot.autoscaler.api.owners import OwnerIndex
 from podpilot.autoscaler.api.watched import KOPF_FINALIZER, WatchedAutoscaler, watched_autoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey, StopFlag
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
+from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.controller.runner import Runner
 from podpilot.autoscaler.controller.wakeup import Wakeups
 
@@ -239,7 +240,7 @@ def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> No
     asyncio.run(scenario())
 
 
-def test_a_replica_that_leads_again_resumes_from_the_status_the_other_leader_wrote(
+def test_a_fenced_replica_drops_the_series_and_resumes_from_the_other_leaders_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from podpilot.autoscaler.controller import runner as runner_module
@@ -262,6 +263,7 @@ def test_a_replica_that_leads_again_resumes_from_the_status_the_other_leader_wro
         nonlocal leading
         controller = create_autospec(Controller, instance=True)
         controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+        controller.recorder = create_autospec(Recorder, instance=True)
         watches = SimpleNamespace(synced=synced, objects=None)
         runner = Runner(
             controller, cast(Any, watches), cast(Any, None), lambda namespace, name: leading
@@ -272,6 +274,9 @@ def test_a_replica_that_leads_again_resumes_from_the_status_the_other_leader_wro
         runner.loops = watched
         watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
         await until(lambda: resumed_from == [3])
+        # Fenced: its series go (only the replica acting for an Autoscaler exposes them).
+        await until(lambda: controller.recorder.forget.call_count == 1)
+        controller.recorder.forget.assert_called_with(*KEY)
         watched.put(KEY, with_status(autoscaler(1), currentReplicas=5))  # the other leader's
         leading = True
         await until(lambda: resumed_from == [3, 5])
