@@ -156,15 +156,19 @@ class Shards:
             for shard, elector in enumerate(self.electors)
         ]
         try:
-            await asyncio.gather(*tasks)
+            # Not gather: cancelling a gather cancels every task at once, and cancelling them
+            # again below would cut their hand-back short.
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # The shards first: another replica may take them as soon as this one is no member.
-            for task in tasks[2:]:
-                task.cancel()
-            await asyncio.gather(*tasks[2:], return_exceptions=True)
-            for task in tasks[:2]:
-                task.cancel()
-            await asyncio.gather(*tasks[:2], return_exceptions=True)
+            # The shards first, each handing its Lease back; then the member Lease (another
+            # replica takes this one's shards as soon as it is no member).
+            for group in (tasks[2:], tasks[:2]):
+                for task in group:
+                    task.cancel()
+                await asyncio.wait(group)
+                for task in group:
+                    if not task.cancelled() and task.exception() is not None:
+                        log.error("%s ended: %s", task.get_name(), task.exception())
 
     async def _list_members(self) -> None:
         while True:
