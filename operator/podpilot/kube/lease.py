@@ -9,6 +9,7 @@ stuck (a hung call, a starved event loop) fences the replica by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -116,6 +117,13 @@ class LeaseLock:
         call.add_done_callback(_retrieve)
         self._in_flight = call
         return await asyncio.wait_for(asyncio.shield(call), self._deadline)
+
+    async def settled(self) -> None:
+        """Wait, at most one call deadline, for a call given up on or cancelled to end."""
+        call = self._in_flight
+        if call is not None and not call.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(call), self._deadline)
 
     def _json(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
         response = method(*args, _preload_content=False, _request_timeout=self._timeout)
@@ -242,16 +250,22 @@ class LeaderElector:
             self._fence("it is stopping")
 
     async def _hand_back(self, reason: str) -> None:
-        """Stop acting, then write the Lease free if the record last read names us (on
-        condition of that record's resourceVersion: a Lease taken meanwhile stays taken)."""
+        """Stop acting, then write the Lease free if it names us (on condition of the
+        resourceVersion read: a Lease taken meanwhile stays taken). A renewal still in flight
+        (its attempt was cancelled) is waited for and the Lease read again, since it moves
+        the resourceVersion."""
         observation = self._state.observation
         self._fence(reason)
         if observation is None or observation.record is None:
             return
         if observation.record.holder_identity != self.identity:
             return
-        released = released_record(observation.record, self._wall_clock())
         try:
+            await self.lock.settled()
+            record = await self.lock.get()
+            if record is None or record.holder_identity != self.identity:
+                return
+            released = released_record(record, self._wall_clock())
             if await self.lock.update(released) is not None:
                 log.info("%s released %s", self.identity, self.lock.describe())
         except Exception as error:

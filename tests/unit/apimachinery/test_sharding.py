@@ -45,7 +45,8 @@ def test_the_shard_is_the_same_in_another_process_with_another_hash_seed() -> No
         "print(json.dumps([shard_of(ns, n, 7) for ns, n in json.loads(sys.argv[1])]))"
     )
     for seed in ("1", "2"):
-        environment = dict(os.environ, PYTHONHASHSEED=seed)
+        # This process's path: the subprocess imports the same podpilot.
+        environment = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=os.pathsep.join(sys.path))
         result = subprocess.run(
             [sys.executable, "-c", program, json.dumps(names)],
             capture_output=True, text=True, timeout=60, check=True, env=environment,
