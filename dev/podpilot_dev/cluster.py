@@ -54,7 +54,8 @@ def metrics_server_timing(resolution_seconds: str | None) -> list[str]:
     if not resolution_seconds:
         return [f"--metric-resolution={METRICS_RESOLUTION}", "--kubelet-request-timeout=9s"]
     seconds = int(resolution_seconds)
-    return [f"--metric-resolution={seconds}s", f"--kubelet-request-timeout={seconds - 1}s"]
+    # metrics-server refuses a timeout above 90 % of the resolution.
+    return [f"--metric-resolution={seconds}s", f"--kubelet-request-timeout={seconds * 9 // 10}s"]
 
 
 ORDER = (
