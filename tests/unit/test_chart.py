@@ -384,6 +384,12 @@ def test_sharding_passes_the_replica_count_or_the_shards_to_the_autoscalers_depl
     assert build_parser(only="run").parse_args(main["args"]).shards == 3
     assert "--shards=7" in container(render(*sharded, "--set=leaderElection.shards=7"))["args"]
     assert not [arg for arg in container(render())["args"] if arg.startswith("--shards")]
+    strategies = {
+        found["metadata"]["name"]: found["spec"]["strategy"]["type"]
+        for found in of_kind(render(*sharded), "Deployment")
+    }
+    assert strategies["rel-podpilot"] == "Recreate"  # never two shard counts at once
+    assert set(strategies.values()) - {"Recreate"} <= {"RollingUpdate"}
     emptydir_apart = render(*sharded, "--set=controllers.emptydir.enabled=true")
     for found in of_kind(emptydir_apart, "Deployment"):
         (main,) = found["spec"]["template"]["spec"]["containers"]

@@ -17,7 +17,13 @@ metadata:
 spec:
   replicas: {{ $ctx.Values.replicaCount }}
   {{- $autoscaler := has "autoscaler" (splitList "," .controllers) }}
-  {{- if and $ctx.Values.peering.enabled (or (include "podpilot.leaderElection" $ctx) (not $autoscaler)) }}
+  {{- $sharded := and $autoscaler (include "podpilot.shards" $ctx) }}
+  {{- if $sharded }}
+  # Sharded: an upgrade may change the shard count (replicaCount), and replicas of two counts
+  # put an Autoscaler in two different shards; the old pods are gone before new ones start.
+  strategy:
+    type: Recreate
+  {{- else if and $ctx.Values.peering.enabled (or (include "podpilot.leaderElection" $ctx) (not $autoscaler)) }}
   # A new pod starts as standby (the Lease, or kopf's peering for kopf's handlers); the old
   # one hands over when it stops.
   strategy:
@@ -105,7 +111,7 @@ spec:
             - --leader-election-lease-duration={{ $ctx.Values.leaderElection.leaseDuration }}
             - --leader-election-renew-deadline={{ $ctx.Values.leaderElection.renewDeadline }}
             - --leader-election-retry-period={{ $ctx.Values.leaderElection.retryPeriod }}
-            {{- with (and $autoscaler (include "podpilot.shards" $ctx)) }}
+            {{- with $sharded }}
             - --shards={{ . }}
             {{- end }}
             {{- else }}

@@ -38,7 +38,7 @@ from podpilot.settings import (
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
 # the settings' default: (field, type of the value, help).
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
-MAX_SHARDS = 256
+MAX_SHARDS = 64  # every replica runs one elector per shard on the shared API pool
 
 
 def fraction(text: str) -> float:
@@ -64,7 +64,7 @@ def positive_seconds(text: str) -> float:
 
 
 def shard_count(text: str) -> int:
-    """A whole number of shards from 1 to 256 (every replica runs one elector per shard)."""
+    """A whole number of shards from 1 to ``MAX_SHARDS``."""
     try:
         value = int(text)
     except ValueError:

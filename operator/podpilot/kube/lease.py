@@ -188,6 +188,12 @@ class LeaderElector:
             return self._fence_if_late()
         self._state = self._state.observed(record, self._clock())
         if not self._wants():
+            if self._state.renewal_sent_at is not None:
+                # Writes that passed the check just before this fence may still land; the next
+                # holder resumes from what the watch shows. Hold the Lease, not acting, for
+                # the margin a standby leaves when it takes over an expired one.
+                self._fence("it is another replica's to hold")
+                await asyncio.sleep(self.config.lease_duration - self.config.renew_deadline)
             await self._hand_back("it is another replica's to hold")
             return Step.STAND_BY
         step = self._fence_if_late()

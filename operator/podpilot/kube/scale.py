@@ -121,7 +121,9 @@ class ScaleClient:
         request goes out, because a call can wait for a free thread long enough for this
         replica to lose the leader Lease (or the Autoscaler's shard) meanwhile."""
         if not (self._may_write() and may_write()):
-            raise WriteNotAllowedError("this replica no longer holds the leader Lease")
+            raise WriteNotAllowedError(
+                "this replica no longer holds the leader Lease (or the Autoscaler's shard)"
+            )
         return self._api.patch_namespaced_custom_object_scale(*args, **kwargs)
 
     def _no_answer(self, error: BaseException) -> str:

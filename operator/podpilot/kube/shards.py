@@ -7,8 +7,11 @@ Leases, and each shard's elector competes only while ``apimachinery.sharding.ass
 the live members gives the shard to this replica (and every live member runs with the same
 count); an elector whose shard went to another replica hands its Lease back. A replica that
 dies stops renewing; its member Lease and its shard Leases expire after a lease duration, and
-the survivors take its shards. Safety rests on each shard's Lease alone: whatever two replicas
-think of the members, only a shard's holder evaluates its Autoscalers.
+the survivors take its shards. Among replicas of one shard count, safety rests on each
+shard's Lease alone: whatever two replicas think of the members, only a shard's holder
+evaluates its Autoscalers. Across counts (an Autoscaler is in another shard for each), it
+rests on the member view (no shard held while a live member has another count, nor without a
+list fresher than the renew deadline), and on the chart's Recreate strategy.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from podpilot.apimachinery.sharding import (
     wanted_shards,
 )
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.lease import NOT_FOUND, Clock, LeaderElector, LeaseLock
+from podpilot.kube.lease import NOT_FOUND, Clock, LeaderElector, LeaseCallBusyError, LeaseLock
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +55,27 @@ class ShardMembers:
         self._config = config
         self._timeout = config.request_timeout()
         self.view = MemberView()
-        self.listed = asyncio.Event()
-        """Set after the first LIST that succeeded: until then this replica wants no shard."""
+        self.listed_at: float | None = None
+        """When the last LIST that succeeded was sent (monotonic clock)."""
+        self._in_flight: asyncio.Future[dict[str, LeaseRecord]] | None = None
+
+    def fresh(self, now: float) -> bool:
+        """Whether the view comes from a LIST sent within the renew deadline: an older one may
+        show members dead that are alive (their renewals not seen), and no replica decides on
+        it, as a leader does not act on a renewal older than that."""
+        return self.listed_at is not None and now - self.listed_at < self._config.renew_deadline
 
     async def refresh(self, now: float) -> None:
-        records = await asyncio.wait_for(self._clients.call(self._list), self._config.call_deadline)
+        """One LIST, bounded by the call deadline; never a second while one is still waiting
+        for the apiserver (a given-up call keeps its pool thread until the client gives up)."""
+        if self._in_flight is not None and not self._in_flight.done():
+            raise LeaseCallBusyError("the previous LIST of the member Leases has not ended yet")
+        call = asyncio.ensure_future(self._clients.call(self._list))
+        call.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._in_flight = call
+        records = await asyncio.wait_for(asyncio.shield(call), self._config.call_deadline)
         self.view = self.view.seen(records, now)
-        self.listed.set()
+        self.listed_at = now
 
     def _list(self) -> dict[str, LeaseRecord]:
         response = self._api.list_namespaced_lease(
@@ -123,12 +140,13 @@ class Shards:
         ]
 
     def wanted(self) -> frozenset[int]:
-        """The shards this replica should hold among the members it sees alive now; none until
-        it has listed them once and holds its own member Lease (else every replica starting
-        together would take every free shard, and hand most of them back a moment later)."""
-        if not self.members.listed.is_set() or not self.member.is_leader():
+        """The shards this replica should hold among the members it sees alive now; none
+        without a fresh list of them (at start: else every replica starting together would
+        take every free shard, and hand most back a moment later) or its own member Lease."""
+        now = self._clock()
+        if not self.members.fresh(now) or not self.member.is_leader():
             return frozenset()
-        view, now = self.members.view, self._clock()
+        view = self.members.view
         if not counts_agree(self.base, view.live_names(self.config, now), self.count):
             return frozenset()
         return wanted_shards(self.identity, view.live(self.config, now), self.count)
@@ -143,7 +161,11 @@ class Shards:
         return [shard for shard in range(self.count) if self.holds(shard)]
 
     def may_act_for(self, namespace: str, name: str) -> bool:
-        return self.holds(shard_of(namespace, name, self.count))
+        """It holds the Autoscaler's shard, and still sees the same members as when it took it
+        (a fresh list, every live member on the same count): a replica that can no longer
+        list them cannot see a replica of another count appear, and stops at once."""
+        shard = shard_of(namespace, name, self.count)
+        return self.holds(shard) and shard in self.wanted()
 
     async def run(self) -> None:
         """Renew the member Lease, list the members and run every shard's elector, until

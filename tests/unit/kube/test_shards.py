@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from podpilot.apimachinery.sharding import member_lease_name, shard_of
 from podpilot.kube.shards import Shards
@@ -62,19 +62,21 @@ def one_each(*replicas: Shards) -> bool:
 def test_three_replicas_hold_one_shard_each_and_a_stopped_ones_shard_moves_at_once() -> None:
     async def scenario() -> None:
         with fake_apiserver() as (leases, url):
-            async with sharded(url, "a") as a, sharded(url, "b") as b:
-                async with sharded(url, "c") as c, never_two_holders(a, b, c):
+            async with sharded(url, "a") as a, sharded(url, "b") as b, AsyncExitStack() as c_runs:
+                c = await c_runs.enter_async_context(sharded(url, "c"))
+                async with never_two_holders(a, b, c):  # c's stop and hand-back sampled too
                     await until(lambda: one_each(a, b, c), 6 * CONFIG.lease_duration)
                     for namespace, name in [("team", "web"), ("team", "api"), ("x", "y")]:
                         acting = [r for r in (a, b, c) if r.may_act_for(namespace, name)]
                         assert [r.holds(shard_of(namespace, name, COUNT)) for r in acting] == [True]
                     stopped_shard = c.held()[0]
                     stopping_at = time.monotonic()
-                # c handed its shard back and released its member Lease (two writes with no
-                # holder), so a survivor takes the shard at its next attempts instead of
-                # waiting for the Lease to expire.
-                assert leases.writes.count(("c", "")) == 2, leases.writes
-                await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 10.0)
+                    await c_runs.aclose()
+                    # c handed its shard back and released its member Lease (two writes with
+                    # no holder), so a survivor takes the shard at its next attempts instead
+                    # of waiting for the Lease to expire.
+                    assert leases.writes.count(("c", "")) == 2, leases.writes
+                    await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 10.0)
                 moved = time.monotonic() - stopping_at
                 print(f"a stopped replica's shard moved in {moved:.2f} s")
                 assert stopped_shard in a.held() + b.held()
