@@ -211,8 +211,8 @@ def test_the_first_period_counts_from_the_end_of_the_first_evaluation_the_next_f
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A starting operator's loops fall due together: the first period counts from when the
-    first evaluation ended (the burst drains at its own pace and stays spread), every later
-    one from when its evaluation was due (fixed-rate)."""
+    first evaluation ended plus the Autoscaler's phase (spread evenly over a period), every
+    later one from when its evaluation was due (fixed-rate)."""
     from podpilot.autoscaler.controller import loop as loop_module
 
     stop, elapsed = StopFlag(), []
@@ -228,7 +228,19 @@ def test_the_first_period_counts_from_the_end_of_the_first_evaluation_the_next_f
         return None, None
 
     monkeypatch.setattr(loop_module, "next_delay", delay_after)
-    asyncio.run(run_until_stopped(new_loop(), controller(), evaluate, stop, logging.getLogger()))
+    loop = new_loop()
+    asyncio.run(run_until_stopped(loop, controller(), evaluate, stop, logging.getLogger()))
     first, second = elapsed
-    assert first == 0.0
+    # Due its own phase of a (default) period after the first evaluation ended: the next delay
+    # is that much longer than the period.
+    assert first == pytest.approx(-loop.phase * loop_module.DEFAULT_PERIOD)
     assert 0.05 <= second < BOUND
+
+
+def test_the_phases_of_many_autoscalers_spread_evenly_over_the_period() -> None:
+    phases = [
+        AutoscalerLoop(f"bench-{i % 10}", f"d-{i:05d}", Memory(None, 0, 0, None)).phase
+        for i in range(5_000)
+    ]
+    per_tenth = [sum(1 for phase in phases if k / 10 <= phase < (k + 1) / 10) for k in range(10)]
+    assert all(400 <= count <= 600 for count in per_tenth), per_tenth
