@@ -11,8 +11,9 @@ rescales its targets within a period of any raise of ``maxReplicas``:
 2. Every Autoscaler's ``maxReplicas`` raised: every target is rescaled, each by the holder of
    its Autoscaler's shard only, and all three replicas do some of the work.
 3. One replica SIGKILLed, ``maxReplicas`` raised again: its shard goes to a survivor, which
-   rescales that shard's targets within a lease duration and a period or so of the kill; no
-   target is written by two identities in either phase.
+   rescales that shard's targets, alone, within a lease duration and a period or so of the
+   kill. (The survivors' own shards may be rebalanced between them meanwhile, so their
+   targets are not checked for a single writer in this phase.)
 """
 
 from __future__ import annotations

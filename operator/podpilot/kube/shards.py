@@ -36,7 +36,14 @@ from podpilot.apimachinery.sharding import (
     wanted_shards,
 )
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.lease import NOT_FOUND, Clock, LeaderElector, LeaseCallBusyError, LeaseLock
+from podpilot.kube.lease import (
+    CONFLICT,
+    NOT_FOUND,
+    Clock,
+    LeaderElector,
+    LeaseCallBusyError,
+    LeaseLock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +100,24 @@ class ShardMembers:
         }
 
     async def delete(self, name: str) -> None:
-        """Delete a member Lease (one that has long expired: its replica is gone)."""
+        """Delete a member Lease (one that has long expired: its replica is gone), on condition
+        that it is still as listed: a replica that renewed it meanwhile keeps it (409)."""
+        observation = self.view.observations.get(name)
+        version = observation.record.resource_version if observation and observation.record else ""
+        options = kubernetes.client.V1DeleteOptions(
+            preconditions=kubernetes.client.V1Preconditions(resource_version=version or None)
+        )
         call = partial(
-            self._api.delete_namespaced_lease, name, self._namespace, _request_timeout=self._timeout
+            self._api.delete_namespaced_lease,
+            name,
+            self._namespace,
+            body=options,
+            _request_timeout=self._timeout,
         )
         try:
             await asyncio.wait_for(self._clients.call(call), self._config.call_deadline)
         except kubernetes.client.ApiException as error:
-            if error.status != NOT_FOUND:
+            if error.status not in (NOT_FOUND, CONFLICT):
                 raise
 
 
