@@ -11,6 +11,7 @@ new replica gets its share and a dead one's shards go to the survivors.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import zlib
@@ -87,7 +88,14 @@ def counts_agree(base: str, live_member_leases: Iterable[str], shards: int) -> b
 
 def wanted_shards(identity: str, members: Iterable[str], shards: int) -> frozenset[int]:
     """The shards ``identity`` should hold, counting itself among the members."""
-    owners = assignment({*members, identity}, shards)
+    return _wanted(identity, frozenset(members) | {identity}, shards)
+
+
+@functools.lru_cache(maxsize=64)
+def _wanted(identity: str, members: frozenset[str], shards: int) -> frozenset[int]:
+    # Asked before every write and by every waiting loop each second, for one or two member
+    # sets at a time: the hashing is done once per set.
+    owners = assignment(members, shards)
     return frozenset(shard for shard, owner in owners.items() if owner == identity)
 
 
