@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import kubernetes
 
@@ -36,6 +36,7 @@ from podpilot.apimachinery.leader_election import (
 from podpilot.kube.clients import ApiClients
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NOT_FOUND = 404
 CONFLICT = 409
@@ -51,9 +52,41 @@ class LeaseCallBusyError(Exception):
     """A Lease call was given up on but its thread is still waiting for the apiserver."""
 
 
-def _retrieve(call: asyncio.Future[LeaseRecord]) -> None:
+def _retrieve(call: asyncio.Future[Any]) -> None:
     if not call.cancelled():
         call.exception()  # consumed: a call given up on must not log "never retrieved"
+
+
+class OneCallAtATime:
+    """Blocking client calls in the pool, one at a time, each given up after ``deadline``.
+
+    The client retries a timed-out GET or PUT by itself (urllib3's default), so the request
+    timeout alone does not bound a call; ``wait_for`` does. A call given up on still holds its
+    pool thread until the client gives up too: no second call starts meanwhile, so a
+    black-holed apiserver never ties up more than one thread of the shared pool.
+    """
+
+    def __init__(self, clients: ApiClients, deadline: float, what: str) -> None:
+        self._clients = clients
+        self._deadline = deadline
+        self._what = what
+        self._in_flight: asyncio.Future[Any] | None = None
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        if self._in_flight is not None and not self._in_flight.done():
+            raise LeaseCallBusyError(f"an earlier call on {self._what} has not ended yet")
+        call = asyncio.ensure_future(self._clients.call(function, *args))
+        call.add_done_callback(_retrieve)
+        self._in_flight = call
+        result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
+        return result
+
+    async def settled(self) -> None:
+        """Wait, at most one deadline, for a call given up on or cancelled to end."""
+        call = self._in_flight
+        if call is not None and not call.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(call), self._deadline)
 
 
 class LeaseLock:
@@ -64,11 +97,9 @@ class LeaseLock:
     ) -> None:
         self.namespace = namespace
         self.name = name
-        self._clients = clients
         self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
         self._timeout = config.request_timeout()
-        self._deadline = config.call_deadline
-        self._in_flight: asyncio.Future[LeaseRecord] | None = None
+        self._calls = OneCallAtATime(clients, config.call_deadline, self.describe())
 
     def describe(self) -> str:
         return f"Lease {self.namespace}/{self.name}"
@@ -104,26 +135,11 @@ class LeaseLock:
             raise
 
     async def _call(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
-        """One call in the client pool, given up after the call deadline.
-
-        The client retries a timed-out GET or PUT by itself (urllib3's default), so the request
-        timeout alone does not bound a call; ``wait_for`` does. A call given up on still holds
-        its pool thread until the client gives up too: no second call starts meanwhile, so a
-        black-holed apiserver never ties up more than one thread of the shared pool.
-        """
-        if self._in_flight is not None and not self._in_flight.done():
-            raise LeaseCallBusyError(f"an earlier call on {self.describe()} has not ended yet")
-        call = asyncio.ensure_future(self._clients.call(self._json, method, *args))
-        call.add_done_callback(_retrieve)
-        self._in_flight = call
-        return await asyncio.wait_for(asyncio.shield(call), self._deadline)
+        return await self._calls.run(self._json, method, *args)
 
     async def settled(self) -> None:
         """Wait, at most one call deadline, for a call given up on or cancelled to end."""
-        call = self._in_flight
-        if call is not None and not call.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(call), self._deadline)
+        await self._calls.settled()
 
     def _json(self, method: Callable[..., Any], *args: object) -> LeaseRecord:
         response = method(*args, _preload_content=False, _request_timeout=self._timeout)

@@ -41,8 +41,8 @@ from podpilot.kube.lease import (
     NOT_FOUND,
     Clock,
     LeaderElector,
-    LeaseCallBusyError,
     LeaseLock,
+    OneCallAtATime,
 )
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ class ShardMembers:
     def __init__(
         self, clients: ApiClients, namespace: str, base: str, config: ElectionConfig
     ) -> None:
-        self._clients = clients
         self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
         self._namespace = namespace
         self._base = base
@@ -64,7 +63,7 @@ class ShardMembers:
         self.view = MemberView()
         self.listed_at: float | None = None
         """When the last LIST that succeeded was sent (monotonic clock)."""
-        self._in_flight: asyncio.Future[dict[str, LeaseRecord]] | None = None
+        self._calls = OneCallAtATime(clients, config.call_deadline, "the member Leases")
 
     def fresh(self, now: float) -> bool:
         """Whether the view comes from a LIST sent within the renew deadline: an older one may
@@ -74,13 +73,8 @@ class ShardMembers:
 
     async def refresh(self, now: float) -> None:
         """One LIST, bounded by the call deadline; never a second while one is still waiting
-        for the apiserver (a given-up call keeps its pool thread until the client gives up)."""
-        if self._in_flight is not None and not self._in_flight.done():
-            raise LeaseCallBusyError("the previous LIST of the member Leases has not ended yet")
-        call = asyncio.ensure_future(self._clients.call(self._list))
-        call.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._in_flight = call
-        records = await asyncio.wait_for(asyncio.shield(call), self._config.call_deadline)
+        for the apiserver."""
+        records = await self._calls.run(self._list)
         self.view = self.view.seen(records, now)
         self.listed_at = now
 
@@ -115,7 +109,7 @@ class ShardMembers:
             _request_timeout=self._timeout,
         )
         try:
-            await asyncio.wait_for(self._clients.call(call), self._config.call_deadline)
+            await self._calls.run(call)
         except kubernetes.client.ApiException as error:
             if error.status not in (NOT_FOUND, CONFLICT):
                 raise
