@@ -10,7 +10,8 @@ every few seconds; the *lag* of an evaluation is its interval from the previous 
 period. N holds when the p99 lag stays within 10 % of the period (1.5 s) and every Autoscaler
 was evaluated about once per period; the bench stops at the first N that does not hold.
 
-    .venv/bin/python bench/autoscaler_ceiling.py [--sizes 2000,3000,4000] [--periods 4] [--cpu 1]
+    scripts/dev bench autoscaler_ceiling [--sizes 2000,3000,4000 | --autoscalers N] [--periods 4]
+                                         [--cpu 1] [--keep-cluster] [--prepare]
 
 Connects to 127.0.0.1 only.
 """
@@ -21,20 +22,27 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from autoscaler_load import (
     PERIOD,
+    Cluster,
     Measurement,
+    PodpilotOperator,
     bench_cluster,
     ensure_workloads,
+    namespace_of,
     parse_sizes,
     percentile,
     run_podpilot,
     say,
     summary,
     table,
+    wait_for,
 )
 
+DELETED = 1_000  # deleted at the end, with the operator running, to time their removal
 MAX_P99_LAG = 0.1 * PERIOD
 # An interval is the period plus the evaluation time, so a little under one per period.
 MIN_EVALUATIONS_PER_PERIOD = 0.9
@@ -58,6 +66,7 @@ def ceiling_table(items: list[Measurement]) -> str:
             "CPU ms/evaluation",
             "RSS MiB",
             "peak RSS MiB",
+            "start-up s",
             "holds",
         ]
     ]
@@ -72,15 +81,61 @@ def ceiling_table(items: list[Measurement]) -> str:
                 f"{item.cpu_per_evaluation_ms:.2f}",
                 f"{item.rss_mib:.0f}",
                 f"{item.peak_rss_mib:.0f}",
+                f"{item.startup_seconds:.0f}",
                 "yes" if holds(item) else "no",
             ]
         )
     return table(rows)
 
 
+def deletion(
+    bench: Cluster, count: int, timeout: float
+) -> Callable[[PodpilotOperator], dict[str, float]]:
+    """The last ``DELETED`` Autoscalers deleted while the operator runs: seconds until the
+    API server has none of them (nothing holds them, no finalizer), and until the operator has
+    stopped their loops and dropped their series. The next run creates them again."""
+
+    def delete(operator: PodpilotOperator) -> dict[str, float]:
+        names: dict[str, list[str]] = {}
+        for index in range(max(0, count - DELETED), count):
+            names.setdefault(namespace_of(index), []).append(f"d-{index:05d}")
+        keys = {f"{namespace}/{name}" for namespace, listed in names.items() for name in listed}
+        say(f"deleting {len(keys)} Autoscalers with the operator running")
+        started = time.monotonic()
+        # One kubectl per namespace, side by side: kubectl deletes one object after another.
+        with ThreadPoolExecutor(len(names)) as deleting:
+            for done in [
+                deleting.submit(
+                    bench.kubectl, "delete", "autoscalers", "-n", namespace, "--wait=false", *listed
+                )
+                for namespace, listed in names.items()
+            ]:
+                done.result()
+
+        def gone_from_api() -> bool:
+            listed = bench.kubectl("get", "autoscalers", "-A", "-o", "name").split()
+            return len(listed) <= count - len(keys)
+
+        wait_for(gone_from_api, timeout, "the deleted Autoscalers gone", every=0.5)
+        api = time.monotonic() - started
+        wait_for(
+            lambda: not keys & operator.last_evaluations().keys(),
+            timeout,
+            "the operator dropping the deleted Autoscalers",
+            every=0.5,
+        )
+        dropped = time.monotonic() - started
+        say(f"  gone from the API server after {api:.1f}s, from the operator after {dropped:.1f}s")
+        return {"deleted": float(len(keys)), "api_seconds": api, "operator_seconds": dropped}
+
+    return delete
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="2000,3000,4000", help="autoscaler counts, rising")
+    counts = parser.add_mutually_exclusive_group()
+    counts.add_argument("--sizes", default="2000,3000,4000", help="autoscaler counts, rising")
+    counts.add_argument("--autoscalers", type=int, metavar="N", help="only this count")
     parser.add_argument("--periods", type=int, default=4, help="15 s periods measured per N")
     parser.add_argument("--cpu", type=int, default=1, help="the one CPU the operator runs on")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per wait")
@@ -98,7 +153,8 @@ def main() -> int:
         "12,000 pods takes minutes; measure later without waiting for it)",
     )
     args = parser.parse_args()
-    sizes = [n for n in parse_sizes(args.sizes) if n <= 10_000]  # bounded: 30,000 pods at most
+    sizes = [args.autoscalers] if args.autoscalers else parse_sizes(args.sizes)
+    sizes = [n for n in sizes if n <= 10_000]  # bounded: 30,000 pods at most
     started = time.monotonic()
     results: list[Measurement] = []
     with bench_cluster(args.keep_cluster or args.prepare) as bench:
@@ -116,6 +172,7 @@ def main() -> int:
                 cpu=args.cpu,
                 profile=profile,
                 profile_gil=args.profile_gil,
+                then=deletion(bench, count, args.timeout) if count == sizes[-1] else None,
             )
             results.append(item)
             print(json.dumps({"n": count, "podpilot": summary(item)}))

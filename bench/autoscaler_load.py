@@ -341,6 +341,7 @@ class Controller:
 
     label: str
     pid: int
+    started: float  # time.monotonic() when the process was started
 
     def evaluations(self) -> float:
         raise NotImplementedError
@@ -354,6 +355,7 @@ class HpaController(Controller):
 
     def __init__(self, bench: Cluster) -> None:
         self.bench = bench
+        self.started = time.monotonic()
         proc = cluster.start_hpa_controller(bench.state, HPA_FLAGS, report=say)
         self.pid = proc.pid
         port = bench.state.ports[cluster.HPA_CONTROLLER]
@@ -372,14 +374,25 @@ class HpaController(Controller):
 class PodpilotOperator(Controller):
     label = "podpilot operator"
 
-    def __init__(self, bench: Cluster, cpu: int | None, log: Path) -> None:
+    def __init__(
+        self,
+        bench: Cluster,
+        cpu: int | None,
+        log: Path,
+        arguments: Sequence[str] = ("--standalone",),
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """``arguments``: what else ``podpilot run`` gets (default: ``--standalone``, no Lease);
+        ``environment``: added to this process's, e.g. ``POD_NAME`` for the Lease identity."""
         self.metrics_port, self.health_port = free_port(), free_port()
         command = [
-            sys.executable, "-m", "podpilot", "run", "--standalone", "--controllers=autoscaler",
+            sys.executable, "-m", "podpilot", "run", "--controllers=autoscaler", *arguments,
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
             "--health-address=127.0.0.1", f"--health-port={self.health_port}",
         ]  # fmt: skip
-        environment = dict(os.environ, KUBECONFIG=str(bench.state.kubeconfig))
+        environment = dict(
+            os.environ, **(environment or {}), KUBECONFIG=str(bench.state.kubeconfig)
+        )
         pin: Callable[[], None] | None = None
         if cpu is not None:
 
@@ -387,6 +400,7 @@ class PodpilotOperator(Controller):
                 os.sched_setaffinity(0, {cpu})
 
         self.log = log
+        self.started = time.monotonic()
         with log.open("ab") as handle:
             self.process = subprocess.Popen(
                 command, stdout=handle, stderr=subprocess.STDOUT, env=environment, preexec_fn=pin
@@ -456,6 +470,8 @@ class Measurement:
     per_period: list[float] = field(default_factory=list)  # evaluations / N in each period
     covered: float = math.nan  # podpilot: share of (autoscaler, period) with an evaluation
     lags: list[float] = field(default_factory=list)  # podpilot: interval minus period, seconds
+    startup_seconds: float = math.nan  # from the controller's start to every one evaluated once
+    deletion: dict[str, float] = field(default_factory=dict)  # see autoscaler_ceiling.py
 
     @property
     def requests_per_period(self) -> float:
@@ -475,21 +491,25 @@ class Measurement:
         return self.evaluations / (self.autoscalers * self.periods)
 
 
-def warm_up(controller: Controller, count: int, timeout: float) -> None:
+def warm_up(controller: Controller, count: int, timeout: float) -> float:
     """Until every autoscaler was evaluated once, then three more periods to settle: an
     Autoscaler's first period counts from when its first evaluation ended (the start-up burst
     spreads over the time it takes to drain, status writes included), so its second interval
-    is longer by that time, which is not the steady state measured here."""
-    started = time.monotonic()
+    is longer by that time, which is not the steady state measured here.
+
+    Returns the start-up time: from the controller's start (``controller.started``) until
+    every autoscaler was evaluated once."""
 
     def evaluated_once() -> bool:
         done = controller.evaluations()
         say(f"  {controller.label}: {done:.0f} evaluations since start")
         return done >= count
 
-    wait_for(evaluated_once, timeout, "every autoscaler evaluated once", every=5)
-    say(f"  all {count} evaluated once after {time.monotonic() - started:.0f}s; settling")
+    wait_for(evaluated_once, timeout, "every autoscaler evaluated once", every=1)
+    startup = time.monotonic() - controller.started
+    say(f"  all {count} evaluated once {startup:.0f}s after the start; settling")
     time.sleep(3 * PERIOD)
+    return startup
 
 
 def measure(bench: Cluster, controller: Controller, count: int, periods: int) -> Measurement:
@@ -564,10 +584,24 @@ def run_hpa(bench: Cluster, count: int, periods: int, timeout: float) -> Measure
         apply_all(bench, [hpa(i) for i in missing], "HPAs")
     controller = HpaController(bench)
     try:
-        warm_up(controller, count, timeout)
-        return measure(bench, controller, count, periods)
+        startup = warm_up(controller, count, timeout)
+        result = measure(bench, controller, count, periods)
+        result.startup_seconds = startup
+        return result
     finally:
         controller.stop()  # the HPAs stay, inert, until the podpilot side deletes them
+
+
+def ensure_autoscalers(bench: Cluster, count: int) -> None:
+    """``count`` Autoscalers, one per bench Deployment (existing ones kept), and no HPA."""
+    # The HPA side's HPAs target the same Deployments: with them in place every Autoscaler
+    # would refuse to act (the ambiguity guard) and read nothing. The HPA side re-creates them.
+    bench.kubectl("delete", "hpa", "--all", "--all-namespaces", "--wait=true")
+    existing = set(bench.kubectl("get", "autoscalers", "-A", "-o", "name").split())
+    refuse_extra(len(existing), count, "Autoscalers")
+    missing = [i for i in range(count) if f"autoscaler.podpilot.io/d-{i:05d}" not in existing]
+    if missing:
+        apply_all(bench, [autoscaler(i) for i in missing], "Autoscalers")
 
 
 def run_podpilot(
@@ -579,25 +613,24 @@ def run_podpilot(
     cpu: int | None = None,
     profile: str | None = None,
     profile_gil: bool = False,
+    then: Callable[[PodpilotOperator], dict[str, float]] | None = None,
 ) -> Measurement:
+    """``then``: run with the operator still up after the measurement; what it returns is
+    kept as the measurement's ``deletion``."""
     say(f"podpilot side, {count} Autoscalers")
-    # The HPA side's HPAs target the same Deployments: with them in place every Autoscaler
-    # would refuse to act (the ambiguity guard) and read nothing. The HPA side re-creates them.
-    bench.kubectl("delete", "hpa", "--all", "--all-namespaces", "--wait=true")
-    existing = set(bench.kubectl("get", "autoscalers", "-A", "-o", "name").split())
-    refuse_extra(len(existing), count, "Autoscalers")
-    missing = [i for i in range(count) if f"autoscaler.podpilot.io/d-{i:05d}" not in existing]
-    if missing:
-        apply_all(bench, [autoscaler(i) for i in missing], "Autoscalers")
+    ensure_autoscalers(bench, count)
     log = Path(tempfile.mkdtemp(prefix="pp-bench-operator-")) / "operator.log"
     controller = PodpilotOperator(bench, cpu, log)
     try:
-        warm_up(controller, count, timeout)
+        startup = warm_up(controller, count, timeout)
         profiler = controller.profile(profile, periods * PERIOD, profile_gil) if profile else None
         result = measure(bench, controller, count, periods)
+        result.startup_seconds = startup
         if profiler is not None:
             profiler.wait(timeout=120)
             say(f"profile: {profile}")
+        if then is not None:
+            result.deletion = then(controller)
         return result
     finally:
         controller.stop()  # the Autoscalers stay, inert: nothing evaluates them any more
@@ -630,6 +663,7 @@ def comparison_table(pairs: Sequence[tuple[Measurement, Measurement]]) -> str:
             "CPU ms/evaluation",
             "peak RSS MiB",
             "evaluations/autoscaler/period",
+            "start-up s",
         ]
     ]
     for hpa_side, pp in pairs:
@@ -643,6 +677,7 @@ def comparison_table(pairs: Sequence[tuple[Measurement, Measurement]]) -> str:
                     f"{item.cpu_per_evaluation_ms:.2f}",
                     f"{item.peak_rss_mib:.0f}",
                     f"{item.evaluations_per_period:.2f}",
+                    f"{item.startup_seconds:.0f}",
                 ]
             )
         rows.append(
@@ -654,6 +689,7 @@ def comparison_table(pairs: Sequence[tuple[Measurement, Measurement]]) -> str:
                 ratio(pp.cpu_per_evaluation_ms, hpa_side.cpu_per_evaluation_ms),
                 ratio(pp.peak_rss_mib, hpa_side.peak_rss_mib),
                 "",
+                ratio(pp.startup_seconds, hpa_side.startup_seconds),
             ]
         )
     return table(rows)
