@@ -25,9 +25,6 @@ from podpilot.commands.conventions import (
 )
 
 OUTPUT_FORMATS = ("text", "json", "yaml")
-EXIT_STATUS_EXTRA = (
-    "  4    --plot was given but matplotlib is not installed (pip install 'podpilot[plot]')\n"
-)
 COLUMNS = (
     "SPEC",
     "REPLICA-MINUTES",
@@ -47,14 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replay every -f on one time axis, one summary row each (needed for several -f)",
     )
-    parser.add_argument(
-        "--plot",
-        metavar="PATH",
-        default=None,
-        help="write the plot to PATH.png and PATH.svg (needs matplotlib: podpilot[plot])",
+    backtest_plot.add_plot_argument(
+        parser, "write the plot to PATH.png and PATH.svg (needs matplotlib: podpilot[plot])"
     )
     add_output_arguments(parser, OUTPUT_FORMATS, default="text")
-    parser.epilog = (parser.epilog or "").replace("  130", EXIT_STATUS_EXTRA + "  130", 1)
 
 
 def run(args: argparse.Namespace) -> int:

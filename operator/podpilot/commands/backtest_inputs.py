@@ -36,6 +36,22 @@ from podpilot.settings import HpaSettings
 MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# The flags that name the history's series, each setting the ``SeriesNames`` field of the same
+# name (its default is the field's): (flag, field, metavar, help).
+_SERIES_FLAGS: tuple[tuple[str, str, str, str], ...] = (
+    ("--cpu-usage-metric", "cpu_usage", "NAME", "cAdvisor CPU"),
+    ("--memory-usage-metric", "memory_usage", "NAME", "cAdvisor memory"),
+    ("--requests-metric", "requests", "NAME", "kube-state-metrics requests per container"),
+    ("--rate-window", "rate_window", "DURATION", "the rate() window of the CPU counter"),
+    (
+        "--replicas-query",
+        "replicas_query",
+        "PROMQL",
+        "the workload's replica count (default: kube-state-metrics' "
+        "kube_<kind>_status_replicas of the target)",
+    ),
+)
+
 
 @dataclass(frozen=True)
 class LoadedSpec:
@@ -132,34 +148,10 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         help="the workload's pods, as a PromQL regex (default: by the target's kind, e.g. "
         "<name>-<hash>-<5 chars> for a Deployment)",
     )
-    parser.add_argument(
-        "--cpu-usage-metric", default=SeriesNames.cpu_usage, metavar="NAME", help="cAdvisor CPU"
-    )
-    parser.add_argument(
-        "--memory-usage-metric",
-        default=SeriesNames.memory_usage,
-        metavar="NAME",
-        help="cAdvisor memory",
-    )
-    parser.add_argument(
-        "--requests-metric",
-        default=SeriesNames.requests,
-        metavar="NAME",
-        help="kube-state-metrics requests per container",
-    )
-    parser.add_argument(
-        "--rate-window",
-        default=SeriesNames.rate_window,
-        metavar="DURATION",
-        help="the rate() window of the CPU counter",
-    )
-    parser.add_argument(
-        "--replicas-query",
-        default="",
-        metavar="PROMQL",
-        help="the workload's replica count (default: kube-state-metrics' "
-        "kube_<kind>_status_replicas of the target)",
-    )
+    for flag, field, metavar, help_text in _SERIES_FLAGS:
+        parser.add_argument(
+            flag, dest=field, default=getattr(SeriesNames, field), metavar=metavar, help=help_text
+        )
     hpa = parser.add_argument_group(
         "HPA-compatible settings (as podpilot run takes them; the pods of a replay are ready "
         "long before, so the CPU initialization period and readiness delay do not apply)"
@@ -270,11 +262,7 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
         namespace=namespace,
         pod_regex=args.pod_regex
         or default_pod_regex(first.spec.target.kind, first.spec.target.name),
-        cpu_usage=args.cpu_usage_metric,
-        memory_usage=args.memory_usage_metric,
-        requests=args.requests_metric,
-        rate_window=args.rate_window,
-        replicas_query=args.replicas_query,
+        **{field: getattr(args, field) for _, field, _, _ in _SERIES_FLAGS},
     )
     reader = RangeReader(args.prometheus, timeout=args.timeout)
     try:

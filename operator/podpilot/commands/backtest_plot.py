@@ -7,6 +7,7 @@ built without pyplot, so nothing global is left behind, and written as PNG and S
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,10 @@ INSTALL_HINT = "plotting needs matplotlib: pip install 'podpilot[plot]'"
 SIZE_INCHES = (10.0, 6.0)
 DPI = 100
 SUFFIXES = (".png", ".svg")
+EXIT_STATUS_EXTRA = (
+    f"  {EXIT_NO_PLOT}    --plot was given but matplotlib is not installed "
+    "(pip install 'podpilot[plot]')\n"
+)
 
 
 def _figure_class() -> type[Figure]:
@@ -35,6 +40,12 @@ def _figure_class() -> type[Figure]:
     figure_module = importlib.import_module("matplotlib.figure")
     figure_class: type[Figure] = figure_module.Figure
     return figure_class
+
+
+def add_plot_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--plot PATH``, and its exit status among the epilog's (before 130)."""
+    parser.add_argument("--plot", metavar="PATH", default=None, help=help_text)
+    parser.epilog = (parser.epilog or "").replace("  130", EXIT_STATUS_EXTRA + "  130", 1)
 
 
 def check_available() -> None:

@@ -20,7 +20,7 @@ from podpilot.apimachinery.timestamps import format_time
 from podpilot.autoscaler.backtest import summary
 from podpilot.autoscaler.backtest.search import Evaluated, Recommendation, recommend
 from podpilot.commands import backtest_inputs, backtest_plot
-from podpilot.commands.backtest import EXIT_STATUS_EXTRA, format_table
+from podpilot.commands.backtest import format_table
 from podpilot.commands.conventions import (
     EXIT_OK,
     EXIT_USAGE,
@@ -65,14 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FRACTION",
         help="the share of the time the load may exceed the ceiling (default 0: never)",
     )
-    parser.add_argument(
-        "--plot",
-        metavar="PATH",
-        default=None,
-        help="write the plot (actual, given, recommended) to PATH.png and PATH.svg",
+    backtest_plot.add_plot_argument(
+        parser, "write the plot (actual, given, recommended) to PATH.png and PATH.svg"
     )
     add_output_arguments(parser, OUTPUT_FORMATS, default="yaml")
-    parser.epilog = (parser.epilog or "").replace("  130", EXIT_STATUS_EXTRA + "  130", 1)
 
 
 def run(args: argparse.Namespace) -> int:

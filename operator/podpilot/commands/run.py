@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
@@ -39,39 +39,52 @@ from podpilot.settings import (
 # the settings' default: (field, type of the value, help).
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
 MAX_SHARDS = 64  # every replica runs one elector per shard on the shared API pool
+_Number = TypeVar("_Number", int, float)
+
+
+def _number_argument(
+    text: str,
+    convert: Callable[[str], _Number],
+    what: str,
+    out_of_range: Callable[[_Number], bool],
+    requirement: str,
+) -> _Number:
+    """``text`` read by ``convert``; argparse's error when it is not ``what`` at all, or when
+    ``out_of_range`` rejects it (the error then says the ``requirement``)."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if out_of_range(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: {requirement}")
+    return value
 
 
 def fraction(text: str) -> float:
     """A non-negative ratio (``0.1`` is 10 %)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: cannot be negative")
-    return value
+    return _number_argument(text, float, "a number", lambda value: value < 0, "cannot be negative")
 
 
 def positive_seconds(text: str) -> float:
     """A finite number of seconds above zero (a zero timeout would fail every call at once)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
-    return value
+    return _number_argument(
+        text,
+        float,
+        "a number of seconds",
+        lambda value: not 0 < value < float("inf"),
+        "must be a positive number of seconds",
+    )
 
 
 def shard_count(text: str) -> int:
     """A whole number of shards from 1 to ``MAX_SHARDS``."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_SHARDS:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be from 1 to {MAX_SHARDS}")
-    return value
+    return _number_argument(
+        text,
+        int,
+        "a whole number",
+        lambda value: not 1 <= value <= MAX_SHARDS,
+        f"must be from 1 to {MAX_SHARDS}",
+    )
 
 
 def _detected_if_empty(prefix: str) -> str | None:

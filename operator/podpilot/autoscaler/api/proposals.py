@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from podpilot.apimachinery.quantities import format_milli
 from podpilot.apimachinery.selectors import format_selector, selector_from_object
-from podpilot.autoscaler.engine import PodInfo, ReplicaProposal, Tolerances
+from podpilot.autoscaler.engine import (
+    CalculatorSettings,
+    PodInfo,
+    PodMetric,
+    ReplicaProposal,
+    Tolerances,
+    plain_metric_replicas,
+    resource_utilization_replicas,
+)
 
 from .spec import MetricSpec
 
@@ -54,9 +62,52 @@ def value_or_average_value(
     return proposal, {"value": format_milli(proposal.current_value)}, total
 
 
+def utilization_or_average_value(
+    spec: MetricSpec,
+    samples: Mapping[str, PodMetric],
+    *,
+    current_replicas: int,
+    pods: Sequence[PodInfo],
+    now: float,
+    tolerances: Tolerances,
+    settings: CalculatorSettings,
+) -> Proposed:
+    """The Resource and ContainerResource split: a Utilization target is a percentage of the
+    pods' requests, an AverageValue target a usage per pod (``samples`` in milli-units)."""
+    if spec.target.type == "Utilization" and spec.target.average_utilization is not None:
+        proposal = resource_utilization_replicas(
+            current_replicas=current_replicas,
+            target_utilization=spec.target.average_utilization,
+            resource=spec.resource,
+            pods=pods,
+            metrics=samples,
+            now=now,
+            tolerances=tolerances,
+            container=spec.container,
+            settings=settings,
+        )
+        current = {
+            "averageUtilization": proposal.current_utilization,
+            "averageValue": format_milli(proposal.current_value),
+        }
+        return proposal, current, None
+    proposal = plain_metric_replicas(
+        current_replicas=current_replicas,
+        target_usage=spec.target.average_value or 0,
+        pods=pods,
+        metrics=samples,
+        now=now,
+        tolerances=tolerances,
+        resource=spec.resource,
+        settings=settings,
+    )
+    return proposal, average_value_current(proposal), None
+
+
 __all__ = [
     "Proposed",
     "average_value_current",
     "metric_selector",
+    "utilization_or_average_value",
     "value_or_average_value",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from podpilot.autoscaler.api.metric_types import METRIC_TYPES
-from podpilot.autoscaler.api.proposals import value_or_average_value
+from podpilot.autoscaler.api.proposals import utilization_or_average_value, value_or_average_value
 from podpilot.autoscaler.api.result import Action, MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, MetricSpec, Mode
 from podpilot.autoscaler.engine import (
@@ -36,12 +36,9 @@ from podpilot.autoscaler.engine import (
     PodInfo,
     PodMetric,
     ReadyCondition,
-    ReplicaProposal,
     Tolerances,
     external_metric_replicas,
     external_per_pod_metric_replicas,
-    plain_metric_replicas,
-    resource_utilization_replicas,
     tolerances_for,
 )
 from podpilot.autoscaler.policy.plan import Memory, Observations, decide, rescaled
@@ -229,43 +226,18 @@ def metric_result(
         pods, samples = _pods_at(series, index, replicas, now, metric)
         if not samples:
             return _failed(metric, f"no metrics returned for resource {metric.resource}")
-        proposal = _resource_proposal(metric, replicas, pods, samples, now, tolerances, settings)
+        proposal, _, _ = utilization_or_average_value(
+            metric,
+            samples,
+            current_replicas=replicas,
+            pods=pods,
+            now=now,
+            tolerances=tolerances,
+            settings=settings,
+        )
     except MetricComputationError as error:
         return _failed(metric, str(error))
     return MetricResult(metric, MetricOutcome(metric.display_name, proposal))
-
-
-def _resource_proposal(
-    metric: MetricSpec,
-    replicas: int,
-    pods: Sequence[PodInfo],
-    samples: Mapping[str, PodMetric],
-    now: float,
-    tolerances: Tolerances,
-    settings: CalculatorSettings,
-) -> ReplicaProposal:
-    if metric.target.type == "Utilization" and metric.target.average_utilization is not None:
-        return resource_utilization_replicas(
-            current_replicas=replicas,
-            target_utilization=metric.target.average_utilization,
-            resource=metric.resource,
-            pods=pods,
-            metrics=samples,
-            now=now,
-            tolerances=tolerances,
-            container=metric.container,
-            settings=settings,
-        )
-    return plain_metric_replicas(
-        current_replicas=replicas,
-        target_usage=metric.target.average_value or 0,
-        pods=pods,
-        metrics=samples,
-        now=now,
-        tolerances=tolerances,
-        resource=metric.resource,
-        settings=settings,
-    )
 
 
 def _failed(metric: MetricSpec, message: str) -> MetricResult:

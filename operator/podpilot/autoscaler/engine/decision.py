@@ -15,7 +15,11 @@ from .behavior import Behavior, store_scale_event
 from .conditions import Condition, ConditionType, Reason
 from .history import ScalingHistory
 from .model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
-from .normalization import normalize_desired_replicas, normalize_desired_replicas_with_behaviors
+from .normalization import (
+    NormalizationInput,
+    normalize_desired_replicas,
+    normalize_desired_replicas_with_behaviors,
+)
 from .replica_calculator import ReplicaProposal
 from .scale_to_zero import scaling_disabled
 
@@ -234,29 +238,19 @@ def decide(
     else:
         rescale_reason = ""
 
+    normalization = NormalizationInput(
+        history,
+        current_replicas=current_replicas,
+        desired_replicas=desired,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        now=now,
+        downscale_stabilization_window=downscale_stabilization_window,
+    )
     if behavior is None:
-        normalized = normalize_desired_replicas(
-            history.recommendations,
-            current_replicas=current_replicas,
-            desired_replicas=desired,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            now=now,
-            downscale_stabilization_window=downscale_stabilization_window,
-        )
+        normalized = normalize_desired_replicas(normalization)
     else:
-        normalized = normalize_desired_replicas_with_behaviors(
-            history.recommendations,
-            behavior=behavior,
-            current_replicas=current_replicas,
-            desired_replicas=desired,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            scale_up_events=history.scale_up_events,
-            scale_down_events=history.scale_down_events,
-            now=now,
-            downscale_stabilization_window=downscale_stabilization_window,
-        )
+        normalized = normalize_desired_replicas_with_behaviors(normalization, behavior)
     lines.extend(normalized.notes)
     conditions = (combined.condition, *normalized.conditions)
     lines.extend(f"condition {item.describe()}" for item in conditions)

@@ -25,7 +25,7 @@ from .behavior import (
     generate_scale_up_rules,
 )
 from .conditions import Condition, ConditionType, Reason
-from .history import ScaleEvent, TimestampedRecommendation
+from .history import ScaleEvent, ScalingHistory, TimestampedRecommendation
 from .model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
 from .stabilization import (
     Stabilized,
@@ -37,6 +37,7 @@ __all__ = [
     "SCALE_UP_LIMIT_FACTOR",
     "SCALE_UP_LIMIT_MINIMUM",
     "Limited",
+    "NormalizationInput",
     "Normalized",
     "calculate_scale_up_limit",
     "convert_desired_replicas_with_behavior_rate",
@@ -223,20 +224,12 @@ def _normalized(
     )
 
 
-def normalize_desired_replicas(
-    recommendations: Sequence[TimestampedRecommendation],
-    *,
-    current_replicas: int,
-    desired_replicas: int,
-    min_replicas: int,
-    max_replicas: int,
-    now: float,
-    downscale_stabilization_window: float = DEFAULT_DOWNSCALE_STABILIZATION_WINDOW,
-) -> Normalized:
-    """Normalize without ``behavior`` (``normalizeDesiredReplicas``).
+@dataclass(frozen=True, slots=True)
+class NormalizationInput:
+    """What either normalization starts from (upstream's two take the same arguments).
 
-    Args:
-        recommendations: Stored recommendation history.
+    Attributes:
+        history: The stored recommendations and scale events.
         current_replicas: ``scale.spec.replicas``.
         desired_replicas: The metrics' combined proposal.
         min_replicas: ``spec.minReplicas`` (1 when unset).
@@ -244,53 +237,43 @@ def normalize_desired_replicas(
         now: The current instant (epoch seconds).
         downscale_stabilization_window: The controller's downscale window in seconds.
     """
+
+    history: ScalingHistory
+    current_replicas: int
+    desired_replicas: int
+    min_replicas: int
+    max_replicas: int
+    now: float
+    downscale_stabilization_window: float = DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
+
+
+def normalize_desired_replicas(given: NormalizationInput) -> Normalized:
+    """Normalize without ``behavior`` (``normalizeDesiredReplicas``)."""
     stabilized = stabilize_recommendation(
-        recommendations,
-        desired_replicas,
-        now=now,
-        downscale_stabilization_window=downscale_stabilization_window,
+        given.history.recommendations,
+        given.desired_replicas,
+        now=given.now,
+        downscale_stabilization_window=given.downscale_stabilization_window,
     )
     limited = convert_desired_replicas_with_rules(
-        current_replicas, stabilized.replicas, min_replicas, max_replicas
+        given.current_replicas, stabilized.replicas, given.min_replicas, given.max_replicas
     )
     return _normalized(
-        desired_replicas,
+        given.desired_replicas,
         stabilized,
         limited,
-        f"stabilization (downscale window {downscale_stabilization_window:g}s): "
-        f"{desired_replicas} -> {stabilized.replicas}",
+        f"stabilization (downscale window {given.downscale_stabilization_window:g}s): "
+        f"{given.desired_replicas} -> {stabilized.replicas}",
     )
 
 
 def normalize_desired_replicas_with_behaviors(
-    recommendations: Sequence[TimestampedRecommendation],
-    *,
-    behavior: Behavior,
-    current_replicas: int,
-    desired_replicas: int,
-    min_replicas: int,
-    max_replicas: int,
-    scale_up_events: Sequence[ScaleEvent],
-    scale_down_events: Sequence[ScaleEvent],
-    now: float,
-    downscale_stabilization_window: float = DEFAULT_DOWNSCALE_STABILIZATION_WINDOW,
+    given: NormalizationInput, behavior: Behavior
 ) -> Normalized:
     """Normalize with ``behavior`` (``normalizeDesiredReplicasWithBehaviors``).
 
     The rules are completed with the API defaults; an unset scale-down window takes
     the controller's downscale window (``maybeInitScaleDownStabilizationWindow``).
-
-    Args:
-        recommendations: Stored recommendation history.
-        behavior: ``spec.behavior``.
-        current_replicas: ``scale.spec.replicas``.
-        desired_replicas: The metrics' combined proposal.
-        min_replicas: ``spec.minReplicas`` (1 when unset).
-        max_replicas: ``spec.maxReplicas``.
-        scale_up_events: Stored scale-up events.
-        scale_down_events: Stored scale-down events.
-        now: The current instant (epoch seconds).
-        downscale_stabilization_window: The controller's downscale window in seconds.
     """
     up_rules = generate_scale_up_rules(behavior.scale_up)
     down_rules = generate_scale_down_rules(behavior.scale_down)
@@ -298,31 +281,31 @@ def normalize_desired_replicas_with_behaviors(
     down_window = (
         float(down_rules.stabilization_window_seconds)
         if down_rules.stabilization_window_seconds is not None
-        else float(math.floor(downscale_stabilization_window))
+        else float(math.floor(given.downscale_stabilization_window))
     )
     stabilized = stabilize_recommendation_with_behaviors(
-        recommendations,
-        current_replicas=current_replicas,
-        desired_replicas=desired_replicas,
+        given.history.recommendations,
+        current_replicas=given.current_replicas,
+        desired_replicas=given.desired_replicas,
         scale_up_window=up_window,
         scale_down_window=down_window,
-        now=now,
+        now=given.now,
     )
     limited = convert_desired_replicas_with_behavior_rate(
-        current_replicas=current_replicas,
+        current_replicas=given.current_replicas,
         desired_replicas=stabilized.replicas,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
+        min_replicas=given.min_replicas,
+        max_replicas=given.max_replicas,
         scale_up_rules=up_rules,
         scale_down_rules=down_rules,
-        scale_up_events=scale_up_events,
-        scale_down_events=scale_down_events,
-        now=now,
+        scale_up_events=given.history.scale_up_events,
+        scale_down_events=given.history.scale_down_events,
+        now=given.now,
     )
     return _normalized(
-        desired_replicas,
+        given.desired_replicas,
         stabilized,
         limited,
         f"stabilization (up window {up_window:g}s, down window {down_window:g}s): "
-        f"{desired_replicas} -> {stabilized.replicas}",
+        f"{given.desired_replicas} -> {stabilized.replicas}",
     )

@@ -14,20 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
-from podpilot.apimachinery.quantities import (
-    QuantityError,
-    format_milli,
-    milli_value,
-    parse_quantity,
-)
+from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
 from podpilot.apimachinery.timestamps import parse_time
-from podpilot.autoscaler.api.proposals import Proposed, average_value_current
+from podpilot.autoscaler.api.proposals import Proposed, utilization_or_average_value
 from podpilot.autoscaler.api.spec import MetricSpec
-from podpilot.autoscaler.engine import (
-    PodMetric,
-    plain_metric_replicas,
-    resource_utilization_replicas,
-)
+from podpilot.autoscaler.engine import PodMetric
 from podpilot.autoscaler.engine.utilization import pod_usage_from_containers
 from podpilot.autoscaler.sources.aggregated_api import AggregatedApiSource
 from podpilot.autoscaler.sources.base import EvaluationContext, MetricSourceError, PodReadings
@@ -139,31 +130,12 @@ async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> 
             f"unable to get metrics for resource {spec.resource}: no metrics returned from "
             "resource metrics API",
         )
-    if spec.target.type == "Utilization" and spec.target.average_utilization is not None:
-        proposal = resource_utilization_replicas(
-            current_replicas=context.current_replicas,
-            target_utilization=spec.target.average_utilization,
-            resource=spec.resource,
-            pods=context.pods,
-            metrics=samples,
-            now=context.now,
-            tolerances=context.tolerances,
-            container=spec.container,
-            settings=context.settings,
-        )
-        current = {
-            "averageUtilization": proposal.current_utilization,
-            "averageValue": format_milli(proposal.current_value),
-        }
-        return proposal, current, None
-    proposal = plain_metric_replicas(
+    return utilization_or_average_value(
+        spec,
+        samples,
         current_replicas=context.current_replicas,
-        target_usage=spec.target.average_value or 0,
         pods=context.pods,
-        metrics=samples,
         now=context.now,
         tolerances=context.tolerances,
-        resource=spec.resource,
         settings=context.settings,
     )
-    return proposal, average_value_current(proposal), None

@@ -1,0 +1,48 @@
+"""The number types of ``podpilot run``'s flags: a value, or argparse's one-line reason."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import pytest
+
+from podpilot.commands.run import MAX_SHARDS, fraction, positive_seconds, shard_count
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "expected"),
+    [
+        (fraction, "0", 0.0),
+        (fraction, "0.25", 0.25),
+        (positive_seconds, "7.5", 7.5),
+        (shard_count, "1", 1),
+        (shard_count, str(MAX_SHARDS), MAX_SHARDS),
+    ],
+)
+def test_a_value_in_range_is_read(
+    parse: Callable[[str], float], text: str, expected: float
+) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (fraction, "ten", "'ten' is not a number"),
+        (fraction, "-0.1", "'-0.1': cannot be negative"),
+        (positive_seconds, "30s", "'30s' is not a number of seconds"),
+        (positive_seconds, "0", "'0': must be a positive number of seconds"),
+        (positive_seconds, "inf", "'inf': must be a positive number of seconds"),
+        (shard_count, "1.5", "'1.5' is not a whole number"),
+        (shard_count, "0", f"'0': must be from 1 to {MAX_SHARDS}"),
+        (shard_count, str(MAX_SHARDS + 1), f"'{MAX_SHARDS + 1}': must be from 1 to {MAX_SHARDS}"),
+    ],
+)
+def test_a_value_that_is_not_a_number_or_out_of_range_says_why(
+    parse: Callable[[str], float], text: str, message: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as raised:
+        parse(text)
+
+    assert str(raised.value) == message
