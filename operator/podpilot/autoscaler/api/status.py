@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -246,8 +248,16 @@ def _decision_trace(result: EvaluationResult) -> dict[str, Any]:
 
 
 def carried_over(status: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``render_status`` reads of the previous status."""
-    return {"lastScaleTime": status.get("lastScaleTime"), "conditions": status.get("conditions")}
+    """What ``render_status`` reads of the previous status: its ``lastScaleTime``, and of each
+    condition only what ``merge_conditions`` reads (kept for every Autoscaler between
+    evaluations, the whole conditions were about 2 KB each, their messages mostly)."""
+    return {
+        "lastScaleTime": status.get("lastScaleTime"),
+        "conditions": [
+            {key: condition.get(key) for key in ("type", "status", "lastTransitionTime")}
+            for condition in status.get("conditions") or []
+        ],
+    }
 
 
 def render_status(
@@ -287,6 +297,13 @@ def render_status(
     if result.last_active is not None:
         status["lastActiveTime"] = format_time(result.last_active)
     return status
+
+
+def status_digest(status: Mapping[str, Any]) -> bytes:
+    """A digest of what ``without_timestamps`` keeps: equal digests, equal statuses but for
+    their timestamps (what is kept of a written status to compare with, not the status)."""
+    canonical = json.dumps(without_timestamps(status), sort_keys=True, default=str)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
 
 def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:

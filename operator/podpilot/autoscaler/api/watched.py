@@ -1,12 +1,30 @@
 """An Autoscaler as the operator's watch of Autoscalers keeps it: what an evaluation reads of
-the object (spec, generation, annotations), what a loop resumes from (status), and what
-decides whether a loop runs at all (deletion)."""
+the object (spec, generation, annotations), what a loop resumes from (part of the status, and
+a digest of the whole), and what decides whether a loop runs at all (deletion)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .status import status_digest
+
+RESUMED_FIELDS = (
+    "stabilization",
+    "consecutiveFailures",
+    "currentReplicas",
+    "failingSince",
+    "pendingRescale",
+    "conditions",
+    "lastActiveTime",
+    "lastScaleTime",
+    "takeover",
+    "shadow",
+)
+"""The status fields ``AutoscalerLoop.resume`` reads (and of ``lastDecision``, only
+``RESUMED_DECISION_FIELDS``)."""
+RESUMED_DECISION_FIELDS = ("fallbackApplied", "evaluatedAt")
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 """The finalizer kopf put on every Autoscaler while a kopf daemon evaluated each one (earlier
@@ -23,7 +41,8 @@ class WatchedAutoscaler:
     resource_version: str
     spec: Mapping[str, Any]
     annotations: Mapping[str, str]
-    status: Mapping[str, Any]
+    status: Mapping[str, Any]  # only what a loop resumes from: ``resumed_status``
+    status_digest: bytes | None  # of the whole status (``api.status.status_digest``); None: none
     deleting: bool
     finalizers: tuple[str, ...]
 
@@ -38,8 +57,23 @@ class WatchedAutoscaler:
         return {"metadata": {"finalizers": kept, "resourceVersion": self.resource_version}}
 
 
+def resumed_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What a loop resumes from of a status. The rest (the last decision's trace, the current
+    metrics, the summary) is about half of each status, 4 KB per Autoscaler, that no loop
+    reads again: the watch keeps a digest of the whole status instead, to tell a status to
+    be written from the one stored."""
+    kept = {key: status[key] for key in RESUMED_FIELDS if key in status}
+    decision = status.get("lastDecision")
+    if isinstance(decision, Mapping):
+        kept["lastDecision"] = {
+            key: decision[key] for key in RESUMED_DECISION_FIELDS if key in decision
+        }
+    return kept
+
+
 def watched_autoscaler(body: Mapping[str, Any]) -> WatchedAutoscaler:
     metadata: Mapping[str, Any] = body.get("metadata") or {}
+    status: Mapping[str, Any] = body.get("status") or {}
     generation = metadata.get("generation")
     return WatchedAutoscaler(
         uid=metadata.get("uid"),
@@ -47,7 +81,8 @@ def watched_autoscaler(body: Mapping[str, Any]) -> WatchedAutoscaler:
         resource_version=str(metadata.get("resourceVersion") or ""),
         spec=body.get("spec") or {},
         annotations=metadata.get("annotations") or {},
-        status=body.get("status") or {},
+        status=resumed_status(status),
+        status_digest=status_digest(status) if status else None,
         deleting=metadata.get("deletionTimestamp") is not None,
         finalizers=tuple(metadata.get("finalizers") or ()),
     )

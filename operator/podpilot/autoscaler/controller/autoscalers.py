@@ -13,7 +13,6 @@ as a kopf daemon read kopf's body.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 
+from .signals import StopFlag
 from .wakeup import Wakeups
 
 ObjectKey = tuple[str, str]  # namespace, name
@@ -30,26 +30,6 @@ RESTART_SECONDS = 10.0
 """Seconds before a loop that ended with an error it did not survive is started again."""
 
 logger = logging.getLogger("podpilot.autoscaler")
-
-
-class StopFlag:
-    """Set once, when the loop must end (its Autoscaler was deleted, or the operator stops)."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def __bool__(self) -> bool:
-        return self._event.is_set()
-
-    def set(self) -> None:
-        self._event.set()
-
-    async def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the flag; whether it is set."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
-        return self._event.is_set()
 
 
 RunLoop = Callable[[ObjectKey, StopFlag], Coroutine[Any, Any, None]]

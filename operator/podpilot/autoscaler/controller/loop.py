@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 import zlib
@@ -38,6 +36,7 @@ from podpilot.autoscaler.api.status import (
     history_from_status,
     pending_rescale_from_status,
     render_status,
+    status_digest,
     status_key,
     without_timestamps,
 )
@@ -56,7 +55,8 @@ from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import MayWrite, Services, Watched, always, evaluate
 from .recorder import Recorder
-from .wakeup import MIN_WAKE_INTERVAL, Stopped, Wakeup, Wakeups
+from .signals import StopFlag
+from .wakeup import MIN_WAKE_INTERVAL, Wakeup, Wakeups
 
 HEARTBEAT_SECONDS = 60.0
 DEFAULT_PERIOD = 15.0  # seconds, when there is no spec to read it from
@@ -106,12 +106,7 @@ class WrittenStatus:
 
     @classmethod
     def of(cls, status: Mapping[str, Any], digest: bytes | None = None) -> WrittenStatus:
-        return cls(carried_over(status), digest if digest is not None else _digest(status))
-
-
-def _digest(status: Mapping[str, Any]) -> bytes:
-    canonical = json.dumps(without_timestamps(status), sort_keys=True, default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+        return cls(carried_over(status), digest if digest is not None else status_digest(status))
 
 
 @dataclass
@@ -149,8 +144,15 @@ class AutoscalerLoop:
 
     @classmethod
     def resume(
-        cls, namespace: str, name: str, status: Mapping[str, Any], now: float
+        cls,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        now: float,
+        digest: bytes | None = None,
     ) -> AutoscalerLoop:
+        """A loop continuing from ``status`` as stored: the whole of it, or what the watch
+        keeps of it (``api.watched.resumed_status``) with the whole one's ``digest``."""
         stored = history_from_status(status.get("stabilization"))
         history = history_tools.resume(stored, now) if stored is not None else None
         failures = int(status.get("consecutiveFailures") or 0)
@@ -177,7 +179,7 @@ class AutoscalerLoop:
             namespace,
             name,
             memory,
-            written=WrittenStatus.of(status) if found else None,
+            written=WrittenStatus.of(status, digest) if found else None,
             written_at=max(evaluated_at or 0.0, now - HEARTBEAT_SECONDS / 2) if found else 0.0,
             persisted=persisted,
             shadow=tally_from_status(status.get("shadow")),
@@ -320,7 +322,7 @@ async def run_once(
         status["shadow"] = tally_to_status(loop.shadow)
     if loop.writes_takeover:
         status["takeover"] = record_to_status(loop.takeover)
-    digest = _digest(status)
+    digest = status_digest(status)
     if previous is None or stale or digest != previous.digest:
         written = controller.status.submit((loop.namespace, loop.name), status)
         loop.written, loop.written_at, loop.pending = WrittenStatus.of(status, digest), now, written
@@ -423,7 +425,7 @@ async def run_until_stopped(
     loop: AutoscalerLoop,
     controller: Controller,
     evaluate_once: Evaluation,
-    stopped: Stopped,
+    stopped: StopFlag,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     keep_going: Callable[[], bool] = lambda: True,
     wakeup: Wakeup | None = None,

@@ -45,13 +45,8 @@ class Runner:
     async def run(self, key: ObjectKey, stopped: StopFlag) -> None:
         namespace, name = key
         controller = self.controller
-        first = self._current(key)
-        if first is None:
+        if not self._claim_target(key):
             return
-        # Claimed before the wait: the loops of a starting operator all wait for the caches,
-        # so each one's first decision already knows the others' targets.
-        with contextlib.suppress(SpecError):  # run_once reports it
-            claim_target(controller.owners, namespace, name, parse_spec(first.spec))
         try:
             await self._evaluate_until_stopped(key, stopped)
         finally:
@@ -112,6 +107,20 @@ class Runner:
             # join with podpilot_leader, which a shard's holder need not be).
             controller.recorder.forget(namespace, name)
 
+    def _claim_target(self, key: ObjectKey) -> bool:
+        """Claim the Autoscaler's target before the wait: the loops of a starting operator all
+        wait for the caches, so each one's first decision already knows the others' targets.
+        False: the Autoscaler is gone.
+
+        The object is not kept: held for the loop's lifetime, it was a second copy of every
+        Autoscaler (about 9 KB each) beside the watch's current one."""
+        current = self._current(key)
+        if current is None:
+            return False
+        with contextlib.suppress(SpecError):  # run_once reports it
+            claim_target(self.controller.owners, *key, parse_spec(current.spec))
+        return True
+
     def _current(self, key: ObjectKey) -> WatchedAutoscaler | None:
         return self.loops.current(key) if self.loops is not None else None
 
@@ -119,7 +128,7 @@ class Runner:
         autoscaler = self._current(key)
         if autoscaler is None:
             return None
-        return AutoscalerLoop.resume(*key, autoscaler.status, time.time())
+        return AutoscalerLoop.resume(*key, autoscaler.status, time.time(), autoscaler.status_digest)
 
     def _post(self, about: ObjectRef, event: Event, may_act: Callable[[], bool]) -> None:
         if not may_act():

@@ -14,27 +14,17 @@ asked.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import Protocol
+from .signals import Signal, StopFlag, sleep_until
 
 MIN_WAKE_INTERVAL = 1.0
 """Seconds from the start of an evaluation to the earliest evaluation a spec change starts."""
-
-
-class Stopped(Protocol):
-    """kopf's ``stopped`` flag, as the loop uses it."""
-
-    def __bool__(self) -> bool: ...
-
-    def wait(self, timeout: float) -> Awaitable[object]: ...
 
 
 class Wakeup:
     """One Autoscaler's: set by a spec change its last evaluation did not see."""
 
     def __init__(self) -> None:
-        self._changed = asyncio.Event()
+        self._changed = Signal()
         self.evaluated_generation: int | None = None
 
     def evaluating(self, generation: int | None) -> None:
@@ -53,19 +43,10 @@ class Wakeup:
     def pending(self) -> bool:
         return self._changed.is_set()
 
-    async def sleep(self, stopped: Stopped, timeout: float) -> bool:
+    async def sleep(self, stopped: StopFlag, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True when a spec change ended the wait (not the
         timeout, nor ``stopped``)."""
-        if self._changed.is_set() or timeout <= 0:
-            return self._changed.is_set() and not stopped
-        changed = asyncio.ensure_future(self._changed.wait())
-        stopping = asyncio.ensure_future(stopped.wait(timeout))
-        try:
-            await asyncio.wait({changed, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            # Not awaited: awaiting them could swallow a cancellation of this task itself.
-            changed.cancel()
-            stopping.cancel()
+        await sleep_until(timeout, self._changed, stopped.signal)
         return self._changed.is_set() and not stopped
 
 

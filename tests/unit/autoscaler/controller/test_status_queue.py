@@ -16,6 +16,7 @@ from podpilot.autoscaler.api.pods import CachedPod, PodKey
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import parse_spec
 from podpilot.autoscaler.api.status import render_status
+from podpilot.autoscaler.api.watched import watched_autoscaler
 from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import (
     AutoscalerLoop,
@@ -227,3 +228,42 @@ def test_after_a_long_stop_the_heartbeats_fall_due_within_half_a_minute(
     evaluating(monkeypatch, steady(restarted + 31))
     asyncio.run(evaluate_once(loop, writes))
     assert len(writes.written) == 1
+
+
+def resumed_from_the_watch(found: Mapping[str, Any], now: float) -> AutoscalerLoop:
+    """As the runner resumes: from what the watch keeps of the status, and its digest."""
+    watched = watched_autoscaler({"metadata": {"name": "web"}, "spec": RAW_SPEC, "status": found})
+    return AutoscalerLoop.resume("team", "web", watched.status, now, watched.status_digest)
+
+
+def test_the_watch_keeps_less_than_the_status_but_all_a_loop_resumes_from() -> None:
+    found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
+    watched = watched_autoscaler({"metadata": {"name": "web"}, "spec": RAW_SPEC, "status": found})
+    assert {"currentMetrics", "targets", "summary"} & found.keys()
+    assert not {"currentMetrics", "targets", "summary"} & watched.status.keys()
+    assert watched.status["lastDecision"].keys() <= {"fallbackApplied", "evaluatedAt"}
+    whole = AutoscalerLoop.resume("team", "web", found, NOW + 5)
+    kept = resumed_from_the_watch(found, NOW + 5)
+    assert kept.memory == whole.memory
+    assert kept.written == whole.written  # the carried fields, and the whole status's digest
+    assert (kept.written_at, kept.persisted) == (whole.written_at, whole.persisted)
+    assert (kept.shadow, kept.takeover, kept.writes_takeover) == (
+        whole.shadow,
+        whole.takeover,
+        whole.writes_takeover,
+    )
+
+
+def test_a_loop_resumed_from_the_watch_does_not_rewrite_the_status_it_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
+    loop = resumed_from_the_watch(found, NOW + 5)
+    writes = SlowWrites()
+    monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 5)  # the loop's clock
+    evaluating(monkeypatch, steady(NOW + 5))
+    asyncio.run(evaluate_once(loop, writes))
+    assert writes.written == []
+    evaluating(monkeypatch, steady(NOW + 10, utilization=70))
+    asyncio.run(evaluate_once(loop, writes))
+    assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
