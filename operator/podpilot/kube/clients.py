@@ -205,14 +205,25 @@ class _KeepAliveAdapter(pykube.http.KubernetesHTTPAdapter):  # type: ignore[misc
         super().init_poolmanager(*args, **kwargs)
 
 
+KubernetesClient = kubernetes.client.ApiClient
+
+
 @dataclass(frozen=True)
 class ApiClients:
-    """The shared clients and the pools their blocking calls run in."""
+    """The shared clients and the pools their blocking calls run in.
+
+    The Lease calls (leader election, shards, members) have a client and a pool of their
+    own, as client-go's leader election has its own client: behind the evaluations' calls in
+    the shared pool, a renewal waited past its deadline under load (a start-up burst of
+    thousands of evaluations), and a replica lost its Lease to a queue of its own calls.
+    """
 
     kubernetes: kubernetes.client.ApiClient
     pykube: pykube.HTTPClient
     pool: ThreadPoolExecutor
     status_pool: ThreadPoolExecutor
+    coordination: KubernetesClient  # the field ``kubernetes`` hides the module's name here
+    coordination_pool: ThreadPoolExecutor
     timeouts: Timeouts = Timeouts()
 
     @property
@@ -232,10 +243,19 @@ class ApiClients:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.status_pool, partial(function, *args, **kwargs))
 
+    async def coordinate(self, function: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        """Run a blocking Lease call in the coordination pool and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.coordination_pool, partial(function, *args, **kwargs)
+        )
+
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.status_pool.shutdown(wait=False, cancel_futures=True)
+        self.coordination_pool.shutdown(wait=False, cancel_futures=True)
         self.kubernetes.close()  # type: ignore[no-untyped-call]
+        self.coordination.close()  # type: ignore[no-untyped-call]
         self.pykube.session.close()
 
 
@@ -436,6 +456,11 @@ def token_file(
     return load_credentials(kubeconfig, kubernetes.client.Configuration(), service_account)[1]
 
 
+COORDINATION_THREADS = 4
+"""Threads for the Lease calls: one call at a time per Lease (``lease.OneCallAtATime``), each
+a short GET or PUT, so a few serve the leader Lease, the shards' and the members'."""
+
+
 def connect(
     kubeconfig: Kubeconfig = None,
     max_concurrent_calls: int = 16,
@@ -454,11 +479,13 @@ def connect(
     pykube_config, token = load_credentials(kubeconfig, configuration, service_account)
     configuration.connection_pool_maxsize = (
         max_concurrent_calls + max_concurrent_status_writes + WATCH_CONNECTIONS
-    )
+    )  # the coordination client has its own pool, of this size too (few are used)
     configuration.socket_options = keepalive_socket_options()
     configuration.retries = api_retries()
     client = kubernetes.client.ApiClient(configuration)
     client.rest_client = _BoundedRestClient(configuration, timeouts)
+    coordination = kubernetes.client.ApiClient(configuration)
+    coordination.rest_client = _BoundedRestClient(configuration, timeouts)
     # pykube applies its client's ``timeout`` to every request that names none; requests'
     # adapter does not resend a request whose answer timed out.
     adapter = _KeepAliveAdapter(pykube_config, pool_maxsize=max_concurrent_calls)
@@ -472,6 +499,10 @@ def connect(
         pool=ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="podpilot-api"),
         status_pool=ThreadPoolExecutor(
             max_concurrent_status_writes, thread_name_prefix="podpilot-status"
+        ),
+        coordination=coordination,
+        coordination_pool=ThreadPoolExecutor(
+            COORDINATION_THREADS, thread_name_prefix="podpilot-lease"
         ),
         timeouts=timeouts,
     )

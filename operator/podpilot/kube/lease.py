@@ -58,12 +58,13 @@ def _retrieve(call: asyncio.Future[Any]) -> None:
 
 
 class OneCallAtATime:
-    """Blocking client calls in the pool, one at a time, each given up after ``deadline``.
+    """Blocking Lease calls in the coordination pool, one at a time, each given up after
+    ``deadline``.
 
     The client retries a timed-out GET or PUT by itself (urllib3's default), so the request
     timeout alone does not bound a call; ``wait_for`` does. A call given up on still holds its
     pool thread until the client gives up too: no second call starts meanwhile, so a
-    black-holed apiserver never ties up more than one thread of the shared pool.
+    black-holed apiserver never ties up more than one thread of the pool per Lease.
     """
 
     def __init__(self, clients: ApiClients, deadline: float, what: str) -> None:
@@ -75,7 +76,7 @@ class OneCallAtATime:
     async def run(self, function: Callable[..., T], *args: object) -> T:
         if self._in_flight is not None and not self._in_flight.done():
             raise LeaseCallBusyError(f"an earlier call on {self._what} has not ended yet")
-        call = asyncio.ensure_future(self._clients.call(function, *args))
+        call = asyncio.ensure_future(self._clients.coordinate(function, *args))
         call.add_done_callback(_retrieve)
         self._in_flight = call
         result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
@@ -97,7 +98,7 @@ class LeaseLock:
     ) -> None:
         self.namespace = namespace
         self.name = name
-        self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
+        self._api = kubernetes.client.CoordinationV1Api(clients.coordination)
         self._timeout = config.request_timeout()
         self._calls = OneCallAtATime(clients, config.call_deadline, self.describe())
 

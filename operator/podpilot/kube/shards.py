@@ -55,7 +55,7 @@ class ShardMembers:
     def __init__(
         self, clients: ApiClients, namespace: str, base: str, config: ElectionConfig
     ) -> None:
-        self._api = kubernetes.client.CoordinationV1Api(clients.kubernetes)
+        self._api = kubernetes.client.CoordinationV1Api(clients.coordination)
         self._namespace = namespace
         self._base = base
         self._config = config

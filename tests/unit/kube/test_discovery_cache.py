@@ -54,6 +54,8 @@ def discovery_of(answers: dict[str, Answer], clock: Clock) -> Iterator[Discovery
             pykube.HTTPClient(pykube.KubeConfig.from_url(url), timeout=2),
             pool,
             pool,
+            kubernetes.client.ApiClient(),
+            pool,
         )
         try:
             yield Discovery(clients, clock=clock)

@@ -147,6 +147,8 @@ def clients(url: str, replica: str) -> ApiClients:
         pykube=pykube.HTTPClient(pykube.KubeConfig.from_url(url)),
         pool=ThreadPoolExecutor(4, thread_name_prefix=f"test-{replica}"),
         status_pool=ThreadPoolExecutor(1),
+        coordination=kubernetes.client.ApiClient(configuration, REPLICA_HEADER, replica),
+        coordination_pool=ThreadPoolExecutor(4, thread_name_prefix=f"test-lease-{replica}"),
     )
 
 

@@ -39,6 +39,8 @@ def clients_for(url: str) -> Iterator[ApiClients]:
         pykube.HTTPClient(pykube.KubeConfig.from_url(url), timeout=2),
         pool,
         pool,
+        kubernetes.client.ApiClient(),
+        pool,
     )
     try:
         yield clients
