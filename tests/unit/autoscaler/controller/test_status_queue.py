@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from unittest.mock import create_autospec
 
@@ -194,12 +194,23 @@ def test_a_changed_reading_is_written_and_a_repeated_one_is_not(
     assert [status["targets"] for status in writes.written] == ["cpu: 50%/50%", "cpu: 70%/50%"]
 
 
+def resumed_from_the_whole_status(found: Mapping[str, Any], now: float) -> AutoscalerLoop:
+    return AutoscalerLoop.resume("team", "web", found, now)
+
+
+def resumed_from_the_watch(found: Mapping[str, Any], now: float) -> AutoscalerLoop:
+    """As the runner resumes: from what the watch keeps of the status, and its digest."""
+    watched = watched_autoscaler({"metadata": {"name": "web"}, "spec": RAW_SPEC, "status": found})
+    return AutoscalerLoop.resume("team", "web", watched.status, now, watched.status_digest)
+
+
+@pytest.mark.parametrize("resumed", [resumed_from_the_whole_status, resumed_from_the_watch])
 def test_a_restarted_loop_does_not_rewrite_the_status_it_finds(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, resumed: Callable[[Mapping[str, Any], float], AutoscalerLoop]
 ) -> None:
     spec = parse_spec(RAW_SPEC)
     found = render_status(steady(NOW), spec, {}, 1)
-    loop = AutoscalerLoop.resume("team", "web", found, NOW + 5)
+    loop = resumed(found, NOW + 5)
     writes = SlowWrites()
     monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 5)  # the loop's clock
     evaluating(monkeypatch, steady(NOW + 5))
@@ -230,12 +241,6 @@ def test_after_a_long_stop_the_heartbeats_fall_due_within_half_a_minute(
     assert len(writes.written) == 1
 
 
-def resumed_from_the_watch(found: Mapping[str, Any], now: float) -> AutoscalerLoop:
-    """As the runner resumes: from what the watch keeps of the status, and its digest."""
-    watched = watched_autoscaler({"metadata": {"name": "web"}, "spec": RAW_SPEC, "status": found})
-    return AutoscalerLoop.resume("team", "web", watched.status, now, watched.status_digest)
-
-
 def test_the_watch_keeps_less_than_the_status_but_all_a_loop_resumes_from() -> None:
     found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
     watched = watched_autoscaler({"metadata": {"name": "web"}, "spec": RAW_SPEC, "status": found})
@@ -252,18 +257,3 @@ def test_the_watch_keeps_less_than_the_status_but_all_a_loop_resumes_from() -> N
         whole.takeover,
         whole.writes_takeover,
     )
-
-
-def test_a_loop_resumed_from_the_watch_does_not_rewrite_the_status_it_finds(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
-    loop = resumed_from_the_watch(found, NOW + 5)
-    writes = SlowWrites()
-    monkeypatch.setattr(loop_module.time, "time", lambda: NOW + 5)  # the loop's clock
-    evaluating(monkeypatch, steady(NOW + 5))
-    asyncio.run(evaluate_once(loop, writes))
-    assert writes.written == []
-    evaluating(monkeypatch, steady(NOW + 10, utilization=70))
-    asyncio.run(evaluate_once(loop, writes))
-    assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
