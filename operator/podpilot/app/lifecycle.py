@@ -137,6 +137,8 @@ async def start(
         own.kubeconfig,
         max_concurrent_calls=own.max_concurrent_api_calls,
         timeouts=Timeouts.reading(own.api_timeout),
+        # The leader Lease, this replica's member Lease, the members' LIST, one per shard.
+        lease_calls=3 + (own.leader_election.shards if own.leader_election.shards > 1 else 0),
     )
     serve(own.metrics_address, own.metrics_port)
     if own.leader_election.enabled:

@@ -38,7 +38,7 @@ from podpilot.settings import (
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
 # the settings' default: (field, type of the value, help).
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
-MAX_SHARDS = 64  # every replica runs one elector per shard on the shared API pool
+MAX_SHARDS = 64  # every replica runs one elector per shard, each a thread of the Lease pool
 _Number = TypeVar("_Number", int, float)
 
 

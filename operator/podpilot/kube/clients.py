@@ -456,17 +456,13 @@ def token_file(
     return load_credentials(kubeconfig, kubernetes.client.Configuration(), service_account)[1]
 
 
-COORDINATION_THREADS = 4
-"""Threads for the Lease calls: one call at a time per Lease (``lease.OneCallAtATime``), each
-a short GET or PUT, so a few serve the leader Lease, the shards' and the members'."""
-
-
 def connect(
     kubeconfig: Kubeconfig = None,
     max_concurrent_calls: int = 16,
     max_concurrent_status_writes: int = MAX_CONCURRENT_STATUS_WRITES,
     timeouts: Timeouts = Timeouts(),
     service_account: ServiceAccount = ServiceAccount(),
+    lease_calls: int = 1,
 ) -> ApiClients:
     """Build both clients from in-cluster credentials or a kubeconfig (``$KUBECONFIG``, merged).
 
@@ -474,12 +470,16 @@ def connect(
     connection is opened and dropped again during a burst. Every call is bounded by
     ``timeouts`` unless it names its own. A token from a file (the ServiceAccount's, or a
     kubeconfig's ``tokenFile``) is re-read when the file is replaced.
+
+    ``lease_calls``: how many Lease calls may be in flight at once (one per Lease, each
+    ``lease.OneCallAtATime``), the threads of the coordination pool: a Lease call never waits
+    for another Lease's.
     """
     configuration = kubernetes.client.Configuration()
     pykube_config, token = load_credentials(kubeconfig, configuration, service_account)
     configuration.connection_pool_maxsize = (
-        max_concurrent_calls + max_concurrent_status_writes + WATCH_CONNECTIONS
-    )  # the coordination client has its own pool, of this size too (few are used)
+        max_concurrent_calls + max_concurrent_status_writes + WATCH_CONNECTIONS + lease_calls
+    )  # at most, for each client (the coordination client has a pool of its own)
     configuration.socket_options = keepalive_socket_options()
     configuration.retries = api_retries()
     client = kubernetes.client.ApiClient(configuration)
@@ -501,8 +501,6 @@ def connect(
             max_concurrent_status_writes, thread_name_prefix="podpilot-status"
         ),
         coordination=coordination,
-        coordination_pool=ThreadPoolExecutor(
-            COORDINATION_THREADS, thread_name_prefix="podpilot-lease"
-        ),
+        coordination_pool=ThreadPoolExecutor(lease_calls, thread_name_prefix="podpilot-lease"),
         timeouts=timeouts,
     )

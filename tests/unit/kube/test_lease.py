@@ -281,3 +281,23 @@ def test_an_unreachable_apiserver_leaves_nobody_leading() -> None:
                 assert not a.is_leader() and not leases.objects
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_lease_calls_never_wait_for_the_shared_pool() -> None:
+    """The evaluations' pool busy (here: shut down) does not hold up a Lease call: they run in
+    the coordination pool, on a client of their own."""
+
+    async def scenario() -> None:
+        with fake_apiserver() as (_, url):
+            api = clients(url, "a")
+            api.pool.shutdown()
+            api.status_pool.shutdown()
+            elector = LeaderElector(LeaseLock(api, "ops", "podpilot-leader", CONFIG), "a", CONFIG)
+            RUNNING[elector] = asyncio.create_task(elector.run())
+            try:
+                await until(elector.is_leader, 2.0)
+            finally:
+                await stop(elector)
+                api.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -253,11 +253,17 @@ def carried_over(status: Mapping[str, Any]) -> dict[str, Any]:
     evaluations, the whole conditions were about 2 KB each, their messages mostly)."""
     return {
         "lastScaleTime": status.get("lastScaleTime"),
-        "conditions": [
-            {key: condition.get(key) for key in ("type", "status", "lastTransitionTime")}
-            for condition in status.get("conditions") or []
-        ],
+        "conditions": condition_states(status.get("conditions") or []),
     }
+
+
+def condition_states(conditions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Of each condition, what is read of it again: its type, status and transition time (not
+    its reason and message, most of its size)."""
+    return [
+        {key: condition.get(key) for key in ("type", "status", "lastTransitionTime")}
+        for condition in conditions
+    ]
 
 
 def render_status(

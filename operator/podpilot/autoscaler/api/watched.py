@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .status import status_digest
+from .status import condition_states, status_digest
 
 RESUMED_FIELDS = (
     "stabilization",
@@ -16,7 +16,7 @@ RESUMED_FIELDS = (
     "currentReplicas",
     "failingSince",
     "pendingRescale",
-    "conditions",
+    "conditions",  # of each, only its type, status and transition time
     "lastActiveTime",
     "lastScaleTime",
     "takeover",
@@ -63,6 +63,8 @@ def resumed_status(status: Mapping[str, Any]) -> dict[str, Any]:
     reads again: the watch keeps a digest of the whole status instead, to tell a status to
     be written from the one stored."""
     kept = {key: status[key] for key in RESUMED_FIELDS if key in status}
+    if isinstance(kept.get("conditions"), list):
+        kept["conditions"] = condition_states(kept["conditions"])
     decision = status.get("lastDecision")
     if isinstance(decision, Mapping):
         kept["lastDecision"] = {

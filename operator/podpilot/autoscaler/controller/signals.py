@@ -46,7 +46,10 @@ def _wake(sleeper: asyncio.Future[None]) -> None:
 
 async def sleep_until(timeout: float, *signals: Signal) -> None:
     """Sleep ``timeout`` seconds, or less: until one of ``signals`` is set (at once if one is)."""
-    if timeout <= 0 or any(signal.is_set() for signal in signals):
+    if any(signal.is_set() for signal in signals):
+        return
+    if timeout <= 0:
+        await asyncio.sleep(0)  # a loop due at once still lets the other tasks run first
         return
     loop = asyncio.get_running_loop()
     sleeper: asyncio.Future[None] = loop.create_future()

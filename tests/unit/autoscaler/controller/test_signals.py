@@ -75,3 +75,18 @@ def test_stop_flag_wait_says_whether_it_was_set() -> None:
         assert stop
 
     asyncio.run(scenario())
+
+
+def test_a_zero_sleep_still_lets_the_other_tasks_run() -> None:
+    async def scenario() -> None:
+        ran: list[bool] = []
+
+        async def other() -> None:
+            ran.append(True)
+
+        task = asyncio.create_task(other())
+        await sleep_until(0, Signal())
+        assert ran == [True]
+        await task
+
+    asyncio.run(scenario())
