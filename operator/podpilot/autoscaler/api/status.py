@@ -307,9 +307,21 @@ def render_status(
 
 def status_digest(status: Mapping[str, Any]) -> bytes:
     """A digest of what ``without_timestamps`` keeps: equal digests, equal statuses but for
-    their timestamps (what is kept of a written status to compare with, not the status)."""
-    canonical = json.dumps(without_timestamps(status), sort_keys=True, default=str)
+    their timestamps (what is kept of a written status to compare with, not the status).
+
+    A rendered status and the one the apiserver stored from it digest alike: the merge patch
+    deletes the keys rendered as null, so nulls are left out on both sides."""
+    kept = _without_nulls(without_timestamps(status))
+    canonical = json.dumps(kept, sort_keys=True, default=str)
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value if item is not None]
+    return value
 
 
 def without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
