@@ -22,11 +22,19 @@ def _mark_retrieved(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
+def _answer() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(_mark_retrieved)
+    return future
+
+
 class CoalescingWriter(Generic[K, V]):
     """At most ``concurrency`` writes at a time, never two for one key, newest value only.
 
     Keys are written in the order they were first queued: replacing a queued value keeps its
-    place, so a busy object cannot push others back.
+    place, so a busy object cannot push others back. A value someone waits for (``urgent``:
+    the record of a rescale, written before the patch) goes ahead of the rest: behind a
+    start-up's thousands of first statuses it waited past the evaluation's deadline.
     """
 
     def __init__(self, write: Callable[[K, V], Awaitable[None]], concurrency: int) -> None:
@@ -36,20 +44,32 @@ class CoalescingWriter(Generic[K, V]):
         self._concurrency = concurrency
         self._pending: dict[K, tuple[V, asyncio.Future[None]]] = {}
         self._ready: deque[K] = deque()
+        self._urgent: deque[K] = deque()  # ready, and written before ``_ready``
         self._in_flight: set[K] = set()
+        self._urgent_after_flight: set[K] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, key: K, value: V) -> asyncio.Future[None]:
-        """Queue ``value`` for ``key``; the future ends when it (or a newer one) is written."""
+    def submit(self, key: K, value: V, *, urgent: bool = False) -> asyncio.Future[None]:
+        """Queue ``value`` for ``key``; the future ends when it (or a newer one) is written.
+        ``urgent``: written before every value that is not."""
         queued = self._pending.get(key)
         if queued is not None:
-            self._pending[key] = (value, queued[1])
-            return queued[1]
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_mark_retrieved)
+            # A waiter that gave up (an evaluation cut at its deadline) cancelled the queued
+            # future; the value keeps its place, but the next submitter needs a live answer.
+            future = queued[1] if not queued[1].done() else _answer()
+            self._pending[key] = (value, future)
+            if urgent and key in self._ready:
+                self._ready.remove(key)
+                self._urgent.append(key)
+            elif urgent and key in self._in_flight:
+                self._urgent_after_flight.add(key)
+            return future
+        future = _answer()
         self._pending[key] = (value, future)
         if key not in self._in_flight:
-            self._ready.append(key)
+            (self._urgent if urgent else self._ready).append(key)
+        elif urgent:
+            self._urgent_after_flight.add(key)
         self._start()
         return future
 
@@ -58,8 +78,10 @@ class CoalescingWriter(Generic[K, V]):
         queued = self._pending.pop(key, None)
         if queued is not None:
             queued[1].cancel()
-            if key in self._ready:
-                self._ready.remove(key)
+            for ready in (self._ready, self._urgent):
+                if key in ready:
+                    ready.remove(key)
+            self._urgent_after_flight.discard(key)
 
     @property
     def queued(self) -> int:
@@ -78,8 +100,8 @@ class CoalescingWriter(Generic[K, V]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _start(self) -> None:
-        while self._ready and len(self._in_flight) < self._concurrency:
-            key = self._ready.popleft()
+        while (self._urgent or self._ready) and len(self._in_flight) < self._concurrency:
+            key = (self._urgent or self._ready).popleft()
             value, future = self._pending.pop(key)
             self._in_flight.add(key)
             task = asyncio.create_task(self._run(key, value, future))
@@ -101,5 +123,7 @@ class CoalescingWriter(Generic[K, V]):
         finally:
             self._in_flight.discard(key)
             if key in self._pending:
-                self._ready.append(key)
+                urgent = key in self._urgent_after_flight
+                self._urgent_after_flight.discard(key)
+                (self._urgent if urgent else self._ready).append(key)
             self._start()

@@ -151,3 +151,48 @@ def test_discard_drops_what_is_queued_and_close_cancels_what_is_in_flight() -> N
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError):
         CoalescingWriter(Recorder().write, concurrency=0)
+
+
+def test_a_waiter_that_gave_up_leaves_the_next_submitter_a_live_answer() -> None:
+    """An evaluation cut at its deadline cancels the future it awaited; the value stays queued,
+    and the key's next submitter must get a future that the write will answer, not the
+    cancelled one (every later evaluation failed at once until the queue reached the key)."""
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        writer.submit("busy", 0)
+        await settle()  # "busy" in flight, "a" will wait behind it
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await writer.submit("a", 1)
+        again = writer.submit("a", 2)
+        assert not again.done()
+        recorder.release("busy")
+        await settle()
+        recorder.release("a")
+        await again
+        assert recorder.written == [("busy", 0), ("a", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_a_value_someone_waits_for_goes_ahead_of_the_queue() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        futures = [writer.submit(key, 0) for key in "abcd"]
+        writer.submit("d", 1, urgent=True)  # queued already: moves ahead
+        writer.submit("e", 1, urgent=True)  # new: behind the urgent one before it
+        writer.submit("a", 1, urgent=True)  # in flight: its next value goes ahead
+        for key in "adeabc":
+            await settle()
+            assert recorder.running == {key}
+            recorder.release(key)
+        await asyncio.gather(*futures)
+        assert recorder.written == [
+            ("a", 0), ("d", 1), ("e", 1), ("a", 1), ("b", 0), ("c", 0)
+        ]  # fmt: skip
+        assert writer.queued == writer.in_flight == 0
+
+    asyncio.run(scenario())

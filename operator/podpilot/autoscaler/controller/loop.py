@@ -324,12 +324,13 @@ async def run_once(
         status["takeover"] = record_to_status(loop.takeover)
     digest = status_digest(status)
     if previous is None or stale or digest != previous.digest:
-        written = controller.status.submit((loop.namespace, loop.name), status)
-        loop.written, loop.written_at, loop.pending = WrittenStatus.of(status, digest), now, written
         state = decision_state(status)
-        if result.rescaled or (state != loop.persisted and not _seeded_only(loop, result)):
-            # Decision state a restart could not rebuild: persisted before the next evaluation
-            # (and its next /scale patch), as when every write was waited for.
+        # Decision state a restart could not rebuild: persisted before the next evaluation
+        # (and its next /scale patch), as when every write was waited for.
+        waited_for = result.rescaled or (state != loop.persisted and not _seeded_only(loop, result))
+        written = controller.status.submit((loop.namespace, loop.name), status, urgent=waited_for)
+        loop.written, loop.written_at, loop.pending = WrittenStatus.of(status, digest), now, written
+        if waited_for:
             try:
                 await written
             except BaseException:
@@ -408,7 +409,7 @@ async def _write_intent(
     status = render_status(
         plan.result, spec, previous.carried if previous else {}, generation, pending
     )
-    written = controller.status.submit((loop.namespace, loop.name), status)
+    written = controller.status.submit((loop.namespace, loop.name), status, urgent=True)
     try:
         await written
     except BaseException:

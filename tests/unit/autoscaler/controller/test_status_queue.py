@@ -152,6 +152,38 @@ def test_a_rescale_is_persisted_before_the_evaluation_ends(
     assert not asyncio.run(evaluate_once(loop, SlowWrites()))
 
 
+@pytest.mark.parametrize(
+    ("result", "position"),
+    [(steady(NOW, counts=(3, 4)), 1), (steady(NOW, counts=(3,)), 3)],
+    ids=["waited-for-goes-ahead", "not-waited-for-queues"],
+)
+def test_only_a_status_the_evaluation_waits_for_goes_ahead_of_a_backlog(
+    monkeypatch: pytest.MonkeyPatch, result: EvaluationResult, position: int
+) -> None:
+    """Behind a start-up's backlog of first statuses, a waited-for write (a new recommendation
+    here; a rescale's record likewise) would hold the evaluation past its deadline."""
+    evaluating(monkeypatch, result)
+    loop = resumed(ScalingHistory((TimestampedRecommendation(3, NOW),)))
+    writes = SlowWrites()
+
+    async def scenario() -> None:
+        controller = controller_writing_to(writes)
+        backlog = [controller.status.submit(("team", f"other-{i}"), {"other": i}) for i in range(3)]
+        evaluation = asyncio.create_task(
+            run_once(
+                loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+            )
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        writes.release.set()
+        await asyncio.gather(evaluation, *backlog)
+
+    asyncio.run(scenario())
+    assert len(writes.written) == 4
+    assert "other" not in writes.written[position]
+
+
 def test_a_failed_unwaited_write_makes_the_next_evaluation_write_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
