@@ -4,6 +4,7 @@ a digest of the whole), and what decides whether a loop runs at all (deletion)."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,18 @@ class WatchedAutoscaler:
     resource_version: str
     spec: Mapping[str, Any]
     annotations: Mapping[str, str]
-    status: Mapping[str, Any]  # only what a loop resumes from: ``resumed_status``
+    encoded_status: bytes  # what a loop resumes from (``resumed_status``), as compact JSON
     status_digest: bytes | None  # of the whole status (``api.status.status_digest``); None: none
     deleting: bool
     finalizers: tuple[str, ...]
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """What a loop resumes from of the status, decoded at each call (a loop reads it when
+        it starts to act). Kept encoded: as parsed objects, the stabilization windows' entries
+        alone were about 6 KB per Autoscaler, a fifth of the memory at 10,000."""
+        decoded: dict[str, Any] = json.loads(self.encoded_status)
+        return decoded
 
     @property
     def has_kopf_finalizer(self) -> bool:
@@ -83,7 +92,7 @@ def watched_autoscaler(body: Mapping[str, Any]) -> WatchedAutoscaler:
         resource_version=str(metadata.get("resourceVersion") or ""),
         spec=body.get("spec") or {},
         annotations=metadata.get("annotations") or {},
-        status=resumed_status(status),
+        encoded_status=json.dumps(resumed_status(status), separators=(",", ":")).encode(),
         status_digest=status_digest(status) if status else None,
         deleting=metadata.get("deletionTimestamp") is not None,
         finalizers=tuple(metadata.get("finalizers") or ()),

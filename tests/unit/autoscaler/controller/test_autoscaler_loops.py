@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
@@ -287,4 +288,5 @@ def test_a_fenced_replica_drops_the_series_and_resumes_from_the_other_leaders_st
 
 def with_status(found: WatchedAutoscaler, **status: Any) -> WatchedAutoscaler:
     stabilization = {"recommendations": [], "scaleUpEvents": [], "scaleDownEvents": []}
-    return dataclasses.replace(found, status={"stabilization": stabilization, **status})
+    encoded = json.dumps({"stabilization": stabilization, **status}).encode()
+    return dataclasses.replace(found, encoded_status=encoded)
