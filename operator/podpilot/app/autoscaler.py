@@ -27,7 +27,7 @@ from podpilot.autoscaler.controller.object_watches import (
 from podpilot.autoscaler.controller.runner import Runner
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
-from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.coalescing import EncodedWriter
 from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
@@ -79,7 +79,7 @@ async def start(runtime: Runtime) -> None:
             ),
             hpa=settings.hpa,
         ),
-        status=CoalescingWriter(write_status, MAX_CONCURRENT_STATUS_WRITES),
+        status=EncodedWriter(write_status, MAX_CONCURRENT_STATUS_WRITES),
         bucket=TokenBucket(settings.retry_rate_per_second, settings.retry_burst),
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,

@@ -8,9 +8,10 @@ submitted the older value is answered when the newer one is written.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -127,3 +128,32 @@ class CoalescingWriter(Generic[K, V]):
                 self._urgent_after_flight.discard(key)
                 (self._urgent if urgent else self._ready).append(key)
             self._start()
+
+
+class EncodedWriter(Generic[K]):
+    """A ``CoalescingWriter`` of JSON objects that holds each queued one as compact JSON.
+
+    After a start-up, thousands of first statuses wait for a writer; as parsed objects they
+    took about six times the room (6 KB against 1 KB for a one-metric Autoscaler), and the
+    memory of that peak was not given back.
+    """
+
+    def __init__(
+        self, write: Callable[[K, Mapping[str, Any]], Awaitable[None]], concurrency: int
+    ) -> None:
+        async def write_decoded(key: K, encoded: bytes) -> None:
+            await write(key, json.loads(encoded))
+
+        self._writer: CoalescingWriter[K, bytes] = CoalescingWriter(write_decoded, concurrency)
+
+    def submit(
+        self, key: K, value: Mapping[str, Any], *, urgent: bool = False
+    ) -> asyncio.Future[None]:
+        encoded = json.dumps(value, separators=(",", ":")).encode()
+        return self._writer.submit(key, encoded, urgent=urgent)
+
+    def discard(self, key: K) -> None:
+        self._writer.discard(key)
+
+    async def close(self) -> None:
+        await self._writer.close()

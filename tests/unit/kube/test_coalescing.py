@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
-from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.coalescing import CoalescingWriter, EncodedWriter
 
 
 class Recorder:
@@ -194,5 +196,32 @@ def test_a_value_someone_waits_for_goes_ahead_of_the_queue() -> None:
             ("a", 0), ("d", 1), ("e", 1), ("a", 1), ("b", 0), ("c", 0)
         ]  # fmt: skip
         assert writer.queued == writer.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_encoded_writer_writes_what_was_submitted_and_keeps_the_newest() -> None:
+    async def scenario() -> None:
+        written: list[tuple[str, Any]] = []
+        release = asyncio.Event()
+
+        async def write(key: str, value: Mapping[str, Any]) -> None:
+            await release.wait()
+            written.append((key, value))
+
+        writer: EncodedWriter[str] = EncodedWriter(write, concurrency=1)
+        first = writer.submit("a", {"stabilization": {"recommendations": [{"replicas": 3}]}})
+        await settle()  # in flight
+        writer.submit("a", {"currentReplicas": 4, "failingSince": None})
+        last = writer.submit("a", {"currentReplicas": 5, "failingSince": None})
+        release.set()
+        await asyncio.gather(first, last)
+        assert written == [
+            ("a", {"stabilization": {"recommendations": [{"replicas": 3}]}}),
+            ("a", {"currentReplicas": 5, "failingSince": None}),
+        ]
+        with pytest.raises(TypeError):  # at once, in the evaluation, not later in a writer
+            writer.submit("b", {"when": object()})
+        await writer.close()
 
     asyncio.run(scenario())

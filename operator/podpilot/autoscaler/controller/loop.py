@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
 from podpilot.apimachinery.timestamps import parse_time
@@ -51,7 +51,6 @@ from podpilot.autoscaler.api.takeover_from import (
 )
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
-from podpilot.kube.coalescing import CoalescingWriter
 
 from .evaluator import MayWrite, Services, Watched, always, evaluate
 from .recorder import Recorder
@@ -72,7 +71,20 @@ class EvaluationTimeoutError(Exception):
 PostEvent = Callable[[Event], None]
 Sleep = Callable[[float], Awaitable[bool]]  # returns True when the loop must stop
 Evaluation = Callable[[], Awaitable[tuple[AutoscalerSpec | None, EvaluationResult | None]]]
-StatusQueue = CoalescingWriter[tuple[str, str], Mapping[str, Any]]  # by (namespace, name)
+
+
+class StatusQueue(Protocol):
+    """Where statuses go to be written, by (namespace, name): ``kube.coalescing``'s writers."""
+
+    def submit(
+        self, key: tuple[str, str], value: Mapping[str, Any], *, urgent: bool = False
+    ) -> asyncio.Future[None]: ...
+
+    def discard(self, key: tuple[str, str]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 DecisionState = tuple[Any, ...]
 
 
