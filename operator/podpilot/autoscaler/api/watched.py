@@ -51,7 +51,7 @@ class WatchedAutoscaler:
     def status(self) -> dict[str, Any]:
         """What a loop resumes from of the status, decoded at each call (a loop reads it when
         it starts to act). Kept encoded: as parsed objects, the stabilization windows' entries
-        alone were about 6 KB per Autoscaler, a fifth of the memory at 10,000."""
+        alone were about 6 KB per Autoscaler, some 60 MB at 10,000."""
         decoded: dict[str, Any] = json.loads(self.encoded_status)
         return decoded
 
