@@ -90,3 +90,34 @@ def test_milli_value_is_the_ceiling_of_a_thousandth(text: str) -> None:
 def test_parse_quantity_rejects_text_outside_the_grammar(text: str) -> None:
     with pytest.raises(QuantityError):
         parse_quantity(text)
+
+
+unsigned_integer_quantities = st.builds(
+    lambda number, suffix: f"{number}{suffix}",
+    st.one_of(st.integers(0, 10**19 - 1), st.integers(0, 10**6)).map(str),
+    st.sampled_from(["", "n", "u", "m", "k", "M", "G", "T", "P", "E"])
+    | st.sampled_from(["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]),
+)
+
+
+@settings(max_examples=1000)
+@given(unsigned_integer_quantities)
+def test_integer_text_takes_a_shortcut_with_the_same_thousandths(text: str) -> None:
+    assert milli_value(text) == milli_value(parse_quantity(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "milli"),
+    [
+        ("1n", 1),
+        ("1000000n", 1),
+        ("1000001n", 2),
+        ("0n", 0),
+        ("999u", 1),
+        ("9999999999999999999E", MAX_INT64),
+        ("00012Ki", 12288000),
+        ("12345678901234567890", MAX_INT64),  # twenty digits: the exact path
+    ],
+)
+def test_integer_text_edges(text: str, milli: int) -> None:
+    assert milli_value(text) == milli

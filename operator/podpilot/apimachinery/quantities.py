@@ -48,6 +48,18 @@ _DECIMAL_SI_EXPONENTS = {
 }
 _BINARY_SI_EXPONENTS = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL_SUFFIXES = ("", "k", "M", "G", "T", "P", "E")
+# What metrics APIs write nearly always ("123456789n", "20480Ki", "250m"): an unsigned integer
+# and a suffix, whose thousandths integer arithmetic gives exactly. Nineteen digits at most, so
+# that int() never meets a hostile length.
+_UNSIGNED_INTEGER = re.compile(r"([0-9]{1,19})([numkMGTPE]?|[KMGTPE]i)")
+# Per suffix, thousandths = value * multiplier // divisor, the division rounded up.
+_INTEGER_MILLI_FACTORS = {
+    **{
+        suffix: (10 ** (exponent + 3), 1) if exponent >= -3 else (1, 10 ** -(exponent + 3))
+        for suffix, exponent in _DECIMAL_SI_EXPONENTS.items()
+    },
+    **{suffix: (1000 << shift, 1) for suffix, shift in _BINARY_SI_EXPONENTS.items()},
+}
 # |value| >= 1e20 is more than MAX_INT64 thousandths; |value| < 1e-4 is under one thousandth.
 _SATURATED_ABOVE_EXPONENT = 19
 # ParseQuantity parses an exponent as an int64 and refuses larger ones; Python's decimal
@@ -106,7 +118,14 @@ def milli_value(quantity: str | Decimal | int) -> int:
     Raises:
         QuantityError: If ``quantity`` is text that is not a Kubernetes quantity.
     """
-    value = parse_quantity(quantity) if isinstance(quantity, str) else Decimal(quantity)
+    if isinstance(quantity, str):
+        integer = _UNSIGNED_INTEGER.fullmatch(quantity)
+        if integer is not None:
+            multiplier, divisor = _INTEGER_MILLI_FACTORS[integer[2]]
+            return min(MAX_INT64, -(-int(integer[1]) * multiplier // divisor))
+        value = parse_quantity(quantity)
+    else:
+        value = Decimal(quantity)
     if value.is_zero():
         return 0
     # Decided from the exponent alone at the extremes ("1e999999999" would overflow the

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import QuantityError, milli_value
 from podpilot.apimachinery.selectors import Selector
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.engine import ContainerSpec, PodInfo, PodPhase, ReadyCondition
@@ -29,7 +29,7 @@ def _requests(resources: Mapping[str, Any] | None) -> dict[str, int]:
     converted: dict[str, int] = {}
     for resource, quantity in requests.items():
         try:
-            converted[resource] = milli_value(parse_quantity(str(quantity)))
+            converted[resource] = milli_value(str(quantity))
         except QuantityError:
             continue  # the apiserver validates requests; an odd one counts as missing
     return converted

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from podpilot.apimachinery.quantities import format_milli, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import format_milli, milli_value
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
 
 TARGET_FACTORS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25)
@@ -120,7 +120,7 @@ def _scale_target(metric: dict[str, Any], factor: float) -> None:
         target["averageUtilization"] = max(1, round(int(target["averageUtilization"]) * factor))
     for key in ("averageValue", "value"):
         if key in target:
-            milli = milli_value(parse_quantity(str(target[key])))
+            milli = milli_value(str(target[key]))
             target[key] = format_milli(max(1, round(milli * factor)))
 
 

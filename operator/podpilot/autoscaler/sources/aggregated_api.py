@@ -10,7 +10,7 @@ from typing import Any
 import pykube
 import requests
 
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import QuantityError, milli_value
 from podpilot.autoscaler.sources.base import MetricSourceError
 from podpilot.kube.clients import ApiClients, failure_kind, no_answer
 from podpilot.kube.discovery import Discovery, DiscoveryError
@@ -79,7 +79,7 @@ def _get(
 def item_milli_value(item: Mapping[str, Any], api: str) -> int:
     """A metric value item's ``value`` quantity, in milli-units."""
     try:
-        return milli_value(parse_quantity(str(item["value"])))
+        return milli_value(str(item["value"]))
     except (KeyError, TypeError, QuantityError) as error:
         raise MetricSourceError(
             api, f"invalid value in {repr(item)[:200]}", "bad_response"

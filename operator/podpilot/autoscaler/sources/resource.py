@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
-from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import QuantityError, milli_value
 from podpilot.apimachinery.timestamps import parse_time
 from podpilot.autoscaler.api.proposals import Proposed, utilization_or_average_value
 from podpilot.autoscaler.api.spec import MetricSpec
@@ -50,10 +51,22 @@ def _usage(raw: Mapping[str, Any]) -> dict[str, int]:
     usage: dict[str, int] = {}
     for resource, quantity in raw.items():
         try:
-            usage[resource] = milli_value(parse_quantity(str(quantity)))
+            usage[resource] = milli_value(str(quantity))
         except QuantityError:
             continue
     return usage
+
+
+# Pods scraped together share their timestamp and window texts: each is parsed once, not
+# once per pod (lists of thousands of pods are read every few seconds).
+@lru_cache(maxsize=1024)
+def _timestamp(text: str) -> float:
+    return parse_time(text) or 0.0
+
+
+@lru_cache(maxsize=1024)
+def _window(text: str) -> float:
+    return parse_go_duration(text)
 
 
 def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
@@ -64,8 +77,8 @@ def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
         if not name:
             continue
         pods[name] = _PodUsage(
-            timestamp=parse_time(item.get("timestamp")) or 0.0,
-            window=parse_go_duration(str(item.get("window") or "0s")),
+            timestamp=_timestamp(str(item.get("timestamp") or "")),
+            window=_window(str(item.get("window") or "0s")),
             containers=tuple(
                 (str(c.get("name", "")), _usage(c.get("usage") or {}))
                 for c in item.get("containers") or []
