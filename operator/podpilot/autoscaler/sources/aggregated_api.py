@@ -4,8 +4,8 @@ and one quantity value, each failing as a ``MetricSourceError`` naming the API."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import pykube
 import requests
@@ -14,6 +14,8 @@ from podpilot.apimachinery.quantities import QuantityError, milli_value
 from podpilot.autoscaler.sources.base import MetricSourceError
 from podpilot.kube.clients import ApiClients, failure_kind, no_answer
 from podpilot.kube.discovery import Discovery, DiscoveryError
+
+T = TypeVar("T")
 
 
 class AggregatedApiSource:
@@ -40,10 +42,31 @@ class AggregatedApiSource:
         self, version: str, namespace: str, url: str, params: Mapping[str, str] | None = None
     ) -> Mapping[str, Any]:
         """One GET, in the clients' pool: its JSON body."""
+        return await self._get_converted(version, namespace, url, _as_is, params)
+
+    async def _get_converted(
+        self,
+        version: str,
+        namespace: str,
+        url: str,
+        convert: Callable[[Mapping[str, Any]], T],
+        params: Mapping[str, str] | None = None,
+    ) -> T:
+        """One GET whose body ``convert`` turns into its value, in the pool's thread too: a
+        large list's conversion then takes turns with the event loop for the GIL, instead of
+        holding the loop for its whole length."""
         self.requests_made += 1
-        return await self._clients.call(
-            _get, self._clients, self.api, f"{self.group}/{version}", namespace, url, params or {}
-        )
+        group_version = f"{self.group}/{version}"
+
+        def get_and_convert() -> T:
+            document = _get(self._clients, self.api, group_version, namespace, url, params or {})
+            return convert(document)
+
+        return await self._clients.call(get_and_convert)
+
+
+def _as_is(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    return document
 
 
 def _get(

@@ -122,8 +122,7 @@ class ResourceMetricsSource(AggregatedApiSource):
 
     async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
         version = await self._version()
-        document = await self._get(version, namespace, "pods")
-        return parse_pod_metrics_list(document)
+        return await self._get_converted(version, namespace, "pods", parse_pod_metrics_list)
 
 
 async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
