@@ -40,7 +40,7 @@ class ResourceQuery:
     max_age: float | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _PodUsage:
     timestamp: float
     window: float
