@@ -18,6 +18,7 @@ from tests.local_http import serving
 
 from podpilot.autoscaler.sources.base import MetricSourceError
 from podpilot.autoscaler.sources.external import ExternalMetricsSource, ExternalQuery
+from podpilot.autoscaler.sources.resource import ResourceMetricsSource, ResourceQuery
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.discovery import Discovery
 
@@ -84,3 +85,36 @@ def test_an_unusable_answer_is_a_bad_response_naming_the_api(
     assert raised.value.kind == "bad_response"
     assert "external metrics API" in str(raised.value) and words in str(raised.value)
     assert len(str(raised.value)) < 500
+
+
+RESOURCE_GROUP_PATH = "/apis/metrics.k8s.io"
+POD_METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods"
+
+
+def pod_metrics(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "ns", "labels": {"app": "web"}},
+        "timestamp": "2026-12-04T16:29:55Z",
+        "window": "15.012s",
+        "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": memory}}],
+    }
+
+
+def test_a_pod_metrics_list_is_read_and_converted_to_milli_units() -> None:
+    group = json.loads(json.dumps(GROUP).replace("external.metrics", "metrics"))
+    body = {"items": [pod_metrics("a", "250000001n", "1Ki"), pod_metrics("b", "1.5", "2Mi")]}
+    answers = {
+        RESOURCE_GROUP_PATH: (200, json.dumps(group).encode()),
+        POD_METRICS_PATH: (200, json.dumps(body).encode()),
+    }
+    with serving(answers) as url, clients_for(url) as clients:
+        source = ResourceMetricsSource(clients, Discovery(clients))
+        cpu = asyncio.run(source.read(ResourceQuery("ns", "cpu"))).samples
+        memory = asyncio.run(source.read(ResourceQuery("ns", "memory"))).samples
+    assert {name: sample.value for name, sample in cpu.items()} == {"a": 251, "b": 1500}
+    assert {name: sample.value for name, sample in memory.items()} == {
+        "a": 1024 * 1000,
+        "b": 2 * 1024 * 1024 * 1000,
+    }
+    assert cpu["a"].window == 15.012
+    assert cpu["a"].timestamp == 1796401795.0
