@@ -1,6 +1,7 @@
-"""The Autoscaler controller's wiring: the watches (Autoscalers, and the pods, Deployments and
-HPAs an evaluation reads), one loop per Autoscaler (``autoscaler/controller/autoscalers.py``),
-and the clients they use. kopf has no handler of the Autoscaler's: it only runs the process."""
+"""The Autoscaler controller's wiring: the watches (Autoscalers, and the Deployments and HPAs
+an evaluation reads, with the pods from the process's pod watch), one loop per Autoscaler
+(``autoscaler/controller/autoscalers.py``), and the clients they use. kopf has no handler of
+the Autoscaler's: it only runs the process."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def start(runtime: Runtime) -> None:
         )
     discovery = Discovery(clients)
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
-    watches = ObjectWatches(clients, settings.namespaces)
+    watches = ObjectWatches(clients, settings.namespaces, runtime.pod_watch())
 
     async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
         namespace, name = key

@@ -1,10 +1,11 @@
 """kopf handlers of the emptydir controller (registered on import).
 
-Pods, nodes and namespaces are mirrored into kopf indices (slim copies, no LIST per scan). One
-daemon, on the ``EmptyDirAuditPolicy`` named ``default``, runs the cycles of
-:class:`podpilot.emptydir.controller.loop.EmptyDirController`: no policy, no polling. The kubelet's
-``Evicted`` Events are kept in a bounded log, with a copy of the pod from the index, so an
-eviction is still traced after its pod is deleted.
+Pods with an emptyDir come from the process's pod watch (``kube.pod_watch``); nodes and
+namespaces are mirrored into kopf indices (slim copies, no LIST per scan). One daemon, on the
+``EmptyDirAuditPolicy`` named ``default``, runs the cycles of
+:class:`podpilot.emptydir.controller.loop.EmptyDirController`: no policy, no polling. The
+kubelet's ``Evicted`` Events are kept in a bounded log, with a copy of the pod from the pod
+watch, so an eviction is still traced after its pod is deleted.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
 from podpilot.emptydir.api.report_objects import POLICIES
 from podpilot.emptydir.controller.loop import Announce, EmptyDirController
 from podpilot.emptydir.controller.poller import fetchers
+from podpilot.emptydir.controller.watched_pods import AuditedPods, audited_pod
 from podpilot.emptydir.engine.eviction_log import EvictionLog, notice_from_event
 from podpilot.emptydir.engine.model import Finding
-from podpilot.emptydir.engine.objects import NodeInfo, has_emptydir, node_info, slim_pod
+from podpilot.emptydir.engine.objects import NodeInfo, node_info
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.events import EventPoster
 from podpilot.observability.emptydir_metrics import emptydir_metrics
@@ -49,7 +51,9 @@ async def start(runtime: Runtime) -> None:
             "--kubelet-insecure-tls: kubelet serving certificates are not verified; whoever "
             "answers on a node's address receives this operator's credentials"
         )
-    runtime.emptydir = EmptyDirParts(evictions=EvictionLog())
+    pods = AuditedPods()
+    runtime.pod_watch().subscribe("the emptyDir audit", audited_pod, pods)
+    runtime.emptydir = EmptyDirParts(evictions=EvictionLog(), pods=pods)
 
 
 async def stop(runtime: Runtime) -> None:
@@ -66,18 +70,9 @@ async def emptydir_evicted(
     notice = notice_from_event(body, now)
     if notice is None:
         return
-    pods: kopf.Index[str, dict[str, Any]] = kwargs["emptydir_pods"]
-    copy = next(iter(pods.get(notice.pod.uid, ())), None)
-    memo.runtime.emptydir_parts().evictions.record(replace(notice, snapshot=copy), now)
-
-
-def _with_emptydir(spec: kopf.Spec, **_: Any) -> bool:
-    return has_emptydir(spec)
-
-
-@kopf.index("pods", when=_with_emptydir)
-def emptydir_pods(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
-    return {uid: slim_pod(body)}
+    parts = memo.runtime.emptydir_parts()
+    copy = parts.pods.by_uid(notice.pod.uid)
+    parts.evictions.record(replace(notice, snapshot=copy), now)
 
 
 @kopf.index("nodes")
@@ -114,7 +109,6 @@ async def emptydir_audit(
     logger: kopf.Logger,
     **kwargs: Any,
 ) -> None:
-    pods: kopf.Index[str, dict[str, Any]] = kwargs["emptydir_pods"]
     nodes: kopf.Index[str, NodeInfo] = kwargs["emptydir_nodes"]
     namespaces: kopf.Index[str, dict[str, str]] = kwargs["emptydir_namespaces"]
     runtime: Runtime = memo.runtime
@@ -138,6 +132,7 @@ async def emptydir_audit(
     controller = parts.controller
     if controller is None:
         controller = parts.controller = fresh_controller()
+    await runtime.pod_watch().synced()  # kopf waits so for its own indices, not for this one
     leading = runtime.may_act()
     while not stopped:
         if not runtime.may_act():
@@ -154,7 +149,7 @@ async def emptydir_audit(
             logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))
         await controller.step(
             policy,
-            pods=[pod for store in pods.values() for pod in store],
+            pods=parts.pods.all(),
             nodes={n: info for n, store in nodes.items() for info in store},
             namespace_labels={n: labels for n, store in namespaces.items() for labels in store},
             policy_name=name,

@@ -1,20 +1,24 @@
 """kopf handlers of the flannel reporter (registered on import).
 
-Indices hold slim copies of Nodes, scheduled Pods and flannel's ConfigMap; every watch event
-only marks the inputs dirty. The reconciler task recomputes on a debounce and writes the
-reports. Nothing here writes to Nodes, Pods or ConfigMaps.
+kopf's indices hold slim copies of Nodes and flannel's ConfigMap, and the process's pod watch
+(``kube.pod_watch``) those of scheduled Pods; every watch event only marks the inputs dirty.
+The reconciler task recomputes on a debounce and writes the reports. Nothing here writes to
+Nodes, Pods or ConfigMaps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Hashable
+from functools import partial
 from typing import Any
 
 import kopf
 
 from podpilot.app.runtime import FlannelParts, Runtime
 from podpilot.flannel.controller.reconciler import FlannelReconciler, Indices
+from podpilot.flannel.controller.watched_pods import PodsByNode
 from podpilot.flannel.engine.model_cache import net_conf_entry, slim_node, slim_pod
 from podpilot.observability.flannel_recorder import FlannelMetricsRecorder
 
@@ -35,8 +39,23 @@ async def start(runtime: Runtime) -> None:
         recorder=FlannelMetricsRecorder(),
         may_act=runtime.may_act,
     )
-    task = asyncio.create_task(reconciler.run(), name="flannel-reporter")
-    runtime.flannel = FlannelParts(reconciler, task)
+
+    def pod_changed(key: Hashable, slim: object | None) -> None:
+        if reconciler.differs(key, slim):
+            reconciler.pods_changed()
+
+    pods = PodsByNode(pod_changed)
+    runtime.pod_watch().subscribe(
+        "the flannel reporter", partial(slim_pod, flannel_selector=reconciler.pod_selector), pods
+    )
+    task = asyncio.create_task(_report(runtime, reconciler), name="flannel-reporter")
+    runtime.flannel = FlannelParts(reconciler, task, pods)
+
+
+async def _report(runtime: Runtime, reconciler: FlannelReconciler) -> None:
+    # kopf calls the handlers only once its indices are full; the pods come from elsewhere.
+    await runtime.pod_watch().synced()
+    await reconciler.run()
 
 
 async def stop(runtime: Runtime) -> None:
@@ -58,12 +77,6 @@ def flannel_nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {name: slim_node(body)}
 
 
-@kopf.index("", "v1", "pods")
-def flannel_pods(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, Any] | None:
-    slim = slim_pod(body, _reconciler(memo).pod_selector)
-    return None if slim is None else {slim["spec"]["nodeName"]: slim}
-
-
 @kopf.index("", "v1", "configmaps", when=_is_net_conf_candidate)
 def flannel_net_conf(
     namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
@@ -72,8 +85,10 @@ def flannel_net_conf(
 
 
 def _changed(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
-    _reconciler(memo).changed(
-        Indices(kwargs["flannel_nodes"], kwargs["flannel_pods"], kwargs["flannel_net_conf"])
+    runtime: Runtime = memo.runtime
+    parts = runtime.flannel_parts()
+    parts.reconciler.changed(
+        Indices(kwargs["flannel_nodes"], parts.pods, kwargs["flannel_net_conf"])
     )
 
 
@@ -83,21 +98,6 @@ async def flannel_node_event(
 ) -> None:
     slim = None if type == "DELETED" else slim_node(body)
     if _reconciler(memo).differs(("node", name), slim):
-        _changed(memo, kwargs)
-
-
-@kopf.on.event("", "v1", "pods")
-async def flannel_pod_event(
-    memo: kopf.Memo,
-    namespace: str | None,
-    name: str,
-    body: kopf.Body,
-    type: str | None,
-    **kwargs: Any,
-) -> None:
-    reconciler = _reconciler(memo)
-    slim = None if type == "DELETED" else slim_pod(body, reconciler.pod_selector)
-    if reconciler.differs(("pod", namespace, name), slim):
         _changed(memo, kwargs)
 
 

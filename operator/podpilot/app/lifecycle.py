@@ -25,6 +25,7 @@ from podpilot.kube.clients import (
     no_answer,
 )
 from podpilot.kube.lease import LeaderElector, LeaseLock
+from podpilot.kube.pod_watch import PodWatch
 from podpilot.kube.shards import Shards
 from podpilot.observability.registry import report_leadership, serve
 
@@ -149,9 +150,11 @@ async def start(
         await wait_for_peering_object(runtime, own.peering_name, logger)
     # Only now: until the elector exists, may_act() would say yes to a standby.
     report_leadership(runtime.may_act)
+    runtime.pods = PodWatch(runtime.clients, own.namespaces)
     for module in enabled_modules(own).values():
         module.configure(settings)
         await module.start(runtime)
+    runtime.pods.start()  # once every controller has subscribed
 
 
 async def wait_for_peering_object(
@@ -225,6 +228,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     for module in reversed(enabled_modules(runtime.settings).values()):
         await module.stop(runtime)
+    if runtime.pods is not None:
+        runtime.pods.stop()
     if runtime.shards_task is not None:
         runtime.shards_task.cancel()  # every shard held is handed back
         await asyncio.gather(runtime.shards_task, return_exceptions=True)

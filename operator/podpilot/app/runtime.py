@@ -13,11 +13,14 @@ from podpilot.autoscaler.controller.loop import Controller
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
 from podpilot.emptydir.controller.loop import EmptyDirController
 from podpilot.emptydir.controller.poller import Fetchers
+from podpilot.emptydir.controller.watched_pods import AuditedPods
 from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.flannel.controller.reconciler import FlannelReconciler
+from podpilot.flannel.controller.watched_pods import PodsByNode
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.lease import LeaderElector
 from podpilot.kube.list_watch import ListWatch
+from podpilot.kube.pod_watch import PodWatch
 from podpilot.kube.shards import Shards
 from podpilot.settings import OperatorSettings
 
@@ -42,6 +45,7 @@ class AutoscalerParts:
 @dataclass
 class EmptyDirParts:
     evictions: EvictionLog
+    pods: AuditedPods
     # Built by the policy daemon on its first cycle: no EmptyDirAuditPolicy, nothing polled.
     controller: EmptyDirController | None = None
     fetchers: Fetchers | None = None
@@ -51,6 +55,7 @@ class EmptyDirParts:
 class FlannelParts:
     reconciler: FlannelReconciler
     task: asyncio.Task[None]
+    pods: PodsByNode
 
 
 @dataclass
@@ -59,6 +64,8 @@ class Runtime:
 
     settings: OperatorSettings
     clients: ApiClients | None = None
+    # The one watch of Pods: each enabled controller subscribes at its start.
+    pods: PodWatch | None = None
     autoscaler: AutoscalerParts | None = None
     emptydir: EmptyDirParts | None = None
     flannel: FlannelParts | None = None
@@ -82,6 +89,9 @@ class Runtime:
 
     def api(self) -> ApiClients:
         return _started(self.clients, "API clients are used before the operator's startup finished")
+
+    def pod_watch(self) -> PodWatch:
+        return _started(self.pods, "the pod watch is used before the operator's startup finished")
 
     def autoscaler_parts(self) -> AutoscalerParts:
         return _started(self.autoscaler, "the Autoscaler controller is used before its start")

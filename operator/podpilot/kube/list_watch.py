@@ -23,8 +23,9 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from podpilot.apimachinery.backoff import exponential_delay
@@ -307,3 +308,59 @@ class ListWatch(Generic[V]):
             self._known.add(key)
             self._deliver([(key, self._converted(key, obj))])
         return resource_version
+
+
+@dataclass(frozen=True)
+class Consumer(Generic[V]):
+    """One consumer of a shared watch: ``convert`` keeps what it needs of an object (None: the
+    object is not kept), and ``sink`` receives it."""
+
+    name: str
+    convert: Callable[[Mapping[str, Any]], V | None]
+    sink: Sink[V]
+
+
+class Fanout:
+    """One watch's objects handed to several consumers, each converted its own way: a
+    ``ListWatch`` sink (with ``convert`` as its conversion) whose values are one per consumer.
+
+    A conversion that fails leaves the object out of that consumer's sink only."""
+
+    def __init__(self) -> None:
+        self.consumers: list[Consumer[Any]] = []
+
+    def convert(self, obj: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(self._converted(consumer, obj) for consumer in self.consumers)
+
+    def put(self, key: ObjectKey, value: tuple[Any, ...]) -> None:
+        for consumer, converted in zip(self.consumers, value, strict=True):
+            if converted is None:
+                consumer.sink.remove(key)
+            else:
+                consumer.sink.put(key, converted)
+
+    def remove(self, key: ObjectKey) -> None:
+        for consumer in self.consumers:
+            consumer.sink.remove(key)
+
+    @staticmethod
+    def _converted(consumer: Consumer[Any], obj: Mapping[str, Any]) -> Any:
+        try:
+            return consumer.convert(obj)
+        except Exception:
+            logger.exception(
+                "%s/%s left out by %s: it could not be converted", *object_key(obj), consumer.name
+            )
+            return None
+
+
+def scoped_calls(
+    namespaces: Sequence[str],
+    resource: str,
+    all_namespaces: Callable[..., Any],
+    one: Callable[..., Any],
+) -> list[tuple[str, Callable[..., Any]]]:
+    """A watch's name and list call for the whole cluster, or one for each namespace."""
+    if not namespaces:
+        return [(resource, all_namespaces)]
+    return [(f"{resource} in {ns}", partial(one, ns)) for ns in namespaces]

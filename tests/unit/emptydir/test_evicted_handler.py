@@ -1,13 +1,18 @@
-"""The Evicted Event handler: a notice with a copy of the pod from the index, in the shared log."""
+"""The Evicted Event handler: a notice with a copy of the pod from the pod watch, in the
+shared log."""
 
 import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import kubernetes
+
 from podpilot.app.emptydir import EVICTED_EVENTS, emptydir_evicted, start
 from podpilot.app.runtime import Runtime
+from podpilot.emptydir.controller.watched_pods import audited_pod
 from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.emptydir.engine.objects import slim_pod
+from podpilot.kube.pod_watch import PodWatch
 from podpilot.settings import OperatorSettings
 
 from .helpers import pod
@@ -24,18 +29,24 @@ def evicted_event(uid: str) -> dict[str, Any]:
     }
 
 
-def handle(runtime: Runtime, body: dict[str, Any], kind: str | None, index: Any) -> None:
+def handle(runtime: Runtime, body: dict[str, Any], kind: str | None) -> None:
     memo = SimpleNamespace(runtime=runtime)
-    asyncio.run(emptydir_evicted(type=kind, body=body, memo=memo, emptydir_pods=index))  # type: ignore[arg-type]
+    asyncio.run(emptydir_evicted(type=kind, body=body, memo=memo))  # type: ignore[arg-type]
 
 
-def test_the_notice_keeps_a_copy_of_the_indexed_pod() -> None:
+def test_the_notice_keeps_a_copy_of_the_watched_pod() -> None:
     runtime = Runtime(OperatorSettings())
+    # Never started: the test puts the pod in the audit's sink itself.
+    runtime.pods = PodWatch(SimpleNamespace(kubernetes=kubernetes.client.ApiClient()), ())  # type: ignore[arg-type]
     asyncio.run(start(runtime))
+    assert runtime.pods.subscribers == ["the emptyDir audit"]
+    watched = audited_pod(pod())
+    assert watched is not None
+    runtime.emptydir_parts().pods.put(("ns", "p"), watched)
+    handle(runtime, evicted_event("uid-p"), "ADDED")
+    handle(runtime, evicted_event("uid-other"), None)
+    handle(runtime, evicted_event("uid-deleted"), "DELETED")
     copy = slim_pod(pod())
-    handle(runtime, evicted_event("uid-p"), "ADDED", {"uid-p": [copy]})
-    handle(runtime, evicted_event("uid-other"), None, {})
-    handle(runtime, evicted_event("uid-deleted"), "DELETED", {})
 
     log = runtime.emptydir_parts().evictions
     assert isinstance(log, EvictionLog)

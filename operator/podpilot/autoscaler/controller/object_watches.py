@@ -1,9 +1,9 @@
-"""The list-and-watches that fill the Autoscaler's pod and Deployment caches, and the HPAs of
-the ambiguity guard's owner index."""
+"""The list-and-watches that fill the Autoscaler's Deployment cache and the HPAs of the
+ambiguity guard's owner index; its pod cache subscribes to the process's one pod watch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -14,7 +14,8 @@ from podpilot.autoscaler.api.owners import OwnerIndex, hpa_target
 from podpilot.autoscaler.api.pods import cached_pod
 from podpilot.autoscaler.api.watched import WatchedAutoscaler, watched_autoscaler
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.list_watch import ListWatch, Sink
+from podpilot.kube.list_watch import ListWatch, Sink, scoped_calls
+from podpilot.kube.pod_watch import PodWatch
 
 from .watched_objects import PodCache, ScaleCache, WatchedObjects
 from .watched_scales import deployment_scale
@@ -23,28 +24,24 @@ PLURAL = "autoscalers"
 
 
 class ObjectWatches:
-    """Pods, Deployments and HPAs of the whole cluster, or of each watched namespace.
+    """Pods (from ``pods``, the process's pod watch), Deployments and HPAs of the whole
+    cluster, or of each watched namespace.
 
     HPAs go to ``owners`` (each kept as its target's kind and name); the Autoscaler loops
     add their own targets to it.
     """
 
-    def __init__(self, clients: ApiClients, namespaces: Sequence[str]) -> None:
-        core = kubernetes.client.CoreV1Api(clients.kubernetes)
+    def __init__(self, clients: ApiClients, namespaces: Sequence[str], pods: PodWatch) -> None:
         apps = kubernetes.client.AppsV1Api(clients.kubernetes)
         hpas = kubernetes.client.AutoscalingV2Api(clients.kubernetes)
-        pods, scales = PodCache(), ScaleCache()
-        self.objects = WatchedObjects(pods, scales)
+        pod_cache, scales = PodCache(), ScaleCache()
+        self.objects = WatchedObjects(pod_cache, scales)
         self.owners = OwnerIndex()
+        self._pods = pods
+        pods.subscribe("the Autoscaler's pod cache", cached_pod, pod_cache)
 
-        scoped = partial(_scoped, namespaces)
+        scoped = partial(scoped_calls, namespaces)
         self._watches: list[ListWatch[Any]] = [
-            ListWatch(name, call, cached_pod, pods)
-            for name, call in scoped(
-                "pods", core.list_pod_for_all_namespaces, core.list_namespaced_pod
-            )
-        ]
-        self._watches += [
             ListWatch(name, call, deployment_scale, scales)
             for name, call in scoped(
                 "deployments",
@@ -66,25 +63,14 @@ class ObjectWatches:
             watch.start()
 
     async def synced(self) -> None:
-        """Return once every watch has delivered its first complete list."""
+        """Return once every watch, the pod watch too, has delivered its first complete list."""
+        await self._pods.synced()
         for watch in self._watches:
             await watch.synced()
 
     def stop(self) -> None:
         for watch in self._watches:
             watch.stop()
-
-
-def _scoped(
-    namespaces: Sequence[str],
-    resource: str,
-    all_namespaces: Callable[..., Any],
-    one: Callable[..., Any],
-) -> list[tuple[str, Callable[..., Any]]]:
-    """A watch's name and list call for the whole cluster, or one for each namespace."""
-    if not namespaces:
-        return [(resource, all_namespaces)]
-    return [(f"{resource} in {ns}", partial(one, ns)) for ns in namespaces]
 
 
 def autoscaler_watches(
@@ -100,5 +86,5 @@ def autoscaler_watches(
     every = partial(api.list_cluster_custom_object, GROUP, VERSION, PLURAL)
     return [
         ListWatch(name, call, watched_autoscaler, sink)
-        for name, call in _scoped(namespaces, PLURAL, every, one)
+        for name, call in scoped_calls(namespaces, PLURAL, every, one)
     ]

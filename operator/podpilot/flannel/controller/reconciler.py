@@ -38,7 +38,8 @@ STANDBY_POLL_SECONDS = 1.0
 
 @dataclass
 class Indices:
-    """kopf's live indices (node name → slim node, node name → slim pods, ConfigMaps)."""
+    """The live indices: kopf's (node name → slim node, ConfigMaps) and the pod watch's (node
+    name → slim pods)."""
 
     nodes: Index
     pods: Index
@@ -94,8 +95,14 @@ class FlannelReconciler:
         return True
 
     def changed(self, indices: Indices) -> None:
-        """Called by every watch event; kopf calls handlers only once its indices are full."""
+        """Called by every event of kopf's watches; kopf calls handlers only once its indices
+        are full."""
         self._indices = indices
+        self._dirty.set()
+
+    def pods_changed(self) -> None:
+        """Called by the pod watch's sink: the pods are read through the indices kopf's
+        events last gave (the same pod index, kept live)."""
         self._dirty.set()
 
     async def run(self) -> None:
@@ -103,6 +110,8 @@ class FlannelReconciler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), timeout=self.settings.resync)
             if self._indices is None:
+                # No event of kopf's yet: its first one marks the inputs dirty again.
+                self._dirty.clear()
                 continue
             await asyncio.sleep(self.settings.debounce)
             if not self._may_act():
