@@ -10,6 +10,8 @@ watch, so an eviction is still traced after its pod is deleted.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -85,6 +87,15 @@ def emptydir_namespaces(name: str, labels: kopf.Labels, **_: Any) -> dict[str, d
     return {name: dict(labels)}
 
 
+async def _pods_listed(runtime: Runtime, stopped: kopf.DaemonStopped) -> bool:
+    """Wait for the pod watch's first complete list; False if the daemon is stopped first."""
+    while not stopped:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.pod_watch().synced(), STANDBY_POLL_SECONDS)
+            return True
+    return False
+
+
 def _announcer(api: ApiClients) -> Announce:
     """Posts a cycle's transition Events on their pods (see ``emptydir.api.events``)."""
     poster = EventPoster(api)
@@ -132,7 +143,9 @@ async def emptydir_audit(
     controller = parts.controller
     if controller is None:
         controller = parts.controller = fresh_controller()
-    await runtime.pod_watch().synced()  # kopf waits so for its own indices, not for this one
+    # kopf waits for its own indices before it starts a daemon, not for the pod watch.
+    if not await _pods_listed(runtime, stopped):
+        return
     leading = runtime.may_act()
     while not stopped:
         if not runtime.may_act():

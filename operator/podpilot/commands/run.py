@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
 import uuid
@@ -58,6 +59,19 @@ def _number_argument(
     if out_of_range(value):
         raise argparse.ArgumentTypeError(f"{text!r}: {requirement}")
     return value
+
+
+_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def namespace_name(text: str) -> str:
+    """A namespace's name (an RFC 1123 label), never a pattern: each one is watched by name."""
+    if not _NAMESPACE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a namespace name (lowercase letters, digits and '-', at most 63; "
+            "patterns are not supported)"
+        )
+    return text
 
 
 def fraction(text: str) -> float:
@@ -282,6 +296,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--namespace",
         action="append",
         default=[],
+        type=namespace_name,
         help="watch only this namespace (repeatable) (default: the whole cluster)",
     )
     _add_setting_flags(parser, _SERVING_FLAGS, OperatorSettings())

@@ -324,7 +324,9 @@ class Fanout:
     """One watch's objects handed to several consumers, each converted its own way: a
     ``ListWatch`` sink (with ``convert`` as its conversion) whose values are one per consumer.
 
-    A conversion that fails leaves the object out of that consumer's sink only."""
+    A conversion or a sink that fails concerns its own consumer only: the object is left out
+    of that consumer's sink and logged, and the others (and the watch's first-list mark, which
+    all of them wait for) go on."""
 
     def __init__(self) -> None:
         self.consumers: list[Consumer[Any]] = []
@@ -335,13 +337,26 @@ class Fanout:
     def put(self, key: ObjectKey, value: tuple[Any, ...]) -> None:
         for consumer, converted in zip(self.consumers, value, strict=True):
             if converted is None:
-                consumer.sink.remove(key)
+                self._remove(consumer, key)
             else:
-                consumer.sink.put(key, converted)
+                try:
+                    consumer.sink.put(key, converted)
+                except Exception:
+                    logger.exception(
+                        "%s/%s left out by %s: it could not be kept", *key, consumer.name
+                    )
+                    self._remove(consumer, key)
 
     def remove(self, key: ObjectKey) -> None:
         for consumer in self.consumers:
+            self._remove(consumer, key)
+
+    @staticmethod
+    def _remove(consumer: Consumer[Any], key: ObjectKey) -> None:
+        try:
             consumer.sink.remove(key)
+        except Exception:
+            logger.exception("%s/%s not removed by %s", *key, consumer.name)
 
     @staticmethod
     def _converted(consumer: Consumer[Any], obj: Mapping[str, Any]) -> Any:

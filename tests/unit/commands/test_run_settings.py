@@ -136,3 +136,14 @@ def test_an_unknown_controller_is_one_line(capsys: pytest.CaptureFixture[str]) -
     assert (
         capsys.readouterr().err == "podpilot run: error: --controllers: unknown controllers: hpa\n"
     )
+
+
+@pytest.mark.parametrize("value", ["team-*", "Team", "-a", "a" * 64, ""])
+def test_a_namespace_that_is_a_pattern_or_no_name_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser(only="run").parse_args(["run", f"--namespace={value}"])
+
+    assert exited.value.code == EXIT_USAGE
+    assert "is not a namespace name" in capsys.readouterr().err

@@ -71,6 +71,24 @@ def test_a_conversion_that_fails_leaves_the_pod_out_of_that_consumer_only(
     assert "ns/a left out by broken" in caplog.text
 
 
+class Refusing(Recording):
+    def put(self, key: ObjectKey, value: Any) -> None:
+        raise RuntimeError("a bug in this consumer")
+
+
+def test_a_sink_that_fails_concerns_its_own_consumer_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refusing, kept = Refusing(), Recording()
+    fanout = Fanout()
+    fanout.consumers += [Consumer("refusing", scheduled_only, refusing)]
+    fanout.consumers += [Consumer("kept", scheduled_only, kept)]
+    fanout.put(("ns", "a"), fanout.convert(pod("a", "node-1")))
+    assert kept.kept == {("ns", "a"): "node-1"}
+    assert refusing.removed == [("ns", "a")]
+    assert "ns/a left out by refusing: it could not be kept" in caplog.text
+
+
 def pod_watch() -> PodWatch:
     clients = SimpleNamespace(kubernetes=kubernetes.client.ApiClient())
     return PodWatch(clients, ("team-a", "team-b"))  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
@@ -57,28 +56,28 @@ def _usage(raw: Mapping[str, Any]) -> dict[str, int]:
     return usage
 
 
-# Pods scraped together share their timestamp and window texts: each is parsed once, not
-# once per pod (lists of thousands of pods are read every few seconds).
-@lru_cache(maxsize=1024)
-def _timestamp(text: str) -> float:
-    return parse_time(text) or 0.0
-
-
-@lru_cache(maxsize=1024)
-def _window(text: str) -> float:
-    return parse_go_duration(text)
-
-
 def parse_pod_metrics_list(document: Mapping[str, Any]) -> dict[str, _PodUsage]:
     """A PodMetricsList body to per-pod usage, in milli-units."""
     pods: dict[str, _PodUsage] = {}
+    # Pods scraped together (metrics-server scrapes a node at once) share their timestamp and
+    # window texts: each distinct text is parsed once per list, not once per pod.
+    timestamps: dict[str, float] = {}
+    windows: dict[str, float] = {}
     for item in document.get("items", []):
         name = item.get("metadata", {}).get("name")
         if not name:
             continue
+        stamp = str(item.get("timestamp") or "")
+        timestamp = timestamps.get(stamp)
+        if timestamp is None:
+            timestamp = timestamps[stamp] = parse_time(stamp) or 0.0
+        window_text = str(item.get("window") or "0s")
+        window = windows.get(window_text)
+        if window is None:
+            window = windows[window_text] = parse_go_duration(window_text)
         pods[name] = _PodUsage(
-            timestamp=_timestamp(str(item.get("timestamp") or "")),
-            window=_window(str(item.get("window") or "0s")),
+            timestamp=timestamp,
+            window=window,
             containers=tuple(
                 (str(c.get("name", "")), _usage(c.get("usage") or {}))
                 for c in item.get("containers") or []

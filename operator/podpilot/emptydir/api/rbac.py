@@ -10,7 +10,8 @@ from typing import Any
 from podpilot.apimachinery.group import GROUP
 
 RULES: tuple[dict[str, Any], ...] = (
-    # The in-memory model: kopf indices list and watch these (no per-scan LIST).
+    # The in-memory model: the pod watch and kopf's indices list and watch these (no per-scan
+    # LIST).
     {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"], "verbs": ["list", "watch"]},
     # GET https://INTERNAL_IP:PORT/stats/summary: the kubelet authorizes its Summary API as this.
     {"apiGroups": [""], "resources": ["nodes/stats"], "verbs": ["get"]},

@@ -1,4 +1,5 @@
-"""Slim copies of the watched objects, kept in kopf indices as the controller's in-memory model.
+"""Slim copies of the watched objects, kept as the controller's in-memory model (pods in the
+pod watch's sink, nodes in a kopf index).
 
 Only the fields the audit reads are copied, so 10,000 pods cost a few megabytes and nothing
 in the model is a live kopf view.

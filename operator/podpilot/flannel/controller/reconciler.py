@@ -1,8 +1,8 @@
 """The debounced loop: snapshot the indices, compute the report, publish it, announce changes.
 
-kopf's handlers only mark the inputs dirty. One task recomputes at most once per debounce
-window, and at least once per resync interval, because grace periods (FL001, FL006) expire
-without any watch event.
+kopf's handlers and the pod watch's sink only mark the inputs dirty. One task recomputes at
+most once per debounce window, and at least once per resync interval, because grace periods
+(FL001, FL006) expire without any watch event.
 """
 
 from __future__ import annotations
