@@ -8,7 +8,7 @@ has published every report, a steady-state cycle, peak RSS and CPU of the operat
     .venv/bin/python bench/emptydir_scale.py [--pods 10000] [--nodes 200] [--timeout 1800]
     .venv/bin/python bench/emptydir_scale.py --in-memory [--kwok-share 0.5] [--trace-memory]
 
-``--in-memory`` runs the controller's pure path only (no cluster): slim pods as the kopf index
+``--in-memory`` runs the controller's pure path only (no cluster): slim pods as the pod watch
 holds them, 200 node Summaries decoded from JSON (the poll's CPU cost), then ``run_scan``
 (audit, per-workload and cluster rollup), the metric values, and every report's status body and
 digest. Half of the nodes are KWOK there: their pods have no usage, as in the dev cluster.

@@ -9,9 +9,9 @@ published every report, a steady-state recompute, peak RSS and CPU of the operat
     .venv/bin/python bench/flannel_scale.py --in-memory
 
 ``--in-memory`` runs the controller's path without a cluster: slim copies as the kopf indices
-hold them, the snapshot, ``build_report``, rendering every CRD status, the unchanged-content
-check the publisher does, finding transitions and the metrics. Prints seconds per stage and
-memory.
+and the pod watch hold them, the snapshot, ``build_report``, rendering every CRD status, the
+unchanged-content check the publisher does, finding transitions and the metrics. Prints seconds
+per stage and memory.
 """
 
 from __future__ import annotations
