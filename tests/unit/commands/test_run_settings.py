@@ -18,15 +18,19 @@ def test_run_takes_the_api_timeout_as_a_setting() -> None:
     assert settings_from(parser.parse_args(["run", "--api-timeout", "7.5"])).api_timeout == 7.5
 
 
+def usage_error(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``podpilot run`` says on stderr when ``flag=value`` is a usage error."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser(only="run").parse_args(["run", f"{flag}={value}"])
+    assert exited.value.code == EXIT_USAGE
+    return capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "30s"])
 def test_an_api_timeout_that_is_not_a_positive_number_is_a_usage_error(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser(only="run").parse_args(["run", f"--api-timeout={value}"])
-
-    assert exited.value.code == EXIT_USAGE
-    assert f"{value!r}" in capsys.readouterr().err
+    assert f"{value!r}" in usage_error("--api-timeout", value, capsys)
 
 
 def test_run_takes_the_prometheus_guardrails_as_settings() -> None:
@@ -142,8 +146,4 @@ def test_an_unknown_controller_is_one_line(capsys: pytest.CaptureFixture[str]) -
 def test_a_namespace_that_is_a_pattern_or_no_name_is_a_usage_error(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser(only="run").parse_args(["run", f"--namespace={value}"])
-
-    assert exited.value.code == EXIT_USAGE
-    assert "is not a namespace name" in capsys.readouterr().err
+    assert "is not a namespace name" in usage_error("--namespace", value, capsys)
