@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +22,16 @@ from typing import Any
 # PID). Keeping the objects referenced stops Python from warning, when one is garbage
 # collected, that its still-running child was never waited for.
 _DETACHED_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _leave_detached_children_running() -> None:
+    # A component this process started (a fault test's restart) and did not stop is meant to
+    # keep running after it exits: ``cluster down`` stops it by PID. Its Popen object, collected
+    # at interpreter exit, would otherwise warn that it "is still running".
+    warnings.filterwarnings(
+        "ignore", message=r"subprocess \d+ is still running", category=ResourceWarning
+    )
 
 
 class ComponentFailedError(RuntimeError):
