@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Hashable
 from functools import partial
 from typing import Any
 
@@ -39,12 +38,7 @@ async def start(runtime: Runtime) -> None:
         recorder=FlannelMetricsRecorder(),
         may_act=runtime.may_act,
     )
-
-    def pod_changed(key: Hashable, slim: object | None) -> None:
-        if reconciler.differs(key, slim):
-            reconciler.pods_changed()
-
-    pods = PodsByNode(pod_changed)
+    pods = PodsByNode(reconciler.pods_changed)
     runtime.pod_watch().subscribe(
         "the flannel reporter", partial(slim_pod, flannel_selector=reconciler.pod_selector), pods
     )

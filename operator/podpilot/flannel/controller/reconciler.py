@@ -79,11 +79,12 @@ class FlannelReconciler:
         self._seen: dict[Hashable, int] = {}
 
     def differs(self, key: Hashable, slim: object | None) -> bool:
-        """Whether an event changed what the reporter keeps of an object (None: it is gone).
+        """Whether a kopf event changed what the reporter keeps of an object (None: it is gone).
 
-        Node heartbeats and pod status churn rewrite objects without changing their slim copy;
-        such events must not start a recompute (with 5,000 nodes heartbeating every few
-        minutes, every debounce window would otherwise recompute everything).
+        Node heartbeats rewrite Nodes without changing their slim copy; such events must not
+        start a recompute (with 5,000 nodes heartbeating every few minutes, every debounce
+        window would otherwise recompute everything). Pods need no digest here: ``PodsByNode``
+        compares each pod's new slim copy with the one it keeps.
         """
         digest = None if slim is None else hash(repr(slim))
         if self._seen.get(key) == digest:

@@ -3,7 +3,7 @@ fed by the process's pod watch (``kube.pod_watch``) on the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 ObjectKey = tuple[str, str]
@@ -11,24 +11,26 @@ ObjectKey = tuple[str, str]
 
 class PodsByNode(Mapping[str, Iterable[dict[str, Any]]]):
     """Node name → the slim pods scheduled there (the ``pods`` index ``model_cache.snapshot``
-    reads). ``changed`` hears of every pod whose slim copy was put or removed, under the key
-    ``("pod", namespace, name)``, with the copy or None."""
+    reads). ``changed`` is called when a pod's slim copy is new, differs from the one kept, or
+    is removed; a pod event that leaves the copy as it was (status churn) calls nothing."""
 
-    def __init__(self, changed: Callable[[Hashable, object | None], None]) -> None:
+    def __init__(self, changed: Callable[[], None]) -> None:
         self._changed = changed
         self._node_of: dict[ObjectKey, str] = {}
         self._by_node: dict[str, dict[ObjectKey, dict[str, Any]]] = {}
 
     def put(self, key: ObjectKey, pod: dict[str, Any]) -> None:
-        self._drop(key)
         node = str(pod["spec"]["nodeName"])
+        if self._node_of.get(key) == node and self._by_node[node][key] == pod:
+            return
+        self._drop(key)
         self._node_of[key] = node
         self._by_node.setdefault(node, {})[key] = pod
-        self._changed(("pod", *key), pod)
+        self._changed()
 
     def remove(self, key: ObjectKey) -> None:
         if self._drop(key):
-            self._changed(("pod", *key), None)
+            self._changed()
 
     def _drop(self, key: ObjectKey) -> bool:
         node = self._node_of.pop(key, None)

@@ -31,7 +31,7 @@ def test_only_events_that_change_the_slim_copy_count() -> None:
 
 
 def test_an_object_never_kept_is_not_a_change_when_deleted() -> None:
-    assert not _reconciler().differs(("pod", "ns", "unscheduled"), None)
+    assert not _reconciler().differs(("node", "never-seen"), None)
 
 
 def test_a_replica_that_is_not_the_leader_computes_but_writes_nothing() -> None:
