@@ -144,7 +144,12 @@ def main() -> int:
     )
     parser.add_argument("--periods", type=int, default=4, help="15 s periods measured per N")
     parser.add_argument("--cpu", type=int, default=1, help="the one CPU the operator runs on")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per wait")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds per wait (readying the workloads: seconds without progress)",
+    )
     parser.add_argument("--keep-cluster", action="store_true")
     parser.add_argument("--profile", help="py-spy profile prefix (one file per N)")
     parser.add_argument(

@@ -339,7 +339,12 @@ def main() -> int:
     parser.add_argument("--autoscalers", type=int, default=10_000)
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--periods", type=int, default=4, help="15 s periods per window")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per wait")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds per wait (readying the workloads: seconds without progress)",
+    )
     parser.add_argument("--keep-cluster", action="store_true")
     args = parser.parse_args()
     if not 2 <= args.replicas <= 5 or not 1 <= args.autoscalers <= 10_000:
