@@ -2,9 +2,9 @@
 
 Run: ``scripts/dev bench pod_metrics_parse``. The list is built the way metrics-server writes
 one (labels, a timestamp and window per pod, nanocores and KiB as quantities, values varied so
-no two pods share one); the bench prints the best of 5 runs of decoding its JSON and of
-converting it to per-pod usage, the two steps every namespace's list goes through a few times
-per period (``autoscaler/sources/resource.py``).
+no two pods share one); the bench prints the best of 5 runs of decoding its JSON, of
+converting it to per-pod usage, and of that conversion with the pods' CPU readings, the steps
+every namespace's list goes through a few times per period (``autoscaler/sources/resource.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from podpilot.autoscaler.sources.resource import parse_pod_metrics_list
+from podpilot.autoscaler.sources.resource import converted_list, parse_pod_metrics_list
 
 PODS = 3_000
 
@@ -65,6 +65,9 @@ def main() -> None:
     print(f"one pod-metrics list: {PODS} pods, {len(body) / 1e6:.2f} MB of JSON")
     print(f"  decode the JSON       {best_ms(lambda: json.loads(body)):7.1f} ms")
     print(f"  convert to pod usage  {best_ms(lambda: parse_pod_metrics_list(document)):7.1f} ms")
+    cpu = {("cpu", "")}
+    with_cpu = best_ms(lambda: converted_list(document, asked=cpu))
+    print(f"  and the CPU readings  {with_cpu:7.1f} ms")
 
 
 if __name__ == "__main__":

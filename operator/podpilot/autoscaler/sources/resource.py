@@ -5,12 +5,18 @@ same PodMetrics list, so it is fetched at most once per ``max_age`` seconds per 
 (concurrent callers wait for the one request in flight) and filtered by the caller. A query
 may ask for a younger list (``ResourceQuery.max_age``): an Autoscaler asks for one younger
 than half its period, so that it never reuses the list its own previous evaluation read.
+
+Each list's per-pod readings are computed once per query (resource and container), not once
+per Autoscaler. A new list computes, in the client pool's thread with its conversion, the
+readings of every query asked of the namespace's earlier lists: at 3,000 pods a namespace,
+computing them on the event loop held it for tens of milliseconds per list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
@@ -44,6 +50,41 @@ class _PodUsage:
     timestamp: float
     window: float
     containers: tuple[tuple[str, Mapping[str, int]], ...]
+
+
+Asked = tuple[str, str]  # (resource, container) of a query
+
+
+@dataclass(frozen=True, slots=True)
+class PodMetricsList:
+    """One namespace's list as per-pod usage, with its readings per query asked so far."""
+
+    pods: Mapping[str, _PodUsage]
+    readings: dict[Asked, PodReadings] = field(default_factory=dict)
+
+    def readings_for(self, asked: Asked) -> PodReadings:
+        readings = self.readings.get(asked)
+        if readings is None:
+            readings = self.readings[asked] = pod_readings(self.pods, *asked)
+        return readings
+
+
+def pod_readings(pods: Mapping[str, _PodUsage], resource: str, container: str) -> PodReadings:
+    """Each pod's usage of ``resource`` (in ``container``, or summed over the pod)."""
+    samples: dict[str, PodMetric] = {}
+    for name, usage in pods.items():
+        value = pod_usage_from_containers(usage.containers, resource, container)
+        if value is not None:
+            samples[name] = PodMetric(value, usage.timestamp, usage.window)
+    return PodReadings(samples)
+
+
+def converted_list(document: Mapping[str, Any], asked: Collection[Asked] = ()) -> PodMetricsList:
+    """A PodMetricsList body with the readings of the ``asked`` queries computed."""
+    listed = PodMetricsList(parse_pod_metrics_list(document))
+    for query in asked:
+        listed.readings_for(query)
+    return listed
 
 
 def _usage(raw: Mapping[str, Any]) -> dict[str, int]:
@@ -96,32 +137,26 @@ class ResourceMetricsSource(AggregatedApiSource):
     def __init__(self, clients: ApiClients, discovery: Discovery, max_age: float = 5.0) -> None:
         super().__init__(clients, discovery)
         # One list per namespace, shared by every reader (see the module docstring).
-        self._lists: SingleFlight[str, dict[str, _PodUsage]] = SingleFlight(self._fetch, max_age)
-        # Every Autoscaler of a namespace asks for the same readings of the same list: they
-        # are computed once per list and query, not once per Autoscaler.
-        self._readings: dict[ResourceQuery, tuple[dict[str, _PodUsage], PodReadings]] = {}
+        self._lists: SingleFlight[str, PodMetricsList] = SingleFlight(self._fetch, max_age)
+        # Per namespace, the queries its lists were asked: a new list computes their readings.
+        self._asked: dict[str, set[Asked]] = {}
 
     async def read(self, query: ResourceQuery) -> PodReadings:
-        pods = await self._lists.read(query.namespace, query.max_age)
-        computed = self._readings.get(query)
-        if computed is not None and computed[0] is pods:
-            return computed[1]
-        samples: dict[str, PodMetric] = {}
-        for name, usage in pods.items():
-            value = pod_usage_from_containers(usage.containers, query.resource, query.container)
-            if value is not None:
-                samples[name] = PodMetric(value, usage.timestamp, usage.window)
-        if not samples:
+        listed = await self._lists.read(query.namespace, query.max_age)
+        asked = (query.resource, query.container)
+        self._asked.setdefault(query.namespace, set()).add(asked)
+        readings = listed.readings_for(asked)
+        if not readings.samples:
             raise MetricSourceError(
                 self.api, f"no metrics returned for resource {query.resource} in {query.namespace}"
             )
-        readings = PodReadings(samples)
-        self._readings[query] = (pods, readings)
         return readings
 
-    async def _fetch(self, namespace: str) -> dict[str, _PodUsage]:
+    async def _fetch(self, namespace: str) -> PodMetricsList:
         version = await self._version()
-        return await self._get_converted(version, namespace, "pods", parse_pod_metrics_list)
+        asked = frozenset(self._asked.get(namespace, ()))
+        convert = partial(converted_list, asked=asked)
+        return await self._get_converted(version, namespace, "pods", convert)
 
 
 async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:
