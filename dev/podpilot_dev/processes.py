@@ -29,9 +29,10 @@ def _leave_detached_children_running() -> None:
     # A component this process started (a fault test's restart) and did not stop is meant to
     # keep running after it exits: ``cluster down`` stops it by PID. Its Popen object, collected
     # at interpreter exit, would otherwise warn that it "is still running".
-    warnings.filterwarnings(
-        "ignore", message=r"subprocess \d+ is still running", category=ResourceWarning
-    )
+    if any(child.poll() is None for child in _DETACHED_CHILDREN):
+        warnings.filterwarnings(
+            "ignore", message=r"subprocess \d+ is still running", category=ResourceWarning
+        )
 
 
 class ComponentFailedError(RuntimeError):
