@@ -14,6 +14,7 @@ computing them on the event loop held it for tens of milliseconds per list.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -34,6 +35,9 @@ from podpilot.kube.single_flight import SingleFlight
 
 GROUP = "metrics.k8s.io"
 SUPPORTED_VERSIONS = ("v1beta1",)
+# A query not asked for this long (its Autoscaler deleted or changed) is no longer computed
+# ahead for the namespace's new lists; asked again, it is computed on its first read.
+ASKED_QUERY_TTL = 300.0
 
 
 @dataclass(frozen=True)
@@ -138,13 +142,15 @@ class ResourceMetricsSource(AggregatedApiSource):
         super().__init__(clients, discovery)
         # One list per namespace, shared by every reader (see the module docstring).
         self._lists: SingleFlight[str, PodMetricsList] = SingleFlight(self._fetch, max_age)
-        # Per namespace, the queries its lists were asked: a new list computes their readings.
-        self._asked: dict[str, set[Asked]] = {}
+        # Per namespace, the queries its lists were asked, and when last: a new list computes
+        # the readings of those asked within ASKED_QUERY_TTL.
+        self._asked: dict[str, dict[Asked, float]] = {}
+        self.clock = time.monotonic
 
     async def read(self, query: ResourceQuery) -> PodReadings:
         listed = await self._lists.read(query.namespace, query.max_age)
         asked = (query.resource, query.container)
-        self._asked.setdefault(query.namespace, set()).add(asked)
+        self._asked.setdefault(query.namespace, {})[asked] = self.clock()
         readings = listed.readings_for(asked)
         if not readings.samples:
             raise MetricSourceError(
@@ -154,9 +160,17 @@ class ResourceMetricsSource(AggregatedApiSource):
 
     async def _fetch(self, namespace: str) -> PodMetricsList:
         version = await self._version()
-        asked = frozenset(self._asked.get(namespace, ()))
-        convert = partial(converted_list, asked=asked)
+        convert = partial(converted_list, asked=self._recently_asked(namespace))
         return await self._get_converted(version, namespace, "pods", convert)
+
+    def _recently_asked(self, namespace: str) -> frozenset[Asked]:
+        asked = self._asked.get(namespace, {})
+        oldest = self.clock() - ASKED_QUERY_TTL
+        for query in [query for query, when in asked.items() if when < oldest]:
+            del asked[query]
+        if not asked:
+            self._asked.pop(namespace, None)
+        return frozenset(asked)
 
 
 async def read_resource_metric(spec: MetricSpec, context: EvaluationContext) -> Proposed:

@@ -3,32 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+import pytest
+
+from podpilot.autoscaler.sources.base import MetricSourceError
 from podpilot.autoscaler.sources.resource import (
+    ASKED_QUERY_TTL,
     PodMetricsList,
     ResourceMetricsSource,
     ResourceQuery,
-    _PodUsage,
     converted_list,
 )
 
-POD_LIST = {"web-1": _PodUsage(timestamp=1.0, window=10.0, containers=(("app", {"cpu": 50}),))}
+POD_METRICS_LIST = {
+    "items": [
+        {
+            "metadata": {"name": "web-1"},
+            "timestamp": "2026-12-04T10:00:00Z",
+            "window": "10s",
+            "containers": [{"name": "app", "usage": {"cpu": "50m"}}],
+        }
+    ]
+}
 
 
 class CountingSource(ResourceMetricsSource):
-    """The real sharing rules over a canned list instead of metrics.k8s.io."""
+    """The real sharing rules and the real ``_fetch`` over a canned answer instead of
+    metrics.k8s.io."""
 
-    def __init__(self, max_age: float) -> None:
+    def __init__(self, max_age: float, answer: Mapping[str, Any] = POD_METRICS_LIST) -> None:
         super().__init__(cast(Any, None), cast(Any, None), max_age)
+        self.answer = answer
         self.fetches = 0
-        self.asked_of_each_list: list[frozenset[tuple[str, str]]] = []
+        self.ahead_of_each_list: list[set[tuple[str, str]]] = []
 
-    async def _fetch(self, namespace: str) -> PodMetricsList:
+    async def _version(self) -> str:
+        return "v1beta1"
+
+    async def _get_converted(  # type: ignore[override]
+        self,
+        version: str,
+        namespace: str,
+        url: str,
+        convert: Callable[[Mapping[str, Any]], PodMetricsList],
+        params: Mapping[str, str] | None = None,
+    ) -> PodMetricsList:
         self.fetches += 1
-        self.asked_of_each_list.append(frozenset(self._asked.get(namespace, ())))
         await asyncio.sleep(0)
-        return PodMetricsList(dict(POD_LIST))
+        listed = convert(self.answer)
+        self.ahead_of_each_list.append(set(listed.readings))
+        return listed
 
 
 def reads(source: CountingSource, *queries: ResourceQuery, pause: float = 0.0) -> int:
@@ -78,11 +104,42 @@ def test_each_list_computes_a_querys_readings_once_and_the_next_list_ahead() -> 
         await source.read(cpu)
 
     asyncio.run(run())
-    assert source.asked_of_each_list == [
-        frozenset(),
+    assert source.ahead_of_each_list == [set(), {("cpu", "")}, {("cpu", ""), ("cpu", "app")}]
+
+
+def test_a_query_not_asked_for_a_while_is_no_longer_computed_ahead() -> None:
+    source = CountingSource(max_age=0.01)
+    now = [1000.0]
+    source.clock = lambda: now[0]
+    cpu, app_cpu = ResourceQuery("shop", "cpu"), ResourceQuery("shop", "cpu", "app")
+
+    async def run() -> None:
+        await source.read(app_cpu)  # then its Autoscaler is gone
+        for seconds in (ASKED_QUERY_TTL - 1, 2, 1):
+            now[0] += seconds
+            await asyncio.sleep(0.05)  # the list is older than the source's max_age
+            await source.read(cpu)
+
+    asyncio.run(run())
+    assert source.ahead_of_each_list == [
+        set(),
+        {("cpu", "app")},  # asked ASKED_QUERY_TTL - 1 s ago
+        {("cpu", "")},  # ("cpu", "app") asked ASKED_QUERY_TTL + 1 s ago: dropped
         {("cpu", "")},
-        {("cpu", ""), ("cpu", "app")},
     ]
+
+
+def test_a_list_without_the_resource_fails_every_read_of_it() -> None:
+    source = CountingSource(max_age=5.0)
+    memory = ResourceQuery("shop", "memory")
+
+    async def run() -> None:
+        for _ in range(2):
+            with pytest.raises(MetricSourceError, match="no metrics returned for resource memory"):
+                await source.read(memory)
+
+    asyncio.run(run())
+    assert source.fetches == 1
 
 
 def test_a_converted_list_carries_the_readings_asked_of_its_namespace() -> None:
