@@ -102,14 +102,12 @@ def start_stopped_nodes(report: Reporter) -> None:
         podman.run(["start", *stopped], timeout=START_TIMEOUT)
 
 
-def up(report: Reporter = say) -> Path:
-    """Build or reuse the node image, create or reuse the cluster; return the kubeconfig."""
-    kind = _kind()
-    kubeconfig = locations.kubeconfig()
-    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-    if exists(kind):
-        report(f"reusing the kind cluster {locations.CLUSTER_NAME!r}")
-        start_stopped_nodes(report)
+def _reused(kind: str, kubeconfig: Path, report: Reporter) -> bool:
+    """Take up the existing cluster; one a create left half-made (interrupted before its
+    control plane wrote a kubeconfig) is deleted instead, to be created anew."""
+    report(f"reusing the kind cluster {locations.CLUSTER_NAME!r}")
+    start_stopped_nodes(report)
+    try:
         run(
             [
                 kind,
@@ -121,7 +119,19 @@ def up(report: Reporter = say) -> Path:
             timeout=60,
             env=podman.environment(),
         )
-    else:
+    except KindError as error:
+        report(f"the kind cluster has no kubeconfig (an interrupted create?): {error}")
+        down(report)
+        return False
+    return True
+
+
+def up(report: Reporter = say) -> Path:
+    """Build or reuse the node image, create or reuse the cluster; return the kubeconfig."""
+    kind = _kind()
+    kubeconfig = locations.kubeconfig()
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    if not (exists(kind) and _reused(kind, kubeconfig, report)):
         image = nodeimage.build(report)
         with timed(report, f"kind create cluster {locations.CLUSTER_NAME!r} (3 nodes)"):
             run(
