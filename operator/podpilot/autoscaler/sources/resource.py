@@ -8,8 +8,9 @@ than half its period, so that it never reuses the list its own previous evaluati
 
 Each list's per-pod readings are computed once per query (resource and container), not once
 per Autoscaler. A new list computes, in the client pool's thread with its conversion, the
-readings of every query asked of the namespace's earlier lists: at 3,000 pods a namespace,
-computing them on the event loop held it for tens of milliseconds per list.
+readings of every query its namespace was asked in the last ``ASKED_QUERY_TTL`` seconds: at
+3,000 pods a namespace, computing them on the event loop held it for tens of milliseconds per
+list.
 """
 
 from __future__ import annotations
