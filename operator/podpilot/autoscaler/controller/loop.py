@@ -141,6 +141,8 @@ class AutoscalerLoop:
     # Whether status.takeover is written (as null once the record is dropped): from the first
     # record on, so that dropping one clears it, even after a write that failed.
     writes_takeover: bool = False
+    # The spec last parsed and what it was parsed from (the watch's current copy of it).
+    parsed: tuple[Mapping[str, Any], AutoscalerSpec] | None = None
     heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
     phase: float = field(init=False, default=0.0)  # a fraction of the period, in [0, 1)
 
@@ -268,7 +270,7 @@ async def run_once(
     _check_pending(loop, logger)
     now = time.time()
     try:
-        spec = parse_spec(raw_spec)
+        spec = _parsed_spec(loop, raw_spec)
     except SpecError as error:
         post(Event("Warning", "InvalidSpec", str(error)))
         return None, None
@@ -326,15 +328,17 @@ async def run_once(
     key = status_key(result, spec, generation)
     if key is not None:
         key = (*key, loop.shadow, loop.takeover)
-    if loop.written is not None and not stale and key is not None and key == loop.written_key:
-        return spec, result  # steady: the rendered status would equal the written one
     previous = loop.written
+    unchanged = previous is not None and key is not None and key == loop.written_key
+    if unchanged and not stale:
+        return spec, result  # steady: the rendered status would equal the written one
     status = render_status(result, spec, previous.carried if previous else {}, generation)
     if loop.shadow is not None:
         status["shadow"] = tally_to_status(loop.shadow)
     if loop.writes_takeover:
         status["takeover"] = record_to_status(loop.takeover)
-    digest = status_digest(status)
+    # A heartbeat of an unchanged status: equal keys, equal digests (see status_key).
+    digest = previous.digest if unchanged and previous is not None else status_digest(status)
     if previous is None or stale or digest != previous.digest:
         state = decision_state(status)
         # Decision state a restart could not rebuild: persisted before the next evaluation
@@ -351,6 +355,20 @@ async def run_once(
             loop.persisted, loop.pending = state, None
     loop.written_key = key
     return spec, result
+
+
+def _parsed_spec(loop: AutoscalerLoop, raw_spec: Mapping[str, Any]) -> AutoscalerSpec:
+    """``parse_spec(raw_spec)``, parsed again only when the spec changed. The watch's copy is a
+    new object after every status write, so equal specs count as unchanged; the loop then
+    keeps the current copy, not a second one."""
+    if loop.parsed is not None:
+        kept_raw, spec = loop.parsed
+        if kept_raw is raw_spec or kept_raw == raw_spec:
+            loop.parsed = (raw_spec, spec)
+            return spec
+    spec = parse_spec(raw_spec)
+    loop.parsed = (raw_spec, spec)
+    return spec
 
 
 def _takeover_step(
