@@ -48,8 +48,10 @@ def kopf_standalone(settings: OperatorSettings) -> bool:
 def run_operator(settings: OperatorSettings) -> int:
     import kopf
 
+    from podpilot.app.process_tuning import tune_process
     from podpilot.app.runtime import Runtime
 
+    tune_process()  # before any thread starts (see the module)
     loaded = load(settings)
     logging.getLogger("podpilot").info("starting controllers: %s", ", ".join(loaded))
     kopf.run(
