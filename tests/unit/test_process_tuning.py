@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
-import platform
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from podpilot.app import process_tuning
 from podpilot.app.process_tuning import GC_YOUNG_THRESHOLD, limit_malloc_arenas, tune_process
+
+
+class RecordingLibc:
+    """Stands in for ``ctypes.CDLL(None)``: records what mallopt is called with."""
+
+    def __init__(self, _name: object = None) -> None:
+        self.mallopt = self
+
+    def __call__(self, option: int, value: int) -> int:
+        CALLS.append((option, value))
+        return 1
+
+
+CALLS: list[tuple[int, int]] = []
+
+
+@pytest.fixture
+def libc(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
+    CALLS.clear()
+    monkeypatch.setattr(ctypes, "CDLL", RecordingLibc)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    yield CALLS
 
 
 @pytest.fixture
@@ -18,18 +43,33 @@ def restored_thresholds() -> Iterator[tuple[int, int, int]]:
     gc.set_threshold(*before)
 
 
+def glibc() -> bool:
+    try:
+        return bool(process_tuning.os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):
+        return False
+
+
 def test_the_young_generation_grows_and_the_older_ones_keep_their_thresholds(
-    restored_thresholds: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch
+    restored_thresholds: tuple[int, int, int], libc: list[Any]
 ) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")  # leave this process's allocator alone
     tune_process()
     assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *restored_thresholds[1:])
+    assert libc == ([(process_tuning.M_ARENA_MAX, process_tuning.MALLOC_ARENAS)] if glibc() else [])
 
 
-def test_the_arenas_are_capped_on_glibc_unless_the_environment_chose(
-    monkeypatch: pytest.MonkeyPatch,
+def test_glibcs_arenas_are_capped(libc: list[Any]) -> None:
+    assert limit_malloc_arenas(2) is glibc()
+    assert libc == ([(-8, 2)] if glibc() else [])  # M_ARENA_MAX in glibc's malloc.h
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("MALLOC_ARENA_MAX", "4"), ("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")],
+)
+def test_an_environment_that_chose_its_arenas_is_left_alone(
+    libc: list[Any], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    monkeypatch.setenv(variable, value)
     assert limit_malloc_arenas(2) is False
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    assert limit_malloc_arenas(8) is (platform.libc_ver()[0] == "glibc")
+    assert libc == []

@@ -12,16 +12,15 @@ counts before a collection sees them (docs/performance.md, "seventh round").
 glibc gives each thread that contends for the allocator an arena of its own, up to eight per
 core, and returns their free memory to the system poorly. The operator's client pools decode
 large JSON bodies in their threads; ``MALLOC_ARENAS`` arenas keep its resident memory about
-30 MiB lower at 10,000 Autoscalers. A ``MALLOC_ARENA_MAX`` in the environment wins (glibc reads
-it itself); other C libraries are left alone.
+30 MiB lower at 10,000 Autoscalers. ``MALLOC_ARENA_MAX`` or ``glibc.malloc.arena_max`` in
+``GLIBC_TUNABLES`` in the environment wins (glibc reads them itself); other C libraries are
+left alone.
 """
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
-import platform
 import sys
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -38,14 +37,17 @@ def tune_process() -> None:
 
 def limit_malloc_arenas(arenas: int) -> bool:
     """Cap glibc's malloc arenas at ``arenas``; False where not applied (not glibc, or the
-    environment already sets ``MALLOC_ARENA_MAX``)."""
-    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
-        return False
-    if platform.libc_ver()[0] != "glibc":
+    environment already chose)."""
+    chosen = "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", "")
+    if "MALLOC_ARENA_MAX" in os.environ or chosen or not sys.platform.startswith("linux"):
         return False
     try:
+        import ctypes
+
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (ImportError, ValueError, OSError, AttributeError):  # no ctypes, not glibc
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

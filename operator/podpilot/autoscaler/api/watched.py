@@ -40,7 +40,7 @@ class WatchedAutoscaler:
     uid: str | None
     generation: int | None
     resource_version: str
-    spec: Mapping[str, Any]
+    spec: Mapping[str, Any]  # never changed in place: a loop compares it with its last one
     annotations: Mapping[str, str]
     encoded_status: bytes  # what a loop resumes from (``resumed_status``), as compact JSON
     status_digest: bytes | None  # of the whole status (``api.status.status_digest``); None: none

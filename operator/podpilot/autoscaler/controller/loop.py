@@ -359,8 +359,8 @@ async def run_once(
 
 def _parsed_spec(loop: AutoscalerLoop, raw_spec: Mapping[str, Any]) -> AutoscalerSpec:
     """``parse_spec(raw_spec)``, parsed again only when the spec changed. The watch's copy is a
-    new object after every status write, so equal specs count as unchanged; the loop then
-    keeps the current copy, not a second one."""
+    new object after every status write (it never changes one in place), so equal specs count
+    as unchanged, and the loop then refers to the current copy instead of the one parsed."""
     if loop.parsed is not None:
         kept_raw, spec = loop.parsed
         if kept_raw is raw_spec or kept_raw == raw_spec:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from unittest.mock import create_autospec
@@ -16,7 +17,7 @@ from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.api.pods import CachedPod, PodKey
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import parse_spec
-from podpilot.autoscaler.api.status import render_status
+from podpilot.autoscaler.api.status import render_status, status_digest
 from podpilot.autoscaler.api.watched import watched_autoscaler
 from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import (
@@ -301,3 +302,26 @@ def test_the_watch_keeps_less_than_the_status_but_all_a_loop_resumes_from() -> N
         whole.takeover,
         whole.writes_takeover,
     )
+
+
+def test_a_heartbeat_writes_an_unchanged_status_and_keeps_the_digest_of_what_it_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = AutoscalerLoop("team", "web", Memory(None, 0, 0, None))
+    written: list[Mapping[str, Any]] = []
+
+    def evaluate_at(now: float) -> None:
+        evaluating(monkeypatch, steady(now))
+        writes = SlowWrites()
+        asyncio.run(evaluate_once(loop, writes))
+        written.extend(writes.written)
+
+    evaluate_at(NOW)
+    evaluate_at(NOW + 15)  # unchanged, the heartbeat not due: nothing written
+    assert len(written) == 1
+    loop.written_at = time.time() - loop.heartbeat
+    evaluate_at(NOW + 30)
+    assert len(written) == 2
+    assert written[1]["lastDecision"]["evaluatedAt"] != written[0]["lastDecision"]["evaluatedAt"]
+    assert loop.written is not None
+    assert loop.written.digest == status_digest(written[1]) == status_digest(written[0])
