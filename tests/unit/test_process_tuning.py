@@ -10,30 +10,31 @@ from typing import Any
 import pytest
 
 from podpilot.app import process_tuning
-from podpilot.app.process_tuning import GC_YOUNG_THRESHOLD, limit_malloc_arenas, tune_process
-
-
-class RecordingLibc:
-    """Stands in for ``ctypes.CDLL(None)``: records what mallopt is called with."""
-
-    def __init__(self, _name: object = None) -> None:
-        self.mallopt = self
-
-    def __call__(self, option: int, value: int) -> int:
-        CALLS.append((option, value))
-        return 1
-
-
-CALLS: list[tuple[int, int]] = []
+from podpilot.app.process_tuning import (
+    GC_YOUNG_THRESHOLD,
+    glibc,
+    limit_malloc_arenas,
+    tune_process,
+)
 
 
 @pytest.fixture
-def libc(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
-    CALLS.clear()
+def libc(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """``ctypes.CDLL(None)`` replaced by one whose mallopt records what it is called with."""
+    calls: list[tuple[int, int]] = []
+
+    class RecordingLibc:
+        def __init__(self, _name: object = None) -> None:
+            self.mallopt = self
+
+        def __call__(self, option: int, value: int) -> int:
+            calls.append((option, value))
+            return 1
+
     monkeypatch.setattr(ctypes, "CDLL", RecordingLibc)
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
-    yield CALLS
+    return calls
 
 
 @pytest.fixture
@@ -41,13 +42,6 @@ def restored_thresholds() -> Iterator[tuple[int, int, int]]:
     before = gc.get_threshold()
     yield before
     gc.set_threshold(*before)
-
-
-def glibc() -> bool:
-    try:
-        return bool(process_tuning.os.confstr("CS_GNU_LIBC_VERSION"))
-    except (ValueError, OSError):
-        return False
 
 
 def test_the_young_generation_grows_and_the_older_ones_keep_their_thresholds(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 
 GC_YOUNG_THRESHOLD = 50_000
 MALLOC_ARENAS = 2
@@ -35,19 +34,25 @@ def tune_process() -> None:
     limit_malloc_arenas(MALLOC_ARENAS)
 
 
+def glibc() -> bool:
+    """Whether this process runs on glibc (whose malloc the arenas setting is for)."""
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):  # no confstr, or a name this libc lacks
+        return False
+
+
 def limit_malloc_arenas(arenas: int) -> bool:
     """Cap glibc's malloc arenas at ``arenas``; False where not applied (not glibc, or the
     environment already chose)."""
     chosen = "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", "")
-    if "MALLOC_ARENA_MAX" in os.environ or chosen or not sys.platform.startswith("linux"):
+    if "MALLOC_ARENA_MAX" in os.environ or chosen or not glibc():
         return False
     try:
         import ctypes
 
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
         mallopt = ctypes.CDLL(None).mallopt
-    except (ImportError, ValueError, OSError, AttributeError):  # no ctypes, not glibc
+    except (ImportError, OSError, AttributeError):  # no ctypes, or no mallopt to call
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

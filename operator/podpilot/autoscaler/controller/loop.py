@@ -329,16 +329,16 @@ async def run_once(
     if key is not None:
         key = (*key, loop.shadow, loop.takeover)
     previous = loop.written
-    unchanged = previous is not None and key is not None and key == loop.written_key
-    if unchanged and not stale:
+    # Written with an equal key: equal but for timestamps, so equal digests (see status_key).
+    unchanged = previous if key is not None and key == loop.written_key else None
+    if unchanged is not None and not stale:
         return spec, result  # steady: the rendered status would equal the written one
     status = render_status(result, spec, previous.carried if previous else {}, generation)
     if loop.shadow is not None:
         status["shadow"] = tally_to_status(loop.shadow)
     if loop.writes_takeover:
         status["takeover"] = record_to_status(loop.takeover)
-    # A heartbeat of an unchanged status: equal keys, equal digests (see status_key).
-    digest = previous.digest if unchanged and previous is not None else status_digest(status)
+    digest = unchanged.digest if unchanged is not None else status_digest(status)
     if previous is None or stale or digest != previous.digest:
         state = decision_state(status)
         # Decision state a restart could not rebuild: persisted before the next evaluation
