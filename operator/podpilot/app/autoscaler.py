@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
 
 import kopf
 import kubernetes
@@ -57,12 +55,12 @@ async def start(runtime: Runtime) -> None:
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
     watches = ObjectWatches(clients, settings.namespaces, runtime.pod_watch())
 
-    async def write_status(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write_status(key: tuple[str, str], encoded_status: bytes) -> None:
         namespace, name = key
         # Queued while leading, dropped after a fence: the leader (or shard holder) writes.
         if runtime.may_act_for(namespace, name):
-            await autoscalers.merge_patch_status(
-                name, status, namespace=namespace, field_manager=FIELD_MANAGER, hot_path=True
+            await autoscalers.merge_patch_encoded_status(
+                name, encoded_status, namespace=namespace, field_manager=FIELD_MANAGER
             )
 
     controller = Controller(

@@ -10,17 +10,6 @@ from podpilot.kube.clients import Timeouts
 Call = tuple[str, tuple[object, ...], dict[str, object]]
 
 
-class FakeResponse:
-    def __init__(self) -> None:
-        self.drained = self.released = False
-
-    def drain_conn(self) -> None:
-        self.drained = True
-
-    def release_conn(self) -> None:
-        self.released = True
-
-
 class FakeCustomObjectsApi:
     """Records every call by method name; answers with ``answer`` (or ``answers[method]``),
     or raises ``fail`` (or ``failures[method]``)."""
@@ -45,8 +34,6 @@ class FakeCustomObjectsApi:
             failure = self.failures.get(method, self.fail)
             if failure is not None:
                 raise failure
-            if kwargs.get("_preload_content") is False:
-                self.answer = FakeResponse()
             return self.answers.get(method, self.answer)
 
         return record
@@ -55,9 +42,11 @@ class FakeCustomObjectsApi:
 class FakeClients:
     """Runs calls inline, noting which pool each would have used."""
 
-    def __init__(self) -> None:
+    def __init__(self, kubernetes: Any = None) -> None:
+        """``kubernetes``: the official client, for requests sent without a generated method."""
         self.pools: list[str] = []
         self.timeouts = Timeouts()
+        self.kubernetes = kubernetes
 
     async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
         self.pools.append("call")

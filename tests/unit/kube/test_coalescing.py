@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import json
 from typing import Any
 
 import pytest
@@ -200,14 +200,15 @@ def test_a_value_someone_waits_for_goes_ahead_of_the_queue() -> None:
     asyncio.run(scenario())
 
 
-def test_the_encoded_writer_writes_what_was_submitted_and_keeps_the_newest() -> None:
+def test_the_encoded_writer_hands_over_the_compact_json_and_keeps_the_newest() -> None:
     async def scenario() -> None:
         written: list[tuple[str, Any]] = []
         release = asyncio.Event()
 
-        async def write(key: str, value: Mapping[str, Any]) -> None:
+        async def write(key: str, value: bytes) -> None:
             await release.wait()
-            written.append((key, value))
+            assert b" " not in value  # compact: no separator spaces
+            written.append((key, json.loads(value)))
 
         writer: EncodedWriter[str] = EncodedWriter(write, concurrency=1)
         first = writer.submit("a", {"stabilization": {"recommendations": [{"replicas": 3}]}})

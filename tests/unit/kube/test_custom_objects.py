@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import json
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+import kubernetes
 import pytest
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
-from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi, FakeResponse
+from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi
 
 from podpilot.kube.clients import ApiClients, Timeouts
 from podpilot.kube.custom_objects import (
@@ -186,29 +192,95 @@ def test_merge_patch_status_of_a_cluster_scoped_object_without_a_field_manager()
     assert clients.pools == ["call"]
 
 
-def test_the_hot_path_status_write_is_drained_in_the_status_pool() -> None:
-    api = FakeCustomObjectsApi()
-    autoscalers, clients = objects("autoscalers", namespaced=True, api=api)
-    run(
-        autoscalers.merge_patch_status(
-            "web", {"desired": 3}, namespace="ns", field_manager="podpilot", hot_path=True
-        )
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@contextmanager
+def api_server(status: int, answer: bytes) -> Iterator[tuple[str, list[Received]]]:
+    """A stand-in API server on 127.0.0.1 that answers every request with ``status``."""
+    received: list[Received] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PATCH(self) -> None:
+            length = int(self.headers["Content-Length"])
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            received.append(Received("PATCH", self.path, headers, self.rfile.read(length)))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def encoded_writer_objects(host: str) -> tuple[PodpilotObjects, FakeClients]:
+    configuration = kubernetes.client.Configuration()
+    configuration.host = host
+    configuration.api_key = {"authorization": "token-1"}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    clients = FakeClients(kubernetes.client.ApiClient(configuration))
+    built = PodpilotObjects(
+        cast(ApiClients, clients),
+        "autoscalers",
+        namespaced=True,
+        api=cast(CustomObjectsApi, FakeCustomObjectsApi()),
     )
-    assert api.calls == [
-        (
-            "patch_namespaced_custom_object_status",
-            ("podpilot.io", "v1alpha1", "ns", "autoscalers", "web", {"status": {"desired": 3}}),
-            {
-                "field_manager": "podpilot",
-                "_content_type": MERGE_PATCH,
-                "_preload_content": False,
-                "_request_timeout": REQUEST_TIMEOUT,
-            },
+    return built, clients
+
+
+def test_an_encoded_status_is_sent_as_it_is_with_the_credentials_in_the_status_pool() -> None:
+    encoded = b'{"desiredReplicas":3,"lastDecision":{"action":"NoChange"}}'
+    with api_server(200, b'{"kind":"Autoscaler"}') as (host, received):
+        autoscalers, clients = encoded_writer_objects(host)
+        run(
+            autoscalers.merge_patch_encoded_status(
+                "web", encoded, namespace="ns", field_manager="podpilot"
+            )
         )
-    ]
+        clients.kubernetes.close()
+    [request] = received
+    assert request.method == "PATCH"
+    assert request.path == (
+        "/apis/podpilot.io/v1alpha1/namespaces/ns/autoscalers/web/status?fieldManager=podpilot"
+    )
+    assert request.body == b'{"status":' + encoded + b"}"
+    assert json.loads(request.body) == {
+        "status": {"desiredReplicas": 3, "lastDecision": {"action": "NoChange"}}
+    }
+    assert request.headers["content-type"] == MERGE_PATCH
+    assert request.headers["authorization"] == "Bearer token-1"
     assert clients.pools == ["write_status"]
-    response = cast(FakeResponse, api.answer)
-    assert response.drained and response.released
+
+
+def test_a_refused_encoded_status_raises_the_api_servers_answer() -> None:
+    refusal = b'{"kind":"Status","reason":"NotFound","code":404}'
+    with api_server(404, refusal) as (host, received):
+        autoscalers, clients = encoded_writer_objects(host)
+        with pytest.raises(ApiException) as raised:
+            run(autoscalers.merge_patch_encoded_status("gone", b"{}", namespace="ns"))
+        clients.kubernetes.close()
+    assert raised.value.status == 404
+    assert raised.value.body == refusal.decode()
+    assert "?" not in received[0].path  # no field manager named, none sent
+    with pytest.raises(ValueError, match="autoscalers is namespaced"):
+        run(autoscalers.merge_patch_encoded_status("web", b"{}"))
 
 
 def test_delete_in_each_scope_says_whether_it_deleted() -> None:
