@@ -8,6 +8,8 @@ from pathlib import Path
 
 CONTROLLERS = ("autoscaler", "emptydir", "flannel")
 MIB = 1024 * 1024
+STATUS_HEARTBEAT_SECONDS = 300.0
+"""The longest an unchanged Autoscaler status goes unwritten, by default (--status-heartbeat)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class OperatorSettings:
     resource_metrics_max_age: float = 5.0
     prometheus_concurrency: int = 8  # worker threads for PromQL queries, all servers together
     prometheus_limits: PrometheusLimits = field(default_factory=PrometheusLimits)
+    status_heartbeat: float = STATUS_HEARTBEAT_SECONDS
     failure_backoff_base: float = 5.0
     failure_backoff_max: float = 300.0
     retry_rate_per_second: float = 10.0

@@ -85,6 +85,7 @@ async def start(runtime: Runtime) -> None:
         recorder=autoscaler_metrics.RECORDER,
         owners=watches.owners,
         min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
+        status_heartbeat=settings.status_heartbeat,
     )
     runner = Runner(controller, watches, EventPoster(clients), runtime.may_act_for)
 

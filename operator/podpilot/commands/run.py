@@ -120,6 +120,16 @@ _API_FLAGS: tuple[_SettingFlag, ...] = (
         "at most 5 s of it); watches have a longer bound of their own",
     ),
 )
+_AUTOSCALER_FLAGS: tuple[_SettingFlag, ...] = (
+    (
+        "status_heartbeat",
+        go_duration,
+        "the longest an Autoscaler's unchanged status goes unwritten (a Go duration): a status "
+        "that changed is written at once; one in which only timestamps such as "
+        "lastDecision.evaluatedAt moved is written again after half to all of this, spread "
+        "per Autoscaler; 0 writes every evaluation",
+    ),
+)
 # kube-controller-manager's --horizontal-pod-autoscaler-* flags that apply to podpilot: (the
 # settings field, its value's type, help). The evaluation period is each Autoscaler's own
 # (spec.evaluationPeriodSeconds), so --horizontal-pod-autoscaler-sync-period has no flag here.
@@ -301,6 +311,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_setting_flags(parser, _SERVING_FLAGS, OperatorSettings())
     _add_setting_flags(parser, _API_FLAGS, OperatorSettings())
+    _add_setting_flags(parser, _AUTOSCALER_FLAGS, OperatorSettings())
     parser.add_argument(
         "--priority",
         type=int,
@@ -371,6 +382,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         namespaces=tuple(args.namespace),
         **_setting_values(args, _SERVING_FLAGS),
         **_setting_values(args, _API_FLAGS),
+        **_setting_values(args, _AUTOSCALER_FLAGS),
         peering_lifetime=args.peering_lifetime,
         peering_priority=args.priority if args.priority is not None else start_time_priority(),
         standalone=args.standalone,

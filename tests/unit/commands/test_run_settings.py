@@ -18,6 +18,23 @@ def test_run_takes_the_api_timeout_as_a_setting() -> None:
     assert settings_from(parser.parse_args(["run", "--api-timeout", "7.5"])).api_timeout == 7.5
 
 
+def test_run_takes_the_status_heartbeat_as_a_go_duration() -> None:
+    parser = build_parser(only="run")
+    assert settings_from(parser.parse_args(["run"])).status_heartbeat == 300.0
+    given = parser.parse_args(["run", "--status-heartbeat=1m30s"])
+    assert settings_from(given).status_heartbeat == 90.0
+    assert settings_from(parser.parse_args(["run", "--status-heartbeat=0s"])).status_heartbeat == 0
+
+
+@pytest.mark.parametrize("value", ["90", "-1m", "soon"])
+def test_a_status_heartbeat_that_is_not_a_duration_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    said = usage_error("--status-heartbeat", value, capsys)
+    assert f"{value!r}" in said
+    assert "Traceback" not in said
+
+
 def usage_error(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> str:
     """What ``podpilot run`` says on stderr when ``flag=value`` is a usage error."""
     with pytest.raises(SystemExit) as exited:

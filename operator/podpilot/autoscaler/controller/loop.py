@@ -51,13 +51,16 @@ from podpilot.autoscaler.api.takeover_from import (
 )
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
+from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
 from .evaluator import MayWrite, Services, Watched, always, evaluate
 from .recorder import Recorder
 from .signals import StopFlag
 from .wakeup import MIN_WAKE_INTERVAL, Wakeup, Wakeups
 
-HEARTBEAT_SECONDS = 60.0
+HEARTBEAT_SECONDS = STATUS_HEARTBEAT_SECONDS
+RESUMED_HEARTBEATS_SECONDS = 30.0
+"""After a stop longer than the heartbeat, the overdue heartbeats fall due over this long."""
 DEFAULT_PERIOD = 15.0  # seconds, when there is no spec to read it from
 FALLBACK_DUE_MARGIN = 0.05  # seconds past the fallback's instant, so a sleep ends after it
 MIN_EVALUATION_DEADLINE = 30.0
@@ -101,6 +104,7 @@ class Controller:
     owners: OwnerIndex = field(default_factory=OwnerIndex)  # who scales which target
     min_deadline: float = MIN_EVALUATION_DEADLINE
     wakeups: Wakeups = field(default_factory=Wakeups)  # spec changes end the wait
+    status_heartbeat: float = HEARTBEAT_SECONDS  # see AutoscalerLoop.status_heartbeat
 
     def deadline(self, spec: AutoscalerSpec) -> float:
         """Seconds one evaluation of ``spec`` may spend reading: its period, at least
@@ -143,15 +147,19 @@ class AutoscalerLoop:
     writes_takeover: bool = False
     # The spec last parsed and what it was parsed from (the watch's current copy of it).
     parsed: tuple[Mapping[str, Any], AutoscalerSpec] | None = None
+    # The longest an unchanged status (only timestamps moved) goes unwritten; this loop's
+    # own interval, ``heartbeat``, is between half and all of it.
+    status_heartbeat: float = HEARTBEAT_SECONDS
     heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
+    spread: float = field(init=False, default=0.0)  # where in the range ``heartbeat`` is, [0, 1)
     phase: float = field(init=False, default=0.0)  # a fraction of the period, in [0, 1)
 
     def __post_init__(self) -> None:
-        # Between half and all of HEARTBEAT_SECONDS, fixed per Autoscaler: all of them are
-        # first written together at start-up, and their heartbeats must not stay in step
-        # (1,000 status patches in one period starve every other API call of the pool).
-        spread = zlib.crc32(f"{self.namespace}/{self.name}".encode()) / 2**32
-        self.heartbeat = HEARTBEAT_SECONDS * (0.5 + 0.5 * spread)
+        # Fixed per Autoscaler: all of them are first written together at start-up, and their
+        # heartbeats must not stay in step (1,000 status patches in one period starve every
+        # other API call of the pool).
+        self.spread = zlib.crc32(f"{self.namespace}/{self.name}".encode()) / 2**32
+        self.heartbeat = self.status_heartbeat * (0.5 + 0.5 * self.spread)
         # Where in its period this Autoscaler is evaluated, fixed per Autoscaler and
         # independent of the heartbeat's spread.
         self.phase = zlib.crc32(f"phase/{self.namespace}/{self.name}".encode()) / 2**32
@@ -164,6 +172,7 @@ class AutoscalerLoop:
         status: Mapping[str, Any],
         now: float,
         digest: bytes | None = None,
+        status_heartbeat: float = HEARTBEAT_SECONDS,
     ) -> AutoscalerLoop:
         """A loop continuing from ``status`` as stored: the whole of it, or what the watch
         keeps of it (``api.watched.resumed_status``) with the whole one's ``digest``."""
@@ -181,25 +190,28 @@ class AutoscalerLoop:
             zeroed=_resumed_zeroed(status),
         )
         persisted = decision_state(status) if stored is not None else None
-        # The status found is what was last written: a restarted operator writes again only
-        # when its first evaluation changes it, or when the heartbeat falls due, not 2,000
-        # identical statuses at once. After a long stop every heartbeat is overdue; counted
-        # from half a minute ago, they fall due over the next half minute, each Autoscaler
-        # at its own point (``heartbeat`` is spread).
         evaluated_at = parse_time((status.get("lastDecision") or {}).get("evaluatedAt"))
         found = stored is not None and evaluated_at is not None
         takeover = record_from_status(status.get("takeover"))
-        return cls(
+        loop = cls(
             namespace,
             name,
             memory,
             written=WrittenStatus.of(status, digest) if found else None,
-            written_at=max(evaluated_at or 0.0, now - HEARTBEAT_SECONDS / 2) if found else 0.0,
             persisted=persisted,
             shadow=tally_from_status(status.get("shadow")),
             takeover=takeover,
             writes_takeover=status.get("takeover") is not None,
+            status_heartbeat=status_heartbeat,
         )
+        if found and evaluated_at is not None:
+            # The status found is what was last written: a restarted operator writes again
+            # only when its first evaluation changes it, or when the heartbeat falls due, not
+            # 2,000 identical statuses at once. After a long stop every heartbeat is overdue;
+            # they fall due over the first RESUMED_HEARTBEATS_SECONDS, each at its own point.
+            overdue_due_in = min(RESUMED_HEARTBEATS_SECONDS, loop.heartbeat) * loop.spread
+            loop.written_at = max(evaluated_at, now - loop.heartbeat + overdue_due_in)
+        return loop
 
     def events_to_post(self, result: EvaluationResult) -> list[Event]:
         """Events on change only: a failure is posted once until it goes away or changes."""

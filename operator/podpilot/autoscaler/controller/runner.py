@@ -128,7 +128,13 @@ class Runner:
         autoscaler = self._current(key)
         if autoscaler is None:
             return None
-        return AutoscalerLoop.resume(*key, autoscaler.status, time.time(), autoscaler.status_digest)
+        return AutoscalerLoop.resume(
+            *key,
+            autoscaler.status,
+            time.time(),
+            autoscaler.status_digest,
+            self.controller.status_heartbeat,
+        )
 
     def _post(self, about: ObjectRef, event: Event, may_act: Callable[[], bool]) -> None:
         if not may_act():

@@ -21,6 +21,7 @@ from podpilot.autoscaler.api.status import render_status, status_digest
 from podpilot.autoscaler.api.watched import watched_autoscaler
 from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import (
+    HEARTBEAT_SECONDS,
     AutoscalerLoop,
     Controller,
     WrittenStatus,
@@ -266,17 +267,19 @@ def test_a_restarted_loop_does_not_rewrite_the_status_it_finds(
     assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
 
 
+@pytest.mark.parametrize("status_heartbeat", [HEARTBEAT_SECONDS, 60.0, 10.0])
 def test_after_a_long_stop_the_heartbeats_fall_due_within_half_a_minute(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, status_heartbeat: float
 ) -> None:
     found = render_status(steady(NOW), parse_spec(RAW_SPEC), {}, 1)
     restarted = NOW + 3600
     due = []
     for name in (f"web-{i}" for i in range(20)):
-        loop = AutoscalerLoop.resume("team", name, found, restarted)
+        loop = AutoscalerLoop.resume("team", name, found, restarted, None, status_heartbeat)
+        assert status_heartbeat / 2 <= loop.heartbeat <= status_heartbeat
         due.append(loop.written_at + loop.heartbeat - restarted)
-    assert all(0 <= seconds <= 30 for seconds in due)
-    assert max(due) - min(due) > 10  # spread, not all at once
+    assert all(0 <= seconds <= min(30, status_heartbeat) for seconds in due)
+    assert max(due) - min(due) > min(10, status_heartbeat / 4)  # spread, not all at once
 
     loop = AutoscalerLoop.resume("team", "web", found, restarted)
     writes = SlowWrites()

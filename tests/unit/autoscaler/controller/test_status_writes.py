@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -119,8 +120,15 @@ def test_equal_keys_mean_equal_statuses_but_for_timestamps(
         assert status_digest(status_a) == status_digest(status_b)
 
 
-def test_heartbeats_are_spread_between_half_and_all_of_the_minute() -> None:
-    beats = [AutoscalerLoop("ns", f"app-{i}", Memory(None)).heartbeat for i in range(500)]
-    assert all(HEARTBEAT_SECONDS / 2 <= beat <= HEARTBEAT_SECONDS for beat in beats)
-    assert max(beats) - min(beats) > HEARTBEAT_SECONDS / 3
-    assert AutoscalerLoop("ns", "app-1", Memory(None)).heartbeat == beats[1]  # fixed per name
+@pytest.mark.parametrize("status_heartbeat", [HEARTBEAT_SECONDS, 60.0])
+def test_heartbeats_are_spread_between_half_and_all_of_the_status_heartbeat(
+    status_heartbeat: float,
+) -> None:
+    beats = [
+        AutoscalerLoop("ns", f"app-{i}", Memory(None), status_heartbeat=status_heartbeat).heartbeat
+        for i in range(500)
+    ]
+    assert all(status_heartbeat / 2 <= beat <= status_heartbeat for beat in beats)
+    assert max(beats) - min(beats) > status_heartbeat / 3
+    again = AutoscalerLoop("ns", "app-1", Memory(None), status_heartbeat=status_heartbeat)
+    assert again.heartbeat == beats[1]  # fixed per name
