@@ -151,6 +151,9 @@ class OperatorProcess:
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
             "--health-address=127.0.0.1", f"--health-port={self.health_port}",
             *hpa_arguments(dev_hpa_settings()),
+            # A test that restarts the operator waits for its first write, at the latest the
+            # heartbeat: a minute here, not the default five.
+            "--status-heartbeat=1m",
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.environment: dict[str, str] = {}  # added to this process's environment
