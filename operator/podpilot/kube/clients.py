@@ -94,6 +94,14 @@ class Timeouts:
         return self.connect, self.read
 
 
+def bearer_authorization(configuration: kubernetes.client.Configuration) -> str | None:
+    """The ``Authorization`` header of the client's credentials (``Bearer <token>``), as its
+    generated methods send it: the kubeconfig loader's hook refreshes an expiring token on the
+    way. None when the credentials are a client certificate alone."""
+    token = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+    return str(token) if token else None
+
+
 def keepalive_socket_options() -> list[tuple[int, int, int]]:
     """urllib3 socket options with TCP keep-alive on, where the platform has the knobs.
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 import kubernetes
 import urllib3
+
+from podpilot.kube.clients import bearer_authorization
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,14 @@ class EncodedRequest:
     def send(self) -> None:
         """Send and drain the answer; a status outside 2xx raises ``ApiException`` with the
         answer's status, reason, headers and body, as the generated methods do."""
-        configuration = self.client.configuration
-        url = configuration.host + self.path
+        url = self.client.configuration.host + self.path
         if self.query:
             url += "?" + urlencode(self.query)
         response = self.client.rest_client.pool_manager.request(
             self.method,
             url,
             body=self.body,
-            headers=self._headers(configuration),
+            headers=self._headers(),
             timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
             preload_content=False,
         )
@@ -54,15 +54,14 @@ class EncodedRequest:
             response.drain_conn()
             response.release_conn()
 
-    def _headers(self, configuration: Any) -> dict[str, str]:
+    def _headers(self) -> dict[str, str]:
         headers = {
             **self.client.default_headers,
             "Content-Type": self.content_type,
             "Accept": "application/json",
         }
-        # What the generated methods send: the bearer token (refreshed by the kubeconfig
-        # loader's hook when it expires); client certificates are the pool's.
-        bearer = configuration.auth_settings().get("BearerToken")
-        if bearer and bearer.get("in") == "header" and bearer.get("value"):
-            headers[bearer["key"]] = bearer["value"]
+        # Client certificates are the pool's; a bearer token goes in each request.
+        token = bearer_authorization(self.client.configuration)
+        if token:
+            headers["Authorization"] = token
         return headers

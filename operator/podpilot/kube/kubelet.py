@@ -20,7 +20,12 @@ import time
 import kubernetes
 import urllib3
 
-from podpilot.kube.clients import Timeouts, keepalive_socket_options, timed_out
+from podpilot.kube.clients import (
+    Timeouts,
+    bearer_authorization,
+    keepalive_socket_options,
+    timed_out,
+)
 from podpilot.settings import KubeletSettings
 
 logger = logging.getLogger(__name__)
@@ -82,7 +87,7 @@ class KubeletClient:
         host = f"[{address}]" if ":" in address else address
         url = f"https://{host}:{port}{SUMMARY_PATH}"
         headers = {"Accept": "application/json"}
-        token = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        token = bearer_authorization(self._configuration)
         if token:
             headers["Authorization"] = token
         deadline = time.monotonic() + self._timeouts.read
