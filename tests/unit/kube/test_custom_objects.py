@@ -266,6 +266,7 @@ def test_an_encoded_status_is_sent_as_it_is_with_the_credentials_in_the_status_p
     }
     assert request.headers["content-type"] == MERGE_PATCH
     assert request.headers["authorization"] == "Bearer token-1"
+    assert request.headers["user-agent"] == clients.kubernetes.user_agent  # the client's own
     assert clients.pools == ["write_status"]
 
 
