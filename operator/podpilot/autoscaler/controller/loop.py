@@ -58,7 +58,6 @@ from .recorder import Recorder
 from .signals import StopFlag
 from .wakeup import MIN_WAKE_INTERVAL, Wakeup, Wakeups
 
-HEARTBEAT_SECONDS = STATUS_HEARTBEAT_SECONDS
 RESUMED_HEARTBEATS_SECONDS = 30.0
 """After a stop longer than the heartbeat, the overdue heartbeats fall due over this long."""
 DEFAULT_PERIOD = 15.0  # seconds, when there is no spec to read it from
@@ -104,7 +103,7 @@ class Controller:
     owners: OwnerIndex = field(default_factory=OwnerIndex)  # who scales which target
     min_deadline: float = MIN_EVALUATION_DEADLINE
     wakeups: Wakeups = field(default_factory=Wakeups)  # spec changes end the wait
-    status_heartbeat: float = HEARTBEAT_SECONDS  # see AutoscalerLoop.status_heartbeat
+    status_heartbeat: float = STATUS_HEARTBEAT_SECONDS  # see AutoscalerLoop.status_heartbeat
 
     def deadline(self, spec: AutoscalerSpec) -> float:
         """Seconds one evaluation of ``spec`` may spend reading: its period, at least
@@ -149,8 +148,8 @@ class AutoscalerLoop:
     parsed: tuple[Mapping[str, Any], AutoscalerSpec] | None = None
     # The longest an unchanged status (only timestamps moved) goes unwritten; this loop's
     # own interval, ``heartbeat``, is between half and all of it.
-    status_heartbeat: float = HEARTBEAT_SECONDS
-    heartbeat: float = field(init=False, default=HEARTBEAT_SECONDS)
+    status_heartbeat: float = STATUS_HEARTBEAT_SECONDS
+    heartbeat: float = field(init=False, default=STATUS_HEARTBEAT_SECONDS)
     spread: float = field(init=False, default=0.0)  # where in the range ``heartbeat`` is, [0, 1)
     phase: float = field(init=False, default=0.0)  # a fraction of the period, in [0, 1)
 
@@ -172,7 +171,7 @@ class AutoscalerLoop:
         status: Mapping[str, Any],
         now: float,
         digest: bytes | None = None,
-        status_heartbeat: float = HEARTBEAT_SECONDS,
+        status_heartbeat: float = STATUS_HEARTBEAT_SECONDS,
     ) -> AutoscalerLoop:
         """A loop continuing from ``status`` as stored: the whole of it, or what the watch
         keeps of it (``api.watched.resumed_status``) with the whole one's ``digest``."""

@@ -21,7 +21,6 @@ from podpilot.autoscaler.api.status import render_status, status_digest
 from podpilot.autoscaler.api.watched import watched_autoscaler
 from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import (
-    HEARTBEAT_SECONDS,
     AutoscalerLoop,
     Controller,
     WrittenStatus,
@@ -33,6 +32,7 @@ from podpilot.autoscaler.engine import ScaleEvent, ScalingHistory, TimestampedRe
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.scale import Scale
+from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
 from .test_status_writes import CPU, steady
 
@@ -267,7 +267,7 @@ def test_a_restarted_loop_does_not_rewrite_the_status_it_finds(
     assert [status["targets"] for status in writes.written] == ["cpu: 70%/50%"]
 
 
-@pytest.mark.parametrize("status_heartbeat", [HEARTBEAT_SECONDS, 60.0, 10.0])
+@pytest.mark.parametrize("status_heartbeat", [STATUS_HEARTBEAT_SECONDS, 60.0, 10.0])
 def test_after_a_long_stop_the_heartbeats_fall_due_within_half_a_minute(
     monkeypatch: pytest.MonkeyPatch, status_heartbeat: float
 ) -> None:

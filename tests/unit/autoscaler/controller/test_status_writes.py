@@ -16,7 +16,7 @@ from podpilot.autoscaler.api.status import (
     status_key,
     without_timestamps,
 )
-from podpilot.autoscaler.controller.loop import HEARTBEAT_SECONDS, AutoscalerLoop
+from podpilot.autoscaler.controller.loop import AutoscalerLoop
 from podpilot.autoscaler.engine import (
     MetricOutcome,
     ReplicaProposal,
@@ -24,6 +24,7 @@ from podpilot.autoscaler.engine import (
     TimestampedRecommendation,
 )
 from podpilot.autoscaler.policy.plan import Memory
+from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
 CPU = {
     "type": "Resource",
@@ -120,7 +121,7 @@ def test_equal_keys_mean_equal_statuses_but_for_timestamps(
         assert status_digest(status_a) == status_digest(status_b)
 
 
-@pytest.mark.parametrize("status_heartbeat", [HEARTBEAT_SECONDS, 60.0])
+@pytest.mark.parametrize("status_heartbeat", [STATUS_HEARTBEAT_SECONDS, 60.0])
 def test_heartbeats_are_spread_between_half_and_all_of_the_status_heartbeat(
     status_heartbeat: float,
 ) -> None:
