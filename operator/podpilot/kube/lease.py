@@ -57,6 +57,10 @@ def _retrieve(call: asyncio.Future[Any]) -> None:
         call.exception()  # consumed: a call given up on must not log "never retrieved"
 
 
+class LeaseCallTimeoutError(TimeoutError):
+    """A Lease call was given up on at its deadline."""
+
+
 class OneCallAtATime:
     """Blocking Lease calls in the coordination pool, one at a time, each given up after
     ``deadline``.
@@ -79,7 +83,14 @@ class OneCallAtATime:
         call = asyncio.ensure_future(self._clients.coordinate(function, *args))
         call.add_done_callback(_retrieve)
         self._in_flight = call
-        result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
+        try:
+            result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
+        except TimeoutError:
+            # Logged by the caller; a bare TimeoutError says nothing ("reading ... failed: ").
+            raise LeaseCallTimeoutError(
+                f"no answer within {self._deadline:g} s (the API server is slow or this "
+                "process is starved of CPU)"
+            ) from None
         return result
 
     async def settled(self) -> None:

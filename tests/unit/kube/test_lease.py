@@ -20,6 +20,7 @@ from typing import Any
 
 import kubernetes
 import pykube
+import pytest
 
 from podpilot.apimachinery.leader_election import ElectionConfig
 from podpilot.kube.clients import ApiClients
@@ -272,7 +273,7 @@ def test_replicas_started_together_elect_exactly_one() -> None:
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
-def test_an_unreachable_apiserver_leaves_nobody_leading() -> None:
+def test_an_unreachable_apiserver_leaves_nobody_leading(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
         with fake_apiserver() as (leases, url):
             leases.black_holed.add("a")
@@ -281,6 +282,10 @@ def test_an_unreachable_apiserver_leaves_nobody_leading() -> None:
                 assert not a.is_leader() and not leases.objects
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+    deadline = CONFIG.call_deadline
+    assert f"reading Lease ops/podpilot-leader failed: no answer within {deadline:g} s" in (
+        caplog.text
+    )
 
 
 def test_lease_calls_never_wait_for_the_shared_pool() -> None:
