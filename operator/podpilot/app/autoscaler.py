@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 
 import kopf
 import kubernetes
@@ -57,11 +58,15 @@ async def start(runtime: Runtime) -> None:
 
     async def write_status(key: tuple[str, str], encoded_status: bytes) -> None:
         namespace, name = key
-        # Queued while leading, dropped after a fence: the leader (or shard holder) writes.
-        if runtime.may_act_for(namespace, name):
-            await autoscalers.merge_patch_encoded_status(
-                name, encoded_status, namespace=namespace, field_manager=FIELD_MANAGER
-            )
+        # Queued while leading, refused after a fence (WriteNotAllowedError): the loop then
+        # counts the status as not written, and writes it whole once it acts again.
+        await autoscalers.merge_patch_encoded_status(
+            name,
+            encoded_status,
+            namespace=namespace,
+            field_manager=FIELD_MANAGER,
+            may_write=partial(runtime.may_act_for, namespace, name),
+        )
 
     controller = Controller(
         services=Services(

@@ -18,6 +18,7 @@ from kubernetes.client import CustomObjectsApi
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.encoded_request import EncodedRequest
+from podpilot.kube.fencing import MayWrite, send_if_allowed
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -145,15 +146,17 @@ class PodpilotObjects:
         *,
         namespace: str | None = None,
         field_manager: str | None = None,
+        may_write: MayWrite = lambda: True,
     ) -> None:
         """Merge-patch ``/status`` with a status already encoded as JSON: the Autoscaler's
         frequent writes, which hold their queued statuses encoded (see ``EncodedRequest``).
 
         The call runs in the status-write pool (a burst of writes must not hold up reads), and
-        its answer, the whole object, is drained, not parsed: nothing reads it.
+        its answer, the whole object, is drained, not parsed: nothing reads it. ``may_write``
+        is asked in that pool's thread, right before the request (``kube.fencing``).
         """
         request = self._status_patch(name, encoded_status, namespace, field_manager)
-        await self._clients.write_status(request.send)
+        await self._clients.write_status(send_if_allowed, may_write, request.send)
 
     def _status_patch(
         self, name: str, encoded_status: bytes, namespace: str | None, field_manager: str | None

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import kubernetes
 
 from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, no_answer
 from podpilot.kube.discovery import Discovery, DiscoveryError
+from podpilot.kube.fencing import WriteNotAllowedError, send_if_allowed
 
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "podpilot"
@@ -54,10 +56,6 @@ class ScaleApi(Protocol):
     def get_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
 
     def patch_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
-
-
-class WriteNotAllowedError(Exception):
-    """``may_write`` said no when the patch was about to go out."""
 
 
 @dataclass(frozen=True)
@@ -117,14 +115,9 @@ class ScaleClient:
         self._may_write = may_write
 
     def _patch_if_allowed(self, may_write: Callable[[], bool], *args: Any, **kwargs: Any) -> Any:
-        """The patch, in the pool's thread: ``may_write`` is asked there, right before the
-        request goes out, because a call can wait for a free thread long enough for this
-        replica to lose the leader Lease (or the Autoscaler's shard) meanwhile."""
-        if not (self._may_write() and may_write()):
-            raise WriteNotAllowedError(
-                "this replica no longer holds the leader Lease (or the Autoscaler's shard)"
-            )
-        return self._api.patch_namespaced_custom_object_scale(*args, **kwargs)
+        """The patch, in the pool's thread, if this replica may still write (``kube.fencing``)."""
+        patch = partial(self._api.patch_namespaced_custom_object_scale, *args, **kwargs)
+        return send_if_allowed(lambda: self._may_write() and may_write(), patch)
 
     def _no_answer(self, error: BaseException) -> str:
         return no_answer(error, self._clients.server, self._clients.timeouts)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
@@ -23,6 +24,7 @@ from podpilot.kube.custom_objects import (
     MERGE_PATCH,
     PodpilotObjects,
 )
+from podpilot.kube.fencing import WriteNotAllowedError
 
 
 def objects(
@@ -282,6 +284,29 @@ def test_a_refused_encoded_status_raises_the_api_servers_answer() -> None:
     assert "?" not in received[0].path  # no field manager named, none sent
     with pytest.raises(ValueError, match="autoscalers is namespaced"):
         run(autoscalers.merge_patch_encoded_status("web", b"{}"))
+
+
+def test_an_encoded_status_goes_out_only_while_the_replica_may_write() -> None:
+    """Asked when the call runs in the status pool, not when it was queued: a fence in
+    between refuses the write, and nothing reaches the API server."""
+    fenced = False
+    asked_in: list[list[str]] = []
+
+    def may_write() -> bool:
+        asked_in.append(list(clients.pools))
+        return not fenced
+
+    with api_server(200, b"{}") as (host, received):
+        autoscalers, clients = encoded_writer_objects(host)
+        write = partial(autoscalers.merge_patch_encoded_status, "web", b"{}", namespace="ns")
+        write = partial(write, may_write=may_write)
+        run(write())
+        fenced = True
+        with pytest.raises(WriteNotAllowedError, match="no longer holds the leader Lease"):
+            run(write())
+        clients.kubernetes.close()
+    assert len(received) == 1
+    assert asked_in == [["write_status"], ["write_status", "write_status"]]
 
 
 def test_delete_in_each_scope_says_whether_it_deleted() -> None:

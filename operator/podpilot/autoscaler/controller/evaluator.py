@@ -37,6 +37,7 @@ from podpilot.autoscaler.policy.plan import (
 )
 from podpilot.autoscaler.sources.base import EvaluationContext
 from podpilot.autoscaler.sources.registry import MetricSources
+from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import Scale, ScaleClient, ScaleConflictError, ScaleError
 from podpilot.settings import HpaSettings
 
@@ -58,8 +59,6 @@ class Services:
     hpa: HpaSettings
 
 
-MayWrite = Callable[[], bool]
-"""Whether this replica may still write for the Autoscaler (asked right before the patch)."""
 BeforePatch = Callable[[Plan], Awaitable[None]]
 """Makes the planned rescale durable before ``/scale`` is patched; raises when it cannot."""
 

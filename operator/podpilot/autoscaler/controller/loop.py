@@ -51,9 +51,10 @@ from podpilot.autoscaler.api.takeover_from import (
 )
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
 from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
-from .evaluator import MayWrite, Services, Watched, always, evaluate
+from .evaluator import Services, Watched, always, evaluate
 from .recorder import Recorder
 from .signals import StopFlag
 from .wakeup import MIN_WAKE_INTERVAL, Wakeup, Wakeups
@@ -511,6 +512,11 @@ async def run_until_stopped(
         except EvaluationTimeoutError as error:
             failed = True
             logger.warning("%s", error)
+        except WriteNotAllowedError as error:
+            # A status the evaluation waits for (a rescale's record: the patch does not go
+            # out without it), refused after a fence.
+            failed = True
+            logger.info("%s/%s: status not written: %s", loop.namespace, loop.name, error)
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
@@ -574,7 +580,9 @@ def _check_pending(
     loop.pending = None
     error = None if pending.cancelled() else pending.exception()
     if pending.cancelled() or error is not None:
-        logger.warning("status write of %s/%s failed: %s", loop.namespace, loop.name, error)
+        # Refused after a fence: the elector has said so once, not once per Autoscaler.
+        log = logger.debug if isinstance(error, WriteNotAllowedError) else logger.warning
+        log("status write of %s/%s failed: %s", loop.namespace, loop.name, error)
         loop.written = loop.written_key = None
 
 

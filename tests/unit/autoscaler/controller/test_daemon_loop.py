@@ -17,6 +17,7 @@ from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import WriteNotAllowedError
 from podpilot.kube.single_flight import SingleFlight
 
 Decided = tuple[AutoscalerSpec | None, EvaluationResult | None]
@@ -125,6 +126,27 @@ def test_foreign_cancellations_and_errors_in_a_row_back_off_and_go_on() -> None:
         assert await cancel_ends(daemon, stop)
 
     asyncio.run(run())
+
+
+def test_a_write_refused_after_a_fence_is_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, stop = new_loop(), StopFlag()
+    evaluations = Evaluations(stop, WriteNotAllowedError)
+    caplog.set_level(logging.INFO)
+
+    async def run() -> None:
+        daemon = asyncio.create_task(
+            run_until_stopped(loop, controller(), evaluations, stop, logging.getLogger())
+        )
+        await asyncio.wait_for(evaluations.blocked.wait(), BOUND)
+        assert (evaluations.started, loop.failures) == (2, 1)  # evaluated again, after backoff
+        assert await cancel_ends(daemon, stop)
+
+    asyncio.run(run())
+    [record] = [r for r in caplog.records if "status not written" in r.getMessage()]
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert "no longer holds the leader Lease" in record.getMessage()
 
 
 def test_cancelling_the_daemon_between_evaluations_ends_it() -> None:

@@ -17,8 +17,9 @@ from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal
-from podpilot.autoscaler.policy.plan import Memory, Observations, decide, rescaled
+from podpilot.autoscaler.policy.plan import Memory, Observations, Plan, decide, rescaled
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import WriteNotAllowedError
 
 from .test_status_queue import NothingWatched
 
@@ -126,3 +127,32 @@ def test_a_patch_without_an_answer_is_counted_by_the_next_evaluation(
         asyncio.run(run())
     assert loop.memory.pending is not None
     assert (loop.memory.pending.from_replicas, loop.memory.pending.to_replicas) == (4, 3)
+
+
+def test_a_record_refused_after_a_fence_ends_the_evaluation_before_its_patch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refusal reaches the evaluation: a write dropped as if written let the patch out
+    with no record of it, for a replica that got its Lease back in between."""
+    patched: list[Plan] = []
+
+    async def refuse(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        raise WriteNotAllowedError
+
+    async def evaluate(*args: Any) -> EvaluationResult:
+        spec, before_patch = args[0], args[-2]  # then may_write
+        metric = spec.metrics[0]
+        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
+        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
+        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
+        plan = decide(spec, observations, Memory(None))
+        await before_patch(plan)
+        patched.append(plan)  # act() patches /scale only after before_patch returns
+        return rescaled(plan, spec.behavior)
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+    loop = AutoscalerLoop("team", "web", Memory(None))
+    with pytest.raises(WriteNotAllowedError):
+        asyncio.run(evaluate_once(loop, refuse))
+    assert patched == []
+    assert (loop.written, loop.persisted, loop.pending) == (None, None, None)

@@ -31,6 +31,7 @@ from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import ScaleEvent, ScalingHistory, TimestampedRecommendation
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import WriteNotAllowedError
 from podpilot.kube.scale import Scale
 from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
@@ -205,6 +206,46 @@ def test_a_failed_unwaited_write_makes_the_next_evaluation_write_again(
         assert len(writes.written) == 1
 
     asyncio.run(scenario())
+
+
+class FencedWrites(SlowWrites):
+    """Status writes refused while ``fenced``, as the writer refuses them after a fence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fenced = True
+        self.release.set()
+
+    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        if self.fenced:
+            raise WriteNotAllowedError
+        await super().write(key, status)
+
+
+def test_a_write_refused_after_a_fence_is_written_again_once_the_replica_acts(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fence and the Lease back between two evaluations: the loop goes on, and the status
+    refused meanwhile must not count as written (it stayed unwritten for up to a heartbeat)."""
+    result = steady(NOW)
+    evaluating(monkeypatch, result)
+    loop = resumed(result.history)
+    loop.written_at = NOW + 10**6  # not due for a heartbeat
+    writes = FencedWrites()
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario() -> None:
+        await evaluate_once(loop, writes)
+        assert writes.written == []
+        writes.fenced = False
+        await evaluate_once(loop, writes)
+        await evaluate_once(loop, writes)
+
+    asyncio.run(scenario())
+    assert len(writes.written) == 1  # the refused status, then nothing new to write
+    assert [r.levelno for r in caplog.records if "status write of" in r.getMessage()] == [
+        logging.DEBUG  # the elector says "stops acting" once, not once per Autoscaler
+    ]
 
 
 @pytest.mark.parametrize(("elapsed", "delay"), [(0.0, 15.0), (2.5, 12.5), (15.0, 0.0), (20.0, 0.0)])

@@ -1,0 +1,34 @@
+"""Writes that go out only while this replica may act for the object (it holds the leader
+Lease, or the Lease of the object's shard).
+
+The permission is asked in the pool's thread, right before the request is sent: a write can
+wait for a free thread long enough for the replica to be fenced meanwhile, and a write let
+through then would land over the new holder's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+MayWrite = Callable[[], bool]
+
+
+class WriteNotAllowedError(Exception):
+    """``may_write`` said no when the write was about to go out."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this replica no longer holds the leader Lease (or the Autoscaler's shard)"
+        )
+
+
+def send_if_allowed(may_write: MayWrite, send: Callable[[], T]) -> T:
+    """``send()``, if ``may_write()`` says yes at this moment; else ``WriteNotAllowedError``."""
+    if not may_write():
+        raise WriteNotAllowedError
+    return send()
+
+
+__all__ = ["MayWrite", "WriteNotAllowedError", "send_if_allowed"]
