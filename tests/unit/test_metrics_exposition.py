@@ -121,8 +121,20 @@ def test_the_shadow_tally_is_served_per_autoscaler_and_forgotten_with_it() -> No
     assert f"podpilot_autoscaler_shadow_agreement_ratio{labels} 0.95" in served
     assert f"podpilot_autoscaler_shadow_evaluations{labels} 20.0" in served
     assert f"podpilot_autoscaler_shadow_agreed{labels} 19.0" in served
+    assert ("example-ns", "example") in autoscaler_metrics.RECORDER.exposed()
     autoscaler_metrics.forget("example-ns", "example")
     assert "podpilot_autoscaler_shadow_agreed{" not in scrape()
+    assert ("example-ns", "example") not in autoscaler_metrics.RECORDER.exposed()
+
+
+def test_an_autoscaler_with_only_a_shadow_tally_is_exposed() -> None:
+    tally = ShadowTally(hpa="web", evaluations=1, agreed=1)
+    autoscaler_metrics.RECORDER.shadowed("shadow-ns", "only", tally)
+    try:
+        assert ("shadow-ns", "only") in autoscaler_metrics.RECORDER.exposed()
+    finally:
+        autoscaler_metrics.forget("shadow-ns", "only")
+    assert ("shadow-ns", "only") not in autoscaler_metrics.RECORDER.exposed()
 
 
 def test_the_leader_gauge_reads_the_elector_at_each_scrape() -> None:

@@ -5,6 +5,7 @@ the Autoscaler's: it only runs the process."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from functools import partial
@@ -18,6 +19,7 @@ from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey
 from podpilot.autoscaler.controller.evaluator import Services
+from podpilot.autoscaler.controller.exposure import forget_series_not_acted_for
 from podpilot.autoscaler.controller.loop import MIN_EVALUATION_DEADLINE, Controller
 from podpilot.autoscaler.controller.object_watches import (
     PLURAL,
@@ -111,7 +113,16 @@ async def start(runtime: Runtime) -> None:
     watches.start()
     for watch in own:
         watch.start()
-    runtime.autoscaler = AutoscalerParts(controller, watches, loops, own)
+    series_sweep = asyncio.create_task(
+        forget_series_not_acted_for(
+            runtime.acted_for,
+            runtime.shard_of,
+            autoscaler_metrics.RECORDER.exposed,
+            autoscaler_metrics.RECORDER.forget,
+        ),
+        name="forget series not acted for",
+    )
+    runtime.autoscaler = AutoscalerParts(controller, watches, loops, own, series_sweep)
 
 
 async def stop(runtime: Runtime) -> None:
@@ -122,6 +133,7 @@ async def stop(runtime: Runtime) -> None:
         return
     for watch in parts.autoscaler_watches:
         watch.stop()
+    parts.series_sweep.cancel()
     await parts.loops.close()
     parts.watches.stop()
     parts.controller.services.sources.prometheus.close()

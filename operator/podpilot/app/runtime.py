@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TypeVar
 
+from podpilot.apimachinery.sharding import shard_of
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
@@ -40,6 +41,8 @@ class AutoscalerParts:
     watches: ObjectWatches
     loops: AutoscalerLoops
     autoscaler_watches: list[ListWatch[WatchedAutoscaler]]
+    # Forgets the series of Autoscalers this replica no longer acts for (exposure.py).
+    series_sweep: asyncio.Task[None]
 
 
 @dataclass
@@ -86,6 +89,16 @@ class Runtime:
         if self.shards is None:
             return self.may_act()
         return self.shards.may_act_for(namespace, name)
+
+    def acted_for(self) -> frozenset[int]:
+        """The shards this replica acts for now; without shards, every Autoscaler is in
+        shard 0 (``shard_of``)."""
+        if self.shards is None:
+            return frozenset({0}) if self.may_act() else frozenset()
+        return self.shards.acted_for()
+
+    def shard_of(self, namespace: str, name: str) -> int:
+        return 0 if self.shards is None else shard_of(namespace, name, self.shards.count)
 
     def api(self) -> ApiClients:
         return _started(self.clients, "API clients are used before the operator's startup finished")

@@ -171,6 +171,10 @@ class Shards:
     def held(self) -> list[int]:
         return [shard for shard in range(self.count) if self.holds(shard)]
 
+    def acted_for(self) -> frozenset[int]:
+        """The shards ``may_act_for`` allows now, read once for all of their Autoscalers."""
+        return frozenset(shard for shard in self.wanted() if self.holds(shard))
+
     def may_act_for(self, namespace: str, name: str) -> bool:
         """It holds the Autoscaler's shard, and still sees the same members as when it took it
         (a fresh list, every live member on the same count): a replica that can no longer

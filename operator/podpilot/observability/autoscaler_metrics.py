@@ -193,6 +193,10 @@ class AutoscalerCollector:
         else:
             self._shadows[(namespace, name)] = ({"namespace": namespace, "name": name}, tally)
 
+    def exposed(self) -> list[tuple[str, str]]:
+        """The Autoscalers with series: (namespace, name)."""
+        return list(self._samples.keys() | self._shadows.keys())
+
     def forget(self, namespace: str, name: str) -> None:
         self._samples.pop((namespace, name), None)
         self._shadows.pop((namespace, name), None)
@@ -410,6 +414,9 @@ class AutoscalerRecorder:
 
     def forget(self, namespace: str, name: str) -> None:
         forget(namespace, name)
+
+    def exposed(self) -> list[tuple[str, str]]:
+        return AUTOSCALERS.exposed()
 
 
 RECORDER = AutoscalerRecorder()

@@ -69,6 +69,9 @@ def test_three_replicas_hold_one_shard_each_and_a_stopped_ones_shard_moves_at_on
                     for namespace, name in [("team", "web"), ("team", "api"), ("x", "y")]:
                         acting = [r for r in (a, b, c) if r.may_act_for(namespace, name)]
                         assert [r.holds(shard_of(namespace, name, COUNT)) for r in acting] == [True]
+                    assert [sorted(r.acted_for()) for r in (a, b, c)] == [
+                        r.held() for r in (a, b, c)
+                    ]
                     stopped_shard = c.held()[0]
                     stopping_at = time.monotonic()
                     await c_runs.aclose()

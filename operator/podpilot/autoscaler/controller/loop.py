@@ -324,12 +324,14 @@ async def run_once(
             f"evaluation of {loop.namespace}/{loop.name} did not end within {2 * deadline:g} s"
         ) from None
     seconds = time.perf_counter() - started
-    recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
+    exposing = may_write()  # a loop fenced meanwhile exposes nothing more (see exposure.py)
+    if exposing:
+        recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
     _record_reaction(loop, spec, result, time.time(), recorder)
     loop.memory = Memory.after(result)
     loop.takeover = takeover.record_after(result.takeover_seed)
     loop.writes_takeover = loop.writes_takeover or loop.takeover is not None
-    _compare_with_hpa(loop, controller, spec, result)
+    _compare_with_hpa(loop, controller, spec, result, exposing)
 
     for event in loop.events_to_post(result):
         post(event)
@@ -404,7 +406,11 @@ def _takeover_step(
 
 
 def _compare_with_hpa(
-    loop: AutoscalerLoop, controller: Controller, spec: AutoscalerSpec, result: EvaluationResult
+    loop: AutoscalerLoop,
+    controller: Controller,
+    spec: AutoscalerSpec,
+    result: EvaluationResult,
+    exposing: bool,
 ) -> None:
     """DryRun beside an HPA: compare with the HPA's status as its watch last saw it (no API
     call). Active, or no HPA: the tally stays as it was (a takeover's record)."""
@@ -417,7 +423,8 @@ def _compare_with_hpa(
     hpa_name, hpa = found
     metrics = format_targets(result.metrics)
     loop.shadow = tally_after(loop.shadow, hpa_name, hpa, result, metrics)
-    controller.recorder.shadowed(loop.namespace, loop.name, loop.shadow)
+    if exposing:
+        controller.recorder.shadowed(loop.namespace, loop.name, loop.shadow)
 
 
 def claim_target(
