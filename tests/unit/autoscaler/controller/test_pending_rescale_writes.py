@@ -13,6 +13,7 @@ import pytest
 
 from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.api.result import EvaluationResult, MetricResult
+from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.controller import loop as loop_module
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
 from podpilot.autoscaler.controller.recorder import Recorder
@@ -42,6 +43,16 @@ RAW_SPEC = {
 Write = Callable[[tuple[str, str], Mapping[str, Any]], Awaitable[None]]
 
 
+def scale_down_from_four(spec: AutoscalerSpec) -> Plan:
+    """The plan of an evaluation whose one metric wants 1 replica of the target's 4 (the
+    scale-down policy allows one pod a minute: 4 -> 3)."""
+    metric = spec.metrics[0]
+    proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
+    outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
+    observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
+    return decide(spec, observations, Memory(None))
+
+
 async def evaluate_once(loop: AutoscalerLoop, write: Write) -> None:
     controller = Controller(
         services=None,  # type: ignore[arg-type]  # evaluate is replaced
@@ -68,11 +79,7 @@ def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
 
     async def evaluate(*args: Any) -> EvaluationResult:
         spec, before_patch = args[0], args[-2]  # then may_write
-        metric = spec.metrics[0]
-        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
-        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
-        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
-        plan = decide(spec, observations, Memory(None))
+        plan = scale_down_from_four(spec)
         await before_patch(plan)
         seen_at_patch.append(list(written))  # what a crash at the patch would leave behind
         return rescaled(plan, spec.behavior)
@@ -110,11 +117,7 @@ def test_a_patch_without_an_answer_is_counted_by_the_next_evaluation(
 
     async def evaluate(*args: Any) -> EvaluationResult:
         spec, before_patch = args[0], args[-2]  # then may_write
-        metric = spec.metrics[0]
-        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
-        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
-        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
-        await before_patch(decide(spec, observations, Memory(None)))
+        await before_patch(scale_down_from_four(spec))
         raise TimeoutError("the /scale patch timed out")  # applied or not: nobody knows
 
     monkeypatch.setattr(loop_module, "evaluate", evaluate)
@@ -141,11 +144,7 @@ def test_a_record_refused_after_a_fence_ends_the_evaluation_before_its_patch(
 
     async def evaluate(*args: Any) -> EvaluationResult:
         spec, before_patch = args[0], args[-2]  # then may_write
-        metric = spec.metrics[0]
-        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
-        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
-        observations = Observations(NOW, "Deployment/web", 4, "app=web", metrics=(outcome,))
-        plan = decide(spec, observations, Memory(None))
+        plan = scale_down_from_four(spec)
         await before_patch(plan)
         patched.append(plan)  # act() patches /scale only after before_patch returns
         return rescaled(plan, spec.behavior)

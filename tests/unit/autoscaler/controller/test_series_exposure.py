@@ -6,18 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from unittest.mock import create_autospec
+from typing import cast
+from unittest.mock import Mock
 
 import pytest
 
-from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.controller.exposure import forget_series_not_acted_for, lost_keys
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
-from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.policy.plan import Memory
-from podpilot.kube.coalescing import CoalescingWriter
 
-from .test_status_queue import NOW, RAW_SPEC, NothingWatched, evaluating
+from .test_status_queue import (
+    NOW,
+    RAW_SPEC,
+    NothingWatched,
+    SlowWrites,
+    controller_writing_to,
+    evaluating,
+)
 from .test_status_writes import steady
 
 SHARD_OF = {("team", "a"): 0, ("team", "b"): 1, ("team", "c"): 1, ("ops", "d"): 2}
@@ -72,21 +77,12 @@ def test_an_evaluation_that_ends_after_a_fence_records_no_series(
     monkeypatch: pytest.MonkeyPatch, acting: bool
 ) -> None:
     evaluating(monkeypatch, steady(NOW))
-    recorder = create_autospec(Recorder, instance=True)
     loop = AutoscalerLoop("team", "web", Memory(None, 0, 0, None))
+    writes = SlowWrites()
+    writes.release.set()
 
-    async def write(key: tuple[str, str], status: object) -> None:
-        pass
-
-    async def scenario() -> None:
-        controller = Controller(
-            services=None,  # type: ignore[arg-type]  # evaluate is replaced
-            status=CoalescingWriter(write, concurrency=1),
-            bucket=TokenBucket(1.0, 1),
-            backoff_base=1.0,
-            backoff_cap=2.0,
-            recorder=recorder,
-        )
+    async def scenario() -> Controller:
+        controller = controller_writing_to(writes)
         await run_once(
             loop,
             controller,
@@ -97,6 +93,7 @@ def test_an_evaluation_that_ends_after_a_fence_records_no_series(
             logging.getLogger(),
             may_write=lambda: acting,
         )
+        return controller
 
-    asyncio.run(scenario())
-    assert recorder.evaluated.called is acting
+    recorder = asyncio.run(scenario()).recorder
+    assert cast(Mock, recorder).evaluated.called is acting
