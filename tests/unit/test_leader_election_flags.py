@@ -50,4 +50,7 @@ def test_durations_that_cannot_work_end_the_command() -> None:
 
 
 def test_without_an_elector_the_replica_may_always_act() -> None:
-    assert Runtime(OperatorSettings()).may_act()
+    runtime = Runtime(OperatorSettings())
+    assert runtime.may_act()
+    # Without shards every Autoscaler is in shard 0, acted for while the replica may act.
+    assert (runtime.acted_for(), runtime.shard_of("team", "web")) == (frozenset({0}), 0)

@@ -16,10 +16,11 @@ import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from tests.observability_assets import promtool, requires_promtool
+from tests.unit.autoscaler.controller.test_status_writes import steady
 
 from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason
 from podpilot.autoscaler.api.shadow import ShadowTally
-from podpilot.autoscaler.api.spec import parse_metric
+from podpilot.autoscaler.api.spec import parse_metric, parse_spec
 from podpilot.observability import autoscaler_metrics, flannel_metrics, registry
 from podpilot.observability.autoscaler_metrics import AutoscalerSample, MetricSeries, metric_label
 from podpilot.observability.emptydir_metrics import emptydir_metrics
@@ -190,3 +191,40 @@ def test_the_metric_label_names_the_metric_not_its_place() -> None:
     assert list(labels.values())[5] == "object/Ingress/main/hits"
     assert all(re.fullmatch(r"(external/queue|prometheus/main)/[0-9a-f]{8}", label)
                for label in [*labels.values()][3:5] + [*labels.values()][6:])  # fmt: skip
+
+
+def test_an_evaluation_not_exposed_is_counted_but_leaves_no_series_of_its_own() -> None:
+    """After a fence the process-wide counters still count the evaluation (its /scale patch
+    may have gone out); the Autoscaler's own series are the acting replica's."""
+    spec = parse_spec(
+        {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 10,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 50},
+                    },
+                }
+            ],
+        }
+    )
+    result = steady(1_800_000_000.0)
+    counted = {"action": str(result.action)}
+    before = REGISTRY.get_sample_value("podpilot_autoscaler_evaluations_total", counted) or 0.0
+    key = ("fenced-ns", "web")
+    try:
+        autoscaler_metrics.RECORDER.evaluated(*key, spec, result, 0.01, 1.8e9, exposing=False)
+        after = REGISTRY.get_sample_value("podpilot_autoscaler_evaluations_total", counted)
+        assert after == before + 1
+        assert key not in autoscaler_metrics.RECORDER.exposed()
+        autoscaler_metrics.RECORDER.evaluated(*key, spec, result, 0.01, 1.8e9)
+        assert key in autoscaler_metrics.RECORDER.exposed()
+        autoscaler_metrics.count_evaluation_error(*key, "loop")
+        autoscaler_metrics.AUTOSCALERS.forget(*key)
+        assert key in autoscaler_metrics.RECORDER.exposed()  # its error series remains
+    finally:
+        autoscaler_metrics.forget(*key)
+    assert key not in autoscaler_metrics.RECORDER.exposed()

@@ -33,6 +33,7 @@ from podpilot.kube.coalescing import EncodedWriter
 from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
+from podpilot.kube.fencing import WriteNotAllowedError
 from podpilot.kube.scale import ScaleClient
 from podpilot.observability import autoscaler_metrics
 
@@ -61,7 +62,10 @@ async def start(runtime: Runtime) -> None:
     async def write_status(key: tuple[str, str], encoded_status: bytes) -> None:
         namespace, name = key
         # Queued while leading, refused after a fence (WriteNotAllowedError): the loop then
-        # counts the status as not written, and writes it whole once it acts again.
+        # counts the status as not written, and writes it whole once it acts again. Asked
+        # here (no trip to the pool for a write already refused) and in the pool's thread.
+        if not runtime.may_act_for(namespace, name):
+            raise WriteNotAllowedError
         await autoscalers.merge_patch_encoded_status(
             name,
             encoded_status,
@@ -134,6 +138,7 @@ async def stop(runtime: Runtime) -> None:
     for watch in parts.autoscaler_watches:
         watch.stop()
     parts.series_sweep.cancel()
+    await asyncio.gather(parts.series_sweep, return_exceptions=True)
     await parts.loops.close()
     parts.watches.stop()
     parts.controller.services.sources.prometheus.close()

@@ -15,13 +15,17 @@ T = TypeVar("T")
 MayWrite = Callable[[], bool]
 
 
+NOT_ALLOWED = (
+    "this replica may no longer act for it (it does not hold the leader Lease, or the "
+    "Autoscaler's shard with a fresh list of the shard members)"
+)
+
+
 class WriteNotAllowedError(Exception):
     """``may_write`` said no when the write was about to go out."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "this replica no longer holds the leader Lease (or the Autoscaler's shard)"
-        )
+    def __init__(self, message: str = NOT_ALLOWED) -> None:
+        super().__init__(message)
 
 
 def send_if_allowed(may_write: MayWrite, send: Callable[[], T]) -> T:
@@ -31,4 +35,4 @@ def send_if_allowed(may_write: MayWrite, send: Callable[[], T]) -> T:
     return send()
 
 
-__all__ = ["MayWrite", "WriteNotAllowedError", "send_if_allowed"]
+__all__ = ["NOT_ALLOWED", "MayWrite", "WriteNotAllowedError", "send_if_allowed"]

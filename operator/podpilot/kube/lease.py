@@ -86,11 +86,10 @@ class OneCallAtATime:
         try:
             result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
         except TimeoutError:
+            if call.done():
+                raise  # the call's own error, not the deadline
             # Logged by the caller; a bare TimeoutError says nothing ("reading ... failed: ").
-            raise LeaseCallTimeoutError(
-                f"no answer within {self._deadline:g} s (the API server is slow or this "
-                "process is starved of CPU)"
-            ) from None
+            raise LeaseCallTimeoutError(f"no answer within {self._deadline:g} s") from None
         return result
 
     async def settled(self) -> None:

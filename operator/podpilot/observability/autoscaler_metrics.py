@@ -301,15 +301,26 @@ def observe_metric_read(source: str, seconds: float, error_kind: str | None) -> 
         METRIC_SOURCE_ERRORS.labels(source, error_kind).inc()
 
 
+# The Autoscalers with an evaluation-error series (the counter's children are not listed).
+_WITH_ERRORS: set[tuple[str, str]] = set()
+
+
 def count_evaluation_error(namespace: str, name: str, stage: str) -> None:
     """One unexpected exception at ``stage``; an unknown stage counts as ``loop``."""
     known = stage if stage in EVALUATION_ERROR_STAGES else "loop"
     EVALUATION_ERRORS.labels(namespace, name, known).inc()
+    _WITH_ERRORS.add((namespace, name))
+
+
+def exposed() -> list[tuple[str, str]]:
+    """The Autoscalers with any series of their own: (namespace, name)."""
+    return list(set(AUTOSCALERS.exposed()) | _WITH_ERRORS)
 
 
 def forget(namespace: str, name: str) -> None:
     """Remove every per-Autoscaler series of a deleted Autoscaler."""
     AUTOSCALERS.forget(namespace, name)
+    _WITH_ERRORS.discard((namespace, name))
     for stage in EVALUATION_ERROR_STAGES:
         with contextlib.suppress(KeyError):  # only stages that ever failed have a series
             EVALUATION_ERRORS.remove(namespace, name, stage)
@@ -388,19 +399,24 @@ class AutoscalerRecorder:
         result: EvaluationResult,
         seconds: float,
         now: float,
+        *,
+        exposing: bool = True,
     ) -> None:
         EVALUATION_SECONDS.observe(seconds)
         EVALUATIONS.labels(str(result.action)).inc()
         for item in result.metrics:
             if item.outcome.failure_reason is not None:
                 METRIC_ERRORS.labels(item.spec.type, str(item.outcome.failure_reason)).inc()
+        if result.rescaled:
+            direction = "up" if result.desired_replicas > result.current_replicas else "down"
+            RESCALES.labels(direction).inc()
+        if not exposing:
+            return
+        for item in result.metrics:
             if item.internal_error:
                 count_evaluation_error(namespace, name, "metric")
         if result.error_stage is not None:
             count_evaluation_error(namespace, name, result.error_stage)
-        if result.rescaled:
-            direction = "up" if result.desired_replicas > result.current_replicas else "down"
-            RESCALES.labels(direction).inc()
         AUTOSCALERS.record(namespace, name, sample_of(spec, result, now))
 
     def evaluation_error(self, namespace: str, name: str, stage: str) -> None:
@@ -416,7 +432,7 @@ class AutoscalerRecorder:
         forget(namespace, name)
 
     def exposed(self) -> list[tuple[str, str]]:
-        return AUTOSCALERS.exposed()
+        return exposed()
 
 
 RECORDER = AutoscalerRecorder()

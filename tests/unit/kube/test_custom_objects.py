@@ -302,7 +302,7 @@ def test_an_encoded_status_goes_out_only_while_the_replica_may_write() -> None:
         write = partial(write, may_write=may_write)
         run(write())
         fenced = True
-        with pytest.raises(WriteNotAllowedError, match="no longer holds the leader Lease"):
+        with pytest.raises(WriteNotAllowedError, match="may no longer act for it"):
             run(write())
         clients.kubernetes.close()
     assert len(received) == 1

@@ -325,8 +325,7 @@ async def run_once(
         ) from None
     seconds = time.perf_counter() - started
     exposing = may_write()  # a loop fenced meanwhile exposes nothing more (see exposure.py)
-    if exposing:
-        recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now)
+    recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now, exposing=exposing)
     _record_reaction(loop, spec, result, time.time(), recorder)
     loop.memory = Memory.after(result)
     loop.takeover = takeover.record_after(result.takeover_seed)
@@ -515,19 +514,20 @@ async def run_until_stopped(
                 loop.namespace,
                 loop.name,
             )
-            controller.recorder.evaluation_error(loop.namespace, loop.name, "loop")
+            _count_loop_error(loop, controller, keep_going)
         except EvaluationTimeoutError as error:
             failed = True
             logger.warning("%s", error)
         except WriteNotAllowedError as error:
-            # A status the evaluation waits for (a rescale's record: the patch does not go
-            # out without it), refused after a fence.
+            # A status the evaluation waits for (a rescale's record, before or after the
+            # patch, or new decision state), refused after a fence; the loop ends at its next
+            # turn. Debug: the elector says "stops acting" once, not once per Autoscaler.
             failed = True
-            logger.info("%s/%s: status not written: %s", loop.namespace, loop.name, error)
+            logger.debug("%s/%s: status not written: %s", loop.namespace, loop.name, error)
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
-            controller.recorder.evaluation_error(loop.namespace, loop.name, "loop")
+            _count_loop_error(loop, controller, keep_going)
         now = time.monotonic()
         if first:
             due = now
@@ -543,6 +543,14 @@ async def run_until_stopped(
             if early > 0:
                 await stopped.wait(early)
             due = time.monotonic()
+
+
+def _count_loop_error(
+    loop: AutoscalerLoop, controller: Controller, acting: Callable[[], bool]
+) -> None:
+    """A per-Autoscaler series: only while this replica acts for it (see exposure.py)."""
+    if acting():
+        controller.recorder.evaluation_error(loop.namespace, loop.name, "loop")
 
 
 def _cancelling() -> bool:

@@ -24,9 +24,13 @@ class Recorder(Protocol):
         result: EvaluationResult,
         seconds: float,
         now: float,
+        *,
+        exposing: bool = True,
     ) -> None:
         """One evaluation that took ``seconds``, evaluated as of ``now``; it also counts the
-        unexpected exceptions the result reports (``error_stage``, ``internal_error``)."""
+        unexpected exceptions the result reports (``error_stage``, ``internal_error``).
+        ``exposing``: whether the Autoscaler's own series are updated (False once this
+        replica no longer acts for it); the process-wide counters always are."""
         ...
 
     def evaluation_error(self, namespace: str, name: str, stage: str) -> None:

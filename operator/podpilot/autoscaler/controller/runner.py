@@ -104,8 +104,11 @@ class Runner:
             )
             # No longer acting for it (a fence, a lost shard): its series go with the right to
             # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
-            # join with podpilot_leader, which a shard's holder need not be).
+            # join with podpilot_leader, which a shard's holder need not be). A status still
+            # queued is dropped: rendered before the loss, it must not go out should this
+            # replica act again before it is sent, over what the holder meanwhile wrote.
             controller.recorder.forget(namespace, name)
+            controller.status.discard(key)
 
     def _claim_target(self, key: ObjectKey) -> bool:
         """Claim the Autoscaler's target before the wait: the loops of a starting operator all

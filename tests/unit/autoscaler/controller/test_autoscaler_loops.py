@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
-from unittest.mock import create_autospec
+from unittest.mock import Mock, create_autospec
 
 import pytest
 
@@ -241,7 +241,7 @@ def test_the_leader_takes_kopfs_old_finalizer_off_and_a_standby_does_not() -> No
     asyncio.run(scenario())
 
 
-def test_a_fenced_replica_drops_the_series_and_resumes_from_the_other_leaders_status(
+def test_a_fenced_replica_drops_its_series_and_queued_status_and_resumes_from_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from podpilot.autoscaler.controller import runner as runner_module
@@ -265,6 +265,7 @@ def test_a_fenced_replica_drops_the_series_and_resumes_from_the_other_leaders_st
         controller = create_autospec(Controller, instance=True)
         controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
         controller.recorder = create_autospec(Recorder, instance=True)
+        controller.status = Mock()
         watches = SimpleNamespace(synced=synced, objects=None)
         runner = Runner(
             controller, cast(Any, watches), cast(Any, None), lambda namespace, name: leading
@@ -275,9 +276,12 @@ def test_a_fenced_replica_drops_the_series_and_resumes_from_the_other_leaders_st
         runner.loops = watched
         watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
         await until(lambda: resumed_from == [3])
-        # Fenced: its series go (only the replica acting for an Autoscaler exposes them).
+        # Fenced: its series go (only the replica acting for an Autoscaler exposes them),
+        # and so does a status still queued (rendered before the fence, it must not go out
+        # over the other leader's should this replica lead again before it is sent).
         await until(lambda: controller.recorder.forget.call_count == 1)
         controller.recorder.forget.assert_called_with(*KEY)
+        controller.status.discard.assert_called_with(KEY)
         watched.put(KEY, with_status(autoscaler(1), currentReplicas=5))  # the other leader's
         leading = True
         await until(lambda: resumed_from == [3, 5])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from unittest.mock import create_autospec
+from typing import cast
+from unittest.mock import Mock, create_autospec
 
 import pytest
 
@@ -133,7 +134,7 @@ def test_a_write_refused_after_a_fence_is_one_line_not_a_traceback(
 ) -> None:
     loop, stop = new_loop(), StopFlag()
     evaluations = Evaluations(stop, WriteNotAllowedError)
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
 
     async def run() -> None:
         daemon = asyncio.create_task(
@@ -145,8 +146,35 @@ def test_a_write_refused_after_a_fence_is_one_line_not_a_traceback(
 
     asyncio.run(run())
     [record] = [r for r in caplog.records if "status not written" in r.getMessage()]
-    assert record.levelno == logging.INFO and record.exc_info is None
-    assert "no longer holds the leader Lease" in record.getMessage()
+    # One line, at debug: the elector says "stops acting" once, not once per Autoscaler.
+    assert record.levelno == logging.DEBUG and record.exc_info is None
+    assert "may no longer act for it" in record.getMessage()
+
+
+def test_an_error_after_the_replica_stopped_acting_leaves_no_series() -> None:
+    loop, stop, acting = new_loop(), StopFlag(), [True]
+    recording = controller()
+
+    async def fenced_then_failing() -> Decided:
+        acting[0] = False
+        raise RuntimeError("the API server went away")
+
+    async def run() -> None:
+        await asyncio.wait_for(
+            run_until_stopped(
+                loop,
+                recording,
+                fenced_then_failing,
+                stop,
+                logging.getLogger(),
+                keep_going=lambda: acting[0],
+            ),
+            BOUND,
+        )  # ends by itself: no longer acting
+
+    asyncio.run(run())
+    assert loop.failures == 1
+    cast(Mock, recording.recorder).evaluation_error.assert_not_called()
 
 
 def test_cancelling_the_daemon_between_evaluations_ends_it() -> None:

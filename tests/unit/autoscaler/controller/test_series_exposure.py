@@ -11,7 +11,7 @@ from unittest.mock import Mock
 
 import pytest
 
-from podpilot.autoscaler.controller.exposure import forget_series_not_acted_for, lost_keys
+from podpilot.autoscaler.controller.exposure import forget_series_not_acted_for, not_acted_for
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
 from podpilot.autoscaler.policy.plan import Memory
 
@@ -32,18 +32,23 @@ def shard_of(namespace: str, name: str) -> int:
     return SHARD_OF[(namespace, name)]
 
 
-def test_only_the_autoscalers_of_a_lost_shard_are_forgotten() -> None:
-    assert lost_keys(frozenset({1}), SHARD_OF, shard_of) == [("team", "b"), ("team", "c")]
-    assert lost_keys(frozenset(), SHARD_OF, shard_of) == []
+def test_the_autoscalers_of_shards_not_acted_for_are_listed() -> None:
+    assert not_acted_for(frozenset({0, 2}), SHARD_OF, shard_of) == [("team", "b"), ("team", "c")]
+    assert not_acted_for(frozenset({0, 1, 2}), SHARD_OF, shard_of) == []
+    assert not_acted_for(frozenset(), SHARD_OF, shard_of) == list(SHARD_OF)
 
 
-def test_the_sweep_forgets_a_lost_shards_series_and_keeps_the_rest() -> None:
+def test_the_sweep_forgets_what_is_not_acted_for_now_and_survives_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     exposed = set(SHARD_OF)
     acting = [frozenset({0, 1, 2})]
-    passes: list[int] = []
+    failing = [False]
 
     def listed() -> list[tuple[str, str]]:
-        passes.append(1)
+        if failing[0]:
+            failing[0] = False
+            raise RuntimeError("a scrape's race")
         return sorted(exposed)
 
     async def scenario() -> None:
@@ -57,19 +62,24 @@ def test_the_sweep_forgets_a_lost_shards_series_and_keeps_the_rest() -> None:
             )
         )
         await asyncio.sleep(0.05)
-        assert passes == [] and exposed == set(SHARD_OF)  # nothing lost: no pass at all
+        assert exposed == set(SHARD_OF)  # every shard acted for: nothing goes
         acting[0] = frozenset({0, 2})  # shard 1 handed over
         await asyncio.sleep(0.05)
         assert exposed == {("team", "a"), ("ops", "d")}
+        failing[0] = True
+        exposed.add(("team", "b"))  # recorded just before the loss, after a sweep
+        await asyncio.sleep(0.05)
+        assert exposed == {("team", "a"), ("ops", "d")}  # the next sweep after the failure
         acting[0] = frozenset()  # fenced: every shard
         await asyncio.sleep(0.05)
         assert exposed == set()
+        assert not sweep.done()
         sweep.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweep
 
     asyncio.run(scenario())
-    assert len(passes) == 2
+    assert "a scrape's race" in caplog.text
 
 
 @pytest.mark.parametrize("acting", [True, False])
@@ -95,5 +105,6 @@ def test_an_evaluation_that_ends_after_a_fence_records_no_series(
         )
         return controller
 
-    recorder = asyncio.run(scenario()).recorder
-    assert cast(Mock, recorder).evaluated.called is acting
+    recorder = cast(Mock, asyncio.run(scenario()).recorder)
+    # The process-wide counters always count it; the Autoscaler's own series only while acting.
+    assert recorder.evaluated.call_args.kwargs == {"exposing": acting}
