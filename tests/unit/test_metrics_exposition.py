@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from tests.observability_assets import promtool, requires_promtool
+from tests.unit.autoscaler.controller.test_status_queue import RAW_SPEC
 from tests.unit.autoscaler.controller.test_status_writes import steady
 
 from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason
@@ -196,21 +197,7 @@ def test_the_metric_label_names_the_metric_not_its_place() -> None:
 def test_an_evaluation_not_exposed_is_counted_but_leaves_no_series_of_its_own() -> None:
     """After a fence the process-wide counters still count the evaluation (its /scale patch
     may have gone out); the Autoscaler's own series are the acting replica's."""
-    spec = parse_spec(
-        {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "maxReplicas": 10,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 50},
-                    },
-                }
-            ],
-        }
-    )
+    spec = parse_spec(RAW_SPEC)
     result = steady(1_800_000_000.0)
     counted = {"action": str(result.action)}
     before = REGISTRY.get_sample_value("podpilot_autoscaler_evaluations_total", counted) or 0.0
