@@ -18,7 +18,7 @@ from kubernetes.client import CustomObjectsApi
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.encoded_request import EncodedRequest
-from podpilot.kube.fencing import MayWrite, send_if_allowed
+from podpilot.kube.fencing import MayWrite, always, send_if_allowed
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -146,7 +146,7 @@ class PodpilotObjects:
         *,
         namespace: str | None = None,
         field_manager: str | None = None,
-        may_write: MayWrite = lambda: True,
+        may_write: MayWrite = always,
     ) -> None:
         """Merge-patch ``/status`` with a status already encoded as JSON: the Autoscaler's
         frequent writes, which hold their queued statuses encoded (see ``EncodedRequest``).

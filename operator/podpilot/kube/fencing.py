@@ -15,6 +15,11 @@ T = TypeVar("T")
 MayWrite = Callable[[], bool]
 
 
+def always() -> bool:
+    """A ``MayWrite`` without leader election: the only replica always may."""
+    return True
+
+
 NOT_ALLOWED = (
     "this replica may no longer act for it (it does not hold the leader Lease, or the "
     "Autoscaler's shard with a fresh list of the shard members)"
@@ -35,4 +40,4 @@ def send_if_allowed(may_write: MayWrite, send: Callable[[], T]) -> T:
     return send()
 
 
-__all__ = ["NOT_ALLOWED", "MayWrite", "WriteNotAllowedError", "send_if_allowed"]
+__all__ = ["NOT_ALLOWED", "MayWrite", "WriteNotAllowedError", "always", "send_if_allowed"]

@@ -17,7 +17,7 @@ import kubernetes
 
 from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, no_answer
 from podpilot.kube.discovery import Discovery, DiscoveryError
-from podpilot.kube.fencing import WriteNotAllowedError, send_if_allowed
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always, send_if_allowed
 
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "podpilot"
@@ -105,7 +105,7 @@ class ScaleClient:
         discovery: Discovery,
         api: ScaleApi | None = None,
         hooks: WriteHooks | None = None,
-        may_write: Callable[[], bool] = lambda: True,
+        may_write: MayWrite = always,
     ) -> None:
         self._clients = clients
         self._discovery = discovery
@@ -114,7 +114,7 @@ class ScaleClient:
         self._hooks = hooks or WriteHooks()
         self._may_write = may_write
 
-    def _patch_if_allowed(self, may_write: Callable[[], bool], *args: Any, **kwargs: Any) -> Any:
+    def _patch_if_allowed(self, may_write: MayWrite, *args: Any, **kwargs: Any) -> Any:
         """The patch, in the pool's thread, if this replica may still write (``kube.fencing``)."""
         patch = partial(self._api.patch_namespaced_custom_object_scale, *args, **kwargs)
         return send_if_allowed(lambda: self._may_write() and may_write(), patch)
@@ -188,7 +188,7 @@ class ScaleClient:
         name: str,
         replicas: int,
         resource_version: str,
-        may_write: Callable[[], bool] = lambda: True,
+        may_write: MayWrite = always,
     ) -> None:
         """Patch the replica count, on condition that the scale is still at
         ``resource_version`` (the apiserver answers 409 otherwise: ``ScaleConflictError``).

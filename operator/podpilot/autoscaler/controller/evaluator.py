@@ -37,7 +37,7 @@ from podpilot.autoscaler.policy.plan import (
 )
 from podpilot.autoscaler.sources.base import EvaluationContext
 from podpilot.autoscaler.sources.registry import MetricSources
-from podpilot.kube.fencing import MayWrite
+from podpilot.kube.fencing import MayWrite, always
 from podpilot.kube.scale import Scale, ScaleClient, ScaleConflictError, ScaleError
 from podpilot.settings import HpaSettings
 
@@ -65,10 +65,6 @@ BeforePatch = Callable[[Plan], Awaitable[None]]
 
 async def nothing_before_patch(plan: Plan) -> None:
     pass
-
-
-def always() -> bool:
-    return True
 
 
 class Watched(Protocol):

@@ -51,10 +51,10 @@ from podpilot.autoscaler.api.takeover_from import (
 )
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
-from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always
 from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
-from .evaluator import Services, Watched, always, evaluate
+from .evaluator import Services, Watched, evaluate
 from .recorder import Recorder
 from .signals import StopFlag
 from .wakeup import MIN_WAKE_INTERVAL, Wakeup, Wakeups
