@@ -7,7 +7,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import TypeVar
 
-from podpilot.apimachinery.sharding import shard_of
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
@@ -98,7 +97,7 @@ class Runtime:
         return self.shards.acted_for()
 
     def shard_of(self, namespace: str, name: str) -> int:
-        return 0 if self.shards is None else shard_of(namespace, name, self.shards.count)
+        return 0 if self.shards is None else self.shards.shard_of(namespace, name)
 
     def api(self) -> ApiClients:
         return _started(self.clients, "API clients are used before the operator's startup finished")

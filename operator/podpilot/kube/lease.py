@@ -86,7 +86,7 @@ class OneCallAtATime:
         try:
             result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
         except TimeoutError:
-            if call.done():
+            if call.done() and not call.cancelled() and isinstance(call.exception(), TimeoutError):
                 raise  # the call's own error, not the deadline
             # Logged by the caller; a bare TimeoutError says nothing ("reading ... failed: ").
             raise LeaseCallTimeoutError(f"no answer within {self._deadline:g} s") from None

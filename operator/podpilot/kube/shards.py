@@ -175,11 +175,14 @@ class Shards:
         """The shards ``may_act_for`` allows now, read once for all of their Autoscalers."""
         return frozenset(shard for shard in self.wanted() if self.holds(shard))
 
+    def shard_of(self, namespace: str, name: str) -> int:
+        return shard_of(namespace, name, self.count)
+
     def may_act_for(self, namespace: str, name: str) -> bool:
         """It holds the Autoscaler's shard, and still sees the same members as when it took it
         (a fresh list, every live member on the same count): a replica that can no longer
         list them cannot see a replica of another count appear, and stops at once."""
-        shard = shard_of(namespace, name, self.count)
+        shard = self.shard_of(namespace, name)
         return self.holds(shard) and shard in self.wanted()
 
     async def run(self) -> None:
