@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podpilot.app.runtime import Runtime
+from podpilot.app.runtime import STANDALONE_TERM, Runtime
 from podpilot.cli import build_parser
 from podpilot.commands.conventions import CommandError
 from podpilot.commands.run import settings_from
@@ -54,3 +54,5 @@ def test_without_an_elector_the_replica_may_always_act() -> None:
     assert runtime.may_act()
     # Without shards every Autoscaler is in shard 0, acted for while the replica may act.
     assert (runtime.acted_for(), runtime.shard_of("team", "web")) == (frozenset({0}), 0)
+    # One term for ever: the only writer never loses the right to act.
+    assert runtime.term_for("team", "web") == STANDALONE_TERM

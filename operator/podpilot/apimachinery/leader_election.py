@@ -95,6 +95,16 @@ class Observation:
     since: float
 
 
+Term = tuple[int, datetime | None]
+"""One holder's tenure of a Lease: its ``leaseTransitions`` and ``acquireTime``. A renewal
+keeps both; every acquisition (after another holder, after a release, of a Lease created anew)
+changes at least one, so equal terms mean nobody else held the Lease in between."""
+
+
+def term_of(record: LeaseRecord) -> Term:
+    return (record.lease_transitions, record.acquire_time)
+
+
 class Step(enum.Enum):
     CREATE = "create"  # no Lease exists: create it, holding it
     ACQUIRE = "acquire"  # the Lease is free or expired: update it to hold it
@@ -110,6 +120,8 @@ class ElectorState:
 
     observation: Observation | None = None
     renewal_sent_at: float | None = None
+    term: Term | None = None
+    """The term of the last record this replica wrote (None: it never held the Lease)."""
 
     def observed(self, record: LeaseRecord | None, now: float) -> ElectorState:
         """The state after reading ``record`` at ``now``: ``since`` moves only on a change."""
@@ -119,7 +131,9 @@ class ElectorState:
 
     def renewed(self, written: LeaseRecord, sent_at: float, now: float) -> ElectorState:
         """After a successful create or update that was sent at ``sent_at``."""
-        return ElectorState(Observation(written, now), renewal_sent_at=sent_at)
+        return ElectorState(
+            Observation(written, now), renewal_sent_at=sent_at, term=term_of(written)
+        )
 
     def fenced(self) -> ElectorState:
         return replace(self, renewal_sent_at=None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from functools import partial
 
 import kopf
 import kubernetes
@@ -33,7 +32,7 @@ from podpilot.kube.coalescing import EncodedWriter
 from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
-from podpilot.kube.fencing import WriteNotAllowedError
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
 from podpilot.kube.scale import ScaleClient
 from podpilot.observability import autoscaler_metrics
 
@@ -59,26 +58,29 @@ async def start(runtime: Runtime) -> None:
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
     watches = ObjectWatches(clients, settings.namespaces, runtime.pod_watch())
 
-    async def write_status(key: tuple[str, str], encoded_status: bytes) -> None:
+    async def write_status(
+        key: tuple[str, str], encoded_status: bytes, may_write: MayWrite
+    ) -> None:
         namespace, name = key
-        # Queued while leading, refused after a fence (WriteNotAllowedError): the loop then
-        # counts the status as not written, and writes it whole once it acts again. Asked
-        # here (no trip to the pool for a write already refused) and in the pool's thread.
-        if not runtime.may_act_for(namespace, name):
+        # Queued while the loop acted, refused once it no longer does (a fence, or a new term
+        # of the Lease: WriteNotAllowedError); the loop then counts the status as not written,
+        # and writes it whole once it acts again. Asked here (no trip to the pool for a write
+        # already refused) and in the pool's thread.
+        if not may_write():
             raise WriteNotAllowedError
         await autoscalers.merge_patch_encoded_status(
             name,
             encoded_status,
             namespace=namespace,
             field_manager=FIELD_MANAGER,
-            may_write=partial(runtime.may_act_for, namespace, name),
+            may_write=may_write,
         )
 
     controller = Controller(
         services=Services(
-            # A patch goes out only while this replica may act for the Autoscaler (each
-            # evaluation passes runtime.may_act_for): one that began while leading may end
-            # after a fence.
+            # A patch goes out only while this replica may act for the Autoscaler in the term
+            # its loop began in (each evaluation passes the loop's may_act): one that began
+            # while leading may end after a fence.
             scale=ScaleClient(clients, discovery, hooks=scale_write_hooks(os.environ)),
             sources=MetricSources.build(
                 clients,
@@ -98,7 +100,7 @@ async def start(runtime: Runtime) -> None:
         min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
         status_heartbeat=settings.status_heartbeat,
     )
-    runner = Runner(controller, watches, EventPoster(clients), runtime.may_act_for)
+    runner = Runner(controller, watches, EventPoster(clients), runtime.term_for)
 
     async def drop_kopf_finalizer(key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:
         namespace, name = key

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TypeVar
 
+from podpilot.apimachinery.leader_election import Term
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
@@ -25,6 +26,9 @@ from podpilot.kube.shards import Shards
 from podpilot.settings import OperatorSettings
 
 Part = TypeVar("Part")
+
+STANDALONE_TERM: Term = (0, None)
+"""The one term of a replica without leader election: it is the only writer for ever."""
 
 
 def _started(part: Part | None, error: str) -> Part:
@@ -88,6 +92,15 @@ class Runtime:
         if self.shards is None:
             return self.may_act()
         return self.shards.may_act_for(namespace, name)
+
+    def term_for(self, namespace: str, name: str) -> Term | None:
+        """The term of the Lease that lets this replica act for the Autoscaler (its shard's,
+        or the leader's); None when it may not act for it."""
+        if self.shards is not None:
+            return self.shards.term_for(namespace, name)
+        if self.leader is not None:
+            return self.leader.term()
+        return STANDALONE_TERM
 
     def acted_for(self) -> frozenset[int]:
         """The shards this replica acts for now; without shards, every Autoscaler is in

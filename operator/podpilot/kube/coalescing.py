@@ -3,6 +3,10 @@
 A status is complete: the newest render of an object includes everything an older one said,
 so a queued older value can be replaced by a newer one without losing anything. Whoever
 submitted the older value is answered when the newer one is written.
+
+Each value carries whether it may still be written (``MayWrite``), asked by the writer right
+before it sends: a value queued by a replica that has since stopped acting is refused, also
+when the replica acts again by the time the value's turn comes (a newer value carries its own).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
+
+from podpilot.kube.fencing import MayWrite, always
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -38,27 +44,32 @@ class CoalescingWriter(Generic[K, V]):
     start-up's thousands of first statuses it waited past the evaluation's deadline.
     """
 
-    def __init__(self, write: Callable[[K, V], Awaitable[None]], concurrency: int) -> None:
+    def __init__(
+        self, write: Callable[[K, V, MayWrite], Awaitable[None]], concurrency: int
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._write = write
         self._concurrency = concurrency
-        self._pending: dict[K, tuple[V, asyncio.Future[None]]] = {}
+        self._pending: dict[K, tuple[V, MayWrite, asyncio.Future[None]]] = {}
         self._ready: deque[K] = deque()
         self._urgent: deque[K] = deque()  # ready, and written before ``_ready``
         self._in_flight: set[K] = set()
         self._urgent_after_flight: set[K] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, key: K, value: V, *, urgent: bool = False) -> asyncio.Future[None]:
+    def submit(
+        self, key: K, value: V, *, urgent: bool = False, may_write: MayWrite = always
+    ) -> asyncio.Future[None]:
         """Queue ``value`` for ``key``; the future ends when it (or a newer one) is written.
-        ``urgent``: written before every value that is not."""
+        ``urgent``: written before every value that is not. ``may_write`` goes to the writer
+        with the value."""
         queued = self._pending.get(key)
         if queued is not None:
             # A waiter that gave up (an evaluation cut at its deadline) cancelled the queued
             # future; the value keeps its place, but the next submitter needs a live answer.
-            future = queued[1] if not queued[1].done() else _answer()
-            self._pending[key] = (value, future)
+            future = queued[2] if not queued[2].done() else _answer()
+            self._pending[key] = (value, may_write, future)
             if urgent and key in self._ready:
                 self._ready.remove(key)
                 self._urgent.append(key)
@@ -66,7 +77,7 @@ class CoalescingWriter(Generic[K, V]):
                 self._urgent_after_flight.add(key)
             return future
         future = _answer()
-        self._pending[key] = (value, future)
+        self._pending[key] = (value, may_write, future)
         if key not in self._in_flight:
             (self._urgent if urgent else self._ready).append(key)
         elif urgent:
@@ -78,7 +89,7 @@ class CoalescingWriter(Generic[K, V]):
         """Forget what is queued for ``key`` (the object is gone); a write in flight ends."""
         queued = self._pending.pop(key, None)
         if queued is not None:
-            queued[1].cancel()
+            queued[2].cancel()
             for ready in (self._ready, self._urgent):
                 if key in ready:
                     ready.remove(key)
@@ -103,15 +114,17 @@ class CoalescingWriter(Generic[K, V]):
     def _start(self) -> None:
         while (self._urgent or self._ready) and len(self._in_flight) < self._concurrency:
             key = (self._urgent or self._ready).popleft()
-            value, future = self._pending.pop(key)
+            value, may_write, future = self._pending.pop(key)
             self._in_flight.add(key)
-            task = asyncio.create_task(self._run(key, value, future))
+            task = asyncio.create_task(self._run(key, value, may_write, future))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, key: K, value: V, future: asyncio.Future[None]) -> None:
+    async def _run(
+        self, key: K, value: V, may_write: MayWrite, future: asyncio.Future[None]
+    ) -> None:
         try:
-            await self._write(key, value)
+            await self._write(key, value, may_write)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -139,14 +152,21 @@ class EncodedWriter(Generic[K]):
     memory of that peak was not given back.
     """
 
-    def __init__(self, write: Callable[[K, bytes], Awaitable[None]], concurrency: int) -> None:
+    def __init__(
+        self, write: Callable[[K, bytes, MayWrite], Awaitable[None]], concurrency: int
+    ) -> None:
         self._writer: CoalescingWriter[K, bytes] = CoalescingWriter(write, concurrency)
 
     def submit(
-        self, key: K, value: Mapping[str, Any], *, urgent: bool = False
+        self,
+        key: K,
+        value: Mapping[str, Any],
+        *,
+        urgent: bool = False,
+        may_write: MayWrite = always,
     ) -> asyncio.Future[None]:
         encoded = json.dumps(value, separators=(",", ":")).encode()
-        return self._writer.submit(key, encoded, urgent=urgent)
+        return self._writer.submit(key, encoded, urgent=urgent, may_write=may_write)
 
     def discard(self, key: K) -> None:
         self._writer.discard(key)

@@ -22,7 +22,8 @@ def always() -> bool:
 
 NOT_ALLOWED = (
     "this replica may no longer act for it (it does not hold the leader Lease, or the "
-    "Autoscaler's shard with a fresh list of the shard members)"
+    "Autoscaler's shard with a fresh list of the shard members, or holds it in a newer term "
+    "than the one the write was made in)"
 )
 
 

@@ -25,6 +25,7 @@ from podpilot.apimachinery.leader_election import (
     ElectorState,
     LeaseRecord,
     Step,
+    Term,
     decide,
     desired_record,
     is_leader,
@@ -191,6 +192,13 @@ class LeaderElector:
 
     def is_leader(self) -> bool:
         return is_leader(self._state, self.config, self._clock())
+
+    def term(self) -> Term | None:
+        """The term this replica leads in now; None while it does not lead. A loss and a
+        regain, however quick, give another term: what was decided in the old one (memory of
+        scale events, queued writes) may lack what another holder did meanwhile."""
+        state = self._state  # one read: the elector may replace it from another thread's view
+        return state.term if is_leader(state, self.config, self._clock()) else None
 
     @property
     def state(self) -> ElectorState:

@@ -25,7 +25,12 @@ from typing import Any, cast
 
 import kubernetes
 
-from podpilot.apimachinery.leader_election import ElectionConfig, LeaseRecord, record_from_lease
+from podpilot.apimachinery.leader_election import (
+    ElectionConfig,
+    LeaseRecord,
+    Term,
+    record_from_lease,
+)
 from podpilot.apimachinery.sharding import (
     MemberView,
     counts_agree,
@@ -184,6 +189,12 @@ class Shards:
         list them cannot see a replica of another count appear, and stops at once."""
         shard = self.shard_of(namespace, name)
         return self.holds(shard) and shard in self.wanted()
+
+    def term_for(self, namespace: str, name: str) -> Term | None:
+        """The term of the Autoscaler's shard Lease while ``may_act_for`` allows; else None."""
+        if not self.may_act_for(namespace, name):
+            return None
+        return self.electors[self.shard_of(namespace, name)].term()
 
     async def run(self) -> None:
         """Renew the member Lease, list the members and run every shard's elector, until

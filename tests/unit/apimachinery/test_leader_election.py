@@ -18,6 +18,7 @@ from podpilot.apimachinery.leader_election import (
     lease_body,
     record_from_lease,
     released_record,
+    term_of,
     wait_before_next,
 )
 
@@ -186,3 +187,17 @@ def test_the_leader_renews_every_retry_period_and_standbys_spread_out() -> None:
     assert wait_before_next(Step.RENEW, CONFIG, 0.99) == 2.0
     assert wait_before_next(Step.STAND_BY, CONFIG, 0.0) == 2.0
     assert 2.0 < wait_before_next(Step.STAND_BY, CONFIG, 0.99) < 2.4
+
+
+def test_a_renewal_keeps_the_term_and_any_acquisition_starts_another() -> None:
+    ours = desired_record(None, ME, CONFIG, datetime(2026, 1, 1, tzinfo=UTC))
+    renewed = desired_record(ours, ME, CONFIG, datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC))
+    assert term_of(renewed) == term_of(ours)
+    theirs = desired_record(renewed, "other", CONFIG, datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
+    back = desired_record(theirs, ME, CONFIG, datetime(2026, 1, 1, 0, 2, tzinfo=UTC))
+    released = released_record(renewed, datetime(2026, 1, 1, 0, 0, 3, tzinfo=UTC))
+    again = desired_record(released, ME, CONFIG, datetime(2026, 1, 1, 0, 0, 4, tzinfo=UTC))
+    terms = [term_of(record) for record in (ours, theirs, back, again)]
+    assert len(set(terms)) == 4
+    state = ElectorState().renewed(back, sent_at=10.0, now=10.1)
+    assert state.term == term_of(back) and state.fenced().term == term_of(back)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from podpilot.kube.coalescing import CoalescingWriter, EncodedWriter
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
 
 
 class Recorder:
@@ -21,12 +22,14 @@ class Recorder:
         self.most_at_once = 0
         self.fail: set[int] = set()
 
-    async def write(self, key: str, value: int) -> None:
+    async def write(self, key: str, value: int, may_write: MayWrite) -> None:
         assert key not in self.running, "two writes in flight for one key"
         self.running.add(key)
         self.most_at_once = max(self.most_at_once, len(self.running))
         try:
             await self.gates.setdefault(key, asyncio.Event()).wait()
+            if not may_write():  # asked right before sending, as the status writer does
+                raise WriteNotAllowedError
             if value in self.fail:
                 raise RuntimeError(f"write {value} failed")
             self.written.append((key, value))
@@ -200,12 +203,46 @@ def test_a_value_someone_waits_for_goes_ahead_of_the_queue() -> None:
     asyncio.run(scenario())
 
 
+def test_each_value_is_written_only_if_its_own_may_write_allows_when_it_is_sent() -> None:
+    """A value queued by a loop that no longer acts (a fence, a new term of its Lease) is
+    refused, even if a newer loop of the replica acts by the time its turn comes; a newer
+    value replaces the queued one with its own may_write."""
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        writer: CoalescingWriter[str, int] = CoalescingWriter(recorder.write, concurrency=1)
+        old_term = [True]
+        first = writer.submit("a", 1)
+        await settle()  # "a"=1 in flight
+        queued = writer.submit("a", 2, may_write=lambda: old_term[0])
+        old_term[0] = False  # the loop that queued 2 stops acting before 2 is sent
+        recorder.release("a")
+        await first
+        await settle()
+        recorder.release("a")
+        with pytest.raises(WriteNotAllowedError):
+            await queued
+        in_flight = writer.submit("b", 3)
+        await settle()
+        replaced = writer.submit("b", 4, may_write=lambda: False)
+        newest = writer.submit("b", 5)  # the new term's render, with its own may_write
+        assert replaced is newest
+        recorder.release("b")
+        await in_flight
+        await settle()
+        recorder.release("b")
+        await newest
+        assert recorder.written == [("a", 1), ("b", 3), ("b", 5)]
+
+    asyncio.run(scenario())
+
+
 def test_the_encoded_writer_hands_over_the_compact_json_and_keeps_the_newest() -> None:
     async def scenario() -> None:
         written: list[tuple[str, Any]] = []
         release = asyncio.Event()
 
-        async def write(key: str, value: bytes) -> None:
+        async def write(key: str, value: bytes, may_write: MayWrite) -> None:
             await release.wait()
             assert b" " not in value  # compact: no separator spaces
             written.append((key, json.loads(value)))

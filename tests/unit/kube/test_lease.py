@@ -254,6 +254,38 @@ def test_a_black_holed_leader_fences_itself_and_the_standby_takes_over() -> None
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
+def test_a_term_lasts_across_renewals_and_a_lease_taken_back_is_a_new_one() -> None:
+    """A late renewal of a Lease nobody took keeps the term; a Lease lost to another holder
+    and taken back, however fast, is another term (its loops end: what they remember may lack
+    what the other holder did)."""
+
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with replica(url, "a") as a:
+                await until(a.is_leader, 2.0)
+                first = a.term()
+                assert first is not None
+                await asyncio.sleep(3 * CONFIG.retry_period)  # renewals
+                assert a.term() == first
+                leases.black_holed.add("a")  # no renewal: fenced, and nobody takes over
+                await until(lambda: a.term() is None, 2 * CONFIG.renew_deadline)
+                leases.black_holed.clear()
+                await until(a.is_leader, HANG_LIMIT + 2 * CONFIG.lease_duration)
+                assert a.term() == first
+                async with replica(url, "b") as b, never_two_leaders(a, b):
+                    leases.black_holed.add("a")
+                    await until(b.is_leader, HANG_LIMIT + 2 * CONFIG.lease_duration)
+                    assert a.term() is None
+                    leases.black_holed.clear()
+                    await stop(b)  # b hands the Lease back; a takes it at its next attempt
+                    await until(a.is_leader, HANG_LIMIT + 2 * CONFIG.lease_duration)
+                second = a.term()
+                assert second is not None and second != first
+                assert second[0] == first[0] + 2  # to b, then back to a
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
 def test_replicas_started_together_elect_exactly_one() -> None:
     async def scenario() -> None:
         with fake_apiserver() as (leases, url):

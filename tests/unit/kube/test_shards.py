@@ -69,6 +69,8 @@ def test_three_replicas_hold_one_shard_each_and_a_stopped_ones_shard_moves_at_on
                     for namespace, name in [("team", "web"), ("team", "api"), ("x", "y")]:
                         acting = [r for r in (a, b, c) if r.may_act_for(namespace, name)]
                         assert [r.holds(shard_of(namespace, name, COUNT)) for r in acting] == [True]
+                        in_a_term = [r for r in (a, b, c) if r.term_for(namespace, name)]
+                        assert in_a_term == acting
                     assert [sorted(r.acted_for()) for r in (a, b, c)] == [
                         r.held() for r in (a, b, c)
                     ]
@@ -100,6 +102,13 @@ def test_a_black_holed_replicas_shard_goes_to_a_survivor_never_to_two() -> None:
             ):
                 await until(lambda: one_each(a, b, c), 6 * CONFIG.lease_duration)
                 lost = c.held()[0]
+                key = next(
+                    (f"team-{i}", "web")
+                    for i in range(99)
+                    if shard_of(f"team-{i}", "web", COUNT) == lost
+                )
+                before = c.term_for(*key)
+                assert before is not None
                 leases.black_holed.add("c")
                 frozen_at = time.monotonic()
                 await until(lambda: c.held() == [], 2 * CONFIG.renew_deadline)
@@ -111,6 +120,9 @@ def test_a_black_holed_replicas_shard_goes_to_a_survivor_never_to_two() -> None:
                 assert lost in a.held() + b.held()
                 leases.black_holed.clear()  # c is back: it gets a shard again, never two holders
                 await until(lambda: one_each(a, b, c), 10 * CONFIG.lease_duration)
+                # Whoever holds c's old shard now holds it in another term than c did.
+                holder = next(r for r in (a, b, c) if lost in r.held())
+                assert holder.term_for(*key) not in (None, before)
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
 

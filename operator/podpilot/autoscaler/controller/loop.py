@@ -80,7 +80,12 @@ class StatusQueue(Protocol):
     """Where statuses go to be written, by (namespace, name): ``kube.coalescing``'s writers."""
 
     def submit(
-        self, key: tuple[str, str], value: Mapping[str, Any], *, urgent: bool = False
+        self,
+        key: tuple[str, str],
+        value: Mapping[str, Any],
+        *,
+        urgent: bool = False,
+        may_write: MayWrite = always,
     ) -> asyncio.Future[None]: ...
 
     def discard(self, key: tuple[str, str]) -> None: ...
@@ -296,7 +301,7 @@ async def run_once(
     recorder = controller.recorder
 
     async def record_intent(plan: Plan) -> None:
-        await _write_intent(loop, controller, plan, spec, generation, now)
+        await _write_intent(loop, controller, plan, spec, generation, now, may_write)
 
     deadline = controller.deadline(spec)
     try:
@@ -357,7 +362,9 @@ async def run_once(
         # Decision state a restart could not rebuild: persisted before the next evaluation
         # (and its next /scale patch), as when every write was waited for.
         waited_for = result.rescaled or (state != loop.persisted and not _seeded_only(loop, result))
-        written = controller.status.submit((loop.namespace, loop.name), status, urgent=waited_for)
+        written = controller.status.submit(
+            (loop.namespace, loop.name), status, urgent=waited_for, may_write=may_write
+        )
         loop.written, loop.written_at, loop.pending = WrittenStatus.of(status, digest), now, written
         if waited_for:
             try:
@@ -446,6 +453,7 @@ async def _write_intent(
     spec: AutoscalerSpec,
     generation: int | None,
     now: float,
+    may_write: MayWrite,
 ) -> None:
     """Before a ``/scale`` patch: the status with the patch recorded (``pendingRescale``),
     written and waited for, so a process that dies between the patch and the status write
@@ -457,7 +465,9 @@ async def _write_intent(
     status = render_status(
         plan.result, spec, previous.carried if previous else {}, generation, pending
     )
-    written = controller.status.submit((loop.namespace, loop.name), status, urgent=True)
+    written = controller.status.submit(
+        (loop.namespace, loop.name), status, urgent=True, may_write=may_write
+    )
     try:
         await written
     except BaseException:
@@ -480,7 +490,8 @@ async def run_until_stopped(
     wakeup: Wakeup | None = None,
 ) -> None:
     """Evaluate every period (or after the failure backoff) until ``stopped`` is set, this
-    task is cancelled, or ``keep_going`` says no (this replica lost the leader Lease).
+    task is cancelled, or ``keep_going`` says no (this replica lost its Lease, or holds it in
+    a newer term than the loop began in).
 
     A spec change (``wakeup``, see ``wakeup.py``) ends the wait early: the next evaluation
     starts at once, but not sooner than ``MIN_WAKE_INTERVAL`` after the previous one began,
@@ -520,8 +531,9 @@ async def run_until_stopped(
             logger.warning("%s", error)
         except WriteNotAllowedError as error:
             # A status the evaluation waits for (a rescale's record, before or after the
-            # patch, or new decision state), refused after a fence; the loop ends at its next
-            # turn. Debug: the elector says "stops acting" once, not once per Autoscaler.
+            # patch, or new decision state), refused after a fence or in a newer term of the
+            # Lease; the loop ends at its next turn. Debug: the elector says "stops acting"
+            # once, not once per Autoscaler.
             failed = True
             logger.debug("%s/%s: status not written: %s", loop.namespace, loop.name, error)
         except Exception:

@@ -14,6 +14,7 @@ from functools import partial
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION
+from podpilot.apimachinery.leader_election import Term
 from podpilot.autoscaler.api.result import EvaluationResult, Event
 from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
@@ -37,8 +38,9 @@ class Runner:
     controller: Controller
     watches: ObjectWatches
     events: EventPoster
-    may_act_for: Callable[[str, str], bool]
-    """Whether this replica may act for an Autoscaler: it leads (or holds its shard)."""
+    term_for: Callable[[str, str], Term | None]
+    """The term of the Lease that lets this replica act for an Autoscaler (the leader's, or
+    its shard's); None when it may not."""
     loops: AutoscalerLoops | None = None  # set once the sink exists (it calls ``run``)
     _posting: set[asyncio.Task[bool]] = field(default_factory=set)
 
@@ -60,9 +62,9 @@ class Runner:
         controller = self.controller
         wakeup = controller.wakeups.register(namespace, name)
         await self.watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
-        may_act = partial(self.may_act_for, namespace, name)
         while not stopped:
-            if not may_act():
+            term = self.term_for(namespace, name)
+            if term is None:
                 # Not the leader (nor its shard's holder): no evaluation at all (no metric
                 # reads, no Events, no writes).
                 await stopped.wait(STANDBY_POLL_SECONDS)
@@ -72,9 +74,14 @@ class Runner:
             loop = self._resumed(key)
             if loop is None:
                 return  # deleted: the sink stops this loop
+            # Everything this loop writes, and the loop itself, last only as long as the term:
+            # a Lease lost and taken back within one period (another holder may have scaled
+            # meanwhile) ends the loop like a loss does, and it resumes from the status.
+            may_act = partial(self._in_term, namespace, name, term)
 
             async def evaluate_once(
                 current: AutoscalerLoop = loop,
+                may_act: Callable[[], bool] = may_act,
             ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
                 autoscaler = self._current(key)
                 if autoscaler is None:  # deleted: the sink stops this loop
@@ -105,10 +112,12 @@ class Runner:
             # No longer acting for it (a fence, a lost shard): its series go with the right to
             # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
             # join with podpilot_leader, which a shard's holder need not be). A status still
-            # queued is dropped: rendered before the loss, it must not go out should this
-            # replica act again before it is sent, over what the holder meanwhile wrote.
+            # queued is dropped (its write is refused anyway: it was queued in the old term).
             controller.recorder.forget(namespace, name)
             controller.status.discard(key)
+
+    def _in_term(self, namespace: str, name: str, term: Term) -> bool:
+        return self.term_for(namespace, name) == term
 
     def _claim_target(self, key: ObjectKey) -> bool:
         """Claim the Autoscaler's target before the wait: the loops of a starting operator all

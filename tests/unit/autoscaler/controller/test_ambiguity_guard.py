@@ -28,6 +28,7 @@ from podpilot.autoscaler.policy.plan import Memory
 from podpilot.autoscaler.sources.base import PodReadings
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import Scale, ScaleClient
 from podpilot.settings import HpaSettings
 
@@ -199,7 +200,7 @@ def test_replicas_but_no_matching_pod_fail_the_resource_metric_as_the_hpa_does()
 async def _evaluate_both(
     watched: WatchedObjects, services: Services, fields: dict[str, Any]
 ) -> dict[str, tuple[EvaluationResult | None, list[Event]]]:
-    async def write(key: tuple[str, str], status: object) -> None:
+    async def write(key: tuple[str, str], status: object, may_write: MayWrite) -> None:
         return None
 
     controller = Controller(

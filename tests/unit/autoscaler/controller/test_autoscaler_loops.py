@@ -268,7 +268,10 @@ def test_a_fenced_replica_drops_its_series_and_queued_status_and_resumes_from_th
         controller.status = Mock()
         watches = SimpleNamespace(synced=synced, objects=None)
         runner = Runner(
-            controller, cast(Any, watches), cast(Any, None), lambda namespace, name: leading
+            controller,
+            cast(Any, watches),
+            cast(Any, None),
+            lambda namespace, name: (1, None) if leading else None,
         )
         watched = AutoscalerLoops(
             runner.run, controller.wakeups, no_drop, lambda namespace, name: leading
@@ -288,6 +291,69 @@ def test_a_fenced_replica_drops_its_series_and_queued_status_and_resumes_from_th
         await watched.close()
 
     asyncio.run(scenario())
+
+
+def test_a_lease_lost_and_taken_back_within_a_period_ends_the_loop_and_it_resumes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner sees no moment without the Lease (lost and taken back between two of its
+    looks), yet the term changed: the loop may act no more (its writes, Events and next
+    evaluation), and the next resumes from the status the other holder wrote."""
+    from podpilot.autoscaler.controller import runner as runner_module
+
+    resumed_from: list[int] = []
+    acting_after_the_change: list[bool] = []
+    term: tuple[int, None] | None = (1, None)
+    evaluations_may_write: list[Callable[[], bool]] = []
+
+    async def evaluation(*args: object) -> tuple[None, None]:
+        evaluations_may_write.append(cast(Callable[[], bool], args[-1]))
+        return None, None
+
+    async def evaluate_until_the_term_changes(
+        loop: AutoscalerLoop,
+        controller: object,
+        evaluate_once: Callable[[], Awaitable[object]],
+        *args: object,
+        keep_going: Callable[[], bool],
+        **kwargs: object,
+    ) -> None:
+        nonlocal term
+        resumed_from.append(loop.memory.last_replicas)
+        assert keep_going()
+        if len(resumed_from) == 1:
+            await evaluate_once()
+            # Meanwhile another holder scaled to 5, and this replica took the Lease back.
+            watched.put(KEY, with_status(autoscaler(1), currentReplicas=5))
+            term = (3, None)
+            # The loop, its evaluation's writes and /scale patch (run_once's may_write):
+            acting_after_the_change.extend([keep_going(), evaluations_may_write[0]()])
+        else:
+            term = None  # then stands by until the test ends
+
+    async def synced() -> None:
+        return None
+
+    monkeypatch.setattr(runner_module, "run_until_stopped", evaluate_until_the_term_changes)
+    monkeypatch.setattr(runner_module, "run_once", evaluation)
+    monkeypatch.setattr(runner_module, "STANDBY_POLL_SECONDS", 0.001)
+    controller = create_autospec(Controller, instance=True)
+    controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+    controller.recorder = create_autospec(Recorder, instance=True)
+    controller.status = Mock()
+    watches = SimpleNamespace(synced=synced, objects=None)
+    runner = Runner(controller, cast(Any, watches), cast(Any, None), lambda ns, name: term)
+    watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, name: True)
+    runner.loops = watched
+
+    async def scenario() -> None:
+        watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
+        await until(lambda: resumed_from == [3, 5])
+        await watched.close()
+
+    asyncio.run(scenario())
+    assert acting_after_the_change == [False, False]
+    controller.status.discard.assert_called_with(KEY)
 
 
 def with_status(found: WatchedAutoscaler, **status: Any) -> WatchedAutoscaler:

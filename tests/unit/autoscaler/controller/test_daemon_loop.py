@@ -18,7 +18,7 @@ from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
-from podpilot.kube.fencing import WriteNotAllowedError
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
 from podpilot.kube.single_flight import SingleFlight
 
 Decided = tuple[AutoscalerSpec | None, EvaluationResult | None]
@@ -74,7 +74,7 @@ async def until(condition: Callable[[], object]) -> None:
     await asyncio.wait_for(poll(), BOUND)
 
 
-async def write_nothing(key: tuple[str, str], status: object) -> None:
+async def write_nothing(key: tuple[str, str], status: object, may_write: MayWrite) -> None:
     """No status is written by these evaluations."""
 
 

@@ -28,6 +28,7 @@ from podpilot.autoscaler.policy.plan import Memory
 from podpilot.autoscaler.sources.base import ExternalReadings
 from podpilot.autoscaler.sources.external import ExternalQuery
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import Scale, ScaleClient
 from podpilot.settings import HpaSettings
 
@@ -72,7 +73,7 @@ class Sources:
         self.external = SilentExternal()
 
 
-async def _no_writes(key: tuple[str, str], status: Any) -> None:
+async def _no_writes(key: tuple[str, str], status: Any, may_write: MayWrite) -> None:
     pass
 
 

@@ -17,6 +17,7 @@ from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal, ScalingHi
 from podpilot.autoscaler.engine.conditions import Reason
 from podpilot.autoscaler.policy.plan import Memory, Observations, decide
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import MayWrite
 
 T0 = 1_800_000_000.25  # the first failed evaluation (a fraction, as time.time() gives)
 SPEC = parse_spec(
@@ -84,7 +85,7 @@ def test_a_failing_streak_recorded_without_its_start_counts_from_the_restart() -
 
 
 def controller(backoff_base: float) -> Controller:
-    async def write(key: tuple[str, str], status: object) -> None:
+    async def write(key: tuple[str, str], status: object, may_write: MayWrite) -> None:
         return None
 
     return Controller(

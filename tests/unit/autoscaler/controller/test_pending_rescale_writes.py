@@ -20,7 +20,7 @@ from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal
 from podpilot.autoscaler.policy.plan import Memory, Observations, Plan, decide, rescaled
 from podpilot.kube.coalescing import CoalescingWriter
-from podpilot.kube.fencing import WriteNotAllowedError
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always, send_if_allowed
 
 from .test_status_queue import NothingWatched
 
@@ -40,7 +40,7 @@ RAW_SPEC = {
 }
 
 
-Write = Callable[[tuple[str, str], Mapping[str, Any]], Awaitable[None]]
+Write = Callable[[tuple[str, str], Mapping[str, Any], MayWrite], Awaitable[None]]
 
 
 def scale_down_from_four(spec: AutoscalerSpec) -> Plan:
@@ -53,7 +53,7 @@ def scale_down_from_four(spec: AutoscalerSpec) -> Plan:
     return decide(spec, observations, Memory(None))
 
 
-async def evaluate_once(loop: AutoscalerLoop, write: Write) -> None:
+async def evaluate_once(loop: AutoscalerLoop, write: Write, may_write: MayWrite = always) -> None:
     controller = Controller(
         services=None,  # type: ignore[arg-type]  # evaluate is replaced
         status=CoalescingWriter(write, concurrency=1),
@@ -63,7 +63,14 @@ async def evaluate_once(loop: AutoscalerLoop, write: Write) -> None:
         recorder=create_autospec(Recorder, instance=True),
     )
     await run_once(
-        loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+        loop,
+        controller,
+        RAW_SPEC,
+        1,
+        NothingWatched(),
+        lambda _: None,
+        logging.getLogger(),
+        may_write=may_write,
     )
 
 
@@ -73,7 +80,7 @@ def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
     written: list[Mapping[str, Any]] = []
     seen_at_patch: list[list[Mapping[str, Any]]] = []
 
-    async def write(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write(key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite) -> None:
         await asyncio.sleep(0.01)
         written.append(status)
 
@@ -112,7 +119,7 @@ def test_the_rescale_is_in_status_before_the_patch_and_settled_after(
 def test_a_patch_without_an_answer_is_counted_by_the_next_evaluation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def write(key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write(key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite) -> None:
         pass
 
     async def evaluate(*args: Any) -> EvaluationResult:
@@ -136,11 +143,13 @@ def test_a_record_refused_after_a_fence_ends_the_evaluation_before_its_patch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The refusal reaches the evaluation: a write dropped as if written let the patch out
-    with no record of it, for a replica that got its Lease back in between."""
+    with no record of it, for a replica that got its Lease back in between. The record goes
+    to the writer with the loop's own may_write (its term), which the writer asks."""
     patched: list[Plan] = []
+    sent: list[Mapping[str, Any]] = []
 
-    async def refuse(key: tuple[str, str], status: Mapping[str, Any]) -> None:
-        raise WriteNotAllowedError
+    async def refuse(key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite) -> None:
+        send_if_allowed(may_write, lambda: sent.append(status))
 
     async def evaluate(*args: Any) -> EvaluationResult:
         spec, before_patch = args[0], args[-2]  # then may_write
@@ -152,6 +161,6 @@ def test_a_record_refused_after_a_fence_ends_the_evaluation_before_its_patch(
     monkeypatch.setattr(loop_module, "evaluate", evaluate)
     loop = AutoscalerLoop("team", "web", Memory(None))
     with pytest.raises(WriteNotAllowedError):
-        asyncio.run(evaluate_once(loop, refuse))
-    assert patched == []
+        asyncio.run(evaluate_once(loop, refuse, may_write=lambda: False))
+    assert patched == [] and sent == []
     assert (loop.written, loop.persisted, loop.pending) == (None, None, None)

@@ -32,6 +32,7 @@ from podpilot.autoscaler.engine.model import ReadyCondition
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import Scale, ScaleClient
 from podpilot.settings import HpaSettings
 
@@ -66,7 +67,9 @@ class Statuses:
     def __init__(self) -> None:
         self.written: list[Mapping[str, Any]] = []
 
-    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write(
+        self, key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite
+    ) -> None:
         self.written.append(status)
 
 

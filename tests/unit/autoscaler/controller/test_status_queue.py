@@ -31,7 +31,7 @@ from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import ScaleEvent, ScalingHistory, TimestampedRecommendation
 from podpilot.autoscaler.policy.plan import Memory
 from podpilot.kube.coalescing import CoalescingWriter
-from podpilot.kube.fencing import WriteNotAllowedError
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always, send_if_allowed
 from podpilot.kube.scale import Scale
 from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
@@ -53,9 +53,11 @@ class SlowWrites:
         self.release = asyncio.Event()
         self.written: list[Mapping[str, Any]] = []
 
-    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write(
+        self, key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite
+    ) -> None:
         await self.release.wait()
-        self.written.append(status)
+        send_if_allowed(may_write, lambda: self.written.append(status))
 
 
 class NothingWatched:
@@ -84,12 +86,21 @@ def controller_writing_to(writes: SlowWrites) -> Controller:
     )
 
 
-async def evaluate_once(loop: AutoscalerLoop, writes: SlowWrites) -> bool:
+async def evaluate_once(
+    loop: AutoscalerLoop, writes: SlowWrites, may_write: MayWrite = always
+) -> bool:
     """Whether the evaluation returned before its status write was released."""
     controller = controller_writing_to(writes)
     task = asyncio.create_task(
         run_once(
-            loop, controller, RAW_SPEC, 1, NothingWatched(), lambda _: None, logging.getLogger()
+            loop,
+            controller,
+            RAW_SPEC,
+            1,
+            NothingWatched(),
+            lambda _: None,
+            logging.getLogger(),
+            may_write=may_write,
         )
     )
     for _ in range(20):
@@ -216,10 +227,12 @@ class FencedWrites(SlowWrites):
         self.fenced = True
         self.release.set()
 
-    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write(
+        self, key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite
+    ) -> None:
         if self.fenced:
             raise WriteNotAllowedError
-        await super().write(key, status)
+        await super().write(key, status, may_write)
 
 
 def test_a_write_refused_after_a_fence_is_written_again_once_the_replica_acts(
@@ -246,6 +259,28 @@ def test_a_write_refused_after_a_fence_is_written_again_once_the_replica_acts(
     assert [r.levelno for r in caplog.records if "status write of" in r.getMessage()] == [
         logging.DEBUG  # the elector says "stops acting" once, not once per Autoscaler
     ]
+
+
+def test_a_status_queued_in_an_old_term_is_not_sent_in_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status goes to the writer with the loop's own may_write: rendered while the loop
+    acted, it is refused once the loop's term has ended, whatever the replica holds by then."""
+    result = steady(NOW)
+    evaluating(monkeypatch, result)
+    loop = resumed(result.history)
+    loop.written_at = NOW + 10**6  # not due for a heartbeat
+    writes = SlowWrites()
+    in_term = [True]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(evaluate_once(loop, writes, lambda: in_term[0]))
+        await asyncio.sleep(0)
+        in_term[0] = False  # the Lease lost and taken back before the write's turn
+        await task
+
+    asyncio.run(scenario())
+    assert writes.written == []
 
 
 @pytest.mark.parametrize(("elapsed", "delay"), [(0.0, 15.0), (2.5, 12.5), (15.0, 0.0), (20.0, 0.0)])

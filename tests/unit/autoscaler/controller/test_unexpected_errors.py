@@ -25,6 +25,7 @@ from podpilot.autoscaler.sources.prometheus import PrometheusQuery
 from podpilot.autoscaler.sources.promql_result import ReducedValue
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.coalescing import CoalescingWriter
+from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import Scale, ScaleClient
 from podpilot.observability.autoscaler_metrics import RECORDER
 from podpilot.observability.registry import REGISTRY
@@ -221,7 +222,9 @@ class StatusWrites:
     def __init__(self) -> None:
         self.written: list[Mapping[str, Any]] = []
 
-    async def write(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+    async def write(
+        self, key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite
+    ) -> None:
         self.written.append(status)
 
 
