@@ -5,6 +5,7 @@ series is the metric's name, whatever its place in spec.metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import urllib.request
@@ -22,6 +23,8 @@ from tests.unit.autoscaler.controller.test_status_writes import steady
 from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason
 from podpilot.autoscaler.api.shadow import ShadowTally
 from podpilot.autoscaler.api.spec import parse_metric, parse_spec
+from podpilot.kube.coalescing import EncodedWriter
+from podpilot.kube.fencing import MayWrite
 from podpilot.observability import autoscaler_metrics, flannel_metrics, registry
 from podpilot.observability.autoscaler_metrics import AutoscalerSample, MetricSeries, metric_label
 from podpilot.observability.emptydir_metrics import emptydir_metrics
@@ -215,3 +218,29 @@ def test_an_evaluation_not_exposed_is_counted_but_leaves_no_series_of_its_own() 
     finally:
         autoscaler_metrics.forget(*key)
     assert key not in autoscaler_metrics.RECORDER.exposed()
+
+
+def test_the_status_write_gauges_read_the_writer_at_each_scrape() -> None:
+    """What the run-2 bench could not see: statuses still queued behind a slow API server."""
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def write(key: str, value: bytes, may_write: MayWrite) -> None:
+            await release.wait()
+
+        writer: EncodedWriter[str] = EncodedWriter(write, concurrency=1)
+        autoscaler_metrics.report_status_writes(lambda: writer.queued, lambda: writer.in_flight)
+        for key in ("a", "b", "c"):
+            writer.submit(key, {"currentReplicas": 1})
+        await asyncio.sleep(0)
+        assert REGISTRY.get_sample_value("podpilot_autoscaler_status_writes_queued") == 2.0
+        assert REGISTRY.get_sample_value("podpilot_autoscaler_status_writes_in_flight") == 1.0
+        release.set()
+        await writer.close()
+        assert REGISTRY.get_sample_value("podpilot_autoscaler_status_writes_queued") == 0.0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        autoscaler_metrics.report_status_writes(lambda: 0, lambda: 0)

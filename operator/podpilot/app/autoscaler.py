@@ -76,6 +76,10 @@ async def start(runtime: Runtime) -> None:
             may_write=may_write,
         )
 
+    status_writer = EncodedWriter(write_status, MAX_CONCURRENT_STATUS_WRITES)
+    autoscaler_metrics.report_status_writes(
+        lambda: status_writer.queued, lambda: status_writer.in_flight
+    )
     controller = Controller(
         services=Services(
             # A patch goes out only while this replica may act for the Autoscaler in the term
@@ -91,7 +95,7 @@ async def start(runtime: Runtime) -> None:
             ),
             hpa=settings.hpa,
         ),
-        status=EncodedWriter(write_status, MAX_CONCURRENT_STATUS_WRITES),
+        status=status_writer,
         bucket=TokenBucket(settings.retry_rate_per_second, settings.retry_burst),
         backoff_base=settings.failure_backoff_base,
         backoff_cap=settings.failure_backoff_max,

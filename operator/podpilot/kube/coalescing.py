@@ -171,5 +171,13 @@ class EncodedWriter(Generic[K]):
     def discard(self, key: K) -> None:
         self._writer.discard(key)
 
+    @property
+    def queued(self) -> int:
+        return self._writer.queued
+
+    @property
+    def in_flight(self) -> int:
+        return self._writer.in_flight
+
     async def close(self) -> None:
         await self._writer.close()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -88,6 +88,24 @@ REACTION_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600),
     registry=REGISTRY,
 )
+
+STATUS_WRITES_QUEUED = Gauge(
+    "podpilot_autoscaler_status_writes_queued",
+    "Autoscaler statuses rendered and waiting for a writer (the newest one per Autoscaler); "
+    "it grows while the API server answers slower than statuses change.",
+    registry=REGISTRY,
+)
+STATUS_WRITES_IN_FLIGHT = Gauge(
+    "podpilot_autoscaler_status_writes_in_flight",
+    "Autoscaler status writes sent and not yet answered.",
+    registry=REGISTRY,
+)
+
+
+def report_status_writes(queued: Callable[[], int], in_flight: Callable[[], int]) -> None:
+    """Make the two status-write gauges read the writer's counts at every scrape."""
+    STATUS_WRITES_QUEUED.set_function(lambda: float(queued()))
+    STATUS_WRITES_IN_FLIGHT.set_function(lambda: float(in_flight()))
 
 
 @dataclass(frozen=True, slots=True)
