@@ -8,6 +8,7 @@ operations the controllers use. Every call has an explicit ``_request_timeout`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -131,13 +132,12 @@ class PodpilotObjects:
         namespace: str | None = None,
         field_manager: str | None = None,
     ) -> None:
-        """Merge-patch ``/status`` with ``{"status": status}``."""
-        method, location = self._status(namespace, name)
-        manager = {} if field_manager is None else {"field_manager": field_manager}
-        await self._clients.call(
-            method, *location, {"status": dict(status)},
-            **manager, _content_type=MERGE_PATCH, _request_timeout=self._timeout,
-        )  # fmt: skip
+        """Merge-patch ``/status`` with ``{"status": status}``, sent as the Autoscaler's
+        statuses are (``merge_patch_encoded_status``): one way to write a status."""
+        encoded = json.dumps(status, separators=(",", ":")).encode()
+        await self.merge_patch_encoded_status(
+            name, encoded, namespace=namespace, field_manager=field_manager
+        )
 
     async def merge_patch_encoded_status(
         self,
@@ -148,8 +148,8 @@ class PodpilotObjects:
         field_manager: str | None = None,
         may_write: MayWrite = always,
     ) -> None:
-        """Merge-patch ``/status`` with a status already encoded as JSON: the Autoscaler's
-        frequent writes, which hold their queued statuses encoded (see ``EncodedRequest``).
+        """Merge-patch ``/status`` with a status already encoded as JSON (the Autoscaler's
+        frequent writes hold their queued statuses encoded, see ``EncodedRequest``).
 
         The call runs in the status-write pool (a burst of writes must not hold up reads), and
         its answer, the whole object, is drained, not parsed: nothing reads it. ``may_write``

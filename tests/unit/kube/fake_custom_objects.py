@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from podpilot.kube.clients import Timeouts
+from podpilot.kube.encoded_request import EncodedRequest
 
 Call = tuple[str, tuple[object, ...], dict[str, object]]
 
@@ -42,11 +44,16 @@ class FakeCustomObjectsApi:
 class FakeClients:
     """Runs calls inline, noting which pool each would have used."""
 
-    def __init__(self, kubernetes: Any = None) -> None:
-        """``kubernetes``: the official client, for requests sent without a generated method."""
+    def __init__(
+        self, kubernetes: Any = None, recording: FakeCustomObjectsApi | None = None
+    ) -> None:
+        """``kubernetes``: the official client, for requests sent without a generated method;
+        or ``recording``: where such requests are noted instead of sent, among the calls of
+        the generated methods, as ``(method, (path, decoded body), query)``."""
         self.pools: list[str] = []
         self.timeouts = Timeouts()
         self.kubernetes = kubernetes
+        self.recording = recording
 
     async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
         self.pools.append("call")
@@ -56,4 +63,9 @@ class FakeClients:
         self, function: Callable[..., Any], /, *args: object, **kwargs: object
     ) -> Any:
         self.pools.append("write_status")
+        request = getattr(args[-1], "__self__", None) if args else None
+        if self.recording is not None and isinstance(request, EncodedRequest):
+            calls = self.recording.calls
+            noted = (request.method, (request.path, json.loads(request.body)), dict(request.query))
+            return function(*args[:-1], lambda: calls.append(noted), **kwargs)
         return function(*args, **kwargs)

@@ -173,27 +173,6 @@ def test_apply_of_a_cluster_scoped_object() -> None:
     ]
 
 
-def test_merge_patch_status_of_a_cluster_scoped_object_without_a_field_manager() -> None:
-    api = FakeCustomObjectsApi()
-    policies, clients = objects("emptydirauditpolicies", namespaced=False, api=api)
-    run(policies.merge_patch_status("default", {"lastFullScan": "t"}))
-    assert api.calls == [
-        (
-            "patch_cluster_custom_object_status",
-            (
-                "podpilot.io",
-                "v1alpha1",
-                "emptydirauditpolicies",
-                "default",
-                {"status": {"lastFullScan": "t"}},
-            ),
-            {"_content_type": MERGE_PATCH, "_request_timeout": REQUEST_TIMEOUT},
-        )
-    ]
-    assert MERGE_PATCH == "application/merge-patch+json"
-    assert clients.pools == ["call"]
-
-
 @dataclass
 class Received:
     method: str
@@ -232,7 +211,9 @@ def api_server(status: int, answer: bytes) -> Iterator[tuple[str, list[Received]
         thread.join(timeout=10)
 
 
-def encoded_writer_objects(host: str) -> tuple[PodpilotObjects, FakeClients]:
+def encoded_writer_objects(
+    host: str, plural: str = "autoscalers", *, namespaced: bool = True
+) -> tuple[PodpilotObjects, FakeClients]:
     configuration = kubernetes.client.Configuration()
     configuration.host = host
     configuration.api_key = {"authorization": "token-1"}
@@ -240,8 +221,8 @@ def encoded_writer_objects(host: str) -> tuple[PodpilotObjects, FakeClients]:
     clients = FakeClients(kubernetes.client.ApiClient(configuration))
     built = PodpilotObjects(
         cast(ApiClients, clients),
-        "autoscalers",
-        namespaced=True,
+        plural,
+        namespaced=namespaced,
         api=cast(CustomObjectsApi, FakeCustomObjectsApi()),
     )
     return built, clients
@@ -269,6 +250,19 @@ def test_an_encoded_status_is_sent_as_it_is_with_the_credentials_in_the_status_p
     assert request.headers["content-type"] == MERGE_PATCH
     assert request.headers["authorization"] == "Bearer token-1"
     assert request.headers["user-agent"] == clients.kubernetes.user_agent  # the client's own
+    assert clients.pools == ["write_status"]
+
+
+def test_a_status_of_a_cluster_scoped_object_goes_out_the_same_way_encoded_here() -> None:
+    """The emptyDir policy's and flannel reports' statuses: one way to write a status."""
+    with api_server(200, b"{}") as (host, received):
+        policies, clients = encoded_writer_objects(host, "emptydirauditpolicies", namespaced=False)
+        run(policies.merge_patch_status("default", {"lastFullScan": "t", "gone": None}))
+        clients.kubernetes.close()
+    [request] = received
+    assert request.path == "/apis/podpilot.io/v1alpha1/emptydirauditpolicies/default/status"
+    assert request.body == b'{"status":{"lastFullScan":"t","gone":null}}'
+    assert request.headers["content-type"] == MERGE_PATCH == "application/merge-patch+json"
     assert clients.pools == ["write_status"]
 
 

@@ -28,7 +28,9 @@ MANIFEST: dict[str, Any] = {
 
 
 def publisher(api: FakeCustomObjectsApi) -> ReportPublisher:
-    return ReportPublisher(cast(ApiClients, FakeClients()), cast(CustomObjectsApi, api))
+    return ReportPublisher(
+        cast(ApiClients, FakeClients(recording=api)), cast(CustomObjectsApi, api)
+    )
 
 
 def test_reports_are_listed_across_namespaces_by_the_managed_by_label() -> None:
@@ -82,17 +84,11 @@ def test_the_policy_status_is_merge_patched_without_a_field_manager() -> None:
     asyncio.run(publisher(api).policy_status("default", {"lastFullScan": "t"}))
     assert api.calls == [
         (
-            "patch_cluster_custom_object_status",
+            "PATCH",
             (
-                "podpilot.io",
-                "v1alpha1",
-                "emptydirauditpolicies",
-                "default",
+                "/apis/podpilot.io/v1alpha1/emptydirauditpolicies/default/status",
                 {"status": {"lastFullScan": "t"}},
             ),
-            {
-                "_content_type": "application/merge-patch+json",
-                "_request_timeout": Timeouts().pair(),
-            },
+            {},
         )
     ]

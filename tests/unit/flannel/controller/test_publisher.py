@@ -17,9 +17,10 @@ from podpilot.kube.clients import ApiClients, Timeouts
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 STAMP = "2026-01-02T03:04:05Z"
 TIMEOUT = {"_request_timeout": Timeouts().pair()}
-MERGE = {"_content_type": "application/merge-patch+json", **TIMEOUT}
 NODES = ("podpilot.io", "v1alpha1", "flannelsubnetreports")
 NETWORKS = ("podpilot.io", "v1alpha1", "flannelnetworkreports")
+NODES_PATH = "/apis/podpilot.io/v1alpha1/flannelsubnetreports"
+NETWORKS_PATH = "/apis/podpilot.io/v1alpha1/flannelnetworkreports"
 
 
 class Written:
@@ -34,7 +35,7 @@ class Written:
 
 
 def publisher(api: FakeCustomObjectsApi, recorder: Written) -> ReportPublisher:
-    clients = cast(ApiClients, FakeClients())
+    clients = cast(ApiClients, FakeClients(recording=api))
     return ReportPublisher(clients, "cluster", cast(Any, recorder), cast(CustomObjectsApi, api))
 
 
@@ -56,15 +57,15 @@ def test_a_fresh_cluster_gets_its_reports_created_then_their_status_patched() ->
         ("get_cluster_custom_object", (*NETWORKS, "cluster"), TIMEOUT),
         ("create_cluster_custom_object", (*NODES, node_report_body("n1", "node-uid")), TIMEOUT),
         (
-            "patch_cluster_custom_object_status",
-            (*NODES, "n1", {"status": {"subnet": "10.0.1.0/24", "observedAt": STAMP}}),
-            MERGE,
+            "PATCH",
+            (f"{NODES_PATH}/n1/status", {"status": {"subnet": "10.0.1.0/24", "observedAt": STAMP}}),
+            {},
         ),
         ("create_cluster_custom_object", (*NETWORKS, network_report_body("cluster")), TIMEOUT),
         (
-            "patch_cluster_custom_object_status",
-            (*NETWORKS, "cluster", {"status": {"free": 1, "observedAt": STAMP}}),
-            MERGE,
+            "PATCH",
+            (f"{NETWORKS_PATH}/cluster/status", {"status": {"free": 1, "observedAt": STAMP}}),
+            {},
         ),
     ]
     assert reports.network_uid == "net-uid"
