@@ -6,7 +6,9 @@ most one replica evaluates the Autoscalers of a shard: that safety rests on the 
 What is decided here is only who *tries* to hold a shard. Every replica announces itself with
 a member Lease it renews; from the live members, every replica computes the same assignment
 and competes only for its own shards, and releases a shard that is no longer its own, so a
-new replica gets its share and a dead one's shards go to the survivors.
+new replica gets its share and a dead one's shards go to the survivors. The assignment is
+sticky: a live member keeps the shards it holds while they are within its share, so a death
+moves only the dead replica's shards (each move costs its Autoscalers a handover gap).
 """
 
 from __future__ import annotations
@@ -61,17 +63,32 @@ def _weight(shard: int, member: str) -> bytes:
     return hashlib.blake2b(f"{shard}/{member}".encode(), digest_size=8).digest()
 
 
-def assignment(members: Iterable[str], shards: int) -> dict[int, str]:
+def assignment(
+    members: Iterable[str], shards: int, holders: Mapping[int, str] | None = None
+) -> dict[int, str]:
     """Which member should hold each shard: balanced (no member more than ``ceil(shards /
-    members)``), and each shard goes to the member that ranks it highest among those with
-    room (rendezvous hashing), so that a member joining or leaving moves few shards."""
+    members)``). A shard whose holder (``holders``: by shard, as its Lease was last read) is
+    a member stays with it, up to its share, the shards it ranks highest kept first; every
+    other shard goes to the member that ranks it highest among those with room (rendezvous
+    hashing), so that a member joining or leaving moves few shards."""
     ordered = sorted(set(members))
     if not ordered:
         return {}
     room = math.ceil(shards / len(ordered))
     held = dict.fromkeys(ordered, 0)
     owners: dict[int, str] = {}
+    kept = [
+        (shard, holder)
+        for shard, holder in sorted((holders or {}).items())
+        if 0 <= shard < shards and holder in held
+    ]
+    for shard, holder in sorted(kept, key=lambda kept: _weight(*kept), reverse=True):
+        if held[holder] < room:
+            owners[shard] = holder
+            held[holder] += 1
     for shard in range(shards):
+        if shard in owners:
+            continue
         ranked = sorted(ordered, key=lambda member: _weight(shard, member), reverse=True)
         owner = next(member for member in ranked if held[member] < room)
         owners[shard] = owner
@@ -86,16 +103,24 @@ def counts_agree(base: str, live_member_leases: Iterable[str], shards: int) -> b
     return all(member_shard_count(base, name) == shards for name in live_member_leases)
 
 
-def wanted_shards(identity: str, members: Iterable[str], shards: int) -> frozenset[int]:
-    """The shards ``identity`` should hold, counting itself among the members."""
-    return _wanted(identity, frozenset(members) | {identity}, shards)
+def wanted_shards(
+    identity: str,
+    members: Iterable[str],
+    shards: int,
+    holders: Iterable[tuple[int, str]] = (),
+) -> frozenset[int]:
+    """The shards ``identity`` should hold, counting itself among the members; ``holders``:
+    (shard, holder) as the shard Leases were last read."""
+    return _wanted(identity, frozenset(members) | {identity}, shards, tuple(sorted(holders)))
 
 
 @functools.lru_cache(maxsize=64)
-def _wanted(identity: str, members: frozenset[str], shards: int) -> frozenset[int]:
+def _wanted(
+    identity: str, members: frozenset[str], shards: int, holders: tuple[tuple[int, str], ...]
+) -> frozenset[int]:
     # Asked before every write and by every waiting loop each second, for one or two member
-    # sets at a time: the hashing is done once per set.
-    owners = assignment(members, shards)
+    # sets and holders at a time: the hashing is done once per set.
+    owners = assignment(members, shards, dict(holders))
     return frozenset(shard for shard, owner in owners.items() if owner == identity)
 
 

@@ -1,17 +1,18 @@
 """Autoscalers split into shards, each held through a Lease of its own (``--shards N``).
 
 Every replica runs one ``LeaderElector`` per shard, plus one for a member Lease that only it
-ever holds (``<lease>-member-<shards>-<hash of its identity>``): renewing it is how the
-others know it is alive, and with which shard count. Every retry period it lists the member
-Leases, and each shard's elector competes only while ``apimachinery.sharding.assignment`` of
-the live members gives the shard to this replica (and every live member runs with the same
-count); an elector whose shard went to another replica hands its Lease back. A replica that
-dies stops renewing; its member Lease and its shard Leases expire after a lease duration, and
-the survivors take its shards. Among replicas of one shard count, safety rests on each
-shard's Lease alone: whatever two replicas think of the members, only a shard's holder
-evaluates its Autoscalers. Across counts (an Autoscaler is in another shard for each), it
-rests on the member view (no shard held while a live member has another count, nor without a
-list fresher than the renew deadline), and on the chart's Recreate strategy.
+ever holds (``<lease>-member-<shards>-<hash of its identity>``): renewing it is how the others
+know it is alive, and with which shard count. Every retry period it lists the member Leases,
+and each shard's elector competes only while ``apimachinery.sharding.assignment`` of the live
+members (and of the shards' holders: a live holder keeps its share) gives the shard to this
+replica (and every live member runs with the same count); an elector whose shard went to
+another replica hands its Lease back. A replica that dies stops renewing; its member Lease and
+its shard Leases expire after a lease duration, and the survivors take its shards. Among
+replicas of one shard count, safety rests on each shard's Lease alone: whatever two replicas
+think of the members, only a shard's holder evaluates its Autoscalers. Across counts (an
+Autoscaler is in another shard for each), it rests on the member view (no shard held while a
+live member has another count, nor without a list fresher than the renew deadline), and on the
+chart's Recreate strategy.
 """
 
 from __future__ import annotations
@@ -165,7 +166,19 @@ class Shards:
         view = self.members.view
         if not counts_agree(self.base, view.live_names(self.config, now), self.count):
             return frozenset()
-        return wanted_shards(self.identity, view.live(self.config, now), self.count)
+        return wanted_shards(self.identity, view.live(self.config, now), self.count, self.holders())
+
+    def holders(self) -> list[tuple[int, str]]:
+        """(shard, holder) of each shard Lease with a holder, as this replica last read it
+        (every elector reads its Lease each attempt, also while it does not compete)."""
+        records = [
+            (shard, elector.state.observation) for shard, elector in enumerate(self.electors)
+        ]
+        return [
+            (shard, seen.record.holder_identity)
+            for shard, seen in records
+            if seen is not None and seen.record is not None and seen.record.holder_identity
+        ]
 
     def wants(self, shard: int) -> bool:
         return shard in self.wanted()

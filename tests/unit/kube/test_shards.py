@@ -101,7 +101,7 @@ def test_a_black_holed_replicas_shard_goes_to_a_survivor_never_to_two() -> None:
                 never_two_holders(a, b, c),
             ):
                 await until(lambda: one_each(a, b, c), 6 * CONFIG.lease_duration)
-                lost = c.held()[0]
+                lost, kept = c.held()[0], {"a": a.held(), "b": b.held()}
                 key = next(
                     (f"team-{i}", "web")
                     for i in range(99)
@@ -118,6 +118,8 @@ def test_a_black_holed_replicas_shard_goes_to_a_survivor_never_to_two() -> None:
                 # change; then a survivor wants the shard and takes it at its next attempt.
                 assert took_over <= 2 * CONFIG.lease_duration + 4 * CONFIG.retry_period, took_over
                 assert lost in a.held() + b.held()
+                # Sticky: the survivors kept their own shards; only c's moved.
+                assert all(set(kept[each.identity]) <= set(each.held()) for each in (a, b))
                 leases.black_holed.clear()  # c is back: it gets a shard again, never two holders
                 await until(lambda: one_each(a, b, c), 10 * CONFIG.lease_duration)
                 # Whoever holds c's old shard now holds it in another term than c did.
