@@ -4,7 +4,6 @@ the status after the patch holds the scale event and no record any more."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from unittest.mock import create_autospec
@@ -15,14 +14,14 @@ from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.api.result import EvaluationResult, MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.controller import loop as loop_module
-from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal
 from podpilot.autoscaler.policy.plan import Memory, Observations, Plan, decide, rescaled
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always, send_if_allowed
 
-from .test_status_queue import NothingWatched
+from .test_status_queue import run_once_with
 
 NOW = 1_800_000_000.0
 CPU_TARGET = {"type": "Utilization", "averageUtilization": 50}
@@ -62,16 +61,7 @@ async def evaluate_once(loop: AutoscalerLoop, write: Write, may_write: MayWrite 
         backoff_cap=2.0,
         recorder=create_autospec(Recorder, instance=True),
     )
-    await run_once(
-        loop,
-        controller,
-        RAW_SPEC,
-        1,
-        NothingWatched(),
-        lambda _: None,
-        logging.getLogger(),
-        may_write=may_write,
-    )
+    await run_once_with(loop, controller, may_write, RAW_SPEC)
 
 
 def test_the_rescale_is_in_status_before_the_patch_and_settled_after(

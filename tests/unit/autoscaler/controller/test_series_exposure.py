@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import cast
 from unittest.mock import Mock
 
 import pytest
 
 from podpilot.autoscaler.controller.exposure import forget_series_not_acted_for, not_acted_for
-from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller, run_once
+from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
 from podpilot.autoscaler.policy.plan import Memory
 
 from .test_status_queue import (
     NOW,
-    RAW_SPEC,
-    NothingWatched,
     SlowWrites,
     controller_writing_to,
     evaluating,
+    run_once_with,
 )
 from .test_status_writes import steady
 
@@ -93,16 +91,7 @@ def test_an_evaluation_that_ends_after_a_fence_records_no_series(
 
     async def scenario() -> Controller:
         controller = controller_writing_to(writes)
-        await run_once(
-            loop,
-            controller,
-            RAW_SPEC,
-            1,
-            NothingWatched(),
-            lambda _: None,
-            logging.getLogger(),
-            may_write=lambda: acting,
-        )
+        await run_once_with(loop, controller, lambda: acting)
         return controller
 
     recorder = cast(Mock, asyncio.run(scenario()).recorder)

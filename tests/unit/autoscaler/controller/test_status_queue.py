@@ -16,7 +16,7 @@ import pytest
 from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.api.pods import CachedPod, PodKey
 from podpilot.autoscaler.api.result import EvaluationResult
-from podpilot.autoscaler.api.spec import parse_spec
+from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
 from podpilot.autoscaler.api.status import render_status, status_digest
 from podpilot.autoscaler.api.watched import watched_autoscaler
 from podpilot.autoscaler.controller import loop as loop_module
@@ -86,23 +86,31 @@ def controller_writing_to(writes: SlowWrites) -> Controller:
     )
 
 
+async def run_once_with(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    may_write: MayWrite = always,
+    raw_spec: Mapping[str, Any] = RAW_SPEC,
+) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
+    """``run_once`` on nothing watched, with no Events, as the loop's ``may_write`` allows."""
+    return await run_once(
+        loop,
+        controller,
+        raw_spec,
+        1,
+        NothingWatched(),
+        lambda _: None,
+        logging.getLogger(),
+        may_write=may_write,
+    )
+
+
 async def evaluate_once(
     loop: AutoscalerLoop, writes: SlowWrites, may_write: MayWrite = always
 ) -> bool:
     """Whether the evaluation returned before its status write was released."""
     controller = controller_writing_to(writes)
-    task = asyncio.create_task(
-        run_once(
-            loop,
-            controller,
-            RAW_SPEC,
-            1,
-            NothingWatched(),
-            lambda _: None,
-            logging.getLogger(),
-            may_write=may_write,
-        )
-    )
+    task = asyncio.create_task(run_once_with(loop, controller, may_write))
     for _ in range(20):
         await asyncio.sleep(0)
     returned_early = task.done()
