@@ -8,14 +8,14 @@ a member Lease it renews; from the live members, every replica computes the same
 and competes only for its own shards, and releases a shard that is no longer its own, so a
 new replica gets its share and a dead one's shards go to the survivors. The assignment is
 sticky: a live member keeps the shards it holds while they are within its share, so a death
-moves only the dead replica's shards (each move costs its Autoscalers a handover gap).
+moves only the dead replica's shards (each move costs its Autoscalers a handover gap). Every
+replica computes the same assignment once they have seen the same members and holders.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -66,31 +66,42 @@ def _weight(shard: int, member: str) -> bytes:
 def assignment(
     members: Iterable[str], shards: int, holders: Mapping[int, str] | None = None
 ) -> dict[int, str]:
-    """Which member should hold each shard: balanced (no member more than ``ceil(shards /
-    members)``). A shard whose holder (``holders``: by shard, as its Lease was last read) is
-    a member stays with it, up to its share, the shards it ranks highest kept first; every
+    """Which member should hold each shard: balanced (every member ``shards // members``,
+    and ``shards % members`` of them one more). A member that holds shards (``holders``: by
+    shard, as the Leases were last read) keeps up to its share of them, those it ranks
+    highest first, and the members ranking their next one highest keep the extra ones; every
     other shard goes to the member that ranks it highest among those with room (rendezvous
-    hashing), so that a member joining or leaving moves few shards."""
+    hashing). So a member leaving moves only its own shards, and one joining gets its share
+    from the others."""
     ordered = sorted(set(members))
     if not ordered:
         return {}
-    room = math.ceil(shards / len(ordered))
-    held = dict.fromkeys(ordered, 0)
+    share, extra = divmod(shards, len(ordered))
+    holdings: dict[str, list[int]] = {member: [] for member in ordered}
+    for shard, holder in sorted((holders or {}).items()):
+        if 0 <= shard < shards and holder in holdings:
+            holdings[holder].append(shard)
     owners: dict[int, str] = {}
-    kept = [
-        (shard, holder)
-        for shard, holder in sorted((holders or {}).items())
-        if 0 <= shard < shards and holder in held
-    ]
-    for shard, holder in sorted(kept, key=lambda kept: _weight(*kept), reverse=True):
-        if held[holder] < room:
-            owners[shard] = holder
-            held[holder] += 1
+    held = dict.fromkeys(ordered, 0)
+    beyond_share: list[tuple[int, str]] = []
+    for member, its in holdings.items():
+        its.sort(key=lambda shard: _weight(shard, member), reverse=True)
+        owners.update(dict.fromkeys(its[:share], member))
+        held[member] = min(len(its), share)
+        if len(its) > share:
+            beyond_share.append((its[share], member))
+    beyond_share.sort(key=lambda kept: _weight(*kept), reverse=True)
+    for shard, member in beyond_share[:extra]:
+        owners[shard] = member
+        held[member] += 1
+    extra -= min(extra, len(beyond_share))
     for shard in range(shards):
         if shard in owners:
             continue
         ranked = sorted(ordered, key=lambda member: _weight(shard, member), reverse=True)
-        owner = next(member for member in ranked if held[member] < room)
+        owner = next(m for m in ranked if held[m] < share or (held[m] == share and extra > 0))
+        if held[owner] == share:
+            extra -= 1
         owners[shard] = owner
         held[owner] += 1
     return owners

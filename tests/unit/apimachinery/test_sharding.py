@@ -119,10 +119,13 @@ def test_any_holders_still_give_one_owner_each_within_the_share_and_the_same_for
     and every member that read the same holders computes the same assignment."""
     owners = assignment(members, shards, holders)
     assert sorted(owners) == list(range(shards)) and set(owners.values()) <= members
-    room = math.ceil(shards / len(members))
-    assert max(list(owners.values()).count(member) for member in members) <= room
-    kept = {shard: holder for shard, holder in holders.items() if owners.get(shard) == holder}
-    assert all(holder in members for holder in kept.values())
+    share = shards // len(members)
+    counts = {member: list(owners.values()).count(member) for member in members}
+    assert set(counts.values()) <= {share, share + 1}
+    for member in members:  # a holder keeps at least its share of what it holds
+        its = [shard for shard, holder in holders.items() if holder == member and shard < shards]
+        kept = [shard for shard in its if owners[shard] == member]
+        assert len(kept) >= min(len([s for s in its if s >= 0]), share)
     wanted = [
         wanted_shards(member, members - {member}, shards, holders.items())
         for member in sorted(members)
@@ -131,11 +134,23 @@ def test_any_holders_still_give_one_owner_each_within_the_share_and_the_same_for
     assert frozenset().union(*wanted) == frozenset(range(shards))
 
 
+@given(identities, st.integers(1, 40))
+def test_a_replacement_for_a_dead_member_gets_its_share(members: set[str], shards: int) -> None:
+    """A survivor keeps what it holds, yet a replica started in a dead one's place is not left
+    idle: every member holds ``shards // members`` or one more."""
+    held = assignment(members | {"the-dead-one"}, shards)
+    survivors = assignment(members, shards, held)
+    after = assignment(members | {"the-replacement"}, shards, survivors)
+    share = shards // (len(members) + 1)
+    assert list(after.values()).count("the-replacement") in {share, share + 1}
+
+
 def test_a_joining_member_gets_its_share_from_those_over_it() -> None:
     held = assignment({"a", "b"}, 4)  # two each
-    after = assignment({"a", "b", "c"}, 4, held)  # a share of 2: nobody gives anything up
-    assert after == held
-    after = assignment({"a", "b", "c", "d"}, 4, held)  # a share of 1: each gives one up
+    after = assignment({"a", "b", "c"}, 4, held)  # one each, and one of them a second
+    assert sorted(after.values()).count("c") == 1
+    assert all(held[shard] == owner for shard, owner in after.items() if owner in {"a", "b"})
+    after = assignment({"a", "b", "c", "d"}, 4, held)  # one each: a and b give one up each
     assert sorted(after.values()) == ["a", "b", "c", "d"]
     assert all(held[shard] == owner for shard, owner in after.items() if owner in {"a", "b"})
 
