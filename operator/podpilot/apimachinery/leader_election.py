@@ -122,6 +122,8 @@ class ElectorState:
     renewal_sent_at: float | None = None
     term: Term | None = None
     """The term of the last record this replica wrote (None: it never held the Lease)."""
+    last_sent_at: float | None = None
+    """When its last successful acquire or renewal was sent, kept after a fence."""
 
     def observed(self, record: LeaseRecord | None, now: float) -> ElectorState:
         """The state after reading ``record`` at ``now``: ``since`` moves only on a change."""
@@ -132,7 +134,7 @@ class ElectorState:
     def renewed(self, written: LeaseRecord, sent_at: float, now: float) -> ElectorState:
         """After a successful create or update that was sent at ``sent_at``."""
         return ElectorState(
-            Observation(written, now), renewal_sent_at=sent_at, term=term_of(written)
+            Observation(written, now), sent_at, term=term_of(written), last_sent_at=sent_at
         )
 
     def fenced(self) -> ElectorState:

@@ -224,11 +224,8 @@ class LeaderElector:
         self._state = self._state.observed(record, self._clock())
         if not self._wants():
             if self._state.renewal_sent_at is not None:
-                # Writes that passed the check just before this fence may still land; the next
-                # holder resumes from what the watch shows. Hold the Lease, not acting, for
-                # the margin a standby leaves when it takes over an expired one.
                 self._fence("it is another replica's to hold")
-                await asyncio.sleep(self.config.lease_duration - self.config.renew_deadline)
+            await asyncio.sleep(self._late_writes_margin())
             await self._hand_back("it is another replica's to hold")
             return Step.STAND_BY
         step = self._fence_if_late()
@@ -253,6 +250,22 @@ class LeaderElector:
         self._state = self._state.renewed(written, sent_at, self._clock())
         self._lead()
         return Step.RENEW
+
+    def _late_writes_margin(self) -> float:
+        """Seconds to hold the Lease, not acting, before handing it back: writes that passed
+        the check just before the fence may still land, and the next holder resumes from what
+        the watch shows. The margin a standby leaves when it takes over an expired Lease,
+        counted from the fence (now, or when the last renewal sent ran out); 0 when the
+        Lease does not name this replica."""
+        state = self._state
+        record = state.observation.record if state.observation else None
+        last = state.last_sent_at
+        if record is None or record.holder_identity != self.identity or last is None:
+            return 0.0
+        now = self._clock()
+        fenced_at = min(now, last + self.config.renew_deadline)
+        margin = self.config.lease_duration - self.config.renew_deadline
+        return max(0.0, fenced_at + margin - now)
 
     def _fence_if_late(self) -> Step:
         step = decide(self._state, self.identity, self.config, self._clock())

@@ -44,6 +44,7 @@ class FakeLeases:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.version = 0
         self.black_holed: set[str] = set()
+        self.refused_writes: set[str] = set()  # their updates answered 503 at once
         self.stopping = threading.Event()
         self.writes: list[tuple[str, str]] = []  # (replica, holderIdentity) of accepted writes
 
@@ -87,6 +88,9 @@ def _handler(leases: FakeLeases) -> type[BaseHTTPRequestHandler]:
                 with leases.lock:
                     items = [body for (ns, _), body in leases.objects.items() if ns == namespace]
                 self._answer(200, {"kind": "LeaseList", "metadata": {}, "items": items})
+                return
+            if self.command == "PUT" and replica in leases.refused_writes:
+                self._answer(503, _status(503, "ServiceUnavailable"))
                 return
             name = match["name"] or sent["metadata"]["name"]
             key = (namespace, name)
@@ -282,6 +286,41 @@ def test_a_term_lasts_across_renewals_and_a_lease_taken_back_is_a_new_one() -> N
                 second = a.term()
                 assert second is not None and second != first
                 assert second[0] == first[0] + 2  # to b, then back to a
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_holder_fenced_by_failed_renewals_keeps_the_margin_before_it_hands_back() -> None:
+    """A Lease that is no longer this replica's to hold is handed back only after the margin
+    a standby leaves (lease duration minus renew deadline) has passed since the fence, also
+    when the fence came first from renewals that failed: writes sent just before the fence
+    may still land, and the next holder must see them."""
+
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            api = clients(url, "a")
+            wanted = [True]
+            lock = LeaseLock(api, "ops", "podpilot-leader", CONFIG)
+            a = LeaderElector(lock, "a", CONFIG, wants=lambda: wanted[0])
+            RUNNING[a] = asyncio.create_task(a.run())
+            try:
+                await until(a.is_leader, 2.0)
+                leases.refused_writes.add("a")
+                renewals = leases.writes.count(("a", "a"))
+                last_renewal = time.monotonic()
+                while a.is_leader():  # the last accepted renewal, as the server saw it
+                    if leases.writes.count(("a", "a")) != renewals:
+                        renewals, last_renewal = leases.writes.count(("a", "a")), time.monotonic()
+                    await asyncio.sleep(0.01)
+                wanted[0] = False  # fenced by the clock; now another replica's to hold
+                leases.refused_writes.clear()
+                await until(lambda: ("a", "") in leases.writes, 3 * CONFIG.lease_duration)
+                handed_back = time.monotonic() - last_renewal
+                # Fenced at most a renew deadline after its last renewal, then the margin.
+                assert handed_back >= CONFIG.lease_duration - 0.1, handed_back
+            finally:
+                await stop(a)
+                api.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
