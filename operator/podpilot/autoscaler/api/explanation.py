@@ -20,8 +20,11 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
     lines = [
         f"Autoscaler {name} -> {status.get('reference', '?')} "
         f"(mode {spec.get('mode', 'Active')}{', paused' if spec.get('paused') else ''})",
-        f"Evaluated at {trace.get('evaluatedAt')}: {trace.get('currentReplicas')} replicas, "
-        f"bounds [{spec.get('minReplicas', 1)}, {spec.get('maxReplicas')}]",
+        f"Decision written at {trace.get('evaluatedAt')}: {trace.get('currentReplicas')} "
+        f"replicas, bounds [{spec.get('minReplicas', 1)}, {spec.get('maxReplicas')}]",
+        # The operator writes an unchanged decision again only at its status heartbeat: an
+        # old time here is not a stalled operator.
+        "  (an unchanged decision is written again only at the status heartbeat, 5m by default)",
     ]
     winner = trace.get("winner")
     for metric in trace.get("metrics") or []:

@@ -186,3 +186,6 @@ def test_rendered_status_carries_the_decision_trace_and_explain_tells_it() -> No
     assert status["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 75
     text = explain({"metadata": {"name": "web"}, "spec": {"maxReplicas": 5}, "status": status})
     assert "Deployment/web" in text and "proposes 3 (winner)" in text and "Rescaled" in text
+    # The time shown is when the decision was written, which a steady one is only at the
+    # status heartbeat: said so, or an old time reads as a stalled operator.
+    assert "Decision written at 2027-01-15T08:00:00" in text and "status heartbeat" in text
