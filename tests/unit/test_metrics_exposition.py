@@ -244,3 +244,15 @@ def test_the_status_write_gauges_read_the_writer_at_each_scrape() -> None:
         asyncio.run(scenario())
     finally:
         autoscaler_metrics.report_status_writes(lambda: 0, lambda: 0)
+
+
+def test_the_shard_gauges_read_the_replicas_shards_at_each_scrape() -> None:
+    acted_for = [2]
+    registry.report_shards(3, lambda: acted_for[0])
+    try:
+        assert REGISTRY.get_sample_value("podpilot_autoscaler_shards") == 3.0
+        assert REGISTRY.get_sample_value("podpilot_autoscaler_shards_acted_for") == 2.0
+        acted_for[0] = 0  # a lost shard reads at the next scrape, not at the next evaluation
+        assert REGISTRY.get_sample_value("podpilot_autoscaler_shards_acted_for") == 0.0
+    finally:
+        registry.report_shards(1, lambda: 1)

@@ -23,6 +23,7 @@ ALERTS = {
     "PodpilotOperatorAbsent",
     "PodpilotNoLeader",
     "PodpilotSeveralLeaders",
+    "PodpilotShardsUnheld",
     "PodpilotMetricSourceFailing",
     "PodpilotAutoscalerStuckAtMax",
     "PodpilotAutoscalerFallbackActive",

@@ -27,7 +27,7 @@ from podpilot.kube.clients import (
 from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.kube.pod_watch import PodWatch
 from podpilot.kube.shards import Shards
-from podpilot.observability.registry import report_leadership, serve
+from podpilot.observability.registry import report_leadership, report_shards, serve
 
 PEERING_WAIT_ATTEMPTS = 120
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
@@ -150,6 +150,9 @@ async def start(
         await wait_for_peering_object(runtime, own.peering_name, logger)
     # Only now: until the elector exists, may_act() would say yes to a standby.
     report_leadership(runtime.may_act)
+    if "autoscaler" in own.controllers:
+        count = runtime.shards.count if runtime.shards is not None else 1
+        report_shards(count, lambda: len(runtime.acted_for()))
     runtime.pods = PodWatch(runtime.clients, own.namespaces)
     for module in enabled_modules(own).values():
         module.configure(settings)

@@ -45,6 +45,26 @@ LEADER = Gauge(
 )
 
 
+SHARDS = Gauge(
+    "podpilot_autoscaler_shards",
+    "The number of shards the Autoscalers are split into on this replica (--shards; 1 "
+    "without sharding).",
+    registry=REGISTRY,
+)
+SHARDS_ACTED_FOR = Gauge(
+    "podpilot_autoscaler_shards_acted_for",
+    "Shards whose Autoscalers this replica evaluates now (without sharding: 1 while it may "
+    "act, else 0).",
+    registry=REGISTRY,
+)
+
+
+def report_shards(count: int, acted_for: Callable[[], int]) -> None:
+    """Make the shard gauges read this replica's count and its shards at every scrape."""
+    SHARDS.set(count)
+    SHARDS_ACTED_FOR.set_function(lambda: float(acted_for()))
+
+
 def report_leadership(may_act: Callable[[], bool]) -> None:
     """Make ``podpilot_leader`` read ``may_act`` at every scrape (no stale value between
     renewals: a Lease that lapsed reads 0 at once)."""
