@@ -132,12 +132,13 @@ class PodpilotObjects:
         namespace: str | None = None,
         field_manager: str | None = None,
     ) -> None:
-        """Merge-patch ``/status`` with ``{"status": status}``, sent as the Autoscaler's
-        statuses are (``merge_patch_encoded_status``): one way to write a status."""
-        encoded = json.dumps(status, separators=(",", ":")).encode()
-        await self.merge_patch_encoded_status(
-            name, encoded, namespace=namespace, field_manager=field_manager
-        )
+        """Merge-patch ``/status`` with ``{"status": status}``: the same request as the
+        Autoscaler's (``merge_patch_encoded_status``), in the shared pool, not the status
+        writes' own: a burst of report statuses must not hold up an Autoscaler's urgent write
+        (the record of a rescale, before its patch)."""
+        encoded = json.dumps(dict(status), separators=(",", ":")).encode()
+        request = self._status_patch(name, encoded, namespace, field_manager)
+        await self._clients.call(request.send)
 
     async def merge_patch_encoded_status(
         self,

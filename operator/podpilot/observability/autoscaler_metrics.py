@@ -97,7 +97,8 @@ STATUS_WRITES_QUEUED = Gauge(
 )
 STATUS_WRITES_IN_FLIGHT = Gauge(
     "podpilot_autoscaler_status_writes_in_flight",
-    "Autoscaler status writes sent and not yet answered.",
+    "Autoscaler status writes handed to the status writers' threads (at most 4) and not yet "
+    "answered.",
     registry=REGISTRY,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from podpilot.kube.clients import Timeouts
@@ -57,15 +58,31 @@ class FakeClients:
 
     async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
         self.pools.append("call")
-        return function(*args, **kwargs)
+        return self._run(function, *args, **kwargs)
 
     async def write_status(
         self, function: Callable[..., Any], /, *args: object, **kwargs: object
     ) -> Any:
         self.pools.append("write_status")
-        request = getattr(args[-1], "__self__", None) if args else None
-        if self.recording is not None and isinstance(request, EncodedRequest):
-            calls = self.recording.calls
-            noted = (request.method, (request.path, json.loads(request.body)), dict(request.query))
-            return function(*args[:-1], lambda: calls.append(noted), **kwargs)
+        return self._run(function, *args, **kwargs)
+
+    def _run(self, function: Callable[..., Any], *args: object, **kwargs: object) -> Any:
+        """``function(*args)`` inline; while recording, an ``EncodedRequest``'s ``send`` (the
+        function itself, or the last argument, as ``send_if_allowed`` gets it) is noted."""
+        if self.recording is not None:
+            request = getattr(function, "__self__", None)
+            if isinstance(request, EncodedRequest):
+                return self._note(request)
+            request = getattr(args[-1], "__self__", None) if args else None
+            if isinstance(request, EncodedRequest):
+                return function(*args[:-1], partial(self._note, request), **kwargs)
         return function(*args, **kwargs)
+
+    def _note(self, request: EncodedRequest) -> None:
+        """Note ``request`` as its method (or raise ``failures[method]``, as for any call)."""
+        assert self.recording is not None
+        noted = (request.method, (request.path, json.loads(request.body)), dict(request.query))
+        self.recording.calls.append(noted)
+        failure = self.recording.failures.get(request.method)
+        if failure is not None:
+            raise failure

@@ -254,7 +254,8 @@ def test_an_encoded_status_is_sent_as_it_is_with_the_credentials_in_the_status_p
 
 
 def test_a_status_of_a_cluster_scoped_object_goes_out_the_same_way_encoded_here() -> None:
-    """The emptyDir policy's and flannel reports' statuses: one way to write a status."""
+    """The emptyDir policy's and flannel reports' statuses: the same request as an
+    Autoscaler's, in the shared pool (never ahead of an Autoscaler's urgent write)."""
     with api_server(200, b"{}") as (host, received):
         policies, clients = encoded_writer_objects(host, "emptydirauditpolicies", namespaced=False)
         run(policies.merge_patch_status("default", {"lastFullScan": "t", "gone": None}))
@@ -263,7 +264,7 @@ def test_a_status_of_a_cluster_scoped_object_goes_out_the_same_way_encoded_here(
     assert request.path == "/apis/podpilot.io/v1alpha1/emptydirauditpolicies/default/status"
     assert request.body == b'{"status":{"lastFullScan":"t","gone":null}}'
     assert request.headers["content-type"] == MERGE_PATCH == "application/merge-patch+json"
-    assert clients.pools == ["write_status"]
+    assert clients.pools == ["call"]
 
 
 def test_a_refused_encoded_status_raises_the_api_servers_answer() -> None:
