@@ -277,15 +277,17 @@ def test_a_status_queued_in_an_old_term_is_not_sent_in_the_new_one(
     result = steady(NOW)
     evaluating(monkeypatch, result)
     loop = resumed(result.history)
-    loop.written_at = NOW + 10**6  # not due for a heartbeat
     writes = SlowWrites()
     in_term = [True]
 
     async def scenario() -> None:
-        task = asyncio.create_task(evaluate_once(loop, writes, lambda: in_term[0]))
-        await asyncio.sleep(0)
-        in_term[0] = False  # the Lease lost and taken back before the write's turn
-        await task
+        controller = controller_writing_to(writes)
+        await run_once_with(loop, controller, lambda: in_term[0])  # its status: not waited for
+        assert loop.pending is not None and not loop.pending.done()  # queued, in the term
+        in_term[0] = False  # the Lease lost and taken back before the write goes out
+        writes.release.set()
+        with pytest.raises(WriteNotAllowedError):
+            await loop.pending
 
     asyncio.run(scenario())
     assert writes.written == []
