@@ -233,6 +233,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         await module.stop(runtime)
     if runtime.pods is not None:
         runtime.pods.stop()
+    if runtime.clients is not None:
+        await runtime.clients.drain()  # the writes sent land before the Leases go back
     if runtime.shards_task is not None:
         runtime.shards_task.cancel()  # every shard held is handed back
         await asyncio.gather(runtime.shards_task, return_exceptions=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,3 +117,47 @@ def test_both_clients_keep_their_connections_alive(clients: ApiClients) -> None:
 def test_timeouts_from_a_read_setting_never_connect_longer_than_they_read() -> None:
     assert Timeouts.reading(30.0).pair() == (5.0, 30.0)
     assert Timeouts.reading(0.5).pair() == (0.5, 0.5)
+
+
+def test_a_stop_waits_for_the_writes_sent_and_drops_those_not_sent(clients: ApiClients) -> None:
+    """What a replica sent lands before its Leases go back (else it could land over the next
+    holder's); what had not started is never sent; a call that never ends holds the stop for
+    one call's timeout at most."""
+    landed: list[str] = []
+
+    def write(name: str, seconds: float) -> None:
+        time.sleep(seconds)
+        landed.append(name)
+
+    async def stopping() -> float:
+        sent = [asyncio.ensure_future(clients.write_status(write, "sent", 0.3))]
+        sent += [asyncio.ensure_future(clients.call(write, f"read-{n}", 0.3)) for n in (1, 2)]
+        queued = asyncio.ensure_future(clients.call(write, "queued", 0.0))  # 2 threads busy
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await clients.drain()
+        waited = time.monotonic() - started
+        await asyncio.gather(*sent, queued, return_exceptions=True)
+        assert queued.cancelled()
+        return waited
+
+    waited = asyncio.run(stopping())
+    assert sorted(landed) == ["read-1", "read-2", "sent"]
+    assert 0.15 < waited < LIMIT
+
+
+def test_a_stop_gives_up_on_a_call_that_outlasts_its_timeout(clients: ApiClients) -> None:
+    release = threading.Event()
+
+    async def stopping() -> float:
+        stuck = asyncio.ensure_future(clients.write_status(release.wait, 30))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await clients.drain()
+        waited = time.monotonic() - started
+        release.set()
+        await asyncio.gather(stuck, return_exceptions=True)
+        return waited
+
+    waited = asyncio.run(stopping())
+    assert SHORT.connect + SHORT.read - 0.1 < waited < SHORT.connect + SHORT.read + LIMIT
