@@ -89,9 +89,7 @@ class Runtime:
     def may_act_for(self, namespace: str, name: str) -> bool:
         """Whether this replica may act for the Autoscaler ``namespace/name``: it holds the
         Autoscaler's shard, or without shards, the leader Lease."""
-        if self.shards is None:
-            return self.may_act()
-        return self.shards.may_act_for(namespace, name)
+        return self.term_for(namespace, name) is not None
 
     def term_for(self, namespace: str, name: str) -> Term | None:
         """The term of the Lease that lets this replica act for the Autoscaler (its shard's,

@@ -197,17 +197,16 @@ class Shards:
         return shard_of(namespace, name, self.count)
 
     def may_act_for(self, namespace: str, name: str) -> bool:
-        """It holds the Autoscaler's shard, and still sees the same members as when it took it
-        (a fresh list, every live member on the same count): a replica that can no longer
-        list them cannot see a replica of another count appear, and stops at once."""
-        shard = self.shard_of(namespace, name)
-        return self.holds(shard) and shard in self.wanted()
+        return self.term_for(namespace, name) is not None
 
     def term_for(self, namespace: str, name: str) -> Term | None:
-        """The term of the Autoscaler's shard Lease while ``may_act_for`` allows; else None."""
-        if not self.may_act_for(namespace, name):
-            return None
-        return self.electors[self.shard_of(namespace, name)].term()
+        """The term of the Autoscaler's shard Lease while it holds that shard and still sees
+        the same members as when it took it (a fresh list, every live member on the same
+        count): a replica that can no longer list them cannot see a replica of another count
+        appear, and stops at once. None otherwise."""
+        shard = self.shard_of(namespace, name)
+        term = self.electors[shard].term()
+        return term if term is not None and shard in self.wanted() else None
 
     async def run(self) -> None:
         """Renew the member Lease, list the members and run every shard's elector, until
