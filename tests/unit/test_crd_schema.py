@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from podpilot.autoscaler.api.conversion import convert_documents
+from podpilot.autoscaler.api.spec import MetricSpec, MetricTarget
+from podpilot.autoscaler.api.status import metric_label
 from podpilot.autoscaler.api.takeover_from import TakeoverRecord, record_to_status
 
 ROOT = Path(__file__).parents[2]
@@ -324,3 +326,21 @@ def test_invalid_manifest_states_an_expectation_naming_a_field(path: Path) -> No
     assert document["apiVersion"] == "podpilot.io/v1alpha1"
     assert document["kind"] == "Autoscaler"
     assert document["metadata"]["name"] == path.stem
+
+
+def test_the_longest_metric_label_the_spec_allows_fits_the_status(version: dict[str, Any]) -> None:
+    """A ContainerResource's label is ``container/resource``: were the status field shorter than
+    the longest one the spec admits, the status write would be refused, and with it the pending
+    rescale record every /scale patch waits for, so the Autoscaler would never scale."""
+    root = version["schema"]["openAPIV3Schema"]["properties"]
+    metric = root["spec"]["properties"]["metrics"]["items"]["properties"]
+    block = metric["containerResource"]["properties"]
+    decided = root["status"]["properties"]["lastDecision"]["properties"]["metrics"]["items"]
+    decided = decided["properties"]
+    longest = MetricSpec(
+        type="ContainerResource",
+        target=MetricTarget(type="Utilization", average_utilization=50),
+        container="c" * block["container"]["maxLength"],
+        resource="r" * block["name"]["maxLength"],
+    )
+    assert len(metric_label(longest)) <= decided["name"]["maxLength"]

@@ -142,7 +142,7 @@ class AutoscalerSpec:
         return tuple(metric.type for metric in self.metrics)
 
 
-def _quantity(value: Any, field_path: str, minimum: str, below: Decimal | None = None) -> Decimal:
+def _quantity(value: Any, field_path: str, minimum: str) -> Decimal:
     """A quantity field as the HPA takes it (a number or a string), held to the same bounds as
     the CRD's ValidatingAdmissionPolicy, which a cluster may not enforce (only the CRD applied,
     a backtest's file): ``minimum`` is ``positive`` or ``non-negative``."""
@@ -156,8 +156,6 @@ def _quantity(value: Any, field_path: str, minimum: str, below: Decimal | None =
         raise SpecError(f"{field_path} must be a positive quantity")
     if minimum == "non-negative" and quantity < 0:
         raise SpecError(f"{field_path} must be zero or a positive quantity")
-    if below is not None and quantity >= below:
-        raise SpecError(f"{field_path} must be below {below}")
     return quantity
 
 
@@ -234,9 +232,7 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
     )
 
 
-def _rules(
-    raw: Mapping[str, Any] | None, field_path: str, tolerance_below: Decimal | None = None
-) -> ScalingRules | None:
+def _rules(raw: Mapping[str, Any] | None, field_path: str) -> ScalingRules | None:
     if raw is None:
         return None
     policies = raw.get("policies")
@@ -255,7 +251,7 @@ def _rules(
             else None
         ),
         tolerance=(
-            float(_quantity(tolerance, f"{field_path}.tolerance", "non-negative", tolerance_below))
+            float(_quantity(tolerance, f"{field_path}.tolerance", "non-negative"))
             if tolerance is not None
             else None
         ),
@@ -268,7 +264,7 @@ def parse_behavior(raw: Mapping[str, Any] | None) -> Behavior | None:
         return None
     return Behavior(
         scale_up=_rules(raw.get("scaleUp"), "spec.behavior.scaleUp"),
-        scale_down=_rules(raw.get("scaleDown"), "spec.behavior.scaleDown", Decimal(1)),
+        scale_down=_rules(raw.get("scaleDown"), "spec.behavior.scaleDown"),
     )
 
 

@@ -15,6 +15,7 @@ from podpilot.apimachinery.quantities import milli_value
 from podpilot.autoscaler.api.spec import SpecError, parse_spec
 
 FIXTURES = Path(__file__).parents[4] / "tests" / "data" / "invalid-autoscalers"
+HPA_FIXTURES = FIXTURES.parent / "hpa"
 QUANTITY_FIELD = re.compile(
     r"^# expect: (spec\.\S*(target\.value|target\.averageValue|activationThreshold|tolerance))\b"
 )
@@ -66,3 +67,17 @@ def test_a_number_or_a_string_quantity_is_taken(value: object) -> None:
     parsed = parse_spec(spec)
 
     assert parsed.metrics[0].target.average_value == milli_value(str(value))
+
+
+def test_what_the_hpa_takes_at_its_edges_is_taken() -> None:
+    """An empty metrics list means the default cpu metric, and a scale-down tolerance has no
+    upper bound (KEP-4951): at 1 or more the usage ratio never falls out of the band below."""
+    hpa = yaml.safe_load((HPA_FIXTURES / "empty-metrics-and-wide-tolerance.yaml").read_text())
+
+    parsed = parse_spec(hpa["spec"])
+
+    assert [(m.type, m.resource, m.target.average_utilization) for m in parsed.metrics] == [
+        ("Resource", "cpu", 80)
+    ]
+    assert parsed.behavior is not None and parsed.behavior.scale_down is not None
+    assert parsed.behavior.scale_down.tolerance == 1.0
