@@ -463,6 +463,10 @@ def load_credentials(
         OSError,
         KeyError,
         yaml.YAMLError,
+        # A kubeconfig of the wrong shape (a list, a string), not UTF-8, or with bad base64.
+        TypeError,
+        ValueError,
+        AttributeError,
     ) as error:
         raise CredentialsError(f"cannot load the API credentials: {error}") from error
 
@@ -509,8 +513,11 @@ def connect(
     coordination.rest_client = _BoundedRestClient(configuration, timeouts)
     # pykube applies its client's ``timeout`` to every request that names none; requests'
     # adapter does not resend a request whose answer timed out.
-    adapter = _KeepAliveAdapter(pykube_config, pool_maxsize=max_concurrent_calls)
-    http = pykube.HTTPClient(pykube_config, timeout=timeouts.pair(), http_adapter=adapter)
+    try:
+        adapter = _KeepAliveAdapter(pykube_config, pool_maxsize=max_concurrent_calls)
+        http = pykube.HTTPClient(pykube_config, timeout=timeouts.pair(), http_adapter=adapter)
+    except (pykube.exceptions.PyKubeError, OSError) as error:  # a certificate file it cannot use
+        raise CredentialsError(f"cannot load the API credentials: {error}") from error
     if token is not None:
         refresh_token_from(configuration, token)
         http.session.auth = BearerTokenAuth(token)

@@ -75,6 +75,7 @@ def _absolute(kind: str, entry: Mapping[str, Any], source: Path) -> dict[str, An
     body = dict(copied.get(body_key) or {})
     for key in file_keys:
         if isinstance(body.get(key), str):
-            body[key] = str(source.parent / Path(body[key]).expanduser())
+            # Against the file's folder made absolute, as client-go's ResolveLocalPaths.
+            body[key] = str(source.absolute().parent / Path(body[key]).expanduser())
     copied[body_key] = body
     return copied

@@ -241,6 +241,44 @@ def test_an_unknown_context_is_one_line_and_exit_status_1(
     assert line.startswith("podpilot explain: error: cannot load the API credentials: context")
 
 
+def test_a_kubeconfig_named_by_a_relative_path_finds_its_relative_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    kubeconfig(tmp_path / "sub" / "config", {"c": ("https://c.example", None)}, "c", "ca.crt")
+    monkeypatch.chdir(tmp_path)
+
+    document = merged_kubeconfig(KubeconfigSelection(paths="sub/config"))
+
+    (cluster,) = (entry["cluster"] for entry in document["clusters"])
+    assert cluster["certificate-authority"] == str(tmp_path / "sub" / "ca.crt")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[1, 2]\n", b"just a string\n", b"\xff\xfe\x00", None],
+    ids=["a-list", "a-string", "not-utf-8", "bad-base64-ca"],
+)
+def test_a_malformed_kubeconfig_is_one_line_and_exit_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None
+) -> None:
+    path = tmp_path / "config"
+    if content is None:
+        kubeconfig(path, {"c": ("https://127.0.0.1:1", None)}, current="c")
+        document = yaml.safe_load(path.read_text())
+        document["clusters"][0]["cluster"]["certificate-authority-data"] = "not base64!"
+        path.write_text(yaml.safe_dump(document))
+    else:
+        path.write_bytes(content)
+
+    assert main(["explain", "web", "--kubeconfig", str(path)]) == EXIT_FAILED
+
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith("podpilot explain: error: cannot load the API credentials: ")
+    assert captured.out == ""
+
+
 # --- the entry point ----------------------------------------------------------------------------
 
 
