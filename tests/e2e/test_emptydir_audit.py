@@ -651,11 +651,23 @@ def auditor_kubeconfig(
 def test_the_documented_rbac_is_enough(
     audited: str,
     kubectl: Kubectl,
+    kubectl_json: KubectlJson,
     auditor_kubeconfig: Path,
     tmp_path: Path,
     audit_operator: OperatorProcess,
 ) -> None:
     with _audit_under(kubectl, audited, auditor_kubeconfig, tmp_path, audit_operator) as own:
+        # As on a fresh install, the policy does not carry kopf's finalizer yet: the restricted
+        # operator must be allowed to put it there (kopf does for every daemon's object).
+        kubectl("patch", "emptydirauditpolicy", "default", "--type=merge",
+                "-p", '{"metadata":{"finalizers":null}}')  # fmt: skip
+        wait_until(
+            lambda: _get(kubectl_json, "emptydirauditpolicy", "default")["metadata"].get(
+                "finalizers"
+            ),
+            timeout=30,
+            what="the restricted operator to put kopf's finalizer on the policy",
+        )
         kubectl("apply", "-n", audited, "-f", "-", input=_deployment("rbac", NO_LIMITS))
         owner = {"namespace": audited, "owner_kind": "Deployment", "owner": "rbac"}
         wait_until(

@@ -18,11 +18,13 @@ RULES: tuple[dict[str, Any], ...] = (
     # ReplicaSet -> Deployment and Job -> CronJob, resolved once per owner and cached.
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
-    # The policy: kopf watches it for the daemon; the controller writes its status.
+    # The policy: kopf watches it for the daemon and patches its own finalizer onto it (kopf
+    # does so for every daemon, to stop it before the object is gone); the controller writes
+    # its status.
     {
         "apiGroups": [GROUP],
         "resources": ["emptydirauditpolicies"],
-        "verbs": ["list", "watch"],
+        "verbs": ["list", "watch", "patch"],
     },
     {
         "apiGroups": [GROUP],
