@@ -643,3 +643,15 @@ def test_prometheus_guardrails_reach_podpilot_run(
     assert limits.prometheus_limits == PrometheusLimits(
         max_series=50, allowed_urls=("https://prom.monitoring.svc:9090/",)
     )
+
+
+def test_metrics_services_are_dns_labels_whatever_the_release_name(render: Render) -> None:
+    def services(*args: str) -> list[str]:
+        docs = render("--set", "metrics.service.enabled=true", *args)
+        return sorted(doc["metadata"]["name"] for doc in docs if doc["kind"] == "Service")
+
+    assert services() == ["rel-podpilot-emptydir-metrics", "rel-podpilot-metrics"]
+    for fullname in ("a" * 63, "team-platform-autoscaling-prod-eu-west1-podpilot"):
+        names = services(f"--set=fullnameOverride={fullname}")
+        assert len(set(names)) == 2, names
+        assert all(len(name) <= 63 and not name.endswith("-") for name in names), names

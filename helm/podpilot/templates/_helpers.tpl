@@ -108,6 +108,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- join "," $enabled }}
 {{- end }}
 
+{{- /* A metrics Service's name: a DNS label, so at most 63 characters whatever the base. */ -}}
+{{- define "podpilot.metricsServiceName" -}}
+{{- printf "%s-metrics" (. | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "podpilot.emptydirFullname" -}}
 {{- printf "%s-emptydir" (include "podpilot.fullname" . | trunc 54 | trimSuffix "-") }}
 {{- end }}
