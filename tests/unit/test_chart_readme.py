@@ -56,3 +56,11 @@ def test_every_documented_value_has_its_description_in_the_schema() -> None:
         for part in key.split("."):
             node = node["properties"][part]
         assert node.get("description") == description, key
+
+
+def test_no_wrapped_comment_line_reads_as_a_new_description() -> None:
+    """helm-docs starts a description at any ``# --``: a wrapped line that begins with a flag
+    (``# --standalone).``) would throw away the sentence before it."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    assert [line for line in lines if line.lstrip().startswith("# --") and
+            not line.lstrip().startswith("# -- ")] == []  # fmt: skip
