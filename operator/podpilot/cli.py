@@ -7,10 +7,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from podpilot.commands.conventions import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     CommandError,
     describe_exit_status,
 )
@@ -37,6 +39,18 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line said in one line as every other failure
+    is: the command, the mistake, and where its help is (argparse prints the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, usage_line(self.prog, message) + "\n")
+
+
+def usage_line(prog: str, message: str) -> str:
+    return f"{prog}: error: {message} (see '{prog} --help')"
+
+
 AddArguments = Callable[[argparse.ArgumentParser], None]
 RunCommand = Callable[[argparse.Namespace], int]
 
@@ -57,7 +71,7 @@ def version() -> str:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="podpilot", description=__doc__)
+    parser = CommandLineParser(prog="podpilot", description=__doc__)
     describe_exit_status(parser)
     parser.add_argument("--version", action="version", version=f"podpilot {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
-    args = parser.parse_args(arguments)
+    args, unrecognized = parser.parse_known_args(arguments)
+    if unrecognized:  # named after the subcommand they were given to, not after podpilot
+        message = f"unrecognized arguments: {' '.join(unrecognized)}"
+        print(usage_line(f"podpilot {args.command}", message), file=sys.stderr)
+        return EXIT_USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.error(f"'{args.command}' is not available in this build")

@@ -17,6 +17,7 @@ from podpilot.apimachinery.selectors import SelectorError
 from podpilot.app.logs import LOG_FORMATS
 from podpilot.app.logs import configure as configure_logs
 from podpilot.commands.conventions import (
+    EXIT_USAGE,
     CommandError,
     add_kubeconfig_arguments,
     go_duration,
@@ -375,7 +376,9 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
     controllers = frozenset(c.strip() for c in args.controllers.split(",") if c.strip())
     unknown = controllers - set(CONTROLLERS)
     if unknown:
-        raise CommandError(f"--controllers: unknown controllers: {', '.join(sorted(unknown))}")
+        raise CommandError(
+            f"--controllers: unknown controllers: {', '.join(sorted(unknown))}", EXIT_USAGE
+        )
     return OperatorSettings(
         controllers=controllers,
         kubeconfig=kubeconfig_selection(args),
@@ -460,11 +463,12 @@ def _add_prometheus_limit_arguments(parser: argparse.ArgumentParser) -> None:
 def _prometheus_limits(args: argparse.Namespace) -> PrometheusLimits:
     for name in ("prometheus_max_response_bytes", "prometheus_max_series"):
         if getattr(args, name) < 1:
-            raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1", EXIT_USAGE)
     if args.prometheus_per_server_concurrency < 1 or args.prometheus_max_query_seconds <= 0:
-        raise SystemExit(
+        raise CommandError(
             "--prometheus-per-server-concurrency and --prometheus-max-query-seconds must be "
-            "positive"
+            "positive",
+            EXIT_USAGE,
         )
     return PrometheusLimits(
         max_response_bytes=args.prometheus_max_response_bytes,
@@ -507,11 +511,11 @@ def _leader_election_settings(args: argparse.Namespace) -> LeaderElectionSetting
     try:
         ElectionConfig(values["lease_duration"], values["renew_deadline"], values["retry_period"])
     except ElectionConfigError as error:
-        raise CommandError(f"--leader-election-*: {error}") from None
+        raise CommandError(f"--leader-election-*: {error}", EXIT_USAGE) from None
     enabled = args.leader_election and not args.standalone
     if args.shards > 1 and not enabled:
         raise CommandError(
-            "--shards needs leader election (not --standalone, --no-leader-election)"
+            "--shards needs leader election (not --standalone, --no-leader-election)", EXIT_USAGE
         )
     return LeaderElectionSettings(
         enabled=enabled,
@@ -563,7 +567,7 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
         try:
             parse_equality_selector(selector)
         except SelectorError as error:
-            raise CommandError(f"{flag}: {error}") from None
+            raise CommandError(f"{flag}: {error}", EXIT_USAGE) from None
     return FlannelSettings(
         configmap_namespaces=tuple(args.flannel_configmap_namespace)
         or defaults.configmap_namespaces,

@@ -71,10 +71,33 @@ def test_run_takes_the_prometheus_guardrails_as_settings() -> None:
     )
 
 
-def test_run_refuses_a_guardrail_that_allows_nothing() -> None:
-    parser = build_parser(only="run")
-    with pytest.raises(SystemExit):
-        settings_from(parser.parse_args(["run", "--prometheus-max-series=0"]))
+def test_run_refuses_a_guardrail_that_allows_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--prometheus-max-series=0"]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        "podpilot run: error: --prometheus-max-series must be at least 1"
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--standalone", "--shards=2"],
+        ["--leader-election-renew-deadline=20"],
+        ["--bogus"],
+        ["--metrics-port=abc"],
+    ],
+    ids=["shards-without-election", "renew-deadline-past-lease", "unknown-flag", "not-a-number"],
+)
+def test_a_wrong_command_line_is_one_line_and_exit_status_2(
+    flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(["run", *flags])
+    except SystemExit as exited:  # argparse's own mistakes end the process from the parser
+        code = int(str(exited.code))
+    assert code == EXIT_USAGE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("podpilot run: error: ")
 
 
 def parse(*args: str) -> OperatorSettings:
@@ -153,7 +176,7 @@ def test_run_without_credentials_ends_in_one_line_before_kopf_starts(
 
 
 def test_an_unknown_controller_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--controllers", "autoscaler,hpa"]) == EXIT_FAILED
+    assert main(["run", "--controllers", "autoscaler,hpa"]) == EXIT_USAGE
     assert (
         capsys.readouterr().err == "podpilot run: error: --controllers: unknown controllers: hpa\n"
     )
