@@ -8,6 +8,7 @@ the metrics APIs take as a string query parameter.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +150,50 @@ def selector_from_object(selector: Mapping[str, Any] | None) -> Selector:
         values = tuple(sorted(str(v) for v in expression.get("values") or []))
         requirements.append(Requirement(str(expression["key"]), operator, values))
     return Selector(tuple(requirements))
+
+
+_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _check_key(key: str) -> None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix)):
+        raise SelectorError(f"label key {key!r}: the prefix must be a DNS subdomain")
+    if not (len(name) <= 63 and _NAME.match(name)):
+        raise SelectorError(
+            f"label key {key!r} must be at most 63 characters of letters, digits, '-', '_' "
+            "and '.', beginning and ending with a letter or digit"
+        )
+
+
+def _check_value(key: str, value: str) -> None:
+    if value and not (len(value) <= 63 and _NAME.match(value)):
+        raise SelectorError(
+            f"value {value!r} of label {key!r} must be empty or at most 63 characters of "
+            "letters, digits, '-', '_' and '.', beginning and ending with a letter or digit"
+        )
+
+
+def check_label_selector(selector: Mapping[str, Any] | None) -> None:
+    """Refuse what ``metav1.LabelSelectorAsSelector`` refuses (``labels.NewRequirement``): a
+    selector whose keys or values are not label syntax would be sent as other requirements
+    (``queue: "a,env!=prod"`` reads as two), so the metric would come from other series."""
+    if not selector:
+        return
+    for key, value in (selector.get("matchLabels") or {}).items():
+        _check_key(str(key))
+        _check_value(str(key), str(value))
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = str(expression.get("key", "")), expression.get("operator")
+        values = [str(v) for v in expression.get("values") or []]
+        _check_key(key)
+        if operator in ("In", "NotIn") and not values:
+            raise SelectorError(f"label {key!r}: {operator} needs at least one value")
+        if operator in ("Exists", "DoesNotExist") and values:
+            raise SelectorError(f"label {key!r}: {operator} takes no values")
+        for value in values:
+            _check_value(key, value)
 
 
 def format_selector(selector: Selector) -> str:

@@ -6,7 +6,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from podpilot.apimachinery.quantities import format_milli
-from podpilot.apimachinery.selectors import format_selector, selector_from_object
+from podpilot.apimachinery.selectors import (
+    check_label_selector,
+    format_selector,
+    selector_from_object,
+)
 from podpilot.autoscaler.engine import (
     CalculatorSettings,
     PodInfo,
@@ -24,7 +28,9 @@ BoundEngineCall = Callable[..., ReplicaProposal]  # functools.partial of an engi
 
 
 def metric_selector(spec: MetricSpec) -> str:
-    """The metric's ``selector`` as the metrics APIs take it (``metricLabelSelector``)."""
+    """The metric's ``selector`` as the metrics APIs take it (``metricLabelSelector``);
+    ``SelectorError`` where the HPA's ``LabelSelectorAsSelector`` refuses it."""
+    check_label_selector(spec.metric_selector)
     return format_selector(selector_from_object(spec.metric_selector))
 
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from podpilot.apimachinery.selectors import SelectorError
 from podpilot.autoscaler.api.metric_types import METRIC_TYPES
 from podpilot.autoscaler.api.result import MetricResult
 from podpilot.autoscaler.api.spec import MetricSpec
@@ -44,7 +45,7 @@ async def evaluate_metric(
     started = time.perf_counter()
     try:
         proposal, current, value = await reader(spec, context)
-    except (MetricSourceError, MetricComputationError) as error:
+    except (MetricSourceError, MetricComputationError, SelectorError) as error:
         kind = error.kind if isinstance(error, MetricSourceError) else "computation"
         observe(source, time.perf_counter() - started, kind)
         outcome = MetricOutcome.failed(

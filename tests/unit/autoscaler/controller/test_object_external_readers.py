@@ -112,3 +112,31 @@ def test_the_queries_name_the_described_object_and_the_metric_selector() -> None
         ObjectQuery("ns", "apps/v1", "Deployment", "web", "requests", "")
     ]
     assert sources.external.queries == [ExternalQuery("ns", "queue", "queue=a")]
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {"matchLabels": {"queue": "orders,env!=prod"}},
+        {"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["db"]}]},
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]},
+        {"matchLabels": {"bad key": "a"}},
+    ],
+    ids=["value-with-a-comma", "exists-with-values", "in-without-values", "key-with-a-space"],
+)
+def test_a_selector_the_hpa_refuses_fails_the_metric_and_queries_nothing(
+    selector: dict[str, Any],
+) -> None:
+    """Sent as text, ``queue=orders,env!=prod`` would be two requirements and the metric
+    would come from other series; the HPA's LabelSelectorAsSelector refuses it instead."""
+    raw = external_metric(VALUE_TEN)
+    raw["external"]["metric"]["selector"] = selector
+    sources = FakeSources(FakeCustom(1_000), FakeExternal((1_000,)))
+
+    result = asyncio.run(evaluate_metric(parse_metric(raw, 0), context(sources)))
+
+    assert result.outcome.proposal is None
+    assert result.outcome.failure_reason == "FailedGetExternalMetric"
+    assert "label" in (result.outcome.error or "")
+    assert not result.internal_error
+    assert sources.external.queries == []
