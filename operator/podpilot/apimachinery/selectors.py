@@ -158,9 +158,9 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 
 def _check_key(key: str) -> None:
     prefix, slash, name = key.rpartition("/")
-    if slash and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix)):
+    if slash and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix)):
         raise SelectorError(f"label key {key!r}: the prefix must be a DNS subdomain")
-    if not (len(name) <= 63 and _NAME.match(name)):
+    if not (len(name) <= 63 and _NAME.fullmatch(name)):
         raise SelectorError(
             f"label key {key!r} must be at most 63 characters of letters, digits, '-', '_' "
             "and '.', beginning and ending with a letter or digit"
@@ -168,7 +168,7 @@ def _check_key(key: str) -> None:
 
 
 def _check_value(key: str, value: str) -> None:
-    if value and not (len(value) <= 63 and _NAME.match(value)):
+    if value and not (len(value) <= 63 and _NAME.fullmatch(value)):
         raise SelectorError(
             f"value {value!r} of label {key!r} must be empty or at most 63 characters of "
             "letters, digits, '-', '_' and '.', beginning and ending with a letter or digit"

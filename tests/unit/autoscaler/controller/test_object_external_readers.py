@@ -121,8 +121,15 @@ def test_the_queries_name_the_described_object_and_the_metric_selector() -> None
         {"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["db"]}]},
         {"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]},
         {"matchLabels": {"bad key": "a"}},
+        {"matchLabels": {"env": "prod\n"}},
     ],
-    ids=["value-with-a-comma", "exists-with-values", "in-without-values", "key-with-a-space"],
+    ids=[
+        "value-with-a-comma",
+        "exists-with-values",
+        "in-without-values",
+        "key-with-a-space",
+        "value-with-a-newline",
+    ],
 )
 def test_a_selector_the_hpa_refuses_fails_the_metric_and_queries_nothing(
     selector: dict[str, Any],
