@@ -97,9 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
     args, unrecognized = parser.parse_known_args(arguments)
-    if unrecognized:  # named after the subcommand they were given to, not after podpilot
-        message = f"unrecognized arguments: {' '.join(unrecognized)}"
-        print(usage_line(f"podpilot {args.command}", message), file=sys.stderr)
+    if unrecognized:  # named after the command they were given to: podpilot, or its subcommand
+        given_to_podpilot = arguments.index(unrecognized[0]) < arguments.index(args.command)
+        prog = "podpilot" if given_to_podpilot else f"podpilot {args.command}"
+        print(
+            usage_line(prog, f"unrecognized arguments: {' '.join(unrecognized)}"), file=sys.stderr
+        )
         return EXIT_USAGE
     handler = getattr(args, "handler", None)
     if handler is None:

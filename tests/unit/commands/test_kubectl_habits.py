@@ -360,3 +360,17 @@ def test_the_operators_kopf_login_uses_the_chosen_files_and_context(tmp_path: Pa
             return context.server, context.default_namespace, session.headers["Authorization"]
 
     assert asyncio.run(logged_in()) == ("https://b.example:6443", "team-b", "Bearer token-b")
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [(["convert", "--bogus"], "podpilot convert"), (["--bogus", "convert"], "podpilot")],
+    ids=["after-the-subcommand", "before-it"],
+)
+def test_an_unknown_flag_is_one_line_naming_the_command_it_was_given_to(
+    argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        f"{prog}: error: unrecognized arguments: --bogus (see '{prog} --help')"
+    ]
