@@ -74,6 +74,7 @@ def no_cluster_configured() -> bool:
 def run_demo(args: argparse.Namespace) -> int:
     from podpilot.app.logs import configure as configure_logs
     from podpilot.commands import run as operator_run
+    from podpilot.commands.conventions import CommandError
 
     if no_cluster_configured() and not args.dev_cluster:
         from podpilot_dev.kind.command import ERRORS
@@ -85,7 +86,11 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"demo: error: {error}", file=sys.stderr)
             return 1
     configure_logs(args.verbose, args.log_format)
-    settings = operator_run.settings_from(args)
+    try:
+        settings = operator_run.settings_from(args)
+    except CommandError as error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return error.exit_status
     if no_cluster_configured():
         from podpilot_dev.wiring import prepare_dev_cluster
 
