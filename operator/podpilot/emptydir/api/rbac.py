@@ -9,6 +9,8 @@ from typing import Any
 
 from podpilot.apimachinery.group import GROUP
 
+from .policy import POLICY_NAME
+
 RULES: tuple[dict[str, Any], ...] = (
     # The in-memory model: the pod watch and kopf's indices list and watch these (no per-scan
     # LIST).
@@ -18,13 +20,19 @@ RULES: tuple[dict[str, Any], ...] = (
     # ReplicaSet -> Deployment and Job -> CronJob, resolved once per owner and cached.
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
-    # The policy: kopf watches it for the daemon and patches its own finalizer onto it (kopf
-    # does so for every daemon, to stop it before the object is gone); the controller writes
-    # its status.
+    # The policy: kopf watches it for the daemon and patches its own finalizer onto the one
+    # the daemon runs for (kopf does so for every daemon, to stop it before the object is
+    # gone); the controller writes its status.
     {
         "apiGroups": [GROUP],
         "resources": ["emptydirauditpolicies"],
-        "verbs": ["list", "watch", "patch"],
+        "verbs": ["list", "watch"],
+    },
+    {
+        "apiGroups": [GROUP],
+        "resources": ["emptydirauditpolicies"],
+        "verbs": ["patch"],
+        "resourceNames": [POLICY_NAME],
     },
     {
         "apiGroups": [GROUP],
