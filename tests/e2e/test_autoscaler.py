@@ -453,3 +453,33 @@ def test_deployment_scale_comes_from_the_watch_as_the_apiserver_gives_it(
         timeout=60, what="AbleToScale=False with FailedGetScale once the Deployment is deleted",
     )  # fmt: skip
     assert gone["status"] == "False" and "web" in gone["message"]
+
+
+def test_a_replication_controller_scales_through_the_core_group_scale(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess
+) -> None:
+    """A ReplicationController is an HPA target: its /scale is under /api/v1, not /apis."""
+    template = deployment("web", 2, usage_cpu="100m")["spec"]["template"]
+    controller = {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"app": "web"}, "template": template},
+    }
+    target = {"apiVersion": "v1", "kind": "ReplicationController", "name": "web"}
+    apply(
+        kubectl,
+        namespace,
+        controller,
+        autoscaler("web", "web", min_replicas=1, max_replicas=4, metrics=[cpu_utilization(50)],
+                   scaleTargetRef=target),
+    )  # fmt: skip
+    wait_until(
+        lambda: kubectl_json("get", "rc", "web", "-n", namespace)["spec"]["replicas"] == 4,
+        timeout=90,
+        what="the ReplicationController scaled to 4",
+    )
+    status = status_of(kubectl_json, namespace)
+    assert status["reference"] == "ReplicationController/web"
+    assert condition(status, "AbleToScale")["status"] == "True"
+    assert events(kubectl_json, namespace, "SuccessfulRescale")

@@ -51,11 +51,58 @@ class Scale:
 
 
 class ScaleApi(Protocol):
-    """The two calls of ``kubernetes.client.CustomObjectsApi`` this client makes."""
+    """The two calls of ``kubernetes.client.CustomObjectsApi`` this client makes, by group,
+    version, namespace, plural and name (``GroupRoutedScaleApi`` adds the core group)."""
 
     def get_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
 
     def patch_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+CORE_SCALABLE_RESOURCES = frozenset({"replicationcontrollers"})
+"""The core group's kinds with a scale subresource (``/api/v1``, not ``/apis/{group}``)."""
+
+
+class GroupRoutedScaleApi:
+    """``ScaleApi`` for every group: ``CustomObjectsApi`` builds ``/apis/{group}/{version}``
+    paths only, so the core group's ReplicationController goes through ``CoreV1Api``; its
+    typed answer is turned back into the plain mapping the other groups answer with."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self._custom = kubernetes.client.CustomObjectsApi(client)
+        self._core = kubernetes.client.CoreV1Api(client)
+        self._plain: Callable[[object], object] = client.sanitize_for_serialization
+
+    def get_namespaced_custom_object_scale(
+        self, group: str, version: str, namespace: str, plural: str, name: str, **options: Any
+    ) -> Any:
+        if group:
+            return self._custom.get_namespaced_custom_object_scale(
+                group, version, namespace, plural, name, **options
+            )
+        return self._plain(
+            self._core.read_namespaced_replication_controller_scale(name, namespace, **options)
+        )
+
+    def patch_namespaced_custom_object_scale(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: dict[str, Any],
+        **options: Any,
+    ) -> Any:
+        if group:
+            return self._custom.patch_namespaced_custom_object_scale(
+                group, version, namespace, plural, name, body, **options
+            )
+        return self._plain(
+            self._core.patch_namespaced_replication_controller_scale(
+                name, namespace, body, **options
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +156,7 @@ class ScaleClient:
     ) -> None:
         self._clients = clients
         self._discovery = discovery
-        self._api: ScaleApi = api or kubernetes.client.CustomObjectsApi(clients.kubernetes)
+        self._api: ScaleApi = api or GroupRoutedScaleApi(clients.kubernetes)
         self._own_writes = OwnWrites()
         self._hooks = hooks or WriteHooks()
         self._may_write = may_write
@@ -129,7 +176,7 @@ class ScaleClient:
             raise ScaleError("FailedGetScale", str(error)) from error
         if not info.scalable:
             raise ScaleError("FailedGetScale", f"{kind} ({api_version}) has no scale subresource")
-        if not info.group:
+        if not info.group and info.plural not in CORE_SCALABLE_RESOURCES:
             raise ScaleError(
                 "FailedGetScale", f"core-group kind {kind} is not supported as a scale target"
             )

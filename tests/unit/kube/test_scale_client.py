@@ -81,6 +81,22 @@ def test_a_read_carries_the_resource_version_which_is_not_part_of_the_value() ->
     assert api.gets == [{}]
 
 
+class CoreKinds:
+    async def resource_for_kind(self, api_version: str, kind: str) -> ResourceInfo:
+        plural = {"ReplicationController": "replicationcontrollers"}.get(kind, "widgets")
+        return ResourceInfo("", "v1", plural, namespaced=True, scalable=True)
+
+
+def test_a_replication_controller_is_the_core_groups_scale_target() -> None:
+    api = Deployments()
+    scales = ScaleClient(cast(ApiClients, InlineClients()), cast(Discovery, CoreKinds()), api=api)
+    asyncio.run(scales.set_replicas("team", "v1", "ReplicationController", "web", 5, "4711"))
+    ((args, _),) = api.patches
+    assert args[:5] == ("", "v1", "team", "replicationcontrollers", "web")
+    with pytest.raises(ScaleError, match="core-group kind Widget is not supported"):
+        asyncio.run(scales.get("team", "v1", "Widget", "web"))
+
+
 def test_a_write_sends_the_resource_version_it_is_based_on() -> None:
     api = Deployments()
     asyncio.run(client(api).set_replicas("team", "apps/v1", "Deployment", "web", 5, "4711"))
