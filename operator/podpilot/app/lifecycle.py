@@ -233,8 +233,11 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         await module.stop(runtime)
     if runtime.pods is not None:
         runtime.pods.stop()
-    if runtime.clients is not None:
-        await runtime.clients.drain()  # the writes sent land before the Leases go back
+    # The writes sent land before the Leases go back; one still unanswered may land later.
+    if runtime.clients is not None and not await runtime.clients.drain():
+        for holder in (runtime.leader, runtime.shards):
+            if holder is not None:
+                holder.let_expire_on_stop()
     if runtime.shards_task is not None:
         runtime.shards_task.cancel()  # every shard held is handed back
         await asyncio.gather(runtime.shards_task, return_exceptions=True)

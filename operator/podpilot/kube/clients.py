@@ -258,18 +258,22 @@ class ApiClients:
             self.coordination_pool, partial(function, *args, **kwargs)
         )
 
-    async def drain(self) -> None:
+    async def drain(self) -> bool:
         """Cancel the calls still queued in the shared and status pools and wait, at most a
         call's timeout, for those already running: a write sent before a stop must land
         before this replica hands its Leases back, or it could land over the next holder's.
-        The Lease calls' pool is left running (the hand-back goes through it)."""
+        False when a call still had no answer then (it may yet land: the caller lets its
+        Leases expire instead of handing them back). The Lease calls' pool is left running
+        (the hand-back goes through it)."""
         pools = (self.pool, self.status_pool)
         waits = [asyncio.to_thread(p.shutdown, wait=True, cancel_futures=True) for p in pools]
         try:
             async with asyncio.timeout(self.timeouts.connect + self.timeouts.read):
                 await asyncio.gather(*waits)
         except TimeoutError:
-            logger.warning("a call still had no answer at the stop; the Leases go back anyway")
+            logger.warning("a call still had no answer at the stop; the Leases are left to expire")
+            return False
+        return True
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

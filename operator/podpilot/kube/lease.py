@@ -189,6 +189,7 @@ class LeaderElector:
         """Whether to hold the Lease at all (a shard that is another replica's: no)."""
         self._state = ElectorState()
         self._fence_timer: asyncio.TimerHandle | None = None
+        self._hand_back_on_stop = True
 
     def is_leader(self) -> bool:
         return is_leader(self._state, self.config, self._clock())
@@ -295,10 +296,16 @@ class LeaderElector:
             self._fence_timer.cancel()
             self._fence_timer = None
 
+    def let_expire_on_stop(self) -> None:
+        """At the stop, fence without handing the Lease back: a write of this replica's may
+        still land, and the next holder then starts a whole lease duration after the last
+        renewal, as after a crash, instead of at once."""
+        self._hand_back_on_stop = False
+
     async def release(self) -> None:
         """Stop acting and, if we held the Lease, hand it back (bounded by the lock's request
         timeout; failures are logged: the Lease then simply expires)."""
-        if self.is_leader():
+        if self.is_leader() and self._hand_back_on_stop:
             await self._hand_back("it is stopping")
         else:
             self._fence("it is stopping")

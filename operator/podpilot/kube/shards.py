@@ -156,6 +156,12 @@ class Shards:
             for shard in range(count)
         ]
 
+    def let_expire_on_stop(self) -> None:
+        """The shard Leases expire at the stop instead of going back (``LeaderElector``'s);
+        the member Lease still goes back: it authorizes no write."""
+        for elector in self.electors:
+            elector.let_expire_on_stop()
+
     def wanted(self) -> frozenset[int]:
         """The shards this replica should hold among the members it sees alive now; none
         without a fresh list of them (at start: else every replica starting together would

@@ -234,6 +234,23 @@ def test_one_replica_leads_and_hands_over_on_a_clean_stop() -> None:
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
+def test_a_stop_with_a_write_unanswered_lets_the_lease_expire() -> None:
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with replica(url, "a") as a:
+                await until(a.is_leader, 2.0)
+                async with replica(url, "b") as b, never_two_leaders(a, b):
+                    a.let_expire_on_stop()
+                    await stop(a)
+                    assert not a.is_leader()
+                    spec = leases.objects["ops", "podpilot-leader"]["spec"]
+                    assert spec["holderIdentity"] == "a"
+                    waited = await until(b.is_leader, 3 * CONFIG.lease_duration)
+                    assert waited > CONFIG.lease_duration - CONFIG.retry_period
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
 def test_a_black_holed_leader_fences_itself_and_the_standby_takes_over() -> None:
     async def scenario() -> None:
         with fake_apiserver() as (leases, url):
