@@ -2,7 +2,8 @@
 
 Only code spans count in a cell (everything else is commentary): `""` is the core API group,
 `<fullname>`-style placeholders are filled in from the values a test renders with, and
-`<secrets.field>` / `<scaleTargets.field>` placeholders expand once per list entry.
+`<secrets.field>` / `<scaleTargets.field>` placeholders expand once per list entry. A `When`
+cell's spans are conditions, all of which must hold (``holds``).
 """
 
 from __future__ import annotations
@@ -82,8 +83,7 @@ def parse(text: str) -> tuple[list[DocRole], list[DocRule]]:
 
 def fill(value: str, fixed: Mapping[str, str], entry: Entry) -> list[str]:
     """``value`` with its placeholders filled in; a list field gives one value per item."""
-    for placeholder, replacement in fixed.items():
-        value = value.replace(placeholder, replacement)
+    value = _filled(value, fixed)
     match = ENTRY.search(value)
     if match is None:
         if "<" in value:
@@ -114,7 +114,7 @@ def documented(
     grants: set[Grant] = set()
     bound_roles: set[DocRole] = set()
     for rule in rules:
-        if not all(is_true(path) for path in rule.when):
+        if not all(is_true(_filled(condition, fixed)) for condition in rule.when):
             continue
         role = by_name[rule.role]
         bound_roles.add(role)
@@ -128,6 +128,12 @@ def documented(
                 accounts = {a for text in role.accounts for a in fill(text, fixed, entry)}
                 bindings.setdefault(key, set()).update(accounts)
     return grants, bindings
+
+
+def _filled(text: str, fixed: Mapping[str, str]) -> str:
+    for placeholder, replacement in fixed.items():
+        text = text.replace(placeholder, replacement)
+    return text
 
 
 def _keys(role: DocRole, fixed: Mapping[str, str], entry: Entry) -> Iterator[RoleKey]:
@@ -157,6 +163,19 @@ def dotted(values: Mapping[str, Any], path: str) -> Any:
     for key in path.split("."):
         node = node[key]
     return node
+
+
+def holds(values: Mapping[str, Any], condition: str) -> bool:
+    """Whether a `When` condition holds for the values: a dotted path to a true value, or
+    `<left> > <right>` with each side a whole number or a dotted path (placeholders filled)."""
+    left, comparison, right = condition.partition(" > ")
+    if not comparison:
+        return bool(dotted(values, condition))
+
+    def number(side: str) -> int:
+        return int(side) if side.strip().isdigit() else int(dotted(values, side.strip()))
+
+    return number(left) > number(right)
 
 
 def rendered(docs: Sequence[Mapping[str, Any]]) -> tuple[set[Grant], dict[RoleKey, set[str]]]:

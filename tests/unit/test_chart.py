@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import itertools
+import json
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.chart_rbac_docs import Grant, documented, dotted
+from tests.chart_rbac_docs import Grant, documented, holds
 from tests.chart_rbac_docs import rendered as rendered_rbac
 from tests.chart_render import (
     CHART,
@@ -60,11 +61,17 @@ AUDIT_LEASE_ROLE = f"{OPERATOR}-emptydir-leader-election"
 def documented_grants(lease: str = f"{OPERATOR}-leader") -> dict[str, set[Grant]]:
     """docs/security.md's grants for the chart's default values, by role name."""
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    shards = defaults["leaderElection"]["shards"] or defaults["replicaCount"]
     grants, _ = documented(
         SECURITY.read_text(),
-        fixed={"<fullname>": OPERATOR, "<release namespace>": "ops", "<leaseName>": lease},
+        fixed={
+            "<fullname>": OPERATOR,
+            "<release namespace>": "ops",
+            "<leaseName>": lease,
+            "<shards>": str(shards),
+        },
         lists={"secrets": [], "scaleTargets": []},
-        is_true=lambda path: bool(dotted(defaults, path)),
+        is_true=lambda condition: holds(defaults, condition),
     )
     by_role: dict[str, set[Grant]] = {}
     for grant in grants:
@@ -300,6 +307,33 @@ def test_secrets_are_readable_only_by_configured_namespace_and_name(
     }
 
 
+def test_secrets_entries_for_one_namespace_make_one_role_with_every_name(
+    render: Render,
+) -> None:
+    """Two Roles of one name in one namespace would fail the install: entries are merged."""
+    secrets = [
+        {"namespace": "team-a", "names": ["prom-token", "prom-ca"]},
+        {"namespace": "monitoring", "names": ["basic-auth"]},
+        {"namespace": "team-a", "names": ["prom-ca", "prom-cert"]},
+    ]
+    docs = render("--set-json", f"controllers.autoscaler.secrets={json.dumps(secrets)}")
+    for kind in ("Role", "RoleBinding"):
+        keys = [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in of_kind(docs, kind)]
+        assert sorted(k for k in keys if k[1] == f"{OPERATOR}-autoscaler-secrets") == [
+            ("monitoring", f"{OPERATOR}-autoscaler-secrets"),
+            ("team-a", f"{OPERATOR}-autoscaler-secrets"),
+        ], kind
+    (team_a,) = [d for d in of_kind(docs, "Role") if d["metadata"]["namespace"] == "team-a"]
+    assert team_a["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["prom-ca", "prom-cert", "prom-token"],
+            "verbs": ["get"],
+        }
+    ]
+
+
 @pytest.mark.parametrize("path", sorted((VALUES / "good").glob("*.yaml")), ids=lambda p: p.stem)
 def test_no_values_file_grants_cluster_wide_secrets_or_node_writes(
     render: Render, path: Path
@@ -488,6 +522,20 @@ def test_leader_election_may_create_leases_and_renew_only_its_own(
     assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
 
 
+def test_one_shard_may_not_list_or_delete_leases(render: Render) -> None:
+    """With one shard the operator runs as the unsharded leader (no shard Lease, no member
+    Lease: app/lifecycle.py starts shards only above 1), so only the leader Lease's rules."""
+    sharding = "--set=leaderElection.sharding=true"
+    for one_shard in ([], ["--set=replicaCount=3", "--set=leaderElection.shards=1"]):
+        docs = render(sharding, *one_shard)
+        args = container(docs)["args"]
+        assert settings_from(build_parser(only="run").parse_args(args)).leader_election.shards == 1
+        assert {rule for rule in rbac_rules(docs) if rule[2] == "leases"} == LEADER_ELECTION_RULES
+    # More shards than replicas: one replica holds every shard, on Leases named at run time.
+    many = rbac_rules(render(sharding, "--set=leaderElection.shards=3"))
+    assert {("ops", "coordination.k8s.io", "leases", v, "") for v in ("list", "delete")} <= many
+
+
 def test_leader_election_settings_reach_podpilot_run(
     render: Render,
 ) -> None:
@@ -655,3 +703,38 @@ def test_metrics_services_are_dns_labels_whatever_the_release_name(render: Rende
         names = services(f"--set=fullnameOverride={fullname}")
         assert len(set(names)) == 2, names
         assert all(len(name) <= 63 and not name.endswith("-") for name in names), names
+
+
+@pytest.mark.parametrize(
+    "fullname",
+    [
+        "a" * 46 + "-emptydir",  # the operator's name is <46 characters>-emptydir-metrics too
+        "a" * 46 + "-emptydir-prod",
+        "a" * 45 + "-emptydir",  # the cut at 46 ends with "-", trimmed
+    ],
+)
+def test_metrics_services_never_share_a_name_even_when_the_full_name_ends_like_the_audits(
+    render: Render, fullname: str
+) -> None:
+    docs = render("--set", "metrics.service.enabled=true", f"--set=fullnameOverride={fullname}")
+    names = [doc["metadata"]["name"] for doc in of_kind(docs, "Service")]
+    assert len(names) == len(set(names)) == 2, names
+    assert all(len(name) <= 63 and not name.endswith("-") for name in names), names
+
+
+def test_metrics_services_keep_their_names_for_ordinary_release_names(render: Render) -> None:
+    """A renamed Service would break the users' own ServiceMonitors on upgrade."""
+    for fullname, operator, audit in [
+        ("rel-podpilot", "rel-podpilot-metrics", "rel-podpilot-emptydir-metrics"),
+        ("a" * 63, "a" * 55 + "-metrics", "a" * 46 + "-emptydir-metrics"),
+        ("pilot-emptydir", "pilot-emptydir-metrics", "pilot-emptydir-emptydir-metrics"),
+        (
+            "a" * 40 + "-emptydir",
+            "a" * 40 + "-emptydir-metrics",
+            "a" * 40 + "-empty-emptydir-metrics",
+        ),
+    ]:
+        docs = render("--set", "metrics.service.enabled=true", f"--set=fullnameOverride={fullname}")
+        assert sorted(d["metadata"]["name"] for d in of_kind(docs, "Service")) == sorted(
+            [operator, audit]
+        )

@@ -103,6 +103,56 @@ def test_pod_labels_win_over_common_labels_and_the_selector_wins_over_both(
         assert deployment(docs, name)["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
+# The labels the chart puts on every object beside the selector's, as the best charts do.
+STANDARD_LABELS = (
+    "helm.sh/chart",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/part-of",
+)
+
+
+def test_pods_carry_the_standard_labels_and_selectors_stay_the_selector_labels(
+    render: Render,
+) -> None:
+    docs = render()
+    selectors = {
+        OPERATOR: {"app.kubernetes.io/name": "podpilot", "app.kubernetes.io/instance": "rel"},
+        AUDIT: {"app.kubernetes.io/name": "podpilot-emptydir", "app.kubernetes.io/instance": "rel"},
+    }
+    for name, selector in selectors.items():
+        found = deployment(docs, name)
+        labels = found["spec"]["template"]["metadata"]["labels"]
+        standard = {key: found["metadata"]["labels"][key] for key in STANDARD_LABELS}
+        assert standard.items() <= labels.items(), name
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["app.kubernetes.io/part-of"] == "podpilot"
+        # Immutable: a new label in the selector would fail every upgrade.
+        assert found["spec"]["selector"]["matchLabels"] == selector
+        assert selector.items() <= labels.items()
+
+
+def test_pod_labels_cannot_replace_the_selector_or_component(
+    render: Render, tmp_path: Path
+) -> None:
+    theirs = {
+        "app.kubernetes.io/name": "x",
+        "app.kubernetes.io/instance": "x",
+        "app.kubernetes.io/component": "x",
+        "app.kubernetes.io/part-of": "platform",
+        "tier": "pod",
+    }
+    docs = render("-f", values_file(tmp_path, {"podLabels": theirs}))
+    for name, component in ((OPERATOR, "operator"), (AUDIT, "emptydir")):
+        found = deployment(docs, name)
+        labels = found["spec"]["template"]["metadata"]["labels"]
+        assert found["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert labels["app.kubernetes.io/component"] == component
+        assert labels["tier"] == "pod"
+        assert labels["app.kubernetes.io/part-of"] == "platform"  # podLabels win over the rest
+        assert labels["helm.sh/chart"] == found["metadata"]["labels"]["helm.sh/chart"]
+
+
 def test_a_label_given_by_common_and_service_monitor_labels_is_written_once(
     render: Render, tmp_path: Path
 ) -> None:

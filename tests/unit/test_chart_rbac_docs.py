@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.chart_rbac_docs import documented, dotted, parse, rendered
+from tests.chart_rbac_docs import documented, holds, parse, rendered
 from tests.chart_render import REPO, VALUES, Render
 
 SECURITY = REPO / "docs" / "security.md"
@@ -39,6 +39,22 @@ CASES = {
         },
     ),
     "sharded": {"replicaCount": 3, "leaderElection": {"sharding": True}},
+    "secrets-of-one-namespace-twice": {
+        "controllers": {
+            "autoscaler": {
+                "secrets": [
+                    {"namespace": "team-a", "names": ["b", "a"]},
+                    {"namespace": "team-a", "names": ["c", "a"]},
+                ]
+            }
+        }
+    },
+    # One shard is the unsharded leader: no member or shard Lease, so no list or delete.
+    "one-shard": {"replicaCount": 1, "leaderElection": {"sharding": True}},
+    "more-shards-than-replicas": {
+        "replicaCount": 1,
+        "leaderElection": {"sharding": True, "shards": 3},
+    },
 }
 
 
@@ -51,12 +67,19 @@ def test_rendered_rbac_is_exactly_the_table_in_security_md(
     values_file.write_text(yaml.safe_dump(overrides))
     values = merged(yaml.safe_load((REPO / "helm/podpilot/values.yaml").read_text()), overrides)
     autoscaler = values["controllers"]["autoscaler"]
-    lease = values["leaderElection"]["leaseName"] or f"{FULLNAME}-leader"
+    election = values["leaderElection"]
+    lease = election["leaseName"] or f"{FULLNAME}-leader"
+    shards = election["shards"] or values["replicaCount"]
     docs_grants, docs_bindings = documented(
         SECURITY.read_text(),
-        fixed={"<fullname>": FULLNAME, "<release namespace>": "ops", "<leaseName>": lease},
+        fixed={
+            "<fullname>": FULLNAME,
+            "<release namespace>": "ops",
+            "<leaseName>": lease,
+            "<shards>": str(shards),
+        },
         lists={"secrets": autoscaler["secrets"], "scaleTargets": autoscaler["extraScaleTargets"]},
-        is_true=lambda path: bool(dotted(values, path)),
+        is_true=lambda condition: holds(values, condition),
     )
     chart_grants, chart_bindings = rendered(render("-f", str(values_file)))
     assert sorted(chart_grants - docs_grants) == [], "granted by the chart, not in security.md"

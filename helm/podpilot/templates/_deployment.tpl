@@ -43,8 +43,10 @@ spec:
       {{- .selectorLabels | nindent 6 }}
   template:
     metadata:
-      {{- /* The selector and component win over podLabels, which win over commonLabels. */}}
-      {{- $podLabels := merge (.selectorLabels | fromYaml) (dict "app.kubernetes.io/component" .component) (deepCopy (default dict $ctx.Values.podLabels)) (deepCopy (default dict $ctx.Values.commonLabels)) }}
+      {{- /* The labels of every object (podpilot.labels: helm.sh/chart, version, managed-by,
+      part-of, commonLabels) on the pods too. The selector and component win over podLabels,
+      which win over the others; the selector itself stays the selector labels alone. */}}
+      {{- $podLabels := merge (.selectorLabels | fromYaml) (dict "app.kubernetes.io/component" .component) (deepCopy (default dict $ctx.Values.podLabels)) (include "podpilot.labels" $ctx | fromYaml) }}
       labels:
         {{- toYaml $podLabels | nindent 8 }}
       {{- with $ctx.Values.podAnnotations }}

@@ -113,6 +113,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-metrics" (. | trunc 55 | trimSuffix "-") }}
 {{- end }}
 
+{{- /* The audit's metrics Service: <fullname, 46 characters at most>-emptydir-metrics. That is
+also the operator's Service's name when the full name's characters 46-54 are "-emptydir"; then
+(only then, so no other release's Service is renamed) the prefix is cut to 40 characters: at
+most 57 in all, while the operator's is 62 or 63 in that case, so never the same. */ -}}
+{{- define "podpilot.emptydirMetricsServiceName" -}}
+{{- $fullname := include "podpilot.fullname" . }}
+{{- $name := include "podpilot.metricsServiceName" (printf "%s-emptydir" ($fullname | trunc 46 | trimSuffix "-")) }}
+{{- if eq $name (include "podpilot.metricsServiceName" $fullname) }}
+{{- $name = include "podpilot.metricsServiceName" (printf "%s-emptydir" ($fullname | trunc 40 | trimSuffix "-")) }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
 {{- define "podpilot.emptydirFullname" -}}
 {{- printf "%s-emptydir" (include "podpilot.fullname" . | trunc 54 | trimSuffix "-") }}
 {{- end }}
