@@ -30,10 +30,20 @@ from podpilot.autoscaler.sources.prometheus_range import (
     default_pod_regex,
     read_trace,
 )
-from podpilot.commands.conventions import EXIT_NO_ANSWER, EXIT_USAGE, CommandError, go_duration
+from podpilot.commands import spec_shape
+from podpilot.commands.conventions import (
+    EXIT_NO_ANSWER,
+    EXIT_USAGE,
+    CommandError,
+    finite_float,
+    go_duration,
+    non_negative_number,
+    unreadable,
+)
 from podpilot.settings import HpaSettings
 
 MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
+LATEST_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last second an RFC 3339 time can name
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # The flags that name the history's series, each setting the ``SeriesNames`` field of the same
@@ -75,6 +85,16 @@ def moment(text: str) -> str:
 
 def _resolve(text: str, now: float) -> float:
     """``now``, a duration relative to now (``-2h``, ``-90m``), RFC 3339, or epoch seconds."""
+    moment_ = _read_time(text, now)
+    if moment_ is None or not math.isfinite(moment_):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: write now, a duration from now (-2h, -30m), RFC 3339 "
+            "(2026-12-03T08:00:00Z) or epoch seconds"
+        )
+    return moment_
+
+
+def _read_time(text: str, now: float) -> float | None:
     if text == "now":
         return now
     if text[:1] in "-+":
@@ -83,19 +103,13 @@ def _resolve(text: str, now: float) -> float:
         except ValueError:
             pass
     try:
-        return float(text)
+        return finite_float(text)
     except ValueError:
         pass
     try:
-        moment_ = parse_time(text)
+        return parse_time(text)
     except ValueError:
-        moment_ = None
-    if moment_ is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: write now, a duration from now (-2h, -30m), RFC 3339 "
-            "(2026-12-03T08:00:00Z) or epoch seconds"
-        )
-    return moment_
+        return None
 
 
 def add_history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,7 +173,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     hpa.add_argument(
         "--horizontal-pod-autoscaler-tolerance",
         dest="hpa_tolerance",
-        type=float,
+        type=non_negative_number,
         default=HpaSettings.tolerance,
         metavar="FRACTION",
         help="ratio of usage to target within which no scaling happens",
@@ -196,19 +210,20 @@ def load_specs(files: list[str]) -> list[LoadedSpec]:
         try:
             with open(file, encoding="utf-8") as stream:
                 documents = [doc for doc in yaml.load_all(stream, Loader=_LOADER) if doc]
-        except (OSError, yaml.YAMLError) as error:
-            raise CommandError(f"{file}: cannot read: {error}") from None
-        for document in documents:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise CommandError(f"{file}: cannot read: {unreadable(error)}") from None
+        for index, document in enumerate(documents):
+            where = f"{file}, document {index + 1}" if len(documents) > 1 else file
             if not isinstance(document, Mapping):
-                raise CommandError(f"{file}: not a Kubernetes object")
+                raise CommandError(f"{where}: not a Kubernetes object")
             try:
-                manifest = _autoscaler(document)
+                manifest = _autoscaler(spec_shape.checked(document))
                 spec = parse_spec(manifest.get("spec") or {})
                 check_replayable(spec)
             except KeyError as error:
-                raise CommandError(f"{file}: spec.{error.args[0]} is required") from None
+                raise CommandError(f"{where}: spec.{error.args[0]} is required") from None
             except (ConversionError, SpecError, BacktestError, ValueError) as error:
-                raise CommandError(f"{file}: {error}") from None
+                raise CommandError(f"{where}: {error}") from None
             name = Path(file).name
             if len(documents) > 1:
                 name += f"#{(manifest.get('metadata') or {}).get('name', len(loaded))}"
@@ -239,6 +254,9 @@ def window(args: argparse.Namespace, now: float | None = None) -> Window:
     now = time.time() if now is None else now
     start = math.floor(_resolve(args.start, now))
     end = math.floor(_resolve(args.end, now))
+    for flag, text, moment_ in (("--from", args.start, start), ("--to", args.end, end)):
+        if not 0 <= moment_ <= LATEST_TIME:
+            raise CommandError(f"{flag} {text}: not between 1970 and the year 9999", EXIT_USAGE)
     if args.step <= 0:
         raise CommandError("--step must be positive", EXIT_USAGE)
     if end <= start:

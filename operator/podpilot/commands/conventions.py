@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_ANSWER = 3
 EXIT_INTERRUPTED = 130
+# The longest timeout a flag takes: a socket's timeout cannot be much longer (a few centuries),
+# and no API call needs to wait a day.
+LONGEST_TIMEOUT = 86400.0
 EXIT_STATUS = f"""\
 exit status:
   {EXIT_OK}    success
@@ -63,15 +67,45 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{help_text} (default: %(default)s)"
 
 
+def finite_float(text: str) -> float:
+    """``float(text)`` without nan and inf, which ``float`` reads but no flag means.
+
+    Raises:
+        ValueError: If ``text`` is not a finite number.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
+
+
+def number(text: str) -> float:
+    """A flag's plain number (``type=float`` would take nan and inf)."""
+    try:
+        return finite_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def non_negative_number(text: str) -> float:
+    """A flag's number that cannot be negative (a tolerance: ``0.1`` is 10 %)."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot be negative")
+    return value
+
+
 def go_duration(text: str) -> float:
     """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
     takes its duration flags."""
     try:
         seconds = parse_go_duration(text)
     except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):  # nan, or digits enough to overflow a float
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: write it as Go does, e.g. 30s, 5m, 1m30s"
-        ) from None
+        )
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a duration here cannot be negative")
     return seconds
@@ -90,11 +124,41 @@ def go_duration_text(seconds: float) -> str:
 
 
 def seconds_or_go_duration(text: str) -> float:
-    """The deprecated flags' bare number of seconds (``300``), or a Go duration."""
+    """A bare number of seconds (``300``), or a Go duration; never negative."""
     try:
-        return float(text)
+        seconds = finite_float(text)
     except ValueError:
         return go_duration(text)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration here cannot be negative")
+    return seconds
+
+
+def request_timeout(text: str) -> float:
+    """``--request-timeout``, as kubectl takes it, except 0: kubectl's "no timeout" is refused,
+    because podpilot bounds every call."""
+    seconds = seconds_or_go_duration(text)
+    if seconds == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} would mean no timeout, as in kubectl, but podpilot always bounds a "
+            "call: give a duration above zero"
+        )
+    if seconds > LONGEST_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {go_duration_text(LONGEST_TIMEOUT)}")
+    return seconds
+
+
+def add_request_timeout_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--request-timeout DURATION``, with its default (the clients' read timeout)."""
+    from podpilot.kube.clients import READ_TIMEOUT
+
+    parser.add_argument(
+        "--request-timeout",
+        type=request_timeout,
+        default=READ_TIMEOUT,
+        metavar="DURATION",
+        help=f"{help_text}: 30s, 1m, or a number of seconds (default {READ_TIMEOUT:g}s)",
+    )
 
 
 def describe_exit_status(parser: argparse.ArgumentParser) -> None:
@@ -173,17 +237,36 @@ def add_output_arguments(
 
 
 def render(value: Any, output: str) -> str:
-    """``value`` as ``-o yaml`` or ``-o json`` print it: kubectl's shapes (JSON indented by 4)."""
+    """``value`` (an object, or a ``List``) as ``-o yaml``, ``-o json`` or ``-o name`` print
+    it: kubectl's shapes (JSON indented by 4; one ``kind.group/name`` line per object)."""
     if output == "json":
         return json.dumps(value, indent=4) + "\n"
     if output == "yaml":
         return yaml.dump(value, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False)
+    if output == "name":
+        items = (value.get("items") or []) if value.get("kind") == "List" else [value]
+        return "".join(f"{object_name(item)}\n" for item in items)
     raise ValueError(f"not a structured output format: {output}")
+
+
+def object_name(obj: Mapping[str, Any]) -> str:
+    """An object as ``kubectl get -o name`` names it: ``autoscaler.podpilot.io/web``."""
+    group, _, _ = str(obj.get("apiVersion") or "").rpartition("/")
+    kind = str(obj.get("kind") or "").lower()
+    name = (obj.get("metadata") or {}).get("name") or ""
+    return f"{kind}.{group}/{name}" if group else f"{kind}/{name}"
 
 
 def as_list(items: Sequence[Any]) -> dict[str, Any]:
     """Several objects as kubectl prints them: a ``v1`` ``List``."""
     return {"apiVersion": "v1", "kind": "List", "items": list(items), "metadata": {}}
+
+
+def unreadable(error: Exception) -> str:
+    """Why a YAML file could not be read, in one line (PyYAML's marks take several)."""
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return " ".join(str(error).split())
 
 
 def write_output(text: str, output_file: str | None) -> None:

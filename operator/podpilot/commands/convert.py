@@ -17,11 +17,12 @@ from podpilot.commands.conventions import (
     add_output_arguments,
     as_list,
     render,
+    unreadable,
     write_output,
 )
 
 STDIN = "-"
-OUTPUT_FORMATS = ("yaml", "json")
+OUTPUT_FORMATS = ("yaml", "json", "name")
 # libyaml's C loader when PyYAML was built with it (its wheels are), as for the dumper.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
                     converted.append(conversion.autoscaler)
                     for note in conversion.notes:
                         print(f"podpilot convert: {_label(source)}: {note}", file=sys.stderr)
-        except (OSError, yaml.YAMLError) as error:
-            failures.append(f"{_label(source)}: cannot read: {error}")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            failures.append(f"{_label(source)}: cannot read: {unreadable(error)}")
 
     if failures:
         # Nothing is written when anything failed, so a pipe into kubectl apply is all or none.
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _rendered(autoscalers: list[dict[str, Any]], output: str) -> str:
     """YAML as a multi-document stream (what ``kubectl apply -f -`` reads); JSON as one object,
-    or a ``List`` of several, as ``kubectl get -o json`` prints them."""
+    or a ``List`` of several, as ``kubectl get -o json`` prints them; a name per line."""
     if output == "yaml":
         return yaml.dump_all(
             autoscalers, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False

@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.autoscaler.api.explanation import explain, summary_table
+from podpilot.commands.api_errors import api_failure
 from podpilot.commands.conventions import (
     EXIT_FAILED,
-    EXIT_NO_ANSWER,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
     add_kubeconfig_arguments,
     add_output_arguments,
+    add_request_timeout_argument,
     as_list,
     connect_one_call_at_a_time,
     render,
-    seconds_or_go_duration,
     write_output,
 )
 
 EXIT_NOT_READ = EXIT_FAILED
-OUTPUT_FORMATS = ("text", "wide", "yaml", "json")
+OUTPUT_FORMATS = ("text", "wide", "yaml", "json", "name")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from podpilot.kube.clients import READ_TIMEOUT
-
     parser.add_argument(
         "name",
         nargs="?",
@@ -50,33 +49,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_kubeconfig_arguments(parser)
     add_output_arguments(parser, OUTPUT_FORMATS, default="text")
-    parser.add_argument(
-        "--request-timeout",
-        type=seconds_or_go_duration,
-        default=READ_TIMEOUT,
-        metavar="DURATION",
-        help="how long to wait for the API server's answer, as kubectl takes it: 30s, 1m, or "
-        f"a number of seconds (default {READ_TIMEOUT:g}s)",
+    add_request_timeout_argument(
+        parser, "how long to wait for the API server's answer, as kubectl takes it"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.all_namespaces and (args.name or args.namespace):
         raise CommandError("-A/--all-namespaces takes no NAME and no -n", EXIT_USAGE)
-    if args.request_timeout <= 0:
-        raise CommandError("--request-timeout must be above zero", EXIT_USAGE)
     namespace, autoscalers = _read(args)
-    if args.name is None and not autoscalers:
-        where = "any namespace" if args.all_namespaces else f"namespace {namespace}"
-        raise CommandError(f"no Autoscaler found in {where}")
     write_output(_rendered(autoscalers, args), args.output_file)
+    if not autoscalers and args.output in ("text", "wide"):
+        # As kubectl get: nothing on stdout, a word on stderr, and no failure. (The other
+        # formats print an empty List, or no name.)
+        where = "" if args.all_namespaces else f" in {namespace} namespace."
+        print(f"No resources found{where}", file=sys.stderr)
     return EXIT_OK
 
 
 def _rendered(autoscalers: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> str:
-    if args.output in ("yaml", "json"):
+    if args.output in ("yaml", "json", "name"):
         shown = autoscalers[0] if args.name else as_list(autoscalers)
         return render(shown, args.output)
+    if not autoscalers:
+        return ""
     if args.output == "wide":
         return summary_table(autoscalers, with_namespace=args.all_namespaces) + "\n"
     blocks = [
@@ -92,7 +88,7 @@ def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
     one in it (or in the cluster)."""
     import kubernetes
 
-    from podpilot.kube.clients import TRANSPORT_ERRORS, no_answer
+    from podpilot.kube.clients import TRANSPORT_ERRORS
 
     clients = connect_one_call_at_a_time(args)
     namespace = args.namespace or clients.pykube.config.namespace
@@ -111,13 +107,9 @@ def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
         items = _checked(listed, reference).get("items") or []
         return namespace, [_checked(item, reference) for item in items]
     except kubernetes.client.ApiException as error:
-        if not error.status:  # no HTTP answer (a TLS failure): the client reports status 0
-            message = f"the API server at {clients.server}: {error.reason}"
-            raise CommandError(message, EXIT_NO_ANSWER) from None
-        raise CommandError(f"cannot read {reference}: {error.reason}", EXIT_NOT_READ) from None
+        raise api_failure(error, clients) from None
     except TRANSPORT_ERRORS as error:
-        message = no_answer(error, clients.server, clients.timeouts)
-        raise CommandError(message, EXIT_NO_ANSWER) from None
+        raise api_failure(error, clients) from None
     finally:
         clients.close()
 

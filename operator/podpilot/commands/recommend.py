@@ -27,19 +27,20 @@ from podpilot.commands.conventions import (
     YAML_DUMPER,
     CommandError,
     add_output_arguments,
+    finite_float,
     go_duration_text,
     render,
     write_output,
 )
 
-OUTPUT_FORMATS = ("yaml", "json")
+OUTPUT_FORMATS = ("yaml", "json", "name")
 COLUMNS = ("", "REPLICA-MINUTES", "OVER-CEILING", "SCALE-EVENTS", "PEAK-LOAD", "SPEC")
 
 
 def fraction(text: str) -> float:
     """A fraction, or a percentage with ``%``."""
     try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        value = finite_float(text[:-1]) / 100 if text.endswith("%") else finite_float(text)
     except ValueError:
         message = f"{text!r} is not a fraction (0.8) or percentage (80%)"
         raise argparse.ArgumentTypeError(message) from None
@@ -108,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     evidence = _evidence(found)
     if args.output == "json":
         text = render({"recommended": manifest, "evidence": evidence}, "json")
+    elif args.output == "name":
+        text = render(manifest, "name")
     else:
         table = format_table(_rows(found), COLUMNS)
         comments = "".join(f"# {line}".rstrip() + "\n" for line in table.splitlines())

@@ -17,14 +17,21 @@ from podpilot.apimachinery.selectors import SelectorError
 from podpilot.app.logs import LOG_FORMATS
 from podpilot.app.logs import configure as configure_logs
 from podpilot.commands.conventions import (
+    EXIT_INTERRUPTED,
+    EXIT_STATUS,
     EXIT_USAGE,
+    LONGEST_TIMEOUT,
     CommandError,
     add_kubeconfig_arguments,
+    finite_float,
     go_duration,
     go_duration_text,
     kubeconfig_selection,
+    non_negative_number,
+    number,
     seconds_or_go_duration,
 )
+from podpilot.commands.ports import Listener, check_free, port_number
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.settings import (
     CONTROLLERS,
@@ -77,17 +84,17 @@ def namespace_name(text: str) -> str:
 
 def fraction(text: str) -> float:
     """A non-negative ratio (``0.1`` is 10 %)."""
-    return _number_argument(text, float, "a number", lambda value: value < 0, "cannot be negative")
+    return non_negative_number(text)
 
 
 def positive_seconds(text: str) -> float:
-    """A finite number of seconds above zero (a zero timeout would fail every call at once)."""
+    """A timeout in seconds, above zero (a zero timeout would fail every call at once)."""
     return _number_argument(
         text,
-        float,
+        finite_float,
         "a number of seconds",
-        lambda value: not 0 < value < float("inf"),
-        "must be a positive number of seconds",
+        lambda value: not 0 < value <= LONGEST_TIMEOUT,
+        f"must be a positive number of seconds, at most {LONGEST_TIMEOUT:g}",
     )
 
 
@@ -108,9 +115,9 @@ def _detected_if_empty(prefix: str) -> str | None:
 
 _SERVING_FLAGS: tuple[_SettingFlag, ...] = (
     ("metrics_address", str, "address the Prometheus /metrics endpoint listens on"),
-    ("metrics_port", int, "port of the /metrics endpoint"),
+    ("metrics_port", port_number, "port of the /metrics endpoint"),
     ("health_address", str, "address the /healthz liveness endpoint listens on"),
-    ("health_port", int, "port of the /healthz endpoint"),
+    ("health_port", port_number, "port of the /healthz endpoint"),
     ("peering_name", str, "name of the ClusterKopfPeering object replicas peer through"),
 )
 _API_FLAGS: tuple[_SettingFlag, ...] = (
@@ -168,17 +175,17 @@ _FLANNEL_FLAGS: tuple[_SettingFlag, ...] = (
     ),
     ("node_selector", str, "label selector of the nodes to report on (default: all nodes)"),
     ("pod_selector", str, "label selector of flannel's DaemonSet pods"),
-    ("debounce", float, "seconds to collect changes before one recompute"),
-    ("resync", float, "seconds between recomputes when nothing changes"),
+    ("debounce", number, "seconds to collect changes before one recompute"),
+    ("resync", number, "seconds between recomputes when nothing changes"),
     ("network_report_name", str, "name of the cluster-wide FlannelNetworkReport"),
     (
         "pod_cidr_grace",
-        float,
+        number,
         "seconds a new node may go without spec.podCIDR before it is reported",
     ),
     (
         "announce_grace",
-        float,
+        number,
         "seconds a node may go without flannel's annotations before it is reported",
     ),
 )
@@ -187,19 +194,19 @@ _LEADER_ELECTION_FLAGS: tuple[_SettingFlag, ...] = (
     ("lease_name", str, "name of the Lease that decides which replica writes"),
     (
         "lease_duration",
-        float,
+        number,
         "seconds a standby waits, on its own clock, after the Lease last changed before taking "
         "it over (kube-controller-manager's --leader-elect-lease-duration)",
     ),
     (
         "renew_deadline",
-        float,
+        number,
         "seconds after its last successful renewal at which the leader stops acting "
         "(--leader-elect-renew-deadline)",
     ),
     (
         "retry_period",
-        float,
+        number,
         "seconds between attempts to acquire or renew (--leader-elect-retry-period)",
     ),
 )
@@ -254,10 +261,11 @@ def _add_setting_flags(
 
 _METAVARS: dict[Callable[[str], Any], str] = {
     go_duration: "DURATION",
-    float: "SECONDS",
+    number: "SECONDS",
     positive_seconds: "SECONDS",
     fraction: "FRACTION",
     int: "N",
+    port_number: "N",
 }
 
 
@@ -296,6 +304,15 @@ def _setting_values(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS.replace(
+        "credentials could be loaded, or the input was invalid\n",
+        "credentials could be loaded, the input was invalid, or the address of\n"
+        "       /metrics or /healthz cannot be bound (a port in use)\n",
+    ).replace(
+        f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)\n",
+        f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C) before the operator started; once it "
+        "runs, it\n       stops gracefully on Ctrl-C as on SIGTERM, with status 0\n",
+    )
     parser.add_argument(
         "--controllers",
         default=",".join(CONTROLLERS),
@@ -438,7 +455,7 @@ def _add_prometheus_limit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     limits.add_argument(
         "--prometheus-max-query-seconds",
-        type=float,
+        type=number,
         default=defaults.max_query_seconds,
         help="total seconds one query may take, however slowly the server answers; caps each "
         f"server's timeoutSeconds (default {defaults.max_query_seconds:g})",
@@ -578,6 +595,19 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_credentials(settings.kubeconfig)
+    check_free(
+        [
+            Listener(
+                "--metrics-address",
+                "--metrics-port",
+                settings.metrics_address,
+                settings.metrics_port,
+            ),
+            Listener(
+                "--health-address", "--health-port", settings.health_address, settings.health_port
+            ),
+        ]
+    )
     configure_logs(args.verbose, args.log_format)
     from podpilot.app import run_operator
 

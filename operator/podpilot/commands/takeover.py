@@ -31,16 +31,16 @@ from podpilot.autoscaler.api.takeover import (
     seed_from_hpa,
     seeded_message,
 )
+from podpilot.commands.api_errors import api_failure
 from podpilot.commands.conventions import (
-    EXIT_FAILED,
-    EXIT_NO_ANSWER,
     EXIT_OK,
     EXIT_STATUS,
     EXIT_USAGE,
     CommandError,
     add_kubeconfig_arguments,
+    add_request_timeout_argument,
     connect_one_call_at_a_time,
-    seconds_or_go_duration,
+    number,
 )
 
 if TYPE_CHECKING:
@@ -53,8 +53,6 @@ T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from podpilot.kube.clients import READ_TIMEOUT
-
     parser.description = (
         "Hand a workload from its HorizontalPodAutoscaler to an Autoscaler without a step "
         "change: the Autoscaler shadowing it (or one converted from it) becomes Active with "
@@ -83,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=number,
         default=DEFAULT_THRESHOLD,
         help="the least share of comparable evaluations that must have agreed with the HPA",
     )
@@ -94,14 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the least number of comparable evaluations in the shadow tally",
     )
     add_kubeconfig_arguments(parser)
-    parser.add_argument(
-        "--request-timeout",
-        type=seconds_or_go_duration,
-        default=READ_TIMEOUT,
-        metavar="DURATION",
-        help="how long to wait for each API answer: 30s, 1m, or a number of seconds "
-        f"(default {READ_TIMEOUT:g}s)",
-    )
+    add_request_timeout_argument(parser, "how long to wait for each API answer")
 
 
 def hpa_name(kind: str, name: str | None) -> str:
@@ -118,8 +109,6 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--threshold must be between 0 and 1", EXIT_USAGE)
     if args.min_evaluations < 0:
         raise CommandError("--min-evaluations cannot be negative", EXIT_USAGE)
-    if args.request_timeout <= 0:
-        raise CommandError("--request-timeout must be above zero", EXIT_USAGE)
     clients = connect_one_call_at_a_time(args)
     try:
         session = Session(clients, args.namespace or clients.pykube.config.namespace)
@@ -363,7 +352,7 @@ class Session:
     ) -> T | None:
         import kubernetes
 
-        from podpilot.kube.clients import TRANSPORT_ERRORS, no_answer
+        from podpilot.kube.clients import TRANSPORT_ERRORS
 
         try:
             return request()
@@ -372,28 +361,13 @@ class Session:
                 return None
             if conflict_ok and error.status == 409:
                 raise _ConflictError from None
-            if not error.status:
-                message = f"the API server at {self.clients.server}: {error.reason}"
-                raise CommandError(message, EXIT_NO_ANSWER) from None
-            detail = _api_message(error)
-            raise CommandError(f"cannot {what}: {detail}", EXIT_FAILED) from None
+            raise api_failure(error, self.clients, what) from None
         except TRANSPORT_ERRORS as error:
-            message = no_answer(error, self.clients.server, self.clients.timeouts)
-            raise CommandError(message, EXIT_NO_ANSWER) from None
+            raise api_failure(error, self.clients, what) from None
 
 
 class _ConflictError(Exception):
     pass
-
-
-def _api_message(error: Any) -> str:
-    try:
-        body = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        body = None
-    if isinstance(body, Mapping) and body.get("message"):
-        return str(body["message"])
-    return str(error.reason)
 
 
 def _kept_name(kept: str) -> str | None:

@@ -33,8 +33,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -429,6 +430,39 @@ def _in_cluster_pykube_config(configuration: kubernetes.client.Configuration) ->
     )
 
 
+class _ExecPluginFailures(logging.Filter):
+    """Keeps the lines the official client's kubeconfig loader logs on the root logger when a
+    user's exec credential plugin fails, off the log: the loader goes on without credentials,
+    and every call would then be refused for want of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "root" and record.module == "kube_config":
+            self.messages.append(record.getMessage())
+            return False
+        return True
+
+
+@contextmanager
+def _exec_plugin_failures() -> Iterator[list[str]]:
+    root = logging.getLogger()
+    failures = _ExecPluginFailures()
+    # Without a handler on the root logger, logging.error() would first install one on stderr.
+    guard = None if root.handlers else logging.NullHandler()
+    root.addFilter(failures)
+    if guard is not None:
+        root.addHandler(guard)
+    try:
+        yield failures.messages
+    finally:
+        root.removeFilter(failures)
+        if guard is not None:
+            root.removeHandler(guard)
+
+
 def load_credentials(
     kubeconfig: Kubeconfig,
     configuration: kubernetes.client.Configuration,
@@ -454,9 +488,15 @@ def load_credentials(
             ).load_and_set(configuration)
             return _in_cluster_pykube_config(configuration), TokenFile(service_account.token)
         document = merged_kubeconfig(selection)
-        kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-            document, client_configuration=configuration, persist_config=False
-        )
+        with _exec_plugin_failures() as failures:
+            kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                document, client_configuration=configuration, persist_config=False
+            )
+        if failures:
+            raise CredentialsError(
+                "cannot load the API credentials: the exec credential plugin failed: "
+                + " ".join(failures[0].removeprefix("exec: ").split())
+            )
         pykube_config = pykube.KubeConfig(document)
         token_path = _token_file_of_user(pykube_config)
         return pykube_config, None if token_path is None else TokenFile(token_path)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from podpilot.cli import main
-from podpilot.commands.explain import EXIT_NO_ANSWER, EXIT_NOT_READ
+from podpilot.commands.conventions import EXIT_NO_ANSWER
+from podpilot.commands.explain import EXIT_NOT_READ
 
 
 def test_explain_times_out_with_one_line_and_its_exit_status(

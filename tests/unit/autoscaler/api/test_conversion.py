@@ -350,7 +350,7 @@ def test_the_old_output_file_usage_fails_with_a_hint_and_writes_nothing(
 
     assert exited.value.code == 2
     error = capsys.readouterr().err.splitlines()[-1]
-    assert "'out.yaml' is not an output format (yaml, json)" in error
+    assert "'out.yaml' is not an output format (yaml, json, name)" in error
     assert "--output-file out.yaml" in error
     assert list(tmp_path.iterdir()) == []
 

@@ -171,6 +171,17 @@ def test_recommend_prints_an_applicable_manifest_with_its_evidence(
     )
 
 
+def test_recommend_output_name_names_the_manifest_as_kubectl(
+    prometheus: str, history: known.History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = write(tmp_path / "autoscaler.yaml", known.autoscaler())
+    flags = [*history_flags(prometheus, history), "--ceiling", "0.8", "-o", "name"]
+
+    status = main(["recommend", "-f", file, *flags])
+
+    assert (status, capsys.readouterr().out) == (0, f"autoscaler.podpilot.io/{known.WORKLOAD}\n")
+
+
 def test_one_plot_has_the_expected_series(history: known.History, tmp_path: Path) -> None:
     trace = known.known_trace(history.times)
     replays = [

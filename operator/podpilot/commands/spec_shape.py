@@ -1,0 +1,124 @@
+"""The shape of an Autoscaler or HPA manifest read from a file, checked before it is parsed.
+
+``parse_spec`` trusts the API server to have validated the object against the CRD; a file
+given to ``backtest`` or ``recommend`` never was. So each field the parser and the candidate
+search read is checked for its type here (an object, a list, an integer, a string, a boolean),
+and a wrong one is a ``SpecError`` that names the field. Values within a type (enums, bounds,
+quantities) stay the parser's to check. Null fields are dropped first, as the API server drops
+them from an object whose schema does not allow null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from podpilot.autoscaler.api.spec import SOURCE_BLOCKS, SpecError
+
+# A shape: the name of a scalar type, a dict of the known fields of an object (others are
+# not read, so not checked), or a one-item list for a list of that shape.
+Shape = str | dict[str, Any] | list[Any]
+INT32 = (-(2**31), 2**31 - 1)
+
+_REFERENCE = {"apiVersion": "string", "kind": "string", "name": "string"}
+_METRIC_SOURCE = {
+    "name": "string",
+    "container": "string",
+    "target": {"type": "string", "averageUtilization": "integer"},
+    "metric": {"name": "string", "selector": {}},
+    "describedObject": _REFERENCE,
+    "serverRef": {"name": "string"},
+    "query": "string",
+    "reduction": "string",
+    "emptyResult": "string",
+}
+_RULES = {
+    "stabilizationWindowSeconds": "integer",
+    "selectPolicy": "string",
+    "policies": [{"type": "string", "value": "integer", "periodSeconds": "integer"}],
+}
+_SPEC = {
+    "scaleTargetRef": _REFERENCE,
+    "minReplicas": "integer",
+    "maxReplicas": "integer",
+    "targetCPUUtilizationPercentage": "integer",  # an autoscaling/v1 HPA's
+    "metrics": [{"type": "string", **dict.fromkeys(SOURCE_BLOCKS.values(), _METRIC_SOURCE)}],
+    "behavior": {"scaleUp": _RULES, "scaleDown": _RULES},
+    "evaluationPeriodSeconds": "integer",
+    "cooldownSeconds": "integer",
+    "paused": "boolean",
+    "mode": "string",
+    "fallback": {
+        "policy": "string",
+        "replicas": "integer",
+        "failureThreshold": "integer",
+        "allowScaleDown": "boolean",
+    },
+}
+MANIFEST: Shape = {
+    "apiVersion": "string",
+    "kind": "string",
+    "metadata": {"name": "string", "namespace": "string", "annotations": {}},
+    "spec": _SPEC,
+}
+
+
+def checked(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` without its null fields, once every field read has the type it should.
+
+    Raises:
+        SpecError: Naming the first field of the wrong type.
+    """
+    kept: dict[str, Any] = _without_nulls(document)
+    _check(kept, MANIFEST, "")
+    return kept
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _check(value: Any, shape: Shape, path: str) -> None:
+    if isinstance(shape, dict):
+        if not isinstance(value, Mapping):
+            raise _wrong(path, "an object", value)
+        for key, field_shape in shape.items():
+            if key in value:
+                _check(value[key], field_shape, f"{path}.{key}" if path else key)
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise _wrong(path, "a list", value)
+        for index, item in enumerate(value):
+            _check(item, shape[0], f"{path}[{index}]")
+    elif not _is(shape, value):
+        raise _wrong(path, _EXPECTED[shape], value)
+
+
+def _is(scalar: str, value: Any) -> bool:
+    if scalar == "integer":
+        # 2.0 is an integer to the API server too; int32 is the CRD's format.
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return whole and not isinstance(value, bool) and INT32[0] <= value <= INT32[1]
+    if scalar == "boolean":
+        return isinstance(value, bool)
+    return isinstance(value, str)
+
+
+_EXPECTED = {"integer": "an integer (int32)", "boolean": "true or false", "string": "a string"}
+
+
+def _wrong(path: str, expected: str, value: Any) -> SpecError:
+    return SpecError(f"{path} must be {expected}, not {_described(value)}")
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}..."

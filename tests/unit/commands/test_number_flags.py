@@ -1,0 +1,136 @@
+"""Number flags: ``float`` reads nan and inf, which no flag means; each is refused by the
+parser in one line with exit status 2, as is a timeout of 0 (podpilot always bounds a call)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import yaml
+from tests import backtest_history as known
+
+from podpilot.cli import main
+from podpilot.commands import backtest_inputs
+from podpilot.commands.conventions import EXIT_USAGE, CommandError, request_timeout
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == EXIT_USAGE
+    (line,) = capsys.readouterr().err.splitlines()
+    return line
+
+
+@pytest.mark.parametrize("command", ["explain", "takeover"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "1e400", "NaN"])
+def test_a_request_timeout_that_is_no_duration_is_a_usage_error(
+    command: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, *(["hpa"] if command == "takeover" else []), "web"]
+    argv += ["--kubeconfig", str(tmp_path / "missing"), f"--request-timeout={value}"]
+
+    line = usage_error(argv, capsys)
+
+    assert line.startswith(f"podpilot {command}: error: argument --request-timeout: '{value}'")
+    assert line.endswith(f"(see 'podpilot {command} --help')")
+
+
+def test_a_request_timeout_of_zero_says_why_it_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = usage_error(["explain", "web", "--request-timeout", "0"], capsys)
+
+    assert line == (
+        "podpilot explain: error: argument --request-timeout: '0' would mean no timeout, as in "
+        "kubectl, but podpilot always bounds a call: give a duration above zero "
+        "(see 'podpilot explain --help')"
+    )
+
+
+def test_a_request_timeout_too_long_for_a_socket_is_refused() -> None:
+    assert request_timeout("24h") == 86400.0
+    with pytest.raises(argparse.ArgumentTypeError, match="at most 24h0m0s"):
+        request_timeout("1e12")
+
+
+def write_spec(tmp_path: Path) -> str:
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(yaml.safe_dump(known.autoscaler()), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "+inf", "1e400", "-9" + "9" * 400 + "h"])
+@pytest.mark.parametrize("flag", ["--from", "--to"])
+def test_a_time_that_is_not_finite_is_a_usage_error(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["backtest", "-f", write_spec(tmp_path), "--prometheus", "http://127.0.0.1:9"]
+
+    line = usage_error([*argv, f"{flag}={value}"], capsys)
+
+    assert line.startswith(f"podpilot backtest: error: argument {flag}: '{value}' is not a time")
+
+
+@pytest.mark.parametrize("start", ["1e15", "-999999h", "9999-12-31T23:59:59-05:00"])
+def test_a_time_no_timestamp_can_name_is_a_usage_error(start: str) -> None:
+    args = argparse.Namespace(start=start, end="now", step=15.0)
+
+    with pytest.raises(CommandError) as raised:
+        backtest_inputs.window(args, now=1_800_000_000.0)
+
+    assert raised.value.exit_status == EXIT_USAGE
+    assert str(raised.value) == f"--from {start}: not between 1970 and the year 9999"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backtest", "--horizontal-pod-autoscaler-tolerance=nan"],
+        ["recommend", "--ceiling=80%", "--allowed-over=nan"],
+        ["recommend", "--ceiling=inf%"],
+    ],
+    ids=["backtest-tolerance", "recommend-allowed-over", "recommend-ceiling"],
+)
+def test_the_replays_number_flags_refuse_nan_and_inf(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, *flags = argv
+    base = [command, "-f", write_spec(tmp_path), "--prometheus", "http://127.0.0.1:9"]
+
+    line = usage_error([*base, *flags], capsys)
+
+    assert line.startswith(f"podpilot {command}: error: argument --")
+
+
+def test_takeovers_threshold_refuses_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    line = usage_error(["takeover", "hpa", "web", "--threshold=nan"], capsys)
+
+    assert line == (
+        "podpilot takeover: error: argument --threshold: 'nan' is not a number "
+        "(see 'podpilot takeover --help')"
+    )
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--flannel-debounce=nan",
+        "--flannel-resync=inf",
+        "--leader-election-lease-duration=nan",
+        "--prometheus-max-query-seconds=nan",
+        "--horizontal-pod-autoscaler-tolerance=nan",
+        "--tolerance=inf",
+        "--downscale-stabilization=-30",
+        "--downscale-stabilization=nan",
+        "--horizontal-pod-autoscaler-downscale-stabilization=" + "9" * 400 + "h",
+        "--api-timeout=nan",
+    ],
+)
+def test_runs_number_flags_refuse_nan_inf_and_negative_durations(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = usage_error(["run", flag], capsys)
+
+    assert line.startswith(f"podpilot run: error: argument {flag.split('=')[0]}: ")
