@@ -3,7 +3,7 @@
 Only code spans count in a cell (everything else is commentary): `""` is the core API group,
 `<fullname>`-style placeholders are filled in from the values a test renders with, and
 `<secrets.field>` / `<scaleTargets.field>` placeholders expand once per list entry. A `When`
-cell's spans are conditions, all of which must hold (``holds``).
+cell's spans are conditions, all of which must hold (``holds``; ``not <path>`` for a false value).
 """
 
 from __future__ import annotations
@@ -166,8 +166,11 @@ def dotted(values: Mapping[str, Any], path: str) -> Any:
 
 
 def holds(values: Mapping[str, Any], condition: str) -> bool:
-    """Whether a `When` condition holds for the values: a dotted path to a true value, or
-    `<left> > <right>` with each side a whole number or a dotted path (placeholders filled)."""
+    """Whether a `When` condition holds for the values: a dotted path to a true value, `not `
+    and a dotted path to a false one, or `<left> > <right>` with each side a whole number or a
+    dotted path (placeholders filled)."""
+    if condition.startswith("not "):
+        return not dotted(values, condition.removeprefix("not "))
     left, comparison, right = condition.partition(" > ")
     if not comparison:
         return bool(dotted(values, condition))

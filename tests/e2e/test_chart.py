@@ -234,7 +234,13 @@ FORBIDDEN = [
     ("create", "pods", "-A"),
     ("create", "pods", "--subresource=eviction", "-A"),
     ("patch", "deployments.apps", "-A"),
+    ("update", "deployments.apps", "--subresource=scale", "-A"),  # /scale is only patched
+    ("get", "pods", "-A"),  # pods come from list and watch
+    ("get", "namespaces", "-A"),
+    ("patch", "leases.coordination.k8s.io", "-A"),  # Leases are updated, never patched
+    ("create", "events.events.k8s.io", "-A"),  # Events are core v1
     ("create", "clusterkopfpeerings.kopf.dev", "-A"),
+    ("patch", "clusterkopfpeerings.kopf.dev", "-A"),  # kopf runs standalone under the Lease
     ("create", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     ("get", "configmaps", "-n", "kube-system"),
     ("create", "clusterroles.rbac.authorization.k8s.io", "-A"),
@@ -243,9 +249,9 @@ FORBIDDEN = [
 ]
 
 
-# Not in discovery here (the metrics APIs list per-metric resources; no KopfPeering CRD is
-# installed), so kubectl cannot resolve them: these are asked as SubjectAccessReviews.
-UNDISCOVERABLE = {"*", "kopfpeerings"}
+# Not in discovery here (the metrics APIs list per-metric resources), so kubectl cannot resolve
+# them: these are asked as SubjectAccessReviews.
+UNDISCOVERABLE = {"*"}
 
 
 def review(kubectl: Kubectl, user: str, rule: Rule) -> bool:

@@ -30,6 +30,7 @@ from tests.chart_render import (
     of_kind,
 )
 
+from podpilot.app import kopf_standalone
 from podpilot.cli import build_parser
 from podpilot.commands.run import settings_from
 from podpilot.settings import PrometheusLimits
@@ -302,9 +303,7 @@ def test_secrets_are_readable_only_by_configured_namespace_and_name(
         ("team-a", "", "secrets", "get", "prom-token"),
     }
     scale = {rule for rule in rbac_rules(docs) if rule[1] == "argoproj.io"}
-    assert scale == {
-        ("cluster", "argoproj.io", "rollouts/scale", v, "") for v in ("get", "patch", "update")
-    }
+    assert scale == {("cluster", "argoproj.io", "rollouts/scale", v, "") for v in ("get", "patch")}
 
 
 def test_secrets_entries_for_one_namespace_make_one_role_with_every_name(
@@ -344,6 +343,71 @@ def test_no_values_file_grants_cluster_wide_secrets_or_node_writes(
     assert not [r for r in rules if r[2] == "nodes" and r[3] not in read_only]
     assert not [r for r in rules if r[2] == "nodes/proxy"]  # only when asked for
     assert not [r for r in rules if "*" in (r[1], r[3]) or (r[2] == "*" and "metrics" not in r[1])]
+
+
+def rules_by_role(docs: list[dict[str, Any]]) -> dict[str, set[Rule]]:
+    return {
+        d["metadata"]["name"]: rbac_rules([d]) for d in docs if d["kind"] in ("ClusterRole", "Role")
+    }
+
+
+def test_the_default_install_grants_no_verb_the_operator_never_uses(render: Render) -> None:
+    """/scale is only merge-patched (kube/scale.py) and the Lease only replaced (kube/lease.py);
+    the Autoscaler's pods come from one list and watch (kube/pod_watch.py) and its PodMetrics
+    from one list per namespace. kopf, standalone under the Lease and cluster-wide, reads no
+    namespaces and no peering, and posts no Events of its own: podpilot's are core v1 creates."""
+    docs = render()
+    rules = rbac_rules(docs)
+    assert not [r for r in rules if r[2].endswith("/scale") and r[3] == "update"]
+    assert not [r for r in rules if r[2] == "leases" and r[3] == "patch"]
+    roles = rules_by_role(docs)
+    autoscaler = roles[CONTROLLER_ROLES["autoscaler"]]
+    assert not [r for r in autoscaler if r[2] == "pods" and r[3] == "get"]
+    assert {r[3] for r in autoscaler if r[1:3] == ("", "pods")} == {"list", "watch"}
+    assert {r[3] for r in autoscaler if r[1:3] == ("metrics.k8s.io", "pods")} == {"list"}
+    kopf = roles[KOPF_ROLE]
+    unused = {"namespaces", "kopfpeerings", "clusterkopfpeerings"}
+    assert not [r for r in kopf if r[2] in unused or r[1] in ("events.k8s.io", "kopf.dev")]
+    crds = ("apiextensions.k8s.io", "customresourcedefinitions")
+    assert kopf == {("cluster", *crds, verb, "") for verb in ("list", "watch")} | {
+        ("cluster", "", "events", "create", "")
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "kopf_peers"),
+    [
+        ([], False),
+        (["--set=leaderElection.enabled=false"], True),
+        (["--set=peering.enabled=false"], False),
+        (["--set=peering.enabled=false", "--set=leaderElection.enabled=false"], False),
+    ],
+    ids=["lease", "no-lease", "standalone", "standalone-no-lease"],
+)
+def test_kopf_peering_objects_and_their_rbac_render_only_when_kopf_peers(
+    render: Render, values: list[str], kopf_peers: bool
+) -> None:
+    """kopf peers only with peering.enabled and leader election off: with the Lease,
+    `podpilot run` runs kopf standalone (app.kopf_standalone), which reads no peering."""
+    docs = render(*values)
+    for name in (OPERATOR, AUDIT):
+        settings = settings_from(build_parser(only="run").parse_args(container(docs, name)["args"]))
+        assert kopf_standalone(settings) is not kopf_peers
+    peerings = {p["metadata"]["name"] for p in of_kind(docs, "ClusterKopfPeering")}
+    peering_rules = {r for r in rules_by_role(docs)[KOPF_ROLE] if r[1] == "kopf.dev"}
+    if kopf_peers:
+        # One each: sharing a peering, kopf would keep only one of the two Deployments active.
+        assert peerings == {OPERATOR, AUDIT}
+        assert "--peering-name=rel-podpilot" in container(docs)["args"]
+        assert "--peering-name=rel-podpilot-emptydir" in container(docs, AUDIT)["args"]
+        # podpilot gets the object before it starts; kopf lists, watches and patches it.
+        assert peering_rules == {
+            ("cluster", "kopf.dev", "clusterkopfpeerings", verb, "")
+            for verb in ("get", "list", "watch", "patch")
+        }
+    else:
+        assert peerings == set()
+        assert peering_rules == set()
 
 
 def test_rbac_create_false_renders_no_rbac(render: Render) -> None:
@@ -443,13 +507,10 @@ def test_image_pull_policy_and_reference(render: Render) -> None:
 # --- HA -----------------------------------------------------------------------------------
 
 
-def test_one_replica_with_peering_has_a_peering_object_and_no_pdb(
+def test_one_replica_with_peering_has_no_pdb_and_starts_the_new_pod_first(
     render: Render,
 ) -> None:
     docs = render()
-    peerings = {p["metadata"]["name"] for p in of_kind(docs, "ClusterKopfPeering")}
-    # One each: sharing a peering, kopf would keep only one of the two Deployments active.
-    assert peerings == {"rel-podpilot", "rel-podpilot-emptydir"}
     assert "--peering-name=rel-podpilot" in container(docs)["args"]
     assert "--peering-name=rel-podpilot-emptydir" in container(docs, AUDIT)["args"]
     assert not of_kind(docs, "PodDisruptionBudget")

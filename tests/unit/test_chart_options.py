@@ -362,6 +362,19 @@ def test_notes_say_when_a_monitoring_object_was_left_out(render: Render, tmp_pat
     assert "no ServiceMonitor was" not in served and "no PrometheusRule was" not in served
 
 
+def test_notes_name_what_keeps_one_replica_active(render: Render, tmp_path: Path) -> None:
+    """The Lease by default; kopf's peering only when kopf peers (no Lease); none standalone."""
+
+    def replicas(case: str, *args: str) -> str:
+        text = notes(render, tmp_path / case, *args)
+        (line,) = [line for line in text.splitlines() if line.startswith("Replicas:")]
+        return line
+
+    assert 'Lease "rel-podpilot-leader"' in replicas("lease")
+    assert 'kopf peering "rel-podpilot"' in replicas("kopf", "--set=leaderElection.enabled=false")
+    assert replicas("standalone", "--set=peering.enabled=false") == "Replicas: 1"
+
+
 def test_notes_tell_what_the_network_policy_needs(render: Render, tmp_path: Path) -> None:
     text = notes(render, tmp_path, "--set=networkPolicy.enabled=true")
     assert "Allow your API server's address and port" in text

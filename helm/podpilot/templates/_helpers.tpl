@@ -61,6 +61,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.peering.enabled .Values.leaderElection.enabled }}true{{ end }}
 {{- end }}
 
+{{/* Whether kopf itself peers, on the ClusterKopfPeering objects (peering.yaml) and their RBAC:
+only with peering and no Lease. With the Lease, podpilot runs kopf standalone
+(app/__init__.py, kopf_standalone), so the peering objects would be unused. */}}
+{{- define "podpilot.kopfPeering" -}}
+{{- if and .Values.peering.enabled (not (include "podpilot.leaderElection" .)) }}true{{ end }}
+{{- end }}
+
 {{/* The Autoscalers' shard count when they are sharded (leaderElection.sharding), else empty. */}}
 {{- define "podpilot.shards" -}}
 {{- if and (include "podpilot.leaderElection" .) .Values.leaderElection.sharding .Values.controllers.autoscaler.enabled }}

@@ -60,4 +60,5 @@ KOPF_RULES: tuple[dict[str, Any], ...] = (
         "verbs": ["list", "watch"],
     },
 )
-"""What kopf itself needs to run ``podpilot run --standalone`` (peering adds its own rules)."""
+"""What kopf itself needs to run ``podpilot run --standalone``, as under the Lease (kopf peering,
+with leader election off, adds get/list/watch/patch on ``clusterkopfpeerings``)."""
