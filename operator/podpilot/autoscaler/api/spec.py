@@ -244,8 +244,8 @@ def _rules(raw: Mapping[str, Any] | None, field_path: str) -> ScalingRules | Non
         select_policy=SelectPolicy(select) if select is not None else None,
         policies=(
             tuple(
-                ScalingPolicy(PolicyType(p["type"]), int(p["value"]), int(p["periodSeconds"]))
-                for p in policies
+                _policy(policy, f"{field_path}.policies[{index}]")
+                for index, policy in enumerate(policies)
             )
             if policies is not None
             else None
@@ -256,6 +256,13 @@ def _rules(raw: Mapping[str, Any] | None, field_path: str) -> ScalingRules | Non
             else None
         ),
     )
+
+
+def _policy(raw: Mapping[str, Any], field_path: str) -> ScalingPolicy:
+    try:
+        return ScalingPolicy(PolicyType(raw["type"]), int(raw["value"]), int(raw["periodSeconds"]))
+    except KeyError as error:
+        raise SpecError(f"{field_path}.{error.args[0]} is required") from error
 
 
 def parse_behavior(raw: Mapping[str, Any] | None) -> Behavior | None:

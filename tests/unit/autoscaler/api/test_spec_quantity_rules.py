@@ -81,3 +81,16 @@ def test_what_the_hpa_takes_at_its_edges_is_taken() -> None:
     ]
     assert parsed.behavior is not None and parsed.behavior.scale_down is not None
     assert parsed.behavior.scale_down.tolerance == 1.0
+
+
+def test_a_policy_without_a_key_is_refused_naming_the_policy() -> None:
+    spec = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "maxReplicas": 5,
+        "behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": 2}]}},
+    }
+
+    with pytest.raises(SpecError) as refused:
+        parse_spec(spec)
+
+    assert str(refused.value) == "spec.behavior.scaleUp.policies[0].periodSeconds is required"
