@@ -34,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="HPA manifests (multi-document YAML, or a List); '-' or nothing reads stdin",
     )
+    parser.add_argument(
+        "-f",
+        "--filename",
+        dest="filenames",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an HPA manifest, as kubectl convert -f takes it (repeatable; '-' reads stdin)",
+    )
     add_output_arguments(parser, OUTPUT_FORMATS, default="yaml")
     parser.add_argument(
         "--mode",
@@ -44,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sources: list[str] = args.files or [STDIN]
+    sources: list[str] = [*args.files, *args.filenames] or [STDIN]
     converted: list[dict[str, Any]] = []
     failures: list[str] = []
     for source in sources:

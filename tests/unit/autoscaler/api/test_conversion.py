@@ -314,6 +314,19 @@ def test_command_converts_files_to_stdout(capsys: pytest.CaptureFixture[str]) ->
     assert {d["kind"] for d in documents} == {AUTOSCALER_KIND}
 
 
+def test_command_takes_files_with_f_as_kubectl_convert(capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = HPA_DIR / "cpu-utilization.yaml", HPA_DIR / "v1-cpu.yaml"
+
+    assert (
+        podpilot_main(["convert", "-f", str(first), "--filename", str(second), "-o", "name"]) == 0
+    )
+
+    assert capsys.readouterr().out.split() == [
+        "autoscaler.podpilot.io/web",
+        "autoscaler.podpilot.io/php-apache",
+    ]
+
+
 def test_command_reads_stdin_and_writes_the_output_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
