@@ -115,7 +115,9 @@ def _require_hpa(document: Mapping[str, Any]) -> None:
             "read it back as autoscaling/v2 (kubectl get hpa.v2.autoscaling NAME -o yaml) "
             "and convert that"
         )
-    if api_version != V1 and api_version not in SAME_SHAPE_VERSIONS:
+    if api_version != V1 and (
+        not isinstance(api_version, str) or api_version not in SAME_SHAPE_VERSIONS
+    ):
         raise ConversionError(
             f"{_describe(document)}: unsupported apiVersion; "
             "use autoscaling/v2, autoscaling/v2beta2 or autoscaling/v1"

@@ -215,6 +215,7 @@ def test_v1_status_annotations_are_dropped() -> None:
             "autoscaling/v2beta1 uses an older metric layout",
         ),
         ({**hpa(), "apiVersion": "autoscaling/v3"}, "unsupported apiVersion"),
+        ({**hpa(), "apiVersion": ["autoscaling/v2"]}, "unsupported apiVersion"),
         (
             {**hpa(), "apiVersion": AUTOSCALER_API_VERSION, "kind": AUTOSCALER_KIND},
             "is already an Autoscaler",
