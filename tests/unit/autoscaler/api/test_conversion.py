@@ -229,6 +229,7 @@ def test_v1_status_annotations_are_dropped() -> None:
         "other-kind",
         "v2beta1",
         "unknown-version",
+        "version-not-a-string",
         "already-autoscaler",
         "no-spec",
         "no-metadata",
