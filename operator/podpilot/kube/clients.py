@@ -288,6 +288,9 @@ class ApiClients:
 class CredentialsError(Exception):
     """Neither in-cluster credentials nor a usable kubeconfig."""
 
+    def __init__(self, reason: object) -> None:
+        super().__init__(f"cannot load the API credentials: {reason}")
+
 
 @dataclass(frozen=True)
 class ServiceAccount:
@@ -494,7 +497,7 @@ def load_credentials(
             )
         if failures:
             raise CredentialsError(
-                "cannot load the API credentials: the exec credential plugin failed: "
+                "the exec credential plugin failed: "
                 + " ".join(failures[0].removeprefix("exec: ").split())
             )
         pykube_config = pykube.KubeConfig(document)
@@ -512,7 +515,7 @@ def load_credentials(
         ValueError,
         AttributeError,
     ) as error:
-        raise CredentialsError(f"cannot load the API credentials: {error}") from error
+        raise CredentialsError(error) from error
 
 
 def token_file(
@@ -561,7 +564,7 @@ def connect(
         adapter = _KeepAliveAdapter(pykube_config, pool_maxsize=max_concurrent_calls)
         http = pykube.HTTPClient(pykube_config, timeout=timeouts.pair(), http_adapter=adapter)
     except (pykube.exceptions.PyKubeError, OSError) as error:  # a certificate file it cannot use
-        raise CredentialsError(f"cannot load the API credentials: {error}") from error
+        raise CredentialsError(error) from error
     if token is not None:
         refresh_token_from(configuration, token)
         http.session.auth = BearerTokenAuth(token)
