@@ -91,7 +91,8 @@ async def _pods_listed(runtime: Runtime, stopped: kopf.DaemonStopped) -> bool:
     """Wait for the pod watch's first complete list; False if the daemon is stopped first."""
     while not stopped:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runtime.pod_watch().synced(), STANDBY_POLL_SECONDS)
+            async with asyncio.timeout(STANDBY_POLL_SECONDS):
+                await runtime.pod_watch().synced()
             return True
     return False
 

@@ -208,7 +208,8 @@ async def start_leader_election(
     runtime.leader_task = asyncio.create_task(elector.run(), name="leader-election")
     logger.info("leader election as %s on %s", own.identity, lock.describe())
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(elector.attempted.wait(), config.renew_deadline)
+        async with asyncio.timeout(config.renew_deadline):
+            await elector.attempted.wait()
 
 
 def start_shards(runtime: Runtime, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:

@@ -85,7 +85,10 @@ class OneCallAtATime:
         call.add_done_callback(_retrieve)
         self._in_flight = call
         try:
-            result: T = await asyncio.wait_for(asyncio.shield(call), self._deadline)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result of a
+            # call that ends as the caller is cancelled, and the cancellation is lost.
+            async with asyncio.timeout(self._deadline):
+                result: T = await asyncio.shield(call)
         except TimeoutError:
             if call.done() and not call.cancelled() and isinstance(call.exception(), TimeoutError):
                 raise  # the call's own error, not the deadline
@@ -98,7 +101,8 @@ class OneCallAtATime:
         call = self._in_flight
         if call is not None and not call.done():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(call), self._deadline)
+                async with asyncio.timeout(self._deadline):
+                    await asyncio.shield(call)
 
 
 class LeaseLock:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 import pykube
@@ -24,7 +24,7 @@ import pytest
 
 from podpilot.apimachinery.leader_election import ElectionConfig
 from podpilot.kube.clients import ApiClients
-from podpilot.kube.lease import LeaderElector, LeaseLock
+from podpilot.kube.lease import LeaderElector, LeaseLock, OneCallAtATime
 
 # Short, but not so short that a loaded 2-core machine (a CI run beside other work) misses a
 # renewal: the fence would then be right, and the test wrong.
@@ -394,3 +394,30 @@ def test_lease_calls_never_wait_for_the_shared_pool() -> None:
                 api.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+class AnsweredNow:
+    """``ApiClients.coordinate`` whose call has already been answered when it is awaited."""
+
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def coordinate(self, function: Any, /, *args: object) -> asyncio.Future[str]:
+        return self.answer
+
+
+def test_a_stop_that_comes_as_a_lease_call_is_answered_is_not_lost() -> None:
+    """The elector's task is cancelled at the stop; a Lease call answered in the same moment
+    must not swallow that (Python 3.11's wait_for did: the elector then never stopped)."""
+
+    async def scenario() -> None:
+        clients = AnsweredNow()
+        one = OneCallAtATime(cast(ApiClients, clients), 5.0, "Lease ops/podpilot-leader")
+        caller = asyncio.create_task(one.run(print))
+        await asyncio.sleep(0)  # the caller now waits for the answer
+        clients.answer.set_result("renewed")
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

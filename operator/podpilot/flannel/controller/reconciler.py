@@ -109,7 +109,8 @@ class FlannelReconciler:
     async def run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), timeout=self.settings.resync)
+                async with asyncio.timeout(self.settings.resync):
+                    await self._dirty.wait()
             if self._indices is None:
                 # No event of kopf's yet: its first one marks the inputs dirty again.
                 self._dirty.clear()
