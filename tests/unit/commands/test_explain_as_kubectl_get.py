@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiException
 from tests.local_http import serving
+from tests.unit.commands.test_kubectl_habits import autoscaler, kubeconfig
 
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.cli import main
@@ -31,29 +32,6 @@ NOT_FOUND = {
 }
 
 
-def kubeconfig(path: Path, server: str, namespace: str = "team-a") -> Path:
-    context = {"cluster": "c", "user": "u", "namespace": namespace}
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": context}],
-        "current-context": "c",
-    }
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
-
-
-def autoscaler(namespace: str, name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Autoscaler",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"maxReplicas": 5},
-    }
-
-
 def listing(*items: dict[str, Any]) -> tuple[int, bytes]:
     return 200, json.dumps({"kind": "AutoscalerList", "items": list(items)}).encode()
 
@@ -63,7 +41,7 @@ def explain(
     capsys: pytest.CaptureFixture[str],
 ) -> tuple[int, str, str]:  # fmt: skip
     with serving(answers) as url:
-        config = kubeconfig(tmp_path / "config", url)
+        config = kubeconfig(tmp_path / "config", {"c": (url, "team-a")}, "c")
         status = main(["explain", *argv, "--kubeconfig", str(config)])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
