@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from podpilot.autoscaler.api import history as history_tools
 from podpilot.autoscaler.api.history import PendingRescale, settle_pending
-from podpilot.autoscaler.api.metric_types import METRIC_TYPES
 from podpilot.autoscaler.api.owners import AMBIGUOUS_SCALE_TARGET, ScaleOwner, ambiguity_message
 from podpilot.autoscaler.api.result import (
     Action,
@@ -306,12 +305,11 @@ def _decide_on_metrics(
         desired=desired,
     )
     last_active = memory.last_active
-    activating = [result for result in metrics if METRIC_TYPES[result.spec.type].activates]
-    if spec.min_replicas == 0 and activating and not fallback_applied:
+    if spec.min_replicas == 0 and metrics and not fallback_applied:
         gated = activation.gate(
             current=current,
             engine_desired=desired,
-            metrics=[_activity(result) for result in activating],
+            metrics=[_activity(result) for result in metrics],
             last_active=memory.last_active,
             now=now,
             cooldown=spec.cooldown,
