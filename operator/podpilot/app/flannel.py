@@ -9,7 +9,7 @@ Nodes, Pods or ConfigMaps.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from functools import partial
 from typing import Any
 
@@ -56,8 +56,11 @@ async def stop(runtime: Runtime) -> None:
     parts = runtime.flannel
     if parts is not None:
         parts.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await parts.task
+        # The reporter may have ended on an error of its own: that is logged, not raised, so
+        # the rest of the stop still runs.
+        (ended,) = await asyncio.gather(parts.task, return_exceptions=True)
+        if isinstance(ended, Exception):
+            logging.getLogger(__name__).error("the flannel reporter had stopped: %r", ended)
 
 
 def _is_net_conf_candidate(

@@ -228,25 +228,36 @@ def start_shards(runtime: Runtime, logger: logging.Logger | logging.LoggerAdapte
 
 
 @kopf.on.cleanup()
-async def stop(memo: kopf.Memo, **_: Any) -> None:
+async def stop(
+    memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+) -> None:
+    """Stop every controller, even after one failed to, then the shared parts: a failure that
+    ended the stop early would leave the others running and the Leases held."""
     runtime: Runtime = memo.runtime
-    for module in reversed(enabled_modules(runtime.settings).values()):
-        await module.stop(runtime)
+    for name, module in reversed(enabled_modules(runtime.settings).items()):
+        try:
+            await module.stop(runtime)
+        except Exception:
+            logger.exception("stopping the %s controller failed; stopping the rest", name)
     if runtime.pods is not None:
         runtime.pods.stop()
-    # The writes sent land before the Leases go back; one still unanswered may land later.
-    if runtime.clients is not None and not await runtime.clients.drain():
-        for holder in (runtime.leader, runtime.shards):
-            if holder is not None:
-                holder.let_expire_on_stop()
-    if runtime.shards_task is not None:
-        runtime.shards_task.cancel()  # every shard held is handed back
-        await asyncio.gather(runtime.shards_task, return_exceptions=True)
-    if runtime.leader_task is not None:
-        runtime.leader_task.cancel()  # a leader hands the Lease back as it stops
-        await asyncio.gather(runtime.leader_task, return_exceptions=True)
-    if runtime.clients is not None:
-        runtime.clients.close()
+    settled = False
+    try:
+        # The writes sent land before the Leases go back; one still unanswered may land later.
+        settled = runtime.clients is None or await runtime.clients.drain()
+    finally:
+        if not settled:
+            for holder in (runtime.leader, runtime.shards):
+                if holder is not None:
+                    holder.let_expire_on_stop()
+        if runtime.shards_task is not None:
+            runtime.shards_task.cancel()  # every shard held is handed back
+            await asyncio.gather(runtime.shards_task, return_exceptions=True)
+        if runtime.leader_task is not None:
+            runtime.leader_task.cancel()  # a leader hands the Lease back as it stops
+            await asyncio.gather(runtime.leader_task, return_exceptions=True)
+        if runtime.clients is not None:
+            runtime.clients.close()
 
 
 @kopf.on.probe(id="api")
