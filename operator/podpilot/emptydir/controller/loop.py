@@ -251,4 +251,7 @@ class EmptyDirController:
                 continue
             jobs.append(write(key, report, status, digest))
         jobs += [delete(key) for key in set(self.published) - current]
-        await asyncio.gather(*jobs)
+        # Every job ends before an error is raised: a write left running would race the retry.
+        for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome

@@ -190,6 +190,8 @@ async def _bounded(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> Non
             except ApiException as error:
                 failures.append(error)
 
-    await asyncio.gather(*(guarded(job) for job in jobs))
+    # Every job ends before an error is raised: a write left running would race the retry.
+    ended = await asyncio.gather(*(guarded(job) for job in jobs), return_exceptions=True)
+    failures += [outcome for outcome in ended if isinstance(outcome, BaseException)]
     if failures:
         raise failures[0]
