@@ -67,9 +67,9 @@ class OneCallAtATime:
     ``deadline``.
 
     The client retries a timed-out GET or PUT by itself (urllib3's default), so the request
-    timeout alone does not bound a call; ``wait_for`` does. A call given up on still holds its
-    pool thread until the client gives up too: no second call starts meanwhile, so a
-    black-holed apiserver never ties up more than one thread of the pool per Lease.
+    timeout alone does not bound a call; ``asyncio.timeout`` does. A call given up on still
+    holds its pool thread until the client gives up too: no second call starts meanwhile, so
+    a black-holed apiserver never ties up more than one thread of the pool per Lease.
     """
 
     def __init__(self, clients: ApiClients, deadline: float, what: str) -> None:
