@@ -56,7 +56,7 @@ def convert_documents(
     for document in documents:
         if document is None:
             continue
-        if isinstance(document, Mapping) and document.get("kind") in LIST_KINDS:
+        if isinstance(document, Mapping) and _text(document.get("kind")) in LIST_KINDS:
             items = document.get("items") or []
             if not isinstance(items, list):
                 raise ConversionError(f"{document.get('kind')} has items that are not a list")
@@ -92,15 +92,21 @@ def convert_hpa(document: object, *, mode: str | None = None) -> Conversion:
     return Conversion(autoscaler=autoscaler, notes=tuple(notes))
 
 
+def _text(value: object) -> str | None:
+    """A field that must be a string, as the manifest gives it; None when it is not one."""
+    return value if isinstance(value, str) else None
+
+
 def _describe(document: Mapping[str, Any]) -> str:
-    name = (document.get("metadata") or {}).get("name")
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
     api_version = document.get("apiVersion") or "<no apiVersion>"
     what = f"{api_version} {document.get('kind') or '<no kind>'}"
     return f"{what} {name!r}" if name else what
 
 
 def _require_hpa(document: Mapping[str, Any]) -> None:
-    kind = document.get("kind")
+    kind = _text(document.get("kind"))
     api_version = document.get("apiVersion")
     if kind == AUTOSCALER_KIND and api_version == AUTOSCALER_API_VERSION:
         raise ConversionError(f"{_describe(document)} is already an Autoscaler; apply it as it is")

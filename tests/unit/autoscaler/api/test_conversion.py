@@ -216,6 +216,8 @@ def test_v1_status_annotations_are_dropped() -> None:
         ),
         ({**hpa(), "apiVersion": "autoscaling/v3"}, "unsupported apiVersion"),
         ({**hpa(), "apiVersion": ["autoscaling/v2"]}, "unsupported apiVersion"),
+        ({**hpa(), "kind": ["HorizontalPodAutoscaler"]}, "is not a HorizontalPodAutoscaler"),
+        ({**hpa(), "apiVersion": 5, "metadata": ["web"]}, "5 HorizontalPodAutoscaler: unsupported"),
         (
             {**hpa(), "apiVersion": AUTOSCALER_API_VERSION, "kind": AUTOSCALER_KIND},
             "is already an Autoscaler",
@@ -230,6 +232,8 @@ def test_v1_status_annotations_are_dropped() -> None:
         "v2beta1",
         "unknown-version",
         "version-not-a-string",
+        "kind-not-a-string",
+        "metadata-not-an-object",
         "already-autoscaler",
         "no-spec",
         "no-metadata",
