@@ -48,7 +48,7 @@ def check_free(listeners: Sequence[Listener]) -> None:
         for listener in listeners:
             try:
                 held.append(_bound(listener.address, listener.port))
-            except OSError as error:
+            except (OSError, UnicodeError) as error:  # UnicodeError: a host label too long
                 raise CommandError(_refusal(listener, error)) from None
     finally:
         for bound in held:
@@ -72,10 +72,10 @@ def _bound(address: str, port: int) -> socket.socket:
     return bound
 
 
-def _refusal(listener: Listener, error: OSError) -> str:
-    about_port = error.errno in (errno.EADDRINUSE, errno.EACCES)
+def _refusal(listener: Listener, error: OSError | UnicodeError) -> str:
+    about_port = isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, errno.EACCES)
     flag = listener.port_flag if about_port else listener.address_flag
     value = listener.port if about_port else listener.address
-    reason = error.strerror or str(error)
+    reason = (error.strerror if isinstance(error, OSError) else None) or str(error)
     host = f"[{listener.address}]" if ":" in listener.address else listener.address
     return f"{flag} {value}: cannot listen on {host}:{listener.port}: {reason}"

@@ -118,6 +118,14 @@ def test_an_address_that_is_not_this_hosts_names_the_address_flag() -> None:
         check_free([listener])
 
 
+def test_a_host_name_with_a_label_too_long_is_one_line() -> None:
+    # Refused while encoding the name (a label is at most 63 characters): nothing is looked up.
+    listener = Listener("--metrics-address", "--metrics-port", "a" * 64 + ".invalid", 9808)
+
+    with pytest.raises(CommandError, match=r"^--metrics-address a+\.invalid: cannot listen on"):
+        check_free([listener])
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
