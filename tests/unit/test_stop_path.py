@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 import kopf
 import pytest
 
 from podpilot.app import lifecycle
 from podpilot.app.runtime import Runtime
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.lease import LeaderElector
+from podpilot.kube.shards import Shards
 from podpilot.settings import OperatorSettings
 
 
@@ -55,3 +59,39 @@ def test_a_controller_that_fails_to_stop_does_not_stop_the_stop(
         assert asyncio.run(scenario())
     assert stopped == ["flannel", "autoscaler", "leader Lease handed back"]
     assert "stopping the flannel controller failed" in caplog.text
+
+
+class Unanswered:
+    """``ApiClients`` at the stop: a write still had no answer after one call's timeout."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def drain(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Holder:
+    def __init__(self) -> None:
+        self.expires = False
+
+    def let_expire_on_stop(self) -> None:
+        self.expires = True
+
+
+def test_a_write_unanswered_at_the_stop_leaves_every_lease_to_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lifecycle, "enabled_modules", lambda settings: {})
+    runtime = Runtime(OperatorSettings())
+    clients, leader, shards = Unanswered(), Holder(), Holder()
+    runtime.clients = cast(ApiClients, clients)
+    runtime.leader = cast(LeaderElector, leader)
+    runtime.shards = cast(Shards, shards)
+
+    asyncio.run(lifecycle.stop(memo=kopf.Memo(runtime=runtime), logger=logging.getLogger("t")))
+
+    assert (leader.expires, shards.expires, clients.closed) == (True, True, True)
