@@ -229,15 +229,22 @@ class Shards:
             # again below would cut their hand-back short.
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # The shards first, each handing its Lease back; then the member Lease (another
-            # replica takes this one's shards as soon as it is no member).
-            for group in (tasks[2:], tasks[:2]):
-                for task in group:
+            try:
+                # The shards first, each handing its Lease back; then the member Lease (another
+                # replica takes this one's shards as soon as it is no member).
+                for group in (tasks[2:], tasks[:2]):
+                    for task in group:
+                        task.cancel()
+                    await asyncio.wait(group)
+                    for task in group:
+                        if not task.cancelled() and task.exception() is not None:
+                            log.error("%s ended: %s", task.get_name(), task.exception())
+            finally:
+                # Cancelled again meanwhile, the ordered hand-back was cut short: no Lease
+                # task may run on (the member Lease would keep this replica a member).
+                for task in tasks:
                     task.cancel()
-                await asyncio.wait(group)
-                for task in group:
-                    if not task.cancelled() and task.exception() is not None:
-                        log.error("%s ended: %s", task.get_name(), task.exception())
+                await asyncio.wait(tasks)
 
     async def _list_members(self) -> None:
         while True:

@@ -152,3 +152,28 @@ def test_a_replica_with_another_shard_count_pauses_every_shard_until_it_is_gone(
                 await until(lambda: sorted(a.held() + b.held()) == [0, 1, 2], 20.0)
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_a_second_cancel_during_the_hand_back_still_stops_every_lease_task() -> None:
+    """Cancelled twice (a stop that is itself cancelled), the ordered hand-back is cut short,
+    but no Lease task of the replica runs on: the member Lease would keep it a member."""
+
+    async def scenario() -> None:
+        with fake_apiserver() as (_, url):
+            api = clients(url, "a")
+            shards = Shards(api, "ops", BASE, "a", CONFIG, COUNT)
+            task = asyncio.create_task(shards.run())
+            await until(lambda: shards.held() == [0, 1, 2], 4 * CONFIG.lease_duration)
+            task.cancel()
+            await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.sleep(0)
+            running = [t.get_name() for t in asyncio.all_tasks() if "Lease" in t.get_name()]
+            running += [
+                t.get_name() for t in asyncio.all_tasks() if t.get_name() == "shard members"
+            ]
+            api.close()
+            assert running == []
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
