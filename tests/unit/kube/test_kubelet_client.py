@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import kubernetes
 import pytest
@@ -56,9 +57,17 @@ def other_pki(tmp_path_factory: pytest.TempPathFactory) -> dev_pki.Pki:
     return dev_pki.create(tmp_path_factory.mktemp("other-pki"))
 
 
+class QuietTLSServer(ThreadingHTTPServer):
+    """A client refusing the certificate is what some tests want, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ssl.SSLError):
+            super().handle_error(request, client_address)
+
+
 def _serve(pki: dev_pki.Pki, status: int, body: bytes) -> Iterator[tuple[int, type[FakeKubelet]]]:
     handler = type("Handler", (FakeKubelet,), {"status": status, "body": body, "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietTLSServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki.cert("serving"), pki.key("serving"))  # SAN 127.0.0.1
     # The handshake runs in the request thread, which closes the socket when it fails.
