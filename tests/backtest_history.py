@@ -9,7 +9,6 @@ import itertools
 import math
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.local_http import free_port
 
 from podpilot.autoscaler.api.result import MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
@@ -238,13 +238,6 @@ def reference_curve(
     return curve
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -268,7 +261,7 @@ def prometheus_with(history: History, workdir: Path, ready_within: float = 20.0)
     )
     config = workdir / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(workdir / "prometheus.log", "wb") as log:
         process = subprocess.Popen(

@@ -483,3 +483,59 @@ def test_a_replication_controller_scales_through_the_core_group_scale(
     assert status["reference"] == "ReplicationController/web"
     assert condition(status, "AbleToScale")["status"] == "True"
     assert events(kubectl_json, namespace, "SuccessfulRescale")
+
+
+def test_scale_to_zero_with_cpu_beside_an_external_metric(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
+    cluster: ClusterState,
+) -> None:  # fmt: skip
+    """As with HPAScaleToZero, a cpu metric may stand beside the External one: the queue alone
+    decides zero (the cpu metric has no pod to read there), the cpu shapes the count above."""
+    queue = {
+        "type": "External",
+        "external": {
+            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "jobs"}}},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+            "activationThreshold": "5",
+        },
+    }
+    jobs = {"namespace": namespace, "queue": "jobs"}
+    put_series(cluster, "podpilot_test_external_queue_depth", jobs, 0)
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 1, usage_cpu="20m"),
+        autoscaler("web", "web", min_replicas=0, max_replicas=4,
+                   metrics=[cpu_utilization(50), queue], behavior=FAST_SCALE_DOWN,
+                   cooldownSeconds=5),
+    )  # fmt: skip
+    wait_replicas(kubectl_json, namespace, 0)
+    wait_until(
+        lambda: condition(status_of(kubectl_json, namespace), "Active")
+        .get("message", "").startswith("staying at zero"),
+        timeout=30,
+        what="an evaluation at zero",
+    )  # fmt: skip
+    asleep = status_of(kubectl_json, namespace)
+    assert condition(asleep, "Active")["reason"] == "NoMetricAboveActivationThreshold"
+    # At zero only the queue is read: the cpu metric has no pod, and fails nothing.
+    read = asleep["lastDecision"]["metrics"]
+    assert [(item["index"], "error" in item) for item in read] == [(1, False)], read
+
+    def cpu_failures() -> int:  # a new pod has no metrics yet: the first read may fail
+        return sum(
+            e.get("count", 1) for e in events(kubectl_json, namespace, "FailedGetResourceMetric")
+        )
+
+    failed_before = cpu_failures()
+    time.sleep(2 * 5)  # two evaluation periods at zero
+    assert cpu_failures() == failed_before
+
+    put_series(cluster, "podpilot_test_external_queue_depth", jobs, 30)
+    wait_until(
+        lambda: spec_replicas(kubectl_json, namespace, "web") >= 1,
+        timeout=60,
+        what="the queue above its activation threshold waking web",
+    )
+    woke = condition(status_of(kubectl_json, namespace), "Active")
+    assert (woke["status"], woke["reason"]) == ("True", "MetricAboveActivationThreshold")

@@ -397,3 +397,90 @@ def test_f3_prometheus_adapter_killed_scales_up_on_cpu_and_never_down(
         available_after_relaunch=available - relaunched,
         external_read_after_available=external_after,
     )  # fmt: skip
+
+
+def cpu_metric_failing(kubectl: Kubectl, namespace: str) -> bool:
+    metrics = (autoscaler_status(kubectl, namespace).get("lastDecision") or {}).get("metrics")
+    return bool(metrics) and "error" in metrics[0]
+
+
+def gate_unknown(kubectl: Kubectl, namespace: str, record: ReplicaRecord) -> dict[str, Any] | None:
+    """Active=False, MetricUnavailable, or None; reads the replica count on the way."""
+    record.read()
+    active = status_condition(autoscaler_status(kubectl, namespace), "Active")
+    unknown = active.get("status") == "False" and active.get("reason") == "MetricUnavailable"
+    return active if unknown else None
+
+
+def test_f15_a_dead_metrics_api_never_lets_an_idle_queue_take_the_workload_to_zero(
+    cluster: ClusterState,
+    kubectl: Kubectl,
+    kubectl_json: Json,
+    namespace: str,
+    operator: OperatorProcess,
+    record_property: Record,
+) -> None:
+    """F15: ``minReplicas: 0`` with a CPU metric beside a queue, at one replica; the
+    metrics.k8s.io APIService pointed at a dead port, then the queue emptied.
+
+    The engine holds one replica (a metric failed and the queue asks for fewer); the queue
+    alone would pass the activation gate once the 5 s cooldown is over. The CPU metric's
+    failure must make the gate unknown (``Active=False``, ``MetricUnavailable``) and keep the
+    replica through the cooldown and 3 periods more. After the restore, the CPU metric is read
+    again and the idle queue takes the workload to zero: the hold was the fault's.
+    """
+    jobs = {"namespace": namespace, "queue": "jobs"}
+    waking_queue = {"type": "External", "external": {**QUEUE_DEPTH["external"],
+                                                      "activationThreshold": "2"}}  # fmt: skip
+    cooldown = 5
+    put_series(cluster, "podpilot_test_external_queue_depth", jobs, 8)  # active; wants 1
+    apply(
+        kubectl,
+        namespace,
+        deployment("web", 1, usage_cpu="20m"),
+        autoscaler("web", "web", min_replicas=0, max_replicas=4,
+                   metrics=[cpu_utilization(50), waking_queue], behavior=FAST_SCALE_DOWN,
+                   cooldownSeconds=cooldown),
+    )  # fmt: skip
+    wait_ready(kubectl_json, namespace, "web", 1)
+    wait_until(
+        lambda: both_metrics_read(kubectl, namespace),
+        timeout=90,
+        what="a first evaluation reading both the CPU and the External metric",
+    )
+    record = ReplicaRecord(kubectl, namespace, "web")
+    assert record.read() == 1
+
+    with apiservice_pointed_at_dead_port(kubectl, METRICS_API):
+        redirected = time.monotonic()
+        wait_until(
+            lambda: cpu_metric_failing(kubectl, namespace),
+            timeout=AVAILABILITY_CHECK + CONDITION_BOUND,
+            what="the CPU metric failing while the APIService is dead",
+        )  # fmt: skip
+        failing_after = since(redirected)
+        put_series(cluster, "podpilot_test_external_queue_depth", jobs, 0)
+        emptied = time.monotonic()
+        wait_until(
+            lambda: gate_unknown(kubectl, namespace, record),
+            timeout=2 * SCRAPE_INTERVAL + ADAPTER_RELIST + 2 * PERIOD + SLACK,
+            what="Active=False, MetricUnavailable: the gate unknown while the CPU metric fails",
+        )
+        unknown_after = since(emptied)
+        record.watch(cooldown + 3 * PERIOD)
+        assert min(replicas for _, replicas in record.seen) == 1, record.seen
+        assert gate_unknown(kubectl, namespace, record), autoscaler_status(kubectl, namespace)
+    restored = time.monotonic()
+
+    wait_until(
+        lambda: record.read() == 0,
+        timeout=AGGREGATOR_RECHECK + RECOVERY_BOUND + cooldown,
+        what="the idle queue taking the workload to zero once the CPU metric reads again",
+    )
+    zero_after_restore = since(restored)
+    assert operator.healthy()
+    measured(
+        record_property, "F15",
+        cpu_failing=failing_after, unknown_after_queue_emptied=unknown_after,
+        zero_after_restore=zero_after_restore,
+    )  # fmt: skip

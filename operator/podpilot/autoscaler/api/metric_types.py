@@ -31,6 +31,10 @@ class MetricType:
     label: Callable[[MetricSpec], str] = lambda s: s.metric_name or s.type  # Targets column
     names_a_resource: bool = False  # a cpu/memory metric (Resource, ContainerResource)
     average_suffix: str = " (avg)"  # after an AverageValue in the Targets column
+    # Takes an activationThreshold and decides whether a workload at zero wakes or one above
+    # goes to zero; a per-pod metric (Resource, ContainerResource, Pods) has no pod to read
+    # at zero and only shapes the count above it.
+    activates: bool = False
 
 
 def _identifier(spec: MetricSpec) -> dict[str, Any]:
@@ -104,13 +108,21 @@ METRIC_TYPES: Mapping[str, MetricType] = {
             lambda s: {"metric": _identifier(s)},
             average_suffix="",
         ),
-        MetricType("Object", "object", Reason.FAILED_GET_OBJECT_METRIC, _object_name, _described),
+        MetricType(
+            "Object",
+            "object",
+            Reason.FAILED_GET_OBJECT_METRIC,
+            _object_name,
+            _described,
+            activates=True,
+        ),
         MetricType(
             "External",
             "external",
             Reason.FAILED_GET_EXTERNAL_METRIC,
             lambda s: f"external metric {s.metric_name}",
             lambda s: {"metric": _identifier(s)},
+            activates=True,
         ),
         MetricType(
             "Prometheus",
@@ -118,6 +130,7 @@ METRIC_TYPES: Mapping[str, MetricType] = {
             Reason.FAILED_GET_PROMETHEUS_METRIC,
             _prometheus_name,
             _prometheus_block,
+            activates=True,
         ),
     )
 }

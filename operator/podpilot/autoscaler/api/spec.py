@@ -96,6 +96,14 @@ class MetricSpec:
     prometheus: PrometheusMetric | None = None
     activation_threshold: int | None = None  # milli-units; Object, External, Prometheus
     raw: Mapping[str, Any] = field(default_factory=dict)
+    index: int = 0  # its place in spec.metrics (at zero replicas, only some are read)
+
+    @property
+    def wakes(self) -> bool:
+        """Whether it can wake a workload at zero (Object, External, Prometheus: read there,
+        with an activation threshold); a per-pod metric has no pod to read at zero."""
+        kind = METRIC_TYPES.get(self.type)
+        return kind is not None and kind.activates
 
     @property
     def display_name(self) -> str:
@@ -229,6 +237,7 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
             else None
         ),
         raw=raw,
+        index=index,
     )
 
 

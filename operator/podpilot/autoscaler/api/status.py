@@ -10,6 +10,7 @@ from typing import Any
 from podpilot.apimachinery.quantities import format_milli, milli_value
 from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaler.engine import (
+    MetricOutcome,
     ScaleEvent,
     ScalingHistory,
     TimestampedRecommendation,
@@ -207,7 +208,8 @@ def _decision_trace(result: EvaluationResult) -> dict[str, Any]:
     metrics = []
     winner: int | None = None
     best = -1
-    for index, item in enumerate(result.metrics):
+    for item in result.metrics:
+        index = item.spec.index
         entry: dict[str, Any] = {"index": index, "type": item.spec.type}
         entry["name"] = metric_label(item.spec)
         if item.current:
@@ -266,6 +268,19 @@ def condition_states(conditions: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     ]
 
 
+def one_per_spec_metric(read: Sequence[MetricResult], spec: AutoscalerSpec) -> list[MetricResult]:
+    """The results as the HPA's status lists them: one per spec metric, in spec order. At zero
+    replicas only some metrics are read (``policy.plan.metrics_to_read``); each other one is
+    shown as unknown, as the HPA shows a per-pod metric with no pod to read."""
+    if not read or len(read) == len(spec.metrics):
+        return list(read)
+    by_index = {item.spec.index: item for item in read}
+    return [
+        by_index.get(metric.index) or MetricResult(metric, MetricOutcome(metric.display_name))
+        for metric in spec.metrics
+    ]
+
+
 def render_status(
     result: EvaluationResult,
     spec: AutoscalerSpec,
@@ -277,15 +292,16 @@ def render_status(
     (``pending``: that patch, recorded so a crash before the next write cannot lose it; a
     status without one removes the record, the status being merge-patched)."""
     last_scale_time = format_time(result.now) if result.rescaled else previous.get("lastScaleTime")
+    shown = one_per_spec_metric(result.metrics, spec)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "reference": result.reference,
-        "targets": format_targets(result.metrics),
+        "targets": format_targets(shown),
         "summary": summary(result, spec),
         "currentReplicas": result.current_replicas,
         "desiredReplicas": result.desired_replicas,
         "lastScaleTime": last_scale_time,
-        "currentMetrics": [current_metric_status(item) for item in result.metrics],
+        "currentMetrics": [current_metric_status(item) for item in shown],
         "conditions": merge_conditions(
             previous.get("conditions") or [], result.conditions, result.now, generation
         ),

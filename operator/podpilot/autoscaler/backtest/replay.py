@@ -41,7 +41,13 @@ from podpilot.autoscaler.engine import (
     external_per_pod_metric_replicas,
     tolerances_for,
 )
-from podpilot.autoscaler.policy.plan import Memory, Observations, decide, rescaled
+from podpilot.autoscaler.policy.plan import (
+    Memory,
+    Observations,
+    decide,
+    metrics_to_read,
+    rescaled,
+)
 from podpilot.settings import HpaSettings
 
 from .trace import PodSeries, ResourceKey, Trace
@@ -174,8 +180,9 @@ def observe(
     spec: AutoscalerSpec, trace: Trace, index: int, replicas: int, settings: HpaSettings
 ) -> Observations:
     """What ``controller.evaluator.read`` would have found at step ``index`` had the target
-    run ``replicas`` pods: the count, a valid selector and one result per spec metric (none
-    when scaling is disabled, zero replicas while ``minReplicas`` is not 0, as ``read``)."""
+    run ``replicas`` pods: the count, a valid selector and one result per metric read (none
+    when scaling is disabled, zero replicas while ``minReplicas`` is not 0, as ``read``; only
+    those that can wake the workload at zero, or where the recorded workload was at zero)."""
     now = trace.times[index]
     reference = f"{spec.target.kind}/{spec.target.name}"
     if replicas == 0 and spec.min_replicas != 0:
@@ -185,9 +192,12 @@ def observe(
         cpu_initialization_period=settings.cpu_initialization_period,
         delay_of_initial_readiness_status=settings.initial_readiness_delay,
     )
+    # Where the recorded workload slept (minReplicas 0) there is no per-pod load to replay:
+    # its per-pod metrics are left unread, as at zero, not failed (which would hold the count).
+    slept = spec.min_replicas == 0 and trace.replicas[index] == 0
     metrics = tuple(
         metric_result(metric, trace, index, replicas, tolerances, calculator)
-        for metric in spec.metrics
+        for metric in metrics_to_read(spec, 0 if slept else replicas)
     )
     return Observations(now, reference, replicas, SELECTOR, metrics=metrics)
 
@@ -293,12 +303,14 @@ def _pod(name: str, now: float, requests: Mapping[str, int], container: str) -> 
 
 
 def _ratios(spec: AutoscalerSpec, metrics: Sequence[MetricResult]) -> tuple[float | None, ...]:
-    if not metrics:
-        return (None,) * len(spec.metrics)
-    return tuple(
-        result.outcome.proposal.usage_ratio if result.outcome.proposal is not None else None
-        for result in metrics
-    )
+    """Per spec metric, its usage ratio; None where it failed or was not read (at zero
+    replicas only the metrics that can wake the workload are)."""
+    proposals = {result.spec.index: result.outcome.proposal for result in metrics}
+    ratios: list[float | None] = []
+    for metric in spec.metrics:
+        proposal = proposals.get(metric.index)
+        ratios.append(None if proposal is None else proposal.usage_ratio)
+    return tuple(ratios)
 
 
 def _loads(

@@ -30,6 +30,7 @@ from podpilot.autoscaler.policy.plan import (
     ScaleFailure,
     decide,
     failed_evaluation,
+    metrics_to_read,
     rescale_conflicted,
     rescale_failed,
     rescaled,
@@ -196,7 +197,7 @@ async def read(
     metrics = tuple(
         [
             await evaluate_metric_until(metric, context, cut_at, deadline, observe_read)
-            for metric in spec.metrics
+            for metric in metrics_to_read(spec, scale.spec_replicas)
         ]
     )
     return Observations(

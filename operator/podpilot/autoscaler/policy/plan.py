@@ -30,7 +30,7 @@ from podpilot.autoscaler.api.result import (
     MetricResult,
     StatusCondition,
 )
-from podpilot.autoscaler.api.spec import AutoscalerSpec, FallbackPolicy, Mode
+from podpilot.autoscaler.api.spec import AutoscalerSpec, FallbackPolicy, MetricSpec, Mode
 from podpilot.autoscaler.api.takeover import TakeoverSeed, seeded_history
 from podpilot.autoscaler.api.takeover_from import INVALID_TAKEOVER, NO_TAKEOVER, TakeoverStep
 from podpilot.autoscaler.engine import (
@@ -95,7 +95,8 @@ class Observations:
 
     ``metrics`` is empty when nothing was read: the scale failed, its selector is unusable,
     scaling is disabled (zero replicas while ``minReplicas`` is not 0), or another autoscaler
-    scales the target (``other_owners``, only ever filled for an Active Autoscaler).
+    scales the target (``other_owners``, only ever filled for an Active Autoscaler). At zero
+    replicas it holds only the metrics that can wake the workload (``metrics_to_read``).
     """
 
     now: float
@@ -107,6 +108,15 @@ class Observations:
     scale_failure: ScaleFailure | None = None
     other_owners: tuple[ScaleOwner, ...] = ()
     resource_version: str = ""  # of the scale read: a patch is conditional on it
+
+
+def metrics_to_read(spec: AutoscalerSpec, current_replicas: int) -> tuple[MetricSpec, ...]:
+    """The spec's metrics an evaluation reads at ``current_replicas``. At zero, only those
+    that can wake the workload (Object, External, Prometheus): a per-pod metric has no pod
+    to read there, and reading it anyway would count an error on every sleeping workload."""
+    if current_replicas > 0:
+        return spec.metrics
+    return tuple(metric for metric in spec.metrics if metric.wakes)
 
 
 @dataclass(frozen=True)
@@ -305,11 +315,11 @@ def _decide_on_metrics(
         desired=desired,
     )
     last_active = memory.last_active
-    if spec.min_replicas == 0 and metrics and not fallback_applied:
+    if spec.min_replicas == 0 and _any_activating(metrics) and not fallback_applied:
         gated = activation.gate(
             current=current,
             engine_desired=desired,
-            metrics=[_activity(result) for result in metrics],
+            metrics=_gate_inputs(metrics),
             last_active=memory.last_active,
             now=now,
             cooldown=spec.cooldown,
@@ -544,8 +554,24 @@ def _failed_compute_event(metrics: Sequence[MetricResult]) -> Event:
     )
 
 
-def _activity(result: MetricResult) -> activation.MetricActivity:
-    value = result.value if result.outcome.proposal is not None else None
+def _any_activating(metrics: Sequence[MetricResult]) -> bool:
+    return any(result.spec.wakes for result in metrics)
+
+
+def _gate_inputs(metrics: Sequence[MetricResult]) -> list[activation.MetricActivity]:
+    told = (_activity(result) for result in metrics)
+    return [activity for activity in told if activity is not None]
+
+
+def _activity(result: MetricResult) -> activation.MetricActivity | None:
+    """What one metric tells the activation gate. An Object, External or Prometheus metric:
+    its value against its threshold. A per-pod metric takes no threshold and is only read
+    above zero: it tells the gate nothing while it is read, and "unknown" when it failed, so
+    that a failing per-pod metric never lets an idle queue take the workload to zero."""
+    failed = result.outcome.proposal is None
+    if not result.spec.wakes:
+        return activation.MetricActivity(None) if failed else None
+    value = None if failed else result.value
     return activation.MetricActivity(value, result.spec.activation_threshold or 0)
 
 
@@ -572,6 +598,7 @@ __all__ = [
     "ScaleFailure",
     "decide",
     "failed_evaluation",
+    "metrics_to_read",
     "pending_rescale",
     "rescale_conflicted",
     "rescale_failed",

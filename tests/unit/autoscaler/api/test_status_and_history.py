@@ -62,6 +62,38 @@ def test_targets_column_words_metrics_like_kubectl_get_hpa() -> None:
     assert format_targets([failed]) == "cpu: <unknown>/50%"
 
 
+def test_a_decision_at_zero_names_each_metric_by_its_place_in_the_spec() -> None:
+    """At zero only the queue is read (the cpu metric has no pod): the trace still calls it
+    metric 1, as ``spec.metrics`` does, and so does explain; the status lists both."""
+    spec = parse_spec(
+        {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+         "minReplicas": 0, "maxReplicas": 5, "metrics": [CPU, QUEUE]}
+    )  # fmt: skip
+    queue = spec.metrics[1]
+    proposal = ReplicaProposal(replicas=2, current_value=0, usage_ratio=1.0)
+    result = EvaluationResult(
+        now=1_800_000_000.0,
+        current_replicas=0,
+        desired_replicas=2,
+        action=Action.RESCALED,
+        action_message="scaled 0 -> 2",
+        conditions=(),
+        history=ScalingHistory(),
+        metrics=(MetricResult(queue, MetricOutcome(queue.display_name, proposal)),),
+        reference="Deployment/web",
+    )
+    status = render_status(result, spec, {}, generation=1)
+    trace = status["lastDecision"]
+    assert [(item["index"], item["type"]) for item in trace["metrics"]] == [(1, "External")]
+    # As the HPA's status: one entry per spec metric, the one not read unknown.
+    assert [item["type"] for item in status["currentMetrics"]] == ["Resource", "External"]
+    assert status["targets"].startswith("cpu: <unknown>/50%, ")
+    assert trace["winner"] == 1
+    text = explain({"metadata": {"name": "web"}, "spec": {"maxReplicas": 5}, "status": {
+        "lastDecision": trace}})  # fmt: skip
+    assert "metric 1 External" in text and "(winner)" in text
+
+
 def test_condition_transition_time_moves_only_when_status_flips() -> None:
     previous = [{"type": "AbleToScale", "status": "True", "reason": "A", "message": "",
                  "lastTransitionTime": "2026-01-01T00:00:00Z"}]  # fmt: skip

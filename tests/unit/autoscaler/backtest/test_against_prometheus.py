@@ -6,7 +6,6 @@ one ``decide`` gives step by step, and the plots are written. Only 127.0.0.1 is 
 from __future__ import annotations
 
 import json
-import socket
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests import backtest_history as known
+from tests.local_http import free_port
 
 from podpilot.autoscaler.api.conversion import convert_hpa
 from podpilot.autoscaler.api.spec import parse_spec
@@ -204,10 +204,7 @@ def test_prometheus_unreachable_is_one_line_and_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = write(tmp_path / "autoscaler.yaml", known.autoscaler())
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    status = main(["backtest", "-f", file, "--prometheus", f"http://127.0.0.1:{port}"])
+    status = main(["backtest", "-f", file, "--prometheus", f"http://127.0.0.1:{free_port()}"])
     assert status == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1

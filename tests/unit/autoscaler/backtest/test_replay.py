@@ -178,3 +178,55 @@ def test_a_series_empty_across_the_window_is_named() -> None:
 
     assert known.known_trace(TIMES).empty_series() == []
     assert empty.empty_series() == ["cpu usage", "the replica count"]
+
+
+def test_a_sleeping_workload_replays_with_only_its_waking_metric_read() -> None:
+    """minReplicas 0, cpu beside a queue: at zero the cpu is not read (no pod to read, no
+    failed read), the queue alone wakes the workload, and every step has a ratio per metric."""
+    manifest = known.autoscaler(minimum=0)
+    manifest["spec"]["metrics"].append(known.queue_autoscaler()["spec"]["metrics"][0])
+    spec = parse_spec(manifest["spec"])
+    trace = known.known_trace(TIMES)
+    depths = trace.queries[known.QUEUE_QUERY]
+    asleep = len(depths) // 2
+    quiet_then_busy = (0,) * asleep + tuple(max(depth or 0, 50_000) for depth in depths[asleep:])
+    trace = dataclasses.replace(trace, queries={known.QUEUE_QUERY: quiet_then_busy})
+
+    replayed = replay(spec, trace, start_replicas=0)
+
+    sleeping = replayed.steps[: asleep - 1]
+    assert {step.replicas for step in sleeping} == {0}
+    assert all(step.action is not Action.HELD for step in sleeping)
+    assert all(step.ratios[0] is None and step.ratios[1] is not None for step in sleeping)
+    assert max(replayed.replicas[asleep:]) >= 1
+
+
+def test_a_candidate_slower_to_sleep_than_the_recorded_workload_still_reaches_zero() -> None:
+    """The recorded workload went to zero while the replay still runs a pod: no recorded pod
+    means no per-pod load, so the cpu metric is left unread there (not failed, which would
+    hold the pod for ever) and the idle queue takes the replay to zero after the cooldown."""
+    manifest = known.autoscaler(minimum=0)
+    manifest["spec"]["metrics"].append(known.queue_autoscaler()["spec"]["metrics"][0])
+    manifest["spec"]["cooldownSeconds"] = 0
+    spec = parse_spec(manifest["spec"])
+    trace = known.known_trace(TIMES)
+    busy = 3
+    sleeping = len(TIMES) - busy
+    series = trace.resources[ResourceKey("cpu")]
+    trace = dataclasses.replace(
+        trace,
+        replicas=(1,) * busy + (0,) * sleeping,
+        resources={
+            ResourceKey("cpu"): PodSeries(
+                tuple(dict(list(usage.items())[:1]) for usage in series.usage[:busy])
+                + ({},) * sleeping,
+                tuple(dict(list(requests.items())[:1]) for requests in series.requests[:busy])
+                + ({},) * sleeping,
+            )
+        },
+        queries={known.QUEUE_QUERY: (20_000,) * busy + (0,) * sleeping},
+    )
+
+    replayed = replay(spec, trace, start_replicas=1)
+
+    assert replayed.replicas[-1] == 0, replayed.replicas

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from podpilot.autoscaler.api.limits import LimitReason, limit_reasons
 from podpilot.autoscaler.api.owners import ScaleOwner
 from podpilot.autoscaler.api.result import Action, EvaluationResult, MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
@@ -21,6 +22,7 @@ from podpilot.autoscaler.policy.plan import (
     Observations,
     ScaleFailure,
     decide,
+    metrics_to_read,
     rescale_failed,
     rescaled,
 )
@@ -339,3 +341,72 @@ def test_zero_replicas_with_min_one_is_scaling_disabled_as_the_hpa_says() -> Non
     assert active.message == "scaling is disabled since the replica count of the target is zero"
     assert plan.result.events == ()  # the HPA posts no Event for it either
     assert plan.result.consecutive_failures == 0
+
+
+def cpu_and_queue_spec() -> AutoscalerSpec:
+    return parse_spec(
+        {"scaleTargetRef": TARGET, "minReplicas": 0, "maxReplicas": 10, "metrics": [CPU, QUEUE]}
+    )
+
+
+def reading(
+    autoscaler: AutoscalerSpec, index: int, replicas: int | None, value: int = 0
+) -> MetricResult:
+    """Metric ``index`` of the spec proposing ``replicas``, or failed when None."""
+    metric = autoscaler.metrics[index]
+    if replicas is None:
+        failed = MetricOutcome.failed(
+            metric.display_name, Reason.FAILED_GET_RESOURCE_METRIC, "no pods to read at zero"
+        )
+        return MetricResult(metric, failed)
+    proposal = ReplicaProposal(replicas=replicas, current_value=value, usage_ratio=1.0)
+    return MetricResult(metric, MetricOutcome(metric.display_name, proposal), value=value)
+
+
+def test_at_zero_only_the_metrics_that_can_wake_the_workload_are_read() -> None:
+    autoscaler = cpu_and_queue_spec()
+    assert metrics_to_read(autoscaler, 0) == (autoscaler.metrics[1],)
+    assert metrics_to_read(autoscaler, 1) == autoscaler.metrics
+
+
+def test_a_cpu_metric_beside_the_queue_neither_wakes_nor_holds_zero_on_its_own() -> None:
+    """At zero the cpu metric has no pod to read and is not read: only the queue decides
+    (HPAScaleToZero asks for one Object or External metric, not for them alone), and a
+    sleeping workload counts no failed metric."""
+    autoscaler = cpu_and_queue_spec()
+    asleep = observed(0, reading(autoscaler, 1, 0, value=5_000))
+    plan = decide(autoscaler, asleep, FRESH)
+    assert (plan.patch, plan.result.desired_replicas) == (False, 0)
+    assert condition(plan.result, "Active") == (False, "NoMetricAboveActivationThreshold")
+    assert (plan.result.events, plan.result.consecutive_failures) == ((), 0)
+    assert LimitReason.MISSING_METRICS not in limit_reasons(plan.result)
+    woken = observed(0, reading(autoscaler, 1, 2, value=40_000))
+    plan = decide(autoscaler, woken, FRESH)
+    assert (plan.patch, plan.result.desired_replicas) == (True, 2)
+    assert condition(plan.result, "Active") == (True, "MetricAboveActivationThreshold")
+
+
+def test_a_busy_cpu_keeps_replicas_that_an_idle_queue_would_take_to_zero() -> None:
+    autoscaler = cpu_and_queue_spec()
+    cooled = Memory(None, last_active=NOW - 301)
+    busy = observed(3, reading(autoscaler, 0, 3, value=150), reading(autoscaler, 1, 0))
+    plan = decide(autoscaler, busy, cooled)
+    assert plan.result.desired_replicas == 3
+    idle = observed(1, reading(autoscaler, 0, 1, value=20), reading(autoscaler, 1, 0))
+    plan = decide(autoscaler, idle, cooled)
+    assert (plan.patch, plan.result.desired_replicas) == (True, 0)
+
+
+def test_a_failing_cpu_metric_never_lets_an_idle_queue_take_the_workload_to_zero() -> None:
+    """metrics-server down above zero: the cpu metric is unknown, so the gate is too, and
+    errors never move through zero."""
+    autoscaler = cpu_and_queue_spec()
+    cooled = Memory(None, last_active=NOW - 301)
+    outage = observed(1, reading(autoscaler, 0, None), reading(autoscaler, 1, 0))
+    plan = decide(autoscaler, outage, cooled)
+    assert (plan.patch, plan.result.desired_replicas) == (False, 1)
+    assert condition(plan.result, "Active") == (False, "MetricUnavailable")
+    busy_queue = observed(1, reading(autoscaler, 0, None), reading(autoscaler, 1, 4, 40_000))
+    plan = decide(autoscaler, busy_queue, cooled)
+    assert (plan.patch, plan.result.desired_replicas) == (True, 4)
+    assert condition(plan.result, "Active") == (True, "MetricAboveActivationThreshold")
