@@ -132,12 +132,12 @@ async def start(runtime: Runtime) -> None:
         ),
         name="forget series not acted for",
     )
-    runtime.autoscaler = AutoscalerParts(controller, watches, loops, own, series_sweep)
+    runtime.autoscaler = AutoscalerParts(controller, watches, loops, runner, own, series_sweep)
 
 
 async def stop(runtime: Runtime) -> None:
-    """Stop every loop (each may end its evaluation), then the watches, and close the
-    Prometheus connections (this also removes their TLS files)."""
+    """Stop every loop (each may end its evaluation) and the Events they still post, then the
+    watches, and close the Prometheus connections (this also removes their TLS files)."""
     parts = runtime.autoscaler
     if parts is None:
         return
@@ -146,6 +146,7 @@ async def stop(runtime: Runtime) -> None:
     parts.series_sweep.cancel()
     await asyncio.gather(parts.series_sweep, return_exceptions=True)
     await parts.loops.close()
+    await parts.runner.close()  # after the loops: their last evaluations post Events too
     parts.watches.stop()
     parts.controller.services.sources.prometheus.close()
     await parts.controller.status.close()

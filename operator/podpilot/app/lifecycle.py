@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -27,7 +28,14 @@ from podpilot.kube.clients import (
 from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.kube.pod_watch import PodWatch
 from podpilot.kube.shards import Shards
-from podpilot.observability.registry import report_leadership, report_shards, serve
+from podpilot.observability.registry import (
+    report_leadership,
+    report_not_acting,
+    report_shards,
+    serve,
+    stop_serving,
+)
+from podpilot.settings import OperatorSettings
 
 PEERING_WAIT_ATTEMPTS = 120
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
@@ -121,8 +129,26 @@ async def start(
     logger: logging.Logger | logging.LoggerAdapter[Any],
     **_: Any,
 ) -> None:
+    """Configure kopf, then start the shared parts and every enabled controller.
+
+    kopf calls this handler again when it raises: a failed attempt first undoes what it
+    started (the Leases' tasks, the /metrics server, the clients), so that the next one begins
+    from nothing, not with a Lease renewed for controllers that never started and its own
+    port already bound.
+    """
     runtime: Runtime = memo.runtime
-    own = runtime.settings
+    configure_kopf(settings, runtime.settings)
+    try:
+        await start_parts(runtime, settings, logger)
+    except BaseException:  # also when cancelled: nothing it began may outlive it
+        try:
+            await undo_start(runtime, logger)
+        except Exception:  # the start's own error (or cancel) is what kopf must see
+            logger.exception("undoing the failed start failed too")
+        raise
+
+
+def configure_kopf(settings: kopf.OperatorSettings, own: OperatorSettings) -> None:
     settings.peering.lifetime = own.peering_lifetime
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
@@ -134,20 +160,31 @@ async def start(
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="podpilot.io", key="last-handled-configuration"
     )
-    runtime.clients = connect(
+
+
+async def start_parts(
+    runtime: Runtime,
+    settings: kopf.OperatorSettings,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    own = runtime.settings
+    # In a thread: an exec credential plugin may run for seconds, and the loop must not wait.
+    runtime.clients = await asyncio.to_thread(
+        connect,
         own.kubeconfig,
         max_concurrent_calls=own.max_concurrent_api_calls,
         timeouts=Timeouts.reading(own.api_timeout),
         # The leader Lease, this replica's member Lease, the members' LIST, one per shard.
         lease_calls=3 + (own.leader_election.shards if own.leader_election.shards > 1 else 0),
     )
-    serve(own.metrics_address, own.metrics_port)
+    runtime.metrics_server = serve(own.metrics_address, own.metrics_port)
     if own.leader_election.enabled:
         await start_leader_election(runtime, logger)
         if own.leader_election.shards > 1 and "autoscaler" in own.controllers:
             start_shards(runtime, logger)
-    elif not own.standalone and not own.namespaces:
-        await wait_for_peering_object(runtime, own.peering_name, logger)
+    elif not own.standalone:
+        for namespace in own.namespaces or (None,):
+            await wait_for_peering_object(runtime, own.peering_name, namespace, logger)
     # Only now: until the elector exists, may_act() would say yes to a standby.
     report_leadership(runtime.may_act)
     if "autoscaler" in own.controllers:
@@ -160,10 +197,30 @@ async def start(
     runtime.pods.start()  # once every controller has subscribed
 
 
+async def undo_start(runtime: Runtime, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Stop what a failed start began (the Leases are handed back), let the /metrics port go,
+    and forget it all."""
+    logger.info("the start failed; stopping what it had started")
+    try:
+        await stop_parts(runtime, logger)
+    finally:
+        report_not_acting()
+        try:
+            if runtime.metrics_server is not None:
+                await asyncio.to_thread(stop_serving, runtime.metrics_server)
+        finally:
+            runtime.forget_started_parts()
+
+
 async def wait_for_peering_object(
-    runtime: Runtime, name: str, logger: logging.Logger | logging.LoggerAdapter[Any]
+    runtime: Runtime,
+    name: str,
+    namespace: str | None,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
-    """Wait until the ClusterKopfPeering object exists before kopf starts peering.
+    """Wait until kopf's peering object exists before kopf starts peering: the
+    ClusterKopfPeering ``name``, or with ``--namespace`` the KopfPeering ``name`` in
+    ``namespace`` (kopf then peers in each namespace it serves).
 
     kopf's first keep-alive fails quietly when the object is missing (helm creates it at
     the same moment as the pods), and the next one comes a lifetime later: until then every
@@ -171,27 +228,30 @@ async def wait_for_peering_object(
     """
     clients = runtime.api()
     api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
+    if namespace is None:
+        what = f"ClusterKopfPeering {name}"
+        read = partial(api.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name)
+    else:
+        what = f"KopfPeering {namespace}/{name}"
+        read = partial(
+            api.get_namespaced_custom_object, "kopf.dev", "v1", namespace, "kopfpeerings", name
+        )
     for attempt in range(PEERING_WAIT_ATTEMPTS):
         try:
-            await clients.call(
-                api.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", name
-            )
+            await clients.call(read)
             return
         except kubernetes.client.ApiException as error:
             if error.status != 404:
                 raise
         except TRANSPORT_ERRORS as error:  # each attempt is bounded by the clients' timeouts
             logger.warning(
-                "ClusterKopfPeering %s not read: %s",
-                name,
-                no_answer(error, clients.server, clients.timeouts),
+                "%s not read: %s", what, no_answer(error, clients.server, clients.timeouts)
             )
         if attempt == 0:
-            logger.info("waiting for ClusterKopfPeering %s before acting", name)
+            logger.info("waiting for %s before acting", what)
         await asyncio.sleep(1.0)
     raise kopf.PermanentError(
-        f"ClusterKopfPeering {name} does not exist; install the chart's peering object or run "
-        "with --standalone"
+        f"{what} does not exist; install the chart's peering objects or run with --standalone"
     )
 
 
@@ -231,9 +291,13 @@ def start_shards(runtime: Runtime, logger: logging.Logger | logging.LoggerAdapte
 async def stop(
     memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
 ) -> None:
+    await stop_parts(memo.runtime, logger)
+
+
+async def stop_parts(runtime: Runtime, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     """Stop every controller, even after one failed to, then the shared parts: a failure that
-    ended the stop early would leave the others running and the Leases held."""
-    runtime: Runtime = memo.runtime
+    ended the stop early would leave the others running and the Leases held. Parts never
+    started are skipped."""
     for name, module in reversed(enabled_modules(runtime.settings).items()):
         try:
             await module.stop(runtime)

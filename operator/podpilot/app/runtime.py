@@ -4,14 +4,16 @@ running parts of each enabled controller, each under its own typed field."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
+from wsgiref.simple_server import WSGIServer
 
 from podpilot.apimachinery.leader_election import Term
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
 from podpilot.autoscaler.controller.object_watches import ObjectWatches
+from podpilot.autoscaler.controller.runner import Runner
 from podpilot.emptydir.controller.loop import EmptyDirController
 from podpilot.emptydir.controller.poller import Fetchers
 from podpilot.emptydir.controller.watched_pods import AuditedPods
@@ -43,6 +45,7 @@ class AutoscalerParts:
     controller: Controller
     watches: ObjectWatches
     loops: AutoscalerLoops
+    runner: Runner
     autoscaler_watches: list[ListWatch[WatchedAutoscaler]]
     # Forgets the series of Autoscalers this replica no longer acts for (exposure.py).
     series_sweep: asyncio.Task[None]
@@ -70,6 +73,7 @@ class Runtime:
 
     settings: OperatorSettings
     clients: ApiClients | None = None
+    metrics_server: WSGIServer | None = None
     # The one watch of Pods: each enabled controller subscribes at its start.
     pods: PodWatch | None = None
     autoscaler: AutoscalerParts | None = None
@@ -81,6 +85,13 @@ class Runtime:
     # With --shards N above 1: the Autoscalers' shards (the other controllers keep the leader).
     shards: Shards | None = None
     shards_task: asyncio.Task[None] | None = None
+
+    def forget_started_parts(self) -> None:
+        """Back to the runtime before any start (once its parts were stopped): kopf calls a
+        start that failed again, and the next attempt must begin from nothing."""
+        for part in fields(self):
+            if part.name != "settings":
+                setattr(self, part.name, part.default)
 
     def may_act(self) -> bool:
         """Whether this replica may write now: every controller asks before it acts."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CollectorRegistry,
@@ -71,6 +72,19 @@ def report_leadership(may_act: Callable[[], bool]) -> None:
     LEADER.set_function(lambda: float(may_act()))
 
 
-def serve(address: str, port: int) -> None:
+def report_not_acting() -> None:
+    """Make the gauges of what this replica acts for read 0 (a start undone: nothing acts)."""
+    LEADER.set_function(lambda: 0.0)
+    SHARDS_ACTED_FOR.set_function(lambda: 0.0)
+
+
+def serve(address: str, port: int) -> WSGIServer:
     """Expose ``/metrics`` for the registry on ``address:port`` in a background thread."""
-    start_http_server(port, addr=address, registry=REGISTRY)
+    server, _thread = start_http_server(port, addr=address, registry=REGISTRY)
+    return server
+
+
+def stop_serving(server: WSGIServer) -> None:
+    """Stop the server ``serve`` started and let its port go (blocks up to half a second)."""
+    server.shutdown()
+    server.server_close()

@@ -27,6 +27,10 @@ from .object_watches import ObjectWatches
 COMPONENT = "podpilot-autoscaler"
 STANDBY_POLL_SECONDS = 1.0
 """How often the loop of a replica that is not the leader looks whether it has become one."""
+EVENT_GRACE_SECONDS = 2.0
+"""How long the stop lets the Events still being posted finish before it cancels them. Short:
+a cancelled post's call still runs on in the client pool, whose drain waits for it; the grace
+only lets an answer about to come be logged and counted."""
 
 logger = logging.getLogger("podpilot.autoscaler")
 
@@ -42,7 +46,19 @@ class Runner:
     """The term of the Lease that lets this replica act for an Autoscaler (the leader's, or
     its shard's); None when it may not."""
     loops: AutoscalerLoops | None = None  # set once the sink exists (it calls ``run``)
+    event_grace: float = EVENT_GRACE_SECONDS
     _posting: set[asyncio.Task[bool]] = field(default_factory=set)
+
+    async def close(self) -> None:
+        """Let the Events still being posted finish for ``event_grace`` seconds, then cancel
+        the rest: no post outlives the stop. Called once the loops have ended (none posts)."""
+        posting = list(self._posting)
+        if not posting:
+            return
+        await asyncio.wait(posting, timeout=self.event_grace)
+        for task in posting:
+            task.cancel()
+        await asyncio.gather(*posting, return_exceptions=True)
 
     async def run(self, key: ObjectKey, stopped: StopFlag) -> None:
         namespace, name = key
