@@ -166,19 +166,20 @@ def dotted(values: Mapping[str, Any], path: str) -> Any:
 
 
 def holds(values: Mapping[str, Any], condition: str) -> bool:
-    """Whether a `When` condition holds for the values: a dotted path to a true value, `not `
-    and a dotted path to a false one, or `<left> > <right>` with each side a whole number or a
-    dotted path (placeholders filled)."""
+    """Whether a `When` condition holds for the values (placeholders filled): a term that is
+    true, `not ` and a term that is false, or `<left> > <right>`; a term is a whole number or a
+    dotted path."""
+
+    def term(text: str) -> Any:
+        text = text.strip()
+        return int(text) if text.isdigit() else dotted(values, text)
+
     if condition.startswith("not "):
-        return not dotted(values, condition.removeprefix("not "))
+        return not term(condition.removeprefix("not "))
     left, comparison, right = condition.partition(" > ")
     if not comparison:
-        return bool(dotted(values, condition))
-
-    def number(side: str) -> int:
-        return int(side) if side.strip().isdigit() else int(dotted(values, side.strip()))
-
-    return number(left) > number(right)
+        return bool(term(condition))
+    return int(term(left)) > int(term(right))
 
 
 def rendered(docs: Sequence[Mapping[str, Any]]) -> tuple[set[Grant], dict[RoleKey, set[str]]]:

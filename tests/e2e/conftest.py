@@ -241,6 +241,21 @@ class OperatorProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def service_account_kubeconfig(
+    kubectl: Kubectl, admin: Path, namespace: str, account: str, target: Path
+) -> Path:
+    """A kubeconfig at ``target`` for the ServiceAccount ``account`` (a one-hour token): a
+    process run with it has exactly that account's permissions."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    config = yaml.safe_load(admin.read_text())
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    context["context"]["user"] = account
+    config["contexts"] = [context]
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    target.write_text(yaml.safe_dump(config))
+    return target
+
+
 @pytest.fixture(scope="session")
 def crds_installed(cluster: dev_cluster.ClusterState) -> None:
     from podpilot_dev.wiring import install_crds

@@ -27,8 +27,17 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import Kubectl
+from tests.e2e.conftest import Kubectl, OperatorProcess, service_account_kubeconfig
 from tests.e2e.waiting import wait_until
+from tests.e2e.workloads import (
+    apply,
+    autoscaler,
+    cpu_utilization,
+    deployment,
+    put_series,
+    spec_replicas,
+    wait_ready,
+)
 from tests.unit.test_chart import (
     CONTROLLERS,
     KOPF_RULES,
@@ -526,3 +535,84 @@ def test_a_crd_that_is_not_the_releases_is_left_alone_instead_of_failing_the_ins
         for name in (earlier, strict):
             helm("uninstall", name, "-n", namespace, "--wait", "--timeout=120s", check=False)
         kubectl("delete", "crd", crd_name, "--ignore-not-found", "--wait=false", check=False)
+
+
+# --- the autoscaler's RBAC at work ---------------------------------------------------------
+
+
+def every_metric_read(kubectl_json: Callable[..., Any], namespace: str, count: int) -> bool:
+    status = kubectl_json("get", "autoscaler", "web", "-n", namespace).get("status") or {}
+    read = (status.get("lastDecision") or {}).get("metrics") or []
+    return len(read) == count and all("error" not in item for item in read)
+
+
+def test_the_autoscalers_rbac_reads_every_metrics_api_and_scales(
+    helm: Helm,
+    kubectl: Kubectl,
+    kubectl_json: Callable[..., Any],
+    namespace: str,
+    release: str,
+    crds_installed: None,
+    cluster: ClusterState,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """The chart's ServiceAccount, with no other permission, runs the Autoscaler controller
+    through every metrics API (metrics.k8s.io, custom.metrics.k8s.io for a Pods and an
+    Object metric, external.metrics.k8s.io) and patches /scale: the rules the chart grants,
+    narrowed to the verbs the code uses, are enough. The chart's own pod runs nothing (the dev
+    cluster's nodes are KWOK's): a ``podpilot run`` here takes its identity instead, while
+    the session's operator is stopped, so that one writer acts."""
+    helm(
+        "install", release, str(CHART), "-n", namespace, "--set=crds.install=false",
+        *controller_values(("autoscaler",)),
+        *in_namespace_values(namespace),
+    )  # fmt: skip
+    account = f"{release}-podpilot"
+    kubeconfig = service_account_kubeconfig(
+        kubectl, cluster.kubeconfig, namespace, account, tmp_path / "chart.kubeconfig"
+    )
+    queue = {"namespace": namespace, "queue": "jobs"}
+    put_series(cluster, "podpilot_test_external_queue_depth", queue, 20)
+    described = {"namespace": namespace, "deployment": "web"}
+    put_series(cluster, "podpilot_test_object_queue_length", described, 100)
+    apply(kubectl, namespace, deployment("web", 2))
+    wait_ready(kubectl_json, namespace, "web", 2)
+    for pod in kubectl_json("get", "pods", "-n", namespace, "-l", "app=web")["items"]:
+        labels = {"namespace": namespace, "pod": pod["metadata"]["name"]}
+        put_series(cluster, "podpilot_test_pod_requests_per_second", labels, 10)
+    metrics = [
+        cpu_utilization(50),
+        {"type": "Pods", "pods": {"metric": {"name": "requests_per_second"},
+                                  "target": {"type": "AverageValue", "averageValue": "10"}}},
+        {"type": "Object", "object": {
+            "describedObject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "metric": {"name": "queue_length"}, "target": {"type": "Value", "value": "100"}}},
+        {"type": "External", "external": {
+            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "jobs"}}},
+            "target": {"type": "AverageValue", "averageValue": "10"}}},
+    ]  # fmt: skip
+    apply(kubectl, namespace, autoscaler("web", "web", min_replicas=1, max_replicas=4,
+                                         metrics=metrics))  # fmt: skip
+
+    restricted = OperatorProcess(cluster, tmp_path, name="chart-identity", kubeconfig=kubeconfig)
+    restricted.command.append("--controllers=autoscaler")
+    operator.stop()
+    try:
+        restricted.start()
+        wait_until(
+            lambda: every_metric_read(kubectl_json, namespace, len(metrics)),
+            timeout=90,
+            what="an evaluation reading all four metrics under the chart's RBAC",
+        )
+        put_series(cluster, "podpilot_test_external_queue_depth", queue, 40)  # wants 4
+        wait_until(
+            lambda: spec_replicas(kubectl_json, namespace, "web") == 4,
+            timeout=90,
+            what="a /scale patch under the chart's RBAC",
+        )
+        log = restricted.log_path.read_text(errors="replace")
+        assert "forbidden" not in log.lower(), restricted.log_tail()
+    finally:
+        restricted.stop()
+        operator.start()

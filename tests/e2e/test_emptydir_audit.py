@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import Kubectl, OperatorProcess
+from tests.e2e.conftest import Kubectl, OperatorProcess, service_account_kubeconfig
 from tests.e2e.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -565,19 +565,6 @@ def test_real_node_tmpfs_size_matches_the_expected_size(
 # --------------------------------------------------------------------------- RBAC
 
 
-def _service_account_kubeconfig(
-    kubectl: Kubectl, admin: Path, namespace: str, account: str, target: Path
-) -> Path:
-    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
-    config = yaml.safe_load(admin.read_text())
-    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
-    context["context"]["user"] = account
-    config["contexts"] = [context]
-    config["users"] = [{"name": account, "user": {"token": token}}]
-    target.write_text(yaml.safe_dump(config))
-    return target
-
-
 @contextmanager
 def _audit_under(
     kubectl: Kubectl,
@@ -641,7 +628,7 @@ def auditor_kubeconfig(
         ).stdout.strip()
         assert answer == allowed, f"get nodes/{subresource}: {answer}"
     try:
-        yield _service_account_kubeconfig(
+        yield service_account_kubeconfig(
             kubectl, cluster.kubeconfig, audited, "auditor", tmp_path / "auditor.kubeconfig"
         )
     finally:

@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
+from kopf._core.engines.peering import guess_selectors
 from tests.chart_rbac_docs import Grant, documented, holds
 from tests.chart_rbac_docs import rendered as rendered_rbac
 from tests.chart_render import (
@@ -33,7 +35,7 @@ from tests.chart_render import (
 from podpilot.app import kopf_standalone
 from podpilot.cli import build_parser
 from podpilot.commands.run import settings_from
-from podpilot.settings import PrometheusLimits
+from podpilot.settings import OperatorSettings, PrometheusLimits
 
 CONTROLLERS = ("autoscaler", "emptydir", "flannel")
 # Every non-empty subset of controllers; the empty one is a bad values file.
@@ -70,8 +72,9 @@ def documented_grants(lease: str = f"{OPERATOR}-leader") -> dict[str, set[Grant]
             "<release namespace>": "ops",
             "<leaseName>": lease,
             "<shards>": str(shards),
+            "<watched namespaces>": "0",
         },
-        lists={"secrets": [], "scaleTargets": []},
+        lists={"secrets": [], "scaleTargets": [], "watched": []},
         is_true=lambda condition: holds(defaults, condition),
     )
     by_role: dict[str, set[Grant]] = {}
@@ -381,8 +384,9 @@ def test_the_default_install_grants_no_verb_the_operator_never_uses(render: Rend
         (["--set=leaderElection.enabled=false"], True),
         (["--set=peering.enabled=false"], False),
         (["--set=peering.enabled=false", "--set=leaderElection.enabled=false"], False),
+        (["--set-json", 'extraArgs=["--namespace=team-a"]'], False),
     ],
-    ids=["lease", "no-lease", "standalone", "standalone-no-lease"],
+    ids=["lease", "no-lease", "standalone", "standalone-no-lease", "lease-in-one-namespace"],
 )
 def test_kopf_peering_objects_and_their_rbac_render_only_when_kopf_peers(
     render: Render, values: list[str], kopf_peers: bool
@@ -394,7 +398,8 @@ def test_kopf_peering_objects_and_their_rbac_render_only_when_kopf_peers(
         settings = settings_from(build_parser(only="run").parse_args(container(docs, name)["args"]))
         assert kopf_standalone(settings) is not kopf_peers
     peerings = {p["metadata"]["name"] for p in of_kind(docs, "ClusterKopfPeering")}
-    peering_rules = {r for r in rules_by_role(docs)[KOPF_ROLE] if r[1] == "kopf.dev"}
+    peering_rules = {r for r in rbac_rules(docs) if r[1] == "kopf.dev"}
+    assert not of_kind(docs, "KopfPeering")
     if kopf_peers:
         # One each: sharing a peering, kopf would keep only one of the two Deployments active.
         assert peerings == {OPERATOR, AUDIT}
@@ -408,6 +413,93 @@ def test_kopf_peering_objects_and_their_rbac_render_only_when_kopf_peers(
     else:
         assert peerings == set()
         assert peering_rules == set()
+
+
+def kopf_peering_resources(settings: OperatorSettings) -> set[str]:
+    """The kopf.dev peering resources kopf reads when `podpilot run` starts it with these
+    settings: app.run_operator starts kopf cluster-wide unless it was given namespaces."""
+    peering = kopf.OperatorSettings()
+    peering.peering.clusterwide = not settings.namespaces
+    return {s.any_name for s in guess_selectors(settings=peering) if s.group == "kopf.dev"}
+
+
+# `podpilot run`'s spellings of "watch team-a and team-b" that the chart reads from extraArgs.
+NAMESPACE_SPELLINGS = {
+    "equals": ["--namespace=team-a", "--namespace=team-b"],
+    "separate": ["--namespace", "team-a", "-n", "team-b"],
+    "short-attached-and-repeated": ["-nteam-a", "-nteam-b", "-nteam-a"],
+}
+
+
+@pytest.mark.parametrize("spelling", NAMESPACE_SPELLINGS)
+def test_kopf_peers_on_a_kopf_peering_in_each_namespace_the_operator_is_limited_to(
+    render: Render, spelling: str
+) -> None:
+    """kopf peers where it watches: given namespaces, on a KopfPeering in each of them, never
+    on the ClusterKopfPeering. The chart creates those objects and a Role in each namespace with
+    the verbs used there (podpilot gets the object before it starts; kopf lists, watches and
+    patches its keep-alive in), for the namespaces `podpilot run` itself reads."""
+    extra_args = NAMESPACE_SPELLINGS[spelling]
+    docs = render(
+        "--set=leaderElection.enabled=false", "--set-json", f"extraArgs={json.dumps(extra_args)}"
+    )
+    watched = {"team-a", "team-b"}
+    for name in (OPERATOR, AUDIT):
+        settings = settings_from(build_parser(only="run").parse_args(container(docs, name)["args"]))
+        assert not kopf_standalone(settings)
+        assert set(settings.namespaces) == watched
+        assert kopf_peering_resources(settings) == {"kopfpeerings"}
+    assert not of_kind(docs, "ClusterKopfPeering")
+    peerings = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]) for p in of_kind(docs, "KopfPeering")
+    }
+    assert peerings == {(namespace, name) for namespace in watched for name in (OPERATOR, AUDIT)}
+    expected = {
+        (namespace, "kopf.dev", "kopfpeerings", verb, "")
+        for namespace in watched
+        for verb in ("get", "list", "watch", "patch")
+    }
+    assert {r for r in rbac_rules(docs) if r[1] == "kopf.dev"} == expected
+    held = rules_by_account(docs)
+    for account in (OPERATOR, AUDIT):
+        assert {r for r in held[account] if r[1] == "kopf.dev"} == expected
+
+
+def test_without_namespaces_kopf_peers_on_the_cluster_kopf_peering() -> None:
+    """The other half of kopf's rule, which the cluster-wide objects and rules rely on."""
+    assert kopf_peering_resources(OperatorSettings()) == {"clusterkopfpeerings"}
+
+
+@pytest.mark.parametrize(
+    ("extra_args", "refusal"),
+    [
+        (["--names=team-a"], 'write "--names=team-a" as --namespace=NAME'),
+        (["-vnteam-a"], 'write "-vnteam-a" as --namespace=NAME'),
+        (["--log-format=json", "-n"], "-n is the last argument and names no namespace"),
+        (["-n=team-a"], '"=team-a" is not a namespace name'),
+    ],
+    ids=["abbreviated", "after-another-short-flag", "no-name", "not-a-name"],
+)
+def test_a_namespace_the_chart_cannot_read_is_refused_only_when_kopf_peers(
+    helm: Helm, render: Render, extra_args: list[str], refusal: str
+) -> None:
+    """argparse also reads abbreviations and -n after other short flags; the chart, which must
+    know the namespaces to create kopf's peering objects in them, refuses what it does not read
+    rather than guess. Under the Lease it needs no namespace and passes extraArgs on as given."""
+    extra = ("--set-json", f"extraArgs={json.dumps(extra_args)}")
+    result = helm(
+        "template", "rel", str(CHART), "--set=leaderElection.enabled=false", *extra, check=False
+    )
+    assert result.returncode != 0
+    assert refusal in result.stderr
+    assert container(render(*extra))["args"][-len(extra_args) :] == extra_args
+
+
+@pytest.mark.parametrize("spelling", [["--names=team-a"], ["-vnteam-a"]], ids=str)
+def test_the_spellings_the_chart_refuses_are_namespaces_to_podpilot_run(
+    spelling: list[str],
+) -> None:
+    assert build_parser(only="run").parse_args(["run", *spelling]).namespace == ["team-a"]
 
 
 def test_rbac_create_false_renders_no_rbac(render: Render) -> None:
@@ -703,10 +795,12 @@ def test_crds_keep_and_install_switches(render: Render) -> None:
 def test_kopf_peering_crd_ships_in_helms_crds_directory(
     render: Render,
 ) -> None:
-    names = {
-        d["metadata"]["name"] for d in of_kind(render("--include-crds"), "CustomResourceDefinition")
+    scopes = {
+        d["metadata"]["name"]: d["spec"]["scope"]
+        for d in of_kind(render("--include-crds"), "CustomResourceDefinition")
     }
-    assert "clusterkopfpeerings.kopf.dev" in names
+    assert scopes["clusterkopfpeerings.kopf.dev"] == "Cluster"
+    assert scopes["kopfpeerings.kopf.dev"] == "Namespaced"  # with --namespace in extraArgs
 
 
 # --- monitoring ---------------------------------------------------------------------------

@@ -372,6 +372,13 @@ def test_notes_name_what_keeps_one_replica_active(render: Render, tmp_path: Path
 
     assert 'Lease "rel-podpilot-leader"' in replicas("lease")
     assert 'kopf peering "rel-podpilot"' in replicas("kopf", "--set=leaderElection.enabled=false")
+    namespaced = replicas(
+        "kopf-namespaced",
+        "--set=leaderElection.enabled=false",
+        "--set-json",
+        'extraArgs=["--namespace=team-a", "-n", "team-b"]',
+    )
+    assert 'kopf peering "rel-podpilot" in namespaces team-a, team-b' in namespaced
     assert replicas("standalone", "--set=peering.enabled=false") == "Replicas: 1"
 
 

@@ -11,6 +11,8 @@ import yaml
 from tests.chart_rbac_docs import documented, holds, parse, rendered
 from tests.chart_render import REPO, VALUES, Render
 
+from podpilot.cli import build_parser
+
 SECURITY = REPO / "docs" / "security.md"
 FULLNAME = "rel-podpilot"
 
@@ -57,8 +59,19 @@ CASES = {
     },
     # No Lease: kopf peers itself, on the ClusterKopfPeering objects.
     "kopf-peering": {"leaderElection": {"enabled": False}},
+    # No Lease and some namespaces only: kopf peers on a KopfPeering in each of them.
+    "kopf-peering-in-namespaces": {
+        "leaderElection": {"enabled": False},
+        "extraArgs": ["--namespace=team-a", "-n", "team-b", "--log-format=json"],
+    },
     "standalone": {"peering": {"enabled": False}},
 }
+
+
+def watched_namespaces(extra_args: list[str]) -> list[str]:
+    """The namespaces `podpilot run` watches with these extra arguments, each once."""
+    parsed = build_parser(only="run").parse_args(["run", *extra_args])
+    return list(dict.fromkeys(parsed.namespace))
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -71,6 +84,7 @@ def test_rendered_rbac_is_exactly_the_table_in_security_md(
     values = merged(yaml.safe_load((REPO / "helm/podpilot/values.yaml").read_text()), overrides)
     autoscaler = values["controllers"]["autoscaler"]
     election = values["leaderElection"]
+    watched = watched_namespaces(values["extraArgs"])
     lease = election["leaseName"] or f"{FULLNAME}-leader"
     shards = election["shards"] or values["replicaCount"]
     docs_grants, docs_bindings = documented(
@@ -80,8 +94,13 @@ def test_rendered_rbac_is_exactly_the_table_in_security_md(
             "<release namespace>": "ops",
             "<leaseName>": lease,
             "<shards>": str(shards),
+            "<watched namespaces>": str(len(watched)),
         },
-        lists={"secrets": autoscaler["secrets"], "scaleTargets": autoscaler["extraScaleTargets"]},
+        lists={
+            "secrets": autoscaler["secrets"],
+            "scaleTargets": autoscaler["extraScaleTargets"],
+            "watched": [{"namespace": namespace} for namespace in watched],
+        },
         is_true=lambda condition: holds(values, condition),
     )
     chart_grants, chart_bindings = rendered(render("-f", str(values_file)))
@@ -108,8 +127,13 @@ def test_a_drifted_table_is_caught() -> None:
     def grants(markdown: str) -> set[tuple[str, ...]]:
         found, _ = documented(
             markdown,
-            fixed={"<fullname>": FULLNAME, "<release namespace>": "ops", "<leaseName>": "l"},
-            lists={"secrets": [], "scaleTargets": []},
+            fixed={
+                "<fullname>": FULLNAME,
+                "<release namespace>": "ops",
+                "<leaseName>": "l",
+                "<watched namespaces>": "0",
+            },
+            lists={"secrets": [], "scaleTargets": [], "watched": []},
             is_true=lambda _: False,
         )
         return found
@@ -127,6 +151,8 @@ def test_a_drifted_table_is_caught() -> None:
         ("not leaderElection.enabled", True),
         ("not peering.enabled", False),
         ("replicaCount > 1", True),
+        ("not 0", True),
+        ("not 2", False),
     ],
 )
 def test_a_when_condition_may_ask_for_a_false_value(condition: str, expected: bool) -> None:

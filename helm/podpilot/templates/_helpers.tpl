@@ -61,11 +61,49 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.peering.enabled .Values.leaderElection.enabled }}true{{ end }}
 {{- end }}
 
-{{/* Whether kopf itself peers, on the ClusterKopfPeering objects (peering.yaml) and their RBAC:
-only with peering and no Lease. With the Lease, podpilot runs kopf standalone
-(app/__init__.py, kopf_standalone), so the peering objects would be unused. */}}
+{{/* Whether kopf itself peers, on the peering objects (peering.yaml) and their RBAC: only with
+peering and no Lease. With the Lease, podpilot runs kopf standalone (app/__init__.py,
+kopf_standalone), so the peering objects would be unused. */}}
 {{- define "podpilot.kopfPeering" -}}
 {{- if and .Values.peering.enabled (not (include "podpilot.leaderElection" .)) }}true{{ end }}
+{{- end }}
+
+{{/*
+The namespaces `podpilot run` is limited to by `--namespace` in extraArgs (the chart passes none
+of its own), comma-separated, each once; empty means the whole cluster. kopf peers where it
+watches: cluster-wide on a ClusterKopfPeering, else on a KopfPeering in each watched namespace.
+Read are --namespace=NAME, --namespace NAME, -n NAME and -nNAME. The other spellings argparse
+accepts (an abbreviation such as --names=NAME; -n after another short flag, as in -vnNAME) fail
+here, so the chart never puts the peering objects elsewhere than the operator looks for them.
+*/}}
+{{- define "podpilot.watchedNamespaces" -}}
+{{- $namespaces := list }}
+{{- $pendingFlag := "" }}
+{{- range .Values.extraArgs }}
+{{- $arg := toString . }}
+{{- $flag := first (splitList "=" $arg) }}
+{{- if $pendingFlag }}
+{{- $namespaces = append $namespaces $arg }}
+{{- $pendingFlag = "" }}
+{{- else if or (eq $arg "--namespace") (eq $arg "-n") }}
+{{- $pendingFlag = $arg }}
+{{- else if hasPrefix "--namespace=" $arg }}
+{{- $namespaces = append $namespaces (trimPrefix "--namespace=" $arg) }}
+{{- else if hasPrefix "-n" $arg }}
+{{- $namespaces = append $namespaces (trimPrefix "-n" $arg) }}
+{{- else if or (and (hasPrefix "--na" $flag) (hasPrefix $flag "--namespace")) (regexMatch "^-[a-zA-Z]+n" $arg) }}
+{{- fail (printf "extraArgs: write %q as --namespace=NAME: the chart reads the watched namespaces to create kopf's peering objects in them" $arg) }}
+{{- end }}
+{{- end }}
+{{- if $pendingFlag }}
+{{- fail (printf "extraArgs: %s is the last argument and names no namespace" $pendingFlag) }}
+{{- end }}
+{{- range $namespaces }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" .) }}
+{{- fail (printf "extraArgs: %q is not a namespace name (lowercase letters, digits and '-', at most 63)" .) }}
+{{- end }}
+{{- end }}
+{{- $namespaces | uniq | join "," }}
 {{- end }}
 
 {{/* The Autoscalers' shard count when they are sharded (leaderElection.sharding), else empty. */}}

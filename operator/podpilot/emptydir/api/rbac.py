@@ -61,4 +61,5 @@ KOPF_RULES: tuple[dict[str, Any], ...] = (
     },
 )
 """What kopf itself needs to run ``podpilot run --standalone``, as under the Lease (kopf peering,
-with leader election off, adds get/list/watch/patch on ``clusterkopfpeerings``)."""
+with leader election off, adds get/list/watch/patch on ``clusterkopfpeerings``, or with
+``--namespace`` get/list/watch/patch on ``kopfpeerings`` in each namespace given)."""
