@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import urllib.request
 from collections.abc import Iterator
 from types import ModuleType
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
+from tests.local_http import free_port
 from tests.observability_assets import promtool, requires_promtool
 from tests.unit.autoscaler.controller.test_status_queue import RAW_SPEC
 from tests.unit.autoscaler.controller.test_status_writes import steady
@@ -71,9 +71,7 @@ def every_family() -> Iterator[None]:
 
 
 def scrape() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     serve("127.0.0.1", port)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         body: bytes = response.read()

@@ -95,6 +95,18 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def whole_number_within(text: str, what: str, lowest: int, highest: int) -> int:
+    """A flag's whole number from ``lowest`` to ``highest``; argparse's error names ``what``
+    (``a port``, ``a shard count``) when it is not a whole number or out of range."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not lowest <= value <= highest:
+        raise argparse.ArgumentTypeError(f"{text!r}: {what} is from {lowest} to {highest}")
+    return value
+
+
 def go_duration(text: str) -> float:
     """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
     takes its duration flags."""
@@ -134,18 +146,20 @@ def seconds_or_go_duration(text: str) -> float:
     return seconds
 
 
-def request_timeout(text: str) -> float:
-    """``--request-timeout``, as kubectl takes it, except 0: kubectl's "no timeout" is refused,
-    because podpilot bounds every call."""
-    seconds = seconds_or_go_duration(text)
-    if seconds == 0:
+def bounded_timeout(text: str, seconds: float) -> float:
+    """``seconds``, read from a timeout flag's ``text``, if above zero (podpilot bounds every
+    call, so kubectl's 0, "no timeout", is refused) and at most ``LONGEST_TIMEOUT``."""
+    if not 0 < seconds <= LONGEST_TIMEOUT:
         raise argparse.ArgumentTypeError(
-            f"{text!r} would mean no timeout, as in kubectl, but podpilot always bounds a "
-            "call: give a duration above zero"
+            f"{text!r}: a timeout must be above 0 (podpilot always bounds a call) and at most "
+            f"{LONGEST_TIMEOUT:g} seconds ({go_duration_text(LONGEST_TIMEOUT)})"
         )
-    if seconds > LONGEST_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"{text!r}: at most {go_duration_text(LONGEST_TIMEOUT)}")
     return seconds
+
+
+def request_timeout(text: str) -> float:
+    """``--request-timeout``, as kubectl takes it (a Go duration or seconds), but bounded."""
+    return bounded_timeout(text, seconds_or_go_duration(text))
 
 
 def add_request_timeout_argument(parser: argparse.ArgumentParser, help_text: str) -> None:

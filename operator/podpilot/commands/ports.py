@@ -4,13 +4,12 @@ traceback retried at every start-up attempt instead of one line."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from podpilot.commands.conventions import CommandError
+from podpilot.commands.conventions import CommandError, whole_number_within
 
 MAX_PORT = 65535
 
@@ -27,13 +26,7 @@ class Listener:
 
 def port_number(text: str) -> int:
     """A TCP port to listen on: 1 to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= port <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"{text!r}: a port is from 1 to {MAX_PORT}")
-    return port
+    return whole_number_within(text, "a port", 1, MAX_PORT)
 
 
 def check_free(listeners: Sequence[Listener]) -> None:

@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
@@ -20,9 +20,9 @@ from podpilot.commands.conventions import (
     EXIT_INTERRUPTED,
     EXIT_STATUS,
     EXIT_USAGE,
-    LONGEST_TIMEOUT,
     CommandError,
     add_kubeconfig_arguments,
+    bounded_timeout,
     finite_float,
     go_duration,
     go_duration_text,
@@ -30,6 +30,7 @@ from podpilot.commands.conventions import (
     non_negative_number,
     number,
     seconds_or_go_duration,
+    whole_number_within,
 )
 from podpilot.commands.ports import Listener, check_free, port_number
 from podpilot.flannel.engine.selectors import parse_equality_selector
@@ -48,25 +49,6 @@ from podpilot.settings import (
 # the settings' default: (field, type of the value, help).
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
 MAX_SHARDS = 64  # every replica runs one elector per shard, each a thread of the Lease pool
-_Number = TypeVar("_Number", int, float)
-
-
-def _number_argument(
-    text: str,
-    convert: Callable[[str], _Number],
-    what: str,
-    out_of_range: Callable[[_Number], bool],
-    requirement: str,
-) -> _Number:
-    """``text`` read by ``convert``; argparse's error when it is not ``what`` at all, or when
-    ``out_of_range`` rejects it (the error then says the ``requirement``)."""
-    try:
-        value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if out_of_range(value):
-        raise argparse.ArgumentTypeError(f"{text!r}: {requirement}")
-    return value
 
 
 _NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -82,31 +64,18 @@ def namespace_name(text: str) -> str:
     return text
 
 
-def fraction(text: str) -> float:
-    """A non-negative ratio (``0.1`` is 10 %)."""
-    return non_negative_number(text)
-
-
 def positive_seconds(text: str) -> float:
-    """A timeout in seconds, above zero (a zero timeout would fail every call at once)."""
-    return _number_argument(
-        text,
-        finite_float,
-        "a number of seconds",
-        lambda value: not 0 < value <= LONGEST_TIMEOUT,
-        f"must be a positive number of seconds, at most {LONGEST_TIMEOUT:g}",
-    )
+    """A timeout in plain seconds (no Go duration), within ``bounded_timeout``'s bounds."""
+    try:
+        seconds = finite_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    return bounded_timeout(text, seconds)
 
 
 def shard_count(text: str) -> int:
     """A whole number of shards from 1 to ``MAX_SHARDS``."""
-    return _number_argument(
-        text,
-        int,
-        "a whole number",
-        lambda value: not 1 <= value <= MAX_SHARDS,
-        f"must be from 1 to {MAX_SHARDS}",
-    )
+    return whole_number_within(text, "a shard count", 1, MAX_SHARDS)
 
 
 def _detected_if_empty(prefix: str) -> str | None:
@@ -154,7 +123,7 @@ _HPA_FLAGS: tuple[_SettingFlag, ...] = (
     ),
     (
         "tolerance",
-        fraction,
+        non_negative_number,
         "ratio of usage to target within which no scaling happens (a fraction: 0.1 is 10%%)",
     ),
     (
@@ -263,7 +232,7 @@ _METAVARS: dict[Callable[[str], Any], str] = {
     go_duration: "DURATION",
     number: "SECONDS",
     positive_seconds: "SECONDS",
-    fraction: "FRACTION",
+    non_negative_number: "FRACTION",  # only the tolerance, a ratio
     int: "N",
     port_number: "N",
 }

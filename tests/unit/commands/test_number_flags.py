@@ -13,6 +13,7 @@ from tests import backtest_history as known
 from podpilot.cli import main
 from podpilot.commands import backtest_inputs
 from podpilot.commands.conventions import EXIT_USAGE, CommandError, request_timeout
+from podpilot.commands.run import positive_seconds
 
 
 def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -43,16 +44,27 @@ def test_a_request_timeout_of_zero_says_why_it_is_refused(
     line = usage_error(["explain", "web", "--request-timeout", "0"], capsys)
 
     assert line == (
-        "podpilot explain: error: argument --request-timeout: '0' would mean no timeout, as in "
-        "kubectl, but podpilot always bounds a call: give a duration above zero "
+        "podpilot explain: error: argument --request-timeout: '0': a timeout must be above 0 "
+        "(podpilot always bounds a call) and at most 86400 seconds (24h0m0s) "
         "(see 'podpilot explain --help')"
     )
 
 
 def test_a_request_timeout_too_long_for_a_socket_is_refused() -> None:
     assert request_timeout("24h") == 86400.0
-    with pytest.raises(argparse.ArgumentTypeError, match="at most 24h0m0s"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"at most 86400 seconds \(24h0m0s\)"):
         request_timeout("1e12")
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "1e12"])
+def test_api_timeout_and_request_timeout_state_their_bounds_alike(text: str) -> None:
+    """One bound (above 0, at most a day), one wording, whichever flag takes the timeout."""
+    refusals = []
+    for parse in (request_timeout, positive_seconds):
+        with pytest.raises(argparse.ArgumentTypeError) as raised:
+            parse(text)
+        refusals.append(str(raised.value))
+    assert refusals[0] == refusals[1]
 
 
 def write_spec(tmp_path: Path) -> str:

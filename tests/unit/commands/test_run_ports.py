@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.local_http import free_port
 
 import podpilot.app
 from podpilot.cli import main
@@ -25,12 +26,6 @@ def busy_port() -> Iterator[int]:
     """A port something listens on, on 127.0.0.1."""
     with socket.create_server((LOCAL, 0)) as listener:
         yield listener.getsockname()[1]
-
-
-def free_port() -> int:
-    with socket.create_server((LOCAL, 0)) as listener:
-        port: int = listener.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -131,7 +126,7 @@ def test_a_host_name_with_a_label_too_long_is_one_line() -> None:
     [
         ("0", "'0': a port is from 1 to 65535"),
         ("65536", "'65536': a port is from 1 to 65535"),
-        ("http", "'http' is not a port number"),
+        ("http", "'http' is not a port"),
     ],
 )
 def test_a_port_out_of_range_is_a_usage_error(text: str, message: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import kubernetes
 import pytest
 import urllib3
+from tests.local_http import free_port
 from tests.unit.emptydir.helpers import summary_document
 
 from podpilot.kube.clients import Timeouts
@@ -173,9 +174,7 @@ def test_a_silent_kubelet_times_out_within_the_bound() -> None:
 
 
 def test_nothing_listening_is_an_error_naming_the_endpoint() -> None:
-    port = socket.create_server(("127.0.0.1", 0))
-    free = port.getsockname()[1]
-    port.close()
+    free = free_port()
     with pytest.raises(KubeletError) as raised:
         client(KubeletSettings()).summary("127.0.0.1", free)
     assert raised.value.outcome == "error"
