@@ -209,6 +209,11 @@ def _go_environment(comp: GoComponent | None = None) -> dict[str, str]:
     return environment
 
 
+def download_modules(go: str, name: str, report: Callable[[str], None]) -> None:
+    """Fetch the Go modules component ``name`` builds from into the module cache."""
+    _download_modules(go, component(name), report)
+
+
 def _download_modules(go: str, comp: GoComponent, report: Callable[[str], None]) -> None:
     for attempt in range(1, 4):
         result = subprocess.run(

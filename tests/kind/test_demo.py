@@ -26,6 +26,13 @@ from podpilot_dev.kind import demo
 from podpilot_dev.paths import cache_root
 
 APPLIED_LINE = f"Demo applied in namespace {demo.NAMESPACE}"
+# ``podpilot_dev`` with Ctrl-C's default meaning. A process started in the background by a
+# non-interactive shell (as CI starts this run) ignores SIGINT, and so would the demo, which
+# then sat out the whole 30 s of the teardown below before being killed.
+AS_IN_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'podpilot_dev'; runpy.run_module('podpilot_dev', run_name='__main__')"
+)
 DECISION = f"{demo.NAMESPACE}/web: scaled "
 
 
@@ -42,7 +49,7 @@ def demo_output(kind: Path, kubectl: Kubectl, tmp_path: Path) -> Iterator[Callab
     log_path = tmp_path / "demo.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "podpilot_dev", "demo"],
+            [sys.executable, "-c", AS_IN_A_TERMINAL, "demo"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=environment,

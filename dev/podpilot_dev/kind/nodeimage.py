@@ -83,10 +83,19 @@ def generated_files() -> list[str]:
     ]
 
 
-def kind_files_dir(go: str) -> Path:
+def kind_files_dir(go: str, report: Reporter) -> Path:
+    """kind's base-image files, from its module in the Go module cache. The kind binary may be
+    cached under ``PODPILOT_CACHE_DIR`` while the module cache lost the module (cleaned, or
+    another ``HOME``): it is downloaded again, as a build of kind would."""
     module_cache = run([go, "env", "GOMODCACHE"], timeout=30).strip()
     version = toolchain.KIND_VERSION
-    return Path(module_cache) / f"sigs.k8s.io/kind@{version}" / "images" / "base" / "files"
+    files = Path(module_cache) / f"sigs.k8s.io/kind@{version}" / "images" / "base" / "files"
+    if not files.is_dir():
+        report(f"kind {version}'s module is not in the Go module cache; downloading it")
+        toolchain.download_modules(go, "kind", report)
+    if not files.is_dir():
+        raise toolchain.ToolchainError(f"kind's base-image files are not in the module: {files}")
+    return files
 
 
 def build_binaries(report: Reporter) -> dict[str, Path]:
@@ -136,7 +145,7 @@ def build(report: Reporter = say) -> NodeImage:
     with timed(report, "Go binaries (etcd, k8s, kind, kubeadm, coredns)"):
         binaries = build_binaries(report)
     rootfs_tar = rootfs.ensure(report)
-    kind_files = kind_files_dir(go)
+    kind_files = kind_files_dir(go, report)
     key = image_key(
         rootfs.cache_key(),
         directory_digest(kind_files),

@@ -263,6 +263,8 @@ def test_cpuburn_server_serves_its_work_on_http_behind_a_service() -> None:
     }
     # The autoscalers' utilization is relative to this request.
     assert container["resources"]["requests"]["cpu"] == "250m"
+    # The count is the autoscaler's: a manifest run again must not take it back (or conflict).
+    assert "replicas" not in deployment["spec"]
     assert "volumes" not in pod
     labels = deployment["spec"]["selector"]["matchLabels"]
     assert service["spec"]["selector"] == labels == {"app.kubernetes.io/name": "web"}

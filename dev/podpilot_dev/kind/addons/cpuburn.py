@@ -109,7 +109,10 @@ def workload(
 def server(
     name: str, namespace_name: str, image: str, work_ms: int, cpu_request: str = "200m"
 ) -> list[Document]:
-    """The serving Deployment (one replica; an autoscaler changes that) and its Service."""
+    """The serving Deployment and its Service. The Deployment leaves ``replicas`` unset (1 when
+    created) to the autoscaler: a manifest that set it would take the field back from the
+    autoscaler's ``/scale`` writes on every apply, and a server-side apply run again (a second
+    ``scripts/dev demo``) would fail on the conflict."""
     container = {
         **_container(
             image,
@@ -122,10 +125,9 @@ def server(
         "readinessProbe": http_probe("/healthz", "http", period=5),
     }
     labels = _labels(name)
-    return [
-        deployment(name, namespace_name, labels, _pod(container)),
-        service(name, namespace_name, labels, 80, "http"),
-    ]
+    serving = deployment(name, namespace_name, labels, _pod(container))
+    del serving["spec"]["replicas"]
+    return [serving, service(name, namespace_name, labels, 80, "http")]
 
 
 def service_url(name: str, namespace_name: str) -> str:
