@@ -539,3 +539,46 @@ def test_scale_to_zero_with_cpu_beside_an_external_metric(
     )
     woke = condition(status_of(kubectl_json, namespace), "Active")
     assert (woke["status"], woke["reason"]) == ("True", "MetricAboveActivationThreshold")
+
+
+def test_a_woken_workload_whose_pod_stays_pending_sleeps_after_the_cooldown(
+    kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
+    cluster: ClusterState,
+) -> None:  # fmt: skip
+    """The queue wakes web, but its pod can never be scheduled: the cpu metric has no pod to
+    measure, which is no metric outage, so once the queue is idle for the cooldown web goes
+    back to zero instead of holding a Pending replica for ever."""
+    queue = {
+        "type": "External",
+        "external": {
+            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "stuck"}}},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+            "activationThreshold": "5",
+        },
+    }
+    series = {"namespace": namespace, "queue": "stuck"}
+    put_series(cluster, "podpilot_test_external_queue_depth", series, 30)
+    unschedulable = deployment("web", 0, usage_cpu="20m")
+    unschedulable["spec"]["template"]["spec"]["nodeSelector"] = {"podpilot.io/no-such-node": "x"}
+    apply(
+        kubectl,
+        namespace,
+        unschedulable,
+        autoscaler("web", "web", min_replicas=0, max_replicas=4,
+                   metrics=[cpu_utilization(50), queue], cooldownSeconds=5),
+    )  # fmt: skip
+    wait_until(
+        lambda: spec_replicas(kubectl_json, namespace, "web") >= 1,
+        timeout=60,
+        what="the queue waking web",
+    )
+
+    def phases() -> list[str]:
+        pods = kubectl_json("get", "pods", "-n", namespace, "-l", "app=web")["items"]
+        return [pod["status"].get("phase", "") for pod in pods]
+
+    wait_until(lambda: phases() == ["Pending"], timeout=30, what="web's one pod, Pending")
+    put_series(cluster, "podpilot_test_external_queue_depth", series, 0)
+    wait_replicas(kubectl_json, namespace, 0, timeout=60)
+    asleep = condition(status_of(kubectl_json, namespace), "Active")
+    assert asleep["reason"] == "NoMetricAboveActivationThreshold", asleep

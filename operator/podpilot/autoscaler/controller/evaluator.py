@@ -22,7 +22,7 @@ from podpilot.autoscaler.api.pods import CachedPod, PodKey, select_pods
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode
 from podpilot.autoscaler.api.takeover_from import NO_TAKEOVER, TakeoverStep
-from podpilot.autoscaler.engine import CalculatorSettings, tolerances_for
+from podpilot.autoscaler.engine import CalculatorSettings, PodPhase, tolerances_for
 from podpilot.autoscaler.policy.plan import (
     Memory,
     Observations,
@@ -200,9 +200,10 @@ async def read(
             for metric in metrics_to_read(spec, scale.spec_replicas)
         ]
     )
+    running = sum(1 for pod in pods if pod.phase is PodPhase.RUNNING and not pod.deleted)
     return Observations(
         now, reference, scale.spec_replicas, scale.selector, metrics=metrics,
-        resource_version=version,
+        resource_version=version, running_pods=running,
     )  # fmt: skip
 
 

@@ -34,6 +34,7 @@ from podpilot.autoscaler.api.status import (
     carried_over,
     format_targets,
     history_from_status,
+    one_per_spec_metric,
     pending_rescale_from_status,
     render_status,
     status_digest,
@@ -427,7 +428,7 @@ def _compare_with_hpa(
     if found is None:
         return
     hpa_name, hpa = found
-    metrics = format_targets(result.metrics)
+    metrics = format_targets(one_per_spec_metric(result.metrics, spec))
     loop.shadow = tally_after(loop.shadow, hpa_name, hpa, result, metrics)
     if exposing:
         controller.recorder.shadowed(loop.namespace, loop.name, loop.shadow)

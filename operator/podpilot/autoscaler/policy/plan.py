@@ -108,6 +108,8 @@ class Observations:
     scale_failure: ScaleFailure | None = None
     other_owners: tuple[ScaleOwner, ...] = ()
     resource_version: str = ""  # of the scale read: a patch is conditional on it
+    # Selected pods that are running and not being deleted; None when they were not counted.
+    running_pods: int | None = None
 
 
 def metrics_to_read(spec: AutoscalerSpec, current_replicas: int) -> tuple[MetricSpec, ...]:
@@ -319,7 +321,7 @@ def _decide_on_metrics(
         gated = activation.gate(
             current=current,
             engine_desired=desired,
-            metrics=_gate_inputs(metrics),
+            metrics=_gate_inputs(metrics, pods_to_measure=observations.running_pods != 0),
             last_active=memory.last_active,
             now=now,
             cooldown=spec.cooldown,
@@ -558,19 +560,23 @@ def _any_activating(metrics: Sequence[MetricResult]) -> bool:
     return any(result.spec.wakes for result in metrics)
 
 
-def _gate_inputs(metrics: Sequence[MetricResult]) -> list[activation.MetricActivity]:
-    told = (_activity(result) for result in metrics)
+def _gate_inputs(
+    metrics: Sequence[MetricResult], *, pods_to_measure: bool
+) -> list[activation.MetricActivity]:
+    told = (_activity(result, pods_to_measure) for result in metrics)
     return [activity for activity in told if activity is not None]
 
 
-def _activity(result: MetricResult) -> activation.MetricActivity | None:
+def _activity(result: MetricResult, pods_to_measure: bool) -> activation.MetricActivity | None:
     """What one metric tells the activation gate. An Object, External or Prometheus metric:
     its value against its threshold. A per-pod metric takes no threshold and is only read
     above zero: it tells the gate nothing while it is read, and "unknown" when it failed, so
-    that a failing per-pod metric never lets an idle queue take the workload to zero."""
+    that a failing per-pod metric never lets an idle queue take the workload to zero. When no
+    selected pod runs (all Pending, say, for want of capacity) there is nothing to measure:
+    its failure tells the gate nothing either, as at zero, so such a workload can sleep."""
     failed = result.outcome.proposal is None
     if not result.spec.wakes:
-        return activation.MetricActivity(None) if failed else None
+        return activation.MetricActivity(None) if failed and pods_to_measure else None
     value = None if failed else result.value
     return activation.MetricActivity(value, result.spec.activation_threshold or 0)
 

@@ -9,6 +9,7 @@ returns to zero only after the cooldown.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from podpilot.autoscaler.api.limits import LimitReason, limit_reasons
@@ -410,3 +411,23 @@ def test_a_failing_cpu_metric_never_lets_an_idle_queue_take_the_workload_to_zero
     plan = decide(autoscaler, busy_queue, cooled)
     assert (plan.patch, plan.result.desired_replicas) == (True, 4)
     assert condition(plan.result, "Active") == (True, "MetricAboveActivationThreshold")
+
+
+def test_a_woken_workload_whose_pod_never_runs_sleeps_again_after_the_cooldown() -> None:
+    """Woken to one replica whose pod stays Pending (no capacity): the cpu metric has no pod
+    to measure, so its failure tells the gate nothing, as at zero, and an idle queue takes the
+    workload back to zero. With a running pod the same failure holds the replica."""
+    autoscaler = cpu_and_queue_spec()
+    cooled = Memory(None, last_active=NOW - 301)
+    metrics = (reading(autoscaler, 0, None), reading(autoscaler, 1, 0))
+    pending = dataclasses.replace(observed(1, *metrics), running_pods=0)
+    plan = decide(autoscaler, pending, cooled)
+    assert (plan.patch, plan.result.desired_replicas) == (True, 0)
+    assert condition(plan.result, "Active") == (False, "NoMetricAboveActivationThreshold")
+    running = dataclasses.replace(observed(1, *metrics), running_pods=1)
+    plan = decide(autoscaler, running, cooled)
+    assert (plan.patch, plan.result.desired_replicas) == (False, 1)
+    assert condition(plan.result, "Active") == (False, "MetricUnavailable")
+    recent = Memory(None, last_active=NOW - 10)
+    plan = decide(autoscaler, pending, recent)
+    assert (plan.patch, plan.result.desired_replicas) == (False, 1)
