@@ -172,6 +172,43 @@ def test_an_exec_credential_plugin_does_not_hold_up_the_event_loop_at_start(
     )
 
 
+def test_an_exec_credential_plugin_that_never_answers_fails_the_start_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The kubernetes client waits for an exec plugin without a limit; the start does not: it
+    fails with a message naming the cause, and nothing it began is left running."""
+    monkeypatch.setattr(lifecycle, "enabled_modules", lambda settings: {})
+    monkeypatch.setattr(lifecycle, "CONNECT_TIMEOUT", 0.5)
+    hung = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": ["-c", "import time; time.sleep(3)"],
+    }
+    metrics_port = free_port()
+    settings = OperatorSettings(
+        controllers=frozenset(),
+        kubeconfig=kubeconfig(tmp_path / "config", f"http://{LOCAL}:{free_port()}", {"exec": hung}),
+        metrics_address=LOCAL,
+        metrics_port=metrics_port,
+        standalone=True,
+    )
+    runtime = Runtime(settings)
+
+    async def scenario() -> float:
+        began = time.monotonic()
+        with pytest.raises(TimeoutError, match="exec plugin"):
+            await lifecycle.start(
+                settings=kopf.OperatorSettings(), memo=kopf.Memo(runtime=runtime), logger=LOGGER
+            )
+        return time.monotonic() - began
+
+    took = asyncio.run(scenario())
+
+    assert took < 2.5  # the plugin would have taken 3 s
+    assert runtime.clients is None and runtime.metrics_server is None
+    socket.create_server((LOCAL, metrics_port)).close()  # /metrics never took the port
+
+
 def test_with_namespaces_kopfs_peering_start_waits_for_each_namespaces_kopf_peering(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

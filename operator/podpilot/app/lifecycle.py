@@ -38,6 +38,9 @@ from podpilot.observability.registry import (
 from podpilot.settings import OperatorSettings
 
 PEERING_WAIT_ATTEMPTS = 120
+# Loading credentials may run a kubeconfig's exec plugin, which the kubernetes client waits for
+# without a limit; past this the start fails (and kopf retries it) instead of hanging.
+CONNECT_TIMEOUT = 60.0
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
 # a burst of per-object requests (a finalizer for each of 1,000 Autoscalers at start-up) kept
 # a TLS connection, with its 128 KiB buffer, for each one (250 MiB at 1,000 Autoscalers).
@@ -169,7 +172,7 @@ async def start_parts(
 ) -> None:
     own = runtime.settings
     # In a thread: an exec credential plugin may run for seconds, and the loop must not wait.
-    runtime.clients = await asyncio.to_thread(
+    connecting = asyncio.to_thread(
         connect,
         own.kubeconfig,
         max_concurrent_calls=own.max_concurrent_api_calls,
@@ -177,6 +180,13 @@ async def start_parts(
         # The leader Lease, this replica's member Lease, the members' LIST, one per shard.
         lease_calls=3 + (own.leader_election.shards if own.leader_election.shards > 1 else 0),
     )
+    try:
+        runtime.clients = await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise TimeoutError(
+            f"loading the cluster credentials took over {CONNECT_TIMEOUT:g}s "
+            "(a kubeconfig exec plugin that does not answer?)"
+        ) from None
     runtime.metrics_server = serve(own.metrics_address, own.metrics_port)
     if own.leader_election.enabled:
         await start_leader_election(runtime, logger)
