@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from podpilot_dev.kind import addons, cluster, images, release
@@ -78,17 +79,28 @@ def is_decision(line: str) -> bool:
     return f"{NAMESPACE}/" in line
 
 
-def follow_decisions(kubectl: Sequence[str]) -> None:
-    """Print the operator's lines about the demo until interrupted, re-attaching after a
-    restart of its pod."""
-    command = [*kubectl, "logs", "-f", f"deployment/{release.RELEASE}", "-n", release.NAMESPACE,
-               "--since=10m"]  # fmt: skip
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def follow_command(kubectl: Sequence[str], since: datetime) -> list[str]:
+    """``kubectl logs -f`` of the operator from ``since`` on: lines of an earlier demo run, or
+    lines already printed before a re-attach, are not shown again."""
+    return [*kubectl, "logs", "-f", f"deployment/{release.RELEASE}", "-n", release.NAMESPACE,
+            f"--since-time={rfc3339(since)}"]  # fmt: skip
+
+
+def follow_decisions(kubectl: Sequence[str], since: datetime) -> None:
+    """Print the operator's lines about the demo from ``since`` until interrupted,
+    re-attaching after a restart of its pod from where the previous stream ended."""
     while True:
-        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as follower:
+        with subprocess.Popen(follow_command(kubectl, since), stdout=subprocess.PIPE,
+                              text=True) as follower:  # fmt: skip
             assert follower.stdout is not None
             for line in follower.stdout:
                 if is_decision(line):
                     print(line.rstrip(), flush=True)
+        since = datetime.now(UTC)
         time.sleep(REATTACH_PAUSE)
 
 
@@ -96,11 +108,12 @@ def run_demo(report: Reporter = say) -> int:
     kubeconfig = cluster.up(report)
     kubectl = [cluster.kubectl_binary(), f"--kubeconfig={kubeconfig}"]
     burner = images.build_all(["cpuburn"], report=report)["cpuburn"].reference
+    applied_at = datetime.now(UTC)
     run([*kubectl, "apply", "--server-side", "-f", "-"], timeout=60,
         input_text=addons.to_yaml(manifests(burner)))  # fmt: skip
     print(instructions(kubeconfig), file=sys.stderr, flush=True)
     try:
-        follow_decisions(kubectl)
+        follow_decisions(kubectl, applied_at)
     except KeyboardInterrupt:
         return 0
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from podpilot_dev.cli import build_parser
 from podpilot_dev.kind import demo
 
@@ -34,3 +36,13 @@ def test_only_the_operators_lines_about_the_demo_are_shown() -> None:
 def test_demo_runs_on_kind_unless_the_dev_cluster_is_asked_for() -> None:
     assert build_parser().parse_args(["demo"]).dev_cluster is False
     assert build_parser().parse_args(["demo", "--dev-cluster"]).dev_cluster is True
+
+
+def test_the_decisions_are_followed_from_when_this_demo_applied_its_workload() -> None:
+    """Lines of an earlier demo run on the same cluster, or lines already printed before a
+    re-attach, are not printed again."""
+    applied = datetime(2026, 12, 6, 9, 30, 5, 700_000, tzinfo=timezone(timedelta(hours=2)))
+    command = demo.follow_command(["kubectl", "--kubeconfig=k"], applied)
+    assert command[:4] == ["kubectl", "--kubeconfig=k", "logs", "-f"]
+    assert command[-1] == "--since-time=2026-12-06T07:30:05Z"
+    assert not any(argument.startswith("--since=") for argument in command)
