@@ -37,6 +37,7 @@ from podpilot.commands.conventions import (
     CommandError,
     finite_float,
     go_duration,
+    go_duration_timeout,
     non_negative_number,
     unreadable,
 )
@@ -189,7 +190,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=go_duration,
+        type=go_duration_timeout,
         default=30.0,
         metavar="DURATION",
         help="the longest one Prometheus query may take (default 30s)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,12 @@ EXIT_INTERRUPTED = 130
 # The longest timeout a flag takes: a socket's timeout cannot be much longer (a few centuries),
 # and no API call needs to wait a day.
 LONGEST_TIMEOUT = 86400.0
+# The shortest: no call can be answered sooner, so a shorter one (1ns, 1e-9) is a typo.
+SHORTEST_TIMEOUT = 0.001
+# The range of Go's int64, which kubectl's number flags (and the API server's JSON) take: the
+# bounds of a whole-number flag that has no tighter one of its own.
+SMALLEST_WHOLE_NUMBER = -(2**63)
+LARGEST_WHOLE_NUMBER = 2**63 - 1
 EXIT_STATUS = f"""\
 exit status:
   {EXIT_OK}    success
@@ -95,21 +102,26 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
 def whole_number_within(text: str, what: str, lowest: int, highest: int) -> int:
-    """A flag's whole number from ``lowest`` to ``highest``; argparse's error names ``what``
-    (``a port``, ``a shard count``) when it is not a whole number or out of range."""
+    """A flag's whole number from ``lowest`` to ``highest``, in ASCII digits only (``int``
+    would also read ``8_080``, `` 80 `` and other scripts' digits); argparse's error names
+    ``what`` (``a port``, ``a shard count``) when it is not a whole number or out of range."""
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({what})")
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if not lowest <= value <= highest:
+    except ValueError:  # more digits than int() converts: out of any range
+        value = None
+    if value is None or not lowest <= value <= highest:
         raise argparse.ArgumentTypeError(f"{text!r}: {what} is from {lowest} to {highest}")
     return value
 
 
-def go_duration(text: str) -> float:
-    """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
-    takes its duration flags."""
+def _signed_go_duration(text: str) -> float:
+    """A Go duration in seconds, negative or not."""
     try:
         seconds = parse_go_duration(text)
     except ValueError:
@@ -118,6 +130,13 @@ def go_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: write it as Go does, e.g. 30s, 5m, 1m30s"
         )
+    return seconds
+
+
+def go_duration(text: str) -> float:
+    """A flag's Go duration (``30s``, ``5m``, ``1m30s``) in seconds, as kube-controller-manager
+    takes its duration flags."""
+    seconds = _signed_go_duration(text)
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a duration here cannot be negative")
     return seconds
@@ -147,19 +166,30 @@ def seconds_or_go_duration(text: str) -> float:
 
 
 def bounded_timeout(text: str, seconds: float) -> float:
-    """``seconds``, read from a timeout flag's ``text``, if above zero (podpilot bounds every
-    call, so kubectl's 0, "no timeout", is refused) and at most ``LONGEST_TIMEOUT``."""
-    if not 0 < seconds <= LONGEST_TIMEOUT:
+    """``seconds``, read from a timeout flag's ``text``, if from ``SHORTEST_TIMEOUT`` to
+    ``LONGEST_TIMEOUT``: one refusal for every timeout flag, whether the value is negative,
+    zero (kubectl's "no timeout": podpilot bounds every call), too small or too large."""
+    if not SHORTEST_TIMEOUT <= seconds <= LONGEST_TIMEOUT:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: a timeout must be above 0 (podpilot always bounds a call) and at most "
-            f"{LONGEST_TIMEOUT:g} seconds ({go_duration_text(LONGEST_TIMEOUT)})"
+            f"{text!r}: a timeout must be at least {SHORTEST_TIMEOUT:g} seconds "
+            f"({SHORTEST_TIMEOUT * 1000:g}ms) and at most {LONGEST_TIMEOUT:g} seconds "
+            f"({go_duration_text(LONGEST_TIMEOUT)}); podpilot always bounds a call"
         )
     return seconds
 
 
 def request_timeout(text: str) -> float:
     """``--request-timeout``, as kubectl takes it (a Go duration or seconds), but bounded."""
-    return bounded_timeout(text, seconds_or_go_duration(text))
+    try:
+        seconds = finite_float(text)
+    except ValueError:
+        seconds = _signed_go_duration(text)
+    return bounded_timeout(text, seconds)
+
+
+def go_duration_timeout(text: str) -> float:
+    """A timeout flag that takes only a Go duration (``30s``), bounded as every timeout is."""
+    return bounded_timeout(text, _signed_go_duration(text))
 
 
 def add_request_timeout_argument(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -20,6 +20,8 @@ from podpilot.commands.conventions import (
     EXIT_INTERRUPTED,
     EXIT_STATUS,
     EXIT_USAGE,
+    LARGEST_WHOLE_NUMBER,
+    SMALLEST_WHOLE_NUMBER,
     CommandError,
     add_kubeconfig_arguments,
     bounded_timeout,
@@ -49,6 +51,10 @@ from podpilot.settings import (
 # the settings' default: (field, type of the value, help).
 _SettingFlag = tuple[str, Callable[[str], Any], str | None]
 MAX_SHARDS = 64  # every replica runs one elector per shard, each a thread of the Lease pool
+# The chart's bounds of peering.lifetime (values.schema.json): kopf renews a record 5-10 s
+# before it expires, so a shorter one would lapse between renewals.
+SHORTEST_PEERING_LIFETIME = 15
+LONGEST_PEERING_LIFETIME = 3600
 
 
 _NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -76,6 +82,32 @@ def positive_seconds(text: str) -> float:
 def shard_count(text: str) -> int:
     """A whole number of shards from 1 to ``MAX_SHARDS``."""
     return whole_number_within(text, "a shard count", 1, MAX_SHARDS)
+
+
+def peering_priority(text: str) -> int:
+    """Any int64, negative included (below kopf's default of 0): kopf only compares them, in
+    the peering object, where the API server keeps an int64."""
+    return whole_number_within(
+        text, "a peering priority", SMALLEST_WHOLE_NUMBER, LARGEST_WHOLE_NUMBER
+    )
+
+
+def peering_lifetime(text: str) -> int:
+    """Seconds, from ``SHORTEST_PEERING_LIFETIME`` to ``LONGEST_PEERING_LIFETIME``."""
+    return whole_number_within(
+        text, "a peering lifetime", SHORTEST_PEERING_LIFETIME, LONGEST_PEERING_LIFETIME
+    )
+
+
+def worker_count(text: str) -> int:
+    """A number of queries in flight, at least 1: with none, the Prometheus source would fail
+    as kopf starts (a pool of no threads) or never query a server (a semaphore of 0)."""
+    return whole_number_within(text, "a number of workers", 1, LARGEST_WHOLE_NUMBER)
+
+
+def positive_limit(text: str) -> int:
+    """A guardrail's largest allowed size, at least 1 (0 would allow no answer at all)."""
+    return whole_number_within(text, "a limit", 1, LARGEST_WHOLE_NUMBER)
 
 
 def _detected_if_empty(prefix: str) -> str | None:
@@ -233,7 +265,6 @@ _METAVARS: dict[Callable[[str], Any], str] = {
     number: "SECONDS",
     positive_seconds: "SECONDS",
     non_negative_number: "FRACTION",  # only the tolerance, a ratio
-    int: "N",
     port_number: "N",
 }
 
@@ -301,7 +332,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_setting_flags(parser, _AUTOSCALER_FLAGS, OperatorSettings())
     parser.add_argument(
         "--priority",
-        type=int,
+        type=peering_priority,
         metavar="N",
         default=None,
         help="peering priority; the highest one acts (default: derived from the start time, "
@@ -309,20 +340,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--peering-lifetime",
-        type=int,
+        type=peering_lifetime,
         metavar="SECONDS",
-        default=60,
+        default=OperatorSettings.peering_lifetime,
         help="seconds a replica's peering record stays valid; a standby takes over this long "
-        "after the active replica stops renewing it",
+        f"after the active replica stops renewing it ({SHORTEST_PEERING_LIFETIME} to "
+        f"{LONGEST_PEERING_LIFETIME})",
     )
     parser.add_argument(
         "--standalone", action="store_true", help="no peering: assume this is the only replica"
     )
     parser.add_argument(
         "--prometheus-concurrency",
-        type=int,
+        type=worker_count,
         metavar="N",
-        default=8,
+        default=OperatorSettings.prometheus_concurrency,
         help="PromQL queries in flight at once, over all Prometheus servers",
     )
     _add_prometheus_limit_arguments(parser)
@@ -412,26 +444,26 @@ def _add_prometheus_limit_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = PrometheusLimits()
     limits.add_argument(
         "--prometheus-max-response-bytes",
-        type=int,
+        type=positive_limit,
         default=defaults.max_response_bytes,
         help="refuse an answer larger than this, while reading it (default 10 MiB)",
     )
     limits.add_argument(
         "--prometheus-max-series",
-        type=int,
+        type=positive_limit,
         default=defaults.max_series,
         help=f"refuse a query result with more series (default {defaults.max_series})",
     )
     limits.add_argument(
         "--prometheus-max-query-seconds",
-        type=number,
+        type=positive_seconds,
         default=defaults.max_query_seconds,
         help="total seconds one query may take, however slowly the server answers; caps each "
         f"server's timeoutSeconds (default {defaults.max_query_seconds:g})",
     )
     limits.add_argument(
         "--prometheus-per-server-concurrency",
-        type=int,
+        type=worker_count,
         default=defaults.per_server_concurrency,
         help="queries in flight to one PrometheusServer, so a slow one cannot take every "
         f"worker (default {defaults.per_server_concurrency})",
@@ -447,15 +479,6 @@ def _add_prometheus_limit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _prometheus_limits(args: argparse.Namespace) -> PrometheusLimits:
-    for name in ("prometheus_max_response_bytes", "prometheus_max_series"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be at least 1", EXIT_USAGE)
-    if args.prometheus_per_server_concurrency < 1 or args.prometheus_max_query_seconds <= 0:
-        raise CommandError(
-            "--prometheus-per-server-concurrency and --prometheus-max-query-seconds must be "
-            "positive",
-            EXIT_USAGE,
-        )
     return PrometheusLimits(
         max_response_bytes=args.prometheus_max_response_bytes,
         max_series=args.prometheus_max_series,

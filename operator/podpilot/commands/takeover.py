@@ -36,11 +36,13 @@ from podpilot.commands.conventions import (
     EXIT_OK,
     EXIT_STATUS,
     EXIT_USAGE,
+    LARGEST_WHOLE_NUMBER,
     CommandError,
     add_kubeconfig_arguments,
     add_request_timeout_argument,
     connect_one_call_at_a_time,
     number,
+    whole_number_within,
 )
 
 if TYPE_CHECKING:
@@ -87,12 +89,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-evaluations",
-        type=int,
+        type=evaluation_count,
         default=DEFAULT_MIN_EVALUATIONS,
         help="the least number of comparable evaluations in the shadow tally",
     )
     add_kubeconfig_arguments(parser)
     add_request_timeout_argument(parser, "how long to wait for each API answer")
+
+
+def evaluation_count(text: str) -> int:
+    """A number of evaluations, 0 or more."""
+    return whole_number_within(text, "a number of evaluations", 0, LARGEST_WHOLE_NUMBER)
 
 
 def hpa_name(kind: str, name: str | None) -> str:
@@ -107,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
     name = hpa_name(args.type, args.name)
     if not 0.0 <= args.threshold <= 1.0:
         raise CommandError("--threshold must be between 0 and 1", EXIT_USAGE)
-    if args.min_evaluations < 0:
-        raise CommandError("--min-evaluations cannot be negative", EXIT_USAGE)
     clients = connect_one_call_at_a_time(args)
     try:
         session = Session(clients, args.namespace or clients.pykube.config.namespace)

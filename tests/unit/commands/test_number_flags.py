@@ -4,6 +4,7 @@ parser in one line with exit status 2, as is a timeout of 0 (podpilot always bou
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,12 @@ from tests import backtest_history as known
 
 from podpilot.cli import main
 from podpilot.commands import backtest_inputs
-from podpilot.commands.conventions import EXIT_USAGE, CommandError, request_timeout
+from podpilot.commands.conventions import (
+    EXIT_USAGE,
+    CommandError,
+    go_duration_timeout,
+    request_timeout,
+)
 from podpilot.commands.run import positive_seconds
 
 
@@ -44,8 +50,8 @@ def test_a_request_timeout_of_zero_says_why_it_is_refused(
     line = usage_error(["explain", "web", "--request-timeout", "0"], capsys)
 
     assert line == (
-        "podpilot explain: error: argument --request-timeout: '0': a timeout must be above 0 "
-        "(podpilot always bounds a call) and at most 86400 seconds (24h0m0s) "
+        "podpilot explain: error: argument --request-timeout: '0': a timeout must be at least "
+        "0.001 seconds (1ms) and at most 86400 seconds (24h0m0s); podpilot always bounds a call "
         "(see 'podpilot explain --help')"
     )
 
@@ -146,3 +152,112 @@ def test_runs_number_flags_refuse_nan_inf_and_negative_durations(
     line = usage_error(["run", flag], capsys)
 
     assert line.startswith(f"podpilot run: error: argument {flag.split('=')[0]}: ")
+
+
+TIMEOUT_BOUNDS = (
+    "a timeout must be at least 0.001 seconds (1ms) and at most 86400 seconds (24h0m0s); "
+    "podpilot always bounds a call"
+)
+INT64_MAX = "9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["run", "--prometheus-concurrency=0"],
+            f"'0': a number of workers is from 1 to {INT64_MAX}",
+        ),
+        (
+            ["run", "--prometheus-concurrency", "-1"],
+            f"'-1': a number of workers is from 1 to {INT64_MAX}",
+        ),
+        (
+            ["run", "--prometheus-per-server-concurrency=0"],
+            f"'0': a number of workers is from 1 to {INT64_MAX}",
+        ),
+        (["run", "--prometheus-max-response-bytes=0"], f"'0': a limit is from 1 to {INT64_MAX}"),
+        (["run", "--peering-lifetime", "-5"], "'-5': a peering lifetime is from 15 to 3600"),
+        (["run", "--peering-lifetime=0"], "'0': a peering lifetime is from 15 to 3600"),
+        (["run", "--peering-lifetime=14"], "'14': a peering lifetime is from 15 to 3600"),
+        (["run", "--peering-lifetime=3601"], "'3601': a peering lifetime is from 15 to 3600"),
+        (["run", "--peering-lifetime=60s"], "'60s' is not a whole number (a peering lifetime)"),
+        (["run", "--priority=1.5"], "'1.5' is not a whole number (a peering priority)"),
+        (
+            ["run", f"--priority={2**63}"],
+            f"'{2**63}': a peering priority is from -{2**63} to {INT64_MAX}",
+        ),
+        (["run", "--metrics-port=8_080"], "'8_080' is not a whole number (a port)"),
+        (["run", "--health-port= 80 "], "' 80 ' is not a whole number (a port)"),
+        (["run", "--api-timeout", "-1"], f"'-1': {TIMEOUT_BOUNDS}"),
+        (["run", "--api-timeout=0"], f"'0': {TIMEOUT_BOUNDS}"),
+        (["run", "--api-timeout=1e-9"], f"'1e-9': {TIMEOUT_BOUNDS}"),
+        (["run", "--prometheus-max-query-seconds=0"], f"'0': {TIMEOUT_BOUNDS}"),
+        (["run", "--prometheus-max-query-seconds=-1"], f"'-1': {TIMEOUT_BOUNDS}"),
+        (["explain", "web", "--request-timeout", "-1"], f"'-1': {TIMEOUT_BOUNDS}"),
+        (["explain", "web", "--request-timeout=-1s"], f"'-1s': {TIMEOUT_BOUNDS}"),
+        (["explain", "web", "--request-timeout=1ns"], f"'1ns': {TIMEOUT_BOUNDS}"),
+        (["explain", "web", "--request-timeout=1e-9"], f"'1e-9': {TIMEOUT_BOUNDS}"),
+        (["takeover", "hpa", "web", "--request-timeout=1ns"], f"'1ns': {TIMEOUT_BOUNDS}"),
+        (
+            ["takeover", "hpa", "web", "--min-evaluations=-1"],
+            f"'-1': a number of evaluations is from 0 to {INT64_MAX}",
+        ),
+        (
+            ["takeover", "hpa", "web", "--min-evaluations=2.5"],
+            "'2.5' is not a whole number (a number of evaluations)",
+        ),
+    ],
+)
+def test_a_flag_out_of_its_range_is_one_argparse_line_naming_the_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = argv[0]
+    flag = next(arg for arg in argv if arg.startswith("--")).split("=")[0]
+
+    line = usage_error(argv, capsys)
+
+    assert line == (
+        f"podpilot {command}: error: argument {flag}: {message} (see 'podpilot {command} --help')"
+    )
+
+
+@pytest.mark.parametrize("value", ["0s", "-1s", "1ns", "999us", "25h"])
+def test_backtests_timeout_is_bounded_as_every_timeout(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["backtest", "-f", write_spec(tmp_path), "--prometheus", "http://127.0.0.1:9"]
+
+    line = usage_error([*argv, f"--timeout={value}"], capsys)
+
+    assert line == (
+        f"podpilot backtest: error: argument --timeout: '{value}': {TIMEOUT_BOUNDS} "
+        "(see 'podpilot backtest --help')"
+    )
+
+
+SECONDS_OUT_OF_BOUNDS = ["-1", "0", "-0", "1e-9", "0.0009", "86401"]
+DURATIONS_OUT_OF_BOUNDS = ["-1s", "0", "0s", "1ns", "999us", "24h0m1s"]
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [(request_timeout, text) for text in SECONDS_OUT_OF_BOUNDS + DURATIONS_OUT_OF_BOUNDS]
+    + [(positive_seconds, text) for text in SECONDS_OUT_OF_BOUNDS]
+    + [(go_duration_timeout, text) for text in DURATIONS_OUT_OF_BOUNDS],
+)
+def test_every_timeout_flag_refuses_in_the_same_words(
+    parse: Callable[[str], float], text: str
+) -> None:
+    """Negative, zero, below a millisecond or above a day: one refusal, whichever the flag."""
+    with pytest.raises(argparse.ArgumentTypeError) as raised:
+        parse(text)
+
+    assert str(raised.value) == f"{text!r}: {TIMEOUT_BOUNDS}"
+
+
+def test_the_shortest_and_longest_timeouts_are_taken() -> None:
+    assert request_timeout("1ms") == pytest.approx(0.001)
+    assert request_timeout("0.001") == pytest.approx(0.001)
+    assert positive_seconds("86400") == 86400.0
+    assert go_duration_timeout("24h") == 86400.0

@@ -126,7 +126,11 @@ def test_a_host_name_with_a_label_too_long_is_one_line() -> None:
     [
         ("0", "'0': a port is from 1 to 65535"),
         ("65536", "'65536': a port is from 1 to 65535"),
-        ("http", "'http' is not a port"),
+        ("http", "'http' is not a whole number (a port)"),
+        ("8_080", "'8_080' is not a whole number (a port)"),
+        (" 80 ", "' 80 ' is not a whole number (a port)"),
+        ("\u0668\u0660", "'\u0668\u0660' is not a whole number (a port)"),
+        ("80.0", "'80.0' is not a whole number (a port)"),
     ],
 )
 def test_a_port_out_of_range_is_a_usage_error(text: str, message: str) -> None:

@@ -72,9 +72,12 @@ def test_run_takes_the_prometheus_guardrails_as_settings() -> None:
 
 
 def test_run_refuses_a_guardrail_that_allows_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--prometheus-max-series=0"]) == EXIT_USAGE
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--prometheus-max-series=0"])
+    assert exited.value.code == EXIT_USAGE
     assert capsys.readouterr().err.splitlines() == [
-        "podpilot run: error: --prometheus-max-series must be at least 1"
+        "podpilot run: error: argument --prometheus-max-series: '0': a limit is from 1 to "
+        "9223372036854775807 (see 'podpilot run --help')"
     ]
 
 
