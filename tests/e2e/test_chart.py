@@ -616,3 +616,57 @@ def test_the_autoscalers_rbac_reads_every_metrics_api_and_scales(
     finally:
         restricted.stop()
         operator.start()
+
+
+def test_kopf_peering_runs_under_the_charts_rbac_limited_to_its_own_peering_object(
+    helm: Helm,
+    kubectl: Kubectl,
+    kubectl_json: Callable[..., Any],
+    namespace: str,
+    release: str,
+    kopf_crd: None,
+    crds_installed: None,
+    cluster: ClusterState,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """Leader election off, so kopf peers on the ClusterKopfPeering the chart creates: under
+    the chart's ServiceAccount, whose get and patch name only that object, kopf writes its
+    keep-alive record into it, and the account may not patch any other peering object."""
+    peering = f"{release}-peering"
+    helm(
+        "install", release, str(CHART), "-n", namespace, "--set=crds.install=false",
+        "--set=leaderElection.enabled=false", f"--set=peering.name={peering}",
+        *controller_values(("autoscaler",)),
+        *in_namespace_values(namespace),
+    )  # fmt: skip
+    account = f"{release}-podpilot"
+    kubeconfig = service_account_kubeconfig(
+        kubectl, cluster.kubeconfig, namespace, account, tmp_path / "chart.kubeconfig"
+    )
+    impersonated = ("--as", f"system:serviceaccount:{namespace}:{account}")
+    refused = kubectl("auth", "can-i", "patch", "clusterkopfpeerings.kopf.dev/someone-else",
+                      *impersonated, check=False)  # fmt: skip
+    assert refused.stdout.strip() == "no", refused.stdout
+    allowed = kubectl("auth", "can-i", "patch", f"clusterkopfpeerings.kopf.dev/{peering}",
+                      *impersonated, check=False)  # fmt: skip
+    assert allowed.stdout.strip() == "yes", allowed.stdout
+
+    peer = OperatorProcess(
+        cluster, tmp_path, name="chart-peering", kubeconfig=kubeconfig,
+        mode=("--no-leader-election", f"--peering-name={peering}"),
+    )  # fmt: skip
+    peer.command.append("--controllers=autoscaler")
+    operator.stop()
+    try:
+        peer.start()
+        wait_until(
+            lambda: bool(kubectl_json("get", "clusterkopfpeering", peering).get("status")),
+            timeout=60,
+            what="kopf's keep-alive record in the chart's ClusterKopfPeering",
+        )
+        log = peer.log_path.read_text(errors="replace")
+        assert "forbidden" not in log.lower(), peer.log_tail()
+    finally:
+        peer.stop()
+        operator.start()

@@ -405,10 +405,13 @@ def test_kopf_peering_objects_and_their_rbac_render_only_when_kopf_peers(
         assert peerings == {OPERATOR, AUDIT}
         assert "--peering-name=rel-podpilot" in container(docs)["args"]
         assert "--peering-name=rel-podpilot-emptydir" in container(docs, AUDIT)["args"]
-        # podpilot gets the object before it starts; kopf lists, watches and patches it.
+        # kopf lists and watches them all; podpilot gets, and kopf patches, only its own.
         assert peering_rules == {
-            ("cluster", "kopf.dev", "clusterkopfpeerings", verb, "")
-            for verb in ("get", "list", "watch", "patch")
+            ("cluster", "kopf.dev", "clusterkopfpeerings", verb, "") for verb in ("list", "watch")
+        } | {
+            ("cluster", "kopf.dev", "clusterkopfpeerings", verb, name)
+            for verb in ("get", "patch")
+            for name in (OPERATOR, AUDIT)
         }
     else:
         assert peerings == set()
@@ -437,8 +440,9 @@ def test_kopf_peers_on_a_kopf_peering_in_each_namespace_the_operator_is_limited_
 ) -> None:
     """kopf peers where it watches: given namespaces, on a KopfPeering in each of them, never
     on the ClusterKopfPeering. The chart creates those objects and a Role in each namespace with
-    the verbs used there (podpilot gets the object before it starts; kopf lists, watches and
-    patches its keep-alive in), for the namespaces `podpilot run` itself reads."""
+    the verbs used there (kopf lists and watches the namespace's peering objects; podpilot gets
+    its own before it starts and kopf patches its keep-alive into it, named), for the namespaces
+    `podpilot run` itself reads."""
     extra_args = NAMESPACE_SPELLINGS[spelling]
     docs = render(
         "--set=leaderElection.enabled=false", "--set-json", f"extraArgs={json.dumps(extra_args)}"
@@ -457,12 +461,57 @@ def test_kopf_peers_on_a_kopf_peering_in_each_namespace_the_operator_is_limited_
     expected = {
         (namespace, "kopf.dev", "kopfpeerings", verb, "")
         for namespace in watched
-        for verb in ("get", "list", "watch", "patch")
+        for verb in ("list", "watch")
+    } | {
+        (namespace, "kopf.dev", "kopfpeerings", verb, name)
+        for namespace in watched
+        for verb in ("get", "patch")
+        for name in (OPERATOR, AUDIT)
     }
     assert {r for r in rbac_rules(docs) if r[1] == "kopf.dev"} == expected
     held = rules_by_account(docs)
     for account in (OPERATOR, AUDIT):
         assert {r for r in held[account] if r[1] == "kopf.dev"} == expected
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["--set=peering.name=pilot"],
+        ["--set=controllers.emptydir.ownDeployment=false"],
+        ["--set=controllers.autoscaler.enabled=false", "--set=controllers.flannel.enabled=false"],
+        ["--set=controllers.emptydir.enabled=false"],
+        ["--set-json", 'extraArgs=["--namespace=team-a", "-n", "team-b"]'],
+    ],
+    ids=["both", "named", "audit-inside", "audit-alone", "no-audit", "in-namespaces"],
+)
+def test_kopf_may_get_and_patch_only_the_peering_objects_the_chart_creates(
+    render: Render, values: list[str]
+) -> None:
+    """kopf lists and watches the peering resource (its watch names no object) but patches its
+    keep-alive only into the object `--peering-name` names (kopf's engines/peering.py, touch and
+    clean), and podpilot gets only that one (wait_for_peering_object). So get and patch name the
+    chart's own peering objects, exactly those the Deployments peer on: a patch of any other would
+    let podpilot's accounts pause another kopf operator with a made-up peer."""
+    docs = render("--set=leaderElection.enabled=false", *values)
+    created = {
+        (p["metadata"].get("namespace", "cluster"), p["metadata"]["name"])
+        for p in of_kind(docs, "ClusterKopfPeering") + of_kind(docs, "KopfPeering")
+    }
+    used = set()
+    for found in of_kind(docs, "Deployment"):
+        (pod_container,) = found["spec"]["template"]["spec"]["containers"]
+        settings = settings_from(build_parser(only="run").parse_args(pod_container["args"]))
+        used |= {
+            (namespace, settings.peering_name) for namespace in settings.namespaces or ["cluster"]
+        }
+    assert created == used != set()
+    rules = {r for r in rbac_rules(docs) if r[1] == "kopf.dev"}
+    assert {(r[0], r[4], r[3]) for r in rules if r[4]} == {
+        (scope, name, verb) for scope, name in created for verb in ("get", "patch")
+    }
+    assert {r[3] for r in rules if not r[4]} == {"list", "watch"}
 
 
 def test_without_namespaces_kopf_peers_on_the_cluster_kopf_peering() -> None:

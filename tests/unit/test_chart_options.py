@@ -3,6 +3,7 @@ lifecycle (issue #20, point 7), rendered offline with `helm template`."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -248,6 +249,238 @@ def test_the_schema_refuses_an_api_timeout_that_is_not_a_positive_number_of_seco
     )  # fmt: skip
     assert result.returncode != 0, f"apiTimeout: {value!r} was accepted"
     assert f"at '/apiTimeout': {message}" in result.stderr, result.stderr
+
+
+# --- extraArgs: flags the chart sets from values ---------------------------------------------
+
+
+def value_flags() -> dict[str, dict[str, str]]:
+    """podpilot.valueFlags in _helpers.tpl: flag -> {abbreviation, contradicts}."""
+    text = (CHART / "templates" / "_helpers.tpl").read_text()
+    start = text.index('{{- define "podpilot.valueFlags" -}}\n')
+    body = text[start:].split("\n", 1)[1]
+    table: dict[str, dict[str, str]] = yaml.safe_load(body[: body.index("{{- end }}")])
+    return table
+
+
+VALUE_FLAGS = value_flags()
+# A value `podpilot run` accepts for each refused flag that takes one.
+SAMPLE_VALUES = {
+    "--controllers": "flannel",
+    "--metrics-port": "9000",
+    "--health-port": "9001",
+    "--peering-name": "other",
+    "--peering-lifetime": "30",
+    "--leader-election-namespace": "elsewhere",
+    "--leader-election-lease-name": "other",
+    "--leader-election-lease-duration": "20",
+    "--leader-election-renew-deadline": "12",
+    "--leader-election-retry-period": "3",
+    "--shards": "3",
+}
+# Flags the chart writes from values and extraArgs may still carry: the chart renders nothing
+# else from these values, so a later flag only retunes the process (docs/cli.md shows
+# `extraArgs: [--log-format=json]`), and the repeatable ones add to the chart's.
+PASSED_ON = {
+    "--log-format",
+    "--api-timeout",
+    "--prometheus-max-response-bytes",
+    "--prometheus-max-series",
+    "--prometheus-max-query-seconds",
+    "--prometheus-per-server-concurrency",
+    "--prometheus-allowed-url",  # repeatable
+    "--flannel-configmap-namespace",  # repeatable
+    "--kubelet-certificate-authority",
+    "--kubelet-insecure-tls",
+}
+
+
+def run_options() -> list[str]:
+    parser = build_parser(only="run")
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    run = subparsers.choices["run"]
+    assert run.allow_abbrev  # argparse reads abbreviations: the chart must refuse them too
+    return [option for action in run._actions for option in action.option_strings]
+
+
+def resolved(name: str, options: list[str]) -> str | None:
+    """The option argparse reads ``name`` (a long flag, before any =) as: itself, else the one
+    option it abbreviates; None when it is ambiguous or no option."""
+    if name in options:
+        return name
+    matches = [option for option in options if option.startswith(name)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def parsed(*args: str) -> dict[str, Any] | None:
+    """`podpilot run`'s parsed arguments, or None when argparse refuses them."""
+    try:
+        return vars(build_parser(only="run").parse_args(["run", *args]))
+    except SystemExit:
+        return None
+
+
+def with_value(flag: str, spelling: str) -> str:
+    return f"{spelling}={SAMPLE_VALUES[flag]}" if flag in SAMPLE_VALUES else spelling
+
+
+@pytest.mark.parametrize("flag", VALUE_FLAGS)
+def test_each_refused_abbreviation_is_the_shortest_argparse_reads_as_the_flag(flag: str) -> None:
+    """From the chart's abbreviation to the whole flag every prefix is that flag to argparse,
+    and the one shorter is not (ambiguous, or another flag): so the chart refuses each spelling
+    `podpilot run` reads as the flag and nothing else. A flag added to or removed from
+    `podpilot run` that moves an abbreviation fails here."""
+    options = run_options()
+    abbreviation = VALUE_FLAGS[flag]["abbreviation"]
+    assert flag in options and flag.startswith(abbreviation)
+    for end in range(len(abbreviation), len(flag) + 1):
+        assert resolved(flag[:end], options) == flag, flag[:end]
+    assert resolved(abbreviation[:-1], options) != flag
+    # argparse itself agrees: the abbreviation parses as the whole flag.
+    whole = parsed(with_value(flag, flag))
+    assert whole is not None
+    assert parsed(with_value(flag, abbreviation)) == whole
+    assert parsed(with_value(flag, abbreviation[:-1])) != whole
+
+
+def written_flags(docs: list[dict[str, Any]]) -> set[str]:
+    return {
+        arg.split("=", 1)[0]
+        for found in of_kind(docs, "Deployment")
+        for arg in pod_spec(docs, found["metadata"]["name"])["containers"][0]["args"][1:]
+    }
+
+
+def test_every_flag_the_chart_writes_is_refused_in_extra_args_or_passed_on_by_design(
+    render: Render, tmp_path: Path
+) -> None:
+    """A flag the chart comes to write from a new value must be sorted here: refused in
+    extraArgs (podpilot.valueFlags), or listed as passed on."""
+    written = written_flags(everything(tmp_path, render))
+    written |= written_flags(
+        render(
+            "--set=leaderElection.sharding=true",
+            "--set=replicaCount=2",
+            "--set=peering.lifetime=30",
+            "--set=controllers.emptydir.kubelet.insecureTLS=true",
+            '--set-json=controllers.autoscaler.prometheus.allowedURLs=["prom"]',
+        )
+    )
+    written |= written_flags(render("--set=leaderElection.enabled=false"))
+    written |= written_flags(render("--set=peering.enabled=false"))
+    assert written - VALUE_FLAGS.keys() == PASSED_ON
+    # The chart decides --leader-election (the default) without writing it.
+    assert VALUE_FLAGS.keys() - written == {"--leader-election"}
+
+
+REFUSALS = {
+    "standalone": (
+        ["--standalone"],
+        "extraArgs: --standalone contradicts peering.enabled; set peering.enabled=false instead",
+    ),
+    "no-leader-election": (
+        ["--no-leader-election"],
+        "extraArgs: --no-leader-election contradicts leaderElection.enabled; "
+        "set leaderElection.enabled=false instead",
+    ),
+    "leader-election": (
+        ["--leader-election"],
+        "extraArgs: --leader-election contradicts leaderElection.enabled; "
+        "set leaderElection.enabled=true (and peering.enabled=true) instead",
+    ),
+    "peering-name-separate": (
+        ["--peering-name", "other"],
+        "extraArgs: --peering-name contradicts peering.name; set peering.name instead",
+    ),
+    "peering-name-equals": (
+        ["--peering-name=other"],
+        "extraArgs: --peering-name=other contradicts peering.name; set peering.name instead",
+    ),
+    "peering-name-abbreviated": (
+        ["--peering-n=other"],
+        "extraArgs: --peering-n=other (--peering-name) contradicts peering.name; "
+        "set peering.name instead",
+    ),
+    "lease-duration": (
+        ["--leader-election-lease-duration=20"],
+        "extraArgs: --leader-election-lease-duration=20 contradicts leaderElection.leaseDuration; "
+        "set leaderElection.leaseDuration instead",
+    ),
+    "lease-namespace": (
+        ["--leader-election-namespace=elsewhere"],
+        "extraArgs: --leader-election-namespace=elsewhere contradicts the release namespace, where "
+        "the chart puts the Lease and its Role; install the release in that namespace instead",
+    ),
+    "shards": (
+        ["--shards=3"],
+        "extraArgs: --shards=3 contradicts leaderElection.sharding; "
+        "set leaderElection.sharding=true and leaderElection.shards instead",
+    ),
+    "controllers": (
+        ["--controllers=flannel"],
+        "extraArgs: --controllers=flannel contradicts controllers.<name>.enabled; set "
+        "controllers.<name>.enabled (and controllers.emptydir.ownDeployment) instead",
+    ),
+    "metrics-port": (
+        ["--metrics-port=9000"],
+        "extraArgs: --metrics-port=9000 contradicts metrics.port; set metrics.port instead",
+    ),
+    "health-port-after-others": (
+        ["--log-format=json", "--health-port", "9001"],
+        "extraArgs: --health-port contradicts health.port; set health.port instead",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_extra_args_may_not_carry_a_flag_the_chart_sets_from_values(
+    helm: Helm, tmp_path: Path, case: str
+) -> None:
+    """The chart renders the peering objects, the Lease and its Role, each controller's RBAC and
+    the ports from values, then appends extraArgs: a flag there that argparse would read over
+    the chart's own is refused in one line that names the value to set instead, whether the
+    values agree or not, and with kopf's peering or the Lease alike."""
+    extra_args, message = REFUSALS[case]
+    for values in ({}, {"leaderElection": {"enabled": False}}):
+        result = helm(
+            "template", "rel", str(CHART), "-f", values_file(tmp_path, values),
+            "--set-json", f"extraArgs={json.dumps(extra_args)}", check=False,
+        )  # fmt: skip
+        assert result.returncode != 0, f"{extra_args} was accepted"
+        assert f"{message}\n" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("flag", VALUE_FLAGS)
+def test_every_abbreviation_of_a_refused_flag_is_refused_and_named(helm: Helm, flag: str) -> None:
+    spelling = with_value(flag, VALUE_FLAGS[flag]["abbreviation"])
+    result = helm(
+        "template", "rel", str(CHART), "--set-json", f"extraArgs={json.dumps([spelling])}",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0, f"{spelling} was accepted"
+    named = spelling if spelling.split("=")[0] == flag else f"{spelling} ({flag})"
+    contradicts = VALUE_FLAGS[flag]["contradicts"]
+    assert f"extraArgs: {named} contradicts {contradicts}\n" in result.stderr, result.stderr
+
+
+def test_other_flags_and_values_that_look_like_refused_ones_are_passed_on(
+    render: Render,
+) -> None:
+    """Flags the chart does not decide, the values the chart's own flags carry, and a prefix
+    too short to be one refused flag (argparse finds it ambiguous) reach `podpilot run` as
+    given."""
+    extra_args = [
+        "--log-format=json",
+        "--priority=5",
+        "--verbose",
+        "--flannel-node-selector=--standalone",
+        "--leader-election-lease",  # --leader-election-lease-name or -lease-duration?
+        "--peering",
+    ]
+    docs = render("--set-json", f"extraArgs={json.dumps(extra_args)}")
+    for name in (OPERATOR, AUDIT):
+        (main,) = pod_spec(docs, name)["containers"]
+        assert main["args"][-len(extra_args) :] == extra_args
 
 
 # --- networkPolicy --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.chart_rbac_docs import documented, holds, parse, rendered
+from tests.chart_rbac_docs import Grant, RoleKey, documented, holds, parse, rendered
 from tests.chart_render import REPO, VALUES, Render
 
 from podpilot.cli import build_parser
@@ -64,6 +64,13 @@ CASES = {
         "leaderElection": {"enabled": False},
         "extraArgs": ["--namespace=team-a", "-n", "team-b", "--log-format=json"],
     },
+    # kopf's peering objects named: get and patch follow peering.name.
+    "kopf-peering-named": {"leaderElection": {"enabled": False}, "peering": {"name": "pilot"}},
+    "kopf-peering-named-in-namespaces": {
+        "leaderElection": {"enabled": False},
+        "peering": {"name": "pilot"},
+        "extraArgs": ["--namespace=team-a"],
+    },
     "standalone": {"peering": {"enabled": False}},
 }
 
@@ -74,23 +81,25 @@ def watched_namespaces(extra_args: list[str]) -> list[str]:
     return list(dict.fromkeys(parsed.namespace))
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_rendered_rbac_is_exactly_the_table_in_security_md(
-    render: Render, tmp_path: Path, case: str
-) -> None:
-    overrides = CASES[case]
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(overrides))
-    values = merged(yaml.safe_load((REPO / "helm/podpilot/values.yaml").read_text()), overrides)
+def case_values(case: str) -> dict[str, Any]:
+    """The chart's values.yaml with the case's overrides."""
+    return merged(yaml.safe_load((REPO / "helm/podpilot/values.yaml").read_text()), CASES[case])
+
+
+def documented_for(
+    values: dict[str, Any], text: str | None = None
+) -> tuple[set[Grant], dict[RoleKey, set[str]]]:
+    """security.md's grants and bindings (or those of ``text``) for these values."""
     autoscaler = values["controllers"]["autoscaler"]
     election = values["leaderElection"]
     watched = watched_namespaces(values["extraArgs"])
     lease = election["leaseName"] or f"{FULLNAME}-leader"
     shards = election["shards"] or values["replicaCount"]
-    docs_grants, docs_bindings = documented(
-        SECURITY.read_text(),
+    return documented(
+        SECURITY.read_text() if text is None else text,
         fixed={
             "<fullname>": FULLNAME,
+            "<peeringName>": values["peering"]["name"] or FULLNAME,
             "<release namespace>": "ops",
             "<leaseName>": lease,
             "<shards>": str(shards),
@@ -103,10 +112,73 @@ def test_rendered_rbac_is_exactly_the_table_in_security_md(
         },
         is_true=lambda condition: holds(values, condition),
     )
-    chart_grants, chart_bindings = rendered(render("-f", str(values_file)))
+
+
+def render_case(render: Render, tmp_path: Path, case: str) -> list[dict[str, Any]]:
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(CASES[case]))
+    return render("-f", str(values_file))
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_rendered_rbac_is_exactly_the_table_in_security_md(
+    render: Render, tmp_path: Path, case: str
+) -> None:
+    docs_grants, docs_bindings = documented_for(case_values(case))
+    chart_grants, chart_bindings = rendered(render_case(render, tmp_path, case))
     assert sorted(chart_grants - docs_grants) == [], "granted by the chart, not in security.md"
     assert sorted(docs_grants - chart_grants) == [], "in security.md, not granted by the chart"
     assert chart_bindings == docs_bindings
+
+
+def peering_writes(grants: set[Grant]) -> set[tuple[str, str, str, str]]:
+    """(namespace or "", resource, verb, resource name or "") of every get or patch granted on
+    kopf's peering objects."""
+    return {
+        (namespace, resource, verb, name)
+        for _, namespace, _, group, resource, verb, name in grants
+        if group == "kopf.dev" and verb not in ("list", "watch")
+    }
+
+
+KOPF_PEERS = [case for case in CASES if case.startswith("kopf-peering")]
+
+
+@pytest.mark.parametrize("case", KOPF_PEERS, ids=str)
+def test_the_docs_and_the_chart_let_get_and_patch_only_the_charts_peering_objects(
+    render: Render, tmp_path: Path, case: str
+) -> None:
+    """kopf lists and watches every peering object, but podpilot gets, and kopf patches, only
+    the one its --peering-name names: both tables and the chart name exactly the peering
+    objects the chart renders, never all of them (a patch of another kopf operator's could
+    pause it with a made-up peer)."""
+    docs = render_case(render, tmp_path, case)
+    kinds = {"ClusterKopfPeering": "clusterkopfpeerings", "KopfPeering": "kopfpeerings"}
+    objects = {
+        (doc["metadata"].get("namespace", ""), kinds[doc["kind"]], verb, doc["metadata"]["name"])
+        for doc in docs
+        if doc["kind"] in kinds
+        for verb in ("get", "patch")
+    }
+    assert objects
+    docs_grants, _ = documented_for(case_values(case))
+    chart_grants, _ = rendered(docs)
+    assert peering_writes(docs_grants) == objects
+    assert peering_writes(chart_grants) == objects
+
+
+def test_a_peering_write_documented_without_names_is_caught() -> None:
+    """Dropping a get/patch row's resource names from the docs grants them on every peering
+    object, which the comparison with the chart then refuses."""
+    text = SECURITY.read_text()
+    row = "| `get`, `patch` | `<peeringName>` |"
+    assert text.count(row) == 2
+    drifted = text.replace(row, "| `get`, `patch` | |", 1)
+    values = case_values("kopf-peering")
+    unnamed = peering_writes(documented_for(values, drifted)[0]) - peering_writes(
+        documented_for(values)[0]
+    )
+    assert unnamed == {("", "clusterkopfpeerings", verb, "") for verb in ("get", "patch")}
 
 
 def test_the_tables_parse_and_every_rule_names_a_listed_role() -> None:
@@ -129,6 +201,7 @@ def test_a_drifted_table_is_caught() -> None:
             markdown,
             fixed={
                 "<fullname>": FULLNAME,
+                "<peeringName>": FULLNAME,
                 "<release namespace>": "ops",
                 "<leaseName>": "l",
                 "<watched namespaces>": "0",

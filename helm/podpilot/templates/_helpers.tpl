@@ -106,6 +106,84 @@ here, so the chart never puts the peering objects elsewhere than the operator lo
 {{- $namespaces | uniq | join "," }}
 {{- end }}
 
+{{/*
+The flags of `podpilot run` that the chart writes from values (_deployment.tpl) or decides from
+them, each with the value to set instead; extraArgs may not carry them. From the same values
+the chart renders the peering objects and their RBAC, the Lease and its Role, each
+controller's RBAC and Deployment, and the ports of the probes, Service and NetworkPolicy.
+extraArgs come after the chart's flags and argparse keeps the last one (and --standalone turns
+off all peering), so such a flag would quietly leave those objects to a process that does not
+use them: a Role for a Lease it never takes, a peering object it never patches, probes on a
+port it does not serve. Each flag has the shortest abbreviation argparse reads as that flag
+alone: from it to the whole flag, with or without =VALUE, the render fails, as
+podpilot.watchedNamespaces does for --namespace. The flags the chart writes and lets through
+(--log-format, --api-timeout, the Prometheus and kubelet ones, the repeatable
+--flannel-configmap-namespace) tune the process alone: nothing rendered breaks when extraArgs
+overrides or adds to them.
+tests/unit/test_chart_options.py checks the abbreviations against `podpilot run`'s parser and
+that every flag the chart writes is refused here or let through on purpose.
+*/}}
+{{- define "podpilot.valueFlags" -}}
+--controllers:
+  abbreviation: --contr
+  contradicts: controllers.<name>.enabled; set controllers.<name>.enabled (and controllers.emptydir.ownDeployment) instead
+--metrics-port:
+  abbreviation: --metrics-p
+  contradicts: metrics.port; set metrics.port instead
+--health-port:
+  abbreviation: --health-p
+  contradicts: health.port; set health.port instead
+--peering-name:
+  abbreviation: --peering-n
+  contradicts: peering.name; set peering.name instead
+--peering-lifetime:
+  abbreviation: --peering-l
+  contradicts: peering.lifetime; set peering.lifetime instead
+--standalone:
+  abbreviation: --stan
+  contradicts: peering.enabled; set peering.enabled=false instead
+--leader-election:
+  abbreviation: --leader-election
+  contradicts: leaderElection.enabled; set leaderElection.enabled=true (and peering.enabled=true) instead
+--no-leader-election:
+  abbreviation: --no
+  contradicts: leaderElection.enabled; set leaderElection.enabled=false instead
+--leader-election-namespace:
+  abbreviation: --leader-election-n
+  contradicts: the release namespace, where the chart puts the Lease and its Role; install the release in that namespace instead
+--leader-election-lease-name:
+  abbreviation: --leader-election-lease-n
+  contradicts: leaderElection.leaseName; set leaderElection.leaseName instead
+--leader-election-lease-duration:
+  abbreviation: --leader-election-lease-d
+  contradicts: leaderElection.leaseDuration; set leaderElection.leaseDuration instead
+--leader-election-renew-deadline:
+  abbreviation: --leader-election-ren
+  contradicts: leaderElection.renewDeadline; set leaderElection.renewDeadline instead
+--leader-election-retry-period:
+  abbreviation: --leader-election-ret
+  contradicts: leaderElection.retryPeriod; set leaderElection.retryPeriod instead
+--shards:
+  abbreviation: --sh
+  contradicts: leaderElection.sharding; set leaderElection.sharding=true and leaderElection.shards instead
+{{- end }}
+
+{{/* Fails on the first argument of extraArgs that is one of podpilot.valueFlags (or its
+abbreviation), naming the value to set instead. */}}
+{{- define "podpilot.refuseValueFlags" -}}
+{{- $flags := include "podpilot.valueFlags" . | fromYaml }}
+{{- range .Values.extraArgs }}
+{{- $arg := toString . }}
+{{- $name := first (splitList "=" $arg) }}
+{{- range $flag, $refusal := $flags }}
+{{- if and (hasPrefix $refusal.abbreviation $name) (hasPrefix $name $flag) }}
+{{- $given := ternary $arg (printf "%s (%s)" $arg $flag) (eq $name $flag) }}
+{{- fail (printf "extraArgs: %s contradicts %s" $given $refusal.contradicts) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The Autoscalers' shard count when they are sharded (leaderElection.sharding), else empty. */}}
 {{- define "podpilot.shards" -}}
 {{- if and (include "podpilot.leaderElection" .) .Values.leaderElection.sharding .Values.controllers.autoscaler.enabled }}
@@ -201,6 +279,33 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "podpilot.emptydirPeeringName" -}}
 {{- printf "%s-emptydir" (include "podpilot.peeringName" .) }}
+{{- end }}
+
+{{/* The peering objects the chart creates when kopf peers (peering.yaml), comma-separated: the
+operator's, and the audit's when it runs apart. kopf's peering RBAC (rbac-kopf.yaml) lets get
+and patch only these, so podpilot's accounts cannot touch another kopf operator's peering. */}}
+{{- define "podpilot.kopfPeeringNames" -}}
+{{- $names := list }}
+{{- if include "podpilot.operatorControllers" . }}
+{{- $names = append $names (include "podpilot.peeringName" .) }}
+{{- end }}
+{{- if include "podpilot.emptydirApart" . }}
+{{- $names = append $names (include "podpilot.emptydirPeeringName" .) }}
+{{- end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/* kopf's rules on one peering resource (clusterkopfpeerings or kopfpeerings): list and watch
+all, get and patch only "names" (rbac-kopf.yaml says why). Call with (dict "resource" ...
+"names" (list ...)). */}}
+{{- define "podpilot.kopfPeeringRules" -}}
+- apiGroups: [kopf.dev]
+  resources: [{{ .resource }}]
+  verbs: [list, watch]
+- apiGroups: [kopf.dev]
+  resources: [{{ .resource }}]
+  resourceNames: [{{ join ", " .names }}]
+  verbs: [get, patch]
 {{- end }}
 
 {{- define "podpilot.emptydirLeaseName" -}}

@@ -60,6 +60,8 @@ KOPF_RULES: tuple[dict[str, Any], ...] = (
         "verbs": ["list", "watch"],
     },
 )
-"""What kopf itself needs to run ``podpilot run --standalone``, as under the Lease (kopf peering,
-with leader election off, adds get/list/watch/patch on ``clusterkopfpeerings``, or with
-``--namespace`` get/list/watch/patch on ``kopfpeerings`` in each namespace given)."""
+"""What kopf itself needs to run ``podpilot run --standalone``, as under the Lease. kopf peering,
+with leader election off, adds list/watch on ``clusterkopfpeerings`` and get/patch on the one
+named by ``--peering-name`` (podpilot gets it before it starts; kopf patches its keep-alive into
+it and into no other), so the chart limits get/patch to its own peering objects by
+``resourceNames``; with ``--namespace``, the same on ``kopfpeerings`` in each namespace given."""
