@@ -485,20 +485,25 @@ def test_a_replication_controller_scales_through_the_core_group_scale(
     assert events(kubectl_json, namespace, "SuccessfulRescale")
 
 
+def waking_queue(queue: str) -> dict[str, Any]:
+    """An External ``queue_depth`` metric of one queue that wakes its target above 5."""
+    return {
+        "type": "External",
+        "external": {
+            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": queue}}},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+            "activationThreshold": "5",
+        },
+    }
+
+
 def test_scale_to_zero_with_cpu_beside_an_external_metric(
     kubectl: Kubectl, kubectl_json: Json, namespace: str, operator: OperatorProcess,
     cluster: ClusterState,
 ) -> None:  # fmt: skip
     """As with HPAScaleToZero, a cpu metric may stand beside the External one: the queue alone
     decides zero (the cpu metric has no pod to read there), the cpu shapes the count above."""
-    queue = {
-        "type": "External",
-        "external": {
-            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "jobs"}}},
-            "target": {"type": "AverageValue", "averageValue": "10"},
-            "activationThreshold": "5",
-        },
-    }
+    queue = waking_queue("jobs")
     jobs = {"namespace": namespace, "queue": "jobs"}
     put_series(cluster, "podpilot_test_external_queue_depth", jobs, 0)
     apply(
@@ -548,14 +553,7 @@ def test_a_woken_workload_whose_pod_stays_pending_sleeps_after_the_cooldown(
     """The queue wakes web, but its pod can never be scheduled: the cpu metric has no pod to
     measure, which is no metric outage, so once the queue is idle for the cooldown web goes
     back to zero instead of holding a Pending replica for ever."""
-    queue = {
-        "type": "External",
-        "external": {
-            "metric": {"name": "queue_depth", "selector": {"matchLabels": {"queue": "stuck"}}},
-            "target": {"type": "AverageValue", "averageValue": "10"},
-            "activationThreshold": "5",
-        },
-    }
+    queue = waking_queue("stuck")
     series = {"namespace": namespace, "queue": "stuck"}
     put_series(cluster, "podpilot_test_external_queue_depth", series, 30)
     unschedulable = deployment("web", 0, usage_cpu="20m")

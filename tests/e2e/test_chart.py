@@ -22,6 +22,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -546,6 +547,24 @@ def every_metric_read(kubectl_json: Callable[..., Any], namespace: str, count: i
     return len(read) == count and all("error" not in item for item in read)
 
 
+@contextmanager
+def acting_instead(operator: OperatorProcess, replacement: OperatorProcess) -> Iterator[None]:
+    """``replacement`` runs while the session's operator is stopped, so that one writer acts;
+    the session's operator is back afterwards."""
+    operator.stop()
+    try:
+        replacement.start()
+        yield
+    finally:
+        replacement.stop()
+        operator.start()
+
+
+def assert_never_forbidden(process: OperatorProcess) -> None:
+    log = process.log_path.read_text(errors="replace")
+    assert "forbidden" not in log.lower(), process.log_tail()
+
+
 def test_the_autoscalers_rbac_reads_every_metrics_api_and_scales(
     helm: Helm,
     kubectl: Kubectl,
@@ -597,9 +616,7 @@ def test_the_autoscalers_rbac_reads_every_metrics_api_and_scales(
 
     restricted = OperatorProcess(cluster, tmp_path, name="chart-identity", kubeconfig=kubeconfig)
     restricted.command.append("--controllers=autoscaler")
-    operator.stop()
-    try:
-        restricted.start()
+    with acting_instead(operator, restricted):
         wait_until(
             lambda: every_metric_read(kubectl_json, namespace, len(metrics)),
             timeout=90,
@@ -611,11 +628,7 @@ def test_the_autoscalers_rbac_reads_every_metrics_api_and_scales(
             timeout=90,
             what="a /scale patch under the chart's RBAC",
         )
-        log = restricted.log_path.read_text(errors="replace")
-        assert "forbidden" not in log.lower(), restricted.log_tail()
-    finally:
-        restricted.stop()
-        operator.start()
+        assert_never_forbidden(restricted)
 
 
 def test_kopf_peering_runs_under_the_charts_rbac_limited_to_its_own_peering_object(
@@ -657,16 +670,10 @@ def test_kopf_peering_runs_under_the_charts_rbac_limited_to_its_own_peering_obje
         mode=("--no-leader-election", f"--peering-name={peering}"),
     )  # fmt: skip
     peer.command.append("--controllers=autoscaler")
-    operator.stop()
-    try:
-        peer.start()
+    with acting_instead(operator, peer):
         wait_until(
             lambda: bool(kubectl_json("get", "clusterkopfpeering", peering).get("status")),
             timeout=60,
             what="kopf's keep-alive record in the chart's ClusterKopfPeering",
         )
-        log = peer.log_path.read_text(errors="replace")
-        assert "forbidden" not in log.lower(), peer.log_tail()
-    finally:
-        peer.stop()
-        operator.start()
+        assert_never_forbidden(peer)
