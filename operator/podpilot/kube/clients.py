@@ -122,11 +122,22 @@ def keepalive_socket_options() -> list[tuple[int, int, int]]:
     return options
 
 
+# The longest wait a ``Retry-After`` header buys before a retry. The API server's priority and
+# fairness answers 429 with ``Retry-After: 1``; an aggregated API server or a proxy may ask for
+# hours, and urllib3 would sleep that long in a pool thread, outside every timeout.
+LONGEST_RETRY_AFTER = 2.0
+
+
 class NoResendAfterTimeout(urllib3.Retry):
     """urllib3's default retries (a stale pooled connection is reopened), except that a request
     whose answer timed out is not sent again: the apiserver has it and did not answer in time,
     and each resend would add a whole read timeout to the call (urllib3's default resends a
-    GET three times: four times the bound). A connect that timed out is tried once more."""
+    GET three times: four times the bound). A connect that timed out is tried once more. A
+    429, 413 or 503 with ``Retry-After`` is retried after at most ``LONGEST_RETRY_AFTER``."""
+
+    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
+        asked = super().get_retry_after(response)
+        return None if asked is None else min(asked, LONGEST_RETRY_AFTER)
 
     def increment(
         self,

@@ -4,16 +4,25 @@ never answers, calls through ``ApiClients`` fail within their timeouts, with one
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from tests.unit.conftest import write_kubeconfig
 
-from podpilot.kube.clients import ApiClients, Timeouts, connect, keepalive_socket_options
+from podpilot.kube.clients import (
+    LONGEST_RETRY_AFTER,
+    ApiClients,
+    Timeouts,
+    connect,
+    keepalive_socket_options,
+)
 from podpilot.kube.discovery import Discovery, DiscoveryError, ResourceInfo
 from podpilot.kube.scale import ScaleClient, ScaleError
 
@@ -161,3 +170,56 @@ def test_a_stop_gives_up_on_a_call_that_outlasts_its_timeout(clients: ApiClients
 
     waited = asyncio.run(stopping())
     assert SHORT.connect + SHORT.read - 0.1 < waited < SHORT.connect + SHORT.read + LIMIT
+
+
+class AsksToComeBackInAnHour(BaseHTTPRequestHandler):
+    """An apiserver (or an aggregated one) that answers its first request 503 with
+    ``Retry-After: 3600``, then the Deployment's scale."""
+
+    answered = 0
+
+    def do_GET(self) -> None:
+        type(self).answered += 1
+        if type(self).answered == 1:
+            body, status, extra = b'{"kind":"Status","code":503}', 503, {"Retry-After": "3600"}
+        else:
+            body, status, extra = json.dumps(SCALE).encode(), 200, {}
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **extra}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+SCALE = {
+    "apiVersion": "autoscaling/v1",
+    "kind": "Scale",
+    "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "7"},
+    "spec": {"replicas": 2},
+    "status": {"replicas": 2, "selector": "app=web"},
+}
+
+
+def test_a_retry_after_of_an_hour_is_waited_for_at_most_the_longest_retry_after(
+    tmp_path: Path,
+) -> None:
+    """urllib3 would sleep the hour in a pool thread, outside every timeout; the retry comes
+    after ``LONGEST_RETRY_AFTER`` and the call succeeds."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Once", (AsksToComeBackInAnHour,), {}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    built = connect(str(write_kubeconfig(tmp_path / "kubeconfig", url)), timeouts=SHORT)
+    try:
+        started = time.monotonic()
+        scale = asyncio.run(scale_client(built).get("ns", "apps/v1", "Deployment", "web"))
+        seconds = time.monotonic() - started
+    finally:
+        built.close()
+        server.shutdown()
+        server.server_close()
+    assert scale.spec_replicas == 2
+    assert LONGEST_RETRY_AFTER <= seconds < LONGEST_RETRY_AFTER + LIMIT
