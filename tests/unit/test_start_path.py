@@ -19,6 +19,9 @@ from tests.local_http import free_port, serving
 
 from podpilot.app import lifecycle
 from podpilot.app.runtime import Runtime
+from podpilot.cli import main
+from podpilot.commands.conventions import EXIT_FAILED
+from podpilot.kube import clients
 from podpilot.kube.clients import bearer_authorization
 from podpilot.observability.registry import stop_serving
 from podpilot.settings import KubeconfigSelection, LeaderElectionSettings, OperatorSettings
@@ -245,3 +248,62 @@ def test_with_namespaces_kopfs_peering_start_waits_for_each_namespaces_kopf_peer
 
     with serving(answers) as url:
         asyncio.run(scenario(url))
+
+
+HUNG_PLUGIN = {
+    "apiVersion": "client.authentication.k8s.io/v1beta1",
+    "command": sys.executable,
+    "args": ["-c", "import time; time.sleep(30)"],
+}
+
+
+def test_podpilot_run_with_a_plugin_that_never_answers_ends_in_one_line_with_status_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The credential check before kopf starts runs the plugin with its time limit."""
+    monkeypatch.setattr(clients, "EXEC_PLUGIN_TIMEOUT", 0.5)
+    server = f"http://{LOCAL}:{free_port()}"
+    config = kubeconfig(tmp_path / "config", server, {"exec": HUNG_PLUGIN})
+    began = time.monotonic()
+
+    status = main(["run", "--kubeconfig", str(config.paths)])
+
+    assert time.monotonic() - began < 2.5
+    assert status == EXIT_FAILED
+    assert capsys.readouterr().err.splitlines() == [
+        "podpilot run: error: cannot load the API credentials: the exec credential plugin "
+        f"failed: {sys.executable}: no answer within 0.5 s (stopped)"
+    ]
+
+
+def test_kopfs_login_runs_the_plugin_within_its_bound_and_sends_its_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(clients, "EXEC_PLUGIN_TIMEOUT", 0.5)
+    server = f"http://{LOCAL}:{free_port()}"
+
+    def memo(user: dict[str, Any], name: str) -> kopf.Memo:
+        settings = OperatorSettings(
+            controllers=frozenset(), kubeconfig=kubeconfig(tmp_path / name, server, user)
+        )
+        return kopf.Memo(runtime=Runtime(settings))
+
+    async def log_in(user: dict[str, Any], name: str) -> Any:
+        return await lifecycle.login(
+            settings=kopf.OperatorSettings(), logger=LOGGER, memo=memo(user, name)
+        )
+
+    async def scenario() -> tuple[float, str]:
+        began = time.monotonic()
+        with pytest.raises(kopf.LoginError, match=r"no answer within 0\.5 s"):
+            await log_in({"exec": HUNG_PLUGIN}, "hung")
+        took = time.monotonic() - began
+        answering = {**HUNG_PLUGIN, "args": ["-c", SLOW_PLUGIN.replace(str(PLUGIN_SECONDS), "0")]}
+        context = await log_in({"exec": answering}, "answering")
+        async with context.aiohttp_session as session:
+            return took, session.headers["Authorization"]
+
+    took, authorization = asyncio.run(scenario())
+
+    assert took < 2.5
+    assert authorization == "Bearer from-the-plugin"

@@ -25,6 +25,7 @@ from podpilot.kube.clients import (
     load_credentials,
     no_answer,
 )
+from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT
 from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.kube.pod_watch import PodWatch
 from podpilot.kube.shards import Shards
@@ -38,9 +39,9 @@ from podpilot.observability.registry import (
 from podpilot.settings import OperatorSettings
 
 PEERING_WAIT_ATTEMPTS = 120
-# Loading credentials may run a kubeconfig's exec plugin, which the kubernetes client waits for
-# without a limit; past this the start fails (and kopf retries it) instead of hanging.
-CONNECT_TIMEOUT = 60.0
+# Loading credentials may run a kubeconfig's exec plugin (bounded on its own, with a clearer
+# error) or read files on a slow mount; past this the start fails (and kopf retries it).
+CONNECT_TIMEOUT = EXEC_PLUGIN_TIMEOUT + 10.0
 # kopf's own HTTP connections (watches, finalizers, events). kopf's default pool is unbounded:
 # a burst of per-object requests (a finalizer for each of 1,000 Autoscalers at start-up) kept
 # a TLS connection, with its 128 KiB buffer, for each one (250 MiB at 1,000 Autoscalers).
@@ -63,6 +64,10 @@ async def login(
     clients do. Should a request still get 401 (a token revoked before kubelet replaced the
     file), kopf invalidates this session and calls this login again, which reads the
     credentials afresh; meanwhile its requests wait for the new session.
+
+    An exec plugin runs here, in a thread, for at most ``EXEC_PLUGIN_TIMEOUT`` (then
+    ``LoginError``); its token is the session's header until the API server refuses it and
+    kopf logs in again (a middleware would run the plugin on the event loop).
     """
     runtime: Runtime | None = getattr(memo, "runtime", None)
     kubeconfig = runtime.settings.kubeconfig if runtime is not None else None
@@ -76,7 +81,7 @@ async def login(
         connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),
         trust_env=info.trust_env,
-        middlewares=() if token is None else (current_token(token),),
+        middlewares=(current_token(token),) if isinstance(token, TokenFile) else (),
     )
     return kopf.AiohttpSession(
         server=info.server,

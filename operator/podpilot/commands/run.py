@@ -608,7 +608,8 @@ def run(args: argparse.Namespace) -> int:
 
 def check_credentials(kubeconfig: KubeconfigSelection) -> None:
     """Fail in one line before kopf starts when the credentials cannot be loaded: kopf would
-    retry its login for ever."""
+    retry its login for ever. An exec plugin that does not answer is stopped after
+    ``EXEC_PLUGIN_TIMEOUT`` and fails the same way."""
     import kubernetes
 
     from podpilot.kube.clients import CredentialsError, load_credentials

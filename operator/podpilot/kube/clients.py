@@ -24,12 +24,20 @@ replaces the projected token (bound tokens live an hour by default) and neither 
 re-reads it on its own (pykube reads it once; the official client re-reads the in-cluster file
 every minute but a kubeconfig's ``tokenFile`` never). :class:`TokenFile` is the one reader,
 used by both clients (and by kopf's session, ``app/lifecycle.py``) on every request.
+
+A kubeconfig user's exec credential plugin (EKS, GKE, OIDC logins from a workstation) is run by
+one :class:`~podpilot.kube.exec_credential.ExecCredential` for both clients: with a time limit,
+one run at a time, its token kept until it expires or is refused; neither library's own run
+(the kubernetes client's without a limit in every thread that finds the token expired,
+pykube's on every request) is left to happen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import math
 import os
 import socket
 import time
@@ -40,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import kubernetes
 import pykube
@@ -48,6 +56,8 @@ import requests
 import urllib3
 import yaml
 
+from podpilot.kube.exec_credential import ExecCredential
+from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT, ExecPluginError, exec_user, without_exec
 from podpilot.kube.kubeconfig import KubeconfigError, merged_kubeconfig
 from podpilot.settings import KubeconfigSelection
 
@@ -97,8 +107,12 @@ class Timeouts:
 
 def bearer_authorization(configuration: kubernetes.client.Configuration) -> str | None:
     """The ``Authorization`` header of the client's credentials (``Bearer <token>``), as its
-    generated methods send it: the kubeconfig loader's hook refreshes an expiring token on the
-    way. None when the credentials are a client certificate alone."""
+    generated methods send it: the configuration's hook refreshes an expiring token on the
+    way. None when the credentials are a client certificate alone.
+
+    Raises:
+        ExecPluginError: An ``OSError``: the exec plugin gave no valid token in its time.
+    """
     token = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
     return str(token) if token else None
 
@@ -185,6 +199,8 @@ def failure_kind(error: BaseException) -> str:
 
 def no_answer(error: BaseException, server: str, timeouts: Timeouts) -> str:
     """One line for a call that got no HTTP answer (one of ``TRANSPORT_ERRORS``)."""
+    if isinstance(error, ExecPluginError):  # the call was never sent
+        return f"no credentials for the API server at {server}: {error}"
     # urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError by inheritance.
     refused = _wraps(error, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError))
     if not refused and _wraps(
@@ -205,16 +221,26 @@ def api_retries() -> urllib3.Retry:
 
 class _BoundedRestClient(kubernetes.client.rest.RESTClientObject):
     """The official client's transport with a default ``_request_timeout``: a call that sets
-    none (the client's own default is none at all) gets ``timeout``."""
+    none (the client's own default is none at all) gets ``timeout``. A 401 answer is told to
+    the token's source (``unauthorized``)."""
 
-    def __init__(self, configuration: kubernetes.client.Configuration, timeout: Timeouts) -> None:
+    def __init__(
+        self,
+        configuration: kubernetes.client.Configuration,
+        timeout: Timeouts,
+        token: BearerToken | None = None,
+    ) -> None:
         super().__init__(configuration)
         self.default_timeout = timeout.pair()
+        self.token = token
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("_request_timeout"):
             kwargs["_request_timeout"] = self.default_timeout
-        return super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+        response = super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+        if self.token is not None and response.status == 401:
+            self.token.unauthorized((kwargs.get("headers") or {}).get("authorization"))
+        return response
 
 
 class _KeepAliveAdapter(pykube.http.KubernetesHTTPAdapter):  # type: ignore[misc]
@@ -327,6 +353,19 @@ def in_cluster() -> bool:
     return ServiceAccount().present()
 
 
+class BearerToken(Protocol):
+    """Where the clients get the bearer token of each request: :class:`TokenFile` or an exec
+    plugin's :class:`~podpilot.kube.exec_credential.ExecCredential`."""
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header's value now."""
+        ...
+
+    def unauthorized(self, authorization: str | None) -> None:
+        """The API server answered 401 to a request that carried ``authorization``."""
+        ...
+
+
 _FileSignature = tuple[int, int, int, int]
 
 
@@ -388,23 +427,36 @@ class TokenFile:
         """The ``Authorization`` header's value."""
         return f"Bearer {self.current()}"
 
+    def unauthorized(self, authorization: str | None) -> None:
+        """Read the file at the next request (kubelet may have replaced it within a tick)."""
+        signature, token, _ = self._state
+        self._state = (signature, token, -math.inf)
+
 
 class BearerTokenAuth(requests.auth.AuthBase):
-    """requests' auth hook for pykube: each request carries the file's current token (pykube
-    leaves an ``Authorization`` header that is already set alone)."""
+    """requests' auth hook for pykube: each request carries the source's current token (pykube
+    leaves an ``Authorization`` header that is already set alone, and so never runs an exec
+    plugin itself); a 401 answer is told to the source."""
 
-    def __init__(self, token: TokenFile) -> None:
+    def __init__(self, token: BearerToken) -> None:
         self.token = token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self.token.authorization()
+        sent = request.headers["Authorization"] = self.token.authorization()
+
+        def refused(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            if response.status_code == 401:
+                self.token.unauthorized(sent)
+
+        request.register_hook("response", refused)  # type: ignore[no-untyped-call]
         return request
 
 
-def refresh_token_from(configuration: kubernetes.client.Configuration, token: TokenFile) -> None:
+def refresh_token_from(configuration: kubernetes.client.Configuration, token: BearerToken) -> None:
     """The official client asks ``refresh_api_key_hook`` before each request's credentials:
     replace the loader's hook (which re-reads a kubeconfig's ``tokenFile`` never, the
-    in-cluster file every minute) with the file's current token."""
+    in-cluster file every minute, and runs an exec plugin without a time limit) with the
+    source's current token."""
 
     def refresh(configuration: kubernetes.client.Configuration) -> None:
         configuration.api_key["BearerToken"] = token.authorization()
@@ -477,14 +529,44 @@ def _exec_plugin_failures() -> Iterator[list[str]]:
             root.removeHandler(guard)
 
 
+def _exec_credential(document: dict[str, Any]) -> tuple[ExecCredential | None, dict[str, Any]]:
+    """The credential of the current user's exec plugin, from a first run within its time
+    limit, and the document for the kubernetes client to load: without the plugin, which the
+    client would run again, without a limit.
+
+    Raises:
+        ExecPluginError: If the run fails or gives neither a token nor a client certificate.
+    """
+    user = exec_user(document)
+    if user is None:
+        return None, document
+    status = user.plugin.run(EXEC_PLUGIN_TIMEOUT)
+    if status.get("token"):
+        credential = ExecCredential(user.plugin, status, timeout=EXEC_PLUGIN_TIMEOUT)
+        return credential, without_exec(document, user.name)
+    if status.get("clientCertificateData"):
+        # Client certificates are left as they were (no renewal is built), but for the
+        # kubernetes client's own second run: it keeps this run's certificate for the life of
+        # the process; pykube runs the plugin itself, without a time limit, on every request.
+        if not status.get("clientKeyData"):
+            raise user.plugin.failure("missing clientKeyData field in plugin output")
+        certificate = {
+            f"client-{kind}-data": base64.b64encode(str(status[key]).encode()).decode()
+            for kind, key in (("certificate", "clientCertificateData"), ("key", "clientKeyData"))
+        }
+        return None, without_exec(document, user.name, certificate)
+    raise user.plugin.failure("missing token or clientCertificateData field in plugin output")
+
+
 def load_credentials(
     kubeconfig: Kubeconfig,
     configuration: kubernetes.client.Configuration,
     service_account: ServiceAccount = ServiceAccount(),
-) -> tuple[pykube.KubeConfig, TokenFile | None]:
+) -> tuple[pykube.KubeConfig, BearerToken | None]:
     """Fill ``configuration`` for the official client; pykube's configuration from the same,
-    and the token file both re-read (none for a kubeconfig user without ``tokenFile``: its
-    static token, client certificate or exec plugin is each library's own business).
+    and the source of the bearer token both send: the token file both re-read, or the exec
+    plugin's credential (none for a kubeconfig user with a static token or a client
+    certificate: each library's own business).
 
     In-cluster credentials are used when no kubeconfig or context was asked for and the pod's
     ServiceAccount is mounted; otherwise the merged kubeconfig (:mod:`kube.kubeconfig`).
@@ -502,9 +584,10 @@ def load_credentials(
             ).load_and_set(configuration)
             return _in_cluster_pykube_config(configuration), TokenFile(service_account.token)
         document = merged_kubeconfig(selection)
+        credential, client_document = _exec_credential(document)
         with _exec_plugin_failures() as failures:
             kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-                document, client_configuration=configuration, persist_config=False
+                client_document, client_configuration=configuration, persist_config=False
             )
         if failures:
             raise CredentialsError(
@@ -512,6 +595,9 @@ def load_credentials(
                 + " ".join(failures[0].removeprefix("exec: ").split())
             )
         pykube_config = pykube.KubeConfig(document)
+        if credential is not None:
+            refresh_token_from(configuration, credential)
+            return pykube_config, credential
         token_path = _token_file_of_user(pykube_config)
         return pykube_config, None if token_path is None else TokenFile(token_path)
     except (
@@ -536,7 +622,8 @@ def token_file(
     session): the ServiceAccount's in cluster, else the kubeconfig user's ``tokenFile``."""
     if not _selection(kubeconfig).explicit() and service_account.present():
         return TokenFile(service_account.token)
-    return load_credentials(kubeconfig, kubernetes.client.Configuration(), service_account)[1]
+    token = load_credentials(kubeconfig, kubernetes.client.Configuration(), service_account)[1]
+    return token if isinstance(token, TokenFile) else None
 
 
 def connect(
@@ -552,7 +639,8 @@ def connect(
     Each client's connection pool holds a connection per thread that may use it, so no
     connection is opened and dropped again during a burst. Every call is bounded by
     ``timeouts`` unless it names its own. A token from a file (the ServiceAccount's, or a
-    kubeconfig's ``tokenFile``) is re-read when the file is replaced.
+    kubeconfig's ``tokenFile``) is re-read when the file is replaced; one from an exec plugin
+    is refreshed as it expires (:mod:`kube.exec_credential`).
 
     ``lease_calls``: how many Lease calls may be in flight at once (one per Lease, each
     ``lease.OneCallAtATime``), the threads of the coordination pool: a Lease call never waits
@@ -566,9 +654,9 @@ def connect(
     configuration.socket_options = keepalive_socket_options()
     configuration.retries = api_retries()
     client = kubernetes.client.ApiClient(configuration)
-    client.rest_client = _BoundedRestClient(configuration, timeouts)
+    client.rest_client = _BoundedRestClient(configuration, timeouts, token)
     coordination = kubernetes.client.ApiClient(configuration)
-    coordination.rest_client = _BoundedRestClient(configuration, timeouts)
+    coordination.rest_client = _BoundedRestClient(configuration, timeouts, token)
     # pykube applies its client's ``timeout`` to every request that names none; requests'
     # adapter does not resend a request whose answer timed out.
     try:
