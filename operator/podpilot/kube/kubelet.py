@@ -86,30 +86,18 @@ class KubeletClient:
         """
         host = f"[{address}]" if ":" in address else address
         url = f"https://{host}:{port}{SUMMARY_PATH}"
-        headers = {"Accept": "application/json"}
-        token = bearer_authorization(self._configuration)
-        if token:
-            headers["Authorization"] = token
         deadline = time.monotonic() + self._timeouts.read
         try:
             response = self._pool.request(
-                "GET", url, headers=headers, preload_content=False, redirect=False
+                "GET",
+                url,
+                headers=summary_headers(self._configuration),
+                preload_content=False,
+                redirect=False,
             )
+            return read_summary(response, f"the kubelet at {url}", deadline)
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise self._no_answer(url, error) from None
-        try:
-            if response.status != 200:
-                outcome = "forbidden" if response.status in (401, 403) else "error"
-                raise KubeletError(outcome, f"HTTP {response.status} from the kubelet at {url}")
-            body = _read_bounded(response, url, deadline)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            response.close()
-            raise self._no_answer(url, error) from None
-        except KubeletError:
-            response.close()  # an unread or partly read body: the connection is not reused
-            raise
-        response.release_conn()
-        return body
 
     def _no_answer(self, url: str, error: BaseException) -> KubeletError:
         if _caused_by(error, (ssl.SSLError, urllib3.exceptions.SSLError)):
@@ -132,18 +120,47 @@ class KubeletClient:
         self._pool.clear()
 
 
-def _read_bounded(response: urllib3.BaseHTTPResponse, url: str, deadline: float) -> bytes:
-    """The body, unless it is larger than ``MAX_SUMMARY_BYTES`` or trickles past ``deadline``."""
+def summary_headers(configuration: kubernetes.client.Configuration) -> dict[str, str]:
+    """A Summary request's headers: JSON, and the operator's bearer token if it has one."""
+    headers = {"Accept": "application/json"}
+    token = bearer_authorization(configuration)
+    if token:
+        headers["Authorization"] = token
+    return headers
+
+
+def read_summary(response: urllib3.BaseHTTPResponse, source: str, deadline: float) -> bytes:
+    """The Summary body of ``response`` from ``source`` (``the kubelet at URL``), read while it
+    arrives: refused unless HTTP 200 (without its body), beyond ``MAX_SUMMARY_BYTES``, or still
+    arriving at ``deadline`` (monotonic). The connection is reused only after a whole answer.
+
+    Raises:
+        KubeletError: A refusal, or an answer too large or too slow.
+        urllib3.exceptions.HTTPError, OSError: The connection failed while reading.
+    """
+    try:
+        if response.status != 200:
+            outcome = {401: "forbidden", 403: "forbidden", 504: "timeout"}.get(
+                response.status, "error"
+            )
+            raise KubeletError(outcome, f"HTTP {response.status} from {source}")
+        body = _read_bounded(response, source, deadline)
+    except BaseException:
+        response.close()  # an unread or partly read body: the connection is not reused
+        raise
+    response.release_conn()
+    return body
+
+
+def _read_bounded(response: urllib3.BaseHTTPResponse, source: str, deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := response.read1(READ_CHUNK_BYTES):  # whatever has arrived, not a full chunk
         size += len(chunk)
         if size > MAX_SUMMARY_BYTES:
-            raise KubeletError(
-                "error", f"the kubelet at {url} sent more than {MAX_SUMMARY_BYTES} bytes"
-            )
+            raise KubeletError("error", f"{source} sent more than {MAX_SUMMARY_BYTES} bytes")
         if time.monotonic() > deadline:
-            raise KubeletError("timeout", f"the kubelet at {url} did not finish its answer in time")
+            raise KubeletError("timeout", f"{source} did not finish its answer in time")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -117,8 +117,8 @@ class PrometheusSource:
         api = server_api(namespace, server)
         connection = await self._resolver.connection(namespace, server)
         slots = self._slots.setdefault((namespace, server), asyncio.Semaphore(self._per_server))
-        # The connection's watchdog ends the request at its timeout; this one also bounds the
-        # wait for a slot, DNS and TLS setup.
+        # The connection's watchdog ends the request at its timeout, from connecting on; this
+        # one also bounds the wait for a slot and name resolution.
         try:
             async with asyncio.timeout(connection.settings.timeout + 1.0):
                 await slots.acquire()

@@ -7,9 +7,10 @@ removed when the connection is closed. ``Credentials`` never prints its values, 
 log, a status or an Event.
 
 An answer is read under the admin's limits (``settings.PrometheusLimits``): never more than
-``max_response_bytes`` held, never longer than ``timeout`` in total (a watchdog shuts the
-socket of a server that trickles), and never more than ``max_series`` series. Its body is never
-quoted: failures are fixed reasons of a named kind.
+``max_response_bytes`` held, never longer than ``timeout`` in total from connecting to the last
+byte (``http_deadline``'s watchdog shuts the socket of a server that trickles, headers or
+body), and never more than ``max_series`` series. Its body is never quoted: failures are fixed
+reasons of a named kind.
 """
 
 from __future__ import annotations
@@ -19,12 +20,8 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from podpilot.autoscaler.sources.http_deadline import DeadlineAdapter, streamed_get
 from podpilot.autoscaler.sources.promql_result import ResultError, instant_query_result
 from podpilot.settings import MIB, PrometheusLimits
 
@@ -106,68 +104,35 @@ class ConnectionSettings:
 READ_CHUNK = 64 * 1024
 
 
-def _shut_down(response: requests.Response) -> None:
-    """End the TCP connection a streamed answer is read from, which wakes the reading thread.
-
-    Through a duplicate of its descriptor: ``shutdown`` acts on the connection, not on the
-    descriptor, and the duplicate is ours to close.
-    """
-    with (
-        suppress(OSError, ValueError, AttributeError),  # already closed, or read to its end
-        socket.socket(fileno=os.dup(response.raw.fileno())) as duplicate,
-    ):
-        duplicate.shutdown(socket.SHUT_RDWR)
-
-
-@contextmanager
-def _shut_at(deadline: float, response: requests.Response) -> Iterator[threading.Event]:
-    """Shut ``response``'s connection at ``deadline`` (monotonic) if it is still being read: a
-    server sending a byte now and then would otherwise pass every per-read timeout. The
-    event is set when the watchdog fired."""
-    fired = threading.Event()
-    guard = threading.Lock()  # the watchdog never touches a descriptor after the block ends
-    reading = True
-
-    def shut() -> None:
-        with guard:
-            if reading:
-                fired.set()
-                _shut_down(response)
-
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield fired
-    finally:
-        timer.cancel()
-        with guard:
-            reading = False
+def prometheus_client(url: str, session: requests.Session, timeout: float, **options: Any) -> Any:
+    """A ``PrometheusConnect`` over ``session`` that never retries (the caller's own backoff
+    decides when to try again; the library's default, 3 retries with a 1 s backoff, would hold
+    a worker for seconds), its requests made through a ``DeadlineAdapter``: the library mounts
+    an adapter of its own at the URL, which this one replaces."""
+    client = PrometheusConnect(
+        url=url.rstrip("/"),
+        session=session,
+        retry=Retry(total=0, raise_on_status=False),
+        timeout=timeout,
+        **options,
+    )
+    session.mount(client.url, DeadlineAdapter())
+    return client
 
 
-def read_bounded(
-    response: requests.Response, limit: int, deadline: float, fired: threading.Event
-) -> bytes:
-    """The decoded body, refused as soon as it passes ``limit`` bytes or ``deadline``."""
+def read_bounded(response: requests.Response, limit: int) -> bytes:
+    """The decoded body, refused as soon as it passes ``limit`` bytes (time is the caller's
+    ``streamed_get`` deadline)."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ResultError("response_too_large", _too_large(limit))
     chunks: list[bytes] = []
     size = 0
-    try:
-        for chunk in response.iter_content(READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise ResultError("response_too_large", _too_large(limit))
-            if time.monotonic() > deadline:
-                raise TimeoutError
-            chunks.append(chunk)
-    except requests.RequestException:
-        if fired.is_set():
-            raise TimeoutError from None
-        raise
-    if fired.is_set():
-        raise TimeoutError
+    for chunk in response.iter_content(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ResultError("response_too_large", _too_large(limit))
+        chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -198,15 +163,8 @@ class Connection:
         if credentials.username or credentials.password:
             auth = (credentials.username, credentials.password)
         self._session, self._headers, self._auth = session, headers, auth
-        # No retries inside the client: the Autoscaler's own backoff decides when to try again,
-        # and the library's default (3 retries, 1 s backoff) would hold a worker for seconds.
-        self.client: Any = PrometheusConnect(
-            url=settings.url.rstrip("/"),
-            headers=headers,
-            auth=auth,
-            session=session,
-            retry=Retry(total=0, raise_on_status=False),
-            timeout=settings.timeout,
+        self.client: Any = prometheus_client(
+            settings.url, session, settings.timeout, headers=headers, auth=auth
         )
 
     def _write(self, name: str, content: str) -> Path:
@@ -227,18 +185,14 @@ class Connection:
         which reads the whole answer into memory before anything can refuse it.
         """
         settings = self.settings
-        deadline = time.monotonic() + settings.timeout
-        response = self._session.get(
+        with streamed_get(
+            self._session,
             f"{self.client.url}/api/v1/query",
+            settings.timeout,
             params={"query": promql},
             headers=self._headers,
             auth=self._auth,
-            timeout=settings.timeout,
-            stream=True,
-            # A redirect could lead outside the URLs the admin allows; Prometheus's API has none.
-            allow_redirects=False,
-        )
-        with response, _shut_at(deadline, response) as fired:
+        ) as response:
             if response.status_code in (401, 403):
                 raise ResultError(
                     "unauthorized",
@@ -246,7 +200,7 @@ class Connection:
                 )
             if response.status_code != 200:
                 raise ResultError("http_error", f"the server answered HTTP {response.status_code}")
-            body = read_bounded(response, settings.max_response_bytes, deadline, fired)
+            body = read_bounded(response, settings.max_response_bytes)
         try:
             document = json.loads(body)
         except ValueError:  # also a body that is not UTF-8
@@ -267,4 +221,12 @@ class Connection:
             self._directory = None
 
 
-__all__ = ["REDACTED", "Connection", "ConnectionSettings", "Credentials", "redact"]
+__all__ = [
+    "REDACTED",
+    "Connection",
+    "ConnectionSettings",
+    "Credentials",
+    "prometheus_client",
+    "read_bounded",
+    "redact",
+]

@@ -1,37 +1,38 @@
 """History for ``podpilot backtest`` and ``recommend``: PromQL range queries into a ``Trace``.
 
-One ``query_range`` per series the specs need, through ``prometheus-api-client`` (the
-project's PromQL library), each call bounded by ``timeout`` and never retried: usage and
-requests per pod for Resource metrics (cAdvisor and kube-state-metrics series, names
-configurable), the PromQL of Prometheus metrics as written (reduced per step with the
-metric's own ``reduction`` and ``emptyResult``, as the live source reduces an instant
-query), and the workload's replica count.
+One ``query_range`` per series the specs need, through the session of a
+``prometheus-api-client`` client (the project's PromQL library), each call read as the live
+source reads an instant query (``prometheus_connection``): within ``timeout`` in total, at most
+``max_response_bytes``, never retried. Usage and requests per pod for Resource metrics
+(cAdvisor and kube-state-metrics series, names configurable), the PromQL of Prometheus metrics
+as written (reduced per step with the metric's own ``reduction`` and ``emptyResult``, as the
+live source reduces an instant query), and the workload's replica count.
 
 Every failure is a ``HistoryError`` with a bounded ``kind`` (``unreachable``, ``timeout``,
-``refused``, ``bad_response``); the server's own words are kept short.
+``refused``, ``response_too_large``, ``bad_response``); the server's own words are kept short.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
 
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
+from podpilot.autoscaler.sources.http_deadline import streamed_get
+from podpilot.autoscaler.sources.prometheus_connection import prometheus_client, read_bounded
 from podpilot.autoscaler.sources.promql_result import (
     EmptyResult,
     Reduction,
     ResultError,
     reduce_samples,
 )
+from podpilot.settings import MIB
 
 # The count the workload was asked to run (what the HPA writes), not the pods it had.
 REPLICAS_METRICS = {
@@ -146,44 +147,65 @@ def _per_pod(series: str) -> str:
     return f"sum by (pod) (max by (pod, container) ({series}))"
 
 
-class RangeReader:
-    """``query_range`` against one Prometheus, every call bounded by ``timeout`` seconds."""
+MAX_RANGE_RESPONSE_BYTES = 256 * MIB
+"""Far above a workload's history at Prometheus's 11,000 points per series; a larger answer is
+refused rather than held."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
+
+class RangeReader:
+    """``query_range`` against one Prometheus, every call within ``timeout`` seconds in total
+    and ``max_response_bytes``, as the live source reads an instant query."""
+
+    def __init__(
+        self, url: str, timeout: float = 30.0, max_response_bytes: int = MAX_RANGE_RESPONSE_BYTES
+    ) -> None:
         self.timeout = timeout
-        self.client: Any = PrometheusConnect(
-            url=self.url, retry=Retry(total=0, raise_on_status=False), timeout=timeout
-        )
+        self.max_response_bytes = max_response_bytes
+        self._session = requests.Session()
+        self.client: Any = prometheus_client(url, self._session, timeout)
+        self.url: str = self.client.url
 
     def matrix(self, query: str, window: Window) -> list[Mapping[str, Any]]:
         """The series of one range query (``data.result``)."""
+        params = {
+            "query": query,
+            "start": str(round(window.start)),
+            "end": str(round(window.end)),
+            "step": f"{window.step:g}s",
+        }
         try:
-            result = self.client.custom_query_range(
-                query,
-                start_time=datetime.fromtimestamp(window.start, UTC),
-                end_time=datetime.fromtimestamp(window.end, UTC),
-                step=f"{window.step:g}s",
-                timeout=self.timeout,
-            )
-        except requests.Timeout:
+            with streamed_get(
+                self._session, f"{self.url}/api/v1/query_range", self.timeout, params=params
+            ) as response:
+                status = response.status_code
+                body = read_bounded(response, self.max_response_bytes)
+        except (TimeoutError, requests.Timeout):
             raise HistoryError(
                 f"{self.url} did not answer within {self.timeout:g} s", "timeout"
             ) from None
         except requests.ConnectionError:
             raise HistoryError(f"cannot connect to {self.url}", "unreachable") from None
-        except PrometheusApiClientException as error:
+        except ResultError as error:
             raise HistoryError(
-                f"{self.url} refused the query {query!r}: {str(error)[:300]}", "refused"
+                f"{self.url}: {error}: raise --step or narrow --from/--to", error.kind
             ) from None
-        except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+        except requests.RequestException as error:
+            raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
+        if status != 200:
+            words = body[:300].decode("utf-8", "replace")
+            raise HistoryError(
+                f"{self.url} refused the query {query!r}: HTTP {status}: {words}", "refused"
+            )
+        try:
+            result = json.loads(body)["data"]["result"]
+        except (ValueError, KeyError, TypeError) as error:
             raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
         if not isinstance(result, list):
             raise HistoryError(f"{self.url}: the range query did not return a matrix")
         return result
 
     def close(self) -> None:
-        self.client._session.close()
+        self._session.close()
 
 
 def _points(series: Mapping[str, Any], window: Window) -> Iterable[tuple[int, float]]:
@@ -275,6 +297,7 @@ def read_trace(
 
 
 __all__ = [
+    "MAX_RANGE_RESPONSE_BYTES",
     "REPLICAS_METRICS",
     "HistoryError",
     "RangeReader",

@@ -11,9 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from urllib.parse import quote
 
-import kubernetes
 import urllib3
 
 from podpilot.emptydir.engine.audit_policy import StatsSource
@@ -26,7 +25,13 @@ from podpilot.emptydir.engine.summary import (
     decode_summary,
 )
 from podpilot.kube.clients import ApiClients, Timeouts, timed_out
-from podpilot.kube.kubelet import KubeletClient, KubeletError
+from podpilot.kube.kubelet import (
+    SUMMARY_PATH,
+    KubeletClient,
+    KubeletError,
+    read_summary,
+    summary_headers,
+)
 from podpilot.settings import KubeletSettings
 
 logger = logging.getLogger(__name__)
@@ -94,15 +99,26 @@ def direct_fetcher(
 
 
 def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> Fetch:
-    """Read ``/api/v1/nodes/{node}/proxy/stats/summary`` in the client pool (nodes/proxy get)."""
-    core = kubernetes.client.CoreV1Api(api.kubernetes)
-    bounds = (min(api.timeouts.connect, timeout), timeout)
+    """Read ``/api/v1/nodes/{node}/proxy/stats/summary`` in the client pool (nodes/proxy get),
+    through the official client's connections and credentials, bounded as the direct read is:
+    the API server treats nodes/proxy as long-running, so it sets no deadline of its own and
+    passes on a trickling or endless answer (the client's generated method would read an error
+    answer whole)."""
+    client = api.kubernetes
+    bounds = urllib3.Timeout(connect=min(api.timeouts.connect, timeout), read=timeout)
 
     def get(node: str) -> bytes:
-        response = core.connect_get_node_proxy_with_path(
-            node, "stats/summary", _preload_content=False, _request_timeout=bounds
+        deadline = time.monotonic() + timeout
+        path = f"/api/v1/nodes/{quote(node, safe='')}/proxy{SUMMARY_PATH}"
+        response = client.rest_client.pool_manager.request(
+            "GET",
+            client.configuration.host + path,
+            headers=summary_headers(client.configuration),
+            timeout=bounds,
+            preload_content=False,
+            redirect=False,
         )
-        return bytes(cast(Any, response).data)
+        return read_summary(response, f"the kubelet of node {node} (API server proxy)", deadline)
 
     async def fetch(node: NodeInfo) -> bytes:
         return await api.call(get, node.facts.name)
@@ -120,12 +136,6 @@ async def poll_node(fetch: Fetch, node: NodeInfo) -> PollResult:
         body = await fetch(node)
     except KubeletError as error:
         return PollResult(name, error.outcome, error=str(error), seconds=_since(started))
-    except kubernetes.client.exceptions.ApiException as error:
-        status = error.status or 0
-        outcome = "forbidden" if status in (401, 403) else "timeout" if status == 504 else "error"
-        return PollResult(
-            name, outcome, error=f"HTTP {status} {error.reason}", seconds=_since(started)
-        )
     except (urllib3.exceptions.HTTPError, OSError) as error:
         if timed_out(error):  # also when urllib3 wraps it
             return PollResult(name, "timeout", error=f"timeout: {error}", seconds=_since(started))

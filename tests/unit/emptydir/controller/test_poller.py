@@ -41,18 +41,9 @@ def fetcher(outcome: object) -> Callable[[NodeInfo], Awaitable[bytes]]:
     return fetch
 
 
-def api_error(status: int) -> kubernetes.client.exceptions.ApiException:
-    return kubernetes.client.exceptions.ApiException(status=status, reason="x")
-
-
 @pytest.mark.parametrize(
     ("raised", "outcome"),
     [
-        (api_error(403), "forbidden"),
-        (api_error(401), "forbidden"),
-        (api_error(504), "timeout"),
-        (api_error(400), "error"),
-        (api_error(503), "error"),
         (urllib3.exceptions.ConnectTimeoutError("connect timed out"), "timeout"),
         (ConnectionRefusedError("refused"), "error"),
         (KubeletError("tls", "certificate verify failed"), "tls"),

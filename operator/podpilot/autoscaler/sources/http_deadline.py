@@ -1,0 +1,183 @@
+"""One deadline over a whole HTTP exchange: connecting, TLS, the request, the status line and
+headers, and the last byte of the body, however slowly the server sends them.
+
+A socket timeout bounds each read, so a server sending a byte just within it holds the reading
+thread as long as it likes. Inside ``within(seconds)``, every socket that a ``DeadlineAdapter``
+connection opens or reuses on this thread is handed to a watchdog, which shuts it at the
+deadline: the blocked read returns at once, the thread is free, and the block raises
+``TimeoutError``. Name resolution happens before a socket exists and is not covered.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_current = threading.local()  # the watchdog of the exchange running on this thread
+
+
+class Watchdog:
+    """Shuts the sockets handed to it at ``deadline`` (monotonic), until ``stop``."""
+
+    def __init__(self, deadline: float) -> None:
+        self.fired = threading.Event()
+        self._lock = threading.Lock()  # no descriptor is touched after ``stop``
+        self._stopped = False
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def guard(self, sock: socket.socket) -> None:
+        """Shut ``sock`` at the deadline, or now if it has passed. Through a duplicate of its
+        descriptor: ``shutdown`` acts on the connection, whichever object holds the descriptor
+        by then (TLS moves it into a new socket object), and the duplicate is ours to close,
+        so a descriptor number reused meanwhile is never touched."""
+        with self._lock, suppress(OSError):  # a socket closed already: nothing to shut
+            if self._stopped:
+                return
+            duplicate = socket.socket(fileno=os.dup(sock.fileno()))
+            self._sockets.append(duplicate)
+            if self.fired.is_set():
+                _shut(duplicate)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._stopped = True
+            for duplicate in self._sockets:
+                duplicate.close()
+            self._sockets.clear()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.fired.set()
+            for duplicate in self._sockets:
+                _shut(duplicate)
+
+
+def _shut(sock: socket.socket) -> None:
+    with suppress(OSError):  # the peer or the reader closed it first
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# What a read cut by the watchdog raises, through each layer that may wrap it.
+_CUT_SHORT = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[Watchdog]:
+    """Run the block's exchanges (through a ``DeadlineAdapter``) under one deadline.
+
+    Raises:
+        TimeoutError: The deadline passed before the block ended; also when the cut connection
+            looked like an answer's end to the reader.
+    """
+    watchdog = Watchdog(time.monotonic() + seconds)
+    outer = getattr(_current, "watchdog", None)
+    _current.watchdog = watchdog
+    try:
+        yield watchdog
+    except _CUT_SHORT:
+        if watchdog.fired.is_set():
+            raise TimeoutError from None
+        raise
+    finally:
+        _current.watchdog = outer
+        watchdog.stop()
+    if watchdog.fired.is_set():
+        raise TimeoutError
+
+
+def _hand_over(sock: socket.socket) -> None:
+    watchdog: Watchdog | None = getattr(_current, "watchdog", None)
+    if watchdog is not None:
+        watchdog.guard(sock)
+
+
+class _HandsOverSockets(HTTPConnection):
+    """A connection that hands its socket to the running exchange's watchdog: a new socket as
+    soon as it is connected (before TLS), a pooled one when a request is sent on it."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _hand_over(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:
+            _hand_over(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _GuardedHTTPConnection(_HandsOverSockets):
+    pass
+
+
+class _GuardedHTTPSConnection(_HandsOverSockets, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+def _guard_pools(manager: urllib3.PoolManager) -> None:
+    # A SOCKS proxy's manager has pools of its own kind; they stay as they are.
+    if manager.pool_classes_by_scheme == urllib3.poolmanager.pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """``requests``' adapter (no retries by default) whose connections, direct or through an
+    HTTP proxy, come under ``within``'s watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _guard_pools(self.poolmanager)
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> urllib3.ProxyManager:
+        manager: urllib3.ProxyManager = super().proxy_manager_for(*args, **kwargs)
+        _guard_pools(manager)
+        return manager
+
+
+@contextmanager
+def streamed_get(
+    session: requests.Session, url: str, timeout: float, **options: Any
+) -> Iterator[requests.Response]:
+    """``GET url``, its body left to be read in the block, all of it within ``timeout`` seconds
+    (else ``TimeoutError``). A redirect is never followed: it could lead anywhere."""
+    if not isinstance(session.get_adapter(url), DeadlineAdapter):
+        raise TypeError("the session has no DeadlineAdapter for this URL")
+    with (
+        within(timeout),
+        session.get(url, timeout=timeout, stream=True, allow_redirects=False, **options) as answer,
+    ):
+        yield answer
+
+
+__all__ = ["DeadlineAdapter", "Watchdog", "streamed_get", "within"]

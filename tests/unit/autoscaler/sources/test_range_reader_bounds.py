@@ -1,0 +1,71 @@
+"""The backtest's range reads are bounded as the live source's queries are, against servers on
+127.0.0.1: a trickling answer ends at ``timeout`` in total, a large one is refused,
+a refusal keeps a little of Prometheus's words, a matrix comes back."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from tests.local_http import serving
+
+from podpilot.autoscaler.sources.prometheus_range import HistoryError, RangeReader, Window
+from podpilot.settings import MIB
+
+from .trickling_server import Trickler, http_answer, trickling
+
+WINDOW = Window(1_700_000_000, 1_700_000_120, 60)
+MATRIX = [{"metric": {"pod": "web-1"}, "values": [[1_700_000_000, "1"], [1_700_000_060, "2"]]}]
+
+
+def answer(result: object) -> bytes:
+    return json.dumps(
+        {"status": "success", "data": {"resultType": "matrix", "result": result}}
+    ).encode()
+
+
+def failure(url: str, timeout: float = 1.0, max_bytes: int = MIB) -> HistoryError:
+    reader = RangeReader(url, timeout, max_response_bytes=max_bytes)
+    try:
+        with pytest.raises(HistoryError) as raised:
+            reader.matrix("up", WINDOW)
+        return raised.value
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("at_once", [0, 200], ids=["headers", "body"])
+def test_a_trickling_answer_ends_at_the_timeout(at_once: int) -> None:
+    with trickling(Trickler(http_answer(answer(MATRIX)), at_once=at_once)) as server:
+        started = time.monotonic()
+        error = failure(server.url)
+        elapsed = time.monotonic() - started
+    assert error.kind == "timeout" and "within 1 s" in str(error)
+    assert 0.9 < elapsed < 1.6
+
+
+def test_an_answer_beyond_the_limit_is_refused() -> None:
+    series = [
+        {"metric": {"pod": f"web-{i}"}, "values": [[1_700_000_000, "1"]]} for i in range(40_000)
+    ]
+    with serving({}, default=(200, answer(series))) as url:
+        error = failure(url, max_bytes=MIB)
+    assert error.kind == "response_too_large" and "1 MiB" in str(error)
+
+
+def test_a_refusal_keeps_a_little_of_the_servers_words() -> None:
+    refusal = {"status": "error", "errorType": "bad_data", "error": "parse error" + "!" * 1000}
+    with serving({}, default=(400, json.dumps(refusal).encode())) as url:
+        error = failure(url)
+    assert error.kind == "refused" and "HTTP 400" in str(error) and "parse error" in str(error)
+    assert len(str(error)) < 400
+
+
+def test_a_matrix_is_read() -> None:
+    with serving({"/api/v1/query_range": (200, answer(MATRIX))}) as url:
+        reader = RangeReader(url + "/", 2.0)
+        try:
+            assert reader.matrix("up", WINDOW) == MATRIX
+        finally:
+            reader.close()

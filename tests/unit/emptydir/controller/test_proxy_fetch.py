@@ -1,0 +1,93 @@
+"""The Summary read through the API server's node proxy, against a server on 127.0.0.1 standing
+in for the API server: bounded as the direct read is (a trickling answer ends at the deadline,
+a large one is refused), with the operator's token, and a refusal without its body."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+import kubernetes
+import pytest
+from tests.local_http import serving
+from tests.unit.autoscaler.sources.trickling_server import Trickler, http_answer, trickling
+
+from podpilot.emptydir.controller.poller import PollResult, poll_node, proxy_fetcher
+from podpilot.emptydir.engine.model import NodeFacts
+from podpilot.emptydir.engine.objects import NodeInfo
+from podpilot.kube import kubelet
+from podpilot.kube.clients import Timeouts
+
+from ..helpers import summary_document
+
+T = TypeVar("T")
+TOKEN = "proxy-test-token"
+NODE = NodeInfo(NodeFacts("node-1"), kwok=False)
+PATH = "/api/v1/nodes/node-1/proxy/stats/summary"
+SUMMARY = json.dumps(summary_document("uid-p", "data", 5)).encode()
+DEADLINE = 1.0
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[[str], Any]]:
+    """Builds the stand-in ``ApiClients`` for an API server at a URL; closed afterwards."""
+    made: list[kubernetes.client.ApiClient] = []
+
+    async def call(function: Callable[..., T], /, *args: object) -> T:
+        return await asyncio.to_thread(function, *args)
+
+    def build(url: str) -> Any:
+        configuration = kubernetes.client.Configuration(host=url)
+        configuration.api_key["authorization"] = f"Bearer {TOKEN}"
+        made.append(kubernetes.client.ApiClient(configuration))
+        return SimpleNamespace(kubernetes=made[-1], timeouts=Timeouts(0.5, 5), call=call)
+
+    yield build
+    for client in made:
+        client.close()
+
+
+def poll(api: Any) -> PollResult:
+    return asyncio.run(poll_node(proxy_fetcher(api, DEADLINE), NODE))
+
+
+def test_the_summary_is_read_with_the_token(clients: Callable[[str], Any]) -> None:
+    seen: list[str | None] = []
+    with serving({PATH: (200, SUMMARY)}, seen=seen) as url:
+        result = poll(clients(url))
+    assert result.outcome == "ok" and result.summary is not None
+    assert seen == [f"Bearer {TOKEN}"]
+
+
+def test_a_trickling_answer_ends_at_the_deadline(clients: Callable[[str], Any]) -> None:
+    answer = http_answer(SUMMARY)
+    body_starts = len(answer) - len(SUMMARY)
+    with trickling(Trickler(answer, at_once=body_starts)) as server:
+        started = time.monotonic()
+        result = poll(clients(server.url))
+        elapsed = time.monotonic() - started
+    assert result.outcome == "timeout" and "node-1" in (result.error or "")
+    assert 0.9 < elapsed < 1.6  # the deadline and at most one byte's wait
+
+
+def test_an_answer_beyond_the_cap_is_refused(
+    clients: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubelet, "MAX_SUMMARY_BYTES", 1000)
+    with serving({PATH: (200, SUMMARY + b" " * 5000)}) as url:
+        result = poll(clients(url))
+    assert result.outcome == "error" and "more than 1000 bytes" in (result.error or "")
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(403, "forbidden"), (504, "timeout")])
+def test_a_refusal_is_named_without_its_body(
+    clients: Callable[[str], Any], status: int, outcome: str
+) -> None:
+    with serving({PATH: (status, b"refused: secret detail")}) as url:
+        result = poll(clients(url))
+    assert result.outcome == outcome and f"HTTP {status}" in (result.error or "")
+    assert "secret" not in (result.error or "")
