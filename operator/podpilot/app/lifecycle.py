@@ -25,7 +25,7 @@ from podpilot.kube.clients import (
     load_credentials,
     no_answer,
 )
-from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT
+from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT, ExecPluginError
 from podpilot.kube.lease import LeaderElector, LeaseLock
 from podpilot.kube.pod_watch import PodWatch
 from podpilot.kube.shards import Shards
@@ -74,9 +74,12 @@ async def login(
     configuration = kubernetes.client.Configuration()
     try:
         pykube_config, token = await asyncio.to_thread(load_credentials, kubeconfig, configuration)
-    except CredentialsError as error:
+        # In a thread too: reading the token may run an exec plugin (its token expired already).
+        info = await asyncio.to_thread(
+            connection_info, configuration, settings, pykube_config.namespace
+        )
+    except (CredentialsError, ExecPluginError) as error:
         raise kopf.LoginError(str(error)) from error
-    info = connection_info(configuration, settings, pykube_config.namespace)
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),

@@ -87,11 +87,12 @@ class KubeletClient:
         host = f"[{address}]" if ":" in address else address
         url = f"https://{host}:{port}{SUMMARY_PATH}"
         deadline = time.monotonic() + self._timeouts.read
+        headers = summary_headers(self._configuration)  # a credential failure is not the kubelet's
         try:
             response = self._pool.request(
                 "GET",
                 url,
-                headers=summary_headers(self._configuration),
+                headers=headers,
                 preload_content=False,
                 redirect=False,
             )
