@@ -555,7 +555,9 @@ def test_a_woken_workload_whose_pod_stays_pending_sleeps_after_the_cooldown(
     back to zero instead of holding a Pending replica for ever."""
     queue = waking_queue("stuck")
     series = {"namespace": namespace, "queue": "stuck"}
-    put_series(cluster, "podpilot_test_external_queue_depth", series, 30)
+    # Above the activation threshold (5), below the target (10): one replica. With more, the
+    # HPA's rule holds them (a failed metric never lets the others scale down).
+    put_series(cluster, "podpilot_test_external_queue_depth", series, 8)
     unschedulable = deployment("web", 0, usage_cpu="20m")
     unschedulable["spec"]["template"]["spec"]["nodeSelector"] = {"podpilot.io/no-such-node": "x"}
     apply(
@@ -566,7 +568,7 @@ def test_a_woken_workload_whose_pod_stays_pending_sleeps_after_the_cooldown(
                    metrics=[cpu_utilization(50), queue], cooldownSeconds=5),
     )  # fmt: skip
     wait_until(
-        lambda: spec_replicas(kubectl_json, namespace, "web") >= 1,
+        lambda: spec_replicas(kubectl_json, namespace, "web") == 1,
         timeout=60,
         what="the queue waking web",
     )

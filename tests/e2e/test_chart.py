@@ -547,10 +547,28 @@ def every_metric_read(kubectl_json: Callable[..., Any], namespace: str, count: i
     return len(read) == count and all("error" not in item for item in read)
 
 
+def earlier_tests_namespaces(kubectl_json: Callable[..., Any], own: str) -> list[str]:
+    """The e2e namespaces of earlier tests that are still being deleted."""
+    found = kubectl_json("get", "namespaces", "-l", "podpilot.io/e2e=true")["items"]
+    return [n["metadata"]["name"] for n in found if n["metadata"]["name"] != own]
+
+
 @contextmanager
-def acting_instead(operator: OperatorProcess, replacement: OperatorProcess) -> Iterator[None]:
+def acting_instead(
+    operator: OperatorProcess,
+    replacement: OperatorProcess,
+    kubectl_json: Callable[..., Any],
+    namespace: str,
+) -> Iterator[None]:
     """``replacement`` runs while the session's operator is stopped, so that one writer acts;
-    the session's operator is back afterwards."""
+    the session's operator is back afterwards. It starts once earlier tests' namespaces are
+    gone: an Autoscaler left in one being deleted would have it post Events there, which the
+    API server refuses (Forbidden) whatever the RBAC."""
+    wait_until(
+        lambda: not earlier_tests_namespaces(kubectl_json, namespace),
+        timeout=120,
+        what="earlier tests' namespaces to be deleted",
+    )
     operator.stop()
     try:
         replacement.start()
@@ -616,7 +634,7 @@ def test_the_autoscalers_rbac_reads_every_metrics_api_and_scales(
 
     restricted = OperatorProcess(cluster, tmp_path, name="chart-identity", kubeconfig=kubeconfig)
     restricted.command.append("--controllers=autoscaler")
-    with acting_instead(operator, restricted):
+    with acting_instead(operator, restricted, kubectl_json, namespace):
         wait_until(
             lambda: every_metric_read(kubectl_json, namespace, len(metrics)),
             timeout=90,
@@ -670,7 +688,7 @@ def test_kopf_peering_runs_under_the_charts_rbac_limited_to_its_own_peering_obje
         mode=("--no-leader-election", f"--peering-name={peering}"),
     )  # fmt: skip
     peer.command.append("--controllers=autoscaler")
-    with acting_instead(operator, peer):
+    with acting_instead(operator, peer, kubectl_json, namespace):
         wait_until(
             lambda: bool(kubectl_json("get", "clusterkopfpeering", peering).get("status")),
             timeout=60,
