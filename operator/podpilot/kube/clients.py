@@ -117,6 +117,17 @@ def bearer_authorization(configuration: kubernetes.client.Configuration) -> str 
     return str(token) if token else None
 
 
+def bearer_header(configuration: kubernetes.client.Configuration) -> dict[str, str]:
+    """The ``Authorization`` header for a request sent straight through the client's pool
+    (client certificates are the pool's own), or none.
+
+    Raises:
+        ExecPluginError: As ``bearer_authorization``.
+    """
+    token = bearer_authorization(configuration)
+    return {"Authorization": token} if token else {}
+
+
 def keepalive_socket_options() -> list[tuple[int, int, int]]:
     """urllib3 socket options with TCP keep-alive on, where the platform has the knobs.
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import kubernetes
 import urllib3
 
-from podpilot.kube.clients import bearer_authorization
+from podpilot.kube.clients import bearer_header
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,9 @@ class EncodedRequest:
             response.release_conn()
 
     def _headers(self) -> dict[str, str]:
-        headers = {
+        return {
             **self.client.default_headers,
             "Content-Type": self.content_type,
             "Accept": "application/json",
+            **bearer_header(self.client.configuration),
         }
-        # Client certificates are the pool's; a bearer token goes in each request.
-        token = bearer_authorization(self.client.configuration)
-        if token:
-            headers["Authorization"] = token
-        return headers

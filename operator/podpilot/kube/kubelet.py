@@ -22,7 +22,7 @@ import urllib3
 
 from podpilot.kube.clients import (
     Timeouts,
-    bearer_authorization,
+    bearer_header,
     keepalive_socket_options,
     timed_out,
 )
@@ -123,11 +123,7 @@ class KubeletClient:
 
 def summary_headers(configuration: kubernetes.client.Configuration) -> dict[str, str]:
     """A Summary request's headers: JSON, and the operator's bearer token if it has one."""
-    headers = {"Accept": "application/json"}
-    token = bearer_authorization(configuration)
-    if token:
-        headers["Authorization"] = token
-    return headers
+    return {"Accept": "application/json", **bearer_header(configuration)}
 
 
 def read_summary(response: urllib3.BaseHTTPResponse, source: str, deadline: float) -> bytes:
