@@ -35,12 +35,15 @@ class _Handler(BaseHTTPRequestHandler):
     default: Answer = (404, b'{"kind":"Status","code":404}')
     authorization: Callable[[], str] | None = None
     seen: list[str | None] | None = None
+    user_agents: list[str | None] | None = None
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/") or "/"  # pykube adds a trailing slash
         sent = self.headers.get("Authorization")
         if self.seen is not None:
             self.seen.append(sent)
+        if self.user_agents is not None:
+            self.user_agents.append(self.headers.get("User-Agent"))
         if self.authorization is not None and sent != self.authorization():
             status, body = UNAUTHORIZED
         else:
@@ -62,14 +65,15 @@ def serving(
     *,
     authorization: Callable[[], str] | None = None,
     seen: list[str | None] | None = None,
+    user_agents: list[str | None] | None = None,
     tls: tuple[Path, Path] | None = None,
 ) -> Iterator[str]:
     """Serve ``answers`` (path -> status and body; others get ``default``, a 404) until the
     block ends; yields the base URL. ``answers`` is read at each request, so a test may change
     it meanwhile. With ``authorization``, a request whose ``Authorization`` header is not its
     value at that moment gets 401, as from an apiserver; ``seen`` collects each request's
-    header. ``tls`` (certificate and key files) serves HTTPS."""
-    attributes: dict[str, Any] = {"answers": answers, "seen": seen}
+    header, ``user_agents`` its ``User-Agent``. ``tls`` (certificate and key files) serves HTTPS."""
+    attributes: dict[str, Any] = {"answers": answers, "seen": seen, "user_agents": user_agents}
     if default is not None:
         attributes["default"] = default
     if authorization is not None:

@@ -58,6 +58,7 @@ import yaml
 
 from podpilot.kube.exec_credential import ExecCredential
 from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT, ExecPluginError, exec_user, without_exec
+from podpilot.kube.http_deadline import guard_pools
 from podpilot.kube.kubeconfig import KubeconfigError, merged_kubeconfig
 from podpilot.settings import KubeconfigSelection
 
@@ -118,14 +119,43 @@ def bearer_authorization(configuration: kubernetes.client.Configuration) -> str 
 
 
 def bearer_header(configuration: kubernetes.client.Configuration) -> dict[str, str]:
-    """The ``Authorization`` header for a request sent straight through the client's pool
-    (client certificates are the pool's own), or none.
+    """The ``Authorization`` header for a request sent straight to a pool (client certificates
+    are the pool's own), or none.
 
     Raises:
         ExecPluginError: As ``bearer_authorization``.
     """
     token = bearer_authorization(configuration)
     return {"Authorization": token} if token else {}
+
+
+def send_through_pool(
+    client: kubernetes.client.ApiClient,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    **options: Any,
+) -> urllib3.BaseHTTPResponse:
+    """``method path`` (escaped, from ``/api`` on) sent straight through the official client's
+    connection pool, for a request its generated methods cannot make: with the client's
+    default headers (its User-Agent) and bearer token, and a 401 answer told to the token's
+    source as the client's own calls do. ``options`` go to urllib3's ``request``.
+
+    Raises:
+        ExecPluginError: As ``bearer_authorization``.
+        urllib3.exceptions.HTTPError, OSError: The request failed.
+    """
+    authorization = bearer_header(client.configuration)
+    response = client.rest_client.pool_manager.request(
+        method,
+        client.configuration.host + path,
+        headers={**client.default_headers, **headers, **authorization},
+        **options,
+    )
+    token: BearerToken | None = getattr(client.rest_client, "token", None)
+    if token is not None and response.status == 401:
+        token.unauthorized(authorization.get("Authorization"))
+    return response
 
 
 def keepalive_socket_options() -> list[tuple[int, int, int]]:
@@ -242,6 +272,7 @@ class _BoundedRestClient(kubernetes.client.rest.RESTClientObject):
         token: BearerToken | None = None,
     ) -> None:
         super().__init__(configuration)
+        guard_pools(self.pool_manager)
         self.default_timeout = timeout.pair()
         self.token = token
 

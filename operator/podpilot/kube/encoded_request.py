@@ -1,5 +1,5 @@
 """One API request whose body is JSON already encoded, sent through the official client's
-connection pool with its credentials, its answer drained unread.
+connection pool with its credentials (``send_through_pool``), its answer drained unread.
 
 The client's generated methods validate, copy and encode a body on every call, and parse the
 whole object the API server answers with. A status write needs none of that: its body is
@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import kubernetes
 import urllib3
 
-from podpilot.kube.clients import bearer_header
+from podpilot.kube.clients import send_through_pool
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,15 @@ class EncodedRequest:
     def send(self) -> None:
         """Send and drain the answer; a status outside 2xx raises ``ApiException`` with the
         answer's status, reason, headers and body, as the generated methods do."""
-        url = self.client.configuration.host + self.path
+        path = self.path
         if self.query:
-            url += "?" + urlencode(self.query)
-        response = self.client.rest_client.pool_manager.request(
+            path += "?" + urlencode(self.query)
+        response = send_through_pool(
+            self.client,
             self.method,
-            url,
+            path,
+            {"Content-Type": self.content_type, "Accept": "application/json"},
             body=self.body,
-            headers=self._headers(),
             timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
             preload_content=False,
         )
@@ -53,11 +54,3 @@ class EncodedRequest:
         finally:
             response.drain_conn()
             response.release_conn()
-
-    def _headers(self) -> dict[str, str]:
-        return {
-            **self.client.default_headers,
-            "Content-Type": self.content_type,
-            "Accept": "application/json",
-            **bearer_header(self.client.configuration),
-        }

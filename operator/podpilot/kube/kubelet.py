@@ -7,15 +7,16 @@ identity may ``get`` ``nodes/stats``, the subresource it maps ``/stats/*`` to; n
 (by default the one the operator trusts for the API server), unless the admin opted out
 explicitly (``--kubelet-insecure-tls``, as metrics-server names it).
 
-Every request is bounded: connect and read timeouts, a deadline for the whole answer and a cap
-on its size. Nothing of an answer's body is ever copied into an error.
+Every request is bounded: connect and read timeouts, one deadline over the whole exchange
+(``http_deadline``'s watchdog) and a cap on the answer's size. Nothing of an answer's body is
+ever copied into an error.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-import time
+from collections.abc import Callable
 
 import kubernetes
 import urllib3
@@ -26,6 +27,7 @@ from podpilot.kube.clients import (
     keepalive_socket_options,
     timed_out,
 )
+from podpilot.kube.http_deadline import guard_pools, within
 from podpilot.settings import KubeletSettings
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class KubeletClient:
             socket_options=keepalive_socket_options(),
             **verification,  # type: ignore[arg-type]
         )
+        guard_pools(self._pool)
 
     def summary(self, address: str, port: int) -> bytes:
         """The Summary document of the kubelet at ``address:port``.
@@ -86,17 +89,15 @@ class KubeletClient:
         """
         host = f"[{address}]" if ":" in address else address
         url = f"https://{host}:{port}{SUMMARY_PATH}"
-        deadline = time.monotonic() + self._timeouts.read
         headers = summary_headers(self._configuration)  # a credential failure is not the kubelet's
         try:
-            response = self._pool.request(
-                "GET",
-                url,
-                headers=headers,
-                preload_content=False,
-                redirect=False,
+            return read_summary_within(
+                lambda: self._pool.request(
+                    "GET", url, headers=headers, preload_content=False, redirect=False
+                ),
+                f"the kubelet at {url}",
+                self._timeouts.read,
             )
-            return read_summary(response, f"the kubelet at {url}", deadline)
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise self._no_answer(url, error) from None
 
@@ -126,38 +127,45 @@ def summary_headers(configuration: kubernetes.client.Configuration) -> dict[str,
     return {"Accept": "application/json", **bearer_header(configuration)}
 
 
-def read_summary(response: urllib3.BaseHTTPResponse, source: str, deadline: float) -> bytes:
-    """The Summary body of ``response`` from ``source`` (``the kubelet at URL``), read while it
-    arrives: refused unless HTTP 200 (without its body), beyond ``MAX_SUMMARY_BYTES``, or still
-    arriving at ``deadline`` (monotonic). The connection is reused only after a whole answer.
+def read_summary_within(
+    send: Callable[[], urllib3.BaseHTTPResponse], source: str, seconds: float
+) -> bytes:
+    """The Summary that ``send`` (a request through a pool given to ``guard_pools``, its body
+    not preloaded) brings from ``source`` (``the kubelet at URL``), all of the exchange within
+    ``seconds``: a server trickling its headers or body is cut at the deadline. Refused unless
+    HTTP 200 (without its body) or beyond ``MAX_SUMMARY_BYTES``. The connection is reused only
+    after a whole answer.
 
     Raises:
         KubeletError: A refusal, or an answer too large or too slow.
-        urllib3.exceptions.HTTPError, OSError: The connection failed while reading.
+        urllib3.exceptions.HTTPError, OSError: The connection failed.
     """
     try:
-        if response.status != 200:
-            outcome = {401: "forbidden", 403: "forbidden", 504: "timeout"}.get(
-                response.status, "error"
-            )
-            raise KubeletError(outcome, f"HTTP {response.status} from {source}")
-        body = _read_bounded(response, source, deadline)
-    except BaseException:
-        response.close()  # an unread or partly read body: the connection is not reused
-        raise
-    response.release_conn()
-    return body
+        with within(seconds):
+            response = send()
+            try:
+                body = _read_bounded(response, source)
+            except BaseException:
+                response.close()  # an unread or partly read body: the connection is not reused
+                raise
+            response.release_conn()
+            return body
+    except TimeoutError:
+        raise KubeletError(
+            "timeout", f"{source} did not finish its answer within {seconds:g} s"
+        ) from None
 
 
-def _read_bounded(response: urllib3.BaseHTTPResponse, source: str, deadline: float) -> bytes:
+def _read_bounded(response: urllib3.BaseHTTPResponse, source: str) -> bytes:
+    if response.status != 200:
+        outcome = {401: "forbidden", 403: "forbidden", 504: "timeout"}.get(response.status, "error")
+        raise KubeletError(outcome, f"HTTP {response.status} from {source}")
     chunks: list[bytes] = []
     size = 0
     while chunk := response.read1(READ_CHUNK_BYTES):  # whatever has arrived, not a full chunk
         size += len(chunk)
         if size > MAX_SUMMARY_BYTES:
             raise KubeletError("error", f"{source} sent more than {MAX_SUMMARY_BYTES} bytes")
-        if time.monotonic() > deadline:
-            raise KubeletError("timeout", f"{source} did not finish its answer in time")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -4,6 +4,7 @@ insecure opt-out skips verification, and every failure is a bounded, body-free e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -171,6 +172,42 @@ def test_a_silent_kubelet_times_out_within_the_bound() -> None:
         assert time.monotonic() - started < 3
     finally:
         listener.close()
+
+
+class TricklingKubelet(FakeKubelet):
+    """Sends its status line and headers a byte every 0.2 s: each byte well within the read
+    timeout, the whole far beyond the deadline."""
+
+    def do_GET(self) -> None:
+        head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"p" * 100 + b"\r\n"
+        with contextlib.suppress(OSError):  # the client cut the connection: what is tested
+            for index in range(len(head)):
+                self.wfile.write(head[index : index + 1])
+                self.wfile.flush()
+                time.sleep(0.2)
+
+
+def test_a_kubelet_trickling_its_headers_is_cut_at_the_deadline(cluster_pki: dev_pki.Pki) -> None:
+    server = QuietTLSServer(("127.0.0.1", 0), TricklingKubelet)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cluster_pki.cert("serving"), cluster_pki.key("serving"))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(KubeletError) as raised:
+            client(KubeletSettings(ca_file=str(cluster_pki.ca_cert)), Timeouts(1, 1)).summary(
+                "127.0.0.1", server.server_address[1]
+            )
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised.value.outcome == "timeout"
+    assert "did not finish its answer within 1 s" in str(raised.value)
+    assert elapsed < 1.5  # the whole exchange's deadline, not a read timeout per byte
 
 
 def test_nothing_listening_is_an_error_naming_the_endpoint() -> None:

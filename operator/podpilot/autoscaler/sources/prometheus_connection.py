@@ -31,8 +31,8 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from podpilot.autoscaler.sources.http_deadline import DeadlineAdapter, streamed_get
 from podpilot.autoscaler.sources.promql_result import ResultError, instant_query_result
+from podpilot.kube.http_deadline import DeadlineAdapter, streamed_get
 from podpilot.settings import MIB, PrometheusLimits
 
 REDACTED = "<redacted>"

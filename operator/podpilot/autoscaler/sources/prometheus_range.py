@@ -24,7 +24,6 @@ import requests
 
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
-from podpilot.autoscaler.sources.http_deadline import streamed_get
 from podpilot.autoscaler.sources.prometheus_connection import prometheus_client, read_bounded
 from podpilot.autoscaler.sources.promql_result import (
     EmptyResult,
@@ -32,6 +31,7 @@ from podpilot.autoscaler.sources.promql_result import (
     ResultError,
     reduce_samples,
 )
+from podpilot.kube.http_deadline import streamed_get
 from podpilot.settings import MIB
 
 # The count the workload was asked to run (what the HPA writes), not the pods it had.

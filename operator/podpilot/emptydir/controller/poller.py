@@ -24,14 +24,9 @@ from podpilot.emptydir.engine.summary import (
     SummaryDecodeError,
     decode_summary,
 )
-from podpilot.kube.clients import ApiClients, Timeouts, timed_out
-from podpilot.kube.kubelet import (
-    SUMMARY_PATH,
-    KubeletClient,
-    KubeletError,
-    read_summary,
-    summary_headers,
-)
+from podpilot.kube.clients import ApiClients, Timeouts, send_through_pool, timed_out
+from podpilot.kube.http_deadline import guard_pools
+from podpilot.kube.kubelet import SUMMARY_PATH, KubeletClient, KubeletError, read_summary_within
 from podpilot.settings import KubeletSettings
 
 logger = logging.getLogger(__name__)
@@ -105,20 +100,23 @@ def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> 
     passes on a trickling or endless answer (the client's generated method would read an error
     answer whole)."""
     client = api.kubernetes
+    guard_pools(client.rest_client.pool_manager)  # ``podpilot``'s own clients come guarded
     bounds = urllib3.Timeout(connect=min(api.timeouts.connect, timeout), read=timeout)
 
     def get(node: str) -> bytes:
-        deadline = time.monotonic() + timeout
-        path = f"/api/v1/nodes/{quote(node, safe='')}/proxy{SUMMARY_PATH}"
-        response = client.rest_client.pool_manager.request(
-            "GET",
-            client.configuration.host + path,
-            headers=summary_headers(client.configuration),
-            timeout=bounds,
-            preload_content=False,
-            redirect=False,
+        return read_summary_within(
+            lambda: send_through_pool(
+                client,
+                "GET",
+                f"/api/v1/nodes/{quote(node, safe='')}/proxy{SUMMARY_PATH}",
+                {"Accept": "application/json"},
+                timeout=bounds,
+                preload_content=False,
+                redirect=False,
+            ),
+            f"the kubelet of node {node} (API server proxy)",
+            timeout,
         )
-        return read_summary(response, f"the kubelet of node {node} (API server proxy)", deadline)
 
     async def fetch(node: NodeInfo) -> bytes:
         return await api.call(get, node.facts.name)

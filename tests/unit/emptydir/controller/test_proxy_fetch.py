@@ -63,15 +63,18 @@ def test_the_summary_is_read_with_the_token(clients: Callable[[str], Any]) -> No
     assert seen == [f"Bearer {TOKEN}"]
 
 
-def test_a_trickling_answer_ends_at_the_deadline(clients: Callable[[str], Any]) -> None:
+@pytest.mark.parametrize("trickled", ["headers", "body"])
+def test_a_trickling_answer_ends_at_the_deadline(
+    clients: Callable[[str], Any], trickled: str
+) -> None:
     answer = http_answer(SUMMARY)
-    body_starts = len(answer) - len(SUMMARY)
-    with trickling(Trickler(answer, at_once=body_starts)) as server:
+    at_once = len(answer) - len(SUMMARY) if trickled == "body" else 0
+    with trickling(Trickler(answer, at_once=at_once)) as server:
         started = time.monotonic()
         result = poll(clients(server.url))
         elapsed = time.monotonic() - started
     assert result.outcome == "timeout" and "node-1" in (result.error or "")
-    assert 0.9 < elapsed < 1.6  # the deadline and at most one byte's wait
+    assert 0.9 < elapsed < 1.6  # the deadline, shut at once
 
 
 def test_an_answer_beyond_the_cap_is_refused(
@@ -91,3 +94,37 @@ def test_a_refusal_is_named_without_its_body(
         result = poll(clients(url))
     assert result.outcome == outcome and f"HTTP {status}" in (result.error or "")
     assert "secret" not in (result.error or "")
+
+
+class RecordedToken:
+    """A token source that records what the API server refused."""
+
+    def __init__(self) -> None:
+        self.refused: list[str | None] = []
+
+    def authorization(self) -> str:
+        return f"Bearer {TOKEN}"
+
+    def unauthorized(self, authorization: str | None) -> None:
+        self.refused.append(authorization)
+
+
+def test_a_401_is_told_to_the_token_source_as_the_clients_own_calls_do(
+    clients: Callable[[str], Any],
+) -> None:
+    seen: list[str | None] = []
+    with serving({PATH: (200, SUMMARY)}, authorization=lambda: "Bearer rotated", seen=seen) as url:
+        api = clients(url)
+        api.kubernetes.rest_client.token = token = RecordedToken()
+        result = poll(api)
+    assert result.outcome == "forbidden" and "HTTP 401" in (result.error or "")
+    assert token.refused == [f"Bearer {TOKEN}"]
+
+
+def test_the_request_carries_the_clients_user_agent(clients: Callable[[str], Any]) -> None:
+    agents: list[str | None] = []
+    with serving({PATH: (200, SUMMARY)}, user_agents=agents) as url:
+        api = clients(url)
+        api.kubernetes.user_agent = "podpilot/test"
+        assert poll(api).outcome == "ok"
+    assert agents == ["podpilot/test"]

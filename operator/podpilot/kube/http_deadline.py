@@ -2,10 +2,14 @@
 headers, and the last byte of the body, however slowly the server sends them.
 
 A socket timeout bounds each read, so a server sending a byte just within it holds the reading
-thread as long as it likes. Inside ``within(seconds)``, every socket that a ``DeadlineAdapter``
-connection opens or reuses on this thread is handed to a watchdog, which shuts it at the
+thread as long as it likes. Inside ``within(seconds)``, every socket that a guarded connection
+(``requests`` through a ``DeadlineAdapter``, urllib3 through a pool manager given to
+``guard_pools``) opens or reuses on this thread is handed to a watchdog, which shuts it at the
 deadline: the blocked read returns at once, the thread is free, and the block raises
-``TimeoutError``. Name resolution happens before a socket exists and is not covered.
+``TimeoutError``. Connections used outside ``within`` are not watched. Name resolution happens
+before a socket exists and is not covered.
+
+Used by the Prometheus source, the backtest's range reads, and the kubelet Summary reads.
 """
 
 from __future__ import annotations
@@ -145,10 +149,21 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 
-def _guard_pools(manager: urllib3.PoolManager) -> None:
+_GUARDED_POOLS = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def guard_pools(manager: urllib3.PoolManager) -> None:
+    """Bring the connections of the pools ``manager`` makes from now on under ``within``'s
+    watchdog; a pool it made already is closed, so that none is left unguarded."""
     # A SOCKS proxy's manager has pools of its own kind; they stay as they are.
     if manager.pool_classes_by_scheme == urllib3.poolmanager.pool_classes_by_scheme:
-        manager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        manager.pool_classes_by_scheme = dict(_GUARDED_POOLS)
+        manager.clear()
+
+
+def guarded(manager: urllib3.PoolManager) -> bool:
+    """Whether ``guard_pools`` brought ``manager``'s connections under the watchdog."""
+    return manager.pool_classes_by_scheme == _GUARDED_POOLS
 
 
 class DeadlineAdapter(HTTPAdapter):
@@ -157,11 +172,11 @@ class DeadlineAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        _guard_pools(self.poolmanager)
+        guard_pools(self.poolmanager)
 
     def proxy_manager_for(self, *args: Any, **kwargs: Any) -> urllib3.ProxyManager:
         manager: urllib3.ProxyManager = super().proxy_manager_for(*args, **kwargs)
-        _guard_pools(manager)
+        guard_pools(manager)
         return manager
 
 
@@ -180,4 +195,4 @@ def streamed_get(
         yield answer
 
 
-__all__ = ["DeadlineAdapter", "Watchdog", "streamed_get", "within"]
+__all__ = ["DeadlineAdapter", "Watchdog", "guard_pools", "guarded", "streamed_get", "within"]
