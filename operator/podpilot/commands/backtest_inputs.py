@@ -38,9 +38,9 @@ from podpilot.commands.conventions import (
     finite_float,
     go_duration,
     go_duration_timeout,
-    non_negative_number,
     unreadable,
 )
+from podpilot.commands.run import add_hpa_flags, hpa_settings_from
 from podpilot.settings import HpaSettings
 
 MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
@@ -62,6 +62,8 @@ _SERIES_FLAGS: tuple[tuple[str, str, str, str], ...] = (
         "kube_<kind>_status_replicas of the target)",
     ),
 )
+
+REPLAYED_HPA_SETTINGS = ("tolerance", "downscale_stabilization")
 
 
 @dataclass(frozen=True)
@@ -171,23 +173,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         "HPA-compatible settings (as podpilot run takes them; the pods of a replay are ready "
         "long before, so the CPU initialization period and readiness delay do not apply)"
     )
-    hpa.add_argument(
-        "--horizontal-pod-autoscaler-tolerance",
-        dest="hpa_tolerance",
-        type=non_negative_number,
-        default=HpaSettings.tolerance,
-        metavar="FRACTION",
-        help="ratio of usage to target within which no scaling happens",
-    )
-    hpa.add_argument(
-        "--horizontal-pod-autoscaler-downscale-stabilization",
-        dest="hpa_downscale_stabilization",
-        type=go_duration,
-        default=HpaSettings.downscale_stabilization,
-        metavar="DURATION",
-        help="window of past recommendations a scale-down takes the highest of, unless the "
-        "spec's behavior sets one (default: 5m0s)",
-    )
+    add_hpa_flags(hpa, REPLAYED_HPA_SETTINGS)
     parser.add_argument(
         "--timeout",
         type=go_duration_timeout,
@@ -199,9 +185,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hpa_settings(args: argparse.Namespace) -> HpaSettings:
     """The HPA settings a replay decides with (the others keep their defaults)."""
-    return HpaSettings(
-        tolerance=args.hpa_tolerance, downscale_stabilization=args.hpa_downscale_stabilization
-    )
+    return hpa_settings_from(args, REPLAYED_HPA_SETTINGS)
 
 
 def load_specs(files: list[str]) -> list[LoadedSpec]:

@@ -8,7 +8,7 @@ import re
 import socket
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,19 @@ def hpa_arguments(settings: HpaSettings) -> list[str]:
         text = go_duration_text(value) if kind is go_duration else f"{value:g}"
         arguments.append(f"{_flag(_HPA_PREFIX, name)}={text}")
     return arguments
+
+
+def add_hpa_flags(group: argparse._ActionsContainer, names: Collection[str]) -> None:
+    """The ``--horizontal-pod-autoscaler-*`` flags of the ``HpaSettings`` fields in ``names``,
+    as ``podpilot run`` takes them (for the commands that replay decisions)."""
+    chosen = [flag for flag in _HPA_FLAGS if flag[0] in names]
+    _add_setting_flags(group, chosen, HpaSettings(), _HPA_PREFIX)
+
+
+def hpa_settings_from(args: argparse.Namespace, names: Collection[str]) -> HpaSettings:
+    """The ``HpaSettings`` that ``add_hpa_flags(group, names)``'s flags gave; the others keep
+    their defaults."""
+    return HpaSettings(**{name: getattr(args, _HPA_PREFIX + name) for name in names})
 
 
 def _add_hpa_arguments(parser: argparse.ArgumentParser) -> None:

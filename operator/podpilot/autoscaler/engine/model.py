@@ -15,6 +15,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from podpilot.apimachinery.quantities import MAX_INT64
+from podpilot.settings import HpaSettings
+
 __all__ = [
     "CPU",
     "DEFAULT_CPU_INITIALIZATION_PERIOD",
@@ -35,14 +38,14 @@ __all__ = [
 
 MAX_INT32 = 2**31 - 1
 MIN_INT32 = -(2**31)
-MAX_INT64 = 2**63 - 1
 
 CPU = "cpu"
 
-DEFAULT_TOLERANCE = 0.1
-DEFAULT_CPU_INITIALIZATION_PERIOD = 300.0
-DEFAULT_DELAY_OF_INITIAL_READINESS_STATUS = 30.0
-DEFAULT_DOWNSCALE_STABILIZATION_WINDOW = 300.0
+# kube-controller-manager's defaults, under the names the HPA controller's code gives them.
+DEFAULT_TOLERANCE = HpaSettings.tolerance
+DEFAULT_CPU_INITIALIZATION_PERIOD = HpaSettings.cpu_initialization_period
+DEFAULT_DELAY_OF_INITIAL_READINESS_STATUS = HpaSettings.initial_readiness_delay
+DEFAULT_DOWNSCALE_STABILIZATION_WINDOW = HpaSettings.downscale_stabilization
 DEFAULT_METRIC_WINDOW = 60.0
 
 
