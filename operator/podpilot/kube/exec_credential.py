@@ -113,8 +113,14 @@ class ExecCredential:
             token = self._token
             if token is not None and now < token.refresh_at:
                 return token.value
-            run = self._run or self._start_run()
-            if token is not None and now < token.expires_at:
+            valid = token is not None and now < token.expires_at
+            try:
+                run = self._run or self._start_run()
+            except ExecPluginError:
+                if token is not None and valid:
+                    return token.value  # the next caller tries to start a run again
+                raise
+            if token is not None and valid:
                 return token.value
         return run.outcome(self.timeout, self.plugin)
 
@@ -130,10 +136,16 @@ class ExecCredential:
                 self._token = None
 
     def _start_run(self) -> _Run:
-        run = self._run = _Run()
-        threading.Thread(
-            target=self._refresh, args=(run,), name="podpilot-exec-credential", daemon=True
-        ).start()
+        """A run in its own thread, kept as the pending one only once the thread has started:
+        a run that never began would leave every later caller waiting for it in vain."""
+        run = _Run()
+        try:
+            threading.Thread(
+                target=self._refresh, args=(run,), name="podpilot-exec-credential", daemon=True
+            ).start()
+        except RuntimeError as error:  # no thread can start now (a process or memory limit)
+            raise self.plugin.failure(f"could not be started: {error}") from None
+        self._run = run
         return run
 
     def _refresh(self, run: _Run) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,3 +286,30 @@ def test_a_plugins_client_certificate_is_kept_by_the_kubernetes_client_as_before
     assert Path(configuration.cert_file).read_text() == "CERT PEM"
     assert Path(configuration.key_file).read_text() == "KEY PEM"
     assert "exec" in pykube_config.user
+
+
+def test_a_run_whose_thread_cannot_start_is_not_waited_for_by_later_callers(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    clock.now = start = time.time()
+    plugin = ExecPlugin.from_config(exec_section(state), {})
+    (state / "expiry").write_text(rfc3339(start + 600))
+    credential = ExecCredential(plugin, plugin.run(5.0), timeout=5.0, clock=clock)
+    starting = threading.Thread.start
+
+    def no_thread(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    clock.now = start + 600 - REFRESH_BEFORE_EXPIRY / 2  # due for a refresh, still valid
+    assert credential.current() == "token-1"
+    clock.now = start + 601  # expired: the failure is the caller's, at once
+    began = time.monotonic()
+    with pytest.raises(ExecPluginError, match="could not be started: can't start new thread"):
+        credential.current()
+    assert time.monotonic() - began < 1
+
+    monkeypatch.setattr(threading.Thread, "start", starting)
+    (state / "expiry").write_text(rfc3339(start + 1200))
+    assert credential.current() == "token-2"  # a new run, not the one that never began
