@@ -134,18 +134,24 @@ def send_through_pool(
     method: str,
     path: str,
     headers: Mapping[str, str],
+    *,
+    authorization: Mapping[str, str] | None = None,
+    answers_for_the_token: bool = True,
     **options: Any,
 ) -> urllib3.BaseHTTPResponse:
     """``method path`` (escaped, from ``/api`` on) sent straight through the official client's
     connection pool, for a request its generated methods cannot make: with the client's
-    default headers (its User-Agent) and bearer token, and a 401 answer told to the token's
-    source as the client's own calls do. ``options`` go to urllib3's ``request``.
+    default headers (its User-Agent) and ``authorization`` (by default ``bearer_header``'s).
+    A 401 answer is told to the token's source as the client's own calls do, unless
+    ``answers_for_the_token`` is False (a proxied answer: the 401 may be another server's).
+    ``options`` go to urllib3's ``request``.
 
     Raises:
         ExecPluginError: As ``bearer_authorization``.
         urllib3.exceptions.HTTPError, OSError: The request failed.
     """
-    authorization = bearer_header(client.configuration)
+    if authorization is None:
+        authorization = bearer_header(client.configuration)
     response = client.rest_client.pool_manager.request(
         method,
         client.configuration.host + path,
@@ -153,7 +159,7 @@ def send_through_pool(
         **options,
     )
     token: BearerToken | None = getattr(client.rest_client, "token", None)
-    if token is not None and response.status == 401:
+    if answers_for_the_token and token is not None and response.status == 401:
         token.unauthorized(authorization.get("Authorization"))
     return response
 

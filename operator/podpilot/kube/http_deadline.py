@@ -33,35 +33,61 @@ _current = threading.local()  # the watchdog of the exchange running on this thr
 
 
 class Watchdog:
-    """Shuts the sockets handed to it at ``deadline`` (monotonic), until ``stop``."""
+    """Shuts the sockets handed to it at ``deadline`` (monotonic), until ``stop``.
+
+    Raises (from ``__init__``):
+        OSError: No timer thread could start (a process or memory limit).
+    """
 
     def __init__(self, deadline: float) -> None:
         self.fired = threading.Event()
         self._lock = threading.Lock()  # no descriptor is touched after ``stop``
         self._stopped = False
-        self._sockets: list[socket.socket] = []
+        self._sockets: dict[int, socket.socket] = {}  # by the guarded socket's descriptor
         self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
         self._timer.daemon = True
-        self._timer.start()
+        try:
+            self._timer.start()
+        except RuntimeError as error:
+            raise OSError(f"no deadline could be kept: {error}") from None
 
     def guard(self, sock: socket.socket) -> None:
         """Shut ``sock`` at the deadline, or now if it has passed. Through a duplicate of its
         descriptor: ``shutdown`` acts on the connection, whichever object holds the descriptor
         by then (TLS moves it into a new socket object), and the duplicate is ours to close,
         so a descriptor number reused meanwhile is never touched."""
-        with self._lock, suppress(OSError):  # a socket closed already: nothing to shut
+        with self._lock:
             if self._stopped:
                 return
-            duplicate = socket.socket(fileno=os.dup(sock.fileno()))
-            self._sockets.append(duplicate)
+            try:
+                number = sock.fileno()
+                duplicate = socket.socket(fileno=os.dup(number))
+            except OSError:  # closed already, or no descriptor left: no deadline, so fail now
+                _shut(sock)
+                return
+            previous = self._sockets.pop(number, None)
+            if previous is not None:  # the same connection again, or a closed one's number
+                previous.close()
+            self._sockets[number] = duplicate
             if self.fired.is_set():
                 _shut(duplicate)
+
+    def release(self, sock: socket.socket) -> bool:
+        """Stop watching ``sock``, a connection going back to its pool for another request.
+        Returns whether the deadline has passed: then the connection may be cut short and must
+        not be reused."""
+        with self._lock:
+            with suppress(OSError):
+                duplicate = self._sockets.pop(sock.fileno(), None)
+                if duplicate is not None:
+                    duplicate.close()
+            return self.fired.is_set()
 
     def stop(self) -> None:
         self._timer.cancel()
         with self._lock:
             self._stopped = True
-            for duplicate in self._sockets:
+            for duplicate in self._sockets.values():
                 duplicate.close()
             self._sockets.clear()
 
@@ -70,7 +96,7 @@ class Watchdog:
             if self._stopped:
                 return
             self.fired.set()
-            for duplicate in self._sockets:
+            for duplicate in self._sockets.values():
                 _shut(duplicate)
 
 
@@ -95,6 +121,7 @@ def within(seconds: float) -> Iterator[Watchdog]:
     Raises:
         TimeoutError: The deadline passed before the block ended; also when the cut connection
             looked like an answer's end to the reader.
+        OSError: No deadline could be kept (no timer thread could start).
     """
     watchdog = Watchdog(time.monotonic() + seconds)
     outer = getattr(_current, "watchdog", None)
@@ -141,11 +168,24 @@ class _GuardedHTTPSConnection(_HandsOverSockets, HTTPSConnection):
     pass
 
 
-class _GuardedHTTPPool(HTTPConnectionPool):
+class _ReleasesSockets(HTTPConnectionPool):
+    """A pool that takes a connection back out of the running exchange's watchdog before
+    another thread can take it: the watchdog would otherwise cut that thread's request at the
+    deadline. A connection whose deadline passed is closed instead of reused."""
+
+    def _put_conn(self, conn: Any) -> None:
+        watchdog: Watchdog | None = getattr(_current, "watchdog", None)
+        sock = getattr(conn, "sock", None)
+        if watchdog is not None and sock is not None and watchdog.release(sock):
+            conn.close()
+        super()._put_conn(conn)
+
+
+class _GuardedHTTPPool(_ReleasesSockets):
     ConnectionCls = _GuardedHTTPConnection
 
 
-class _GuardedHTTPSPool(HTTPSConnectionPool):
+class _GuardedHTTPSPool(_ReleasesSockets, HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 

@@ -24,7 +24,13 @@ from podpilot.emptydir.engine.summary import (
     SummaryDecodeError,
     decode_summary,
 )
-from podpilot.kube.clients import ApiClients, Timeouts, send_through_pool, timed_out
+from podpilot.kube.clients import (
+    ApiClients,
+    Timeouts,
+    bearer_header,
+    send_through_pool,
+    timed_out,
+)
 from podpilot.kube.http_deadline import guard_pools
 from podpilot.kube.kubelet import SUMMARY_PATH, KubeletClient, KubeletError, read_summary_within
 from podpilot.settings import KubeletSettings
@@ -104,13 +110,17 @@ def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> 
     bounds = urllib3.Timeout(connect=min(api.timeouts.connect, timeout), read=timeout)
 
     def get(node: str) -> bytes:
+        authorization = bearer_header(client.configuration)  # its wait is not the kubelet's
         return read_summary_within(
             lambda: send_through_pool(
                 client,
                 "GET",
                 f"/api/v1/nodes/{quote(node, safe='')}/proxy{SUMMARY_PATH}",
                 {"Accept": "application/json"},
+                authorization=authorization,
+                answers_for_the_token=False,  # a kubelet's 401, relayed, says nothing of it
                 timeout=bounds,
+                retries=False,  # one request within the deadline
                 preload_content=False,
                 redirect=False,
             ),

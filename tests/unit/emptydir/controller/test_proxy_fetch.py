@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import kubernetes
 import pytest
+import urllib3
 from tests.local_http import serving
 from tests.unit.autoscaler.sources.trickling_server import Trickler, http_answer, trickling
 
@@ -109,16 +110,24 @@ class RecordedToken:
         self.refused.append(authorization)
 
 
-def test_a_401_is_told_to_the_token_source_as_the_clients_own_calls_do(
+def test_a_401_through_the_proxy_is_forbidden_and_keeps_the_token(
     clients: Callable[[str], Any],
 ) -> None:
-    seen: list[str | None] = []
-    with serving({PATH: (200, SUMMARY)}, authorization=lambda: "Bearer rotated", seen=seen) as url:
+    # The API server relays the kubelet's own 401: the operator's token may be good.
+    with serving({PATH: (200, SUMMARY)}, authorization=lambda: "Bearer rotated") as url:
         api = clients(url)
         api.kubernetes.rest_client.token = token = RecordedToken()
         result = poll(api)
     assert result.outcome == "forbidden" and "HTTP 401" in (result.error or "")
-    assert token.refused == [f"Bearer {TOKEN}"]
+    assert token.refused == []
+
+
+def test_a_timed_out_request_is_not_sent_again(clients: Callable[[str], Any]) -> None:
+    with trickling(Trickler(http_answer(SUMMARY))) as server:
+        api = clients(server.url)
+        api.kubernetes.rest_client.pool_manager.connection_pool_kw["retries"] = urllib3.Retry(3)
+        assert poll(api).outcome == "timeout"
+    assert server.connections == 1
 
 
 def test_the_request_carries_the_clients_user_agent(clients: Callable[[str], Any]) -> None:
