@@ -579,8 +579,8 @@ def _exec_plugin_failures() -> Iterator[list[str]]:
 
 def _exec_credential(document: dict[str, Any]) -> tuple[ExecCredential | None, dict[str, Any]]:
     """The credential of the current user's exec plugin, from a first run within its time
-    limit, and the document for the kubernetes client to load: without the plugin, which the
-    client would run again, without a limit.
+    limit, and the document for both clients to load: without the plugin, which they would
+    run again, without a limit.
 
     Raises:
         ExecPluginError: If the run fails or gives neither a token nor a client certificate.
@@ -593,9 +593,9 @@ def _exec_credential(document: dict[str, Any]) -> tuple[ExecCredential | None, d
         credential = ExecCredential(user.plugin, status, timeout=EXEC_PLUGIN_TIMEOUT)
         return credential, without_exec(document, user.name)
     if status.get("clientCertificateData"):
-        # Client certificates are left as they were (no renewal is built), but for the
-        # kubernetes client's own second run: it keeps this run's certificate for the life of
-        # the process; pykube runs the plugin itself, without a time limit, on every request.
+        # No renewal is built for client certificates: both clients keep this run's for the
+        # life of the process, as the kubernetes client does when it runs the plugin itself
+        # (pykube would run it on every request, without a time limit).
         if not status.get("clientKeyData"):
             raise user.plugin.failure("missing clientKeyData field in plugin output")
         certificate = {
@@ -642,7 +642,7 @@ def load_credentials(
                 "the exec credential plugin failed: "
                 + " ".join(failures[0].removeprefix("exec: ").split())
             )
-        pykube_config = pykube.KubeConfig(document)
+        pykube_config = pykube.KubeConfig(client_document)
         if credential is not None:
             refresh_token_from(configuration, credential)
             return pykube_config, credential

@@ -264,11 +264,12 @@ def test_a_refresh_that_fails_keeps_the_valid_token_and_one_after_expiry_fails(
     assert len(runs(state)) == 3
 
 
-def test_a_plugins_client_certificate_is_kept_by_the_kubernetes_client_as_before(
+def test_a_plugins_client_certificate_from_one_run_is_kept_by_both_clients(
     tmp_path: Path,
 ) -> None:
-    """Certificates are not this credential's: the kubernetes client gets the first run's (as
-    when it ran the plugin itself), pykube keeps running the plugin on its own."""
+    """Certificates are not this credential's: both clients get the first run's (as the
+    kubernetes client keeps it when it runs the plugin itself), and pykube never runs the
+    plugin on its own, without a time limit."""
     certificate = (
         "import json; print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
         "'kind': 'ExecCredential', 'status': {'clientCertificateData': 'CERT PEM', "
@@ -285,7 +286,9 @@ def test_a_plugins_client_certificate_is_kept_by_the_kubernetes_client_as_before
     assert token is None
     assert Path(configuration.cert_file).read_text() == "CERT PEM"
     assert Path(configuration.key_file).read_text() == "KEY PEM"
-    assert "exec" in pykube_config.user
+    assert "exec" not in pykube_config.user
+    assert pykube_config.user["client-certificate"].bytes() == b"CERT PEM"
+    assert pykube_config.user["client-key"].bytes() == b"KEY PEM"
 
 
 def test_a_run_whose_thread_cannot_start_is_not_waited_for_by_later_callers(
