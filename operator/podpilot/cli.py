@@ -119,4 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``podpilot convert | head``): nothing left to tell anyone.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except Exception as error:
+        # A bug. The operator's log keeps the traceback; a command's user gets one line.
+        if args.command == "run" or os.environ.get(TRACEBACK_VARIABLE) == "1":
+            raise
+        print(f"podpilot {args.command}: error: {internal_error(error)}", file=sys.stderr)
+        return EXIT_FAILED
     return result
+
+
+TRACEBACK_VARIABLE = "PODPILOT_TRACEBACK"
+
+
+def internal_error(error: Exception) -> str:
+    """One line for an exception no command expected."""
+    words = " ".join(str(error).split())[:200]
+    return (
+        f"internal error ({type(error).__name__}{': ' + words if words else ''}); this is a "
+        f"bug in podpilot: please report it with the output of the same command run with "
+        f"{TRACEBACK_VARIABLE}=1"
+    )

@@ -39,6 +39,14 @@ def load(settings: OperatorSettings) -> list[str]:
     return list(enabled_modules(settings))
 
 
+def liveness_endpoint(settings: OperatorSettings) -> str:
+    """The URL kopf serves ``/healthz`` at; an IPv6 address in brackets, as URLs write it."""
+    host = settings.health_address
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.health_port}/healthz"
+
+
 def kopf_standalone(settings: OperatorSettings) -> bool:
     """kopf runs without its peering when asked to, and whenever the Lease decides who acts:
     kopf picks its active replica by another rule, and the two could disagree (nobody acting)."""
@@ -61,7 +69,7 @@ def run_operator(settings: OperatorSettings) -> int:
         priority=settings.peering_priority,
         # A peering name makes kopf require its peering CRDs, even when standalone.
         peering_name=None if kopf_standalone(settings) else settings.peering_name,
-        liveness_endpoint=f"http://{settings.health_address}:{settings.health_port}/healthz",
+        liveness_endpoint=liveness_endpoint(settings),
         memo=kopf.Memo(runtime=Runtime(settings)),
     )
     return 0
