@@ -233,8 +233,9 @@ def kubeconfig_selection(args: argparse.Namespace) -> KubeconfigSelection:
 
 
 def connect_one_call_at_a_time(args: argparse.Namespace) -> ApiClients:
-    """The clients of a command that makes its calls one after another, each bounded by
-    ``--request-timeout``; credentials that cannot be loaded fail the command (``EXIT_FAILED``)."""
+    """The clients of a command that makes its calls one after another, each bounded as a
+    whole by ``--request-timeout`` (as kubectl bounds it); credentials that cannot be loaded
+    fail the command (``EXIT_FAILED``)."""
     from podpilot.kube.clients import CredentialsError, Timeouts, connect
 
     try:
@@ -242,6 +243,7 @@ def connect_one_call_at_a_time(args: argparse.Namespace) -> ApiClients:
             kubeconfig_selection(args),
             max_concurrent_calls=1,
             timeouts=Timeouts.reading(args.request_timeout),
+            whole_call=True,
         )
     except CredentialsError as error:
         raise CommandError(str(error)) from None

@@ -58,7 +58,7 @@ import yaml
 
 from podpilot.kube.exec_credential import ExecCredential
 from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT, ExecPluginError, exec_user, without_exec
-from podpilot.kube.http_deadline import guard_pools
+from podpilot.kube.http_deadline import guard_pools, within
 from podpilot.kube.kubeconfig import KubeconfigError, merged_kubeconfig
 from podpilot.settings import KubeconfigSelection
 
@@ -268,24 +268,32 @@ def api_retries() -> urllib3.Retry:
 
 class _BoundedRestClient(kubernetes.client.rest.RESTClientObject):
     """The official client's transport with a default ``_request_timeout``: a call that sets
-    none (the client's own default is none at all) gets ``timeout``. A 401 answer is told to
-    the token's source (``unauthorized``)."""
+    none (the client's own default is none at all) gets ``timeout``; with ``whole_call``, its
+    read timeout is the deadline of the whole exchange (``http_deadline.within``). A 401
+    answer is told to the token's source (``unauthorized``)."""
 
     def __init__(
         self,
         configuration: kubernetes.client.Configuration,
         timeout: Timeouts,
         token: BearerToken | None = None,
+        whole_call: bool = False,
     ) -> None:
         super().__init__(configuration)
         guard_pools(self.pool_manager)
         self.default_timeout = timeout.pair()
+        self.whole_call_seconds = timeout.read if whole_call else None
         self.token = token
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("_request_timeout"):
             kwargs["_request_timeout"] = self.default_timeout
-        response = super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+        if self.whole_call_seconds is None:
+            response = super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+        else:
+            with within(self.whole_call_seconds):
+                response = super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+                response.read()  # the client reads the answer later: read it within the deadline
         if self.token is not None and response.status == 401:
             self.token.unauthorized((kwargs.get("headers") or {}).get("authorization"))
         return response
@@ -681,8 +689,13 @@ def connect(
     timeouts: Timeouts = Timeouts(),
     service_account: ServiceAccount = ServiceAccount(),
     lease_calls: int = 1,
+    whole_call: bool = False,
 ) -> ApiClients:
     """Build both clients from in-cluster credentials or a kubeconfig (``$KUBECONFIG``, merged).
+
+    ``whole_call``: the official client's read timeout bounds each call as a whole, however
+    slowly the answer comes (kubectl's ``--request-timeout``), not only each read; every
+    answer is read whole within it, so such a client cannot watch.
 
     Each client's connection pool holds a connection per thread that may use it, so no
     connection is opened and dropped again during a burst. Every call is bounded by
@@ -702,7 +715,7 @@ def connect(
     configuration.socket_options = keepalive_socket_options()
     configuration.retries = api_retries()
     client = kubernetes.client.ApiClient(configuration)
-    client.rest_client = _BoundedRestClient(configuration, timeouts, token)
+    client.rest_client = _BoundedRestClient(configuration, timeouts, token, whole_call)
     coordination = kubernetes.client.ApiClient(configuration)
     coordination.rest_client = _BoundedRestClient(configuration, timeouts, token)
     # pykube applies its client's ``timeout`` to every request that names none; requests'
