@@ -192,7 +192,7 @@ class RangeReader:
         except requests.RequestException as error:
             raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
         if status != 200:
-            words = body[:300].decode("utf-8", "replace")
+            words = " ".join(body[:300].decode("utf-8", "replace").split())  # one line
             raise HistoryError(
                 f"{self.url} refused the query {query!r}: HTTP {status}: {words}", "refused"
             )
@@ -200,7 +200,7 @@ class RangeReader:
             result = json.loads(body)["data"]["result"]
         except (ValueError, KeyError, TypeError) as error:
             raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
-        if not isinstance(result, list):
+        if not isinstance(result, list) or not all(map(_is_series, result)):
             raise HistoryError(f"{self.url}: the range query did not return a matrix")
         return result
 
@@ -208,11 +208,20 @@ class RangeReader:
         self._session.close()
 
 
+def _is_series(entry: object) -> bool:
+    """Whether ``entry`` has a matrix series' shape: labels and a list of points."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("metric") or {}, dict)
+        and isinstance(entry.get("values") or [], list)
+    )
+
+
 def _points(series: Mapping[str, Any], window: Window) -> Iterable[tuple[int, float]]:
     for raw in series.get("values") or []:
         try:
             timestamp, value = float(raw[0]), float(raw[1])
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, KeyError):
             continue
         index = window.index(timestamp)
         if index is not None and math.isfinite(value):

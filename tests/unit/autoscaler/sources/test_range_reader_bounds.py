@@ -10,7 +10,7 @@ import time
 import pytest
 from tests.local_http import serving
 
-from podpilot.autoscaler.sources.prometheus_range import HistoryError, RangeReader, Window
+from podpilot.autoscaler.sources.prometheus_range import HistoryError, RangeReader, Window, per_pod
 from podpilot.settings import MIB
 
 from .trickling_server import Trickler, http_answer, trickling
@@ -71,3 +71,26 @@ def test_a_matrix_is_read() -> None:
             assert reader.matrix("up", WINDOW) == MATRIX
         finally:
             reader.close()
+
+
+@pytest.mark.parametrize(
+    "result",
+    [[1, 2], ["web-1"], [{"metric": ["pod"], "values": []}], [{"metric": {}, "values": "1"}]],
+    ids=["numbers", "strings", "labels-not-a-map", "points-not-a-list"],
+)
+def test_a_result_that_is_not_a_matrix_is_named_so(result: object) -> None:
+    with serving({}, default=(200, answer(result))) as url:
+        error = failure(url)
+    assert "did not return a matrix" in str(error)
+
+
+def test_points_of_another_shape_are_passed_over() -> None:
+    odd = [{"metric": {"pod": "web-1"}, "values": [{"0": 1}, "12", [1_700_000_060, "2"]]}]
+    assert per_pod(odd, WINDOW) == ({}, {"web-1": 2000}, {})
+
+
+def test_an_html_refusal_is_quoted_on_one_line() -> None:
+    page = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n</body>\n</html>\n"
+    with serving({}, default=(502, page)) as url:
+        error = failure(url)
+    assert "\n" not in str(error) and "<title>502 Bad Gateway</title>" in str(error)
