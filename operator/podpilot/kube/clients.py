@@ -651,6 +651,11 @@ def load_credentials(
                 + " ".join(failures[0].removeprefix("exec: ").split())
             )
         pykube_config = pykube.KubeConfig(client_document)
+        if not configuration.host:
+            cluster = _cluster_name(pykube_config)
+            raise CredentialsError(
+                f'invalid configuration: no server found for cluster "{cluster}"'
+            )
         if credential is not None:
             refresh_token_from(configuration, credential)
             return pykube_config, credential
@@ -669,6 +674,11 @@ def load_credentials(
         AttributeError,
     ) as error:
         raise CredentialsError(error) from error
+
+
+def _cluster_name(config: pykube.KubeConfig) -> str:
+    context = config.contexts.get(config.current_context) or {}
+    return str(context.get("cluster", ""))
 
 
 def token_file(

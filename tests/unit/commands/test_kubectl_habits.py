@@ -374,3 +374,21 @@ def test_an_unknown_flag_is_one_line_naming_the_command_it_was_given_to(
     assert capsys.readouterr().err.splitlines() == [
         f"{prog}: error: unrecognized arguments: --bogus (see '{prog} --help')"
     ]
+
+
+def test_a_cluster_without_a_server_is_named_as_kubectl_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = kubeconfig(tmp_path / "config", {"c": ("https://127.0.0.1:1", None)}, current="c")
+    document = yaml.safe_load(path.read_text())
+    del document["clusters"][0]["cluster"]["server"]
+    path.write_text(yaml.safe_dump(document))
+
+    assert main(["explain", "web", "--kubeconfig", str(path)]) == EXIT_FAILED
+
+    (line,) = capsys.readouterr().err.splitlines()
+    cluster = document["clusters"][0]["name"]
+    assert line == (
+        "podpilot explain: error: cannot load the API credentials: invalid configuration: "
+        f'no server found for cluster "{cluster}"'
+    )
