@@ -9,10 +9,11 @@ import math
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -47,19 +48,62 @@ MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
 LATEST_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last second an RFC 3339 time can name
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+PROMETHEUS_DURATION = re.compile(r"([0-9]+(ms|[smhdwy]))+")
+
+
+def metric_name(text: str) -> str:
+    """A Prometheus metric name, as the series flags take it."""
+    if not METRIC_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Prometheus metric name")
+    return text
+
+
+def prometheus_duration(text: str) -> str:
+    """A duration as PromQL writes it in a range selector (``1m``, ``1h30m``, ``90s``)."""
+    if not PROMETHEUS_DURATION.fullmatch(text) or not any(c in "123456789" for c in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Prometheus duration above zero (e.g. 1m, 90s, 1h30m)"
+        )
+    return text
+
+
+def http_url(text: str) -> str:
+    """The URL of a Prometheus: http or https, with a host."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL with a host (e.g. http://127.0.0.1:9090)"
+        )
+    return text
+
+
 # The flags that name the history's series, each setting the ``SeriesNames`` field of the same
-# name (its default is the field's): (flag, field, metavar, help).
-_SERIES_FLAGS: tuple[tuple[str, str, str, str], ...] = (
-    ("--cpu-usage-metric", "cpu_usage", "NAME", "cAdvisor CPU"),
-    ("--memory-usage-metric", "memory_usage", "NAME", "cAdvisor memory"),
-    ("--requests-metric", "requests", "NAME", "kube-state-metrics requests per container"),
-    ("--rate-window", "rate_window", "DURATION", "the rate() window of the CPU counter"),
+# name (its default is the field's): (flag, field, type, metavar, help).
+_SERIES_FLAGS: tuple[tuple[str, str, Callable[[str], str], str, str], ...] = (
+    ("--cpu-usage-metric", "cpu_usage", metric_name, "NAME", "cAdvisor CPU"),
+    ("--memory-usage-metric", "memory_usage", metric_name, "NAME", "cAdvisor memory"),
+    (
+        "--requests-metric",
+        "requests",
+        metric_name,
+        "NAME",
+        "kube-state-metrics requests per container",
+    ),
+    (
+        "--rate-window",
+        "rate_window",
+        prometheus_duration,
+        "DURATION",
+        "the rate() window of the CPU counter",
+    ),
     (
         "--replicas-query",
         "replicas_query",
+        str,
         "PROMQL",
         "the workload's replica count (default: kube-state-metrics' "
-        "kube_<kind>_status_replicas of the target)",
+        "kube_<kind>_spec_replicas of the target, kube_statefulset_replicas of a StatefulSet)",
     ),
 )
 
@@ -131,6 +175,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prometheus",
         required=True,
+        type=http_url,
         metavar="URL",
         help="the Prometheus that holds the history, e.g. http://127.0.0.1:9090",
     )
@@ -165,9 +210,14 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         help="the workload's pods, as a PromQL regex (default: by the target's kind, e.g. "
         "<name>-<hash>-<5 chars> for a Deployment)",
     )
-    for flag, field, metavar, help_text in _SERIES_FLAGS:
+    for flag, field, kind, metavar, help_text in _SERIES_FLAGS:
         parser.add_argument(
-            flag, dest=field, default=getattr(SeriesNames, field), metavar=metavar, help=help_text
+            flag,
+            dest=field,
+            type=kind,
+            default=getattr(SeriesNames, field),
+            metavar=metavar,
+            help=help_text,
         )
     hpa = parser.add_argument_group(
         "HPA-compatible settings (as podpilot run takes them; the pods of a replay are ready "
@@ -265,7 +315,7 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
         namespace=namespace,
         pod_regex=args.pod_regex
         or default_pod_regex(first.spec.target.kind, first.spec.target.name),
-        **{field: getattr(args, field) for _, field, _, _ in _SERIES_FLAGS},
+        **{flag[1]: getattr(args, flag[1]) for flag in _SERIES_FLAGS},
     )
     reader = RangeReader(args.prometheus, timeout=args.timeout)
     try:

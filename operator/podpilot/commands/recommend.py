@@ -37,16 +37,21 @@ OUTPUT_FORMATS = ("yaml", "json", "name")
 COLUMNS = ("", "REPLICA-MINUTES", "OVER-CEILING", "SCALE-EVENTS", "PEAK-LOAD", "SPEC")
 
 
-def fraction(text: str) -> float:
-    """A fraction, or a percentage with ``%``."""
+def fraction(text: str, highest: float = 10) -> float:
+    """A fraction, or a percentage with ``%``, from 0 to ``highest``."""
     try:
         value = finite_float(text[:-1]) / 100 if text.endswith("%") else finite_float(text)
     except ValueError:
         message = f"{text!r} is not a fraction (0.8) or percentage (80%)"
         raise argparse.ArgumentTypeError(message) from None
-    if not 0 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range")
+    if not 0 <= value <= highest:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (0 to {highest:.0%})")
     return value
+
+
+def share_of_time(text: str) -> float:
+    """A share of the time: a fraction or percentage from 0 to 1 (100%)."""
+    return fraction(text, highest=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--allowed-over",
-        type=fraction,
+        type=share_of_time,
         default=0.0,
         metavar="FRACTION",
         help="the share of the time the load may exceed the ceiling (default 0: never)",

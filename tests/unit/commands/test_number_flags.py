@@ -261,3 +261,35 @@ def test_the_shortest_and_longest_timeouts_are_taken() -> None:
     assert request_timeout("0.001") == pytest.approx(0.001)
     assert positive_seconds("86400") == 86400.0
     assert go_duration_timeout("24h") == 86400.0
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (["--prometheus", "127.0.0.1:9090"], "is not an http(s) URL with a host"),
+        (["--prometheus", ""], "is not an http(s) URL with a host"),
+        (["--rate-window", "abc"], "is not a Prometheus duration above zero"),
+        (["--rate-window", "0m"], "is not a Prometheus duration above zero"),
+        (["--cpu-usage-metric", 'up{x="1"}'], "is not a Prometheus metric name"),
+    ],
+    ids=["no-scheme", "empty-url", "no-duration", "zero-window", "not-a-name"],
+)
+def test_the_history_flags_are_checked_before_any_query(
+    flags: list[str], complaint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["backtest", "-f", write_spec(tmp_path), "--prometheus", "http://127.0.0.1:9"]
+
+    line = usage_error([*base, *flags], capsys)
+
+    assert line.startswith("podpilot backtest: error: argument --")
+    assert complaint in line
+
+
+def test_the_share_of_time_over_the_ceiling_is_at_most_all_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["recommend", "-f", write_spec(tmp_path), "--prometheus", "http://127.0.0.1:9"]
+
+    line = usage_error([*base, "--ceiling=80%", "--allowed-over=2"], capsys)
+
+    assert "argument --allowed-over: '2' is out of range (0 to 100%)" in line

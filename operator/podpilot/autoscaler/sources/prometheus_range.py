@@ -57,8 +57,8 @@ GENERATED_PREFIX_LIMIT = 58
 
 def default_pod_regex(kind: str, name: str) -> str:
     """The PromQL regex (anchored, as PromQL's are) of the pods of ``kind``/``name``. A name
-    is a DNS subdomain, so only its dots need quoting, as ``[.]``: a backslash would need
-    doubling inside the PromQL string. A name long enough for the apiserver to cut its pods'
+    is a DNS subdomain, so only its dots need quoting, as ``[.]`` (kept readable in the query
+    where a backslash would show doubled). A name long enough for the apiserver to cut its pods'
     generated prefix gets the loose ``<name>-.+``."""
     suffix, added_to_name = POD_NAME_SUFFIXES.get(kind, ("-.+", 0))
     if added_to_name and len(name) + added_to_name > GENERATED_PREFIX_LIMIT:
@@ -129,16 +129,22 @@ class SeriesNames:
                 "usage",
             )
         label = spec.target.kind.lower()
+        selector = f"namespace={_quoted(self.namespace)},{label}={_quoted(spec.target.name)}"
         # max: every replica of kube-state-metrics (or every scrape job) reports the same count.
-        return f'max({metric}{{namespace="{self.namespace}",{label}="{spec.target.name}"}})'
+        return f"max({metric}{{{selector}}})"
 
     def _pod_selector(self, container: str, *, cadvisor: bool) -> str:
-        labels = [f'namespace="{self.namespace}"', f'pod=~"{self.pod_regex}"']
+        labels = [f"namespace={_quoted(self.namespace)}", f"pod=~{_quoted(self.pod_regex)}"]
         if container:
-            labels.append(f'container="{container}"')
+            labels.append(f"container={_quoted(container)}")
         elif cadvisor:
             labels += ['container!=""', 'container!="POD"']
         return ",".join(labels)
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a PromQL string, whatever it holds (PromQL strings escape as JSON's do)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _per_pod(series: str) -> str:

@@ -45,7 +45,7 @@ def test_a_long_deployment_name_whose_pod_prefix_is_cut_still_matches() -> None:
 
 def test_a_dotted_name_matches_its_dots_only() -> None:
     pattern = default_pod_regex("StatefulSet", "web.v2")
-    assert "\\" not in pattern  # a backslash would need doubling inside the PromQL string
+    assert "\\" not in pattern  # readable in the query, where a backslash shows doubled
     assert re.fullmatch(pattern, "web.v2-0")
     assert not re.fullmatch(pattern, "webxv2-0")
 
@@ -88,3 +88,10 @@ def test_a_preset_changes_only_what_it_names() -> None:
 def test_every_candidate_keeps_the_spec_s_own_tolerance() -> None:
     tolerances = {c.raw["behavior"]["scaleUp"]["tolerance"] for c in candidates(SPEC)}
     assert tolerances == {"0.05"}
+
+
+def test_label_values_are_promql_strings_whatever_they_hold() -> None:
+    names = SeriesNames(namespace='shop"} or up{x="', pod_regex="web-\\d+")
+    query = names.usage_query(ResourceKey("memory"))
+    assert 'namespace="shop\\"} or up{x=\\""' in query
+    assert 'pod=~"web-\\\\d+"' in query
