@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -107,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.error(f"'{args.command}' is not available in this build")
+    if args.command != "run":
+        # A kubeconfig's insecure-skip-tls-verify is the user's choice; kubectl says nothing
+        # of it, where urllib3 would warn in two lines on every call.
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     try:
         result: int = handler(args)
     except CommandError as failure:

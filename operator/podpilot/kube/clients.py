@@ -382,7 +382,8 @@ class CredentialsError(Exception):
     """Neither in-cluster credentials nor a usable kubeconfig."""
 
     def __init__(self, reason: object) -> None:
-        super().__init__(f"cannot load the API credentials: {reason}")
+        # One line, whatever the reason spans (a YAML error quotes the lines around it).
+        super().__init__(f"cannot load the API credentials: {' '.join(str(reason).split())}")
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,15 @@
 ``--kubeconfig`` (or ``$KUBECONFIG``) may name several files joined by ``os.pathsep``, as
 kubectl takes them. The official client's ``KubeConfigMerger`` merges their clusters, users
 and contexts (the first file to name one wins, as in kubectl); the current context is the
-first one a file sets, also as in kubectl (the merger alone would keep the last). Relative
+first one a file sets, also as in kubectl (the merger alone would keep the last); an empty
+file is passed over, as kubectl passes it over. Relative
 file references are made absolute against the file that holds them, so the merged document
 serves both clients, the official one and pykube, from one reading.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,9 @@ def merged_kubeconfig(selection: KubeconfigSelection) -> dict[str, Any]:
     """One kubeconfig document from every file of the search path, with the chosen context
     as its current context."""
     search_path = selection.search_path()
-    merger = kubernetes.config.kube_config.KubeConfigMerger(search_path)  # type: ignore[no-untyped-call]
+    merger = kubernetes.config.kube_config.KubeConfigMerger(  # type: ignore[no-untyped-call]
+        _without_empty_files(search_path)
+    )
     if merger.config is None:
         raise KubeconfigError(f"no kubeconfig file found at {search_path}")
     document: dict[str, Any] = {
@@ -57,6 +61,21 @@ def merged_kubeconfig(selection: KubeconfigSelection) -> dict[str, Any]:
         raise KubeconfigError(f"context {current!r} is not in {search_path} (contexts: {known})")
     document["current-context"] = current
     return document
+
+
+def _without_empty_files(search_path: str) -> str:
+    """The search path without its empty files, which kubectl passes over (the merger would
+    refuse them)."""
+    return os.pathsep.join(
+        path for path in search_path.split(os.pathsep) if not _empty_file(Path(path))
+    )
+
+
+def _empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and not path.read_bytes().strip()
+    except OSError:  # unreadable: the merger says so
+        return False
 
 
 def context_namespace(document: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from podpilot.commands.conventions import (
 )
 from podpilot.kube.kubeconfig import KubeconfigError, context_namespace, merged_kubeconfig
 from podpilot.settings import KubeconfigSelection
+from podpilot_dev import pki
 
 
 def kubeconfig(
@@ -256,8 +257,8 @@ def test_a_kubeconfig_named_by_a_relative_path_finds_its_relative_files(
 
 @pytest.mark.parametrize(
     "content",
-    [b"[1, 2]\n", b"just a string\n", b"\xff\xfe\x00", None],
-    ids=["a-list", "a-string", "not-utf-8", "bad-base64-ca"],
+    [b"[1, 2]\n", b"just a string\n", b"\xff\xfe\x00", b"clusters: [\n  - {name: a\n", None],
+    ids=["a-list", "a-string", "not-utf-8", "broken-yaml", "bad-base64-ca"],
 )
 def test_a_malformed_kubeconfig_is_one_line_and_exit_status_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None
@@ -392,3 +393,30 @@ def test_a_cluster_without_a_server_is_named_as_kubectl_names_it(
         "podpilot explain: error: cannot load the API credentials: invalid configuration: "
         f'no server found for cluster "{cluster}"'
     )
+
+
+def test_an_empty_file_in_the_path_is_passed_over_as_kubectl_passes_it(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    config = kubeconfig(tmp_path / "config", {"b": ("https://b.example", "team-b")}, current="b")
+
+    document = merged_kubeconfig(KubeconfigSelection(paths=f"{empty}:{config}"))
+
+    assert document["current-context"] == "b"
+    assert context_namespace(document) == "team-b"
+
+
+def test_insecure_skip_tls_verify_is_taken_without_a_warning_as_kubectl_takes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    authority = pki.create(tmp_path / "pki")
+    path = kubeconfig(tmp_path / "config", {"c": ("https://127.0.0.1:1", "ns")}, current="c")
+    with serving({}, tls=(authority.cert("serving"), authority.key("serving"))) as url:
+        document = yaml.safe_load(path.read_text())
+        document["clusters"][0]["cluster"] = {"server": url, "insecure-skip-tls-verify": True}
+        path.write_text(yaml.safe_dump(document))
+
+        assert main(["explain", "web", "--kubeconfig", str(path)]) == EXIT_FAILED
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("podpilot explain: error: Error from server (NotFound)")
