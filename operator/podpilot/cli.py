@@ -72,7 +72,10 @@ def version() -> str:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = CommandLineParser(prog="podpilot", description=__doc__)
+    parser = CommandLineParser(
+        prog="podpilot",
+        description="podpilot: the operator and its tools, one subcommand per job.",
+    )
     describe_exit_status(parser)
     parser.add_argument("--version", action="version", version=f"podpilot {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -97,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
+    if requested is None and (unknown := _unknown_flags_before_a_command(arguments)):
+        print(
+            usage_line("podpilot", f"unrecognized arguments: {' '.join(unknown)}"), file=sys.stderr
+        )
+        return EXIT_USAGE
     args, unrecognized = parser.parse_known_args(arguments)
     if unrecognized:  # named after the command they were given to: podpilot, or its subcommand
         given_to_podpilot = arguments.index(unrecognized[0]) < arguments.index(args.command)
@@ -134,6 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 TRACEBACK_VARIABLE = "PODPILOT_TRACEBACK"
+_TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
+
+
+def _unknown_flags_before_a_command(arguments: Sequence[str]) -> list[str]:
+    """Flags given without a command that ``podpilot`` itself does not take: argparse would
+    only say that a command is missing."""
+    return [a for a in arguments if a.startswith("-") and a not in _TOP_LEVEL_FLAGS]
 
 
 def internal_error(error: Exception) -> str:

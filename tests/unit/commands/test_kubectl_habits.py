@@ -365,8 +365,12 @@ def test_the_operators_kopf_login_uses_the_chosen_files_and_context(tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("argv", "prog"),
-    [(["convert", "--bogus"], "podpilot convert"), (["--bogus", "convert"], "podpilot")],
-    ids=["after-the-subcommand", "before-it"],
+    [
+        (["convert", "--bogus"], "podpilot convert"),
+        (["--bogus", "convert"], "podpilot"),
+        (["--bogus"], "podpilot"),
+    ],
+    ids=["after-the-subcommand", "before-it", "without-one"],
 )
 def test_an_unknown_flag_is_one_line_naming_the_command_it_was_given_to(
     argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]
