@@ -8,9 +8,9 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 
@@ -48,6 +48,15 @@ Every failure is one line on stderr, starting with "podpilot COMMAND: error:".
 # libyaml's C dumper when PyYAML was built with it (its wheels are): the pure-Python one takes
 # most of a minute on a few megabytes of manifests.
 YAML_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# Its C loader, likewise.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# No Kubernetes object nests near this deep; much deeper, the deep copies and the YAML dumper
+# overflow Python's stack (libyaml itself stops at 1000).
+MAX_MANIFEST_NESTING = 100
+# Values an alias may repeat, all aliases of a document together: a few shared labels repeat
+# tens; a "billion laughs" document of a few lines repeats billions.
+MAX_ALIASED_VALUES = 100_000
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 class CommandError(Exception):
@@ -284,9 +293,14 @@ def add_output_arguments(
 
 def render(value: Any, output: str) -> str:
     """``value`` (an object, or a ``List``) as ``-o yaml``, ``-o json`` or ``-o name`` print
-    it: kubectl's shapes (JSON indented by 4; one ``kind.group/name`` line per object)."""
+    it: kubectl's shapes (JSON indented by 4; one ``kind.group/name`` line per object).
+
+    Raises:
+        ValueError: If ``value`` holds an infinity or a NaN, rather than printing the
+            ``Infinity`` or ``NaN`` no JSON reader takes (``require_json`` says where).
+    """
     if output == "json":
-        return json.dumps(value, indent=4) + "\n"
+        return json.dumps(value, indent=4, allow_nan=False) + "\n"
     if output == "yaml":
         return yaml.dump(value, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False)
     if output == "name":
@@ -313,6 +327,128 @@ def unreadable(error: Exception) -> str:
     if isinstance(error, UnicodeDecodeError):
         return "not UTF-8 text"
     return " ".join(str(error).split())
+
+
+class ManifestError(ValueError):
+    """A document YAML can hold but a Kubernetes object, which is JSON, cannot; the message
+    names the field."""
+
+
+def _manifest_loader() -> type[yaml.SafeLoader]:
+    loader: type[yaml.SafeLoader] = type("ManifestLoader", (_SAFE_LOADER,), {})
+    # kubectl (sigs.k8s.io/yaml) keeps an unquoted date (since: 2024-01-01) as the text it is;
+    # PyYAML would make it a date, which JSON has no form for.
+    loader.add_constructor(_TIMESTAMP_TAG, _as_written)
+    return loader
+
+
+def _as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return loader.construct_scalar(node)
+
+
+MANIFEST_LOADER = _manifest_loader()
+
+
+def load_manifests(stream: IO[str]) -> Iterator[object]:
+    """Each YAML document of ``stream``, parsed as kubectl parses manifests, as it is read (the
+    input is never held whole as text). Check each with ``require_json`` before using it."""
+    return yaml.load_all(stream, Loader=MANIFEST_LOADER)
+
+
+def require_json(document: object) -> None:
+    """Refuse a document that no Kubernetes object can be: one with a value JSON has no form
+    for (``.inf``, ``!!binary``, a key that is not a string), an alias inside its own anchor,
+    aliases that repeat more than ``MAX_ALIASED_VALUES`` values, or nesting deeper than
+    ``MAX_MANIFEST_NESTING``.
+
+    Raises:
+        ManifestError: Naming the first field found at fault.
+    """
+    _JsonWalk().size(document, "", 0)
+
+
+_UNFINISHED = 0  # the size of a list or object whose items are being walked
+
+
+class _JsonWalk:
+    """One walk of a document, which visits a list or object once however many aliases name
+    it: an alias bomb is measured, never expanded."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[int, int] = {}
+        self.aliased = 0
+
+    def size(self, value: object, path: str, depth: int) -> int:
+        """How many values ``value`` holds, itself included, with aliases expanded."""
+        if not isinstance(value, dict | list):
+            _require_json_scalar(value, path)
+            return 1
+        known = self.sizes.get(id(value))
+        if known is not None:
+            return self._again(known, path)
+        if depth >= MAX_MANIFEST_NESTING:
+            raise ManifestError(
+                f"{shown_path(path)}: nested deeper than {MAX_MANIFEST_NESTING} levels"
+            )
+        self.sizes[id(value)] = _UNFINISHED
+        total = 1 + sum(self.size(item, at, depth + 1) for at, item in _items(value, path))
+        self.sizes[id(value)] = total
+        return total
+
+    def _again(self, size: int, path: str) -> int:
+        """A list or object met before: an alias."""
+        if size == _UNFINISHED:
+            raise ManifestError(
+                f"{shown_path(path)}: an alias inside its own anchor (as in &a [*a]); "
+                "a Kubernetes object cannot contain itself"
+            )
+        self.aliased += size
+        if self.aliased > MAX_ALIASED_VALUES:
+            raise ManifestError(
+                f"its aliases repeat more than {MAX_ALIASED_VALUES:,} values (a YAML alias "
+                "bomb?): write the repeated parts out"
+            )
+        return size
+
+
+def _items(value: dict[Any, Any] | list[Any], path: str) -> Iterator[tuple[str, object]]:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield f"{path}[{index}]", item
+        return
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ManifestError(
+                f"{shown_path(path)}: key {key!r} is not a string: quote it, as every key of a "
+                "Kubernetes object is a string"
+            )
+        yield f"{path}.{key}" if path else key, item
+
+
+# What YAML gives for the tags JSON has no value for.
+_YAML_ONLY: dict[type, str] = {bytes: "!!binary", set: "!!set", tuple: "!!omap or !!pairs"}
+_INSTEAD: dict[type, str] = {bytes: ": write its base64 text as a plain string"}
+
+
+def _require_json_scalar(value: object, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        written = ".nan" if math.isnan(value) else f"{'-' if value < 0 else ''}.inf"
+        raise ManifestError(
+            f"{shown_path(path)}: {written} is not a number JSON can hold: quote it if it is text"
+        )
+    if not isinstance(value, str | int | float | bool | None):
+        tag = _YAML_ONLY.get(type(value), type(value).__name__)
+        raise ManifestError(
+            f"{shown_path(path)}: a YAML {tag} value, which a Kubernetes object (JSON) cannot "
+            f"hold{_INSTEAD.get(type(value), '')}"
+        )
+
+
+def shown_path(path: str) -> str:
+    """A field's path (``spec.metrics[0]``) as an error names it: its start, when it is long."""
+    if len(path) > 80:
+        return f"{path[:80]}..."
+    return path or "the document"
 
 
 def write_output(text: str, output_file: str | None) -> None:

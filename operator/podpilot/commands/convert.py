@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
 import yaml
 
-from podpilot.autoscaler.api.conversion import MODES, ConversionError, convert_documents
+from podpilot.autoscaler.api.conversion import (
+    HPA_KIND,
+    MODES,
+    Conversion,
+    ConversionError,
+    convert_hpa,
+    objects_of,
+)
+from podpilot.autoscaler.api.spec import SpecError, parse_spec
+from podpilot.commands import spec_shape
 from podpilot.commands.conventions import (
     EXIT_OK,
     YAML_DUMPER,
     CommandError,
+    ManifestError,
     add_output_arguments,
     as_list,
+    load_manifests,
     render,
+    require_json,
     unreadable,
     write_output,
 )
 
 STDIN = "-"
 OUTPUT_FORMATS = ("yaml", "json", "name")
-# libyaml's C loader when PyYAML was built with it (its wheels are), as for the dumper.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,19 +68,7 @@ def run(args: argparse.Namespace) -> int:
     converted: list[dict[str, Any]] = []
     failures: list[str] = []
     for source in sources:
-        try:
-            for index, document in _documents(source):
-                try:
-                    conversions = list(convert_documents([document], mode=args.mode))
-                except ConversionError as error:
-                    failures.append(f"{_label(source)}, document {index + 1}: {error}")
-                    continue
-                for conversion in conversions:
-                    converted.append(conversion.autoscaler)
-                    for note in conversion.notes:
-                        print(f"podpilot convert: {_label(source)}: {note}", file=sys.stderr)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-            failures.append(f"{_label(source)}: cannot read: {unreadable(error)}")
+        _convert_source(source, args.mode, converted, failures)
 
     if failures:
         # Nothing is written when anything failed, so a pipe into kubectl apply is all or none.
@@ -80,6 +79,47 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("no HorizontalPodAutoscaler found in the input")
     write_output(_rendered(converted, args.output), args.output_file)
     return EXIT_OK
+
+
+def _convert_source(
+    source: str, mode: str | None, converted: list[dict[str, Any]], failures: list[str]
+) -> None:
+    """Append each Autoscaler of ``source`` to ``converted``, or why not to ``failures``: every
+    document is tried, so that one run lists every document at fault."""
+    try:
+        for index, document in _documents(source):
+            try:
+                conversions = _conversions(document, mode)
+            except (ConversionError, ManifestError, SpecError) as error:
+                failures.append(f"{_label(source)}, document {index + 1}: {error}")
+                continue
+            for conversion in conversions:
+                converted.append(conversion.autoscaler)
+                for note in conversion.notes:
+                    print(f"podpilot convert: {_label(source)}: {note}", file=sys.stderr)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        failures.append(f"{_label(source)}: cannot read: {unreadable(error)}")
+
+
+def _conversions(document: object, mode: str | None) -> list[Conversion]:
+    """The Autoscalers of one document (none, one, or a List's), each refused as ``backtest``
+    refuses a spec: a field of the wrong type, or a spec that would not parse."""
+    require_json(document)
+    return [_checked_conversion(item, mode) for item in objects_of(document)]
+
+
+def _checked_conversion(item: object, mode: str | None) -> Conversion:
+    if isinstance(item, Mapping) and item.get("kind") == HPA_KIND:
+        # Checked before it is converted, so that an error names the field the HPA has.
+        item = spec_shape.checked(item)
+    conversion = convert_hpa(item, mode=mode)
+    try:
+        parse_spec(conversion.autoscaler["spec"])
+    except KeyError as error:
+        raise SpecError(f"spec.{error.args[0]} is required") from None
+    except ValueError as error:  # an unknown enum value: "'Sometimes' is not a valid Mode"
+        raise SpecError(str(error)) from None
+    return conversion
 
 
 def _rendered(autoscalers: list[dict[str, Any]], output: str) -> str:
@@ -95,10 +135,18 @@ def _rendered(autoscalers: list[dict[str, Any]], output: str) -> str:
 def _documents(source: str) -> Iterator[tuple[int, object]]:
     """Each document of ``source`` as it is parsed: the input is never held whole as text."""
     if source == STDIN:
-        yield from enumerate(yaml.load_all(sys.stdin, Loader=_LOADER))
+        yield from enumerate(load_manifests(_utf8_stdin()))
         return
     with open(source, encoding="utf-8") as stream:
-        yield from enumerate(yaml.load_all(stream, Loader=_LOADER))
+        yield from enumerate(load_manifests(stream))
+
+
+def _utf8_stdin() -> IO[str]:
+    """stdin, read as a file is: UTF-8, and other bytes a ``UnicodeDecodeError`` (Python reads
+    stdin with surrogateescape under a C.UTF-8 locale, whose surrogates libyaml cannot take)."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(encoding="utf-8", errors="strict")
+    return sys.stdin
 
 
 def _label(source: str) -> str:

@@ -3,9 +3,10 @@
 ``parse_spec`` trusts the API server to have validated the object against the CRD; a file
 given to ``backtest`` or ``recommend`` never was. So each field the parser and the candidate
 search read is checked for its type here (an object, a list, an integer, a string, a boolean),
-and a wrong one is a ``SpecError`` that names the field. Values within a type (enums, bounds,
-quantities) stay the parser's to check. Null fields are dropped first, as the API server drops
-them from an object whose schema does not allow null.
+and a wrong one is a ``SpecError`` that names the field; so are the replica counts' bounds,
+which the parser takes as they come and the CRD's rules check. Other values within a type
+(enums, quantities) stay the parser's to check. Null fields are dropped first, as the API
+server drops them from an object whose schema does not allow null.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from podpilot.autoscaler.api.spec import SOURCE_BLOCKS, SpecError
+from podpilot.commands.conventions import MAX_MANIFEST_NESTING, shown_path
 
 # A shape: the name of a scalar type, a dict of the known fields of an object (others are
 # not read, so not checked), or a one-item list for a list of that shape.
@@ -69,17 +71,68 @@ def checked(document: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         SpecError: Naming the first field of the wrong type.
     """
-    kept: dict[str, Any] = _without_nulls(document)
+    kept: dict[str, Any] = _without_nulls(document, "", 0, {})
     _check(kept, MANIFEST, "")
+    _check_replica_bounds(kept.get("spec"))
     return kept
 
 
-def _without_nulls(value: Any) -> Any:
+_UNFINISHED = object()  # what a list or object met again stands for while its items are copied
+
+
+def _without_nulls(value: Any, path: str, depth: int, copies: dict[int, Any]) -> Any:
+    """``value`` without null fields. A list or object met again (a YAML alias) is its first
+    copy, so that an alias bomb is never expanded; one met inside itself is refused."""
+    if not isinstance(value, Mapping | list):
+        return value
+    copy = copies.get(id(value))
+    if copy is _UNFINISHED:
+        raise SpecError(
+            f"{shown_path(path)}: an alias inside its own anchor; a manifest cannot contain itself"
+        )
+    if copy is not None:
+        return copy
+    if depth >= MAX_MANIFEST_NESTING:
+        raise SpecError(f"{shown_path(path)}: nested deeper than {MAX_MANIFEST_NESTING} levels")
+    copies[id(value)] = _UNFINISHED
     if isinstance(value, Mapping):
-        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_without_nulls(item) for item in value]
-    return value
+        copy = {
+            key: _without_nulls(item, _field(path, key), depth + 1, copies)
+            for key, item in value.items()
+            if item is not None
+        }
+    else:
+        copy = [
+            _without_nulls(item, f"{path}[{index}]", depth + 1, copies)
+            for index, item in enumerate(value)
+        ]
+    copies[id(value)] = copy
+    return copy
+
+
+def _field(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# The CRD's rules, in its words: the parser takes any integer.
+_FEWEST = {"minReplicas": (0, "0 or more"), "maxReplicas": (1, "at least 1")}
+
+
+def _check_replica_bounds(spec: Any) -> None:
+    if not isinstance(spec, Mapping):
+        return
+    for field, (fewest, bound) in _FEWEST.items():
+        if field in spec and spec[field] < fewest:
+            raise SpecError(f"spec.{field} must be {bound}, not {spec[field]}")
+    if (
+        "minReplicas" in spec
+        and "maxReplicas" in spec
+        and spec["minReplicas"] > spec["maxReplicas"]
+    ):
+        raise SpecError(
+            f"spec.minReplicas ({spec['minReplicas']}) must be <= spec.maxReplicas "
+            f"({spec['maxReplicas']}); lower minReplicas or raise maxReplicas"
+        )
 
 
 def _check(value: Any, shape: Shape, path: str) -> None:

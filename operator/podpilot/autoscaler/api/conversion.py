@@ -54,16 +54,20 @@ def convert_documents(
 ) -> Iterator[Conversion]:
     """Convert every HPA in ``documents``; empty documents are skipped and lists are expanded."""
     for document in documents:
-        if document is None:
-            continue
-        if isinstance(document, Mapping) and _text(document.get("kind")) in LIST_KINDS:
-            items = document.get("items") or []
-            if not isinstance(items, list):
-                raise ConversionError(f"{document.get('kind')} has items that are not a list")
-            for item in items:
-                yield convert_hpa(item, mode=mode)
-        else:
-            yield convert_hpa(document, mode=mode)
+        for item in objects_of(document):
+            yield convert_hpa(item, mode=mode)
+
+
+def objects_of(document: object) -> list[object]:
+    """The objects of one YAML document: none when it is empty, a ``List``'s items, or itself."""
+    if document is None:
+        return []
+    if isinstance(document, Mapping) and _text(document.get("kind")) in LIST_KINDS:
+        items = document.get("items") or []
+        if not isinstance(items, list):
+            raise ConversionError(f"{document.get('kind')} has items that are not a list")
+        return items
+    return [document]
 
 
 def convert_hpa(document: object, *, mode: str | None = None) -> Conversion:
@@ -135,6 +139,11 @@ def _require_hpa(document: Mapping[str, Any]) -> None:
 def _converted_metadata(metadata: object, notes: list[str]) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise ConversionError("the manifest has no metadata; an Autoscaler needs a name")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConversionError("metadata.name is required: an Autoscaler needs a name")
+    for field in ("labels", "annotations"):
+        _require_string_keys(metadata.get(field), f"metadata.{field}")
     kept = {key: copy.deepcopy(metadata[key]) for key in KEPT_METADATA if key in metadata}
     annotations = kept.get("annotations")
     if isinstance(annotations, dict):
@@ -147,6 +156,23 @@ def _converted_metadata(metadata: object, notes: list[str]) -> dict[str, Any]:
         if metadata.get(key):
             notes.append(f"dropped metadata.{key}: they belonged to the HorizontalPodAutoscaler")
     return kept
+
+
+def _require_string_keys(labels: object, path: str) -> None:
+    """Labels and annotations are objects keyed by strings, or the API server refuses them
+    (YAML reads ``1: x`` with a number as its key)."""
+    if labels is None:
+        return
+    if not isinstance(labels, Mapping):
+        raise ConversionError(f"{path} must be an object, not {_shown(labels)}")
+    for key in labels:
+        if not isinstance(key, str):
+            raise ConversionError(f"{path}: key {_shown(key)} is not a string: quote it")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}..."
 
 
 def _spec_in_v2_shape(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -224,6 +224,20 @@ def test_v1_status_annotations_are_dropped() -> None:
         ),
         ({**hpa(), "spec": None}, "has no spec"),
         ({key: value for key, value in hpa().items() if key != "metadata"}, "no metadata"),
+        ({**hpa(), "metadata": {"namespace": "shop"}}, r"^metadata\.name is required"),
+        ({**hpa(), "metadata": {"name": ""}}, r"^metadata\.name is required"),
+        (
+            {**hpa(), "metadata": {"name": "web", "annotations": {1: "x"}}},
+            r"^metadata\.annotations: key 1 is not a string: quote it$",
+        ),
+        (
+            {**hpa(), "metadata": {"name": "web", "labels": {True: "x"}}},
+            r"^metadata\.labels: key True is not a string: quote it$",
+        ),
+        (
+            {**hpa(), "metadata": {"name": "web", "labels": ["app"]}},
+            r"^metadata\.labels must be an object, not \['app'\]$",
+        ),
         (["not", "an", "object"], "expected a Kubernetes object, got list"),
         ("text", "expected a Kubernetes object, got str"),
     ],
@@ -237,6 +251,11 @@ def test_v1_status_annotations_are_dropped() -> None:
         "already-autoscaler",
         "no-spec",
         "no-metadata",
+        "no-name",
+        "empty-name",
+        "number-as-annotation-key",
+        "boolean-as-label-key",
+        "labels-not-an-object",
         "list",
         "scalar",
     ],
@@ -413,9 +432,10 @@ def test_command_reports_unreadable_input(
 
 def test_convert_reads_and_writes_with_libyaml_when_pyyaml_has_it() -> None:
     from podpilot.commands import convert
+    from podpilot.commands.conventions import MANIFEST_LOADER
 
     if yaml.__with_libyaml__:
-        assert convert._LOADER is yaml.CSafeLoader
+        assert issubclass(MANIFEST_LOADER, yaml.CSafeLoader)
         assert convert.YAML_DUMPER is yaml.CSafeDumper
     else:
-        assert convert._LOADER is yaml.SafeLoader
+        assert issubclass(MANIFEST_LOADER, yaml.SafeLoader)
