@@ -9,7 +9,12 @@ from typing import Any
 
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.autoscaler.api.explanation import explain, summary_table
-from podpilot.commands.api_errors import api_failure
+from podpilot.commands.api_errors import (
+    answer_problem,
+    api_failure,
+    unexpected_answer,
+    unreadable_answer_errors,
+)
 from podpilot.commands.conventions import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,6 +25,7 @@ from podpilot.commands.conventions import (
     add_request_timeout_argument,
     as_list,
     connect_one_call_at_a_time,
+    object_name,
     render,
     write_output,
 )
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.all_namespaces and (args.name or args.namespace):
         raise CommandError("-A/--all-namespaces takes no NAME and no -n", EXIT_USAGE)
     namespace, autoscalers = _read(args)
-    write_output(_rendered(autoscalers, args), args.output_file)
+    write_output(_rendered(autoscalers, args, _reference(args, namespace)), args.output_file)
     if not autoscalers and args.output in ("text", "wide"):
         # As kubectl get: nothing on stdout, a word on stderr, and no failure. (The other
         # formats print an empty List, or no name.)
@@ -67,20 +73,34 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _rendered(autoscalers: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> str:
-    if args.output in ("yaml", "json", "name"):
+def _rendered(
+    autoscalers: Sequence[Mapping[str, Any]], args: argparse.Namespace, reference: str
+) -> str:
+    if args.output == "name":
+        return "".join(f"{object_name(_with_object_metadata(a))}\n" for a in autoscalers)
+    if args.output in ("yaml", "json"):
         shown = autoscalers[0] if args.name else as_list(autoscalers)
-        return render(shown, args.output)
+        return _structured(shown, args.output, reference)
     if not autoscalers:
         return ""
     if args.output == "wide":
         return summary_table(autoscalers, with_namespace=args.all_namespaces) + "\n"
     blocks = [
-        (f"Namespace: {a.get('metadata', {}).get('namespace')}\n" if args.all_namespaces else "")
-        + explain(a)
+        (f"Namespace: {_namespace(a)}\n" if args.all_namespaces else "") + explain(a)
         for a in autoscalers
     ]
     return "\n\n".join(blocks) + "\n"
+
+
+def _structured(shown: Mapping[str, Any], output: str, reference: str) -> str:
+    try:
+        return render(shown, output)
+    except ValueError:  # the client's JSON reader takes NaN and Infinity; no JSON writer does
+        raise _unexpected(reference, "a NaN or an infinity, which JSON has no form for") from None
+
+
+def _reference(args: argparse.Namespace, namespace: str) -> str:
+    return f"Autoscaler {namespace}/{args.name}" if args.name else "the Autoscalers"
 
 
 def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
@@ -93,7 +113,7 @@ def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
     clients = connect_one_call_at_a_time(args)
     namespace = args.namespace or clients.pykube.config.namespace
     api = kubernetes.client.CustomObjectsApi(clients.kubernetes)
-    reference = f"Autoscaler {namespace}/{args.name}" if args.name else "the Autoscalers"
+    reference = _reference(args, namespace)
     try:
         if args.name:
             found: object = api.get_namespaced_custom_object(
@@ -104,8 +124,9 @@ def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
             listed: object = api.list_cluster_custom_object(GROUP, VERSION, "autoscalers")
         else:
             listed = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "autoscalers")
-        items = _checked(listed, reference).get("items") or []
-        return namespace, [_checked(item, reference) for item in items]
+        return namespace, _items(listed, reference)
+    except unreadable_answer_errors() as error:
+        raise _unexpected(reference, answer_problem(error)) from None
     except kubernetes.client.ApiException as error:
         raise api_failure(error, clients) from None
     except TRANSPORT_ERRORS as error:
@@ -116,5 +137,27 @@ def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
 
 def _checked(answer: object, reference: str) -> Mapping[str, Any]:
     if not isinstance(answer, Mapping):
-        raise CommandError(f"unexpected answer for {reference}", EXIT_NOT_READ)
+        raise _unexpected(reference, "not a JSON object")
     return answer
+
+
+def _unexpected(reference: str, problem: str) -> CommandError:
+    return CommandError(unexpected_answer(reference, problem), EXIT_NOT_READ)
+
+
+def _items(listed: object, reference: str) -> list[Mapping[str, Any]]:
+    items = _checked(listed, reference).get("items") or []
+    if not isinstance(items, list):
+        raise _unexpected(reference, "its items are not a list")
+    return [_checked(item, reference) for item in items]
+
+
+def _with_object_metadata(autoscaler: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``autoscaler`` as ``object_name`` reads it: with its metadata an object."""
+    metadata = autoscaler.get("metadata")
+    return autoscaler if isinstance(metadata, Mapping) else {**autoscaler, "metadata": {}}
+
+
+def _namespace(autoscaler: Mapping[str, Any]) -> object:
+    metadata = autoscaler.get("metadata")
+    return metadata.get("namespace") if isinstance(metadata, Mapping) else None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef, event_body
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
@@ -24,6 +24,7 @@ from podpilot.autoscaler.api.takeover import (
     DEFAULT_THRESHOLD,
     MANIFEST_ANNOTATION,
     SEED_ANNOTATION,
+    TakeoverSeed,
     hpa_counts,
     hpa_reference,
     kept_manifest,
@@ -31,8 +32,9 @@ from podpilot.autoscaler.api.takeover import (
     seed_from_hpa,
     seeded_message,
 )
-from podpilot.commands.api_errors import api_failure
+from podpilot.commands.api_errors import api_failure, unexpected_answer, unreadable_answer_errors
 from podpilot.commands.conventions import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_STATUS,
     EXIT_USAGE,
@@ -51,6 +53,12 @@ if TYPE_CHECKING:
 EXIT_REFUSED = 4
 COMPONENT = "podpilot-takeover"
 DELETE_ATTEMPTS = 5
+TAKEOVER_ONLY_FLAGS = (
+    ("force", "--force"),
+    ("threshold", "--threshold"),
+    ("min_evaluations", "--min-evaluations"),
+)
+"""The flags that decide whether to take over (argument name, flag): --undo takes none."""
 T = TypeVar("T")
 
 
@@ -81,17 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="take over whatever the shadow tally says"
     )
+    # No argparse defaults: run() tells a flag given from one left out (--undo takes none).
     parser.add_argument(
         "--threshold",
         type=number,
-        default=DEFAULT_THRESHOLD,
-        help="the least share of comparable evaluations that must have agreed with the HPA",
+        default=None,
+        help="the least share of comparable evaluations that must have agreed with the HPA "
+        f"(default: {DEFAULT_THRESHOLD})",
     )
     parser.add_argument(
         "--min-evaluations",
         type=evaluation_count,
-        default=DEFAULT_MIN_EVALUATIONS,
-        help="the least number of comparable evaluations in the shadow tally",
+        default=None,
+        help="the least number of comparable evaluations in the shadow tally; 0 still needs "
+        f"one, to measure the agreement (default: {DEFAULT_MIN_EVALUATIONS})",
     )
     add_kubeconfig_arguments(parser)
     add_request_timeout_argument(parser, "how long to wait for each API answer")
@@ -112,16 +123,41 @@ def hpa_name(kind: str, name: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     name = hpa_name(args.type, args.name)
-    if not 0.0 <= args.threshold <= 1.0:
+    refuse_takeover_flags_with_undo(args)
+    tally_rules = with_defaults(args)
+    if not 0.0 <= tally_rules.threshold <= 1.0:
         raise CommandError("--threshold must be between 0 and 1", EXIT_USAGE)
     clients = connect_one_call_at_a_time(args)
     try:
         session = Session(clients, args.namespace or clients.pykube.config.namespace)
-        message = session.undo(name) if args.undo else session.take_over(name, args)
+        message = session.undo(name) if args.undo else session.take_over(name, tally_rules)
     finally:
         clients.close()
     print(message)
     return EXIT_OK
+
+
+def refuse_takeover_flags_with_undo(args: argparse.Namespace) -> None:
+    """--undo with a flag that decides whether to take over: a usage error, not a flag
+    silently ignored."""
+    # `is not`, not `in (None, False)`: --min-evaluations 0 is given, and 0 == False.
+    given = [
+        flag
+        for dest, flag in TAKEOVER_ONLY_FLAGS
+        if getattr(args, dest) is not None and getattr(args, dest) is not False
+    ]
+    if args.undo and given:
+        raise CommandError(
+            f"--undo cannot be combined with {', '.join(given)} (they decide whether to take over)",
+            EXIT_USAGE,
+        )
+
+
+def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with the tally flags left out at their defaults."""
+    defaults = {"threshold": DEFAULT_THRESHOLD, "min_evaluations": DEFAULT_MIN_EVALUATIONS}
+    left_out = {dest: value for dest, value in defaults.items() if getattr(args, dest) is None}
+    return argparse.Namespace(**{**vars(args), **left_out})
 
 
 class Session:
@@ -142,21 +178,21 @@ class Session:
         hpa = self.read_hpa(name)
         if hpa is None:
             raise CommandError(f"HorizontalPodAutoscaler {self.namespace}/{name} not found")
+        seed = self.seed(hpa)
         autoscaler = self.shadowing(hpa)
         kept = _annotations(autoscaler or {}).get(MANIFEST_ANNOTATION)
         # A takeover that stopped before the HPA was deleted (or an HPA applied again since):
         # the checks were made then; seed again from the HPA as it is, and delete it.
         resuming = kept is not None and _kept_name(kept) == name
         if kept is not None and not resuming:
-            taken = (autoscaler or {}).get("metadata", {}).get("name")
+            taken = _name(autoscaler or {})
             raise CommandError(
                 f"Autoscaler {self.namespace}/{taken} already took over HPA {_kept_name(kept)}"
             )
-        shadow = (autoscaler or {}).get("status", {}).get("shadow")
+        shadow = _mapping((autoscaler or {}).get("status")).get("shadow")
         reason = None if resuming else refusal(shadow, name, args.threshold, args.min_evaluations)
         if reason is not None and not args.force:
             raise CommandError(f"refusing to take over HPA {name}: {reason}", EXIT_REFUSED)
-        seed = seed_from_hpa(hpa, time.time())
         annotations = {
             MANIFEST_ANNOTATION: json.dumps(kept_manifest(hpa), sort_keys=True),
             SEED_ANNOTATION: seed.to_annotation(),
@@ -169,14 +205,14 @@ class Session:
         forced = f" (forced: {reason})" if reason is not None else ""
         counts = hpa_counts(status.get("currentReplicas"), status.get("desiredReplicas"))
         self.event(autoscaler, "TakeoverSeeded", seeded_message(name, seed, counts, forced))
-        seed = self.delete_hpa(hpa, autoscaler)
+        seed = self.delete_hpa(hpa, autoscaler, seed)
         self.event(
             autoscaler,
             "HpaDeleted",
             f"deleted HPA {name}; its manifest is kept in annotation {MANIFEST_ANNOTATION} "
             f"(podpilot takeover --undo hpa {name} creates it again)",
         )
-        taken = autoscaler["metadata"]["name"]
+        taken = _name(autoscaler)
         return (
             f"autoscaler.{GROUP}/{taken} took over from horizontalpodautoscaler/{name} "
             f"(seeded at {seed.replicas} replicas)"
@@ -191,17 +227,19 @@ class Session:
             )
         if self.read_hpa(name) is not None:
             raise CommandError(f"HorizontalPodAutoscaler {self.namespace}/{name} already exists")
-        manifest = json.loads(_annotations(autoscaler)[MANIFEST_ANNOTATION])
+        manifest = self.restorable_manifest(autoscaler, name)
         created = _annotations(autoscaler).get(CREATED_ANNOTATION) == "true"
         # DryRun first: between this write and the HPA's creation nobody scales the target,
         # rather than two autoscalers for a moment.
         autoscaler = self.patch_autoscaler(autoscaler, {"spec": {"mode": "DryRun"}})
         self.call(
-            lambda: self.hpas.create_namespaced_horizontal_pod_autoscaler(self.namespace, manifest),
+            lambda: self.hpas.create_namespaced_horizontal_pod_autoscaler(
+                self.namespace, cast(Any, manifest)
+            ),
             f"create HorizontalPodAutoscaler {self.namespace}/{name}",
         )
         self.event(autoscaler, "HpaRestored", f"created HPA {name} again from the kept manifest")
-        taken = autoscaler["metadata"]["name"]
+        taken = _name(autoscaler)
         if created:
             self.event(autoscaler, "TakeoverUndone", "deleting this Autoscaler: takeover made it")
             self.call(
@@ -219,31 +257,53 @@ class Session:
     # --- steps ----------------------------------------------------------------------------
 
     def read_hpa(self, name: str) -> dict[str, Any] | None:
+        """The HPA, or None when there is none; an answer that is not it is an error (a
+        proxy's page, a List), before anything is written."""
+        what = f"read HorizontalPodAutoscaler {self.namespace}/{name}"
         found: object = self.call(
             lambda: self.hpas.api_client.sanitize_for_serialization(
                 self.hpas.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
             ),
-            f"read HorizontalPodAutoscaler {self.namespace}/{name}",
+            what,
             missing_ok=True,
         )
-        return dict(found) if isinstance(found, Mapping) else None
+        if found is None:
+            return None
+        if not _is_hpa(found, name):
+            raise _unexpected(what, f"not HorizontalPodAutoscaler {name}")
+        return dict(found)
+
+    def seed(self, hpa: Mapping[str, Any]) -> TakeoverSeed:
+        """The seed of the HPA as read; an error when its status has no count to seed from."""
+        seed = seed_from_hpa(hpa, time.time())
+        if seed is None:
+            raise CommandError(
+                f"HorizontalPodAutoscaler {self.namespace}/{_name(hpa)} has no replica count "
+                "yet (the HPA controller has not synced it: its status has no currentReplicas "
+                "and no conditions), so none to seed the Autoscaler with: wait for its first "
+                "sync (--force does not override this)"
+            )
+        return seed
 
     def autoscalers(self) -> list[dict[str, Any]]:
+        what = f"list Autoscalers in {self.namespace}"
         listed: object = self.call(
             lambda: self.custom.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, "autoscalers"
             ),
-            f"list Autoscalers in {self.namespace}",
+            what,
         )
         items = listed.get("items") if isinstance(listed, Mapping) else None
-        return [dict(item) for item in items or [] if isinstance(item, Mapping)]
+        if not isinstance(items, list) or not all(_is_named(item) for item in items):
+            raise _unexpected(what, "not a list of Autoscalers")
+        return [dict(item) for item in items]
 
     def shadowing(self, hpa: Mapping[str, Any]) -> dict[str, Any] | None:
         """The Autoscaler whose target is the HPA's; an error when several are."""
         wanted = _target(hpa)
         found = [a for a in self.autoscalers() if _target(a) == wanted]
         if len(found) > 1:
-            names = ", ".join(sorted(a["metadata"]["name"] for a in found))
+            names = ", ".join(sorted(_name(a) for a in found))
             raise CommandError(f"several Autoscalers scale {wanted[0]}/{wanted[1]}: {names}")
         return found[0] if found else None
 
@@ -254,6 +314,22 @@ class Session:
             if kept and _kept_name(kept) == name:
                 return autoscaler
         return None
+
+    def restorable_manifest(self, autoscaler: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """The kept manifest, checked before the undo writes anything: the client would refuse
+        one that is not an HPA only once the Autoscaler is DryRun."""
+        import kubernetes
+        import pydantic
+
+        manifest: dict[str, Any] = json.loads(_annotations(autoscaler)[MANIFEST_ANNOTATION])
+        try:
+            kubernetes.client.V2HorizontalPodAutoscaler.from_dict(manifest)
+        except pydantic.ValidationError:
+            raise CommandError(
+                f"the manifest of HPA {name} kept in annotation {MANIFEST_ANNOTATION} of "
+                f"Autoscaler {self.namespace}/{_name(autoscaler)} is not an HPA"
+            ) from None
+        return manifest
 
     def create_autoscaler(
         self, hpa: Mapping[str, Any], annotations: Mapping[str, str]
@@ -275,7 +351,7 @@ class Session:
             ),
             f"create Autoscaler {self.namespace}/{metadata.get('name')}",
         )
-        return dict(created) if isinstance(created, Mapping) else body
+        return dict(created) if _is_named(created) else body
 
     def activate(
         self, autoscaler: Mapping[str, Any], annotations: Mapping[str, str]
@@ -288,22 +364,22 @@ class Session:
     def patch_autoscaler(
         self, autoscaler: Mapping[str, Any], patch: Mapping[str, Any]
     ) -> dict[str, Any]:
-        name = autoscaler["metadata"]["name"]
+        name = _name(autoscaler)
         patched: object = self.call(
             lambda: self.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, "autoscalers", name, dict(patch)
             ),
             f"patch Autoscaler {self.namespace}/{name}",
         )
-        return dict(patched) if isinstance(patched, Mapping) else dict(autoscaler)
+        return dict(patched) if _is_named(patched) else dict(autoscaler)
 
-    def delete_hpa(self, hpa: Mapping[str, Any], autoscaler: Mapping[str, Any]) -> Any:
-        """Delete the HPA on condition it is the version the seed was read from; when it
+    def delete_hpa(
+        self, hpa: Mapping[str, Any], autoscaler: Mapping[str, Any], seed: TakeoverSeed
+    ) -> TakeoverSeed:
+        """Delete the HPA on condition it is the version ``seed`` was read from; when it
         changed meanwhile (its status moves every sync), seed again from the new version."""
-
         name = hpa["metadata"]["name"]
         for _ in range(DELETE_ATTEMPTS):
-            seed = seed_from_hpa(hpa, time.time())
             try:
                 self.call(
                     partial(self._delete_hpa_at, name, hpa["metadata"]["resourceVersion"]),
@@ -316,13 +392,23 @@ class Session:
                 if fresh is None:
                     return seed  # deleted by someone else: the seed stands
                 hpa = fresh
-                seed = seed_from_hpa(hpa, time.time())
-                annotations = {SEED_ANNOTATION: seed.to_annotation()}
-                self.patch_autoscaler(autoscaler, {"metadata": {"annotations": annotations}})
+                seed = self.reseed(hpa, autoscaler, seed)
         raise CommandError(
             f"HPA {name} kept changing while it was being deleted; the Autoscaler is Active "
             "and held while the HPA exists: run the takeover again, or --undo"
         )
+
+    def reseed(
+        self, hpa: Mapping[str, Any], autoscaler: Mapping[str, Any], seed: TakeoverSeed
+    ) -> TakeoverSeed:
+        """The seed of the HPA's new version, written to the Autoscaler; ``seed`` stays when
+        the new version has no count (its last known one is still the best)."""
+        fresh = seed_from_hpa(hpa, time.time())
+        if fresh is None:
+            return seed
+        annotations = {SEED_ANNOTATION: fresh.to_annotation()}
+        self.patch_autoscaler(autoscaler, {"metadata": {"annotations": annotations}})
+        return fresh
 
     def _delete_hpa_at(self, name: str, resource_version: str) -> object:
         import kubernetes
@@ -334,18 +420,20 @@ class Session:
         )
 
     def event(self, autoscaler: Mapping[str, Any], reason: str, message: str) -> None:
-        """Best effort, as every Event podpilot posts: a refused Event fails nothing."""
-        metadata = autoscaler.get("metadata") or {}
+        """Best effort, as every Event podpilot posts: a refused Event (a common RBAC gap)
+        fails nothing, it is one warning line."""
+        metadata = _mapping(autoscaler.get("metadata"))
         about = ObjectRef(
-            API_VERSION, "Autoscaler", metadata.get("name", ""), self.namespace, metadata.get("uid")
+            API_VERSION, "Autoscaler", _name(autoscaler), self.namespace, metadata.get("uid")
         )
         body = event_body(EventSpec(about, "Normal", reason, message, COMPONENT), datetime.now(UTC))
         try:
-            self.core.create_namespaced_event(self.namespace, cast(Any, body))
-        except Exception as error:  # an Event is auxiliary
-            print(
-                f"podpilot takeover: warning: Event {reason} not posted: {error}", file=sys.stderr
+            self.call(
+                lambda: self.core.create_namespaced_event(self.namespace, cast(Any, body)),
+                f"create Event {reason}",
             )
+        except CommandError as failure:
+            print(f"podpilot takeover: warning: {failure}", file=sys.stderr)
 
     def call(
         self,
@@ -361,6 +449,8 @@ class Session:
 
         try:
             return request()
+        except unreadable_answer_errors() as error:
+            raise api_failure(error, self.clients, what) from None
         except kubernetes.client.ApiException as error:
             if missing_ok and error.status == 404:
                 return None
@@ -386,9 +476,34 @@ def _kept_name(kept: str) -> str | None:
 
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("annotations") or {}
+    return _mapping(_mapping(obj.get("metadata")).get("annotations"))
 
 
 def _target(obj: Mapping[str, Any]) -> tuple[str, str]:
-    reference: Mapping[str, Any] = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+    reference = _mapping(_mapping(obj.get("spec")).get("scaleTargetRef"))
     return str(reference.get("kind") or ""), str(reference.get("name") or "")
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(_mapping(obj.get("metadata")).get("name") or "")
+
+
+def _is_named(answer: object) -> TypeGuard[Mapping[str, Any]]:
+    """An object as the API server answers one: with a ``metadata.name``."""
+    return isinstance(answer, Mapping) and bool(_name(answer))
+
+
+def _is_hpa(answer: object, name: str) -> TypeGuard[Mapping[str, Any]]:
+    """The HPA ``name``, with what the takeover reads of it: its version and its spec."""
+    if not isinstance(answer, Mapping) or _name(answer) != name:
+        return False
+    version = _mapping(answer.get("metadata")).get("resourceVersion")
+    return bool(version) and isinstance(answer.get("spec"), Mapping)
+
+
+def _unexpected(what: str, problem: str) -> CommandError:
+    return CommandError(f"cannot {what}: {unexpected_answer(problem=problem)}", EXIT_FAILED)

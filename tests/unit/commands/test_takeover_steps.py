@@ -198,3 +198,27 @@ def test_an_interrupted_takeover_resumes_and_another_hpa_is_refused() -> None:
     world.hpas, world.deleted = [other], False
     with pytest.raises(CommandError, match=r"already took over HPA web$"):
         session(world).take_over("web-2", options(force=True))
+
+
+def test_an_hpa_that_lost_its_count_meanwhile_keeps_the_seed_read_before() -> None:
+    unsynced = hpa("8", 0, 0)
+    unsynced["status"] = {"desiredReplicas": 0}  # created again, not synced yet
+    world = World([hpa("7", 5, 3), unsynced], [shadowing(40, 40)])
+    world.conflicts = 1
+    message = session(world).take_over("web", options())
+    assert steps(world) == [
+        "patch autoscaler", "event TakeoverSeeded", "delete hpa", "event HpaDeleted",
+    ]  # fmt: skip
+    assert world.log[2] == ("delete hpa", "8")
+    assert message.endswith("(seeded at 5 replicas)")
+
+
+def test_an_hpa_never_synced_is_not_taken_over_even_forced() -> None:
+    from podpilot.commands.conventions import CommandError
+
+    unsynced = hpa("7", 0, 0)
+    unsynced["status"] = {"desiredReplicas": 0}
+    world = World([unsynced], [])
+    with pytest.raises(CommandError, match=r"HorizontalPodAutoscaler shop/web has no replica"):
+        session(world).take_over("web", options(force=True))
+    assert world.log == []

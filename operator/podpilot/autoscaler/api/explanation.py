@@ -1,4 +1,8 @@
-"""An Autoscaler's status told in words, for ``podpilot explain``."""
+"""An Autoscaler's status told in words, for ``podpilot explain``.
+
+Every field is read as optional and of any type: the object comes from the API server as the
+CRD's schema let it through (or as a proxy mangled it), and a field that is missing or not of
+its type is shown as unknown rather than ending the explanation."""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ from .takeover_from import describe_record
 
 def explain(autoscaler: Mapping[str, Any]) -> str:
     """The last decision of an Autoscaler object, as readable lines."""
-    name = autoscaler.get("metadata", {}).get("name", "?")
-    spec: Mapping[str, Any] = autoscaler.get("spec") or {}
-    status: Mapping[str, Any] = autoscaler.get("status") or {}
-    trace: Mapping[str, Any] = status.get("lastDecision") or {}
+    name = _mapping(autoscaler.get("metadata")).get("name", "?")
+    spec = _mapping(autoscaler.get("spec"))
+    status = _mapping(autoscaler.get("status"))
+    trace = _mapping(status.get("lastDecision"))
     if not trace:
         return f"Autoscaler {name} has not been evaluated yet (is the operator running?)."
     lines = [
@@ -27,35 +31,39 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
         "  (an unchanged decision is written again only at the status heartbeat, 5m by default)",
     ]
     winner = trace.get("winner")
-    for metric in trace.get("metrics") or []:
-        marker = " (winner)" if metric.get("index") == winner else ""
-        if "proposedReplicas" in metric:
-            current = ", ".join(f"{k} {v}" for k, v in (metric.get("current") or {}).items())
-            lines.append(
-                f"  metric {metric['index']} {metric.get('type')} {metric.get('name')}: "
-                f"{current or 'no reading'} -> proposes {metric['proposedReplicas']}{marker}"
-            )
-        else:
-            lines.append(
-                f"  metric {metric['index']} {metric.get('type')} {metric.get('name')}: "
-                f"FAILED: {metric.get('error', 'unknown error')}"
-            )
-    if trace.get("explanation"):
+    lines += [metric_line(m, winner) for m in _mappings(trace.get("metrics"))]
+    steps = _sequence(trace.get("explanation"))
+    if steps:
         lines.append("Steps:")
-        lines += [f"  {line}" for line in trace["explanation"]]
+        lines += [f"  {line}" for line in steps]
     lines.append(f"Result: {trace.get('action')}: {trace.get('actionMessage', '')}")
-    lines += [f"  {condition_line(c)}" for c in status.get("conditions") or []]
+    lines += [f"  {condition_line(c)}" for c in _mappings(status.get("conditions"))]
     shadow = status.get("shadow")
     if isinstance(shadow, Mapping) and shadow.get("hpa"):
-        lines += describe_tally(shadow, shadowing=spec.get("mode") == "DryRun")
-    lines += describe_record(status.get("takeover"))
+        lines += describe_tally(_readable_tally(shadow), shadowing=spec.get("mode") == "DryRun")
+    lines += describe_record(_readable_record(status.get("takeover")))
     return "\n".join(lines)
 
 
+def metric_line(metric: Mapping[str, Any], winner: object) -> str:
+    """One metric of the last decision: its reading and proposal, or why it failed."""
+    marker = " (winner)" if metric.get("index") == winner else ""
+    named = f"metric {metric.get('index', '?')} {metric.get('type')} {metric.get('name')}"
+    if "proposedReplicas" not in metric:
+        return f"  {named}: FAILED: {metric.get('error', 'unknown error')}"
+    readings = _mapping(metric.get("current")).items()
+    current = ", ".join(f"{kind} {value}" for kind, value in readings)
+    return f"  {named}: {current or 'no reading'} -> proposes {metric['proposedReplicas']}{marker}"
+
+
 def condition_line(condition: Mapping[str, Any]) -> str:
-    """One status condition (an Autoscaler's or an HPA's) as ``Type=Status (Reason): message``."""
+    """One status condition (an Autoscaler's or an HPA's) as ``Type=Status (Reason): message``;
+    the CRD requires only the type and the status, and a condition without a reason has none
+    shown."""
+    reason = condition.get("reason")
+    because = f" ({reason})" if reason else ""
     return (
-        f"{condition['type']}={condition['status']} ({condition['reason']}): "
+        f"{condition.get('type', '?')}={condition.get('status', '?')}{because}: "
         f"{condition.get('message', '')}"
     )
 
@@ -75,14 +83,14 @@ def summary_table(autoscalers: Sequence[Mapping[str, Any]], with_namespace: bool
 
 
 def _summary_row(autoscaler: Mapping[str, Any], with_namespace: bool) -> tuple[str, ...]:
-    metadata: Mapping[str, Any] = autoscaler.get("metadata") or {}
-    spec: Mapping[str, Any] = autoscaler.get("spec") or {}
-    status: Mapping[str, Any] = autoscaler.get("status") or {}
-    trace: Mapping[str, Any] = status.get("lastDecision") or {}
+    metadata = _mapping(autoscaler.get("metadata"))
+    spec = _mapping(autoscaler.get("spec"))
+    status = _mapping(autoscaler.get("status"))
+    trace = _mapping(status.get("lastDecision"))
     cells = (
         metadata.get("name"),
         status.get("reference"),
-        spec.get("mode", "Active") + (",Paused" if spec.get("paused") else ""),
+        f"{spec.get('mode', 'Active')}{',Paused' if spec.get('paused') else ''}",
         trace.get("currentReplicas", status.get("currentReplicas")),
         status.get("desiredReplicas"),
         trace.get("action"),
@@ -90,3 +98,37 @@ def _summary_row(autoscaler: Mapping[str, Any], with_namespace: bool) -> tuple[s
     )
     shown = tuple("<none>" if cell is None else str(cell) for cell in cells)
     return (str(metadata.get("namespace", "<none>")), *shown) if with_namespace else shown
+
+
+def _readable_tally(shadow: Mapping[str, Any]) -> dict[str, Any]:
+    """``status.shadow`` with its counts whole numbers (0 when not) and its last disagreement's
+    two sides objects, as ``describe_tally`` reads them."""
+    counts = {key: _count(shadow.get(key)) for key in ("evaluations", "agreed", "skipped")}
+    last = shadow.get("lastDisagreement")
+    if isinstance(last, Mapping):
+        last = {**last, "ours": _mapping(last.get("ours")), "hpa": _mapping(last.get("hpa"))}
+    return {**shadow, **counts, "lastDisagreement": last}
+
+
+def _readable_record(stored: object) -> object:
+    """``status.takeover`` with a ``seededAt`` that is not text left out (``describe_record``
+    then shows no record, as for any record it cannot read)."""
+    if not isinstance(stored, Mapping) or isinstance(stored.get("seededAt"), str):
+        return stored
+    return {**stored, "seededAt": None}
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _sequence(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _mappings(value: object) -> list[Mapping[str, Any]]:
+    return [item for item in _sequence(value) if isinstance(item, Mapping)]
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -2,7 +2,8 @@
 
 ``podpilot takeover hpa NAME`` (``commands/takeover.py``) does the I/O in this order:
 
-1. checks the shadow tally (``refusal``) unless ``--force``;
+1. checks that the HPA has a count to seed from (``seed_from_hpa``), and the shadow tally
+   (``refusal``) unless ``--force``;
 2. makes the Autoscaler Active (creating it from the HPA when none shadows it), in the same
    write as two annotations: the HPA's manifest (``kept_manifest``) and the seed
    (``seed_from_hpa``), so an operator that sees the Active spec also sees the seed. While the
@@ -79,10 +80,19 @@ def seed_of(counts: Iterable[object], now: float) -> TakeoverSeed:
     return TakeoverSeed(max(known or [0]), now)
 
 
-def seed_from_hpa(hpa: Mapping[str, Any], now: float) -> TakeoverSeed:
-    """``seed_of`` the HPA object's current and desired counts (``podpilot takeover``)."""
-    status: Mapping[str, Any] = hpa.get("status") or {}
-    return seed_of((status.get("currentReplicas"), status.get("desiredReplicas")), now)
+def seed_from_hpa(hpa: Mapping[str, Any], now: float) -> TakeoverSeed | None:
+    """``seed_of`` the HPA object's current and desired counts (``podpilot takeover``); None
+    while they are no count: before the HPA controller's first sync the status is the API's
+    zero value (``desiredReplicas: 0``, ``currentReplicas`` left out), and a seed of 0 would
+    hold nothing: the takeover would be the step change it is meant not to be. A 0 is a count
+    once the controller has written its conditions (an HPA scaled to zero)."""
+    status = hpa.get("status")
+    if not isinstance(status, Mapping):
+        return None
+    seed = seed_of((status.get("currentReplicas"), status.get("desiredReplicas")), now)
+    if seed.replicas > 0 or status.get("conditions"):
+        return seed
+    return None
 
 
 def hpa_reference(kind: str, name: str | None = None) -> str:
@@ -143,21 +153,21 @@ def kept_manifest(hpa: Mapping[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def refusal(
-    shadow: Mapping[str, Any] | None, hpa_name: str, threshold: float, min_evaluations: int
-) -> str | None:
-    """Why the tally in ``status.shadow`` does not allow a takeover, or None when it does."""
-    if not shadow or shadow.get("hpa") != hpa_name:
+def refusal(shadow: object, hpa_name: str, threshold: float, min_evaluations: int) -> str | None:
+    """Why the tally in ``status.shadow`` does not allow a takeover, or None when it does. An
+    agreement needs at least one comparable evaluation, whatever ``min_evaluations`` says."""
+    if not isinstance(shadow, Mapping) or shadow.get("hpa") != hpa_name:
         return (
             f"no shadow tally of HPA {hpa_name}: create a DryRun Autoscaler beside it "
             "(podpilot convert --mode DryRun) and let it compare, or use --force"
         )
-    evaluations = int(shadow.get("evaluations") or 0)
-    agreed = int(shadow.get("agreed") or 0)
-    if evaluations < min_evaluations:
+    evaluations = _count(shadow.get("evaluations"))
+    agreed = _count(shadow.get("agreed"))
+    needed = max(min_evaluations, 1)
+    if evaluations < needed:
         return (
             f"only {evaluations} comparable evaluations of HPA {hpa_name} "
-            f"(at least {min_evaluations} needed); wait, or use --force"
+            f"(at least {needed} needed); wait, or use --force"
         )
     ratio = agreed / evaluations
     if ratio < threshold:
@@ -167,6 +177,11 @@ def refusal(
             "see podpilot explain, or use --force"
         )
     return None
+
+
+def _count(value: object) -> int:
+    """A tally's count; 0 when it is not a whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 __all__ = [

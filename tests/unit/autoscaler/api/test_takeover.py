@@ -59,7 +59,27 @@ def test_the_seed_is_the_larger_of_the_hpa_counts_and_round_trips() -> None:
     seed = seed_from_hpa(hpa(), NOW)
     assert seed == TakeoverSeed(5, NOW)
     assert TakeoverSeed.from_annotation(seed.to_annotation()) == seed
-    assert seed_from_hpa({"status": {"desiredReplicas": 7}}, NOW).replicas == 7
+    assert seed_from_hpa({"status": {"desiredReplicas": 7}}, NOW) == TakeoverSeed(7, NOW)
+    synced_at_zero = {"desiredReplicas": 0, "conditions": [{"type": "ScalingActive"}]}
+    assert seed_from_hpa({"status": synced_at_zero}, NOW) == TakeoverSeed(0, NOW)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        None,
+        {"desiredReplicas": 0},
+        {"currentReplicas": 0, "desiredReplicas": 0},
+        "synced",
+        {"currentReplicas": None, "desiredReplicas": "3"},
+        {"currentReplicas": True},
+    ],
+    ids=["none", "never-synced", "zeros", "a-string", "not-numbers", "a-bool"],
+)
+def test_an_hpa_without_a_count_has_no_seed(status: object) -> None:
+    """Before its first sync an HPA's status is the API's zero value: a seed of 0 would hold
+    nothing, and the takeover would be a step change."""
+    assert seed_from_hpa({"status": status}, NOW) is None
 
 
 @pytest.mark.parametrize("text", [None, "", "{", "[]", '{"replicas": "3", "at": "x"}'])
@@ -109,3 +129,27 @@ def test_refusal_rules(shadow: dict[str, Any] | None, expected: str | None) -> N
         assert reason is None
     else:
         assert reason is not None and expected in reason
+
+
+@pytest.mark.parametrize("min_evaluations", [0, 1])
+def test_an_empty_tally_never_allows_a_takeover(min_evaluations: int) -> None:
+    shadow = {"hpa": "web", "evaluations": 0, "agreed": 0}
+    reason = refusal(shadow, "web", threshold=0.0, min_evaluations=min_evaluations)
+    assert reason == (
+        "only 0 comparable evaluations of HPA web (at least 1 needed); wait, or use --force"
+    )
+
+
+@pytest.mark.parametrize(
+    ("shadow", "expected"),
+    [
+        ("web", "no shadow tally of HPA web"),
+        (["web"], "no shadow tally of HPA web"),
+        ({"hpa": "web", "evaluations": "40", "agreed": 40}, "only 0 comparable evaluations"),
+        ({"hpa": "web", "evaluations": 40, "agreed": None}, "in 0 of 40 evaluations (0.0%)"),
+    ],
+    ids=["a-string", "a-list", "evaluations-text", "agreed-null"],
+)
+def test_a_tally_of_another_shape_is_refused_not_a_crash(shadow: object, expected: str) -> None:
+    reason = refusal(shadow, "web", threshold=0.95, min_evaluations=0)
+    assert reason is not None and expected in reason
