@@ -78,7 +78,16 @@ def serving(
         attributes["default"] = default
     if authorization is not None:
         attributes["authorization"] = staticmethod(authorization)
-    handler = type("Handler", (_Handler,), attributes)
+    with handled_by(type("Handler", (_Handler,), attributes), tls) as url:
+        yield url
+
+
+@contextmanager
+def handled_by(
+    handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
+    """A server on 127.0.0.1 whose requests ``handler`` answers, over TLS with ``tls``
+    (certificate and key files), until the block ends; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     scheme = "http"
     if tls is not None:

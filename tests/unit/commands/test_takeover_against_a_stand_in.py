@@ -6,15 +6,15 @@ that decide a takeover."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from tests.local_http import handled_by
 from tests.unit.commands.test_takeover_command import (
     AUTOSCALERS_PATH,
     HPA,
@@ -77,16 +77,8 @@ def stand_in(answers: Mapping[Request, Answer], seen: list[Request]) -> Iterator
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with handled_by(Handler) as url:
+        yield url
 
 
 def as_json(value: object) -> bytes:
