@@ -39,6 +39,8 @@ from podpilot.commands.conventions import (
     finite_float,
     go_duration,
     go_duration_timeout,
+    load_manifests,
+    require_json,
     unreadable,
 )
 from podpilot.commands.run import add_hpa_flags, hpa_settings_from
@@ -46,7 +48,6 @@ from podpilot.settings import HpaSettings
 
 MAX_POINTS = 11000  # Prometheus refuses a range query of more points per series
 LATEST_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last second an RFC 3339 time can name
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 PROMETHEUS_DURATION = re.compile(r"([0-9]+(ms|[smhdwy]))+")
@@ -244,7 +245,7 @@ def load_specs(files: list[str]) -> list[LoadedSpec]:
     for file in files:
         try:
             with open(file, encoding="utf-8") as stream:
-                documents = [doc for doc in yaml.load_all(stream, Loader=_LOADER) if doc]
+                documents = [doc for doc in load_manifests(stream) if doc]
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise CommandError(f"{file}: cannot read: {unreadable(error)}") from None
         for index, document in enumerate(documents):
@@ -253,11 +254,13 @@ def load_specs(files: list[str]) -> list[LoadedSpec]:
                 raise CommandError(f"{where}: not a Kubernetes object")
             try:
                 manifest = _autoscaler(spec_shape.checked(document))
+                require_json(manifest)  # what the spec's check does not see: annotations, ...
                 spec = parse_spec(manifest.get("spec") or {})
                 check_replayable(spec)
             except KeyError as error:
                 raise CommandError(f"{where}: spec.{error.args[0]} is required") from None
             except (ConversionError, SpecError, BacktestError, ValueError) as error:
+                # ManifestError is a ValueError: a value no Kubernetes object can hold.
                 raise CommandError(f"{where}: {error}") from None
             name = Path(file).name
             if len(documents) > 1:

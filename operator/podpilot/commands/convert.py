@@ -17,6 +17,7 @@ from podpilot.autoscaler.api.conversion import (
     ConversionError,
     convert_hpa,
     objects_of,
+    require_name,
 )
 from podpilot.autoscaler.api.spec import SpecError, parse_spec
 from podpilot.commands import spec_shape
@@ -113,6 +114,7 @@ def _checked_conversion(item: object, mode: str | None) -> Conversion:
         # Checked before it is converted, so that an error names the field the HPA has.
         item = spec_shape.checked(item)
     conversion = convert_hpa(item, mode=mode)
+    require_name(conversion.autoscaler)
     try:
         parse_spec(conversion.autoscaler["spec"])
     except KeyError as error:

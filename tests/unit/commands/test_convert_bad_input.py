@@ -16,7 +16,14 @@ import pytest
 from podpilot.autoscaler.api.spec import SpecError
 from podpilot.cli import main
 from podpilot.commands import spec_shape
-from podpilot.commands.conventions import EXIT_FAILED, EXIT_OK, load_manifests, render
+from podpilot.commands.backtest_inputs import load_specs
+from podpilot.commands.conventions import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    load_manifests,
+    render,
+)
 
 HPA = """\
 apiVersion: autoscaling/v2
@@ -129,7 +136,7 @@ def converting(
         ),
         (
             manifest().replace("  name: web\n", "  namespace: shop\n"),
-            "metadata.name is required: an Autoscaler needs a name",
+            "metadata.name is required (or metadata.generateName): an Autoscaler needs a name",
         ),
     ],
     ids=[
@@ -302,3 +309,14 @@ def test_the_shape_check_refuses_nesting_deeper_than_a_manifest_has() -> None:
 def test_json_output_never_prints_the_infinity_or_nan_no_json_reader_takes(number: float) -> None:
     with pytest.raises(ValueError, match="not JSON compliant"):
         render({"x": number}, "json")
+
+
+def test_backtest_reads_its_manifests_as_convert_does(tmp_path: Path) -> None:
+    path = tmp_path / "hpa.yaml"
+    path.write_text(manifest("  annotations: {reviewed: 2024-01-01}"))
+    (loaded,) = load_specs([str(path)])
+    assert loaded.manifest["metadata"]["annotations"] == {"reviewed": "2024-01-01"}
+
+    path.write_text(manifest("  annotations: {score: .nan}"))
+    with pytest.raises(CommandError, match=r"metadata\.annotations\.score: \.nan is not a number"):
+        load_specs([str(path)])

@@ -136,12 +136,24 @@ def _require_hpa(document: Mapping[str, Any]) -> None:
         raise ConversionError(f"{_describe(document)} has no spec")
 
 
+def require_name(manifest: Mapping[str, Any]) -> None:
+    """Refuse a manifest the API server could not create for want of a name: it needs
+    ``metadata.name`` or ``metadata.generateName``."""
+    metadata = manifest.get("metadata")
+    names = (
+        (metadata.get(key) for key in ("name", "generateName"))
+        if isinstance(metadata, Mapping)
+        else ()
+    )
+    if not any(isinstance(name, str) and name for name in names):
+        raise ConversionError(
+            "metadata.name is required (or metadata.generateName): an Autoscaler needs a name"
+        )
+
+
 def _converted_metadata(metadata: object, notes: list[str]) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise ConversionError("the manifest has no metadata; an Autoscaler needs a name")
-    name = metadata.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConversionError("metadata.name is required: an Autoscaler needs a name")
     for field in ("labels", "annotations"):
         _require_string_keys(metadata.get(field), f"metadata.{field}")
     kept = {key: copy.deepcopy(metadata[key]) for key in KEPT_METADATA if key in metadata}

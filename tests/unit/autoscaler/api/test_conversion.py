@@ -17,6 +17,7 @@ from podpilot.autoscaler.api.conversion import (
     ConversionError,
     convert_documents,
     convert_hpa,
+    require_name,
 )
 from podpilot.cli import main as podpilot_main
 
@@ -224,8 +225,6 @@ def test_v1_status_annotations_are_dropped() -> None:
         ),
         ({**hpa(), "spec": None}, "has no spec"),
         ({key: value for key, value in hpa().items() if key != "metadata"}, "no metadata"),
-        ({**hpa(), "metadata": {"namespace": "shop"}}, r"^metadata\.name is required"),
-        ({**hpa(), "metadata": {"name": ""}}, r"^metadata\.name is required"),
         (
             {**hpa(), "metadata": {"name": "web", "annotations": {1: "x"}}},
             r"^metadata\.annotations: key 1 is not a string: quote it$",
@@ -251,8 +250,6 @@ def test_v1_status_annotations_are_dropped() -> None:
         "already-autoscaler",
         "no-spec",
         "no-metadata",
-        "no-name",
-        "empty-name",
         "number-as-annotation-key",
         "boolean-as-label-key",
         "labels-not-an-object",
@@ -439,3 +436,23 @@ def test_convert_reads_and_writes_with_libyaml_when_pyyaml_has_it() -> None:
         assert convert.YAML_DUMPER is yaml.CSafeDumper
     else:
         assert issubclass(MANIFEST_LOADER, yaml.SafeLoader)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "named"),
+    [
+        ({"name": "web"}, True),
+        ({"generateName": "web-"}, True),
+        ({"namespace": "shop"}, False),
+        ({"name": ""}, False),
+        ({"name": 5}, False),
+    ],
+    ids=["name", "generate-name", "none", "empty", "not-text"],
+)
+def test_a_manifest_needs_a_name_or_a_generated_one(metadata: dict[str, Any], named: bool) -> None:
+    converted = convert_hpa({**hpa(), "metadata": metadata}).autoscaler
+    if named:
+        require_name(converted)
+    else:
+        with pytest.raises(ConversionError, match=r"^metadata\.name is required"):
+            require_name(converted)
