@@ -2,11 +2,13 @@
 
 ``parse_spec`` trusts the API server to have validated the object against the CRD; a file
 given to ``backtest`` or ``recommend`` never was. So each field the parser and the candidate
-search read is checked for its type here (an object, a list, an integer, a string, a boolean),
-and a wrong one is a ``SpecError`` that names the field; so are the replica counts' bounds,
-which the parser takes as they come and the CRD's rules check. Other values within a type
-(enums, quantities) stay the parser's to check. Null fields are dropped first, as the API
-server drops them from an object whose schema does not allow null.
+search read is checked for its type here (an object, a list, an integer, a string, a boolean,
+labels and annotations: an object of strings), and a wrong one is a ``SpecError`` that names
+the field; so are the replica counts' bounds, which the parser takes as they come and the CRD's
+rules check. Other values within a type (enums, quantities) stay the parser's to check. Null
+fields are dropped first, as the API server drops them from an object whose schema does not
+allow null, and a whole number written as a float (``10.0``, ``1e1``) where an integer is due
+becomes that integer, as kubectl sends it (Go writes the float 10 as the JSON number ``10``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from podpilot.autoscaler.api.conversion import ConversionError, require_string_map
 from podpilot.autoscaler.api.spec import SOURCE_BLOCKS, SpecError
 from podpilot.commands.conventions import MAX_MANIFEST_NESTING, shown_path
 
-# A shape: the name of a scalar type, a dict of the known fields of an object (others are
-# not read, so not checked), or a one-item list for a list of that shape.
+# A shape: the name of a scalar type (or STRING_MAP), a dict of the known fields of an object
+# (others are not read, so not checked), or a one-item list for a list of that shape.
 Shape = str | dict[str, Any] | list[Any]
 INT32 = (-(2**31), 2**31 - 1)
+STRING_MAP = "string map"  # labels and annotations: strings keyed by strings
 
 _REFERENCE = {"apiVersion": "string", "kind": "string", "name": "string"}
 _METRIC_SOURCE = {
@@ -60,13 +64,19 @@ _SPEC = {
 MANIFEST: Shape = {
     "apiVersion": "string",
     "kind": "string",
-    "metadata": {"name": "string", "namespace": "string", "annotations": {}},
+    "metadata": {
+        "name": "string",
+        "namespace": "string",
+        "labels": STRING_MAP,
+        "annotations": STRING_MAP,
+    },
     "spec": _SPEC,
 }
 
 
 def checked(document: Mapping[str, Any]) -> dict[str, Any]:
-    """``document`` without its null fields, once every field read has the type it should.
+    """``document`` without its null fields, once every field read has the type it should;
+    whole floats in integer fields are integers in it.
 
     Raises:
         SpecError: Naming the first field of the wrong type.
@@ -135,20 +145,31 @@ def _check_replica_bounds(spec: Any) -> None:
         )
 
 
-def _check(value: Any, shape: Shape, path: str) -> None:
+def _check(value: Any, shape: Shape, path: str) -> Any:
+    """``value`` once it has ``shape``; a whole float where an integer is due is that integer.
+    Objects and lists (``_without_nulls``'s copies) are changed in place."""
     if isinstance(shape, dict):
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             raise _wrong(path, "an object", value)
         for key, field_shape in shape.items():
             if key in value:
-                _check(value[key], field_shape, f"{path}.{key}" if path else key)
-    elif isinstance(shape, list):
+                value[key] = _check(value[key], field_shape, f"{path}.{key}" if path else key)
+        return value
+    if isinstance(shape, list):
         if not isinstance(value, list):
             raise _wrong(path, "a list", value)
         for index, item in enumerate(value):
-            _check(item, shape[0], f"{path}[{index}]")
-    elif not _is(shape, value):
+            value[index] = _check(item, shape[0], f"{path}[{index}]")
+        return value
+    if shape == STRING_MAP:
+        try:
+            require_string_map(value, path)
+        except ConversionError as error:
+            raise SpecError(str(error)) from None
+        return value
+    if not _is(shape, value):
         raise _wrong(path, _EXPECTED[shape], value)
+    return int(value) if shape == "integer" else value
 
 
 def _is(scalar: str, value: Any) -> bool:

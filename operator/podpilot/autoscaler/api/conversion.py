@@ -12,6 +12,7 @@ becomes a Resource cpu Utilization metric, as the apiserver's own v1-to-v2 conve
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,10 @@ V1_ALPHA_ANNOTATION_PREFIX = "autoscaling.alpha.kubernetes.io/"
 V1_ALPHA_SPEC_ANNOTATIONS = frozenset(
     {V1_ALPHA_ANNOTATION_PREFIX + "metrics", V1_ALPHA_ANNOTATION_PREFIX + "behavior"}
 )
+
+
+# How YAML writes what it reads as a float that is not a number.
+_YAML_NOT_FINITE = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}
 
 
 class ConversionError(ValueError):
@@ -155,7 +160,7 @@ def _converted_metadata(metadata: object, notes: list[str]) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise ConversionError("the manifest has no metadata; an Autoscaler needs a name")
     for field in ("labels", "annotations"):
-        _require_string_keys(metadata.get(field), f"metadata.{field}")
+        require_string_map(metadata.get(field), f"metadata.{field}")
     kept = {key: copy.deepcopy(metadata[key]) for key in KEPT_METADATA if key in metadata}
     annotations = kept.get("annotations")
     if isinstance(annotations, dict):
@@ -170,16 +175,41 @@ def _converted_metadata(metadata: object, notes: list[str]) -> dict[str, Any]:
     return kept
 
 
-def _require_string_keys(labels: object, path: str) -> None:
-    """Labels and annotations are objects keyed by strings, or the API server refuses them
-    (YAML reads ``1: x`` with a number as its key)."""
+def require_string_map(labels: object, path: str) -> None:
+    """Refuse labels or annotations that are not strings keyed by strings, as kubectl refuses
+    them when it reads the file (``json: cannot unmarshal bool into Go struct field
+    ObjectMeta.metadata.labels of type string``): YAML reads an unquoted ``true`` or ``3`` as a
+    boolean or a number, and ``1: x`` with a number as its key. A null value passes: a Go map
+    of strings reads JSON's null as the empty string.
+
+    Raises:
+        ConversionError: Naming the first key or value at fault.
+    """
     if labels is None:
         return
     if not isinstance(labels, Mapping):
         raise ConversionError(f"{path} must be an object, not {_shown(labels)}")
-    for key in labels:
+    for key, value in labels.items():
         if not isinstance(key, str):
             raise ConversionError(f"{path}: key {_shown(key)} is not a string: quote it")
+        if value is not None and not isinstance(value, str):
+            quote = "" if isinstance(value, Mapping | list) else ": quote it"
+            raise ConversionError(f"{path}.{key}: must be a string, not {_read_as(value)}{quote}")
+
+
+def _read_as(value: object) -> str:
+    """What YAML read a value as: the boolean true (from true, yes or on), the number 3."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return _YAML_NOT_FINITE[str(value)]
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return _shown(value)
 
 
 def _shown(value: object) -> str:
