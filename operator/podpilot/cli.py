@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from podpilot.commands.conventions import (
     EXIT_FAILED,
@@ -16,7 +16,11 @@ from podpilot.commands.conventions import (
     EXIT_USAGE,
     CommandError,
     describe_exit_status,
+    write_all,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
 # ``run(args) -> int``. They are imported lazily so that ``podpilot convert`` does not pay for
@@ -42,10 +46,23 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 class CommandLineParser(argparse.ArgumentParser):
     """argparse, with a mistake on the command line said in one line as every other failure
-    is: the command, the mistake, and where its help is (argparse prints the whole usage)."""
+    is: the command, the mistake, and where its help is (argparse prints the whole usage).
+
+    A long flag is taken only whole, as kubectl (pflag) takes it: argparse would read
+    ``--request-t`` as ``--request-timeout``, and a flag added later could change what an
+    abbreviation in a script means. Subcommands' parsers are of this class too, so each
+    refuses abbreviations."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, usage_line(self.prog, message) + "\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse ignores a write that fails: --help into a closed pipe is then as any output.
+        if message:
+            write_all(file or sys.stderr, message)
 
 
 def usage_line(prog: str, message: str) -> str:
@@ -54,6 +71,7 @@ def usage_line(prog: str, message: str) -> str:
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 RunCommand = Callable[[argparse.Namespace], int]
+Result = TypeVar("Result")
 
 
 def _load(module_name: str) -> tuple[AddArguments, RunCommand]:
@@ -94,10 +112,56 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# A shell's status for a process killed by SIGPIPE (128 + 13), which kubectl, as any Go program,
+# is when the reader of its stdout went away: `set -o pipefail` and `$PIPESTATUS` see the same.
+EXIT_OUTPUT_CLOSED = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; a failure the user can act on is one line and an exit status
-    (``EXIT_STATUS``), never a traceback."""
+    (``EXIT_STATUS``), never a traceback. When the reader of stdout goes away before all of it
+    is written (``podpilot convert | head -1``), nothing is said and the status is
+    ``EXIT_OUTPUT_CLOSED``, whenever the pipe closed."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    parsed = _quiet_when_output_closed(lambda: _parsed(arguments))
+    if isinstance(parsed, int):
+        return parsed
+    if parsed.command == "run":
+        # A server, which writes a log, not output for a reader: a broken pipe there is a
+        # socket's, a bug whose traceback the log keeps.
+        return _run_command(parsed)
+    return _quiet_when_output_closed(lambda: _run_command(parsed))
+
+
+def _quiet_when_output_closed(work: Callable[[], Result]) -> Result | int:
+    """``work()``, or ``EXIT_OUTPUT_CLOSED`` when the reader of stdout went away meanwhile."""
+    try:
+        try:
+            return work()
+        finally:
+            # Here rather than at exit, where Python would only print "Exception ignored".
+            if sys.stdout is not None:  # None: started with stdout closed (>&-)
+                sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_OUTPUT_CLOSED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's last flush at exit, of what is left in its
+    buffer, cannot fail on the closed pipe and print "Exception ignored ... BrokenPipeError"
+    (the recipe of Python's documentation of SIGPIPE)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+def _parsed(arguments: list[str]) -> argparse.Namespace | int:
+    """The command line, parsed; or, when it is wrong, its exit status after one line."""
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
     if requested is None and (unknown := _unknown_flags_before_a_command(arguments)):
@@ -113,15 +177,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             usage_line(prog, f"unrecognized arguments: {' '.join(unrecognized)}"), file=sys.stderr
         )
         return EXIT_USAGE
-    handler = getattr(args, "handler", None)
-    if handler is None:
+    if getattr(args, "handler", None) is None:
         parser.error(f"'{args.command}' is not available in this build")
+    return args
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    handler: RunCommand = args.handler
     if args.command != "run":
         # A kubeconfig's insecure-skip-tls-verify is the user's choice; kubectl says nothing
         # of it, where urllib3 would warn in two lines on every call.
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     try:
-        result: int = handler(args)
+        return handler(args)
     except CommandError as failure:
         print(f"podpilot {args.command}: error: {failure}", file=sys.stderr)
         return failure.exit_status
@@ -129,16 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"podpilot {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (``podpilot convert | head``): nothing left to tell anyone.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        # The reader of stdout went away: main says nothing. (From `run`, a bug: let through
+        # with its traceback, as below.)
+        raise
     except Exception as error:
         # A bug. The operator's log keeps the traceback; a command's user gets one line.
         if args.command == "run" or os.environ.get(TRACEBACK_VARIABLE) == "1":
             raise
         print(f"podpilot {args.command}: error: {internal_error(error)}", file=sys.stderr)
         return EXIT_FAILED
-    return result
 
 
 TRACEBACK_VARIABLE = "PODPILOT_TRACEBACK"

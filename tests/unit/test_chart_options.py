@@ -299,7 +299,7 @@ def run_options() -> list[str]:
     parser = build_parser(only="run")
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     run = subparsers.choices["run"]
-    assert run.allow_abbrev  # argparse reads abbreviations: the chart must refuse them too
+    assert not run.allow_abbrev  # podpilot run refuses abbreviations too, but only as it starts
     return [option for action in run._actions for option in action.option_strings]
 
 
@@ -325,22 +325,22 @@ def with_value(flag: str, spelling: str) -> str:
 
 
 @pytest.mark.parametrize("flag", VALUE_FLAGS)
-def test_each_refused_abbreviation_is_the_shortest_argparse_reads_as_the_flag(flag: str) -> None:
-    """From the chart's abbreviation to the whole flag every prefix is that flag to argparse,
-    and the one shorter is not (ambiguous, or another flag): so the chart refuses each spelling
-    `podpilot run` reads as the flag and nothing else. A flag added to or removed from
-    `podpilot run` that moves an abbreviation fails here."""
+def test_each_refused_abbreviation_is_the_shortest_prefix_of_the_flag_alone(flag: str) -> None:
+    """From the chart's abbreviation to the whole flag every prefix is that flag's alone among
+    `podpilot run`'s flags, and the one shorter is not (ambiguous, or another flag): so the
+    chart refuses each spelling that can only mean the flag and nothing else. A flag added to
+    or removed from `podpilot run` that moves an abbreviation fails here."""
     options = run_options()
     abbreviation = VALUE_FLAGS[flag]["abbreviation"]
     assert flag in options and flag.startswith(abbreviation)
     for end in range(len(abbreviation), len(flag) + 1):
         assert resolved(flag[:end], options) == flag, flag[:end]
     assert resolved(abbreviation[:-1], options) != flag
-    # argparse itself agrees: the abbreviation parses as the whole flag.
-    whole = parsed(with_value(flag, flag))
-    assert whole is not None
-    assert parsed(with_value(flag, abbreviation)) == whole
-    assert parsed(with_value(flag, abbreviation[:-1])) != whole
+    # `podpilot run` takes the flag only whole, as kubectl does: an abbreviation would stop
+    # the pod as it starts (exit 2), where the chart already fails the render.
+    assert parsed(with_value(flag, flag)) is not None
+    for spelling in {abbreviation, flag[:-1]} - {flag}:
+        assert parsed(with_value(flag, spelling)) is None, spelling
 
 
 def written_flags(docs: list[dict[str, Any]]) -> set[str]:

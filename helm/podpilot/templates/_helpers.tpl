@@ -72,9 +72,10 @@ kopf_standalone), so the peering objects would be unused. */}}
 The namespaces `podpilot run` is limited to by `--namespace` in extraArgs (the chart passes none
 of its own), comma-separated, each once; empty means the whole cluster. kopf peers where it
 watches: cluster-wide on a ClusterKopfPeering, else on a KopfPeering in each watched namespace.
-Read are --namespace=NAME, --namespace NAME, -n NAME and -nNAME. The other spellings argparse
-accepts (an abbreviation such as --names=NAME; -n after another short flag, as in -vnNAME) fail
-here, so the chart never puts the peering objects elsewhere than the operator looks for them.
+Read are --namespace=NAME, --namespace NAME, -n NAME and -nNAME. -n after another short flag,
+as in -vnNAME, which podpilot run takes too, fails here, so the chart never puts the peering
+objects elsewhere than the operator looks for them; so does an abbreviation such as
+--names=NAME, which podpilot run refuses (allow_abbrev off) and which fails here first.
 */}}
 {{- define "podpilot.watchedNamespaces" -}}
 {{- $namespaces := list }}
@@ -114,9 +115,10 @@ controller's RBAC and Deployment, and the ports of the probes, Service and Netwo
 extraArgs come after the chart's flags and argparse keeps the last one (and --standalone turns
 off all peering), so such a flag would quietly leave those objects to a process that does not
 use them: a Role for a Lease it never takes, a peering object it never patches, probes on a
-port it does not serve. Each flag has the shortest abbreviation argparse reads as that flag
-alone: from it to the whole flag, with or without =VALUE, the render fails, as
-podpilot.watchedNamespaces does for --namespace. The flags the chart writes and lets through
+port it does not serve. Each flag has the shortest abbreviation argparse would read as that
+flag alone if abbreviations were allowed: from it to the whole flag, with or without =VALUE,
+the render fails, as podpilot.watchedNamespaces does for --namespace (podpilot run refuses
+abbreviations itself; failing the render says so before a pod crash-loops). The flags the chart writes and lets through
 (--log-format, --api-timeout, the Prometheus and kubelet ones, the repeatable
 --flannel-configmap-namespace) tune the process alone: nothing rendered breaks when extraArgs
 overrides or adds to them.

@@ -4,12 +4,14 @@ formats and ``--output-file``, and the exit statuses of a failure."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, Any
 
 import yaml
@@ -18,6 +20,8 @@ from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.settings import KubeconfigSelection
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from podpilot.kube.clients import ApiClients
 
 EXIT_OK = 0
@@ -259,17 +263,35 @@ def connect_one_call_at_a_time(args: argparse.Namespace) -> ApiClients:
 
 
 def output_format(formats: Sequence[str]) -> Callable[[str], str]:
-    """``-o``'s type: one of ``formats``, with a hint for the old ``-o FILE``."""
+    """``-o``'s type: one of ``formats``, another refused in kubectl's words; one that looks
+    like a file (the old ``-o FILE``) with a hint for ``--output-file``."""
 
     def parse(value: str) -> str:
         if value in formats:
             return value
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an output format ({', '.join(formats)}); -o names the format, as "
-            f"in kubectl: write to a file with --output-file {value}"
+        message = (
+            f'unable to match a printer suitable for the output format "{value}", allowed '
+            f"formats are: {','.join(sorted(formats))}"
         )
+        if looks_like_a_file(value):
+            message += (
+                f"; -o names the format, as in kubectl: write to a file with --output-file {value}"
+            )
+        raise argparse.ArgumentTypeError(message)
 
     return parse
+
+
+_FILE_EXTENSION = re.compile(r"\.[A-Za-z0-9]+")
+
+
+def looks_like_a_file(value: str) -> bool:
+    """``out.yaml``, ``dir/out``: a path, rather than a format name (``wide``); kubectl's formats
+    that take an argument (``jsonpath=...``, ``custom-columns=...``) have an ``=``."""
+    if "=" in value:
+        return False
+    has_separator = "/" in value or os.sep in value
+    return has_separator or bool(_FILE_EXTENSION.fullmatch(PurePath(value).suffix))
 
 
 def add_output_arguments(
@@ -562,9 +584,29 @@ def shown_path(path: str) -> str:
 
 def write_output(text: str, output_file: str | None) -> None:
     if output_file is None:
-        sys.stdout.write(text)
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            raise CommandError("cannot write the output: stdout is closed")
+        write_all(sys.stdout, text)
         return
     try:
         Path(output_file).write_text(text, encoding="utf-8")
     except OSError as error:
         raise CommandError(f"cannot write {output_file}: {error.strerror or error}") from error
+
+
+def write_all(stream: SupportsWrite[str], text: str) -> None:
+    """``text`` on ``stream`` (stdout), all of it, or ``BrokenPipeError`` when its reader went
+    away.
+
+    Under PYTHONUNBUFFERED (the image sets it) stdout's text layer writes to the file itself,
+    and takes a write that the reader's closing cut short for a whole one: the rest would be
+    lost without an error. Written to the file here, a short write is followed by another,
+    which fails."""
+    if not (isinstance(stream, io.TextIOWrapper) and isinstance(stream.buffer, io.RawIOBase)):
+        stream.write(text)
+        return
+    stream.flush()
+    unwritten = memoryview(text.encode(stream.encoding, stream.errors or "strict"))
+    while unwritten:
+        written = stream.buffer.write(unwritten)
+        unwritten = unwritten[written or 0 :]  # None: a non-blocking stdout was full
