@@ -151,8 +151,9 @@ class VolumeSpec:
         pod_ephemeral_limit_bytes: The pod's ephemeral-storage limit as the eviction manager
             computes it (sum over containers that declare one, init containers by peak).
         pod_memory_limit_bytes: The pod memory limit that sizes tmpfs: pod-level
-            ``spec.resources.limits.memory``, or the container sum when *every* app container
-            declares one.
+            ``spec.resources.limits.memory``, or the container sum when every app container,
+            init container and sidecar declares one as the kubelet counts them (see
+            :func:`podpilot.emptydir.engine.volumes.pod_limits`); plus pod overhead.
         pod_hugepages_limit_bytes: For hugepages media, the pod's hugepages limit of that size.
         node_allocatable_bytes: Node allocatable memory (memory medium) or ephemeral storage
             (disk medium).

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from podpilot.emptydir.engine.eviction_log import TRACED_FINDINGS
 from podpilot.emptydir.engine.evictions import eviction_findings, oom_findings
 from podpilot.emptydir.engine.findings import spec_findings, usage_findings
 from podpilot.emptydir.engine.model import (
@@ -52,7 +53,9 @@ class PodAudit:
         node_name: Where it runs, if scheduled.
         finished: The pod is Succeeded or Failed (e.g. evicted); its stats are no longer expected.
         records: One per audited emptyDir volume.
-        findings: All findings, exemptions applied, in a stable order.
+        findings: All findings, exemptions applied, in a stable order. A finished pod keeps only
+            what happened to it (evictions and OOM kills, ``TRACED_FINDINGS``), as a gone pod
+            does: the risks in a spec count once per live pod, not again per finished copy.
     """
 
     pod: PodRef
@@ -115,6 +118,8 @@ def audit_pod(
     last_usage: dict[str, FsSample] = {r.spec.name: r.usage for r in records if r.usage}
     found.extend(eviction_findings(pod, volumes, last_usage))
     found.extend(oom_findings(pod, volumes, last_usage, thresholds))
+    if finished:
+        found = [f for f in found if f.id in TRACED_FINDINGS]
     suppressed = exemptions.finding_ids | _annotated_exemptions(pod)
     return PodAudit(
         pod=ref,

@@ -44,7 +44,9 @@ class WorkloadSummary:
     """The numbers behind the printer columns.
 
     Attributes:
-        volumes: emptyDir volumes across the workload's live pods.
+        volumes: emptyDir volumes across the workload's live pods, all of them (the report's
+            ``records`` are capped; these counts are not).
+        disk_backed: How many are on the node's disk (medium ``""``).
         memory_backed: How many are tmpfs.
         unbounded: How many have neither a sizeLimit nor a pod limit binding them.
         max_utilization: Highest utilization with known usage, or ``None``.
@@ -55,6 +57,7 @@ class WorkloadSummary:
     """
 
     volumes: int
+    disk_backed: int
     memory_backed: int
     unbounded: int
     max_utilization: float | None
@@ -89,7 +92,9 @@ class WorkloadReport:
 class ClusterRollup:
     """The ``EmptyDirAuditPolicy`` status rollup.
 
-    ``findings_by_severity`` counts the workload reports' findings and the node findings.
+    ``disk_volumes`` and ``memory_volumes`` count every volume of the live pods, including those
+    beyond a report's ``maxVolumesPerReport``. ``findings_by_severity`` counts the workload
+    reports' findings and the node findings.
     """
 
     nodes_polled: int
@@ -123,7 +128,7 @@ def rollup(
 ) -> WorkloadReport:
     """Combine the audits of one workload's pods into its report.
 
-    Finished (e.g. evicted) pods contribute findings but not volumes or usage.
+    Finished (e.g. evicted) pods contribute their eviction and OOM findings, not volumes or usage.
 
     Args:
         workload: The workload.
@@ -205,7 +210,6 @@ def cluster_rollup(
     Returns:
         The rollup.
     """
-    records = [r for report in reports for r in report.records]
     findings: list[Finding | NodeFinding] = [f for report in reports for f in report.findings]
     findings.extend(node_findings)
     return ClusterRollup(
@@ -213,8 +217,8 @@ def cluster_rollup(
         nodes_failing=sum(1 for s in nodes.values() if s.consecutive_failures > 0),
         pods_audited=pods_audited,
         workloads=len(reports),
-        disk_volumes=sum(1 for r in records if r.spec.medium is Medium.DISK),
-        memory_volumes=sum(1 for r in records if r.spec.medium is Medium.MEMORY),
+        disk_volumes=sum(report.summary.disk_backed for report in reports),
+        memory_volumes=sum(report.summary.memory_backed for report in reports),
         findings_by_severity=_count_severities(findings),
         last_full_scan=now,
         node_findings=tuple(sorted(node_findings, key=lambda f: (f.node, f.id))),
@@ -287,6 +291,7 @@ def _summary(records: Sequence[VolumeRecord], findings: Sequence[Finding]) -> Wo
     ages = [r.stats_age_seconds for r in records if r.stats_age_seconds is not None]
     return WorkloadSummary(
         volumes=len(records),
+        disk_backed=sum(1 for r in records if r.spec.medium is Medium.DISK),
         memory_backed=sum(1 for r in records if r.spec.medium is Medium.MEMORY),
         unbounded=sum(
             1

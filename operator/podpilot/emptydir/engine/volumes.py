@@ -8,8 +8,8 @@ The rules mirror the kubelet:
   the pod limit wins, because the pod's usage includes the volume's and so crosses first.
 * memory medium: ``calculateEmptyDirMemorySize`` sizes the tmpfs as
   ``min(node allocatable memory, pod memory limit, sizeLimit)`` over the terms that are set, later
-  terms winning ties. The pod memory limit only exists when every app container declares one (or
-  the pod sets ``spec.resources.limits.memory``).
+  terms winning ties. The pod memory limit only exists when ``ResourceConfigForPod`` finds it
+  declared everywhere (see :func:`pod_limits`), or the pod sets ``spec.resources.limits.memory``.
 * hugepages media: bounded by the pod's hugepages limit of that page size.
 """
 
@@ -42,7 +42,8 @@ class PodLimits:
 
     Attributes:
         ephemeral_storage_bytes: What the eviction manager compares pod usage against.
-        memory_bytes: What tmpfs sizing uses; ``None`` when some app container has no limit.
+        memory_bytes: What tmpfs sizing uses; ``None`` when some container has no memory limit
+            (see :func:`pod_limits`) and the pod sets none itself.
         hugepages_bytes: Hugepages limits by resource name (``"hugepages-2Mi"`` → bytes).
         problems: Resource quantities that could not be parsed.
     """
@@ -113,7 +114,14 @@ def pod_limits(pod_spec: Mapping[str, Any]) -> PodLimits:
 
     App containers and sidecars (init containers with ``restartPolicy: Always``) add up; each
     plain init container counts with the sidecars started before it, and the pod takes the larger
-    of the two totals (the sidecar KEP formula). Pod overhead is added to a memory limit.
+    of the two totals (the sidecar KEP formula, ``PodLimits`` in component-helpers).
+
+    The memory term exists only if ``ResourceConfigForPod`` leaves ``memoryLimitsDeclared`` set:
+    its ``ContainerFn`` callback sees each app container's limits, each sidecar's running total of
+    sidecar limits and each plain init container's limits plus the sidecars started before it,
+    and any of them without a memory limit makes the pod cgroup (and so the tmpfs) unlimited.
+    A pod-level ``spec.resources.limits.memory`` replaces the term and always declares it. Pod
+    overhead is then added to a memory limit, as ``PodLimits`` adds it to non-zero limits.
     Pod-level ``spec.resources`` supports cpu, memory and hugepages only, so it can replace the
     memory term but never the ephemeral-storage one.
 
@@ -124,18 +132,18 @@ def pod_limits(pod_spec: Mapping[str, Any]) -> PodLimits:
         The derived limits and any quantities that failed to parse.
     """
     problems: list[SpecProblem] = []
-    totals, all_apps_declare_memory = _aggregate_container_limits(pod_spec, problems)
+    totals, memory_limits_declared = _aggregate_container_limits(pod_spec, problems)
 
-    memory: int | None = totals.get(MEMORY) if all_apps_declare_memory else None
-    if memory is not None:
-        overhead = _mapping(pod_spec.get("overhead")).get(MEMORY)
-        if overhead is not None:
-            memory += _parse(overhead, "spec.overhead.memory", problems) or 0
+    memory: int | None = totals.get(MEMORY) if memory_limits_declared else None
     pod_level = _mapping(_mapping(pod_spec.get("resources")).get("limits"))
     if MEMORY in pod_level:
         pod_level_memory = _parse(pod_level[MEMORY], "spec.resources.limits.memory", problems)
         if pod_level_memory:
             memory = pod_level_memory
+    if memory:
+        overhead = _mapping(pod_spec.get("overhead")).get(MEMORY)
+        if overhead is not None:
+            memory += _parse(overhead, "spec.overhead.memory", problems) or 0
     hugepages = {k: v for k, v in totals.items() if k.startswith("hugepages-")}
     for name, value in pod_level.items():
         if isinstance(name, str) and name.startswith("hugepages-"):
@@ -327,11 +335,10 @@ def _aggregate_container_limits(
     pod_spec: Mapping[str, Any], problems: list[SpecProblem]
 ) -> tuple[dict[str, int], bool]:
     totals: dict[str, int] = {}
-    all_apps_declare_memory = True
+    memory_limits_declared = True
     for index, container in enumerate(pod_spec.get("containers") or []):
         limits = _container_limits(container, f"spec.containers[{index}]", problems)
-        if not limits.get(MEMORY):
-            all_apps_declare_memory = False
+        memory_limits_declared = memory_limits_declared and bool(limits.get(MEMORY))
         _add(totals, limits)
     sidecar_totals: dict[str, int] = {}
     init_peak: dict[str, int] = {}
@@ -340,13 +347,15 @@ def _aggregate_container_limits(
         if _is_sidecar(container):
             _add(totals, limits)
             _add(sidecar_totals, limits)
-            _max(init_peak, sidecar_totals)
+            running = dict(sidecar_totals)
         else:
-            during_init = dict(sidecar_totals)
-            _add(during_init, limits)
-            _max(init_peak, during_init)
+            running = dict(sidecar_totals)
+            _add(running, limits)
+        # ``running`` is what ResourceConfigForPod's ContainerFn is called with for this container.
+        memory_limits_declared = memory_limits_declared and bool(running.get(MEMORY))
+        _max(init_peak, running)
     _max(totals, init_peak)
-    return totals, all_apps_declare_memory
+    return totals, memory_limits_declared
 
 
 def _container_limits(container: object, path: str, problems: list[SpecProblem]) -> dict[str, int]:

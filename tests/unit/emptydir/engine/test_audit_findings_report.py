@@ -247,6 +247,36 @@ def test_evicted_pod_keeps_eviction_finding_without_stats_noise() -> None:
     assert ids(audit) == [("ED020", "data", Severity.CRITICAL)]
 
 
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
+def test_finished_pod_drops_spec_findings(phase: str) -> None:
+    body = pod(
+        [empty_dir("disk"), empty_dir("tmp", medium="Memory", size_limit="lots")],
+        [container("a", mounts=("disk", "tmp"))],
+        status={"phase": phase},
+    )
+
+    audit = run(body)
+
+    assert audit.finished
+    assert [r.spec.name for r in audit.records] == ["disk", "tmp"]
+    assert ids(audit) == []
+
+
+def test_finished_pod_keeps_its_oom_kill_with_tmpfs() -> None:
+    body = pod(
+        [empty_dir("tmp", medium="Memory")],
+        [container("a", {"memory": "1Gi"}, mounts=("tmp",))],
+        status={
+            "phase": "Failed",
+            "containerStatuses": [
+                {"name": "a", "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}
+            ],
+        },
+    )
+
+    assert [finding[0] for finding in ids(run(body))] == ["ED023"]
+
+
 def test_exemptions_from_policy_annotation_and_volume_pattern() -> None:
     body = pod(
         [empty_dir("v"), empty_dir("m", "Memory"), empty_dir("scratch-tmp")],
@@ -334,6 +364,20 @@ def test_rollup_caps_volumes_worst_first_and_counts_unbounded() -> None:
     assert report.summary.stats is StatsCompleteness.UNAVAILABLE
     assert report.summary.max_utilization is None
     assert report.records[0].spec.pod.name == "p0"  # ED001 critical + ED030 ranks first
+
+
+def test_cluster_rollup_counts_the_volumes_the_report_cap_left_out() -> None:
+    audits = []
+    for index, medium in enumerate([None, None, "Memory", None]):
+        body = pod([empty_dir("v", medium=medium)], [container("a")])
+        body["metadata"].update(name=f"p{index}", uid=f"u{index}")
+        audits.append(run(body))
+    reports = [rollup(audits[0].workload, audits, NOW, max_volumes=1)]
+
+    status = cluster_status(cluster_rollup(reports, pods_audited=4, nodes={}, now=NOW))
+
+    assert len(reports[0].records) == 1
+    assert status["volumes"] == {"disk": 3, "memory": 1}
 
 
 def test_cluster_rollup_counts_nodes_volumes_and_findings() -> None:

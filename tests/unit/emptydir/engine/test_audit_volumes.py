@@ -4,7 +4,15 @@ from typing import Any
 
 import pytest
 
-from podpilot.emptydir.engine.model import LimitSource, Medium, NodeFacts, VolumeSpec, WorkloadRef
+from podpilot.emptydir.engine.findings import spec_findings
+from podpilot.emptydir.engine.model import (
+    LimitSource,
+    Medium,
+    NodeFacts,
+    Severity,
+    VolumeSpec,
+    WorkloadRef,
+)
 from podpilot.emptydir.engine.volumes import (
     emptydir_volumes,
     kubelet_sizes_tmpfs,
@@ -192,18 +200,102 @@ def test_init_containers_count_by_peak_and_sidecars_add_up() -> None:
     assert limits.memory_bytes == 1280 * MI
 
 
-def test_init_container_without_memory_limit_keeps_pod_memory_limit() -> None:
-    # memoryLimitsDeclared in ResourceConfigForPod looks at app containers only.
+NODE_64GI = NodeFacts(
+    name="big",
+    allocatable_memory_bytes=64 * GI,
+    capacity_memory_bytes=64 * GI,
+    kubelet_version="v1.31.4",
+    operating_system="linux",
+)
+
+
+def test_init_container_without_memory_limit_leaves_tmpfs_at_node_allocatable() -> None:
+    # ResourceConfigForPod's ContainerFn also sees init containers: one without a memory limit
+    # clears memoryLimitsDeclared, the pod cgroup is unlimited and the tmpfs node-sized.
+    body = pod(
+        [empty_dir("m", medium="Memory")],
+        [container("app", {"memory": "1Gi"}, mounts=("m",))],
+        init_containers=[container("wait")],
+    )
+
+    spec = only_volume(body, NODE_64GI)
+    findings = {f.id: f.severity for f in spec_findings(spec)}
+
+    assert spec.pod_memory_limit_bytes is None
+    assert (spec.effective_limit_bytes, spec.limit_source) == (
+        64 * GI,
+        LimitSource.NODE_ALLOCATABLE,
+    )
+    assert findings["ED002"] is Severity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("init_containers", "expected_memory"),
+    [
+        pytest.param(
+            [container("setup", {"memory": "256Mi"})],
+            GI,
+            id="init container with a limit - app containers still set the pod limit",
+        ),
+        pytest.param(
+            [container("proxy", {"memory": "256Mi"}, restartPolicy="Always")],
+            GI + 256 * MI,
+            id="sidecar with a limit adds to the app containers",
+        ),
+        pytest.param(
+            [container("proxy", restartPolicy="Always")],
+            None,
+            id="first sidecar without a limit - its running total has none",
+        ),
+        pytest.param(
+            [
+                container("proxy", {"memory": "256Mi"}, restartPolicy="Always"),
+                container("agent", restartPolicy="Always"),
+            ],
+            GI + 256 * MI,
+            id="later sidecar without a limit - the running sidecar total still has one",
+        ),
+        pytest.param(
+            [
+                container("proxy", {"memory": "256Mi"}, restartPolicy="Always"),
+                container("wait"),
+            ],
+            GI + 256 * MI,
+            id="init container without a limit after a sidecar with one - counted with it",
+        ),
+        pytest.param(
+            [
+                container("wait"),
+                container("proxy", {"memory": "256Mi"}, restartPolicy="Always"),
+            ],
+            None,
+            id="init container without a limit before any sidecar",
+        ),
+    ],
+)
+def test_memory_limit_is_declared_as_resource_config_for_pod_sees_it(
+    init_containers: list[dict[str, Any]], expected_memory: int | None
+) -> None:
     body = pod(
         [empty_dir("m", medium="Memory")],
         [container("app", {"memory": "1Gi"})],
-        init_containers=[container("setup", mounts=("m",))],
+        init_containers=init_containers,
     )
 
-    spec = only_volume(body)
+    assert pod_limits(body["spec"]).memory_bytes == expected_memory
 
-    assert (spec.effective_limit_bytes, spec.limit_source) == (GI, LimitSource.POD_MEMORY_LIMIT)
-    assert [(m.container, m.kind) for m in spec.mounters] == [("setup", "initContainer")]
+
+def test_pod_level_memory_limit_declares_it_despite_an_unlimited_init_container() -> None:
+    body = pod(
+        [empty_dir("m", medium="Memory")],
+        [container("app", {"memory": "1Gi"})],
+        init_containers=[container("wait")],
+        pod_resources={"limits": {"memory": "2Gi"}},
+    )
+    body["spec"]["overhead"] = {"memory": "128Mi"}
+
+    # PodLimits replaces the memory term with the pod-level one, then adds overhead to it.
+    assert pod_limits(body["spec"]).memory_bytes == 2 * GI + 128 * MI
 
 
 def test_pod_overhead_is_added_to_the_memory_limit() -> None:

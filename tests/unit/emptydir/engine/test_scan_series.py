@@ -8,6 +8,7 @@ from podpilot.emptydir.api.policy import parse_policy
 from podpilot.emptydir.engine.audit_policy import AuditPolicy
 from podpilot.emptydir.engine.model import NodeFacts, WorkloadRef
 from podpilot.emptydir.engine.objects import NodeInfo
+from podpilot.emptydir.engine.report import cluster_status
 from podpilot.emptydir.engine.scan import ScanResult, Snapshot, run_scan, volumes_by_node
 from podpilot.emptydir.engine.series import gauge_values, new_evictions
 from podpilot.emptydir.engine.summary import NodeStatsState, parse_summary
@@ -133,6 +134,42 @@ def test_evicted_pods_count_once_and_leave_no_volume_series() -> None:
     seen: set[str] = set()
     assert new_evictions(audits, seen) == [("ns", "Pod", "p", "emptydir")]
     assert new_evictions(audits, seen) == []
+
+
+def test_evicted_pods_of_a_workload_do_not_repeat_its_spec_findings() -> None:
+    message = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Gi". '
+    running = pod("db-0", owner=("StatefulSet", "db"))
+    evicted = [
+        pod(
+            f"db-0-{attempt}",
+            owner=("StatefulSet", "db"),
+            status={"phase": "Failed", "reason": "Evicted", "message": message},
+        )
+        for attempt in range(5)
+    ]
+
+    result = scan([running, *evicted])
+    findings = gauge_values(result.audits, False).values["findings"]
+    status = cluster_status(result.rollup)
+
+    # The unbounded volume is one risk of the one running pod; each eviction happened once.
+    assert findings[("ns", "StatefulSet", "db", "ED001", "critical")] == 1.0
+    assert findings[("ns", "StatefulSet", "db", "ED020", "critical")] == 5.0
+    assert status["findings"]["critical"] == 6
+    assert status["volumes"] == {"disk": 1, "memory": 0}
+    assert all({f.id for f in a.findings} == {"ED020"} for a in result.audits if a.finished)
+
+
+def test_policy_status_counts_every_volume_beyond_the_report_cap() -> None:
+    pods = [pod(f"web-{index}", owner=("StatefulSet", "web")) for index in range(120)]
+
+    result = scan(pods)
+    (report,) = result.reports
+    status = cluster_status(result.rollup)
+
+    assert (len(report.records), report.omitted_volumes) == (50, 70)
+    assert status["podsAudited"] == 120
+    assert status["volumes"] == {"disk": 120, "memory": 0}
 
 
 def test_volumes_by_node_lists_emptydirs_of_scheduled_pods() -> None:
