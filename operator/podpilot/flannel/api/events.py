@@ -43,6 +43,6 @@ def cleared_event(key: FindingKey, old: Active, about: ObjectRef) -> EventSpec:
         about,
         type="Normal",
         reason="FlannelFindingResolved",
-        message=f"{key[0]} {old.name} resolved (was {old.severity.label}): {old.message}",
+        message=f"{key.id} {old.name} resolved (was {old.severity.label}): {old.message}",
         component=COMPONENT,
     )

@@ -1,17 +1,21 @@
 """Writes the reports through ``podpilot.kube``, off the event loop.
 
 It remembers what it last wrote, so unchanged reports cost no API call. That memory is seeded
-once at startup from the reports already in the cluster (one LIST), which also tells the
-reconciler which findings were active before a restart, so a restart emits no Events.
+at startup from the reports already in the cluster (one LIST, one GET), which also tells the
+reconciler which findings were active before a restart, so a restart emits no Events. It is
+read back the same way once per ``reread_every`` seconds: a report deleted behind the
+reporter's back (by hand, or with its CRD) is then written again although its content did not
+change, and one edited by hand is corrected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
@@ -27,7 +31,7 @@ from podpilot.flannel.api.reports import (
 )
 from podpilot.flannel.controller.recorder import Recorder
 from podpilot.flannel.engine.findings import Severity
-from podpilot.flannel.engine.transitions import Active, FindingKey
+from podpilot.flannel.engine.transitions import Active, FindingKey, finding_key
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.custom_objects import PodpilotObjects
 
@@ -37,6 +41,11 @@ NETWORK_KIND = "FlannelNetworkReport"
 WRITE_CONCURRENCY = 8
 
 
+class WrittenNodeReport(NamedTuple):
+    status: dict[str, Any]
+    owner_uid: str | None  # the uid of the Node in its ownerReference
+
+
 class ReportPublisher:
     def __init__(
         self,
@@ -44,35 +53,60 @@ class ReportPublisher:
         network_report_name: str,
         recorder: Recorder,
         custom: CustomObjectsApi | None = None,
+        *,
+        reread_every: float = float("inf"),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._recorder = recorder
         self.network_report_name = network_report_name
         self._nodes = PodpilotObjects(clients, NODE_PLURAL, namespaced=False, api=custom)
         self._networks = PodpilotObjects(clients, NETWORK_PLURAL, namespaced=False, api=custom)
-        self._written: dict[str, dict[str, Any]] = {}  # node report name → status content
+        self._written: dict[str, WrittenNodeReport] = {}  # by node report name
         self._network: dict[str, Any] | None = None
         self._network_exists = False
         self.network_uid: str | None = None
+        # Whether the cluster report read by seed() listed only some of its findings.
+        self.cluster_findings_omitted = False
+        self._reread_every = reread_every
+        self._clock = clock
+        self._read_at: float | None = None
 
     async def seed(self) -> dict[FindingKey, Active]:
         """Learn the reports that already exist; return the findings they list as active."""
         active: dict[FindingKey, Active] = {}
-        for item in await self._nodes.list():
+        for item in await self._read_back():
             name = item["metadata"]["name"]
-            status = without_observed_at(item.get("status")) or {}
-            self._written[name] = status
-            _collect(active, status.get("findings"), default_node=name)
+            _collect(active, self._written[name].status.get("findings"), default_node=name)
+        network = self._network or {}
+        _collect(active, network.get("findings"), default_node=None)
+        self.cluster_findings_omitted = bool(network.get("findingsOmitted"))
+        return active
+
+    async def _read_back(self) -> list[dict[str, Any]]:
+        """Replace what is remembered as written by what the cluster holds.
+
+        Returns:
+            The node reports listed.
+        """
+        items = await self._nodes.list()
         try:
-            cluster = await self._networks.get(self.network_report_name)
+            cluster: dict[str, Any] | None = await self._networks.get(self.network_report_name)
         except ApiException as error:
             if error.status != 404:
                 raise
-        else:
-            self._network_exists = True
+            cluster = None
+        self._written = {
+            item["metadata"]["name"]: WrittenNodeReport(
+                without_observed_at(item.get("status")) or {}, _owner_uid(item)
+            )
+            for item in items
+        }
+        self._network_exists = cluster is not None
+        if cluster is not None:
             self.network_uid = (cluster.get("metadata") or {}).get("uid")
-            self._network = without_observed_at(cluster.get("status"))
-            _collect(active, (self._network or {}).get("findings"), default_node=None)
-        return active
+        self._network = without_observed_at(cluster.get("status")) if cluster else None
+        self._read_at = self._clock()
+        return items
 
     async def publish(
         self,
@@ -86,11 +120,15 @@ class ReportPublisher:
         Reports of existing nodes outside the node selector are left alone: they may belong to
         another reporter.
         """
+        if self._read_at is None or self._clock() - self._read_at >= self._reread_every:
+            await self._read_back()
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         jobs: list[Callable[[], Awaitable[None]]] = []
         for name, status in desired.nodes.items():
-            if self._written.get(name) != status:
-                jobs.append(_bind(self._write_node, name, status, node_uids.get(name), stamp))
+            written = self._written.get(name)
+            node_uid = node_uids.get(name)
+            if written is None or written.status != status or _replaced(written, node_uid):
+                jobs.append(_bind(self._write_node, name, status, node_uid, stamp))
         for name in set(self._written) - desired.nodes.keys() - all_nodes:
             jobs.append(_bind(self._delete_node, name))
         await _bounded(jobs, WRITE_CONCURRENCY)
@@ -100,9 +138,15 @@ class ReportPublisher:
     async def _write_node(
         self, name: str, status: dict[str, Any], node_uid: str | None, stamp: str
     ) -> None:
-        if name not in self._written:
+        written = self._written.get(name)
+        if written is not None and _replaced(written, node_uid):
+            # The Node was deleted and registered again under the same name. The report is
+            # still owned by the old Node, so the garbage collector deletes it: replace it.
+            await self._delete_node(name)
+            written = None
+        if written is None:
             await self._create(self._nodes, NODE_KIND, node_report_body(name, node_uid))
-        patch = merge_patch(self._written.get(name), status)
+        patch = merge_patch(written.status if written else None, status)
         try:
             await self._patch_status(self._nodes, NODE_KIND, name, {**patch, "observedAt": stamp})
         except ApiException as error:
@@ -111,7 +155,7 @@ class ReportPublisher:
             # Deleted behind our back (by hand, or by the garbage collector with its node).
             await self._create(self._nodes, NODE_KIND, node_report_body(name, node_uid))
             await self._patch_status(self._nodes, NODE_KIND, name, {**status, "observedAt": stamp})
-        self._written[name] = status
+        self._written[name] = WrittenNodeReport(status, node_uid)
 
     async def _delete_node(self, name: str) -> None:
         if await self._nodes.delete(name):  # False: it was already gone
@@ -160,11 +204,31 @@ class ReportPublisher:
         self._recorder.report_written(kind, "patch-status")
 
 
+def _owner_uid(item: Mapping[str, Any]) -> str | None:
+    for owner in (item.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("kind") == "Node" and owner.get("uid"):
+            return str(owner["uid"])
+    return None
+
+
+def _replaced(written: WrittenNodeReport, node_uid: str | None) -> bool:
+    """Whether the report is owned by another Node than the one now holding its name.
+
+    A report owned by no Node is not at risk from the garbage collector, and is kept.
+    """
+    return None not in (written.owner_uid, node_uid) and written.owner_uid != node_uid
+
+
 def _collect(active: dict[FindingKey, Active], findings: Any, default_node: str | None) -> None:
     for entry in findings or []:
         try:
             severity = Severity[str(entry["severity"]).upper()]
-            key = (str(entry["id"]), entry.get("node", default_node))
+            evidence = entry.get("evidence")
+            key = finding_key(
+                str(entry["id"]),
+                entry.get("node", default_node),
+                evidence if isinstance(evidence, dict) else {},
+            )
             previous = active.get(key)
             if previous is None or severity > previous.severity:
                 active[key] = Active(str(entry["name"]), severity, str(entry["message"]))

@@ -25,7 +25,7 @@ from podpilot.flannel.engine.model_cache import ConfigMapRef, Index, Snapshot, s
 from podpilot.flannel.engine.node_checks import Thresholds
 from podpilot.flannel.engine.report import NetworkReport, ReporterOptions, build_report
 from podpilot.flannel.engine.selectors import parse_equality_selector
-from podpilot.flannel.engine.transitions import Active, FindingKey, diff
+from podpilot.flannel.engine.transitions import Active, FindingKey, adopting, diff, without_nodes
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.events import EventPoster
 from podpilot.settings import FlannelSettings
@@ -74,6 +74,7 @@ class FlannelReconciler:
         self._publisher: ReportPublisher | None = None
         self._events: EventPoster | None = None
         self._active: dict[FindingKey, Active] | None = None
+        self._adopt_unlisted_cluster_findings = False
         self._recorder = recorder
         self._may_act = may_act
         self._seen: dict[Hashable, int] = {}
@@ -157,8 +158,10 @@ class FlannelReconciler:
             for n in inputs.nodes
             if n["metadata"].get("uid")
         }
-        await publisher.publish(desired, node_uids, {str(k) for k in indices.nodes}, now)
-        await self._announce(report, node_uids, publisher, events, now)
+        all_nodes = {str(k) for k in indices.nodes}
+        await publisher.publish(desired, node_uids, all_nodes, now)
+        unselected = all_nodes - desired.nodes.keys()
+        await self._announce(report, node_uids, unselected, publisher, events, now)
         self._recorder.record_report(report)
         self._recorder.reconcile_succeeded(time.time(), time.perf_counter() - whole)
         return report
@@ -176,8 +179,16 @@ class FlannelReconciler:
     async def _ensure_publisher(self) -> tuple[ReportPublisher, EventPoster]:
         if self._publisher is None or self._events is None:
             clients = self._clients()
-            publisher = ReportPublisher(clients, self.settings.network_report_name, self._recorder)
+            publisher = ReportPublisher(
+                clients,
+                self.settings.network_report_name,
+                self._recorder,
+                reread_every=self.settings.resync,
+            )
             self._active = await publisher.seed()
+            # The cluster report lists 100 findings at most. When it left some out, those were
+            # as likely announced (or suppressed) already, and a restart must not repeat them.
+            self._adopt_unlisted_cluster_findings = publisher.cluster_findings_omitted
             self._publisher = publisher
             self._events = EventPoster(clients, record=self._recorder.events)
         return self._publisher, self._events
@@ -186,17 +197,24 @@ class FlannelReconciler:
         self,
         report: NetworkReport,
         node_uids: dict[str, str],
+        unselected: set[str],
         publisher: ReportPublisher,
         poster: EventPoster,
         now: datetime,
     ) -> None:
-        change = diff(self._active, report.findings)
+        # The findings of existing nodes outside the node selector are not resolved: another
+        # reporter may own them. Those of nodes that no longer exist are.
+        before = without_nodes(self._active or {}, unselected)
+        if self._adopt_unlisted_cluster_findings:
+            before = adopting(before, report.cluster_findings)
+            self._adopt_unlisted_cluster_findings = False
+        change = diff(before, report.findings)
         report_ref = (publisher.network_report_name, publisher.network_uid)
         events: list[EventSpec] = [
             raised_event(f, involved_for(f.node, node_uids, report_ref)) for f in change.raised
         ]
         events += [
-            cleared_event(key, old, involved_for(key[1], node_uids, report_ref))
+            cleared_event(key, old, involved_for(key.node, node_uids, report_ref))
             for key, old in change.cleared
         ]
         if len(events) > EVENTS_PER_RECOMPUTE:

@@ -111,3 +111,151 @@ def test_a_write_that_fails_with_no_answer_waits_for_the_others_to_end() -> None
         assert ended == ["slow"]
 
     asyncio.run(scenario())
+
+
+def _owned_report(name: str, node_uid: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {**node_report_body(name, node_uid), "status": status}
+
+
+NETWORK = {"metadata": {"uid": "net-uid"}, "status": {"free": 1}}
+STATUS = {"subnet": "10.0.1.0/24"}
+CREATE_N1_OWNED_BY_NEW = (
+    "create_cluster_custom_object",
+    (*NODES, node_report_body("n1", "new-uid")),
+    TIMEOUT,
+)
+PATCH_N1_WHOLE = (
+    "PATCH",
+    (f"{NODES_PATH}/n1/status", {"status": {**STATUS, "observedAt": STAMP}}),
+    {},
+)
+
+
+def test_a_node_registered_again_while_running_gets_a_report_it_owns() -> None:
+    """Deleted and registered again within one debounce window, with the same content: the old
+    report names the old Node as owner, so the garbage collector would delete it."""
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": {"items": []}, "get_cluster_custom_object": NETWORK}
+    )
+    recorder = Written()
+    reports = publisher(api, recorder)
+    desired = Desired(nodes={"n1": STATUS}, network={"free": 1})
+
+    async def scenario() -> None:
+        await reports.seed()
+        await reports.publish(desired, {"n1": "old-uid"}, {"n1"}, NOW)
+        api.calls.clear()
+        await reports.publish(desired, {"n1": "new-uid"}, {"n1"}, NOW)
+
+    asyncio.run(scenario())
+    assert api.calls == [
+        ("delete_cluster_custom_object", (*NODES, "n1"), TIMEOUT),
+        CREATE_N1_OWNED_BY_NEW,
+        PATCH_N1_WHOLE,
+    ]
+    assert recorder.writes[-3:] == [
+        ("FlannelSubnetReport", "delete"),
+        ("FlannelSubnetReport", "create"),
+        ("FlannelSubnetReport", "patch-status"),
+    ]
+
+
+def test_a_node_registered_again_while_the_reporter_was_down_gets_a_report_it_owns() -> None:
+    listed = {"items": [_owned_report("n1", "old-uid", STATUS)]}
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": NETWORK}
+    )
+    reports = publisher(api, Written())
+    desired = Desired(nodes={"n1": STATUS}, network={"free": 1})
+
+    async def scenario() -> None:
+        await reports.seed()
+        await reports.publish(desired, {"n1": "old-uid"}, {"n1"}, NOW)  # unchanged: no call
+        await reports.publish(desired, {"n1": "new-uid"}, {"n1"}, NOW)
+
+    asyncio.run(scenario())
+    assert api.calls[2:] == [
+        ("delete_cluster_custom_object", (*NODES, "n1"), TIMEOUT),
+        CREATE_N1_OWNED_BY_NEW,
+        PATCH_N1_WHOLE,
+    ]
+
+
+def test_a_report_owned_by_no_node_is_kept() -> None:
+    listed = {"items": [{"metadata": {"name": "n1"}, "status": STATUS}]}
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": NETWORK}
+    )
+    reports = publisher(api, Written())
+    desired = Desired(nodes={"n1": STATUS}, network={"free": 1})
+    asyncio.run(reports.seed())
+    asyncio.run(reports.publish(desired, {"n1": "new-uid"}, {"n1"}, NOW))
+    assert api.calls[2:] == []
+
+
+class FailingOnce(dict[str, BaseException]):
+    """``failures`` for FakeCustomObjectsApi: each failure is raised once."""
+
+    def get(self, method: str, default: Any = None) -> Any:
+        return self.pop(method, default)
+
+
+def test_a_report_found_gone_when_patched_is_created_again() -> None:
+    listed = {"items": [_owned_report("n1", "new-uid", {"subnet": "old"})]}
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": NETWORK}
+    )
+    reports = publisher(api, Written())
+    asyncio.run(reports.seed())
+    api.failures = FailingOnce(PATCH=ApiException(404))
+    desired = Desired(nodes={"n1": STATUS}, network={"free": 1})
+    asyncio.run(reports.publish(desired, {"n1": "new-uid"}, {"n1"}, NOW))
+    assert api.calls[2:] == [
+        ("PATCH", (f"{NODES_PATH}/n1/status", {"status": {**STATUS, "observedAt": STAMP}}), {}),
+        CREATE_N1_OWNED_BY_NEW,
+        PATCH_N1_WHOLE,
+    ]
+
+
+def test_reports_deleted_behind_its_back_are_written_again_once_read_back() -> None:
+    """By hand, or with their CRD: unchanged content alone would never write them again."""
+    listed = {"items": [_owned_report("n1", "new-uid", STATUS)]}
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": NETWORK}
+    )
+    seconds = [0.0]
+    reports = ReportPublisher(
+        cast(ApiClients, FakeClients(recording=api)),
+        "cluster",
+        cast(Any, Written()),
+        cast(CustomObjectsApi, api),
+        reread_every=60.0,
+        clock=lambda: seconds[0],
+    )
+    desired = Desired(nodes={"n1": STATUS}, network={"free": 1})
+
+    async def publish_at(second: float) -> None:
+        seconds[0] = second
+        await reports.publish(desired, {"n1": "new-uid"}, {"n1"}, NOW)
+
+    async def scenario() -> None:
+        await reports.seed()
+        api.answers["list_cluster_custom_object"] = {"items": []}
+        api.failures["get_cluster_custom_object"] = ApiException(404)
+        await publish_at(59.0)
+        assert api.calls[2:] == []  # not read back yet: nothing known to be missing
+        await publish_at(60.0)
+
+    asyncio.run(scenario())
+    assert api.calls[2:] == [
+        ("list_cluster_custom_object", NODES, TIMEOUT),
+        ("get_cluster_custom_object", (*NETWORKS, "cluster"), TIMEOUT),
+        CREATE_N1_OWNED_BY_NEW,
+        PATCH_N1_WHOLE,
+        ("create_cluster_custom_object", (*NETWORKS, network_report_body("cluster")), TIMEOUT),
+        (
+            "PATCH",
+            (f"{NETWORKS_PATH}/cluster/status", {"status": {"free": 1, "observedAt": STAMP}}),
+            {},
+        ),
+    ]
