@@ -139,6 +139,7 @@ async def emptydir_audit(
             announce=_announcer(api),
             namespaces=runtime.settings.namespaces,
             evictions=parts.evictions,
+            evicted=parts.evicted,  # a pod counted once is not counted again on a new term
         )
 
     controller = parts.controller
@@ -148,25 +149,32 @@ async def emptydir_audit(
     if not await _pods_listed(runtime, stopped):
         return
     leading = runtime.may_act()
-    while not stopped:
-        if not runtime.may_act():
-            # Not the leader: no kubelet polls, no report writes, no Events.
-            leading = False
-            await stopped.wait(STANDBY_POLL_SECONDS)
-            continue
-        if not leading:
-            # Just became the leader: seed again from the reports the previous leader wrote.
-            leading = True
-            controller = parts.controller = fresh_controller()
-        policy = parse_policy(spec)  # a live view: edits apply from the next cycle
-        if policy.problems:
-            logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))
-        await controller.step(
-            policy,
-            pods=parts.pods.all(),
-            nodes={n: info for n, store in nodes.items() for info in store},
-            namespace_labels={n: labels for n, store in namespaces.items() for labels in store},
-            policy_name=name,
-            generation=meta.get("generation"),
-        )
-        await stopped.wait(policy.poll_interval.total_seconds())
+    try:
+        while not stopped:
+            if not runtime.may_act():
+                # Not the leader: no kubelet polls, no report writes, no Events, and none of
+                # its last scan's series beside the leader's.
+                if leading:
+                    emptydir_metrics().forget_scan()
+                leading = False
+                await stopped.wait(STANDBY_POLL_SECONDS)
+                continue
+            if not leading:
+                # Just became the leader: seed again from the reports the previous leader wrote.
+                leading = True
+                controller = parts.controller = fresh_controller()
+            policy = parse_policy(spec)  # a live view: edits apply from the next cycle
+            if policy.problems:
+                logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))
+            await controller.step(
+                policy,
+                pods=parts.pods.all(),
+                nodes={n: info for n, store in nodes.items() for info in store},
+                namespace_labels={n: labels for n, store in namespaces.items() for labels in store},
+                policy_name=name,
+                generation=meta.get("generation"),
+            )
+            await stopped.wait(policy.poll_interval.total_seconds())
+    finally:
+        # The policy went, or the operator stops or pauses: no scan is current any more.
+        emptydir_metrics().forget_scan()

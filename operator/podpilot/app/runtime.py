@@ -4,7 +4,7 @@ running parts of each enabled controller, each under its own typed field."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TypeVar
 from wsgiref.simple_server import WSGIServer
 
@@ -55,6 +55,8 @@ class AutoscalerParts:
 class EmptyDirParts:
     evictions: EvictionLog
     pods: AuditedPods
+    # The UIDs of evicted pods already counted, kept across leadership terms.
+    evicted: set[str] = field(default_factory=set)
     # Built by the policy daemon on its first cycle: no EmptyDirAuditPolicy, nothing polled.
     controller: EmptyDirController | None = None
     fetchers: Fetchers | None = None

@@ -19,8 +19,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from podpilot.apimachinery.quantities import milli_value
 from podpilot.autoscaler.api.limits import LIMIT_REASONS, LimitReason, limit_reasons
-from podpilot.autoscaler.api.result import EvaluationResult
+from podpilot.autoscaler.api.result import EvaluationResult, MetricResult
 from podpilot.autoscaler.api.shadow import ShadowTally
 from podpilot.autoscaler.api.spec import AutoscalerSpec, MetricSpec
 from podpilot.observability.registry import REGISTRY
@@ -34,7 +35,8 @@ EVALUATIONS = Counter(
 EVALUATION_SECONDS = Histogram(
     "podpilot_autoscaler_evaluation_duration_seconds",
     "Time to evaluate one Autoscaler (metrics, decision, actuation).",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    # Up to 60 s: an evaluation waits for reads of up to 30 s each (maxQuerySeconds, apiTimeout).
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60),
     registry=REGISTRY,
 )
 METRIC_ERRORS = Counter(
@@ -77,7 +79,8 @@ METRIC_SOURCE_SECONDS = Histogram(
     "podpilot_metric_source_request_duration_seconds",
     "Time to read one metric from its source, by source.",
     ["source"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    # Up to 60 s: a read may take up to 30 s (maxQuerySeconds, apiTimeout) before it fails.
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60),
     registry=REGISTRY,
 )
 REACTION_SECONDS = Histogram(
@@ -85,7 +88,29 @@ REACTION_SECONDS = Histogram(
     "From the evaluation that first wanted a different replica count to the /scale patch "
     "that applied it (includes stabilization windows), by direction.",
     ["direction"],
-    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600),
+    # Stabilization windows go up to an hour; the HPA's default downscale window is 300 s, so
+    # the buckets around it tell a window from a window and one evaluation period.
+    buckets=(
+        0.1,
+        0.5,
+        1,
+        2.5,
+        5,
+        10,
+        15,
+        30,
+        60,
+        120,
+        240,
+        300,
+        330,
+        360,
+        450,
+        600,
+        900,
+        1800,
+        3600,
+    ),
     registry=REGISTRY,
 )
 
@@ -161,10 +186,11 @@ LIMITED_HELP = (
     "ambiguous_target)."
 )
 PER_METRIC: tuple[tuple[str, str, Callable[[MetricSeries], float | None]], ...] = (
-    ("metric_value", "Each metric's current total value in base units (Object, External, "
-     "Prometheus), by the metric's name.", lambda m: m.value),
-    ("metric_target", "Each metric's target value (or average value) in base units, by the "
-     "metric's name.", lambda m: m.target),
+    ("metric_value", "Each Object, External or Prometheus metric's current value in base units "
+     "as its target measures it: the total against a Value target, the average per pod "
+     "against an AverageValue target.", lambda m: m.value),
+    ("metric_target", "Each Object, External or Prometheus metric's target: the value or the "
+     "average value per pod, in base units.", lambda m: m.target),
 )  # fmt: skip
 
 SHADOW: tuple[tuple[str, str, Callable[[ShadowTally], float | None]], ...] = (
@@ -373,6 +399,24 @@ def metric_label(spec: MetricSpec) -> str:
     return "/".join(parts)
 
 
+def value_and_target(label: str, item: MetricResult) -> MetricSeries:
+    """The value as the target measures it: the total against a Value target, the per-pod
+    average (as status.currentMetrics gives it) against an AverageValue target."""
+    target = item.spec.target
+    if target.type == "AverageValue":
+        average = item.current.get("averageValue") if item.value is not None else None
+        return MetricSeries(
+            label,
+            milli_value(average) / 1000 if isinstance(average, str) else None,
+            target.average_value / 1000 if target.average_value is not None else None,
+        )
+    return MetricSeries(
+        label,
+        item.value / 1000 if item.value is not None else None,
+        target.value / 1000 if target.value is not None else None,
+    )
+
+
 def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> AutoscalerSample:
     """One Autoscaler's per-Autoscaler series after an evaluation."""
     active = None
@@ -383,12 +427,7 @@ def sample_of(spec: AutoscalerSpec, result: EvaluationResult, now: float) -> Aut
         label = metric_label(item.spec)
         if label in series:
             continue  # the same metric twice in spec.metrics: one series, the first entry's
-        target = item.spec.target.value or item.spec.target.average_value
-        series[label] = MetricSeries(
-            label,
-            item.value / 1000 if item.value is not None else None,
-            target / 1000 if target is not None else None,
-        )
+        series[label] = value_and_target(label, item)
     return AutoscalerSample(
         current_replicas=result.current_replicas,
         desired_replicas=result.desired_replicas,

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from podpilot.emptydir.engine.series import (
     EFFECTIVE_LIMIT_LABELS,
+    EVICTION_FINDINGS,
     EVICTIONS_LABELS,
     FINDINGS_LABELS,
     TMPFS_LABELS,
@@ -49,6 +50,7 @@ _GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 _NODE_LABELS = ("node",)
+EVICTION_REASONS = tuple(sorted(set(EVICTION_FINDINGS.values())))
 
 
 class EmptyDirMetrics:
@@ -120,7 +122,17 @@ class EmptyDirMetrics:
         self.cycle_seconds.set(seconds)
 
     def count_evictions(self, label_sets: Iterable[Labels], workloads: Collection[Labels]) -> None:
-        """Count new evictions; drop the counters of workloads that have no report any more."""
+        """Count new evictions; drop the counters of workloads that have no report any more.
+
+        Every reported workload has its counters from 0 on, one per reason: ``increase()``
+        sees no rise in a series whose first sample is already 1, so an alert on it would
+        miss the first eviction of a workload."""
+        for workload in workloads:
+            for reason in EVICTION_REASONS:
+                labels = (*workload, reason)
+                if labels not in self._eviction_labels:
+                    self.evictions.labels(*labels)
+                    self._eviction_labels.add(labels)
         for labels in label_sets:
             self.evictions.labels(*labels).inc()
             self._eviction_labels.add(labels)
@@ -136,6 +148,13 @@ class EmptyDirMetrics:
             self.request_seconds.observe(seconds)
         if outcome == "ok":
             self.last_success.labels(node).set(at)
+
+    def forget_scan(self) -> None:
+        """This replica stopped auditing (it stands by, or the policy went): drop the scan's
+        gauges and the nodes' read times, so that no alert or dashboard reads a stale scan
+        beside the acting replica's. The eviction counters stay: counters only grow."""
+        self.publish(GaugeValues({}))
+        self.forget_nodes(())
 
     def forget_nodes(self, present: Collection[str]) -> None:
         """Remove the series of nodes that left the cluster."""

@@ -60,6 +60,17 @@ class FlannelMetricsRecorder:
         )
         metrics.NETCONF_VALID.set(1.0 if report.net_conf.conf is not None else 0.0)
 
+    def forget_report(self) -> None:
+        for series in (
+            self._findings,
+            self._node_findings,
+            self._nodes,
+            self._subnets,
+            self._network_utilization,
+            self._node_utilization,
+        ):
+            series.replace({})
+
     def compute_took(self, seconds: float) -> None:
         metrics.RECONCILE_SECONDS.observe(seconds)
 

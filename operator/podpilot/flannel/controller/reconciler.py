@@ -120,6 +120,8 @@ class FlannelReconciler:
             if not self._may_act():
                 # Not the leader: nothing is written. Changes stay pending, and the publisher is
                 # seeded again from the leader's reports once this replica leads.
+                if self._publisher is not None:
+                    self._recorder.forget_report()
                 self._publisher = self._events = None
                 await asyncio.sleep(STANDBY_POLL_SECONDS)
                 continue

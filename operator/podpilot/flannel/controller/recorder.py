@@ -31,6 +31,10 @@ class Recorder(Protocol):
     def events(self, outcome: str, count: int = 1) -> None:
         """Transition Events by outcome: ``posted``, ``suppressed`` or ``failed``."""
 
+    def forget_report(self) -> None:
+        """This replica stopped acting: drop the report's series (the acting replica has them),
+        so that no alert or dashboard reads a standby's last report."""
+
 
 class NullRecorder:
     """Records nothing."""
@@ -51,4 +55,7 @@ class NullRecorder:
         pass
 
     def events(self, outcome: str, count: int = 1) -> None:
+        pass
+
+    def forget_report(self) -> None:
         pass

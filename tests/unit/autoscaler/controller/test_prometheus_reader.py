@@ -70,6 +70,21 @@ def test_average_value_uses_the_external_per_pod_math() -> None:
     ]
 
 
+def test_the_series_compare_the_value_with_the_target_as_the_target_measures_it() -> None:
+    """Against an AverageValue target the value is per pod (10 pods at 30 each read 300 in all
+    and show 30 against 30); against a Value target it is the total."""
+
+    def series_of(target: dict[str, Any], replicas: int) -> MetricSeries:
+        spec = parse_metric(metric(target), 0)
+        result = asyncio.run(evaluate_metric(spec, context(FakePrometheus(300_000), replicas)))
+        return autoscaler_metrics.value_and_target("m", result)
+
+    per_pod = series_of({"type": "AverageValue", "averageValue": "30"}, 10)
+    assert (per_pod.value, per_pod.target) == (30.0, 30.0)
+    total = series_of({"type": "Value", "value": "250"}, 0)
+    assert (total.value, total.target) == (300.0, 250.0)
+
+
 def test_value_uses_the_external_value_math_and_scales_from_zero() -> None:
     spec = parse_metric(metric({"type": "Value", "value": "10"}, emptyResult="Zero"), 0)
     result = asyncio.run(evaluate_metric(spec, context(FakePrometheus(25_000), 0)))
