@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 Answer = tuple[int, bytes]  # status, body
 UNAUTHORIZED: Answer = (
     401,
@@ -28,6 +30,21 @@ def free_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port: int = listener.getsockname()[1]
     return port
+
+
+def write_kubeconfig(path: Path, server: str, user: Mapping[str, Any] | None = None) -> Path:
+    """A kubeconfig at ``path`` whose one context reaches ``server`` as ``user`` (a bearer
+    token by default)."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": dict(user or {"token": "t"})}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
 
 
 class _Handler(BaseHTTPRequestHandler):

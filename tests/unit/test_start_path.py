@@ -14,8 +14,7 @@ from typing import Any
 
 import kopf
 import pytest
-import yaml
-from tests.local_http import free_port, serving
+from tests.local_http import free_port, serving, write_kubeconfig
 
 from podpilot.app import lifecycle
 from podpilot.app.runtime import Runtime
@@ -39,16 +38,7 @@ SLOW_PLUGIN = (
 
 
 def kubeconfig(path: Path, server: str, user: dict[str, Any]) -> KubeconfigSelection:
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return KubeconfigSelection(paths=str(path))
+    return KubeconfigSelection(paths=str(write_kubeconfig(path, server, user)))
 
 
 class Controller:

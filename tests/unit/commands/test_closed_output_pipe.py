@@ -11,11 +11,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from tests.local_http import serving
+from tests.local_http import serving, write_kubeconfig
 
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.cli import EXIT_OUTPUT_CLOSED, SUBCOMMANDS, main
@@ -77,17 +76,7 @@ def many_autoscalers(tmp_path: Path) -> Iterator[Path]:
     ]
     listing = json.dumps({"kind": "AutoscalerList", "items": items}).encode()
     with serving({f"/apis/{GROUP}/{VERSION}/autoscalers": (200, listing)}) as url:
-        config: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "c", "cluster": {"server": url}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            "current-context": "c",
-        }
-        path = tmp_path / "kubeconfig"
-        path.write_text(yaml.safe_dump(config))
-        yield path
+        yield write_kubeconfig(tmp_path / "kubeconfig", url)
 
 
 @pytest.mark.parametrize("unbuffered", BUFFERING.values(), ids=BUFFERING)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.unit.commands.convert_runs import converting, manifest
 
 from podpilot.autoscaler.api.spec import SpecError
 from podpilot.cli import main
@@ -25,41 +26,12 @@ from podpilot.commands.conventions import (
     render,
 )
 
-HPA = """\
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: web
-{metadata}
-spec:
-  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
-{spec}
-"""
-
-
-def manifest(metadata: str = "", spec: str = "  maxReplicas: 10") -> str:
-    return HPA.format(metadata=metadata, spec=spec)
-
 
 def alias_bomb(levels: int = 9) -> str:
     """Billion laughs: each level lists the one before ten times, 10**levels values in all."""
     anchors = ["    a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     anchors += [f"    a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, levels)]
     return manifest("  labels:\n" + "\n".join(anchors))
-
-
-def converting(
-    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str
-) -> tuple[int, str, list[str]]:
-    file = tmp_path / "hpa.yaml"
-    file.write_text(text, encoding="utf-8")
-    status = main(["convert", str(file), *flags])
-    captured = capsys.readouterr()
-    return (
-        status,
-        captured.out,
-        [line.replace(str(file), "FILE") for line in captured.err.splitlines()],
-    )
 
 
 @pytest.mark.parametrize("output", ["json", "yaml"])

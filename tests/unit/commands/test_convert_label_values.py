@@ -6,26 +6,17 @@ naming the field, with exit status 1, rather than write an Autoscaler the API se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.unit.commands.convert_runs import converting, manifest
 
 from podpilot.autoscaler.api.conversion import ConversionError, convert_hpa
-from podpilot.cli import main
 from podpilot.commands.backtest_inputs import load_specs
 from podpilot.commands.conventions import EXIT_FAILED, EXIT_OK, CommandError
 
-HPA = """\
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: web
-{metadata}
-spec:
-  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
-  maxReplicas: 10
-"""
 AUTOSCALER = """\
 apiVersion: podpilot.io/v1alpha1
 kind: Autoscaler
@@ -36,6 +27,11 @@ spec:
   scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
   maxReplicas: 10
 """
+
+
+def autoscaler_manifest(metadata: str) -> str:
+    return AUTOSCALER.format(metadata=metadata)
+
 
 READ_AS_NOT_TEXT = [
     (
@@ -69,25 +65,11 @@ REFUSED = [(metadata, f"{said}: quote it") for metadata, said in READ_AS_NOT_TEX
 ]
 
 
-def converting(
-    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, list[str]]:
-    file = tmp_path / "hpa.yaml"
-    file.write_text(text, encoding="utf-8")
-    status = main(["convert", str(file)])
-    captured = capsys.readouterr()
-    return (
-        status,
-        captured.out,
-        [line.replace(str(file), "FILE") for line in captured.err.splitlines()],
-    )
-
-
 @pytest.mark.parametrize(("metadata", "said"), REFUSED)
 def test_convert_refuses_a_label_or_annotation_that_is_not_a_string_in_one_line(
     metadata: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert converting(HPA.format(metadata=metadata), tmp_path, capsys) == (
+    assert converting(manifest(metadata), tmp_path, capsys) == (
         EXIT_FAILED,
         "",
         [f"podpilot convert: error: FILE, document 1: {said}"],
@@ -99,7 +81,7 @@ def test_quoted_values_are_the_strings_they_say(
 ) -> None:
     metadata = '  labels: {enabled: "true", replicas: "3"}\n  annotations: {ratio: "0.5"}'
 
-    status, out, err = converting(HPA.format(metadata=metadata), tmp_path, capsys)
+    status, out, err = converting(manifest(metadata), tmp_path, capsys)
 
     assert (status, err) == (EXIT_OK, [])
     written = yaml.safe_load(out)["metadata"]
@@ -111,8 +93,7 @@ def test_every_document_at_fault_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = "---\n".join(
-        HPA.format(metadata=metadata)
-        for metadata in ("  labels: {a: true}", "", "  labels: {b: 2}")
+        manifest(metadata) for metadata in ("  labels: {a: true}", "", "  labels: {b: 2}")
     )
 
     status, out, err = converting(text, tmp_path, capsys)
@@ -128,7 +109,7 @@ def test_every_document_at_fault_is_named(
 
 @pytest.mark.parametrize("labels", [{"enabled": True}, {"replicas": 3}, {"ratio": 0.5}])
 def test_the_conversion_itself_refuses_them_for_every_caller(labels: dict[str, object]) -> None:
-    hpa = yaml.safe_load(HPA.format(metadata=""))
+    hpa = yaml.safe_load(manifest())
     hpa["metadata"]["labels"] = labels
     with pytest.raises(
         ConversionError,
@@ -137,13 +118,13 @@ def test_the_conversion_itself_refuses_them_for_every_caller(labels: dict[str, o
         convert_hpa(hpa)
 
 
-@pytest.mark.parametrize("template", [HPA, AUTOSCALER], ids=["hpa", "autoscaler"])
+@pytest.mark.parametrize("template", [manifest, autoscaler_manifest], ids=["hpa", "autoscaler"])
 @pytest.mark.parametrize(("metadata", "said"), [REFUSED[0], *REFUSED[-2:]])
 def test_backtest_and_recommend_refuse_them_alike(
-    template: str, metadata: str, said: str, tmp_path: Path
+    template: Callable[[str], str], metadata: str, said: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text(template.format(metadata=metadata), encoding="utf-8")
+    path.write_text(template(metadata), encoding="utf-8")
 
     with pytest.raises(CommandError) as raised:
         load_specs([str(path)])

@@ -5,13 +5,12 @@ podpilot makes it one line and exit status 1, before any call, with no stray log
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 from pathlib import Path
 
 import kubernetes
 import pytest
-import yaml
+from tests.local_http import free_port, write_kubeconfig
 
 from podpilot.cli import main
 from podpilot.commands.conventions import EXIT_FAILED
@@ -26,28 +25,13 @@ PLUGIN_GIVES_NO_TOKEN = (
 )
 
 
-def closed_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port: int = listener.getsockname()[1]
-    return port
-
-
 def exec_kubeconfig(path: Path, program: str) -> Path:
     plugin = {
         "apiVersion": "client.authentication.k8s.io/v1beta1",
         "command": sys.executable,
         "args": ["-c", program],
     }
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{closed_port()}"}}],
-        "users": [{"name": "u", "user": {"exec": plugin}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
+    return write_kubeconfig(path, f"http://127.0.0.1:{free_port()}", {"exec": plugin})
 
 
 @pytest.mark.parametrize(

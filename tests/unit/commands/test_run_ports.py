@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from tests.local_http import free_port
+from tests.local_http import free_port, write_kubeconfig
 
 import podpilot.app
 from podpilot.cli import main
@@ -40,16 +39,7 @@ def operator_never_starts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def kubeconfig(path: Path) -> Path:
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://{LOCAL}:{free_port()}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return path
+    return write_kubeconfig(path, f"http://{LOCAL}:{free_port()}")
 
 
 def test_a_metrics_port_in_use_is_one_line_naming_the_flag(

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.local_http import serving
+from tests.local_http import serving, write_kubeconfig
 
 from podpilot.apimachinery.group import GROUP, VERSION
 from podpilot.cli import main
@@ -31,20 +30,7 @@ HPA = {
 
 
 def kubeconfig(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "config"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": url}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
-    return path
+    return write_kubeconfig(tmp_path / "config", url)
 
 
 def autoscaler(shadow: dict[str, Any] | None) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.unit.commands.convert_runs import converting
 
-from podpilot.cli import main
 from podpilot.commands.backtest_inputs import load_specs
 from podpilot.commands.conventions import (
     EXIT_FAILED,
@@ -209,18 +209,6 @@ WHOLE = {
 AS_INTEGERS = {"min": 2, "max": 10, "utilization": 50, "window": 300, "value": 4, "period": 60}
 
 
-def convert(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> Any:
-    file = tmp_path / "hpa.yaml"
-    file.write_text(text, encoding="utf-8")
-    status = main(["convert", str(file), *flags])
-    captured = capsys.readouterr()
-    return (
-        status,
-        captured.out,
-        [line.replace(str(file), "FILE") for line in captured.err.splitlines()],
-    )
-
-
 def integer_fields(spec: dict[str, Any]) -> dict[str, object]:
     policy = spec["behavior"]["scaleDown"]["policies"][0]
     return {
@@ -237,7 +225,7 @@ def integer_fields(spec: dict[str, Any]) -> dict[str, object]:
 def test_whole_floats_in_integer_fields_are_written_as_integers(
     output: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = convert(HPA.format(**WHOLE), tmp_path, capsys, "-o", output)
+    status, out, err = converting(HPA.format(**WHOLE), tmp_path, capsys, "-o", output)
 
     assert (status, err) == (EXIT_OK, [])
     autoscaler = json.loads(out) if output == "json" else yaml.safe_load(out)
@@ -265,7 +253,7 @@ def test_whole_floats_in_integer_fields_are_written_as_integers(
 def test_a_float_that_is_not_whole_is_refused_naming_the_field(
     field: str, text: str, path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = convert(HPA.format(**{**WHOLE, field: text}), tmp_path, capsys)
+    status, out, err = converting(HPA.format(**{**WHOLE, field: text}), tmp_path, capsys)
 
     assert (status, out) == (EXIT_FAILED, "")
     (line,) = err
@@ -283,7 +271,7 @@ def test_an_autoscaling_v1_target_written_as_a_float_is_an_integer(
         "spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n"
         "  maxReplicas: 1e1\n  targetCPUUtilizationPercentage: 8e1\n"
     )
-    status, out, err = convert(text, tmp_path, capsys, "-o", "json")
+    status, out, err = converting(text, tmp_path, capsys, "-o", "json")
 
     assert (status, err) == (EXIT_OK, [])
     spec = json.loads(out)["spec"]
@@ -299,7 +287,7 @@ def test_a_label_pyyaml_could_not_build_is_the_string_kubectl_reads(
     label: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = HPA.format(**WHOLE).replace('version: "1e3"', f"version: {label}")
-    status, out, err = convert(text, tmp_path, capsys, "-o", "json")
+    status, out, err = converting(text, tmp_path, capsys, "-o", "json")
 
     assert (status, err) == (EXIT_OK, [])
     assert json.loads(out)["metadata"]["labels"]["version"] == label
