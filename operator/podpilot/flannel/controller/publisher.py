@@ -65,11 +65,13 @@ class ReportPublisher:
         self._network: dict[str, Any] | None = None
         self._network_exists = False
         self.network_uid: str | None = None
-        # Whether the cluster report read by seed() listed only some of its findings.
-        self.cluster_findings_omitted = False
+        # None when the cluster report read by seed() listed every finding; else the lowest
+        # severity it listed and whether a node finding of that severity was listed.
+        self._cluster_cut: tuple[Severity, bool] | None = None
         self._reread_every = reread_every
         self._clock = clock
         self._read_at: float | None = None
+        self._just_seen: set[str] = set()
 
     async def seed(self) -> dict[FindingKey, Active]:
         """Learn the reports that already exist; return the findings they list as active."""
@@ -79,8 +81,19 @@ class ReportPublisher:
             _collect(active, self._written[name].status.get("findings"), default_node=name)
         network = self._network or {}
         _collect(active, network.get("findings"), default_node=None)
-        self.cluster_findings_omitted = bool(network.get("findingsOmitted"))
+        self._cluster_cut = _cut(network) if network.get("findingsOmitted") else None
         return active
+
+    def may_have_left_out(self, severity: Severity) -> bool:
+        """Whether a cluster finding of ``severity`` could be among those the cluster report
+        read at startup left out: it lists the findings worst first, cluster-level ones first
+        within a severity, and omits the tail beyond its cap."""
+        if self._cluster_cut is None:
+            return False
+        lowest_listed, node_finding_listed_at_lowest = self._cluster_cut
+        return severity < lowest_listed or (
+            severity == lowest_listed and not node_finding_listed_at_lowest
+        )
 
     async def _read_back(self) -> list[dict[str, Any]]:
         """Replace what is remembered as written by what the cluster holds.
@@ -89,6 +102,7 @@ class ReportPublisher:
             The node reports listed.
         """
         items = await self._nodes.list()
+        known_before = set(self._written)
         try:
             cluster: dict[str, Any] | None = await self._networks.get(self.network_report_name)
         except ApiException as error:
@@ -101,6 +115,9 @@ class ReportPublisher:
             )
             for item in items
         }
+        # Another reporter may have written a report for a node this one's watch has not shown
+        # yet: a report first seen now is not deleted before the next read-back.
+        self._just_seen = set() if self._read_at is None else set(self._written) - known_before
         self._network_exists = cluster is not None
         if cluster is not None:
             self.network_uid = (cluster.get("metadata") or {}).get("uid")
@@ -120,8 +137,20 @@ class ReportPublisher:
         Reports of existing nodes outside the node selector are left alone: they may belong to
         another reporter.
         """
-        if self._read_at is None or self._clock() - self._read_at >= self._reread_every:
+        if self._read_at is None:
             await self._read_back()
+        elif self._clock() - self._read_at >= self._reread_every:
+            try:
+                await self._read_back()
+            except ApiException as error:
+                # What is remembered still holds; writes and Events go on, and the read is
+                # tried again after another interval, not at every retry of a recompute.
+                self._read_at = self._clock()
+                log.warning(
+                    "reading the flannel reports back failed (%s); next try in %.0fs",
+                    error.status or error.reason,
+                    self._reread_every,
+                )
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         jobs: list[Callable[[], Awaitable[None]]] = []
         for name, status in desired.nodes.items():
@@ -129,7 +158,7 @@ class ReportPublisher:
             node_uid = node_uids.get(name)
             if written is None or written.status != status or _replaced(written, node_uid):
                 jobs.append(_bind(self._write_node, name, status, node_uid, stamp))
-        for name in set(self._written) - desired.nodes.keys() - all_nodes:
+        for name in set(self._written) - desired.nodes.keys() - all_nodes - self._just_seen:
             jobs.append(_bind(self._delete_node, name))
         await _bounded(jobs, WRITE_CONCURRENCY)
         if self._network != desired.network or not self._network_exists:
@@ -202,6 +231,21 @@ class ReportPublisher:
     ) -> None:
         await reports.merge_patch_status(name, status_patch)
         self._recorder.report_written(kind, "patch-status")
+
+
+def _cut(network: Mapping[str, Any]) -> tuple[Severity, bool]:
+    """The lowest severity the capped cluster report lists, and whether a node finding of that
+    severity is among them."""
+    listed: list[tuple[Severity, bool]] = []
+    for entry in network.get("findings") or []:
+        try:
+            listed.append((Severity[str(entry["severity"]).upper()], "node" in entry))
+        except (KeyError, TypeError):
+            continue
+    if not listed:
+        return Severity.CRITICAL, False  # nothing readable listed: anything may be left out
+    lowest = min(severity for severity, _ in listed)
+    return lowest, any(node for severity, node in listed if severity == lowest)
 
 
 def _owner_uid(item: Mapping[str, Any]) -> str | None:

@@ -188,9 +188,9 @@ class FlannelReconciler:
                 reread_every=self.settings.resync,
             )
             self._active = await publisher.seed()
-            # The cluster report lists 100 findings at most. When it left some out, those were
+            # The cluster report lists 100 findings at most. Those it may have left out were
             # as likely announced (or suppressed) already, and a restart must not repeat them.
-            self._adopt_unlisted_cluster_findings = publisher.cluster_findings_omitted
+            self._adopt_unlisted_cluster_findings = True
             self._publisher = publisher
             self._events = EventPoster(clients, record=self._recorder.events)
         return self._publisher, self._events
@@ -208,7 +208,8 @@ class FlannelReconciler:
         # reporter may own them. Those of nodes that no longer exist are.
         before = without_nodes(self._active or {}, unselected)
         if self._adopt_unlisted_cluster_findings:
-            before = adopting(before, report.cluster_findings)
+            left_out = publisher.may_have_left_out
+            before = adopting(before, [f for f in report.cluster_findings if left_out(f.severity)])
             self._adopt_unlisted_cluster_findings = False
         change = diff(before, report.findings)
         report_ref = (publisher.network_report_name, publisher.network_uid)

@@ -259,3 +259,66 @@ def test_reports_deleted_behind_its_back_are_written_again_once_read_back() -> N
             {},
         ),
     ]
+
+
+def test_a_report_first_seen_at_a_read_back_waits_a_read_back_before_it_is_deleted() -> None:
+    """Another reporter wrote it for a node this reporter's watch has not shown yet: deleting
+    it at once would take it away until that reporter's own read-back."""
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": {"items": []}, "get_cluster_custom_object": NETWORK}
+    )
+    seconds = [0.0]
+    reports = ReportPublisher(
+        cast(ApiClients, FakeClients(recording=api)),
+        "cluster",
+        cast(Any, Written()),
+        cast(CustomObjectsApi, api),
+        reread_every=60.0,
+        clock=lambda: seconds[0],
+    )
+    nothing = Desired(nodes={}, network=NETWORK["status"])
+
+    async def publish_at(second: float) -> None:
+        seconds[0] = second
+        await reports.publish(nothing, {}, set(), NOW)
+
+    async def scenario() -> None:
+        await reports.seed()
+        api.answers["list_cluster_custom_object"] = {"items": [_owned_report("n9", "u9", STATUS)]}
+        await publish_at(60.0)  # read back: n9 is new, its node unknown here
+        assert not [call for call in api.calls if call[0] == "delete_cluster_custom_object"]
+        await publish_at(120.0)  # still listed a read-back later, its node still unknown
+
+    asyncio.run(scenario())
+    deleted = [call[1] for call in api.calls if call[0] == "delete_cluster_custom_object"]
+    assert deleted == [(*NODES, "n9")]
+
+
+def test_a_failed_read_back_leaves_the_writes_going_and_waits_an_interval() -> None:
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": {"items": []}, "get_cluster_custom_object": NETWORK}
+    )
+    seconds = [0.0]
+    reports = ReportPublisher(
+        cast(ApiClients, FakeClients(recording=api)),
+        "cluster",
+        cast(Any, Written()),
+        cast(CustomObjectsApi, api),
+        reread_every=60.0,
+        clock=lambda: seconds[0],
+    )
+
+    async def publish_at(second: float) -> None:
+        seconds[0] = second
+        await reports.publish(Desired(nodes={"n1": STATUS}, network={}), {"n1": "u1"}, {"n1"}, NOW)
+
+    async def scenario() -> None:
+        await reports.seed()
+        api.failures["list_cluster_custom_object"] = ApiException(504)
+        await publish_at(60.0)  # the read fails; the report is written all the same
+        await publish_at(61.0)  # not read again before another interval
+
+    asyncio.run(scenario())
+    listed = [call for call in api.calls if call[0] == "list_cluster_custom_object"]
+    assert len(listed) == 2  # the seed's and the failed one
+    assert [call for call in api.calls if call[0] == "create_cluster_custom_object"]

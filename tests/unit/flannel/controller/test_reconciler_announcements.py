@@ -147,23 +147,34 @@ def _listed_duplicate_of_first_ip() -> dict[str, Any]:
     return finding_status(finding("FL021", message, ip="10.244.1.10", count=2))
 
 
-@pytest.mark.parametrize(("omitted", "raised"), [(0, ["10.244.1.11"]), (7, [])])
-def test_cluster_findings_beyond_the_listed_ones_are_announced_only_if_none_were_omitted(
-    monkeypatch: pytest.MonkeyPatch, omitted: int, raised: list[str]
+@pytest.mark.parametrize(
+    ("omitted", "node_finding_listed", "raised"),
+    [(0, False, ["10.244.1.11"]), (7, False, []), (7, True, ["10.244.1.11"])],
+    ids=["all-listed", "cut-among-cluster-findings", "cut-after-a-node-finding-as-bad"],
+)
+def test_cluster_findings_beyond_the_listed_ones_are_announced_unless_they_may_have_been_cut(
+    monkeypatch: pytest.MonkeyPatch, omitted: int, node_finding_listed: bool, raised: list[str]
 ) -> None:
-    """The cluster report lists at most 100 findings: with more, one not listed was announced
-    before the restart (or suppressed) as likely as not, and must not be announced again."""
+    """The cluster report lists at most 100 findings, worst first and cluster-level ones first
+    within a severity: one that may have been cut was announced before the restart (or
+    suppressed) as likely as not, and must not be announced again. A critical cluster finding
+    cannot have been cut when a critical node finding is listed: it would stand before it."""
+    listed = [_listed_duplicate_of_first_ip()]
+    if node_finding_listed:
+        listed.append(_unannounced("worker-2"))  # FL015 is critical too
     posted, _ = _recompute_after_start(
         monkeypatch,
         FlannelSettings(),
         _indices({}, _two_duplicated_ips()),
         [_node_report("control-plane"), _node_report("worker-1"), _node_report("worker-2")],
-        {"findings": [_listed_duplicate_of_first_ip()], "findingsOmitted": omitted},
+        {"findings": listed, "findingsOmitted": omitted},
     )
     duplicates = [e.message for e in posted if e.reason == "FlannelDuplicatePodIP"]
     ips = ("10.244.1.10", "10.244.1.11")
     assert [ip for ip in ips if any(f"Pod IP {ip} " in m for m in duplicates)] == raised
-    assert [e for e in posted if e.reason == RESOLVED] == []
+    # Only the listed node finding, gone now, is resolved; no duplicate IP is.
+    resolved = [e for e in posted if e.reason == RESOLVED]
+    assert len(resolved) == (1 if node_finding_listed else 0)
 
 
 @pytest.mark.parametrize(("resync", "reads"), [(3600.0, 1), (0.0, 3)])
