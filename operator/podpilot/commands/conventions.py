@@ -364,6 +364,7 @@ def _manifest_loader() -> type[yaml.SafeLoader]:
     # PyYAML would make it a date, which JSON has no form for.
     loader.add_constructor(_TIMESTAMP_TAG, _as_written)
     loader.add_constructor(_INT_TAG, _go_yaml_int)
+    loader.add_constructor(_BOOL_TAG, _go_yaml_bool)
     return loader
 
 
@@ -380,6 +381,9 @@ def _as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _STR_TAG = "tag:yaml.org,2002:str"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+# Booleans to go-yaml v2 (resolve.go's map, with yes, on, true...), strings to PyYAML.
+_GO_YAML_ONLY_BOOLS = frozenset({"y", "Y", "n", "N"})
 _NUMBER_STARTS = frozenset("+-.0123456789")
 _GO_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _GO_YAML_SPECIAL_FLOATS = frozenset(
@@ -399,8 +403,11 @@ _PYYAML_RESOLVE: Callable[
 def _resolve_as_go_yaml(
     loader: yaml.SafeLoader, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]
 ) -> str:
-    """PyYAML's tag for a node, but go-yaml v2's for a plain scalar that could be a number."""
+    """PyYAML's tag for a node, but go-yaml v2's for a plain scalar that could be a number,
+    and for y, Y, n and N (booleans to go-yaml v2, strings to PyYAML)."""
     tag = _PYYAML_RESOLVE(loader, kind, value, implicit)
+    if kind is yaml.ScalarNode and implicit[0] and value in _GO_YAML_ONLY_BOOLS:
+        return _BOOL_TAG
     if (
         kind is yaml.ScalarNode
         and implicit[0]
@@ -455,6 +462,14 @@ def _go_yaml_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
     return value
 
 
+def _go_yaml_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    """A boolean, implicit or tagged ``!!bool``, as go-yaml v2 reads it (y and n too)."""
+    text = loader.construct_scalar(node)
+    if text in _GO_YAML_ONLY_BOOLS:
+        return text in {"y", "Y"}
+    return bool(yaml.constructor.SafeConstructor.construct_yaml_bool(loader, node))
+
+
 MANIFEST_LOADER = _manifest_loader()
 
 
@@ -472,9 +487,6 @@ def _quoted_as_go_yaml_needs(
     return go_yaml_number_tag(value) if value[:1] in _NUMBER_STARTS else tag
 
 
-# Booleans to go-yaml v2 (resolve.go's map, with yes, on, true...), strings to PyYAML.
-_GO_YAML_ONLY_BOOLS = frozenset({"y", "Y", "n", "N"})
-_BOOL_TAG = "tag:yaml.org,2002:bool"
 YAML_DUMPER: type[yaml.SafeDumper] = type(
     "ManifestDumper", (_SAFE_DUMPER,), {"resolve": _quoted_as_go_yaml_needs}
 )

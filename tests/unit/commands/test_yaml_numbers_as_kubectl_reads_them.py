@@ -115,8 +115,23 @@ def test_text_go_yaml_keeps_as_a_string(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "boolean"),
+    [("y", True), ("Y", True), ("n", False), ("N", False), ("!!bool y", True), ("yes", True)],
+)
+def test_y_and_n_are_booleans_as_go_yaml_v2_reads_them(text: str, boolean: bool) -> None:
+    assert read(text) is boolean
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
-    [("'1e1'", "1e1"), ('"0o17"', "0o17"), ("!!str 1e1", "1e1"), ("!!int 0o17", 15)],
+    [
+        ("'1e1'", "1e1"),
+        ('"0o17"', "0o17"),
+        ("!!str 1e1", "1e1"),
+        ("!!int 0o17", 15),
+        ('"y"', "y"),
+        ("yo", "yo"),
+    ],
 )
 def test_quoted_or_tagged_scalars_keep_their_type(text: str, expected: object) -> None:
     assert read(text) == expected
