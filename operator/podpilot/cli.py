@@ -61,8 +61,10 @@ class CommandLineParser(argparse.ArgumentParser):
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # argparse ignores a write that fails: --help into a closed pipe is then as any output.
-        if message:
-            write_all(file or sys.stderr, message)
+        # A stream closed from the start (2>&-: sys.stderr is None) has nothing to write to.
+        target = file or sys.stderr
+        if message and target is not None:
+            write_all(target, message)
 
 
 def usage_line(prog: str, message: str) -> str:

@@ -178,3 +178,18 @@ def test_a_stdout_closed_from_the_start_is_one_line_and_exit_status_1() -> None:
         1,
         "podpilot convert: error: cannot write the output: stdout is closed\n",
     )
+
+
+def test_a_usage_error_with_stderr_closed_from_the_start_is_still_exit_status_2() -> None:
+    """``podpilot convert -o wide hpa.yaml 2>&-``: nowhere to say it, the status says it."""
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY / "operator")}
+    finished = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m podpilot convert -o wide "$1" 2>&-', sys.executable, str(HPA)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+    assert (finished.returncode, finished.stdout) == (2, "")
