@@ -162,17 +162,29 @@ def test_run_a_server_lets_a_broken_pipe_through_as_the_bug_it_is(
         main(["run"])
 
 
-def test_a_stdout_closed_from_the_start_is_one_line_and_exit_status_1() -> None:
-    """``podpilot convert hpa.yaml >&-``: no reader went away, there was never a stdout."""
+def convert_with_a_stream_closed(flags: str, closed: str) -> subprocess.CompletedProcess[str]:
+    """``podpilot convert FLAGS hpa.yaml`` run with ``closed`` (``>&-``, ``2>&-``); the other
+    stream is read."""
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY / "operator")}
-    finished = subprocess.run(
-        ["sh", "-c", 'exec "$0" -m podpilot convert "$1" >&-', sys.executable, str(HPA)],
-        stderr=subprocess.PIPE,
+    return subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'exec "$0" -m podpilot convert {flags} "$1" {closed}',
+            sys.executable,
+            str(HPA),
+        ],
+        capture_output=True,
         text=True,
         env=environment,
         timeout=60,
         check=False,
     )
+
+
+def test_a_stdout_closed_from_the_start_is_one_line_and_exit_status_1() -> None:
+    """``podpilot convert hpa.yaml >&-``: no reader went away, there was never a stdout."""
+    finished = convert_with_a_stream_closed("", ">&-")
 
     assert (finished.returncode, finished.stderr) == (
         1,
@@ -182,14 +194,6 @@ def test_a_stdout_closed_from_the_start_is_one_line_and_exit_status_1() -> None:
 
 def test_a_usage_error_with_stderr_closed_from_the_start_is_still_exit_status_2() -> None:
     """``podpilot convert -o wide hpa.yaml 2>&-``: nowhere to say it, the status says it."""
-    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY / "operator")}
-    finished = subprocess.run(
-        ["sh", "-c", 'exec "$0" -m podpilot convert -o wide "$1" 2>&-', sys.executable, str(HPA)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
+    finished = convert_with_a_stream_closed("-o wide", "2>&-")
 
     assert (finished.returncode, finished.stdout) == (2, "")

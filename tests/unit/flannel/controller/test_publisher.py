@@ -217,14 +217,9 @@ def test_a_report_found_gone_when_patched_is_created_again() -> None:
     ]
 
 
-def test_reports_deleted_behind_its_back_are_written_again_once_read_back() -> None:
-    """By hand, or with their CRD: unchanged content alone would never write them again."""
-    listed = {"items": [_owned_report("n1", "new-uid", STATUS)]}
-    api = FakeCustomObjectsApi(
-        answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": NETWORK}
-    )
-    seconds = [0.0]
-    reports = ReportPublisher(
+def reading_back_every_minute(api: FakeCustomObjectsApi, seconds: list[float]) -> ReportPublisher:
+    """A publisher that reads the reports back every 60 s of a clock reading ``seconds[0]``."""
+    return ReportPublisher(
         cast(ApiClients, FakeClients(recording=api)),
         "cluster",
         cast(Any, Written()),
@@ -232,6 +227,16 @@ def test_reports_deleted_behind_its_back_are_written_again_once_read_back() -> N
         reread_every=60.0,
         clock=lambda: seconds[0],
     )
+
+
+def test_reports_deleted_behind_its_back_are_written_again_once_read_back() -> None:
+    """By hand, or with their CRD: unchanged content alone would never write them again."""
+    listed = {"items": [_owned_report("n1", "new-uid", STATUS)]}
+    api = FakeCustomObjectsApi(
+        answers={"list_cluster_custom_object": listed, "get_cluster_custom_object": NETWORK}
+    )
+    seconds = [0.0]
+    reports = reading_back_every_minute(api, seconds)
     desired = Desired(nodes={"n1": STATUS}, network={"free": 1})
 
     async def publish_at(second: float) -> None:
@@ -268,14 +273,7 @@ def test_a_report_first_seen_at_a_read_back_waits_a_read_back_before_it_is_delet
         answers={"list_cluster_custom_object": {"items": []}, "get_cluster_custom_object": NETWORK}
     )
     seconds = [0.0]
-    reports = ReportPublisher(
-        cast(ApiClients, FakeClients(recording=api)),
-        "cluster",
-        cast(Any, Written()),
-        cast(CustomObjectsApi, api),
-        reread_every=60.0,
-        clock=lambda: seconds[0],
-    )
+    reports = reading_back_every_minute(api, seconds)
     nothing = Desired(nodes={}, network=NETWORK["status"])
 
     async def publish_at(second: float) -> None:
@@ -299,14 +297,7 @@ def test_a_failed_read_back_leaves_the_writes_going_and_waits_an_interval() -> N
         answers={"list_cluster_custom_object": {"items": []}, "get_cluster_custom_object": NETWORK}
     )
     seconds = [0.0]
-    reports = ReportPublisher(
-        cast(ApiClients, FakeClients(recording=api)),
-        "cluster",
-        cast(Any, Written()),
-        cast(CustomObjectsApi, api),
-        reread_every=60.0,
-        clock=lambda: seconds[0],
-    )
+    reports = reading_back_every_minute(api, seconds)
 
     async def publish_at(second: float) -> None:
         seconds[0] = second
