@@ -23,7 +23,6 @@ from podpilot.autoscaler.api.spec import SpecError, parse_spec
 from podpilot.commands import spec_shape
 from podpilot.commands.conventions import (
     EXIT_OK,
-    YAML_DUMPER,
     CommandError,
     ManifestError,
     add_output_arguments,
@@ -34,6 +33,7 @@ from podpilot.commands.conventions import (
     unreadable,
     write_output,
 )
+from podpilot.commands.go_yaml import YAML_DUMPER
 
 STDIN = "-"
 OUTPUT_FORMATS = ("yaml", "json", "name")

@@ -24,7 +24,6 @@ from podpilot.commands.backtest import format_table
 from podpilot.commands.conventions import (
     EXIT_OK,
     EXIT_USAGE,
-    YAML_DUMPER,
     CommandError,
     add_output_arguments,
     finite_float,
@@ -32,6 +31,7 @@ from podpilot.commands.conventions import (
     render,
     write_output,
 )
+from podpilot.commands.go_yaml import YAML_DUMPER
 
 OUTPUT_FORMATS = ("yaml", "json", "name")
 COLUMNS = ("", "REPLICA-MINUTES", "OVER-CEILING", "SCALE-EVENTS", "PEAK-LOAD", "SPEC")

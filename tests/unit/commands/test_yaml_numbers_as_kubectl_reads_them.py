@@ -26,9 +26,9 @@ from podpilot.commands.backtest_inputs import load_specs
 from podpilot.commands.conventions import (
     EXIT_FAILED,
     EXIT_OK,
-    YAML_DUMPER,
     load_manifests,
 )
+from podpilot.commands.go_yaml import YAML_DUMPER
 
 
 def read(text: str) -> object:

@@ -429,7 +429,7 @@ def test_command_reports_unreadable_input(
 
 def test_convert_reads_and_writes_with_libyaml_when_pyyaml_has_it() -> None:
     from podpilot.commands import convert
-    from podpilot.commands.conventions import MANIFEST_LOADER
+    from podpilot.commands.go_yaml import MANIFEST_LOADER
 
     if yaml.__with_libyaml__:
         assert issubclass(MANIFEST_LOADER, yaml.CSafeLoader)
