@@ -1,8 +1,9 @@
 """Which findings appeared and which cleared since the last recompute: Events are sent only then.
 
-A finding is identified by its ID and node (cluster findings have no node) and, for the kinds the
-cluster can have several of at once, by what it is about: FL021 by the duplicated pod IP, FL005
-by the Network of its address family. Severity changes of an active finding (FL005 warning →
+A finding is identified by its ID and node (cluster findings have no node) and, for the kinds a
+node or the cluster can have several of at once, by what it is about (:data:`INSTANCE_EVIDENCE`):
+FL021 by the duplicated pod IP, FL005 by the Network of its address family, a node's per-family
+findings by their podCIDR or address. Severity changes of an active finding (FL005 warning →
 critical) count as a transition too. The comparison is
 :func:`podpilot.apimachinery.transitions.level_changes`; flannel adds worst-per-key, the
 remembered name and message, and Events for cleared findings.
@@ -17,7 +18,20 @@ from typing import NamedTuple
 from podpilot.apimachinery.transitions import level_changes
 from podpilot.flannel.engine.findings import Finding, Severity
 
-INSTANCE_EVIDENCE: Mapping[str, str] = {"FL005": "network", "FL021": "ip"}
+INSTANCE_EVIDENCE: Mapping[str, str] = {
+    "FL002": "podCIDR",  # one per address family
+    "FL004": "podCIDR",
+    "FL005": "network",
+    "FL007": "annotation",  # backend-data, backend-v6-data
+    "FL008": "value",  # the shared VtepMAC, IPv4 or IPv6
+    "FL009": "value",  # the shared public IP, IPv4 or IPv6
+    "FL010": "public_ip",
+    "FL011": "wanted",
+    "FL013": "node_vni",
+    "FL017": "podCIDR",
+    "FL021": "ip",
+    "FL027": "field",  # an address annotation, a status.addresses type, status.podIPs
+}
 """Finding ID → the evidence that tells its simultaneous findings apart. Evidence is written to
 the reports, so the key of a finding read back after a restart is the same."""
 

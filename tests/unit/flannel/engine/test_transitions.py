@@ -117,3 +117,33 @@ def test_adopted_findings_are_not_raised_and_known_ones_keep_their_record() -> N
     assert adopted[FindingKey("FL018", None)].message == "old"
     change = diff(adopted, [_finding("FL018", None), _finding("FL029", None)])
     assert [f.id for f in change.raised] == ["FL018"]  # its severity changed since
+
+
+def test_a_nodes_findings_of_one_kind_for_two_families_are_announced_apart() -> None:
+    def filling(pod_cidr: str, severity: Severity) -> Finding:
+        return finding(
+            "FL017", f"{pod_cidr} is filling up.", node="a", severity=severity, podCIDR=pod_cidr
+        )
+
+    ipv4, ipv6 = "10.244.1.0/24", "fd00:10:244:1::/64"
+    first = diff(None, [filling(ipv4, Severity.CRITICAL)])
+    second = diff(
+        first.current, [filling(ipv4, Severity.CRITICAL), filling(ipv6, Severity.WARNING)]
+    )
+    assert [f.message for f in second.raised] == [f"{ipv6} is filling up."]
+    third = diff(second.current, [filling(ipv6, Severity.WARNING)])
+    assert third.raised == ()
+    assert [key for key, _ in third.cleared] == [FindingKey("FL017", "a", ipv4)]
+
+
+def test_a_shared_ipv6_vtep_mac_beside_a_shared_ipv4_one_is_a_finding_of_its_own() -> None:
+    def shared(mac: str) -> Finding:
+        return finding("FL008", f"a shares {mac}.", node="a", value=mac, others="b")
+
+    first = diff(None, [shared("0a:00:00:00:00:01")])
+    second = diff(first.current, [shared("0a:00:00:00:00:01"), shared("0a:00:00:00:00:02")])
+    assert [f.message for f in second.raised] == ["a shares 0a:00:00:00:00:02."]
+    entry = finding_status(shared("0a:00:00:00:00:02"))
+    assert finding_key(entry["id"], entry.get("node"), entry["evidence"]) == FindingKey(
+        "FL008", "a", "0a:00:00:00:00:02"
+    )
