@@ -36,6 +36,10 @@ class ScaleConflictError(ScaleError):
     """The target changed since the scale the write was based on was read (409 Conflict)."""
 
 
+class ScaleOutcomeUnknownError(ScaleError):
+    """A patch got no answer, or a server error: it may have been applied all the same."""
+
+
 @dataclass(frozen=True)
 class Scale:
     """What the HPA uses of a Scale: desired and observed replicas and the pod selector.
@@ -112,6 +116,16 @@ class WriteHooks:
 
     before_patch: Callable[[str], Awaitable[None]] | None = None
     after_patch: Callable[[str], None] | None = None
+
+
+def _patch_failure(status: int | None) -> type[ScaleError]:
+    """A 409 is a conflict; a 5xx (an apiserver timeout, say) may come after the write was
+    stored, like no answer at all; any other refusal wrote nothing."""
+    if status == CONFLICT:
+        return ScaleConflictError
+    if status is not None and status >= 500:
+        return ScaleOutcomeUnknownError
+    return ScaleError
 
 
 def _api_exception_text(error: kubernetes.client.ApiException) -> str:
@@ -263,14 +277,13 @@ class ScaleClient:
         except WriteNotAllowedError as error:
             raise ScaleError("NotLeader", str(error)) from error
         except kubernetes.client.ApiException as error:
-            failure = ScaleConflictError if error.status == CONFLICT else ScaleError
+            failure = _patch_failure(error.status)
             raise failure(
                 "FailedRescale",
                 f"New size: {replicas}; error: {_api_exception_text(error)} {error.body or ''}",
             ) from error
         except TRANSPORT_ERRORS as error:
-            # The patch may still have been applied: the next evaluation reads /scale again.
-            raise ScaleError(
+            raise ScaleOutcomeUnknownError(
                 "FailedRescale", f"New size: {replicas}; error: {self._no_answer(error)}"
             ) from error
         self._own_writes.remember((namespace, api_version, kind, name), replicas)

@@ -11,15 +11,17 @@ from functools import partial
 from typing import Any, cast
 
 import pytest
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from podpilot.kube.clients import ApiClients
+from podpilot.kube.clients import ApiClients, Timeouts
 from podpilot.kube.discovery import Discovery, ResourceInfo
 from podpilot.kube.scale import (
     Scale,
     ScaleClient,
     ScaleConflictError,
     ScaleError,
+    ScaleOutcomeUnknownError,
     WriteHooks,
 )
 
@@ -32,6 +34,9 @@ CONFLICT_BODY = (
 
 class InlineClients:
     """``ApiClients.call`` without a thread pool: the call runs where it is awaited."""
+
+    server = "https://127.0.0.1:6443"
+    timeouts = Timeouts()
 
     async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
         return function(*args, **kwargs)
@@ -135,8 +140,28 @@ def test_a_conflict_is_its_own_error_and_other_refusals_are_not() -> None:
                 "team", "apps/v1", "Deployment", "web", 5, "4711"
             )
         )
-    assert not isinstance(other.value, ScaleConflictError)
+    assert not isinstance(other.value, (ScaleConflictError, ScaleOutcomeUnknownError))
     assert other.value.reason == "FailedRescale"
+
+
+class AnswerLost(Deployments):
+    """The patch is applied, then its answer never comes (the read times out)."""
+
+    def patch_namespaced_custom_object_scale(self, *args: Any, **kwargs: Any) -> Any:
+        self.patches.append((args, kwargs))
+        raise urllib3.exceptions.ReadTimeoutError(None, "/scale", "Read timed out.")
+
+
+@pytest.mark.parametrize(
+    "api",
+    [AnswerLost(), Deployments(ApiException(status=504, reason="Gateway Timeout"))],
+    ids=["no-answer", "server-timeout"],
+)
+def test_a_patch_that_may_have_been_applied_says_so(api: Deployments) -> None:
+    with pytest.raises(ScaleOutcomeUnknownError) as raised:
+        asyncio.run(client(api).set_replicas("team", "apps/v1", "Deployment", "web", 5, "4711"))
+    assert raised.value.reason == "FailedRescale"
+    assert str(raised.value).startswith("New size: 5; error: ")
 
 
 def test_a_write_after_a_refused_one_does_not_count_as_this_processs_own() -> None:

@@ -33,13 +33,21 @@ from podpilot.autoscaler.policy.plan import (
     metrics_to_read,
     rescale_conflicted,
     rescale_failed,
+    rescale_unconfirmed,
     rescaled,
     still_holds,
+    with_pending_settled,
 )
 from podpilot.autoscaler.sources.base import EvaluationContext
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.fencing import MayWrite, always
-from podpilot.kube.scale import Scale, ScaleClient, ScaleConflictError, ScaleError
+from podpilot.kube.scale import (
+    Scale,
+    ScaleClient,
+    ScaleConflictError,
+    ScaleError,
+    ScaleOutcomeUnknownError,
+)
 from podpilot.settings import HpaSettings
 
 from .errors import error_summary
@@ -105,6 +113,8 @@ async def evaluate(
     failed outcome of its own (``metric_readers``).
     """
     reference = f"{spec.target.kind}/{spec.target.name}"
+    # Settled before anything can fail: every result, a failed one too, counts the step.
+    memory = with_pending_settled(memory, spec.behavior)
     try:
         observations = await read(
             spec, namespace, watched, services, now, observe_read, other_owners, deadline
@@ -230,11 +240,13 @@ async def act(
         await patch(plan.resource_version)
     except ScaleConflictError as conflict:
         return await _after_conflict(plan, spec, namespace, services, conflict, patch)
+    except ScaleOutcomeUnknownError as error:
+        return rescale_unconfirmed(plan, spec.behavior, str(error))
     except ScaleError as error:
         return rescale_failed(plan, str(error))
     except Exception as error:
         logger.exception("scaling %s/%s failed unexpectedly", namespace, spec.target.name)
-        failed = rescale_failed(plan, error_summary(error))
+        failed = rescale_unconfirmed(plan, spec.behavior, error_summary(error))
         return dataclasses.replace(failed, error_stage="act")
     return rescaled(plan, spec.behavior)
 
@@ -279,6 +291,8 @@ async def _after_conflict(
         await patch(fresh.resource_version)
     except ScaleConflictError as again:
         return rescale_conflicted(plan, str(again), None)
+    except ScaleOutcomeUnknownError as error:
+        return rescale_unconfirmed(plan, spec.behavior, str(error))
     except ScaleError as error:
         return rescale_failed(plan, str(error))
     return rescaled(plan, spec.behavior)

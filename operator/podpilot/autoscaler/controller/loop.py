@@ -50,7 +50,7 @@ from podpilot.autoscaler.api.takeover_from import (
     record_to_status,
     takeover_step,
 )
-from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale
+from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale, with_pending_settled
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always
 from podpilot.settings import STATUS_HEARTBEAT_SECONDS
@@ -476,9 +476,11 @@ async def _write_intent(
         raise
     loop.written, loop.written_at, loop.written_key = WrittenStatus.of(status), now, None
     loop.persisted, loop.pending = decision_state(status), None
-    # Should the patch end in neither an answer nor a refusal (a timeout, say), the evaluation
-    # raises and this memory is kept: the next evaluation counts the step, as a restart would.
-    loop.memory = dataclasses.replace(loop.memory, pending=pending)
+    # Should the evaluation raise after this (before its result), this memory is kept: the
+    # next evaluation counts the step, as a restart would. A patch without an answer counts
+    # it in its own result (``rescale_unconfirmed``).
+    settled = with_pending_settled(loop.memory, spec.behavior)  # a record resumed before
+    loop.memory = dataclasses.replace(settled, pending=pending)
 
 
 async def run_until_stopped(

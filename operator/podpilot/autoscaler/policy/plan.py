@@ -132,6 +132,17 @@ class Plan:
     resource_version: str = ""  # of that scale: the patch is conditional on it
 
 
+def with_pending_settled(memory: Memory, behavior: Behavior | None) -> Memory:
+    """``memory`` with the patch a previous evaluation or process recorded (``pending``)
+    counted in the history as a step taken, whatever became of it (``settle_pending``)."""
+    if memory.pending is None:
+        return memory
+    settled = settle_pending(memory.history, memory.pending, behavior)
+    # A patch to zero a previous process recorded made the zero this Autoscaler's own.
+    zeroed = memory.zeroed or memory.pending.to_replicas == 0
+    return dataclasses.replace(memory, history=settled, pending=None, zeroed=zeroed)
+
+
 def decide(
     spec: AutoscalerSpec,
     observations: Observations,
@@ -146,11 +157,7 @@ def decide(
     target's count is read, before anything is decided from it.
     """
     now = observations.now
-    if memory.pending is not None:
-        settled = settle_pending(memory.history, memory.pending, spec.behavior)
-        # A patch to zero a previous process recorded made the zero this Autoscaler's own.
-        zeroed = memory.zeroed or memory.pending.to_replicas == 0
-        memory = dataclasses.replace(memory, history=settled, pending=None, zeroed=zeroed)
+    memory = with_pending_settled(memory, spec.behavior)
     if takeover.refusal is not None:
         return Plan(_refused(observations, memory, INVALID_TAKEOVER, takeover.refusal))
     due = takeover.seed
@@ -458,6 +465,16 @@ def rescale_failed(plan: Plan, error: str) -> EvaluationResult:
     )
 
 
+def rescale_unconfirmed(plan: Plan, behavior: Behavior | None, error: str) -> EvaluationResult:
+    """The result when the patch got no answer, or a server error: reported as failed, and
+    yet counted in the history as a step taken, since it may have been applied. The next step
+    in that direction waits for its policy period, as after a restart (``settle_pending``)."""
+    failed = rescale_failed(plan, error)
+    history = settle_pending(failed.history, pending_rescale(plan), behavior)
+    zeroed = failed.zeroed or plan.result.desired_replicas == 0
+    return dataclasses.replace(failed, history=history, zeroed=zeroed)
+
+
 INTERNAL_ERROR = "InternalError"
 _STAGE_WORDS = {"read": "reading the target", "decide": "deciding", "act": "scaling"}
 
@@ -608,7 +625,9 @@ __all__ = [
     "pending_rescale",
     "rescale_conflicted",
     "rescale_failed",
+    "rescale_unconfirmed",
     "rescaled",
     "selector_problem",
     "still_holds",
+    "with_pending_settled",
 ]

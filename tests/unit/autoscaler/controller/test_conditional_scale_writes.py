@@ -14,7 +14,13 @@ from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
 from podpilot.autoscaler.controller.evaluator import Services, act
 from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal
 from podpilot.autoscaler.policy.plan import Memory, Observations, Plan, decide
-from podpilot.kube.scale import Scale, ScaleClient, ScaleConflictError, ScaleError
+from podpilot.kube.scale import (
+    Scale,
+    ScaleClient,
+    ScaleConflictError,
+    ScaleError,
+    ScaleOutcomeUnknownError,
+)
 
 NOW = 1_800_000_000.0
 SPEC = parse_spec(
@@ -45,9 +51,16 @@ class Target:
     """A /scale that refuses a write based on any version but its own, as the apiserver does;
     ``others`` are writes by someone else, applied one per read or write it answers."""
 
-    def __init__(self, replicas: int, version: int, others: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        replicas: int,
+        version: int,
+        others: list[dict[str, Any]],
+        patch_error: ScaleError | None = None,
+    ) -> None:
         self.replicas, self.version, self.selector = replicas, version, "app=web"
         self.others = others
+        self.patch_error = patch_error
         self.log: list[str] = []
 
     def _someone_else(self) -> None:
@@ -76,7 +89,13 @@ class Target:
         self.log.append(f"patch {replicas} at {resource_version}")
         if resource_version != str(self.version):
             raise ScaleConflictError("FailedRescale", f"New size: {replicas}; error: 409 Conflict")
+        if self.patch_error is not None and not isinstance(
+            self.patch_error, ScaleOutcomeUnknownError
+        ):
+            raise self.patch_error  # refused: nothing written
         self.replicas, self.version = replicas, self.version + 1
+        if self.patch_error is not None:
+            raise self.patch_error  # written, and its answer lost
 
 
 def plan_from(current: int, wanted: int, version: str) -> Plan:
@@ -155,3 +174,22 @@ def test_a_failed_record_sends_no_patch() -> None:
     with pytest.raises(ScaleError, match="status write refused"):
         asyncio.run(run())
     assert target.log == [] and target.replicas == 4
+
+
+def test_a_patch_without_an_answer_fails_and_still_counts_its_step() -> None:
+    """Applied or not, nobody knows: the step is in the history, so the next one waits for
+    the policy period instead of taking a second step inside it."""
+    lost = ScaleOutcomeUnknownError("FailedRescale", "New size: 3; error: no answer within 30 s")
+    target = Target(replicas=4, version=7, others=[], patch_error=lost)
+    result = acting(target, plan_from(4, 1, "7"))
+    assert (result.action, result.rescaled, target.replicas) == (Action.FAILED, False, 3)
+    assert able(result) == (False, "FailedUpdateScale")
+    assert [event.replica_change for event in result.history.scale_down_events] == [1]
+
+
+def test_a_refused_patch_counts_no_step() -> None:
+    refused = ScaleError("FailedRescale", "New size: 3; error: 422 Unprocessable Entity")
+    target = Target(replicas=4, version=7, others=[], patch_error=refused)
+    result = acting(target, plan_from(4, 1, "7"))
+    assert (result.action, target.replicas) == (Action.FAILED, 4)
+    assert result.history.scale_down_events == ()

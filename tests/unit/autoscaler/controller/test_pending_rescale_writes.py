@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 from unittest.mock import create_autospec
 
 import pytest
@@ -14,12 +14,16 @@ from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.autoscaler.api.result import EvaluationResult, MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.controller import loop as loop_module
+from podpilot.autoscaler.controller.evaluator import Services, act
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.engine import MetricOutcome, ReplicaProposal
 from podpilot.autoscaler.policy.plan import Memory, Observations, Plan, decide, rescaled
+from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.coalescing import CoalescingWriter
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always, send_if_allowed
+from podpilot.kube.scale import ScaleClient, ScaleOutcomeUnknownError
+from podpilot.settings import HpaSettings
 
 from .test_status_queue import run_once_with
 
@@ -154,3 +158,45 @@ def test_a_record_refused_after_a_fence_ends_the_evaluation_before_its_patch(
         asyncio.run(evaluate_once(loop, refuse, may_write=lambda: False))
     assert patched == [] and sent == []
     assert (loop.written, loop.persisted, loop.pending) == (None, None, None)
+
+
+def test_a_patch_whose_answer_was_lost_holds_the_next_step_to_its_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """4 -> 3 is applied but its answer times out; 15 s later the metric still wants 1 pod.
+    The policy (one pod a minute) must hold the count at 3, and the status says why."""
+    replicas = [4]
+    clock = [NOW]
+    written: list[Mapping[str, Any]] = []
+
+    async def write(key: tuple[str, str], status: Mapping[str, Any], may_write: MayWrite) -> None:
+        written.append(status)
+
+    class AnswerLost:
+        async def set_replicas(self, *args: Any, **kwargs: Any) -> None:
+            replicas[0] = args[4]
+            raise ScaleOutcomeUnknownError("FailedRescale", f"New size: {args[4]}; no answer")
+
+    async def evaluate(*args: Any) -> EvaluationResult:
+        spec, namespace, memory = args[:3]
+        before_patch = args[-2]
+        metric = spec.metrics[0]
+        proposal = ReplicaProposal(replicas=1, current_value=10, usage_ratio=0.2)
+        outcome = MetricResult(metric, MetricOutcome(metric.display_name, proposal))
+        seen = Observations(clock[0], "Deployment/web", replicas[0], "app=web", metrics=(outcome,))
+        services = Services(
+            cast(ScaleClient, AnswerLost()), cast(MetricSources, None), HpaSettings()
+        )
+        return await act(decide(spec, seen, memory), spec, namespace, services, before_patch)
+
+    monkeypatch.setattr(loop_module, "evaluate", evaluate)
+    monkeypatch.setattr(loop_module.time, "time", lambda: clock[0])
+    loop = AutoscalerLoop("team", "web", Memory(None))
+    asyncio.run(evaluate_once(loop, write))
+    assert replicas == [3]
+    assert written[-1]["pendingRescale"] is None
+    assert [e["replicaChange"] for e in written[-1]["stabilization"]["scaleDownEvents"]] == [1]
+
+    clock[0] += 15
+    asyncio.run(evaluate_once(loop, write))
+    assert replicas == [3]

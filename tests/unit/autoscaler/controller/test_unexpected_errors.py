@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from podpilot.apimachinery.backoff import TokenBucket
+from podpilot.autoscaler.api.history import PendingRescale
 from podpilot.autoscaler.api.pods import CachedPod, PodKey
 from podpilot.autoscaler.api.result import Action, EvaluationResult, Event
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
@@ -46,15 +47,22 @@ EXTERNAL = {
 }
 
 
-def spec_with(*metrics: Mapping[str, Any]) -> AutoscalerSpec:
-    return parse_spec(
-        {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "minReplicas": 1,
-            "maxReplicas": 10,
-            "metrics": list(metrics),
-        }
-    )
+ONE_POD_A_MINUTE = {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}
+STEPPED = {"scaleUp": ONE_POD_A_MINUTE, "scaleDown": ONE_POD_A_MINUTE}
+
+
+def spec_with(
+    *metrics: Mapping[str, Any], behavior: Mapping[str, Any] | None = None
+) -> AutoscalerSpec:
+    raw: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "minReplicas": 1,
+        "maxReplicas": 10,
+        "metrics": list(metrics),
+    }
+    if behavior is not None:
+        raw["behavior"] = behavior
+    return parse_spec(raw)
 
 
 @dataclass
@@ -186,6 +194,20 @@ def test_an_unexpected_error_reading_the_target_is_a_failed_evaluation() -> None
     assert result.events == (Event("Warning", "InternalError", message),)
 
 
+def test_a_step_recorded_before_a_restart_is_counted_by_an_evaluation_that_fails() -> None:
+    """The patch a previous process recorded (status.pendingRescale) is in the history of a
+    failed evaluation too: the status written after it keeps the step."""
+    scale = FakeScale(get_error=RuntimeError("connection pool is closed"))
+    pending = PendingRescale(from_replicas=4, to_replicas=3, timestamp=NOW - 5)
+    memory = Memory(ScalingHistory.seeded(4, NOW - 600), 0, 4, pending=pending)
+    spec = spec_with(PROMETHEUS, behavior=STEPPED)
+    result = run(spec, scale, FakeSources(FakePrometheus(milli=1_000)), memory)
+    assert result.action is Action.FAILED and result.error_stage == "read"
+    assert [(e.replica_change, e.timestamp) for e in result.history.scale_down_events] == [
+        (1, NOW - 5)
+    ]
+
+
 def test_an_unexpected_error_deciding_is_a_failed_evaluation() -> None:
     # A memory whose history is not a history (as a corrupted status could give) makes the
     # engine raise inside decide.
@@ -200,7 +222,8 @@ def test_an_unexpected_error_deciding_is_a_failed_evaluation() -> None:
 
 def test_an_unexpected_error_patching_scale_is_a_failed_update() -> None:
     scale = FakeScale(set_error=ConnectionResetError("reset by peer"))
-    result = run(spec_with(PROMETHEUS), scale, FakeSources(FakePrometheus(milli=80_000)))
+    spec = spec_with(PROMETHEUS, behavior=STEPPED)
+    result = run(spec, scale, FakeSources(FakePrometheus(milli=80_000)))
     assert result.action is Action.FAILED and result.error_stage == "act"
     assert not result.rescaled
     status, reason, message = condition(result, "AbleToScale")
@@ -209,6 +232,8 @@ def test_an_unexpected_error_patching_scale_is_a_failed_update() -> None:
         "FailedUpdateScale",
         "ConnectionResetError: reset by peer",
     )
+    # The patch may have gone out before the error: its step counts.
+    assert [event.replica_change for event in result.history.scale_up_events] == [1]
 
 
 def test_a_long_error_text_is_cut_to_one_short_line() -> None:
