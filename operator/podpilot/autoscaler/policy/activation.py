@@ -7,8 +7,9 @@ Pure (no I/O, no clock). KEDA's semantics, made safe:
   one replica (the engine's from-zero math may ask for more); activation wins over the target,
   so a value above the target but not above the threshold stays at zero;
 * above zero the workload goes to zero only when every metric was read and none has been
-  active for ``cooldown`` seconds, and only once the engine itself has come down to one
-  replica, so the usual scale-down rules (stabilization, policies) shape the way to zero;
+  active for ``cooldown`` seconds, only once the engine itself has come down to one replica,
+  and only when the scale-down policies allow the step to zero now (``policy_floor``), so the
+  usual scale-down rules (stabilization, policies) shape the way to zero;
 * a metric that failed is neither active nor inactive: errors never move through zero.
 """
 
@@ -58,8 +59,12 @@ def gate(
     last_active: float | None,
     now: float,
     cooldown: float,
+    policy_floor: int = 0,
 ) -> GateResult:
-    """The replica count after the activation rules, for an Autoscaler with minReplicas 0."""
+    """The replica count after the activation rules, for an Autoscaler with minReplicas 0.
+
+    ``policy_floor``: the fewest replicas the scale-down policies allow now (0 or less: the
+    step to zero is allowed; ``current`` when scaling down is disabled)."""
     activity = activity_of(metrics)
     if activity is Activity.ACTIVE:
         last_active = now
@@ -82,6 +87,11 @@ def gate(
     if activity is Activity.INACTIVE:
         idle = now - last_active
         if idle >= cooldown and engine_desired <= 1:
+            if policy_floor > 0:
+                return result(
+                    max(engine_desired, 1),
+                    "inactive, waiting for the scale-down policy to allow the step to zero",
+                )
             message = f"no metric above its activation threshold for {idle:.0f}s"
             return result(0, f"{message} (cooldown {cooldown:.0f}s)")
         return result(max(engine_desired, 1), "inactive, waiting for the cooldown")

@@ -41,6 +41,10 @@ from podpilot.autoscaler.engine import (
     record_rescale,
 )
 from podpilot.autoscaler.engine import decide as engine_decide
+from podpilot.autoscaler.engine.behavior import (
+    calculate_scale_down_limit_with_behaviors,
+    generate_scale_down_rules,
+)
 from podpilot.autoscaler.engine.model import DEFAULT_DOWNSCALE_STABILIZATION_WINDOW
 
 from . import activation, zero
@@ -264,6 +268,22 @@ def selector_problem(observations: Observations) -> str:
     return "" if observations.selector else "selector is required"
 
 
+def _scale_down_floor(
+    spec: AutoscalerSpec, current: int, history: ScalingHistory, now: float
+) -> int:
+    """The fewest replicas ``spec.behavior``'s scale-down policies allow now; without
+    ``behavior`` the HPA limits no scale-down step (only its stabilization window does)."""
+    if spec.behavior is None:
+        return 0
+    return calculate_scale_down_limit_with_behaviors(
+        current,
+        history.scale_up_events,
+        history.scale_down_events,
+        generate_scale_down_rules(spec.behavior.scale_down),
+        now=now,
+    )
+
+
 def _decide_on_metrics(
     spec: AutoscalerSpec, observations: Observations, memory: Memory, window: float
 ) -> Plan:
@@ -332,6 +352,7 @@ def _decide_on_metrics(
             last_active=memory.last_active,
             now=now,
             cooldown=spec.cooldown,
+            policy_floor=_scale_down_floor(spec, current, memory.history, now),
         )
         last_active = gated.last_active
         conditions.append(_active_condition(gated))

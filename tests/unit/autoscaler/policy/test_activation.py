@@ -70,6 +70,21 @@ def test_to_zero_only_after_the_cooldown_and_once_the_engine_is_down_to_one() ->
     assert still_busy.desired == 3
 
 
+def test_to_zero_only_when_the_scale_down_policies_allow_the_step() -> None:
+    quiet = [MetricActivity(0, 0)]
+
+    def idle_for_long(current: int, floor: int) -> int:
+        return gate(
+            current=current, engine_desired=1, metrics=quiet, last_active=NOW - 900, now=NOW,
+            cooldown=300, policy_floor=floor,
+        ).desired  # fmt: skip
+
+    assert idle_for_long(2, floor=1) == 1  # one pod a period: 2 -> 1, never 2 -> 0
+    assert idle_for_long(1, floor=1) == 1  # the period of that step is not over
+    assert idle_for_long(1, floor=0) == 0
+    assert idle_for_long(2, floor=-3) == 0  # a percent policy may go below zero
+
+
 def test_a_never_active_autoscaler_starts_its_cooldown_now() -> None:
     first = gate(
         current=2, engine_desired=0, metrics=[MetricActivity(0)], last_active=None, now=NOW,

@@ -153,3 +153,23 @@ def test_a_restart_reads_its_own_zero_back_from_the_condition() -> None:
         for c in status["conditions"]
     ]}  # fmt: skip
     assert not AutoscalerLoop.resume("team", "web", someone_elses, NOW + 60).memory.zeroed
+
+
+def test_the_step_to_zero_keeps_to_the_scale_down_policy() -> None:
+    """One pod a minute: an idle queue takes 2 replicas to 1, and to 0 only a minute after."""
+    stepped = spec(
+        behavior={
+            "scaleDown": {
+                "stabilizationWindowSeconds": 0,
+                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+            }
+        }
+    )
+    idle_since = Memory(None, last_active=NOW - 3600)
+    first = decide(stepped, observed(2, reading(stepped, 0, 0)), idle_since)
+    assert (first.result.desired_replicas, first.patch) == (1, True)
+    after_step = Memory(rescaled(first, stepped.behavior).history, last_active=NOW - 3600)
+    soon = decide(stepped, observed(1, reading(stepped, 0, 0), now=NOW + 15), after_step)
+    assert (soon.result.desired_replicas, soon.patch) == (1, False)
+    later = decide(stepped, observed(1, reading(stepped, 0, 0), now=NOW + 61), after_step)
+    assert (later.result.desired_replicas, later.patch) == (0, True)
