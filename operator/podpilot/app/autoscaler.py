@@ -116,7 +116,11 @@ async def start(runtime: Runtime) -> None:
                 raise
 
     loops = AutoscalerLoops(
-        runner.run, controller.wakeups, drop_kopf_finalizer, runtime.may_act_for
+        runner.run,
+        controller.wakeups,
+        drop_kopf_finalizer,
+        runtime.may_act_for,
+        claim_target=runner.claim_target,
     )
     runner.loops = loops
     own = autoscaler_watches(clients, settings.namespaces, loops)

@@ -54,6 +54,9 @@ class AutoscalerLoops:
     wakeups: Wakeups
     drop_kopf_finalizer: DropFinalizer
     may_act_for: Callable[[str, str], bool]
+    claim_target: Callable[[ObjectKey], object] = lambda key: None
+    """Called when a running loop's Autoscaler has a new generation: every replica, not only
+    the one evaluating it, must know which target it now claims (``Runner.claim_target``)."""
     finalizer_retry_seconds: float = 5.0
     cancellation_timeout: float = CANCELLATION_TIMEOUT
     restart_seconds: float = RESTART_SECONDS
@@ -82,6 +85,8 @@ class AutoscalerLoops:
         if autoscaler.deleting or (previous is not None and previous.uid != autoscaler.uid):
             self._stop(key)  # a new object under the name starts once the old loop ended
         elif key in self._loops:
+            if previous is None or previous.generation != autoscaler.generation:
+                self.claim_target(key)
             self.wakeups.spec_changed(*key, autoscaler.generation)
         else:
             self._start(key)

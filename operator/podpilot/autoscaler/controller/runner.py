@@ -63,7 +63,7 @@ class Runner:
     async def run(self, key: ObjectKey, stopped: StopFlag) -> None:
         namespace, name = key
         controller = self.controller
-        if not self._claim_target(key):
+        if not self.claim_target(key):
             return
         try:
             await self._evaluate_until_stopped(key, stopped)
@@ -135,10 +135,11 @@ class Runner:
     def _in_term(self, namespace: str, name: str, term: Term) -> bool:
         return self.term_for(namespace, name) == term
 
-    def _claim_target(self, key: ObjectKey) -> bool:
-        """Claim the Autoscaler's target before the wait: the loops of a starting operator all
-        wait for the caches, so each one's first decision already knows the others' targets.
-        False: the Autoscaler is gone.
+    def claim_target(self, key: ObjectKey) -> bool:
+        """Claim the Autoscaler's target as the watch shows it: before the wait (the loops of a
+        starting operator all wait for the caches, so each one's first decision already knows
+        the others' targets), and again on each new generation, on every replica, also those
+        that do not evaluate it (another shard's). False: the Autoscaler is gone.
 
         The object is not kept: held for the loop's lifetime, it was a second copy of every
         Autoscaler (about 9 KB each) beside the watch's current one."""

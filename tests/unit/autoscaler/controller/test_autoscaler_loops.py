@@ -14,7 +14,7 @@ from unittest.mock import Mock, create_autospec
 
 import pytest
 
-from podpilot.autoscaler.api.owners import OwnerIndex
+from podpilot.autoscaler.api.owners import OwnerIndex, ScaleTarget
 from podpilot.autoscaler.api.watched import KOPF_FINALIZER, WatchedAutoscaler, watched_autoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey, StopFlag
 from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
@@ -360,3 +360,50 @@ def with_status(found: WatchedAutoscaler, **status: Any) -> WatchedAutoscaler:
     stabilization = {"recommendations": [], "scaleUpEvents": [], "scaleDownEvents": []}
     encoded = json.dumps({"stabilization": stabilization, **status}).encode()
     return dataclasses.replace(found, encoded_status=encoded)
+
+
+def test_a_replica_that_evaluates_neither_knows_both_claims_after_an_edit() -> None:
+    """--shards: P and Q scale one Deployment and start in DryRun; both are switched to Active.
+    The holder of each one's shard must see the other as an owner (then both refuse), so every
+    replica follows each new generation's target and mode, not only the one evaluating it."""
+    owners = OwnerIndex()
+    controller = create_autospec(Controller, instance=True)
+    controller.owners, controller.wakeups = owners, Wakeups()
+    controller.recorder = create_autospec(Recorder, instance=True)
+    controller.status = Mock()
+
+    async def synced() -> None:
+        return None
+
+    watches = SimpleNamespace(synced=synced, objects=None)
+    # This replica holds neither shard: its loops stand by and never evaluate.
+    runner = Runner(controller, cast(Any, watches), cast(Any, None), lambda ns, name: None)
+    watched = AutoscalerLoops(
+        runner.run,
+        controller.wakeups,
+        no_drop,
+        lambda ns, name: True,
+        claim_target=runner.claim_target,
+    )
+    runner.loops = watched
+
+    def scaling_web(name: str, generation: int, mode: str) -> WatchedAutoscaler:
+        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+        spec = {"scaleTargetRef": target, "maxReplicas": 3, "mode": mode}
+        metadata = {"name": name, "namespace": "team", "uid": name, "generation": generation}
+        return watched_autoscaler({"metadata": metadata, "spec": spec, "status": {}})
+
+    web = ScaleTarget("team", "Deployment", "web")
+
+    async def scenario() -> None:
+        for name in ("p", "q"):
+            watched.put(("team", name), scaling_web(name, 1, "DryRun"))
+        await until(lambda: len(watched) == 2)
+        await asyncio.sleep(0.01)
+        assert owners.owners(web) == frozenset()
+        for name in ("p", "q"):
+            watched.put(("team", name), scaling_web(name, 2, "Active"))
+        assert {owner.name for owner in owners.owners(web)} == {"p", "q"}
+        await watched.close()
+
+    asyncio.run(scenario())
