@@ -103,6 +103,7 @@ class PrometheusLimits:
     max_series: int = 10_000
     max_query_seconds: float = 30.0  # caps each server's own timeoutSeconds
     per_server_concurrency: int = 2
+    per_namespace_concurrency: int = 4  # all the servers of one namespace (one tenant) together
     # URL prefixes (``https://prom.monitoring.svc:9090/``) or bare host names; empty: any URL.
     allowed_urls: tuple[str, ...] = ()
 

@@ -288,6 +288,7 @@ PASSED_ON = {
     "--prometheus-max-series",
     "--prometheus-max-query-seconds",
     "--prometheus-per-server-concurrency",
+    "--prometheus-per-namespace-concurrency",
     "--prometheus-allowed-url",  # repeatable
     "--flannel-configmap-namespace",  # repeatable
     "--kubelet-certificate-authority",

@@ -84,6 +84,7 @@ spec:
             - --prometheus-max-series={{ int64 .maxSeries }}
             - --prometheus-max-query-seconds={{ .maxQuerySeconds }}
             - --prometheus-per-server-concurrency={{ int64 .perServerConcurrency }}
+            - --prometheus-per-namespace-concurrency={{ int64 .perNamespaceConcurrency }}
             {{- range .allowedURLs }}
             - {{ printf "--prometheus-allowed-url=%s" . | quote }}
             {{- end }}

@@ -482,6 +482,14 @@ def _add_prometheus_limit_arguments(parser: argparse.ArgumentParser) -> None:
         f"worker (default {defaults.per_server_concurrency})",
     )
     limits.add_argument(
+        "--prometheus-per-namespace-concurrency",
+        type=worker_count,
+        default=defaults.per_namespace_concurrency,
+        help="queries in flight to the PrometheusServers of one namespace together, so a "
+        "tenant with many slow servers cannot take every worker "
+        f"(default {defaults.per_namespace_concurrency})",
+    )
+    limits.add_argument(
         "--prometheus-allowed-url",
         action="append",
         default=[],
@@ -497,6 +505,7 @@ def _prometheus_limits(args: argparse.Namespace) -> PrometheusLimits:
         max_series=args.prometheus_max_series,
         max_query_seconds=args.prometheus_max_query_seconds,
         per_server_concurrency=args.prometheus_per_server_concurrency,
+        per_namespace_concurrency=args.prometheus_per_namespace_concurrency,
         allowed_urls=tuple(url.strip() for url in args.prometheus_allowed_url if url.strip()),
     )
 

@@ -59,6 +59,7 @@ def test_run_takes_the_prometheus_guardrails_as_settings() -> None:
         "--prometheus-max-series=5",
         "--prometheus-max-query-seconds=3.5",
         "--prometheus-per-server-concurrency=1",
+        "--prometheus-per-namespace-concurrency=3",
         "--prometheus-allowed-url=https://prom.monitoring.svc:9090/",
         "--prometheus-allowed-url=thanos.monitoring.svc",
     ]
@@ -67,6 +68,7 @@ def test_run_takes_the_prometheus_guardrails_as_settings() -> None:
         max_series=5,
         max_query_seconds=3.5,
         per_server_concurrency=1,
+        per_namespace_concurrency=3,
         allowed_urls=("https://prom.monitoring.svc:9090/", "thanos.monitoring.svc"),
     )
 

@@ -3,8 +3,10 @@
 ``prometheus-api-client`` is synchronous, so queries run in this source's own thread pool
 (``max_concurrent`` workers, separate from the Kubernetes clients' pool) under a timeout per
 server; a slow Prometheus never stalls API calls or the event loop. One server holds at most
-``limits.per_server_concurrency`` of the workers, counted until its thread really ends (not
-when the caller gives up), so a slow or trickling server cannot starve the others. The same
+``limits.per_server_concurrency`` of the workers, and the servers of one namespace together at
+most ``limits.per_namespace_concurrency``, counted until the thread really ends (not when the
+caller gives up): a slow or trickling server cannot starve the others, nor can a tenant that
+creates many of them starve the other namespaces. The same
 query to the same server is made once per tick: concurrent callers share the request in
 flight, and a result is reused for ``max_age`` seconds.
 
@@ -97,7 +99,9 @@ class PrometheusSource:
         self._resolver = resolver or ServerResolver(clients, limits=limits)
         self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="podpilot-prometheus")
         self._per_server = limits.per_server_concurrency
+        self._per_namespace = limits.per_namespace_concurrency
         self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
+        self._namespace_slots: dict[str, asyncio.Semaphore] = {}
         self._results: SingleFlight[_Key, Any] = SingleFlight(self._fetch_key, max_age, prune=True)
         self.requests_made = 0
 
@@ -116,30 +120,36 @@ class PrometheusSource:
     async def _fetch(self, namespace: str, server: str, promql: str) -> Any:
         api = server_api(namespace, server)
         connection = await self._resolver.connection(namespace, server)
-        slots = self._slots.setdefault((namespace, server), asyncio.Semaphore(self._per_server))
+        # Always the namespace's slot first, then the server's: no two waits cross.
+        slots = (
+            self._namespace_slots.setdefault(namespace, asyncio.Semaphore(self._per_namespace)),
+            self._slots.setdefault((namespace, server), asyncio.Semaphore(self._per_server)),
+        )
         # The connection's watchdog ends the request at its timeout, from connecting on; this
-        # one also bounds the wait for a slot and name resolution.
+        # one also bounds the wait for the slots and name resolution.
         try:
             async with asyncio.timeout(connection.settings.timeout + 1.0):
-                await slots.acquire()
+                await _acquire_all(slots)
                 return await self._run(slots, connection, promql)
         except Exception as error:
             kind, message = classify(error)
             raise server_failure(api, kind, _clean(message, connection)) from None
 
-    async def _run(self, slots: asyncio.Semaphore, connection: Connection, promql: str) -> Any:
-        """``connection.query`` in a worker; the server's slot is freed when the worker ends,
-        even if the caller stopped waiting long before."""
+    async def _run(
+        self, slots: tuple[asyncio.Semaphore, ...], connection: Connection, promql: str
+    ) -> Any:
+        """``connection.query`` in a worker; the slots are freed when the worker ends, even if
+        the caller stopped waiting long before."""
         loop = asyncio.get_running_loop()
         try:
             future = loop.run_in_executor(self._pool, connection.query, promql)
         except BaseException:
-            slots.release()
+            _release_all(slots)
             raise
         self.requests_made += 1
 
         def finished(done: asyncio.Future[Any]) -> None:
-            slots.release()
+            _release_all(slots)
             if not done.cancelled():
                 done.exception()  # retrieved here, so an abandoned failure is not logged
 
@@ -149,6 +159,23 @@ class PrometheusSource:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._resolver.close()
+
+
+async def _acquire_all(slots: tuple[asyncio.Semaphore, ...]) -> None:
+    """Each of ``slots`` in order, or none of them (cancelled or timed out while waiting)."""
+    held: list[asyncio.Semaphore] = []
+    try:
+        for slot in slots:
+            await slot.acquire()
+            held.append(slot)
+    except BaseException:
+        _release_all(tuple(held))
+        raise
+
+
+def _release_all(slots: tuple[asyncio.Semaphore, ...]) -> None:
+    for slot in slots:
+        slot.release()
 
 
 def _clean(message: str, connection: Connection) -> str:

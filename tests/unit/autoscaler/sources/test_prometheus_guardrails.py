@@ -211,6 +211,41 @@ def test_a_trickling_server_takes_only_its_own_slots() -> None:
             source.close()
 
 
+def test_a_tenant_with_many_trickling_servers_takes_only_its_namespaces_slots() -> None:
+    """Four trickling servers of one namespace, two queries each, and eight workers: the
+    namespace holds four of them, and another namespace's server answers at once."""
+    with (
+        fault_proxy(None, trickle_interval=0.2) as bad,
+        serving({}, default=(200, vector("3"))) as good,
+    ):
+        bad.set_mode(Mode.TRICKLE)
+        slow = {f"slow-{i}": connect(bad.url, 2.0) for i in range(4)}
+        servers = Servers({**slow, "good": connect(good, 2.0)})
+        limits = PrometheusLimits(per_server_concurrency=2, per_namespace_concurrency=4)
+        source = PrometheusSource(None, max_concurrent=8, resolver=servers, limits=limits)  # type: ignore[arg-type]
+
+        async def scenario() -> float:
+            stuck = [
+                asyncio.create_task(source.read(PrometheusQuery("greedy", name, f"q{i}")))
+                for name in slow
+                for i in range(2)
+            ]
+            await asyncio.sleep(0.2)
+            assert source.requests_made == 4  # the namespace's four slots, of eight workers
+            started = time.monotonic()
+            reading = await source.read(PrometheusQuery("other", "good", "sum(up)"))
+            latency = time.monotonic() - started
+            assert reading.milli == 3000
+            results = await asyncio.gather(*stuck, return_exceptions=True)
+            assert all(isinstance(r, MetricSourceError) and r.kind == "timeout" for r in results)
+            return latency
+
+        try:
+            assert asyncio.run(scenario()) < 0.5
+        finally:
+            source.close()
+
+
 @pytest.mark.parametrize(("mode", "kind", "words"), OPERATOR_REASONS)
 def test_a_failure_names_its_kind_and_quotes_nothing_the_server_sent(
     mode: Mode, kind: str, words: str
