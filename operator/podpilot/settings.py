@@ -117,7 +117,7 @@ class OperatorSettings:
 
     controllers: frozenset[str] = frozenset(CONTROLLERS)
     # --kubeconfig (files joined by os.pathsep, merged as kubectl merges) and --context;
-    # neither: in-cluster credentials, else $KUBECONFIG.
+    # neither: $KUBECONFIG, else ~/.kube/config, else in-cluster credentials (client-go's order).
     kubeconfig: KubeconfigSelection = field(default_factory=KubeconfigSelection)
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
     metrics_address: str = "0.0.0.0"

@@ -58,7 +58,7 @@ async def login(
     """kopf's login from the same credentials as the other clients, over a bounded pool.
 
     The credentials are the ones ``podpilot run`` was given (``--kubeconfig``, merged as
-    kubectl merges, and ``--context``), else in-cluster, else ``$KUBECONFIG``: kopf's own
+    kubectl merges, and ``--context``), else ``$KUBECONFIG``, else in-cluster: kopf's own
     ``login_via_client`` knows neither several files nor a context. A token from a file (the
     ServiceAccount's) is read again as the file is replaced, for each request, as the other
     clients do. Should a request still get 401 (a token revoked before kubelet replaced the

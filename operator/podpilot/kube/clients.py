@@ -59,7 +59,13 @@ import yaml
 from podpilot.kube.exec_credential import ExecCredential
 from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT, ExecPluginError, exec_user, without_exec
 from podpilot.kube.http_deadline import guard_pools, within
-from podpilot.kube.kubeconfig import KubeconfigError, merged_kubeconfig
+from podpilot.kube.kubeconfig import (
+    DEFAULT_NAMESPACE,
+    KubeconfigError,
+    NoKubeconfigError,
+    merged_kubeconfig,
+    with_default_namespace,
+)
 from podpilot.settings import KubeconfigSelection
 
 T = TypeVar("T")
@@ -391,7 +397,7 @@ class ServiceAccount:
     """Where a pod finds its in-cluster credentials: the mounted ServiceAccount directory and
     the apiserver's Service in the environment."""
 
-    directory: Path = SERVICE_ACCOUNT_DIRECTORY
+    directory: Path = field(default_factory=lambda: SERVICE_ACCOUNT_DIRECTORY)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     @property
@@ -403,7 +409,21 @@ class ServiceAccount:
         return self.directory / "ca.crt"
 
     def present(self) -> bool:
-        return self.token.exists() and "KUBERNETES_SERVICE_HOST" in self.environ
+        """Whether in-cluster credentials are possible, as client-go's in-cluster config
+        decides: the apiserver's Service in the environment, and a token file."""
+        service = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+        return all(self.environ.get(name) for name in service) and self.token.is_file()
+
+    def namespace(self) -> str:
+        """The pod's namespace, as client-go's in-cluster config reads it: ``$POD_NAMESPACE``
+        (the downward API), else the ServiceAccount's ``namespace`` file, else ``default``."""
+        if from_downward_api := self.environ.get("POD_NAMESPACE", "").strip():
+            return from_downward_api
+        try:
+            written = (self.directory / "namespace").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return DEFAULT_NAMESPACE
+        return written or DEFAULT_NAMESPACE
 
 
 def in_cluster() -> bool:
@@ -539,18 +559,51 @@ def _token_file_of_user(config: pykube.KubeConfig) -> Path | None:
     return Path(name).expanduser() if name else None
 
 
-def _in_cluster_pykube_config(configuration: kubernetes.client.Configuration) -> pykube.KubeConfig:
+def _in_cluster_pykube_config(
+    configuration: kubernetes.client.Configuration, namespace: str
+) -> pykube.KubeConfig:
     """pykube's view of the in-cluster credentials the official client loaded (one reading of
-    the environment); the token comes from :class:`BearerTokenAuth`."""
+    the environment), in the pod's namespace; the token comes from :class:`BearerTokenAuth`."""
     cluster = {"server": configuration.host, "certificate-authority": configuration.ssl_ca_cert}
+    context = {"cluster": "self", "user": "self", "namespace": namespace}
     return pykube.KubeConfig(
         {
             "clusters": [{"name": "self", "cluster": cluster}],
             "users": [{"name": "self", "user": {}}],
-            "contexts": [{"name": "self", "context": {"cluster": "self", "user": "self"}}],
+            "contexts": [{"name": "self", "context": context}],
             "current-context": "self",
         }
     )
+
+
+def _in_cluster_credentials(
+    configuration: kubernetes.client.Configuration, service_account: ServiceAccount
+) -> tuple[pykube.KubeConfig, TokenFile]:
+    kubernetes.config.incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+        token_filename=str(service_account.token),
+        cert_filename=str(service_account.ca_cert),
+        environ=service_account.environ,
+    ).load_and_set(configuration)
+    pykube_config = _in_cluster_pykube_config(configuration, service_account.namespace())
+    return pykube_config, TokenFile(service_account.token)
+
+
+def _kubeconfig_unless_in_cluster(
+    selection: KubeconfigSelection, service_account: ServiceAccount
+) -> dict[str, Any] | None:
+    """The merged kubeconfig, or None for the in-cluster credentials, in client-go's order:
+    a kubeconfig found in the search path comes first, in a pod too; the in-cluster
+    credentials only when none is (no file, or no current context) and none was asked for
+    (``--kubeconfig`` or ``--context``). In a pod, a context without a namespace takes the
+    pod's, as client-go gives it."""
+    in_cluster = service_account.present()
+    try:
+        document = merged_kubeconfig(selection)
+    except NoKubeconfigError:
+        if selection.explicit() or not in_cluster:
+            raise
+        return None
+    return with_default_namespace(document, service_account.namespace()) if in_cluster else document
 
 
 class _ExecPluginFailures(logging.Filter):
@@ -618,29 +671,26 @@ def _exec_credential(document: dict[str, Any]) -> tuple[ExecCredential | None, d
 def load_credentials(
     kubeconfig: Kubeconfig,
     configuration: kubernetes.client.Configuration,
-    service_account: ServiceAccount = ServiceAccount(),
+    service_account: ServiceAccount | None = None,
 ) -> tuple[pykube.KubeConfig, BearerToken | None]:
     """Fill ``configuration`` for the official client; pykube's configuration from the same,
     and the source of the bearer token both send: the token file both re-read, or the exec
     plugin's credential (none for a kubeconfig user with a static token or a client
     certificate: each library's own business).
 
-    In-cluster credentials are used when no kubeconfig or context was asked for and the pod's
-    ServiceAccount is mounted; otherwise the merged kubeconfig (:mod:`kube.kubeconfig`).
+    The merged kubeconfig (:mod:`kube.kubeconfig`) is used when one is found; the pod's
+    ServiceAccount when none is and none was asked for (``_kubeconfig_unless_in_cluster``).
+    ``service_account``: where the pod's is mounted (by default, where kubelet mounts it).
 
     Raises:
         CredentialsError: If neither gives usable credentials.
     """
     selection = _selection(kubeconfig)
+    service_account = service_account or ServiceAccount()
     try:
-        if not selection.explicit() and service_account.present():
-            kubernetes.config.incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
-                token_filename=str(service_account.token),
-                cert_filename=str(service_account.ca_cert),
-                environ=service_account.environ,
-            ).load_and_set(configuration)
-            return _in_cluster_pykube_config(configuration), TokenFile(service_account.token)
-        document = merged_kubeconfig(selection)
+        document = _kubeconfig_unless_in_cluster(selection, service_account)
+        if document is None:
+            return _in_cluster_credentials(configuration, service_account)
         credential, client_document = _exec_credential(document)
         with _exec_plugin_failures() as failures:
             kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
@@ -683,12 +733,10 @@ def _cluster_name(config: pykube.KubeConfig) -> str:
 
 
 def token_file(
-    kubeconfig: Kubeconfig = None, service_account: ServiceAccount = ServiceAccount()
+    kubeconfig: Kubeconfig = None, service_account: ServiceAccount | None = None
 ) -> TokenFile | None:
     """The token file the clients re-read, for another client of the same credentials (kopf's
-    session): the ServiceAccount's in cluster, else the kubeconfig user's ``tokenFile``."""
-    if not _selection(kubeconfig).explicit() and service_account.present():
-        return TokenFile(service_account.token)
+    session): the kubeconfig user's ``tokenFile``, or the ServiceAccount's in cluster."""
     token = load_credentials(kubeconfig, kubernetes.client.Configuration(), service_account)[1]
     return token if isinstance(token, TokenFile) else None
 
@@ -698,11 +746,12 @@ def connect(
     max_concurrent_calls: int = 16,
     max_concurrent_status_writes: int = MAX_CONCURRENT_STATUS_WRITES,
     timeouts: Timeouts = Timeouts(),
-    service_account: ServiceAccount = ServiceAccount(),
+    service_account: ServiceAccount | None = None,
     lease_calls: int = 1,
     whole_call: bool = False,
 ) -> ApiClients:
-    """Build both clients from in-cluster credentials or a kubeconfig (``$KUBECONFIG``, merged).
+    """Build both clients from a kubeconfig (``$KUBECONFIG``, merged) or in-cluster credentials
+    (``load_credentials``).
 
     ``whole_call``: the official client's read timeout bounds each call as a whole, however
     slowly the answer comes (kubectl's ``--request-timeout``), not only each read; every
