@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from podpilot.commands.conventions import (
     EXIT_USAGE,
     CommandError,
     describe_exit_status,
+    printable,
     write_all,
 )
 
@@ -59,6 +61,14 @@ class CommandLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, usage_line(self.prog, message) + "\n")
 
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # Python decodes the bytes of an argument that are not UTF-8 as lone surrogates, which
+        # fail later, wherever the text is encoded (a URL, an HTTP header): refused here in one
+        # line, except in a file's name, which may be any bytes.
+        if not _is_text(arg_string) and not _takes_any_bytes(action):
+            raise argparse.ArgumentError(action, f"'{printable(arg_string)}' is not UTF-8 text")
+        return super()._get_value(action, arg_string)
+
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # argparse ignores a write that fails: --help into a closed pipe is then as any output.
         # A stream closed from the start (2>&-: sys.stderr is None) has nothing to write to.
@@ -69,6 +79,23 @@ class CommandLineParser(argparse.ArgumentParser):
 
 def usage_line(prog: str, message: str) -> str:
     return f"{prog}: error: {message} (see '{prog} --help')"
+
+
+# The metavars of the arguments that name files.
+FILE_METAVARS = frozenset({"FILE", "FILES", "PATH"})
+
+
+def _takes_any_bytes(action: argparse.Action) -> bool:
+    """Whether the argument names a file, or is the subcommand's (whose parser checks them)."""
+    return action.nargs == argparse.PARSER or action.metavar in FILE_METAVARS
+
+
+def _is_text(argument: str) -> bool:
+    try:
+        argument.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -164,6 +191,10 @@ def _discard_stdout() -> None:
 
 def _parsed(arguments: list[str]) -> argparse.Namespace | int:
     """The command line, parsed; or, when it is wrong, its exit status after one line."""
+    if reordered := _with_flags_after_the_command(arguments):
+        message = f"flags go after the command: {printable(reordered)}"
+        print(usage_line("podpilot", message), file=sys.stderr)
+        return EXIT_USAGE
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
     if requested is None and (unknown := _unknown_flags_before_a_command(arguments)):
@@ -218,6 +249,31 @@ def _unknown_flags_before_a_command(arguments: Sequence[str]) -> list[str]:
     """Flags given without a command that ``podpilot`` itself does not take: argparse would
     only say that a command is missing."""
     return [a for a in arguments if a.startswith("-") and a not in _TOP_LEVEL_FLAGS]
+
+
+def _with_flags_after_the_command(arguments: Sequence[str]) -> str | None:
+    """The command line as ``podpilot`` takes it, when the command's flags come before it, as
+    kubectl's global flags do (``podpilot --context c explain``); else None."""
+    position = next((i for i, a in enumerate(arguments) if a in SUBCOMMANDS), None)
+    if position is None:
+        return None
+    command, before, after = arguments[position], arguments[:position], arguments[position + 1 :]
+    flags = [a for a in before if a.startswith("-")]
+    if not flags or not all(_takes_flag(command, flag) for flag in flags):
+        return None  # podpilot's own (--version), or one no command takes: argparse says which
+    return shlex.join(["podpilot", command, *before, *after])
+
+
+def _takes_flag(command: str, flag: str) -> bool:
+    """Whether ``podpilot COMMAND`` takes ``flag`` (``--context``, ``--context=NAME``)."""
+    parser = CommandLineParser(prog=f"podpilot {command}")
+    try:
+        add_arguments, _ = _load(SUBCOMMANDS[command][0])
+    except ModuleNotFoundError:  # not in this build: argparse says so
+        return False
+    add_arguments(parser)
+    name = flag.partition("=")[0]
+    return any(name in action.option_strings for action in parser._actions)
 
 
 def internal_error(error: Exception) -> str:

@@ -21,6 +21,7 @@ from podpilot.commands.conventions import (
     add_output_arguments,
     go_duration_text,
     render,
+    source_label,
     write_output,
 )
 
@@ -51,11 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    backtest_inputs.check_plot_path(args.plot)
     if len(args.files) > 1 and not args.compare:
         raise CommandError("several -f are compared: add --compare", EXIT_USAGE)
     specs = backtest_inputs.load_specs(args.files)
     if len(specs) > 1 and not args.compare:
-        raise CommandError(f"{args.files[0]} holds several specs: add --compare", EXIT_USAGE)
+        several = source_label(args.files[0])
+        raise CommandError(f"{several} holds several specs: add --compare", EXIT_USAGE)
     span = backtest_inputs.window(args)
     if args.plot:
         backtest_plot.check_available()  # before any query: a missing extra fails at once

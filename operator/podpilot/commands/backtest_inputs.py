@@ -13,13 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
 from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.timestamps import format_time, parse_time
-from podpilot.autoscaler.api.conversion import ConversionError, convert_hpa
+from podpilot.autoscaler.api.conversion import (
+    ConversionError,
+    convert_hpa,
+    objects_of,
+    require_name,
+)
 from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.backtest.replay import BacktestError, check_replayable
 from podpilot.autoscaler.backtest.trace import Trace
@@ -30,6 +35,7 @@ from podpilot.autoscaler.sources.prometheus_range import (
     Window,
     default_pod_regex,
     read_trace,
+    redacted_url,
 )
 from podpilot.commands import spec_shape
 from podpilot.commands.conventions import (
@@ -39,8 +45,11 @@ from podpilot.commands.conventions import (
     finite_float,
     go_duration,
     go_duration_timeout,
-    load_manifests,
+    manifest_files,
+    namespace_name,
+    read_manifests,
     require_json,
+    source_label,
     unreadable,
 )
 from podpilot.commands.run import add_hpa_flags, hpa_settings_from
@@ -70,13 +79,34 @@ def prometheus_duration(text: str) -> str:
 
 
 def http_url(text: str) -> str:
-    """The URL of a Prometheus: http or https, with a host."""
+    """The base URL of a Prometheus: http or https, with a host and, if any, a port; no query
+    or fragment (the API's path and query are added to it), no space. A password in it is
+    never shown, here or in any later message."""
+    problem = _url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{redacted_url(text)!r} {problem}")
+    return text
+
+
+def _url_problem(text: str) -> str | None:
+    if any(character.isspace() or not character.isprintable() for character in text):
+        return "has a space or a control character, which a URL cannot hold"
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an http(s) URL with a host (e.g. http://127.0.0.1:9090)"
-        )
-    return text
+        return "is not an http(s) URL with a host (e.g. http://127.0.0.1:9090)"
+    if "?" in text or "#" in text:
+        return "has a ?query or #fragment: give the base URL (podpilot adds the API's path)"
+    if not _valid_port(parts):
+        return "has a port that is not a number from 1 to 65535"
+    return None
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        port = parts.port  # None without one: the scheme's
+    except ValueError:  # not ASCII digits, or above 65535
+        return False
+    return port != 0
 
 
 # The flags that name the history's series, each setting the ``SeriesNames`` field of the same
@@ -164,6 +194,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     # "--from -2h" as promtool and kubectl users write it: an argument that starts with a
     # minus and a digit is a value, not an unknown flag (no flag of ours starts so).
     parser._negative_number_matcher = re.compile(r"^-\d")
+    parser.epilog = (parser.epilog or "").replace(_API_SERVER_FAILURES, _PROMETHEUS_FAILURES)
     parser.add_argument(
         "-f",
         "--filename",
@@ -171,7 +202,8 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="FILE",
-        help="an Autoscaler or autoscaling/v2 HorizontalPodAutoscaler manifest",
+        help="Autoscaler or autoscaling/v2 HorizontalPodAutoscaler manifests (a file, a List, "
+        "or a directory's .json, .yaml and .yml files; '-' reads stdin)",
     )
     parser.add_argument(
         "--prometheus",
@@ -201,6 +233,7 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n",
         "--namespace",
+        type=namespace_name,
         default=None,
         help="the workload's namespace (default: the manifest's, else default)",
     )
@@ -234,38 +267,47 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The exit statuses' words for the API server, which these commands never call: the history
+# comes from Prometheus.
+_API_SERVER_FAILURES = (
+    "  1    the work failed: the API server refused (not found, forbidden, ...), no\n"
+    "       credentials could be loaded, or the input was invalid\n"
+    "  2    the command line is wrong\n"
+    "  3    the API server could not be reached, or did not answer in time\n"
+)
+_PROMETHEUS_FAILURES = (
+    "  1    the work failed: Prometheus refused a query, or the input was invalid\n"
+    "  2    the command line is wrong\n"
+    "  3    Prometheus could not be reached, or did not answer within --timeout\n"
+)
+
+
+def check_plot_path(path: str | None) -> None:
+    """``--plot ''`` names no file to write: a usage error, not a run without its plot."""
+    if path == "":
+        raise CommandError(
+            "--plot needs a PATH: the plot is written to PATH.png and PATH.svg", EXIT_USAGE
+        )
+
+
 def hpa_settings(args: argparse.Namespace) -> HpaSettings:
     """The HPA settings a replay decides with (the others keep their defaults)."""
     return hpa_settings_from(args, REPLAYED_HPA_SETTINGS)
 
 
-def load_specs(files: list[str]) -> list[LoadedSpec]:
-    """Every Autoscaler and HPA in ``files``; HPAs are converted as ``podpilot convert``."""
+def load_specs(sources: list[str]) -> list[LoadedSpec]:
+    """Every Autoscaler and HPA of ``sources``, read as ``podpilot convert`` reads its files
+    (stdin, directories, Lists); HPAs are converted as ``podpilot convert`` converts them."""
     loaded: list[LoadedSpec] = []
-    for file in files:
-        try:
-            with open(file, encoding="utf-8") as stream:
-                documents = [doc for doc in load_manifests(stream) if doc]
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-            raise CommandError(f"{file}: cannot read: {unreadable(error)}") from None
-        for index, document in enumerate(documents):
-            where = f"{file}, document {index + 1}" if len(documents) > 1 else file
-            if not isinstance(document, Mapping):
-                raise CommandError(f"{where}: not a Kubernetes object")
-            try:
-                manifest = _autoscaler(spec_shape.checked(document))
-                require_json(manifest)  # what the spec's check does not see: annotations, ...
-                spec = parse_spec(manifest.get("spec") or {})
-                check_replayable(spec)
-            except KeyError as error:
-                raise CommandError(f"{where}: spec.{error.args[0]} is required") from None
-            except (ConversionError, SpecError, BacktestError, ValueError) as error:
-                # ManifestError is a ValueError: a value no Kubernetes object can hold.
-                raise CommandError(f"{where}: {error}") from None
-            name = Path(file).name
-            if len(documents) > 1:
-                name += f"#{(manifest.get('metadata') or {}).get('name', len(loaded))}"
-            loaded.append(LoadedSpec(name, manifest, spec))
+    for source in sources:
+        for file in _files(source):
+            objects = _objects(file)
+            for where, item in objects:
+                manifest, spec = _loaded(where, item)
+                name = Path(source_label(file)).name
+                if len(objects) > 1:
+                    name += f"#{(manifest.get('metadata') or {}).get('name', len(loaded))}"
+                loaded.append(LoadedSpec(name, manifest, spec))
     if not loaded:
         raise CommandError("no Autoscaler or HorizontalPodAutoscaler found in the input")
     targets = {(s.spec.target.kind, s.spec.target.name) for s in loaded}
@@ -276,6 +318,54 @@ def load_specs(files: list[str]) -> list[LoadedSpec]:
             + "): a backtest replays one workload's history"
         )
     return loaded
+
+
+def _files(source: str) -> list[str]:
+    try:
+        return manifest_files(source)
+    except OSError as error:
+        raise CommandError(f"{source_label(source)}: cannot read: {unreadable(error)}") from None
+
+
+def _objects(file: str) -> list[tuple[str, object]]:
+    """The objects of ``file``, each with where it is (the file, its document when there are
+    several, its item in a List)."""
+    label = source_label(file)
+    try:
+        documents = list(read_manifests(file))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise CommandError(f"{label}: cannot read: {unreadable(error)}") from None
+    several = sum(document is not None for document in documents) > 1
+    found: list[tuple[str, object]] = []
+    for index, document in enumerate(documents):
+        where = f"{label}, document {index + 1}" if several else label
+        try:
+            items = objects_of(document)
+        except ConversionError as error:
+            raise CommandError(f"{where}: {error}") from None
+        if len(items) == 1 and items[0] is document:
+            found.append((where, document))
+        else:
+            found += [(f"{where}, item {number + 1}", item) for number, item in enumerate(items)]
+    return found
+
+
+def _loaded(where: str, item: object) -> tuple[Mapping[str, Any], AutoscalerSpec]:
+    """One object as an Autoscaler manifest and its spec, checked as ``convert`` checks it."""
+    if not isinstance(item, Mapping):
+        raise CommandError(f"{where}: not a Kubernetes object")
+    try:
+        manifest = _autoscaler(spec_shape.checked(item))
+        require_json(manifest)  # what the spec's check does not see: annotations, ...
+        require_name(manifest)
+        spec = parse_spec(manifest.get("spec") or {})
+        check_replayable(spec)
+    except KeyError as error:
+        raise CommandError(f"{where}: spec.{error.args[0]} is required") from None
+    except (ConversionError, SpecError, BacktestError, ValueError) as error:
+        # ManifestError is a ValueError: a value no Kubernetes object can hold.
+        raise CommandError(f"{where}: {error}") from None
+    return manifest, spec
 
 
 def _autoscaler(document: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -338,9 +428,9 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
         period = loaded.spec.evaluation_period
         if period != span.step:
             print(
-                f"podpilot: warning: {loaded.name}: evaluated every {span.step:g} s (--step), "
-                f"not every {period:g} s (its evaluationPeriodSeconds): policies and windows "
-                "count evaluations at the step",
+                f"podpilot {args.command}: warning: {loaded.name}: evaluated every "
+                f"{span.step:g} s (--step), not every {period:g} s (its "
+                "evaluationPeriodSeconds): policies and windows count evaluations at the step",
                 file=sys.stderr,
             )
     return trace
@@ -349,6 +439,7 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
 __all__ = [
     "LoadedSpec",
     "add_history_arguments",
+    "check_plot_path",
     "hpa_settings",
     "load_specs",
     "moment",

@@ -128,6 +128,35 @@ def whole_number_within(text: str, what: str, lowest: int, highest: int) -> int:
     return value
 
 
+# Kubernetes' names, as the API server validates them: a namespace's is a DNS-1123 label, an
+# object's (an Autoscaler's, an HPA's) a DNS-1123 subdomain.
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS_1123_LABEL = re.compile(_DNS_LABEL)
+DNS_1123_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+LONGEST_LABEL = 63
+LONGEST_SUBDOMAIN = 253
+
+
+def namespace_name(text: str) -> str:
+    """``-n``'s type: a namespace's name (a DNS-1123 label), refused before any call."""
+    if len(text) > LONGEST_LABEL or not DNS_1123_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a namespace name (lowercase letters, digits and '-', at most "
+            f"{LONGEST_LABEL}; patterns are not supported)"
+        )
+    return text
+
+
+def resource_name(text: str) -> str:
+    """``NAME``'s type: an object's name (a DNS-1123 subdomain), refused before any call."""
+    if len(text) > LONGEST_SUBDOMAIN or not DNS_1123_SUBDOMAIN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an object name (lower case letters, digits, '-' and '.', at "
+            f"most {LONGEST_SUBDOMAIN} characters)"
+        )
+    return text
+
+
 def _signed_go_duration(text: str) -> float:
     """A Go duration in seconds, negative or not."""
     try:
@@ -226,7 +255,7 @@ def add_kubeconfig_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILES",
         default=None,
         help="kubeconfig files, several joined by ':' and merged as kubectl merges them "
-        "(default: $KUBECONFIG, else ~/.kube/config; in a pod without either flag: the pod's "
+        "(default: $KUBECONFIG, else ~/.kube/config, else, in a pod, the pod's "
         "ServiceAccount)",
     )
     parser.add_argument(
@@ -343,6 +372,8 @@ def unreadable(error: Exception) -> str:
     """Why a YAML file could not be read, in one line (PyYAML's marks take several)."""
     if isinstance(error, UnicodeDecodeError):
         return "not UTF-8 text"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # without the path again: the message names the file already
     return " ".join(str(error).split())
 
 
@@ -355,6 +386,63 @@ def load_manifests(stream: IO[str]) -> Iterator[object]:
     """Each YAML document of ``stream``, parsed as kubectl parses manifests, as it is read (the
     input is never held whole as text). Check each with ``require_json`` before using it."""
     return yaml.load_all(stream, Loader=MANIFEST_LOADER)
+
+
+STDIN = "-"
+MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
+
+
+def manifest_files(source: str) -> list[str]:
+    """The files ``-f SOURCE`` reads, as kubectl reads them: ``-`` (stdin) or a file as given;
+    a directory's ``.json``, ``.yaml`` and ``.yml`` files in name order, not those of its
+    subdirectories (kubectl reads those only with ``-R``).
+
+    Raises:
+        OSError: If ``source`` is a directory that cannot be listed.
+    """
+    if source == STDIN or not os.path.isdir(source):
+        return [source]
+    with os.scandir(source) as entries:
+        return sorted(
+            entry.path
+            for entry in entries
+            if entry.name.endswith(MANIFEST_EXTENSIONS) and entry.is_file()
+        )
+
+
+def read_manifests(path: str) -> Iterator[object]:
+    """Each YAML document of the file ``path`` (stdin for ``-``), UTF-8, as ``load_manifests``
+    parses it.
+
+    Raises:
+        OSError, UnicodeDecodeError, yaml.YAMLError: When it cannot be read; ``unreadable``
+            says why in one line.
+    """
+    if path == STDIN:
+        yield from load_manifests(_utf8_stdin())
+        return
+    with open(path, encoding="utf-8") as stream:
+        yield from load_manifests(stream)
+
+
+def _utf8_stdin() -> IO[str]:
+    """stdin, read as a file is: UTF-8, and other bytes a ``UnicodeDecodeError`` (Python reads
+    stdin with surrogateescape under a C.UTF-8 locale, whose surrogates libyaml cannot take)."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(encoding="utf-8", errors="strict")
+    return sys.stdin
+
+
+def source_label(path: str) -> str:
+    """A file as messages name it: ``stdin`` for ``-``; a name that is not UTF-8 with its
+    bytes escaped (``\\xff``), printable on any output."""
+    return "stdin" if path == STDIN else printable(path)
+
+
+def printable(text: str) -> str:
+    """``text`` with the bytes Python could not decode (a file name, an argument that is not
+    UTF-8) written as escapes: ``\\xff``, where the byte itself would fail any UTF-8 output."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def require_json(document: object) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 
@@ -23,19 +22,21 @@ from podpilot.autoscaler.api.spec import SpecError, parse_spec
 from podpilot.commands import spec_shape
 from podpilot.commands.conventions import (
     EXIT_OK,
+    STDIN,
     CommandError,
     ManifestError,
     add_output_arguments,
     as_list,
-    load_manifests,
+    manifest_files,
+    read_manifests,
     render,
     require_json,
+    source_label,
     unreadable,
     write_output,
 )
 from podpilot.commands.go_yaml import YAML_DUMPER
 
-STDIN = "-"
 OUTPUT_FORMATS = ("yaml", "json", "name")
 
 
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "files",
         nargs="*",
         metavar="FILE",
-        help="HPA manifests (multi-document YAML, or a List); '-' or nothing reads stdin",
+        help="HPA manifests (multi-document YAML, or a List), or directories of them (their "
+        ".json, .yaml and .yml files); '-' or nothing reads stdin",
     )
     parser.add_argument(
         "-f",
@@ -53,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="an HPA manifest, as kubectl convert -f takes it (repeatable; '-' reads stdin)",
+        help="an HPA manifest or a directory of them, as kubectl convert -f takes it "
+        "(repeatable; '-' reads stdin)",
     )
     add_output_arguments(parser, OUTPUT_FORMATS, default="yaml")
     parser.add_argument(
@@ -85,21 +88,36 @@ def run(args: argparse.Namespace) -> int:
 def _convert_source(
     source: str, mode: str | None, converted: list[dict[str, Any]], failures: list[str]
 ) -> None:
-    """Append each Autoscaler of ``source`` to ``converted``, or why not to ``failures``: every
-    document is tried, so that one run lists every document at fault."""
+    """Append each Autoscaler of ``source`` (a file, stdin, or a directory's files) to
+    ``converted``, or why not to ``failures``."""
     try:
-        for index, document in _documents(source):
+        files = manifest_files(source)
+    except OSError as error:
+        failures.append(f"{source_label(source)}: cannot read: {unreadable(error)}")
+        return
+    for file in files:
+        _convert_file(file, mode, converted, failures)
+
+
+def _convert_file(
+    file: str, mode: str | None, converted: list[dict[str, Any]], failures: list[str]
+) -> None:
+    """Append each Autoscaler of ``file`` to ``converted``, or why not to ``failures``: every
+    document is tried, so that one run lists every document at fault."""
+    label = source_label(file)
+    try:
+        for index, document in enumerate(read_manifests(file)):
             try:
                 conversions = _conversions(document, mode)
             except (ConversionError, ManifestError, SpecError) as error:
-                failures.append(f"{_label(source)}, document {index + 1}: {error}")
+                failures.append(f"{label}, document {index + 1}: {error}")
                 continue
             for conversion in conversions:
                 converted.append(conversion.autoscaler)
                 for note in conversion.notes:
-                    print(f"podpilot convert: {_label(source)}: {note}", file=sys.stderr)
+                    print(f"podpilot convert: {label}: {note}", file=sys.stderr)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        failures.append(f"{_label(source)}: cannot read: {unreadable(error)}")
+        failures.append(f"{label}: cannot read: {unreadable(error)}")
 
 
 def _conversions(document: object, mode: str | None) -> list[Conversion]:
@@ -132,24 +150,3 @@ def _rendered(autoscalers: list[dict[str, Any]], output: str) -> str:
             autoscalers, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False
         )
     return render(autoscalers[0] if len(autoscalers) == 1 else as_list(autoscalers), output)
-
-
-def _documents(source: str) -> Iterator[tuple[int, object]]:
-    """Each document of ``source`` as it is parsed: the input is never held whole as text."""
-    if source == STDIN:
-        yield from enumerate(load_manifests(_utf8_stdin()))
-        return
-    with open(source, encoding="utf-8") as stream:
-        yield from enumerate(load_manifests(stream))
-
-
-def _utf8_stdin() -> IO[str]:
-    """stdin, read as a file is: UTF-8, and other bytes a ``UnicodeDecodeError`` (Python reads
-    stdin with surrogateescape under a C.UTF-8 locale, whose surrogates libyaml cannot take)."""
-    if isinstance(sys.stdin, io.TextIOWrapper):
-        sys.stdin.reconfigure(encoding="utf-8", errors="strict")
-    return sys.stdin
-
-
-def _label(source: str) -> str:
-    return "stdin" if source == STDIN else source

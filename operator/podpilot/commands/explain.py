@@ -25,8 +25,10 @@ from podpilot.commands.conventions import (
     add_request_timeout_argument,
     as_list,
     connect_one_call_at_a_time,
+    namespace_name,
     object_name,
     render,
+    resource_name,
     write_output,
 )
 
@@ -38,20 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "name",
         nargs="?",
+        type=resource_name,
         help="the Autoscaler's name (default: every Autoscaler in the namespace)",
     )
     parser.add_argument(
         "-n",
         "--namespace",
         default=None,
+        type=namespace_name,
         help="the Autoscaler's namespace (default: the kubeconfig context's namespace, "
-        "else 'default')",
+        "else the pod's in a cluster, else 'default')",
     )
     parser.add_argument(
         "-A",
         "--all-namespaces",
         action="store_true",
-        help="every Autoscaler in every namespace (no NAME)",
+        help="every Autoscaler in every namespace (no NAME; -n is ignored)",
     )
     add_kubeconfig_arguments(parser)
     add_output_arguments(parser, OUTPUT_FORMATS, default="text")
@@ -61,8 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.all_namespaces and (args.name or args.namespace):
-        raise CommandError("-A/--all-namespaces takes no NAME and no -n", EXIT_USAGE)
+    # As kubectl: -A with a NAME is refused in its words, and -A wins over -n.
+    if args.all_namespaces and args.name:
+        raise CommandError(
+            "a resource cannot be retrieved by name across all namespaces", EXIT_USAGE
+        )
     namespace, autoscalers = _read(args)
     write_output(_rendered(autoscalers, args, _reference(args, namespace)), args.output_file)
     if not autoscalers and args.output in ("text", "wide"):
@@ -104,8 +111,8 @@ def _reference(args: argparse.Namespace, namespace: str) -> str:
 
 
 def _read(args: argparse.Namespace) -> tuple[str, list[Mapping[str, Any]]]:
-    """The namespace read (``-n``, else the context's) and the named Autoscaler in it, or every
-    one in it (or in the cluster)."""
+    """The namespace read (``-n``, else the context's, else the pod's in cluster) and the
+    named Autoscaler in it, or every one in it (or in the cluster)."""
     import kubernetes
 
     from podpilot.kube.clients import TRANSPORT_ERRORS

@@ -78,9 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    backtest_inputs.check_plot_path(args.plot)
     specs = backtest_inputs.load_specs(args.files)
     if len(specs) != 1:
-        raise CommandError("recommend takes one spec (one -f with one document)", EXIT_USAGE)
+        raise CommandError(
+            "recommend takes one spec (one -f holding one Autoscaler or HPA)", EXIT_USAGE
+        )
     loaded = specs[0]
     span = backtest_inputs.window(args)
     if args.plot:
@@ -127,10 +130,13 @@ def run(args: argparse.Namespace) -> int:
 
 # kubectl's copy of the object as last applied: stale once the spec changes.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# The order kubectl prints an object's fields in.
+FIELD_ORDER = ("apiVersion", "kind", "metadata", "spec")
 
 
 def _manifest(given: Any, best: Evaluated) -> dict[str, Any]:
-    """The given manifest with the best candidate's spec, ready for ``kubectl apply``."""
+    """The given manifest with the best candidate's spec, ready for ``kubectl apply``, its
+    fields in kubectl's order."""
     manifest = authored(copy.deepcopy(dict(given)))
     annotations = manifest["metadata"].get("annotations")
     if isinstance(annotations, dict):
@@ -138,7 +144,12 @@ def _manifest(given: Any, best: Evaluated) -> dict[str, Any]:
         if not annotations:
             del manifest["metadata"]["annotations"]
     manifest["spec"] = copy.deepcopy(dict(best.candidate.raw))
-    return manifest
+    return _in_kubectl_order(manifest)
+
+
+def _in_kubectl_order(manifest: dict[str, Any]) -> dict[str, Any]:
+    first = {key: manifest[key] for key in FIELD_ORDER if key in manifest}
+    return {**first, **{key: value for key, value in manifest.items() if key not in first}}
 
 
 def _rows(found: Recommendation) -> list[list[str]]:

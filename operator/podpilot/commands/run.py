@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import sys
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
 from typing import Any
 
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
@@ -29,6 +27,7 @@ from podpilot.commands.conventions import (
     go_duration,
     go_duration_text,
     kubeconfig_selection,
+    namespace_name,
     non_negative_number,
     number,
     seconds_or_go_duration,
@@ -55,19 +54,6 @@ MAX_SHARDS = 64  # every replica runs one elector per shard, each a thread of th
 # before it expires, so a shorter one would lapse between renewals.
 SHORTEST_PEERING_LIFETIME = 15
 LONGEST_PEERING_LIFETIME = 3600
-
-
-_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-
-
-def namespace_name(text: str) -> str:
-    """A namespace's name (an RFC 1123 label), never a pattern: each one is watched by name."""
-    if not _NAMESPACE_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a namespace name (lowercase letters, digits and '-', at most 63; "
-            "patterns are not supported)"
-        )
-    return text
 
 
 def positive_seconds(text: str) -> float:
@@ -212,7 +198,6 @@ _LEADER_ELECTION_FLAGS: tuple[_SettingFlag, ...] = (
     ),
 )
 _LEADER_ELECTION_PREFIX = "leader_election_"
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 class DeprecatedAlias(argparse.Action):
@@ -559,13 +544,9 @@ def _leader_election_settings(args: argparse.Namespace) -> LeaderElectionSetting
 
 def own_namespace() -> str:
     """The pod's namespace: the downward API's $POD_NAMESPACE, else the service account's."""
-    from_env = os.environ.get("POD_NAMESPACE", "").strip()
-    if from_env:
-        return from_env
-    try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
-    except OSError:
-        return "default"
+    from podpilot.kube.clients import ServiceAccount
+
+    return ServiceAccount().namespace()
 
 
 def election_identity() -> str:

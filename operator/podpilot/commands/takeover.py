@@ -43,7 +43,9 @@ from podpilot.commands.conventions import (
     add_kubeconfig_arguments,
     add_request_timeout_argument,
     connect_one_call_at_a_time,
+    namespace_name,
     number,
+    resource_name,
     whole_number_within,
 )
 
@@ -76,12 +78,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "comparable\n       evaluations, or agreement below --threshold); --force overrides\n  130",
     )
     parser.add_argument("type", metavar="TYPE", help="hpa (or hpa/NAME, as kubectl takes it)")
-    parser.add_argument("name", metavar="NAME", nargs="?", help="the HPA's name")
+    parser.add_argument(
+        "name", metavar="NAME", nargs="?", type=resource_name, help="the HPA's name"
+    )
     parser.add_argument(
         "-n",
         "--namespace",
         default=None,
-        help="the HPA's namespace (default: the kubeconfig context's namespace, else 'default')",
+        type=namespace_name,
+        help="the HPA's namespace (default: the kubeconfig context's namespace, else the pod's "
+        "in a cluster, else 'default')",
     )
     parser.add_argument(
         "--undo", action="store_true", help="create the HPA again from the kept manifest"

@@ -202,11 +202,26 @@ def test_explain_all_namespaces_lists_as_kubectl_does(
     assert (shown["kind"], shown["items"]) == ("List", items)
 
 
-def test_explain_all_namespaces_refuses_a_name(capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_all_namespaces_refuses_a_name_in_kubectls_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["explain", "web", "-A"]) == EXIT_USAGE
     assert capsys.readouterr().err.splitlines() == [
-        "podpilot explain: error: -A/--all-namespaces takes no NAME and no -n"
+        "podpilot explain: error: a resource cannot be retrieved by name across all namespaces"
     ]
+
+
+def test_explain_all_namespaces_wins_over_a_namespace_as_in_kubectl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = {"kind": "AutoscalerList", "items": [autoscaler("team-a", "web")]}
+    answers = {f"/apis/{GROUP}/{VERSION}/autoscalers": (200, json.dumps(listing).encode())}
+    with serving(answers) as url:
+        path = kubeconfig(tmp_path / "config", {"c": (url, None)}, current="c")
+        argv = ["explain", "-A", "-n", "shop", "--kubeconfig", str(path), "-o", "name"]
+        assert main(argv) == 0
+
+    assert capsys.readouterr().out == "autoscaler.podpilot.io/web\n"
 
 
 def test_an_unreachable_server_is_one_line_and_exit_status_3(

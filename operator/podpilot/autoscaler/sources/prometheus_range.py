@@ -19,12 +19,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
-from podpilot.autoscaler.sources.prometheus_connection import prometheus_client, read_bounded
+from podpilot.autoscaler.sources.prometheus_connection import (
+    REDACTED,
+    prometheus_client,
+    read_bounded,
+)
 from podpilot.autoscaler.sources.promql_result import (
     EmptyResult,
     Reduction,
@@ -153,6 +158,15 @@ def _per_pod(series: str) -> str:
     return f"sum by (pod) (max by (pod, container) ({series}))"
 
 
+def redacted_url(url: str) -> str:
+    """``url`` as a message may show it: credentials in it (``user:password@``) redacted."""
+    parts = urlsplit(url)
+    _, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{REDACTED}@{host}"))
+
+
 MAX_RANGE_RESPONSE_BYTES = 256 * MIB
 """Far above a workload's history at Prometheus's 11,000 points per series; a larger answer is
 refused rather than held."""
@@ -170,6 +184,7 @@ class RangeReader:
         self._session = requests.Session()
         self.client: Any = prometheus_client(url, self._session, timeout)
         self.url: str = self.client.url
+        self.shown_url = redacted_url(self.url)  # in messages
 
     def matrix(self, query: str, window: Window) -> list[Mapping[str, Any]]:
         """The series of one range query (``data.result``)."""
@@ -187,27 +202,31 @@ class RangeReader:
                 body = read_bounded(response, self.max_response_bytes)
         except (TimeoutError, requests.Timeout):
             raise HistoryError(
-                f"{self.url} did not answer within {self.timeout:g} s", "timeout"
+                f"{self.shown_url} did not answer within {self.timeout:g} s", "timeout"
             ) from None
         except requests.ConnectionError:
-            raise HistoryError(f"cannot connect to {self.url}", "unreachable") from None
+            raise HistoryError(f"cannot connect to {self.shown_url}", "unreachable") from None
         except ResultError as error:
             raise HistoryError(
-                f"{self.url}: {error}: raise --step or narrow --from/--to", error.kind
+                f"{self.shown_url}: {error}: raise --step or narrow --from/--to", error.kind
             ) from None
         except requests.RequestException as error:
-            raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
+            raise HistoryError(
+                f"{self.shown_url}: unreadable answer ({type(error).__name__})"
+            ) from None
         if status != 200:
             words = " ".join(body[:300].decode("utf-8", "replace").split())  # one line
             raise HistoryError(
-                f"{self.url} refused the query {query!r}: HTTP {status}: {words}", "refused"
+                f"{self.shown_url} refused the query {query!r}: HTTP {status}: {words}", "refused"
             )
         try:
             result = json.loads(body)["data"]["result"]
         except (ValueError, KeyError, TypeError) as error:
-            raise HistoryError(f"{self.url}: unreadable answer ({type(error).__name__})") from None
+            raise HistoryError(
+                f"{self.shown_url}: unreadable answer ({type(error).__name__})"
+            ) from None
         if not isinstance(result, list) or not all(map(_is_series, result)):
-            raise HistoryError(f"{self.url}: the range query did not return a matrix")
+            raise HistoryError(f"{self.shown_url}: the range query did not return a matrix")
         return result
 
     def close(self) -> None:
@@ -320,5 +339,6 @@ __all__ = [
     "Window",
     "per_pod",
     "read_trace",
+    "redacted_url",
     "reduced",
 ]
