@@ -73,6 +73,9 @@ def documented_grants(lease: str = f"{OPERATOR}-leader") -> dict[str, set[Grant]
             "<leaseName>": lease,
             "<shards>": str(shards),
             "<watched namespaces>": "0",
+            "<operator Deployment>": "1",
+            "<operator account>": OPERATOR,
+            "<audit account>": AUDIT,
         },
         lists={"secrets": [], "scaleTargets": [], "watched": []},
         is_true=lambda condition: holds(defaults, condition),
@@ -358,7 +361,8 @@ def test_the_default_install_grants_no_verb_the_operator_never_uses(render: Rend
     """/scale is only merge-patched (kube/scale.py) and the Lease only replaced (kube/lease.py);
     the Autoscaler's pods come from one list and watch (kube/pod_watch.py) and its PodMetrics
     from one list per namespace. kopf, standalone under the Lease and cluster-wide, reads no
-    namespaces and no peering, and posts no Events of its own: podpilot's are core v1 creates."""
+    namespaces and no peering; the Events it posts (from handler logs at WARNING and above) are
+    core v1 creates, as podpilot's own are: never events.k8s.io."""
     docs = render()
     rules = rbac_rules(docs)
     assert not [r for r in rules if r[2].endswith("/scale") and r[3] == "update"]

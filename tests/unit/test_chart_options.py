@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -614,6 +615,73 @@ def test_notes_name_what_keeps_one_replica_active(render: Render, tmp_path: Path
     )
     assert 'kopf peering "rel-podpilot" in namespaces team-a, team-b' in namespaced
     assert replicas("standalone", "--set=peering.enabled=false") == "Replicas: 1"
+
+
+NOTES_CASES = {
+    "defaults": [],
+    "audit-only": [
+        "--set=controllers.autoscaler.enabled=false",
+        "--set=controllers.flannel.enabled=false",
+    ],
+    "audit-only-kopf-peering": [
+        "--set=controllers.autoscaler.enabled=false",
+        "--set=controllers.flannel.enabled=false",
+        "--set=leaderElection.enabled=false",
+    ],
+    "audit-inside": ["--set=controllers.emptydir.ownDeployment=false"],
+    "kopf-peering": ["--set=leaderElection.enabled=false"],
+}
+
+
+@pytest.mark.parametrize("case", NOTES_CASES, ids=str)
+def test_notes_name_each_metrics_service_and_each_deployments_lease_or_peering_object(
+    render: Render, tmp_path: Path, case: str
+) -> None:
+    """NOTES lists exactly the metrics Services service.yaml renders, and for each Deployment
+    the Lease its replicas elect on (or, with leader election off, its kopf peering object),
+    by the names the Deployment's own `podpilot run` flags give; nothing the chart did not
+    render (the audit alone has no `<fullname>-metrics` Service and no `<fullname>-leader`)."""
+    args = NOTES_CASES[case]
+    text = notes(render, tmp_path / "notes", *args)
+    docs = render(*args)
+    services = {doc["metadata"]["name"] for doc in of_kind(docs, "Service")}
+    assert set(re.findall(r"http://([^./]+)\.ops\.svc:9808/metrics", text)) == services
+    assert len(re.findall(r"http://", text)) == len(services)
+
+    (line,) = [line for line in text.splitlines() if line.startswith("Replicas:")]
+    named = set(re.findall(r'(Lease|kopf peering) "([^"]+)"[^,:]*? for deploy/([\w.-]+)', line))
+    expected = set()
+    for doc in of_kind(docs, "Deployment"):
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        run = build_parser(only="run").parse_args(container["args"])
+        assert not run.standalone
+        if run.leader_election:
+            expected.add(("Lease", run.leader_election_lease_name, doc["metadata"]["name"]))
+        else:
+            expected.add(("kopf peering", run.peering_name, doc["metadata"]["name"]))
+    assert named == expected
+    leases = {
+        name
+        for role in of_kind(docs, "Role")
+        for rule in role["rules"]
+        if rule["resources"] == ["leases"]
+        for name in rule.get("resourceNames", [])
+    }
+    peerings = {doc["metadata"]["name"] for doc in of_kind(docs, "ClusterKopfPeering")}
+    assert {name for kind, name, _ in expected} == (peerings or leases)
+
+
+def test_notes_for_the_audit_alone_name_no_object_of_the_operator_deployment(
+    render: Render, tmp_path: Path
+) -> None:
+    text = notes(render, tmp_path, *NOTES_CASES["audit-only"])
+    assert "rel-podpilot-metrics." not in text and '"rel-podpilot-leader"' not in text
+    assert "rel-podpilot-emptydir-metrics.ops.svc" in text
+    assert 'Lease "rel-podpilot-leader-emptydir" for deploy/rel-podpilot-emptydir' in text
+    defaults = notes(render, tmp_path / "defaults")
+    assert "http://rel-podpilot-emptydir-metrics.ops.svc:9808/metrics" in defaults
+    assert 'Lease "rel-podpilot-leader-emptydir" for deploy/rel-podpilot-emptydir' in defaults
+    assert 'Lease "rel-podpilot-leader" for deploy/rel-podpilot,' in defaults
 
 
 def test_notes_tell_what_the_network_policy_needs(render: Render, tmp_path: Path) -> None:

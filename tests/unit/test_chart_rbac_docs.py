@@ -28,6 +28,9 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+AUDIT_ONLY = {"controllers": {"autoscaler": {"enabled": False}, "flannel": {"enabled": False}}}
+INSIDE = {"controllers": {"emptydir": {"ownDeployment": False}}}
+
 CASES = {
     "defaults": {},
     "everything": merged(
@@ -72,6 +75,25 @@ CASES = {
         "extraArgs": ["--namespace=team-a"],
     },
     "standalone": {"peering": {"enabled": False}},
+    "autoscaler-off": {"controllers": {"autoscaler": {"enabled": False}}},
+    "emptydir-off": {"controllers": {"emptydir": {"enabled": False}}},
+    # Only the audit, apart: no operator Deployment, so none of its Lease, peering object or
+    # bindings; the audit's own Lease or peering object only.
+    "emptydir-only": AUDIT_ONLY,
+    "emptydir-only-in-namespaces": merged(AUDIT_ONLY, {"extraArgs": ["--namespace=team-a"]}),
+    "emptydir-only-kopf-peering": merged(AUDIT_ONLY, {"leaderElection": {"enabled": False}}),
+    "emptydir-only-kopf-peering-in-namespaces": merged(
+        AUDIT_ONLY,
+        {"leaderElection": {"enabled": False}, "extraArgs": ["--namespace=team-a", "-nteam-b"]},
+    ),
+    # The audit inside the operator's pod: no audit Lease, peering object or account of its own.
+    "emptydir-inside": INSIDE,
+    "emptydir-inside-kopf-peering": merged(INSIDE, {"leaderElection": {"enabled": False}}),
+    "sharded-emptydir-inside": merged(
+        INSIDE, {"replicaCount": 3, "leaderElection": {"sharding": True}}
+    ),
+    "service-accounts-named": {"serviceAccount": {"name": "pilot", "emptydirName": "auditor"}},
+    "service-accounts-not-created": {"serviceAccount": {"create": False}},
 }
 
 
@@ -86,16 +108,43 @@ def case_values(case: str) -> dict[str, Any]:
     return merged(yaml.safe_load((REPO / "helm/podpilot/values.yaml").read_text()), CASES[case])
 
 
+def deployments(values: dict[str, Any]) -> dict[str, str | None]:
+    """security.md's account placeholders, as its text defines them, for these values:
+    `<operator account>` and `<audit account>`, and which of them a Deployment runs as (the
+    operator's only when the operator Deployment exists), keyed "operator" and "audit" (None
+    for one that does not run)."""
+    controllers = values["controllers"]
+    audit = controllers["emptydir"]
+    apart = audit["enabled"] and audit["ownDeployment"]
+    operator_runs = (
+        controllers["autoscaler"]["enabled"]
+        or controllers["flannel"]["enabled"]
+        or (audit["enabled"] and not apart)
+    )
+    accounts = values["serviceAccount"]
+    unnamed = "default" if not accounts["create"] else None
+    operator = accounts["name"] or unnamed or FULLNAME
+    auditor = (accounts["emptydirName"] or unnamed or f"{FULLNAME}-emptydir") if apart else operator
+    return {
+        "<operator account>": operator,
+        "<audit account>": auditor,
+        "operator": operator if operator_runs else None,
+        "audit": auditor if audit["enabled"] else None,
+    }
+
+
 def documented_for(
     values: dict[str, Any], text: str | None = None
 ) -> tuple[set[Grant], dict[RoleKey, set[str]]]:
-    """security.md's grants and bindings (or those of ``text``) for these values."""
+    """security.md's grants and bindings (or those of ``text``) for these values. A Bound to
+    cell names the accounts among those a Deployment runs as (security.md says so)."""
     autoscaler = values["controllers"]["autoscaler"]
     election = values["leaderElection"]
     watched = watched_namespaces(values["extraArgs"])
     lease = election["leaseName"] or f"{FULLNAME}-leader"
     shards = election["shards"] or values["replicaCount"]
-    return documented(
+    runs = deployments(values)
+    grants, bindings = documented(
         SECURITY.read_text() if text is None else text,
         fixed={
             "<fullname>": FULLNAME,
@@ -104,6 +153,9 @@ def documented_for(
             "<leaseName>": lease,
             "<shards>": str(shards),
             "<watched namespaces>": str(len(watched)),
+            "<operator Deployment>": str(int(runs["operator"] is not None)),
+            "<operator account>": str(runs["<operator account>"]),
+            "<audit account>": str(runs["<audit account>"]),
         },
         lists={
             "secrets": autoscaler["secrets"],
@@ -112,6 +164,8 @@ def documented_for(
         },
         is_true=lambda condition: holds(values, condition),
     )
+    running = {runs["operator"], runs["audit"]} - {None}
+    return grants, {role: accounts & running for role, accounts in bindings.items()}
 
 
 def render_case(render: Render, tmp_path: Path, case: str) -> list[dict[str, Any]]:
@@ -131,6 +185,30 @@ def test_rendered_rbac_is_exactly_the_table_in_security_md(
     assert chart_bindings == docs_bindings
 
 
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_the_accounts_the_docs_bind_are_those_the_deployments_run_as(
+    render: Render, tmp_path: Path, case: str
+) -> None:
+    """security.md's `<operator account>`, `<audit account>` and `<operator Deployment>`, as
+    this file fills them in, are the chart's Deployments: which exist and whom they run as."""
+    values = case_values(case)
+    runs = deployments(values)
+    audit = values["controllers"]["emptydir"]
+    rendered_runs = {
+        doc["metadata"]["labels"]["app.kubernetes.io/component"]: doc["spec"]["template"]["spec"][
+            "serviceAccountName"
+        ]
+        for doc in render_case(render, tmp_path, case)
+        if doc["kind"] == "Deployment"
+    }
+    expected = {"operator": runs["operator"]} if runs["operator"] else {}
+    if audit["enabled"] and audit["ownDeployment"]:
+        expected["emptydir"] = runs["audit"]
+    else:
+        assert runs["audit"] in (None, runs["operator"])
+    assert rendered_runs == expected
+
+
 def peering_writes(grants: set[Grant]) -> set[tuple[str, str, str, str]]:
     """(namespace or "", resource, verb, resource name or "") of every get or patch granted on
     kopf's peering objects."""
@@ -141,7 +219,12 @@ def peering_writes(grants: set[Grant]) -> set[tuple[str, str, str, str]]:
     }
 
 
-KOPF_PEERS = [case for case in CASES if case.startswith("kopf-peering")]
+KOPF_PEERS = [
+    case
+    for case in CASES
+    if case_values(case)["peering"]["enabled"]
+    and not case_values(case)["leaderElection"]["enabled"]
+]
 
 
 @pytest.mark.parametrize("case", KOPF_PEERS, ids=str)
@@ -193,7 +276,8 @@ def test_the_tables_parse_and_every_rule_names_a_listed_role() -> None:
 def test_a_drifted_table_is_caught() -> None:
     """The comparison is not vacuous: dropping one verb from the docs changes the grants."""
     text = SECURITY.read_text()
-    drifted = text.replace("`list`, `watch`, `patch` | | |", "`list`, `watch` | | |", 1)
+    when = "| | `controllers.autoscaler.enabled` |"
+    drifted = text.replace(f"`list`, `watch`, `patch` {when}", f"`list`, `watch` {when}", 1)
     assert drifted != text
 
     def grants(markdown: str) -> set[tuple[str, ...]]:
@@ -205,9 +289,11 @@ def test_a_drifted_table_is_caught() -> None:
                 "<release namespace>": "ops",
                 "<leaseName>": "l",
                 "<watched namespaces>": "0",
+                "<operator account>": FULLNAME,
+                "<audit account>": FULLNAME,
             },
             lists={"secrets": [], "scaleTargets": [], "watched": []},
-            is_true=lambda _: False,
+            is_true=lambda _: True,
         )
         return found
 

@@ -9,8 +9,8 @@ operator's own, and the emptyDir audit's when it runs apart (controllers.emptydi
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ .name }}
-  namespace: {{ $ctx.Release.Namespace }}
+  name: {{ .name | quote }}
+  namespace: {{ $ctx.Release.Namespace | quote }}
   labels:
     {{- include "podpilot.labels" $ctx | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
@@ -54,14 +54,14 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     spec:
-      serviceAccountName: {{ .serviceAccount }}
+      serviceAccountName: {{ .serviceAccount | quote }}
       automountServiceAccountToken: true
       {{- with $ctx.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       {{- with $ctx.Values.priorityClassName }}
-      priorityClassName: {{ . }}
+      priorityClassName: {{ . | quote }}
       {{- end }}
       terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds }}
       securityContext:
@@ -181,7 +181,7 @@ spec:
         {{- if $kubeletCa }}
         - name: kubelet-ca
           configMap:
-            name: {{ include "podpilot.fullname" $ctx }}-kubelet-ca
+            name: {{ printf "%s-kubelet-ca" (include "podpilot.fullname" $ctx) | quote }}
         {{- end }}
       {{- with $ctx.Values.nodeSelector }}
       nodeSelector:

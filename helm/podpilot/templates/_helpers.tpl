@@ -40,8 +40,8 @@ map, so a key given twice is written once (the extra value wins). Call with (dic
 
 {{/* Labels that select the operator pods; never change them after a release exists. */}}
 {{- define "podpilot.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "podpilot.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "podpilot.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{- define "podpilot.serviceAccountName" -}}
@@ -258,8 +258,8 @@ most 57 in all, while the operator's is 62 or 63 in that case, so never the same
 {{/* Labels that select the audit's pods: a name of their own, so the operator's Deployment,
 Service and PodDisruptionBudget never select them. */}}
 {{- define "podpilot.emptydirSelectorLabels" -}}
-app.kubernetes.io/name: {{ printf "%s-emptydir" (include "podpilot.name" . | trunc 54 | trimSuffix "-") }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ printf "%s-emptydir" (include "podpilot.name" . | trunc 54 | trimSuffix "-") | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{- define "podpilot.emptydirServiceAccountName" -}}
@@ -306,7 +306,7 @@ all, get and patch only "names" (rbac-kopf.yaml says why). Call with (dict "reso
   verbs: [list, watch]
 - apiGroups: [kopf.dev]
   resources: [{{ .resource }}]
-  resourceNames: [{{ join ", " .names }}]
+  resourceNames: {{ toJson .names }}
   verbs: [get, patch]
 {{- end }}
 
@@ -324,7 +324,7 @@ A ClusterRole bound to the operator's ServiceAccount. Call with
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
-  name: {{ $name }}
+  name: {{ $name | quote }}
   labels:
     {{- include "podpilot.labels" .ctx | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
@@ -334,14 +334,14 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
-  name: {{ $name }}
+  name: {{ $name | quote }}
   labels:
     {{- include "podpilot.labels" .ctx | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
-  name: {{ $name }}
+  name: {{ $name | quote }}
 subjects:
   {{- include "podpilot.subjects" . | nindent 2 }}
 {{- end }}
@@ -351,8 +351,8 @@ subjects:
 {{- $accounts := .accounts | default (list (include "podpilot.serviceAccountName" .ctx)) }}
 {{- range $accounts }}
 - kind: ServiceAccount
-  name: {{ . }}
-  namespace: {{ $.ctx.Release.Namespace }}
+  name: {{ . | quote }}
+  namespace: {{ $.ctx.Release.Namespace | quote }}
 {{- end }}
 {{- end }}
 
@@ -362,8 +362,8 @@ subjects:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
-  name: {{ $name }}
-  namespace: {{ .namespace }}
+  name: {{ $name | quote }}
+  namespace: {{ .namespace | quote }}
   labels:
     {{- include "podpilot.labels" .ctx | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
@@ -373,15 +373,15 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata:
-  name: {{ $name }}
-  namespace: {{ .namespace }}
+  name: {{ $name | quote }}
+  namespace: {{ .namespace | quote }}
   labels:
     {{- include "podpilot.labels" .ctx | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: Role
-  name: {{ $name }}
+  name: {{ $name | quote }}
 subjects:
   {{- include "podpilot.subjects" . | nindent 2 }}
 {{- end }}

@@ -38,6 +38,7 @@ RULES: tuple[dict[str, Any], ...] = (
         "apiGroups": [GROUP],
         "resources": ["emptydirauditpolicies/status"],
         "verbs": ["patch"],
+        "resourceNames": [POLICY_NAME],
     },
     # Reports: listed once at start, server-side applied, deleted when unused. An apply that
     # creates the object is authorized as create as well as patch.
