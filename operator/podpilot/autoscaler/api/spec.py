@@ -1,13 +1,18 @@
 """An Autoscaler's spec, parsed from the custom resource into typed values.
 
-The apiserver already validated the object against the CRD (OpenAPI schema and CEL), so this
-parser only converts; a ``SpecError`` here means the object predates a schema change.
+The apiserver already validated a stored object against the CRD (OpenAPI schema and CEL); a
+file given to ``podpilot convert``, ``backtest`` or ``recommend`` never met one. So the metric
+entries are held to the CRD's rules, and their quantities to its ValidatingAdmissionPolicy's,
+before they are parsed: nothing the CRD refuses reaches the engine, and nothing it accepts is
+refused. A ``SpecError`` from a stored object means it predates a schema change.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -180,57 +185,290 @@ def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
         raise SpecError(f"{field_path}.{error.args[0]} is required") from error
 
 
-def _target(raw: Mapping[str, Any], field_path: str) -> MetricTarget:
-    target_type = str(raw.get("type", ""))
-    for key, named_by in (("value", "Value"), ("averageValue", "AverageValue")):
-        if (target_type == named_by) != (raw.get(key) is not None):
+# The CRD's rules for an entry of spec.metrics (crds/autoscalers.podpilot.io.yaml), worded as
+# its messages with the entry's index filled in. A file given to convert, backtest or recommend
+# never met the apiserver, and past these rules the engine divides by a target.
+TARGET_TYPES = ("Utilization", "Value", "AverageValue")
+REDUCTIONS = ("Sum", "Max", "Min", "Average")
+EMPTY_RESULTS = ("Error", "Zero")
+SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+CONTAINER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class SourceRules:
+    """What the CRD asks of one metric type's source block."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    target_types: tuple[str, ...]
+    why_only_these: str  # the CRD's reason, said after the allowed target types
+
+
+_PER_POD_RESOURCE = (
+    ("Utilization", "AverageValue"),
+    "a Value target is not defined for per-pod resources",
+)
+_NOT_A_RESOURCE = (("Value", "AverageValue"), "Utilization is only defined for resource metrics")
+SOURCE_RULES: Mapping[str, SourceRules] = {
+    "Resource": SourceRules(("name", "target"), (), *_PER_POD_RESOURCE),
+    "ContainerResource": SourceRules(("name", "container", "target"), (), *_PER_POD_RESOURCE),
+    "Pods": SourceRules(
+        ("metric", "target"), (), ("AverageValue",), "pod metrics are always averaged over the pods"
+    ),
+    "Object": SourceRules(("describedObject", "metric", "target"), (), *_NOT_A_RESOURCE),
+    "External": SourceRules(("metric", "target"), (), *_NOT_A_RESOURCE),
+    "Prometheus": SourceRules(
+        ("serverRef", "query", "target"), ("reduction", "emptyResult"), *_NOT_A_RESOURCE
+    ),
+}
+
+
+def _object(value: Any, field_path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{field_path} must be an object, not {value!r}")
+    return value
+
+
+def _list(value: Any, field_path: str, max_items: int) -> Sequence[Any]:
+    if not isinstance(value, list):
+        raise SpecError(f"{field_path} must be a list, not {value!r}")
+    _at_most(value, max_items, field_path)
+    return value
+
+
+def _at_most(items: Sequence[Any] | Mapping[str, Any], limit: int, field_path: str) -> None:
+    if len(items) > limit:
+        raise SpecError(f"{field_path}: Too many: {len(items)}: must have at most {limit} items")
+
+
+def _text(value: Any, field_path: str, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{field_path} must be a string, not {value!r}")
+    if len(value) > max_length:
+        raise SpecError(f"{field_path}: Too long: may not be longer than {max_length}")
+    return value
+
+
+def _require(raw: Mapping[str, Any], keys: Sequence[str], field_path: str) -> None:
+    # A null field counts as unset: the apiserver drops it before it validates.
+    for key in keys:
+        if raw.get(key) is None:
+            raise SpecError(f"{field_path}.{key}: Required value")
+
+
+def _one_of(value: Any, allowed: Sequence[str], field_path: str) -> str:
+    if value not in allowed:
+        supported = ", ".join(f'"{name}"' for name in allowed)
+        shown = json.dumps(value, ensure_ascii=False, default=str)
+        raise SpecError(f"{field_path}: Unsupported value: {shown}: supported values: {supported}")
+    return str(value)
+
+
+def _names_an_object(name: str) -> bool:
+    """The CRD's rule for an object or metric name: a path segment of a request URL."""
+    return name not in ("", ".", "..") and "/" not in name and "%" not in name
+
+
+def _resource_name(value: Any, field_path: str) -> None:
+    if not _text(value, field_path, 253):
+        raise SpecError(f"{field_path} must name a resource such as cpu")
+
+
+def _container_name(value: Any, field_path: str) -> None:
+    name = _text(value, field_path, 63)
+    if not CONTAINER_NAME.fullmatch(name):
+        raise SpecError(
+            f"{field_path}: Invalid value: {json.dumps(name, ensure_ascii=False)}: should match "
+            f"'^{CONTAINER_NAME.pattern}$'"
+        )
+
+
+def _metric_identifier(value: Any, field_path: str) -> None:
+    identifier = _object(value, field_path)
+    _require(identifier, ("name",), field_path)
+    if not _names_an_object(_text(identifier["name"], f"{field_path}.name", 253)):
+        raise SpecError(f"{field_path}.name must be a non-empty metric name without '/' or '%'")
+    if identifier.get("selector") is not None:
+        _selector(identifier["selector"], f"{field_path}.selector")
+
+
+def _selector(value: Any, field_path: str) -> None:
+    selector = _object(value, field_path)
+    if selector.get("matchLabels") is not None:
+        labels = _object(selector["matchLabels"], f"{field_path}.matchLabels")
+        _at_most(labels, 32, f"{field_path}.matchLabels")
+        for key, label in labels.items():
+            _text(label, f"{field_path}.matchLabels.{key}", 63)
+    if selector.get("matchExpressions") is not None:
+        expressions_path = f"{field_path}.matchExpressions"
+        for index, expression in enumerate(
+            _list(selector["matchExpressions"], expressions_path, 32)
+        ):
+            _label_requirement(expression, f"{expressions_path}[{index}]")
+
+
+def _label_requirement(value: Any, field_path: str) -> None:
+    requirement = _object(value, field_path)
+    _require(requirement, ("key", "operator"), field_path)
+    _text(requirement["key"], f"{field_path}.key", 317)
+    _one_of(requirement["operator"], SELECTOR_OPERATORS, f"{field_path}.operator")
+    if requirement.get("values") is not None:
+        values = _list(requirement["values"], f"{field_path}.values", 64)
+        for index, label in enumerate(values):
+            _text(label, f"{field_path}.values[{index}]", 63)
+
+
+def _described_object(value: Any, field_path: str) -> None:
+    described = _object(value, field_path)
+    _require(described, ("kind", "name"), field_path)
+    if described.get("apiVersion") is not None:
+        _text(described["apiVersion"], f"{field_path}.apiVersion", 253)
+    kind = _text(described["kind"], f"{field_path}.kind", 63)
+    if not kind or "/" in kind or "%" in kind:
+        raise SpecError(
+            f"{field_path}.kind must be a non-empty kind name without '/' or '%', for example "
+            "Deployment"
+        )
+    if not _names_an_object(_text(described["name"], f"{field_path}.name", 253)):
+        raise SpecError(f"{field_path}.name must be a non-empty object name without '/' or '%'")
+
+
+def _server_ref(value: Any, field_path: str) -> None:
+    server = _object(value, field_path)
+    _require(server, ("name",), field_path)
+    if not _text(server["name"], f"{field_path}.name", 253):
+        raise SpecError(f"{field_path}.name must name a Prometheus server")
+
+
+def _query(value: Any, field_path: str) -> None:
+    if not _text(value, field_path, 4096).strip():
+        raise SpecError(f"{field_path} must be a non-empty PromQL query")
+
+
+def _enum_rule(allowed: Sequence[str]) -> Callable[[Any, str], None]:
+    def check(value: Any, field_path: str) -> None:
+        _one_of(value, allowed, field_path)
+
+    return check
+
+
+# How each field of a source block is checked; the target and activationThreshold are read
+# (and checked) as they are parsed.
+FIELD_RULES: Mapping[str, Callable[[Any, str], None]] = {
+    "name": _resource_name,
+    "container": _container_name,
+    "metric": _metric_identifier,
+    "describedObject": _described_object,
+    "serverRef": _server_ref,
+    "query": _query,
+    "reduction": _enum_rule(REDUCTIONS),
+    "emptyResult": _enum_rule(EMPTY_RESULTS),
+}
+
+
+def _check_metric(raw: Mapping[str, Any], field_path: str) -> str:
+    """Hold one metric entry to the CRD's rules and return its type; its quantities are held
+    to theirs as ``_target`` and ``_milli`` parse them."""
+    if raw.get("type") is None:
+        raise SpecError(f"{field_path}.type: Required value")
+    metric_type = _one_of(raw["type"], tuple(METRIC_TYPES), f"{field_path}.type")
+    _check_only_its_block(raw, metric_type, field_path)
+    block_path = f"{field_path}.{SOURCE_BLOCKS[metric_type]}"
+    block = _object(raw[SOURCE_BLOCKS[metric_type]], block_path)
+    rules = SOURCE_RULES[metric_type]
+    _require(block, rules.required, block_path)
+    for key in (*rules.required, *rules.optional):
+        if key in FIELD_RULES and block.get(key) is not None:
+            FIELD_RULES[key](block[key], f"{block_path}.{key}")
+    _check_target(block["target"], rules, f"{block_path}.target")
+    return metric_type
+
+
+def _check_only_its_block(raw: Mapping[str, Any], metric_type: str, field_path: str) -> None:
+    # The block the type names is looked for first, so that its absence is what is said.
+    named_first = sorted(SOURCE_BLOCKS.items(), key=lambda item: item[0] != metric_type)
+    for block_type, block_name in named_first:
+        if (raw.get(block_name) is not None) != (block_type == metric_type):
             raise SpecError(
-                f"{field_path}.{key} must be set if and only if target.type is {named_by}"
+                f"{field_path}.{block_name} must be set if and only if type is {block_type}; "
+                "keep exactly the source block that type names"
             )
+
+
+def _check_target(value: Any, rules: SourceRules, field_path: str) -> None:
+    target = _object(value, field_path)
+    _require(target, ("type",), field_path)
+    target_type = _one_of(target["type"], TARGET_TYPES, f"{field_path}.type")
+    utilization = target.get("averageUtilization")
+    if utilization is not None and _int32(utilization, f"{field_path}.averageUtilization") < 1:
+        raise SpecError(
+            f"{field_path}.averageUtilization must be at least 1 (percent of the pods' "
+            f"requests), not {utilization}"
+        )
+    if target_type not in rules.target_types:
+        raise SpecError(
+            f"{field_path}.type must be {' or '.join(rules.target_types)} for this metric "
+            f"source; {rules.why_only_these}"
+        )
+    for key, named_by in (
+        ("averageUtilization", "Utilization"),
+        ("value", "Value"),
+        ("averageValue", "AverageValue"),
+    ):
+        if (target_type == named_by) != (target.get(key) is not None):
+            raise SpecError(
+                f"{field_path}.{key} must be set if and only if target.type is {named_by}; set "
+                "only the field that target.type names"
+            )
+
+
+def _int32(value: Any, field_path: str) -> int:
+    """An integer field, taken as the apiserver takes it: a whole float is that integer."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not -(2**31) <= value < 2**31:
+        raise SpecError(f"{field_path} must be an integer (int32), not {value!r}")
+    return int(value)
+
+
+def _target(raw: Mapping[str, Any], field_path: str) -> MetricTarget:
+    """A target ``_check_target`` passed: its one value, a quantity held to the bounds of the
+    CRD's ValidatingAdmissionPolicy."""
     utilization = raw.get("averageUtilization")
+    value = raw.get("value")
+    average_value = raw.get("averageValue")
     return MetricTarget(
-        type=target_type,
+        type=str(raw["type"]),
         average_utilization=int(utilization) if utilization is not None else None,
-        value=_milli(raw["value"], f"{field_path}.value") if "value" in raw else None,
+        value=_milli(value, f"{field_path}.value") if value is not None else None,
         average_value=(
-            _milli(raw["averageValue"], f"{field_path}.averageValue")
-            if "averageValue" in raw
+            _milli(average_value, f"{field_path}.averageValue")
+            if average_value is not None
             else None
         ),
     )
 
 
 def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
-    """Parse ``spec.metrics[index]``."""
-    metric_type = str(raw.get("type", ""))
+    """Parse ``spec.metrics[index]``, once it keeps the CRD's rules."""
     path = f"spec.metrics[{index}]"
-    block_name = SOURCE_BLOCKS.get(metric_type)
-    if block_name is None or block_name not in raw:
-        raise SpecError(f"{path}: type {metric_type!r} needs its matching source block")
+    metric_type = _check_metric(_object(raw, path), path)
+    block_name = SOURCE_BLOCKS[metric_type]
     block: Mapping[str, Any] = raw[block_name]
-    target = _target(block.get("target", {}), f"{path}.{block_name}.target")
-    identifier: Mapping[str, Any] = block.get("metric", {})
+    identifier: Mapping[str, Any] = block.get("metric") or {}
     described = block.get("describedObject")
     activation = block.get("activationThreshold")
-    prometheus = None
-    if metric_type == "Prometheus":
-        prometheus = PrometheusMetric(
-            server=str((block.get("serverRef") or {}).get("name", "")),
-            query=str(block.get("query", "")),
-            reduction=str(block.get("reduction", "Sum")),
-            empty_result=str(block.get("emptyResult", "Error")),
-        )
     return MetricSpec(
         type=metric_type,
-        target=target,
-        resource=str(block.get("name", "")) if METRIC_TYPES[metric_type].names_a_resource else "",
+        target=_target(block["target"], f"{path}.{block_name}.target"),
+        resource=str(block["name"]) if METRIC_TYPES[metric_type].names_a_resource else "",
         container=str(block.get("container", "")),
         metric_name=str(identifier.get("name", "")),
         metric_selector=identifier.get("selector"),
         described_object=(
             _reference(described, f"{path}.object.describedObject") if described else None
         ),
-        prometheus=prometheus,
+        prometheus=_prometheus(block) if metric_type == "Prometheus" else None,
         activation_threshold=(
             _milli(activation, f"{path}.{block_name}.activationThreshold", "non-negative")
             if activation is not None
@@ -238,6 +476,15 @@ def parse_metric(raw: Mapping[str, Any], index: int) -> MetricSpec:
         ),
         raw=raw,
         index=index,
+    )
+
+
+def _prometheus(block: Mapping[str, Any]) -> PrometheusMetric:
+    return PrometheusMetric(
+        server=str(block["serverRef"]["name"]),
+        query=str(block["query"]),
+        reduction=str(block.get("reduction") or "Sum"),
+        empty_result=str(block.get("emptyResult") or "Error"),
     )
 
 
