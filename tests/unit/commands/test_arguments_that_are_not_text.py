@@ -15,6 +15,7 @@ import pytest
 from tests import backtest_history as known
 from tests.local_http import write_kubeconfig
 from tests.unit.commands.backtest_runs import write
+from tests.unit.commands.usage_errors import usage_error
 
 from podpilot.cli import main
 from podpilot.commands.conventions import (
@@ -26,14 +27,6 @@ from podpilot.commands.conventions import (
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 NOT_UTF8 = os.fsdecode(b"\xff")  # what Python makes of the byte in sys.argv: '\udcff'
-
-
-def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    assert exited.value.code == EXIT_USAGE
-    (line,) = capsys.readouterr().err.splitlines()
-    return line
 
 
 HISTORY = ["-f", "x.yaml", "--prometheus", "http://h"]

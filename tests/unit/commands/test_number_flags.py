@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from tests import backtest_history as known
+from tests.unit.commands.usage_errors import usage_error
 
-from podpilot.cli import main
 from podpilot.commands import backtest_inputs
 from podpilot.commands.conventions import (
     EXIT_USAGE,
@@ -20,14 +20,6 @@ from podpilot.commands.conventions import (
     request_timeout,
 )
 from podpilot.commands.run import positive_seconds
-
-
-def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    assert exited.value.code == EXIT_USAGE
-    (line,) = capsys.readouterr().err.splitlines()
-    return line
 
 
 @pytest.mark.parametrize("command", ["explain", "takeover"])
