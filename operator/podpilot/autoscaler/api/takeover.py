@@ -65,7 +65,7 @@ class TakeoverSeed:
             if not isinstance(data, Mapping):
                 return None
             replicas, at = data.get("replicas"), parse_time(data.get("at"))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             return None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or at is None:
             return None

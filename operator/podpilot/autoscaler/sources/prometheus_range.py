@@ -221,7 +221,7 @@ class RangeReader:
             )
         try:
             result = json.loads(body)["data"]["result"]
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
             raise HistoryError(
                 f"{self.shown_url}: unreadable answer ({type(error).__name__})"
             ) from None

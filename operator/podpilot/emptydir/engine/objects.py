@@ -7,6 +7,7 @@ in the model is a live kopf view.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,11 +103,26 @@ def node_info(body: Mapping[str, Any]) -> NodeInfo:
 
 
 def _internal_ip(addresses: object) -> str | None:
+    """The node's first InternalIP that is an IP address. The API does not check that it is
+    one (KEP-1664 leaves that to clients): ``10.0.0.1#`` or ``host/path?`` would make the
+    kubelet URL dial another host, port or path with the audit's token."""
     for address in addresses if isinstance(addresses, list) else []:
         entry = _mapping(address)
-        if entry.get("type") == "InternalIP" and isinstance(entry.get("address"), str):
-            return str(entry["address"]) or None
+        if entry.get("type") != "InternalIP" or not isinstance(entry.get("address"), str):
+            continue
+        if (ip := _ip_literal(entry["address"])) is not None:
+            return ip
     return None
+
+
+def _ip_literal(text: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return None  # fe80::1%eth0: a zone has no place in a URL's host
+    return str(ip)
 
 
 def _kubelet_port(endpoints: object) -> int:

@@ -179,6 +179,8 @@ def parse_backend_data(backend_type: str | None, raw: str | None) -> BackendData
         value = json.loads(raw)
     except ValueError:
         return _malformed("not valid JSON", raw)
+    except RecursionError:  # 100 KiB of [[[...]]] fits in an annotation
+        return _malformed("JSON nested too deeply", raw)
     if value is None:
         if kind in ("vxlan", "wireguard"):
             return _malformed(f"{kind} needs backend-data, got null", raw)
@@ -217,7 +219,8 @@ def _wireguard(value: Any, raw: str) -> BackendDataResult:
 
 
 def _malformed(reason: str, raw: str) -> BackendDataResult:
-    return BackendDataResult(None, reason, raw[:RAW_VALUE_LIMIT])
+    # The reason may quote a value of the annotation (a VNI), as long as the annotation itself.
+    return BackendDataResult(None, reason[:RAW_VALUE_LIMIT], raw[:RAW_VALUE_LIMIT])
 
 
 def normalize_mac(mac: str) -> str:

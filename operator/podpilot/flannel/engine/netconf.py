@@ -115,6 +115,8 @@ def parse_net_conf(text: str | None) -> NetConfResult:
     except ValueError as error:
         # flanneld uses Go's strict decoder: comments and trailing commas are fatal there too.
         return NetConfResult(None, f"net-conf.json is not valid JSON: {error}")
+    except RecursionError:
+        return NetConfResult(None, "net-conf.json is not valid JSON: nested too deeply")
     if not isinstance(document, dict):
         return NetConfResult(None, "net-conf.json must be a JSON object")
     try:

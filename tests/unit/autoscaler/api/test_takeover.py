@@ -82,7 +82,9 @@ def test_an_hpa_without_a_count_has_no_seed(status: object) -> None:
     assert seed_from_hpa({"status": status}, NOW) is None
 
 
-@pytest.mark.parametrize("text", [None, "", "{", "[]", '{"replicas": "3", "at": "x"}'])
+@pytest.mark.parametrize(
+    "text", [None, "", "{", "[]", '{"replicas": "3", "at": "x"}', "[" * 100_000 + "]" * 100_000]
+)
 def test_an_unreadable_seed_is_none(text: str | None) -> None:
     assert TakeoverSeed.from_annotation(text) is None
 

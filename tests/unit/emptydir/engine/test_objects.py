@@ -1,5 +1,7 @@
 """Slim copies of pods and nodes for the in-memory model."""
 
+import pytest
+
 from podpilot.emptydir.engine.objects import has_emptydir, node_info, slim_pod
 
 from ..helpers import GI, pod
@@ -86,3 +88,22 @@ def test_a_node_without_internal_ip_or_port_has_no_address_and_the_default_port(
     }
     info = node_info({"metadata": {"name": "n"}, "status": status})
     assert (info.kubelet_address, info.kubelet_port) == (None, 10250)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["10.96.0.1#", "kubernetes.default.svc/api/v1/nodes?", "evil.example.com?", "x@10.0.0.9",
+     "fe80::1%eth0", "", " 10.0.0.7"],
+)  # fmt: skip
+def test_an_internal_ip_that_is_no_ip_address_is_never_dialled(written: str) -> None:
+    """The API takes any text there: it would make the kubelet URL another host or path."""
+    status = {
+        "addresses": [
+            {"type": "InternalIP", "address": written},
+            {"type": "InternalIP", "address": "fd00:0:0::2"},
+        ]
+    }
+    info = node_info({"metadata": {"name": "n"}, "status": status})
+    assert info.kubelet_address == "fd00::2"
+    alone = node_info({"metadata": {"name": "n"}, "status": {"addresses": status["addresses"][:1]}})
+    assert alone.kubelet_address is None

@@ -167,3 +167,13 @@ def test_vxlan_data_is_either_decoded_or_malformed(document: dict[str, object]) 
     result = parse_backend_data("vxlan", json.dumps(document))
 
     assert isinstance(result.data, VxlanData) or result.error is not None
+
+
+def test_backend_data_nested_too_deeply_is_malformed_and_its_reason_short() -> None:
+    """Both fit in an annotation (256 KiB): neither may stop the report or swell it."""
+    nested = parse_backend_data("vxlan", "[" * 100_000 + "]" * 100_000)
+    assert (nested.data, nested.error) == (None, "JSON nested too deeply")
+    assert nested.raw is not None and len(nested.raw) == 256
+    huge_vni = parse_backend_data("vxlan", json.dumps({"VNI": "9" * 200_000}))
+    assert huge_vni.data is None and huge_vni.error is not None
+    assert len(huge_vni.error) == 256 and huge_vni.error.startswith('VNI "999')

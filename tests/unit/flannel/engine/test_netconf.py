@@ -225,3 +225,8 @@ def test_arbitrary_text_never_raises(text: str) -> None:
     result = parse_net_conf(text)
 
     assert (result.conf is None) != (result.error is None)
+
+
+def test_a_net_conf_nested_too_deeply_is_invalid_json() -> None:
+    result = parse_net_conf("[" * 100_000 + "]" * 100_000)
+    assert result.error == "net-conf.json is not valid JSON: nested too deeply"
