@@ -144,7 +144,7 @@ class ListWatch(Generic[V]):
         self._list_call = list_call
         self._convert = convert
         self._sink = sink
-        self._known: set[ObjectKey] = set()  # touched by the watch thread only
+        self._in_sink: set[ObjectKey] = set()  # put and not removed since; watch thread only
         self._synced = asyncio.Event()
         self._stopping = threading.Event()
         self._response: Any = None
@@ -208,7 +208,15 @@ class ListWatch(Generic[V]):
 
     def _deliver(self, changes: list[tuple[ObjectKey, V | _Removed]], synced: bool = False) -> None:
         assert self._loop is not None
+        self._track(changes)
         self._loop.call_soon_threadsafe(self._apply, changes, synced)
+
+    def _track(self, changes: list[tuple[ObjectKey, V | _Removed]]) -> None:
+        for key, value in changes:
+            if isinstance(value, _Removed):
+                self._in_sink.discard(key)
+            else:
+                self._in_sink.add(key)
 
     def _apply(self, changes: list[tuple[ObjectKey, V | _Removed]], synced: bool) -> None:
         for key, value in changes:
@@ -237,7 +245,9 @@ class ListWatch(Generic[V]):
             raise
 
     def _list(self) -> str:
-        """LIST in pages; deliver each page converted, then remove what is gone."""
+        """LIST in pages; deliver each page converted, then remove from the sink whatever
+        it holds that the list lacks, as client-go's DeltaFIFO.Replace does: that includes
+        what the pages of an earlier, unfinished LIST delivered."""
         listed: set[ObjectKey] = set()
         token: str | None = None
         while True:
@@ -261,8 +271,7 @@ class ListWatch(Generic[V]):
             self._deliver(changes)
             token = metadata.get("continue") or None
             if token is None:
-                vanished = self._known - listed
-                self._known = listed
+                vanished = self._in_sink - listed
                 self._deliver([(key, REMOVED) for key in vanished], synced=True)
                 self.lists += 1
                 return str(metadata.get("resourceVersion") or "")
@@ -301,11 +310,9 @@ class ListWatch(Generic[V]):
             return resource_version
         key = object_key(obj)
         if kind == "DELETED":
-            if key in self._known:
-                self._known.discard(key)
+            if key in self._in_sink:
                 self._deliver([(key, REMOVED)])
         else:
-            self._known.add(key)
             self._deliver([(key, self._converted(key, obj))])
         return resource_version
 
