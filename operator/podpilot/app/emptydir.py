@@ -16,11 +16,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import kopf
 
 from podpilot.apimachinery.group import GROUP, VERSION
+from podpilot.apimachinery.leader_election import Term
 from podpilot.app.runtime import EmptyDirParts, Runtime
 from podpilot.emptydir.api.events import finding_event
 from podpilot.emptydir.api.policy import POLICY_NAME, parse_policy
@@ -33,6 +35,7 @@ from podpilot.emptydir.engine.model import Finding
 from podpilot.emptydir.engine.objects import NodeInfo, node_info
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.events import EventPoster
+from podpilot.kube.fencing import MayWrite
 from podpilot.observability.emptydir_metrics import emptydir_metrics
 
 EVICTED_EVENTS = "reason=Evicted,involvedObject.kind=Pod"
@@ -101,10 +104,17 @@ def _announcer(api: ApiClients) -> Announce:
     """Posts a cycle's transition Events on their pods (see ``emptydir.api.events``)."""
     poster = EventPoster(api)
 
-    async def announce(findings: Sequence[Finding]) -> None:
-        await poster.post_all([finding_event(f) for f in findings], datetime.now(UTC))
+    async def announce(findings: Sequence[Finding], may_write: MayWrite) -> None:
+        events = [finding_event(f) for f in findings]
+        await poster.post_all(events, datetime.now(UTC), may_write=may_write)
 
     return announce
+
+
+def _in_term(runtime: Runtime, term: Term) -> bool:
+    """Whether this replica still leads in ``term``: a loss and a regain, however quick, end
+    it (the other leader may have written meanwhile)."""
+    return runtime.leader_term() == term
 
 
 def _is_default(name: str, **_: Any) -> bool:
@@ -131,27 +141,26 @@ async def emptydir_audit(
         parts.fetchers = fetchers(api, runtime.settings.kubelet)
     summaries = parts.fetchers
 
-    def fresh_controller() -> EmptyDirController:
+    def fresh_controller(term: Term) -> EmptyDirController:
         return EmptyDirController(
             api=api,
             fetchers=summaries,
             metrics=emptydir_metrics(),
             announce=_announcer(api),
+            may_write=partial(_in_term, runtime, term),
             namespaces=runtime.settings.namespaces,
             evictions=parts.evictions,
             evicted=parts.evicted,  # a pod counted once is not counted again on a new term
         )
 
-    controller = parts.controller
-    if controller is None:
-        controller = parts.controller = fresh_controller()
     # kopf waits for its own indices before it starts a daemon, not for the pod watch.
     if not await _pods_listed(runtime, stopped):
         return
-    leading = runtime.may_act()
+    leading = False
     try:
         while not stopped:
-            if not runtime.may_act():
+            term = runtime.leader_term()
+            if term is None:
                 # Not the leader: no kubelet polls, no report writes, no Events, and none of
                 # its last scan's series beside the leader's.
                 if leading:
@@ -159,10 +168,11 @@ async def emptydir_audit(
                 leading = False
                 await stopped.wait(STANDBY_POLL_SECONDS)
                 continue
-            if not leading:
-                # Just became the leader: seed again from the reports the previous leader wrote.
-                leading = True
-                controller = parts.controller = fresh_controller()
+            leading = True
+            controller = parts.controller
+            if controller is None or not controller.may_write():
+                # A new term: seed again from the reports the previous leader wrote.
+                controller = parts.controller = fresh_controller(term)
             policy = parse_policy(spec)  # a live view: edits apply from the next cycle
             if policy.problems:
                 logger.warning("EmptyDirAuditPolicy problems: %s", "; ".join(policy.problems))

@@ -36,7 +36,7 @@ async def start(runtime: Runtime) -> None:
         runtime.settings.flannel,
         runtime.api,
         recorder=FlannelMetricsRecorder(),
-        may_act=runtime.may_act,
+        leader_term=runtime.leader_term,
     )
     pods = PodsByNode(reconciler.pods_changed)
     runtime.pod_watch().subscribe(

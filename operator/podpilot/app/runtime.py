@@ -99,6 +99,12 @@ class Runtime:
         """Whether this replica may write now: every controller asks before it acts."""
         return self.leader is None or self.leader.is_leader()
 
+    def leader_term(self) -> Term | None:
+        """The term of the leader Lease this replica holds now (the one term of a replica
+        without leader election); None while it does not lead. The reporters' writes are
+        bound to it."""
+        return STANDALONE_TERM if self.leader is None else self.leader.term()
+
     def may_act_for(self, namespace: str, name: str) -> bool:
         """Whether this replica may act for the Autoscaler ``namespace/name``: it holds the
         Autoscaler's shard, or without shards, the leader Lease."""

@@ -3,13 +3,16 @@
 One :class:`PodpilotObjects` per resource (plural), namespaced or cluster-scoped, offers the few
 operations the controllers use. Every call has an explicit ``_request_timeout`` (the operator's
 ``--api-timeout`` unless the caller names one) and runs off the event loop through
-:class:`ApiClients`. What to write, when, and under which field manager is the callers' business.
+:class:`ApiClients`. A write given a ``may_write`` asks it in the pool's thread, right before
+the request (``kube.fencing``). What to write, when, and under which field manager is the
+callers' business.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -71,16 +74,20 @@ class PodpilotObjects:
         found = await self._clients.call(method, *location, _request_timeout=self._timeout)
         return _as_dict(found)
 
-    async def create(self, body: Mapping[str, Any], namespace: str | None = None) -> Object:
+    async def create(
+        self,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        may_write: MayWrite = always,
+    ) -> Object:
         """Create an object and return it as created (an existing one raises 409)."""
         api = self._api
         method, location = self._scoped(
             api.create_cluster_custom_object, api.create_namespaced_custom_object, namespace
         )
-        created = await self._clients.call(
-            method, *location, dict(body), _request_timeout=self._timeout
-        )
-        return _as_dict(created)
+        create = partial(method, *location, dict(body), _request_timeout=self._timeout)
+        return _as_dict(await self._clients.call(send_if_allowed, may_write, create))
 
     async def apply(
         self,
@@ -90,6 +97,7 @@ class PodpilotObjects:
         field_manager: str,
         namespace: str | None = None,
         status: bool = False,
+        may_write: MayWrite = always,
     ) -> None:
         """Server-side apply of the object, forced: conflicting fields become the manager's.
 
@@ -104,11 +112,12 @@ class PodpilotObjects:
                 api.patch_cluster_custom_object, api.patch_namespaced_custom_object, namespace, name
             )
         method, location = target
-        await self._clients.call(
+        apply = partial(
             method, *location, dict(body),
             field_manager=field_manager, force=True, _content_type=APPLY_PATCH,
             _request_timeout=self._timeout,
         )  # fmt: skip
+        await self._clients.call(send_if_allowed, may_write, apply)
 
     async def merge_patch(
         self, name: str, patch: Mapping[str, Any], namespace: str | None = None
@@ -131,6 +140,7 @@ class PodpilotObjects:
         *,
         namespace: str | None = None,
         field_manager: str | None = None,
+        may_write: MayWrite = always,
     ) -> None:
         """Merge-patch ``/status`` with ``{"status": status}``: the same request as the
         Autoscaler's (``merge_patch_encoded_status``), in the shared pool, not the status
@@ -138,7 +148,7 @@ class PodpilotObjects:
         (the record of a rescale, before its patch)."""
         encoded = json.dumps(dict(status), separators=(",", ":")).encode()
         request = self._status_patch(name, encoded, namespace, field_manager)
-        await self._clients.call(request.send)
+        await self._clients.call(send_if_allowed, may_write, request.send)
 
     async def merge_patch_encoded_status(
         self,
@@ -175,14 +185,17 @@ class PodpilotObjects:
             timeout=self._timeout,
         )
 
-    async def delete(self, name: str, namespace: str | None = None) -> bool:
+    async def delete(
+        self, name: str, namespace: str | None = None, *, may_write: MayWrite = always
+    ) -> bool:
         """Delete an object; False when it was already gone (404), other errors raise."""
         api = self._api
         method, location = self._scoped(
             api.delete_cluster_custom_object, api.delete_namespaced_custom_object, namespace, name
         )
+        delete = partial(method, *location, _request_timeout=self._timeout)
         try:
-            await self._clients.call(method, *location, _request_timeout=self._timeout)
+            await self._clients.call(send_if_allowed, may_write, delete)
         except kubernetes.client.exceptions.ApiException as error:
             if error.status != 404:
                 raise

@@ -1,7 +1,9 @@
 """Creates core/v1 Events through the official client, in the client pool, never failing its caller.
 
 Events are helpful but auxiliary: an Event the API server refuses, or one that times out, is
-logged and counted (outcome ``failed``), and the caller's loop goes on. The bodies come from
+logged and counted (outcome ``failed``), and the caller's loop goes on. The one exception is a
+fenced caller: an Event its ``may_write`` refuses raises ``WriteNotAllowedError``
+(``kube.fencing``), neither sent nor counted, so that the caller stops. The bodies come from
 :func:`podpilot.apimachinery.events.event_body`.
 """
 
@@ -11,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 
 import urllib3
 from kubernetes.client import CoreV1Api
@@ -18,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from podpilot.apimachinery.events import EventSpec, event_body
 from podpilot.kube.clients import ApiClients, Timeouts
+from podpilot.kube.fencing import MayWrite, always, send_if_allowed
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +58,17 @@ class EventPoster:
             or Timeouts.reading(min(EVENT_READ_TIMEOUT, clients.timeouts.read)).pair()
         )
 
-    async def post(self, spec: EventSpec, now: datetime) -> bool:
-        """Create one Event; whether the API server accepted it."""
+    async def post(self, spec: EventSpec, now: datetime, *, may_write: MayWrite = always) -> bool:
+        """Create one Event; whether the API server accepted it. ``may_write`` is asked in the
+        pool's thread, right before the request."""
         body = event_body(spec, now)
+        # The client takes a plain dict for the body as well as its model classes.
+        create_event: Callable[..., object] = self._core.create_namespaced_event
+        create = partial(
+            create_event, body["metadata"]["namespace"], body, _request_timeout=self._timeout
+        )
         try:
-            await self._clients.call(
-                self._core.create_namespaced_event,
-                body["metadata"]["namespace"],
-                body,
-                _request_timeout=self._timeout,
-            )
+            await self._clients.call(send_if_allowed, may_write, create)
         except ApiException as error:
             log.warning("could not post Event %s: %s", spec.reason, error.reason)
         except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -74,12 +79,18 @@ class EventPoster:
         self._record("failed")
         return False
 
-    async def post_all(self, specs: Iterable[EventSpec], now: datetime) -> None:
-        """Create several Events, ``CONCURRENCY`` at a time."""
+    async def post_all(
+        self, specs: Iterable[EventSpec], now: datetime, *, may_write: MayWrite = always
+    ) -> None:
+        """Create several Events, ``CONCURRENCY`` at a time; ``WriteNotAllowedError``, once
+        all of them ended, if ``may_write`` refused one."""
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def post(spec: EventSpec) -> None:
             async with gate:
-                await self.post(spec, now)
+                await self.post(spec, now, may_write=may_write)
 
-        await asyncio.gather(*(post(spec) for spec in specs))
+        # Every post ends first: the caller stops on a refusal, and no Event is then in flight.
+        for outcome in await asyncio.gather(*map(post, specs), return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome

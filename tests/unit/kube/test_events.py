@@ -1,19 +1,23 @@
-"""EventPoster: creates Events in their namespace with a timeout, never raises, counts outcomes."""
+"""EventPoster: creates Events in their namespace with a timeout, counts outcomes, raises only a
+refusal of its caller's may_write."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import kubernetes
+import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.kube.clients import ApiClients, Timeouts
 from podpilot.kube.events import EventPoster
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -25,11 +29,16 @@ class FakeClients:
         self.calls: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
         self.timeouts = Timeouts()
 
-    async def call(self, function: Callable[..., Any], /, *args: object, **kwargs: object) -> Any:
-        self.calls.append((function.__name__, args, kwargs))
+    async def call(
+        self, send: Callable[[MayWrite, Callable[[], Any]], Any], may_write: MayWrite, request: Any
+    ) -> Any:
+        """Runs ``send_if_allowed`` inline, noting the request instead of sending it."""
+        return send(may_write, partial(self._note, request))
+
+    def _note(self, request: partial[Any]) -> None:
+        self.calls.append((request.func.__name__, request.args, request.keywords))
         if self.fail is not None:
             raise self.fail
-        return None
 
 
 def spec(reason: str, namespace: str | None = "ns") -> EventSpec:
@@ -67,3 +76,23 @@ def test_an_event_never_waits_longer_than_any_other_call() -> None:
     clients.timeouts = Timeouts.reading(3)
     post_all(clients, [spec("A")])
     assert clients.calls[0][2] == {"_request_timeout": (3, 3)}
+
+
+def test_events_refused_by_may_write_are_neither_sent_nor_counted_and_stop_the_caller() -> None:
+    """A fenced caller stops: the refusal is raised once every post has ended."""
+    clients = FakeClients()
+    outcomes: list[str] = []
+    poster = EventPoster(cast(ApiClients, clients), record=outcomes.append)
+    asked: list[str] = []
+
+    def lost_after_one_post() -> bool:
+        asked.append("asked")
+        return len(asked) == 1
+
+    with pytest.raises(WriteNotAllowedError):
+        asyncio.run(
+            poster.post_all([spec("A"), spec("B"), spec("C")], NOW, may_write=lost_after_one_post)
+        )
+    assert [call[1][1]["reason"] for call in clients.calls] == ["A"]
+    assert outcomes == ["posted"]
+    assert len(asked) == 3  # every post ended, none left in flight

@@ -1,4 +1,9 @@
-"""The controller's state between cycles, and one cycle: poll due nodes, scan, publish."""
+"""The controller's state between cycles, and one cycle: poll due nodes, scan, publish.
+
+A controller acts within one term of the leader Lease: every report write, report delete,
+policy status patch and Event asks its ``may_write`` right before it goes out, and a cycle asks
+again once its polls are done. A refusal ends the cycle quietly: nothing more is written.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from podpilot.emptydir.engine.summary import NodeStatsState
 from podpilot.emptydir.engine.transitions import EventLedger
 from podpilot.emptydir.engine.trend import SampleRing, VolumeKey, update_history
 from podpilot.kube.clients import ApiClients
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +50,9 @@ WRITE_CONCURRENCY = 8
 """Report writes in flight at once (each is two applies: the object, then its status)."""
 
 ReportKey = tuple[str, str]
-Announce = Callable[[Sequence[Finding]], Awaitable[None]]
-"""Posts the Events announcing these findings; never raises (an Event is auxiliary)."""
+Announce = Callable[[Sequence[Finding], MayWrite], Awaitable[None]]
+"""Posts the Events announcing these findings, each only if ``may_write`` says yes right before
+it; raises nothing but ``WriteNotAllowedError`` (an Event is auxiliary)."""
 
 
 @dataclass
@@ -63,6 +70,8 @@ class EmptyDirController:
     fetchers: Fetchers
     metrics: AuditRecorder
     announce: Announce
+    may_write: MayWrite = always
+    """Whether this controller's term of the leader Lease still holds."""
     stats: dict[str, NodeStatsState] = field(default_factory=dict)
     history: dict[str, dict[VolumeKey, SampleRing]] = field(default_factory=dict)
     schedule: PollSchedule = field(default_factory=PollSchedule)
@@ -88,10 +97,11 @@ class EmptyDirController:
     ) -> ScanResult:
         """Poll the nodes that are due, audit every pod, and publish what changed."""
         cycle_started = time.monotonic()
-        publisher = ReportPublisher(self.api)
+        publisher = ReportPublisher(self.api, may_write=self.may_write)
         if not self.seeded:
             await self._seed(publisher)
         await self._poll(policy, pods, nodes)
+        self._stop_if_fenced()  # polling many nodes may outlast the term
         now = datetime.now(UTC)
         notices = self._eviction_notices(pods, now)
         snapshots = [n.snapshot for n in notices if n.snapshot is not None]
@@ -117,7 +127,7 @@ class EmptyDirController:
         )
         self.metrics.observe_cycle(time.monotonic() - cycle_started)
         if transitions:
-            await self.announce(transitions)
+            await self.announce(transitions, self.may_write)
         return result
 
     async def step(
@@ -130,15 +140,20 @@ class EmptyDirController:
         policy_name: str,
         generation: int | None,
     ) -> None:
-        """One cycle, then the policy status; an API failure is logged and retried next cycle."""
+        """One cycle, then the policy status; an API failure is logged and retried next cycle,
+        and a write refused by ``may_write`` ends the cycle without a word: another replica
+        leads now."""
         try:
             result = await self.cycle(policy, pods, nodes, namespace_labels)
             status = self.policy_status(result, policy)
             if generation is not None:
                 status["observedGeneration"] = generation
-            await ReportPublisher(self.api).policy_status(policy_name, status)
+            publisher = ReportPublisher(self.api, may_write=self.may_write)
+            await publisher.policy_status(policy_name, status)
         except kubernetes.client.exceptions.ApiException as error:
             logger.warning("emptyDir audit cycle failed: HTTP %s %s", error.status, error.reason)
+        except WriteNotAllowedError:
+            logger.debug("emptyDir audit cycle stopped: this replica no longer leads")
 
     def policy_status(self, result: ScanResult, policy: AuditPolicy) -> dict[str, Any]:
         """The cluster rollup and a Ready condition for the policy's status."""
@@ -156,6 +171,10 @@ class EmptyDirController:
             }
         ]
         return status
+
+    def _stop_if_fenced(self) -> None:
+        if not self.may_write():
+            raise WriteNotAllowedError
 
     def _eviction_notices(
         self, pods: Sequence[Mapping[str, Any]], now: datetime

@@ -6,6 +6,9 @@ reconciler which findings were active before a restart, so a restart emits no Ev
 read back the same way once per ``reread_every`` seconds: a report deleted behind the
 reporter's back (by hand, or with its CRD) is then written again although its content did not
 change, and one edited by hand is corrected.
+
+Each create, status patch and delete goes out only if ``may_write`` says yes, asked right before
+it (``kube.fencing``); a refused one raises ``WriteNotAllowedError``, and so does ``publish``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from podpilot.flannel.engine.findings import Severity
 from podpilot.flannel.engine.transitions import Active, FindingKey, finding_key
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.custom_objects import PodpilotObjects
+from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always
 
 log = logging.getLogger(__name__)
 NODE_KIND = "FlannelSubnetReport"
@@ -56,7 +60,9 @@ class ReportPublisher:
         *,
         reread_every: float = float("inf"),
         clock: Callable[[], float] = time.monotonic,
+        may_write: MayWrite = always,
     ) -> None:
+        self.may_write = may_write
         self._recorder = recorder
         self.network_report_name = network_report_name
         self._nodes = PodpilotObjects(clients, NODE_PLURAL, namespaced=False, api=custom)
@@ -187,7 +193,7 @@ class ReportPublisher:
         self._written[name] = WrittenNodeReport(status, node_uid)
 
     async def _delete_node(self, name: str) -> None:
-        if await self._nodes.delete(name):  # False: it was already gone
+        if await self._nodes.delete(name, may_write=self.may_write):  # False: already gone
             self._recorder.report_written(NODE_KIND, "delete")
         self._written.pop(name, None)
 
@@ -218,7 +224,7 @@ class ReportPublisher:
     ) -> dict[str, Any] | None:
         """Create a report; None when it already exists (or the answer is empty)."""
         try:
-            created = await reports.create(body)
+            created = await reports.create(body, may_write=self.may_write)
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -229,7 +235,7 @@ class ReportPublisher:
     async def _patch_status(
         self, reports: PodpilotObjects, kind: str, name: str, status_patch: dict[str, Any]
     ) -> None:
-        await reports.merge_patch_status(name, status_patch)
+        await reports.merge_patch_status(name, status_patch, may_write=self.may_write)
         self._recorder.report_written(kind, "patch-status")
 
 
@@ -301,5 +307,7 @@ async def _bounded(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> Non
     # Every job ends before an error is raised: a write left running would race the retry.
     ended = await asyncio.gather(*(guarded(job) for job in jobs), return_exceptions=True)
     failures += [outcome for outcome in ended if isinstance(outcome, BaseException)]
+    # Once a write was refused, the others' errors no longer matter: the reporter stops.
+    refused = [failure for failure in failures if isinstance(failure, WriteNotAllowedError)]
     if failures:
-        raise failures[0]
+        raise (refused or failures)[0]

@@ -3,6 +3,10 @@
 kopf's handlers and the pod watch's sink only mark the inputs dirty. One task recomputes at
 most once per debounce window, and at least once per resync interval, because grace periods
 (FL001, FL006) expire without any watch event.
+
+It writes within one term of the leader Lease: every report write and Event asks, right before
+it goes out, whether the term in which its publisher was made still holds. A refusal ends the
+recompute quietly; a new term starts from a new publisher, seeded from the cluster's reports.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from podpilot.apimachinery.events import EventSpec
+from podpilot.apimachinery.leader_election import Term
 from podpilot.apimachinery.selectors import Selector
 from podpilot.flannel.api.events import cleared_event, involved_for, raised_event
 from podpilot.flannel.api.reports import desired_reports
@@ -28,12 +34,18 @@ from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.flannel.engine.transitions import Active, FindingKey, adopting, diff, without_nodes
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.events import EventPoster
+from podpilot.kube.fencing import WriteNotAllowedError
 from podpilot.settings import FlannelSettings
 
 log = logging.getLogger(__name__)
 EVENTS_PER_RECOMPUTE = 100
 RETRY_DELAY = 10.0
 STANDBY_POLL_SECONDS = 1.0
+
+
+def _standalone() -> Term:
+    """Without leader election, the only replica leads in one term for ever."""
+    return (0, None)
 
 
 @dataclass
@@ -53,8 +65,10 @@ class FlannelReconciler:
         clients: Callable[[], ApiClients],
         *,
         recorder: Recorder,
-        may_act: Callable[[], bool] = lambda: True,
+        leader_term: Callable[[], Term | None] = _standalone,
     ) -> None:
+        """``leader_term``: the term of the leader Lease this replica holds now, None while it
+        does not lead."""
         self.settings = settings
         self.config_map = ConfigMapRef(
             settings.configmap_namespaces, settings.configmap_name, settings.configmap_key
@@ -76,7 +90,7 @@ class FlannelReconciler:
         self._active: dict[FindingKey, Active] | None = None
         self._adopt_unlisted_cluster_findings = False
         self._recorder = recorder
-        self._may_act = may_act
+        self._leader_term = leader_term
         self._seen: dict[Hashable, int] = {}
 
     def differs(self, key: Hashable, slim: object | None) -> bool:
@@ -117,7 +131,7 @@ class FlannelReconciler:
                 self._dirty.clear()
                 continue
             await asyncio.sleep(self.settings.debounce)
-            if not self._may_act():
+            if self._leader_term() is None:
                 # Not the leader: nothing is written. Changes stay pending, and the publisher is
                 # seeded again from the leader's reports once this replica leads.
                 if self._publisher is not None:
@@ -130,6 +144,10 @@ class FlannelReconciler:
                 await self.reconcile(self._indices)
             except asyncio.CancelledError:
                 raise
+            except WriteNotAllowedError:
+                # Fenced mid-write: the leader reports now; this replica does once it leads.
+                log.debug("flannel report stopped: this replica no longer leads")
+                self._dirty.set()
             except Exception:
                 self._recorder.reconcile_failed()
                 log.exception("flannel report failed; retrying in %.0fs", RETRY_DELAY)
@@ -150,10 +168,11 @@ class FlannelReconciler:
         report = await asyncio.to_thread(self._compute, inputs, now)
         self._recorder.compute_took(time.perf_counter() - started)
 
-        if not self._may_act():
+        term = self._leader_term()
+        if term is None:
             self._dirty.set()  # fenced while computing: the report is written once leading
             return report
-        publisher, events = await self._ensure_publisher()
+        publisher, events = await self._ensure_publisher(term)
         desired = desired_reports(report, inputs.net_conf_source)
         node_uids = {
             n["metadata"]["name"]: n["metadata"]["uid"]
@@ -178,22 +197,28 @@ class FlannelReconciler:
             inputs.nodes, inputs.net_conf_text, inputs.pods, options=options, now=now
         )
 
-    async def _ensure_publisher(self) -> tuple[ReportPublisher, EventPoster]:
-        if self._publisher is None or self._events is None:
+    def _in_term(self, term: Term) -> bool:
+        return self._leader_term() == term
+
+    async def _ensure_publisher(self, term: Term) -> tuple[ReportPublisher, EventPoster]:
+        """The publisher of this term, seeded from the cluster when the term is new."""
+        publisher, events = self._publisher, self._events
+        if publisher is None or events is None or not publisher.may_write():
             clients = self._clients()
             publisher = ReportPublisher(
                 clients,
                 self.settings.network_report_name,
                 self._recorder,
                 reread_every=self.settings.resync,
+                may_write=partial(self._in_term, term),
             )
             self._active = await publisher.seed()
             # The cluster report lists 100 findings at most. Those it may have left out were
             # as likely announced (or suppressed) already, and a restart must not repeat them.
             self._adopt_unlisted_cluster_findings = True
-            self._publisher = publisher
-            self._events = EventPoster(clients, record=self._recorder.events)
-        return self._publisher, self._events
+            events = EventPoster(clients, record=self._recorder.events)
+            self._publisher, self._events = publisher, events
+        return publisher, events
 
     async def _announce(
         self,
@@ -223,5 +248,5 @@ class FlannelReconciler:
         if len(events) > EVENTS_PER_RECOMPUTE:
             self._recorder.events("suppressed", len(events) - EVENTS_PER_RECOMPUTE)
             events = events[:EVENTS_PER_RECOMPUTE]
-        await poster.post_all(events, now)
+        await poster.post_all(events, now, may_write=publisher.may_write)
         self._active = change.current

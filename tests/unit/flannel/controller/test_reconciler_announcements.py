@@ -21,6 +21,7 @@ from podpilot.flannel.engine.findings import finding
 from podpilot.flannel.engine.model_cache import slim_node, slim_pod
 from podpilot.flannel.engine.selectors import parse_equality_selector
 from podpilot.kube.clients import ApiClients
+from podpilot.kube.fencing import MayWrite
 from podpilot.settings import FlannelSettings
 
 from .._fixtures import healthy_nodes, pod, upstream_net_conf
@@ -36,7 +37,7 @@ class PostedEvents:
     def __init__(self, clients: object, *, record: object) -> None:
         PostedEvents.posted = []
 
-    async def post_all(self, specs: list[EventSpec], now: datetime) -> None:
+    async def post_all(self, specs: list[EventSpec], now: datetime, *, may_write: MayWrite) -> None:
         PostedEvents.posted += specs
 
 

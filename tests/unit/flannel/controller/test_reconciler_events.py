@@ -49,7 +49,7 @@ def test_a_replica_that_is_not_the_leader_computes_but_writes_nothing() -> None:
             FlannelSettings(),
             clients,  # type: ignore[arg-type]
             recorder=NullRecorder(),
-            may_act=lambda: False,
+            leader_term=lambda: None,
         )
         await reconciler.reconcile(Indices({}, {}, {}))
         return reconciler._dirty.is_set()
@@ -75,7 +75,7 @@ def test_a_leader_that_steps_down_drops_its_report_series_once() -> None:
             FlannelSettings(debounce=0.0, resync=0.05),
             lambda: None,  # type: ignore[arg-type,return-value]
             recorder=recorder,
-            may_act=lambda: False,
+            leader_term=lambda: None,
         )
         reconciler._publisher = object()  # type: ignore[assignment]  # it led before
         reconciler.changed(Indices({}, {}, {}))
