@@ -19,6 +19,7 @@ from podpilot.autoscaler.api.result import EvaluationResult, Event
 from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.kube.events import EventPoster
+from podpilot.kube.fencing import WriteNotAllowedError
 
 from .autoscalers import AutoscalerLoops, ObjectKey, StopFlag
 from .loop import AutoscalerLoop, Controller, claim_target, run_once, run_until_stopped
@@ -165,11 +166,18 @@ class Runner:
             self.controller.status_heartbeat,
         )
 
+    async def _post_in_term(self, spec: EventSpec, may_act: Callable[[], bool]) -> bool:
+        """Post unless fenced by the time the request goes out (asked in the pool's thread)."""
+        try:
+            return await self.events.post(spec, datetime.now(UTC), may_write=may_act)
+        except WriteNotAllowedError:
+            return False  # the leader reports for itself
+
     def _post(self, about: ObjectRef, event: Event, may_act: Callable[[], bool]) -> None:
         if not may_act():
             return  # fenced during this evaluation: the leader reports for itself
         # Not awaited: an Event must never hold up an evaluation (the poster bounds and logs it).
         spec = EventSpec(about, event.type, event.reason, event.message, COMPONENT)
-        task = asyncio.create_task(self.events.post(spec, datetime.now(UTC)))
+        task = asyncio.create_task(self._post_in_term(spec, may_act))
         self._posting.add(task)
         task.add_done_callback(self._posting.discard)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, cast
 from unittest.mock import AsyncMock, Mock, create_autospec
 
 import pytest
+from tests.unit.kube.test_events import FakeClients
 
-from podpilot.apimachinery.events import EventSpec
+from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.app import autoscaler as autoscaler_app
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.owners import OwnerIndex
@@ -22,6 +24,9 @@ from podpilot.autoscaler.controller.loop import AutoscalerLoop, Controller
 from podpilot.autoscaler.controller.recorder import Recorder
 from podpilot.autoscaler.controller.runner import Runner
 from podpilot.autoscaler.controller.wakeup import Wakeups
+from podpilot.kube.clients import ApiClients
+from podpilot.kube.events import EventPoster
+from podpilot.kube.fencing import MayWrite, always
 from podpilot.settings import OperatorSettings
 
 from .test_autoscaler_loops import BOUND, KEY, autoscaler, no_drop, until
@@ -34,7 +39,7 @@ class UnansweredEvents:
         self.asked: list[str] = []
         self.cancelled: list[str] = []
 
-    async def post(self, spec: EventSpec, now: datetime) -> bool:
+    async def post(self, spec: EventSpec, now: datetime, *, may_write: MayWrite = always) -> bool:
         self.asked.append(spec.reason)
         try:
             await asyncio.Event().wait()
@@ -113,3 +118,25 @@ def test_an_event_post_that_never_answers_is_cancelled_by_the_stop(
         assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing outlives the stop
 
     asyncio.run(scenario())
+
+
+def test_an_event_queued_in_a_term_that_ended_before_it_went_out_is_not_posted() -> None:
+    """The fence is asked right before the request, not when the evaluation queued it."""
+    clients = FakeClients()
+    term: list[tuple[int, None] | None] = [(1, None)]
+    runner = Runner(
+        controller_stub(),
+        cast(Any, SimpleNamespace()),
+        EventPoster(cast(ApiClients, clients)),
+        lambda namespace, name: term[0],
+    )
+    about = ObjectRef("podpilot.io/v1alpha1", "Autoscaler", "web", "team", "uid-1")
+
+    async def scenario() -> None:
+        in_term = partial(runner._in_term, *KEY, (1, None))
+        runner._post(about, Event("Normal", "SuccessfulRescale", "New size: 2"), in_term)
+        term[0] = None  # the Lease is lost before the post task runs
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert clients.calls == []
