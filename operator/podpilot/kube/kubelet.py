@@ -33,8 +33,10 @@ from podpilot.settings import KubeletSettings
 logger = logging.getLogger(__name__)
 
 SUMMARY_PATH = "/stats/summary"
-MAX_SUMMARY_BYTES = 64 * 1024 * 1024
-"""A Summary of a node with 250 pods is a few megabytes; a larger answer is refused."""
+MAX_SUMMARY_BYTES = 8 * 1024 * 1024
+"""A larger answer is refused. A Summary of 250 pods of four containers and ten volumes each is
+2 MiB, of 110 pods under 1 MiB; decoding a hostile body (``{}`` repeated) costs 26 times its
+size, so 8 MiB keeps one decode near 200 MiB (docs/emptydir-audit.md)."""
 READ_CHUNK_BYTES = 64 * 1024
 
 

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import quote
@@ -39,7 +40,14 @@ logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 KWOK_ERROR = "KWOK node (kwok.x-k8s.io/node=fake): no kubelet, no Summary endpoint"
-NO_ADDRESS_ERROR = "the Node lists no InternalIP address to reach its kubelet at"
+NO_ADDRESS_ERROR = "the Node lists no InternalIP that is an IP address to reach its kubelet at"
+MAX_POLLS_AT_ONCE = 8
+"""Polls in flight at once, whatever ``polling.maxConcurrent`` asks: each holds a thread of the
+shared API pool (``ApiClients.call``, 16 threads) while it reads, so other calls keep at least
+half of it; it also bounds the bodies held before decoding to 8 times ``MAX_SUMMARY_BYTES``."""
+
+# One thread: decoding a large body costs many times its size, so two never decode at once.
+_DECODER = ThreadPoolExecutor(1, thread_name_prefix="podpilot-summary-decode")
 
 
 @dataclass(frozen=True)
@@ -135,11 +143,26 @@ def proxy_fetcher(api: ApiClients, timeout: float = REQUEST_TIMEOUT_SECONDS) -> 
 
 
 async def poll_node(fetch: Fetch, node: NodeInfo) -> PollResult:
-    """Poll one node; every failure becomes an outcome, never an exception."""
+    """Poll one node; every failure becomes an outcome, never an exception (a cancellation
+    still propagates)."""
     name = node.facts.name
     if node.kwok:
         return PollResult(name, "skipped", error=KWOK_ERROR)
     started = time.monotonic()
+    try:
+        return await _fetch_and_decode(fetch, node, started)
+    except Exception as error:  # a failure nothing foresaw is this node's, not the cycle's
+        logger.exception("Summary poll of node %s failed unexpectedly", name)
+        return PollResult(
+            name,
+            "error",
+            error=f"unexpected {type(error).__name__}, see the log",
+            seconds=_since(started),
+        )
+
+
+async def _fetch_and_decode(fetch: Fetch, node: NodeInfo, started: float) -> PollResult:
+    name = node.facts.name
     try:
         body = await fetch(node)
     except KubeletError as error:
@@ -152,10 +175,19 @@ async def poll_node(fetch: Fetch, node: NodeInfo) -> PollResult:
         )
     seconds = _since(started)
     try:
-        summary = decode_summary(body)
+        summary = await decode_off_the_loop(body)
     except SummaryDecodeError as error:
         return PollResult(name, "decode", error=str(error), seconds=seconds)
     return PollResult(name, "ok", summary=summary, seconds=seconds)
+
+
+async def decode_off_the_loop(body: bytes) -> NodeSummary:
+    """``decode_summary`` in the decoding thread, one body at a time.
+
+    The C JSON decoder holds the GIL, so the loop still waits out the decoding itself (about
+    0.6 s for a hostile body of ``MAX_SUMMARY_BYTES``); the parsing after it does not block.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_DECODER, decode_summary, body)
 
 
 async def poll_due(
@@ -165,10 +197,11 @@ async def poll_due(
     interval: float,
     max_concurrent: int,
 ) -> list[PollResult]:
-    """Poll every node that is due, at most ``max_concurrent`` at a time; reschedule each."""
+    """Poll every node that is due, at most ``max_concurrent`` (and ``MAX_POLLS_AT_ONCE``) at a
+    time; reschedule each."""
     schedule.sync(nodes, time.monotonic())
     due = [nodes[n] for n in schedule.due(time.monotonic())]
-    gate = asyncio.Semaphore(max_concurrent)
+    gate = asyncio.Semaphore(min(max_concurrent, MAX_POLLS_AT_ONCE))
 
     async def one(node: NodeInfo) -> PollResult:
         async with gate:

@@ -15,9 +15,26 @@ from typing import Any
 from podpilot.apimachinery.timestamps import parse_datetime
 from podpilot.emptydir.engine.model import FsSample, PodRef
 
+MAX_PROBLEMS_KEPT = 20
+"""Problems a ``NodeSummary`` keeps; a hostile body could otherwise name millions."""
+
 
 class SummaryDecodeError(ValueError):
-    """Raised when a Summary body is not a JSON object at all (e.g. cut short)."""
+    """Raised when a Summary body is not a JSON object at all (e.g. cut short, nested too deep)."""
+
+
+class _Problems:
+    """The first ``MAX_PROBLEMS_KEPT`` problems noted, and a count of the others."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.omitted = 0
+
+    def append(self, problem: str) -> None:
+        if len(self.kept) < MAX_PROBLEMS_KEPT:
+            self.kept.append(problem)
+        else:
+            self.omitted += 1
 
 
 @dataclass(frozen=True)
@@ -44,13 +61,16 @@ class NodeSummary:
         node_name: ``node.nodeName``, if present.
         node_fs: ``node.fs`` (the kubelet root filesystem), if present.
         pods: ``pods[]`` keyed by pod uid.
-        problems: What was skipped or unreadable, for logs and the ``StatsComplete`` condition.
+        problems: What was skipped or unreadable, for logs and the ``StatsComplete`` condition;
+            at most ``MAX_PROBLEMS_KEPT``.
+        problems_omitted: How many more problems there were.
     """
 
     node_name: str | None
     node_fs: FsSample | None
     pods: Mapping[str, PodUsage]
     problems: tuple[str, ...] = ()
+    problems_omitted: int = 0
 
 
 def decode_summary(body: str | bytes) -> NodeSummary:
@@ -63,12 +83,17 @@ def decode_summary(body: str | bytes) -> NodeSummary:
         The parsed summary.
 
     Raises:
-        SummaryDecodeError: If the body is not JSON or not a JSON object.
+        SummaryDecodeError: If the body is not JSON, not a JSON object, nested deeper than the
+            decoder goes or too large to decode in memory.
     """
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise SummaryDecodeError(f"summary is not valid JSON: {error}") from error
+    except RecursionError:
+        raise SummaryDecodeError("summary is nested deeper than the JSON decoder goes") from None
+    except MemoryError:
+        raise SummaryDecodeError("summary is too large to decode in memory") from None
     if not isinstance(document, Mapping):
         raise SummaryDecodeError(f"summary is a JSON {type(document).__name__}, not an object")
     return parse_summary(document)
@@ -83,7 +108,7 @@ def parse_summary(document: Mapping[str, Any]) -> NodeSummary:
     Returns:
         The parsed summary; entries without a ``podRef.uid`` are skipped and noted.
     """
-    problems: list[str] = []
+    problems = _Problems()
     node = document.get("node")
     node_name: str | None = None
     node_fs: FsSample | None = None
@@ -104,10 +129,10 @@ def parse_summary(document: Mapping[str, Any]) -> NodeSummary:
         if usage.pod.uid in pods:
             problems.append(f"pods[{index}]: duplicate uid {usage.pod.uid}; keeping the last")
         pods[usage.pod.uid] = usage
-    return NodeSummary(node_name, node_fs, pods, tuple(problems))
+    return NodeSummary(node_name, node_fs, pods, tuple(problems.kept), problems.omitted)
 
 
-def _pod_usage(entry: object, path: str, problems: list[str]) -> PodUsage | None:
+def _pod_usage(entry: object, path: str, problems: _Problems) -> PodUsage | None:
     if not isinstance(entry, Mapping):
         problems.append(f"{path}: not an object")
         return None
@@ -137,7 +162,7 @@ def _pod_usage(entry: object, path: str, problems: list[str]) -> PodUsage | None
     return PodUsage(pod=pod, volumes=volumes, ephemeral_storage=ephemeral)
 
 
-def _fs_sample(raw: object, path: str, problems: list[str]) -> FsSample | None:
+def _fs_sample(raw: object, path: str, problems: _Problems) -> FsSample | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
@@ -154,7 +179,7 @@ def _fs_sample(raw: object, path: str, problems: list[str]) -> FsSample | None:
     )
 
 
-def _count(raw: Mapping[str, Any], key: str, path: str, problems: list[str]) -> int | None:
+def _count(raw: Mapping[str, Any], key: str, path: str, problems: _Problems) -> int | None:
     value = raw.get(key)
     if value is None:
         return None
@@ -166,7 +191,7 @@ def _count(raw: Mapping[str, Any], key: str, path: str, problems: list[str]) -> 
     return value
 
 
-def _timestamp(value: object, path: str, problems: list[str]) -> datetime | None:
+def _timestamp(value: object, path: str, problems: _Problems) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
