@@ -179,71 +179,57 @@ def test_more_series_than_the_limit_are_refused() -> None:
     assert error.kind == "too_many_series" and "limit of 10" in str(error)
 
 
-def test_a_trickling_server_takes_only_its_own_slots() -> None:
-    """Four queries to a trickling server and one to a healthy one, with four workers: the
-    trickling server holds two, and the healthy one answers at once."""
+def latency_beside_stuck_queries(
+    slow_servers: list[str],
+    stuck: list[PrometheusQuery],
+    limits: PrometheusLimits,
+    workers: int,
+    in_flight_when_stuck: int,
+) -> float:
+    """The time a query to a healthy server of namespace ``other`` takes while ``stuck``
+    queries wait on trickling ``slow_servers``; those end as timeouts."""
     with (
         fault_proxy(None, trickle_interval=0.2) as bad,
         serving({}, default=(200, vector("3"))) as good,
     ):
         bad.set_mode(Mode.TRICKLE)
-        servers = Servers({"bad": connect(bad.url, 2.0), "good": connect(good, 2.0)})
-        limits = PrometheusLimits(per_server_concurrency=2)
-        source = PrometheusSource(None, max_concurrent=4, resolver=servers, limits=limits)  # type: ignore[arg-type]
+        slow = {name: connect(bad.url, 2.0) for name in slow_servers}
+        servers = Servers({**slow, "good": connect(good, 2.0)})
+        source = PrometheusSource(None, max_concurrent=workers, resolver=servers, limits=limits)  # type: ignore[arg-type]
 
         async def scenario() -> float:
-            stuck = [
-                asyncio.create_task(source.read(PrometheusQuery("a", "bad", f"q{i}")))
-                for i in range(4)
-            ]
+            waiting = [asyncio.create_task(source.read(query)) for query in stuck]
             await asyncio.sleep(0.2)
+            assert source.requests_made == in_flight_when_stuck
             started = time.monotonic()
-            reading = await source.read(PrometheusQuery("b", "good", "sum(up)"))
+            reading = await source.read(PrometheusQuery("other", "good", "sum(up)"))
             latency = time.monotonic() - started
             assert reading.milli == 3000
-            results = await asyncio.gather(*stuck, return_exceptions=True)
+            results = await asyncio.gather(*waiting, return_exceptions=True)
             assert all(isinstance(r, MetricSourceError) and r.kind == "timeout" for r in results)
             return latency
 
         try:
-            assert asyncio.run(scenario()) < 0.5
+            return asyncio.run(scenario())
         finally:
             source.close()
+
+
+def test_a_trickling_server_takes_only_its_own_slots() -> None:
+    """Four queries to a trickling server and one to a healthy one, with four workers: the
+    trickling server holds two, and the healthy one answers at once."""
+    stuck = [PrometheusQuery("a", "bad", f"q{i}") for i in range(4)]
+    limits = PrometheusLimits(per_server_concurrency=2)
+    assert latency_beside_stuck_queries(["bad"], stuck, limits, 4, 2) < 0.5
 
 
 def test_a_tenant_with_many_trickling_servers_takes_only_its_namespaces_slots() -> None:
     """Four trickling servers of one namespace, two queries each, and eight workers: the
     namespace holds four of them, and another namespace's server answers at once."""
-    with (
-        fault_proxy(None, trickle_interval=0.2) as bad,
-        serving({}, default=(200, vector("3"))) as good,
-    ):
-        bad.set_mode(Mode.TRICKLE)
-        slow = {f"slow-{i}": connect(bad.url, 2.0) for i in range(4)}
-        servers = Servers({**slow, "good": connect(good, 2.0)})
-        limits = PrometheusLimits(per_server_concurrency=2, per_namespace_concurrency=4)
-        source = PrometheusSource(None, max_concurrent=8, resolver=servers, limits=limits)  # type: ignore[arg-type]
-
-        async def scenario() -> float:
-            stuck = [
-                asyncio.create_task(source.read(PrometheusQuery("greedy", name, f"q{i}")))
-                for name in slow
-                for i in range(2)
-            ]
-            await asyncio.sleep(0.2)
-            assert source.requests_made == 4  # the namespace's four slots, of eight workers
-            started = time.monotonic()
-            reading = await source.read(PrometheusQuery("other", "good", "sum(up)"))
-            latency = time.monotonic() - started
-            assert reading.milli == 3000
-            results = await asyncio.gather(*stuck, return_exceptions=True)
-            assert all(isinstance(r, MetricSourceError) and r.kind == "timeout" for r in results)
-            return latency
-
-        try:
-            assert asyncio.run(scenario()) < 0.5
-        finally:
-            source.close()
+    slow = [f"slow-{i}" for i in range(4)]
+    stuck = [PrometheusQuery("greedy", name, f"q{i}") for name in slow for i in range(2)]
+    limits = PrometheusLimits(per_server_concurrency=2, per_namespace_concurrency=4)
+    assert latency_beside_stuck_queries(slow, stuck, limits, 8, 4) < 0.5
 
 
 @pytest.mark.parametrize(("mode", "kind", "words"), OPERATOR_REASONS)

@@ -84,23 +84,28 @@ def test_a_failure_keeps_the_last_good_summary() -> None:
     assert next_state(failed, good, NOW).consecutive_failures == 0
 
 
-def test_poll_due_bounds_concurrency_and_reschedules() -> None:
-    running = 0
-    peak = 0
-    body = json.dumps(summary_document("u", "v", 1)).encode()
+class PeakCounting:
+    """A fetch that answers ``body`` after 10 ms and counts the most polls at once."""
 
-    async def fetch(node: NodeInfo) -> bytes:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.running = 0
+        self.peak = 0
+
+    async def __call__(self, node: NodeInfo) -> bytes:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
         await asyncio.sleep(0.01)
-        running -= 1
-        return body
+        self.running -= 1
+        return self.body
 
+
+def test_poll_due_bounds_concurrency_and_reschedules() -> None:
+    fetch = PeakCounting(json.dumps(summary_document("u", "v", 1)).encode())
     nodes = {f"n{i}": NodeInfo(NodeFacts(f"n{i}"), kwok=False) for i in range(10)} | {"kwok": KWOK}
     schedule = PollSchedule(uniform=lambda low, high: 0.0)
     results = asyncio.run(poll_due(fetch, nodes, schedule, interval=30.0, max_concurrent=3))
-    assert peak == 3
+    assert fetch.peak == 3
     assert sorted(r.outcome for r in results) == ["ok"] * 10 + ["skipped"]
     assert schedule.due_at["kwok"] - schedule.due_at["n0"] >= MAX_BACKOFF_SECONDS - 31.0
 

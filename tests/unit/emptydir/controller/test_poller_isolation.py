@@ -22,6 +22,7 @@ from podpilot.kube.clients import ApiClients
 from podpilot.settings import OperatorSettings
 
 from ..helpers import summary_document
+from .test_poller import PeakCounting
 
 GOOD = json.dumps(summary_document("u", "v", 1)).encode()
 NESTED = b'{"pods":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -92,20 +93,10 @@ def test_bodies_are_decoded_off_the_event_loop_one_at_a_time(
 
 
 def test_polls_never_exceed_the_cap_whatever_max_concurrent_asks() -> None:
-    running = 0
-    peak = 0
-
-    async def fetch(node: NodeInfo) -> bytes:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.01)
-        running -= 1
-        return GOOD
-
+    fetch = PeakCounting(GOOD)
     many = nodes(*(f"n{i}" for i in range(40)))
     asyncio.run(poll_due(fetch, many, PollSchedule(), INTERVAL, max_concurrent=64))
-    assert peak == MAX_POLLS_AT_ONCE
+    assert fetch.peak == MAX_POLLS_AT_ONCE
 
 
 def test_the_cap_leaves_half_of_the_shared_pool() -> None:
