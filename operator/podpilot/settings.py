@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 CONTROLLERS = ("autoscaler", "emptydir", "flannel")
 MIB = 1024 * 1024
@@ -21,7 +20,9 @@ class KubeconfigSelection:
 
     def search_path(self) -> str:
         """The files to merge: ``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``."""
-        return self.paths or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        # expanduser, not Path.home(): without $HOME and a passwd entry (an arbitrary user ID
+        # in a pod) it keeps "~", a file that is not there, where Path.home() raises.
+        return self.paths or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
     def explicit(self) -> bool:
         """Whether a kubeconfig was asked for, so in-cluster credentials must not be used."""

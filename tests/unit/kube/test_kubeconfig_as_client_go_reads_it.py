@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import stat
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,21 @@ def test_the_pod_namespace_variable_comes_before_the_namespace_file(
 ) -> None:
     account = service_account(tmp_path / "sa", namespace_file="shop", POD_NAMESPACE="team-a")
     assert loaded(KubeconfigSelection(), account) == (POD_SERVER, "team-a")
+
+
+def test_in_a_pod_whose_user_has_no_home_the_service_account_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An arbitrary user ID (no passwd entry) and no $HOME: there is no ~/.kube/config."""
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+    def no_entry(uid: int) -> None:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    account = service_account(tmp_path / "sa", namespace_file="shop")
+    assert loaded(KubeconfigSelection(), account) == (POD_SERVER, "shop")
 
 
 def test_without_either_the_pod_namespace_is_default(tmp_path: Path, home: Path) -> None:
