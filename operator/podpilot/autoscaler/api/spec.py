@@ -179,7 +179,9 @@ def _milli(value: Any, field_path: str, minimum: str = "positive") -> int:
 def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
     try:
         return ObjectReference(
-            api_version=str(raw.get("apiVersion", "")), kind=str(raw["kind"]), name=str(raw["name"])
+            api_version=str(raw.get("apiVersion") or ""),
+            kind=str(raw["kind"]),
+            name=str(raw["name"]),
         )
     except KeyError as error:
         raise SpecError(f"{field_path}.{error.args[0]} is required") from error

@@ -432,3 +432,11 @@ def test_a_prometheus_metric_without_its_defaults_takes_the_crds() -> None:
 
     assert parsed.prometheus is not None
     assert (parsed.prometheus.reduction, parsed.prometheus.empty_result) == ("Sum", "Error")
+
+
+def test_a_described_object_with_a_null_api_version_has_none() -> None:
+    """YAML's ``apiVersion:`` (null) is as if unset, as the apiserver drops null fields."""
+    described = {"apiVersion": None, "kind": "Ingress", "name": "web"}
+    parsed = parse_spec(spec(metric("Object", describedObject=described)))
+    reference = parsed.metrics[0].described_object
+    assert reference is not None and reference.api_version == ""
