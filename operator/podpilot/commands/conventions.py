@@ -139,21 +139,29 @@ LONGEST_SUBDOMAIN = 253
 
 def namespace_name(text: str) -> str:
     """``-n``'s type: a namespace's name (a DNS-1123 label), refused before any call."""
-    if len(text) > LONGEST_LABEL or not DNS_1123_LABEL.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a namespace name (lowercase letters, digits and '-', at most "
-            f"{LONGEST_LABEL}; patterns are not supported)"
-        )
-    return text
+    return _kubernetes_name(
+        text,
+        DNS_1123_LABEL,
+        LONGEST_LABEL,
+        f"a namespace name (lowercase letters, digits and '-', at most {LONGEST_LABEL}; "
+        "patterns are not supported)",
+    )
 
 
 def resource_name(text: str) -> str:
     """``NAME``'s type: an object's name (a DNS-1123 subdomain), refused before any call."""
-    if len(text) > LONGEST_SUBDOMAIN or not DNS_1123_SUBDOMAIN.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an object name (lower case letters, digits, '-' and '.', at "
-            f"most {LONGEST_SUBDOMAIN} characters)"
-        )
+    return _kubernetes_name(
+        text,
+        DNS_1123_SUBDOMAIN,
+        LONGEST_SUBDOMAIN,
+        f"an object name (lower case letters, digits, '-' and '.', at most {LONGEST_SUBDOMAIN} "
+        "characters)",
+    )
+
+
+def _kubernetes_name(text: str, pattern: re.Pattern[str], longest: int, what: str) -> str:
+    if len(text) > longest or not pattern.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return text
 
 
