@@ -258,9 +258,11 @@ def _with_flags_after_the_command(arguments: Sequence[str]) -> str | None:
     if position is None:
         return None
     command, before, after = arguments[position], arguments[:position], arguments[position + 1 :]
+    if any(a in _TOP_LEVEL_FLAGS for a in before):
+        return None  # podpilot's own (podpilot --help run): argparse answers it
     flags = [a for a in before if a.startswith("-")]
     if not flags or not all(_takes_flag(command, flag) for flag in flags):
-        return None  # podpilot's own (--version), or one no command takes: argparse says which
+        return None  # one no command takes: argparse says which
     return shlex.join(["podpilot", command, *before, *after])
 
 

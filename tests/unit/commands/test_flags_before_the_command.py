@@ -47,3 +47,13 @@ def test_podpilots_own_flags_are_still_its_own(capsys: pytest.CaptureFixture[str
 
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("podpilot ")
+
+
+@pytest.mark.parametrize("argv", [["--help", "run"], ["-h", "explain"]])
+def test_podpilots_own_help_before_a_command_is_still_help(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: podpilot")
