@@ -176,6 +176,15 @@ def _milli(value: Any, field_path: str, minimum: str = "positive") -> int:
     return milli_value(_quantity(value, field_path, minimum))
 
 
+DEFAULT_METRICS: tuple[Mapping[str, Any], ...] = (
+    {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+    },
+)
+"""What an Autoscaler without ``metrics`` scales on, as the HPA: 80 % of the pods' CPU requests."""
+
+
 def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
     try:
         return ObjectReference(
@@ -544,15 +553,7 @@ def parse_spec(raw: Mapping[str, Any]) -> AutoscalerSpec:
         failure_threshold=int(fallback_raw.get("failureThreshold", 3)),
         allow_scale_down=bool(fallback_raw.get("allowScaleDown", False)),
     )
-    metrics_raw = raw.get("metrics") or [
-        {
-            "type": "Resource",
-            "resource": {
-                "name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": 80},
-            },
-        }
-    ]
+    metrics_raw = raw.get("metrics") or DEFAULT_METRICS
     return AutoscalerSpec(
         target=_reference(raw["scaleTargetRef"], "spec.scaleTargetRef"),
         min_replicas=int(raw.get("minReplicas", 1)),

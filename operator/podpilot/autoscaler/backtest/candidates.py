@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podpilot.apimachinery.quantities import format_milli, milli_value
-from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
+from podpilot.autoscaler.api.spec import DEFAULT_METRICS, AutoscalerSpec, parse_spec
 
 TARGET_FACTORS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25)
 
@@ -66,6 +66,7 @@ def candidates(raw: Mapping[str, Any]) -> Iterator[Candidate]:
         (f"{name} behavior", over_own_behavior(raw.get("behavior"), preset))
         for name, preset in BEHAVIORS.items()
     ]
+    tried = [dict(raw)]
     for factor in TARGET_FACTORS:
         for minimum in mins:
             for maximum in maxes:
@@ -73,8 +74,9 @@ def candidates(raw: Mapping[str, Any]) -> Iterator[Candidate]:
                     continue
                 for behavior_label, behavior in behaviors:
                     changed = _with(raw, factor, minimum, maximum, behavior)
-                    if changed == raw:
+                    if changed in tried:  # a behavior preset can equal the spec's own
                         continue
+                    tried.append(changed)
                     label = f"targets x{factor:g}, min {minimum}, max {maximum}, {behavior_label}"
                     yield Candidate(label, changed, parse_spec(changed), factor)
 
@@ -103,7 +105,9 @@ def _with(
     else:
         changed["behavior"] = copy.deepcopy(behavior)
     if factor != 1.0:
-        for metric in changed.get("metrics") or []:
+        # Without metrics the default one is scaled: written out, or the target would not move.
+        changed["metrics"] = copy.deepcopy(list(changed.get("metrics") or DEFAULT_METRICS))
+        for metric in changed["metrics"]:
             _scale_target(metric, factor)
     return changed
 

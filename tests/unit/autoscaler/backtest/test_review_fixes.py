@@ -95,3 +95,19 @@ def test_label_values_are_promql_strings_whatever_they_hold() -> None:
     query = names.usage_query(ResourceKey("memory"))
     assert 'namespace="shop\\"} or up{x=\\""' in query
     assert 'pod=~"web-\\\\d+"' in query
+
+
+def test_a_spec_without_metrics_has_its_default_target_scaled_and_no_candidate_twice() -> None:
+    """The default metric (80 % of CPU requests) is what a factor scales when the spec names
+    none; a candidate the same as another one is not replayed again."""
+    bare = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "minReplicas": 2,
+        "maxReplicas": 10,
+    }
+    tried = list(candidates(bare))
+    utilizations = {c.target_factor: c.spec.metrics[0].target.average_utilization for c in tried}
+    assert utilizations == {factor: max(1, round(80 * factor)) for factor in utilizations}
+    assert len(utilizations) > 1
+    written = [repr(sorted(c.raw.items())) for c in tried]
+    assert len(written) == len(set(written))
