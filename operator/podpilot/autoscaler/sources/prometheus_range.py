@@ -192,7 +192,8 @@ class RangeReader:
             "query": query,
             "start": str(round(window.start)),
             "end": str(round(window.end)),
-            "step": f"{window.step:g}s",
+            # Seconds as a plain number: "1.5s" or "1.08e+06s" is no Prometheus duration.
+            "step": repr(float(window.step)),
         }
         try:
             with streamed_get(

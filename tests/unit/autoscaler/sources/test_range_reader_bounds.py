@@ -10,6 +10,7 @@ import time
 import pytest
 from tests.local_http import serving
 
+from podpilot.autoscaler.sources import prometheus_range
 from podpilot.autoscaler.sources.prometheus_range import HistoryError, RangeReader, Window, per_pod
 from podpilot.settings import MIB
 
@@ -94,3 +95,24 @@ def test_an_html_refusal_is_quoted_on_one_line() -> None:
     with serving({}, default=(502, page)) as url:
         error = failure(url)
     assert "\n" not in str(error) and "<title>502 Bad Gateway</title>" in str(error)
+
+
+@pytest.mark.parametrize(("step", "sent"), [(0.5, "0.5"), (60, "60.0"), (1_080_000, "1080000.0")])
+def test_the_step_is_sent_in_seconds_as_prometheus_reads_a_float(
+    step: float, sent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prometheus takes a duration ("1m") or a float of seconds, never "0.5s" or "1.08e+06s"."""
+    asked: list[dict[str, str]] = []
+
+    def capture(session: object, url: str, timeout: float, params: dict[str, str]) -> object:
+        asked.append(params)
+        raise HistoryError("stop here", "refused")
+
+    monkeypatch.setattr(prometheus_range, "streamed_get", capture)
+    reader = RangeReader("http://127.0.0.1:1", 1.0)
+    try:
+        with pytest.raises(HistoryError):
+            reader.matrix("up", Window(1_700_000_000, 1_700_000_000 + 10 * step, step))
+    finally:
+        reader.close()
+    assert asked[0]["step"] == sent
