@@ -18,6 +18,7 @@ import yaml
 from podpilot.apimachinery.authored import authored
 from podpilot.apimachinery.timestamps import format_time
 from podpilot.autoscaler.backtest import summary
+from podpilot.autoscaler.backtest.replay import BacktestError
 from podpilot.autoscaler.backtest.search import Evaluated, Recommendation, recommend
 from podpilot.commands import backtest_inputs, backtest_plot
 from podpilot.commands.backtest import format_table
@@ -89,13 +90,16 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         backtest_plot.check_available()
     trace = backtest_inputs.read_history(args, specs, span)
-    found = recommend(
-        loaded.manifest.get("spec") or {},
-        trace,
-        ceiling=args.ceiling,
-        allowed_over=args.allowed_over,
-        settings=backtest_inputs.hpa_settings(args),
-    )
+    try:
+        found = recommend(
+            loaded.manifest.get("spec") or {},
+            trace,
+            ceiling=args.ceiling,
+            allowed_over=args.allowed_over,
+            settings=backtest_inputs.hpa_settings(args),
+        )
+    except BacktestError as error:
+        raise CommandError(str(error)) from None
     if args.plot:
         reference = f"{loaded.spec.target.kind}/{loaded.spec.target.name}"
         title = (

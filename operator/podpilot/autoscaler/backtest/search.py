@@ -19,7 +19,7 @@ from typing import Any
 from podpilot.settings import HpaSettings
 
 from .candidates import Candidate, candidates
-from .replay import DEFAULT_SETTINGS, Replay, Step, replay
+from .replay import DEFAULT_SETTINGS, BacktestError, Replay, Step, replay
 from .summary import Summary, simulated
 from .trace import Trace
 
@@ -56,6 +56,7 @@ def recommend(
         _evaluate(candidate, trace, ceiling, settings, judge_actual=index == 0)
         for index, candidate in enumerate(candidates(raw))
     )
+    _refuse_an_unjudged_ceiling(evaluated[0])
     allowed = allowed_over * len(trace.times) * trace.step
     acceptable = [
         item for item in evaluated if (item.summary.seconds_over_ceiling or 0.0) <= allowed
@@ -66,6 +67,19 @@ def recommend(
         default=None,
     )
     return Recommendation(evaluated[0], best, evaluated, ceiling, allowed)
+
+
+def _refuse_an_unjudged_ceiling(original: Evaluated) -> None:
+    """A metric whose load is never known (a Resource metric with an AverageValue target, whose
+    pods have no requests in the history) would never count as over the ceiling, and the
+    cheapest candidate would win whatever its load: refused instead."""
+    steps = original.replay.steps
+    for index, metric in enumerate(original.candidate.spec.metrics):
+        if steps and all(step.loads[index] is None for step in steps):
+            raise BacktestError(
+                f"spec.metrics[{index}] ({metric.display_name}): no load is known at any step "
+                "(its pods have no requests in the history), so --ceiling cannot be judged"
+            )
 
 
 def _evaluate(

@@ -10,8 +10,10 @@ import pytest
 from tests import backtest_history as known
 
 from podpilot.autoscaler.backtest.candidates import BEHAVIORS, candidates, over_own_behavior
+from podpilot.autoscaler.backtest.replay import BacktestError
+from podpilot.autoscaler.backtest.search import recommend
 from podpilot.autoscaler.backtest.summary import summarize
-from podpilot.autoscaler.backtest.trace import ResourceKey
+from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
 from podpilot.autoscaler.sources.prometheus_range import SeriesNames, default_pod_regex
 
 
@@ -111,3 +113,23 @@ def test_a_spec_without_metrics_has_its_default_target_scaled_and_no_candidate_t
     assert len(utilizations) > 1
     written = [repr(sorted(c.raw.items())) for c in tried]
     assert len(written) == len(set(written))
+
+
+def test_recommend_refuses_a_ceiling_it_cannot_judge() -> None:
+    """900Mi a pod against an AverageValue of 1Gi, no requests recorded: no load is known, and
+    the cheapest candidate would have won whatever its load."""
+    times = tuple(1_800_000_000.0 + 15 * i for i in range(40))
+    pods = [f"web-abc-{i}" for i in range(4)]
+    usage = tuple(dict.fromkeys(pods, 900 * 2**20 * 1000) for _ in times)
+    memory = PodSeries(usage, tuple({} for _ in times))
+    trace = Trace(times, tuple(4 for _ in times), {ResourceKey("memory"): memory}, {})
+    target = {"type": "AverageValue", "averageValue": "1Gi"}
+    spec = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "minReplicas": 2,
+        "maxReplicas": 10,
+        "metrics": [{"type": "Resource", "resource": {"name": "memory", "target": target}}],
+    }
+    unjudged = r"spec.metrics\[0\] \(memory resource\): no load is known"
+    with pytest.raises(BacktestError, match=unjudged):
+        recommend(spec, trace, ceiling=0.5)
