@@ -99,6 +99,8 @@ Term = tuple[int, datetime | None]
 """One holder's tenure of a Lease: its ``leaseTransitions`` and ``acquireTime``. A renewal
 keeps both; every acquisition (after another holder, after a release, of a Lease created anew)
 changes at least one, so equal terms mean nobody else held the Lease in between."""
+STANDALONE_TERM: Term = (0, None)
+"""The one term of a replica without leader election: it is the only writer for ever."""
 
 
 def term_of(record: LeaseRecord) -> Term:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import TypeVar
 from wsgiref.simple_server import WSGIServer
 
-from podpilot.apimachinery.leader_election import Term
+from podpilot.apimachinery.leader_election import STANDALONE_TERM, Term
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
@@ -28,9 +28,6 @@ from podpilot.kube.shards import Shards
 from podpilot.settings import OperatorSettings
 
 Part = TypeVar("Part")
-
-STANDALONE_TERM: Term = (0, None)
-"""The one term of a replica without leader election: it is the only writer for ever."""
 
 
 def _started(part: Part | None, error: str) -> Part:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from podpilot.apimachinery.events import EventSpec
-from podpilot.apimachinery.leader_election import Term
+from podpilot.apimachinery.leader_election import STANDALONE_TERM, Term
 from podpilot.apimachinery.selectors import Selector
 from podpilot.flannel.api.events import cleared_event, involved_for, raised_event
 from podpilot.flannel.api.reports import desired_reports
@@ -43,11 +43,6 @@ RETRY_DELAY = 10.0
 STANDBY_POLL_SECONDS = 1.0
 
 
-def _standalone() -> Term:
-    """Without leader election, the only replica leads in one term for ever."""
-    return (0, None)
-
-
 @dataclass
 class Indices:
     """The live indices: kopf's (node name → slim node, ConfigMaps) and the pod watch's (node
@@ -65,7 +60,7 @@ class FlannelReconciler:
         clients: Callable[[], ApiClients],
         *,
         recorder: Recorder,
-        leader_term: Callable[[], Term | None] = _standalone,
+        leader_term: Callable[[], Term | None] = lambda: STANDALONE_TERM,
     ) -> None:
         """``leader_term``: the term of the leader Lease this replica holds now, None while it
         does not lead."""
