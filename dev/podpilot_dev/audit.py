@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 WRITE_VERBS = ["create", "update", "patch", "delete"]
-SCALE_WRITE_VERBS = frozenset({"update", "patch"})
+UPDATE_VERBS = frozenset({"update", "patch"})
 # The API groups whose */scale writes are recorded: Deployments, ReplicaSets and StatefulSets
 # (apps), ReplicationControllers (core). An audit rule names its groups exactly.
 SCALED_GROUPS = ("apps", "")
@@ -39,6 +39,7 @@ def policy() -> str:
                 {"group": "apps", "resources": ["deployments", "*/scale"]},
                 {"group": "", "resources": ["*/scale"]},
                 {"group": "coordination.k8s.io", "resources": ["leases"]},
+                {"group": "podpilot.io", "resources": ["autoscalers/status"]},
             ],
         },
         {"level": "None"},
@@ -83,7 +84,11 @@ class AuditEntry:
 
     @property
     def is_scale_write(self) -> bool:
-        return self.subresource == "scale" and self.verb in SCALE_WRITE_VERBS
+        return self.subresource == "scale" and self.verb in UPDATE_VERBS
+
+    @property
+    def is_status_write(self) -> bool:
+        return self.subresource == "status" and self.verb in UPDATE_VERBS
 
     def describe(self) -> str:
         suffix = f"/{self.subresource}" if self.subresource else ""

@@ -684,17 +684,21 @@ def relaunch(
 
 
 def ensure_audit_log(state: ClusterState, report: Reporter = _say) -> None:
-    """Make kube-apiserver write ``state.audit_log``: a cluster started before the audit log
-    existed gets its apiserver relaunched once with the audit flags added (and recorded, so a
-    later ``relaunch`` keeps them)."""
+    """Make kube-apiserver write ``state.audit_log`` under today's ``audit.policy()``: a cluster
+    started before the audit log existed, or under an older policy, gets its apiserver
+    relaunched once with the audit flags added (and recorded, so a later ``relaunch`` keeps
+    them) and the policy written anew."""
     previous = state.processes["kube-apiserver"]
-    if any(part.startswith("--audit-log-path=") for part in previous.command):
+    logging = any(part.startswith("--audit-log-path=") for part in previous.command)
+    policy = audit.policy()
+    if logging and state.audit_policy.exists() and state.audit_policy.read_text() == policy:
         return
-    report("kube-apiserver writes no audit log yet; relaunching it with one")
+    report("kube-apiserver writes no audit log under this policy yet; relaunching it with one")
     state.log_dir.mkdir(parents=True, exist_ok=True)
-    state.audit_policy.write_text(audit.policy())
-    flags = audit.apiserver_flags(state.audit_policy, state.audit_log)
-    state.processes["kube-apiserver"] = replace(previous, command=(*previous.command, *flags))
+    state.audit_policy.write_text(policy)
+    if not logging:
+        flags = audit.apiserver_flags(state.audit_policy, state.audit_log)
+        state.processes["kube-apiserver"] = replace(previous, command=(*previous.command, *flags))
     relaunch(state, "kube-apiserver", timeout=180, report=report)
 
 

@@ -1,4 +1,4 @@
-"""Fault cases with two operator replicas: F9, F6, F5 and F7 of docs/reliability.md.
+"""Fault cases with two operator replicas: F9, F6, F16, F5 and F7 of docs/reliability.md.
 
 Two ``podpilot run`` replicas (``tests/e2e/replicas.py``) elect a leader on a Lease (8 s lease,
 6 s renew deadline, 2 s retry period) and watch only the test's namespace; each has a client
@@ -12,6 +12,10 @@ policy, so whoever leads acts within a period or two.
 - F6: the leader reaches the apiserver through a ``FreezableRelay``, black-holed for 60 s: the
   standby takes over; the frozen one fences itself, its calls keep ending at their deadlines,
   and after the thaw it never writes ``/scale`` again nor undoes the new leader's count.
+- F16: the leader's status write, let through, is held (``PODPILOT_TEST_STATUS_WRITE_DELAY_
+  SECONDS``) and the leader SIGSTOPped in the hold; the standby takes over and scales; the
+  old leader continued, its write arrives after the new leader's and is refused for its
+  resourceVersion (409, audit log), and the new leader's status stays.
 - F5: kube-apiserver killed for 5 s, then for 90 s, each time relaunched (``faults.killed``);
   F7: etcd killed for 20 s, then for 90 s. After each recovery: the replicas' caches converge
   (a change made after recovery and an Autoscaler created after it are acted on within
@@ -26,6 +30,8 @@ aggregated APIs Available).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +44,7 @@ import pytest
 from tests.e2e.conftest import Kubectl, OperatorProcess, fresh_namespace
 from tests.e2e.faults import (
     ReplicaRecord,
+    autoscaler_status,
     killed,
     replica_set_scale_downs,
     wait_recovered,
@@ -67,6 +74,7 @@ from tests.e2e.test_fault_matrix import Json, Record, measured
 from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import apply, autoscaler, cpu_utilization, deployment, wait_ready
 
+from podpilot.app.fault_hooks import HELD_STATUS_WRITE, STATUS_WRITE_DELAY_SECONDS
 from podpilot_dev import audit
 from podpilot_dev import cluster as dev_cluster
 from podpilot_dev.relay import FreezableRelay
@@ -91,6 +99,9 @@ TAKEOVER_SLACK = 3.0  # the standby's Lease calls and this test's reads on a loa
 # next attempt: the lease duration plus one period, counted from when it saw the last renewal.
 TAKEOVER_BOUND = LEASE_DURATION + 2 * ATTEMPT_INTERVAL + TAKEOVER_SLACK
 AFTER_THAW = 30.0  # six evaluation periods watched after the thaw
+
+STATUS_HOLD = 4.0  # F16: each status write of the first leader waits this long once allowed
+AFTER_HOLD = 10.0  # F16: the status read every 0.5 s this long after the held write arrived
 
 F5_OUTAGES = (5.0, 90.0)  # seconds kube-apiserver is dead, one outage after the other
 F7_OUTAGES = (20.0, 90.0)  # seconds etcd is dead
@@ -268,6 +279,118 @@ def test_f6_a_black_holed_leader_fences_and_never_undoes_the_new_leader(
     assert {entry.username for entry in after_thaw} <= {REPLICA_B}, described(after_thaw)
     assert not record.decreases(), f"the new leader's count was undone: {record.seen}"
     assert record.seen[-1][1] == WANTED + 2
+
+
+def test_f16_a_status_write_held_past_a_takeover_never_replaces_the_new_leaders(
+    cluster: dev_cluster.ClusterState, kubectl: Kubectl, web_namespace: str, tmp_path: Path,
+    record_property: Record,
+) -> None:  # fmt: skip
+    """A's status write, let through while it led, is held (the test hook) and A stopped in
+    that hold; B takes over and scales; A continued: its write arrives after B's, and the
+    version it names is refused (409), so B's status stays."""
+    namespace = web_namespace
+    record = ReplicaRecord(kubectl, namespace, "web")
+    late = replica(cluster, tmp_path, REPLICA_A, namespace)
+    late.environment[STATUS_WRITE_DELAY_SECONDS] = f"{STATUS_HOLD:g}"
+    standby = replica(cluster, tmp_path, REPLICA_B, namespace)
+    with running([late]):
+        wait_holder(kubectl, namespace, REPLICA_A)  # started first, so it leads
+        with running([standby]):
+            wait_count(record, WANTED, ROUND_TIMEOUT, "the first leader scaling web up")
+            wait_until(
+                lambda: autoscaler_status(kubectl, namespace).get("desiredReplicas") == WANTED,
+                timeout=60,
+                what="the first leader's status after its rescale",
+            )
+            held_before = len(log_lines_with(late, HELD_STATUS_WRITE))
+            set_scale_down_window(kubectl, namespace, "web", 120)  # a status to write, no step
+            wait_until(
+                lambda: len(log_lines_with(late, HELD_STATUS_WRITE)) > held_before,
+                timeout=30,
+                interval=0.1,
+                what="the leader's next status write held",
+            )
+            assert late.process is not None
+            os.kill(late.process.pid, signal.SIGSTOP)
+            stopped_at = time.monotonic()
+            try:
+                wait_holder(kubectl, namespace, REPLICA_B, timeout=TAKEOVER_BOUND + 30)
+                acquired = acquired_at(kubectl, namespace)
+                assert acquired is not None
+                set_max_replicas(kubectl, namespace, "web", WANTED + 2)
+                wait_count(record, WANTED + 2, 60, "the new leader scaling web up")
+                new_status = wait_until(
+                    lambda: new_leaders_status(kubectl, namespace),
+                    timeout=60,
+                    what="the new leader's status after its rescale",
+                )
+            finally:
+                os.kill(late.process.pid, signal.SIGCONT)
+            stopped = time.monotonic() - stopped_at
+            late_writes = wait_until(
+                lambda: status_writes_since(cluster, namespace, acquired, REPLICA_A),
+                timeout=30,
+                what="the held status write arriving",
+            )
+            seen = [autoscaler_status(kubectl, namespace) for _ in watch_every(0.5, AFTER_HOLD)]
+            assert not late.exited(), f"the continued replica exited; see {late.log_path}"
+            wait_holder(kubectl, namespace, REPLICA_B, timeout=10)  # still the leader
+    measured(record_property, "F16", stopped=stopped)
+
+    replaced = [
+        status
+        for status in seen
+        if status
+        and (status.get("desiredReplicas"), status.get("lastScaleTime"))
+        != (new_status["desiredReplicas"], new_status["lastScaleTime"])
+    ]
+    assert not replaced, f"the new leader's status was replaced: {replaced[:1]}"
+    assert late_writes and all(entry.code == 409 for entry in late_writes), (
+        "the held write was not refused for its version:\n" + described(late_writes)
+    )
+    assert status_writes_since(cluster, namespace, acquired, REPLICA_B), (
+        "the new leader's status writes are not in the audit log"
+    )
+    assert not record.decreases(), f"a count went down: {record.seen}"
+    late_scales = [
+        entry
+        for entry in scale_writes_since(cluster, namespace, acquired)
+        if entry.username == REPLICA_A
+    ]
+    assert not late_scales, described(late_scales)
+
+
+def set_scale_down_window(kubectl: Kubectl, namespace: str, name: str, seconds: int) -> None:
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": seconds}}
+    kubectl(
+        "patch", "autoscalers.podpilot.io", name, "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"behavior": behavior}}), "--request-timeout=10s",
+    )  # fmt: skip
+
+
+def new_leaders_status(kubectl: Kubectl, namespace: str) -> dict[str, Any] | None:
+    status = autoscaler_status(kubectl, namespace)
+    return status if status.get("desiredReplicas") == WANTED + 2 else None
+
+
+def status_writes_since(
+    cluster: dev_cluster.ClusterState, namespace: str, since: datetime, username: str
+) -> list[audit.AuditEntry]:
+    """``username``'s Autoscaler status writes in ``namespace`` received at or after ``since``
+    (the refused ones too)."""
+    entries = audit.read(cluster.audit_log, since)
+    return [
+        entry
+        for entry in entries
+        if entry.is_status_write and entry.namespace == namespace and entry.username == username
+    ]
+
+
+def watch_every(interval: float, seconds: float) -> Iterator[None]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        yield
+        time.sleep(interval)
 
 
 @dataclass

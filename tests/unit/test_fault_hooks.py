@@ -1,14 +1,20 @@
-"""The e2e fault hooks: none unless asked for, and the crash only for its namespace."""
+"""The e2e fault hooks: none unless asked for, the crash only for its namespace, and a held
+status write only once allowed."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import pytest
+
 from podpilot.app.fault_hooks import (
     CRASH_AFTER_SCALE_PATCH,
+    HELD_STATUS_WRITE,
     SCALE_PATCH_DELAY_SECONDS,
+    STATUS_WRITE_DELAY_SECONDS,
     scale_write_hooks,
+    status_write_hold,
 )
 
 
@@ -29,3 +35,23 @@ def test_the_crash_hook_spares_other_namespaces() -> None:
     hooks = scale_write_hooks({CRASH_AFTER_SCALE_PATCH: "t-f8"})
     assert hooks.after_patch is not None and hooks.before_patch is None
     hooks.after_patch("another-namespace")  # this process is still here
+
+
+def test_no_environment_no_status_write_hold() -> None:
+    def may_write() -> bool:
+        return True
+
+    assert status_write_hold({})(may_write, "ns/web") is may_write
+
+
+def test_an_allowed_status_write_is_held_and_said_a_refused_one_is_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hold = status_write_hold({STATUS_WRITE_DELAY_SECONDS: "0.2"})
+    started = time.monotonic()
+    assert hold(lambda: False, "ns/web")() is False
+    assert time.monotonic() - started < 0.2
+    assert capsys.readouterr().err == ""
+    assert hold(lambda: True, "ns/web")() is True
+    assert time.monotonic() - started >= 0.2
+    assert capsys.readouterr().err == f"{HELD_STATUS_WRITE} ns/web for 0.2 s\n"

@@ -13,7 +13,7 @@ import kopf
 import kubernetes
 
 from podpilot.apimachinery.backoff import TokenBucket
-from podpilot.app.fault_hooks import scale_write_hooks
+from podpilot.app.fault_hooks import scale_write_hooks, status_write_hold
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey
@@ -28,12 +28,12 @@ from podpilot.autoscaler.controller.object_watches import (
 from podpilot.autoscaler.controller.runner import Runner
 from podpilot.autoscaler.sources.registry import MetricSources
 from podpilot.kube.clients import MAX_CONCURRENT_STATUS_WRITES
-from podpilot.kube.coalescing import EncodedWriter
 from podpilot.kube.custom_objects import PodpilotObjects
 from podpilot.kube.discovery import Discovery
 from podpilot.kube.events import EventPoster
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
 from podpilot.kube.scale import ScaleClient
+from podpilot.kube.status_writes import ConditionalStatusWriter
 from podpilot.observability import autoscaler_metrics
 
 FIELD_MANAGER = "podpilot"
@@ -58,9 +58,11 @@ async def start(runtime: Runtime) -> None:
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
     watches = ObjectWatches(clients, settings.namespaces, runtime.pod_watch())
 
+    held = status_write_hold(os.environ)
+
     async def write_status(
-        key: tuple[str, str], encoded_status: bytes, may_write: MayWrite
-    ) -> None:
+        key: tuple[str, str], encoded_status: bytes, resource_version: str, may_write: MayWrite
+    ) -> str | None:
         namespace, name = key
         # Queued while the loop acted, refused once it no longer does (a fence, or a new term
         # of the Lease: WriteNotAllowedError); the loop then counts the status as not written,
@@ -68,15 +70,27 @@ async def start(runtime: Runtime) -> None:
         # already refused) and in the pool's thread.
         if not may_write():
             raise WriteNotAllowedError
-        await autoscalers.merge_patch_encoded_status(
+        return await autoscalers.merge_patch_encoded_status(
             name,
             encoded_status,
             namespace=namespace,
             field_manager=FIELD_MANAGER,
-            may_write=may_write,
+            resource_version=resource_version,
+            may_write=held(may_write, f"{namespace}/{name}"),
         )
 
-    status_writer = EncodedWriter(write_status, MAX_CONCURRENT_STATUS_WRITES)
+    async def read_version(key: tuple[str, str]) -> str:
+        namespace, name = key
+        found = await autoscalers.get(name, namespace=namespace)
+        return str((found.get("metadata") or {}).get("resourceVersion") or "")
+
+    def watched_version(key: tuple[str, str]) -> str | None:
+        found = loops.current(key)
+        return found.resource_version if found is not None else None
+
+    status_writer = ConditionalStatusWriter(
+        write_status, read_version, watched_version, MAX_CONCURRENT_STATUS_WRITES
+    )
     autoscaler_metrics.report_status_writes(
         lambda: status_writer.queued, lambda: status_writer.in_flight
     )

@@ -8,6 +8,11 @@ They put a fault at a point no outside injection can hit reliably:
 ``PODPILOT_TEST_SCALE_PATCH_DELAY_SECONDS=<seconds>``
     every ``/scale`` patch waits this long first, widening the time between reading a
     target's scale and writing it, so a concurrent ``kubectl scale`` meets it (fault F10).
+``PODPILOT_TEST_STATUS_WRITE_DELAY_SECONDS=<seconds>``
+    every Autoscaler status write, once allowed (``may_write`` said yes in the status pool's
+    thread), waits this long before it goes out, and says so on stderr: a test stops the
+    process in that wait, lets another replica take over, and continues it, so the write
+    arrives after the new holder's (fault F11).
 
 Never set them in production.
 """
@@ -18,12 +23,16 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
+from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import WriteHooks
 
 CRASH_AFTER_SCALE_PATCH = "PODPILOT_TEST_CRASH_AFTER_SCALE_PATCH"
 SCALE_PATCH_DELAY_SECONDS = "PODPILOT_TEST_SCALE_PATCH_DELAY_SECONDS"
+STATUS_WRITE_DELAY_SECONDS = "PODPILOT_TEST_STATUS_WRITE_DELAY_SECONDS"
+HELD_STATUS_WRITE = f"{STATUS_WRITE_DELAY_SECONDS}: holding the status write of"
 
 
 def scale_write_hooks(environment: Mapping[str, str]) -> WriteHooks:
@@ -44,3 +53,26 @@ def scale_write_hooks(environment: Mapping[str, str]) -> WriteHooks:
         before_patch=wait if delay > 0 else None,
         after_patch=crash if crash_namespace else None,
     )
+
+
+def status_write_hold(environment: Mapping[str, str]) -> Callable[[MayWrite, str], MayWrite]:
+    """What an Autoscaler status write asks in place of its ``may_write`` (named by ``what``,
+    ``namespace/name``): the same answer, held for the delay ``environment`` asks after a yes;
+    ``may_write`` itself (the production case) when it asks none."""
+    delay = float(environment.get(STATUS_WRITE_DELAY_SECONDS) or 0.0)
+
+    def hold(may_write: MayWrite, what: str) -> MayWrite:
+        if delay <= 0:
+            return may_write
+
+        def allowed_then_held() -> bool:
+            if not may_write():
+                return False
+            sys.stderr.write(f"{HELD_STATUS_WRITE} {what} for {delay:g} s\n")
+            sys.stderr.flush()
+            time.sleep(delay)  # in the status pool's thread, as a stalled send would be
+            return True
+
+        return allowed_then_held
+
+    return hold

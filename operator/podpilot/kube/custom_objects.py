@@ -157,30 +157,44 @@ class PodpilotObjects:
         *,
         namespace: str | None = None,
         field_manager: str | None = None,
+        resource_version: str | None = None,
         may_write: MayWrite = always,
-    ) -> None:
+    ) -> str | None:
         """Merge-patch ``/status`` with a status already encoded as JSON (the Autoscaler's
-        frequent writes hold their queued statuses encoded, see ``EncodedRequest``).
+        frequent writes hold their queued statuses encoded, see ``EncodedRequest``); return the
+        written object's resourceVersion.
 
-        The call runs in the status-write pool (a burst of writes must not hold up reads), and
-        its answer, the whole object, is drained, not parsed: nothing reads it. ``may_write``
-        is asked in that pool's thread, right before the request (``kube.fencing``).
+        With ``resource_version`` the write is conditional: 409 Conflict when the object
+        changed since that version. The call runs in the status-write pool (a burst of writes
+        must not hold up reads); ``may_write`` is asked in that pool's thread, right before the
+        request (``kube.fencing``).
         """
-        request = self._status_patch(name, encoded_status, namespace, field_manager)
-        await self._clients.write_status(send_if_allowed, may_write, request.send)
+        request = self._status_patch(
+            name, encoded_status, namespace, field_manager, resource_version
+        )
+        return await self._clients.write_status(send_if_allowed, may_write, request.send)
 
     def _status_patch(
-        self, name: str, encoded_status: bytes, namespace: str | None, field_manager: str | None
+        self,
+        name: str,
+        encoded_status: bytes,
+        namespace: str | None,
+        field_manager: str | None,
+        resource_version: str | None = None,
     ) -> EncodedRequest:
         self._check_scope(namespace)
         scope = "" if namespace is None else f"/namespaces/{quote(namespace, safe='')}"
         path = f"/apis/{GROUP}/{VERSION}{scope}/{self.plural}/{quote(name, safe='')}/status"
+        precondition = b""
+        if resource_version is not None:
+            encoded_version = json.dumps(resource_version).encode()
+            precondition = b'"metadata":{"resourceVersion":' + encoded_version + b"},"
         return EncodedRequest(
             client=self._clients.kubernetes,
             method="PATCH",
             path=path,
             query=() if field_manager is None else (("fieldManager", field_manager),),
-            body=b'{"status":' + encoded_status + b"}",
+            body=b"{" + precondition + b'"status":' + encoded_status + b"}",
             content_type=MERGE_PATCH,
             timeout=self._timeout,
         )

@@ -1,13 +1,16 @@
 """One API request whose body is JSON already encoded, sent through the official client's
-connection pool with its credentials (``send_through_pool``), its answer drained unread.
+connection pool with its credentials (``send_through_pool``); of its answer only the object's
+``resourceVersion`` is kept.
 
-The client's generated methods validate, copy and encode a body on every call, and parse the
-whole object the API server answers with. A status write needs none of that: its body is
-encoded once, where it is queued, and nothing reads the answer.
+The client's generated methods validate, copy and encode a body on every call, and build
+model objects of the whole answer. A status write needs none of that: its body is encoded
+once, where it is queued, and the one thing read of the answer is the version the next
+conditional write names (``kube.status_writes``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -28,9 +31,10 @@ class EncodedRequest:
     content_type: str
     timeout: tuple[float, float]  # (connect, read) seconds
 
-    def send(self) -> None:
-        """Send and drain the answer; a status outside 2xx raises ``ApiException`` with the
-        answer's status, reason, headers and body, as the generated methods do."""
+    def send(self) -> str | None:
+        """Send; return the answered object's ``metadata.resourceVersion`` (None when the
+        answer carries none). A status outside 2xx raises ``ApiException`` with the answer's
+        status, reason, headers and body, as the generated methods do."""
         path = self.path
         if self.query:
             path += "?" + urlencode(self.query)
@@ -51,6 +55,18 @@ class EncodedRequest:
                 error.headers = response.headers
                 error.body = response.data.decode("utf-8", "replace")
                 raise error
+            return answered_resource_version(response.data)
         finally:
             response.drain_conn()
             response.release_conn()
+
+
+def answered_resource_version(answer: bytes) -> str | None:
+    """``metadata.resourceVersion`` of an answered object; None for an answer without one."""
+    try:
+        found = json.loads(answer)
+    except (ValueError, RecursionError):  # not an object: the next write reads the version
+        return None
+    metadata = found.get("metadata") if isinstance(found, dict) else None
+    version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
+    return version if isinstance(version, str) and version else None

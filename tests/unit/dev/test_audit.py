@@ -124,7 +124,7 @@ def test_concurrent_actors_are_different_identities_within_the_window() -> None:
     ]
 
 
-def test_the_policy_records_only_scale_deployment_and_lease_writes() -> None:
+def test_the_policy_records_only_scale_deployment_lease_and_autoscaler_status_writes() -> None:
     document = yaml.safe_load(audit.policy())
     assert document["kind"] == "Policy"
     assert document["omitStages"] == ["RequestReceived"]
@@ -137,6 +137,7 @@ def test_the_policy_records_only_scale_deployment_and_lease_writes() -> None:
         "apps": {"deployments", "*/scale"},
         "": {"*/scale"},
         "coordination.k8s.io": {"leases"},
+        "podpilot.io": {"autoscalers/status"},
     }
     assert rest == {"level": "None"}
 

@@ -56,7 +56,7 @@ def test_each_identity_has_its_own_certificate_authorized_like_the_admin(
     assert yaml.safe_load(direct.read_text())["users"] == config["users"]
 
 
-def test_an_apiserver_without_the_audit_log_is_relaunched_once_with_it(
+def test_an_apiserver_without_the_audit_log_or_its_policy_is_relaunched_once_with_them(
     state: cluster.ClusterState,
 ) -> None:
     first = state.processes["kube-apiserver"]
@@ -72,3 +72,10 @@ def test_an_apiserver_without_the_audit_log_is_relaunched_once_with_it(
 
     cluster.ensure_audit_log(state, report=lambda _: None)
     assert state.processes["kube-apiserver"] == second  # already writing it: left alone
+
+    state.audit_policy.write_text("an older policy")
+    cluster.ensure_audit_log(state, report=lambda _: None)
+    third = state.processes["kube-apiserver"]
+    assert not processes.is_alive(second) and processes.is_alive(third)
+    assert third.command == second.command  # the same flags, the policy file written anew
+    assert yaml.safe_load(state.audit_policy.read_text())["kind"] == "Policy"

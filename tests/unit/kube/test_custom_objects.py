@@ -253,6 +253,35 @@ def test_an_encoded_status_is_sent_as_it_is_with_the_credentials_in_the_status_p
     assert clients.pools == ["write_status"]
 
 
+def test_a_conditional_status_names_the_version_and_returns_the_written_one() -> None:
+    answer = b'{"kind":"Autoscaler","metadata":{"name":"web","resourceVersion":"812"}}'
+    with api_server(200, answer) as (host, received):
+        autoscalers, clients = encoded_writer_objects(host)
+        written = run(
+            autoscalers.merge_patch_encoded_status(
+                "web", b'{"desiredReplicas":3}', namespace="ns", resource_version="811"
+            )
+        )
+        clients.kubernetes.close()
+    [request] = received
+    assert json.loads(request.body) == {
+        "metadata": {"resourceVersion": "811"},
+        "status": {"desiredReplicas": 3},
+    }
+    assert written == "812"
+
+
+@pytest.mark.parametrize(
+    "answer", [b"", b"not json", b"[1]", b'{"metadata":{"resourceVersion":7}}', b"[" * 100_000]
+)
+def test_an_answer_without_a_version_returns_none(answer: bytes) -> None:
+    with api_server(200, answer) as (host, _):
+        autoscalers, clients = encoded_writer_objects(host)
+        written = run(autoscalers.merge_patch_encoded_status("web", b"{}", namespace="ns"))
+        clients.kubernetes.close()
+    assert written is None
+
+
 def test_a_status_of_a_cluster_scoped_object_goes_out_the_same_way_encoded_here() -> None:
     """The emptyDir policy's and flannel reports' statuses: the same request as an
     Autoscaler's, in the shared pool (never ahead of an Autoscaler's urgent write)."""
