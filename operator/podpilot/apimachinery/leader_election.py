@@ -21,6 +21,7 @@ Times here are seconds of a monotonic clock, passed in; nothing here reads a clo
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -61,8 +62,10 @@ class ElectionConfig:
 
     @property
     def lease_duration_seconds(self) -> int:
-        """The Lease's ``spec.leaseDurationSeconds`` (whole seconds, never rounded down to 0)."""
-        return max(1, round(self.lease_duration))
+        """The Lease's ``spec.leaseDurationSeconds``: whole seconds, rounded up. Standbys count
+        the duration written, so rounding down (10.4 s written as 10) would let one take over
+        before this replica's renew deadline (10.2 s) fenced it."""
+        return math.ceil(self.lease_duration)
 
     @property
     def call_deadline(self) -> float:
@@ -165,9 +168,23 @@ def lease_expired(observation: Observation, config: ElectionConfig, now: float) 
     return now - observation.since >= duration
 
 
+def names_another(state: ElectorState, identity: str) -> bool:
+    """Whether the Lease as last read is not ours: deleted, freed or held by another replica
+    (someone edited it by hand, or deleted it and another replica created it)."""
+    observation = state.observation
+    if observation is None:
+        return False
+    record = observation.record
+    return record is None or record.holder_identity != identity
+
+
 def decide(state: ElectorState, identity: str, config: ElectionConfig, now: float) -> Step:
-    """The next step of the acquire/renew loop, from what was last observed."""
-    if state.renewal_sent_at is not None and not is_leader(state, config, now):
+    """The next step of the acquire/renew loop, from what was last observed. A leader fences
+    at its renew deadline, and at once when the Lease no longer names it: client-go's
+    ``IsLeader`` is the observed holder's name, nothing else."""
+    if state.renewal_sent_at is not None and (
+        not is_leader(state, config, now) or names_another(state, identity)
+    ):
         return Step.FENCE
     observation = state.observation
     if observation is None or observation.record is None:

@@ -30,6 +30,7 @@ from podpilot.apimachinery.leader_election import (
     desired_record,
     is_leader,
     lease_body,
+    names_another,
     record_from_lease,
     released_record,
     wait_before_next,
@@ -196,14 +197,18 @@ class LeaderElector:
         self._hand_back_on_stop = True
 
     def is_leader(self) -> bool:
-        return is_leader(self._state, self.config, self._clock())
+        state = self._state  # one read: the elector may replace it from another thread's view
+        return is_leader(state, self.config, self._clock()) and not names_another(
+            state, self.identity
+        )
 
     def term(self) -> Term | None:
         """The term this replica leads in now; None while it does not lead. A loss and a
         regain, however quick, give another term: what was decided in the old one (memory of
         scale events, queued writes) may lack what another holder did meanwhile."""
         state = self._state  # one read: the elector may replace it from another thread's view
-        return state.term if is_leader(state, self.config, self._clock()) else None
+        leading = is_leader(state, self.config, self._clock())
+        return state.term if leading and not names_another(state, self.identity) else None
 
     @property
     def state(self) -> ElectorState:
@@ -275,9 +280,12 @@ class LeaderElector:
     def _fence_if_late(self) -> Step:
         step = decide(self._state, self.identity, self.config, self._clock())
         if step is Step.FENCE:
-            self._fence(
-                f"no renewal of {self.lock.describe()} within {self.config.renew_deadline:g}s"
-            )
+            if names_another(self._state, self.identity):
+                self._fence(f"{self.lock.describe()} no longer names it")
+            else:
+                self._fence(
+                    f"no renewal of {self.lock.describe()} within {self.config.renew_deadline:g}s"
+                )
             step = decide(self._state, self.identity, self.config, self._clock())
         return step
 

@@ -201,3 +201,27 @@ def test_a_renewal_keeps_the_term_and_any_acquisition_starts_another() -> None:
     assert len(set(terms)) == 4
     state = ElectorState().renewed(back, sent_at=10.0, now=10.1)
     assert state.term == term_of(back) and state.fenced().term == term_of(back)
+
+
+@pytest.mark.parametrize(
+    ("record", "next_step"),
+    [(held_by(OTHER), Step.STAND_BY), (held_by(""), Step.ACQUIRE), (None, Step.CREATE)],
+    ids=["another holder", "freed", "deleted"],
+)
+def test_a_leader_that_reads_a_lease_not_naming_it_fences_at_once(
+    record: LeaseRecord | None, next_step: Step
+) -> None:
+    state = seen(None, 99.0).renewed(held_by(ME), sent_at=100.0, now=100.5)
+    edited = state.observed(record, 101.0)
+    assert decide(edited, ME, CONFIG, 101.0) is Step.FENCE  # 9 s before its renew deadline
+    assert decide(edited.fenced(), ME, CONFIG, 101.0) is next_step
+
+
+@pytest.mark.parametrize(
+    ("lease", "renew", "written"), [(10.4, 10.2, 11), (10.5, 10.0, 11), (2.4, 1.6, 3), (15, 10, 15)]
+)
+def test_the_written_lease_duration_never_falls_to_the_renew_deadline(
+    lease: float, renew: float, written: int
+) -> None:
+    config = ElectionConfig(lease_duration=lease, renew_deadline=renew, retry_period=1.0)
+    assert config.lease_duration_seconds == written > renew

@@ -421,3 +421,27 @@ def test_a_stop_that_comes_as_a_lease_call_is_answered_is_not_lost() -> None:
             await caller
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_a_lease_edited_from_under_its_leader_stops_it_at_its_next_read() -> None:
+    """``kubectl edit`` clearing the holder: the standby takes the free Lease at once; the old
+    leader stops when it reads the Lease, not at its renew deadline (it would have acted beside
+    the new leader until then). A deleted Lease is the same case in ``decide``'s tests."""
+
+    async def scenario() -> None:
+        with fake_apiserver() as (leases, url):
+            async with replica(url, "a") as a:
+                await until(a.is_leader, 2.0)
+                async with replica(url, "b") as b, never_two_leaders(a, b):
+                    await asyncio.sleep(0.5)
+                    with leases.lock:
+                        leases.refused_writes.add("a")  # a loses the race for the free Lease
+                        key = ("ops", "podpilot-leader")
+                        leases.objects[key]["spec"]["holderIdentity"] = ""
+                        leases.store(key, leases.objects[key])
+                    await until(b.is_leader, 2 * CONFIG.lease_duration)
+                    leases.refused_writes.discard("a")
+                    await asyncio.sleep(3 * CONFIG.retry_period)
+                    assert b.is_leader() and not a.is_leader() and a.term() is None
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
