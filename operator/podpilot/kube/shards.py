@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
 
@@ -77,12 +78,15 @@ class ShardMembers:
         it, as a leader does not act on a renewal older than that."""
         return self.listed_at is not None and now - self.listed_at < self._config.renew_deadline
 
-    async def refresh(self, now: float) -> None:
+    async def refresh(self, clock: Callable[[], float]) -> None:
         """One LIST, bounded by the call deadline; never a second while one is still waiting
-        for the apiserver."""
+        for the apiserver. Its freshness counts from when it was sent; a member's change counts
+        from when the answer came, as the elector counts a standby's view: a renewal that
+        landed while the LIST waited must not look older than it is."""
+        sent_at = clock()
         records = await self._calls.run(self._list)
-        self.view = self.view.seen(records, now)
-        self.listed_at = now
+        self.view = self.view.seen(records, clock())
+        self.listed_at = sent_at
 
     def _list(self) -> dict[str, LeaseRecord]:
         response = self._api.list_namespaced_lease(
@@ -249,7 +253,7 @@ class Shards:
     async def _list_members(self) -> None:
         while True:
             try:
-                await self.members.refresh(self._clock())
+                await self.members.refresh(self._clock)
                 if self.holds(0):  # one replica tidies up: the holder of shard 0
                     for name in self.members.view.gone(self.config, self._clock()):
                         await self.members.delete(name)

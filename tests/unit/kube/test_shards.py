@@ -10,8 +10,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from podpilot.apimachinery.leader_election import LeaseRecord, lease_body
 from podpilot.apimachinery.sharding import member_lease_name, shard_of
-from podpilot.kube.shards import Shards
+from podpilot.kube.shards import ShardMembers, Shards
 
 from .test_lease import CONFIG, clients, fake_apiserver, until
 
@@ -177,3 +178,19 @@ def test_a_second_cancel_during_the_hand_back_still_stops_every_lease_task() -> 
             assert running == []
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_members_renewal_counts_from_the_answer_and_the_list_from_its_request() -> None:
+    """A renewal that lands while the LIST waits must not look older than it is (a member
+    would look dead early); the view's freshness counts from the request, the cautious way."""
+    name = member_lease_name(BASE, "b", COUNT)
+    with fake_apiserver() as (leases, url):
+        record = LeaseRecord(holder_identity="b", lease_duration_seconds=3)
+        leases.store(("ops", name), lease_body("ops", name, record))
+        api = clients(url, "a")
+        members = ShardMembers(api, "ops", BASE, CONFIG)
+        readings = iter([100.0, 103.0])
+        asyncio.run(members.refresh(lambda: next(readings)))
+        api.close()
+    assert members.listed_at == 100.0
+    assert members.view.observations[name].since == 103.0
