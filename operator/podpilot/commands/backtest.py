@@ -21,9 +21,9 @@ from podpilot.commands.conventions import (
     add_output_arguments,
     go_duration_text,
     render,
-    source_label,
     write_output,
 )
+from podpilot.commands.manifests import source_label
 
 OUTPUT_FORMATS = ("text", "json", "yaml")
 COLUMNS = (

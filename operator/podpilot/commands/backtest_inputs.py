@@ -45,8 +45,10 @@ from podpilot.commands.conventions import (
     finite_float,
     go_duration,
     go_duration_timeout,
-    manifest_files,
     namespace_name,
+)
+from podpilot.commands.manifests import (
+    manifest_files,
     read_manifests,
     require_json,
     source_label,

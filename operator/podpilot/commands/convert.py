@@ -22,20 +22,22 @@ from podpilot.autoscaler.api.spec import SpecError, parse_spec
 from podpilot.commands import spec_shape
 from podpilot.commands.conventions import (
     EXIT_OK,
-    STDIN,
     CommandError,
-    ManifestError,
     add_output_arguments,
     as_list,
-    manifest_files,
-    read_manifests,
     render,
-    require_json,
-    source_label,
-    unreadable,
     write_output,
 )
 from podpilot.commands.go_yaml import YAML_DUMPER
+from podpilot.commands.manifests import (
+    STDIN,
+    ManifestError,
+    manifest_files,
+    read_manifests,
+    require_json,
+    source_label,
+    unreadable,
+)
 
 OUTPUT_FORMATS = ("yaml", "json", "name")
 

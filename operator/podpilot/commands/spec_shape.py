@@ -18,7 +18,7 @@ from typing import Any
 
 from podpilot.autoscaler.api.conversion import ConversionError, require_string_map
 from podpilot.autoscaler.api.spec import SOURCE_BLOCKS, SpecError
-from podpilot.commands.conventions import MAX_MANIFEST_NESTING, shown_path
+from podpilot.commands.manifests import MAX_MANIFEST_NESTING, shown_path
 
 # A shape: the name of a scalar type (or STRING_MAP), a dict of the known fields of an object
 # (others are not read, so not checked), or a one-item list for a list of that shape.

@@ -18,13 +18,8 @@ from podpilot.autoscaler.api.spec import SpecError
 from podpilot.cli import main
 from podpilot.commands import spec_shape
 from podpilot.commands.backtest_inputs import load_specs
-from podpilot.commands.conventions import (
-    EXIT_FAILED,
-    EXIT_OK,
-    CommandError,
-    load_manifests,
-    render,
-)
+from podpilot.commands.conventions import EXIT_FAILED, EXIT_OK, CommandError, render
+from podpilot.commands.manifests import load_manifests
 
 
 def alias_bomb(levels: int = 9) -> str:

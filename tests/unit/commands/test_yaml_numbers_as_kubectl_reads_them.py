@@ -23,12 +23,9 @@ from hypothesis import strategies as st
 from tests.unit.commands.convert_runs import converting
 
 from podpilot.commands.backtest_inputs import load_specs
-from podpilot.commands.conventions import (
-    EXIT_FAILED,
-    EXIT_OK,
-    load_manifests,
-)
+from podpilot.commands.conventions import EXIT_FAILED, EXIT_OK
 from podpilot.commands.go_yaml import YAML_DUMPER
+from podpilot.commands.manifests import load_manifests
 
 
 def read(text: str) -> object:
