@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from podpilot.commands.conventions import (
@@ -191,17 +191,11 @@ def _discard_stdout() -> None:
 
 def _parsed(arguments: list[str]) -> argparse.Namespace | int:
     """The command line, parsed; or, when it is wrong, its exit status after one line."""
-    if reordered := _with_flags_after_the_command(arguments):
-        message = f"flags go after the command: {printable(reordered)}"
-        print(usage_line("podpilot", message), file=sys.stderr)
+    if mistake := _flags_before_the_command(arguments):
+        print(usage_line("podpilot", mistake), file=sys.stderr)
         return EXIT_USAGE
     requested = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(only=requested if requested in SUBCOMMANDS else None)
-    if requested is None and (unknown := _unknown_flags_before_a_command(arguments)):
-        print(
-            usage_line("podpilot", f"unrecognized arguments: {' '.join(unknown)}"), file=sys.stderr
-        )
-        return EXIT_USAGE
     args, unrecognized = parser.parse_known_args(arguments)
     if unrecognized:  # named after the command they were given to: podpilot, or its subcommand
         given_to_podpilot = arguments.index(unrecognized[0]) < arguments.index(args.command)
@@ -245,37 +239,104 @@ TRACEBACK_VARIABLE = "PODPILOT_TRACEBACK"
 _TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
 
-def _unknown_flags_before_a_command(arguments: Sequence[str]) -> list[str]:
-    """Flags given without a command that ``podpilot`` itself does not take: argparse would
-    only say that a command is missing."""
-    return [a for a in arguments if a.startswith("-") and a not in _TOP_LEVEL_FLAGS]
-
-
-def _with_flags_after_the_command(arguments: Sequence[str]) -> str | None:
-    """The command line as ``podpilot`` takes it, when the command's flags come before it, as
-    kubectl's global flags do (``podpilot --context c explain``); else None."""
-    position = next((i for i, a in enumerate(arguments) if a in SUBCOMMANDS), None)
-    if position is None:
+def _flags_before_the_command(arguments: Sequence[str]) -> str | None:
+    """What is wrong with flags given before the command, where kubectl takes its global flags
+    (``podpilot --context c explain``): the command line as podpilot takes it, when the command
+    takes them all; else, those it does not take, with their values (argparse cannot tell how
+    many values a flag it does not know takes, and reads ``c`` in ``podpilot --context c
+    convert`` as the command). None when there are none, or when podpilot's own are among them
+    (``podpilot --help run``): argparse answers."""
+    flags = _CommandFlags()
+    groups, position = _flags_and_values(arguments, flags)
+    command = arguments[position] if position < len(arguments) else None
+    if command not in SUBCOMMANDS:
+        command = None  # none, or one argparse says is not a command
+    own = [group for group in groups if group[0] in _TOP_LEVEL_FLAGS]
+    if own and command is not None:
         return None
-    command, before, after = arguments[position], arguments[:position], arguments[position + 1 :]
-    if any(a in _TOP_LEVEL_FLAGS for a in before):
-        return None  # podpilot's own (podpilot --help run): argparse answers it
-    flags = [a for a in before if a.startswith("-")]
-    if not flags or not all(_takes_flag(command, flag) for flag in flags):
-        return None  # one no command takes: argparse says which
-    return shlex.join(["podpilot", command, *before, *after])
+    unknown = [
+        argument
+        for group in groups
+        if group not in own and (command is None or not flags.takes(command, group[0]))
+        for argument in group
+    ]
+    if unknown:
+        return f"unrecognized arguments: {printable(' '.join(unknown))}"
+    if command is None or not groups:
+        return None
+    reordered = ["podpilot", command, *arguments[:position], *arguments[position + 1 :]]
+    return f"flags go after the command: {printable(shlex.join(reordered))}"
 
 
-def _takes_flag(command: str, flag: str) -> bool:
-    """Whether ``podpilot COMMAND`` takes ``flag`` (``--context``, ``--context=NAME``)."""
-    parser = CommandLineParser(prog=f"podpilot {command}")
-    try:
-        add_arguments, _ = _load(SUBCOMMANDS[command][0])
-    except ModuleNotFoundError:  # not in this build: argparse says so
-        return False
-    add_arguments(parser)
-    name = flag.partition("=")[0]
-    return any(name in action.option_strings for action in parser._actions)
+def _flags_and_values(
+    arguments: Sequence[str], flags: _CommandFlags
+) -> tuple[list[list[str]], int]:
+    """The flags before the command, each with its values, and where the command is (or what
+    argparse reads as the command). A flag a command takes with a value has the next argument
+    (``--context c``, not ``--context=c``); one no command knows, the arguments between it and
+    the command (``--bogus c convert``)."""
+    groups: list[list[str]] = []
+    position = 0
+    while position < len(arguments) and arguments[position] not in SUBCOMMANDS:
+        argument = arguments[position]
+        if argument.startswith("-") and argument not in ("-", "--"):
+            end = position + 1 + flags.values(argument)
+            groups.append(list(arguments[position:end]))
+            position = end
+        elif groups and flags.unknown(groups[-1][0]) and _a_command_in(arguments[position:]):
+            groups[-1].append(argument)
+            position += 1
+        else:
+            break
+    return groups, position
+
+
+class _CommandFlags:
+    """The flags each command takes, read from its parser when first asked for."""
+
+    def __init__(self) -> None:
+        self._by_command: dict[str, Mapping[str, argparse.Action]] = {}
+
+    def of(self, command: str) -> Mapping[str, argparse.Action]:
+        """The flags ``podpilot COMMAND`` takes, by name; none when it is not in this build."""
+        if command not in self._by_command:
+            parser = CommandLineParser(prog=f"podpilot {command}")
+            try:
+                add_arguments, _ = _load(SUBCOMMANDS[command][0])
+            except ModuleNotFoundError:  # argparse says so
+                self._by_command[command] = {}
+            else:
+                add_arguments(parser)
+                self._by_command[command] = parser._option_string_actions
+        return self._by_command[command]
+
+    def takes(self, command: str, flag: str) -> bool:
+        """Whether ``podpilot COMMAND`` takes ``flag`` (``--context``, ``--context=NAME``)."""
+        return _flag_name(flag) in self.of(command)
+
+    def values(self, flag: str) -> int:
+        """How many of the arguments after ``flag`` are its value: 1 for a flag the commands
+        take with a value, written apart from it; else 0."""
+        action = self._action(flag)
+        return int(action is not None and action.nargs in (None, 1) and "=" not in flag)
+
+    def unknown(self, flag: str) -> bool:
+        """Whether neither podpilot nor any of its commands knows ``flag``."""
+        return flag not in _TOP_LEVEL_FLAGS and self._action(flag) is None
+
+    def _action(self, flag: str) -> argparse.Action | None:
+        name = _flag_name(flag)
+        if name in _TOP_LEVEL_FLAGS:
+            return None
+        return next((self.of(c)[name] for c in SUBCOMMANDS if name in self.of(c)), None)
+
+
+def _flag_name(flag: str) -> str:
+    return flag.partition("=")[0]
+
+
+def _a_command_in(arguments: Sequence[str]) -> bool:
+    return any(argument in SUBCOMMANDS for argument in arguments)
 
 
 def internal_error(error: Exception) -> str:

@@ -19,6 +19,7 @@ from podpilot.commands.conventions import EXIT_USAGE
             ["--kubeconfig", "a b", "takeover", "hpa/web"],
             "podpilot takeover --kubeconfig 'a b' hpa/web",
         ),
+        (["-n", "run", "explain"], "podpilot explain -n run"),  # a value, not the command
     ],
 )
 def test_flags_before_the_command_are_one_line_saying_where_they_go(
@@ -32,12 +33,24 @@ def test_flags_before_the_command_are_one_line_saying_where_they_go(
     ]
 
 
-def test_a_flag_the_command_does_not_take_either_is_unrecognized(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize(
+    ("argv", "unrecognized"),
+    [
+        (["--kubeconfig=config", "convert"], "--kubeconfig=config"),
+        # argparse alone cannot tell that c is --context's value, and reads it as the command
+        (["--context", "c", "convert"], "--context c"),
+        (["--context", "c", "-o", "yaml", "convert", "hpa.yaml"], "--context c"),
+        (["--context", "c"], "--context c"),
+        # a flag no command knows: the arguments up to the command are taken as its values
+        (["--bogus", "c", "convert"], "--bogus c"),
+    ],
+)
+def test_a_flag_the_command_does_not_take_either_is_unrecognized_with_its_value(
+    argv: list[str], unrecognized: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--kubeconfig=config", "convert"]) == EXIT_USAGE
+    assert main(argv) == EXIT_USAGE
     assert capsys.readouterr().err.splitlines() == [
-        "podpilot: error: unrecognized arguments: --kubeconfig=config (see 'podpilot --help')"
+        f"podpilot: error: unrecognized arguments: {unrecognized} (see 'podpilot --help')"
     ]
 
 
