@@ -4,13 +4,14 @@ The candidates (``autoscaler.backtest.candidates``: targets, min, max and behavi
 given spec) are replayed over the same history as ``podpilot backtest`` reads; the one with the
 fewest replica-minutes whose load stays under ``--ceiling`` wins. The output is the
 recommended manifest (ready for ``kubectl apply -f -``) with the evidence beside it: as YAML
-comments with ``-o yaml``, as a field with ``-o json``.
+comments with ``-o yaml``, as a field with ``-o json``; ``-o name`` prints its name alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -86,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
             "recommend takes one spec (one -f holding one Autoscaler or HPA)", EXIT_USAGE
         )
     loaded = specs[0]
+    if args.output == "name":
+        _require_a_name(loaded.manifest)
     span = backtest_inputs.window(args)
     if args.plot:
         backtest_plot.check_available()
@@ -130,6 +133,21 @@ def run(args: argparse.Namespace) -> int:
         text = comments + body
     write_output(text, args.output_file)
     return EXIT_OK
+
+
+def _require_a_name(manifest: Mapping[str, Any]) -> None:
+    """``-o name`` prints the name of the object, which one with only ``metadata.generateName``
+    does not have until the API server creates it (kubectl's printer says ``<unknown>`` in its
+    place, and ``kubectl apply`` refuses such an object): refused before any query, rather than
+    printing a bare ``autoscaler.podpilot.io/`` or a name the object will never have."""
+    metadata = manifest.get("metadata") or {}
+    if not metadata.get("name"):
+        raise CommandError(
+            "-o name: the Autoscaler has no name, only metadata.generateName "
+            f"{metadata.get('generateName')!r}, which the API server completes when it creates "
+            "the object: use -o yaml or -o json",
+            EXIT_USAGE,
+        )
 
 
 # kubectl's copy of the object as last applied: stale once the spec changes.

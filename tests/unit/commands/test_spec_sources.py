@@ -21,8 +21,9 @@ from tests.unit.commands.backtest_runs import (
 from tests.unit.commands.convert_runs import manifest
 
 from podpilot.cli import main
+from podpilot.commands import backtest_inputs
 from podpilot.commands.backtest_inputs import load_specs
-from podpilot.commands.conventions import EXIT_FAILED, EXIT_OK, CommandError
+from podpilot.commands.conventions import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 
 
 def as_list(*items: object) -> dict[str, object]:
@@ -125,6 +126,36 @@ def test_a_manifest_without_a_name_is_refused_as_convert_refuses_it(
         f"podpilot {command}: error: {file}: metadata.name is required (or "
         "metadata.generateName): an Autoscaler needs a name"
     ]
+
+
+def test_recommend_output_name_refuses_a_manifest_named_only_when_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only ``metadata.generateName``: the object has no name until the API server creates it,
+    so ``-o name`` has none to print (it printed a bare ``autoscaler.podpilot.io/``)."""
+    unnamed = known.autoscaler()
+    del unnamed["metadata"]["name"]
+    unnamed["metadata"]["generateName"] = "web-"
+    file = write(tmp_path / "autoscaler.yaml", unnamed)
+
+    def no_query(*_: object) -> object:
+        raise AssertionError("Prometheus was queried")
+
+    with monkeypatch.context() as queries:
+        queries.setattr(backtest_inputs, "read_trace", no_query)
+        status, out, err = running(
+            ["recommend", "-f", file, *WINDOW, *CEILING, "-o", "name"], capsys
+        )
+
+    assert (status, out) == (EXIT_USAGE, "")
+    assert err == [
+        "podpilot recommend: error: -o name: the Autoscaler has no name, only "
+        "metadata.generateName 'web-', which the API server completes when it creates the "
+        "object: use -o yaml or -o json"
+    ]
+    status, out, _ = running(["recommend", "-f", file, *WINDOW, *CEILING, "-o", "yaml"], capsys)
+    assert status == EXIT_OK
+    assert yaml.safe_load(out)["metadata"] == {"generateName": "web-", "namespace": "shop"}
 
 
 def test_a_missing_file_is_said_once_without_python_s_errno(
