@@ -2,6 +2,9 @@
 
 Each spec is replayed with the operator's own decision (``autoscaler.backtest.replay``), one
 evaluation per ``--step``; the summary puts every spec's figures beside the actual history's.
+The text output's heading also says how long the replay's cold start lasts: the history holds
+no recommendation or scale event from before ``--from``, so the replay starts as the HPA does
+when it first sees an autoscaler (its windows seeded with the starting count only).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from podpilot.apimachinery.timestamps import format_time
 from podpilot.autoscaler.backtest import summary
-from podpilot.autoscaler.backtest.replay import Replay, replay
+from podpilot.autoscaler.backtest.replay import RecordedPods, Replay, cold_start_seconds, replay
 from podpilot.autoscaler.sources.prometheus_range import Window
 from podpilot.commands import backtest_inputs, backtest_plot
 from podpilot.commands.conventions import (
@@ -64,13 +67,20 @@ def run(args: argparse.Namespace) -> int:
         backtest_plot.check_available()  # before any query: a missing extra fails at once
     trace = backtest_inputs.read_history(args, specs, span)
     settings = backtest_inputs.hpa_settings(args)
-    replays = [replay(loaded.spec, trace, name=loaded.name, settings=settings) for loaded in specs]
+    recorded = RecordedPods(trace, settings)  # grouped once for every spec
+    replays = [
+        replay(loaded.spec, trace, name=loaded.name, settings=settings, recorded=recorded)
+        for loaded in specs
+    ]
     report = _report(replays, span)
+    cold_start = min(
+        max(cold_start_seconds(loaded.spec, settings) for loaded in specs), span.end - span.start
+    )
     if args.plot:
         reference = f"{specs[0].spec.target.kind}/{specs[0].spec.target.name}"
         title = f"backtest of {reference}, {format_time(span.start)} to {format_time(span.end)}"
         backtest_plot.save(backtest_plot.figure(replays, title), args.plot)
-    text = _table(report) if args.output == "text" else render(report, args.output)
+    text = _table(report, cold_start) if args.output == "text" else render(report, args.output)
     write_output(text, args.output_file)
     return EXIT_OK
 
@@ -126,10 +136,21 @@ def format_table(rows: list[list[str]], columns: tuple[str, ...] = COLUMNS) -> s
     return "\n".join(lines) + "\n"
 
 
-def _table(report: dict[str, Any]) -> str:
+def _table(report: dict[str, Any], cold_start: float) -> str:
     window = report["window"]
     heading = (
         f"# {window['from']} to {window['to']}, one evaluation every {window['step']} "
         f"({window['steps']} steps)\n"
     )
-    return heading + format_table(table_rows(report))
+    return heading + cold_start_caveat(cold_start) + format_table(table_rows(report))
+
+
+def cold_start_caveat(seconds: float) -> str:
+    """The heading's line on what the replay cannot know: the memory of evaluations before
+    ``--from`` (``seconds``: the longest stabilization window or policy period)."""
+    if seconds <= 0:
+        return ""
+    return (
+        "# cold start: no recommendation or scale event before --from is known; "
+        f"the first {go_duration_text(seconds)} may differ from a running Autoscaler\n"
+    )

@@ -1,15 +1,21 @@
 """What ``podpilot backtest`` and ``recommend`` share: the specs from ``-f``, the history
 flags (``--prometheus``, ``--from``/``--to``/``--step``, the series names), and the one read
-of the history from Prometheus, with every failure one ``CommandError``."""
+of the history from Prometheus, with every failure one ``CommandError``.
+
+Beside the series ``read_trace`` reads, the pods' phases come from kube-state-metrics'
+``kube_pod_status_phase``, so that a Pending pod is replayed as the HPA groups it (unready)
+and not as a running pod without a sample (missing)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +34,15 @@ from podpilot.autoscaler.api.conversion import (
 from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.backtest.replay import BacktestError, check_replayable
 from podpilot.autoscaler.backtest.trace import Trace
+from podpilot.autoscaler.engine import PodPhase
+from podpilot.autoscaler.sources import prometheus_range
 from podpilot.autoscaler.sources.prometheus_range import (
     HistoryError,
     RangeReader,
     SeriesNames,
     Window,
     default_pod_regex,
-    read_trace,
+    per_pod,
     redacted_url,
 )
 from podpilot.commands import spec_shape
@@ -142,6 +150,17 @@ _SERIES_FLAGS: tuple[tuple[str, str, Callable[[str], str], str, str], ...] = (
 
 REPLAYED_HPA_SETTINGS = ("tolerance", "downscale_stabilization")
 
+PHASE_METRIC = "kube_pod_status_phase"  # kube-state-metrics: 1 for the pod's current phase
+# Where two kube-state-metrics replicas disagree for a moment, the phase later in a pod's life
+# is the newer one (Unknown, which says least, first).
+_PHASES_IN_LIFE_ORDER = (
+    PodPhase.UNKNOWN,
+    PodPhase.PENDING,
+    PodPhase.RUNNING,
+    PodPhase.SUCCEEDED,
+    PodPhase.FAILED,
+)
+
 
 @dataclass(frozen=True)
 class LoadedSpec:
@@ -220,7 +239,8 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
         type=moment,
         default="-1h",
         metavar="TIME",
-        help="start: now, a duration from now (-2h), RFC 3339 or epoch seconds",
+        help="start: now, a duration from now (-2h), RFC 3339 or epoch seconds; the replay "
+        "knows no recommendation or scale event from before it",
     )
     parser.add_argument(
         "--to", dest="end", type=moment, default="now", metavar="TIME", help="end, as --from"
@@ -255,9 +275,18 @@ def add_history_arguments(parser: argparse.ArgumentParser) -> None:
             metavar=metavar,
             help=help_text,
         )
+    parser.add_argument(
+        "--phase-metric",
+        type=metric_name,
+        default=PHASE_METRIC,
+        metavar="NAME",
+        help="kube-state-metrics pod phase: a Pending pod is unready to the HPA, a Failed one "
+        "ignored (without a sample in the window every pod is replayed as Running)",
+    )
     hpa = parser.add_argument_group(
-        "HPA-compatible settings (as podpilot run takes them; the pods of a replay are ready "
-        "long before, so the CPU initialization period and readiness delay do not apply)"
+        "HPA-compatible settings (as podpilot run takes them; readiness is not read from the "
+        "history: a Running pod is replayed as ready long before, so the CPU initialization "
+        "period and readiness delay do not apply)"
     )
     add_hpa_flags(hpa, REPLAYED_HPA_SETTINGS)
     parser.add_argument(
@@ -414,7 +443,9 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
     )
     reader = RangeReader(args.prometheus, timeout=args.timeout)
     try:
-        trace = read_trace(reader, [loaded.spec for loaded in specs], names, span)
+        trace = read_trace(
+            reader, [loaded.spec for loaded in specs], names, span, args.phase_metric
+        )
     except HistoryError as error:
         status = EXIT_NO_ANSWER if error.kind in ("unreachable", "timeout") else 1
         raise CommandError(str(error), status) from None
@@ -426,6 +457,16 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
             f"no samples in the window for {', '.join(empty)} (namespace {namespace}, pods "
             f"{names.pod_regex!r}): check -n, --pod-regex and the series names"
         )
+    unphased = [] if trace.phases else trace.pods_without_sample()
+    if unphased:
+        shown = ", ".join(unphased[:3]) + (f" and {len(unphased) - 3} more" if unphased[3:] else "")
+        print(
+            f"podpilot {args.command}: warning: no {args.phase_metric} sample in the window: "
+            f"{shown} had a request but no usage sample at some step, and are replayed as "
+            "running pods without a sample (missing), not as Pending (unready) or Failed "
+            "(ignored) ones",
+            file=sys.stderr,
+        )
     for loaded in specs:
         period = loaded.spec.evaluation_period
         if period != span.step:
@@ -435,7 +476,52 @@ def read_history(args: argparse.Namespace, specs: list[LoadedSpec], span: Window
                 "evaluationPeriodSeconds): policies and windows count evaluations at the step",
                 file=sys.stderr,
             )
-    return trace
+    return dataclasses.replace(trace, end=span.end)
+
+
+def read_trace(
+    reader: RangeReader,
+    specs: Sequence[AutoscalerSpec],
+    names: SeriesNames,
+    span: Window,
+    phase_metric: str = PHASE_METRIC,
+) -> Trace:
+    """Every series the replays of ``specs`` read, one range query each: those of
+    ``prometheus_range.read_trace`` and, where a Resource metric has pods to group, the pods'
+    phases (none kept when the window holds no phase sample)."""
+    trace = prometheus_range.read_trace(reader, specs, names, span)
+    if not trace.resources:
+        return trace
+    phases = pod_phases(reader.matrix(phase_query(phase_metric, names), span), span)
+    return dataclasses.replace(trace, phases=phases if any(phases) else ())
+
+
+def phase_query(metric: str, names: SeriesNames) -> str:
+    """The phase series of the workload's pods: one series per pod and phase, only where it
+    is the pod's phase (``max``: two kube-state-metrics replicas report the same series)."""
+    # PromQL strings escape as JSON's do: a namespace or regex is quoted whatever it holds.
+    namespace = json.dumps(names.namespace, ensure_ascii=False)
+    pods = json.dumps(names.pod_regex, ensure_ascii=False)
+    return f"max by (pod, phase) ({metric}{{namespace={namespace},pod=~{pods}}}) > 0"
+
+
+def pod_phases(
+    result: Sequence[Mapping[str, Any]], span: Window
+) -> tuple[dict[str, PodPhase], ...]:
+    """A phase matrix (``phase_query``'s) to each pod's phase per step; a pod without a
+    sample at a step is absent from that step's mapping, a phase Kubernetes does not name
+    is left out."""
+    steps: list[dict[str, PodPhase]] = [{} for _ in span.times()]
+    for phase in _PHASES_IN_LIFE_ORDER:  # a later phase overwrites an earlier one
+        of_phase = [series for series in result if _label(series, "phase") == phase.value]
+        for index, values in enumerate(per_pod(of_phase, span)):
+            steps[index].update((pod, phase) for pod, milli in values.items() if milli > 0)
+    return tuple(steps)
+
+
+def _label(series: Mapping[str, Any], name: str) -> str:
+    labels = series.get("metric") or {}
+    return str(labels.get(name, "")) if isinstance(labels, Mapping) else ""
 
 
 __all__ = [
@@ -445,6 +531,9 @@ __all__ = [
     "hpa_settings",
     "load_specs",
     "moment",
+    "phase_query",
+    "pod_phases",
     "read_history",
+    "read_trace",
     "window",
 ]

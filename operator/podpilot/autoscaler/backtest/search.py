@@ -4,9 +4,9 @@ ceiling, and pick the one with the fewest replica-minutes. Pure.
 The load of a Resource metric is the fraction of requests used (the same for every candidate,
 as it depends only on the replica count); the load of a Prometheus metric is its value
 relative to the original spec's target. A candidate is acceptable when its load exceeds the
-ceiling for at most ``allowed_over`` of the replayed time; among the acceptable ones the
-fewest replica-minutes win, then the fewest scale events, then the earlier candidate (the
-original spec comes first).
+ceiling for at most ``allowed_over`` of the replayed window (``--from`` to ``--to``); among
+the acceptable ones the fewest replica-minutes win, then the fewest scale events, then the
+earlier candidate (the original spec comes first).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from podpilot.settings import HpaSettings
 
 from .candidates import Candidate, candidates
-from .replay import DEFAULT_SETTINGS, BacktestError, Replay, Step, replay
+from .replay import DEFAULT_SETTINGS, BacktestError, RecordedPods, Replay, Step, replay
 from .summary import Summary, simulated
 from .trace import Trace
 
@@ -52,12 +52,13 @@ def recommend(
     settings: HpaSettings = DEFAULT_SETTINGS,
 ) -> Recommendation:
     """Search the candidates of ``raw`` (an Autoscaler's ``spec``) over ``trace``."""
+    recorded = RecordedPods(trace, settings)
     evaluated = tuple(
-        _evaluate(candidate, trace, ceiling, settings, judge_actual=index == 0)
+        _evaluate(candidate, recorded, ceiling, settings, judge_actual=index == 0)
         for index, candidate in enumerate(candidates(raw))
     )
     _refuse_an_unjudged_ceiling(evaluated[0])
-    allowed = allowed_over * len(trace.times) * trace.step
+    allowed = allowed_over * trace.window_seconds
     acceptable = [
         item for item in evaluated if (item.summary.seconds_over_ceiling or 0.0) <= allowed
     ]
@@ -84,14 +85,19 @@ def _refuse_an_unjudged_ceiling(original: Evaluated) -> None:
 
 def _evaluate(
     candidate: Candidate,
-    trace: Trace,
+    recorded: RecordedPods,
     ceiling: float,
     settings: HpaSettings,
     *,
     judge_actual: bool,
 ) -> Evaluated:
     replayed = replay(
-        candidate.spec, trace, name=candidate.label, settings=settings, judge_actual=judge_actual
+        candidate.spec,
+        recorded.trace,
+        name=candidate.label,
+        settings=settings,
+        judge_actual=judge_actual,
+        recorded=recorded,
     )
     if candidate.target_factor != 1.0:
         # A Prometheus metric's load is its ratio to this candidate's target: back to the

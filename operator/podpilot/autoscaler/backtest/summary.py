@@ -1,10 +1,12 @@
 """The figures of one replica curve over a trace, for the simulated and the actual history. Pure.
 
-Every step stands for ``step_seconds`` of time (the step's count held until the next one).
-A step is over target when any metric's usage ratio to its target exceeds 1 by more than the
-spec's scale-up tolerance (the band in which the HPA would not scale up either), under target
-otherwise, and unknown when no metric had a value. A scale event
-is a change of count from one step to the next; the largest step is the largest such change.
+Every step stands for its duration: its count holds until the next step, the last one until
+the window's end (``--to``), so the time figures add up to exactly the window, not one step
+past it. A step is over target when any metric's usage ratio to its target exceeds 1 by more
+than the spec's scale-up tolerance (the band in which the HPA would not scale up either),
+under target otherwise, and unknown when no metric had a value. A scale event is a change of
+count from one step to the next; the largest step is the largest such change. The peak load
+is the largest load at any step, the last one (at ``--to``) included.
 """
 
 from __future__ import annotations
@@ -52,46 +54,48 @@ def summarize(
     ratios: Sequence[Sequence[float | None]],
     loads: Sequence[Sequence[float | None]],
     *,
-    step_seconds: float,
+    durations: Sequence[float],
     max_replicas: int,
     ceiling: float | None = None,
     over_above: float = 1.0,
 ) -> Summary:
-    """The figures of one curve: ``counts[i]`` replicas during step ``i``, with those
-    ratios and loads per metric (None where unknown). Steps with an unknown count add no
-    replica-minutes and are unknown. A step is over target when a ratio exceeds
+    """The figures of one curve: ``counts[i]`` replicas for ``durations[i]`` seconds, with
+    those ratios and loads per metric (None where unknown). Steps with an unknown count add
+    no replica-minutes and are unknown. A step is over target when a ratio exceeds
     ``over_above`` (1 plus the spec's scale-up tolerance: inside the band the HPA would not
     scale up either)."""
-    over = under = unknown = at_max = over_ceiling = 0
-    replica_steps = 0
+    over = under = unknown = at_max = over_ceiling = 0.0
+    replica_seconds = 0.0
     peak: float | None = None
-    for count, step_ratios, step_loads in zip(counts, ratios, loads, strict=True):
+    for count, step_ratios, step_loads, seconds in zip(
+        counts, ratios, loads, durations, strict=True
+    ):
         known = [ratio for ratio in step_ratios if ratio is not None]
         if count is None or not known:
-            unknown += 1
+            unknown += seconds
         elif max(known) > over_above:
-            over += 1
+            over += seconds
         else:
-            under += 1
+            under += seconds
         if count is None:
             continue
-        replica_steps += count
-        at_max += count >= max_replicas
+        replica_seconds += count * seconds
+        at_max += seconds if count >= max_replicas else 0.0
         step_peak = max((load for load in step_loads if load is not None), default=None)
         if step_peak is not None:
             peak = step_peak if peak is None else max(peak, step_peak)
-            over_ceiling += ceiling is not None and step_peak > ceiling
+            over_ceiling += seconds if ceiling is not None and step_peak > ceiling else 0.0
     changes = _changes(counts)
     return Summary(
-        replica_minutes=replica_steps * step_seconds / 60.0,
-        seconds_over_target=over * step_seconds,
-        seconds_under_target=under * step_seconds,
-        seconds_unknown=unknown * step_seconds,
+        replica_minutes=replica_seconds / 60.0,
+        seconds_over_target=over,
+        seconds_under_target=under,
+        seconds_unknown=unknown,
         scale_events=len(changes),
         largest_step=max((abs(change) for change in changes), default=0),
-        seconds_at_max=at_max * step_seconds,
+        seconds_at_max=at_max,
         peak_load=peak,
-        seconds_over_ceiling=over_ceiling * step_seconds if ceiling is not None else None,
+        seconds_over_ceiling=over_ceiling if ceiling is not None else None,
     )
 
 
@@ -116,7 +120,7 @@ def _of_curve(replay: Replay, ceiling: float | None, *, recorded: bool) -> Summa
         [step.actual if recorded else step.replicas for step in steps],
         [step.actual_ratios if recorded else step.ratios for step in steps],
         [step.actual_loads if recorded else step.loads for step in steps],
-        step_seconds=replay.step_seconds,
+        durations=[step.seconds for step in steps],
         max_replicas=replay.spec.max_replicas,
         ceiling=ceiling,
         over_above=1.0 + replay.scale_up_tolerance,

@@ -114,10 +114,17 @@ def test_text_output_has_one_row_per_spec_beside_the_actual(
     file = write(tmp_path / "autoscaler.yaml", known.autoscaler())
     assert main(["backtest", "-f", file, *history_flags(prometheus, history)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split()[:2] == ["SPEC", "REPLICA-MINUTES"]
+    # The spec's scale-down window is 120 s; the replay knows nothing before --from.
+    assert lines[1] == (
+        "# cold start: no recommendation or scale event before --from is known; "
+        "the first 2m0s may differ from a running Autoscaler"
+    )
+    assert lines[2].split()[:2] == ["SPEC", "REPLICA-MINUTES"]
     expected = replay(parse_spec(known.autoscaler()["spec"]), known.known_trace(history.times))
-    assert lines[2].split()[:2] == ["actual", f"{sum(known.ACTUAL):.1f}"]
-    assert lines[3].split()[:2] == ["autoscaler.yaml", f"{sum(expected.replicas):.1f}"]
+    # Each count holds one minute, until the next step; the last one is at --to, so it adds
+    # nothing: the replica-minutes cover exactly --from to --to.
+    assert lines[3].split()[:2] == ["actual", f"{sum(known.ACTUAL[:-1]):.1f}"]
+    assert lines[4].split()[:2] == ["autoscaler.yaml", f"{sum(expected.replicas[:-1]):.1f}"]
 
 
 def test_the_hpa_settings_are_kube_controller_managers_flags(

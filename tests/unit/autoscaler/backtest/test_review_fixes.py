@@ -61,7 +61,7 @@ def test_every_series_is_taken_once_per_container_before_the_pod_sum() -> None:
 def test_inside_the_tolerance_band_is_not_over_target() -> None:
     ratios = [[1.05], [1.2], [0.5]]
     figures = summarize(
-        [2, 2, 2], ratios, [[0.5]] * 3, step_seconds=60, max_replicas=5, over_above=1.1
+        [2, 2, 2], ratios, [[0.5]] * 3, durations=[60] * 3, max_replicas=5, over_above=1.1
     )
     assert (figures.seconds_over_target, figures.seconds_under_target) == (60, 120)
 

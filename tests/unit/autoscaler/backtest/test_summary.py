@@ -10,7 +10,9 @@ LOADS = [[0.3], [0.72], [0.9], [0.54], [0.63], [0.42], [None], [0.36], [0.48], [
 
 
 def test_the_figures_of_a_hand_made_curve() -> None:
-    figures = summarize(COUNTS, RATIOS, LOADS, step_seconds=30, max_replicas=5, ceiling=0.6)
+    figures = summarize(
+        COUNTS, RATIOS, LOADS, durations=[30] * len(COUNTS), max_replicas=5, ceiling=0.6
+    )
 
     # 2+2+3+3+5+5+4+4+4 replicas, each for half a minute
     assert figures.replica_minutes == 16.0
@@ -29,7 +31,7 @@ def test_the_figures_of_a_hand_made_curve() -> None:
 
 
 def test_no_ceiling_and_no_change() -> None:
-    figures = summarize([3, 3], [[0.5], [0.5]], [[0.2], [0.2]], step_seconds=60, max_replicas=3)
+    figures = summarize([3, 3], [[0.5], [0.5]], [[0.2], [0.2]], durations=[60, 60], max_replicas=3)
     assert (figures.scale_events, figures.largest_step) == (0, 0)
     assert figures.seconds_over_ceiling is None
     assert "secondsOverCeiling" not in figures.as_dict()
