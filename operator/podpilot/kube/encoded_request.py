@@ -61,12 +61,27 @@ class EncodedRequest:
             response.release_conn()
 
 
+VERSION_FIELD = b'"resourceVersion":"'
+
+
 def answered_resource_version(answer: bytes) -> str | None:
-    """``metadata.resourceVersion`` of an answered object; None for an answer without one."""
+    """``metadata.resourceVersion`` of an answered object; None for an answer without one.
+
+    Found by its field where the answer names one field of that name (the usual case: nothing
+    is parsed, as when answers were drained unread); parsed when it names several (a label or
+    annotation keyed ``resourceVersion``) or none.
+    """
+    first = answer.find(VERSION_FIELD)
+    if first >= 0 and answer.find(VERSION_FIELD, first + 1) < 0:
+        start = first + len(VERSION_FIELD)
+        end = answer.find(b'"', start)
+        field = answer[start:end] if end > start else b""
+        if field.isalnum():  # an opaque token, digits in practice; an escape is parsed below
+            return field.decode("ascii")
     try:
         found = json.loads(answer)
     except (ValueError, RecursionError):  # not an object: the next write reads the version
         return None
     metadata = found.get("metadata") if isinstance(found, dict) else None
-    version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
-    return version if isinstance(version, str) and version else None
+    stored = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
+    return stored if isinstance(stored, str) and stored else None

@@ -24,6 +24,7 @@ from podpilot.kube.custom_objects import (
     MERGE_PATCH,
     PodpilotObjects,
 )
+from podpilot.kube.encoded_request import answered_resource_version
 from podpilot.kube.fencing import WriteNotAllowedError
 
 
@@ -269,6 +270,20 @@ def test_a_conditional_status_names_the_version_and_returns_the_written_one() ->
         "status": {"desiredReplicas": 3},
     }
     assert written == "812"
+
+
+@pytest.mark.parametrize(
+    ("answer", "version"),
+    [
+        (b'{"metadata":{"name":"web","resourceVersion":"812"},"status":{}}', "812"),
+        # A label keyed resourceVersion comes first in the apiserver's sorted keys: parsed.
+        (b'{"metadata":{"labels":{"resourceVersion":"x"},"resourceVersion":"9"}}', "9"),
+        (b'{"metadata":{"annotations":{"a":"\\"resourceVersion\\":\\"1\\""},'
+         b'"resourceVersion":"10"}}', "10"),
+    ],
+)  # fmt: skip
+def test_the_answered_version_is_the_objects(answer: bytes, version: str) -> None:
+    assert answered_resource_version(answer) == version
 
 
 @pytest.mark.parametrize(
