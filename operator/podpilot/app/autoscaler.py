@@ -15,7 +15,7 @@ import kubernetes
 from podpilot.apimachinery.backoff import TokenBucket
 from podpilot.app.fault_hooks import scale_write_hooks, status_write_hold
 from podpilot.app.runtime import AutoscalerParts, Runtime
-from podpilot.autoscaler.api.watched import WatchedAutoscaler
+from podpilot.autoscaler.api.watched import WatchedAutoscaler, watched_autoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey
 from podpilot.autoscaler.controller.evaluator import Services
 from podpilot.autoscaler.controller.exposure import forget_series_not_acted_for
@@ -118,7 +118,24 @@ async def start(runtime: Runtime) -> None:
         min_deadline=max(MIN_EVALUATION_DEADLINE, settings.api_timeout),
         status_heartbeat=settings.status_heartbeat,
     )
-    runner = Runner(controller, watches, EventPoster(clients), runtime.term_for)
+
+    async def read_autoscaler(key: ObjectKey) -> WatchedAutoscaler | None:
+        namespace, name = key
+        try:
+            return watched_autoscaler(await autoscalers.get(name, namespace=namespace))
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    runner = Runner(
+        controller,
+        watches,
+        EventPoster(clients),
+        runtime.term_for,
+        read_autoscaler=read_autoscaler,
+        resumed_at=status_writer.resumed,
+    )
 
     async def drop_kopf_finalizer(key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:
         namespace, name = key

@@ -6,10 +6,11 @@ replica let through just before its fence, and that then waited (in a stopped pr
 network that held its packets), would otherwise land over the next holder's and replace its
 history with an older one, which a crash of the new holder would resume from.
 
-The version named is the one the last write of this replica answered with, or else the one the
-watch delivered last. On a conflict the object's version is read and the write sent once more,
-only while the replica still may write: a fenced replica's second try never goes out. A user's
-edit between two writes costs one read and one more write.
+The version named is the one this replica knows the object at: the answer of its last write,
+or the read its loop resumed from (``resumed``), else the one the watch delivered last. A
+conflict is not written over: the stored status may hold what this replica never read (the
+previous holder's last write), so the write fails with ``StatusConflictError`` and the loop
+resumes from the object as stored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TypeVar
 import kubernetes
 
 from podpilot.kube.coalescing import EncodedWriter
-from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
+from podpilot.kube.fencing import MayWrite
 
 K = TypeVar("K", bound=Hashable)
 
@@ -31,8 +32,13 @@ ReadVersion = Callable[[K], Awaitable[str]]  # the object's version now (a GET)
 WatchedVersion = Callable[[K], str | None]  # the version the watch delivered last, if any
 
 
+class StatusConflictError(Exception):
+    """The object changed since the version the status write named: the write was refused,
+    and what is stored now may hold what this replica has not read."""
+
+
 class ConditionalStatusWriter(EncodedWriter[K]):
-    """An ``EncodedWriter`` whose writes are conditional on the object's last known version."""
+    """An ``EncodedWriter`` whose writes are conditional on the object's known version."""
 
     def __init__(
         self,
@@ -45,27 +51,46 @@ class ConditionalStatusWriter(EncodedWriter[K]):
         self._patch = patch
         self._read_version = read_version
         self._watched_version = watched_version
-        self._answered: dict[K, str] = {}  # the version the last write of each key made
+        self._known: dict[K, str] = {}  # the version this replica knows each object at
+        self._writing: set[K] = set()
+        self._forgotten: set[K] = set()  # discarded while a write of theirs was in flight
+        self._conflicted: set[K] = set()  # no write until a loop resumes from a new read
+
+    def resumed(self, key: K, version: str) -> None:
+        """A loop resumed from the object as stored at ``version``: its first write names it."""
+        self._known[key] = version
+        self._conflicted.discard(key)
 
     def discard(self, key: K) -> None:
-        """Forget what is queued for ``key`` and the version written last: a loop that acts for
-        it again, in a new term, starts from the watch's version."""
+        """Forget what is queued for ``key`` and the version known: the next loop for it
+        resumes from a read of its own. A write in flight ends, and its answer is not kept."""
         super().discard(key)
-        self._answered.pop(key, None)
+        self._known.pop(key, None)
+        self._conflicted.discard(key)
+        if key in self._writing:
+            self._forgotten.add(key)
 
     async def _write(self, key: K, encoded: bytes, may_write: MayWrite) -> None:
+        if key in self._conflicted:  # a status queued before the conflict was seen
+            raise StatusConflictError("the object changed since this replica read it")
         # Taken out before the write: one that fails may still have landed, leaving no version
         # known to be current; the watch's, or a conflict, tells the next one.
-        version = self._answered.pop(key, None) or self._watched_version(key)
+        version = self._known.pop(key, None) or self._watched_version(key)
         if not version:
             version = await self._read_version(key)
+        self._writing.add(key)
         try:
             written = await self._patch(key, encoded, version, may_write)
         except kubernetes.client.ApiException as error:
-            if error.status != HTTPStatus.CONFLICT:
-                raise
-            if not may_write():
-                raise WriteNotAllowedError from error
-            written = await self._patch(key, encoded, await self._read_version(key), may_write)
-        if written is not None:
-            self._answered[key] = written
+            if error.status == HTTPStatus.CONFLICT:
+                self._conflicted.add(key)
+                raise StatusConflictError(
+                    f"the object changed since resourceVersion {version}"
+                ) from error
+            raise
+        finally:
+            self._writing.discard(key)
+            forgotten = key in self._forgotten
+            self._forgotten.discard(key)
+        if written is not None and not forgotten:
+            self._known[key] = written

@@ -1,5 +1,6 @@
-"""Conditional status writes: each names the object's last known version; a conflict is read
-again and written once more, only while the replica still may write."""
+"""Conditional status writes: each names the version the replica knows the object at; a
+conflict is never written over: the write fails with ``StatusConflictError`` until a loop
+resumes from a new read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import kubernetes
 import pytest
 
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
-from podpilot.kube.status_writes import ConditionalStatusWriter
+from podpilot.kube.status_writes import ConditionalStatusWriter, StatusConflictError
 
 KEY = ("ns", "web")
 
@@ -28,6 +29,7 @@ class StoredObject:
     sent: list[str] = field(default_factory=list)  # the version each write named
     reads: int = 0
     fail_next: int | None = None  # an answer status for the next write
+    hold: asyncio.Event | None = None  # a write waits for it before it reaches the server
 
     def edit(self) -> None:
         """Another writer's change: a user's spec edit, or a fenced replica's late write."""
@@ -36,6 +38,8 @@ class StoredObject:
     async def patch(
         self, key: tuple[str, str], encoded: bytes, version: str, may_write: MayWrite
     ) -> str | None:
+        if self.hold is not None:
+            await self.hold.wait()
         if not may_write():
             raise WriteNotAllowedError
         self.sent.append(version)
@@ -96,45 +100,55 @@ def test_without_a_watched_version_the_object_is_read_first() -> None:
     assert (stored.reads, stored.sent) == (1, ["10"])
 
 
-def test_a_conflict_is_read_again_and_written_once_more() -> None:
+def test_a_conflict_is_not_written_over_until_a_loop_resumes_from_a_new_read() -> None:
+    """Another writer changed the object (a spec edit, or a fenced replica's late status):
+    what is stored may hold what this replica never read, so nothing is written over it, not
+    even a status queued before the conflict came back; the loop resumes from a new read."""
     stored = StoredObject()
-    write(stored, {"desiredReplicas": 2}, {"desiredReplicas": 4}, between=stored.edit)
-    # The first write's answer was 11, the edit made 12: the second write met the edit (409),
-    # read the version and wrote.
+
+    async def each() -> None:
+        writes = writer(stored)
+        await writes.submit(KEY, {"desiredReplicas": 2})  # answered: version 11
+        stored.edit()  # 12
+        with pytest.raises(StatusConflictError, match="resourceVersion 11"):
+            await writes.submit(KEY, {"desiredReplicas": 4})
+        stored.watched = "12"  # the watch delivers the edit
+        with pytest.raises(StatusConflictError):
+            await writes.submit(KEY, {"desiredReplicas": 5})
+        writes.resumed(KEY, "12")  # the loop read the object again and resumed from it
+        await writes.submit(KEY, {"desiredReplicas": 6})
+        await writes.close()
+
+    asyncio.run(each())
     assert stored.sent == ["10", "11", "12"]
-    assert stored.reads == 1
-    assert stored.status == {"desiredReplicas": 4}
+    assert stored.reads == 0
+    assert stored.status == {"desiredReplicas": 6}
 
 
-def test_a_fenced_writer_meeting_a_conflict_sends_nothing_more() -> None:
-    """The late write of a replica fenced meanwhile: the newer status stays."""
+def test_a_fenced_writers_late_write_is_refused_and_nothing_more_goes_out() -> None:
+    """The late write of a replica fenced meanwhile: the new holder's status stays."""
     stored = StoredObject()
     stored.status = {"desiredReplicas": 6}
     stored.watched = "9"  # the version this replica knew; the new holder wrote 10 since
-    answers = iter([True, False])  # allowed when it went out, fenced when the 409 came back
-    with pytest.raises(WriteNotAllowedError):
-        write(stored, {"desiredReplicas": 4}, may_write=lambda: next(answers))
+    with pytest.raises(StatusConflictError):
+        write(stored, {"desiredReplicas": 4})
     assert stored.sent == ["9"]
     assert stored.reads == 0
     assert stored.status == {"desiredReplicas": 6}
 
 
-def test_a_second_conflict_is_the_writes_failure() -> None:
+def test_a_resumed_loop_names_the_version_it_read_not_the_watchs() -> None:
     stored = StoredObject()
-    real_read = stored.read_version
+    stored.edit()  # 11, read by the loop as it resumed; the watch still shows 10
 
-    async def read_then_edit(key: tuple[str, str]) -> str:
-        version = await real_read(key)
-        stored.edit()  # another edit between the read and the second try
-        return version
+    async def each() -> None:
+        writes = writer(stored)
+        writes.resumed(KEY, "11")
+        await writes.submit(KEY, {"desiredReplicas": 2})
+        await writes.close()
 
-    stored.read_version = read_then_edit  # type: ignore[method-assign]
-    stored.watched = "9"
-    with pytest.raises(kubernetes.client.ApiException) as raised:
-        write(stored, {"desiredReplicas": 2})
-    assert raised.value.status == 409
-    assert stored.sent == ["9", "10"]
-    assert stored.status == {}
+    asyncio.run(each())
+    assert stored.sent == ["11"]
 
 
 def test_after_a_failed_write_the_watched_version_is_named_again() -> None:
@@ -178,3 +192,26 @@ def test_a_discarded_key_starts_again_from_the_watch() -> None:
     asyncio.run(each())
     assert stored.sent == ["10", "12"]
     assert stored.reads == 0
+
+
+def test_a_write_in_flight_when_its_key_is_discarded_leaves_no_version_behind() -> None:
+    """The loop ended while its write was on the way: the answer is not what the next loop
+    resumed from, so the next write names the version of its own read (here the watch's)."""
+    stored = StoredObject()
+
+    async def each() -> None:
+        writes = writer(stored)
+        stored.hold = asyncio.Event()
+        writes.submit(KEY, {"desiredReplicas": 2})
+        await asyncio.sleep(0.01)  # in flight, held
+        writes.discard(KEY)
+        stored.hold.set()
+        await asyncio.sleep(0.01)  # landed: version 11
+        stored.edit()
+        stored.watched = "12"
+        await writes.submit(KEY, {"desiredReplicas": 3})
+        await writes.close()
+
+    asyncio.run(each())
+    assert stored.sent == ["10", "12"]
+    assert stored.status == {"desiredReplicas": 3}

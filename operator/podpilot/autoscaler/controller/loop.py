@@ -53,6 +53,7 @@ from podpilot.autoscaler.api.takeover_from import (
 from podpilot.autoscaler.policy.plan import Memory, Plan, pending_rescale, with_pending_settled
 from podpilot.autoscaler.policy.zero import SCALED_TO_ZERO
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always
+from podpilot.kube.status_writes import StatusConflictError
 from podpilot.settings import STATUS_HEARTBEAT_SECONDS
 
 from .evaluator import Services, Watched, evaluate
@@ -539,6 +540,14 @@ async def run_until_stopped(
             # once, not once per Autoscaler.
             failed = True
             logger.debug("%s/%s: status not written: %s", loop.namespace, loop.name, error)
+        except StatusConflictError as error:
+            # The Autoscaler changed since this loop knew it (a spec edit, or a status another
+            # replica wrote): nothing is written over it; the runner resumes from it as stored.
+            logger.info(
+                "%s/%s: status not written, %s: resuming from the stored one",
+                loop.namespace, loop.name, error,
+            )  # fmt: skip
+            return
         except Exception:
             failed = True
             logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
@@ -603,17 +612,20 @@ def _seeded_only(loop: AutoscalerLoop, result: EvaluationResult) -> bool:
 def _check_pending(
     loop: AutoscalerLoop, logger: logging.Logger | logging.LoggerAdapter[Any]
 ) -> None:
-    """A write not waited for that failed: write the whole status again this evaluation."""
+    """A write not waited for that failed: write the whole status again this evaluation; one
+    refused for a conflict ends the loop instead (``StatusConflictError``)."""
     pending = loop.pending
     if pending is None or not pending.done():
         return
     loop.pending = None
     error = None if pending.cancelled() else pending.exception()
     if pending.cancelled() or error is not None:
+        loop.written = loop.written_key = None
+        if isinstance(error, StatusConflictError):
+            raise error  # the loop ends and resumes from the stored status
         # Refused after a fence: the elector has said so once, not once per Autoscaler.
         log = logger.debug if isinstance(error, WriteNotAllowedError) else logger.warning
         log("status write of %s/%s failed: %s", loop.namespace, loop.name, error)
-        loop.written = loop.written_key = None
 
 
 def _record_reaction(

@@ -7,14 +7,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION
-from podpilot.apimachinery.leader_election import Term
+from podpilot.apimachinery.leader_election import STANDALONE_TERM, Term
 from podpilot.autoscaler.api.result import EvaluationResult, Event
 from podpilot.autoscaler.api.spec import AutoscalerSpec, SpecError, parse_spec
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
@@ -32,6 +32,14 @@ EVENT_GRACE_SECONDS = 2.0
 """How long the stop lets the Events still being posted finish before it cancels them. Short:
 a cancelled post's call still runs on in the client pool, whose drain waits for it; the grace
 only lets an answer about to come be logged and counted."""
+RESUME_AFTER_CONFLICT_SECONDS = 1.0
+"""How long a loop whose status write met a conflict waits before it resumes."""
+RESUME_RETRY_SECONDS = 5.0
+"""How long a loop waits before it reads its Autoscaler again when the read it resumes from
+failed (the apiserver unreachable): it does not act meanwhile."""
+
+ReadAutoscaler = Callable[[tuple[str, str]], Awaitable[WatchedAutoscaler | None]]
+"""One Autoscaler as stored now (a GET); None when it is gone."""
 
 logger = logging.getLogger("podpilot.autoscaler")
 
@@ -47,6 +55,10 @@ class Runner:
     """The term of the Lease that lets this replica act for an Autoscaler (the leader's, or
     its shard's); None when it may not."""
     loops: AutoscalerLoops | None = None  # set once the sink exists (it calls ``run``)
+    read_autoscaler: ReadAutoscaler | None = None
+    """What a loop resumes from (``_stored``); without it, the watch's copy."""
+    resumed_at: Callable[[ObjectKey, str], None] | None = None
+    """Told the resourceVersion each loop resumed from: its first status write names it."""
     event_grace: float = EVENT_GRACE_SECONDS
     _posting: set[asyncio.Task[bool]] = field(default_factory=set)
 
@@ -79,6 +91,7 @@ class Runner:
         controller = self.controller
         wakeup = controller.wakeups.register(namespace, name)
         await self.watches.synced()  # no decision on half-filled caches (pods, Deployments, HPAs)
+        first = True
         while not stopped:
             term = self.term_for(namespace, name)
             if term is None:
@@ -86,11 +99,23 @@ class Runner:
                 # reads, no Events, no writes).
                 await stopped.wait(STANDBY_POLL_SECONDS)
                 continue
-            # Leading (at start, or again after a standby spell): continue from the status as
-            # the watch shows it now, what the last leader stored, not from an older copy.
-            loop = self._resumed(key)
-            if loop is None:
+            # Leading (at start, or again after a standby spell): continue from what the last
+            # holder stored, not from an older copy.
+            try:
+                autoscaler = await self._stored(key, term, first)
+            except Exception as error:  # the read failed: no decision on a copy that may lag
+                logger.warning(
+                    "%s/%s: reading it to resume from failed, retrying in %gs: %s",
+                    namespace, name, RESUME_RETRY_SECONDS, error,
+                )  # fmt: skip
+                await stopped.wait(RESUME_RETRY_SECONDS)
+                continue
+            if autoscaler is None:
                 return  # deleted: the sink stops this loop
+            first = False
+            loop = self._resumed(key, autoscaler)
+            if self.resumed_at is not None:
+                self.resumed_at(key, autoscaler.resource_version)  # its first write names it
             # Everything this loop writes, and the loop itself, last only as long as the term:
             # a Lease lost and taken back within one period (another holder may have scaled
             # meanwhile) ends the loop like a loss does, and it resumes from the status.
@@ -126,12 +151,19 @@ class Runner:
                 keep_going=may_act,
                 wakeup=wakeup,
             )
+            # A status still queued is dropped (its write is refused anyway: it was queued in
+            # the old term, or met a conflict).
+            controller.status.discard(key)
+            if may_act():
+                # Still acting: a status write met a conflict (the Autoscaler changed under
+                # it). Resumed from the stored one, not at once: an object edited without
+                # pause must not turn the period into a stream of reads and evaluations.
+                await stopped.wait(RESUME_AFTER_CONFLICT_SECONDS)
+                continue
             # No longer acting for it (a fence, a lost shard): its series go with the right to
             # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
-            # join with podpilot_leader, which a shard's holder need not be). A status still
-            # queued is dropped (its write is refused anyway: it was queued in the old term).
+            # join with podpilot_leader, which a shard's holder need not be).
             controller.recorder.forget(namespace, name)
-            controller.status.discard(key)
 
     def _in_term(self, namespace: str, name: str, term: Term) -> bool:
         return self.term_for(namespace, name) == term
@@ -154,10 +186,17 @@ class Runner:
     def _current(self, key: ObjectKey) -> WatchedAutoscaler | None:
         return self.loops.current(key) if self.loops is not None else None
 
-    def _resumed(self, key: ObjectKey) -> AutoscalerLoop | None:
-        autoscaler = self._current(key)
-        if autoscaler is None:
-            return None
+    async def _stored(self, key: ObjectKey, term: Term, first: bool) -> WatchedAutoscaler | None:
+        """The Autoscaler to resume from. Another replica may have written its status up to
+        the moment this term began, and the watch may not have delivered that write yet: a
+        copy without the other's last scale event would let a step break its policy. So a
+        loop reads the Autoscaler as stored, except the first loop of the only replica
+        (standalone), which had nobody before it and whose watch listed after it started."""
+        if self.read_autoscaler is None or (first and term == STANDALONE_TERM):
+            return self._current(key)
+        return await self.read_autoscaler(key)
+
+    def _resumed(self, key: ObjectKey, autoscaler: WatchedAutoscaler) -> AutoscalerLoop:
         return AutoscalerLoop.resume(
             *key,
             autoscaler.status,

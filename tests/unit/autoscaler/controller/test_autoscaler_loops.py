@@ -14,6 +14,7 @@ from unittest.mock import Mock, create_autospec
 
 import pytest
 
+from podpilot.apimachinery.leader_election import STANDALONE_TERM
 from podpilot.autoscaler.api.owners import OwnerIndex, ScaleTarget
 from podpilot.autoscaler.api.watched import KOPF_FINALIZER, WatchedAutoscaler, watched_autoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey, StopFlag
@@ -407,3 +408,114 @@ def test_a_replica_that_evaluates_neither_knows_both_claims_after_an_edit() -> N
         await watched.close()
 
     asyncio.run(scenario())
+
+
+def test_a_term_that_may_follow_another_replica_resumes_from_the_stored_autoscaler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watch still shows 3 replicas in the status; the previous holder's last write (5)
+    is stored. The loop resumes from what is stored, after a failed read, and never from the
+    watch's copy; a standalone replica, alone in its one term, resumes from the watch's."""
+    from podpilot.autoscaler.controller import runner as runner_module
+
+    resumed_from: list[int] = []
+    reads: list[str] = []
+    term: object = (4, None)
+
+    async def evaluate_once(loop: AutoscalerLoop, *args: object, **kwargs: object) -> None:
+        nonlocal term
+        resumed_from.append(loop.memory.last_replicas)
+        term = None  # then stands by until the test ends
+
+    async def read_stored(key: tuple[str, str]) -> WatchedAutoscaler | None:
+        reads.append("read")
+        if len(reads) == 1:
+            raise TimeoutError("the apiserver did not answer")
+        return with_status(autoscaler(1), currentReplicas=5)
+
+    async def synced() -> None:
+        return None
+
+    monkeypatch.setattr(runner_module, "run_until_stopped", evaluate_once)
+    monkeypatch.setattr(runner_module, "STANDBY_POLL_SECONDS", 0.001)
+    monkeypatch.setattr(runner_module, "RESUME_RETRY_SECONDS", 0.001)
+
+    async def resumed(starting_term: object) -> list[int]:
+        nonlocal term
+        term, reads[:], resumed_from[:] = starting_term, [], []
+        controller = create_autospec(Controller, instance=True)
+        controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+        controller.recorder = create_autospec(Recorder, instance=True)
+        controller.status = Mock()
+        watches = SimpleNamespace(synced=synced, objects=None)
+        runner = Runner(
+            controller,
+            cast(Any, watches),
+            cast(Any, None),
+            lambda ns, name: cast(Any, term),
+            read_autoscaler=read_stored,
+        )
+        watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, n: True)
+        runner.loops = watched
+        watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
+        await until(lambda: len(resumed_from) == 1)
+        await watched.close()
+        return list(resumed_from)
+
+    assert asyncio.run(resumed((4, None))) == [5]
+    assert reads == ["read", "read"]  # the failed read was not acted on: read again
+    assert asyncio.run(resumed(STANDALONE_TERM)) == [3]
+    assert reads == []
+
+
+def test_a_loop_ended_by_a_conflict_resumes_from_the_stored_autoscaler_even_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Standalone: the first loop resumes from the watch's copy (3); its status write met a
+    conflict (the loop ended while this replica still acts), and the next resumes from a read
+    of the stored Autoscaler (5), told to the status writer, with its series kept."""
+    from podpilot.autoscaler.controller import runner as runner_module
+
+    resumed_from: list[int] = []
+    told: list[tuple[tuple[str, str], str]] = []
+
+    async def end_as_a_conflict_does(loop: AutoscalerLoop, *args: object, **kw: object) -> None:
+        resumed_from.append(loop.memory.last_replicas)
+
+    async def read_stored(key: tuple[str, str]) -> WatchedAutoscaler | None:
+        stored = with_status(autoscaler(1), currentReplicas=5)
+        return dataclasses.replace(stored, resource_version="57")
+
+    async def synced() -> None:
+        return None
+
+    monkeypatch.setattr(runner_module, "run_until_stopped", end_as_a_conflict_does)
+    monkeypatch.setattr(runner_module, "RESUME_AFTER_CONFLICT_SECONDS", 0.001)
+
+    async def scenario() -> None:
+        controller = create_autospec(Controller, instance=True)
+        controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+        controller.recorder = create_autospec(Recorder, instance=True)
+        controller.status = Mock()
+        watches = SimpleNamespace(synced=synced, objects=None)
+        runner = Runner(
+            controller,
+            cast(Any, watches),
+            cast(Any, None),
+            lambda ns, name: STANDALONE_TERM,
+            read_autoscaler=read_stored,
+            resumed_at=lambda key, version: told.append((key, version)),
+        )
+        watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, n: True)
+        runner.loops = watched
+        first = dataclasses.replace(
+            with_status(autoscaler(1), currentReplicas=3), resource_version="50"
+        )
+        watched.put(KEY, first)
+        await until(lambda: len(resumed_from) >= 2)
+        await watched.close()
+        controller.recorder.forget.assert_called_once()  # at the end only, not after the conflict
+
+    asyncio.run(scenario())
+    assert resumed_from[:2] == [3, 5]
+    assert told[:2] == [(KEY, "50"), (KEY, "57")]
