@@ -135,6 +135,7 @@ async def start(runtime: Runtime) -> None:
         runtime.term_for,
         read_autoscaler=read_autoscaler,
         resumed_at=status_writer.resumed,
+        unchanged_at=status_writer.unchanged_at,
     )
 
     async def drop_kopf_finalizer(key: ObjectKey, autoscaler: WatchedAutoscaler) -> None:

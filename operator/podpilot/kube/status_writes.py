@@ -61,6 +61,13 @@ class ConditionalStatusWriter(EncodedWriter[K]):
         self._known[key] = version
         self._conflicted.discard(key)
 
+    def unchanged_at(self, key: K, version: str) -> None:
+        """The object is at ``version`` with the status this replica last wrote (only its spec
+        or metadata changed, a spec edit): its next write names that version instead of
+        meeting a conflict. Not after a conflict, which only a loop's new read clears."""
+        if key not in self._conflicted and key not in self._writing:
+            self._known[key] = version
+
     def discard(self, key: K) -> None:
         """Forget what is queued for ``key`` and the version known: the next loop for it
         resumes from a read of its own. A write in flight ends, and its answer is not kept."""

@@ -215,3 +215,29 @@ def test_a_write_in_flight_when_its_key_is_discarded_leaves_no_version_behind() 
     asyncio.run(each())
     assert stored.sent == ["10", "12"]
     assert stored.status == {"desiredReplicas": 3}
+
+
+def test_a_spec_edit_seen_with_the_status_unchanged_costs_no_conflict() -> None:
+    """The loop tells the writer the watch shows its own last status at a newer version (a
+    spec edit): the next write names it. After a conflict, or while a write is on the way,
+    the version is not taken: only a new read clears a conflict, and the answer on the way
+    is newer."""
+    stored = StoredObject()
+
+    async def each() -> None:
+        writes = writer(stored)
+        await writes.submit(KEY, {"desiredReplicas": 2})  # 11
+        stored.edit()  # 12: the spec
+        writes.unchanged_at(KEY, "12")
+        await writes.submit(KEY, {"desiredReplicas": 3})  # 13
+        stored.edit()  # 14, not told
+        with pytest.raises(StatusConflictError):
+            await writes.submit(KEY, {"desiredReplicas": 4})
+        writes.unchanged_at(KEY, "14")
+        with pytest.raises(StatusConflictError):
+            await writes.submit(KEY, {"desiredReplicas": 5})
+        await writes.close()
+
+    asyncio.run(each())
+    assert stored.sent == ["10", "12", "13"]
+    assert stored.status == {"desiredReplicas": 3}

@@ -59,6 +59,8 @@ class Runner:
     """What a loop resumes from (``_stored``); without it, the watch's copy."""
     resumed_at: Callable[[ObjectKey, str], None] | None = None
     """Told the resourceVersion each loop resumed from: its first status write names it."""
+    unchanged_at: Callable[[ObjectKey, str], None] | None = None
+    """Told a newer resourceVersion at which the status is still this loop's last write."""
     event_grace: float = EVENT_GRACE_SECONDS
     _posting: set[asyncio.Task[bool]] = field(default_factory=set)
 
@@ -128,6 +130,7 @@ class Runner:
                 autoscaler = self._current(key)
                 if autoscaler is None:  # deleted: the sink stops this loop
                     return None, None
+                self._note_unchanged_status(key, current, autoscaler)
                 wakeup.evaluating(autoscaler.generation)
                 about = ObjectRef(API_VERSION, "Autoscaler", name, namespace, autoscaler.uid)
                 return await run_once(
@@ -164,6 +167,20 @@ class Runner:
             # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
             # join with podpilot_leader, which a shard's holder need not be).
             controller.recorder.forget(namespace, name)
+
+    def _note_unchanged_status(
+        self, key: ObjectKey, loop: AutoscalerLoop, autoscaler: WatchedAutoscaler
+    ) -> None:
+        """The watch shows the status this loop last wrote, at a newer version (a spec edit,
+        the reason of most wake-ups): the status writer names that version, so the edit costs
+        no conflict, no wasted evaluation and no second read."""
+        written = loop.written
+        if (
+            self.unchanged_at is not None
+            and written is not None
+            and autoscaler.status_digest == written.digest
+        ):
+            self.unchanged_at(key, autoscaler.resource_version)
 
     def _in_term(self, namespace: str, name: str, term: Term) -> bool:
         return self.term_for(namespace, name) == term

@@ -519,3 +519,70 @@ def test_a_loop_ended_by_a_conflict_resumes_from_the_stored_autoscaler_even_alon
     asyncio.run(scenario())
     assert resumed_from[:2] == [3, 5]
     assert told[:2] == [(KEY, "50"), (KEY, "57")]
+
+
+def test_a_spec_edit_seen_with_this_loops_status_tells_the_writer_its_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watch shows the status this loop resumed from (the same digest) at a newer version
+    (a spec edit): the status writer is told, so the write after the edit meets no conflict.
+    A status another writer changed is not told."""
+    from podpilot.autoscaler.controller import runner as runner_module
+
+    told: list[str] = []
+    evaluated: list[object] = []
+
+    def stored(generation: int, version: str, replicas: int) -> WatchedAutoscaler:
+        status = {
+            "currentReplicas": replicas,
+            "stabilization": {"recommendations": [], "scaleUpEvents": [], "scaleDownEvents": []},
+            "lastDecision": {"evaluatedAt": "2026-12-06T22:00:00Z"},
+        }
+        metadata = {"name": "web", "namespace": "team", "uid": "uid-1"}
+        metadata |= {"generation": generation, "resourceVersion": version}
+        spec = {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3}
+        return watched_autoscaler({"metadata": metadata, "spec": spec, "status": status})
+
+    async def evaluation(*args: object) -> tuple[None, None]:
+        evaluated.append(args)
+        return None, None
+
+    async def evaluate_twice(
+        loop: AutoscalerLoop,
+        controller: object,
+        evaluate_once: Callable[[], Awaitable[object]],
+        *args: object,
+        **kwargs: object,
+    ) -> None:
+        watched.put(KEY, stored(2, "61", 3))  # the spec edited, the status as it was
+        await evaluate_once()
+        watched.put(KEY, stored(2, "62", 8))  # another writer's status
+        await evaluate_once()
+
+    async def synced() -> None:
+        return None
+
+    monkeypatch.setattr(runner_module, "run_until_stopped", evaluate_twice)
+    monkeypatch.setattr(runner_module, "run_once", evaluation)
+    controller = create_autospec(Controller, instance=True)
+    controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+    controller.recorder = create_autospec(Recorder, instance=True)
+    controller.status = Mock()
+    controller.status_heartbeat = 300.0
+    runner = Runner(
+        controller,
+        cast(Any, SimpleNamespace(synced=synced, objects=None)),
+        cast(Any, None),
+        lambda ns, name: STANDALONE_TERM,
+        unchanged_at=lambda key, version: told.append(version),
+    )
+    watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, n: True)
+    runner.loops = watched
+
+    async def scenario() -> None:
+        watched.put(KEY, stored(1, "60", 3))
+        await until(lambda: len(evaluated) == 2)
+        await watched.close()
+
+    asyncio.run(scenario())
+    assert told == ["61"]
