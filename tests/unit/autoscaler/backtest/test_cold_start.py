@@ -14,21 +14,10 @@ from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
 from podpilot.commands.backtest import cold_start_caveat
 from podpilot.settings import HpaSettings
 
+from .test_pending_pods import CPU_AT_60
+
 START = 1_800_000_000.0
-BASE: dict[str, Any] = {
-    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-    "minReplicas": 1,
-    "maxReplicas": 10,
-    "metrics": [
-        {
-            "type": "Resource",
-            "resource": {
-                "name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": 60},
-            },
-        }
-    ],
-}
+BASE = CPU_AT_60
 
 
 @pytest.mark.parametrize(

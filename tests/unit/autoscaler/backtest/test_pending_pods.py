@@ -28,22 +28,21 @@ from podpilot.settings import HpaSettings
 
 NOW = 1_800_000_000.0
 REQUEST = 500  # millicores, every pod
-SPEC: AutoscalerSpec = parse_spec(
-    {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-        "minReplicas": 1,
-        "maxReplicas": 10,
-        "metrics": [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 60},
-                },
-            }
-        ],
-    }
-)
+CPU_AT_60: dict[str, Any] = {
+    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+    "minReplicas": 1,
+    "maxReplicas": 10,
+    "metrics": [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 60},
+            },
+        }
+    ],
+}
+SPEC: AutoscalerSpec = parse_spec(CPU_AT_60)
 
 
 def one_step(

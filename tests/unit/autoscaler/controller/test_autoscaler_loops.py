@@ -410,6 +410,27 @@ def test_a_replica_that_evaluates_neither_knows_both_claims_after_an_edit() -> N
     asyncio.run(scenario())
 
 
+def runner_and_loops(
+    term_for: Callable[[str, str], Any], **options: Any
+) -> tuple[Any, Runner, AutoscalerLoops]:
+    """A ``Runner`` on a mocked controller with synced caches, and the sink starting its
+    loops (every replica acting for every Autoscaler)."""
+
+    async def synced() -> None:
+        return None
+
+    controller = create_autospec(Controller, instance=True)
+    controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
+    controller.recorder = create_autospec(Recorder, instance=True)
+    controller.status = Mock()
+    controller.status_heartbeat = 300.0
+    watches = SimpleNamespace(synced=synced, objects=None)
+    runner = Runner(controller, cast(Any, watches), cast(Any, None), term_for, **options)
+    loops = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, name: True)
+    runner.loops = loops
+    return controller, runner, loops
+
+
 def test_a_term_that_may_follow_another_replica_resumes_from_the_stored_autoscaler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -433,9 +454,6 @@ def test_a_term_that_may_follow_another_replica_resumes_from_the_stored_autoscal
             raise TimeoutError("the apiserver did not answer")
         return with_status(autoscaler(1), currentReplicas=5)
 
-    async def synced() -> None:
-        return None
-
     monkeypatch.setattr(runner_module, "run_until_stopped", evaluate_once)
     monkeypatch.setattr(runner_module, "STANDBY_POLL_SECONDS", 0.001)
     monkeypatch.setattr(runner_module, "RESUME_RETRY_SECONDS", 0.001)
@@ -443,20 +461,9 @@ def test_a_term_that_may_follow_another_replica_resumes_from_the_stored_autoscal
     async def resumed(starting_term: object) -> list[int]:
         nonlocal term
         term, reads[:], resumed_from[:] = starting_term, [], []
-        controller = create_autospec(Controller, instance=True)
-        controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
-        controller.recorder = create_autospec(Recorder, instance=True)
-        controller.status = Mock()
-        watches = SimpleNamespace(synced=synced, objects=None)
-        runner = Runner(
-            controller,
-            cast(Any, watches),
-            cast(Any, None),
-            lambda ns, name: cast(Any, term),
-            read_autoscaler=read_stored,
+        _, _, watched = runner_and_loops(
+            lambda ns, name: cast(Any, term), read_autoscaler=read_stored
         )
-        watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, n: True)
-        runner.loops = watched
         watched.put(KEY, with_status(autoscaler(1), currentReplicas=3))
         await until(lambda: len(resumed_from) == 1)
         await watched.close()
@@ -486,28 +493,15 @@ def test_a_loop_ended_by_a_conflict_resumes_from_the_stored_autoscaler_even_alon
         stored = with_status(autoscaler(1), currentReplicas=5)
         return dataclasses.replace(stored, resource_version="57")
 
-    async def synced() -> None:
-        return None
-
     monkeypatch.setattr(runner_module, "run_until_stopped", end_as_a_conflict_does)
     monkeypatch.setattr(runner_module, "RESUME_AFTER_CONFLICT_SECONDS", 0.001)
 
     async def scenario() -> None:
-        controller = create_autospec(Controller, instance=True)
-        controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
-        controller.recorder = create_autospec(Recorder, instance=True)
-        controller.status = Mock()
-        watches = SimpleNamespace(synced=synced, objects=None)
-        runner = Runner(
-            controller,
-            cast(Any, watches),
-            cast(Any, None),
+        controller, _, watched = runner_and_loops(
             lambda ns, name: STANDALONE_TERM,
             read_autoscaler=read_stored,
             resumed_at=lambda key, version: told.append((key, version)),
         )
-        watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, n: True)
-        runner.loops = watched
         first = dataclasses.replace(
             with_status(autoscaler(1), currentReplicas=3), resource_version="50"
         )
@@ -559,25 +553,12 @@ def test_a_spec_edit_seen_with_this_loops_status_tells_the_writer_its_version(
         watched.put(KEY, stored(2, "62", 8))  # another writer's status
         await evaluate_once()
 
-    async def synced() -> None:
-        return None
-
     monkeypatch.setattr(runner_module, "run_until_stopped", evaluate_twice)
     monkeypatch.setattr(runner_module, "run_once", evaluation)
-    controller = create_autospec(Controller, instance=True)
-    controller.owners, controller.wakeups = OwnerIndex(), Wakeups()
-    controller.recorder = create_autospec(Recorder, instance=True)
-    controller.status = Mock()
-    controller.status_heartbeat = 300.0
-    runner = Runner(
-        controller,
-        cast(Any, SimpleNamespace(synced=synced, objects=None)),
-        cast(Any, None),
+    _, _, watched = runner_and_loops(
         lambda ns, name: STANDALONE_TERM,
         unchanged_at=lambda key, version: told.append(version),
     )
-    watched = AutoscalerLoops(runner.run, controller.wakeups, no_drop, lambda ns, n: True)
-    runner.loops = watched
 
     async def scenario() -> None:
         watched.put(KEY, stored(1, "60", 3))
