@@ -233,19 +233,20 @@ def _decision_trace(result: EvaluationResult) -> dict[str, Any]:
         "actionMessage": result.action_message[:1024],
         "fallbackApplied": result.fallback_applied,
     }
-    if winner is not None:
-        trace["winner"] = winner
-        trace["proposedReplicas"] = best
+    # An optional key this trace lacks is rendered as null: the status is merge-patched, and
+    # a key left out would keep an earlier trace's value (a winner beside a held decision).
+    trace["winner"] = winner
+    trace["proposedReplicas"] = best if winner is not None else None
     conditions = {condition.type: condition for condition in result.conditions}
-    if (able := conditions.get("AbleToScale")) is not None:
-        trace["stabilizationReason"] = able.reason
-    if (limited := conditions.get("ScalingLimited")) is not None:
-        trace["limitReason"] = limited.reason
-        trace["limitMessage"] = limited.message[:1024]
-    if result.decision is not None:
-        trace["explanation"] = [
-            line[:MAX_LINE_LENGTH] for line in result.decision.explanation[:MAX_EXPLANATION_LINES]
-        ]
+    able, limited = conditions.get("AbleToScale"), conditions.get("ScalingLimited")
+    trace["stabilizationReason"] = able.reason if able is not None else None
+    trace["limitReason"] = limited.reason if limited is not None else None
+    trace["limitMessage"] = limited.message[:1024] if limited is not None else None
+    trace["explanation"] = (
+        [line[:MAX_LINE_LENGTH] for line in result.decision.explanation[:MAX_EXPLANATION_LINES]]
+        if result.decision is not None
+        else None
+    )
     return trace
 
 

@@ -17,6 +17,7 @@ from podpilot.autoscaler.api.status import (
     history_to_status,
     merge_conditions,
     render_status,
+    status_digest,
 )
 from podpilot.autoscaler.engine import (
     MetricOutcome,
@@ -221,3 +222,60 @@ def test_rendered_status_carries_the_decision_trace_and_explain_tells_it() -> No
     # The time shown is when the decision was written, which a steady one is only at the
     # status heartbeat: said so, or an old time reads as a stalled operator.
     assert "Decision written at 2027-01-15T08:00:00" in text and "status heartbeat" in text
+
+
+def merge_patched(stored: dict, patch: dict) -> dict:
+    """``patch`` applied to ``stored`` as the API server applies a JSON merge patch."""
+    merged = dict(stored)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patched(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_a_held_decision_after_a_winning_one_leaves_no_winner_stored() -> None:
+    """A decision with a winner, then one whose metric failed: merge-patched, the stored trace
+    must hold no winner, proposal or reasons of the first (the status would show a winner
+    beside a held decision), and digest as the status written, as the watch compares them."""
+    spec = parse_spec(
+        {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+         "minReplicas": 1, "maxReplicas": 5, "metrics": [CPU]}
+    )  # fmt: skip
+    winning = EvaluationResult(
+        now=1_800_000_000.0,
+        current_replicas=2,
+        desired_replicas=3,
+        action=Action.RESCALED,
+        action_message="scaled 2 -> 3",
+        conditions=(
+            StatusCondition("AbleToScale", True, "SucceededRescale", "ok"),
+            StatusCondition("ScalingLimited", False, "DesiredWithinRange", "in range"),
+        ),
+        history=ScalingHistory(),
+        metrics=(result_for(CPU, {"averageUtilization": 75, "averageValue": "75m"}),),
+        reference="Deployment/web",
+    )
+    failed_cpu = MetricResult(spec.metrics[0], MetricOutcome.failed("cpu", "x", "boom"))  # type: ignore[arg-type]
+    held = EvaluationResult(
+        now=1_800_000_060.0,
+        current_replicas=3,
+        desired_replicas=3,
+        action=Action.HELD,
+        action_message="held 3",
+        conditions=(),
+        history=ScalingHistory(),
+        metrics=(failed_cpu,),
+        reference="Deployment/web",
+    )
+    first = render_status(winning, spec, {}, generation=1)
+    assert first["lastDecision"]["winner"] == 0
+    second = render_status(held, spec, {}, generation=1)
+    stored = merge_patched(merge_patched({}, first), second)
+    trace = stored["lastDecision"]
+    for key in ("winner", "proposedReplicas", "stabilizationReason", "limitReason"):
+        assert key not in trace, key
+    assert status_digest(stored) == status_digest(second)
