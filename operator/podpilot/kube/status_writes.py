@@ -64,8 +64,12 @@ class ConditionalStatusWriter(EncodedWriter[K]):
     def unchanged_at(self, key: K, version: str) -> None:
         """The object is at ``version`` with the status this replica last wrote (only its spec
         or metadata changed, a spec edit): its next write names that version instead of
-        meeting a conflict. Not after a conflict, which only a loop's new read clears."""
-        if key not in self._conflicted and key not in self._writing:
+        meeting a conflict. Not after a conflict, which only a loop's new read clears, nor
+        while a write is on the way, nor for a version not newer than the one known (a watch
+        behind this replica's own read or write)."""
+        if key in self._conflicted or key in self._writing:
+            return
+        if newer(version, self._known.get(key)):
             self._known[key] = version
 
     def discard(self, key: K) -> None:
@@ -89,15 +93,31 @@ class ConditionalStatusWriter(EncodedWriter[K]):
         try:
             written = await self._patch(key, encoded, version, may_write)
         except kubernetes.client.ApiException as error:
-            if error.status == HTTPStatus.CONFLICT:
+            standing = self._finished(key)
+            if error.status != HTTPStatus.CONFLICT:
+                raise
+            if standing:  # a discarded loop's conflict leaves the next loop's key alone
                 self._conflicted.add(key)
-                raise StatusConflictError(
-                    f"the object changed since resourceVersion {version}"
-                ) from error
+            message = f"the object changed since resourceVersion {version}"
+            raise StatusConflictError(message) from error
+        except BaseException:
+            self._finished(key)
             raise
-        finally:
-            self._writing.discard(key)
-            forgotten = key in self._forgotten
-            self._forgotten.discard(key)
-        if written is not None and not forgotten:
+        if self._finished(key) and written is not None:
             self._known[key] = written
+
+    def _finished(self, key: K) -> bool:
+        """A write of ``key`` ended; whether its loop still stands (not discarded meanwhile)."""
+        self._writing.discard(key)
+        forgotten = key in self._forgotten
+        self._forgotten.discard(key)
+        return not forgotten
+
+
+def newer(version: str, known: str | None) -> bool:
+    """Whether ``version`` is known to come after ``known``. resourceVersions are opaque to
+    clients; the API server's are etcd revisions, whole numbers that grow, and only those
+    are compared: any other is never taken for newer (a conflict then tells)."""
+    if known is None:
+        return True
+    return version.isdigit() and known.isdigit() and int(version) > int(known)

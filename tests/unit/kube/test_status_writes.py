@@ -13,7 +13,7 @@ import kubernetes
 import pytest
 
 from podpilot.kube.fencing import MayWrite, WriteNotAllowedError
-from podpilot.kube.status_writes import ConditionalStatusWriter, StatusConflictError
+from podpilot.kube.status_writes import ConditionalStatusWriter, StatusConflictError, newer
 
 KEY = ("ns", "web")
 
@@ -240,4 +240,45 @@ def test_a_spec_edit_seen_with_the_status_unchanged_costs_no_conflict() -> None:
 
     asyncio.run(each())
     assert stored.sent == ["10", "12", "13"]
+    assert stored.status == {"desiredReplicas": 3}
+
+
+def test_a_version_older_than_the_one_known_is_not_taken() -> None:
+    """The loop resumed from a read at 11; the watch, behind, still shows 10 with the same
+    status: the next write names 11."""
+    stored = StoredObject()
+    stored.edit()  # 11
+
+    async def each() -> None:
+        writes = writer(stored)
+        writes.resumed(KEY, "11")
+        writes.unchanged_at(KEY, "10")
+        await writes.submit(KEY, {"desiredReplicas": 2})
+        await writes.close()
+
+    asyncio.run(each())
+    assert stored.sent == ["11"]
+    assert newer("12", "11") and not newer("10", "11") and not newer("a", "1")
+
+
+def test_the_conflict_of_a_discarded_loops_write_leaves_the_next_loop_alone() -> None:
+    stored = StoredObject()
+
+    async def each() -> None:
+        writes = writer(stored)
+        stored.hold = asyncio.Event()
+        old = writes.submit(KEY, {"desiredReplicas": 2})  # names 10, held on the way
+        await asyncio.sleep(0.01)
+        writes.discard(KEY)  # the loop ended (a lost term)
+        stored.edit()  # 11: another replica wrote
+        writes.resumed(KEY, "11")  # the next loop read it
+        stored.hold.set()
+        with pytest.raises(StatusConflictError):
+            await old
+        stored.hold = None
+        await writes.submit(KEY, {"desiredReplicas": 3})
+        await writes.close()
+
+    asyncio.run(each())
+    assert stored.sent == ["10", "11"]
     assert stored.status == {"desiredReplicas": 3}

@@ -113,7 +113,11 @@ class Runner:
                 await stopped.wait(RESUME_RETRY_SECONDS)
                 continue
             if autoscaler is None:
-                return  # deleted: the sink stops this loop
+                if self._current(key) is None:
+                    return  # deleted: the sink stops this loop
+                # Gone before the watch said so: the watch's DELETE stops this loop soon.
+                await stopped.wait(RESUME_RETRY_SECONDS)
+                continue
             first = False
             loop = self._resumed(key, autoscaler)
             if self.resumed_at is not None:
