@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import kubernetes
@@ -66,19 +65,13 @@ def writer(stored: StoredObject) -> ConditionalStatusWriter[tuple[str, str]]:
     )
 
 
-def write(
-    stored: StoredObject,
-    *statuses: dict[str, object],
-    may_write: MayWrite = lambda: True,
-    between: Callable[[], None] = lambda: None,
-) -> None:
-    """Write each status in turn through one writer, calling ``between`` after each."""
+def write(stored: StoredObject, *statuses: dict[str, object]) -> None:
+    """Write each status in turn through one writer."""
 
     async def each() -> None:
         writes = writer(stored)
         for status in statuses:
-            await writes.submit(KEY, status, may_write=may_write)
-            between()
+            await writes.submit(KEY, status)
         await writes.close()
 
     asyncio.run(each())
