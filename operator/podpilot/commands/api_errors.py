@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from podpilot.apimachinery.api_status import one_line, server_error
 from podpilot.commands.conventions import EXIT_FAILED, EXIT_NO_ANSWER, CommandError
 
 if TYPE_CHECKING:
@@ -14,27 +14,6 @@ if TYPE_CHECKING:
 UNSUPPORTED_CONTENT = "Unsupported content type"
 """How the client's ``ApiException`` (status 0) begins its reason for an answer of a type it
 does not read: an answer, not a connection that failed."""
-
-
-def one_line(text: str) -> str:
-    """``text`` with its runs of whitespace (newlines, tabs) folded into one space."""
-    return " ".join(text.split())
-
-
-def server_error(error: Any) -> str:
-    """An ``ApiException`` as kubectl prints it, from the ``Status`` the API server answered:
-    ``Error from server (NotFound): autoscalers.podpilot.io "web" not found``. Without a
-    ``Status`` (a proxy's page), the HTTP reason stands for both parts. Always one line."""
-    try:
-        status = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        status = None
-    if not isinstance(status, Mapping):
-        status = {}
-    http_reason = one_line(str(error.reason or error.status))
-    reason = one_line(str(status.get("reason") or http_reason.replace(" ", "")))
-    message = one_line(str(status.get("message") or http_reason))
-    return f"Error from server ({reason}): {message}"
 
 
 def unreadable_answer_errors() -> tuple[type[Exception], ...]:

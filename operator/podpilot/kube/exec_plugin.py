@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podpilot.apimachinery.api_status import one_line
+
 EXEC_PLUGIN_TIMEOUT = 60.0
 """Seconds an exec credential plugin may take to print its credential: a plugin that asks an
 identity provider (EKS, GKE, an OIDC login) answers in a few seconds; one that waits on an
@@ -33,7 +35,7 @@ class ExecPluginError(OSError):
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(text.split())
+    line = one_line(text)
     return line if len(line) <= LONGEST_STDERR else line[:LONGEST_STDERR] + "..."
 
 

@@ -11,13 +11,8 @@ import pydantic
 import pytest
 from kubernetes.client import ApiException, V2HorizontalPodAutoscaler
 
-from podpilot.commands.api_errors import (
-    answer_problem,
-    api_failure,
-    one_line,
-    server_error,
-    unexpected_answer,
-)
+from podpilot.apimachinery.api_status import one_line, server_error
+from podpilot.commands.api_errors import answer_problem, api_failure, unexpected_answer
 from podpilot.commands.conventions import EXIT_FAILED
 from podpilot.kube.clients import Timeouts
 

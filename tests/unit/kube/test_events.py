@@ -71,6 +71,19 @@ def test_refusals_and_timeouts_are_counted_not_raised() -> None:
         assert post_all(FakeClients(fail=failure), [spec("A")]) == ["failed"]
 
 
+def test_a_refusal_is_logged_in_the_servers_words(caplog: pytest.LogCaptureFixture) -> None:
+    refusal = ApiException(status=403, reason="Forbidden")
+    refusal.body = (
+        '{"kind":"Status","reason":"Forbidden","message":"events \\"x\\" is forbidden: unable'
+        ' to create new content in namespace ns because it is being terminated"}'
+    )
+    post_all(FakeClients(fail=refusal), [spec("A")])
+    assert caplog.messages == [
+        'could not post Event A: Error from server (Forbidden): events "x" is forbidden: unable'
+        " to create new content in namespace ns because it is being terminated"
+    ]
+
+
 def test_an_event_never_waits_longer_than_any_other_call() -> None:
     clients = FakeClients()
     clients.timeouts = Timeouts.reading(3)
