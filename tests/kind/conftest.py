@@ -21,8 +21,10 @@ from tests.e2e.conftest import Kubectl, fresh_namespace, kubectl_with, refuse_fo
 from podpilot_dev import toolchain
 from podpilot_dev.kind import cluster as kind_cluster
 from podpilot_dev.kind import locations
+from podpilot_dev.kind.release import NAMESPACE as OPERATOR_NAMESPACE
 
 KIND_CONTEXT = f"kind-{locations.CLUSTER_NAME}"
+OPERATOR_LOG_LINES = 300
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +56,33 @@ def kubectl_json(kubectl: Kubectl) -> Callable[..., Any]:
 def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]:
     with fresh_namespace(kubectl, request.node.name) as name:
         yield name
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed journey's report carries what explains it (CI keeps only its log): the
+    namespace's Autoscalers and HPAs, read before the namespace goes, and the operator's log."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    funcargs = getattr(item, "funcargs", {})
+    if report.when != "call" or not report.failed or "namespace" not in funcargs:
+        return
+    kubectl: Kubectl = funcargs["kubectl"]
+    namespace = funcargs["namespace"]
+    for title, args in (
+        ("autoscalers", ("get", "autoscalers,hpa", "-n", namespace, "-o", "yaml")),
+        (
+            f"operator log (last {OPERATOR_LOG_LINES} lines)",
+            (
+                "logs",
+                "-n",
+                OPERATOR_NAMESPACE,
+                "-l",
+                "app.kubernetes.io/name=podpilot",
+                "--prefix",
+                f"--tail={OPERATOR_LOG_LINES}",
+            ),
+        ),
+    ):
+        result = kubectl(*args, check=False)
+        report.sections.append((title, result.stdout + result.stderr))
