@@ -342,7 +342,13 @@ async def run_once(
     for event in loop.events_to_post(result):
         post(event)
     if result.action is not Action.NO_CHANGE:
-        logger.info("%s/%s: %s", loop.namespace, loop.name, result.action_message)
+        # With the readings it rests on, as kubectl get hpa's Targets column words them, so
+        # that a log alone tells a step taken on a surprising reading from one on a wrong rule.
+        measured = format_targets(one_per_spec_metric(result.metrics, spec))
+        logger.info(
+            "%s/%s: %s%s", loop.namespace, loop.name, result.action_message,
+            f" [{measured}]" if measured else "",
+        )  # fmt: skip
 
     stale = now - loop.written_at >= loop.heartbeat
     key = status_key(result, spec, generation)
