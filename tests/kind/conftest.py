@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from podpilot_dev.kind.release import NAMESPACE as OPERATOR_NAMESPACE
 
 KIND_CONTEXT = f"kind-{locations.CLUSTER_NAME}"
 OPERATOR_LOG_LINES = 300
+PROBE_LINE = re.compile(r"aiohttp\.access|kopf\.activities\.probe")
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +62,9 @@ def namespace(request: pytest.FixtureRequest, kubectl: Kubectl) -> Iterator[str]
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failed journey's report carries what explains it (CI keeps only its log): the
-    namespace's Autoscalers and HPAs, read before the namespace goes, and the operator's log."""
+    """A failed journey's report carries what explains it (CI keeps only its log), read before
+    its namespace goes: the namespace's Autoscalers, HPAs, Events and pod metrics, and the
+    operator's log without its probes' lines."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     funcargs = getattr(item, "funcargs", {})
@@ -69,20 +72,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     kubectl: Kubectl = funcargs["kubectl"]
     namespace = funcargs["namespace"]
+    metrics = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
     for title, args in (
         ("autoscalers", ("get", "autoscalers,hpa", "-n", namespace, "-o", "yaml")),
-        (
-            f"operator log (last {OPERATOR_LOG_LINES} lines)",
-            (
-                "logs",
-                "-n",
-                OPERATOR_NAMESPACE,
-                "-l",
-                "app.kubernetes.io/name=podpilot",
-                "--prefix",
-                f"--tail={OPERATOR_LOG_LINES}",
-            ),
-        ),
+        ("events", ("get", "events", "-n", namespace, "--sort-by=.lastTimestamp")),
+        ("pod metrics", ("get", "--raw", metrics)),
     ):
         result = kubectl(*args, check=False)
         report.sections.append((title, result.stdout + result.stderr))
+    selector = "app.kubernetes.io/name=podpilot"
+    result = kubectl(
+        "logs", "-n", OPERATOR_NAMESPACE, "-l", selector, "--prefix", "--tail=5000", check=False
+    )
+    lines = [line for line in result.stdout.splitlines() if not PROBE_LINE.search(line)]
+    title = f"operator log (last {OPERATOR_LOG_LINES} lines, probes left out)"
+    report.sections.append((title, "\n".join(lines[-OPERATOR_LOG_LINES:]) + result.stderr))
