@@ -19,7 +19,7 @@ import urllib3
 from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-from podpilot.apimachinery.api_status import server_error
+from podpilot.apimachinery.api_status import NAMESPACE_TERMINATING, cause_types, server_error
 from podpilot.apimachinery.events import EventSpec, event_body
 from podpilot.kube.clients import ApiClients, Timeouts
 from podpilot.kube.fencing import MayWrite, always, send_if_allowed
@@ -71,9 +71,12 @@ class EventPoster:
         try:
             await self._clients.call(send_if_allowed, may_write, create)
         except ApiException as error:
-            # The server's own words: a namespace being deleted refuses new Events with a 403
-            # that says so, which "Forbidden" alone would leave looking like missing RBAC.
-            log.warning("could not post Event %s: %s", spec.reason, server_error(error))
+            if NAMESPACE_TERMINATING in cause_types(error):
+                # Refused because the namespace is being deleted, and the object with it: no
+                # fault of anyone's, and no warning at every evaluation until the object goes.
+                log.debug("Event %s not posted: its namespace is being deleted", spec.reason)
+            else:
+                log.warning("could not post Event %s: %s", spec.reason, server_error(error))
         except (urllib3.exceptions.HTTPError, OSError) as error:
             log.warning("could not post Event %s: %s", spec.reason, error)
         else:

@@ -4,6 +4,8 @@ refusal of its caller's may_write."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -71,17 +73,36 @@ def test_refusals_and_timeouts_are_counted_not_raised() -> None:
         assert post_all(FakeClients(fail=failure), [spec("A")]) == ["failed"]
 
 
-def test_a_refusal_is_logged_in_the_servers_words(caplog: pytest.LogCaptureFixture) -> None:
+def refused(message: str, causes: list[dict[str, str]]) -> ApiException:
     refusal = ApiException(status=403, reason="Forbidden")
-    refusal.body = (
-        '{"kind":"Status","reason":"Forbidden","message":"events \\"x\\" is forbidden: unable'
-        ' to create new content in namespace ns because it is being terminated"}'
-    )
-    post_all(FakeClients(fail=refusal), [spec("A")])
-    assert caplog.messages == [
-        'could not post Event A: Error from server (Forbidden): events "x" is forbidden: unable'
-        " to create new content in namespace ns because it is being terminated"
+    details = {"kind": "events", "causes": causes}
+    status = {"kind": "Status", "reason": "Forbidden", "message": message, "details": details}
+    refusal.body = json.dumps(status)
+    return refusal
+
+
+def test_a_refusal_is_logged_in_the_servers_words(caplog: pytest.LogCaptureFixture) -> None:
+    message = 'events "x" is forbidden: User "system:serviceaccount:ops:pp" cannot create it'
+    assert post_all(FakeClients(fail=refused(message, [])), [spec("A")]) == ["failed"]
+    logged = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.name == "podpilot.kube.events"
     ]
+    assert logged == [
+        (logging.WARNING, f"could not post Event A: Error from server (Forbidden): {message}")
+    ]
+
+
+def test_a_namespace_being_deleted_is_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """The namespace lifecycle admission refuses new Events in a namespace being deleted, and
+    says so by the cause it names; the object goes with it, so nothing is wrong."""
+    caplog.set_level(logging.DEBUG)
+    message = "unable to create new content in namespace ns because it is being terminated"
+    cause = {"type": "NamespaceTerminating", "message": "namespace ns is being terminated"}
+    assert post_all(FakeClients(fail=refused(message, [cause])), [spec("A")]) == ["failed"]
+    logged = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.name == "podpilot.kube.events"
+    ]
+    assert logged == [(logging.DEBUG, "Event A not posted: its namespace is being deleted")]
 
 
 def test_an_event_never_waits_longer_than_any_other_call() -> None:
