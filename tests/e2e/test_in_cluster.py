@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from tests.e2e.workloads import (
     wait_ready,
 )
 
-from podpilot_dev import install, realnodes
+from podpilot_dev import audit, install, realnodes
+from podpilot_dev import cluster as dev_cluster
 from podpilot_dev.cluster import ClusterState
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +58,8 @@ def release(cluster: ClusterState, kubectl: Kubectl) -> Iterator[tuple[str, str]
         )
     name = f"ppic-{uuid.uuid4().hex[:6]}"
     namespace = name
+    # The audit log tells which identity wrote what (test_autoscaler_scales_its_target_...).
+    dev_cluster.ensure_audit_log(cluster)
     try:
         _namespaced_peering(kubectl, namespace, name)
         install.install(
@@ -257,10 +261,26 @@ def leader_gauge(kubectl: Kubectl, kubectl_json: Json, namespace: str, pod: str)
     return float(line.split()[1])
 
 
+def service_account(kubectl_json: Json, namespace: str, pod: str) -> str:
+    """The user name the API server knows ``pod``'s operator by."""
+    account = kubectl_json("get", "pod", "-n", namespace, pod)["spec"]["serviceAccountName"]
+    return f"system:serviceaccount:{namespace}:{account}"
+
+
+def status_written_by(cluster: ClusterState, namespace: str, user: str, since: datetime) -> bool:
+    """Has ``user`` written an Autoscaler's status in ``namespace`` since ``since``?"""
+    return any(
+        entry.is_status_write and entry.succeeded and entry.namespace == namespace
+        for entry in audit.read(cluster.audit_log, since)
+        if entry.username == user
+    )
+
+
 def test_autoscaler_scales_its_target_and_only_one_replica_acts(
-    release: tuple[str, str], kubectl: Kubectl, kubectl_json: Json
+    release: tuple[str, str], cluster: ClusterState, kubectl: Kubectl, kubectl_json: Json
 ) -> None:
     name, namespace = release
+    began = datetime.now(UTC)
     apply(
         kubectl,
         namespace,
@@ -290,6 +310,19 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
             what="the active replica logging its rescale",
         )
     assert "web: " not in logs(kubectl, namespace, standby)
+    # Under the chart's RBAC, not only the admin's: the active replica itself read its
+    # Autoscaler to resume from and wrote its status (whoever else also watches the namespace),
+    # and neither replica was refused anything.
+    user = service_account(kubectl_json, namespace, active)
+    wait_until(
+        lambda: status_written_by(cluster, namespace, user, began),
+        timeout=30,
+        what=f"a status write by {user} in the audit log",
+    )
+    for pod in (active, standby):
+        lines = logs(kubectl, namespace, pod).splitlines()
+        refused = [line for line in lines if "forbidden" in line.lower()]
+        assert refused == [], f"{pod} was refused: {refused}"
     if not _foreign_operators(namespace):
         time.sleep(5)  # one more evaluation period: a duplicate would have been posted by now
         assert len(rescale_events(kubectl_json, namespace, "New size: 4")) == 1

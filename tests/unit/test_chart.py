@@ -381,6 +381,14 @@ def test_the_default_install_grants_no_verb_the_operator_never_uses(render: Rend
     }
 
 
+def test_a_namespaced_install_grants_kopf_no_crd_read(render: Render) -> None:
+    """With --namespace, podpilot turns kopf's scanning off (app/lifecycle.py): kopf reads no
+    CRD and no namespace, and the chart grants it only the Events it posts."""
+    docs = render("--set-json", 'extraArgs=["--namespace=team-a"]')
+    assert rules_by_role(docs)[KOPF_ROLE] == {("cluster", "", "events", "create", "")}
+    assert not [r for r in rbac_rules(docs) if r[1] == "apiextensions.k8s.io"]
+
+
 @pytest.mark.parametrize(
     ("values", "kopf_peers"),
     [
@@ -533,20 +541,20 @@ def test_without_namespaces_kopf_peers_on_the_cluster_kopf_peering() -> None:
     ],
     ids=["abbreviated", "after-another-short-flag", "no-name", "not-a-name"],
 )
-def test_a_namespace_the_chart_cannot_read_is_refused_only_when_kopf_peers(
-    helm: Helm, render: Render, extra_args: list[str], refusal: str
+@pytest.mark.parametrize(
+    "mode", [[], ["--set=leaderElection.enabled=false"]], ids=["lease", "peering"]
+)
+def test_a_namespace_the_chart_cannot_read_is_refused(
+    helm: Helm, extra_args: list[str], refusal: str, mode: list[str]
 ) -> None:
     """argparse also reads -n after other short flags (and `podpilot run` refuses abbreviations,
-    but only as it starts); the chart, which must know the namespaces to create kopf's peering
-    objects in them, refuses what it does not read rather than guess. Under the Lease it needs
-    no namespace and passes extraArgs on as given."""
+    but only as it starts); the chart, which must know the namespaces for kopf's RBAC (CRDs
+    are read only cluster-wide) and, when kopf peers, to create its peering objects in them,
+    refuses what it does not read rather than guess."""
     extra = ("--set-json", f"extraArgs={json.dumps(extra_args)}")
-    result = helm(
-        "template", "rel", str(CHART), "--set=leaderElection.enabled=false", *extra, check=False
-    )
+    result = helm("template", "rel", str(CHART), *mode, *extra, check=False)
     assert result.returncode != 0
     assert refusal in result.stderr
-    assert container(render(*extra))["args"][-len(extra_args) :] == extra_args
 
 
 def test_the_short_flags_the_chart_refuses_are_a_namespace_to_podpilot_run() -> None:

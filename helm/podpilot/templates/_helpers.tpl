@@ -70,7 +70,8 @@ kopf_standalone), so the peering objects would be unused. */}}
 
 {{/*
 The namespaces `podpilot run` is limited to by `--namespace` in extraArgs (the chart passes none
-of its own), comma-separated, each once; empty means the whole cluster. kopf peers where it
+of its own), comma-separated, each once; empty means the whole cluster. Read in every mode:
+kopf reads CRDs only when it watches cluster-wide (rbac-kopf.yaml), and it peers where it
 watches: cluster-wide on a ClusterKopfPeering, else on a KopfPeering in each watched namespace.
 Read are --namespace=NAME, --namespace NAME, -n NAME and -nNAME. -n after another short flag,
 as in -vnNAME, which podpilot run takes too, fails here, so the chart never puts the peering
@@ -93,7 +94,7 @@ objects elsewhere than the operator looks for them; so does an abbreviation such
 {{- else if hasPrefix "-n" $arg }}
 {{- $namespaces = append $namespaces (trimPrefix "-n" $arg) }}
 {{- else if or (and (hasPrefix "--na" $flag) (hasPrefix $flag "--namespace")) (regexMatch "^-[a-zA-Z]+n" $arg) }}
-{{- fail (printf "extraArgs: write %q as --namespace=NAME: the chart reads the watched namespaces to create kopf's peering objects in them" $arg) }}
+{{- fail (printf "extraArgs: write %q as --namespace=NAME: the chart reads the watched namespaces for kopf's RBAC and peering objects" $arg) }}
 {{- end }}
 {{- end }}
 {{- if $pendingFlag }}

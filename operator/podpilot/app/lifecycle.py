@@ -166,6 +166,10 @@ def configure_kopf(settings: kopf.OperatorSettings, own: OperatorSettings) -> No
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     settings.execution.max_workers = own.max_concurrent_api_calls
+    # With --namespace the names are exact (patterns are refused), so kopf need not list the
+    # cluster's namespaces nor watch its CRDs, which a namespaced install is not granted: it
+    # logged eight refused attempts at ERROR, then fell back to these very names.
+    settings.scanning.disabled = bool(own.namespaces)
     # Status is owned by each controller; kopf keeps its own bookkeeping in annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="podpilot.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
