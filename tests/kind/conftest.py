@@ -70,8 +70,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     funcargs = getattr(item, "funcargs", {})
     if report.when != "call" or not report.failed or "namespace" not in funcargs:
         return
-    kubectl: Kubectl = funcargs["kubectl"]
-    namespace = funcargs["namespace"]
+    try:
+        report.sections.extend(_diagnostics(funcargs["kubectl"], funcargs["namespace"]))
+    except Exception as error:  # the failure's own report matters more than this addition
+        report.sections.append(("diagnostics", f"could not be read: {error!r}"))
+
+
+def _diagnostics(kubectl: Kubectl, namespace: str) -> list[tuple[str, str]]:
+    sections = []
     metrics = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
     for title, args in (
         ("autoscalers", ("get", "autoscalers,hpa", "-n", namespace, "-o", "yaml")),
@@ -79,11 +85,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         ("pod metrics", ("get", "--raw", metrics)),
     ):
         result = kubectl(*args, check=False)
-        report.sections.append((title, result.stdout + result.stderr))
+        sections.append((title, result.stdout + result.stderr))
     selector = "app.kubernetes.io/name=podpilot"
     result = kubectl(
         "logs", "-n", OPERATOR_NAMESPACE, "-l", selector, "--prefix", "--tail=5000", check=False
     )
     lines = [line for line in result.stdout.splitlines() if not PROBE_LINE.search(line)]
     title = f"operator log (last {OPERATOR_LOG_LINES} lines, probes left out)"
-    report.sections.append((title, "\n".join(lines[-OPERATOR_LOG_LINES:]) + result.stderr))
+    sections.append((title, "\n".join(lines[-OPERATOR_LOG_LINES:]) + result.stderr))
+    return sections
