@@ -5,10 +5,12 @@ restricted Pod Security Standard. The operator watches only that namespace (``--
 it never acts on other tests' Autoscalers. The replica holding the release's leader Lease acts;
 the other stands by (kopf's own peering is off: the Lease alone decides).
 
-Other sessions on the shared cluster may run a cluster-wide standalone operator of their own
-(the ``operator`` fixture). It would also act on this module's Autoscaler, so the "exactly one
-SuccessfulRescale event" check only runs when no such process exists on this machine; the
-per-replica proof (the standby logs no rescale) always runs.
+The session's own cluster-wide operator (the ``operator`` fixture) is stopped for the module,
+so the release's replicas are the only writers of its Autoscaler: a status write by the active
+replica's ServiceAccount is then certain, and proves it acts under the chart's RBAC. Other
+sessions on a shared cluster may run such an operator of their own; it would also act on this
+module's Autoscaler, so the "exactly one SuccessfulRescale event" check only runs when no such
+process exists on this machine; the per-replica proof (the standby logs no rescale) always runs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import Kubectl
+from tests.e2e.conftest import Kubectl, OperatorProcess
 from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import (
     FAST_SCALE_DOWN,
@@ -50,7 +52,9 @@ Json = Callable[..., Any]
 
 
 @pytest.fixture(scope="module")
-def release(cluster: ClusterState, kubectl: Kubectl) -> Iterator[tuple[str, str]]:
+def release(
+    cluster: ClusterState, kubectl: Kubectl, operator: OperatorProcess
+) -> Iterator[tuple[str, str]]:
     if not realnodes.real_node_names(cluster.directory):
         pytest.skip(
             "the dev cluster has no real nodes; restart it with "
@@ -60,6 +64,9 @@ def release(cluster: ClusterState, kubectl: Kubectl) -> Iterator[tuple[str, str]
     namespace = name
     # The audit log tells which identity wrote what (test_autoscaler_scales_its_target_...).
     dev_cluster.ensure_audit_log(cluster)
+    # The session's own operator watches every namespace: stopped for the module, so that the
+    # release's replicas are the only writers of its Autoscaler and each check below runs.
+    operator.stop()
     try:
         _namespaced_peering(kubectl, namespace, name)
         install.install(
@@ -83,6 +90,7 @@ def release(cluster: ClusterState, kubectl: Kubectl) -> Iterator[tuple[str, str]
         helm = [cluster.binaries["helm"], "uninstall", name, "-n", namespace, "--wait"]
         subprocess.run(helm, capture_output=True, env=install.helm_environment(cluster))
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        operator.start()
 
 
 def _namespaced_peering(kubectl: Kubectl, namespace: str, name: str) -> None:
