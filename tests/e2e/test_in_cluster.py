@@ -319,8 +319,7 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
         )
     assert "web: " not in logs(kubectl, namespace, standby)
     # Under the chart's RBAC, not only the admin's: the active replica itself read its
-    # Autoscaler to resume from and wrote its status (whoever else also watches the namespace),
-    # and neither replica was refused anything.
+    # Autoscaler to resume from and wrote its status, and neither replica was refused anything.
     user = service_account(kubectl_json, namespace, active)
     wait_until(
         lambda: status_written_by(cluster, namespace, user, began),
