@@ -82,13 +82,9 @@ class AuditEntry:
     def succeeded(self) -> bool:
         return self.code is not None and 200 <= self.code < 300
 
-    @property
-    def is_scale_write(self) -> bool:
-        return self.subresource == "scale" and self.verb in UPDATE_VERBS
-
-    @property
-    def is_status_write(self) -> bool:
-        return self.subresource == "status" and self.verb in UPDATE_VERBS
+    def is_write_to(self, subresource: str) -> bool:
+        """An update or patch of ``subresource`` (``scale``, ``status``)."""
+        return self.subresource == subresource and self.verb in UPDATE_VERBS
 
     def describe(self) -> str:
         suffix = f"/{self.subresource}" if self.subresource else ""
@@ -160,10 +156,31 @@ def scale_writes(
     """The successful ``/scale`` updates and patches in ``namespace`` (by ``usernames`` only,
     when given); with ``attempts``, the refused ones too (a 409 Conflict is still an attempt
     to act)."""
+    return _writes(entries, "scale", namespace, usernames, attempts)
+
+
+def status_writes(
+    entries: Iterable[AuditEntry],
+    namespace: str,
+    usernames: Sequence[str] | None = None,
+    *,
+    attempts: bool = False,
+) -> list[AuditEntry]:
+    """The successful ``/status`` updates and patches in ``namespace``, as ``scale_writes``."""
+    return _writes(entries, "status", namespace, usernames, attempts)
+
+
+def _writes(
+    entries: Iterable[AuditEntry],
+    subresource: str,
+    namespace: str,
+    usernames: Sequence[str] | None,
+    attempts: bool,
+) -> list[AuditEntry]:
     return [
         entry
         for entry in entries
-        if entry.is_scale_write
+        if entry.is_write_to(subresource)
         and (attempts or entry.succeeded)
         and entry.namespace == namespace
         and (usernames is None or entry.username in usernames)

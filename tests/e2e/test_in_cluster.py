@@ -275,15 +275,6 @@ def service_account(kubectl_json: Json, namespace: str, pod: str) -> str:
     return f"system:serviceaccount:{namespace}:{account}"
 
 
-def status_written_by(cluster: ClusterState, namespace: str, user: str, since: datetime) -> bool:
-    """Has ``user`` written an Autoscaler's status in ``namespace`` since ``since``?"""
-    return any(
-        entry.is_status_write and entry.succeeded and entry.namespace == namespace
-        for entry in audit.read(cluster.audit_log, since)
-        if entry.username == user
-    )
-
-
 def test_autoscaler_scales_its_target_and_only_one_replica_acts(
     release: tuple[str, str], cluster: ClusterState, kubectl: Kubectl, kubectl_json: Json
 ) -> None:
@@ -322,7 +313,7 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
     # Autoscaler to resume from and wrote its status, and neither replica was refused anything.
     user = service_account(kubectl_json, namespace, active)
     wait_until(
-        lambda: status_written_by(cluster, namespace, user, began),
+        lambda: audit.status_writes(audit.read(cluster.audit_log, began), namespace, [user]),
         timeout=30,
         what=f"a status write by {user} in the audit log",
     )

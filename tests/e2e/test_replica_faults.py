@@ -379,11 +379,7 @@ def status_writes_since(
     """``username``'s Autoscaler status writes in ``namespace`` received at or after ``since``
     (the refused ones too)."""
     entries = audit.read(cluster.audit_log, since)
-    return [
-        entry
-        for entry in entries
-        if entry.is_status_write and entry.namespace == namespace and entry.username == username
-    ]
+    return audit.status_writes(entries, namespace, [username], attempts=True)
 
 
 def watch_every(interval: float, seconds: float) -> Iterator[None]:

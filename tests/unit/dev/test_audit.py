@@ -61,7 +61,7 @@ def test_an_entry_keeps_who_wrote_what_and_when() -> None:
     assert entry.received == START + timedelta(seconds=1.5)
     assert (entry.username, entry.verb, entry.namespace) == ("replica-a", "patch", "t-one")
     assert (entry.resource, entry.name, entry.subresource) == ("deployments", "web", "scale")
-    assert entry.is_scale_write and entry.succeeded
+    assert entry.is_write_to("scale") and entry.succeeded
     assert "replica-a patch t-one/deployments/web/scale -> 200" in entry.describe()
 
 
@@ -104,6 +104,25 @@ def test_scale_writes_are_successful_scale_updates_in_one_namespace() -> None:
     assert [entry.username for entry in audit.scale_writes(entries, "t-one", ["a"])] == ["a", "a"]
     tried = audit.scale_writes(entries, "t-one", ["a"], attempts=True)
     assert [entry.code for entry in tried] == [200, 200, 409]
+
+
+def test_status_writes_are_status_updates_in_one_namespace() -> None:
+    entries = list(
+        audit.parse_lines(
+            json.dumps(item)
+            for item in [
+                event(1, "a", subresource="status"),
+                event(2, "a", subresource="status", code=409),
+                event(3, "a"),  # a /scale write
+                event(4, "b", subresource="status"),
+                event(5, "a", subresource="status", namespace="t-other"),
+                event(6, "a", subresource="status", verb="get"),
+            ]
+        )
+    )
+    assert [entry.username for entry in audit.status_writes(entries, "t-one")] == ["a", "b"]
+    tried = audit.status_writes(entries, "t-one", ["a"], attempts=True)
+    assert [entry.code for entry in tried] == [200, 409]
 
 
 def test_concurrent_actors_are_different_identities_within_the_window() -> None:
