@@ -7,13 +7,14 @@ import dataclasses
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
 from podpilot.apimachinery.backoff import TokenBucket, retry_delay
 from podpilot.apimachinery.timestamps import parse_time
+from podpilot.apimachinery.transitions import level_changes
 from podpilot.autoscaler.api import history as history_tools
 from podpilot.autoscaler.api.owners import (
     AUTOSCALER_KIND,
@@ -67,6 +68,8 @@ DEFAULT_PERIOD = 15.0  # seconds, when there is no spec to read it from
 FALLBACK_DUE_MARGIN = 0.05  # seconds past the fallback's instant, so a sleep ends after it
 MIN_EVALUATION_DEADLINE = 30.0
 """Seconds an evaluation may spend reading, at least: more when its period is longer."""
+ALWAYS_POSTED = frozenset({"SuccessfulRescale", "FailedRescale"})
+"""Reasons posted at every evaluation that makes one: each is an act (or a failed one)."""
 
 
 class EvaluationTimeoutError(Exception):
@@ -220,24 +223,13 @@ class AutoscalerLoop:
             loop.written_at = max(evaluated_at, now - loop.heartbeat + overdue_due_in)
         return loop
 
-    def events_to_post(self, result: EvaluationResult) -> list[Event]:
-        """Events on change only: a failure is posted once until it goes away or changes."""
-        fresh: list[Event] = []
-        seen: dict[str, str] = {}
-        for event in result.events:
-            if event.reason in ("SuccessfulRescale", "DryRunRescale", "FailedRescale"):
-                if (
-                    self.posted.get(event.reason) != event.message
-                    or event.reason != "DryRunRescale"
-                ):
-                    fresh.append(event)
-                seen[event.reason] = event.message
-                continue
-            seen[event.reason] = event.message
-            if self.posted.get(event.reason) != event.message:
-                fresh.append(event)
-        self.posted = seen
-        return fresh
+    def events_to_post(self, events: Sequence[Event]) -> list[Event]:
+        """Events on change only: a failure (an invalid spec, a dry run's would-be rescale) is
+        posted once until it goes away or changes; every rescale, and every failed one, is."""
+        current = {event.reason: event.message for event in events}
+        raised = set(level_changes(self.posted, current).raised)
+        self.posted = current
+        return [e for e in events if e.reason in ALWAYS_POSTED or e.reason in raised]
 
 
 def _resumed_failing_since(status: Mapping[str, Any], failures: int, now: float) -> float | None:
@@ -291,7 +283,8 @@ async def run_once(
     try:
         spec = _parsed_spec(loop, raw_spec)
     except SpecError as error:
-        post(Event("Warning", "InvalidSpec", str(error)))
+        for event in loop.events_to_post([Event("Warning", "InvalidSpec", str(error))]):
+            post(event)
         return None, None
     others = claim_target(controller.owners, loop.namespace, loop.name, spec)
     seed = TakeoverSeed.from_annotation((annotations or {}).get(SEED_ANNOTATION))
@@ -339,7 +332,7 @@ async def run_once(
     loop.writes_takeover = loop.writes_takeover or loop.takeover is not None
     _compare_with_hpa(loop, controller, spec, result, exposing)
 
-    for event in loop.events_to_post(result):
+    for event in loop.events_to_post(result.events):
         post(event)
     if result.action is not Action.NO_CHANGE:
         # With the readings it rests on, as kubectl get hpa's Targets column words them, so
