@@ -24,10 +24,10 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from podpilot.apimachinery.timestamps import parse_datetime
+from podpilot.apimachinery.timestamps import format_datetime, parse_datetime
 
 # client-go's JitterFactor is 1.2 (a standby waits up to 2.2 retry periods between attempts);
 # a smaller one keeps the takeover within a lease duration and a fraction of a retry period.
@@ -243,7 +243,7 @@ def _micro_time(moment: datetime | None) -> str | None:
     """A MicroTime as the apiserver parses it: RFC 3339 in UTC with exactly six decimals."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_datetime(moment, precise=True)
 
 
 def record_from_lease(lease: Mapping[str, Any]) -> LeaseRecord:

@@ -99,6 +99,13 @@ def format_time(epoch: float, precise: bool = False) -> str:
     )
 
 
+def format_datetime(moment: datetime, precise: bool = False) -> str:
+    """A datetime as ``format_time`` writes it (a naive one read as UTC, as everywhere here):
+    ``2026-11-25T19:40:01Z``; ``precise`` keeps microseconds (a ``metav1.MicroTime``)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return format_time((aware - _UNIX_EPOCH).total_seconds(), precise)
+
+
 def _aware(text: str) -> datetime:
     """``text`` as ``datetime.fromisoformat`` reads it, naive read as UTC.
 

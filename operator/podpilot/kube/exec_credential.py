@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
+from podpilot.apimachinery.timestamps import parse_time
 from podpilot.kube.exec_plugin import EXEC_PLUGIN_TIMEOUT, ExecPlugin, ExecPluginError
 
 REFRESH_BEFORE_EXPIRY = 60.0
@@ -38,12 +38,10 @@ def _expiry(status: Mapping[str, Any], plugin: ExecPlugin) -> float:
     if not stamp:
         return math.inf
     try:
-        moment = datetime.fromisoformat(str(stamp))
+        expiry = parse_time(str(stamp))
     except ValueError:
         raise plugin.failure(f"expirationTimestamp {stamp!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return math.inf if expiry is None else expiry
 
 
 @dataclass(frozen=True)

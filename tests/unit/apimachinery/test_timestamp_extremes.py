@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from podpilot.apimachinery.timestamps import (
     EARLIEST_TIME,
     END_OF_TIME,
+    format_datetime,
     format_time,
     parse_datetime,
     parse_time,
@@ -110,6 +111,14 @@ def test_a_naive_time_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyP
         with local_zone(monkeypatch, zone):
             assert parse_time("2026-01-01T00:00:00") == parse_time("2026-01-01T00:00:00Z")
     assert parse_time("0001-01-01T00:00:00") == parse_time("0001-01-01T00:00:00Z")
+
+
+def test_a_datetime_is_written_as_its_epoch_seconds_are() -> None:
+    moment = datetime(2026, 12, 7, 5, 40, 1, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert format_datetime(moment) == "2026-12-07T03:40:01Z" == format_time(moment.timestamp())
+    assert format_datetime(moment, precise=True) == "2026-12-07T03:40:01.123456Z"
+    with local_zone(pytest.MonkeyPatch(), "Asia/Kolkata"):
+        assert format_datetime(datetime(2026, 12, 7, 5, 40, 1)) == "2026-12-07T05:40:01Z"
 
 
 @contextmanager

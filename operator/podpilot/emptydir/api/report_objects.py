@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from podpilot.apimachinery.group import API_VERSION
+from podpilot.apimachinery.timestamps import format_datetime
 from podpilot.emptydir.engine.model import Severity, WorkloadRef
 from podpilot.emptydir.engine.report import (
     StatsCompleteness,
@@ -95,7 +96,7 @@ def report_conditions(
         ),
     ]
     before = {c.get("type"): c for c in previous}
-    stamp = now.isoformat().replace("+00:00", "Z")
+    stamp = format_datetime(now)
     conditions = []
     for kind, status, reason, message in wanted:
         old = before.get(kind)

@@ -8,6 +8,7 @@ usage the kubelet reported counts: a volume without a sample adds nothing, and a
 
 from collections.abc import Collection
 
+from podpilot.apimachinery.timestamps import format_datetime
 from podpilot.emptydir.engine._format import format_bytes
 from podpilot.emptydir.engine.catalogue import NODEFS_DOMINATED_BY_EMPTYDIR, make_node_finding
 from podpilot.emptydir.engine.model import NodeFinding, PodRef, Thresholds
@@ -73,6 +74,6 @@ def nodefs_finding(
             "volumesWithoutUsage": unknown or None,
             "largestVolume": f"{where}/{volume}",
             "largestVolumeUsedBytes": largest,
-            "statsTime": summary.node_fs.time.isoformat() if summary.node_fs.time else None,
+            "statsTime": format_datetime(summary.node_fs.time) if summary.node_fs.time else None,
         },
     )

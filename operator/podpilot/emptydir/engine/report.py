@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from podpilot.apimachinery.timestamps import format_datetime
 from podpilot.emptydir.engine.model import (
     Finding,
     LimitSource,
@@ -260,7 +261,7 @@ def report_status(report: WorkloadReport) -> dict[str, Any]:
         "volumes": [_volume_status(r) for r in report.records],
         "omittedVolumes": report.omitted_volumes,
         "findings": [_finding_status(f) for f in report.findings],
-        "lastScanTime": _timestamp(report.scanned_at),
+        "lastScanTime": format_datetime(report.scanned_at),
     }
 
 
@@ -282,7 +283,7 @@ def cluster_status(rollup: ClusterRollup) -> dict[str, Any]:
         "findings": {s.value: n for s, n in rollup.findings_by_severity},
         # Always present, so a merge patch clears the findings of nodes that recovered.
         "nodeFindings": [_finding_status(f) for f in rollup.node_findings][:MAX_NODE_FINDINGS],
-        "lastFullScan": _timestamp(rollup.last_full_scan),
+        "lastFullScan": format_datetime(rollup.last_full_scan),
     }
 
 
@@ -348,7 +349,7 @@ def _volume_status(record: VolumeRecord) -> dict[str, Any]:
             "tmpfsSizeExpectedBytes": record.tmpfs_size_expected_bytes,
             "tmpfsSizeObservedBytes": record.tmpfs_size_observed_bytes,
             "secondsToLimit": _int(record.seconds_to_limit),
-            "statsTime": _timestamp(usage.time) if usage and usage.time else None,
+            "statsTime": format_datetime(usage.time) if usage and usage.time else None,
             "stats": record.freshness.value,
         }
     )
@@ -383,10 +384,6 @@ def _percent(ratio: float | None) -> str | None:
 
 def _int(value: float | None) -> int | None:
     return None if value is None else round(value)
-
-
-def _timestamp(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:

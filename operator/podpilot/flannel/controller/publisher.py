@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from podpilot.apimachinery.timestamps import format_datetime
 from podpilot.flannel.api.reports import (
     NETWORK_PLURAL,
     NODE_PLURAL,
@@ -157,7 +158,7 @@ class ReportPublisher:
                     error.status or error.reason,
                     self._reread_every,
                 )
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_datetime(now)
         jobs: list[Callable[[], Awaitable[None]]] = []
         for name, status in desired.nodes.items():
             written = self._written.get(name)
