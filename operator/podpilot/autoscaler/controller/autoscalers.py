@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from podpilot.apimachinery.backoff import exponential_delay
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 
 from .signals import StopFlag
@@ -162,7 +163,9 @@ class AutoscalerLoops:
         while self._finalized and not self._closed:
             failed = await self._drop_each_finalizer()
             failures = failures + 1 if failed else 0
-            await asyncio.sleep(min(self.finalizer_retry_seconds * 2**failures, 300.0))
+            await asyncio.sleep(
+                exponential_delay(failures + 1, self.finalizer_retry_seconds, 300.0)
+            )
 
     async def _drop_each_finalizer(self) -> bool:
         """One pass; whether a patch failed (only the first failure of a pass is logged)."""
