@@ -86,7 +86,8 @@ class CoalescingWriter(Generic[K, V]):
         return future
 
     def discard(self, key: K) -> None:
-        """Forget what is queued for ``key`` (the object is gone); a write in flight ends."""
+        """Forget what is queued for ``key`` (the object is gone); a write already in flight is
+        not cancelled: it runs to its end."""
         queued = self._pending.pop(key, None)
         if queued is not None:
             queued[2].cancel()
