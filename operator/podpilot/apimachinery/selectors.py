@@ -157,7 +157,8 @@ _NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-def _check_key(key: str) -> None:
+def check_label_key(key: str) -> None:
+    """Refuse a label key that is not ``[prefix/]name`` label syntax (SelectorError)."""
     prefix, slash, name = key.rpartition("/")
     if slash and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix)):
         raise SelectorError(f"label key {key!r}: the prefix must be a DNS subdomain")
@@ -168,7 +169,8 @@ def _check_key(key: str) -> None:
         )
 
 
-def _check_value(key: str, value: str) -> None:
+def check_label_value(key: str, value: str) -> None:
+    """Refuse a value of label ``key`` that is not label syntax (SelectorError)."""
     if value and not (len(value) <= 63 and _NAME.fullmatch(value)):
         raise SelectorError(
             f"value {value!r} of label {key!r} must be empty or at most 63 characters of "
@@ -183,18 +185,18 @@ def check_label_selector(selector: Mapping[str, Any] | None) -> None:
     if not selector:
         return
     for key, value in (selector.get("matchLabels") or {}).items():
-        _check_key(str(key))
-        _check_value(str(key), str(value))
+        check_label_key(str(key))
+        check_label_value(str(key), str(value))
     for expression in selector.get("matchExpressions") or []:
         key, operator = str(expression.get("key", "")), expression.get("operator")
         values = [str(v) for v in expression.get("values") or []]
-        _check_key(key)
+        check_label_key(key)
         if operator in ("In", "NotIn") and not values:
             raise SelectorError(f"label {key!r}: {operator} needs at least one value")
         if operator in ("Exists", "DoesNotExist") and values:
             raise SelectorError(f"label {key!r}: {operator} takes no values")
         for value in values:
-            _check_value(key, value)
+            check_label_value(key, value)
 
 
 def format_selector(selector: Selector) -> str:

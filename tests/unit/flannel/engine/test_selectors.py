@@ -39,7 +39,9 @@ def test_equality_selectors_match_like_kubectl(
     assert parse_equality_selector(selector).matches(labels) is expected
 
 
-@pytest.mark.parametrize("selector", ["env in (a,b)", "=b", "a b=c"])
+@pytest.mark.parametrize(
+    "selector", ["env in (a,b)", "=b", "a b=c", "a=x y", "Example.com/a=b", f"a={'v' * 64}"]
+)
 def test_unsupported_or_malformed_selectors_fail_at_startup(selector: str) -> None:
     with pytest.raises(ValueError, match="selector"):
         parse_equality_selector(selector)
