@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 
-from podpilot.apimachinery.selectors import Selector
+from podpilot.apimachinery.selectors import Selector, selector_from_object
 from podpilot.emptydir.engine.model import Thresholds
 from podpilot.emptydir.engine.pod_audit import Exemptions
 
@@ -70,5 +71,8 @@ class AuditPolicy:
 
     def exempts_pod(self, labels: Mapping[str, str]) -> bool:
         """Whether a pod with ``labels`` is left out by ``exemptions.podLabels``."""
-        wanted = self.exempt_pod_labels
-        return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+        return bool(self.exempt_pod_labels) and self._exempt_pods.matches(labels)
+
+    @functools.cached_property
+    def _exempt_pods(self) -> Selector:
+        return selector_from_object({"matchLabels": self.exempt_pod_labels})
