@@ -18,6 +18,7 @@ import-linter contract checks that), so the HPA engine and the audits can use it
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
@@ -140,6 +141,13 @@ def milli_value(quantity: str | Decimal | int) -> int:
         rounding = ROUND_CEILING if scaled >= 0 else ROUND_FLOOR
         milli = int(scaled.to_integral_value(rounding=rounding))
     return max(-MAX_INT64, min(MAX_INT64, milli))
+
+
+def milli_from_float(value: float) -> int:
+    """A float (a PromQL sample) in whole thousandths, rounded up as a quantity's are, so that
+    a tiny positive value stays positive; the product's binary noise is dropped first
+    (``0.3 * 1000`` is ``300.00000000000006``: 300, not 301)."""
+    return math.ceil(round(value * 1000, 6))
 
 
 def format_milli(milli: int) -> str:

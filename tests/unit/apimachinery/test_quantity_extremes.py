@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from podpilot.apimachinery.quantities import MAX_INT64, QuantityError, milli_value
+from podpilot.apimachinery.quantities import (
+    MAX_INT64,
+    QuantityError,
+    milli_from_float,
+    milli_value,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,3 +34,10 @@ def test_extreme_exponents_saturate_or_round_away_from_zero(text: str, milli: in
 def test_exponents_beyond_any_decimal_are_not_quantities(text: str) -> None:
     with pytest.raises(QuantityError, match="out of range"):
         milli_value(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "milli"), [(0.3, 300), (0.0001, 1), (0.1234, 124), (2.0, 2000), (0.0, 0)]
+)
+def test_a_float_is_rounded_up_to_milli_units_without_noise(value: float, milli: int) -> None:
+    assert milli_from_float(value) == milli

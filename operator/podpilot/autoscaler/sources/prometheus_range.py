@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from podpilot.apimachinery.quantities import milli_from_float
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
 from podpilot.autoscaler.sources.prometheus_connection import (
@@ -254,10 +255,6 @@ def _points(series: Mapping[str, Any], window: Window) -> Iterable[tuple[int, fl
             yield index, value
 
 
-def _milli(value: float) -> int:
-    return round(value * 1000)
-
-
 def per_pod(result: Sequence[Mapping[str, Any]], window: Window) -> tuple[dict[str, int], ...]:
     """A ``sum by (pod)`` matrix to one mapping of pod to milli-units per step."""
     steps: list[dict[str, int]] = [{} for _ in window.times()]
@@ -266,7 +263,7 @@ def per_pod(result: Sequence[Mapping[str, Any]], window: Window) -> tuple[dict[s
         if not pod:
             continue
         for index, value in _points(series, window):
-            steps[index][pod] = _milli(value)
+            steps[index][pod] = milli_from_float(value)
     return tuple(steps)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from podpilot.apimachinery.quantities import MAX_INT64
+from podpilot.apimachinery.quantities import MAX_INT64, milli_from_float
 
 # The largest magnitude, in base units, whose milli-units fit in an int64.
 MAX_VALUE = MAX_INT64 / 1000
@@ -150,10 +150,8 @@ def reduce_samples(
         total = math.fsum(values) / len(values)
     else:
         total = math.fsum(values)
-    # Round up to whole milli-units, as quantities do, so a tiny positive value stays positive;
-    # the inner round drops binary noise (0.3 * 1000 is 300.00000000000006, not 301m).
     _check_fits(total, f"the {reduction.value.lower()} of the series is {total:.4g}")
-    milli = math.ceil(round(total * 1000, 6))
+    milli = milli_from_float(total)
     return ReducedValue(milli, len(samples), max(t for t, _ in samples))
 
 

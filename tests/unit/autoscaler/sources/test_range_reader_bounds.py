@@ -90,6 +90,14 @@ def test_points_of_another_shape_are_passed_over() -> None:
     assert per_pod(odd, WINDOW) == ({}, {"web-1": 2000}, {})
 
 
+def test_per_pod_samples_are_rounded_up_to_milli_units_as_the_live_reads_are() -> None:
+    samples = [
+        {"metric": {"pod": "web-1"}, "values": [[1_700_000_000, "0.0001"], [1_700_000_060, "0.3"]]},
+        {"metric": {"pod": "web-2"}, "values": [[1_700_000_000, "0.1234"]]},
+    ]
+    assert per_pod(samples, WINDOW)[:2] == ({"web-1": 1, "web-2": 124}, {"web-1": 300})
+
+
 def test_an_html_refusal_is_quoted_on_one_line() -> None:
     page = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n</body>\n</html>\n"
     with serving({}, default=(502, page)) as url:
