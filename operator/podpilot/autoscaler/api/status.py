@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from podpilot.apimachinery.conditions import by_type, written_condition
 from podpilot.apimachinery.quantities import format_milli, milli_value
 from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaler.engine import (
@@ -102,23 +103,18 @@ def merge_conditions(
     latest: dict[str, StatusCondition] = {}
     for condition in new:
         latest[condition.type] = condition
-    before = {item.get("type"): item for item in previous}
+    before = by_type(previous)
+    now_text = format_time(now)
     merged = []
     for condition in latest.values():
-        status_text = "True" if condition.status else "False"
-        old = before.get(condition.type)
-        transition = (
-            old.get("lastTransitionTime")
-            if old is not None and old.get("status") == status_text
-            else format_time(now)
+        item = written_condition(
+            condition.type,
+            "True" if condition.status else "False",
+            condition.reason,
+            condition.message[:4096],
+            before=before.get(condition.type),
+            now=now_text,
         )
-        item: dict[str, Any] = {
-            "type": condition.type,
-            "status": status_text,
-            "reason": condition.reason,
-            "message": condition.message[:4096],
-            "lastTransitionTime": transition,
-        }
         if generation is not None:
             item["observedGeneration"] = generation
         merged.append(item)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from podpilot.apimachinery.conditions import by_type, written_condition
 from podpilot.apimachinery.group import API_VERSION
 from podpilot.apimachinery.timestamps import format_datetime
 from podpilot.emptydir.engine.model import Severity, WorkloadRef
@@ -95,22 +96,12 @@ def report_conditions(
             else f"Usage numbers are {stats.value.lower()}; unknown usage is not shown as zero.",
         ),
     ]
-    before = {c.get("type"): c for c in previous}
+    before = by_type(previous)
     stamp = format_datetime(now)
-    conditions = []
-    for kind, status, reason, message in wanted:
-        old = before.get(kind)
-        since = old.get("lastTransitionTime") if old and old.get("status") == status else None
-        conditions.append(
-            {
-                "type": kind,
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "lastTransitionTime": since or stamp,
-            }
-        )
-    return conditions
+    return [
+        written_condition(kind, status, reason, message, before=before.get(kind), now=stamp)
+        for kind, status, reason, message in wanted
+    ]
 
 
 def report_status_body(
