@@ -9,7 +9,6 @@ fenced caller: an Event its ``may_write`` refuses raises ``WriteNotAllowedError`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -22,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from podpilot.apimachinery.api_status import NAMESPACE_TERMINATING, cause_types, server_error
 from podpilot.apimachinery.events import EventSpec, event_body
 from podpilot.kube.clients import ApiClients, Timeouts
-from podpilot.kube.fencing import MayWrite, always, send_if_allowed
+from podpilot.kube.fencing import MayWrite, always, send_if_allowed, write_all
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +89,6 @@ class EventPoster:
     ) -> None:
         """Create several Events, ``CONCURRENCY`` at a time; ``WriteNotAllowedError``, once
         all of them ended, if ``may_write`` refused one."""
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def post(spec: EventSpec) -> None:
-            async with gate:
-                await self.post(spec, now, may_write=may_write)
-
-        # Every post ends first: the caller stops on a refusal, and no Event is then in flight.
-        for outcome in await asyncio.gather(*map(post, specs), return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await write_all(
+            [partial(self.post, spec, now, may_write=may_write) for spec in specs], CONCURRENCY
+        )

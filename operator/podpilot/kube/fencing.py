@@ -8,7 +8,8 @@ through then would land over the new holder's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,4 +42,29 @@ def send_if_allowed(may_write: MayWrite, send: Callable[[], T]) -> T:
     return send()
 
 
-__all__ = ["NOT_ALLOWED", "MayWrite", "WriteNotAllowedError", "always", "send_if_allowed"]
+async def write_all(writes: Iterable[Callable[[], Awaitable[object]]], limit: int) -> None:
+    """Run ``writes``, at most ``limit`` at a time. Every one ends before an error is raised (a
+    write left running would race the caller's retry, or outlive its right to write); then
+    the first ``WriteNotAllowedError`` (once a write was refused, the others' errors no longer
+    matter: the caller stops), else the first failure."""
+    gate = asyncio.Semaphore(limit)
+
+    async def gated(write: Callable[[], Awaitable[object]]) -> None:
+        async with gate:
+            await write()
+
+    ended = await asyncio.gather(*map(gated, writes), return_exceptions=True)
+    failures = [outcome for outcome in ended if isinstance(outcome, BaseException)]
+    refused = [failure for failure in failures if isinstance(failure, WriteNotAllowedError)]
+    if failures:
+        raise (refused or failures)[0]
+
+
+__all__ = [
+    "NOT_ALLOWED",
+    "MayWrite",
+    "WriteNotAllowedError",
+    "always",
+    "send_if_allowed",
+    "write_all",
+]

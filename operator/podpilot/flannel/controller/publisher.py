@@ -13,7 +13,6 @@ it (``kube.fencing``); a refused one raises ``WriteNotAllowedError``, and so doe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Set
@@ -38,7 +37,7 @@ from podpilot.flannel.engine.findings import Severity
 from podpilot.flannel.engine.transitions import Active, FindingKey, finding_key
 from podpilot.kube.clients import ApiClients
 from podpilot.kube.custom_objects import PodpilotObjects
-from podpilot.kube.fencing import MayWrite, WriteNotAllowedError, always
+from podpilot.kube.fencing import MayWrite, always, write_all
 
 log = logging.getLogger(__name__)
 NODE_KIND = "FlannelSubnetReport"
@@ -167,7 +166,7 @@ class ReportPublisher:
                 jobs.append(_bind(self._write_node, name, status, node_uid, stamp))
         for name in set(self._written) - desired.nodes.keys() - all_nodes - self._just_seen:
             jobs.append(_bind(self._delete_node, name))
-        await _bounded(jobs, WRITE_CONCURRENCY)
+        await write_all(jobs, WRITE_CONCURRENCY)
         if self._network != desired.network or not self._network_exists:
             await self._write_network(desired.network, stamp)
 
@@ -292,23 +291,3 @@ def _bind(function: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], 
         await function(*args)
 
     return run
-
-
-async def _bounded(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> None:
-    semaphore = asyncio.Semaphore(limit)
-    failures: list[BaseException] = []
-
-    async def guarded(job: Callable[[], Awaitable[None]]) -> None:
-        async with semaphore:
-            try:
-                await job()
-            except ApiException as error:
-                failures.append(error)
-
-    # Every job ends before an error is raised: a write left running would race the retry.
-    ended = await asyncio.gather(*(guarded(job) for job in jobs), return_exceptions=True)
-    failures += [outcome for outcome in ended if isinstance(outcome, BaseException)]
-    # Once a write was refused, the others' errors no longer matter: the reporter stops.
-    refused = [failure for failure in failures if isinstance(failure, WriteNotAllowedError)]
-    if failures:
-        raise (refused or failures)[0]

@@ -6,13 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import pytest
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from tests.unit.kube.fake_custom_objects import FakeClients, FakeCustomObjectsApi
 
 from podpilot.flannel.api.reports import Desired, network_report_body, node_report_body
-from podpilot.flannel.controller.publisher import ReportPublisher, _bounded
+from podpilot.flannel.controller.publisher import ReportPublisher
 from podpilot.kube.clients import ApiClients, Timeouts
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -92,25 +91,6 @@ def test_the_report_of_a_gone_node_is_deleted_and_a_missing_one_is_fine() -> Non
         asyncio.run(reports.publish(Desired(nodes={}, network={"free": 1}), {}, set(), NOW))
         assert api.calls[2:] == [("delete_cluster_custom_object", (*NODES, "gone"), TIMEOUT)]
         assert recorder.writes == writes
-
-
-def test_a_write_that_fails_with_no_answer_waits_for_the_others_to_end() -> None:
-    """No write of a round is left running when the round fails: it would race the retry."""
-    ended: list[str] = []
-
-    async def unanswered() -> None:
-        raise TimeoutError("no answer within 30 s")
-
-    async def slow() -> None:
-        await asyncio.sleep(0.05)
-        ended.append("slow")
-
-    async def scenario() -> None:
-        with pytest.raises(TimeoutError):
-            await _bounded([unanswered, slow], limit=2)
-        assert ended == ["slow"]
-
-    asyncio.run(scenario())
 
 
 def _owned_report(name: str, node_uid: str, status: dict[str, Any]) -> dict[str, Any]:
