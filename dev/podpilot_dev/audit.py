@@ -146,37 +146,17 @@ def read(log_file: Path, since: datetime) -> list[AuditEntry]:
     return sorted(entries, key=lambda entry: entry.received)
 
 
-def scale_writes(
-    entries: Iterable[AuditEntry],
-    namespace: str,
-    usernames: Sequence[str] | None = None,
-    *,
-    attempts: bool = False,
-) -> list[AuditEntry]:
-    """The successful ``/scale`` updates and patches in ``namespace`` (by ``usernames`` only,
-    when given); with ``attempts``, the refused ones too (a 409 Conflict is still an attempt
-    to act)."""
-    return _writes(entries, "scale", namespace, usernames, attempts)
-
-
-def status_writes(
-    entries: Iterable[AuditEntry],
-    namespace: str,
-    usernames: Sequence[str] | None = None,
-    *,
-    attempts: bool = False,
-) -> list[AuditEntry]:
-    """The successful ``/status`` updates and patches in ``namespace``, as ``scale_writes``."""
-    return _writes(entries, "status", namespace, usernames, attempts)
-
-
-def _writes(
-    entries: Iterable[AuditEntry],
+def writes_to(
     subresource: str,
+    entries: Iterable[AuditEntry],
     namespace: str,
-    usernames: Sequence[str] | None,
-    attempts: bool,
+    usernames: Sequence[str] | None = None,
+    *,
+    attempts: bool = False,
 ) -> list[AuditEntry]:
+    """The successful updates and patches of ``subresource`` (``scale``, ``status``) in
+    ``namespace`` (by ``usernames`` only, when given); with ``attempts``, the refused ones too
+    (a 409 Conflict is still an attempt to act)."""
     return [
         entry
         for entry in entries

@@ -151,7 +151,7 @@ def scale_writes_since(
     """The replicas' ``/scale`` writes in ``namespace`` received at or after ``since``, the
     refused ones included: each is a replica acting."""
     entries = audit.read(cluster.audit_log, since)
-    return audit.scale_writes(entries, namespace, IDENTITIES, attempts=True)
+    return audit.writes_to("scale", entries, namespace, IDENTITIES, attempts=True)
 
 
 def described(entries: Iterable[audit.AuditEntry]) -> str:

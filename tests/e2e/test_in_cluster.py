@@ -313,7 +313,7 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
     # Autoscaler to resume from and wrote its status, and neither replica was refused anything.
     user = service_account(kubectl_json, namespace, active)
     wait_until(
-        lambda: audit.status_writes(audit.read(cluster.audit_log, began), namespace, [user]),
+        lambda: audit.writes_to("status", audit.read(cluster.audit_log, began), namespace, [user]),
         timeout=30,
         what=f"a status write by {user} in the audit log",
     )

@@ -379,7 +379,7 @@ def status_writes_since(
     """``username``'s Autoscaler status writes in ``namespace`` received at or after ``since``
     (the refused ones too)."""
     entries = audit.read(cluster.audit_log, since)
-    return audit.status_writes(entries, namespace, [username], attempts=True)
+    return audit.writes_to("status", entries, namespace, [username], attempts=True)
 
 
 def watch_every(interval: float, seconds: float) -> Iterator[None]:

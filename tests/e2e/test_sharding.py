@@ -96,7 +96,7 @@ def counts(kubectl_json: Json, namespace: str, names: list[str]) -> dict[str, in
 def writers_by_target(
     cluster: dev_cluster.ClusterState, namespace: str, since: datetime
 ) -> dict[str, set[str]]:
-    writes = audit.scale_writes(audit.read(cluster.audit_log, since), namespace, IDENTITIES)
+    writes = audit.writes_to("scale", audit.read(cluster.audit_log, since), namespace, IDENTITIES)
     by_target: dict[str, set[str]] = defaultdict(set)
     for entry in writes:
         by_target[entry.name].add(entry.username)

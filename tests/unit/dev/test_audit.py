@@ -99,10 +99,13 @@ def test_scale_writes_are_successful_scale_updates_in_one_namespace() -> None:
             ]
         )
     )
-    writes = audit.scale_writes(entries, "t-one")
+    writes = audit.writes_to("scale", entries, "t-one")
     assert [entry.received for entry in writes] == [START + timedelta(seconds=s) for s in (1, 2, 8)]
-    assert [entry.username for entry in audit.scale_writes(entries, "t-one", ["a"])] == ["a", "a"]
-    tried = audit.scale_writes(entries, "t-one", ["a"], attempts=True)
+    assert [entry.username for entry in audit.writes_to("scale", entries, "t-one", ["a"])] == [
+        "a",
+        "a",
+    ]
+    tried = audit.writes_to("scale", entries, "t-one", ["a"], attempts=True)
     assert [entry.code for entry in tried] == [200, 200, 409]
 
 
@@ -120,8 +123,8 @@ def test_status_writes_are_status_updates_in_one_namespace() -> None:
             ]
         )
     )
-    assert [entry.username for entry in audit.status_writes(entries, "t-one")] == ["a", "b"]
-    tried = audit.status_writes(entries, "t-one", ["a"], attempts=True)
+    assert [entry.username for entry in audit.writes_to("status", entries, "t-one")] == ["a", "b"]
+    tried = audit.writes_to("status", entries, "t-one", ["a"], attempts=True)
     assert [entry.code for entry in tried] == [200, 409]
 
 
