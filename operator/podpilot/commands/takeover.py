@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from podpilot.apimachinery.events import EventSpec, ObjectRef, event_body
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
+from podpilot.apimachinery.json_fields import mapping
 from podpilot.autoscaler.api.conversion import ConversionError, convert_hpa
 from podpilot.autoscaler.api.takeover import (
     CREATED_ANNOTATION,
@@ -195,7 +196,7 @@ class Session:
             raise CommandError(
                 f"Autoscaler {self.namespace}/{taken} already took over HPA {_kept_name(kept)}"
             )
-        shadow = _mapping((autoscaler or {}).get("status")).get("shadow")
+        shadow = mapping((autoscaler or {}).get("status")).get("shadow")
         reason = None if resuming else refusal(shadow, name, args.threshold, args.min_evaluations)
         if reason is not None and not args.force:
             raise CommandError(f"refusing to take over HPA {name}: {reason}", EXIT_REFUSED)
@@ -428,7 +429,7 @@ class Session:
     def event(self, autoscaler: Mapping[str, Any], reason: str, message: str) -> None:
         """Best effort, as every Event podpilot posts: a refused Event (a common RBAC gap)
         fails nothing, it is one warning line."""
-        metadata = _mapping(autoscaler.get("metadata"))
+        metadata = mapping(autoscaler.get("metadata"))
         about = ObjectRef(
             API_VERSION, "Autoscaler", _name(autoscaler), self.namespace, metadata.get("uid")
         )
@@ -482,20 +483,16 @@ def _kept_name(kept: str) -> str | None:
 
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return _mapping(_mapping(obj.get("metadata")).get("annotations"))
+    return mapping(mapping(obj.get("metadata")).get("annotations"))
 
 
 def _target(obj: Mapping[str, Any]) -> tuple[str, str]:
-    reference = _mapping(_mapping(obj.get("spec")).get("scaleTargetRef"))
+    reference = mapping(mapping(obj.get("spec")).get("scaleTargetRef"))
     return str(reference.get("kind") or ""), str(reference.get("name") or "")
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _name(obj: Mapping[str, Any]) -> str:
-    return str(_mapping(obj.get("metadata")).get("name") or "")
+    return str(mapping(obj.get("metadata")).get("name") or "")
 
 
 def _is_named(answer: object) -> TypeGuard[Mapping[str, Any]]:
@@ -507,7 +504,7 @@ def _is_hpa(answer: object, name: str) -> TypeGuard[Mapping[str, Any]]:
     """The HPA ``name``, with what the takeover reads of it: its version and its spec."""
     if not isinstance(answer, Mapping) or _name(answer) != name:
         return False
-    version = _mapping(answer.get("metadata")).get("resourceVersion")
+    version = mapping(answer.get("metadata")).get("resourceVersion")
     return bool(version) and isinstance(answer.get("spec"), Mapping)
 
 

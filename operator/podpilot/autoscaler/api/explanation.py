@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from podpilot.apimachinery.json_fields import count, mapping, mappings, sequence
+
 from .shadow import describe_tally
 from .takeover_from import describe_record
 
 
 def explain(autoscaler: Mapping[str, Any]) -> str:
     """The last decision of an Autoscaler object, as readable lines."""
-    name = _mapping(autoscaler.get("metadata")).get("name", "?")
-    spec = _mapping(autoscaler.get("spec"))
-    status = _mapping(autoscaler.get("status"))
-    trace = _mapping(status.get("lastDecision"))
+    name = mapping(autoscaler.get("metadata")).get("name", "?")
+    spec = mapping(autoscaler.get("spec"))
+    status = mapping(autoscaler.get("status"))
+    trace = mapping(status.get("lastDecision"))
     if not trace:
         return f"Autoscaler {name} has not been evaluated yet (is the operator running?)."
     lines = [
@@ -31,13 +33,13 @@ def explain(autoscaler: Mapping[str, Any]) -> str:
         "  (an unchanged decision is written again only at the status heartbeat, 5m by default)",
     ]
     winner = trace.get("winner")
-    lines += [metric_line(m, winner) for m in _mappings(trace.get("metrics"))]
-    steps = _sequence(trace.get("explanation"))
+    lines += [metric_line(m, winner) for m in mappings(trace.get("metrics"))]
+    steps = sequence(trace.get("explanation"))
     if steps:
         lines.append("Steps:")
         lines += [f"  {line}" for line in steps]
     lines.append(f"Result: {trace.get('action')}: {trace.get('actionMessage', '')}")
-    lines += [f"  {condition_line(c)}" for c in _mappings(status.get("conditions"))]
+    lines += [f"  {condition_line(c)}" for c in mappings(status.get("conditions"))]
     shadow = status.get("shadow")
     if isinstance(shadow, Mapping) and shadow.get("hpa"):
         lines += describe_tally(_readable_tally(shadow), shadowing=spec.get("mode") == "DryRun")
@@ -51,7 +53,7 @@ def metric_line(metric: Mapping[str, Any], winner: object) -> str:
     named = f"metric {metric.get('index', '?')} {metric.get('type')} {metric.get('name')}"
     if "proposedReplicas" not in metric:
         return f"  {named}: FAILED: {metric.get('error', 'unknown error')}"
-    readings = _mapping(metric.get("current")).items()
+    readings = mapping(metric.get("current")).items()
     current = ", ".join(f"{kind} {value}" for kind, value in readings)
     return f"  {named}: {current or 'no reading'} -> proposes {metric['proposedReplicas']}{marker}"
 
@@ -83,10 +85,10 @@ def summary_table(autoscalers: Sequence[Mapping[str, Any]], with_namespace: bool
 
 
 def _summary_row(autoscaler: Mapping[str, Any], with_namespace: bool) -> tuple[str, ...]:
-    metadata = _mapping(autoscaler.get("metadata"))
-    spec = _mapping(autoscaler.get("spec"))
-    status = _mapping(autoscaler.get("status"))
-    trace = _mapping(status.get("lastDecision"))
+    metadata = mapping(autoscaler.get("metadata"))
+    spec = mapping(autoscaler.get("spec"))
+    status = mapping(autoscaler.get("status"))
+    trace = mapping(status.get("lastDecision"))
     cells = (
         metadata.get("name"),
         status.get("reference"),
@@ -103,10 +105,10 @@ def _summary_row(autoscaler: Mapping[str, Any], with_namespace: bool) -> tuple[s
 def _readable_tally(shadow: Mapping[str, Any]) -> dict[str, Any]:
     """``status.shadow`` with its counts whole numbers (0 when not) and its last disagreement's
     two sides objects, as ``describe_tally`` reads them."""
-    counts = {key: _count(shadow.get(key)) for key in ("evaluations", "agreed", "skipped")}
+    counts = {key: count(shadow.get(key)) for key in ("evaluations", "agreed", "skipped")}
     last = shadow.get("lastDisagreement")
     if isinstance(last, Mapping):
-        last = {**last, "ours": _mapping(last.get("ours")), "hpa": _mapping(last.get("hpa"))}
+        last = {**last, "ours": mapping(last.get("ours")), "hpa": mapping(last.get("hpa"))}
     return {**shadow, **counts, "lastDisagreement": last}
 
 
@@ -116,19 +118,3 @@ def _readable_record(stored: object) -> object:
     if not isinstance(stored, Mapping) or isinstance(stored.get("seededAt"), str):
         return stored
     return {**stored, "seededAt": None}
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _sequence(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
-
-
-def _mappings(value: object) -> list[Mapping[str, Any]]:
-    return [item for item in _sequence(value) if isinstance(item, Mapping)]
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from podpilot.apimachinery.authored import authored
+from podpilot.apimachinery.json_fields import count
 from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaler.engine import ScalingHistory, TimestampedRecommendation
 
@@ -161,8 +162,8 @@ def refusal(shadow: object, hpa_name: str, threshold: float, min_evaluations: in
             f"no shadow tally of HPA {hpa_name}: create a DryRun Autoscaler beside it "
             "(podpilot convert --mode DryRun) and let it compare, or use --force"
         )
-    evaluations = _count(shadow.get("evaluations"))
-    agreed = _count(shadow.get("agreed"))
+    evaluations = count(shadow.get("evaluations"))
+    agreed = count(shadow.get("agreed"))
     needed = max(min_evaluations, 1)
     if evaluations < needed:
         return (
@@ -177,11 +178,6 @@ def refusal(shadow: object, hpa_name: str, threshold: float, min_evaluations: in
             "see podpilot explain, or use --force"
         )
     return None
-
-
-def _count(value: object) -> int:
-    """A tally's count; 0 when it is not a whole number."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 __all__ = [

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
+from podpilot.apimachinery.json_fields import mapping
 from podpilot.apimachinery.selectors import Selector, selector_from_object
 from podpilot.emptydir.engine.audit_policy import AuditPolicy, StatsSource
 from podpilot.emptydir.engine.model import Thresholds
@@ -37,10 +38,10 @@ def parse_policy(spec: Mapping[str, Any] | None) -> AuditPolicy:
     spec = spec or {}
     problems: list[str] = []
     defaults = Thresholds()
-    raw_thresholds = _mapping(spec.get("thresholds"))
-    raw_polling = _mapping(spec.get("polling"))
-    raw_reports = _mapping(spec.get("reports"))
-    raw_exemptions = _mapping(spec.get("exemptions"))
+    raw_thresholds = mapping(spec.get("thresholds"))
+    raw_polling = mapping(spec.get("polling"))
+    raw_reports = mapping(spec.get("reports"))
+    raw_exemptions = mapping(spec.get("exemptions"))
 
     def percent(key: str, default: float) -> float:
         value = raw_thresholds.get(key)
@@ -102,7 +103,7 @@ def parse_policy(spec: Mapping[str, Any] | None) -> AuditPolicy:
         namespace_selector=_selector(spec.get("namespaceSelector"), problems),
         exempt_namespaces=frozenset(_strings(raw_exemptions.get("namespaces"))),
         exempt_pod_labels={
-            str(k): str(v) for k, v in _mapping(raw_exemptions.get("podLabels")).items()
+            str(k): str(v) for k, v in mapping(raw_exemptions.get("podLabels")).items()
         },
         exemptions=Exemptions(
             finding_ids=frozenset(s.upper() for s in _strings(raw_exemptions.get("findingIds"))),
@@ -131,11 +132,11 @@ def _stats_source(raw: object, problems: list[str]) -> StatsSource:
 
 def _selector(raw: object, problems: list[str]) -> Selector:
     """The ``namespaceSelector``; an invalid expression is reported and left out, not fatal."""
-    selector = _mapping(raw)
-    labels = {str(k): str(v) for k, v in _mapping(selector.get("matchLabels")).items()}
+    selector = mapping(raw)
+    labels = {str(k): str(v) for k, v in mapping(selector.get("matchLabels")).items()}
     expressions: list[dict[str, Any]] = []
     for index, term in enumerate(selector.get("matchExpressions") or []):
-        term = _mapping(term)
+        term = mapping(term)
         operator = term.get("operator")
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist") or not term.get("key"):
             problems.append(f"namespaceSelector.matchExpressions[{index}]: invalid")
@@ -143,10 +144,6 @@ def _selector(raw: object, problems: list[str]) -> Selector:
         values = _strings(term.get("values"))
         expressions.append({"key": str(term["key"]), "operator": operator, "values": values})
     return selector_from_object({"matchLabels": labels, "matchExpressions": expressions})
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _strings(value: object) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podpilot.apimachinery.json_fields import mapping, plain
 from podpilot.apimachinery.quantities import QuantityError, parse_quantity
 from podpilot.emptydir.engine._quantity import whole_units
 from podpilot.emptydir.engine.model import NodeFacts
@@ -33,26 +34,26 @@ def has_emptydir(spec: Mapping[str, Any] | None) -> bool:
 
 def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
     """Copy the fields of a Pod the audit reads (a plain dict, detached from kopf's body)."""
-    metadata = _mapping(body.get("metadata"))
-    spec = _mapping(body.get("spec"))
-    status = _mapping(body.get("status"))
-    slim_spec: dict[str, Any] = {k: _plain(spec[k]) for k in _POD_SPEC_KEYS if k in spec}
+    metadata = mapping(body.get("metadata"))
+    spec = mapping(body.get("spec"))
+    status = mapping(body.get("status"))
+    slim_spec: dict[str, Any] = {k: plain(spec[k]) for k in _POD_SPEC_KEYS if k in spec}
     for key in _CONTAINER_LISTS:
         if spec.get(key):
             slim_spec[key] = [
-                {k: _plain(c[k]) for k in _CONTAINER_KEYS if k in c}
+                {k: plain(c[k]) for k in _CONTAINER_KEYS if k in c}
                 for c in spec[key]
                 if isinstance(c, Mapping)
             ]
     return {
         "metadata": {
-            k: _plain(metadata[k])
+            k: plain(metadata[k])
             for k in ("name", "namespace", "uid", "labels", "annotations", "ownerReferences")
             if k in metadata
         },
         "spec": slim_spec,
         "status": {
-            k: _plain(status[k])
+            k: plain(status[k])
             for k in ("phase", "reason", "message", "containerStatuses", "initContainerStatuses")
             if k in status
         },
@@ -79,13 +80,13 @@ class NodeInfo:
 
 def node_info(body: Mapping[str, Any]) -> NodeInfo:
     """Read the facts of a Node object; unparsable quantities become unknown."""
-    metadata = _mapping(body.get("metadata"))
-    status = _mapping(body.get("status"))
-    allocatable = _mapping(status.get("allocatable"))
-    capacity = _mapping(status.get("capacity"))
-    labels = _mapping(metadata.get("labels"))
-    annotations = _mapping(metadata.get("annotations"))
-    node_info_raw = _mapping(status.get("nodeInfo"))
+    metadata = mapping(body.get("metadata"))
+    status = mapping(body.get("status"))
+    allocatable = mapping(status.get("allocatable"))
+    capacity = mapping(status.get("capacity"))
+    labels = mapping(metadata.get("labels"))
+    annotations = mapping(metadata.get("annotations"))
+    node_info_raw = mapping(status.get("nodeInfo"))
     facts = NodeFacts(
         name=str(metadata.get("name") or ""),
         allocatable_memory_bytes=_bytes(allocatable.get("memory")),
@@ -107,7 +108,7 @@ def _internal_ip(addresses: object) -> str | None:
     one (KEP-1664 leaves that to clients): ``10.0.0.1#`` or ``host/path?`` would make the
     kubelet URL dial another host, port or path with the audit's token."""
     for address in addresses if isinstance(addresses, list) else []:
-        entry = _mapping(address)
+        entry = mapping(address)
         if entry.get("type") != "InternalIP" or not isinstance(entry.get("address"), str):
             continue
         if (ip := _ip_literal(entry["address"])) is not None:
@@ -126,7 +127,7 @@ def _ip_literal(text: str) -> str | None:
 
 
 def _kubelet_port(endpoints: object) -> int:
-    port = _mapping(_mapping(endpoints).get("kubeletEndpoint")).get("Port")
+    port = mapping(mapping(endpoints).get("kubeletEndpoint")).get("Port")
     if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
         return port
     return DEFAULT_KUBELET_PORT
@@ -144,16 +145,3 @@ def _bytes(raw: object) -> int | None:
 
 def _string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _plain(value: object) -> Any:
-    """A deep copy as plain dicts and lists (kopf bodies are mapping views)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podpilot.apimachinery.json_fields import mapping
 from podpilot.emptydir.engine._quantity import QuantityError, quantity_to_bytes
 from podpilot.emptydir.engine.model import (
     LimitSource,
@@ -63,7 +64,7 @@ def pod_ref(pod: Mapping[str, Any]) -> PodRef:
     Returns:
         The pod's identity; missing fields become empty strings.
     """
-    metadata = _mapping(pod.get("metadata"))
+    metadata = mapping(pod.get("metadata"))
     return PodRef(
         namespace=str(metadata.get("namespace") or ""),
         name=str(metadata.get("name") or ""),
@@ -89,7 +90,7 @@ def workload_of(
         The workload reference.
     """
     ref = pod_ref(pod)
-    owners = _mapping(pod.get("metadata")).get("ownerReferences") or []
+    owners = mapping(pod.get("metadata")).get("ownerReferences") or []
     controller = next(
         (o for o in owners if isinstance(o, Mapping) and o.get("controller") is True), None
     )
@@ -135,13 +136,13 @@ def pod_limits(pod_spec: Mapping[str, Any]) -> PodLimits:
     totals, memory_limits_declared = _aggregate_container_limits(pod_spec, problems)
 
     memory: int | None = totals.get(MEMORY) if memory_limits_declared else None
-    pod_level = _mapping(_mapping(pod_spec.get("resources")).get("limits"))
+    pod_level = mapping(mapping(pod_spec.get("resources")).get("limits"))
     if MEMORY in pod_level:
         pod_level_memory = _parse(pod_level[MEMORY], "spec.resources.limits.memory", problems)
         if pod_level_memory:
             memory = pod_level_memory
     if memory:
-        overhead = _mapping(pod_spec.get("overhead")).get(MEMORY)
+        overhead = mapping(pod_spec.get("overhead")).get(MEMORY)
         if overhead is not None:
             memory += _parse(overhead, "spec.overhead.memory", problems) or 0
     hugepages = {k: v for k, v in totals.items() if k.startswith("hugepages-")}
@@ -174,7 +175,7 @@ def emptydir_volumes(
         One :class:`VolumeSpec` per emptyDir volume, in spec order. Invalid quantities and unknown
         media are recorded in ``problems`` rather than raised.
     """
-    spec = _mapping(pod.get("spec"))
+    spec = mapping(pod.get("spec"))
     ref = pod_ref(pod)
     workload = workload_of(pod, resolved_parents)
     limits = pod_limits(spec)
@@ -183,7 +184,7 @@ def emptydir_volumes(
     for index, volume in enumerate(spec.get("volumes") or []):
         if not isinstance(volume, Mapping) or "emptyDir" not in volume:
             continue
-        empty_dir = _mapping(volume.get("emptyDir"))
+        empty_dir = mapping(volume.get("emptyDir"))
         name = str(volume.get("name") or "")
         problems = list(limits.problems)
         raw_medium = str(empty_dir.get("medium") or "")
@@ -361,7 +362,7 @@ def _aggregate_container_limits(
 def _container_limits(container: object, path: str, problems: list[SpecProblem]) -> dict[str, int]:
     if not isinstance(container, Mapping):
         return {}
-    limits = _mapping(_mapping(container.get("resources")).get("limits"))
+    limits = mapping(mapping(container.get("resources")).get("limits"))
     parsed: dict[str, int] = {}
     for name, raw in limits.items():
         if name in (MEMORY, EPHEMERAL_STORAGE) or str(name).startswith("hugepages-"):
@@ -420,7 +421,3 @@ def _add(into: dict[str, int], other: Mapping[str, int]) -> None:
 def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
     for name, value in other.items():
         into[name] = max(into.get(name, value), value)
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

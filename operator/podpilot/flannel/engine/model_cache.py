@@ -7,11 +7,11 @@ are plain dicts (kopf bodies are Mappings, and the pure model only accepts dicts
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podpilot.apimachinery.json_fields import plain
 from podpilot.apimachinery.selectors import Selector
 
 # Every annotation flanneld reads or writes ends with one of these (after the prefix and "/" or
@@ -34,10 +34,6 @@ CONDITION_FIELDS = ("type", "status", "reason", "message")
 Index = Mapping[Any, Iterable[Any]]
 
 
-def _plain(value: Any) -> Any:
-    return copy.deepcopy(dict(value)) if isinstance(value, Mapping) else copy.deepcopy(value)
-
-
 def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a Node the pure model reads, as plain dicts."""
     metadata = body.get("metadata") or {}
@@ -58,12 +54,12 @@ def slim_node(body: Mapping[str, Any]) -> dict[str, Any]:
                 if str(k).endswith(FLANNEL_ANNOTATION_SUFFIXES)
             },
         },
-        "spec": {k: _plain(spec[k]) for k in ("podCIDR", "podCIDRs") if k in spec},
+        "spec": {k: plain(spec[k]) for k in ("podCIDR", "podCIDRs") if k in spec},
         "status": {
-            "addresses": _plain(status.get("addresses") or []),
+            "addresses": plain(status.get("addresses") or []),
             # Without its timestamps: heartbeats rewrite them without changing the condition.
             "conditions": [
-                {k: _plain(c[k]) for k in CONDITION_FIELDS if k in c}
+                {k: plain(c[k]) for k in CONDITION_FIELDS if k in c}
                 for c in conditions
                 if isinstance(c, Mapping) and c.get("type") == "NetworkUnavailable"
             ],
@@ -86,7 +82,7 @@ def slim_pod(body: Mapping[str, Any], flannel_selector: Selector) -> dict[str, A
         "status": {
             "phase": status.get("phase"),
             "podIP": status.get("podIP"),
-            "podIPs": _plain(status.get("podIPs") or []),
+            "podIPs": plain(status.get("podIPs") or []),
         },
         "flannel": flannel_selector.matches(metadata.get("labels") or {}),
     }

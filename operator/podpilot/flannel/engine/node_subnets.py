@@ -14,6 +14,7 @@ from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
+from podpilot.apimachinery.json_fields import mapping
 from podpilot.apimachinery.timestamps import parse_datetime
 from podpilot.flannel.engine.annotations import (
     AddressValue,
@@ -59,7 +60,7 @@ def read_pod_cidrs(node: Mapping[str, Any]) -> PodCIDRs:
     Returns:
         The CIDRs per family and any problem found; never raises.
     """
-    spec = _dict(node.get("spec"))
+    spec = mapping(node.get("spec"))
     primary = spec.get("podCIDR") or ""
     listed = spec.get("podCIDRs") or []
     if not isinstance(primary, str) or not isinstance(listed, list):
@@ -126,9 +127,9 @@ def pod_ref(pod: Mapping[str, Any]) -> PodRef | None:
         None for pods that hold no pod-network address: host-network, unscheduled, finished
         (``Succeeded``/``Failed``) or not yet given an IP.
     """
-    spec = _dict(pod.get("spec"))
-    status = _dict(pod.get("status"))
-    metadata = _dict(pod.get("metadata"))
+    spec = mapping(pod.get("spec"))
+    status = mapping(pod.get("status"))
+    metadata = mapping(pod.get("metadata"))
     node = spec.get("nodeName")
     if spec.get("hostNetwork") or not isinstance(node, str) or not node:
         return None
@@ -247,8 +248,8 @@ def build_node_subnet(
     Returns:
         The row; malformed input shows up in its fields, never as an exception.
     """
-    metadata = _dict(node.get("metadata"))
-    status = _dict(node.get("status"))
+    metadata = mapping(node.get("metadata"))
+    status = mapping(node.get("status"))
     annotations = read_annotations(node, keys)
     cidrs = read_pod_cidrs(node)
     if managed is None:
@@ -317,13 +318,9 @@ def _network_unavailable(status: Mapping[str, Any]) -> tuple[bool | None, str | 
 
 
 def _allocatable_pods(status: Mapping[str, Any]) -> int | None:
-    value = _dict(status.get("allocatable")).get("pods")
+    value = mapping(status.get("allocatable")).get("pods")
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
