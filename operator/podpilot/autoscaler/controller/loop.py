@@ -147,7 +147,7 @@ class AutoscalerLoop:
     written_key: tuple[Any, ...] | None = None  # status_key of what was written
     persisted: DecisionState | None = None  # decision_state of the last status known written
     pending: asyncio.Future[None] | None = None  # a write not waited for
-    posted: dict[str, str] = field(default_factory=dict)
+    posted: dict[tuple[str, str], str] = field(default_factory=dict)  # (reason, message): type
     failures: int = 0
     change_seen_at: float | None = None  # first evaluation that wanted the pending change
     shadow: ShadowTally | None = None  # DryRun beside an HPA: the comparisons (status.shadow)
@@ -225,11 +225,17 @@ class AutoscalerLoop:
 
     def events_to_post(self, events: Sequence[Event]) -> list[Event]:
         """Events on change only: a failure (an invalid spec, a dry run's would-be rescale) is
-        posted once until it goes away or changes; every rescale, and every failed one, is."""
-        current = {event.reason: event.message for event in events}
+        posted once until it goes away or changes; every rescale, and every failed one, is.
+        Keyed by reason and message: one evaluation may fail several metrics for one reason
+        (``FailedGetResourceMetric`` for cpu and for memory), each posted once."""
+        current = {(event.reason, event.message): event.type for event in events}
         raised = set(level_changes(self.posted, current).raised)
         self.posted = current
-        return [e for e in events if e.reason in ALWAYS_POSTED or e.reason in raised]
+        return [
+            event
+            for event in events
+            if event.reason in ALWAYS_POSTED or (event.reason, event.message) in raised
+        ]
 
 
 def _resumed_failing_since(status: Mapping[str, Any], failures: int, now: float) -> float | None:

@@ -27,6 +27,16 @@ def test_a_lasting_failure_is_posted_once_until_it_changes_or_clears() -> None:
     assert loop.events_to_post([changed]) == [changed]  # cleared, then back
 
 
+def test_failures_of_one_reason_are_each_posted_once_and_a_new_one_on_its_own() -> None:
+    loop = AutoscalerLoop("shop", "web", Memory(None))
+    memory = Event("Warning", "FailedGetResourceMetric", "no metrics returned for memory")
+    assert loop.events_to_post([FAILED_READ, memory]) == [FAILED_READ, memory]
+    assert loop.events_to_post([FAILED_READ, memory]) == []
+    changed = Event("Warning", "FailedGetResourceMetric", "the metrics API timed out")
+    assert loop.events_to_post([changed, memory]) == [changed]
+    assert loop.events_to_post([memory]) == []
+
+
 def test_every_rescale_is_posted_and_a_dry_run_rescale_once() -> None:
     loop = AutoscalerLoop("shop", "web", Memory(None))
     assert loop.events_to_post([RESCALED, WOULD_RESCALE]) == [RESCALED, WOULD_RESCALE]
