@@ -36,7 +36,12 @@ MAX_REPLICAS = 6
 # 186m, and the twins once rested at 2 and 3); at 4.5, 3 replicas burn 261m, inside (200m, 300m].
 LEVELS = (2.5, 4.5, 0)
 STABLE_FOR = 45.0  # longer than the 30 s downscale stabilization window, plus a sync
+# The AbleToScale reason both the HPA controller and podpilot give when the count they keep is
+# what the metrics ask for now, not an older recommendation a stabilization window still holds.
+AT_REST = "ReadyForNewScale"
 SETTLE_TIMEOUT = 240.0
+# Each twin's autoscaler, by the name it shares with its Deployment.
+AUTOSCALERS = {"by-hpa": "horizontalpodautoscaler", "by-podpilot": "autoscalers.podpilot.io"}
 
 
 def hpa(name: str) -> dict[str, Any]:
@@ -89,23 +94,42 @@ def set_rate(kubectl: Kubectl, namespace: str, driver: str, rate: float) -> None
     kubectl("rollout", "restart", f"deployment/{driver}", "-n", namespace)
 
 
+def able_to_scale_reason(
+    kubectl_json: Callable[..., Any], namespace: str, kind: str, name: str
+) -> str:
+    """The reason of the AbleToScale condition the autoscaler last wrote ("" before it has one)."""
+    status = kubectl_json("get", kind, name, "-n", namespace).get("status", {})
+    for condition in status.get("conditions", ()):
+        if condition.get("type") == "AbleToScale":
+            return str(condition.get("reason", ""))
+    return ""
+
+
 def settled(
-    kubectl_json: Callable[..., Any], namespace: str, names: tuple[str, ...]
+    kubectl_json: Callable[..., Any], namespace: str, autoscalers: dict[str, str]
 ) -> dict[str, int]:
-    """The replica counts once none of ``names`` has changed for ``STABLE_FOR`` seconds."""
+    """The replica counts once none of the ``autoscalers`` (name to kind; each scales the
+    Deployment of its name) has changed its count for ``STABLE_FOR`` seconds, each saying all
+    along that it keeps its count because the metrics ask for it. A count a downscale window
+    still holds is not settled: the twins may pass through a transient higher count at
+    different moments, and one would be compared while the other has already left it."""
     last: dict[str, int] = {}
     since = time.monotonic()
 
     def stable() -> dict[str, int] | None:
         nonlocal last, since
-        now = {name: spec_replicas(kubectl_json, namespace, name) for name in names}
-        if now != last:
+        now = {name: spec_replicas(kubectl_json, namespace, name) for name in autoscalers}
+        at_rest = all(
+            able_to_scale_reason(kubectl_json, namespace, kind, name) == AT_REST
+            for name, kind in autoscalers.items()
+        )
+        if now != last or not at_rest:
             last, since = now, time.monotonic()
             return None
         return now if time.monotonic() - since >= STABLE_FOR else None
 
     counts: dict[str, int] = wait_until(
-        stable, timeout=SETTLE_TIMEOUT, interval=2, what=f"{names} settled"
+        stable, timeout=SETTLE_TIMEOUT, interval=2, what=f"{sorted(autoscalers)} settled"
     )
     return counts
 
@@ -114,7 +138,7 @@ def test_hpa_and_converted_autoscaler_settle_alike_under_real_cpu(
     kubectl: Kubectl, kubectl_json: Callable[..., Any], namespace: str
 ) -> None:
     burner = image("cpuburn")
-    twins = ("by-hpa", "by-podpilot")
+    twins = tuple(AUTOSCALERS)
     for name in twins:
         apply_documents(kubectl, cpuburn.server(name, namespace, burner, WORK_MS, CPU_REQUEST))
         url = cpuburn.service_url(name, namespace)
@@ -137,7 +161,7 @@ def test_hpa_and_converted_autoscaler_settle_alike_under_real_cpu(
             timeout=SETTLE_TIMEOUT,
             what=f"both twins reacting to {rate} requests/s",
         )
-        counts = settled(kubectl_json, namespace, twins)
+        counts = settled(kubectl_json, namespace, AUTOSCALERS)
         previous = counts
         history.append((rate, counts))
         assert counts["by-hpa"] == counts["by-podpilot"], history

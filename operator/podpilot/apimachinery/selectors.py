@@ -134,6 +134,15 @@ def parse_selector(text: str) -> Selector:
     return Selector(tuple(_requirement(term, text) for term in _split_top_level(text)))
 
 
+# A LabelSelector object's ``matchExpressions`` operators, and the requirement each becomes.
+SELECTOR_OPERATORS: Mapping[str, str] = {
+    "In": "in",
+    "NotIn": "notin",
+    "Exists": "exists",
+    "DoesNotExist": "!",
+}
+
+
 def selector_from_object(selector: Mapping[str, Any] | None) -> Selector:
     """Convert a ``LabelSelector`` object (``matchLabels``/``matchExpressions``)."""
     if not selector:
@@ -142,9 +151,8 @@ def selector_from_object(selector: Mapping[str, Any] | None) -> Selector:
         Requirement(key, "=", (str(value),))
         for key, value in sorted((selector.get("matchLabels") or {}).items())
     ]
-    operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
     for expression in selector.get("matchExpressions") or []:
-        operator = operators.get(expression.get("operator", ""))
+        operator = SELECTOR_OPERATORS.get(expression.get("operator", ""))
         if operator is None:
             raise SelectorError(f"unknown selector operator {expression.get('operator')!r}")
         values = tuple(sorted(str(v) for v in expression.get("values") or []))

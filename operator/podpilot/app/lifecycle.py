@@ -13,6 +13,7 @@ import aiohttp
 import kopf
 import kubernetes
 
+from podpilot.apimachinery.group import GROUP
 from podpilot.apimachinery.leader_election import ElectionConfig
 from podpilot.app import enabled_modules
 from podpilot.app.runtime import Runtime
@@ -171,9 +172,9 @@ def configure_kopf(settings: kopf.OperatorSettings, own: OperatorSettings) -> No
     # logged eight refused attempts at ERROR, then fell back to these very names.
     settings.scanning.disabled = bool(own.namespaces)
     # Status is owned by each controller; kopf keeps its own bookkeeping in annotations.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="podpilot.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="podpilot.io", key="last-handled-configuration"
+        prefix=GROUP, key="last-handled-configuration"
     )
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from podpilot.apimachinery.quantities import QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.selectors import SELECTOR_OPERATORS
 from podpilot.autoscaler.engine import (
     Behavior,
     PolicyType,
@@ -202,7 +203,6 @@ def _reference(raw: Mapping[str, Any], field_path: str) -> ObjectReference:
 TARGET_TYPES = ("Utilization", "Value", "AverageValue")
 REDUCTIONS = ("Sum", "Max", "Min", "Average")
 EMPTY_RESULTS = ("Error", "Zero")
-SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 CONTAINER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -323,7 +323,7 @@ def _label_requirement(value: Any, field_path: str) -> None:
     requirement = _object(value, field_path)
     _require(requirement, ("key", "operator"), field_path)
     _text(requirement["key"], f"{field_path}.key", 317)
-    _one_of(requirement["operator"], SELECTOR_OPERATORS, f"{field_path}.operator")
+    _one_of(requirement["operator"], tuple(SELECTOR_OPERATORS), f"{field_path}.operator")
     if requirement.get("values") is not None:
         values = _list(requirement["values"], f"{field_path}.values", 64)
         for index, label in enumerate(values):

@@ -8,7 +8,7 @@ from typing import Any
 
 from podpilot.apimachinery.durations import parse_go_duration
 from podpilot.apimachinery.json_fields import mapping
-from podpilot.apimachinery.selectors import Selector, selector_from_object
+from podpilot.apimachinery.selectors import SELECTOR_OPERATORS, Selector, selector_from_object
 from podpilot.emptydir.engine.audit_policy import AuditPolicy, StatsSource
 from podpilot.emptydir.engine.model import Thresholds
 from podpilot.emptydir.engine.name_pattern import NamePattern
@@ -138,7 +138,7 @@ def _selector(raw: object, problems: list[str]) -> Selector:
     for index, term in enumerate(selector.get("matchExpressions") or []):
         term = mapping(term)
         operator = term.get("operator")
-        if operator not in ("In", "NotIn", "Exists", "DoesNotExist") or not term.get("key"):
+        if operator not in SELECTOR_OPERATORS or not term.get("key"):
             problems.append(f"namespaceSelector.matchExpressions[{index}]: invalid")
             continue
         values = _strings(term.get("values"))

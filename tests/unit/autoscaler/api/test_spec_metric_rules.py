@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from podpilot.apimachinery.selectors import SELECTOR_OPERATORS
 from podpilot.autoscaler.api.spec import (
     EMPTY_RESULTS,
     REDUCTIONS,
-    SELECTOR_OPERATORS,
     SOURCE_RULES,
     TARGET_TYPES,
     SpecError,
@@ -366,7 +366,7 @@ def test_the_required_fields_and_enums_are_the_crds() -> None:
         REDUCTIONS,
         EMPTY_RESULTS,
     )
-    assert tuple(requirement["properties"]["operator"]["enum"]) == SELECTOR_OPERATORS
+    assert tuple(requirement["properties"]["operator"]["enum"]) == tuple(SELECTOR_OPERATORS)
     assert requirement["required"] == ["key", "operator"]
 
 
