@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from kubernetes.client import CustomObjectsApi
@@ -163,9 +164,9 @@ class ReportPublisher:
             written = self._written.get(name)
             node_uid = node_uids.get(name)
             if written is None or written.status != status or _replaced(written, node_uid):
-                jobs.append(_bind(self._write_node, name, status, node_uid, stamp))
+                jobs.append(partial(self._write_node, name, status, node_uid, stamp))
         for name in set(self._written) - desired.nodes.keys() - all_nodes - self._just_seen:
-            jobs.append(_bind(self._delete_node, name))
+            jobs.append(partial(self._delete_node, name))
         await write_all(jobs, WRITE_CONCURRENCY)
         if self._network != desired.network or not self._network_exists:
             await self._write_network(desired.network, stamp)
@@ -284,10 +285,3 @@ def _collect(active: dict[FindingKey, Active], findings: Any, default_node: str 
                 active[key] = Active(str(entry["name"]), severity, str(entry["message"]))
         except (KeyError, TypeError):
             continue
-
-
-def _bind(function: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        await function(*args)
-
-    return run
