@@ -39,7 +39,10 @@ STABLE_FOR = 45.0  # longer than the 30 s downscale stabilization window, plus a
 # The AbleToScale reason both the HPA controller and podpilot give when the count they keep is
 # what the metrics ask for now, not an older recommendation a stabilization window still holds.
 AT_REST = "ReadyForNewScale"
-SETTLE_TIMEOUT = 240.0
+# A transient seen by one twin washes out slowly: once, at 2.5 requests/s, the HPA's twin went
+# 2 -> 5 on one reading, down through its window to 1, and back to 2, at rest 192 s after it
+# first reacted.
+SETTLE_TIMEOUT = 360.0
 # Each twin's autoscaler, by the name it shares with its Deployment.
 AUTOSCALERS = {"by-hpa": "horizontalpodautoscaler", "by-podpilot": "autoscalers.podpilot.io"}
 
