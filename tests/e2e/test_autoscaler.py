@@ -119,8 +119,9 @@ def test_resource_metrics_scale_up_and_down(
                 case: pool.submit(scale_up_and_down, case, kubectl, kubectl_json, namespace)
                 for case, namespace in cases.items()
             }
-        failed = {case: run.exception() for case, run in runs.items() if run.exception()}
-    assert not failed, "\n".join(f"{case}: {error}" for case, error in failed.items())
+        errors = {case: run.exception() for case, run in runs.items()}
+    failed = [f"{case}: {error}" for case, error in errors.items() if error is not None]
+    assert not failed, "\n".join(failed)
 
 
 def scale_up_and_down(case: str, kubectl: Kubectl, kubectl_json: Json, namespace: str) -> None:

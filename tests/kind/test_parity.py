@@ -21,6 +21,7 @@ from tests.e2e.conftest import Kubectl
 from tests.e2e.waiting import wait_until
 from tests.kind.incluster import apply_documents, image, spec_replicas
 
+from podpilot.apimachinery.conditions import by_type
 from podpilot_dev.kind.addons import cpuburn
 
 WORK_MS = 50
@@ -102,10 +103,8 @@ def able_to_scale_reason(
 ) -> str:
     """The reason of the AbleToScale condition the autoscaler last wrote ("" before it has one)."""
     status = kubectl_json("get", kind, name, "-n", namespace).get("status", {})
-    for condition in status.get("conditions", ()):
-        if condition.get("type") == "AbleToScale":
-            return str(condition.get("reason", ""))
-    return ""
+    able_to_scale = by_type(status.get("conditions", ())).get("AbleToScale", {})
+    return str(able_to_scale.get("reason", ""))
 
 
 def settled(

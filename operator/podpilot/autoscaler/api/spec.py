@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -268,7 +268,7 @@ def _require(raw: Mapping[str, Any], keys: Sequence[str], field_path: str) -> No
             raise SpecError(f"{field_path}.{key}: Required value")
 
 
-def _one_of(value: Any, allowed: Sequence[str], field_path: str) -> str:
+def _one_of(value: Any, allowed: Collection[str], field_path: str) -> str:
     if value not in allowed:
         supported = ", ".join(f'"{name}"' for name in allowed)
         shown = json.dumps(value, ensure_ascii=False, default=str)
@@ -323,7 +323,7 @@ def _label_requirement(value: Any, field_path: str) -> None:
     requirement = _object(value, field_path)
     _require(requirement, ("key", "operator"), field_path)
     _text(requirement["key"], f"{field_path}.key", 317)
-    _one_of(requirement["operator"], tuple(SELECTOR_OPERATORS), f"{field_path}.operator")
+    _one_of(requirement["operator"], SELECTOR_OPERATORS, f"{field_path}.operator")
     if requirement.get("values") is not None:
         values = _list(requirement["values"], f"{field_path}.values", 64)
         for index, label in enumerate(values):
