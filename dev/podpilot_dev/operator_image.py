@@ -26,12 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from podpilot_dev import ocilayout
+from podpilot_dev import filelock, ocilayout
 from podpilot_dev.paths import cache_root, repo_root
 
 REPOSITORY = "podpilot.dev/podpilot"
 UID = 10001
 SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+# A cold build takes a minute or two; a waiter gives up on a holder far slower than that.
+BUILD_LOCK_TIMEOUT = 900.0
 RECIPE_VERSION = "1"  # bump when the image changes without a source change
 # python3.11-minimal + libpython3.11-stdlib and their Depends closure on bookworm, without the
 # tools in it (dpkg, tar, perl, install-info, mailcap): only interpreters' shared libraries.
@@ -210,9 +212,20 @@ def build(report: Reporter = print, directory: Path | None = None) -> BuiltImage
     directory.mkdir(parents=True, exist_ok=True)
     reference = f"{REPOSITORY}:{key[:12]}"
     archive = directory / f"podpilot-{key[:12]}.oci.tar"
-    if archive.exists():
-        report(f"image {reference}: cached {archive}")
-        return BuiltImage(reference, archive)
+    try:
+        with filelock.exclusive(directory / "build.lock", BUILD_LOCK_TIMEOUT):
+            if archive.exists():
+                report(f"image {reference}: cached {archive}")
+                return BuiltImage(reference, archive)
+            _build_archive(repo, reference, archive, report)
+    except filelock.LockTimeoutError as error:
+        raise ImageBuildError(f"waiting for another build of the operator image: {error}") from None
+    report(f"image {reference}: built {archive} ({archive.stat().st_size >> 20} MiB)")
+    return BuiltImage(reference, archive)
+
+
+def _build_archive(repo: Path, reference: str, archive: Path, report: Reporter) -> None:
+    directory = archive.parent
     with tempfile.TemporaryDirectory(dir=directory, prefix="build-") as temporary:
         work = Path(temporary)
         report("image: building the wheel and installing it with its dependencies")
@@ -245,8 +258,6 @@ def build(report: Reporter = print, directory: Path | None = None) -> BuiltImage
     for old in directory.glob("podpilot-*.oci.tar"):
         if old != archive:
             old.unlink()
-    report(f"image {reference}: built {archive} ({archive.stat().st_size >> 20} MiB)")
-    return BuiltImage(reference, archive)
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:

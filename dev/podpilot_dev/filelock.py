@@ -1,0 +1,43 @@
+"""One builder at a time for a cache entry that two processes may ask for at once.
+
+``scripts/dev test`` runs the kind tier beside the e2e tier, and both may build the operator
+image on a fresh machine; an exclusive ``flock`` on a file beside the entry lets one build it
+while the other waits and then finds it cached. The kernel drops the lock when its holder dies,
+so a killed build never leaves the entry locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+POLL_INTERVAL = 0.5
+
+
+class LockTimeoutError(RuntimeError):
+    """Another process held the lock for longer than the caller would wait."""
+
+
+@contextmanager
+def exclusive(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing), waiting at most ``timeout`` s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(
+                        f"{path} stayed locked by another process for {timeout:.0f} s"
+                    ) from None
+                time.sleep(POLL_INTERVAL)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
