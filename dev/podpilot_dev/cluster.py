@@ -15,13 +15,16 @@ from typing import Any
 
 import yaml
 
-from podpilot_dev import audit, manifests, pki, processes, realnodes, toolchain
-from podpilot_dev.paths import state_root
+from podpilot_dev import audit, filelock, manifests, pki, processes, realnodes, toolchain
+from podpilot_dev.paths import cache_root, state_root
 from podpilot_dev.processes import ComponentFailedError, HealthCheck, RunningProcess
 
 STATE_FILE = "state.json"
 DEFAULT_KWOK_NODES = 3
 DEFAULT_REAL_NODES = 2  # real kubelets (realnodes.py); 0 keeps the cluster KWOK-only
+# A start takes 10-20 s once the binaries are built; a cold build of them inside ``up`` is
+# the longest another start may have to wait for.
+UP_LOCK_TIMEOUT = 1800.0
 PROMETHEUS_BINARY = "prometheus"
 
 # The built-in HPA is the reference our Autoscaler is compared with; its timings are shortened
@@ -584,7 +587,17 @@ def up(
     if existing is not None:
         report("cleaning up a previous cluster that is not fully running")
         down(report)
+    # Clusters with their own state directories (one per e2e worker) start one at a time: each
+    # picks its bridge's /24 among the host's routes, where another's bridge appears only once
+    # that one's real nodes are up.
+    try:
+        with filelock.exclusive(cache_root() / "dev-cluster-up.lock", UP_LOCK_TIMEOUT):
+            return _start(kwok_nodes, report, real_nodes, separate_hpa)
+    except filelock.LockTimeoutError as error:
+        raise ClusterError(f"another dev cluster is starting: {error}") from None
 
+
+def _start(kwok_nodes: int, report: Reporter, real_nodes: int, separate_hpa: bool) -> ClusterState:
     binaries = toolchain.build_all(report=lambda line: report(f"build {line}"))
     directory = state_root()
     shutil.rmtree(directory, ignore_errors=True)

@@ -18,8 +18,11 @@ import yaml
 from tests.e2e.waiting import wait_until
 
 from podpilot_dev import cluster as dev_cluster
+from podpilot_dev.paths import state_root
 
 DEV_CONTEXT = "podpilot-dev"
+STATE_DIR_ENV = "PODPILOT_DEV_CLUSTER_DIR"
+WORKER_CLUSTER_ENV = "PODPILOT_E2E_WORKER_CLUSTER"  # set once the worker's directory is chosen
 
 
 class Kubectl(Protocol):
@@ -43,9 +46,21 @@ def refuse_foreign_kubeconfig(kubeconfig: Path, expected_context: str, cluster: 
         )
 
 
+def use_own_cluster_per_worker() -> None:
+    """Under pytest-xdist each worker runs the tests it is given on a dev cluster of its own:
+    its state directory is the usual one with the worker's name appended, set in this
+    process's environment so that every ``podpilot-dev`` call and child process finds it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or os.environ.get(WORKER_CLUSTER_ENV) == worker:
+        return
+    os.environ[STATE_DIR_ENV] = f"{state_root()}-{worker}"
+    os.environ[WORKER_CLUSTER_ENV] = worker
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[dev_cluster.ClusterState]:
     """The running dev cluster: reused when one is up, otherwise started for this session."""
+    use_own_cluster_per_worker()
     existing = dev_cluster.ClusterState.load()
     reused = existing is not None and existing.ready and existing.all_alive()
     state = dev_cluster.up()

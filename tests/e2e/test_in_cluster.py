@@ -167,16 +167,21 @@ def _remote_endpoints(pid: int) -> set[tuple[str, int]]:
     return endpoints
 
 
-def _foreign_operators(namespace: str) -> bool:
-    """Does a standalone ``podpilot run`` (another session's operator) watch ``namespace``?"""
-    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+def _foreign_operators(namespace: str, kubeconfig: Path) -> bool:
+    """Does a standalone ``podpilot run`` of another session watch ``namespace`` on this
+    cluster (its ``KUBECONFIG`` is this cluster's)? Operators of other dev clusters on the
+    machine, such as another e2e worker's, act elsewhere."""
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            command = entry.read_bytes().decode(errors="replace").split("\0")
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
         if "run" not in command or "--standalone" not in command:
             continue
         if not any("podpilot" in part for part in command):
+            continue
+        if f"KUBECONFIG={kubeconfig}".encode() not in environ:
             continue
         watched = [part.split("=", 1)[1] for part in command if part.startswith("--namespace=")]
         if not watched or namespace in watched:
@@ -301,7 +306,7 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
         timeout=90,
         what="web scaled to 4",
     )
-    if not _foreign_operators(namespace):
+    if not _foreign_operators(namespace, cluster.kubeconfig):
         # Another operator watching every namespace may have scaled web first.
         wait_until(
             lambda: "web: " in logs(kubectl, namespace, active),
@@ -321,13 +326,13 @@ def test_autoscaler_scales_its_target_and_only_one_replica_acts(
         lines = logs(kubectl, namespace, pod).splitlines()
         refused = [line for line in lines if "forbidden" in line.lower()]
         assert refused == [], f"{pod} was refused: {refused}"
-    if not _foreign_operators(namespace):
+    if not _foreign_operators(namespace, cluster.kubeconfig):
         time.sleep(5)  # one more evaluation period: a duplicate would have been posted by now
         assert len(rescale_events(kubectl_json, namespace, "New size: 4")) == 1
 
 
 def test_deleting_the_active_replica_hands_over(
-    release: tuple[str, str], kubectl: Kubectl, kubectl_json: Json
+    release: tuple[str, str], cluster: ClusterState, kubectl: Kubectl, kubectl_json: Json
 ) -> None:
     """The Lease passes to a live replica: usually the standby, but the Deployment's replacement
     pod may win the race when the deleted leader's release comes late; either is a handover."""
@@ -353,7 +358,7 @@ def test_deleting_the_active_replica_hands_over(
         timeout=90,
         what="the new active replica scaling web back to 2",
     )
-    if not _foreign_operators(namespace):
+    if not _foreign_operators(namespace, cluster.kubeconfig):
         # With another operator watching every namespace, it may scale web down first.
         assert "web: " in logs(kubectl, namespace, successor)
 
