@@ -10,7 +10,8 @@ so the release's replicas are the only writers of its Autoscaler: a status write
 replica's ServiceAccount is then certain, and proves it acts under the chart's RBAC. Other
 sessions on a shared cluster may run such an operator of their own; it would also act on this
 module's Autoscaler, so the "exactly one SuccessfulRescale event" check only runs when no such
-process exists on this machine; the per-replica proof (the standby logs no rescale) always runs.
+process with this cluster's kubeconfig exists on this machine (another e2e worker's operator
+acts on that worker's cluster); the per-replica proof (the standby logs no rescale) always runs.
 """
 
 from __future__ import annotations
