@@ -1,9 +1,10 @@
-"""One builder at a time for a cache entry that two processes may ask for at once.
+"""One process at a time for work that two processes on the machine may start at once.
 
-``scripts/dev test`` runs the kind tier beside the e2e tier, and both may build the operator
-image on a fresh machine; an exclusive ``flock`` on a file beside the entry lets one build it
-while the other waits and then finds it cached. The kernel drops the lock when its holder dies,
-so a killed build never leaves the entry locked.
+``scripts/dev test`` runs the kind tier beside the e2e tier's workers: both tiers may build the
+operator image on a fresh machine (one builds it, the other waits and finds it cached), and
+each worker starts a dev cluster whose bridge subnet must not be the other's (one starts, then
+the other). An exclusive ``flock`` serves both; the kernel drops it when its holder dies, so a
+killed build or start never leaves it held.
 """
 
 from __future__ import annotations
