@@ -15,9 +15,12 @@ def cache_root() -> Path:
     return Path(base) / "podpilot"
 
 
+STATE_DIR_ENV = "PODPILOT_DEV_CLUSTER_DIR"
+
+
 def state_root() -> Path:
     """A running cluster's PKI, kubeconfig, data, logs and process table live here."""
-    configured = os.environ.get("PODPILOT_DEV_CLUSTER_DIR")
+    configured = os.environ.get(STATE_DIR_ENV)
     if configured:
         return Path(configured)
     return cache_root() / "dev-cluster"

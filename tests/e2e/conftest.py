@@ -18,10 +18,9 @@ import yaml
 from tests.e2e.waiting import wait_until
 
 from podpilot_dev import cluster as dev_cluster
-from podpilot_dev.paths import state_root
+from podpilot_dev.paths import STATE_DIR_ENV, state_root
 
 DEV_CONTEXT = "podpilot-dev"
-STATE_DIR_ENV = "PODPILOT_DEV_CLUSTER_DIR"
 WORKER_CLUSTER_ENV = "PODPILOT_E2E_WORKER_CLUSTER"  # set once the worker's directory is chosen
 
 
