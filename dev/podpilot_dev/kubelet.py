@@ -19,10 +19,9 @@ TAINT: dict[str, str] = {"key": ROLE_LABEL, "value": ROLE_VALUE, "effect": "NoSc
 @dataclass(frozen=True)
 class KubeletLayout:
     directory: Path
-
-    @property
-    def root_dir(self) -> Path:
-        return self.directory / "root"
+    # Apart from the state directory: the kubelet makes unix sockets below its root directory,
+    # and a socket path may have at most 107 bytes.
+    root_dir: Path
 
     @property
     def config(self) -> Path:

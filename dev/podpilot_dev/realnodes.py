@@ -2,7 +2,10 @@
 
 Each node is a network namespace joined to a bridge on the host, with its own containerd
 (+ runc), flanneld and kubelet as plain processes in that namespace, its own directories
-under ``<state>/real-nodes/<name>/`` and its own cgroup root. Every namespace, link, cgroup
+under ``<state>/real-nodes/<name>/`` and its own cgroup root. The sockets of its containerd
+and the kubelet's root directory (where the kubelet makes its own sockets) live under short
+host paths instead, ``/run/podpilot-dev/`` and ``/var/lib/podpilot-dev/``: a unix socket's
+path may have at most 107 bytes, and the state directory may be long. Every namespace, link, cgroup
 and directory is written to ``real-nodes.json`` *before* it is created, so ``down`` can remove
 all of it after any crash, and can be repeated.
 """
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 LEDGER_FILE = "real-nodes.json"
 RELAY_PORT = 6443
 SOCKET_ROOT = Path("/run/podpilot-dev")
+KUBELET_ROOT = Path("/var/lib/podpilot-dev")  # on disk, as /var/lib/kubelet is
 NODE_PREFIX = "real-node-"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -51,6 +55,7 @@ class NodeRecord:
     cgroup: str
     pod_cidr: str
     socket_directory: str = ""
+    kubelet_root: str = ""
 
 
 @dataclass
@@ -133,6 +138,23 @@ def _environment(**extra: str) -> dict[str, str]:
     return {**os.environ, "PATH": SYSTEM_PATH, **extra}
 
 
+def node_record(ledger: Ledger, root: Path, index: int, name: str) -> NodeRecord:
+    """Where node ``index`` lives: names, addresses, cgroup and directories."""
+    network = ledger.network
+    return NodeRecord(
+        name=name,
+        index=index,
+        address=network.node_address(index),
+        netns=network.netns(name),
+        host_link=network.host_link(index),
+        directory=str(root / name),
+        cgroup=f"{ledger.cgroup_prefix}{name}",
+        pod_cidr=flannel.node_pod_cidr(index),
+        socket_directory=str(SOCKET_ROOT / f"{ledger.cluster_id}-{index}"),
+        kubelet_root=str(KUBELET_ROOT / f"{ledger.cluster_id}-{index}"),
+    )
+
+
 class RealNodes:
     """Starts N real nodes on a control plane that ``Bringup`` has already started."""
 
@@ -194,18 +216,8 @@ class RealNodes:
         (self.root / flannel.NET_CONF_KEY).write_text(data)
 
     def start_node(self, index: int, name: str, archives: list[Path]) -> None:
-        directory = self.root / name
-        record = NodeRecord(
-            name=name,
-            index=index,
-            address=self.network.node_address(index),
-            netns=self.network.netns(name),
-            host_link=self.network.host_link(index),
-            directory=str(directory),
-            cgroup=f"{self.ledger.cgroup_prefix}{name}",
-            pod_cidr=flannel.node_pod_cidr(index),
-            socket_directory=str(SOCKET_ROOT / f"{self.ledger.cluster_id}-{index}"),
-        )
+        record = node_record(self.ledger, self.root, index, name)
+        directory = Path(record.directory)
         self.ledger.nodes.append(record)
         self.ledger.save()
         directory.mkdir(parents=True, exist_ok=True)
@@ -269,7 +281,9 @@ class RealNodes:
 
     def start_kubelet(self, record: NodeRecord, runtime: containerd.ContainerdLayout) -> None:
         tls = self.steps.state.pki
-        layout = kubelet.KubeletLayout(Path(record.directory) / "kubelet")
+        layout = kubelet.KubeletLayout(
+            Path(record.directory) / "kubelet", Path(record.kubelet_root)
+        )
         layout.root_dir.mkdir(parents=True, exist_ok=True)
         layout.pod_logs.mkdir(parents=True, exist_ok=True)
         cert_name = f"kubelet-{record.name}"
@@ -334,8 +348,12 @@ def leftovers(ledger: Ledger | None) -> dict[str, list[str]]:
 
 
 def _node_paths(ledger: Ledger) -> list[Path]:
-    """Every directory a node owns: its state directory and its socket directory."""
-    paths = [path for node in ledger.nodes for path in (node.directory, node.socket_directory)]
+    """Every directory a node owns: its state, socket and kubelet root directories."""
+    paths = [
+        path
+        for node in ledger.nodes
+        for path in (node.directory, node.socket_directory, node.kubelet_root)
+    ]
     return [Path(path) for path in paths if path]
 
 
@@ -362,8 +380,9 @@ def teardown(state_directory: Path, report: Reporter) -> None:
         netns.delete_link(ledger.bridge)
     _remove_container_log_links(directories)
     for node in ledger.nodes:
-        if node.socket_directory:
-            shutil.rmtree(node.socket_directory, ignore_errors=True)
+        for directory in (node.socket_directory, node.kubelet_root):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
     report(f"removed {len(ledger.nodes)} real nodes' namespaces, links, mounts and cgroups")
 
 
