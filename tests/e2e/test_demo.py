@@ -28,7 +28,7 @@ from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import set_usage, spec_replicas, wait_ready
 
 from podpilot_dev import cluster as dev_cluster
-from podpilot_dev.paths import cache_root, state_root
+from podpilot_dev.paths import STATE_DIR_ENV, cache_root, state_root
 from podpilot_dev.processes import free_port
 
 DEMO_NAMESPACE = "podpilot-demo"
@@ -46,9 +46,11 @@ class Demo:
         # A home of its own hides any ~/.kube/config; the cache and the cluster's state stay
         # where the session's cluster has them, so the demo reuses that cluster.
         environment.update(
-            HOME=str(home),
-            PODPILOT_CACHE_DIR=str(cache_root()),
-            PODPILOT_DEV_CLUSTER_DIR=str(state_root()),
+            {
+                "HOME": str(home),
+                "PODPILOT_CACHE_DIR": str(cache_root()),
+                STATE_DIR_ENV: str(state_root()),
+            }
         )
         self.log_path = log_path
         command = [

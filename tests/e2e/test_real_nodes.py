@@ -23,6 +23,7 @@ from tests.e2e.waiting import wait_until
 
 from podpilot_dev import cluster as dev_cluster
 from podpilot_dev import flannel, images, kubelet, processes, realnodes
+from podpilot_dev.paths import STATE_DIR_ENV
 
 MIB = 1024 * 1024
 TESTBOX = images.TESTBOX.reference
@@ -320,7 +321,7 @@ def test_down_after_a_killed_up_leaves_nothing_behind(
 ) -> None:
     """A second, private cluster (own state dir, own names): killed while its real node starts."""
     directory = tmp_path / "killed-cluster"
-    environment = {**os.environ, "PODPILOT_DEV_CLUSTER_DIR": str(directory)}
+    environment = {**os.environ, STATE_DIR_ENV: str(directory)}
     up_log = tmp_path / "up.log"
     state_file = directory / dev_cluster.STATE_FILE
     with up_log.open("w") as log:
