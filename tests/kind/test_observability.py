@@ -66,7 +66,10 @@ def test_dashboards_and_alerts_have_data_for_the_autoscalers_namespace(
         prometheus_server("absent", f"http://absent.{namespace}.svc:9090/"),
         # The query reads 2 against an averageValue of 1: it wants 2 replicas, its maximum.
         # minReplicas 0 with an activation threshold: its podpilot_autoscaler_active series.
-        autoscaler("web", "web", min_replicas=0, max_replicas=2,
+        # Failing Autoscalers retry at up to twice their period (10 s): web reads every 15 s so
+        # that the failing reads stay most of the source's reads (2/10 s against 1/15 s: 75 %),
+        # as PodpilotMetricSourceFailing needs; at 5 s the two rates would be equal.
+        autoscaler("web", "web", min_replicas=0, max_replicas=2, evaluationPeriodSeconds=15,
                    metrics=[prometheus_metric("in-cluster", TARGETS_QUERY, average_value="1",
                                               activationThreshold="1")]),
         _broken("broken-a"),
