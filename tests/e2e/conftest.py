@@ -56,6 +56,38 @@ def use_own_cluster_per_worker() -> None:
     os.environ[WORKER_CLUSTER_ENV] = worker
 
 
+WORKER_CLUSTERS_BEFORE = pytest.StashKey[set[Path]]()
+WORKER_CLUSTER_DOWN_TIMEOUT = 300
+
+
+def worker_cluster_directories() -> set[Path]:
+    root = state_root()
+    return {path for path in root.parent.glob(f"{root.name}-gw*") if path.is_dir()}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[WORKER_CLUSTERS_BEFORE] = worker_cluster_directories()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The xdist controller takes down every worker's cluster this session started that is
+    still there: a worker that crashed never ran its ``cluster`` fixture's teardown, and its
+    replacement (a new worker name) starts a cluster of its own."""
+    config = session.config
+    if hasattr(config, "workerinput") or os.environ.get("PODPILOT_KEEP_CLUSTER") == "1":
+        return
+    before = config.stash.get(WORKER_CLUSTERS_BEFORE, set())
+    for directory in sorted(worker_cluster_directories() - before):
+        sys.stderr.write(f"\ntaking down {directory}, left by a worker that did not finish\n")
+        subprocess.run(
+            [sys.executable, "-m", "podpilot_dev", "cluster", "down"],
+            env={**os.environ, STATE_DIR_ENV: str(directory)},
+            timeout=WORKER_CLUSTER_DOWN_TIMEOUT,
+            check=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[dev_cluster.ClusterState]:
     """The running dev cluster: reused when one is up, otherwise started for this session."""
