@@ -2,12 +2,12 @@
 
 Each node is a network namespace joined to a bridge on the host, with its own containerd
 (+ runc), flanneld and kubelet as plain processes in that namespace, its own directories
-under ``<state>/real-nodes/<name>/`` and its own cgroup root. The sockets of its containerd
-and the kubelet's root directory (where the kubelet makes its own sockets) live under short
-host paths instead, ``/run/podpilot-dev/`` and ``/var/lib/podpilot-dev/``: a unix socket's
-path may have at most 107 bytes, and the state directory may be long. Every namespace, link, cgroup
-and directory is written to ``real-nodes.json`` *before* it is created, so ``down`` can remove
-all of it after any crash, and can be repeated.
+under ``<state>/real-nodes/<name>/`` and its own cgroup root. Its containerd's sockets and
+the kubelet's root directory (where the kubelet makes sockets of its own) live under short host
+paths instead, ``/run/podpilot-dev/`` and ``/var/lib/podpilot-dev/``: a unix socket's path may
+have at most 107 bytes, and the state directory may be long. Every namespace, link, cgroup and
+directory is written to ``real-nodes.json`` *before* it is created, so ``down`` can remove all
+of it after any crash, and can be repeated.
 """
 
 from __future__ import annotations
