@@ -15,7 +15,6 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from podpilot.commands.run import hpa_arguments
@@ -75,9 +74,7 @@ def values(
 
 
 def _ctr(node: NodeRecord) -> tuple[containerd.ContainerdLayout, list[str]]:
-    layout = containerd.ContainerdLayout(
-        Path(node.directory) / "containerd", Path(node.socket_directory)
-    )
+    layout = node.containerd_layout()
     return layout, ["ctr", f"--address={layout.socket}", f"--namespace={containerd.CTR_NAMESPACE}"]
 
 

@@ -57,6 +57,14 @@ class NodeRecord:
     socket_directory: str = ""
     kubelet_root: str = ""
 
+    def containerd_layout(self) -> containerd.ContainerdLayout:
+        return containerd.ContainerdLayout(
+            Path(self.directory) / "containerd", Path(self.socket_directory)
+        )
+
+    def kubelet_layout(self) -> kubelet.KubeletLayout:
+        return kubelet.KubeletLayout(Path(self.directory) / "kubelet", Path(self.kubelet_root))
+
 
 @dataclass
 class Ledger:
@@ -224,9 +232,7 @@ class RealNodes:
         Path(record.socket_directory).mkdir(parents=True, exist_ok=True)
         netns.create_node_netns(self.network, record.netns, record.host_link, record.address)
         hostcleanup.create_cgroup(record.cgroup)
-        runtime = containerd.ContainerdLayout(
-            directory / "containerd", Path(record.socket_directory)
-        )
+        runtime = record.containerd_layout()
         self.start_containerd(record, runtime, archives)
         self.steps.apply([kubelet.node_manifest(name, record.pod_cidr)])
         self.start_flanneld(record, runtime)
@@ -281,9 +287,7 @@ class RealNodes:
 
     def start_kubelet(self, record: NodeRecord, runtime: containerd.ContainerdLayout) -> None:
         tls = self.steps.state.pki
-        layout = kubelet.KubeletLayout(
-            Path(record.directory) / "kubelet", Path(record.kubelet_root)
-        )
+        layout = record.kubelet_layout()
         layout.root_dir.mkdir(parents=True, exist_ok=True)
         layout.pod_logs.mkdir(parents=True, exist_ok=True)
         cert_name = f"kubelet-{record.name}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podpilot_dev import containerd, kubelet, netns
+from podpilot_dev import kubelet, netns
 from podpilot_dev.realnodes import Ledger, node_record
 
 # A unix socket's path holds at most 107 bytes (sun_path is 108, with the closing NUL).
@@ -18,11 +18,8 @@ def _record_under(state_directory: Path) -> tuple[Path, Path, kubelet.KubeletLay
         state_directory / "real-nodes.json", netns.cluster_id(state_directory), "172.30.7.0/24"
     )
     record = node_record(ledger, state_directory / "real-nodes", 3, "real-node-3")
-    runtime = containerd.ContainerdLayout(
-        Path(record.directory) / "containerd", Path(record.socket_directory)
-    )
-    layout = kubelet.KubeletLayout(Path(record.directory) / "kubelet", Path(record.kubelet_root))
-    return runtime.socket, runtime.socket_directory / "ttrpc.sock", layout
+    runtime = record.containerd_layout()
+    return runtime.socket, runtime.socket_directory / "ttrpc.sock", record.kubelet_layout()
 
 
 def test_every_node_socket_fits_a_unix_socket_path_under_a_long_state_directory() -> None:
