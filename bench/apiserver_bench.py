@@ -30,7 +30,7 @@ import kubernetes
 from prometheus_client.parser import text_string_to_metric_families
 
 from podpilot_dev.cluster import ClusterState
-from podpilot_dev.processes import free_port
+from podpilot_dev.ports import free_port
 from podpilot_dev.wiring import install_crds
 
 REPO = Path(__file__).resolve().parent.parent

@@ -54,7 +54,7 @@ os.environ.setdefault("PODPILOT_DEV_METRICS_RESOLUTION", "30")
 from podpilot.autoscaler.api.conversion import convert_hpa  # noqa: E402
 from podpilot_dev import cluster  # noqa: E402
 from podpilot_dev.manifests import kwok_node  # noqa: E402
-from podpilot_dev.processes import free_port  # noqa: E402
+from podpilot_dev.ports import free_port  # noqa: E402
 from podpilot_dev.wiring import install_crds  # noqa: E402
 
 PERIOD = 15.0

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.local_http import free_port
 
 from podpilot.autoscaler.api.result import MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, parse_spec
@@ -34,6 +33,7 @@ from podpilot.autoscaler.engine import (
     resource_utilization_replicas,
 )
 from podpilot.autoscaler.policy.plan import Memory, Observations, decide, rescaled
+from podpilot_dev.ports import free_port
 
 NAMESPACE = "shop"
 WORKLOAD = "web"

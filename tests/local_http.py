@@ -3,7 +3,6 @@ Optionally over TLS, and optionally an apiserver that checks bearer tokens."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -21,15 +20,6 @@ UNAUTHORIZED: Answer = (
     b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized",'
     b'"reason":"Unauthorized","code":401}',
 )  # as kube-apiserver answers a token it does not accept
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listened on a moment ago: for a server the test starts
-    itself (a child process, the operator's endpoints), or an address where nothing answers.
-    Another process could take it meanwhile; on a test machine that does not happen."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port: int = listener.getsockname()[1]
-    return port
 
 
 def write_kubeconfig(path: Path, server: str, user: Mapping[str, Any] | None = None) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from podpilot_dev import audit, filelock, manifests, pki, processes, realnodes, toolchain
+from podpilot_dev import audit, filelock, manifests, pki, ports, processes, realnodes, toolchain
 from podpilot_dev.paths import cache_root, state_root
 from podpilot_dev.processes import ComponentFailedError, HealthCheck, RunningProcess
 
@@ -352,7 +352,7 @@ class Bringup:
     def hpa_controller(self, settings: Mapping[str, str]) -> None:
         """kube-controller-manager running only the HPA controller, with these HPA flags."""
         name = HPA_CONTROLLER
-        self.state.ports.setdefault(name, processes.free_port())
+        self.state.ports.setdefault(name, ports.free_port())
         self.launch(
             name,
             [
@@ -607,7 +607,7 @@ def _start(kwok_nodes: int, report: Reporter, real_nodes: int, separate_hpa: boo
         binaries={name: str(path) for name, path in binaries.items()},
         separate_hpa=separate_hpa,
     )
-    state.ports = processes.free_ports([*ORDER, "etcd-peer"])
+    state.ports = ports.free_ports([*ORDER, "etcd-peer"])
     _link_binaries(state)
     state.save()
     # Real nodes dial the apiserver at the gateway of a bridge chosen now, before the PKI.

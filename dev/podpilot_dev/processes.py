@@ -6,7 +6,6 @@ import atexit
 import contextlib
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -87,24 +86,6 @@ class RunningProcess:
             environment=dict(environment) if environment is not None else None,
             cwd=data.get("cwd"),
         )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def free_ports(names: Sequence[str]) -> dict[str, int]:
-    """Distinct free ports, one per name (a port freed by one probe can come back)."""
-    chosen: dict[str, int] = {}
-    while len(chosen) < len(names):
-        port = free_port()
-        if port not in chosen.values():
-            chosen[names[len(chosen)]] = port
-    return chosen
 
 
 def _start_ticks(pid: int) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from tests.e2e.waiting import wait_until
 
-from podpilot_dev.processes import free_port
+from podpilot_dev.ports import free_port
 
 
 class ThrowawayPrometheus:

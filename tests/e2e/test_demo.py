@@ -29,7 +29,7 @@ from tests.e2e.workloads import set_usage, spec_replicas, wait_ready
 
 from podpilot_dev import cluster as dev_cluster
 from podpilot_dev.paths import STATE_DIR_ENV, cache_root, state_root
-from podpilot_dev.processes import free_port
+from podpilot_dev.ports import free_port
 
 DEMO_NAMESPACE = "podpilot-demo"
 APPLIED_LINE = "Demo applied in namespace podpilot-demo"

@@ -35,7 +35,7 @@ from tests.e2e.workloads import (
 )
 
 from podpilot_dev.cluster import ClusterState
-from podpilot_dev.processes import free_port
+from podpilot_dev.ports import free_port
 
 SERIES = "podpilot_e2e_prometheus_load"
 

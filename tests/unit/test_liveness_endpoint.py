@@ -12,10 +12,10 @@ import kopf
 import pytest
 from kopf._core.engines.indexing import OperatorIndexers
 from kopf._core.engines.probing import health_reporter
-from tests.local_http import free_port
 
 from podpilot.app import liveness_endpoint
 from podpilot.settings import OperatorSettings
+from podpilot_dev.ports import free_port
 
 
 async def health_at(endpoint: str, url: str) -> object:

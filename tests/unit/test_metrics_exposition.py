@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
-from tests.local_http import free_port
 from tests.observability_assets import promtool, requires_promtool
 from tests.unit.autoscaler.controller.test_status_queue import RAW_SPEC
 from tests.unit.autoscaler.controller.test_status_writes import steady
@@ -29,6 +28,7 @@ from podpilot.observability import autoscaler_metrics, flannel_metrics, registry
 from podpilot.observability.autoscaler_metrics import AutoscalerSample, MetricSeries, metric_label
 from podpilot.observability.emptydir_metrics import emptydir_metrics
 from podpilot.observability.registry import LEADER, REGISTRY, report_leadership, serve
+from podpilot_dev.ports import free_port
 
 TYPE_LINE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 import pytest
-from tests.local_http import free_port, serving, write_kubeconfig
+from tests.local_http import serving, write_kubeconfig
 
 from podpilot.app import lifecycle
 from podpilot.app.runtime import Runtime
@@ -24,6 +24,7 @@ from podpilot.kube import clients
 from podpilot.kube.clients import bearer_authorization
 from podpilot.observability.registry import stop_serving
 from podpilot.settings import KubeconfigSelection, LeaderElectionSettings, OperatorSettings
+from podpilot_dev.ports import free_port
 
 from .kube.test_lease import CONFIG, fake_apiserver
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import kubernetes
 import pytest
-from tests.local_http import free_port, write_kubeconfig
+from tests.local_http import write_kubeconfig
 
 from podpilot.cli import main
 from podpilot.commands.conventions import EXIT_FAILED
 from podpilot.kube.clients import CredentialsError, load_credentials
 from podpilot.settings import KubeconfigSelection
+from podpilot_dev.ports import free_port
 
 PLUGIN_FAILS = "import sys; print('token expired: log in again', file=sys.stderr); sys.exit(1)"
 PLUGIN_SAYS_NOTHING = "print('{}')"

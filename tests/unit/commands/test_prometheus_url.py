@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests import backtest_history as known
-from tests.local_http import free_port, serving
+from tests.local_http import serving
 from tests.unit.commands.backtest_runs import running, write
 
 from podpilot.autoscaler.sources.prometheus_range import (
@@ -18,6 +18,7 @@ from podpilot.autoscaler.sources.prometheus_range import (
 )
 from podpilot.cli import main
 from podpilot.commands.conventions import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_USAGE
+from podpilot_dev.ports import free_port
 
 
 @pytest.mark.parametrize(

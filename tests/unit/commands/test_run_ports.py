@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.local_http import free_port, write_kubeconfig
+from tests.local_http import write_kubeconfig
 
 import podpilot.app
 from podpilot.cli import main
 from podpilot.commands import run as run_command
 from podpilot.commands.conventions import EXIT_FAILED, CommandError
 from podpilot.commands.ports import Listener, check_free, port_number
+from podpilot_dev.ports import free_port
 
 LOCAL = "127.0.0.1"
 

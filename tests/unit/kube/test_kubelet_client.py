@@ -19,13 +19,13 @@ from typing import Any, ClassVar
 import kubernetes
 import pytest
 import urllib3
-from tests.local_http import free_port
 from tests.unit.emptydir.helpers import summary_document
 
 from podpilot.kube.clients import Timeouts
 from podpilot.kube.kubelet import KubeletClient, KubeletError
 from podpilot.settings import KubeletSettings
 from podpilot_dev import pki as dev_pki
+from podpilot_dev.ports import free_port
 
 TOKEN = "kubelet-test-token"
 SUMMARY = json.dumps(summary_document("uid-p", "data", 5)).encode()

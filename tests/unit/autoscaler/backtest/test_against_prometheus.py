@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 from tests import backtest_history as known
-from tests.local_http import free_port
 
 from podpilot.autoscaler.api.conversion import convert_hpa
 from podpilot.autoscaler.api.spec import parse_spec
@@ -28,6 +27,7 @@ from podpilot.autoscaler.sources.prometheus_range import (
 from podpilot.cli import main
 from podpilot.commands import backtest_plot
 from podpilot.commands.recommend import LAST_APPLIED
+from podpilot_dev.ports import free_port
 
 
 @pytest.fixture(scope="module")
