@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -21,7 +22,6 @@ from podpilot_dev import cluster as dev_cluster
 from podpilot_dev.paths import STATE_DIR_ENV, state_root
 
 DEV_CONTEXT = "podpilot-dev"
-WORKER_CLUSTER_ENV = "PODPILOT_E2E_WORKER_CLUSTER"  # set once the worker's directory is chosen
 
 
 class Kubectl(Protocol):
@@ -45,15 +45,15 @@ def refuse_foreign_kubeconfig(kubeconfig: Path, expected_context: str, cluster: 
         )
 
 
+@functools.cache
 def use_own_cluster_per_worker() -> None:
     """Under pytest-xdist each worker runs the tests it is given on a dev cluster of its own:
     its state directory is the usual one with the worker's name appended, set in this
-    process's environment so that every ``podpilot-dev`` call and child process finds it."""
+    process's environment so that every ``podpilot-dev`` call and child process finds it.
+    Once per process (cached), so that the name is appended once."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None or os.environ.get(WORKER_CLUSTER_ENV) == worker:
-        return
-    os.environ[STATE_DIR_ENV] = f"{state_root()}-{worker}"
-    os.environ[WORKER_CLUSTER_ENV] = worker
+    if worker is not None:
+        os.environ[STATE_DIR_ENV] = f"{state_root()}-{worker}"
 
 
 WORKER_CLUSTERS_BEFORE = pytest.StashKey[set[Path]]()
@@ -187,7 +187,7 @@ class OperatorProcess:
         """``mode``: the flags that say how it shares the work (default: the only replica);
         ``kubeconfig`` (default: the cluster's admin) gives it a client identity of its own."""
         from podpilot.commands.run import hpa_arguments
-        from podpilot_dev.processes import free_port
+        from podpilot_dev.ports import free_port
         from podpilot_dev.wiring import dev_hpa_settings
 
         self.cluster = cluster_state
