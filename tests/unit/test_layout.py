@@ -67,3 +67,24 @@ def test_both_distributions_build_without_a_warning(tmp_path: pathlib.Path) -> N
         warnings = [line for line in output.splitlines() if "warn" in line.lower()]
         assert warnings == [], f"{project.name}: {warnings}"
     assert len(list(tmp_path.glob("*.whl"))) == 2
+
+
+MAX_CONTROLLER_FUNCTION_LINES = 60
+
+
+def test_no_function_of_the_autoscaler_controller_is_longer_than_sixty_lines() -> None:
+    """Evaluation is read, decide, act in small steps (issue #16); a function that grows past
+    60 lines, its signature, docstring and comments included, is one to split."""
+    import ast
+
+    controller = REPO_ROOT / "operator" / "podpilot" / "autoscaler" / "controller"
+    too_long = [
+        f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name} ({length} lines)"
+        for path in sorted(controller.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and (length := node.end_lineno - node.lineno + 1) > MAX_CONTROLLER_FUNCTION_LINES
+    ]
+    assert sorted(controller.rglob("*.py")), controller
+    assert not too_long

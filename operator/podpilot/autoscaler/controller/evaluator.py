@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -22,7 +22,7 @@ from podpilot.autoscaler.api.pods import CachedPod, PodKey, select_pods
 from podpilot.autoscaler.api.result import EvaluationResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, Mode
 from podpilot.autoscaler.api.takeover_from import NO_TAKEOVER, TakeoverStep
-from podpilot.autoscaler.engine import CalculatorSettings, PodPhase, tolerances_for
+from podpilot.autoscaler.engine import CalculatorSettings, PodInfo, PodPhase, tolerances_for
 from podpilot.autoscaler.policy.plan import (
     Memory,
     Observations,
@@ -152,28 +152,11 @@ async def read(
     """The target's scale (watch, else ``GET /scale``), its pods and every metric, within
     ``deadline`` seconds; no metric when another autoscaler scales the target (nothing will
     be done with them)."""
-    target = spec.target
-    reference = f"{target.kind}/{target.name}"
+    reference = f"{spec.target.kind}/{spec.target.name}"
     cut_at = asyncio.get_running_loop().time() + deadline
-    try:
-        async with asyncio.timeout_at(cut_at):
-            scale = await services.scale.get(
-                namespace,
-                target.api_version,
-                target.kind,
-                target.name,
-                watched.scale(namespace, target.api_version, target.kind, target.name),
-            )
-    except ScaleError as error:
-        failure = ScaleFailure(error.reason, str(error))
-        return Observations(now, reference, scale_failure=failure, other_owners=other_owners)
-    except TimeoutError:
-        message = (
-            "the HPA controller was unable to get the target's current scale: no answer "
-            f"within the evaluation's deadline of {deadline:g} s ({reference})"
-        )
-        failure = ScaleFailure("FailedGetScale", message)
-        return Observations(now, reference, scale_failure=failure, other_owners=other_owners)
+    scale = await read_scale(spec, namespace, watched, services.scale, cut_at, deadline)
+    if isinstance(scale, ScaleFailure):
+        return Observations(now, reference, scale_failure=scale, other_owners=other_owners)
     if other_owners and spec.mode is Mode.ACTIVE:
         return Observations(
             now, reference, scale.spec_replicas, scale.selector, other_owners=other_owners
@@ -189,7 +172,60 @@ async def read(
     if not scale.selector or (scale.spec_replicas == 0 and spec.min_replicas != 0):
         return observed  # nothing to select, or scaling is disabled: no metric is read
     pods = [cached.info for cached in select_pods(watched.pods, namespace, selector)]
-    context = EvaluationContext(
+    context = evaluation_context(spec, namespace, now, scale, pods, services)
+    metrics = tuple(
+        [
+            await evaluate_metric_until(metric, context, cut_at, deadline, observe_read)
+            for metric in metrics_to_read(spec, scale.spec_replicas)
+        ]
+    )
+    running = sum(1 for pod in pods if pod.phase is PodPhase.RUNNING and not pod.deleted)
+    return Observations(
+        now, reference, scale.spec_replicas, scale.selector, metrics=metrics,
+        resource_version=version, running_pods=running,
+    )  # fmt: skip
+
+
+async def read_scale(
+    spec: AutoscalerSpec,
+    namespace: str,
+    watched: Watched,
+    client: ScaleClient,
+    cut_at: float,
+    deadline: float,
+) -> Scale | ScaleFailure:
+    """The target's scale, from the watch where it can be trusted, else ``GET /scale``; by
+    the loop time ``cut_at`` at the latest."""
+    target = spec.target
+    try:
+        async with asyncio.timeout_at(cut_at):
+            return await client.get(
+                namespace,
+                target.api_version,
+                target.kind,
+                target.name,
+                watched.scale(namespace, target.api_version, target.kind, target.name),
+            )
+    except ScaleError as error:
+        return ScaleFailure(error.reason, str(error))
+    except TimeoutError:
+        message = (
+            "the HPA controller was unable to get the target's current scale: no answer "
+            f"within the evaluation's deadline of {deadline:g} s ({target.kind}/{target.name})"
+        )
+        return ScaleFailure("FailedGetScale", message)
+
+
+def evaluation_context(
+    spec: AutoscalerSpec,
+    namespace: str,
+    now: float,
+    scale: Scale,
+    pods: Sequence[PodInfo],
+    services: Services,
+) -> EvaluationContext:
+    """What every metric read of one evaluation is given."""
+    return EvaluationContext(
         namespace=namespace,
         now=now,
         period=spec.evaluation_period,
@@ -204,17 +240,6 @@ async def read(
         ),
         sources=services.sources,
     )
-    metrics = tuple(
-        [
-            await evaluate_metric_until(metric, context, cut_at, deadline, observe_read)
-            for metric in metrics_to_read(spec, scale.spec_replicas)
-        ]
-    )
-    running = sum(1 for pod in pods if pod.phase is PodPhase.RUNNING and not pod.deleted)
-    return Observations(
-        now, reference, scale.spec_replicas, scale.selector, metrics=metrics,
-        resource_version=version, running_pods=running,
-    )  # fmt: skip
 
 
 async def act(

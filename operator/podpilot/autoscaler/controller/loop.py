@@ -299,24 +299,53 @@ async def run_once(
         loop.memory = dataclasses.replace(loop.memory, history=history)
     takeover = _takeover_step(loop, controller, spec, annotations or {})
     started = time.perf_counter()
-    recorder = controller.recorder
 
     async def record_intent(plan: Plan) -> None:
         await _write_intent(loop, controller, plan, spec, generation, now, may_write)
 
+    result = await _evaluate_within_deadline(
+        loop, controller, spec, watched, now, others, takeover, record_intent, may_write
+    )
+    seconds = time.perf_counter() - started
+    exposing = may_write()  # a loop fenced meanwhile exposes nothing more (see exposure.py)
+    recorder = controller.recorder
+    recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now, exposing=exposing)
+    _record_reaction(loop, spec, result, time.time(), recorder)
+    loop.memory = Memory.after(result)
+    loop.takeover = takeover.record_after(result.takeover_seed)
+    loop.writes_takeover = loop.writes_takeover or loop.takeover is not None
+    _compare_with_hpa(loop, controller, spec, result, exposing)
+    for event in loop.events_to_post(result.events):
+        post(event)
+    _log_action(loop, spec, result, logger)
+    await _write_status(loop, controller, spec, result, generation, now, may_write)
+    return spec, result
+
+
+async def _evaluate_within_deadline(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    spec: AutoscalerSpec,
+    watched: Watched,
+    now: float,
+    others: tuple[ScaleOwner, ...],
+    takeover: TakeoverStep,
+    record_intent: Callable[[Plan], Awaitable[None]],
+    may_write: MayWrite,
+) -> EvaluationResult:
     deadline = controller.deadline(spec)
     try:
         # Reading is cut at the deadline; what follows is one /scale patch, bounded by the
         # clients' timeout. Twice the deadline bounds both, whatever hangs.
         async with asyncio.timeout(2 * deadline) as whole:
-            result = await evaluate(
+            return await evaluate(
                 spec,
                 loop.namespace,
                 loop.memory,
                 watched,
                 controller.services,
                 now,
-                recorder.metric_read,
+                controller.recorder.metric_read,
                 others,
                 takeover,
                 deadline,
@@ -329,26 +358,36 @@ async def run_once(
         raise EvaluationTimeoutError(
             f"evaluation of {loop.namespace}/{loop.name} did not end within {2 * deadline:g} s"
         ) from None
-    seconds = time.perf_counter() - started
-    exposing = may_write()  # a loop fenced meanwhile exposes nothing more (see exposure.py)
-    recorder.evaluated(loop.namespace, loop.name, spec, result, seconds, now, exposing=exposing)
-    _record_reaction(loop, spec, result, time.time(), recorder)
-    loop.memory = Memory.after(result)
-    loop.takeover = takeover.record_after(result.takeover_seed)
-    loop.writes_takeover = loop.writes_takeover or loop.takeover is not None
-    _compare_with_hpa(loop, controller, spec, result, exposing)
 
-    for event in loop.events_to_post(result.events):
-        post(event)
-    if result.action is not Action.NO_CHANGE:
-        # With the readings it rests on, as kubectl get hpa's Targets column words them, so
-        # that a log alone tells a step taken on a surprising reading from one on a wrong rule.
-        measured = format_targets(one_per_spec_metric(result.metrics, spec))
-        logger.info(
-            "%s/%s: %s%s", loop.namespace, loop.name, result.action_message,
-            f" [{measured}]" if measured else "",
-        )  # fmt: skip
 
+def _log_action(
+    loop: AutoscalerLoop,
+    spec: AutoscalerSpec,
+    result: EvaluationResult,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    if result.action is Action.NO_CHANGE:
+        return
+    # With the readings it rests on, as kubectl get hpa's Targets column words them, so that a
+    # log alone tells a step taken on a surprising reading from one on a wrong rule.
+    measured = format_targets(one_per_spec_metric(result.metrics, spec))
+    logger.info(
+        "%s/%s: %s%s", loop.namespace, loop.name, result.action_message,
+        f" [{measured}]" if measured else "",
+    )  # fmt: skip
+
+
+async def _write_status(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    spec: AutoscalerSpec,
+    result: EvaluationResult,
+    generation: int | None,
+    now: float,
+    may_write: MayWrite,
+) -> None:
+    """Submit the status the evaluation renders, unless it equals the one written and the
+    heartbeat is not due; waited for when it holds decision state a restart needs."""
     stale = now - loop.written_at >= loop.heartbeat
     key = status_key(result, spec, generation)
     if key is not None:
@@ -357,7 +396,7 @@ async def run_once(
     # Written with an equal key: equal but for timestamps, so equal digests (see status_key).
     unchanged = previous if key is not None and key == loop.written_key else None
     if unchanged is not None and not stale:
-        return spec, result  # steady: the rendered status would equal the written one
+        return  # steady: the rendered status would equal the written one
     status = render_status(result, spec, previous.carried if previous else {}, generation)
     if loop.shadow is not None:
         status["shadow"] = tally_to_status(loop.shadow)
@@ -381,7 +420,6 @@ async def run_once(
                 raise
             loop.persisted, loop.pending = state, None
     loop.written_key = key
-    return spec, result
 
 
 def _parsed_spec(loop: AutoscalerLoop, raw_spec: Mapping[str, Any]) -> AutoscalerSpec:
@@ -521,42 +559,10 @@ async def run_until_stopped(
     first = True
     while not stopped and keep_going():
         started = time.monotonic()
-        failed = False
-        spec = result = None
-        try:
-            spec, result = await evaluate_once()
-        except asyncio.CancelledError:
-            if stopped or _cancelling():
-                raise
-            failed = True
-            logger.warning(
-                "evaluation of %s/%s failed: cancelled by something else than this loop",
-                loop.namespace,
-                loop.name,
-            )
-            _count_loop_error(loop, controller, keep_going)
-        except EvaluationTimeoutError as error:
-            failed = True
-            logger.warning("%s", error)
-        except WriteNotAllowedError as error:
-            # A status the evaluation waits for (a rescale's record, before or after the
-            # patch, or new decision state), refused after a fence or in a newer term of the
-            # Lease; the loop ends at its next turn. Debug: the elector says "stops acting"
-            # once, not once per Autoscaler.
-            failed = True
-            logger.debug("%s/%s: status not written: %s", loop.namespace, loop.name, error)
-        except StatusConflictError as error:
-            # The Autoscaler changed since this loop knew it (a spec edit, or a status another
-            # replica wrote): nothing is written over it; the runner resumes from it as stored.
-            logger.info(
-                "%s/%s: status not written, %s: resuming from the stored one",
-                loop.namespace, loop.name, error,
-            )  # fmt: skip
+        attempt = await _attempt(loop, controller, evaluate_once, stopped, logger, keep_going)
+        if attempt is None:
             return
-        except Exception:
-            failed = True
-            logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
-            _count_loop_error(loop, controller, keep_going)
+        spec, result, failed = attempt
         now = time.monotonic()
         if first:
             due = now
@@ -572,6 +578,51 @@ async def run_until_stopped(
             if early > 0:
                 await stopped.wait(early)
             due = time.monotonic()
+
+
+async def _attempt(
+    loop: AutoscalerLoop,
+    controller: Controller,
+    evaluate_once: Evaluation,
+    stopped: StopFlag,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    keep_going: Callable[[], bool],
+) -> tuple[AutoscalerSpec | None, EvaluationResult | None, bool] | None:
+    """One evaluation, a failure logged and counted: its spec, its result and whether it
+    failed (then neither is known); None when the loop must end (see below)."""
+    try:
+        spec, result = await evaluate_once()
+    except asyncio.CancelledError:
+        if stopped or _cancelling():
+            raise
+        logger.warning(
+            "evaluation of %s/%s failed: cancelled by something else than this loop",
+            loop.namespace,
+            loop.name,
+        )
+        _count_loop_error(loop, controller, keep_going)
+    except EvaluationTimeoutError as error:
+        logger.warning("%s", error)
+    except WriteNotAllowedError as error:
+        # A status the evaluation waits for (a rescale's record, before or after the patch,
+        # or new decision state), refused after a fence or in a newer term of the Lease; the
+        # loop ends at its next turn. Debug: the elector says "stops acting" once, not once
+        # per Autoscaler.
+        logger.debug("%s/%s: status not written: %s", loop.namespace, loop.name, error)
+    except StatusConflictError as error:
+        # The Autoscaler changed since this loop knew it (a spec edit, or a status another
+        # replica wrote): nothing is written over it; the runner resumes from it as stored.
+        logger.info(
+            "%s/%s: status not written, %s: resuming from the stored one",
+            loop.namespace, loop.name, error,
+        )  # fmt: skip
+        return None
+    except Exception:
+        logger.exception("evaluation of %s/%s failed", loop.namespace, loop.name)
+        _count_loop_error(loop, controller, keep_going)
+    else:
+        return spec, result, False
+    return None, None, True
 
 
 def _count_loop_error(

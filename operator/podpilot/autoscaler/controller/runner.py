@@ -24,6 +24,7 @@ from podpilot.kube.fencing import WriteNotAllowedError
 from .autoscalers import AutoscalerLoops, ObjectKey, StopFlag
 from .loop import AutoscalerLoop, Controller, claim_target, run_once, run_until_stopped
 from .object_watches import ObjectWatches
+from .wakeup import Wakeup
 
 COMPONENT = "podpilot-autoscaler"
 STANDBY_POLL_SECONDS = 1.0
@@ -119,58 +120,63 @@ class Runner:
                 await stopped.wait(RESUME_RETRY_SECONDS)
                 continue
             first = False
-            loop = self._resumed(key, autoscaler)
-            if self.resumed_at is not None:
-                self.resumed_at(key, autoscaler.resource_version)  # its first write names it
-            # Everything this loop writes, and the loop itself, last only as long as the term:
-            # a Lease lost and taken back within one period (another holder may have scaled
-            # meanwhile) ends the loop like a loss does, and it resumes from the status.
-            may_act = partial(self._in_term, namespace, name, term)
+            await self._evaluate_in_term(key, term, autoscaler, wakeup, stopped)
 
-            async def evaluate_once(
-                current: AutoscalerLoop = loop,
-                may_act: Callable[[], bool] = may_act,
-            ) -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
-                autoscaler = self._current(key)
-                if autoscaler is None:  # deleted: the sink stops this loop
-                    return None, None
-                self._note_unchanged_status(key, current, autoscaler)
-                wakeup.evaluating(autoscaler.generation)
-                about = ObjectRef(API_VERSION, "Autoscaler", name, namespace, autoscaler.uid)
-                return await run_once(
-                    current,
-                    controller,
-                    autoscaler.spec,
-                    autoscaler.generation,
-                    self.watches.objects,
-                    lambda event: self._post(about, event, may_act),
-                    logger,
-                    autoscaler.annotations,
-                    may_act,
-                )
+    async def _evaluate_in_term(
+        self,
+        key: ObjectKey,
+        term: Term,
+        autoscaler: WatchedAutoscaler,
+        wakeup: Wakeup,
+        stopped: StopFlag,
+    ) -> None:
+        """Evaluate from ``autoscaler`` as stored until the loop ends: stopped, out of ``term``,
+        or a status write that met a conflict (then the caller resumes from the stored one)."""
+        namespace, name = key
+        controller = self.controller
+        loop = self._resumed(key, autoscaler)
+        if self.resumed_at is not None:
+            self.resumed_at(key, autoscaler.resource_version)  # its first write names it
+        # Everything this loop writes, and the loop itself, last only as long as the term:
+        # a Lease lost and taken back within one period (another holder may have scaled
+        # meanwhile) ends the loop like a loss does, and it resumes from the status.
+        may_act = partial(self._in_term, namespace, name, term)
 
-            await run_until_stopped(
+        async def evaluate_once() -> tuple[AutoscalerSpec | None, EvaluationResult | None]:
+            autoscaler = self._current(key)
+            if autoscaler is None:  # deleted: the sink stops this loop
+                return None, None
+            self._note_unchanged_status(key, loop, autoscaler)
+            wakeup.evaluating(autoscaler.generation)
+            about = ObjectRef(API_VERSION, "Autoscaler", name, namespace, autoscaler.uid)
+            return await run_once(
                 loop,
                 controller,
-                evaluate_once,
-                stopped,
+                autoscaler.spec,
+                autoscaler.generation,
+                self.watches.objects,
+                lambda event: self._post(about, event, may_act),
                 logger,
-                keep_going=may_act,
-                wakeup=wakeup,
+                autoscaler.annotations,
+                may_act,
             )
-            # A status still queued is dropped (its write is refused anyway: it was queued in
-            # the old term, or met a conflict).
-            controller.status.discard(key)
-            if may_act():
-                # Still acting: a status write met a conflict (the Autoscaler changed under
-                # it). Resumed from the stored one, not at once: an object edited without
-                # pause must not turn the period into a stream of reads and evaluations.
-                await stopped.wait(RESUME_AFTER_CONFLICT_SECONDS)
-                continue
-            # No longer acting for it (a fence, a lost shard): its series go with the right to
-            # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
-            # join with podpilot_leader, which a shard's holder need not be).
-            controller.recorder.forget(namespace, name)
+
+        await run_until_stopped(
+            loop, controller, evaluate_once, stopped, logger, keep_going=may_act, wakeup=wakeup
+        )
+        # A status still queued is dropped (its write is refused anyway: it was queued in
+        # the old term, or met a conflict).
+        controller.status.discard(key)
+        if may_act():
+            # Still acting: a status write met a conflict (the Autoscaler changed under
+            # it). Resumed from the stored one, not at once: an object edited without
+            # pause must not turn the period into a stream of reads and evaluations.
+            await stopped.wait(RESUME_AFTER_CONFLICT_SECONDS)
+            return
+        # No longer acting for it (a fence, a lost shard): its series go with the right to
+        # act, so only the replica evaluating an Autoscaler exposes it (the alerts need no
+        # join with podpilot_leader, which a shard's holder need not be).
+        controller.recorder.forget(namespace, name)
 
     def _note_unchanged_status(
         self, key: ObjectKey, loop: AutoscalerLoop, autoscaler: WatchedAutoscaler
