@@ -1,7 +1,7 @@
 """The finding type and the catalogue of finding IDs, with what each means and what to do.
 
-IDs are stable: dashboards, alerts and Events key on them. Numbers follow the proposed spec
-(``emptydir-flannel.md`` B4.3); FL019/FL020 and FL023-FL026 need data the pure package does not
+IDs are stable: dashboards, alerts and Events key on them. Numbers follow the catalogue of the
+reporter's first design; FL019/FL020 and FL023-FL026 need data the pure package does not
 get (flannel pod readiness, kube-controller-manager flags, the node probe) and FL030-FL032 belong
 to etcd mode. FL027-FL029 are additions.
 """
