@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
-from podpilot.apimachinery.events import EventSpec, ObjectRef, event_body
+from podpilot.apimachinery.events import EventSpec, ObjectRef
 from podpilot.apimachinery.group import API_VERSION, GROUP, VERSION
 from podpilot.apimachinery.json_fields import mapping
 from podpilot.autoscaler.api.conversion import ConversionError, convert_hpa
@@ -429,16 +429,15 @@ class Session:
     def event(self, autoscaler: Mapping[str, Any], reason: str, message: str) -> None:
         """Best effort, as every Event podpilot posts: a refused Event (a common RBAC gap)
         fails nothing, it is one warning line."""
+        from podpilot.kube.events import event_request
+
         metadata = mapping(autoscaler.get("metadata"))
         about = ObjectRef(
             API_VERSION, "Autoscaler", _name(autoscaler), self.namespace, metadata.get("uid")
         )
-        body = event_body(EventSpec(about, "Normal", reason, message, COMPONENT), datetime.now(UTC))
+        spec = EventSpec(about, "Normal", reason, message, COMPONENT)
         try:
-            self.call(
-                lambda: self.core.create_namespaced_event(self.namespace, cast(Any, body)),
-                f"create Event {reason}",
-            )
+            self.call(event_request(self.core, spec, datetime.now(UTC)), f"create Event {reason}")
         except CommandError as failure:
             print(f"podpilot takeover: warning: {failure}", file=sys.stderr)
 

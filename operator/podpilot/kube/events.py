@@ -38,6 +38,21 @@ def _ignore(outcome: str) -> None:
     pass
 
 
+def event_request(
+    core: CoreV1Api,
+    spec: EventSpec,
+    now: datetime,
+    request_timeout: tuple[float, float] | None = None,
+) -> Callable[[], object]:
+    """The create of the Event ``spec`` describes, in its object's namespace, as a call to
+    make: with the clients' default timeouts unless ``request_timeout``. The one Event write
+    of the operator (:class:`EventPoster`) and of the takeover command."""
+    body = event_body(spec, now)
+    # The client takes a plain dict for the body as well as its model classes.
+    create: Callable[..., object] = core.create_namespaced_event
+    return partial(create, body["metadata"]["namespace"], body, _request_timeout=request_timeout)
+
+
 class EventPoster:
     """Posts Events described by :class:`~podpilot.apimachinery.events.EventSpec`."""
 
@@ -61,12 +76,7 @@ class EventPoster:
     async def post(self, spec: EventSpec, now: datetime, *, may_write: MayWrite = always) -> bool:
         """Create one Event; whether the API server accepted it. ``may_write`` is asked in the
         pool's thread, right before the request."""
-        body = event_body(spec, now)
-        # The client takes a plain dict for the body as well as its model classes.
-        create_event: Callable[..., object] = self._core.create_namespaced_event
-        create = partial(
-            create_event, body["metadata"]["namespace"], body, _request_timeout=self._timeout
-        )
+        create = event_request(self._core, spec, now, self._timeout)
         try:
             await self._clients.call(send_if_allowed, may_write, create)
         except ApiException as error:

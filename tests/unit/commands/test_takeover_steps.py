@@ -95,7 +95,9 @@ class World:
         self.log.append(("delete autoscaler", args[-1]))
 
     # CoreV1Api
-    def create_namespaced_event(self, namespace: str, body: Any) -> None:
+    def create_namespaced_event(
+        self, namespace: str, body: Any, _request_timeout: object = None
+    ) -> None:
         self.log.append(("event", body["reason"]))
 
 
