@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from kopf._cogs.aiokits import aiotoggles
 
@@ -112,3 +116,32 @@ def test_a_resource_with_other_handlers_keeps_kopfs_wait() -> None:
     received, ready = process_with(Registry(spawning=True))
     assert received["operator_indexed"] is not None and received["resource_indexed"] is not None
     assert not ready  # kopf's own processor drops the toggle; the stand-in here does not
+
+
+def test_a_kopf_release_without_the_private_modules_runs_unpatched(tmp_path: Path) -> None:
+    """A later kopf that moved its private modules: the gate leaves it alone instead of the
+    import failing and the operator with it."""
+    (tmp_path / "kopf").mkdir()
+    (tmp_path / "kopf" / "__init__.py").write_text("")
+    (tmp_path / "kopf-9.0.dist-info").mkdir()
+    (tmp_path / "kopf-9.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kopf\nVersion: 9.0\n"
+    )
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+        "from podpilot.app import kopf_readiness\n"
+        "kopf_readiness.install()\n"
+    )
+    operator_root = Path(kopf_readiness.__file__).parents[2]
+    environment = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{operator_root}"}
+    ran = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert ran.stdout == "kopf 9.0: index readiness left as kopf implements it\n"

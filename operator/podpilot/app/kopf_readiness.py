@@ -26,11 +26,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from importlib import metadata
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from kopf._cogs.aiokits import aiotoggles
-from kopf._core.intents import registries
-from kopf._core.reactor import processing
+if TYPE_CHECKING:
+    # kopf's private modules are imported only once the release is known to have them, so
+    # that a release that moved them leaves the operator running, unpatched.
+    from kopf._cogs.aiokits import aiotoggles
+    from kopf._core.intents import registries
 
 _PATCHED = "_podpilot_linear_notify"
 PATCHED_VERSIONS = ((1, 45), (1, 45))
@@ -42,7 +44,9 @@ logger = logging.getLogger(__name__)
 async def _make_toggle(
     self: aiotoggles.ToggleSet, __val: bool = False, *, name: str | None = None
 ) -> aiotoggles.Toggle:
-    toggle = aiotoggles.Toggle(__val, name=name, condition=self._condition)
+    from kopf._cogs.aiokits.aiotoggles import Toggle
+
+    toggle = Toggle(__val, name=name, condition=self._condition)
     async with self._condition:
         before = self.is_on()
         self._toggles.add(toggle)
@@ -116,12 +120,15 @@ def install() -> None:
     Other kopf releases are left alone: their internals may differ, and a release that fixes
     the wake-ups itself needs nothing from here.
     """
-    cls: Any = aiotoggles.ToggleSet
-    if getattr(cls, _PATCHED, False):
-        return
     version = metadata.version("kopf")
     if not applies_to(version):
         logger.info("kopf %s: index readiness left as kopf implements it", version)
+        return
+    from kopf._cogs.aiokits import aiotoggles
+    from kopf._core.reactor import processing
+
+    cls: Any = aiotoggles.ToggleSet
+    if getattr(cls, _PATCHED, False):
         return
     cls.make_toggle = _make_toggle
     cls.drop_toggle = _drop_toggle
