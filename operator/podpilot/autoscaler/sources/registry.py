@@ -1,16 +1,19 @@
 """The metric sources of one operator process, and which reads each ``spec.metrics`` type.
 
 Adding a source: its module in ``sources/`` (a ``MetricSource`` and a ``MetricReader``), a
-field here, one line in ``READERS``, and its words and status shape in
-``api.metric_types``.
+field here and its class in ``SOURCE_CLASSES``, one line in ``READERS``, its words and status
+shape in ``api.metric_types``, its block's rules in ``api.spec.SOURCE_RULES``, and the type in
+the CRD's schema (docs/architecture.md, "Adding a metric source"). A unit test checks that
+they all name the same types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from podpilot.autoscaler.sources.base import MetricReader
+from podpilot.autoscaler.sources.base import MetricReader, MetricSource
 from podpilot.autoscaler.sources.custom import (
     CustomMetricsSource,
     read_object_metric,
@@ -51,6 +54,15 @@ class MetricSources:
             ),
         )
 
+
+SOURCE_CLASSES: tuple[type[MetricSource[Any, Any]], ...] = (
+    ResourceMetricsSource,
+    CustomMetricsSource,
+    ExternalMetricsSource,
+    PrometheusSource,
+)
+"""The class of every field of ``MetricSources``, typed as the interface: mypy checks here that
+each one implements it."""
 
 # Each metric type of the spec and the reader that reads it from its source.
 READERS: Mapping[str, MetricReader] = {
