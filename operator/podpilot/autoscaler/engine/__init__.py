@@ -12,7 +12,7 @@ What lives here, module by module (each mirrors named upstream functions in
   apply, with and without ``spec.behavior``;
 - ``history``: recommendations and scale events as persistable values;
 - ``conditions``: HPA condition types and reasons;
-- ``scale_to_zero``: the ``HPAScaleToZero`` rules;
+- ``scale_to_zero``: when a target at zero is left alone (``HPAScaleToZero``);
 - ``decision``: ``decide`` and ``record_rescale``, the whole reconcile decision.
 
 This package must stay pure: no kopf, no Kubernetes client, no network or file I/O,
