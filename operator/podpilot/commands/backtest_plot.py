@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from podpilot.autoscaler.api.metric_types import History
 from podpilot.autoscaler.backtest.replay import Replay
 from podpilot.autoscaler.backtest.summary import scale_event_times
 from podpilot.commands.conventions import CommandError
@@ -119,7 +120,7 @@ def figure(replays: Sequence[Replay], title: str) -> Figure:
 def _utilization_target(replayed: Replay) -> int | None:
     """The first metric's Utilization target, None when it has another kind of target."""
     metric = replayed.spec.metrics[0]
-    return metric.target.average_utilization if metric.type != "Prometheus" else None
+    return metric.target.average_utilization if metric.history is not History.QUERY else None
 
 
 def _target_percent(replayed: Replay) -> float:

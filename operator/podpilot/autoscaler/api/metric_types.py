@@ -1,12 +1,14 @@
 """The metric types of ``spec.metrics``: what each is called, where its block is, how its
 status is shaped. Pure; the source that reads each type is in ``sources.registry``.
 
-A new type is one ``MetricType`` here (its words and status shape) and one line in
-``sources.registry`` (its source and reader).
+A new type is one ``MetricType`` here (its words, status shape and how a backtest replays it)
+and one line in ``sources.registry`` (its source and reader); the registry's docstring lists
+the rest.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,13 @@ if TYPE_CHECKING:
     from .spec import MetricSpec
 
 UTILIZATION_SUFFIX = " utilization (percentage of request)"
+
+
+class History(enum.Enum):
+    """Where a backtest finds a metric's past values."""
+
+    POD_USAGE = "pod usage"  # the pods' usage and requests series, replayed per pod
+    QUERY = "query"  # the metric's own PromQL query, over the replayed range
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class MetricType:
     # goes to zero; a per-pod metric (Resource, ContainerResource, Pods) has no pod to read
     # at zero and only shapes the count above it.
     activates: bool = False
+    history: History | None = None  # how a backtest replays it; None: it cannot
 
 
 def _identifier(spec: MetricSpec) -> dict[str, Any]:
@@ -90,6 +100,7 @@ METRIC_TYPES: Mapping[str, MetricType] = {
             lambda s: {"name": s.resource},
             label=lambda s: s.resource,
             names_a_resource=True,
+            history=History.POD_USAGE,
         ),
         MetricType(
             "ContainerResource",
@@ -99,6 +110,7 @@ METRIC_TYPES: Mapping[str, MetricType] = {
             lambda s: {"name": s.resource, "container": s.container},
             label=lambda s: f"{s.container}/{s.resource}",
             names_a_resource=True,
+            history=History.POD_USAGE,
         ),
         MetricType(
             "Pods",
@@ -131,9 +143,10 @@ METRIC_TYPES: Mapping[str, MetricType] = {
             _prometheus_name,
             _prometheus_block,
             activates=True,
+            history=History.QUERY,
         ),
     )
 }
 
 
-__all__ = ["METRIC_TYPES", "MetricType"]
+__all__ = ["METRIC_TYPES", "History", "MetricType"]

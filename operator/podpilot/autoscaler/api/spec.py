@@ -27,7 +27,7 @@ from podpilot.autoscaler.engine import (
     SelectPolicy,
 )
 
-from .metric_types import METRIC_TYPES
+from .metric_types import METRIC_TYPES, History
 
 DEFAULT_EVALUATION_PERIOD = 15
 DEFAULT_COOLDOWN = 300
@@ -110,6 +110,12 @@ class MetricSpec:
         with an activation threshold); a per-pod metric has no pod to read at zero."""
         kind = METRIC_TYPES.get(self.type)
         return kind is not None and kind.activates
+
+    @property
+    def history(self) -> History | None:
+        """Where a backtest finds its past values; None for a type it cannot replay."""
+        kind = METRIC_TYPES.get(self.type)
+        return None if kind is None else kind.history
 
     @property
     def display_name(self) -> str:

@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from podpilot.autoscaler.api.metric_types import METRIC_TYPES
+from podpilot.autoscaler.api.metric_types import METRIC_TYPES, History
 from podpilot.autoscaler.api.proposals import utilization_or_average_value, value_or_average_value
 from podpilot.autoscaler.api.result import Action, MetricResult
 from podpilot.autoscaler.api.spec import AutoscalerSpec, MetricSpec, Mode
@@ -79,7 +79,7 @@ from podpilot.settings import HpaSettings
 
 from .trace import PodSeries, ResourceKey, Trace
 
-REPLAYED_TYPES = ("Resource", "ContainerResource", "Prometheus")
+REPLAYED_TYPES = tuple(name for name, kind in METRIC_TYPES.items() if kind.history is not None)
 SELECTOR = "podpilot.io/backtest=true"  # any valid selector: pods come from the trace
 _LONG_AGO = 86400.0  # simulated pods started and became ready this long before each step
 _CONTAINER = "app"
@@ -133,7 +133,7 @@ class Replay:
 def check_replayable(spec: AutoscalerSpec) -> None:
     """Raise ``BacktestError`` for a metric type history cannot be replayed for."""
     for index, metric in enumerate(spec.metrics):
-        if metric.type not in REPLAYED_TYPES:
+        if metric.history is None:
             raise BacktestError(
                 f"spec.metrics[{index}] is of type {metric.type}; a backtest replays "
                 f"{', '.join(REPLAYED_TYPES)} metrics only"
@@ -281,7 +281,7 @@ def metric_result(
     trace = recorded.trace
     now = trace.times[index]
     try:
-        if metric.type == "Prometheus":
+        if metric.history is History.QUERY:
             assert metric.prometheus is not None
             values = trace.queries.get(metric.prometheus.query)
             value = values[index] if values is not None else None
@@ -489,7 +489,7 @@ def _loads(
     ratios = _ratios(spec, metrics)
     loads: list[float | None] = []
     for metric, ratio in zip(spec.metrics, ratios, strict=True):
-        if metric.type == "Prometheus" or ratio is None:
+        if metric.history is History.QUERY or ratio is None:
             loads.append(ratio)
             continue
         key = ResourceKey(metric.resource, metric.container)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from podpilot.autoscaler.api.metric_types import History
 from podpilot.settings import HpaSettings
 
 from .candidates import Candidate, candidates
@@ -110,7 +111,7 @@ def _evaluate(
 def _rescaled_loads(step: Step, candidate: Candidate) -> Step:
     factor = candidate.target_factor
     loads = tuple(
-        load * factor if load is not None and metric.type == "Prometheus" else load
+        load * factor if load is not None and metric.history is History.QUERY else load
         for metric, load in zip(candidate.spec.metrics, step.loads, strict=True)
     )
     return dataclasses.replace(step, loads=loads)

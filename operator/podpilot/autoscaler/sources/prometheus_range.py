@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from podpilot.apimachinery.quantities import milli_from_float
+from podpilot.autoscaler.api.metric_types import History
 from podpilot.autoscaler.api.spec import AutoscalerSpec
 from podpilot.autoscaler.backtest.trace import PodSeries, ResourceKey, Trace
 from podpilot.autoscaler.sources.prometheus_connection import (
@@ -305,13 +306,13 @@ def read_trace(
     queries: dict[str, tuple[int | None, ...]] = {}
     for spec in specs:
         for metric in spec.metrics:
-            if metric.type in ("Resource", "ContainerResource"):
+            if metric.history is History.POD_USAGE:
                 key = ResourceKey(metric.resource, metric.container)
                 if key not in resources:
                     usage = per_pod(reader.matrix(names.usage_query(key), window), window)
                     requested = per_pod(reader.matrix(names.requests_query(key), window), window)
                     resources[key] = PodSeries(usage, requested)
-            elif metric.type == "Prometheus" and metric.prometheus is not None:
+            elif metric.history is History.QUERY and metric.prometheus is not None:
                 block = metric.prometheus
                 if block.query not in queries:
                     queries[block.query] = reduced(
