@@ -14,10 +14,8 @@ refused (``url_refused``), and so are credentials over plain http unless the ser
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -36,6 +34,7 @@ from podpilot.autoscaler.sources.prometheus_guardrails import (
     url_allowed,
 )
 from podpilot.kube.clients import TRANSPORT_ERRORS, ApiClients, failure_kind, no_answer
+from podpilot.kube.single_flight import SingleFlight
 from podpilot.settings import DEFAULT_PROMETHEUS_LIMITS, PrometheusLimits
 
 PLURAL = "prometheusservers"
@@ -135,9 +134,13 @@ def admit_server(api: str, spec: ServerSpec, limits: PrometheusLimits) -> None:
         )
 
 
+ServerKey = tuple[str, str]  # namespace, name
+ServerSettings = tuple[ConnectionSettings, Credentials]
+
+
 @dataclass
 class _Entry:
-    resolved_at: float
+    read: ServerSettings  # the read the connection was made from
     fingerprint: str
     connection: Connection
 
@@ -162,39 +165,44 @@ class ServerResolver:
         limits: PrometheusLimits = DEFAULT_PROMETHEUS_LIMITS,
     ) -> None:
         self._clients = clients
-        self._ttl = ttl
         self._limits = limits
-        self._entries: dict[tuple[str, str], _Entry] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._entries: dict[ServerKey, _Entry] = {}
+        # One read of a server's object and Secrets at a time, shared while fresh: Autoscalers
+        # that use one server wait for the same read, and share its failure.
+        self._reads: SingleFlight[ServerKey, ServerSettings] = SingleFlight(self._fetch, ttl)
 
     async def connection(self, namespace: str, name: str) -> Connection:
+        """The server's connection, made again only when its settings or credentials changed."""
         key = (namespace, name)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            entry = self._entries.get(key)
-            if entry is not None and time.monotonic() - entry.resolved_at < self._ttl:
-                return entry.connection
-            try:
-                settings, credentials = await self._clients.call(self._read, namespace, name)
-            except TRANSPORT_ERRORS as error:
-                clients = self._clients
-                raise server_failure(
-                    server_api(namespace, name),
-                    failure_kind(error),
-                    f"reading PrometheusServer {name} and its Secrets: "
-                    f"{no_answer(error, clients.server, clients.timeouts)}",
-                ) from None
-            fingerprint = f"{settings!r}/{credentials.fingerprint()}"
-            if entry is not None and entry.fingerprint == fingerprint:
-                entry.resolved_at = time.monotonic()
-                return entry.connection
-            if entry is not None:
-                entry.connection.close()
-            connection = Connection(settings, credentials)
-            self._entries[key] = _Entry(time.monotonic(), fingerprint, connection)
-            return connection
+        read = await self._reads.read(key)
+        entry = self._entries.get(key)
+        if entry is not None and entry.read is read:
+            return entry.connection
+        settings, credentials = read
+        fingerprint = f"{settings!r}/{credentials.fingerprint()}"
+        if entry is not None and entry.fingerprint == fingerprint:
+            entry.read = read
+            return entry.connection
+        if entry is not None:
+            entry.connection.close()
+        connection = Connection(settings, credentials)
+        self._entries[key] = _Entry(read, fingerprint, connection)
+        return connection
 
-    def _read(self, namespace: str, name: str) -> tuple[ConnectionSettings, Credentials]:
+    async def _fetch(self, key: ServerKey) -> ServerSettings:
+        namespace, name = key
+        try:
+            return await self._clients.call(self._read, namespace, name)
+        except TRANSPORT_ERRORS as error:
+            clients = self._clients
+            raise server_failure(
+                server_api(namespace, name),
+                failure_kind(error),
+                f"reading PrometheusServer {name} and its Secrets: "
+                f"{no_answer(error, clients.server, clients.timeouts)}",
+            ) from None
+
+    def _read(self, namespace: str, name: str) -> ServerSettings:
         api = server_api(namespace, name)
         custom = kubernetes.client.CustomObjectsApi(self._clients.kubernetes)
         try:
