@@ -22,7 +22,14 @@ import math
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
-__all__ = ["MAX_INT64", "QuantityError", "format_milli", "milli_value", "parse_quantity"]
+__all__ = [
+    "MAX_INT64",
+    "QuantityError",
+    "format_milli",
+    "milli_value",
+    "parse_quantity",
+    "whole_value",
+]
 
 MAX_INT64 = 2**63 - 1
 
@@ -141,6 +148,26 @@ def milli_value(quantity: str | Decimal | int) -> int:
         rounding = ROUND_CEILING if scaled >= 0 else ROUND_FLOOR
         milli = int(scaled.to_integral_value(rounding=rounding))
     return max(-MAX_INT64, min(MAX_INT64, milli))
+
+
+def whole_value(quantity: object) -> int:
+    """Return a quantity rounded up to whole units, like ``Quantity.Value()`` (bytes for memory
+    and storage).
+
+    Args:
+        quantity: Quantity text as the API serves it (``"1Gi"``, ``"500M"``, ``"1e9"``), an
+            already parsed value, or a plain integer (hand-built objects carry them).
+
+    Raises:
+        QuantityError: If ``quantity`` is neither a quantity's text nor a number.
+    """
+    if isinstance(quantity, int) and not isinstance(quantity, bool):
+        return quantity
+    if isinstance(quantity, str):
+        quantity = parse_quantity(quantity)
+    if not isinstance(quantity, Decimal):
+        raise QuantityError(f"not a quantity: {quantity!r}")
+    return int(quantity.to_integral_value(rounding=ROUND_CEILING))
 
 
 def milli_from_float(value: float) -> int:

@@ -16,5 +16,7 @@ No Kubernetes client, no I/O, no clock: time is always an argument. The modules,
 * ``report``: roll-ups per owning workload and for the cluster, rendered as CRD status;
 * ``scan``: one full audit over the in-memory model;
 * ``transitions``: which findings are new or changed, deduplicated and rate-limited, for Events;
-* ``series``: the values of the ``podpilot_emptydir_*`` metrics.
+* ``series``: the values of the ``podpilot_emptydir_*`` metrics;
+* ``name_pattern``: ``exemptions.volumeNamePattern``, matched by RE2; ``_format``: sizes and
+  durations in finding messages.
 """

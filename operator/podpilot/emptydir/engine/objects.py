@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podpilot.apimachinery.json_fields import mapping, plain
-from podpilot.apimachinery.quantities import QuantityError, parse_quantity
-from podpilot.emptydir.engine._quantity import whole_units
+from podpilot.apimachinery.quantities import QuantityError, parse_quantity, whole_value
 from podpilot.emptydir.engine.model import NodeFacts
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -140,7 +139,7 @@ def _bytes(raw: object) -> int | None:
         value = parse_quantity(raw)
     except QuantityError:
         return None
-    return whole_units(value) if value >= 0 else None
+    return whole_value(value) if value >= 0 else None
 
 
 def _string(value: object) -> str | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podpilot.apimachinery.json_fields import mapping
-from podpilot.emptydir.engine._quantity import QuantityError, quantity_to_bytes
+from podpilot.apimachinery.quantities import QuantityError, whole_value
 from podpilot.emptydir.engine.model import (
     LimitSource,
     Medium,
@@ -407,7 +407,7 @@ def _is_sidecar(container: object) -> bool:
 
 def _parse(raw: object, path: str, problems: list[SpecProblem]) -> int | None:
     try:
-        return quantity_to_bytes(raw)
+        return whole_value(raw)
     except QuantityError:
         problems.append(SpecProblem(path, str(raw), "invalid quantity"))
         return None

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes.utils import parse_quantity as untyped_client_parse_quantity
 
-from podpilot.apimachinery.quantities import MAX_INT64, QuantityError, milli_value, parse_quantity
+from podpilot.apimachinery.quantities import (
+    MAX_INT64,
+    QuantityError,
+    milli_value,
+    parse_quantity,
+    whole_value,
+)
 
 # The client ships no type hints.
 client_parse_quantity = cast(Callable[[str], Decimal], untyped_client_parse_quantity)
@@ -121,3 +127,20 @@ def test_integer_text_takes_a_shortcut_with_the_same_thousandths(text: str) -> N
 )
 def test_integer_text_edges(text: str, milli: int) -> None:
     assert milli_value(text) == milli
+
+
+@pytest.mark.parametrize(
+    ("quantity", "whole"),
+    [("1Gi", 2**30), ("500M", 500_000_000), ("1e3", 1000), ("1.5", 2), ("1m", 1), ("-1.5", -1),
+     (Decimal("0.2"), 1), (7, 7), ("0", 0)],
+)  # fmt: skip
+def test_whole_value_rounds_up_to_whole_units_as_quantity_value_does(
+    quantity: str | Decimal | int, whole: int
+) -> None:
+    assert whole_value(quantity) == whole
+
+
+@pytest.mark.parametrize("quantity", ["1 Gi", "", 1.5, True, None])
+def test_whole_value_refuses_what_is_not_a_quantity(quantity: object) -> None:
+    with pytest.raises(QuantityError):
+        whole_value(quantity)
