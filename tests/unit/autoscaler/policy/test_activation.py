@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from podpilot.autoscaler.controller.loop import AutoscalerLoop
 from podpilot.autoscaler.policy.activation import Activity, MetricActivity, activity_of, gate
 from podpilot.autoscaler.policy.fallback import fallback_transitions
 
@@ -145,16 +144,3 @@ def test_fallback_events_mark_its_start_and_end(
     if expected == ["FallbackActivated"]:
         what = "holding 4 replicas" if desired == 4 else "scaling to 2 replicas"
         assert what in events[0].message
-
-
-def test_a_restart_while_active_restarts_the_cooldown() -> None:
-    active = {
-        "conditions": [{"type": "Active", "status": "True"}],
-        "lastActiveTime": "2020-01-01T00:00:00Z",
-    }
-    assert AutoscalerLoop.resume("ns", "a", active, NOW).memory.last_active == NOW
-    idle = {
-        "conditions": [{"type": "Active", "status": "False"}],
-        "lastActiveTime": "1970-01-01T01:00:00Z",
-    }
-    assert AutoscalerLoop.resume("ns", "a", idle, NOW).memory.last_active == 3600.0

@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 import pytest
 from tests.local_http import serving, write_kubeconfig
+from tests.unit.kube.test_lease import CONFIG, fake_apiserver
 
 from podpilot.app import lifecycle
 from podpilot.app.runtime import Runtime
@@ -25,8 +26,6 @@ from podpilot.kube.clients import bearer_authorization
 from podpilot.observability.registry import stop_serving
 from podpilot.settings import KubeconfigSelection, LeaderElectionSettings, OperatorSettings
 from podpilot_dev.ports import free_port
-
-from .kube.test_lease import CONFIG, fake_apiserver
 
 LOCAL = "127.0.0.1"
 LOGGER = logging.getLogger("test")

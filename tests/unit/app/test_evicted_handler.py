@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import kubernetes
+from tests.unit.emptydir.helpers import pod
 
 from podpilot.app.emptydir import EVICTED_EVENTS, emptydir_evicted, start
 from podpilot.app.runtime import Runtime
@@ -14,8 +15,6 @@ from podpilot.emptydir.engine.eviction_log import EvictionLog
 from podpilot.emptydir.engine.objects import slim_pod
 from podpilot.kube.pod_watch import PodWatch
 from podpilot.settings import OperatorSettings
-
-from .helpers import pod
 
 MESSAGE = 'Usage of EmptyDir volume "scratch" exceeds the limit "4Mi". '
 
