@@ -88,13 +88,6 @@ def stream_lines(response: Any) -> Iterator[bytes]:
         yield pending
 
 
-def retry_delay(
-    failures: int, base: float = RETRY_BASE_SECONDS, cap: float = MAX_RETRY_SECONDS
-) -> float:
-    """Exponential backoff from 0.5 s, capped."""
-    return exponential_delay(failures, base, cap)
-
-
 @dataclass(frozen=True)
 class NextAttempt:
     """What to do after a failed attempt: wait ``delay`` seconds, then list again (``relist``)
@@ -117,7 +110,7 @@ def after_failure(
     The backoff counts every failure until a watch ends normally, so a LIST that succeeds
     while every watch fails does not start the backoff over (LISTs are the expensive call).
     """
-    return NextAttempt(since_progress >= relist_after, retry_delay(failures, base, cap))
+    return NextAttempt(since_progress >= relist_after, exponential_delay(failures, base, cap))
 
 
 class ListWatch(Generic[V]):

@@ -11,8 +11,8 @@ from podpilot.kube.list_watch import (
     REMOVED,
     ListWatch,
     ResourceExpiredError,
+    after_failure,
     object_key,
-    retry_delay,
     stream_lines,
 )
 
@@ -43,8 +43,8 @@ def test_empty_answer_has_no_lines() -> None:
 
 
 def test_retry_delay_doubles_up_to_its_cap() -> None:
-    assert [retry_delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
-    assert retry_delay(100) == MAX_RETRY_SECONDS
+    assert [after_failure(n, 0).delay for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert after_failure(100, 0).delay == MAX_RETRY_SECONDS
 
 
 def test_object_key_of_cluster_scoped_and_namespaced_objects() -> None:
