@@ -17,8 +17,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-# Wheels for podpilot and all its dependencies; cryptography and friends ship binary wheels,
-# so no compiler is needed here either.
+# Wheels for podpilot and all its dependencies; those with compiled parts (google-re2, PyYAML,
+# aiohttp) ship binary wheels, so no compiler is needed here either.
 RUN pip wheel --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
