@@ -4,6 +4,7 @@ What lives here, module by module (each mirrors named upstream functions in
 ``pkg/controller/podautoscaler``, so the two can be read side by side):
 
 - ``model``: pods, metric samples, tolerances, units and defaults;
+- ``errors``: the errors it raises, in upstream's words;
 - ``pod_grouping``: ``group_pods`` (``groupPods``), ``remove_metrics_for_pods``;
 - ``requests``: ``calculate_requests`` (pod-level and container requests);
 - ``utilization``: usage ratios (``metrics/utilization.go``) and per-pod sums;

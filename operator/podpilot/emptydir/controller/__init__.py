@@ -1,5 +1,6 @@
 """The emptyDir audit's I/O: everything between the kopf handlers and the pure engine.
 
+* ``watched_pods``: the pods with an emptyDir volume, slim, fed by the process's pod watch;
 * ``poller``: fetch kubelet Summaries through the API server's node proxy;
 * ``owners``: resolve ReplicaSet and Job owners with a cached GET;
 * ``publisher``: write ``EmptyDirReport`` objects and the policy status;
