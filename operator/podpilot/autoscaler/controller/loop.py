@@ -589,7 +589,8 @@ async def _attempt(
     keep_going: Callable[[], bool],
 ) -> tuple[AutoscalerSpec | None, EvaluationResult | None, bool] | None:
     """One evaluation, a failure logged and counted: its spec, its result and whether it
-    failed (then neither is known); None when the loop must end (see below)."""
+    failed (then neither is known); None when a status write met a conflict, which ends the
+    loop (the runner resumes from the Autoscaler as stored)."""
     try:
         spec, result = await evaluate_once()
     except asyncio.CancelledError:
