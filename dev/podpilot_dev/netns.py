@@ -134,5 +134,9 @@ def delete_netns(name: str) -> None:
 
 
 def delete_link(name: str) -> None:
-    if link_exists(name):
-        run(["ip", "link", "delete", name])
+    """Delete a host link; one that is gone, or goes while it is being deleted, is no failure:
+    a veth goes with its peer once the kernel tears down the peer's namespace, in its own time
+    after ``ip netns delete``."""
+    result = subprocess.run(["ip", "link", "delete", name], capture_output=True, text=True)
+    if result.returncode != 0 and link_exists(name):
+        raise NetworkError(f"ip link delete {name} failed: {result.stderr.strip()}")
