@@ -17,7 +17,7 @@ from pathlib import Path
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST_PORT = 10000
-"""Below the range users' own servers usually take (8080, 9090) and above the registered few."""
+"""Above the ports servers on a workstation usually take (8080, 9090) and the well-known ones."""
 SLICES = 9
 """One for a process outside pytest-xdist, one each for workers gw0 to gw7 (more wrap around)."""
 ATTEMPTS = 200
