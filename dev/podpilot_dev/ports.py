@@ -4,11 +4,13 @@ A port is chosen some time before its server binds it (a component starts second
 cluster's ports are picked), so two things could take it meanwhile: an outbound connection,
 whose source port the kernel picks from its ephemeral range, and another pytest-xdist worker
 choosing at the same moment. Ports are therefore picked below the ephemeral range, from a
-slice of their own per worker.
+slice of their own per worker, and in turn: a process hands out every port of its slice before
+it hands out one again, so two choices made before either port is bound never coincide.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import socket
@@ -20,7 +22,10 @@ LOWEST_PORT = 10000
 """Above the ports servers on a workstation usually take (8080, 9090) and the well-known ones."""
 SLICES = 9
 """One for a process outside pytest-xdist, one each for workers gw0 to gw7 (more wrap around)."""
-ATTEMPTS = 200
+
+_turns = itertools.count(random.randrange(1 << 16))
+"""Where this process's walk through its slice starts: another process sharing the slice (a
+command the tests run) most likely starts far from it."""
 
 
 class NoFreePortError(RuntimeError):
@@ -79,13 +84,11 @@ def free_port() -> int:
     ours = _ours()
     if not ours:
         return _any_port()
-    for _ in range(ATTEMPTS):
-        port = random.choice(ours)
+    for _ in ours:
+        port = ours[next(_turns) % len(ours)]
         if _binds(port):
             return port
-    raise NoFreePortError(
-        f"no free port on 127.0.0.1 in {ours.start}-{ours.stop - 1} after {ATTEMPTS} tries"
-    )
+    raise NoFreePortError(f"no free port on 127.0.0.1 in {ours.start}-{ours.stop - 1}")
 
 
 def free_ports(names: Sequence[str]) -> dict[str, int]:

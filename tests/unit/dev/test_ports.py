@@ -54,6 +54,11 @@ def test_a_worker_gets_a_bindable_port_of_its_own_slice(
         _serve_on(port).close()
 
 
+def test_ports_chosen_before_any_is_bound_are_distinct() -> None:
+    chosen = [ports.free_port() for _ in range(200)]
+    assert len(set(chosen)) == len(chosen)
+
+
 def test_distinct_ports_one_per_name() -> None:
     chosen = ports.free_ports(["etcd", "etcd-peer", "kube-apiserver", "prometheus"])
     assert sorted(chosen) == ["etcd", "etcd-peer", "kube-apiserver", "prometheus"]
@@ -82,5 +87,5 @@ def test_a_full_slice_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     busy = ports.free_port()
     with _serve_on(busy):
         monkeypatch.setattr(ports, "_ours", lambda: range(busy, busy + 1))
-        with pytest.raises(ports.NoFreePortError, match=f"{busy}-{busy} after"):
+        with pytest.raises(ports.NoFreePortError, match=f"in {busy}-{busy}$"):
             ports.free_port()
