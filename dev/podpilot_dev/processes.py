@@ -88,21 +88,25 @@ class RunningProcess:
         )
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (the state first); empty when
+    the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _start_ticks(pid: int) -> int:
     """The process start time in clock ticks, to tell a PID from a reused one."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return -1
-    return int(fields[19])
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else -1
 
 
 def is_alive(process: RunningProcess) -> bool:
-    ticks = _start_ticks(process.pid)
-    if ticks < 0 or ticks != process.start_ticks:
-        return False
-    state = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"
+    # One read: a process reaped between two reads of its stat would raise at the second.
+    fields = _stat_fields(process.pid)
+    return bool(fields) and int(fields[19]) == process.start_ticks and fields[0] != "Z"
 
 
 def start(
