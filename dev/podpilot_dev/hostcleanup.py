@@ -98,12 +98,9 @@ def remove_cgroup_tree(top: Path) -> bool:
     """rmdir ``top`` and its children, deepest first; return whether it is gone."""
     if not top.exists():
         return True
-    children = sorted(
-        (path for path in top.rglob("*") if path.is_dir()),
-        key=lambda p: len(p.parts),
-        reverse=True,
-    )
-    for directory in [*children, top]:
+    # Bottom-up, ``top`` last; os.walk passes over a directory removed while it walks.
+    deepest_first = [Path(directory) for directory, _, _ in os.walk(top, topdown=False)]
+    for directory in deepest_first:
         for _ in range(20):
             try:
                 directory.rmdir()

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from podpilot_dev.ports import free_port
+
 # What the 500 and partial answers carry, so a test can prove it never reaches the operator's
 # status, Events or log.
 LEAKED_TEXT = "internal-db-password=Hunter2-e2e-leak"
@@ -98,7 +100,8 @@ class FaultProxy:
         self.requests = 0
         self._lock = threading.Lock()
         self._mode = Mode.PASS
-        server = self._listen(0)
+        # Below the ephemeral range: while down, no outbound connection can take the port.
+        server = self._listen(free_port())
         self._server: ThreadingHTTPServer | None = server
         self.port = int(server.server_address[1])
 
