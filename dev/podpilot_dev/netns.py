@@ -16,6 +16,8 @@ from pathlib import Path
 NETNS_DIR = Path("/run/netns")
 BRIDGE_RANGE = ipaddress.IPv4Network("172.30.0.0/16")
 NODE_INTERFACE = "eth0"
+IP_TIMEOUT = 30.0
+"""An ``ip`` call is a netlink round trip; one that takes this long is stuck, not slow."""
 
 
 class NetworkError(RuntimeError):
@@ -83,8 +85,15 @@ def plan(state_directory: Path) -> HostNetwork:
     raise NetworkError(f"every /24 of {BRIDGE_RANGE} overlaps a host route")
 
 
+def _ip(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=IP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise NetworkError(f"{' '.join(command)} did not finish in {IP_TIMEOUT:g} s") from None
+
+
 def run(command: list[str]) -> str:
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = _ip(command)
     if result.returncode != 0:
         raise NetworkError(f"{' '.join(command)} failed: {result.stderr.strip()}")
     return result.stdout
@@ -100,7 +109,7 @@ def in_netns(netns: str, command: list[str]) -> list[str]:
 
 
 def link_exists(name: str) -> bool:
-    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+    return _ip(["ip", "link", "show", name]).returncode == 0
 
 
 def netns_exists(name: str) -> bool:
@@ -137,6 +146,6 @@ def delete_link(name: str) -> None:
     """Delete a host link; one that is gone, or goes while it is being deleted, is no failure:
     a veth goes with its peer once the kernel tears down the peer's namespace, in its own time
     after ``ip netns delete``."""
-    result = subprocess.run(["ip", "link", "delete", name], capture_output=True, text=True)
+    result = _ip(["ip", "link", "delete", name])
     if result.returncode != 0 and link_exists(name):
         raise NetworkError(f"ip link delete {name} failed: {result.stderr.strip()}")

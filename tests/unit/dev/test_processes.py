@@ -6,7 +6,6 @@ import dataclasses
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from podpilot_dev import processes
 
@@ -18,7 +17,7 @@ def _recorded(child: subprocess.Popen[bytes]) -> processes.RunningProcess:
 
 
 def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return processes._stat_fields(pid)[0]
 
 
 def test_a_running_child_is_alive() -> None:
