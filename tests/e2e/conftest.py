@@ -195,8 +195,10 @@ class OperatorProcess:
         self.log_path = log_dir / f"{name}.log"
         self.metrics_port = free_port()
         self.health_port = free_port()
+        # podpilot's command line: started as ``python -m podpilot``, or, when the environment
+        # asks for a fault hook, as the test build that has them (podpilot_dev.fault_hooks).
         self.command = [
-            sys.executable, "-m", "podpilot", "run", *mode, "--verbose",
+            "run", *mode, "--verbose",
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
             "--health-address=127.0.0.1", f"--health-port={self.health_port}",
             *hpa_arguments(dev_hpa_settings()),
@@ -218,10 +220,17 @@ class OperatorProcess:
     def spawn(self) -> None:
         """Start the process without waiting for it (``start_together`` starts several)."""
         kubeconfig = self.kubeconfig or self.cluster.kubeconfig
+        from podpilot_dev.fault_hooks import VARIABLES
+
         environment = dict(os.environ, KUBECONFIG=str(kubeconfig), **self.environment)
+        faulty = any(variable in self.environment for variable in VARIABLES)
+        module = "podpilot_dev.operator_with_faults" if faulty else "podpilot"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, env=environment
+                [sys.executable, "-m", module, *self.command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
             )
 
     def wait_healthy(self) -> None:
@@ -271,7 +280,7 @@ class OperatorProcess:
         self, environment: Mapping[str, str], flags: Sequence[str] = ()
     ) -> Iterator[None]:
         """Inside the block, the operator runs with ``environment`` added (a fault hook of
-        ``podpilot.app.fault_hooks``) and ``flags`` appended to its command line; after it,
+        ``podpilot_dev.fault_hooks``) and ``flags`` appended to its command line; after it,
         as before, even when it killed itself."""
         command = list(self.command)
         self.stop()

@@ -74,9 +74,9 @@ from tests.e2e.test_fault_matrix import Json, Record, measured
 from tests.e2e.waiting import wait_until
 from tests.e2e.workloads import apply, autoscaler, cpu_utilization, deployment, wait_ready
 
-from podpilot.app.fault_hooks import HELD_STATUS_WRITE, STATUS_WRITE_DELAY_SECONDS
 from podpilot_dev import audit
 from podpilot_dev import cluster as dev_cluster
+from podpilot_dev.fault_hooks import HELD_STATUS_WRITE, STATUS_WRITE_DELAY_SECONDS
 from podpilot_dev.relay import FreezableRelay
 
 SCALE_UP_AT_ONCE = {

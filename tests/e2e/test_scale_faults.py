@@ -7,8 +7,8 @@ they were decided from, so a concurrent change is reported (``FailedUpdateScale`
 ``FailedRescale``) and decided again, never overwritten blindly; a deleted target gives
 ``FailedGetScale`` and a recreated one recovers.
 
-Both use a fault hook of ``podpilot.app.fault_hooks`` (an environment variable the operator
-reads at start), through ``OperatorProcess.restarted_with``.
+Both use a fault hook of ``podpilot_dev.fault_hooks`` (an environment variable the test build
+of the operator reads at start), through ``OperatorProcess.restarted_with``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.e2e.workloads import (
     wait_ready,
 )
 
-from podpilot.app.fault_hooks import CRASH_AFTER_SCALE_PATCH, SCALE_PATCH_DELAY_SECONDS
+from podpilot_dev.fault_hooks import CRASH_AFTER_SCALE_PATCH, SCALE_PATCH_DELAY_SECONDS
 
 POLICY_PERIOD = 60
 ONE_POD_PER_MINUTE_DOWN = {

@@ -11,8 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from podpilot.settings import OperatorSettings
+
+if TYPE_CHECKING:  # importing this package stays light: the commands import app.logs
+    from podpilot.app.hooks import ProcessHooks
 
 CONTROLLER_MODULES = {
     "autoscaler": "podpilot.app.autoscaler",
@@ -53,9 +57,12 @@ def kopf_standalone(settings: OperatorSettings) -> bool:
     return settings.standalone or settings.leader_election.enabled
 
 
-def run_operator(settings: OperatorSettings) -> int:
+def run_operator(settings: OperatorSettings, hooks: ProcessHooks | None = None) -> int:
+    """Run the operator until it is stopped; ``hooks`` only from a test build of the process
+    (``app/hooks.py``)."""
     import kopf
 
+    from podpilot.app.hooks import NO_HOOKS
     from podpilot.app.process_tuning import tune_process
     from podpilot.app.runtime import Runtime
 
@@ -70,6 +77,6 @@ def run_operator(settings: OperatorSettings) -> int:
         # A peering name makes kopf require its peering CRDs, even when standalone.
         peering_name=None if kopf_standalone(settings) else settings.peering_name,
         liveness_endpoint=liveness_endpoint(settings),
-        memo=kopf.Memo(runtime=Runtime(settings)),
+        memo=kopf.Memo(runtime=Runtime(settings, hooks or NO_HOOKS)),
     )
     return 0

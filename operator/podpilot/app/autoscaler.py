@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import kopf
 import kubernetes
 
 from podpilot.apimachinery.backoff import TokenBucket
-from podpilot.app.fault_hooks import scale_write_hooks, status_write_hold
 from podpilot.app.runtime import AutoscalerParts, Runtime
 from podpilot.autoscaler.api.watched import WatchedAutoscaler, watched_autoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops, ObjectKey
@@ -58,7 +56,7 @@ async def start(runtime: Runtime) -> None:
     autoscalers = PodpilotObjects(clients, PLURAL, namespaced=True)
     watches = ObjectWatches(clients, settings.namespaces, runtime.pod_watch())
 
-    held = status_write_hold(os.environ)
+    gate = runtime.hooks.status_write_gate
 
     async def write_status(
         key: tuple[str, str], encoded_status: bytes, resource_version: str, may_write: MayWrite
@@ -76,7 +74,7 @@ async def start(runtime: Runtime) -> None:
             namespace=namespace,
             field_manager=FIELD_MANAGER,
             resource_version=resource_version,
-            may_write=held(may_write, f"{namespace}/{name}"),
+            may_write=gate(may_write, f"{namespace}/{name}"),
         )
 
     async def read_version(key: tuple[str, str]) -> str:
@@ -99,7 +97,7 @@ async def start(runtime: Runtime) -> None:
             # A patch goes out only while this replica may act for the Autoscaler in the term
             # its loop began in (each evaluation passes the loop's may_act): one that began
             # while leading may end after a fence.
-            scale=ScaleClient(clients, discovery, hooks=scale_write_hooks(os.environ)),
+            scale=ScaleClient(clients, discovery, hooks=runtime.hooks.scale_writes),
             sources=MetricSources.build(
                 clients,
                 discovery,

@@ -9,6 +9,7 @@ from typing import TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from podpilot.apimachinery.leader_election import STANDALONE_TERM, Term
+from podpilot.app.hooks import NO_HOOKS, ProcessHooks
 from podpilot.autoscaler.api.watched import WatchedAutoscaler
 from podpilot.autoscaler.controller.autoscalers import AutoscalerLoops
 from podpilot.autoscaler.controller.loop import Controller
@@ -71,6 +72,8 @@ class Runtime:
     """Kept in kopf's memo as ``memo.runtime``; filled in by the startup handler."""
 
     settings: OperatorSettings
+    # Set by a test build of the process only (app/hooks.py).
+    hooks: ProcessHooks = NO_HOOKS
     clients: ApiClients | None = None
     metrics_server: WSGIServer | None = None
     # The one watch of Pods: each enabled controller subscribes at its start.
@@ -89,7 +92,7 @@ class Runtime:
         """Back to the runtime before any start (once its parts were stopped): kopf calls a
         start that failed again, and the next attempt must begin from nothing."""
         for part in fields(self):
-            if part.name != "settings":
+            if part.name not in ("settings", "hooks"):
                 setattr(self, part.name, part.default)
 
     def may_act(self) -> bool:

@@ -8,7 +8,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podpilot.apimachinery.leader_election import ElectionConfig, ElectionConfigError
 from podpilot.apimachinery.selectors import SelectorError
@@ -45,6 +45,9 @@ from podpilot.settings import (
     OperatorSettings,
     PrometheusLimits,
 )
+
+if TYPE_CHECKING:  # imported by the operator only, which `run` starts last
+    from podpilot.app.hooks import ProcessHooks
 
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
 # the settings' default: (field, type of the value, help).
@@ -587,7 +590,8 @@ def _flannel_settings(args: argparse.Namespace) -> FlannelSettings:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, hooks: ProcessHooks | None = None) -> int:
+    """``podpilot run``; ``hooks`` only from a test build of the process (``app/hooks.py``)."""
     settings = settings_from(args)
     check_credentials(settings.kubeconfig)
     check_free(
@@ -606,7 +610,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logs(args.verbose, args.log_format)
     from podpilot.app import run_operator
 
-    return run_operator(settings)
+    return run_operator(settings, hooks)
 
 
 def check_credentials(kubeconfig: KubeconfigSelection) -> None:

@@ -111,7 +111,7 @@ class GroupRoutedScaleApi:
 
 @dataclass(frozen=True)
 class WriteHooks:
-    """Test hooks around a ``/scale`` patch, by target namespace (``app/fault_hooks.py``);
+    """Test hooks around a ``/scale`` patch, by target namespace (``app/hooks.py``);
     production has none."""
 
     before_patch: Callable[[str], Awaitable[None]] | None = None

@@ -1,18 +1,23 @@
-"""The e2e fault hooks: none unless asked for, the crash only for its namespace, and a held
-status write only once allowed."""
+"""The e2e fault hooks: none unless asked for, the crash only for its namespace, a held status
+write only once allowed, and none of them in the operator itself."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
-from podpilot.app.fault_hooks import (
+import podpilot
+from podpilot.app.hooks import NO_HOOKS
+from podpilot_dev.fault_hooks import (
     CRASH_AFTER_SCALE_PATCH,
     HELD_STATUS_WRITE,
     SCALE_PATCH_DELAY_SECONDS,
     STATUS_WRITE_DELAY_SECONDS,
+    VARIABLES,
+    hooks_from,
     scale_write_hooks,
     status_write_hold,
 )
@@ -55,3 +60,17 @@ def test_an_allowed_status_write_is_held_and_said_a_refused_one_is_not(
     assert hold(lambda: True, "ns/web")() is True
     assert time.monotonic() - started >= 0.2
     assert capsys.readouterr().err == f"{HELD_STATUS_WRITE} ns/web for 0.2 s\n"
+
+
+def test_an_environment_that_asks_nothing_gives_the_operators_own_hooks() -> None:
+    assert hooks_from({"PODPILOT_TEST_UNKNOWN": "1"}) == NO_HOOKS
+
+
+def test_the_operator_itself_reads_no_fault_variable() -> None:
+    package = Path(podpilot.__file__).parent
+    readers = [
+        str(module.relative_to(package))
+        for module in package.rglob("*.py")
+        if any(variable in module.read_text() for variable in VARIABLES)
+    ]
+    assert readers == []

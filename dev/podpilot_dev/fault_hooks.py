@@ -1,4 +1,5 @@
-"""Fault-injection hooks for the e2e tests, off unless their environment variable is set.
+"""Fault-injection hooks for the e2e tests, read from the environment of a test build of the
+operator (``operator_with_faults``; the operator itself reads none of these variables).
 
 They put a fault at a point no outside injection can hit reliably:
 
@@ -13,8 +14,6 @@ They put a fault at a point no outside injection can hit reliably:
     thread), waits this long before it goes out, and says so on stderr: a test stops the
     process in that wait, lets another replica take over, and continues it, so the write
     arrives after the new holder's (fault F11).
-
-Never set them in production.
 """
 
 from __future__ import annotations
@@ -24,19 +23,28 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
+from podpilot.app.hooks import ProcessHooks, StatusWriteGate, ask_as_is
 from podpilot.kube.fencing import MayWrite
 from podpilot.kube.scale import WriteHooks
 
 CRASH_AFTER_SCALE_PATCH = "PODPILOT_TEST_CRASH_AFTER_SCALE_PATCH"
 SCALE_PATCH_DELAY_SECONDS = "PODPILOT_TEST_SCALE_PATCH_DELAY_SECONDS"
 STATUS_WRITE_DELAY_SECONDS = "PODPILOT_TEST_STATUS_WRITE_DELAY_SECONDS"
+VARIABLES = (CRASH_AFTER_SCALE_PATCH, SCALE_PATCH_DELAY_SECONDS, STATUS_WRITE_DELAY_SECONDS)
 HELD_STATUS_WRITE = f"{STATUS_WRITE_DELAY_SECONDS}: holding the status write of"
 
 
+def hooks_from(environment: Mapping[str, str]) -> ProcessHooks:
+    """The hooks ``environment`` asks for; none when it asks none."""
+    return ProcessHooks(
+        scale_writes=scale_write_hooks(environment),
+        status_write_gate=status_write_hold(environment),
+    )
+
+
 def scale_write_hooks(environment: Mapping[str, str]) -> WriteHooks:
-    """The hooks ``environment`` asks for; none (the production case) when it asks none."""
     crash_namespace = environment.get(CRASH_AFTER_SCALE_PATCH, "")
     delay = float(environment.get(SCALE_PATCH_DELAY_SECONDS) or 0.0)
 
@@ -55,16 +63,13 @@ def scale_write_hooks(environment: Mapping[str, str]) -> WriteHooks:
     )
 
 
-def status_write_hold(environment: Mapping[str, str]) -> Callable[[MayWrite, str], MayWrite]:
-    """What an Autoscaler status write asks in place of its ``may_write`` (named by ``what``,
-    ``namespace/name``): the same answer, held for the delay ``environment`` asks after a yes;
-    ``may_write`` itself (the production case) when it asks none."""
+def status_write_hold(environment: Mapping[str, str]) -> StatusWriteGate:
+    """The same answer as ``may_write``, held for the delay ``environment`` asks after a yes."""
     delay = float(environment.get(STATUS_WRITE_DELAY_SECONDS) or 0.0)
+    if delay <= 0:
+        return ask_as_is
 
     def hold(may_write: MayWrite, what: str) -> MayWrite:
-        if delay <= 0:
-            return may_write
-
         def allowed_then_held() -> bool:
             if not may_write():
                 return False
