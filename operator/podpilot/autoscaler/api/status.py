@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from podpilot.apimachinery.conditions import by_type, written_condition
+from podpilot.apimachinery.digests import json_digest
 from podpilot.apimachinery.quantities import format_milli, milli_value
 from podpilot.apimachinery.timestamps import format_time, parse_time
 from podpilot.autoscaler.engine import (
@@ -324,9 +323,7 @@ def status_digest(status: Mapping[str, Any]) -> bytes:
 
     A rendered status and the one the apiserver stored from it digest alike: the merge patch
     deletes the keys rendered as null, so nulls are left out on both sides."""
-    kept = _without_nulls(without_timestamps(status))
-    canonical = json.dumps(kept, sort_keys=True, default=str)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+    return json_digest(_without_nulls(without_timestamps(status)))
 
 
 def _without_nulls(value: Any) -> Any:

@@ -3,13 +3,12 @@ status already told (pure)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from podpilot.apimachinery.conditions import by_type, written_condition
+from podpilot.apimachinery.digests import json_digest
 from podpilot.apimachinery.group import API_VERSION
 from podpilot.apimachinery.timestamps import format_datetime
 from podpilot.emptydir.engine.model import Severity, WorkloadRef
@@ -118,7 +117,7 @@ def report_status_body(
     return status
 
 
-def status_digest(status: Mapping[str, Any]) -> str:
+def status_digest(status: Mapping[str, Any]) -> bytes:
     """A digest of what a status says, ignoring fields that change on every scan."""
     stable = {k: v for k, v in status.items() if k not in _VOLATILE_STATUS}
     summary = stable.get("summary")
@@ -128,8 +127,7 @@ def status_digest(status: Mapping[str, Any]) -> str:
         {k: v for k, v in c.items() if k != "lastTransitionTime"}
         for c in stable.get("conditions") or []
     ]
-    text = json.dumps(stable, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_digest(stable)
 
 
 def known_from_status(status: Mapping[str, Any]) -> dict[FindingKey, Severity]:

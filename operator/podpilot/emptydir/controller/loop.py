@@ -57,7 +57,7 @@ it; raises nothing but ``WriteNotAllowedError`` (an Event is auxiliary)."""
 
 @dataclass
 class Published:
-    digest: str
+    digest: bytes
     written_at: float
     conditions: Sequence[Mapping[str, Any]]
 
@@ -193,7 +193,7 @@ class EmptyDirController:
             key = (str(metadata.get("namespace")), str(metadata.get("name")))
             if self.namespaces and not any(fnmatch(key[0], p) for p in self.namespaces):
                 continue  # not watched by this operator: neither ours to update nor to delete
-            self.published[key] = Published("", 0.0, status.get("conditions") or [])
+            self.published[key] = Published(b"", 0.0, status.get("conditions") or [])
         self.seeded = True
 
     async def _poll(
@@ -237,7 +237,7 @@ class EmptyDirController:
         gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
         async def write(
-            key: ReportKey, report: WorkloadReport, status: dict[str, Any], digest: str
+            key: ReportKey, report: WorkloadReport, status: dict[str, Any], digest: bytes
         ) -> None:
             async with gate:
                 try:
