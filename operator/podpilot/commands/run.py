@@ -46,7 +46,7 @@ from podpilot.settings import (
     PrometheusLimits,
 )
 
-if TYPE_CHECKING:  # imported by the operator only, which `run` starts last
+if TYPE_CHECKING:  # app.hooks brings the API clients, which the other commands load lazily
     from podpilot.app.hooks import ProcessHooks
 
 # A flag that sets the settings field of the same name (after the flag's prefix), defaulting to
