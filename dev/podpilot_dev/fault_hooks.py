@@ -13,7 +13,7 @@ They put a fault at a point no outside injection can hit reliably:
     every Autoscaler status write, once allowed (``may_write`` said yes in the status pool's
     thread), waits this long before it goes out, and says so on stderr: a test stops the
     process in that wait, lets another replica take over, and continues it, so the write
-    arrives after the new holder's (fault F11).
+    arrives after the new holder's (fault F16).
 """
 
 from __future__ import annotations

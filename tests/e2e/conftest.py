@@ -196,7 +196,7 @@ class OperatorProcess:
         self.metrics_port = free_port()
         self.health_port = free_port()
         # podpilot's command line: started as ``python -m podpilot``, or, when the environment
-        # asks for a fault hook, as the test build that has them (podpilot_dev.fault_hooks).
+        # asks for a fault hook, as the test build that has them (``spawn``).
         self.command = [
             "run", *mode, "--verbose",
             "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}",
@@ -219,9 +219,9 @@ class OperatorProcess:
 
     def spawn(self) -> None:
         """Start the process without waiting for it (``start_together`` starts several)."""
-        kubeconfig = self.kubeconfig or self.cluster.kubeconfig
         from podpilot_dev.fault_hooks import VARIABLES
 
+        kubeconfig = self.kubeconfig or self.cluster.kubeconfig
         environment = dict(os.environ, KUBECONFIG=str(kubeconfig), **self.environment)
         faulty = any(variable in self.environment for variable in VARIABLES)
         module = "podpilot_dev.operator_with_faults" if faulty else "podpilot"
